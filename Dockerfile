@@ -1,0 +1,9 @@
+# One image for every island app (the command picks the app); see docker-compose.yml.
+FROM node:20-bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends qemu-utils qemu-system-common curl \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /opt/island
+COPY . .
+RUN npm ci --no-audit --no-fund && npx nx run-many -t build && npm prune --omit=dev
+ENV NODE_ENV=production
+CMD ["node", "apps/api/dist/main.js"]

@@ -1,0 +1,47 @@
+import { Module } from '@nestjs/common';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { ValidationPipe } from '@nestjs/common';
+import { CatalogModule } from '@island/catalog';
+import { MessagePublisher, MessagingModule } from '@island/messaging';
+import { HealthModule, IslandConfigModule, MetricsModule } from '@island/platform';
+import { BearerTokenGuard } from './auth/bearer-token.guard';
+import { HostsController } from './controllers/hosts.controller';
+import { SnapshotsController } from './controllers/snapshots.controller';
+import { VolumesController } from './controllers/volumes.controller';
+import { DomainErrorFilter } from './errors/domain-error.filter';
+import { EventHandlers } from './events/event-handlers';
+import { OutboxPublisher, OutboxRelay } from './outbox/outbox-relay.service';
+import { UnitOfWork } from './outbox/unit-of-work';
+import { HostService } from './services/host.service';
+import { RegionSync } from './services/region-sync';
+import { SnapshotPipeline } from './services/snapshot-pipeline';
+import { SnapshotService } from './services/snapshot.service';
+import { VolumeLifecycle } from './services/volume-lifecycle';
+import { VolumeService } from './services/volume.service';
+
+@Module({
+  imports: [
+    IslandConfigModule,
+    HealthModule,
+    MetricsModule,
+    CatalogModule.forRoot({ applicationName: 'island-api', migrate: true }),
+    MessagingModule.forService('api'),
+  ],
+  controllers: [VolumesController, SnapshotsController, HostsController],
+  providers: [
+    { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
+    { provide: APP_FILTER, useClass: DomainErrorFilter },
+    BearerTokenGuard,
+    UnitOfWork,
+    OutboxRelay,
+    { provide: OutboxPublisher, useExisting: MessagePublisher },
+    EventHandlers,
+    RegionSync,
+    VolumeService,
+    SnapshotService,
+    SnapshotPipeline,
+    VolumeLifecycle,
+    HostService,
+  ],
+})
+export class ApiModule {}

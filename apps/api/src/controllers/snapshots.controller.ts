@@ -1,0 +1,41 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { BearerTokenGuard } from '../auth/bearer-token.guard';
+import { Caller, CurrentCaller } from '../auth/caller';
+import { CreateSnapshotDto, SnapshotView } from '../dtos/snapshot.dto';
+import { SnapshotService } from '../services/snapshot.service';
+
+@ApiTags('snapshots')
+@ApiBearerAuth()
+@UseGuards(BearerTokenGuard)
+@Controller('v1/snapshots')
+export class SnapshotsController {
+  constructor(private readonly snapshots: SnapshotService) {}
+
+  @Post()
+  @HttpCode(202)
+  @ApiOkResponse({ type: SnapshotView, description: 'status pending once the point in time is safe; available when stored' })
+  create(@CurrentCaller() caller: Caller, @Body() dto: CreateSnapshotDto): Promise<SnapshotView> {
+    return this.snapshots.create(caller, dto);
+  }
+
+  @Get()
+  @ApiQuery({ name: 'volumeId', required: false })
+  @ApiOkResponse({ type: SnapshotView, isArray: true })
+  async list(@CurrentCaller() caller: Caller, @Query('volumeId') volumeId?: string): Promise<{ snapshots: SnapshotView[] }> {
+    return { snapshots: await this.snapshots.list(caller, volumeId) };
+  }
+
+  @Get(':id')
+  @ApiOkResponse({ type: SnapshotView })
+  show(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<SnapshotView> {
+    return this.snapshots.show(caller, id);
+  }
+
+  @Delete(':id')
+  @HttpCode(202)
+  @ApiOkResponse({ type: SnapshotView })
+  delete(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<SnapshotView> {
+    return this.snapshots.delete(caller, id);
+  }
+}

@@ -1,0 +1,60 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { BearerTokenGuard } from '../auth/bearer-token.guard';
+import { Caller, CurrentCaller } from '../auth/caller';
+import { AttachVolumeDto, CreateVolumeDto, RevertVolumeDto, VolumeView } from '../dtos/volume.dto';
+import { VolumeService } from '../services/volume.service';
+
+@ApiTags('volumes')
+@ApiBearerAuth()
+@UseGuards(BearerTokenGuard)
+@Controller('v1/volumes')
+export class VolumesController {
+  constructor(private readonly volumes: VolumeService) {}
+
+  @Post()
+  @ApiOkResponse({ type: VolumeView })
+  create(@CurrentCaller() caller: Caller, @Body() dto: CreateVolumeDto): Promise<VolumeView> {
+    return this.volumes.create(caller, dto);
+  }
+
+  @Get()
+  @ApiOkResponse({ type: VolumeView, isArray: true })
+  async list(@CurrentCaller() caller: Caller): Promise<{ volumes: VolumeView[] }> {
+    return { volumes: await this.volumes.list(caller) };
+  }
+
+  @Get(':id')
+  @ApiOkResponse({ type: VolumeView })
+  show(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<VolumeView> {
+    return this.volumes.show(caller, id);
+  }
+
+  @Post(':id/attach')
+  @HttpCode(202)
+  @ApiOkResponse({ type: VolumeView, description: 'status attaching until the image exists on the host, then in-use with connection' })
+  attach(@CurrentCaller() caller: Caller, @Param('id') id: string, @Body() dto: AttachVolumeDto): Promise<VolumeView> {
+    return this.volumes.attach(caller, id, dto);
+  }
+
+  @Post(':id/detach')
+  @HttpCode(200)
+  @ApiOkResponse({ type: VolumeView })
+  detach(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<VolumeView> {
+    return this.volumes.detach(caller, id);
+  }
+
+  @Post(':id/revert')
+  @HttpCode(202)
+  @ApiOkResponse({ type: VolumeView, description: 'status reverting until the image holds the snapshot\'s content' })
+  revert(@CurrentCaller() caller: Caller, @Param('id') id: string, @Body() dto: RevertVolumeDto): Promise<VolumeView> {
+    return this.volumes.revert(caller, id, dto.snapshotId);
+  }
+
+  @Delete(':id')
+  @HttpCode(202)
+  @ApiOkResponse({ type: VolumeView })
+  delete(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<VolumeView> {
+    return this.volumes.delete(caller, id);
+  }
+}

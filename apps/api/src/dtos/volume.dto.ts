@@ -1,0 +1,78 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
+import { VolumeEntity, VolumeStatus } from '@island/catalog';
+
+export const MIN_VOLUME_BYTES = 1024 * 1024;
+/** 64 TiB: far below what 64 KiB-cluster qcow2 allows, far above any local disk. */
+export const MAX_VOLUME_BYTES = 64 * 1024 ** 4;
+
+export class CreateVolumeDto {
+  @ApiProperty({ description: 'Size in bytes: a multiple of 512, at least 1 MiB', example: 10737418240 })
+  @IsInt() @Min(MIN_VOLUME_BYTES) @Max(MAX_VOLUME_BYTES)
+  sizeBytes!: number;
+
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(255)
+  name?: string;
+
+  @ApiPropertyOptional({ description: 'Create the volume with the content of this snapshot' })
+  @IsOptional() @IsUUID()
+  snapshotId?: string;
+
+  @ApiPropertyOptional({ description: 'Region; default: the snapshot\'s, or the API\'s own' })
+  @IsOptional() @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/)
+  region?: string;
+}
+
+export class AttachVolumeDto {
+  @ApiProperty({ description: 'The host whose disk holds (or will hold) the image' })
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, { message: 'host must be a host name' })
+  host!: string;
+}
+
+export class RevertVolumeDto {
+  @ApiProperty() @IsUUID()
+  snapshotId!: string;
+}
+
+export class ConnectionView {
+  @ApiProperty({ example: '/var/lib/island/host1/volumes/6f1c….qcow2' }) path!: string;
+  @ApiProperty({ example: 'qcow2' }) format!: 'qcow2';
+  @ApiProperty() host!: string;
+}
+
+export class VolumeView {
+  @ApiProperty() id!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty() projectId!: string;
+  @ApiProperty() region!: string;
+  @ApiProperty() sizeBytes!: number;
+  @ApiProperty() status!: VolumeStatus;
+  @ApiPropertyOptional({ nullable: true, type: String }) statusReason!: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'Host holding the image; null until the first attach' })
+  host!: string | null;
+  @ApiProperty() attached!: boolean;
+  @ApiPropertyOptional({ type: ConnectionView, nullable: true }) connection!: ConnectionView | null;
+  @ApiPropertyOptional({ nullable: true, type: String }) sourceSnapshotId!: string | null;
+  @ApiProperty() blockSize!: number;
+  @ApiProperty() createdAt!: string;
+  @ApiProperty() updatedAt!: string;
+
+  static of(v: VolumeEntity): VolumeView {
+    return {
+      id: v.id,
+      name: v.name,
+      projectId: v.projectId,
+      region: v.region,
+      sizeBytes: v.sizeBytes,
+      status: v.status,
+      statusReason: v.statusReason,
+      host: v.host,
+      attached: v.attached,
+      connection: v.attached && v.host && v.imagePath ? { path: v.imagePath, format: 'qcow2', host: v.host } : null,
+      sourceSnapshotId: v.sourceSnapshotId,
+      blockSize: v.blockSize,
+      createdAt: v.createdAt.toISOString(),
+      updatedAt: v.updatedAt.toISOString(),
+    };
+  }
+}

@@ -1,0 +1,94 @@
+import { Injectable } from '@nestjs/common';
+import {
+  AgentHeartbeat,
+  AgentHeartbeatEvent,
+  ImageCreated,
+  ImageCreatedEvent,
+  ImageDeleted,
+  ImageDeletedEvent,
+  ImageReplaced,
+  ImageReplacedEvent,
+  OperationFailed,
+  OperationFailedEvent,
+  OperationProgress,
+  OperationProgressEvent,
+  SnapshotDiffed,
+  SnapshotDiffedEvent,
+  SnapshotManifestWritten,
+  SnapshotManifestWrittenEvent,
+  SnapshotPartUploaded,
+  SnapshotPartUploadedEvent,
+  SnapshotTaken,
+  SnapshotTakenEvent,
+  VolumeRestored,
+  VolumeRestoredEvent,
+} from '@island/contracts';
+import { OnMessage } from '@island/messaging';
+import { HostService } from '../services/host.service';
+import { SnapshotPipeline } from '../services/snapshot-pipeline';
+import { VolumeLifecycle } from '../services/volume-lifecycle';
+
+/** What the agents and workers report, applied to the catalog (each handler is idempotent). */
+@Injectable()
+export class EventHandlers {
+  constructor(
+    private readonly snapshots: SnapshotPipeline,
+    private readonly volumes: VolumeLifecycle,
+    private readonly hosts: HostService,
+  ) {}
+
+  @OnMessage(SnapshotTaken)
+  snapshotTaken(e: SnapshotTakenEvent) {
+    return this.snapshots.taken(e);
+  }
+
+  @OnMessage(SnapshotDiffed)
+  snapshotDiffed(e: SnapshotDiffedEvent) {
+    return this.snapshots.diffed(e);
+  }
+
+  @OnMessage(SnapshotPartUploaded)
+  partUploaded(e: SnapshotPartUploadedEvent) {
+    return this.snapshots.partUploaded(e);
+  }
+
+  @OnMessage(SnapshotManifestWritten)
+  manifestWritten(e: SnapshotManifestWrittenEvent) {
+    return this.snapshots.manifestWritten(e);
+  }
+
+  @OnMessage(ImageCreated)
+  imageCreated(e: ImageCreatedEvent) {
+    return this.volumes.imageCreated(e);
+  }
+
+  @OnMessage(VolumeRestored)
+  volumeRestored(e: VolumeRestoredEvent) {
+    return this.volumes.restored(e);
+  }
+
+  @OnMessage(ImageReplaced)
+  imageReplaced(e: ImageReplacedEvent) {
+    return this.volumes.replaced(e);
+  }
+
+  @OnMessage(ImageDeleted)
+  imageDeleted(e: ImageDeletedEvent) {
+    return this.volumes.imageDeleted(e);
+  }
+
+  @OnMessage(OperationProgress)
+  progress(e: OperationProgressEvent) {
+    return this.volumes.progress(e);
+  }
+
+  @OnMessage(OperationFailed)
+  operationFailed(e: OperationFailedEvent) {
+    return this.volumes.failed(e);
+  }
+
+  @OnMessage(AgentHeartbeat)
+  heartbeat(e: AgentHeartbeatEvent) {
+    return this.hosts.heartbeat(e);
+  }
+}

@@ -1,0 +1,49 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { ContractDefinition, parsePayload } from '@island/contracts';
+import { OutboxRelay } from './outbox-relay.service';
+
+/** Postgres errors that mean "run the same transaction again": deadlock, serialization failure. */
+const RETRYABLE = new Set(['40P01', '40001']);
+const ATTEMPTS = 4;
+
+/**
+ * A catalog transaction and the messages it implies: messages are written to the outbox in the same
+ * transaction, so a state change and its message never diverge; the relay publishes them after commit.
+ */
+export class Tx {
+  constructor(readonly m: EntityManager) {}
+
+  async send<P extends object>(contract: ContractDefinition<string, P>, payload: P): Promise<void> {
+    const valid = parsePayload(contract, payload);
+    await this.m.query(`INSERT INTO outbox (routing_key, contract, version, payload) VALUES ($1, $2, $3, $4)`, [
+      contract.routingKey(valid),
+      contract.name,
+      contract.version,
+      JSON.stringify(valid),
+    ]);
+  }
+}
+
+@Injectable()
+export class UnitOfWork {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly relay: OutboxRelay,
+  ) {}
+
+  async run<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await this.dataSource.transaction((m) => work(new Tx(m)));
+        this.relay.kick();
+        return result;
+      } catch (error) {
+        const code = (error as { driverError?: { code?: string }; code?: string }).driverError?.code ?? (error as { code?: string }).code;
+        if (attempt >= ATTEMPTS || !code || !RETRYABLE.has(code)) throw error;
+        await new Promise((r) => setTimeout(r, 10 * attempt + Math.random() * 20));
+      }
+    }
+  }
+}

@@ -1,0 +1,34 @@
+import { EntityManager } from 'typeorm';
+import { SnapshotEntity, VolumeEntity } from '@island/catalog';
+import { Caller } from '../auth/caller';
+import { NotFoundError } from '../errors/domain-errors';
+
+/** Loads a volume the caller may see, locked for update when inside a state change. */
+export async function findVolume(m: EntityManager, caller: Caller | undefined, id: string, lock = false): Promise<VolumeEntity> {
+  const volume = await m.getRepository(VolumeEntity).findOne({
+    where: { id },
+    ...(lock && { lock: { mode: 'pessimistic_write' as const } }),
+  });
+  if (!volume || volume.status === 'deleted' || (caller?.scope !== undefined && volume.projectId !== caller.scope)) {
+    throw new NotFoundError('volume', id);
+  }
+  return volume;
+}
+
+export async function findSnapshot(m: EntityManager, caller: Caller | undefined, id: string, lock = false): Promise<SnapshotEntity> {
+  const snapshot = await m.getRepository(SnapshotEntity).findOne({
+    where: { id },
+    ...(lock && { lock: { mode: 'pessimistic_write' as const } }),
+  });
+  if (!snapshot || snapshot.status === 'deleted' || (caller?.scope !== undefined && snapshot.projectId !== caller.scope)) {
+    throw new NotFoundError('snapshot', id);
+  }
+  return snapshot;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Ids arrive from URLs: anything that is not a UUID is simply not found (and never reaches SQL). */
+export function assertUuid(resource: 'volume' | 'snapshot', id: string): void {
+  if (!UUID.test(id)) throw new NotFoundError(resource, id);
+}

@@ -1,0 +1,109 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
+import { DataSource, Not } from 'typeorm';
+import { SnapshotEntity } from '@island/catalog';
+import { SnapshotTake } from '@island/contracts';
+import { Caller } from '../auth/caller';
+import { CreateSnapshotDto, SnapshotView } from '../dtos/snapshot.dto';
+import { ConflictError } from '../errors/domain-errors';
+import { UnitOfWork } from '../outbox/unit-of-work';
+import { assertUuid, findSnapshot, findVolume } from './catalog-queries';
+import { startJob } from './jobs';
+import { snapshotPointInTime } from './naming';
+import { SnapshotPipeline } from './snapshot-pipeline';
+import { VolumeService } from './volume.service';
+
+@Injectable()
+export class SnapshotService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly uow: UnitOfWork,
+    private readonly volumes: VolumeService,
+    private readonly pipeline: SnapshotPipeline,
+  ) {}
+
+  /**
+   * Takes a snapshot. A placed volume's agent takes the point in time now (the snapshot is `pending` once
+   * it is safe); its changed blocks upload after the volume's earlier snapshots. An unplaced volume's
+   * content is its head already in Swift: the snapshot commits at once.
+   */
+  async create(caller: Caller, dto: CreateSnapshotDto): Promise<SnapshotView> {
+    return this.uow.run(async (tx) => {
+      const { m } = tx;
+      const volume = await findVolume(m, caller, dto.volumeId, true);
+      if (volume.status !== 'available' && volume.status !== 'in-use') {
+        throw new ConflictError(`volume ${volume.id} is ${volume.status}; snapshots are taken of available or in-use volumes`);
+      }
+      const seq = await this.volumes.nextSeq(m, volume.id);
+      const placed = volume.host !== null && volume.imagePath !== null;
+      const snapshot = await m.getRepository(SnapshotEntity).save(
+        m.getRepository(SnapshotEntity).create({
+          id: randomUUID(),
+          volumeId: volume.id,
+          projectId: volume.projectId,
+          region: volume.region,
+          seq,
+          name: dto.name ?? '',
+          status: placed ? 'creating' : 'committing',
+          statusReason: null,
+          pointInTime: placed ? snapshotPointInTime(seq) : null,
+          sizeBytes: volume.sizeBytes,
+          blockSize: volume.blockSize,
+          manifestObject: null,
+          blocksTotal: 0,
+          blocksDone: 0,
+          bytesChanged: 0,
+          bytesUploaded: 0,
+          blocksUploaded: 0,
+          blocksReused: 0,
+          bytesStored: 0,
+          groupId: null,
+          committedAt: null,
+          deletedAt: null,
+        }),
+      );
+      await startJob(m, 'snapshot', { type: 'snapshot', id: snapshot.id, projectId: snapshot.projectId });
+      if (placed) {
+        await tx.send(SnapshotTake, {
+          host: volume.host!,
+          snapshotId: snapshot.id,
+          volumeId: volume.id,
+          path: volume.imagePath!,
+          pointInTime: snapshot.pointInTime!,
+        });
+      } else {
+        await this.pipeline.commit(tx, snapshot, volume);
+      }
+      return SnapshotView.of(await findSnapshot(m, caller, snapshot.id));
+    });
+  }
+
+  async show(caller: Caller, id: string): Promise<SnapshotView> {
+    assertUuid('snapshot', id);
+    return SnapshotView.of(await findSnapshot(this.dataSource.manager, caller, id));
+  }
+
+  async list(caller: Caller, volumeId?: string): Promise<SnapshotView[]> {
+    if (volumeId) {
+      assertUuid('volume', volumeId);
+      await findVolume(this.dataSource.manager, caller, volumeId);
+    }
+    const snapshots = await this.dataSource.getRepository(SnapshotEntity).find({
+      where: {
+        status: Not('deleted'),
+        ...(caller.scope !== undefined && { projectId: caller.scope }),
+        ...(volumeId && { volumeId }),
+      },
+      order: { createdAt: 'ASC', seq: 'ASC' },
+    });
+    return snapshots.map((s) => SnapshotView.of(s));
+  }
+
+  /** Deleting snapshots (any of them, in any order) comes with reference-counted GC; until then: refused. */
+  async delete(caller: Caller, id: string): Promise<SnapshotView> {
+    assertUuid('snapshot', id);
+    const snapshot = await findSnapshot(this.dataSource.manager, caller, id);
+    throw new ConflictError(`snapshot ${snapshot.id} cannot be deleted yet: snapshot deletion is not enabled in this version`);
+  }
+}

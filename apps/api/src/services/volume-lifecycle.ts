@@ -1,0 +1,135 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { EntityManager } from 'typeorm';
+import { revertVolumeVersions, SnapshotEntity, VolumeEntity } from '@island/catalog';
+import {
+  ImageCreatedEvent,
+  ImageDeletedEvent,
+  ImageReplace,
+  ImageReplacedEvent,
+  OperationFailedEvent,
+  OperationProgressEvent,
+  VolumeRestoredEvent,
+} from '@island/contracts';
+import { UnitOfWork } from '../outbox/unit-of-work';
+import { findJob, finishJob, jobProgress, runningJob } from './jobs';
+import { SnapshotPipeline } from './snapshot-pipeline';
+import { VolumeService } from './volume.service';
+
+/** Volume state changes driven by events from agents and workers (attach, revert, delete). */
+@Injectable()
+export class VolumeLifecycle {
+  private readonly logger = new Logger(VolumeLifecycle.name);
+
+  constructor(
+    private readonly uow: UnitOfWork,
+    private readonly volumes: VolumeService,
+    private readonly snapshots: SnapshotPipeline,
+  ) {}
+
+  async imageCreated(e: ImageCreatedEvent): Promise<void> {
+    await this.uow.run(async ({ m }) => {
+      const volume = await lockVolume(m, e.volumeId);
+      if (volume?.status !== 'attaching' || volume.host !== e.host) return;
+      await this.placed(m, volume, e.path, null);
+    });
+  }
+
+  async restored(e: VolumeRestoredEvent): Promise<void> {
+    await this.uow.run(async (tx) => {
+      const { m } = tx;
+      const volume = await lockVolume(m, e.volumeId);
+      if (!volume || volume.host !== e.host) return;
+      if (e.purpose === 'attach') {
+        if (volume.status !== 'attaching') return;
+        await this.placed(m, volume, e.targetPath, e.pointInTime);
+        return;
+      }
+      if (volume.status !== 'reverting' || !volume.imagePath) return;
+      await tx.send(ImageReplace, {
+        host: e.host,
+        volumeId: volume.id,
+        operationId: e.operationId,
+        path: volume.imagePath,
+        replacementPath: e.targetPath,
+      });
+      const job = await findJob(m, e.operationId);
+      if (job) {
+        await m.query(`UPDATE job SET params = params || $2::jsonb, progress = 90, updated_at = now() WHERE id = $1`, [
+          job.id,
+          JSON.stringify({ pointInTime: e.pointInTime }),
+        ]);
+      }
+    });
+  }
+
+  private async placed(m: EntityManager, volume: VolumeEntity, path: string, pointInTime: string | null): Promise<void> {
+    await m.update(
+      VolumeEntity,
+      { id: volume.id },
+      { status: 'in-use', attached: true, imagePath: path, pointInTime, statusReason: null, updatedAt: new Date() },
+    );
+    const job = await runningJob(m, volume.id, 'attach');
+    if (job) await finishJob(m, job.id);
+  }
+
+  /** The agent swapped in the restored image: the volume's head becomes the target snapshot's content. */
+  async replaced(e: ImageReplacedEvent): Promise<void> {
+    await this.uow.run(async (tx) => {
+      const { m } = tx;
+      const volume = await lockVolume(m, e.volumeId);
+      const job = await findJob(m, e.operationId);
+      if (volume?.status !== 'reverting' || job?.status !== 'running') return;
+      const target = await m.getRepository(SnapshotEntity).findOneByOrFail({ id: String(job.params.snapshotId) });
+      const seq = await this.volumes.nextSeq(m, volume.id);
+      await revertVolumeVersions(m, target, seq);
+      const pointInTime = String(job.params.pointInTime);
+      await m.update(VolumeEntity, { id: volume.id }, { status: 'available', pointInTime, statusReason: null, updatedAt: new Date() });
+      await finishJob(m, job.id);
+      this.logger.log(`volume ${volume.id} reverted to snapshot ${target.id} (seq ${target.seq}) at seq ${seq}`);
+    });
+  }
+
+  async imageDeleted(e: ImageDeletedEvent): Promise<void> {
+    await this.uow.run(async ({ m }) => {
+      const volume = await lockVolume(m, e.volumeId);
+      if (volume?.status !== 'deleting') return;
+      await this.volumes.finishDelete(m, volume);
+    });
+  }
+
+  async progress(e: OperationProgressEvent): Promise<void> {
+    await this.uow.run(({ m }) => jobProgress(m, e.operationId, Math.min(99, Math.floor((100 * e.done) / Math.max(1, e.total)))));
+  }
+
+  /** A job failed for good: the operation it belongs to fails with the reason; nothing is left half done. */
+  async failed(e: OperationFailedEvent): Promise<void> {
+    if (e.job.startsWith('snapshot.')) {
+      await this.snapshots.failed(e.resourceId, `${e.job} on ${e.host ?? 'a worker'}: ${e.reason}`);
+      return;
+    }
+    await this.uow.run(async ({ m }) => {
+      const volume = await lockVolume(m, e.resourceId);
+      if (!volume) return;
+      const reason = `${e.job} on ${e.host ?? 'a worker'}: ${e.reason}`;
+      this.logger.warn(`volume ${volume.id}: ${reason}`);
+      if (volume.status === 'attaching') {
+        // the image was never placed: the volume returns to unplaced
+        await m.update(VolumeEntity, { id: volume.id }, { status: 'available', host: null, statusReason: reason, updatedAt: new Date() });
+        const job = await runningJob(m, volume.id, 'attach');
+        if (job) await finishJob(m, job.id, { error: reason });
+      } else if (volume.status === 'reverting') {
+        await m.update(VolumeEntity, { id: volume.id }, { status: 'available', statusReason: reason, updatedAt: new Date() });
+        const job = await runningJob(m, volume.id, 'revert');
+        if (job) await finishJob(m, job.id, { error: reason });
+      } else if (volume.status === 'deleting') {
+        await m.update(VolumeEntity, { id: volume.id }, { status: 'error', statusReason: reason, updatedAt: new Date() });
+        const job = await runningJob(m, volume.id, 'volume-delete');
+        if (job) await finishJob(m, job.id, { error: reason });
+      }
+    });
+  }
+}
+
+async function lockVolume(m: EntityManager, id: string): Promise<VolumeEntity | null> {
+  return m.getRepository(VolumeEntity).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
+}

@@ -1,0 +1,44 @@
+/** The API's resource shapes, as the CLI reads them. */
+export interface VolumeView {
+  id: string;
+  name: string;
+  projectId: string;
+  region: string;
+  sizeBytes: number;
+  status: string;
+  statusReason: string | null;
+  host: string | null;
+  attached: boolean;
+  connection: { path: string; format: string; host: string } | null;
+  sourceSnapshotId: string | null;
+  createdAt: string;
+}
+
+export interface SnapshotView {
+  id: string;
+  volumeId: string;
+  name: string;
+  region: string;
+  status: string;
+  statusReason: string | null;
+  progress: number;
+  sizeBytes: number;
+  bytesChanged: number;
+  bytesUploaded: number;
+  blocksTotal: number;
+  blocksDone: number;
+  blocksUploaded: number;
+  blocksReused: number;
+  createdAt: string;
+  committedAt: string | null;
+}
+
+export interface HostView {
+  name: string;
+  region: string;
+  status: string;
+  dataDir: string;
+  capacityBytes: number;
+  freeBytes: number;
+  lastSeenAt: string;
+}

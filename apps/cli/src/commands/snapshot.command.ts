@@ -1,0 +1,67 @@
+import { Command } from 'commander';
+import { ApiClient } from '../api/api-client';
+import { SnapshotView } from '../api/views';
+import { waitFor, WaitState } from '../api/wait';
+import { print, table } from '../output';
+import { formatBytes } from '../sizes';
+
+const snapshotState = (s: SnapshotView): WaitState => {
+  if (s.status === 'available') return { state: 'done' };
+  if (s.status === 'error') return { state: 'failed', reason: s.statusReason ?? 'snapshot failed' };
+  const blocks = s.blocksTotal > 0 ? ` ${s.blocksDone}/${s.blocksTotal} blocks` : '';
+  return { state: 'running', percent: s.progress, label: `${s.status}${blocks}` };
+};
+
+const describe = (s: SnapshotView) =>
+  [
+    `snapshot ${s.id}${s.name ? ` (${s.name})` : ''} of volume ${s.volumeId}: ${s.status} ${s.progress}%${s.statusReason ? ` — ${s.statusReason}` : ''}`,
+    `  changed ${formatBytes(s.bytesChanged)}, uploaded ${formatBytes(s.bytesUploaded)} in ${s.blocksUploaded} blocks, ${s.blocksReused} blocks reused`,
+  ].join('\n');
+
+export function snapshotCommand(api = new ApiClient()): Command {
+  const snapshot = new Command('snapshot').description('point-in-time snapshots stored in Swift');
+
+  snapshot
+    .command('create <VOL_ID>')
+    .option('--name <NAME>', 'a name')
+    .option('--wait', 'wait until stored in Swift')
+    .option('--json', 'print JSON')
+    .action(async (volumeId: string, o: { name?: string; wait?: boolean; json?: boolean }) => {
+      let s = await api.post<SnapshotView>('/v1/snapshots', { volumeId, ...(o.name !== undefined && { name: o.name }) });
+      if (o.wait) s = await waitFor(() => api.get<SnapshotView>(`/v1/snapshots/${s.id}`), snapshotState, `snapshot ${s.id}`);
+      print(!!o.json, s, () => describe(s));
+    });
+
+  snapshot
+    .command('show <SNAP_ID>')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { json?: boolean }) => {
+      const s = await api.get<SnapshotView>(`/v1/snapshots/${id}`);
+      print(!!o.json, s, () => describe(s));
+    });
+
+  snapshot
+    .command('list')
+    .option('--volume <VOL_ID>', 'only this volume\'s')
+    .option('--json', 'print JSON')
+    .action(async (o: { volume?: string; json?: boolean }) => {
+      const r = await api.get<{ snapshots: SnapshotView[] }>(`/v1/snapshots${o.volume ? `?volumeId=${encodeURIComponent(o.volume)}` : ''}`);
+      print(!!o.json, r, () =>
+        table(
+          r.snapshots.map((s) => ({ ...s, uploaded: formatBytes(s.bytesUploaded), created: s.createdAt })),
+          ['id', 'volumeId', 'status', 'progress', 'uploaded', 'created'],
+        ),
+      );
+    });
+
+  snapshot
+    .command('delete <SNAP_ID>')
+    .option('--wait', 'wait until deleted')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { wait?: boolean; json?: boolean }) => {
+      const s = await api.delete<SnapshotView>(`/v1/snapshots/${id}`);
+      print(!!o.json, s, () => `snapshot ${id}: ${s.status}`);
+    });
+
+  return snapshot;
+}

@@ -1,0 +1,129 @@
+import { Command } from 'commander';
+import { ApiClient } from '../api/api-client';
+import { VolumeView } from '../api/views';
+import { waitFor, WaitState } from '../api/wait';
+import { print, table } from '../output';
+import { formatBytes, parseSize } from '../sizes';
+
+function volumeState(expect: 'in-use' | 'available' | 'deleted'): (v: VolumeView) => WaitState {
+  return (v) => {
+    if (v.status === expect) return { state: 'done' };
+    if (v.status === 'error') return { state: 'failed', reason: v.statusReason ?? 'volume is in error' };
+    if (['attaching', 'reverting', 'deleting', 'detaching', 'extending'].includes(v.status)) {
+      return { state: 'running', percent: 0, label: v.status };
+    }
+    return { state: 'failed', reason: v.statusReason ?? `volume is ${v.status}` };
+  };
+}
+
+/** Waits for a volume; a deleted volume answers 404, which is what deletion waits for. */
+async function waitVolume(api: ApiClient, id: string, expect: 'in-use' | 'available' | 'deleted', what: string): Promise<VolumeView> {
+  return waitFor(
+    async () => {
+      try {
+        return await api.get<VolumeView>(`/v1/volumes/${id}`);
+      } catch (error) {
+        if (expect === 'deleted' && /HTTP 404/.test((error as Error).message)) return { id, status: 'deleted' } as VolumeView;
+        throw error;
+      }
+    },
+    volumeState(expect),
+    what,
+  );
+}
+
+const describe = (v: VolumeView) =>
+  [
+    `volume ${v.id}${v.name ? ` (${v.name})` : ''}: ${v.status}${v.statusReason ? ` — ${v.statusReason}` : ''}`,
+    `  size ${formatBytes(v.sizeBytes)}, region ${v.region}, host ${v.host ?? '(not placed yet)'}`,
+    ...(v.connection ? [`  connection ${v.connection.format} ${v.connection.path}`] : []),
+  ].join('\n');
+
+export function volumeCommand(api = new ApiClient()): Command {
+  const volume = new Command('volume').description('create, attach, snapshot-restore and delete volumes');
+
+  volume
+    .command('create')
+    .description('create a volume (its image is created on a host at first attach)')
+    .requiredOption('--size <SIZE>', 'size in bytes; K, M, G, T suffixes')
+    .option('--name <NAME>', 'a name')
+    .option('--snapshot <SNAP_ID>', 'with the content of this snapshot')
+    .option('--region <REGION>', 'region (default: the snapshot\'s, or the API\'s)')
+    .option('--json', 'print JSON')
+    .action(async (o: { size: string; name?: string; snapshot?: string; region?: string; json?: boolean }) => {
+      const v = await api.post<VolumeView>('/v1/volumes', {
+        sizeBytes: parseSize(o.size),
+        ...(o.name !== undefined && { name: o.name }),
+        ...(o.snapshot !== undefined && { snapshotId: o.snapshot }),
+        ...(o.region !== undefined && { region: o.region }),
+      });
+      print(!!o.json, v, () => describe(v));
+    });
+
+  volume
+    .command('attach <VOL_ID>')
+    .description('attach on a host; the first attach creates (or restores) the image on that host')
+    .requiredOption('--host <HOST>', 'host name')
+    .option('--wait', 'wait until attached')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { host: string; wait?: boolean; json?: boolean }) => {
+      let v = await api.post<VolumeView>(`/v1/volumes/${id}/attach`, { host: o.host });
+      if (o.wait) v = await waitVolume(api, id, 'in-use', `attach ${id}`);
+      print(!!o.json, v, () => describe(v));
+    });
+
+  volume
+    .command('detach <VOL_ID>')
+    .option('--wait', 'wait until detached')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { wait?: boolean; json?: boolean }) => {
+      let v = await api.post<VolumeView>(`/v1/volumes/${id}/detach`);
+      if (o.wait) v = await waitVolume(api, id, 'available', `detach ${id}`);
+      print(!!o.json, v, () => describe(v));
+    });
+
+  volume
+    .command('show <VOL_ID>')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { json?: boolean }) => {
+      const v = await api.get<VolumeView>(`/v1/volumes/${id}`);
+      print(!!o.json, v, () => describe(v));
+    });
+
+  volume
+    .command('list')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      const r = await api.get<{ volumes: VolumeView[] }>('/v1/volumes');
+      print(!!o.json, r, () =>
+        table(
+          r.volumes.map((v) => ({ ...v, size: formatBytes(v.sizeBytes), host: v.host ?? '-' })),
+          ['id', 'name', 'status', 'size', 'region', 'host'],
+        ),
+      );
+    });
+
+  volume
+    .command('revert <VOL_ID>')
+    .description('revert the volume to any of its snapshots')
+    .requiredOption('--snapshot <SNAP_ID>', 'the snapshot')
+    .option('--wait', 'wait until reverted')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { snapshot: string; wait?: boolean; json?: boolean }) => {
+      let v = await api.post<VolumeView>(`/v1/volumes/${id}/revert`, { snapshotId: o.snapshot });
+      if (o.wait) v = await waitVolume(api, id, 'available', `revert ${id}`);
+      print(!!o.json, v, () => describe(v));
+    });
+
+  volume
+    .command('delete <VOL_ID>')
+    .option('--wait', 'wait until deleted')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { wait?: boolean; json?: boolean }) => {
+      let v = await api.delete<VolumeView>(`/v1/volumes/${id}`);
+      if (o.wait) v = await waitVolume(api, id, 'deleted', `delete ${id}`);
+      print(!!o.json, v, () => `volume ${id}: ${v.status}`);
+    });
+
+  return volume;
+}

@@ -1,0 +1,51 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { mkdir, statfs } from 'node:fs/promises';
+import { AgentHeartbeat } from '@island/contracts';
+import { IslandConfig } from '@island/config';
+import { MessagePublisher } from '@island/messaging';
+import { InjectConfig } from '@island/platform';
+
+const INTERVAL_MS = 5_000;
+
+/** Announces this host (region, data directory, disk space) every few seconds; the API registers hosts from it. */
+@Injectable()
+export class HeartbeatService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Heartbeat');
+  private timer?: NodeJS.Timeout;
+  private failing = false;
+
+  constructor(
+    @InjectConfig() private readonly config: IslandConfig,
+    private readonly publisher: MessagePublisher,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => void this.beat(), INTERVAL_MS);
+    void this.beat();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+
+  async beat(): Promise<void> {
+    try {
+      const { dataDir } = this.config.host;
+      await mkdir(dataDir, { recursive: true });
+      const fs = await statfs(dataDir);
+      await this.publisher.publish(AgentHeartbeat, {
+        host: this.config.host.name,
+        region: this.config.region,
+        dataDir,
+        capacityBytes: fs.blocks * fs.bsize,
+        freeBytes: fs.bavail * fs.bsize,
+        version: '0.1.0',
+      });
+      if (this.failing) this.logger.log('heartbeats are published again');
+      this.failing = false;
+    } catch (error) {
+      if (!this.failing) this.logger.warn(`heartbeat not published: ${(error as Error).message}`);
+      this.failing = true;
+    }
+  }
+}

@@ -1,0 +1,98 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import {
+  ImageCreate,
+  ImageCreated,
+  ImageCreateJob,
+  ImageDelete,
+  ImageDeleted,
+  ImageDeleteJob,
+  ImageReplace,
+  ImageReplaced,
+  ImageReplaceJob,
+} from '@island/contracts';
+import { IslandConfig } from '@island/config';
+import { MessagePublisher, OnMessage } from '@island/messaging';
+import { InjectConfig, insideDataDir } from '@island/platform';
+import { createImage, Qcow2Image } from '@island/qcow2';
+
+import { VolumeLocks } from '../volume-locks';
+import { reportingPermanentFailures } from './job-failures';
+
+/** Creating, replacing and deleting the image files of this host's volumes (each idempotent). */
+@Injectable()
+export class ImageJobs {
+  private readonly logger = new Logger('ImageJobs');
+
+  constructor(
+    @InjectConfig() private readonly config: IslandConfig,
+    private readonly publisher: MessagePublisher,
+    private readonly locks: VolumeLocks,
+  ) {}
+
+  @OnMessage(ImageCreate)
+  create(job: ImageCreateJob): Promise<void> {
+    return this.locks.run(job.volumeId, () =>
+      reportingPermanentFailures(this.publisher, this.logger, { name: ImageCreate.name, host: job.host, resourceId: job.volumeId }, async () => {
+        const path = insideDataDir(this.config.host.dataDir, job.path);
+        if (!existsSync(path)) {
+          await mkdir(dirname(path), { recursive: true });
+          const partial = `${path}.creating`;
+          await rm(partial, { force: true });
+          await createImage(partial, { size: job.sizeBytes });
+          await rename(partial, path);
+          this.logger.log(`created ${path} (${job.sizeBytes} bytes)`);
+        } else {
+          // a redelivery: the image exists; it must be the one asked for
+          const image = await Qcow2Image.open(path);
+          const size = image.header.size;
+          await image.close();
+          if (size !== Math.ceil(job.sizeBytes / 512) * 512) throw new Error(`${path} exists with size ${size}, not ${job.sizeBytes}`);
+        }
+        await this.publisher.publish(ImageCreated, { host: job.host, volumeId: job.volumeId, path });
+      }),
+    );
+  }
+
+  /** Swaps in a restored image (revert) with one rename: a crash leaves the old image or the new one. */
+  @OnMessage(ImageReplace)
+  replace(job: ImageReplaceJob): Promise<void> {
+    return this.locks.run(job.volumeId, () =>
+      reportingPermanentFailures(
+        this.publisher,
+        this.logger,
+        { name: ImageReplace.name, host: job.host, resourceId: job.volumeId, operationId: job.operationId },
+        async () => {
+          const path = insideDataDir(this.config.host.dataDir, job.path);
+          const replacement = insideDataDir(this.config.host.dataDir, job.replacementPath);
+          if (existsSync(replacement)) {
+            const probe = await Qcow2Image.open(path, { writable: true }); // refuses while someone writes it
+            await probe.close();
+            await rename(replacement, path);
+          } else if (!existsSync(path)) {
+            throw Object.assign(new Error(`neither ${replacement} nor ${path} exists`), { code: 'ENOENT' });
+          }
+          await this.publisher.publish(ImageReplaced, { host: job.host, volumeId: job.volumeId, operationId: job.operationId });
+        },
+      ),
+    );
+  }
+
+  @OnMessage(ImageDelete)
+  delete(job: ImageDeleteJob): Promise<void> {
+    return this.locks.run(job.volumeId, () =>
+      reportingPermanentFailures(this.publisher, this.logger, { name: ImageDelete.name, host: job.host, resourceId: job.volumeId }, async () => {
+        const path = insideDataDir(this.config.host.dataDir, job.path);
+        if (existsSync(path)) {
+          const probe = await Qcow2Image.open(path, { writable: true }); // never delete an image a writer holds
+          await probe.close();
+        }
+        for (const leftover of [path, `${path}.lock`, `${path}.creating`]) await rm(leftover, { force: true });
+        this.logger.log(`deleted ${path}`);
+        await this.publisher.publish(ImageDeleted, { host: job.host, volumeId: job.volumeId });
+      }),
+    );
+  }
+}

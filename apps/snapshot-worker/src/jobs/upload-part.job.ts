@@ -1,0 +1,133 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { allocateFrame, BLOCK_HEADER_BYTES, BlockEncoderPool, hashBlock, isAllZero, SwiftBlockStore } from '@island/blockstore';
+import { claimBlocks, markBlocksPresent } from '@island/catalog';
+import { IslandConfig } from '@island/config';
+import { OperationFailed, SnapshotPartUploaded, SnapshotUploadPart, SnapshotUploadPartJob } from '@island/contracts';
+import { MessagePublisher, OnMessage } from '@island/messaging';
+import { InjectConfig, insideDataDir, MetricsService, PathOutsideDataDirError, RegionStores } from '@island/platform';
+import { Qcow2Error, Qcow2Image, View } from '@island/qcow2';
+
+import { forEachBounded } from './bounded';
+
+/** Blocks read, hashed and uploaded together; bounds memory to BATCH × block size per part in flight. */
+const BATCH = 32;
+const PUT_CONCURRENCY = 8;
+
+interface PartTotals {
+  bytesRead: number;
+  bytesUploaded: number;
+  bytesStored: number;
+  blocksUploaded: number;
+  blocksReused: number;
+}
+
+/**
+ * Uploads one part of a snapshot: each block is read from the immutable point in time, skipped when all
+ * zero, hashed, claimed in the catalog (so GC cannot delete it meanwhile), and PUT write-once only when
+ * Swift does not have it yet.
+ */
+@Injectable()
+export class UploadPartJob {
+  private readonly logger = new Logger('UploadPart');
+  private readonly encoders = new BlockEncoderPool();
+
+  constructor(
+    @InjectConfig() private readonly config: IslandConfig,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly stores: RegionStores,
+    private readonly publisher: MessagePublisher,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  @OnMessage(SnapshotUploadPart)
+  async upload(job: SnapshotUploadPartJob): Promise<void> {
+    let image: Qcow2Image;
+    try {
+      image = await Qcow2Image.open(insideDataDir(this.config.host.dataDir, job.path));
+    } catch (error) {
+      if (error instanceof Qcow2Error || error instanceof PathOutsideDataDirError || (error as NodeJS.ErrnoException).code === 'ENOENT') {
+        return this.fail(job, (error as Error).message);
+      }
+      throw error;
+    }
+    try {
+      const view = await image.snapshotView(job.pointInTime).catch(async (error: Error) => {
+        await this.fail(job, error.message);
+        return undefined;
+      });
+      if (!view) return;
+      const store = await this.stores.store(job.region);
+      const totals: PartTotals = { bytesRead: 0, bytesUploaded: 0, bytesStored: 0, blocksUploaded: 0, blocksReused: 0 };
+      const reported: { index: number; hash: string | null }[] = [];
+      // two batches in flight: one is read and hashed while the other's blocks are being PUT
+      const batches: number[][] = [];
+      for (let i = 0; i < job.blocks.length; i += BATCH) batches.push(job.blocks.slice(i, i + BATCH));
+      const results: { index: number; hash: string | null }[][] = [];
+      const inFlight: Promise<void>[] = [];
+      for (const [k, batch] of batches.entries()) {
+        const work = this.uploadBatch(job, image, view, store, batch, totals).then((r) => {
+          results[k] = r;
+        });
+        work.catch(() => undefined); // awaited below
+        inFlight.push(work);
+        if (inFlight.length >= 2) await inFlight.shift();
+      }
+      await Promise.all(inFlight);
+      reported.push(...results.flat());
+      this.metrics.counter('island_worker_bytes_uploaded_total', 'Bytes of encoded blocks PUT to Swift').inc(totals.bytesUploaded);
+      this.metrics.counter('island_worker_blocks_reused_total', 'Blocks not uploaded because Swift had them').inc(totals.blocksReused);
+      await this.publisher.publish(SnapshotPartUploaded, { host: job.host, snapshotId: job.snapshotId, partIndex: job.partIndex, blocks: reported, ...totals });
+    } finally {
+      await image.close();
+    }
+  }
+
+  private async uploadBatch(
+    job: SnapshotUploadPartJob,
+    image: Qcow2Image,
+    view: View,
+    store: SwiftBlockStore,
+    batch: number[],
+    totals: PartTotals,
+  ): Promise<{ index: number; hash: string | null }[]> {
+    const read = [];
+    for (const index of batch) {
+      const offset = index * job.blockSize;
+      // read straight into the object's frame: a raw block is uploaded without another copy
+      const frame = allocateFrame(Math.min(job.blockSize, view.size - offset));
+      const data = frame.subarray(BLOCK_HEADER_BYTES);
+      await image.readInto(view, offset, data);
+      totals.bytesRead += data.length;
+      read.push({ index, frame, data, hash: isAllZero(data) ? null : hashBlock(data) });
+    }
+    const stored = read.filter((b): b is { index: number; frame: Buffer; data: Buffer; hash: Buffer } => b.hash !== null);
+    const claim = await this.dataSource.transaction((m) =>
+      claimBlocks(m, job.snapshotId, job.region, stored.map((b) => ({ hash: b.hash, size: b.data.length }))),
+    );
+    const toUpload = new Set(claim.upload.map((h) => h.toString('hex')));
+    const uploads = [...new Map(stored.filter((b) => toUpload.has(b.hash.toString('hex'))).map((b) => [b.hash.toString('hex'), b])).values()];
+    const present: { hash: Buffer; storedSize: number }[] = [];
+    await forEachBounded(uploads, PUT_CONCURRENCY, async (b) => {
+      const encoded = this.encoders.with((encoder) => encoder.encodeFramed(b.frame, b.hash));
+      const outcome = await store.putBlock(encoded);
+      if (outcome === 'stored') {
+        totals.bytesUploaded += encoded.object.length;
+        totals.bytesStored += encoded.object.length;
+        totals.blocksUploaded += 1;
+      } else {
+        totals.blocksReused += 1;
+      }
+      present.push({ hash: b.hash, storedSize: encoded.object.length });
+    });
+    await this.dataSource.transaction((m) => markBlocksPresent(m, job.region, present));
+    totals.blocksReused += stored.length - uploads.length;
+    return read.map((b) => ({ index: b.index, hash: b.hash ? b.hash.toString('hex') : null }));
+  }
+
+  private async fail(job: SnapshotUploadPartJob, reason: string): Promise<void> {
+    this.logger.warn(`part ${job.partIndex} of snapshot ${job.snapshotId} cannot be uploaded: ${reason}`);
+    await this.publisher.publish(OperationFailed, { job: SnapshotUploadPart.name, resourceId: job.snapshotId, reason: reason.slice(0, 2000), host: job.host });
+  }
+}

@@ -1,0 +1,40 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { ManifestBuilder } from '@island/blockstore';
+import { entriesAt } from '@island/catalog';
+import { SnapshotManifestWritten, SnapshotWriteManifest, SnapshotWriteManifestJob } from '@island/contracts';
+import { MessagePublisher, OnMessage } from '@island/messaging';
+import { RegionStores } from '@island/platform';
+
+/** Writes a committed snapshot's complete block map to Swift, so that Swift alone can restore it. */
+@Injectable()
+export class WriteManifestJob {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly stores: RegionStores,
+    private readonly publisher: MessagePublisher,
+  ) {}
+
+  @OnMessage(SnapshotWriteManifest)
+  async write(job: SnapshotWriteManifestJob): Promise<void> {
+    const builder = new ManifestBuilder(job.blockSize, job.sizeBytes, {
+      volumeId: job.volumeId,
+      snapshotId: job.snapshotId,
+      projectId: job.projectId,
+      region: job.region,
+      seq: job.seq,
+      createdAt: job.createdAt,
+      name: job.name,
+      volumeName: job.volumeName,
+    });
+    for await (const page of entriesAt(this.dataSource.manager, job.volumeId, job.seq)) {
+      for (const entry of page) builder.add(entry.blockIndex, entry.hash);
+    }
+    const manifest = builder.build();
+    const store = await this.stores.store(job.region);
+    const name = await store.putManifest(manifest);
+    const bytes = (await store.swift.headObject(store.container, name)).size;
+    await this.publisher.publish(SnapshotManifestWritten, { snapshotId: job.snapshotId, manifestObject: name, bytes });
+  }
+}

@@ -1,0 +1,39 @@
+import { Module, OnModuleInit } from '@nestjs/common';
+import { CatalogModule } from '@island/catalog';
+import { IslandConfig } from '@island/config';
+import { MessagingModule } from '@island/messaging';
+import {
+  HealthModule,
+  InjectConfig,
+  IslandConfigModule,
+  MetricsModule,
+  ReadinessRegistry,
+  registerDataDirReadiness,
+  SwiftStoresModule,
+} from '@island/platform';
+import { RestoreVolumeJob } from './jobs/restore-volume.job';
+import { UploadPartJob } from './jobs/upload-part.job';
+import { WriteManifestJob } from './jobs/write-manifest.job';
+
+/** A snapshot worker: moves blocks between this host's images and Swift. */
+@Module({
+  imports: [
+    IslandConfigModule,
+    HealthModule,
+    MetricsModule,
+    SwiftStoresModule,
+    CatalogModule.forRoot({ applicationName: 'island-worker', migrate: false }),
+    MessagingModule.forService('snapshot-worker', { prefetch: 2 }),
+  ],
+  providers: [UploadPartJob, WriteManifestJob, RestoreVolumeJob],
+})
+export class WorkerModule implements OnModuleInit {
+  constructor(
+    @InjectConfig() private readonly config: IslandConfig,
+    private readonly readiness: ReadinessRegistry,
+  ) {}
+
+  onModuleInit(): void {
+    registerDataDirReadiness(this.readiness, this.config.host.dataDir, 'write');
+  }
+}

@@ -1,0 +1,15 @@
+// Shared Jest settings: SWC transpiles TypeScript (decorator metadata included) and
+// @island/* imports resolve to library sources, so tests never need a prior build.
+const path = require('node:path');
+const fs = require('node:fs');
+
+const swcConfig = JSON.parse(fs.readFileSync(path.join(__dirname, '.swcrc'), 'utf8'));
+
+module.exports = {
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': ['@swc/jest', { ...swcConfig, swcrc: false }] },
+  moduleFileExtensions: ['ts', 'js', 'json'],
+  moduleNameMapper: { '^@island/(.*)$': path.join(__dirname, 'libs/$1/src/index.ts') },
+  testMatch: ['<rootDir>/**/*.spec.ts'],
+  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+};

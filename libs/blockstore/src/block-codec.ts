@@ -1,0 +1,126 @@
+import { createHash } from 'node:crypto';
+import { Compressor, Decompressor } from 'zstd-napi';
+import { CorruptObjectError } from './blockstore-errors';
+
+/**
+ * A block object in Swift: a 12-byte header, then the block's bytes, zstd-compressed when that saves
+ * space. Its name is the SHA-256 of the uncompressed bytes, so a name always means the same content.
+ *
+ *   0  "ISLB"   4  version (1)   5  codec (0 raw, 1 zstd)   6  reserved (0, 2 bytes)   8  raw length (u32 BE)
+ */
+const MAGIC = Buffer.from('ISLB');
+const VERSION = 1;
+export const BLOCK_HEADER_BYTES = 12;
+export enum BlockCodec {
+  Raw = 0,
+  Zstd = 1,
+}
+/** Keep a block raw unless compression saves at least 1/32 of it: decompressing costs restore time. */
+const MIN_SAVING_SHIFT = 5;
+const ZSTD_LEVEL = 3;
+const PROBE_BYTES = 64 * 1024;
+
+export interface EncodedBlock {
+  hash: Buffer;
+  object: Buffer;
+  codec: BlockCodec;
+}
+
+export function hashBlock(raw: Buffer): Buffer {
+  return createHash('sha256').update(raw).digest();
+}
+
+/** Cuts no corners: a block that is all zero is never stored (it is a hole in the manifest). */
+export function isAllZero(raw: Buffer): boolean {
+  return raw.length === 0 || (raw[0] === 0 && raw.equals(zeroBuffer(raw.length)));
+}
+
+let zeros = Buffer.alloc(0);
+function zeroBuffer(length: number): Buffer {
+  if (zeros.length < length) zeros = Buffer.alloc(length);
+  return zeros.subarray(0, length);
+}
+
+/** Encodes blocks; keeps one zstd context (not thread-safe: one per concurrent user). */
+export class BlockEncoder {
+  private readonly compressor = new Compressor();
+
+  constructor() {
+    this.compressor.setParameters({ compressionLevel: ZSTD_LEVEL });
+  }
+
+  encode(raw: Buffer, hash: Buffer = hashBlock(raw)): EncodedBlock {
+    // a probe of the first 64 KiB spares compressing whole blocks of incompressible data (most of the cost)
+    if (raw.length > 2 * PROBE_BYTES && !this.saves(raw.subarray(0, PROBE_BYTES))) return this.frame(raw, hash, BlockCodec.Raw);
+    const compressed = this.compressor.compress(raw);
+    return this.saves(raw, compressed) ? this.frame(compressed, hash, BlockCodec.Zstd, raw.length) : this.frame(raw, hash, BlockCodec.Raw);
+  }
+
+  /**
+   * Encodes a block that was read into `frame` at offset BLOCK_HEADER_BYTES (see `allocateFrame`): when it
+   * stays raw, the header is written in front of it and no byte is copied.
+   */
+  encodeFramed(frame: Buffer, hash: Buffer): EncodedBlock {
+    const raw = frame.subarray(BLOCK_HEADER_BYTES);
+    if (raw.length > 2 * PROBE_BYTES && !this.saves(raw.subarray(0, PROBE_BYTES))) {
+      writeHeader(frame, BlockCodec.Raw, raw.length);
+      return { hash, object: frame, codec: BlockCodec.Raw };
+    }
+    return this.encode(raw, hash);
+  }
+
+  private saves(raw: Buffer, compressed: Buffer = this.compressor.compress(raw)): boolean {
+    return compressed.length <= raw.length - (raw.length >> MIN_SAVING_SHIFT);
+  }
+
+  private frame(payload: Buffer, hash: Buffer, codec: BlockCodec, rawLength = payload.length): EncodedBlock {
+    const object = Buffer.allocUnsafe(BLOCK_HEADER_BYTES + payload.length);
+    writeHeader(object, codec, rawLength);
+    payload.copy(object, BLOCK_HEADER_BYTES);
+    return { hash, object, codec };
+  }
+}
+
+/** A buffer to read a block of `length` bytes into (at BLOCK_HEADER_BYTES), for `encodeFramed`. */
+export function allocateFrame(length: number): Buffer {
+  return Buffer.allocUnsafe(BLOCK_HEADER_BYTES + length);
+}
+
+function writeHeader(object: Buffer, codec: BlockCodec, rawLength: number): void {
+  MAGIC.copy(object, 0);
+  object[4] = VERSION;
+  object[5] = codec;
+  object.writeUInt16BE(0, 6);
+  object.writeUInt32BE(rawLength, 8);
+}
+
+/** Decodes and verifies a block object: the bytes returned hash to the name it was stored under. */
+export class BlockDecoder {
+  private readonly decompressor = new Decompressor();
+
+  decode(object: Buffer, expectedHash: Buffer, name = `block ${expectedHash.toString('hex')}`): Buffer {
+    if (object.length < BLOCK_HEADER_BYTES || !object.subarray(0, 4).equals(MAGIC)) {
+      throw new CorruptObjectError(name, 'not an island block object (bad magic)');
+    }
+    if (object[4] !== VERSION) throw new CorruptObjectError(name, `unsupported block format version ${object[4]}`);
+    const rawLength = object.readUInt32BE(8);
+    const payload = object.subarray(BLOCK_HEADER_BYTES);
+    let raw: Buffer;
+    if (object[5] === BlockCodec.Raw) {
+      raw = payload;
+    } else if (object[5] === BlockCodec.Zstd) {
+      try {
+        raw = this.decompressor.decompress(payload);
+      } catch (e) {
+        throw new CorruptObjectError(name, `zstd payload does not decompress (${(e as Error).message})`);
+      }
+    } else {
+      throw new CorruptObjectError(name, `unknown block codec ${object[5]}`);
+    }
+    if (raw.length !== rawLength) {
+      throw new CorruptObjectError(name, `holds ${raw.length} bytes, its header says ${rawLength}`);
+    }
+    if (!hashBlock(raw).equals(expectedHash)) throw new CorruptObjectError(name, 'content does not match its SHA-256 name');
+    return raw;
+  }
+}

@@ -1,0 +1,106 @@
+import { SwiftClient, SwiftNotFoundError, SwiftObjectExistsError } from '@island/swift';
+import { BlockDecoder, BlockEncoder, EncodedBlock } from './block-codec';
+import { decodeManifest, encodeManifest } from './manifest-codec';
+import { Manifest } from './manifest';
+
+/** Object names in a region's container. Blocks are named by content; manifests by volume and sequence. */
+export const objectNames = {
+  block: (hash: Buffer) => `blocks/${hash.toString('hex')}`,
+  blockHash: (name: string): Buffer | undefined => {
+    const m = /^blocks\/([0-9a-f]{64})$/.exec(name);
+    return m ? Buffer.from(m[1], 'hex') : undefined;
+  },
+  manifest: (volumeId: string, seq: number, snapshotId: string) =>
+    `manifests/${volumeId}/${String(seq).padStart(10, '0')}-${snapshotId}`,
+  manifestPrefix: (volumeId?: string) => (volumeId ? `manifests/${volumeId}/` : 'manifests/'),
+};
+
+export type PutBlockOutcome = 'stored' | 'already-present';
+
+/**
+ * One region's blocks and manifests in one Swift container. Blocks are write-once (`If-None-Match: *`):
+ * a name always means the same bytes, so a block that already exists is never replaced.
+ */
+export class SwiftBlockStore {
+  private readonly decoder = new BlockDecoder();
+
+  constructor(
+    readonly swift: SwiftClient,
+    readonly container: string,
+  ) {}
+
+  ensureContainer(): Promise<void> {
+    return this.swift.createContainer(this.container);
+  }
+
+  /** Stores an encoded block; an existing object of the same name already holds the same bytes. */
+  async putBlock(block: EncodedBlock): Promise<PutBlockOutcome> {
+    try {
+      await this.swift.putObject(this.container, objectNames.block(block.hash), block.object, { ifNoneMatch: true });
+      return 'stored';
+    } catch (error) {
+      if (error instanceof SwiftObjectExistsError) return 'already-present';
+      throw error;
+    }
+  }
+
+  /** Reads, decodes and verifies a block against its SHA-256 name (CorruptObjectError if it does not match). */
+  async getBlock(hash: Buffer): Promise<Buffer> {
+    const name = objectNames.block(hash);
+    const object = await this.swift.getObject(this.container, name, undefined, { verifyMd5: false });
+    return this.decoder.decode(object, hash, `${this.container}/${name}`);
+  }
+
+  /** The stored object's size, or undefined when it is absent. */
+  async blockObjectSize(hash: Buffer): Promise<number | undefined> {
+    try {
+      return (await this.swift.headObject(this.container, objectNames.block(hash))).size;
+    } catch (error) {
+      if (error instanceof SwiftNotFoundError) return undefined;
+      throw error;
+    }
+  }
+
+  async deleteBlocks(hashes: Buffer[]): Promise<{ deleted: number; notFound: number }> {
+    if (hashes.length === 0) return { deleted: 0, notFound: 0 };
+    const result = await this.swift.bulkDelete(hashes.map((h) => ({ container: this.container, name: objectNames.block(h) })));
+    return { deleted: result.deleted, notFound: result.notFound };
+  }
+
+  /** Writes a manifest; a retry after a lost reply finds the same bytes already there. Returns the object name. */
+  async putManifest(manifest: Manifest): Promise<string> {
+    const { volumeId, seq, snapshotId } = manifest.metadata;
+    const name = objectNames.manifest(volumeId, seq, snapshotId);
+    const bytes = encodeManifest(manifest);
+    try {
+      await this.swift.putObject(this.container, name, bytes, { ifNoneMatch: true });
+    } catch (error) {
+      if (!(error instanceof SwiftObjectExistsError)) throw error;
+      const existing = await this.swift.getObject(this.container, name);
+      if (!existing.equals(bytes)) throw new Error(`manifest ${name} already exists with different content`);
+    }
+    return name;
+  }
+
+  async getManifest(name: string): Promise<Manifest> {
+    return decodeManifest(await this.swift.getObject(this.container, name), `${this.container}/${name}`);
+  }
+
+  async deleteManifest(name: string): Promise<void> {
+    await this.swift.deleteObject(this.container, name, { ignoreMissing: true });
+  }
+}
+
+/** Encoders hold a zstd context each; a small pool lets concurrent uploads share them safely. */
+export class BlockEncoderPool {
+  private readonly idle: BlockEncoder[] = [];
+
+  with<T>(work: (encoder: BlockEncoder) => T): T {
+    const encoder = this.idle.pop() ?? new BlockEncoder();
+    try {
+      return work(encoder);
+    } finally {
+      this.idle.push(encoder);
+    }
+  }
+}

@@ -1,0 +1,5 @@
+export * from './blockstore-errors';
+export * from './block-codec';
+export * from './manifest';
+export * from './manifest-codec';
+export * from './block-store';

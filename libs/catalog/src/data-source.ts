@@ -1,0 +1,31 @@
+import { DataSource, DataSourceOptions } from 'typeorm';
+import { HostEntity } from './entities/host.entity';
+import { JobEntity } from './entities/job.entity';
+import { OutboxEntity } from './entities/outbox.entity';
+import { ProjectEntity } from './entities/project.entity';
+import { RegionEntity } from './entities/region.entity';
+import { SnapshotEntity } from './entities/snapshot.entity';
+import { VolumeEntity } from './entities/volume.entity';
+import { InitialCatalog1764000000000 } from './migrations/1764000000000-initial-catalog';
+
+export const CATALOG_ENTITIES = [ProjectEntity, RegionEntity, HostEntity, VolumeEntity, SnapshotEntity, JobEntity, OutboxEntity];
+export const CATALOG_MIGRATIONS = [InitialCatalog1764000000000];
+
+/** TypeORM options for the catalog; schema changes only through migrations, never `synchronize`. */
+export function catalogDataSourceOptions(url: string, applicationName: string, poolSize = 10): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url,
+    entities: CATALOG_ENTITIES,
+    migrations: CATALOG_MIGRATIONS,
+    migrationsTableName: 'catalog_migrations',
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    applicationName,
+    extra: { max: poolSize, connectionTimeoutMillis: 5000 },
+  };
+}
+
+export function createCatalogDataSource(url: string, applicationName: string, poolSize?: number): DataSource {
+  return new DataSource(catalogDataSourceOptions(url, applicationName, poolSize));
+}

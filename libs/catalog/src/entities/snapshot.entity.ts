@@ -1,0 +1,46 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { bigintToNumber } from './bigint.transformer';
+
+export const SNAPSHOT_STATUSES = [
+  'creating', // the point in time is being taken on the host
+  'pending', // the point in time is safe on the host; waiting for the volume's earlier snapshots to commit
+  'uploading', // changed blocks are being uploaded by snapshot workers
+  'committing', // every block is in Swift; the catalog commit is next
+  'sealing', // committed in the catalog; its manifest is being written to Swift
+  'available',
+  'deleting',
+  'deleted',
+  'error',
+] as const;
+export type SnapshotStatus = (typeof SNAPSHOT_STATUSES)[number];
+
+/** Snapshots whose block versions are in the ledger (they hold references). */
+export const LEDGER_STATUSES: readonly SnapshotStatus[] = ['sealing', 'available'];
+
+@Entity('snapshot')
+export class SnapshotEntity {
+  @PrimaryColumn('uuid') id!: string;
+  @Column({ name: 'volume_id', type: 'uuid' }) volumeId!: string;
+  @Column({ name: 'project_id', type: 'text' }) projectId!: string;
+  @Column('text') region!: string;
+  @Column('integer') seq!: number;
+  @Column('text') name!: string;
+  @Column('text') status!: SnapshotStatus;
+  @Column({ name: 'status_reason', type: 'text', nullable: true }) statusReason!: string | null;
+  @Column({ name: 'point_in_time', type: 'text', nullable: true }) pointInTime!: string | null;
+  @Column({ name: 'size_bytes', type: 'bigint', transformer: bigintToNumber }) sizeBytes!: number;
+  @Column({ name: 'block_size', type: 'integer' }) blockSize!: number;
+  @Column({ name: 'manifest_object', type: 'text', nullable: true }) manifestObject!: string | null;
+  @Column({ name: 'blocks_total', type: 'integer' }) blocksTotal!: number;
+  @Column({ name: 'blocks_done', type: 'integer' }) blocksDone!: number;
+  @Column({ name: 'bytes_changed', type: 'bigint', transformer: bigintToNumber }) bytesChanged!: number;
+  @Column({ name: 'bytes_uploaded', type: 'bigint', transformer: bigintToNumber }) bytesUploaded!: number;
+  @Column({ name: 'blocks_uploaded', type: 'integer' }) blocksUploaded!: number;
+  @Column({ name: 'blocks_reused', type: 'integer' }) blocksReused!: number;
+  @Column({ name: 'bytes_stored', type: 'bigint', transformer: bigintToNumber }) bytesStored!: number;
+  @Column({ name: 'group_id', type: 'uuid', nullable: true }) groupId!: string | null;
+  @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' }) createdAt!: Date;
+  @Column({ name: 'updated_at', type: 'timestamptz', default: () => 'now()' }) updatedAt!: Date;
+  @Column({ name: 'committed_at', type: 'timestamptz', nullable: true }) committedAt!: Date | null;
+  @Column({ name: 'deleted_at', type: 'timestamptz', nullable: true }) deletedAt!: Date | null;
+}

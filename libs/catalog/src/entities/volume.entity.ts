@@ -1,0 +1,43 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { bigintToNumber } from './bigint.transformer';
+
+export const VOLUME_STATUSES = [
+  'available', // no host work in progress; the image may or may not exist yet (lazy placement)
+  'attaching', // the image is being created or restored on the host
+  'in-use', // attached on `host`
+  'detaching',
+  'reverting',
+  'extending',
+  'deleting',
+  'deleted',
+  'error',
+] as const;
+export type VolumeStatus = (typeof VOLUME_STATUSES)[number];
+
+@Entity('volume')
+export class VolumeEntity {
+  @PrimaryColumn('uuid') id!: string;
+  @Column({ name: 'project_id', type: 'text' }) projectId!: string;
+  @Column('text') name!: string;
+  @Column('text') region!: string;
+  @Column({ name: 'size_bytes', type: 'bigint', transformer: bigintToNumber }) sizeBytes!: number;
+  @Column({ name: 'block_size', type: 'integer' }) blockSize!: number;
+  @Column('text') status!: VolumeStatus;
+  @Column({ name: 'status_reason', type: 'text', nullable: true }) statusReason!: string | null;
+  /** The host whose disk holds the image; null until the first attach creates it there. */
+  @Column({ type: 'text', nullable: true }) host!: string | null;
+  @Column({ name: 'image_path', type: 'text', nullable: true }) imagePath!: string | null;
+  @Column('boolean') attached!: boolean;
+  @Column({ name: 'source_snapshot_id', type: 'uuid', nullable: true }) sourceSnapshotId!: string | null;
+  /** The sequence number the next snapshot (or revert) of this volume takes. */
+  @Column({ name: 'next_seq', type: 'integer' }) nextSeq!: number;
+  /** The sequence number of the last commit, revert or seed: the head block versions are its content. */
+  @Column({ name: 'head_seq', type: 'integer' }) headSeq!: number;
+  /** A snapshot whose manifest holds exactly the head content, when there is one. */
+  @Column({ name: 'head_snapshot_id', type: 'uuid', nullable: true }) headSnapshotId!: string | null;
+  /** The internal qcow2 snapshot on the host that equals the head content (the next diff's base). */
+  @Column({ name: 'point_in_time', type: 'text', nullable: true }) pointInTime!: string | null;
+  @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' }) createdAt!: Date;
+  @Column({ name: 'updated_at', type: 'timestamptz', default: () => 'now()' }) updatedAt!: Date;
+  @Column({ name: 'deleted_at', type: 'timestamptz', nullable: true }) deletedAt!: Date | null;
+}

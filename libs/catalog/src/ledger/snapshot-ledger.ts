@@ -1,0 +1,203 @@
+import { EntityManager } from 'typeorm';
+import { LEDGER_STATUSES } from '../entities/snapshot.entity';
+import { applyBlockDeltas, BlockDeltas } from './block-references';
+import { LedgerError } from './ledger-errors';
+import { sqlRows } from './sql-rows';
+
+/**
+ * The reference ledger of block versions. A version row says: block `hash` is the content of
+ * `block_index` of a volume for sequence numbers [first_seq, last_seq) (last_seq NULL: still the head).
+ * Every row that exists is live — seen by the head or by a snapshot in the ledger — and holds exactly one
+ * reference on its block; a version no one can see any more is deleted at once and its reference dropped.
+ * Every operation here locks the volume row first and touches only versions that changed around the
+ * sequence numbers involved, never the whole volume.
+ */
+
+export interface LedgerSnapshot {
+  id: string;
+  volumeId: string;
+  region: string;
+  seq: number;
+}
+
+export interface LedgerResult {
+  versionsAdded: number;
+  versionsRemoved: number;
+}
+
+async function lockVolume(m: EntityManager, volumeId: string): Promise<{ head_seq: number }> {
+  const [row] = await sqlRows<{ head_seq: number }>(m, `SELECT head_seq FROM volume WHERE id = $1 FOR UPDATE`, [volumeId]);
+  if (!row) throw new LedgerError(`volume ${volumeId} does not exist`);
+  return row;
+}
+
+/** The sequence number of the volume's latest ledger snapshot before `seq` (-1 when none). */
+async function previousLedgerSeq(m: EntityManager, volumeId: string, seq: number, exceptId?: string): Promise<number> {
+  const [row] = await sqlRows<{ seq: number | null }>(
+    m,
+    `SELECT max(seq) AS seq FROM snapshot
+      WHERE volume_id = $1 AND seq < $2 AND status = ANY($3) AND ($4::uuid IS NULL OR id <> $4)`,
+    [volumeId, seq, LEDGER_STATUSES, exceptId ?? null],
+  );
+  return row?.seq ?? -1;
+}
+
+/**
+ * Ends the head versions selected by `where` at `seq`; those no ledger snapshot can see any more
+ * (introduced after the previous ledger snapshot) are deleted and lose their reference.
+ */
+async function supersedeHeads(
+  m: EntityManager,
+  volumeId: string,
+  seq: number,
+  where: string,
+  params: unknown[],
+  deltas: BlockDeltas,
+): Promise<number> {
+  const ended = await sqlRows<{ id: string; hash: Buffer; first_seq: number }>(
+    m,
+    `UPDATE block_version v SET last_seq = $2
+      WHERE v.volume_id = $1 AND v.last_seq IS NULL AND ${where}
+  RETURNING v.id, v.hash, v.first_seq`,
+    [volumeId, seq, ...params],
+  );
+  const previous = await previousLedgerSeq(m, volumeId, seq);
+  const dead = ended.filter((v) => v.first_seq > previous);
+  if (dead.length > 0) {
+    await m.query(`DELETE FROM block_version WHERE id = ANY($1::bigint[])`, [dead.map((v) => v.id)]);
+    for (const v of dead) deltas.add(v.hash, -1);
+  }
+  return dead.length;
+}
+
+/**
+ * Commits a snapshot's staged changes (snapshot_change) as its block versions at its sequence number,
+ * turns its upload claims into references, and makes it the volume's head. The blocks it references must
+ * be present in Swift: an upload claim kept them from GC since they were checked.
+ */
+export async function commitSnapshotVersions(m: EntityManager, s: LedgerSnapshot): Promise<LedgerResult> {
+  const volume = await lockVolume(m, s.volumeId);
+  if (s.seq <= volume.head_seq) {
+    throw new LedgerError(`snapshot ${s.id} (seq ${s.seq}) is not newer than the volume's head (seq ${volume.head_seq})`);
+  }
+  const deltas = new BlockDeltas();
+  const removed = await supersedeHeads(
+    m,
+    s.volumeId,
+    s.seq,
+    `EXISTS (SELECT 1 FROM snapshot_change c WHERE c.snapshot_id = $3 AND c.block_index = v.block_index
+                AND (c.hash IS NULL OR c.hash <> v.hash))`,
+    [s.id],
+    deltas,
+  );
+  const added = await sqlRows<{ hash: Buffer }>(
+    m,
+    `INSERT INTO block_version (volume_id, block_index, hash, first_seq)
+     SELECT $1, c.block_index, c.hash, $2 FROM snapshot_change c
+      WHERE c.snapshot_id = $3 AND c.hash IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM block_version v
+                         WHERE v.volume_id = $1 AND v.block_index = c.block_index AND v.last_seq IS NULL)
+  RETURNING hash`,
+    [s.volumeId, s.seq, s.id],
+  );
+  for (const v of added) deltas.add(v.hash, +1);
+
+  const claims = await sqlRows<{ hash: Buffer }>(m, `DELETE FROM block_claim WHERE snapshot_id = $1 RETURNING hash`, [s.id]);
+  for (const c of claims) deltas.add(c.hash, 0, -1);
+
+  await assertPresent(m, s.region, added.map((v) => v.hash));
+  await applyBlockDeltas(m, s.region, deltas);
+  await m.query(`UPDATE volume SET head_seq = $2, head_snapshot_id = $3, updated_at = now() WHERE id = $1`, [s.volumeId, s.seq, s.id]);
+  await m.query(`DELETE FROM snapshot_change WHERE snapshot_id = $1`, [s.id]);
+  return { versionsAdded: added.length, versionsRemoved: removed };
+}
+
+async function assertPresent(m: EntityManager, region: string, hashes: Buffer[]): Promise<void> {
+  if (hashes.length === 0) return;
+  const [row] = await sqlRows<{ missing: string }>(
+    m,
+    `SELECT count(*) AS missing FROM (SELECT DISTINCT h FROM unnest($2::bytea[]) AS h) want
+      WHERE NOT EXISTS (SELECT 1 FROM block b WHERE b.region = $1 AND b.hash = want.h AND b.state = 'present')`,
+    [region, hashes],
+  );
+  if (Number(row.missing) > 0) {
+    throw new LedgerError(`${row.missing} block(s) the snapshot references are not present in region ${region}`);
+  }
+}
+
+/**
+ * Removes a ledger snapshot: the versions only it could see — introduced after the previous ledger
+ * snapshot and ended before the next one — are deleted and lose their references.
+ */
+export async function removeSnapshotVersions(m: EntityManager, s: LedgerSnapshot): Promise<LedgerResult> {
+  await lockVolume(m, s.volumeId);
+  const previous = await previousLedgerSeq(m, s.volumeId, s.seq, s.id);
+  const [next] = await sqlRows<{ seq: number | null }>(
+    m,
+    `SELECT min(seq) AS seq FROM snapshot WHERE volume_id = $1 AND seq > $2 AND status = ANY($3) AND id <> $4`,
+    [s.volumeId, s.seq, LEDGER_STATUSES, s.id],
+  );
+  const dead = await sqlRows<{ hash: Buffer }>(
+    m,
+    `DELETE FROM block_version
+      WHERE volume_id = $1 AND first_seq > $2 AND first_seq <= $3
+        AND last_seq IS NOT NULL AND last_seq > $3 AND ($4::int IS NULL OR last_seq <= $4)
+  RETURNING hash`,
+    [s.volumeId, previous, s.seq, next?.seq ?? null],
+  );
+  const deltas = new BlockDeltas();
+  for (const v of dead) deltas.add(v.hash, -1);
+  await applyBlockDeltas(m, s.region, deltas);
+  return { versionsAdded: 0, versionsRemoved: dead.length };
+}
+
+/** Gives a new volume the content of a snapshot as its head (sequence 0): it shares all its blocks. */
+export async function seedVolumeFromSnapshot(m: EntityManager, volumeId: string, source: LedgerSnapshot): Promise<LedgerResult> {
+  await lockVolume(m, volumeId);
+  const added = await sqlRows<{ hash: Buffer }>(
+    m,
+    `INSERT INTO block_version (volume_id, block_index, hash, first_seq)
+     SELECT $1, block_index, hash, 0 FROM block_version
+      WHERE volume_id = $2 AND first_seq <= $3 AND (last_seq IS NULL OR last_seq > $3)
+  RETURNING hash`,
+    [volumeId, source.volumeId, source.seq],
+  );
+  const deltas = new BlockDeltas();
+  for (const v of added) deltas.add(v.hash, +1);
+  await applyBlockDeltas(m, source.region, deltas);
+  await m.query(`UPDATE volume SET head_seq = 0, head_snapshot_id = $2, updated_at = now() WHERE id = $1`, [volumeId, source.id]);
+  return { versionsAdded: added.length, versionsRemoved: 0 };
+}
+
+/**
+ * Makes a snapshot's content the volume's head again, at a new sequence number: heads written after the
+ * snapshot end, and the snapshot's versions that were overwritten since become heads again.
+ */
+export async function revertVolumeVersions(m: EntityManager, target: LedgerSnapshot, seq: number): Promise<LedgerResult> {
+  const volume = await lockVolume(m, target.volumeId);
+  if (seq <= volume.head_seq) throw new LedgerError(`revert seq ${seq} is not newer than the head (seq ${volume.head_seq})`);
+  const deltas = new BlockDeltas();
+  const removed = await supersedeHeads(m, target.volumeId, seq, `v.first_seq > $3`, [target.seq], deltas);
+  const added = await sqlRows<{ hash: Buffer }>(
+    m,
+    `INSERT INTO block_version (volume_id, block_index, hash, first_seq)
+     SELECT $1, block_index, hash, $2 FROM block_version
+      WHERE volume_id = $1 AND first_seq <= $3 AND last_seq IS NOT NULL AND last_seq > $3
+  RETURNING hash`,
+    [target.volumeId, seq, target.seq],
+  );
+  for (const v of added) deltas.add(v.hash, +1);
+  await applyBlockDeltas(m, target.region, deltas);
+  await m.query(`UPDATE volume SET head_seq = $2, head_snapshot_id = $3, updated_at = now() WHERE id = $1`, [target.volumeId, seq, target.id]);
+  return { versionsAdded: added.length, versionsRemoved: removed };
+}
+
+/** Drops every version of a volume that is being deleted together with its snapshots. */
+export async function removeVolumeVersions(m: EntityManager, volumeId: string, region: string): Promise<LedgerResult> {
+  await lockVolume(m, volumeId);
+  const dead = await sqlRows<{ hash: Buffer }>(m, `DELETE FROM block_version WHERE volume_id = $1 RETURNING hash`, [volumeId]);
+  const deltas = new BlockDeltas();
+  for (const v of dead) deltas.add(v.hash, -1);
+  await applyBlockDeltas(m, region, deltas);
+  return { versionsAdded: 0, versionsRemoved: dead.length };
+}

@@ -1,0 +1,89 @@
+import { Transform } from 'class-transformer';
+import { IsIn, IsInt, IsIP, IsOptional, IsString, Matches, Max, Min, MinLength } from 'class-validator';
+
+const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value);
+
+/**
+ * Every environment variable island reads, as the process received it. Documented in docs/configuration.md;
+ * the defaults point at the local services started by scripts/services.sh.
+ */
+export class EnvDto {
+  @IsOptional() @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'must be a postgres:// URL' })
+  ISLAND_DATABASE_URL?: string;
+
+  @IsOptional() @Matches(/^amqps?:\/\/\S+$/, { message: 'must be an amqp:// URL' })
+  ISLAND_AMQP_URL?: string;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(1000)
+  ISLAND_AMQP_PREFETCH?: number;
+
+  /** Prefix of every exchange and queue: several islands (or test runs) can share one RabbitMQ. */
+  @IsOptional() @Matches(/^[a-z0-9][a-z0-9-]{0,40}$/, { message: 'must be lower-case letters, digits and dashes' })
+  ISLAND_AMQP_NAMESPACE?: string;
+
+  /** JSON array of regions: [{"name","authUrl","user","key","authVersion"?,"project"?,"domain"?,"container"?}] */
+  @IsOptional() @IsString()
+  ISLAND_REGIONS?: string;
+
+  /** The region this process belongs to (hosts, agents and workers serve one region). */
+  @IsOptional() @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, { message: 'must be a region name' })
+  ISLAND_REGION?: string;
+
+  /**
+   * The host name agents and workers register and route under; the first label of the machine's hostname by
+   * default. No dots: it is one word of AMQP topic routing keys.
+   */
+  @IsOptional() @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, { message: 'must be a host name of letters, digits, - and _' })
+  ISLAND_HOST?: string;
+
+  /** Where the node agent keeps this host's qcow2 images. */
+  @IsOptional() @Matches(/^\//, { message: 'must be an absolute path' })
+  ISLAND_DATA_DIR?: string;
+
+  /** Address every service's HTTP port binds to (0.0.0.0 in containers). */
+  @IsOptional() @IsIP()
+  ISLAND_BIND_ADDRESS?: string;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) ISLAND_API_PORT?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) ISLAND_AGENT_PORT?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) ISLAND_WORKER_PORT?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) ISLAND_GC_PORT?: number;
+
+  /** The admin token: sees every project. */
+  @IsOptional() @IsString() @MinLength(8)
+  ISLAND_ADMIN_TOKEN?: string;
+
+  /** JSON object mapping bearer tokens to project names: {"<token>": "<project>"}. */
+  @IsOptional() @IsString()
+  ISLAND_TOKENS?: string;
+
+  /** Snapshot block size in bytes: a power of two from 256 KiB to 4 MiB. */
+  @IsOptional() @Transform(toInt) @IsIn([262144, 524288, 1048576, 2097152, 4194304], {
+    message: 'must be a power of two from 262144 (256 KiB) to 4194304 (4 MiB)',
+  })
+  ISLAND_BLOCK_SIZE?: number;
+
+  /** Seconds a block stays in Swift after its last reference is gone. */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0)
+  ISLAND_GC_GRACE_SECONDS?: number;
+
+  /** Parallel Swift requests per process. */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(256)
+  ISLAND_SWIFT_CONCURRENCY?: number;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100)
+  ISLAND_SWIFT_TIMEOUT_MS?: number;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(20)
+  ISLAND_SWIFT_RETRIES?: number;
+
+  /** oslo.messaging control exchange and topic Cinder's driver calls. */
+  @IsOptional() @Matches(/^[A-Za-z0-9._-]+$/, { message: 'must be an exchange name' })
+  ISLAND_RPC_EXCHANGE?: string;
+
+  @IsOptional() @Matches(/^[A-Za-z0-9._-]+$/, { message: 'must be a topic name' })
+  ISLAND_RPC_TOPIC?: string;
+
+  @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
+  ISLAND_LOG_LEVEL?: string;
+}

@@ -1,0 +1,14 @@
+import 'reflect-metadata';
+import { loadConfig } from './load-config';
+import type { IslandConfig } from './island-config';
+
+export * from './island-config';
+export { ConfigError, LOCAL_DEFAULTS, loadConfig } from './load-config';
+
+let cached: IslandConfig | undefined;
+
+/** The process's configuration, read and validated from the environment on first use. */
+export function getConfig(): IslandConfig {
+  cached ??= loadConfig();
+  return cached;
+}

@@ -1,0 +1,36 @@
+export type LogLevel = 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+
+export interface SwiftCredentials {
+  /** tempauth: http://host:port/auth/v1.0; Keystone: http://host:port/v3 */
+  authUrl: string;
+  authVersion: '1' | '3';
+  user: string;
+  key: string;
+  /** Keystone v3 only */
+  project?: string;
+  domain?: string;
+}
+
+export interface RegionConfig {
+  name: string;
+  swift: SwiftCredentials;
+  /** Swift container holding this region's blocks and manifests. */
+  container: string;
+}
+
+export interface IslandConfig {
+  database: { url: string };
+  amqp: { url: string; prefetch: number; namespace?: string };
+  regions: RegionConfig[];
+  /** The region this process belongs to; always one of `regions`. */
+  region: string;
+  host: { name: string; dataDir: string };
+  http: { bindAddress: string };
+  ports: { api: number; agent: number; worker: number; gc: number };
+  auth: { adminToken: string; tokens: Record<string, string> };
+  blocks: { size: number };
+  gc: { graceSeconds: number };
+  swift: { concurrency: number; timeoutMs: number; retries: number };
+  rpc: { exchange: string; topic: string };
+  log: { level: LogLevel };
+}

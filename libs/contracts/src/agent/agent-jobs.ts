@@ -1,0 +1,69 @@
+import { IsIn, IsOptional, IsString, ArrayMaxSize } from 'class-validator';
+import { defineContract } from '../contract';
+import { routes } from '../topology';
+import { IsAbsolutePath, IsBlockSize, IsByteCount, IsHostName, IsPointInTime, IsResourceId } from '../validators';
+
+const agentJob = <N extends string, P extends { host: string }>(name: N, schema: new () => P) =>
+  defineContract({ name, version: 1, kind: 'job', consumer: 'node-agent', schema, routingKey: (p: P) => routes.agent(p.host, name, 1) });
+
+/** Create an empty qcow2 image for a volume on the host's disk (the lazy create at first attach). */
+export class ImageCreateJob {
+  @IsHostName() host!: string;
+  @IsResourceId() volumeId!: string;
+  @IsAbsolutePath() path!: string;
+  @IsByteCount() sizeBytes!: number;
+}
+export const ImageCreate = agentJob('image.create', ImageCreateJob);
+
+/** Take a point in time: an internal qcow2 snapshot of the volume's image, now. */
+export class SnapshotTakeJob {
+  @IsHostName() host!: string;
+  @IsResourceId() snapshotId!: string;
+  @IsResourceId() volumeId!: string;
+  @IsAbsolutePath() path!: string;
+  @IsPointInTime() pointInTime!: string;
+}
+export const SnapshotTake = agentJob('snapshot.take', SnapshotTakeJob);
+
+/** Find the blocks that changed between two points in time from qcow2 metadata (base null: since empty). */
+export class SnapshotDiffJob {
+  @IsHostName() host!: string;
+  @IsResourceId() snapshotId!: string;
+  @IsResourceId() volumeId!: string;
+  @IsAbsolutePath() path!: string;
+  @IsPointInTime() pointInTime!: string;
+  @IsOptional() @IsPointInTime() base!: string | null;
+  @IsBlockSize() blockSize!: number;
+}
+export const SnapshotDiff = agentJob('snapshot.diff', SnapshotDiffJob);
+
+/**
+ * Drop points in time that are no longer needed (the base a new commit replaced, or a failed snapshot's).
+ * An explicit list, not "keep these": a late redelivery can never drop a point in time taken after it.
+ */
+export class PointsInTimeReleaseJob {
+  @IsHostName() host!: string;
+  @IsResourceId() volumeId!: string;
+  @IsAbsolutePath() path!: string;
+  @ArrayMaxSize(1024) @IsPointInTime({ each: true }) drop!: string[];
+}
+export const PointsInTimeRelease = agentJob('points-in-time.release', PointsInTimeReleaseJob);
+
+/** Replace a volume's image by a file restored beside it (revert), atomically. */
+export class ImageReplaceJob {
+  @IsHostName() host!: string;
+  @IsResourceId() volumeId!: string;
+  @IsResourceId() operationId!: string;
+  @IsAbsolutePath() path!: string;
+  @IsAbsolutePath() replacementPath!: string;
+}
+export const ImageReplace = agentJob('image.replace', ImageReplaceJob);
+
+/** Delete a volume's image (and any leftover restore files) from the host. */
+export class ImageDeleteJob {
+  @IsHostName() host!: string;
+  @IsResourceId() volumeId!: string;
+  @IsAbsolutePath() path!: string;
+  @IsString() @IsIn(['volume-delete']) reason!: 'volume-delete';
+}
+export const ImageDelete = agentJob('image.delete', ImageDeleteJob);

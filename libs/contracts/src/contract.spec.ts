@@ -1,0 +1,68 @@
+import { IsInt, IsString, Min } from 'class-validator';
+import { ContractViolationError, defineContract, parsePayload } from './contract';
+import { queuesFor, routes } from './topology';
+
+class ExampleJob {
+  @IsString() volumeId!: string;
+  @IsInt() @Min(1) size!: number;
+}
+
+const example = defineContract({
+  name: 'example.do',
+  version: 1,
+  kind: 'job',
+  consumer: 'node-agent',
+  schema: ExampleJob,
+  routingKey: () => routes.agent('host1', 'example.do', 1),
+});
+
+describe('contracts', () => {
+  it('returns a typed payload for a message that matches its contract', () => {
+    const payload = parsePayload(example, { volumeId: 'v1', size: 4 });
+    expect(payload).toBeInstanceOf(ExampleJob);
+    expect(payload.size).toBe(4);
+  });
+
+  it('names every problem of a message that does not match, and unknown fields too', () => {
+    expect(() => parsePayload(example, { volumeId: 7, size: 0, extra: true })).toThrow(ContractViolationError);
+    try {
+      parsePayload(example, { volumeId: 7, size: 0, extra: true });
+    } catch (e) {
+      const problems = (e as ContractViolationError).problems.join('\n');
+      expect(problems).toMatch(/volumeId/);
+      expect(problems).toMatch(/size/);
+      expect(problems).toMatch(/extra/);
+    }
+    expect(() => parsePayload(example, [1, 2])).toThrow(/payload must be a JSON object/);
+  });
+
+  it('routes host-scoped jobs to the queue of that host only', () => {
+    const [agentQueue] = queuesFor('node-agent', 'host1');
+    expect(agentQueue.name).toBe('island.agent.host1');
+    expect(agentQueue.bindings).toEqual(['agent.host1.#']);
+    expect(example.routingKey({ volumeId: 'v', size: 1 })).toBe('agent.host1.example.do.v1');
+    expect(() => queuesFor('snapshot-worker')).toThrow(/host name is required/);
+  });
+});
+
+describe('the contract registry', () => {
+  // imported here so the registry's own duplicate check runs in this test too
+  const { CONTRACTS, contractsConsumedBy, SnapshotUploadPart, SnapshotDiffed } = jest.requireActual('./index') as typeof import('./index');
+
+  it('routes every job to its consumer scope and every event to the API', () => {
+    for (const c of CONTRACTS) {
+      if (c.kind === 'event') expect(c.consumer).toBe('api');
+      else expect(c.consumer).not.toBe('api');
+    }
+    expect(contractsConsumedBy('node-agent').map((c) => c.name)).toContain('snapshot.take');
+    expect(SnapshotUploadPart.routingKey({ host: 'h1' } as never)).toBe('worker.h1.snapshot.upload-part.v1');
+  });
+
+  it('validates nested block runs in a diff event', () => {
+    const ok = parsePayload(SnapshotDiffed, { host: 'h1', snapshotId: '6f1c1c5e-8d0a-4b7e-9a51-0d6b1c2f3a4b', changed: [{ start: 0, count: 3 }], bytesChanged: 1 });
+    expect(ok.changed[0].count).toBe(3);
+    expect(() =>
+      parsePayload(SnapshotDiffed, { host: 'h1', snapshotId: '6f1c1c5e-8d0a-4b7e-9a51-0d6b1c2f3a4b', changed: [{ start: -1, count: 0 }], bytesChanged: 1 }),
+    ).toThrow(/changed\.0\.start.*changed\.0\.count|changed\.0\.count.*changed\.0\.start/s);
+  });
+});

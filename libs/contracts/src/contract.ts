@@ -1,0 +1,55 @@
+import { plainToInstance } from 'class-transformer';
+import { validateSync, ValidationError } from 'class-validator';
+
+/** The island services that consume messages. */
+export type ServiceName = 'api' | 'node-agent' | 'snapshot-worker' | 'gc-worker';
+
+/**
+ * One message island sends: its name and version, which service handles it, its payload schema
+ * (a class-validator class) and how it is routed. Jobs ask for work; events report what happened.
+ */
+export interface ContractDefinition<Name extends string = string, Payload extends object = object> {
+  readonly name: Name;
+  readonly version: number;
+  readonly kind: 'job' | 'event';
+  readonly consumer: ServiceName;
+  readonly schema: new () => Payload;
+  /** Routing key on the `island` topic exchange; host-scoped work carries the host in its key. */
+  routingKey(payload: Payload): string;
+}
+
+export function defineContract<Name extends string, Payload extends object>(
+  definition: ContractDefinition<Name, Payload>,
+): ContractDefinition<Name, Payload> {
+  return definition;
+}
+
+/** A message that does not match its contract: never handled, dead-lettered with these problems. */
+export class ContractViolationError extends Error {
+  constructor(
+    readonly contract: string,
+    readonly problems: string[],
+  ) {
+    super(`${contract}: ${problems.join('; ')}`);
+    this.name = 'ContractViolationError';
+  }
+}
+
+/** Validates an untrusted payload against its contract; returns the typed payload or throws. */
+export function parsePayload<P extends object>(contract: ContractDefinition<string, P>, raw: unknown): P {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ContractViolationError(`${contract.name}.v${contract.version}`, ['payload must be a JSON object']);
+  }
+  const payload = plainToInstance(contract.schema, raw);
+  const errors = validateSync(payload, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
+  if (errors.length > 0) {
+    throw new ContractViolationError(`${contract.name}.v${contract.version}`, errors.flatMap((e) => flatten(e)));
+  }
+  return payload;
+}
+
+function flatten(error: ValidationError, path = ''): string[] {
+  const name = path ? `${path}.${error.property}` : error.property;
+  const own = Object.values(error.constraints ?? {}).map((m) => `${name}: ${m}`);
+  return [...own, ...(error.children ?? []).flatMap((c) => flatten(c, name))];
+}

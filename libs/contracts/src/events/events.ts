@@ -1,0 +1,125 @@
+import 'reflect-metadata';
+import { Type } from 'class-transformer';
+import { ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, MaxLength, Min, ValidateNested } from 'class-validator';
+import { BlockRun } from '../block-run';
+import { defineContract } from '../contract';
+import { routes } from '../topology';
+import { MAX_PART_BLOCKS } from '../worker/worker-jobs';
+import {
+  IsAbsolutePath,
+  IsByteCount,
+  IsCount,
+  IsHostName,
+  IsPointInTime,
+  IsRegionName,
+  IsResourceId,
+  IsSha256Hex,
+} from '../validators';
+
+const event = <N extends string, P extends object>(name: N, schema: new () => P) =>
+  defineContract({ name, version: 1, kind: 'event', consumer: 'api', schema, routingKey: () => routes.event(name, 1) });
+
+export class ImageCreatedEvent {
+  @IsHostName() host!: string;
+  @IsResourceId() volumeId!: string;
+  @IsAbsolutePath() path!: string;
+}
+export const ImageCreated = event('image.created', ImageCreatedEvent);
+
+export class SnapshotTakenEvent {
+  @IsHostName() host!: string;
+  @IsResourceId() snapshotId!: string;
+}
+export const SnapshotTaken = event('snapshot.taken', SnapshotTakenEvent);
+
+export class SnapshotDiffedEvent {
+  @IsHostName() host!: string;
+  @IsResourceId() snapshotId!: string;
+  /** Blocks holding at least one cluster that changed since the base point in time. */
+  @IsArray() @ValidateNested({ each: true }) @Type(() => BlockRun) changed!: BlockRun[];
+  /** Guest bytes in changed clusters (what a dirty-bitmap tool would have to read). */
+  @IsByteCount() bytesChanged!: number;
+}
+export const SnapshotDiffed = event('snapshot.diffed', SnapshotDiffedEvent);
+
+export class PartBlock {
+  @IsInt() @Min(0) index!: number;
+  /** null: the block is all zero now (a hole). */
+  @IsOptional() @IsSha256Hex() hash!: string | null;
+}
+
+export class SnapshotPartUploadedEvent {
+  @IsHostName() host!: string;
+  @IsResourceId() snapshotId!: string;
+  @IsCount() partIndex!: number;
+  @IsArray() @ArrayMaxSize(MAX_PART_BLOCKS) @ValidateNested({ each: true }) @Type(() => PartBlock) blocks!: PartBlock[];
+  @IsByteCount() bytesRead!: number;
+  @IsByteCount() bytesUploaded!: number;
+  @IsByteCount() bytesStored!: number;
+  @IsCount() blocksUploaded!: number;
+  @IsCount() blocksReused!: number;
+}
+export const SnapshotPartUploaded = event('snapshot.part-uploaded', SnapshotPartUploadedEvent);
+
+export class SnapshotManifestWrittenEvent {
+  @IsResourceId() snapshotId!: string;
+  @IsString() manifestObject!: string;
+  @IsByteCount() bytes!: number;
+}
+export const SnapshotManifestWritten = event('snapshot.manifest-written', SnapshotManifestWrittenEvent);
+
+export class VolumeRestoredEvent {
+  @IsHostName() host!: string;
+  @IsResourceId() volumeId!: string;
+  @IsResourceId() operationId!: string;
+  @IsString() @IsIn(['attach', 'revert']) purpose!: 'attach' | 'revert';
+  @IsAbsolutePath() targetPath!: string;
+  @IsPointInTime() pointInTime!: string;
+  @IsByteCount() bytesWritten!: number;
+  @IsCount() blocksWritten!: number;
+}
+export const VolumeRestored = event('volume.restored', VolumeRestoredEvent);
+
+/** Progress of a long host operation (restore), sent at most about once a second. */
+export class OperationProgressEvent {
+  @IsResourceId() operationId!: string;
+  @IsResourceId() resourceId!: string;
+  @IsCount() done!: number;
+  @IsCount() total!: number;
+}
+export const OperationProgress = event('operation.progress', OperationProgressEvent);
+
+export class ImageReplacedEvent {
+  @IsHostName() host!: string;
+  @IsResourceId() volumeId!: string;
+  @IsResourceId() operationId!: string;
+}
+export const ImageReplaced = event('image.replaced', ImageReplacedEvent);
+
+export class ImageDeletedEvent {
+  @IsHostName() host!: string;
+  @IsResourceId() volumeId!: string;
+}
+export const ImageDeleted = event('image.deleted', ImageDeletedEvent);
+
+/** A job that cannot succeed (bad image, missing file…): the API fails the operation with this reason. */
+export class OperationFailedEvent {
+  /** The contract name of the job that failed. */
+  @IsString() @MaxLength(100) job!: string;
+  @IsResourceId() resourceId!: string;
+  @IsOptional() @IsResourceId() operationId?: string;
+  @IsString() @MaxLength(2000) reason!: string;
+  @IsOptional() @IsHostName() host?: string;
+}
+export const OperationFailed = event('operation.failed', OperationFailedEvent);
+
+/** An agent announces itself and its disk every few seconds; hosts are registered from these. */
+export class AgentHeartbeatEvent {
+  @IsHostName() host!: string;
+  @IsRegionName() region!: string;
+  @IsAbsolutePath() dataDir!: string;
+  @IsByteCount() capacityBytes!: number;
+  @IsByteCount() freeBytes!: number;
+  @IsString() @MaxLength(64) version!: string;
+}
+export const AgentHeartbeat = event('agent.heartbeat', AgentHeartbeatEvent);

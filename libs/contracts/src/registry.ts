@@ -1,0 +1,41 @@
+import * as agent from './agent/agent-jobs';
+import * as events from './events/events';
+import * as worker from './worker/worker-jobs';
+import { ContractDefinition, ServiceName } from './contract';
+
+/** Every contract island speaks; a service refuses to start unless it handles exactly those it consumes. */
+export const CONTRACTS = [
+  agent.ImageCreate,
+  agent.SnapshotTake,
+  agent.SnapshotDiff,
+  agent.PointsInTimeRelease,
+  agent.ImageReplace,
+  agent.ImageDelete,
+  worker.SnapshotUploadPart,
+  worker.VolumeRestore,
+  worker.SnapshotWriteManifest,
+  events.ImageCreated,
+  events.SnapshotTaken,
+  events.SnapshotDiffed,
+  events.SnapshotPartUploaded,
+  events.SnapshotManifestWritten,
+  events.VolumeRestored,
+  events.OperationProgress,
+  events.ImageReplaced,
+  events.ImageDeleted,
+  events.OperationFailed,
+  events.AgentHeartbeat,
+] as const;
+
+export type Contract = (typeof CONTRACTS)[number];
+export type ContractName = Contract['name'];
+/** The payload type of a contract, derived from its schema: a name and its payload cannot drift apart. */
+export type PayloadOf<C extends ContractDefinition> = C extends ContractDefinition<string, infer P> ? P : never;
+
+export function contractsConsumedBy(service: ServiceName): ContractDefinition[] {
+  return CONTRACTS.filter((c) => c.consumer === service);
+}
+
+const names = CONTRACTS.map((c) => `${c.name}.v${c.version}`);
+const duplicate = names.find((n, i) => names.indexOf(n) !== i);
+if (duplicate) throw new Error(`contract ${duplicate} is defined twice`);

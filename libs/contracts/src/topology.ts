@@ -1,0 +1,46 @@
+import { ServiceName } from './contract';
+
+/**
+ * Where messages go. Every contract's routing key starts with its consumer's scope, so the queue bindings
+ * below are the whole routing table:
+ *   event.<name>.v<n>            → island.api              (API replicas compete)
+ *   agent.<host>.<name>.v<n>     → island.agent.<host>     (the one agent of that host)
+ *   worker.<host>.<name>.v<n>    → island.worker.<host>    (that host's workers compete: they read its disk)
+ *   worker.any.<name>.v<n>       → island.worker           (every worker competes: no local data needed)
+ *   gc.<name>.v<n>               → island.gc               (GC replicas compete)
+ */
+export const EXCHANGE = 'island';
+
+export interface QueueSpec {
+  name: string;
+  bindings: string[];
+}
+
+export const routes = {
+  event: (name: string, version: number) => `event.${name}.v${version}`,
+  agent: (host: string, name: string, version: number) => `agent.${host}.${name}.v${version}`,
+  hostWorker: (host: string, name: string, version: number) => `worker.${host}.${name}.v${version}`,
+  anyWorker: (name: string, version: number) => `worker.any.${name}.v${version}`,
+  gc: (name: string, version: number) => `gc.${name}.v${version}`,
+};
+
+/** The queues a service consumes; host-scoped services need their host name. */
+export function queuesFor(service: ServiceName, host?: string): QueueSpec[] {
+  const needHost = (): string => {
+    if (!host) throw new Error(`${service} consumes host-scoped queues: a host name is required`);
+    return host;
+  };
+  switch (service) {
+    case 'api':
+      return [{ name: 'island.api', bindings: ['event.#'] }];
+    case 'node-agent':
+      return [{ name: `island.agent.${needHost()}`, bindings: [`agent.${needHost()}.#`] }];
+    case 'snapshot-worker':
+      return [
+        { name: `island.worker.${needHost()}`, bindings: [`worker.${needHost()}.#`] },
+        { name: 'island.worker', bindings: ['worker.any.#'] },
+      ];
+    case 'gc-worker':
+      return [{ name: 'island.gc', bindings: ['gc.#'] }];
+  }
+}

@@ -1,0 +1,13 @@
+/** What a handler knows about the delivery besides its payload. */
+export interface MessageContext {
+  /** e.g. "ImageCreate.v1" */
+  contract: string;
+  messageId?: string;
+  /** 1 for the first delivery; counts island's own retries. */
+  attempt: number;
+  /** The broker redelivered it (a consumer died before acking): the work may be half done. */
+  redelivered: boolean;
+  routingKey: string;
+}
+
+export type MessageHandler<P = object> = (payload: P, context: MessageContext) => Promise<void> | void;

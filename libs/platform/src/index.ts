@@ -1,0 +1,11 @@
+export { IslandConfigModule, ISLAND_CONFIG, InjectConfig } from './config/config.module';
+export { HealthModule } from './health/health.module';
+export { ReadinessRegistry, ReadinessCheck, ReadinessReport } from './health/readiness.registry';
+export { MetricsModule } from './metrics/metrics.module';
+export { MetricsService } from './metrics/metrics.service';
+export { createLogger } from './logging/create-logger';
+export { runService, startService, ServiceDefinition } from './start-service';
+export { RegionStores } from './swift/region-stores';
+export { SwiftStoresModule } from './swift/swift-stores.module';
+export { registerDataDirReadiness } from './host/data-dir';
+export { insideDataDir, PathOutsideDataDirError } from './host/host-paths';

@@ -1,0 +1,55 @@
+import { INestApplication, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { CustomTransportStrategy } from '@nestjs/microservices';
+import { ConfigError, getConfig, IslandConfig } from '@island/config';
+import { createLogger } from './logging/create-logger';
+
+export interface ServiceDefinition {
+  /** Process name, used in logs and metrics. */
+  name: string;
+  module: Type<unknown>;
+  port(config: IslandConfig): number;
+  /** Last preparation of the app before its HTTP port opens (e.g. the OpenAPI page). */
+  beforeListen?(app: INestApplication, config: IslandConfig): void;
+  /** Message transports the service consumes from (connected before the HTTP port opens). */
+  transports?(app: INestApplication, config: IslandConfig): CustomTransportStrategy[];
+}
+
+/**
+ * Starts an island service: validates the configuration first (a bad environment stops the process with
+ * one message naming every bad variable), then Nest with shutdown hooks, its transports, and HTTP for
+ * health, readiness and metrics.
+ */
+export async function startService(definition: ServiceDefinition): Promise<INestApplication> {
+  let config: IslandConfig;
+  try {
+    config = getConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${definition.name}: ${error.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw error;
+  }
+  const logger = createLogger(definition.name, config.log.level);
+  const app = await NestFactory.create(definition.module, { logger, bufferLogs: true });
+  app.useLogger(logger);
+  app.enableShutdownHooks();
+  for (const strategy of definition.transports?.(app, config) ?? []) {
+    app.connectMicroservice({ strategy }, { inheritAppConfig: true });
+  }
+  await app.startAllMicroservices();
+  definition.beforeListen?.(app, config);
+  const port = definition.port(config);
+  await app.listen(port, config.http.bindAddress);
+  logger.log(`listening on http://${config.http.bindAddress}:${port} (healthz, readyz, metrics)`);
+  return app;
+}
+
+/** `startService` for a process's main: any start-up failure is printed once and ends the process. */
+export function runService(definition: ServiceDefinition): void {
+  startService(definition).catch((error: unknown) => {
+    process.stderr.write(`${definition.name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  });
+}

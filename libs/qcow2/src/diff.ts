@@ -1,0 +1,64 @@
+import { Qcow2Image, View } from './qcow2-image';
+import { ClusterMapping } from './l2-entry';
+
+export interface DiffExtent {
+  offset: number;
+  length: number;
+  /** data: the cluster holds data at the later point in time; zero: it reads as zeros (or is unallocated). */
+  kind: 'data' | 'zero';
+}
+
+export interface DiffResult {
+  clusterSize: number;
+  extents: DiffExtent[];
+}
+
+/**
+ * The guest ranges that differ between two points in time, from L1/L2 metadata alone: an L2 table shared by
+ * both is skipped whole; otherwise entries are compared (flags that only say "not shared" are ignored).
+ * `from` null means "since the image was empty"; `to` undefined means the active image.
+ */
+export async function diffSnapshots(image: Qcow2Image, from: string | null, to?: string): Promise<DiffResult> {
+  const before: View | undefined = from === null ? undefined : await image.snapshotView(from);
+  const after = to === undefined ? image.activeView() : await image.snapshotView(to);
+  const extents: DiffExtent[] = [];
+  const clusterSize = image.clusterSize;
+  const push = (cluster: number, kind: 'data' | 'zero') => {
+    const offset = cluster * clusterSize;
+    const length = Math.min(clusterSize, after.size - offset);
+    if (length <= 0) return;
+    const last = extents[extents.length - 1];
+    if (last && last.kind === kind && last.offset + last.length === offset) last.length += length;
+    else extents.push({ offset, length, kind });
+  };
+  const clusters = Math.ceil(after.size / clusterSize);
+  const l1Entries = Math.ceil(clusters / image.l2Entries);
+  for (let i = 0; i < l1Entries; i++) {
+    const a = before && i < before.l1.length ? image.l2OffsetOf(before.l1[i], i) : 0;
+    const b = i < after.l1.length ? image.l2OffsetOf(after.l1[i], i) : 0;
+    if (b === 0 && (a === 0 || before === undefined)) continue;
+    if (a === b && before !== undefined) continue;
+    const tableA = a ? await image.l2Table(a, `L2 table ${i}`) : undefined;
+    const tableB = b ? await image.l2Table(b, `L2 table ${i}`) : undefined;
+    const first = i * image.l2Entries;
+    const count = Math.min(image.l2Entries, clusters - first);
+    for (let j = 0; j < count; j++) {
+      const at = j * image.entryBytes;
+      // compare as two 32-bit halves (fast), ignoring COPIED (bit 63), which only says "not shared"
+      if (before !== undefined && sameEntry(tableA, tableB, at, image.extendedL2)) continue;
+      const mapping: ClusterMapping = tableB ? image.decode(tableB, j, first + j) : { kind: 'unallocated' };
+      if (before === undefined && (mapping.kind === 'unallocated' || mapping.kind === 'zero')) continue;
+      push(first + j, mapping.kind === 'unallocated' || mapping.kind === 'zero' ? 'zero' : 'data');
+    }
+  }
+  return { clusterSize, extents };
+}
+
+function word(table: Buffer | undefined, at: number): number {
+  return table ? table.readUInt32BE(at) : 0;
+}
+
+function sameEntry(a: Buffer | undefined, b: Buffer | undefined, at: number, extended: boolean): boolean {
+  if (((word(a, at) & 0x7fffffff) !== (word(b, at) & 0x7fffffff)) || word(a, at + 4) !== word(b, at + 4)) return false;
+  return !extended || (word(a, at + 8) === word(b, at + 8) && word(a, at + 12) === word(b, at + 12));
+}

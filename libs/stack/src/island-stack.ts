@@ -1,0 +1,143 @@
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'amqplib';
+import { Client } from 'pg';
+
+/** The repository root, from libs/stack/src (sources under Jest) or libs/stack/dist (built). */
+const ROOT = join(__dirname, '..', '..', '..');
+const ADMIN_DB = process.env.ISLAND_TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const AMQP = process.env.ISLAND_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+export interface StackOptions {
+  /** Snapshot workers to start (default 2). */
+  workers?: number;
+}
+
+export interface IslandStack {
+  api: string;
+  /** This stack's Swift container in RegionOne. */
+  container: string;
+  host: string;
+  dataDir: string;
+  token: string;
+  otherToken: string;
+  request<T = Record<string, unknown>>(method: string, path: string, body?: object, token?: string): Promise<{ status: number; body: T }>;
+  /** `island …` as a user runs it, against this stack. */
+  cli(...args: string[]): { code: number; stdout: string; stderr: string };
+  /** SIGKILL a process of the stack (e.g. 'worker-1'), as a crash would. */
+  kill(name: string): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * The real island for end-to-end tests: the built API, a node agent and two snapshot workers as separate
+ * processes, on the real PostgreSQL (a fresh database), RabbitMQ (a namespace of its own) and Swift (a
+ * container of its own). Run after `nx run-many -t build` (npm test does).
+ */
+export async function startIsland(options: StackOptions = {}): Promise<IslandStack> {
+  const workers = options.workers ?? 2;
+  const id = randomBytes(4).toString('hex');
+  const database = `island_e2e_${id}`;
+  const admin = new Client({ connectionString: ADMIN_DB });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${database}`);
+  await admin.end();
+  const dataDir = mkdtempSync(join(tmpdir(), `island-e2e-${id}-`));
+  const host = `e2e-${id}`;
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const env = {
+    ...process.env,
+    ISLAND_DATABASE_URL: ADMIN_DB.replace(/\/[^/]*$/, `/${database}`),
+    ISLAND_AMQP_URL: AMQP,
+    ISLAND_AMQP_NAMESPACE: `e2e-${id}`,
+    ISLAND_REGIONS: JSON.stringify([
+      { name: 'RegionOne', authUrl: 'http://127.0.0.1:8080/auth/v1.0', user: 'test:tester', key: 'testing', container: `island-e2e-${id}` },
+    ]),
+    ISLAND_HOST: host,
+    ISLAND_DATA_DIR: dataDir,
+    ISLAND_API_PORT: String(port),
+    ISLAND_AGENT_PORT: String(port + 1),
+    ISLAND_TOKENS: JSON.stringify({ 'e2e-token': 'alpha', 'e2e-other': 'beta' }),
+    ISLAND_LOG_LEVEL: 'warn',
+  };
+  const children: ChildProcess[] = [];
+  const byName = new Map<string, ChildProcess>();
+  const logs: string[] = [];
+  const start = (name: string, script: string, extra: Record<string, string> = {}) => {
+    // ISLAND_STACK_NODE_ARGS: extra node flags for the stack's processes (e.g. --cpu-prof to profile them)
+    const nodeArgs = (process.env.ISLAND_STACK_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, join(ROOT, script)], { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (d: Buffer) => logs.push(`[${name}] ${d.toString()}`);
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    children.push(child);
+    byName.set(name, child);
+  };
+  start('api', 'apps/api/dist/main.js');
+  start('agent', 'apps/node-agent/dist/main.js');
+  for (let w = 1; w <= workers; w++) start(`worker-${w}`, 'apps/snapshot-worker/dist/main.js', { ISLAND_WORKER_PORT: String(port + 1 + w) });
+  const api = `http://127.0.0.1:${port}`;
+  const ready = async (p: number) => (await fetch(`http://127.0.0.1:${p}/readyz`).catch(() => undefined))?.ok === true;
+  for (let i = 0; i < 200; i++) {
+    const states = await Promise.all(Array.from({ length: workers + 2 }, (_, k) => ready(port + k)));
+    if (states.every(Boolean)) break;
+    if (i === 199) throw new Error(`island did not become ready:\n${logs.join('')}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  const request = async <T>(method: string, path: string, body?: object, token = 'e2e-token') => {
+    const res = await fetch(`${api}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : {}) as T };
+  };
+  // the agent's first heartbeat registers the host
+  for (let i = 0; i < 100; i++) {
+    const hosts = await request<{ hosts: { name: string }[] }>('GET', '/v1/hosts', undefined, 'e2e-token');
+    if (hosts.body.hosts?.some((h) => h.name === host)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    api,
+    container: `island-e2e-${id}`,
+    host,
+    dataDir,
+    token: 'e2e-token',
+    otherToken: 'e2e-other',
+    request,
+    cli(...args: string[]) {
+      const result = spawnSync(process.execPath, [join(ROOT, 'apps/cli/bin/island'), ...args], {
+        env: { ...process.env, ISLAND_API_URL: api, ISLAND_TOKEN: 'e2e-token' },
+        encoding: 'utf8',
+      });
+      return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+    },
+    kill(name: string) {
+      byName.get(name)?.kill('SIGKILL');
+    },
+    async stop() {
+      for (const child of children) child.kill('SIGTERM');
+      await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r)))));
+      const db = new Client({ connectionString: ADMIN_DB });
+      await db.connect();
+      await db.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await db.end();
+      const conn = await connect(AMQP);
+      const ch = await conn.createChannel();
+      const ns = env.ISLAND_AMQP_NAMESPACE;
+      for (const q of [`${ns}.island.api`, `${ns}.island.agent.${host}`, `${ns}.island.worker.${host}`, `${ns}.island.worker`, `${ns}.island.dead`]) {
+        await ch.deleteQueue(q).catch(() => undefined);
+        for (const delay of [1000, 5000, 30000, 120000, 300000]) await ch.deleteQueue(`${q}.retry.${delay}ms`).catch(() => undefined);
+      }
+      await ch.deleteExchange(`${ns}.island`).catch(() => undefined);
+      await ch.deleteExchange(`${ns}.island.dead`).catch(() => undefined);
+      await conn.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# npm start: island on this machine — services up (installed when missing), everything built, then the API,
+# a node agent for this host, a snapshot worker and a GC worker, logs on the console. Ctrl-C stops island
+# (the services keep running; `scripts/services.sh down` stops Swift and memcached).
+#
+# Settings: ISLAND_WORKERS (snapshot workers, default 2); any ISLAND_* variable (docs/configuration.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/ensure-deps.sh
+scripts/services.sh up
+npx nx run-many -t build --output-style=static >/dev/null
+
+eval "$(scripts/services.sh env)"
+export ISLAND_HOST=${ISLAND_HOST:-$(hostname | cut -d. -f1 | tr -c 'A-Za-z0-9_\n-' '-')}
+export ISLAND_DATA_DIR=${ISLAND_DATA_DIR:-${ISLAND_SERVICES_DIR:-/var/tmp/island-services}/hosts/$ISLAND_HOST}
+mkdir -p "$ISLAND_DATA_DIR"
+
+pids=()
+start() { # start NAME PORT-VARIABLE PORT SCRIPT
+  local name=$1 var=$2 port=$3 script=$4
+  ( export "$var=$port"; exec node "$script" ) 2>&1 | sed -u "s/^/[$name] /" &
+  pids+=($!)
+}
+stop() {
+  trap - INT TERM EXIT
+  echo "[island] stopping" >&2
+  kill "${pids[@]}" 2>/dev/null || true
+  pkill -P $$ 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+start api ISLAND_API_PORT "${ISLAND_API_PORT:-9660}" apps/api/dist/main.js
+start agent ISLAND_AGENT_PORT "${ISLAND_AGENT_PORT:-9661}" apps/node-agent/dist/main.js
+for i in $(seq 1 "${ISLAND_WORKERS:-2}"); do
+  start "worker-$i" ISLAND_WORKER_PORT $((${ISLAND_WORKER_PORT:-9662} + 10 * (i - 1))) apps/snapshot-worker/dist/main.js
+done
+start gc ISLAND_GC_PORT "${ISLAND_GC_PORT:-9663}" apps/gc-worker/dist/main.js
+
+api=http://127.0.0.1:${ISLAND_API_PORT:-9660}
+for _ in $(seq 1 120); do curl -fs "$api/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
+cat >&2 <<MSG
+[island] ready on host $ISLAND_HOST (images in $ISLAND_DATA_DIR)
+[island]   export ISLAND_API_URL=$api
+[island]   export ISLAND_TOKEN=${ISLAND_TOKEN:-island-dev-token}   (project demo; admin: island-admin-token)
+[island]   API docs: $api/docs    try: npx island hosts --json
+MSG
+wait

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# npm test: the whole suite on the real services — installs dependencies and services when missing, builds,
+# lints (type-checking tests too) and runs every project's tests. Extra arguments go to Jest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/ensure-deps.sh
+scripts/services.sh up
+npx nx run-many -t build --output-style=static
+npx nx run-many -t lint --output-style=static
+exec npx jest -c jest.config.js --ci "$@"
