@@ -6,6 +6,7 @@ import { MessagePublisher, MessagingModule } from '@island/messaging';
 import { HealthModule, IslandConfigModule, MetricsModule } from '@island/platform';
 import { BearerTokenGuard } from './auth/bearer-token.guard';
 import { HostsController } from './controllers/hosts.controller';
+import { OperationsController } from './controllers/operations.controller';
 import { SnapshotsController } from './controllers/snapshots.controller';
 import { VolumesController } from './controllers/volumes.controller';
 import { DomainErrorFilter } from './errors/domain-error.filter';
@@ -13,6 +14,7 @@ import { EventHandlers } from './events/event-handlers';
 import { OutboxPublisher, OutboxRelay } from './outbox/outbox-relay.service';
 import { UnitOfWork } from './outbox/unit-of-work';
 import { HostService } from './services/host.service';
+import { OperationsService } from './services/operations.service';
 import { RegionSync } from './services/region-sync';
 import { SnapshotPipeline } from './services/snapshot-pipeline';
 import { SnapshotService } from './services/snapshot.service';
@@ -27,7 +29,7 @@ import { VolumeService } from './services/volume.service';
     CatalogModule.forRoot({ applicationName: 'island-api', migrate: true }),
     MessagingModule.forService('api'),
   ],
-  controllers: [VolumesController, SnapshotsController, HostsController],
+  controllers: [VolumesController, SnapshotsController, HostsController, OperationsController],
   providers: [
     { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
     { provide: APP_FILTER, useClass: DomainErrorFilter },
@@ -42,6 +44,7 @@ import { VolumeService } from './services/volume.service';
     SnapshotPipeline,
     VolumeLifecycle,
     HostService,
+    OperationsService,
   ],
 })
 export class ApiModule {}

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Qcow2Image } from '@island/qcow2';
 import { IslandStack, startIsland } from '@island/stack';
@@ -111,7 +111,8 @@ describe('the mission scenario, through the CLI', () => {
     write(path, 0, randomBytes(2 * MIB), model);
     // another process holds the image open for writing
     const holder = spawn(process.execPath, ['-e', `require('fs').writeFileSync(${JSON.stringify(`${path}.lock`)}, process.pid + '\\n'); setTimeout(() => {}, 60000)`]);
-    await new Promise((r) => setTimeout(r, 300));
+    for (let i = 0; i < 100 && !existsSync(`${path}.lock`); i++) await new Promise((r) => setTimeout(r, 50)); // node may start slowly
+    expect(existsSync(`${path}.lock`)).toBe(true);
     const created = await island.request('POST', '/v1/snapshots', { volumeId: id, name: 'contended' });
     expect(created.status).toBe(202);
     await new Promise((r) => setTimeout(r, 1_500));

@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Qcow2Image } from '@island/qcow2';
-import { swiftClientFor } from '@island/swift';
-import { IslandStack, startIsland } from '@island/stack';
+import { guestIo, IslandStack, startIsland } from '@island/stack';
 
 const MIB = 1 << 20;
 type Json = Record<string, unknown>;
@@ -13,92 +11,42 @@ type Json = Record<string, unknown>;
  */
 describe('volumes, incremental snapshots and restores, end to end', () => {
   let island: IslandStack;
+  let io: ReturnType<typeof guestIo>;
   const size = 24 * MIB;
 
   beforeAll(async () => {
     island = await startIsland();
+    io = guestIo(island);
   }, 60_000);
 
   afterAll(async () => {
-    await island?.stop();
-    const swift = swiftClientFor(
-      { name: 'RegionOne', swift: { authUrl: 'http://127.0.0.1:8080/auth/v1.0', authVersion: '1', user: 'test:tester', key: 'testing' } },
-      { concurrency: 4, timeoutMs: 30_000, retries: 1 },
-    );
-    const container = (await swift.listContainers({ prefix: 'island-e2e-' })).map((c) => c.name);
-    for (const c of container) {
-      const names = [];
-      for await (const o of swift.iterateObjects(c)) names.push({ container: c, name: o.name });
-      await swift.bulkDelete([...names, { container: c }]);
-    }
-    await swift.close();
+    await island?.stop(); // removes this stack's own Swift container: other suites' stacks run beside it
   }, 60_000);
-
-  async function until<T extends Json>(path: string, done: (body: T) => boolean, what: string): Promise<T> {
-    let last: T | undefined;
-    for (let i = 0; i < 300; i++) {
-      const res = await island.request<T>('GET', path);
-      last = res.body;
-      if (done(res.body)) return res.body;
-      if (['error', 'failed'].includes(String(res.body.status))) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`${what}: ${JSON.stringify(last)}`);
-  }
-
-  async function attach(volumeId: string): Promise<string> {
-    const res = await island.request('POST', `/v1/volumes/${volumeId}/attach`, { host: island.host });
-    expect(res.status).toBe(202);
-    const volume = await until<Json>(`/v1/volumes/${volumeId}`, (v) => v.status === 'in-use', 'attach');
-    return (volume.connection as { path: string }).path;
-  }
-
-  async function snapshot(volumeId: string, name: string): Promise<Json> {
-    const res = await island.request('POST', '/v1/snapshots', { volumeId, name });
-    expect(res.status).toBe(202);
-    return until<Json>(`/v1/snapshots/${res.body.id}`, (s) => s.status === 'available', `snapshot ${name}`);
-  }
-
-  async function guestWrite(path: string, offset: number, data: Buffer, model: Buffer) {
-    const image = await Qcow2Image.open(path, { writable: true });
-    await image.write(offset, data);
-    await image.close();
-    data.copy(model, offset);
-  }
-
-  async function guestBytes(path: string): Promise<Buffer> {
-    const image = await Qcow2Image.open(path);
-    try {
-      return await image.read(0, image.header.size);
-    } finally {
-      await image.close();
-    }
-  }
 
   it('snapshots only the changed blocks, restores every snapshot bit-exact, and reverts to any of them', async () => {
     const created = await island.request('POST', '/v1/volumes', { name: 'db', sizeBytes: size });
     expect(created.status).toBe(201);
     const volumeId = String(created.body.id);
-    const path = await attach(volumeId);
+    const path = await io.attach(volumeId);
     const model = Buffer.alloc(size);
 
     // first snapshot: 5 MiB of random data, and 3 MiB of one repeated block (deduplicated)
-    await guestWrite(path, 2 * MIB, randomBytes(5 * MIB), model);
-    await guestWrite(path, 12 * MIB, Buffer.alloc(3 * MIB, 0x5a), model);
-    const first = await snapshot(volumeId, 'first');
+    await io.write(path, 2 * MIB, randomBytes(5 * MIB), model);
+    await io.write(path, 12 * MIB, Buffer.alloc(3 * MIB, 0x5a), model);
+    const first = await io.snapshot(volumeId, 'first');
     const atFirst = Buffer.from(model);
     expect(first).toMatchObject({ blocksTotal: 8, blocksUploaded: 6, blocksReused: 2, progress: 100 });
 
     // second snapshot: one block rewritten, one zeroed; only they are read and at most one is uploaded
-    await guestWrite(path, 3 * MIB + 4096, randomBytes(8192), model);
-    await guestWrite(path, 13 * MIB, Buffer.alloc(MIB), model);
-    const second = await snapshot(volumeId, 'second');
+    await io.write(path, 3 * MIB + 4096, randomBytes(8192), model);
+    await io.write(path, 13 * MIB, Buffer.alloc(MIB), model);
+    const second = await io.snapshot(volumeId, 'second');
     const atSecond = Buffer.from(model);
     expect(second).toMatchObject({ blocksTotal: 2, blocksUploaded: 1 });
     expect(Number(second.bytesUploaded)).toBeLessThanOrEqual(MIB + 64);
 
     // a third snapshot with nothing changed uploads nothing
-    const third = await snapshot(volumeId, 'third');
+    const third = await io.snapshot(volumeId, 'third');
     expect(third).toMatchObject({ blocksTotal: 0, bytesUploaded: 0 });
 
     // every snapshot restores into a new volume, bit-exact, whichever order
@@ -108,17 +56,17 @@ describe('volumes, incremental snapshots and restores, end to end', () => {
     ] as const) {
       const clone = await island.request('POST', '/v1/volumes', { name: `from-${snap.name}`, sizeBytes: size, snapshotId: snap.id });
       expect(clone.status).toBe(201);
-      const clonePath = await attach(String(clone.body.id));
-      expect((await guestBytes(clonePath)).equals(expected)).toBe(true);
+      const clonePath = await io.attach(String(clone.body.id));
+      expect((await io.read(clonePath)).equals(expected)).toBe(true);
     }
 
     // revert the original to the first snapshot, after writing more
-    await guestWrite(path, 20 * MIB, randomBytes(MIB), model);
+    await io.write(path, 20 * MIB, randomBytes(MIB), model);
     expect((await island.request('POST', `/v1/volumes/${volumeId}/detach`)).status).toBe(200);
-    await until<Json>(`/v1/volumes/${volumeId}`, (v) => v.status === 'available', 'detach');
+    await io.until<Json>(`/v1/volumes/${volumeId}`, (v) => v.status === 'available', 'detach');
     expect((await island.request('POST', `/v1/volumes/${volumeId}/revert`, { snapshotId: first.id })).status).toBeLessThan(300);
-    await until<Json>(`/v1/volumes/${volumeId}`, (v) => v.status === 'available' && v.statusReason === null, 'revert');
-    expect((await guestBytes(path)).equals(atFirst)).toBe(true);
+    await io.until<Json>(`/v1/volumes/${volumeId}`, (v) => v.status === 'available' && v.statusReason === null, 'revert');
+    expect((await io.read(path)).equals(atFirst)).toBe(true);
   }, 120_000);
 
   it('keeps projects apart and refuses bad requests without changing anything', async () => {

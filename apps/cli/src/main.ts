@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { CliError } from './cli-error';
 import { hostsCommand } from './commands/hosts.command';
+import { operationsCommands } from './commands/operations.command';
 import { snapshotCommand } from './commands/snapshot.command';
 import { volumeCommand } from './commands/volume.command';
 import { imageCommand } from './image/image.command';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   program.addCommand(volumeCommand());
   program.addCommand(snapshotCommand());
   program.addCommand(hostsCommand());
+  for (const command of operationsCommands()) program.addCommand(command);
   program.addCommand(imageCommand());
   return program;
 }

@@ -2,8 +2,19 @@ import { Module } from '@nestjs/common';
 import { CatalogModule } from '@island/catalog';
 import { MessagingModule } from '@island/messaging';
 import { HealthModule, IslandConfigModule, MetricsModule, SwiftStoresModule } from '@island/platform';
+import { FsckChecker } from './fsck/fsck';
+import { FsckHandler } from './fsck/fsck.handler';
+import { GarbageCollector } from './gc/garbage-collector';
+import { GcRunHandler } from './gc/gc-run.handler';
+import { GcScheduler } from './gc/gc-scheduler';
+import { OperationRunner } from './gc/operation-runner';
+import { CatalogRebuilder } from './rebuild/catalog-rebuild';
+import { CatalogRebuildHandler } from './rebuild/catalog-rebuild.handler';
 
-/** The garbage collector: deletes from Swift the blocks no snapshot references once their grace has passed. */
+/**
+ * The garbage collector: deletes from Swift the blocks and manifests no snapshot needs once their grace has
+ * passed (on its own schedule and on request), checks a region (fsck), and rebuilds a catalog from Swift.
+ */
 @Module({
   imports: [
     IslandConfigModule,
@@ -13,5 +24,6 @@ import { HealthModule, IslandConfigModule, MetricsModule, SwiftStoresModule } fr
     CatalogModule.forRoot({ applicationName: 'island-gc', migrate: false }),
     MessagingModule.forService('gc-worker'),
   ],
+  providers: [GarbageCollector, GcScheduler, OperationRunner, GcRunHandler, FsckChecker, FsckHandler, CatalogRebuilder, CatalogRebuildHandler],
 })
 export class GcModule {}

@@ -67,6 +67,10 @@ export class EnvDto {
   @IsOptional() @Transform(toInt) @IsInt() @Min(0)
   ISLAND_GC_GRACE_SECONDS?: number;
 
+  /** Seconds between the GC worker's own runs over every region; 0: only when asked (`island gc run`). */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(86400)
+  ISLAND_GC_INTERVAL_SECONDS?: number;
+
   /** Parallel Swift requests per process. */
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(256)
   ISLAND_SWIFT_CONCURRENCY?: number;

@@ -29,7 +29,7 @@ export interface IslandConfig {
   ports: { api: number; agent: number; worker: number; gc: number };
   auth: { adminToken: string; tokens: Record<string, string> };
   blocks: { size: number };
-  gc: { graceSeconds: number };
+  gc: { graceSeconds: number; intervalSeconds: number };
   swift: { concurrency: number; timeoutMs: number; retries: number };
   rpc: { exchange: string; topic: string };
   log: { level: LogLevel };

@@ -56,7 +56,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): IslandConfig {
       tokens: tokens ?? { [LOCAL_DEFAULTS.devToken]: LOCAL_DEFAULTS.devProject },
     },
     blocks: { size: dto.ISLAND_BLOCK_SIZE ?? 1024 * 1024 },
-    gc: { graceSeconds: dto.ISLAND_GC_GRACE_SECONDS ?? 300 },
+    gc: { graceSeconds: dto.ISLAND_GC_GRACE_SECONDS ?? 300, intervalSeconds: dto.ISLAND_GC_INTERVAL_SECONDS ?? 60 },
     swift: {
       concurrency: dto.ISLAND_SWIFT_CONCURRENCY ?? 16,
       timeoutMs: dto.ISLAND_SWIFT_TIMEOUT_MS ?? 60_000,

@@ -1,5 +1,6 @@
 import * as agent from './agent/agent-jobs';
 import * as events from './events/events';
+import * as gc from './gc/gc-jobs';
 import * as worker from './worker/worker-jobs';
 import { ContractDefinition, ServiceName } from './contract';
 
@@ -14,6 +15,9 @@ export const CONTRACTS = [
   worker.SnapshotUploadPart,
   worker.VolumeRestore,
   worker.SnapshotWriteManifest,
+  gc.GcRun,
+  gc.Fsck,
+  gc.CatalogRebuild,
   events.ImageCreated,
   events.SnapshotTaken,
   events.SnapshotDiffed,
@@ -24,6 +28,7 @@ export const CONTRACTS = [
   events.ImageReplaced,
   events.ImageDeleted,
   events.OperationFailed,
+  events.OperationFinished,
   events.AgentHeartbeat,
 ] as const;
 

@@ -9,3 +9,5 @@ export { RegionStores } from './swift/region-stores';
 export { SwiftStoresModule } from './swift/swift-stores.module';
 export { registerDataDirReadiness } from './host/data-dir';
 export { insideDataDir, PathOutsideDataDirError } from './host/host-paths';
+export { injectedDelay } from './faults/injected-delay';
+export { forEachBounded } from './concurrency/bounded';

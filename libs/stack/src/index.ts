@@ -1,1 +1,2 @@
 export * from './island-stack';
+export * from './guest-io';

@@ -5,21 +5,29 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'amqplib';
 import { Client } from 'pg';
+import { swiftClientFor } from '@island/swift';
 
 /** The repository root, from libs/stack/src (sources under Jest) or libs/stack/dist (built). */
 const ROOT = join(__dirname, '..', '..', '..');
 const ADMIN_DB = process.env.ISLAND_TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const AMQP = process.env.ISLAND_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const ADMIN_TOKEN = 'e2e-admin-token';
 
 export interface StackOptions {
   /** Snapshot workers to start (default 2). */
   workers?: number;
+  /** Extra environment for every process of the stack (e.g. ISLAND_INJECT_DELAYS_MS). */
+  env?: Record<string, string>;
+  /** Use this Swift container (another stack's) instead of a fresh one: e.g. to rebuild a catalog from it. */
+  container?: string;
 }
 
 export interface IslandStack {
   api: string;
   /** This stack's Swift container in RegionOne. */
   container: string;
+  /** The stack's own catalog database. */
+  databaseUrl: string;
   host: string;
   dataDir: string;
   token: string;
@@ -27,13 +35,18 @@ export interface IslandStack {
   request<T = Record<string, unknown>>(method: string, path: string, body?: object, token?: string): Promise<{ status: number; body: T }>;
   /** `island …` as a user runs it, against this stack. */
   cli(...args: string[]): { code: number; stdout: string; stderr: string };
+  /** `island …` with the admin token (gc, fsck, catalog rebuild). */
+  adminCli(...args: string[]): { code: number; stdout: string; stderr: string };
+  adminToken: string;
+  /** The stack's Swift objects under a prefix, with their sizes. */
+  swiftObjects(prefix: string): Promise<Map<string, number>>;
   /** SIGKILL a process of the stack (e.g. 'worker-1'), as a crash would. */
   kill(name: string): void;
   stop(): Promise<void>;
 }
 
 /**
- * The real island for end-to-end tests: the built API, a node agent and two snapshot workers as separate
+ * The real island for end-to-end tests: the built API, a node agent, two snapshot workers and a GC worker as separate
  * processes, on the real PostgreSQL (a fresh database), RabbitMQ (a namespace of its own) and Swift (a
  * container of its own). Run after `nx run-many -t build` (npm test does).
  */
@@ -54,13 +67,18 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     ISLAND_AMQP_URL: AMQP,
     ISLAND_AMQP_NAMESPACE: `e2e-${id}`,
     ISLAND_REGIONS: JSON.stringify([
-      { name: 'RegionOne', authUrl: 'http://127.0.0.1:8080/auth/v1.0', user: 'test:tester', key: 'testing', container: `island-e2e-${id}` },
+      { name: 'RegionOne', authUrl: 'http://127.0.0.1:8080/auth/v1.0', user: 'test:tester', key: 'testing', container: options.container ?? `island-e2e-${id}` },
     ]),
     ISLAND_HOST: host,
     ISLAND_DATA_DIR: dataDir,
     ISLAND_API_PORT: String(port),
     ISLAND_AGENT_PORT: String(port + 1),
     ISLAND_TOKENS: JSON.stringify({ 'e2e-token': 'alpha', 'e2e-other': 'beta' }),
+    ISLAND_ADMIN_TOKEN: ADMIN_TOKEN,
+    // the tests run GC when they mean to
+    ISLAND_GC_INTERVAL_SECONDS: '0',
+    ISLAND_GC_PORT: String(port + 2 + workers),
+    ...options.env,
     ISLAND_LOG_LEVEL: 'warn',
   };
   const children: ChildProcess[] = [];
@@ -79,10 +97,11 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   start('api', 'apps/api/dist/main.js');
   start('agent', 'apps/node-agent/dist/main.js');
   for (let w = 1; w <= workers; w++) start(`worker-${w}`, 'apps/snapshot-worker/dist/main.js', { ISLAND_WORKER_PORT: String(port + 1 + w) });
+  start('gc', 'apps/gc-worker/dist/main.js');
   const api = `http://127.0.0.1:${port}`;
   const ready = async (p: number) => (await fetch(`http://127.0.0.1:${p}/readyz`).catch(() => undefined))?.ok === true;
   for (let i = 0; i < 200; i++) {
-    const states = await Promise.all(Array.from({ length: workers + 2 }, (_, k) => ready(port + k)));
+    const states = await Promise.all(Array.from({ length: workers + 3 }, (_, k) => ready(port + k)));
     if (states.every(Boolean)) break;
     if (i === 199) throw new Error(`island did not become ready:\n${logs.join('')}`);
     await new Promise((r) => setTimeout(r, 150));
@@ -102,20 +121,34 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     if (hosts.body.hosts?.some((h) => h.name === host)) break;
     await new Promise((r) => setTimeout(r, 100));
   }
+  const cli = (token: string, args: string[]) => {
+    const result = spawnSync(process.execPath, [join(ROOT, 'apps/cli/bin/island'), ...args], {
+      env: { ...process.env, ISLAND_API_URL: api, ISLAND_TOKEN: token },
+      encoding: 'utf8',
+    });
+    return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+  };
   return {
     api,
-    container: `island-e2e-${id}`,
+    container: options.container ?? `island-e2e-${id}`,
+    databaseUrl: env.ISLAND_DATABASE_URL,
     host,
     dataDir,
     token: 'e2e-token',
     otherToken: 'e2e-other',
     request,
-    cli(...args: string[]) {
-      const result = spawnSync(process.execPath, [join(ROOT, 'apps/cli/bin/island'), ...args], {
-        env: { ...process.env, ISLAND_API_URL: api, ISLAND_TOKEN: 'e2e-token' },
-        encoding: 'utf8',
-      });
-      return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+    adminToken: ADMIN_TOKEN,
+    cli: (...args: string[]) => cli('e2e-token', args),
+    adminCli: (...args: string[]) => cli(ADMIN_TOKEN, args),
+    async swiftObjects(prefix: string) {
+      const swift = regionOneSwift();
+      try {
+        const objects = new Map<string, number>();
+        for await (const o of swift.iterateObjects(options.container ?? `island-e2e-${id}`, { prefix })) objects.set(o.name, o.bytes);
+        return objects;
+      } finally {
+        await swift.close();
+      }
     },
     kill(name: string) {
       byName.get(name)?.kill('SIGKILL');
@@ -130,14 +163,36 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
       const conn = await connect(AMQP);
       const ch = await conn.createChannel();
       const ns = env.ISLAND_AMQP_NAMESPACE;
-      for (const q of [`${ns}.island.api`, `${ns}.island.agent.${host}`, `${ns}.island.worker.${host}`, `${ns}.island.worker`, `${ns}.island.dead`]) {
+      for (const q of [`${ns}.island.api`, `${ns}.island.agent.${host}`, `${ns}.island.worker.${host}`, `${ns}.island.worker`, `${ns}.island.gc`, `${ns}.island.dead`]) {
         await ch.deleteQueue(q).catch(() => undefined);
         for (const delay of [1000, 5000, 30000, 120000, 300000]) await ch.deleteQueue(`${q}.retry.${delay}ms`).catch(() => undefined);
       }
       await ch.deleteExchange(`${ns}.island`).catch(() => undefined);
       await ch.deleteExchange(`${ns}.island.dead`).catch(() => undefined);
       await conn.close();
+      await removeContainers(`island-e2e-${id}`);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Deletes this stack's Swift containers (its own and any a benchmark made beside it) with everything in them. */
+async function removeContainers(prefix: string): Promise<void> {
+  const swift = regionOneSwift();
+  try {
+    for (const { name } of await swift.listContainers({ prefix })) {
+      const objects = [];
+      for await (const o of swift.iterateObjects(name)) objects.push({ container: name, name: o.name });
+      await swift.bulkDelete([...objects, { container: name }]);
+    }
+  } finally {
+    await swift.close();
+  }
+}
+
+function regionOneSwift() {
+  return swiftClientFor(
+    { name: 'RegionOne', swift: { authUrl: 'http://127.0.0.1:8080/auth/v1.0', authVersion: '1', user: 'test:tester', key: 'testing' } },
+    { concurrency: 8, timeoutMs: 60_000, retries: 2 },
+  );
 }

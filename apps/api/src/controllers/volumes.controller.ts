@@ -1,8 +1,9 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { BearerTokenGuard } from '../auth/bearer-token.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
 import { AttachVolumeDto, CreateVolumeDto, RevertVolumeDto, VolumeView } from '../dtos/volume.dto';
+import { InvalidRequestError } from '../errors/domain-errors';
 import { VolumeService } from '../services/volume.service';
 
 @ApiTags('volumes')
@@ -53,8 +54,12 @@ export class VolumesController {
 
   @Delete(':id')
   @HttpCode(202)
+  @ApiQuery({ name: 'cascade', required: false, description: 'true: delete the volume\'s snapshots with it' })
   @ApiOkResponse({ type: VolumeView })
-  delete(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<VolumeView> {
-    return this.volumes.delete(caller, id);
+  delete(@CurrentCaller() caller: Caller, @Param('id') id: string, @Query('cascade') cascade?: string): Promise<VolumeView> {
+    if (cascade !== undefined && cascade !== 'true' && cascade !== 'false') {
+      throw new InvalidRequestError(`cascade must be true or false, not ${JSON.stringify(cascade)}`);
+    }
+    return this.volumes.delete(caller, id, { cascade: cascade === 'true' });
   }
 }

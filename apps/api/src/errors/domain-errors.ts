@@ -13,7 +13,7 @@ export abstract class DomainError extends Error {
 export class NotFoundError extends DomainError {
   readonly kind = 'not-found' as const;
   constructor(
-    readonly resource: 'volume' | 'snapshot' | 'host' | 'region' | 'job',
+    readonly resource: 'volume' | 'snapshot' | 'host' | 'region' | 'job' | 'operation',
     readonly id: string,
   ) {
     super(`${resource} ${id} not found`);

@@ -10,6 +10,8 @@ import {
   ImageReplacedEvent,
   OperationFailed,
   OperationFailedEvent,
+  OperationFinished,
+  OperationFinishedEvent,
   OperationProgress,
   OperationProgressEvent,
   SnapshotDiffed,
@@ -25,6 +27,7 @@ import {
 } from '@island/contracts';
 import { OnMessage } from '@island/messaging';
 import { HostService } from '../services/host.service';
+import { OperationsService } from '../services/operations.service';
 import { SnapshotPipeline } from '../services/snapshot-pipeline';
 import { VolumeLifecycle } from '../services/volume-lifecycle';
 
@@ -35,6 +38,7 @@ export class EventHandlers {
     private readonly snapshots: SnapshotPipeline,
     private readonly volumes: VolumeLifecycle,
     private readonly hosts: HostService,
+    private readonly operations: OperationsService,
   ) {}
 
   @OnMessage(SnapshotTaken)
@@ -83,8 +87,14 @@ export class EventHandlers {
   }
 
   @OnMessage(OperationFailed)
-  operationFailed(e: OperationFailedEvent) {
-    return this.volumes.failed(e);
+  async operationFailed(e: OperationFailedEvent) {
+    if (await this.operations.failed(e)) return;
+    await this.volumes.failed(e);
+  }
+
+  @OnMessage(OperationFinished)
+  operationFinished(e: OperationFinishedEvent) {
+    return this.operations.finished(e);
   }
 
   @OnMessage(AgentHeartbeat)

@@ -2,25 +2,28 @@ import { randomUUID } from 'node:crypto';
 import { EntityManager } from 'typeorm';
 import { JobEntity } from '@island/catalog';
 
-export type JobKind = 'attach' | 'revert' | 'snapshot' | 'volume-delete';
+export type JobKind = 'attach' | 'revert' | 'snapshot' | 'volume-delete' | 'gc-run' | 'fsck' | 'catalog-rebuild';
 
 /** Records the start of a long operation; its id travels in the jobs so events can finish it. */
 export async function startJob(
   m: EntityManager,
   kind: JobKind,
-  resource: { type: 'volume' | 'snapshot'; id: string; projectId: string },
+  resource: { type: 'volume' | 'snapshot' | 'region'; id?: string; projectId: string | null },
   params: Record<string, unknown> = {},
 ): Promise<JobEntity> {
+  const id = randomUUID();
   const job = m.getRepository(JobEntity).create({
-    id: randomUUID(),
+    id,
     kind,
     projectId: resource.projectId,
     resourceType: resource.type,
-    resourceId: resource.id,
+    // an operation on a whole region is its own resource
+    resourceId: resource.id ?? id,
     status: 'running',
     progress: 0,
     params,
     error: null,
+    result: null,
     finishedAt: null,
   });
   return m.getRepository(JobEntity).save(job);
@@ -39,12 +42,12 @@ export async function runningJob(m: EntityManager, resourceId: string, kind: Job
   });
 }
 
-export async function finishJob(m: EntityManager, id: string, outcome: { error?: string } = {}): Promise<void> {
+export async function finishJob(m: EntityManager, id: string, outcome: { error?: string; result?: Record<string, unknown> } = {}): Promise<void> {
   await m.query(
-    `UPDATE job SET status = $2, error = $3, progress = CASE WHEN $2 = 'succeeded' THEN 100 ELSE progress END,
+    `UPDATE job SET status = $2, error = $3, result = $4::jsonb, progress = CASE WHEN $2 = 'succeeded' THEN 100 ELSE progress END,
             finished_at = now(), updated_at = now()
       WHERE id = $1 AND status = 'running'`,
-    [id, outcome.error ? 'failed' : 'succeeded', outcome.error ?? null],
+    [id, outcome.error ? 'failed' : 'succeeded', outcome.error ?? null, outcome.result ? JSON.stringify(outcome.result) : null],
   );
 }
 

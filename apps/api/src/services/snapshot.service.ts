@@ -10,6 +10,7 @@ import { ConflictError } from '../errors/domain-errors';
 import { UnitOfWork } from '../outbox/unit-of-work';
 import { assertUuid, findSnapshot, findVolume } from './catalog-queries';
 import { startJob } from './jobs';
+import { deleteSnapshotInCatalog } from './snapshot-deletion';
 import { snapshotPointInTime } from './naming';
 import { SnapshotPipeline } from './snapshot-pipeline';
 import { VolumeService } from './volume.service';
@@ -100,10 +101,20 @@ export class SnapshotService {
     return snapshots.map((s) => SnapshotView.of(s));
   }
 
-  /** Deleting snapshots (any of them, in any order) comes with reference-counted GC; until then: refused. */
+  /**
+   * Deletes a snapshot, any of them in any order: the block versions only it could see lose their references
+   * at once (work proportional to what changed around it); GC removes the blocks left without references
+   * and, once no volume's content still points at it, the manifest. A snapshot still being made cannot be
+   * deleted until it is available or has failed, nor one a revert is restoring right now.
+   */
   async delete(caller: Caller, id: string): Promise<SnapshotView> {
     assertUuid('snapshot', id);
-    const snapshot = await findSnapshot(this.dataSource.manager, caller, id);
-    throw new ConflictError(`snapshot ${snapshot.id} cannot be deleted yet: snapshot deletion is not enabled in this version`);
+    return this.uow.run(async ({ m }) => {
+      const found = await findSnapshot(m, caller, id);
+      await m.query(`SELECT 1 FROM volume WHERE id = $1 FOR UPDATE`, [found.volumeId]); // every writer locks volume → snapshot
+      const snapshot = await findSnapshot(m, caller, id, true);
+      await deleteSnapshotInCatalog(m, snapshot);
+      return SnapshotView.of({ ...snapshot, status: 'deleted' });
+    });
   }
 }

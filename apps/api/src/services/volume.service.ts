@@ -22,6 +22,7 @@ import { Tx, UnitOfWork } from '../outbox/unit-of-work';
 import { assertUuid, findSnapshot, findVolume } from './catalog-queries';
 import { finishJob, startJob } from './jobs';
 import { IN_FLIGHT_SNAPSHOT, restoredPointInTime } from './naming';
+import { deleteSnapshotInCatalog } from './snapshot-deletion';
 
 @Injectable()
 export class VolumeService {
@@ -34,7 +35,8 @@ export class VolumeService {
   async create(caller: Caller, dto: CreateVolumeDto): Promise<VolumeView> {
     if (dto.sizeBytes % 512 !== 0) throw new InvalidRequestError(`sizeBytes ${dto.sizeBytes} is not a multiple of 512`);
     return this.uow.run(async ({ m }) => {
-      const source = dto.snapshotId ? await findSnapshot(m, caller, dto.snapshotId) : undefined;
+      // locked: a concurrent delete of the source cannot drop its versions while the new volume copies them
+      const source = dto.snapshotId ? await findSnapshot(m, caller, dto.snapshotId, true) : undefined;
       const region = dto.region ?? source?.region ?? this.config.region;
       if (!this.config.regions.some((r) => r.name === region)) throw new InvalidRequestError(`unknown region ${region}`);
       if (source) {
@@ -196,7 +198,8 @@ export class VolumeService {
     });
   }
 
-  async delete(caller: Caller, id: string): Promise<VolumeView> {
+  /** Deletes a volume; with cascade, its snapshots go first (each as `snapshot delete` would). */
+  async delete(caller: Caller, id: string, options: { cascade?: boolean } = {}): Promise<VolumeView> {
     assertUuid('volume', id);
     return this.uow.run(async (tx) => {
       const { m } = tx;
@@ -204,8 +207,15 @@ export class VolumeService {
       if (volume.status === 'deleting') return VolumeView.of(volume);
       if (volume.attached) throw new ConflictError(`volume ${id} is attached; detach it first`);
       if (volume.status !== 'available' && volume.status !== 'error') throw new ConflictError(`volume ${id} is ${volume.status}`);
-      const snapshots = await m.getRepository(SnapshotEntity).count({ where: { volumeId: id, status: Not('deleted') } });
-      if (snapshots > 0) throw new ConflictError(`volume ${id} has ${snapshots} snapshot(s); delete them first`);
+      const snapshots = await m.getRepository(SnapshotEntity).find({
+        where: { volumeId: id, status: Not('deleted') },
+        order: { seq: 'ASC' },
+        lock: { mode: 'pessimistic_write' },
+      });
+      if (snapshots.length > 0 && !options.cascade) {
+        throw new ConflictError(`volume ${id} has ${snapshots.length} snapshot(s); delete them first, or delete the volume with cascade`);
+      }
+      for (const snapshot of snapshots) await deleteSnapshotInCatalog(m, snapshot);
       if (volume.host && volume.imagePath) {
         await startJob(m, 'volume-delete', { type: 'volume', id, projectId: volume.projectId });
         await m.update(VolumeEntity, { id }, { status: 'deleting', updatedAt: new Date() });

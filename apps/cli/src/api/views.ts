@@ -42,3 +42,12 @@ export interface HostView {
   freeBytes: number;
   lastSeenAt: string;
 }
+
+export interface OperationView {
+  id: string;
+  kind: string;
+  status: 'running' | 'succeeded' | 'failed';
+  progress: number;
+  error: string | null;
+  result: Record<string, unknown> | null;
+}

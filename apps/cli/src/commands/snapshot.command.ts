@@ -56,7 +56,8 @@ export function snapshotCommand(api = new ApiClient()): Command {
 
   snapshot
     .command('delete <SNAP_ID>')
-    .option('--wait', 'wait until deleted')
+    .description('delete a snapshot (any, in any order); GC frees its blocks no other snapshot uses after the grace window')
+    .option('--wait', 'wait until deleted (references are dropped at once; `island gc run` frees the space)')
     .option('--json', 'print JSON')
     .action(async (id: string, o: { wait?: boolean; json?: boolean }) => {
       const s = await api.delete<SnapshotView>(`/v1/snapshots/${id}`);

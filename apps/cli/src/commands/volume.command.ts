@@ -117,10 +117,11 @@ export function volumeCommand(api = new ApiClient()): Command {
 
   volume
     .command('delete <VOL_ID>')
+    .option('--cascade', 'delete its snapshots with it')
     .option('--wait', 'wait until deleted')
     .option('--json', 'print JSON')
-    .action(async (id: string, o: { wait?: boolean; json?: boolean }) => {
-      let v = await api.delete<VolumeView>(`/v1/volumes/${id}`);
+    .action(async (id: string, o: { cascade?: boolean; wait?: boolean; json?: boolean }) => {
+      let v = await api.delete<VolumeView>(`/v1/volumes/${id}${o.cascade ? '?cascade=true' : ''}`);
       if (o.wait) v = await waitVolume(api, id, 'deleted', `delete ${id}`);
       print(!!o.json, v, () => `volume ${id}: ${v.status}`);
     });

@@ -20,6 +20,7 @@ import { createImage, Qcow2Image } from '@island/qcow2';
 
 import { VolumeLocks } from '../volume-locks';
 import { reportingPermanentFailures } from './job-failures';
+import { openForWriting } from './open-for-writing';
 
 /** Creating, replacing and deleting the image files of this host's volumes (each idempotent). */
 @Injectable()
@@ -68,7 +69,7 @@ export class ImageJobs {
           const path = insideDataDir(this.config.host.dataDir, job.path);
           const replacement = insideDataDir(this.config.host.dataDir, job.replacementPath);
           if (existsSync(replacement)) {
-            const probe = await Qcow2Image.open(path, { writable: true }); // refuses while someone writes it
+            const probe = await openForWriting(path); // waits while someone writes it
             await probe.close();
             await rename(replacement, path);
           } else if (!existsSync(path)) {
@@ -86,7 +87,7 @@ export class ImageJobs {
       reportingPermanentFailures(this.publisher, this.logger, { name: ImageDelete.name, host: job.host, resourceId: job.volumeId }, async () => {
         const path = insideDataDir(this.config.host.dataDir, job.path);
         if (existsSync(path)) {
-          const probe = await Qcow2Image.open(path, { writable: true }); // never delete an image a writer holds
+          const probe = await openForWriting(path); // never delete an image a writer holds
           await probe.close();
         }
         for (const leftover of [path, `${path}.lock`, `${path}.creating`]) await rm(leftover, { force: true });

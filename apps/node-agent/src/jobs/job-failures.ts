@@ -19,7 +19,7 @@ export async function reportingPermanentFailures(
     await work();
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    // another writer holds the image: wait for it (the message is retried with growing delays)
+    // another writer still holds the image after the in-place wait: the message is retried with growing delays
     if (error instanceof ImageLockedError) throw error;
     const permanent = error instanceof Qcow2Error || error instanceof PathOutsideDataDirError || code === 'ENOENT';
     if (!permanent) throw error;

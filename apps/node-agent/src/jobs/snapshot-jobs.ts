@@ -17,6 +17,7 @@ import { createSnapshot, deleteSnapshot, diffSnapshots, Qcow2Image } from '@isla
 import { VolumeLocks } from '../volume-locks';
 import { extentsToBlockRuns } from './extents-to-blocks';
 import { reportingPermanentFailures } from './job-failures';
+import { openForWriting } from './open-for-writing';
 
 /**
  * Points in time are internal qcow2 snapshots of the volume's image. Taking one is a metadata operation;
@@ -36,7 +37,7 @@ export class SnapshotJobs {
   take(job: SnapshotTakeJob): Promise<void> {
     return this.locks.run(job.volumeId, () =>
       reportingPermanentFailures(this.publisher, this.logger, { name: SnapshotTake.name, host: job.host, resourceId: job.snapshotId }, async () => {
-        const image = await Qcow2Image.open(insideDataDir(this.config.host.dataDir, job.path), { writable: true });
+        const image = await openForWriting(insideDataDir(this.config.host.dataDir, job.path));
         try {
           if (!image.snapshots().some((s) => s.name === job.pointInTime)) await createSnapshot(image, job.pointInTime);
         } finally {
@@ -74,7 +75,7 @@ export class SnapshotJobs {
       const path = insideDataDir(this.config.host.dataDir, job.path);
       let image: Qcow2Image;
       try {
-        image = await Qcow2Image.open(path, { writable: true });
+        image = await openForWriting(path);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // the volume's image is gone already
         throw error;

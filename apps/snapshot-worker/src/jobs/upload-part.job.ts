@@ -9,7 +9,7 @@ import { MessagePublisher, OnMessage } from '@island/messaging';
 import { InjectConfig, insideDataDir, MetricsService, PathOutsideDataDirError, RegionStores } from '@island/platform';
 import { Qcow2Error, Qcow2Image, View } from '@island/qcow2';
 
-import { forEachBounded } from './bounded';
+import { forEachBounded } from '@island/platform';
 
 /** Blocks read, hashed and uploaded together; bounds memory to BATCH × block size per part in flight. */
 const BATCH = 32;

@@ -15,6 +15,8 @@ export class JobEntity {
   /** What the operation needs to finish when its last event arrives (e.g. a revert's target snapshot). */
   @Column('jsonb') params!: Record<string, unknown>;
   @Column({ type: 'text', nullable: true }) error!: string | null;
+  /** The report of an operation that has one (GC run, fsck, rebuild), once it succeeded. */
+  @Column({ type: 'jsonb', nullable: true }) result!: Record<string, unknown> | null;
   @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' }) createdAt!: Date;
   @Column({ name: 'updated_at', type: 'timestamptz', default: () => 'now()' }) updatedAt!: Date;
   @Column({ name: 'finished_at', type: 'timestamptz', nullable: true }) finishedAt!: Date | null;

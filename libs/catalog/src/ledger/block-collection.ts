@@ -7,15 +7,21 @@ export interface CollectableBlock {
 }
 
 /**
- * Marks up to `limit` blocks of a region `deleting`: no reference, no upload claim, and out of references
- * for longer than the grace window. The test and the mark are one UPDATE of each block row, taken with
- * SKIP LOCKED: a row a worker is claiming is skipped, and a row claimed just before is re-checked against
- * its new `pending` count. Several GC replicas mark disjoint sets.
+ * Marks up to `limit` blocks of a region `deleting` under the fencing token `token`: no reference, no upload
+ * claim, and out of references for longer than the grace window. The test and the mark are one UPDATE of
+ * each block row, taken with SKIP LOCKED: a row a worker is claiming is skipped, and a row claimed just
+ * before is re-checked against its new `pending` count. Several GC replicas mark disjoint sets.
  */
-export async function markBlocksForDeletion(m: EntityManager, region: string, graceSeconds: number, limit: number): Promise<CollectableBlock[]> {
+export async function markBlocksForDeletion(
+  m: EntityManager,
+  region: string,
+  graceSeconds: number,
+  limit: number,
+  token: string,
+): Promise<CollectableBlock[]> {
   const rows = await sqlRows<{ hash: Buffer; stored_size: number }>(
     m,
-    `UPDATE block b SET state = 'deleting', deleting_since = now()
+    `UPDATE block b SET state = 'deleting', deleting_since = now(), deleting_by = $4
       WHERE (b.region, b.hash) IN (
               SELECT region, hash FROM block
                WHERE region = $1 AND refcount = 0 AND pending = 0 AND state <> 'deleting'
@@ -24,7 +30,7 @@ export async function markBlocksForDeletion(m: EntityManager, region: string, gr
                  FOR UPDATE SKIP LOCKED)
         AND b.refcount = 0 AND b.pending = 0
   RETURNING b.hash, b.stored_size`,
-    [region, graceSeconds, limit],
+    [region, graceSeconds, limit, token],
   );
   return rows.map((r) => ({ hash: r.hash, storedSize: r.stored_size }));
 }
@@ -43,31 +49,52 @@ export async function collectableBlocks(m: EntityManager, region: string, graceS
 }
 
 /**
- * Blocks a GC marked but did not finish (it crashed between marking and deleting): any replica may
- * finish them, since deleting a Swift object twice is harmless.
+ * Blocks a GC marked but did not finish (it crashed or stalled between marking and forgetting), taken over
+ * under a new token once their mark is older than `olderThanSeconds` — far longer than a run may keep
+ * sending deletes for its marks — so the old holder can neither delete nor forget them any more.
  */
-export async function abandonedDeletions(m: EntityManager, region: string, olderThanSeconds: number, limit: number): Promise<CollectableBlock[]> {
+export async function abandonedDeletions(
+  m: EntityManager,
+  region: string,
+  olderThanSeconds: number,
+  limit: number,
+  token: string,
+): Promise<CollectableBlock[]> {
   const rows = await sqlRows<{ hash: Buffer; stored_size: number }>(
     m,
-    `UPDATE block b SET deleting_since = now()
+    `UPDATE block b SET deleting_since = now(), deleting_by = $4
       WHERE (b.region, b.hash) IN (
               SELECT region, hash FROM block
                WHERE region = $1 AND state = 'deleting' AND deleting_since <= now() - make_interval(secs => $2)
                LIMIT $3 FOR UPDATE SKIP LOCKED)
   RETURNING b.hash, b.stored_size`,
-    [region, olderThanSeconds, limit],
+    [region, olderThanSeconds, limit, token],
   );
   return rows.map((r) => ({ hash: r.hash, storedSize: r.stored_size }));
 }
 
-/** After the Swift objects are gone: forget the blocks (a new upload of the same content starts afresh). */
-export async function forgetDeletedBlocks(m: EntityManager, region: string, hashes: Buffer[]): Promise<number> {
+/**
+ * After the Swift objects are gone: forget the blocks still marked with `token` (a new upload of the same
+ * content starts afresh). Blocks another run took over stay until that run forgets them.
+ */
+export async function forgetDeletedBlocks(m: EntityManager, region: string, hashes: Buffer[], token: string): Promise<number> {
   if (hashes.length === 0) return 0;
-  const rows = await sqlRows(m, `DELETE FROM block WHERE region = $1 AND hash = ANY($2::bytea[]) AND state = 'deleting' RETURNING hash`, [
-    region,
-    hashes,
-  ]);
+  const rows = await sqlRows(
+    m,
+    `DELETE FROM block WHERE region = $1 AND hash = ANY($2::bytea[]) AND state = 'deleting' AND deleting_by = $3 RETURNING hash`,
+    [region, hashes, token],
+  );
   return rows.length;
+}
+
+/** Whether every block of `hashes` is still marked with `token` (a run checks before it sends deletes). */
+export async function stillMarkedBy(m: EntityManager, region: string, hashes: Buffer[], token: string): Promise<boolean> {
+  const [row] = await sqlRows<{ n: string }>(
+    m,
+    `SELECT count(*) AS n FROM block WHERE region = $1 AND hash = ANY($2::bytea[]) AND state = 'deleting' AND deleting_by = $3`,
+    [region, hashes, token],
+  );
+  return Number(row.n) === new Set(hashes.map((h) => h.toString('hex'))).size;
 }
 
 /** Blocks without references still inside the grace window: what the next runs will delete. */

@@ -5,3 +5,5 @@ export * from './snapshot-ledger';
 export * from './ledger-entries';
 export * from './sql-rows';
 export * from './block-collection';
+export * from './manifest-collection';
+export * from './reference-audit';

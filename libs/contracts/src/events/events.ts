@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, MaxLength, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsIn, IsInt, IsObject, IsOptional, IsString, MaxLength, Min, ValidateNested } from 'class-validator';
 import { BlockRun } from '../block-run';
 import { defineContract } from '../contract';
 import { routes } from '../topology';
@@ -112,6 +112,13 @@ export class OperationFailedEvent {
   @IsOptional() @IsHostName() host?: string;
 }
 export const OperationFailed = event('operation.failed', OperationFailedEvent);
+
+/** A long operation that is not tied to a volume or snapshot (GC, fsck, rebuild) ended; `result` is its report. */
+export class OperationFinishedEvent {
+  @IsResourceId() operationId!: string;
+  @IsObject() result!: Record<string, unknown>;
+}
+export const OperationFinished = event('operation.finished', OperationFinishedEvent);
 
 /** An agent announces itself and its disk every few seconds; hosts are registered from these. */
 export class AgentHeartbeatEvent {

@@ -1,0 +1,41 @@
+import { Body, Controller, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { BearerTokenGuard } from '../auth/bearer-token.guard';
+import { Caller, CurrentCaller } from '../auth/caller';
+import { OperationView, StartCatalogRebuildDto, StartFsckDto, StartGcRunDto } from '../dtos/operation.dto';
+import { OperationsService } from '../services/operations.service';
+
+@ApiTags('operations')
+@ApiBearerAuth()
+@UseGuards(BearerTokenGuard)
+@Controller('v1')
+export class OperationsController {
+  constructor(private readonly operations: OperationsService) {}
+
+  @Get('operations/:id')
+  @ApiOkResponse({ type: OperationView })
+  show(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<OperationView> {
+    return this.operations.show(caller, id);
+  }
+
+  @Post('gc/runs')
+  @HttpCode(202)
+  @ApiOkResponse({ type: OperationView, description: 'admin: result {blocksDeleted, bytesFreed, blocksPending, …} when succeeded' })
+  gc(@CurrentCaller() caller: Caller, @Body() dto: StartGcRunDto): Promise<OperationView> {
+    return this.operations.startGcRun(caller, dto);
+  }
+
+  @Post('fsck')
+  @HttpCode(202)
+  @ApiOkResponse({ type: OperationView, description: 'admin: result {ok, problems, …} when succeeded' })
+  fsck(@CurrentCaller() caller: Caller, @Body() dto: StartFsckDto): Promise<OperationView> {
+    return this.operations.startFsck(caller, dto);
+  }
+
+  @Post('catalog/rebuild')
+  @HttpCode(202)
+  @ApiOkResponse({ type: OperationView, description: 'admin: rebuilds an empty catalog of a region from its Swift manifests' })
+  rebuild(@CurrentCaller() caller: Caller, @Body() dto: StartCatalogRebuildDto): Promise<OperationView> {
+    return this.operations.startCatalogRebuild(caller, dto);
+  }
+}

@@ -1,0 +1,95 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { IslandConfig } from '@island/config';
+import { JobEntity, sqlRows } from '@island/catalog';
+import { CatalogRebuild, Fsck, GcRun, OperationFailedEvent, OperationFinishedEvent } from '@island/contracts';
+import { InjectConfig } from '@island/platform';
+import { Caller } from '../auth/caller';
+import { OperationView, StartCatalogRebuildDto, StartFsckDto, StartGcRunDto } from '../dtos/operation.dto';
+import { ConflictError, ForbiddenError, InvalidRequestError, NotFoundError } from '../errors/domain-errors';
+import { UnitOfWork } from '../outbox/unit-of-work';
+import { finishJob, findJob, startJob } from './jobs';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Operations the GC worker runs for an operator; their events finish them here. */
+const REGION_OPERATIONS = ['gc-run', 'fsck', 'catalog-rebuild'];
+
+/** Operator operations on a whole region (GC run, fsck, catalog rebuild) and every operation's status. */
+@Injectable()
+export class OperationsService {
+  private readonly logger = new Logger(OperationsService.name);
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @InjectConfig() private readonly config: IslandConfig,
+    private readonly uow: UnitOfWork,
+  ) {}
+
+  async show(caller: Caller, id: string): Promise<OperationView> {
+    if (!UUID.test(id)) throw new NotFoundError('operation', id);
+    const job = await this.dataSource.getRepository(JobEntity).findOne({ where: { id } });
+    if (!job || (caller.scope !== undefined && job.projectId !== caller.scope)) throw new NotFoundError('operation', id);
+    return OperationView.of(job);
+  }
+
+  async startGcRun(caller: Caller, dto: StartGcRunDto): Promise<OperationView> {
+    const region = this.region(caller, dto.region);
+    const graceSeconds = dto.graceSeconds ?? this.config.gc.graceSeconds;
+    return this.uow.run(async (tx) => {
+      const job = await startJob(tx.m, 'gc-run', { type: 'region', projectId: null }, { region, graceSeconds, dryRun: dto.dryRun ?? false });
+      await tx.send(GcRun, { operationId: job.id, region, graceSeconds, dryRun: dto.dryRun ?? false });
+      return OperationView.of(job);
+    });
+  }
+
+  async startFsck(caller: Caller, dto: StartFsckDto): Promise<OperationView> {
+    const region = this.region(caller, dto.region);
+    return this.uow.run(async (tx) => {
+      const job = await startJob(tx.m, 'fsck', { type: 'region', projectId: null }, { region, deep: dto.deep ?? false, repair: dto.repair ?? false });
+      await tx.send(Fsck, { operationId: job.id, region, deep: dto.deep ?? false, repair: dto.repair ?? false });
+      return OperationView.of(job);
+    });
+  }
+
+  /** Only into a catalog that knows no volume of the region: a rebuild must not overlay live state. */
+  async startCatalogRebuild(caller: Caller, dto: StartCatalogRebuildDto): Promise<OperationView> {
+    const region = this.region(caller, dto.region);
+    return this.uow.run(async (tx) => {
+      const [volumes] = await sqlRows<{ n: string }>(tx.m, `SELECT count(*) AS n FROM volume WHERE region = $1 AND status <> 'deleted'`, [region]);
+      if (Number(volumes.n) > 0) {
+        throw new ConflictError(`the catalog already holds ${volumes.n} volume(s) of region ${region}; a rebuild only fills an empty catalog`);
+      }
+      const job = await startJob(tx.m, 'catalog-rebuild', { type: 'region', projectId: null }, { region });
+      await tx.send(CatalogRebuild, { operationId: job.id, region });
+      return OperationView.of(job);
+    });
+  }
+
+  async finished(e: OperationFinishedEvent): Promise<void> {
+    await this.uow.run(async ({ m }) => {
+      const job = await findJob(m, e.operationId);
+      if (job?.status !== 'running' || !REGION_OPERATIONS.includes(job.kind)) return;
+      await finishJob(m, job.id, { result: e.result });
+    });
+  }
+
+  /** Returns false when the failure is not of a region operation (another service handles it). */
+  async failed(e: OperationFailedEvent): Promise<boolean> {
+    if (!e.job.startsWith('gc.')) return false;
+    await this.uow.run(async ({ m }) => {
+      const job = await findJob(m, e.operationId ?? e.resourceId);
+      if (job?.status !== 'running') return;
+      this.logger.warn(`${job.kind} ${job.id} failed: ${e.reason}`);
+      await finishJob(m, job.id, { error: e.reason });
+    });
+    return true;
+  }
+
+  private region(caller: Caller, requested: string | undefined): string {
+    if (!caller.admin) throw new ForbiddenError('GC, fsck and catalog rebuilds are for the admin token');
+    const region = requested ?? this.config.region;
+    if (!this.config.regions.some((r) => r.name === region)) throw new InvalidRequestError(`unknown region ${region}`);
+    return region;
+  }
+}

@@ -1,0 +1,49 @@
+export type FsckProblem =
+  | { kind: 'manifest-missing'; snapshotId: string; object: string }
+  | { kind: 'manifest-unreadable'; snapshotId: string; object: string; error: string }
+  | { kind: 'manifest-mismatch'; snapshotId: string; object: string; differingBlocks: number }
+  | { kind: 'block-not-in-catalog'; hash: string; expectedRefcount: number }
+  | { kind: 'referenced-block-not-present'; hash: string; state: string }
+  | { kind: 'wrong-counts'; hash: string; refcount: number; expectedRefcount: number; pending: number; expectedPending: number }
+  | { kind: 'block-missing'; hash: string }
+  | { kind: 'block-size'; hash: string; catalogBytes: number; swiftBytes: number }
+  | { kind: 'block-corrupt'; hash: string; error: string }
+  | { kind: 'orphan-block'; hash: string; bytes: number }
+  | { kind: 'orphan-manifest'; object: string };
+
+/** Problems repair fixes; every other kind is lost or damaged data that only a human can judge. */
+const REPAIRABLE = new Set<FsckProblem['kind']>(['wrong-counts', 'orphan-block', 'orphan-manifest']);
+
+/** What `island fsck --json` prints: ok when nothing is wrong (after repair, when repairing). */
+export class FsckReport {
+  readonly problems: FsckProblem[] = [];
+  readonly problemCounts: Partial<Record<FsckProblem['kind'], number>> = {};
+  readonly checked = { manifests: 0, blocks: 0 };
+  readonly repaired = { counts: 0, orphanBlocks: 0, orphanManifests: 0 };
+
+  constructor(
+    readonly region: string,
+    readonly options: { deep: boolean; repair: boolean },
+    private readonly listed: number,
+  ) {}
+
+  add(problem: FsckProblem): void {
+    this.problemCounts[problem.kind] = (this.problemCounts[problem.kind] ?? 0) + 1;
+    if (this.problems.length < this.listed) this.problems.push(problem);
+  }
+
+  finish(): Record<string, unknown> {
+    const kinds = Object.keys(this.problemCounts) as FsckProblem['kind'][];
+    return {
+      ok: kinds.every((kind) => this.options.repair && REPAIRABLE.has(kind)),
+      region: this.region,
+      deep: this.options.deep,
+      repair: this.options.repair,
+      problems: this.problems,
+      problemCounts: this.problemCounts,
+      checked: this.checked,
+      ...(this.options.repair && { repaired: this.repaired }),
+    };
+  }
+}
+

@@ -1,0 +1,192 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { Manifest, objectNames, SwiftBlockStore } from '@island/blockstore';
+import { adoptOrphanBlocks, entriesAt, LEDGER_STATUSES, referenceDiscrepancies, repairReferenceCounts, sqlRows } from '@island/catalog';
+import { forEachBounded, RegionStores } from '@island/platform';
+import { SwiftNotFoundError } from '@island/swift';
+import { GarbageCollector } from '../gc/garbage-collector';
+import { FsckReport } from './fsck-report';
+
+const DEEP_READ_CONCURRENCY = 8;
+/** Problems listed in a report; past this they are only counted. */
+const LISTED_PROBLEMS = 1000;
+const REPAIR_ATTEMPTS = 5;
+
+interface LiveSnapshot {
+  id: string;
+  volume_id: string;
+  seq: number;
+  manifest_object: string;
+}
+
+/**
+ * Checks one region: every live snapshot's manifest against the catalog's block versions, every block's
+ * reference and claim counts recomputed from scratch, every block the catalog says is present against
+ * Swift (size; with `deep`, content and checksum), and Swift's objects against the catalog (orphans).
+ * With `repair`: wrong counts are recomputed, orphans deleted through GC's fencing protocol.
+ */
+@Injectable()
+export class FsckChecker {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly stores: RegionStores,
+    private readonly collector: GarbageCollector,
+  ) {}
+
+  async check(region: string, options: { deep: boolean; repair: boolean }, progress: (done: number, total: number) => void = () => undefined): Promise<Record<string, unknown>> {
+    const store = await this.stores.store(region);
+    const report = new FsckReport(region, options, LISTED_PROBLEMS);
+    // Swift first: an object listed now had its catalog row before it was written, unless GC since deleted it
+    const objects = await this.listObjects(store);
+    const snapshots = await sqlRows<LiveSnapshot>(
+      this.dataSource.manager,
+      `SELECT id, volume_id, seq, manifest_object FROM snapshot
+        WHERE region = $1 AND status = ANY($2) AND manifest_object IS NOT NULL ORDER BY volume_id, seq`,
+      [region, LEDGER_STATUSES],
+    );
+    let done = 0;
+    const total = snapshots.length + objects.blocks.size;
+    for (const snapshot of snapshots) {
+      await this.checkManifest(store, snapshot, objects.manifests, report);
+      progress(++done, total);
+    }
+
+    const discrepancies = await referenceDiscrepancies(this.dataSource.manager, region);
+    for (const d of discrepancies) {
+      report.add(
+        d.state === null
+          ? { kind: 'block-not-in-catalog', hash: hex(d.hash), expectedRefcount: d.expectedRefcount }
+          : d.expectedRefcount > 0 && d.state !== 'present'
+            ? { kind: 'referenced-block-not-present', hash: hex(d.hash), state: d.state }
+            : { kind: 'wrong-counts', hash: hex(d.hash), refcount: d.refcount, expectedRefcount: d.expectedRefcount, pending: d.pending, expectedPending: d.expectedPending },
+      );
+    }
+    if (options.repair) report.repaired.counts = await this.repairCounts(region, discrepancies.filter((d) => d.state !== null).map((d) => d.hash));
+
+    const present = await sqlRows<{ hash: Buffer; stored_size: number }>(
+      this.dataSource.manager,
+      `SELECT hash, stored_size FROM block WHERE region = $1 AND state = 'present'`,
+      [region],
+    );
+    const known = await sqlRows<{ hash: Buffer }>(this.dataSource.manager, `SELECT hash FROM block WHERE region = $1`, [region]);
+    const knownHashes = new Set(known.map((r) => hex(r.hash)));
+    const toRead: Buffer[] = [];
+    for (const block of present) {
+      const size = objects.blocks.get(hex(block.hash));
+      if (size === undefined) {
+        // listed before the query: a block uploaded in between is simply not in the listing yet
+        if (!(await store.blockObjectSize(block.hash))) report.add({ kind: 'block-missing', hash: hex(block.hash) });
+      } else if (block.stored_size > 0 && size !== block.stored_size) {
+        report.add({ kind: 'block-size', hash: hex(block.hash), catalogBytes: block.stored_size, swiftBytes: size });
+      } else if (options.deep) {
+        toRead.push(block.hash);
+      }
+    }
+    report.checked.blocks = present.length;
+    await forEachBounded(toRead, DEEP_READ_CONCURRENCY, async (hash) => {
+      try {
+        await store.getBlock(hash);
+      } catch (error) {
+        if (error instanceof SwiftNotFoundError) return; // deleted by GC since the listing
+        report.add({ kind: 'block-corrupt', hash: hex(hash), error: (error as Error).message });
+      }
+      progress(++done, total);
+    });
+
+    const orphans = [...objects.blocks.keys()].filter((h) => !knownHashes.has(h));
+    for (const h of orphans) report.add({ kind: 'orphan-block', hash: h, bytes: objects.blocks.get(h)! });
+    const orphanManifests = await this.orphanManifests(region, objects.manifests);
+    for (const name of orphanManifests) report.add({ kind: 'orphan-manifest', object: name });
+    if (options.repair) {
+      report.repaired.orphanBlocks = await this.deleteOrphanBlocks(region, store, orphans.map((h) => Buffer.from(h, 'hex')));
+      if (orphanManifests.length > 0) await store.swift.bulkDelete(orphanManifests.map((name) => ({ container: store.container, name })));
+      report.repaired.orphanManifests = orphanManifests.length;
+    }
+    return report.finish();
+  }
+
+  private async listObjects(store: SwiftBlockStore): Promise<{ blocks: Map<string, number>; manifests: Set<string> }> {
+    const blocks = new Map<string, number>();
+    for await (const o of store.swift.iterateObjects(store.container, { prefix: 'blocks/' })) {
+      const hash = objectNames.blockHash(o.name);
+      if (hash) blocks.set(hex(hash), o.bytes);
+    }
+    const manifests = new Set<string>();
+    for await (const o of store.swift.iterateObjects(store.container, { prefix: objectNames.manifestPrefix() })) manifests.add(o.name);
+    return { blocks, manifests };
+  }
+
+  private async checkManifest(store: SwiftBlockStore, snapshot: LiveSnapshot, unclaimed: Set<string>, report: FsckReport): Promise<void> {
+    report.checked.manifests++;
+    let manifest: Manifest;
+    try {
+      manifest = await store.getManifest(snapshot.manifest_object);
+    } catch (error) {
+      report.add(
+        error instanceof SwiftNotFoundError
+          ? { kind: 'manifest-missing', snapshotId: snapshot.id, object: snapshot.manifest_object }
+          : { kind: 'manifest-unreadable', snapshotId: snapshot.id, object: snapshot.manifest_object, error: (error as Error).message },
+      );
+      return;
+    }
+    unclaimed.delete(snapshot.manifest_object);
+    let differing = 0;
+    const entries = manifest.entries();
+    let next = entries.next();
+    for await (const page of entriesAt(this.dataSource.manager, snapshot.volume_id, snapshot.seq)) {
+      for (const entry of page) {
+        while (!next.done && next.value.index < entry.blockIndex) {
+          differing++; // in the manifest, a hole in the catalog
+          next = entries.next();
+        }
+        if (next.done || next.value.index !== entry.blockIndex || !next.value.hash.equals(entry.hash)) differing++;
+        if (!next.done && next.value.index === entry.blockIndex) next = entries.next();
+      }
+    }
+    for (; !next.done; next = entries.next()) differing++;
+    if (differing > 0) report.add({ kind: 'manifest-mismatch', snapshotId: snapshot.id, object: snapshot.manifest_object, differingBlocks: differing });
+  }
+
+  /** Listed manifests no live snapshot claimed: orphans unless being sealed now or kept for GC (deleted, still named). */
+  private async orphanManifests(region: string, unclaimed: Set<string>): Promise<string[]> {
+    const names = [...unclaimed];
+    if (names.length === 0) return [];
+    const ids = names.map((n) => /-([0-9a-f-]{36})$/.exec(n)?.[1] ?? '00000000-0000-0000-0000-000000000000');
+    const keep = await sqlRows<{ id: string }>(
+      this.dataSource.manager,
+      `SELECT id FROM snapshot WHERE region = $1 AND id = ANY($2::uuid[])
+          AND (status = 'sealing' OR manifest_object IS NOT NULL)`,
+      [region, ids],
+    );
+    const kept = new Set(keep.map((r) => r.id));
+    return names.filter((_, i) => !kept.has(ids[i]));
+  }
+
+  private async repairCounts(region: string, hashes: Buffer[]): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.dataSource.transaction('REPEATABLE READ', (m) => repairReferenceCounts(m, region, hashes));
+      } catch (error) {
+        if ((error as { code?: string }).code !== '40001' || attempt >= REPAIR_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  private async deleteOrphanBlocks(region: string, store: SwiftBlockStore, hashes: Buffer[]): Promise<number> {
+    let deleted = 0;
+    for (let i = 0; i < hashes.length; i += 1000) {
+      const token = randomUUID();
+      const started = Date.now();
+      const adopted = await this.dataSource.transaction((m) => adoptOrphanBlocks(m, region, hashes.slice(i, i + 1000), token));
+      const result = await this.collector.deleteMarked(region, store, token, started, adopted.map((hash) => ({ hash, storedSize: 0 })));
+      deleted += result?.blocks ?? 0;
+    }
+    return deleted;
+  }
+}
+
+export function hex(hash: Buffer): string {
+  return hash.toString('hex');
+}

@@ -1,0 +1,196 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { Manifest, objectNames, SwiftBlockStore } from '@island/blockstore';
+import { commitSnapshotVersions, sqlRows } from '@island/catalog';
+import { IslandConfig } from '@island/config';
+import { InjectConfig, RegionStores } from '@island/platform';
+
+const MANIFEST_NAME = /^manifests\/([0-9a-f-]{36})\/(\d{10})-([0-9a-f-]{36})$/;
+const CHUNK = 10_000;
+
+export interface RebuildReport {
+  region: string;
+  volumesRebuilt: number;
+  /** Volumes the catalog already holds: left as they are (a rebuild can be resumed). */
+  volumesSkipped: number;
+  snapshotsRebuilt: number;
+  /** Snapshots whose manifest names blocks Swift does not have: recorded in error, outside the ledger. */
+  snapshotsIncomplete: number;
+  blocks: number;
+  blockVersions: number;
+}
+
+/**
+ * Rebuilds a region's catalog from Swift alone: every manifest becomes a snapshot of its volume, each
+ * volume's snapshots are committed in sequence order through the same ledger code as live commits (the
+ * difference between consecutive manifests is the snapshot's change), and reference counts follow.
+ * Rebuilt volumes are not placed on any host: attaching one restores its newest snapshot.
+ */
+@Injectable()
+export class CatalogRebuilder {
+  private readonly logger = new Logger(CatalogRebuilder.name);
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @InjectConfig() private readonly config: IslandConfig,
+    private readonly stores: RegionStores,
+  ) {}
+
+  async rebuild(region: string, progress: (done: number, total: number) => void = () => undefined): Promise<RebuildReport> {
+    const regionConfig = this.config.regions.find((r) => r.name === region);
+    if (!regionConfig) throw new Error(`region ${region} is not configured`);
+    const store = await this.stores.store(region);
+    await this.dataSource.query(`INSERT INTO region (name, container) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, [region, regionConfig.container]);
+
+    const volumes = new Map<string, { seq: number; name: string }[]>();
+    for await (const o of store.swift.iterateObjects(store.container, { prefix: objectNames.manifestPrefix() })) {
+      const match = MANIFEST_NAME.exec(o.name);
+      if (!match) continue;
+      const list = volumes.get(match[1]) ?? [];
+      list.push({ seq: Number(match[2]), name: o.name });
+      volumes.set(match[1], list);
+    }
+    const stored = new Map<string, number>();
+    for await (const o of store.swift.iterateObjects(store.container, { prefix: 'blocks/' })) {
+      const hash = objectNames.blockHash(o.name);
+      if (hash) stored.set(hash.toString('hex'), o.bytes);
+    }
+
+    const report: RebuildReport = { region, volumesRebuilt: 0, volumesSkipped: 0, snapshotsRebuilt: 0, snapshotsIncomplete: 0, blocks: 0, blockVersions: 0 };
+    let done = 0;
+    for (const [volumeId, manifests] of volumes) {
+      manifests.sort((a, b) => a.seq - b.seq);
+      await this.dataSource.transaction((m) => this.rebuildVolume(m, store, region, volumeId, manifests, stored, report));
+      progress(++done, volumes.size);
+    }
+    return report;
+  }
+
+  private async rebuildVolume(
+    m: EntityManager,
+    store: SwiftBlockStore,
+    region: string,
+    volumeId: string,
+    manifests: { seq: number; name: string }[],
+    stored: Map<string, number>,
+    report: RebuildReport,
+  ): Promise<void> {
+    const [existing] = await sqlRows(m, `SELECT 1 FROM volume WHERE id = $1`, [volumeId]);
+    if (existing) {
+      report.volumesSkipped++;
+      return;
+    }
+    let previous = new Map<number, string>();
+    let created = false;
+    for (const { name } of manifests) {
+      const manifest = await store.getManifest(name);
+      const meta = manifest.metadata;
+      if (meta.volumeId !== volumeId || meta.region !== region) {
+        throw new Error(`manifest ${name} describes volume ${meta.volumeId} in region ${meta.region}, not what its name says`);
+      }
+      if (!created) {
+        await this.createVolume(m, region, manifest, manifests[manifests.length - 1].seq);
+        created = true;
+      }
+      const current = new Map<number, string>();
+      const missing: string[] = [];
+      const sizes = new Map<string, number>();
+      for (const entry of manifest.entries()) {
+        const hash = entry.hash.toString('hex');
+        current.set(entry.index, hash);
+        if (!stored.has(hash)) missing.push(hash);
+        sizes.set(hash, manifest.blockLength(entry.index));
+      }
+      await this.insertSnapshot(m, manifest, name, missing.length);
+      if (missing.length > 0) {
+        this.logger.warn(`snapshot ${meta.snapshotId}: ${missing.length} block(s) its manifest names are not in Swift; kept in error`);
+        report.snapshotsIncomplete++;
+        continue;
+      }
+      report.blocks += await this.insertBlocks(m, region, sizes, stored);
+      await this.stageChanges(m, meta.snapshotId, previous, current);
+      const result = await commitSnapshotVersions(m, { id: meta.snapshotId, volumeId, region, seq: meta.seq });
+      report.blockVersions += result.versionsAdded;
+      report.snapshotsRebuilt++;
+      previous = current;
+    }
+    report.volumesRebuilt++;
+  }
+
+  private async createVolume(m: EntityManager, region: string, first: Manifest, lastSeq: number): Promise<void> {
+    const meta = first.metadata;
+    await m.query(`INSERT INTO project (id) VALUES ($1) ON CONFLICT DO NOTHING`, [meta.projectId]);
+    await m.query(
+      `INSERT INTO volume (id, project_id, name, region, size_bytes, block_size, status, next_seq, head_seq, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, 'available', $7, 0, $8)`,
+      [meta.volumeId, meta.projectId, meta.volumeName, region, first.volumeSize, first.blockSize, lastSeq + 1, meta.createdAt],
+    );
+  }
+
+  private async insertSnapshot(m: EntityManager, manifest: Manifest, object: string, missingBlocks: number): Promise<void> {
+    const meta = manifest.metadata;
+    await m.query(
+      `INSERT INTO snapshot (id, volume_id, project_id, region, seq, name, status, status_reason, size_bytes, block_size,
+                             manifest_object, created_at, committed_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)`,
+      [
+        meta.snapshotId,
+        meta.volumeId,
+        meta.projectId,
+        meta.region,
+        meta.seq,
+        meta.name,
+        missingBlocks > 0 ? 'error' : 'available',
+        missingBlocks > 0 ? `rebuilt from Swift: ${missingBlocks} block(s) its manifest names are missing` : null,
+        manifest.volumeSize,
+        manifest.blockSize,
+        missingBlocks > 0 ? null : object,
+        meta.createdAt,
+      ],
+    );
+  }
+
+  /** Block rows for the snapshot's blocks the catalog does not know yet, present with Swift's object size. */
+  private async insertBlocks(m: EntityManager, region: string, sizes: Map<string, number>, stored: Map<string, number>): Promise<number> {
+    const hashes = [...sizes.keys()];
+    let inserted = 0;
+    for (let i = 0; i < hashes.length; i += CHUNK) {
+      const chunk = hashes.slice(i, i + CHUNK);
+      const rows = await sqlRows(
+        m,
+        `INSERT INTO block (region, hash, size, stored_size, state, zero_since)
+         SELECT $1, decode(h, 'hex'), s, o, 'present', now() FROM unnest($2::text[], $3::int[], $4::int[]) AS t(h, s, o)
+         ON CONFLICT (region, hash) DO NOTHING RETURNING hash`,
+        [region, chunk, chunk.map((h) => sizes.get(h)!), chunk.map((h) => stored.get(h)!)],
+      );
+      inserted += rows.length;
+    }
+    return inserted;
+  }
+
+  /** The snapshot's change against the previous one: blocks that differ, and blocks that became holes. */
+  private async stageChanges(m: EntityManager, snapshotId: string, previous: Map<number, string>, current: Map<number, string>): Promise<void> {
+    const indexes: number[] = [];
+    const hashes: (string | null)[] = [];
+    for (const [index, hash] of current) {
+      if (previous.get(index) !== hash) {
+        indexes.push(index);
+        hashes.push(hash);
+      }
+    }
+    for (const index of previous.keys()) {
+      if (!current.has(index)) {
+        indexes.push(index);
+        hashes.push(null);
+      }
+    }
+    for (let i = 0; i < indexes.length; i += CHUNK) {
+      await m.query(
+        `INSERT INTO snapshot_change (snapshot_id, block_index, hash)
+         SELECT $1, i, decode(h, 'hex') FROM unnest($2::bigint[], $3::text[]) AS t(i, h)`,
+        [snapshotId, indexes.slice(i, i + CHUNK), hashes.slice(i, i + CHUNK)],
+      );
+    }
+  }
+}

@@ -1,0 +1,22 @@
+import { ImageLockedError, Qcow2Image } from '@island/qcow2';
+
+/** How long a job waits in place for another writer to let go before handing the message back for a delayed retry. */
+export const WRITER_WAIT_MS = 15_000;
+const POLL_MS = 200;
+
+/**
+ * Opens an image for writing, waiting up to `waitMs` while another process holds it. A writer that lets go
+ * within the window is followed promptly instead of after the broker's next retry delay; one that keeps
+ * the image longer gets the ImageLockedError, and the message is retried later.
+ */
+export async function openForWriting(path: string, waitMs = WRITER_WAIT_MS): Promise<Qcow2Image> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await Qcow2Image.open(path, { writable: true });
+    } catch (error) {
+      if (!(error instanceof ImageLockedError) || Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  }
+}

@@ -1,0 +1,60 @@
+import { IsBoolean, IsInt, Max, Min } from 'class-validator';
+import { defineContract } from '../contract';
+import { routes } from '../topology';
+import { IsRegionName, IsResourceId } from '../validators';
+
+/** Longest grace window an operator may ask for: a week. */
+export const MAX_GC_GRACE_SECONDS = 7 * 24 * 3600;
+
+/**
+ * Delete from a region's Swift the blocks that have had no reference and no upload claim for longer than
+ * the grace window, and the manifests of deleted snapshots nothing needs; or, as a dry run, only count them.
+ */
+export class GcRunJob {
+  @IsResourceId() operationId!: string;
+  @IsRegionName() region!: string;
+  @IsInt() @Min(0) @Max(MAX_GC_GRACE_SECONDS) graceSeconds!: number;
+  @IsBoolean() dryRun!: boolean;
+}
+export const GcRun = defineContract({
+  name: 'gc.run',
+  version: 1,
+  kind: 'job',
+  consumer: 'gc-worker',
+  schema: GcRunJob,
+  routingKey: () => routes.gc('gc.run', 1),
+});
+
+/**
+ * Check a region: recompute every block's reference count from the live snapshots and volumes and compare
+ * with the catalog; check every referenced block is in Swift with its size (deep: its data and checksum);
+ * find orphans (objects nothing references). Repair deletes orphans and corrects reference counts.
+ */
+export class FsckJob {
+  @IsResourceId() operationId!: string;
+  @IsRegionName() region!: string;
+  @IsBoolean() deep!: boolean;
+  @IsBoolean() repair!: boolean;
+}
+export const Fsck = defineContract({
+  name: 'gc.fsck',
+  version: 1,
+  kind: 'job',
+  consumer: 'gc-worker',
+  schema: FsckJob,
+  routingKey: () => routes.gc('gc.fsck', 1),
+});
+
+/** Rebuild a region's volumes, snapshots, block versions and reference counts from its Swift manifests. */
+export class CatalogRebuildJob {
+  @IsResourceId() operationId!: string;
+  @IsRegionName() region!: string;
+}
+export const CatalogRebuild = defineContract({
+  name: 'gc.catalog-rebuild',
+  version: 1,
+  kind: 'job',
+  consumer: 'gc-worker',
+  schema: CatalogRebuildJob,
+  routingKey: () => routes.gc('gc.catalog-rebuild', 1),
+});
