@@ -6,7 +6,7 @@ import { CorruptObjectError } from '@island/blockstore';
 import { IslandConfig } from '@island/config';
 import { OperationFailed, OperationProgress, VolumeRestore, VolumeRestored, VolumeRestoreJob } from '@island/contracts';
 import { MessagePublisher, OnMessage } from '@island/messaging';
-import { InjectConfig, insideDataDir, MetricsService, PathOutsideDataDirError, RegionStores } from '@island/platform';
+import { InjectConfig, injectedDelay, insideDataDir, MetricsService, PathOutsideDataDirError, RegionStores } from '@island/platform';
 import { createImage, createSnapshot, Qcow2Error, Qcow2Image } from '@island/qcow2';
 import { SwiftNotFoundError } from '@island/swift';
 
@@ -59,6 +59,7 @@ export class RestoreVolumeJob {
   private async fill(job: VolumeRestoreJob, target: string): Promise<{ bytes: number; blocks: number }> {
     const store = await this.stores.store(job.region);
     const manifest = await store.getManifest(job.manifestObject);
+    await injectedDelay('restore.after-manifest');
     if (manifest.volumeSize > job.sizeBytes) throw new Qcow2Error(`manifest ${job.manifestObject} is ${manifest.volumeSize} bytes, larger than the volume (${job.sizeBytes})`);
     const partial = `${target}.restoring`;
     await mkdir(dirname(target), { recursive: true });

@@ -2,14 +2,12 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { allocateFrame, BLOCK_HEADER_BYTES, BlockEncoderPool, hashBlock, isAllZero, SwiftBlockStore } from '@island/blockstore';
-import { claimBlocks, markBlocksPresent } from '@island/catalog';
+import { claimBlocks, markBlocksPresent, SnapshotNotUploadingError } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { OperationFailed, SnapshotPartUploaded, SnapshotUploadPart, SnapshotUploadPartJob } from '@island/contracts';
 import { MessagePublisher, OnMessage } from '@island/messaging';
-import { InjectConfig, insideDataDir, MetricsService, PathOutsideDataDirError, RegionStores } from '@island/platform';
+import { forEachBounded, injectedDelay, InjectConfig, insideDataDir, MetricsService, PathOutsideDataDirError, RegionStores } from '@island/platform';
 import { Qcow2Error, Qcow2Image, View } from '@island/qcow2';
-
-import { forEachBounded } from '@island/platform';
 
 /** Blocks read, hashed and uploaded together; bounds memory to BATCH × block size per part in flight. */
 const BATCH = 32;
@@ -74,7 +72,13 @@ export class UploadPartJob {
         inFlight.push(work);
         if (inFlight.length >= 2) await inFlight.shift();
       }
-      await Promise.all(inFlight);
+      try {
+        await Promise.all(inFlight);
+      } catch (error) {
+        if (!(error instanceof SnapshotNotUploadingError)) throw error;
+        this.logger.log(`part ${job.partIndex} dropped: ${error.message}`);
+        return;
+      }
       reported.push(...results.flat());
       this.metrics.counter('island_worker_bytes_uploaded_total', 'Bytes of encoded blocks PUT to Swift').inc(totals.bytesUploaded);
       this.metrics.counter('island_worker_blocks_reused_total', 'Blocks not uploaded because Swift had them').inc(totals.blocksReused);
@@ -106,6 +110,7 @@ export class UploadPartJob {
     const claim = await this.dataSource.transaction((m) =>
       claimBlocks(m, job.snapshotId, job.region, stored.map((b) => ({ hash: b.hash, size: b.data.length }))),
     );
+    await injectedDelay('worker.after-claim');
     const toUpload = new Set(claim.upload.map((h) => h.toString('hex')));
     const uploads = [...new Map(stored.filter((b) => toUpload.has(b.hash.toString('hex'))).map((b) => [b.hash.toString('hex'), b])).values()];
     const present: { hash: Buffer; storedSize: number }[] = [];
@@ -121,6 +126,7 @@ export class UploadPartJob {
       }
       present.push({ hash: b.hash, storedSize: encoded.object.length });
     });
+    await injectedDelay('worker.before-present');
     await this.dataSource.transaction((m) => markBlocksPresent(m, job.region, present));
     totals.blocksReused += stored.length - uploads.length;
     return read.map((b) => ({ index: b.index, hash: b.hash ? b.hash.toString('hex') : null }));

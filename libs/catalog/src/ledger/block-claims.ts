@@ -1,6 +1,6 @@
 import { EntityManager } from 'typeorm';
 import { applyBlockDeltas, BlockDeltas } from './block-references';
-import { BlocksBeingDeletedError } from './ledger-errors';
+import { BlocksBeingDeletedError, SnapshotNotUploadingError } from './ledger-errors';
 import { sqlRows } from './sql-rows';
 
 export interface ClaimRequest {
@@ -21,11 +21,15 @@ export interface ClaimResult {
  * block's `pending` count in the same row GC must lock and test to delete it, so from this transaction's
  * commit on, GC cannot delete the block until the snapshot commits (claims become references) or is
  * abandoned (claims are released). Idempotent per snapshot and block: a redelivered part claims nothing twice.
- * Throws BlocksBeingDeletedError (nothing claimed) when GC is deleting one of the blocks right now.
+ * Throws BlocksBeingDeletedError (nothing claimed) when GC is deleting one of the blocks right now, and
+ * SnapshotNotUploadingError when the snapshot is no longer uploading (failed, deleted).
  */
 export async function claimBlocks(m: EntityManager, snapshotId: string, region: string, blocks: ClaimRequest[]): Promise<ClaimResult> {
   const unique = [...new Map(blocks.map((b) => [b.hash.toString('hex'), b])).values()].sort((a, b) => Buffer.compare(a.hash, b.hash));
   if (unique.length === 0) return { present: [], upload: [] };
+  // a part redelivered after its snapshot failed or was deleted must not leave claims nobody releases
+  const [snapshot] = await sqlRows<{ status: string }>(m, `SELECT status FROM snapshot WHERE id = $1 FOR SHARE`, [snapshotId]);
+  if (snapshot?.status !== 'uploading') throw new SnapshotNotUploadingError(snapshotId, snapshot?.status);
   const hashes = unique.map((b) => b.hash);
   await m.query(
     `INSERT INTO block (region, hash, size, state)

@@ -16,3 +16,11 @@ export class BlocksBeingDeletedError extends Error {
     this.name = 'BlocksBeingDeletedError';
   }
 }
+
+/** A worker claimed blocks for a snapshot that is no longer uploading (it failed or was deleted): drop the work. */
+export class SnapshotNotUploadingError extends Error {
+  constructor(readonly snapshotId: string, readonly status: string | undefined) {
+    super(`snapshot ${snapshotId} is ${status ?? 'gone'}, no longer uploading: its blocks are not claimed`);
+    this.name = 'SnapshotNotUploadingError';
+  }
+}

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { EntityManager } from 'typeorm';
 import { createTestDatabase, TestDatabase } from '../testing/test-database';
 import { claimBlocks, markBlocksPresent, releaseClaims } from './block-claims';
+import { abandonedDeletions, forgetDeletedBlocks, markBlocksForDeletion, stillMarkedBy } from './block-collection';
 import { entriesAt } from './ledger-entries';
 import {
   commitSnapshotVersions,
@@ -60,7 +61,7 @@ describe('snapshot ledger', () => {
   async function snapshot(volumeId: string, changes: Map<number, number | null>): Promise<LedgerSnapshot> {
     const s: LedgerSnapshot = { id: randomUUID(), volumeId, region: REGION, seq: await nextSeq(volumeId) };
     await db.dataSource.query(
-      `INSERT INTO snapshot (id, volume_id, project_id, region, seq, status, size_bytes, block_size) VALUES ($1, $2, 'p', $3, $4, 'committing', 1048576, 65536)`,
+      `INSERT INTO snapshot (id, volume_id, project_id, region, seq, status, size_bytes, block_size) VALUES ($1, $2, 'p', $3, $4, 'uploading', 1048576, 65536)`,
       [s.id, volumeId, REGION, s.seq],
     );
     const blocks = [...changes.values()].filter((c): c is number => c !== null).map((c) => ({ hash: hashOf(c), size: 65536 }));
@@ -218,5 +219,41 @@ describe('snapshot ledger', () => {
       tx((m) => claimBlocks(m, snapshotId, REGION, [{ hash: hashOf(4002), size: 1 }, { hash: hashOf(4001), size: 1 }])),
     ).rejects.toThrow(/being deleted by GC/);
     expect(await sqlRows(db.dataSource.manager, `SELECT 1 FROM block_claim WHERE snapshot_id = $1`, [snapshotId])).toEqual([]);
+  });
+
+  async function uploadingSnapshot(volumeId: string): Promise<string> {
+    const id = randomUUID();
+    await db.dataSource.query(
+      `INSERT INTO snapshot (id, volume_id, project_id, region, seq, status, size_bytes, block_size) VALUES ($1, $2, 'p', $3, $4, 'uploading', 1, 1)`,
+      [id, volumeId, REGION, await nextSeq(volumeId)],
+    );
+    return id;
+  }
+
+  it('refuses claims for a snapshot that failed or was deleted, so no claim outlives its snapshot', async () => {
+    const snapshotId = await uploadingSnapshot(await newVolume());
+    await db.dataSource.query(`UPDATE snapshot SET status = 'error' WHERE id = $1`, [snapshotId]);
+    await expect(tx((m) => claimBlocks(m, snapshotId, REGION, [{ hash: hashOf(5001), size: 1 }]))).rejects.toThrow(/is error, no longer uploading/);
+    expect(await sqlRows(db.dataSource.manager, `SELECT 1 FROM block_claim WHERE snapshot_id = $1`, [snapshotId])).toEqual([]);
+  });
+
+  it('lets only the GC run holding the mark forget a block, and never marks a claimed one', async () => {
+    const snapshotId = await uploadingSnapshot(await newVolume());
+    await tx((m) => claimBlocks(m, snapshotId, REGION, [{ hash: hashOf(6001), size: 1 }, { hash: hashOf(6002), size: 1 }]));
+    await tx((m) => markBlocksPresent(m, REGION, [{ hash: hashOf(6001), storedSize: 10 }, { hash: hashOf(6002), storedSize: 10 }]));
+    await tx((m) => releaseClaims(m, snapshotId, REGION));
+    const claimer = await uploadingSnapshot(await newVolume());
+    await tx((m) => claimBlocks(m, claimer, REGION, [{ hash: hashOf(6002), size: 1 }]));
+
+    const marked = await tx((m) => markBlocksForDeletion(m, REGION, 0, 1000, 'a0000000-0000-4000-8000-000000000001'));
+    const markedHex = marked.map((b) => b.hash.toString('hex'));
+    expect(markedHex).toContain(hashOf(6001).toString('hex'));
+    expect(markedHex).not.toContain(hashOf(6002).toString('hex')); // claimed: out of GC's reach
+    await db.dataSource.query(`UPDATE block SET deleting_since = now() - interval '1 hour' WHERE hash = $1`, [hashOf(6001)]);
+    const takenOver = await tx((m) => abandonedDeletions(m, REGION, 60, 1000, 'b0000000-0000-4000-8000-000000000002'));
+    expect(takenOver.map((b) => b.hash.toString('hex'))).toContain(hashOf(6001).toString('hex'));
+    expect(await tx((m) => stillMarkedBy(m, REGION, [hashOf(6001)], 'a0000000-0000-4000-8000-000000000001'))).toBe(false);
+    expect(await tx((m) => forgetDeletedBlocks(m, REGION, [hashOf(6001)], 'a0000000-0000-4000-8000-000000000001'))).toBe(0);
+    expect(await tx((m) => forgetDeletedBlocks(m, REGION, [hashOf(6001)], 'b0000000-0000-4000-8000-000000000002'))).toBe(1);
   });
 });
