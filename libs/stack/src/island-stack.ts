@@ -28,6 +28,8 @@ export interface IslandStack {
   container: string;
   /** The stack's own catalog database. */
   databaseUrl: string;
+  /** Where each process listens (health, readiness, /metrics). */
+  ports: { api: number; agent: number; gc: number; workers: number[] };
   host: string;
   dataDir: string;
   token: string;
@@ -132,6 +134,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     api,
     container: options.container ?? `island-e2e-${id}`,
     databaseUrl: env.ISLAND_DATABASE_URL,
+    ports: { api: port, agent: port + 1, gc: port + 2 + workers, workers: Array.from({ length: workers }, (_, w) => port + 2 + w) },
     host,
     dataDir,
     token: 'e2e-token',

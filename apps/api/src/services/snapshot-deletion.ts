@@ -1,12 +1,13 @@
 import { EntityManager } from 'typeorm';
 import { LEDGER_STATUSES, removeSnapshotVersions, SnapshotEntity, SnapshotStatus, sqlRows } from '@island/catalog';
+import { MetricsService } from '@island/platform';
 import { ConflictError } from '../errors/domain-errors';
 
 /** Snapshots that may be deleted: their content is complete (or abandoned); nothing is writing them. */
 const DELETABLE_STATUSES: SnapshotStatus[] = ['available', 'error'];
 
 /** Removes one snapshot from the catalog; the caller holds the locks on its volume and on it. */
-export async function deleteSnapshotInCatalog(m: EntityManager, snapshot: SnapshotEntity): Promise<void> {
+export async function deleteSnapshotInCatalog(m: EntityManager, snapshot: SnapshotEntity, metrics: MetricsService): Promise<void> {
   if (!DELETABLE_STATUSES.includes(snapshot.status)) {
     throw new ConflictError(`snapshot ${snapshot.id} is ${snapshot.status}; it can be deleted once it is available or has failed`);
   }
@@ -18,4 +19,5 @@ export async function deleteSnapshotInCatalog(m: EntityManager, snapshot: Snapsh
   if (revert) throw new ConflictError(`snapshot ${snapshot.id} is being restored into volume ${revert.resource_id}; delete it when the revert ends`);
   if (LEDGER_STATUSES.includes(snapshot.status)) await removeSnapshotVersions(m, snapshot);
   await m.update(SnapshotEntity, { id: snapshot.id }, { status: 'deleted', deletedAt: new Date(), updatedAt: new Date() });
+  metrics.counter('island_snapshots_deleted_total', 'Snapshots deleted (their references dropped; GC frees the space)').inc();
 }

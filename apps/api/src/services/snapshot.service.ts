@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource, Not } from 'typeorm';
 import { SnapshotEntity } from '@island/catalog';
 import { SnapshotTake } from '@island/contracts';
+import { MetricsService } from '@island/platform';
 import { Caller } from '../auth/caller';
 import { CreateSnapshotDto, SnapshotView } from '../dtos/snapshot.dto';
 import { ConflictError } from '../errors/domain-errors';
@@ -22,6 +23,7 @@ export class SnapshotService {
     private readonly uow: UnitOfWork,
     private readonly volumes: VolumeService,
     private readonly pipeline: SnapshotPipeline,
+    private readonly metrics: MetricsService,
   ) {}
 
   /**
@@ -113,7 +115,7 @@ export class SnapshotService {
       const found = await findSnapshot(m, caller, id);
       await m.query(`SELECT 1 FROM volume WHERE id = $1 FOR UPDATE`, [found.volumeId]); // every writer locks volume → snapshot
       const snapshot = await findSnapshot(m, caller, id, true);
-      await deleteSnapshotInCatalog(m, snapshot);
+      await deleteSnapshotInCatalog(m, snapshot, this.metrics);
       return SnapshotView.of({ ...snapshot, status: 'deleted' });
     });
   }

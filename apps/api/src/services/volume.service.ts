@@ -13,7 +13,7 @@ import {
   VolumeEntity,
 } from '@island/catalog';
 import { ImageCreate, ImageDelete, VolumeRestore } from '@island/contracts';
-import { InjectConfig } from '@island/platform';
+import { InjectConfig, MetricsService } from '@island/platform';
 import { Caller } from '../auth/caller';
 import { HOST_OFFLINE_AFTER_MS } from '../dtos/host.dto';
 import { AttachVolumeDto, CreateVolumeDto, VolumeView } from '../dtos/volume.dto';
@@ -30,6 +30,7 @@ export class VolumeService {
     @InjectDataSource() private readonly dataSource: DataSource,
     @InjectConfig() private readonly config: IslandConfig,
     private readonly uow: UnitOfWork,
+    private readonly metrics: MetricsService,
   ) {}
 
   async create(caller: Caller, dto: CreateVolumeDto): Promise<VolumeView> {
@@ -215,7 +216,7 @@ export class VolumeService {
       if (snapshots.length > 0 && !options.cascade) {
         throw new ConflictError(`volume ${id} has ${snapshots.length} snapshot(s); delete them first, or delete the volume with cascade`);
       }
-      for (const snapshot of snapshots) await deleteSnapshotInCatalog(m, snapshot);
+      for (const snapshot of snapshots) await deleteSnapshotInCatalog(m, snapshot, this.metrics);
       if (volume.host && volume.imagePath) {
         await startJob(m, 'volume-delete', { type: 'volume', id, projectId: volume.projectId });
         await m.update(VolumeEntity, { id }, { status: 'deleting', updatedAt: new Date() });
