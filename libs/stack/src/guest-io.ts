@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Qcow2Image } from '@island/qcow2';
+import { ImageLockedError, Qcow2Image } from '@island/qcow2';
 import { IslandStack } from './island-stack';
 
 type Json = Record<string, unknown>;
@@ -41,15 +41,15 @@ export function guestIo(island: IslandStack) {
       return until<Json>(`/v1/snapshots/${res.body.id}`, (s) => s.status === 'available', `snapshot ${name}`);
     },
 
-    /** Writes into the image as the guest would, and into the model of what the guest wrote. */
-    async write(path: string, offset: number, data: Buffer, model: Buffer): Promise<void> {
-      const image = await Qcow2Image.open(path, { writable: true });
+    /** Writes into the image as the guest would, and into the model of what the guest wrote (when kept). */
+    async write(path: string, offset: number, data: Buffer, model?: Buffer): Promise<void> {
+      const image = await openWhenFree(path);
       try {
         await image.write(offset, data);
       } finally {
         await image.close();
       }
-      data.copy(model, offset);
+      if (model) data.copy(model, offset);
     },
 
     async read(path: string): Promise<Buffer> {
@@ -73,6 +73,18 @@ export function guestIo(island: IslandStack) {
       throw new Error(`volume ${volumeId} was not deleted`);
     },
   };
+}
+
+/** Opens the image for writing, waiting while the agent holds it for a moment (e.g. releasing a point in time). */
+async function openWhenFree(path: string): Promise<Qcow2Image> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await Qcow2Image.open(path, { writable: true });
+    } catch (error) {
+      if (!(error instanceof ImageLockedError) || attempt >= 600) throw error;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 /** The SHA-256 (hex) of every block of `content` that is not all zero: the block objects it needs. */
