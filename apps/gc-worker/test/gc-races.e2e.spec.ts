@@ -15,7 +15,7 @@ const DELAYS = ['worker.after-claim=250', 'worker.before-present=250', 'gc.after
 /**
  * The race every deduplicating backup store must win: "this block exists, skip the upload" against "nobody
  * references this block, delete it". Snapshots of three volumes that keep reusing sixteen block contents are
- * (and fresh ones) created, deleted and restored while GC runs with no grace window, all at once, for hundreds of
+ * (and fresh ones) created, deleted and restored while two GC replicas run with no grace window, all at once, for hundreds of
  * operations. At the end fsck (deep) is clean and every live snapshot restores bit-exact.
  */
 describe('snapshots, deletes, restores and GC racing each other', () => {
@@ -23,7 +23,8 @@ describe('snapshots, deletes, restores and GC racing each other', () => {
   let io: ReturnType<typeof guestIo>;
 
   beforeAll(async () => {
-    island = await startIsland({ env: { ISLAND_INJECT_DELAYS_MS: DELAYS } });
+    // two GC replicas, each also running on its own 1 s schedule with no grace, beside the requested runs
+    island = await startIsland({ gcWorkers: 2, env: { ISLAND_INJECT_DELAYS_MS: DELAYS, ISLAND_GC_INTERVAL_SECONDS: '1', ISLAND_GC_GRACE_SECONDS: '0' } });
     io = guestIo(island);
   }, 60_000);
   afterAll(async () => {
@@ -31,7 +32,7 @@ describe('snapshots, deletes, restores and GC racing each other', () => {
   }, 60_000);
 
   const live = new Map<string, Buffer>(); // snapshot id → the content it must restore
-  const counts = { snapshots: 0, deletes: 0, restores: 0, gcRuns: 0, blocksDeleted: 0 };
+  const counts = { snapshots: 0, deletes: 0, restores: 0, gcRuns: 0, blocksDeleted: 0, deletedByReplicas: 0 };
   const pick = <T>(items: T[]): T => items[Math.floor(Math.random() * items.length)];
 
   async function snapshotter(volumeId: string, path: string) {
@@ -114,7 +115,12 @@ describe('snapshots, deletes, restores and GC racing each other', () => {
 
     const operations = counts.snapshots + counts.deletes + counts.restores + counts.gcRuns;
     expect(operations).toBeGreaterThanOrEqual(200);
-    expect(counts.blocksDeleted).toBeGreaterThan(0); // GC really raced: it deleted blocks that were reused later
+    // GC really raced: the replicas deleted blocks, on request and on their schedules, that were reused later
+    for (const port of island.ports.gcReplicas) {
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      counts.deletedByReplicas += Number(/island_gc_blocks_deleted_total\{region="RegionOne"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+    }
+    expect(counts.deletedByReplicas).toBeGreaterThan(0);
 
     const fsck = island.adminCli('fsck', '--deep', '--json');
     expect(JSON.parse(fsck.stdout)).toMatchObject({ ok: true, problems: [] });

@@ -1,8 +1,12 @@
+import { Server } from 'node:http';
 import { INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { CustomTransportStrategy } from '@nestjs/microservices';
 import { ConfigError, getConfig, IslandConfig } from '@island/config';
 import { createLogger } from './logging/create-logger';
+
+/** Idle keep-alive connections stay open this long (longer than common clients' and load balancers' 60 s). */
+const KEEP_ALIVE_MS = 65_000;
 
 export interface ServiceDefinition {
   /** Process name, used in logs and metrics. */
@@ -41,6 +45,11 @@ export async function startService(definition: ServiceDefinition): Promise<INest
   await app.startAllMicroservices();
   definition.beforeListen?.(app, config);
   const port = definition.port(config);
+  // Node closes idle keep-alive connections after 5 s; a client reusing one at that instant gets "other side
+  // closed" on a request that may not be safe to retry. Idle connections live longer than clients keep them.
+  const server = app.getHttpServer() as Server;
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
+  server.headersTimeout = KEEP_ALIVE_MS + 1000;
   await app.listen(port, config.http.bindAddress);
   logger.log(`listening on http://${config.http.bindAddress}:${port} (healthz, readyz, metrics)`);
   return app;

@@ -16,6 +16,8 @@ const ADMIN_TOKEN = 'e2e-admin-token';
 export interface StackOptions {
   /** Snapshot workers to start (default 2). */
   workers?: number;
+  /** GC workers to start (default 1); replicas compete for requested runs and run their own schedules side by side. */
+  gcWorkers?: number;
   /** Extra environment for every process of the stack (e.g. ISLAND_INJECT_DELAYS_MS). */
   env?: Record<string, string>;
   /** Use this Swift container (another stack's) instead of a fresh one: e.g. to rebuild a catalog from it. */
@@ -29,7 +31,7 @@ export interface IslandStack {
   /** The stack's own catalog database. */
   databaseUrl: string;
   /** Where each process listens (health, readiness, /metrics). */
-  ports: { api: number; agent: number; gc: number; workers: number[] };
+  ports: { api: number; agent: number; gc: number; gcReplicas: number[]; workers: number[] };
   host: string;
   dataDir: string;
   token: string;
@@ -54,6 +56,7 @@ export interface IslandStack {
  */
 export async function startIsland(options: StackOptions = {}): Promise<IslandStack> {
   const workers = options.workers ?? 2;
+  const gcWorkers = options.gcWorkers ?? 1;
   const id = randomBytes(4).toString('hex');
   const database = `island_e2e_${id}`;
   const admin = new Client({ connectionString: ADMIN_DB });
@@ -99,11 +102,11 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   start('api', 'apps/api/dist/main.js');
   start('agent', 'apps/node-agent/dist/main.js');
   for (let w = 1; w <= workers; w++) start(`worker-${w}`, 'apps/snapshot-worker/dist/main.js', { ISLAND_WORKER_PORT: String(port + 1 + w) });
-  start('gc', 'apps/gc-worker/dist/main.js');
+  for (let g = 0; g < gcWorkers; g++) start(g === 0 ? 'gc' : `gc-${g + 1}`, 'apps/gc-worker/dist/main.js', { ISLAND_GC_PORT: String(port + 2 + workers + g) });
   const api = `http://127.0.0.1:${port}`;
   const ready = async (p: number) => (await fetch(`http://127.0.0.1:${p}/readyz`).catch(() => undefined))?.ok === true;
   for (let i = 0; i < 200; i++) {
-    const states = await Promise.all(Array.from({ length: workers + 3 }, (_, k) => ready(port + k)));
+    const states = await Promise.all(Array.from({ length: workers + 2 + gcWorkers }, (_, k) => ready(port + k)));
     if (states.every(Boolean)) break;
     if (i === 199) throw new Error(`island did not become ready:\n${logs.join('')}`);
     await new Promise((r) => setTimeout(r, 150));
@@ -134,7 +137,12 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     api,
     container: options.container ?? `island-e2e-${id}`,
     databaseUrl: env.ISLAND_DATABASE_URL,
-    ports: { api: port, agent: port + 1, gc: port + 2 + workers, workers: Array.from({ length: workers }, (_, w) => port + 2 + w) },
+    ports: {
+      api: port,
+      agent: port + 1,
+      gc: port + 2 + workers,
+      gcReplicas: Array.from({ length: gcWorkers }, (_, g) => port + 2 + workers + g),
+      workers: Array.from({ length: workers }, (_, w) => port + 2 + w) },
     host,
     dataDir,
     token: 'e2e-token',
