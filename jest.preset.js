@@ -12,4 +12,6 @@ module.exports = {
   moduleNameMapper: { '^@island/(.*)$': path.join(__dirname, 'libs/$1/src/index.ts') },
   testMatch: ['<rootDir>/**/*.spec.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  // most tests drive real tools (qemu-img, PostgreSQL, Swift) on a 2-core machine that runs suites in parallel
+  testTimeout: 30_000,
 };

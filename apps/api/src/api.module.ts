@@ -5,6 +5,8 @@ import { CatalogModule } from '@island/catalog';
 import { MessagePublisher, MessagingModule } from '@island/messaging';
 import { HealthModule, IslandConfigModule, MetricsModule } from '@island/platform';
 import { BearerTokenGuard } from './auth/bearer-token.guard';
+import { CinderRpcService } from './cinder/cinder-rpc.service';
+import { CinderVolumeEndpoint } from './cinder/cinder-volume.endpoint';
 import { HostsController } from './controllers/hosts.controller';
 import { OperationsController } from './controllers/operations.controller';
 import { SnapshotsController } from './controllers/snapshots.controller';
@@ -45,6 +47,8 @@ import { VolumeService } from './services/volume.service';
     VolumeLifecycle,
     HostService,
     OperationsService,
+    CinderVolumeEndpoint,
+    CinderRpcService,
   ],
 })
 export class ApiModule {}

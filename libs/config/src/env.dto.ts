@@ -88,6 +88,14 @@ export class EnvDto {
   @IsOptional() @Matches(/^[A-Za-z0-9._-]+$/, { message: 'must be a topic name' })
   ISLAND_RPC_TOPIC?: string;
 
+  /** This API instance's oslo.messaging server name (calls prepared with server= reach only it). */
+  @IsOptional() @Matches(/^[A-Za-z0-9._-]+$/, { message: 'must be a server name' })
+  ISLAND_RPC_SERVER?: string;
+
+  /** The backend name get_volume_stats reports (cinder.conf's volume_backend_name). */
+  @IsOptional() @Matches(/^[A-Za-z0-9._-]+$/, { message: 'must be a backend name' })
+  ISLAND_RPC_BACKEND_NAME?: string;
+
   @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   ISLAND_LOG_LEVEL?: string;
 }

@@ -31,6 +31,6 @@ export interface IslandConfig {
   blocks: { size: number };
   gc: { graceSeconds: number; intervalSeconds: number };
   swift: { concurrency: number; timeoutMs: number; retries: number };
-  rpc: { exchange: string; topic: string };
+  rpc: { exchange: string; topic: string; server: string; backendName: string };
   log: { level: LogLevel };
 }

@@ -62,7 +62,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): IslandConfig {
       timeoutMs: dto.ISLAND_SWIFT_TIMEOUT_MS ?? 60_000,
       retries: dto.ISLAND_SWIFT_RETRIES ?? 4,
     },
-    rpc: { exchange: dto.ISLAND_RPC_EXCHANGE ?? 'openstack', topic: dto.ISLAND_RPC_TOPIC ?? 'island-volume' },
+    rpc: {
+      exchange: dto.ISLAND_RPC_EXCHANGE ?? 'openstack',
+      topic: dto.ISLAND_RPC_TOPIC ?? 'island-volume',
+      server: dto.ISLAND_RPC_SERVER ?? host,
+      backendName: dto.ISLAND_RPC_BACKEND_NAME ?? 'island',
+    },
     log: { level: (dto.ISLAND_LOG_LEVEL ?? 'log') as LogLevel },
   };
 }

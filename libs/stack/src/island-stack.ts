@@ -30,6 +30,8 @@ export interface IslandStack {
   container: string;
   /** The stack's own catalog database. */
   databaseUrl: string;
+  /** Where Cinder would call: the oslo.messaging exchange, this stack's topic, and the API's server name. */
+  rpc: { url: string; exchange: string; topic: string; server: string };
   /** Where each process listens (health, readiness, /metrics). */
   ports: { api: number; agent: number; gc: number; gcReplicas: number[]; workers: number[] };
   host: string;
@@ -83,6 +85,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     // the tests run GC when they mean to
     ISLAND_GC_INTERVAL_SECONDS: '0',
     ISLAND_GC_PORT: String(port + 2 + workers),
+    ISLAND_RPC_TOPIC: `island-volume-e2e-${id}`,
     ...options.env,
     ISLAND_LOG_LEVEL: 'warn',
   };
@@ -137,6 +140,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     api,
     container: options.container ?? `island-e2e-${id}`,
     databaseUrl: env.ISLAND_DATABASE_URL,
+    rpc: { url: AMQP, exchange: 'openstack', topic: env.ISLAND_RPC_TOPIC, server: host },
     ports: {
       api: port,
       agent: port + 1,
@@ -178,6 +182,8 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
         await ch.deleteQueue(q).catch(() => undefined);
         for (const delay of [1000, 5000, 30000, 120000, 300000]) await ch.deleteQueue(`${q}.retry.${delay}ms`).catch(() => undefined);
       }
+      for (const q of [env.ISLAND_RPC_TOPIC, `${env.ISLAND_RPC_TOPIC}.${host}`]) await ch.deleteQueue(q).catch(() => undefined);
+      await ch.deleteExchange(`${env.ISLAND_RPC_TOPIC}_fanout`).catch(() => undefined);
       await ch.deleteExchange(`${ns}.island`).catch(() => undefined);
       await ch.deleteExchange(`${ns}.island.dead`).catch(() => undefined);
       await conn.close();

@@ -2,7 +2,7 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UseGuards 
 import { ApiBearerAuth, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { BearerTokenGuard } from '../auth/bearer-token.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
-import { AttachVolumeDto, CreateVolumeDto, RevertVolumeDto, VolumeView } from '../dtos/volume.dto';
+import { AttachVolumeDto, CreateVolumeDto, ExtendVolumeDto, RevertVolumeDto, VolumeView } from '../dtos/volume.dto';
 import { InvalidRequestError } from '../errors/domain-errors';
 import { VolumeService } from '../services/volume.service';
 
@@ -43,6 +43,13 @@ export class VolumesController {
   @ApiOkResponse({ type: VolumeView })
   detach(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<VolumeView> {
     return this.volumes.detach(caller, id);
+  }
+
+  @Post(':id/extend')
+  @HttpCode(202)
+  @ApiOkResponse({ type: VolumeView, description: 'status extending until the image on the host has grown' })
+  extend(@CurrentCaller() caller: Caller, @Param('id') id: string, @Body() dto: ExtendVolumeDto): Promise<VolumeView> {
+    return this.volumes.extend(caller, id, dto.sizeBytes);
   }
 
   @Post(':id/revert')

@@ -29,6 +29,12 @@ export class AttachVolumeDto {
   host!: string;
 }
 
+export class ExtendVolumeDto {
+  @ApiProperty({ description: 'The new size in bytes: larger than the current one, a multiple of 512' })
+  @IsInt() @Min(MIN_VOLUME_BYTES) @Max(MAX_VOLUME_BYTES)
+  sizeBytes!: number;
+}
+
 export class RevertVolumeDto {
   @ApiProperty() @IsUUID()
   snapshotId!: string;

@@ -6,6 +6,8 @@ import {
   ImageCreatedEvent,
   ImageDeleted,
   ImageDeletedEvent,
+  ImageGrown,
+  ImageGrownEvent,
   ImageReplaced,
   ImageReplacedEvent,
   OperationFailed,
@@ -74,6 +76,11 @@ export class EventHandlers {
   @OnMessage(ImageReplaced)
   imageReplaced(e: ImageReplacedEvent) {
     return this.volumes.replaced(e);
+  }
+
+  @OnMessage(ImageGrown)
+  imageGrown(e: ImageGrownEvent) {
+    return this.volumes.grown(e);
   }
 
   @OnMessage(ImageDeleted)

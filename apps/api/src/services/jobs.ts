@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EntityManager } from 'typeorm';
 import { JobEntity } from '@island/catalog';
 
-export type JobKind = 'attach' | 'revert' | 'snapshot' | 'volume-delete' | 'gc-run' | 'fsck' | 'catalog-rebuild';
+export type JobKind = 'attach' | 'revert' | 'extend' | 'snapshot' | 'volume-delete' | 'gc-run' | 'fsck' | 'catalog-rebuild';
 
 /** Records the start of a long operation; its id travels in the jobs so events can finish it. */
 export async function startJob(

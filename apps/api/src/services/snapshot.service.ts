@@ -31,9 +31,17 @@ export class SnapshotService {
    * it is safe); its changed blocks upload after the volume's earlier snapshots. An unplaced volume's
    * content is its head already in Swift: the snapshot commits at once.
    */
-  async create(caller: Caller, dto: CreateSnapshotDto): Promise<SnapshotView> {
+  async create(caller: Caller, dto: CreateSnapshotDto, options: { id?: string } = {}): Promise<SnapshotView> {
     return this.uow.run(async (tx) => {
       const { m } = tx;
+      if (options.id) {
+        // Cinder's snapshot id: asking again for the same snapshot returns it
+        const existing = await m.getRepository(SnapshotEntity).findOne({ where: { id: options.id } });
+        if (existing && (existing.volumeId !== dto.volumeId || existing.status === 'deleted')) {
+          throw new ConflictError(`snapshot id ${options.id} is taken`);
+        }
+        if (existing) return SnapshotView.of(await findSnapshot(m, caller, existing.id));
+      }
       const volume = await findVolume(m, caller, dto.volumeId, true);
       if (volume.status !== 'available' && volume.status !== 'in-use') {
         throw new ConflictError(`volume ${volume.id} is ${volume.status}; snapshots are taken of available or in-use volumes`);
@@ -42,7 +50,7 @@ export class SnapshotService {
       const placed = volume.host !== null && volume.imagePath !== null;
       const snapshot = await m.getRepository(SnapshotEntity).save(
         m.getRepository(SnapshotEntity).create({
-          id: randomUUID(),
+          id: options.id ?? randomUUID(),
           volumeId: volume.id,
           projectId: volume.projectId,
           region: volume.region,

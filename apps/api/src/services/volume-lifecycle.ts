@@ -4,6 +4,7 @@ import { revertVolumeVersions, SnapshotEntity, VolumeEntity } from '@island/cata
 import {
   ImageCreatedEvent,
   ImageDeletedEvent,
+  ImageGrownEvent,
   ImageReplace,
   ImageReplacedEvent,
   OperationFailedEvent,
@@ -89,6 +90,17 @@ export class VolumeLifecycle {
     });
   }
 
+  async grown(e: ImageGrownEvent): Promise<void> {
+    await this.uow.run(async ({ m }) => {
+      const volume = await lockVolume(m, e.volumeId);
+      const job = await findJob(m, e.operationId);
+      if (volume?.status !== 'extending' || job?.status !== 'running') return;
+      const status = job.params.previousStatus === 'in-use' ? 'in-use' : 'available';
+      await m.update(VolumeEntity, { id: volume.id }, { sizeBytes: e.sizeBytes, status, statusReason: null, updatedAt: new Date() });
+      await finishJob(m, job.id);
+    });
+  }
+
   async imageDeleted(e: ImageDeletedEvent): Promise<void> {
     await this.uow.run(async ({ m }) => {
       const volume = await lockVolume(m, e.volumeId);
@@ -120,6 +132,11 @@ export class VolumeLifecycle {
       } else if (volume.status === 'reverting') {
         await m.update(VolumeEntity, { id: volume.id }, { status: 'available', statusReason: reason, updatedAt: new Date() });
         const job = await runningJob(m, volume.id, 'revert');
+        if (job) await finishJob(m, job.id, { error: reason });
+      } else if (volume.status === 'extending') {
+        const job = await runningJob(m, volume.id, 'extend');
+        const status = job?.params.previousStatus === 'in-use' ? 'in-use' : 'available';
+        await m.update(VolumeEntity, { id: volume.id }, { status, statusReason: reason, updatedAt: new Date() });
         if (job) await finishJob(m, job.id, { error: reason });
       } else if (volume.status === 'deleting') {
         await m.update(VolumeEntity, { id: volume.id }, { status: 'error', statusReason: reason, updatedAt: new Date() });

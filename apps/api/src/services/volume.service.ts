@@ -12,11 +12,11 @@ import {
   sqlRows,
   VolumeEntity,
 } from '@island/catalog';
-import { ImageCreate, ImageDelete, VolumeRestore } from '@island/contracts';
+import { ImageCreate, ImageDelete, ImageGrow, VolumeRestore } from '@island/contracts';
 import { InjectConfig, MetricsService } from '@island/platform';
 import { Caller } from '../auth/caller';
 import { HOST_OFFLINE_AFTER_MS } from '../dtos/host.dto';
-import { AttachVolumeDto, CreateVolumeDto, VolumeView } from '../dtos/volume.dto';
+import { AttachVolumeDto, CreateVolumeDto, MAX_VOLUME_BYTES, VolumeView } from '../dtos/volume.dto';
 import { ConflictError, InvalidRequestError, NotFoundError } from '../errors/domain-errors';
 import { Tx, UnitOfWork } from '../outbox/unit-of-work';
 import { assertUuid, findSnapshot, findVolume } from './catalog-queries';
@@ -33,9 +33,20 @@ export class VolumeService {
     private readonly metrics: MetricsService,
   ) {}
 
-  async create(caller: Caller, dto: CreateVolumeDto): Promise<VolumeView> {
+  /**
+   * Creates a volume. With `id` (Cinder's volume id), creating the same volume again returns it: a client
+   * retrying after a lost reply gets the volume it made.
+   */
+  async create(caller: Caller, dto: CreateVolumeDto, options: { id?: string } = {}): Promise<VolumeView> {
     if (dto.sizeBytes % 512 !== 0) throw new InvalidRequestError(`sizeBytes ${dto.sizeBytes} is not a multiple of 512`);
     return this.uow.run(async ({ m }) => {
+      if (options.id) {
+        const existing = await m.getRepository(VolumeEntity).findOne({ where: { id: options.id } });
+        if (existing && (existing.projectId !== caller.projectId || existing.status === 'deleted')) {
+          throw new ConflictError(`volume id ${options.id} is taken`);
+        }
+        if (existing) return VolumeView.of(existing);
+      }
       // locked: a concurrent delete of the source cannot drop its versions while the new volume copies them
       const source = dto.snapshotId ? await findSnapshot(m, caller, dto.snapshotId, true) : undefined;
       const region = dto.region ?? source?.region ?? this.config.region;
@@ -52,7 +63,7 @@ export class VolumeService {
       await m.query(`INSERT INTO project (id) VALUES ($1) ON CONFLICT DO NOTHING`, [caller.projectId]);
       const volume = await m.getRepository(VolumeEntity).save(
         m.getRepository(VolumeEntity).create({
-          id: randomUUID(),
+          id: options.id ?? randomUUID(),
           projectId: caller.projectId,
           name: dto.name ?? '',
           region,
@@ -200,6 +211,35 @@ export class VolumeService {
   }
 
   /** Deletes a volume; with cascade, its snapshots go first (each as `snapshot delete` would). */
+  /**
+   * Grows a volume. An unplaced volume only changes its size in the catalog (its image is created or
+   * restored at the new size); a placed one is `extending` until its agent grew the image.
+   */
+  async extend(caller: Caller, id: string, sizeBytes: number): Promise<VolumeView> {
+    assertUuid('volume', id);
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes % 512 !== 0 || sizeBytes > MAX_VOLUME_BYTES) {
+      throw new InvalidRequestError(`new size ${sizeBytes} must be a multiple of 512 bytes up to ${MAX_VOLUME_BYTES}`);
+    }
+    return this.uow.run(async (tx) => {
+      const { m } = tx;
+      const volume = await findVolume(m, caller, id, true);
+      if (volume.status === 'extending' && volume.sizeBytes === sizeBytes) return VolumeView.of(volume);
+      if (volume.sizeBytes === sizeBytes) return VolumeView.of(volume);
+      if (sizeBytes < volume.sizeBytes) throw new InvalidRequestError(`volume ${id} is ${volume.sizeBytes} bytes; volumes only grow`);
+      if (volume.status !== 'available' && volume.status !== 'in-use') throw new ConflictError(`volume ${id} is ${volume.status}`);
+      const busy = await m.getRepository(SnapshotEntity).count({ where: { volumeId: id, status: IN_FLIGHT_SNAPSHOT } });
+      if (busy > 0) throw new ConflictError(`volume ${id} has ${busy} snapshot(s) in progress; extend it when they finish`);
+      if (!volume.host || !volume.imagePath) {
+        await m.update(VolumeEntity, { id }, { sizeBytes, updatedAt: new Date() });
+        return VolumeView.of({ ...volume, sizeBytes });
+      }
+      const job = await startJob(m, 'extend', { type: 'volume', id, projectId: volume.projectId }, { sizeBytes, previousStatus: volume.status });
+      await m.update(VolumeEntity, { id }, { status: 'extending', statusReason: null, updatedAt: new Date() });
+      await tx.send(ImageGrow, { host: volume.host, volumeId: id, operationId: job.id, path: volume.imagePath, sizeBytes });
+      return VolumeView.of({ ...volume, status: 'extending' });
+    });
+  }
+
   async delete(caller: Caller, id: string, options: { cascade?: boolean } = {}): Promise<VolumeView> {
     assertUuid('volume', id);
     return this.uow.run(async (tx) => {

@@ -104,6 +104,29 @@ export function volumeCommand(api = new ApiClient()): Command {
     });
 
   volume
+    .command('extend <VOL_ID>')
+    .description('grow the volume (never shrinks)')
+    .requiredOption('--size <SIZE>', 'the new size in bytes; K, M, G, T suffixes')
+    .option('--wait', 'wait until the image has grown')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { size: string; wait?: boolean; json?: boolean }) => {
+      let v = await api.post<VolumeView>(`/v1/volumes/${id}/extend`, { sizeBytes: parseSize(o.size) });
+      if (o.wait) {
+        v = await waitFor(
+          () => api.get<VolumeView>(`/v1/volumes/${id}`),
+          (x): WaitState =>
+            x.status === 'extending'
+              ? { state: 'running', percent: 0, label: 'extending' }
+              : x.statusReason && x.sizeBytes !== parseSize(o.size)
+                ? { state: 'failed', reason: x.statusReason }
+                : { state: 'done' },
+          `extend ${id}`,
+        );
+      }
+      print(!!o.json, v, () => describe(v));
+    });
+
+  volume
     .command('revert <VOL_ID>')
     .description('revert the volume to any of its snapshots')
     .requiredOption('--snapshot <SNAP_ID>', 'the snapshot')

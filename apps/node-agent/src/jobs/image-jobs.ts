@@ -9,6 +9,9 @@ import {
   ImageDelete,
   ImageDeleted,
   ImageDeleteJob,
+  ImageGrow,
+  ImageGrown,
+  ImageGrowJob,
   ImageReplace,
   ImageReplaced,
   ImageReplaceJob,
@@ -16,7 +19,7 @@ import {
 import { IslandConfig } from '@island/config';
 import { MessagePublisher, OnMessage } from '@island/messaging';
 import { InjectConfig, insideDataDir } from '@island/platform';
-import { createImage, Qcow2Image } from '@island/qcow2';
+import { createImage, growImage, Qcow2Image } from '@island/qcow2';
 
 import { VolumeLocks } from '../volume-locks';
 import { reportingPermanentFailures } from './job-failures';
@@ -54,6 +57,28 @@ export class ImageJobs {
         }
         await this.publisher.publish(ImageCreated, { host: job.host, volumeId: job.volumeId, path });
       }),
+    );
+  }
+
+  /** Grows the image (extend); a redelivery finds it grown already and reports it again. */
+  @OnMessage(ImageGrow)
+  grow(job: ImageGrowJob): Promise<void> {
+    return this.locks.run(job.volumeId, () =>
+      reportingPermanentFailures(
+        this.publisher,
+        this.logger,
+        { name: ImageGrow.name, host: job.host, resourceId: job.volumeId, operationId: job.operationId },
+        async () => {
+          const image = await openForWriting(insideDataDir(this.config.host.dataDir, job.path));
+          try {
+            if (image.header.size < job.sizeBytes) await growImage(image, job.sizeBytes);
+          } finally {
+            await image.close();
+          }
+          this.logger.log(`grew ${job.path} to ${job.sizeBytes} bytes`);
+          await this.publisher.publish(ImageGrown, { host: job.host, volumeId: job.volumeId, operationId: job.operationId, sizeBytes: job.sizeBytes });
+        },
+      ),
     );
   }
 

@@ -67,3 +67,13 @@ export class ImageDeleteJob {
   @IsString() @IsIn(['volume-delete']) reason!: 'volume-delete';
 }
 export const ImageDelete = agentJob('image.delete', ImageDeleteJob);
+
+/** Grow the volume's image to a new virtual size (extend; qcow2 images never shrink). */
+export class ImageGrowJob {
+  @IsHostName() host!: string;
+  @IsResourceId() volumeId!: string;
+  @IsResourceId() operationId!: string;
+  @IsAbsolutePath() path!: string;
+  @IsByteCount() sizeBytes!: number;
+}
+export const ImageGrow = agentJob('image.grow', ImageGrowJob);

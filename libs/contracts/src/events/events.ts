@@ -96,6 +96,14 @@ export class ImageReplacedEvent {
 }
 export const ImageReplaced = event('image.replaced', ImageReplacedEvent);
 
+export class ImageGrownEvent {
+  @IsHostName() host!: string;
+  @IsResourceId() volumeId!: string;
+  @IsResourceId() operationId!: string;
+  @IsByteCount() sizeBytes!: number;
+}
+export const ImageGrown = event('image.grown', ImageGrownEvent);
+
 export class ImageDeletedEvent {
   @IsHostName() host!: string;
   @IsResourceId() volumeId!: string;

@@ -1,0 +1,302 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { sqlRows } from '@island/catalog';
+import { IslandConfig } from '@island/config';
+import { RpcEndpoint } from '@island/oslo-rpc';
+import { InjectConfig, injectedDelay } from '@island/platform';
+import { Caller } from '../auth/caller';
+import { HOST_OFFLINE_AFTER_MS } from '../dtos/host.dto';
+import { SnapshotView } from '../dtos/snapshot.dto';
+import { VolumeView } from '../dtos/volume.dto';
+import { NotFoundError } from '../errors/domain-errors';
+import { SnapshotService } from '../services/snapshot.service';
+import { VolumeService } from '../services/volume.service';
+import { checkKwargs, CinderConnector, CinderSnapshot, CinderVolume, parseArg } from './cinder-args';
+import { cinderErrors } from './cinder-errors';
+
+/** The RPC API's version: 1.x requests up to this minor are served (see docs/cinder.md for what each added). */
+export const CINDER_RPC_VERSION = '1.0';
+const GIB = 1024 ** 3;
+const POLL_MS = 100;
+/** How long a call waits for an operation it must see finish (attach, revert, extend, delete). */
+const SETTLE_TIMEOUT_MS = 3600_000;
+const DRIVER_VERSION = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+
+type Args = Record<string, unknown>;
+type Context = Record<string, unknown>;
+
+/**
+ * Cinder's volume driver interface over oslo.messaging: each method takes the keyword arguments Cinder's
+ * driver methods take (`volume`, `snapshot`, `src_vref`, `new_size`, `connector`, `refresh`) and does what
+ * the REST API does, as the volume's project. Ids are Cinder's: the volume island keeps for Cinder volume X
+ * is island volume X. Long operations return once the point in time is safe or the result is usable.
+ */
+@Injectable()
+export class CinderVolumeEndpoint {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @InjectConfig() private readonly config: IslandConfig,
+    private readonly volumes: VolumeService,
+    private readonly snapshots: SnapshotService,
+  ) {}
+
+  endpoint(): RpcEndpoint {
+    const m = (fn: (ctx: Context, args: Args) => Promise<unknown>) => fn.bind(this);
+    return {
+      version: CINDER_RPC_VERSION,
+      namespace: null,
+      methods: {
+        create_volume: m(this.createVolume),
+        delete_volume: m(this.deleteVolume),
+        create_snapshot: m(this.createSnapshot),
+        delete_snapshot: m(this.deleteSnapshot),
+        create_volume_from_snapshot: m(this.createVolumeFromSnapshot),
+        create_cloned_volume: m(this.createClonedVolume),
+        extend_volume: m(this.extendVolume),
+        initialize_connection: m(this.initializeConnection),
+        terminate_connection: m(this.terminateConnection),
+        revert_to_snapshot: m(this.revertToSnapshot),
+        get_volume_stats: m(this.getVolumeStats),
+        get_volume: m(this.getVolume),
+        get_snapshot: m(this.getSnapshot),
+      },
+    };
+  }
+
+  private async createVolume(ctx: Context, args: Args): Promise<unknown> {
+    checkKwargs('create_volume', args, ['volume']);
+    const volume = parseArg(CinderVolume, args.volume, 'volume');
+    const created = await this.volumes.create(this.caller(ctx, volume.project_id), { sizeBytes: volume.size * GIB, name: displayName(volume) }, { id: volume.id });
+    return this.modelUpdate(created);
+  }
+
+  /** Deleting a volume that is gone already succeeds, as Cinder expects of a retried delete. */
+  private async deleteVolume(ctx: Context, args: Args): Promise<null> {
+    checkKwargs('delete_volume', args, ['volume']);
+    const volume = parseArg(CinderVolume, args.volume, 'volume');
+    const caller = this.caller(ctx, volume.project_id);
+    try {
+      await this.volumes.delete(caller, volume.id);
+    } catch (error) {
+      if (error instanceof NotFoundError) return null;
+      throw error;
+    }
+    await this.settle(() => this.volumeOrGone(caller, volume.id), (v) => v === undefined, (v) => (v?.status === 'error' ? v.statusReason : undefined));
+    return null;
+  }
+
+  /** Returns once the point in time is safe on the host; the upload continues (get_snapshot shows it). */
+  private async createSnapshot(ctx: Context, args: Args): Promise<unknown> {
+    checkKwargs('create_snapshot', args, ['snapshot']);
+    const snapshot = parseArg(CinderSnapshot, args.snapshot, 'snapshot');
+    const caller = this.caller(ctx, snapshot.project_id);
+    await this.snapshots.create(caller, { volumeId: snapshot.volume_id, name: displayName(snapshot) }, { id: snapshot.id });
+    const taken = await this.settle(
+      () => this.snapshots.show(caller, snapshot.id),
+      (s) => s.status !== 'creating',
+      (s) => (s.status === 'error' ? (s.statusReason ?? 'the snapshot failed') : undefined),
+    );
+    return { provider_location: `island://${taken.region}/snapshots/${taken.id}` };
+  }
+
+  /** A snapshot still uploading is deleted once it is stored; one that is gone already is fine. */
+  private async deleteSnapshot(ctx: Context, args: Args): Promise<null> {
+    checkKwargs('delete_snapshot', args, ['snapshot']);
+    const snapshot = parseArg(CinderSnapshot, args.snapshot, 'snapshot');
+    const caller = this.caller(ctx, snapshot.project_id);
+    try {
+      await this.settle(() => this.snapshots.show(caller, snapshot.id), (s) => s.status === 'available' || s.status === 'error', () => undefined);
+      await this.snapshots.delete(caller, snapshot.id);
+    } catch (error) {
+      if (error instanceof NotFoundError) return null;
+      throw error;
+    }
+    return null;
+  }
+
+  private async createVolumeFromSnapshot(ctx: Context, args: Args): Promise<unknown> {
+    checkKwargs('create_volume_from_snapshot', args, ['volume', 'snapshot']);
+    const volume = parseArg(CinderVolume, args.volume, 'volume');
+    const snapshot = parseArg(CinderSnapshot, args.snapshot, 'snapshot');
+    const caller = this.caller(ctx, volume.project_id);
+    await this.untilStored(caller, snapshot.id);
+    const created = await this.volumes.create(caller, { sizeBytes: volume.size * GIB, name: displayName(volume), snapshotId: snapshot.id }, { id: volume.id });
+    return this.modelUpdate(created);
+  }
+
+  /**
+   * A clone is a volume created from a snapshot of the source taken for it, which is deleted right after:
+   * the clone's own references keep every block it shares.
+   */
+  private async createClonedVolume(ctx: Context, args: Args): Promise<unknown> {
+    checkKwargs('create_cloned_volume', args, ['volume', 'src_vref']);
+    const volume = parseArg(CinderVolume, args.volume, 'volume');
+    const source = parseArg(CinderVolume, args.src_vref, 'src_vref');
+    const caller = this.caller(ctx, volume.project_id);
+    const existing = await this.volumeOrGone(caller, volume.id);
+    if (existing) return this.modelUpdate(existing);
+    const point = await this.snapshots.create(caller, { volumeId: source.id, name: `island-clone-for-${volume.id}` });
+    try {
+      await this.untilStored(caller, point.id);
+      const created = await this.volumes.create(caller, { sizeBytes: volume.size * GIB, name: displayName(volume), snapshotId: point.id }, { id: volume.id });
+      return this.modelUpdate(created);
+    } finally {
+      await this.untilStored(caller, point.id).catch(() => undefined);
+      await this.snapshots.delete(caller, point.id).catch(() => undefined);
+    }
+  }
+
+  private async extendVolume(ctx: Context, args: Args): Promise<null> {
+    checkKwargs('extend_volume', args, ['volume', 'new_size']);
+    const volume = parseArg(CinderVolume, args.volume, 'volume');
+    if (!Number.isInteger(args.new_size) || (args.new_size as number) < 1) throw cinderErrors.invalidInput(`new_size must be a whole number of GiB, not ${JSON.stringify(args.new_size)}`);
+    const caller = this.caller(ctx, volume.project_id);
+    const sizeBytes = (args.new_size as number) * GIB;
+    await this.volumes.extend(caller, volume.id, sizeBytes);
+    await this.settle(
+      () => this.volumes.show(caller, volume.id),
+      (v) => v.status !== 'extending',
+      (v) => (v.status !== 'extending' && v.sizeBytes !== sizeBytes ? (v.statusReason ?? 'the extend failed') : undefined),
+    );
+    return null;
+  }
+
+  /** The lazy create: the first attach places the image on the connector's host (restoring its content). */
+  private async initializeConnection(ctx: Context, args: Args): Promise<unknown> {
+    checkKwargs('initialize_connection', args, ['volume', 'connector'], [], true);
+    const volume = parseArg(CinderVolume, args.volume, 'volume');
+    const connector = parseArg(CinderConnector, args.connector, 'connector');
+    const caller = this.caller(ctx, volume.project_id);
+    await this.volumes.attach(caller, volume.id, { host: connector.host });
+    const attached = await this.settle(
+      () => this.volumes.show(caller, volume.id),
+      (v) => v.status === 'in-use',
+      (v) => (v.status === 'available' || v.status === 'error' ? (v.statusReason ?? `volume is ${v.status}`) : undefined),
+    );
+    return {
+      driver_volume_type: 'local',
+      data: { device_path: attached.connection?.path, format: 'qcow2', volume_id: volume.id, host: connector.host, access_mode: 'rw' },
+    };
+  }
+
+  private async terminateConnection(ctx: Context, args: Args): Promise<null> {
+    checkKwargs('terminate_connection', args, ['volume'], ['connector'], true);
+    const volume = parseArg(CinderVolume, args.volume, 'volume');
+    await this.volumes.detach(this.caller(ctx, volume.project_id), volume.id);
+    return null;
+  }
+
+  private async revertToSnapshot(ctx: Context, args: Args): Promise<null> {
+    checkKwargs('revert_to_snapshot', args, ['volume', 'snapshot']);
+    const volume = parseArg(CinderVolume, args.volume, 'volume');
+    const snapshot = parseArg(CinderSnapshot, args.snapshot, 'snapshot');
+    const caller = this.caller(ctx, volume.project_id);
+    await this.untilStored(caller, snapshot.id);
+    await this.volumes.revert(caller, volume.id, snapshot.id);
+    await this.settle(
+      () => this.volumes.show(caller, volume.id),
+      (v) => v.status === 'available' && v.statusReason === null,
+      (v) => (v.status === 'available' && v.statusReason !== null ? v.statusReason : undefined),
+    );
+    return null;
+  }
+
+  /** Cinder's scheduler reads these keys; capacity is what the online hosts' disks report. */
+  private async getVolumeStats(_ctx: Context, args: Args): Promise<unknown> {
+    checkKwargs('get_volume_stats', args, [], ['refresh']);
+    await injectedDelay('rpc.get-volume-stats');
+    const [hosts] = await sqlRows<{ total: string | null; free: string | null }>(
+      this.dataSource.manager,
+      `SELECT sum(capacity_bytes) AS total, sum(free_bytes) AS free FROM host
+        WHERE region = $1 AND last_seen_at > now() - make_interval(secs => $2)`,
+      [this.config.region, HOST_OFFLINE_AFTER_MS / 1000],
+    );
+    const [volumes] = await sqlRows<{ bytes: string | null; n: string }>(
+      this.dataSource.manager,
+      `SELECT sum(size_bytes) AS bytes, count(*) AS n FROM volume WHERE region = $1 AND status <> 'deleted'`,
+      [this.config.region],
+    );
+    const gib = (bytes: string | null) => Math.floor((Number(bytes ?? 0) / GIB) * 100) / 100;
+    return {
+      volume_backend_name: this.config.rpc.backendName,
+      vendor_name: 'island',
+      driver_version: DRIVER_VERSION,
+      storage_protocol: 'local',
+      total_capacity_gb: gib(hosts.total),
+      free_capacity_gb: gib(hosts.free),
+      provisioned_capacity_gb: gib(volumes.bytes),
+      allocated_capacity_gb: gib(volumes.bytes),
+      total_volumes: Number(volumes.n),
+      reserved_percentage: 0,
+      thin_provisioning_support: true,
+      thick_provisioning_support: false,
+      max_over_subscription_ratio: '20.0',
+      multiattach: false,
+      QoS_support: false,
+      online_extend_support: true,
+      sparse_copy_volume: true,
+      location_info: `island:${this.config.region}`,
+    };
+  }
+
+  /** Status of a volume as island sees it (e.g. after create_snapshot returned, how far the upload is). */
+  private async getVolume(ctx: Context, args: Args): Promise<unknown> {
+    checkKwargs('get_volume', args, ['volume']);
+    const volume = parseArg(CinderVolume, args.volume, 'volume');
+    return this.volumes.show(this.caller(ctx, volume.project_id), volume.id);
+  }
+
+  private async getSnapshot(ctx: Context, args: Args): Promise<unknown> {
+    checkKwargs('get_snapshot', args, ['snapshot']);
+    const snapshot = parseArg(CinderSnapshot, args.snapshot, 'snapshot');
+    return this.snapshots.show(this.caller(ctx, snapshot.project_id), snapshot.id);
+  }
+
+  /** Acts as the project that owns the resource (Cinder's dict says), else the request context's project. */
+  private caller(ctx: Context, projectId: string | undefined): Caller {
+    const project = projectId ?? (typeof ctx.project_id === 'string' ? ctx.project_id : undefined);
+    if (!project) throw cinderErrors.invalidInput('no project: neither the resource nor the request context names one');
+    return { projectId: project, admin: false, scope: project };
+  }
+
+  private modelUpdate(volume: VolumeView): Record<string, string> {
+    return { provider_location: `island://${volume.region}/volumes/${volume.id}` };
+  }
+
+  private async untilStored(caller: Caller, snapshotId: string): Promise<SnapshotView> {
+    return this.settle(
+      () => this.snapshots.show(caller, snapshotId),
+      (s) => s.status === 'available',
+      (s) => (s.status === 'error' ? (s.statusReason ?? 'the snapshot failed') : undefined),
+    );
+  }
+
+  private async volumeOrGone(caller: Caller, id: string): Promise<VolumeView | undefined> {
+    try {
+      return await this.volumes.show(caller, id);
+    } catch (error) {
+      if (error instanceof NotFoundError) return undefined;
+      throw error;
+    }
+  }
+
+  /** Polls until done; a failure reason ends the wait with VolumeBackendAPIException. */
+  private async settle<T>(load: () => Promise<T>, done: (value: T) => boolean, failed: (value: T) => string | null | undefined): Promise<T> {
+    const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+    for (;;) {
+      const value = await load();
+      if (done(value)) return value;
+      const reason = failed(value);
+      if (reason) throw cinderErrors.backend(reason);
+      if (Date.now() > deadline) throw cinderErrors.backend('timed out waiting for the operation to finish');
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  }
+}
+
+function displayName(resource: { display_name?: string | null; name?: string }): string {
+  return resource.display_name ?? resource.name ?? '';
+}
