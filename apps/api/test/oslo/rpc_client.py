@@ -7,8 +7,10 @@ and prints one JSON line per call: {"result": ...} or {"error": {"class", "modul
 "remote_class"}}. Calls run in order; a call with "concurrent": n is sent n times at once from threads.
 """
 import json
+import os
 import sys
 import threading
+import time
 
 from oslo_config import cfg
 import oslo_messaging as messaging
@@ -26,12 +28,19 @@ def describe(error):
     return described
 
 
+def trace(what):
+    if os.environ.get("RPC_CLIENT_TRACE"):
+        print(f"{time.time():.3f} {what}", file=sys.stderr, flush=True)
+
+
 def main():
+    trace("start")
     request = json.load(sys.stdin)
     messaging.set_transport_defaults(control_exchange=request["exchange"])
-    transport = messaging.get_rpc_transport(cfg.CONF, url=request["url"])
+    # Cinder's own setting: its exceptions come back as themselves when cinder is importable
+    transport = messaging.get_rpc_transport(cfg.CONF, url=request["url"], allowed_remote_exmods=["cinder.exception"])
     target = messaging.Target(topic=request["topic"])
-    client = messaging.RPCClient(transport, target, allowed_remote_exmods=["cinder.exception"])
+    client = messaging.get_rpc_client(transport, target)
     for call in request["calls"]:
         options = {k: call[k] for k in ("version", "namespace", "server", "fanout", "timeout", "call_monitor_timeout") if call.get(k) is not None}
         prepared = client.prepare(**options)
@@ -62,8 +71,13 @@ def main():
                 t.join()
             outcome = {"results": outcomes}
         print(json.dumps(outcome), flush=True)
+        trace(f"done {call['method']}")
     transport.cleanup()
+    trace("cleaned up")
 
 
 if __name__ == "__main__":
     main()
+    sys.stdout.flush()
+    # kombu's heartbeat thread keeps the interpreter alive for seconds after cleanup; nothing is left to do
+    os._exit(0)
