@@ -7,6 +7,7 @@
 #                                RabbitMQ are left alone (they are the machine's)
 #   scripts/services.sh status   one line per service
 #   scripts/services.sh env      the ISLAND_* variables that point island at these services
+#   scripts/services.sh test-packages   install what only the tests need (python3-cinder)
 #
 # Settings (environment):
 #   ISLAND_SERVICES_DIR   state directory (configs, Swift devices, logs)   default /var/tmp/island-services
@@ -24,6 +25,8 @@ PY=/usr/bin/python3   # Debian's python: the one that has swift and oslo install
 
 PACKAGES=(swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached
   qemu-utils qemu-system-common python3-oslo.messaging restic curl)
+# Only the tests need these: Cinder's own code, to check contrib/cinder against it
+TEST_PACKAGES=(python3-cinder)
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -56,7 +59,7 @@ apt_install() {
 
 ensure_packages() {
   local missing=() p
-  for p in "${PACKAGES[@]}"; do is_installed "$p" || missing+=("$p"); done
+  for p in "$@"; do is_installed "$p" || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 
@@ -293,7 +296,7 @@ print_env() {
 }
 
 cmd_up() {
-  ensure_packages
+  ensure_packages "${PACKAGES[@]}"
   ensure_postgres
   ensure_rabbitmq
   ensure_memcached
@@ -334,8 +337,9 @@ cmd_status() {
 
 case "${1:-}" in
   up) cmd_up ;;
+  test-packages) ensure_packages "${TEST_PACKAGES[@]}" ;;
   down) cmd_down ;;
   status) cmd_status ;;
   env) print_env ;;
-  *) echo "usage: $0 up|down|status|env" >&2; exit 64 ;;
+  *) echo "usage: $0 up|down|status|env|test-packages" >&2; exit 64 ;;
 esac

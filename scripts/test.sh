@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 scripts/ensure-deps.sh
 scripts/services.sh up
+scripts/services.sh test-packages
 npx nx run-many -t build --output-style=static
 npx nx run-many -t lint --output-style=static
 exec npx jest -c jest.config.js --ci "$@"
