@@ -44,6 +44,8 @@ export interface IslandStack {
   /** `island …` with the admin token (gc, fsck, catalog rebuild). */
   adminCli(...args: string[]): { code: number; stdout: string; stderr: string };
   adminToken: string;
+  /** Everything the stack's processes printed so far. */
+  logs(): string;
   /** The stack's Swift objects under a prefix, with their sizes. */
   swiftObjects(prefix: string): Promise<Map<string, number>>;
   /** SIGKILL a process of the stack (e.g. 'worker-1'), as a crash would. */
@@ -155,6 +157,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     adminToken: ADMIN_TOKEN,
     cli: (...args: string[]) => cli('e2e-token', args),
     adminCli: (...args: string[]) => cli(ADMIN_TOKEN, args),
+    logs: () => logs.join(''),
     async swiftObjects(prefix: string) {
       const swift = regionOneSwift();
       try {
