@@ -12,6 +12,6 @@ module.exports = {
   moduleNameMapper: { '^@island/(.*)$': path.join(__dirname, 'libs/$1/src/index.ts') },
   testMatch: ['<rootDir>/**/*.spec.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
-  // most tests drive real tools (qemu-img, PostgreSQL, Swift) on a 2-core machine that runs suites in parallel
+  // for single-project runs (nx test); the whole suite sets it in jest.config.js, where Jest reads it
   testTimeout: 30_000,
 };
