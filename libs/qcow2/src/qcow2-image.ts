@@ -539,17 +539,46 @@ export class Qcow2Image {
       const l2Offset = this.l2OffsetOf(l1[i], i);
       if (!l2Offset) continue;
       const table = await this.l2Table(l2Offset, `L2 table ${i}`);
-      for (let j = 0; j < this.l2Entries; j++) {
-        const mapping = this.decode(table, j, i * this.l2Entries + j);
-        if ((mapping.kind === 'data' || mapping.kind === 'zero' || mapping.kind === 'subclusters') && mapping.offset) {
-          await this.refcounts.change(mapping.offset / this.clusterSize, delta);
-        } else if (mapping.kind === 'compressed') {
-          for (const c of compressedClusters(mapping.offset, mapping.size, this.clusterSize)) await this.refcounts.change(c, delta);
-        }
-      }
+      await this.refcounts.changeMany(this.hostClusters(table, i, true).clusters, delta);
       const left = await this.refcounts.change(l2Offset / this.clusterSize, delta);
       if (left === 0) this.l2Cache.delete(l2Offset);
     }
+  }
+
+  /**
+   * The host clusters an L2 table references, with the entries referencing them: data clusters and
+   * preallocated zero clusters; with `all`, also compressed clusters and subcluster allocations (the ones
+   * holding references). Plain data entries — nearly all of them — are decoded from two 32-bit words; any
+   * other entry goes through the full decoder and its checks.
+   */
+  private hostClusters(table: Buffer, l1Index: number, all: boolean): { entries: number[]; clusters: number[] } {
+    const entries: number[] = [];
+    const clusters: number[] = [];
+    for (let j = 0; j < this.l2Entries; j++) {
+      const at = j * this.entryBytes;
+      const hi = table.readUInt32BE(at);
+      const lo = table.readUInt32BE(at + 4);
+      if (!this.extendedL2 && (hi & 0x40000000) === 0 && (lo & 0x1ff) === 0) {
+        const offset = (hi & 0x00ffffff) * 0x100000000 + ((lo & 0xfffffe00) >>> 0);
+        if (offset === 0) continue; // unallocated
+        if (offset % this.clusterSize === 0 && offset <= MAX_OFFSET - this.clusterSize) {
+          entries.push(j);
+          clusters.push(offset / this.clusterSize);
+          continue;
+        }
+      }
+      const mapping = this.decode(table, j, l1Index * this.l2Entries + j);
+      if ((mapping.kind === 'data' || mapping.kind === 'zero' || (all && mapping.kind === 'subclusters')) && mapping.offset) {
+        entries.push(j);
+        clusters.push(mapping.offset / this.clusterSize);
+      } else if (all && mapping.kind === 'compressed') {
+        for (const c of compressedClusters(mapping.offset, mapping.size, this.clusterSize)) {
+          entries.push(j);
+          clusters.push(c);
+        }
+      }
+    }
+    return { entries, clusters };
   }
 
   /** Sets the COPIED flag exactly where the refcount is 1, in the active L1 and its L2 tables. */
@@ -558,14 +587,13 @@ export class Qcow2Image {
       const l2Offset = this.l2OffsetOf(this.l1[i], i);
       if (!l2Offset) continue;
       const table = await this.l2Table(l2Offset, `L2 table ${i}`);
+      const { entries, clusters } = this.hostClusters(table, i, false);
+      const refcounts = await this.refcounts.getMany(clusters);
       let changed = false;
-      for (let j = 0; j < this.l2Entries; j++) {
-        const at = j * this.entryBytes;
+      for (let k = 0; k < entries.length; k++) {
+        const at = entries[k] * this.entryBytes;
         const entry = table.readBigUInt64BE(at);
-        const mapping = this.decode(table, j, i * this.l2Entries + j);
-        if (mapping.kind !== 'data' && !(mapping.kind === 'zero' && mapping.offset)) continue;
-        const exclusive = (await this.refcounts.get(mapping.offset / this.clusterSize)) === 1;
-        const wanted = exclusive ? entry | OFLAG_COPIED : entry & ~OFLAG_COPIED;
+        const wanted = refcounts[k] === 1 ? entry | OFLAG_COPIED : entry & ~OFLAG_COPIED;
         if (wanted !== entry) {
           table.writeBigUInt64BE(wanted, at);
           changed = true;

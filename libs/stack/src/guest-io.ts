@@ -76,7 +76,7 @@ export function guestIo(island: IslandStack) {
 }
 
 /** Opens the image for writing, waiting while the agent holds it for a moment (e.g. releasing a point in time). */
-async function openWhenFree(path: string): Promise<Qcow2Image> {
+export async function openWhenFree(path: string): Promise<Qcow2Image> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await Qcow2Image.open(path, { writable: true });

@@ -1,8 +1,10 @@
 import { Benchmark } from './benchmark';
+import { blockSize } from './benchmarks/block-size';
 import { qcow2Io } from './benchmarks/qcow2-io';
 import { snapshotDeletion } from './benchmarks/snapshot-deletion';
 import { snapshotPipeline } from './benchmarks/snapshot-pipeline';
+import { snapshotScaling } from './benchmarks/snapshot-scaling';
 import { swiftThroughput } from './benchmarks/swift-throughput';
 
 /** Every benchmark `npm run bench` knows, in the order they run. */
-export const BENCHMARKS: Benchmark[] = [swiftThroughput, qcow2Io, snapshotPipeline, snapshotDeletion];
+export const BENCHMARKS: Benchmark[] = [swiftThroughput, qcow2Io, snapshotPipeline, snapshotScaling, snapshotDeletion, blockSize];

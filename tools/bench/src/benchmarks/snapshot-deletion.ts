@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { guestIo, IslandStack, startIsland } from '@island/stack';
 import { Benchmark, BenchmarkRow } from '../benchmark';
+import { median, timedSnapshot } from '../stack-timing';
 
 const MIB = 1 << 20;
 const GIB = 1 << 30;
@@ -10,7 +11,6 @@ const ROUNDS = 6;
 const CHANGED_BLOCKS = 16;
 const GRACE_SECONDS = 30;
 const GC_INTERVAL_SECONDS = 10;
-type Json = Record<string, unknown>;
 
 /**
  * Deletion costs. (1) Committing and deleting snapshots with the same number of changed blocks on a 10 GiB
@@ -95,17 +95,6 @@ async function measureVolume(island: IslandStack, size: number, log: (m: string)
   return result;
 }
 
-async function timedSnapshot(island: IslandStack, volumeId: string): Promise<{ ms: number; id: string }> {
-  const started = performance.now();
-  const created = await island.request('POST', '/v1/snapshots', { volumeId });
-  const id = String(created.body.id);
-  for (;;) {
-    const s = (await island.request<Json>('GET', `/v1/snapshots/${id}`)).body;
-    if (s.status === 'available') return { ms: performance.now() - started, id };
-    if (s.status === 'error') throw new Error(`snapshot ${id}: ${String(s.statusReason)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function spaceBackAfterDelete(island: IslandStack): Promise<number> {
   const io = guestIo(island);
@@ -127,9 +116,4 @@ async function spaceBackAfterDelete(island: IslandStack): Promise<number> {
     if (performance.now() - started > (GRACE_SECONDS + 300) * 1000) throw new Error('the space did not come back within grace + 5 min');
     await new Promise((r) => setTimeout(r, 500));
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }

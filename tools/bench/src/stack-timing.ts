@@ -1,0 +1,22 @@
+import { IslandStack } from '@island/stack';
+
+type Json = Record<string, unknown>;
+
+/** Creates a snapshot and times it until available (polled every 20 ms); returns the final snapshot too. */
+export async function timedSnapshot(island: IslandStack, volumeId: string): Promise<{ ms: number; id: string; snap: Json }> {
+  const started = performance.now();
+  const created = await island.request('POST', '/v1/snapshots', { volumeId });
+  if (created.status !== 202) throw new Error(`snapshot of ${volumeId}: ${created.status} ${JSON.stringify(created.body)}`);
+  const id = String(created.body.id);
+  for (;;) {
+    const snap = (await island.request<Json>('GET', `/v1/snapshots/${id}`)).body;
+    if (snap.status === 'available') return { ms: performance.now() - started, id, snap };
+    if (snap.status === 'error') throw new Error(`snapshot ${id} failed: ${String(snap.statusReason)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
