@@ -2,6 +2,7 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { AddressInfo, createServer, Server } from 'node:net';
 import { join } from 'node:path';
 import { connect } from 'amqplib';
 import { Client } from 'pg';
@@ -69,7 +70,10 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   await admin.end();
   const dataDir = mkdtempSync(join(tmpdir(), `island-e2e-${id}-`));
   const host = `e2e-${id}`;
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  // ports the kernel hands out as free right now: a random range could collide with another stack or any socket
+  const [apiPort, agentPort, ...rest] = await freePorts(2 + workers + gcWorkers);
+  const workerPorts = rest.slice(0, workers);
+  const gcPorts = rest.slice(workers);
   const env = {
     ...process.env,
     ISLAND_DATABASE_URL: ADMIN_DB.replace(/\/[^/]*$/, `/${database}`),
@@ -80,13 +84,13 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     ]),
     ISLAND_HOST: host,
     ISLAND_DATA_DIR: dataDir,
-    ISLAND_API_PORT: String(port),
-    ISLAND_AGENT_PORT: String(port + 1),
+    ISLAND_API_PORT: String(apiPort),
+    ISLAND_AGENT_PORT: String(agentPort),
     ISLAND_TOKENS: JSON.stringify({ 'e2e-token': 'alpha', 'e2e-other': 'beta' }),
     ISLAND_ADMIN_TOKEN: ADMIN_TOKEN,
     // the tests run GC when they mean to
     ISLAND_GC_INTERVAL_SECONDS: '0',
-    ISLAND_GC_PORT: String(port + 2 + workers),
+    ISLAND_GC_PORT: String(gcPorts[0]),
     ISLAND_RPC_TOPIC: `island-volume-e2e-${id}`,
     ...options.env,
     ISLAND_LOG_LEVEL: 'warn',
@@ -106,12 +110,12 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   };
   start('api', 'apps/api/dist/main.js');
   start('agent', 'apps/node-agent/dist/main.js');
-  for (let w = 1; w <= workers; w++) start(`worker-${w}`, 'apps/snapshot-worker/dist/main.js', { ISLAND_WORKER_PORT: String(port + 1 + w) });
-  for (let g = 0; g < gcWorkers; g++) start(g === 0 ? 'gc' : `gc-${g + 1}`, 'apps/gc-worker/dist/main.js', { ISLAND_GC_PORT: String(port + 2 + workers + g) });
-  const api = `http://127.0.0.1:${port}`;
+  workerPorts.forEach((p, w) => start(`worker-${w + 1}`, 'apps/snapshot-worker/dist/main.js', { ISLAND_WORKER_PORT: String(p) }));
+  gcPorts.forEach((p, g) => start(g === 0 ? 'gc' : `gc-${g + 1}`, 'apps/gc-worker/dist/main.js', { ISLAND_GC_PORT: String(p) }));
+  const api = `http://127.0.0.1:${apiPort}`;
   const ready = async (p: number) => (await fetch(`http://127.0.0.1:${p}/readyz`).catch(() => undefined))?.ok === true;
   for (let i = 0; i < 200; i++) {
-    const states = await Promise.all(Array.from({ length: workers + 2 + gcWorkers }, (_, k) => ready(port + k)));
+    const states = await Promise.all([apiPort, agentPort, ...workerPorts, ...gcPorts].map(ready));
     if (states.every(Boolean)) break;
     if (i === 199) throw new Error(`island did not become ready:\n${logs.join('')}`);
     await new Promise((r) => setTimeout(r, 150));
@@ -143,12 +147,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     container: options.container ?? `island-e2e-${id}`,
     databaseUrl: env.ISLAND_DATABASE_URL,
     rpc: { url: AMQP, exchange: 'openstack', topic: env.ISLAND_RPC_TOPIC, server: host },
-    ports: {
-      api: port,
-      agent: port + 1,
-      gc: port + 2 + workers,
-      gcReplicas: Array.from({ length: gcWorkers }, (_, g) => port + 2 + workers + g),
-      workers: Array.from({ length: workers }, (_, w) => port + 2 + w) },
+    ports: { api: apiPort, agent: agentPort, gc: gcPorts[0], gcReplicas: gcPorts, workers: workerPorts },
     host,
     dataDir,
     token: 'e2e-token',
@@ -215,4 +214,18 @@ function regionOneSwift() {
     { name: 'RegionOne', swift: { authUrl: 'http://127.0.0.1:8080/auth/v1.0', authVersion: '1', user: 'test:tester', key: 'testing' } },
     { concurrency: 8, timeoutMs: 60_000, retries: 2 },
   );
+}
+
+/** `count` distinct TCP ports that were free on 127.0.0.1 a moment ago. */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => new Promise<Server>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve(server));
+    })),
+  );
+  const ports = servers.map((s) => (s.address() as AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
 }
