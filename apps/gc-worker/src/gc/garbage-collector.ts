@@ -13,6 +13,7 @@ import {
   forgetManifests,
   markBlocksForDeletion,
   stillMarkedBy,
+  unmarkBlocks,
 } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { InjectConfig, injectedDelay, MetricsService, RegionStores } from '@island/platform';
@@ -133,8 +134,8 @@ export class GarbageCollector {
 
   /**
    * Deletes a batch marked under `token` (at `started`) from Swift and forgets it. Returns undefined when
-   * the lease ran out, or the marks were taken over, before the delete could be sent: the marks stay for
-   * a takeover.
+   * the lease ran out, or the marks were taken over, before the delete could be sent (marks still held are
+   * given back).
    */
   async deleteMarked(
     region: string,
@@ -147,7 +148,9 @@ export class GarbageCollector {
     const hashes = batch.map((b) => b.hash);
     await injectedDelay('gc.after-mark');
     if (Date.now() - started > MARK_LEASE_MS || !(await stillMarkedBy(this.dataSource.manager, region, hashes, token))) {
-      this.logger.warn(`GC of region ${region}: lease on ${batch.length} marked block(s) ran out before their delete; left for a takeover`);
+      // nothing was sent: the marks still held are given back, the next run decides again
+      const given = await this.dataSource.transaction((m) => unmarkBlocks(m, region, hashes, token));
+      this.logger.warn(`GC of region ${region}: lease on ${batch.length} marked block(s) ran out before their delete; ${given} mark(s) given back`);
       return undefined;
     }
     await store.deleteBlocks(hashes);

@@ -108,3 +108,20 @@ export async function blocksInGrace(m: EntityManager, region: string, graceSecon
   );
   return { blocks: Number(row.blocks), bytes: Number(row.bytes ?? 0) };
 }
+
+/**
+ * Gives back marks a run did not act on (its lease ran out before it sent the delete): the blocks become
+ * `uploading` again — "not known to be in Swift" — so a later claim uploads (or finds) them rather than
+ * trusting they exist. Only marks still held by `token` are given back.
+ */
+export async function unmarkBlocks(m: EntityManager, region: string, hashes: Buffer[], token: string): Promise<number> {
+  if (hashes.length === 0) return 0;
+  const rows = await sqlRows(
+    m,
+    `UPDATE block SET state = 'uploading', deleting_by = NULL, deleting_since = NULL
+      WHERE region = $1 AND hash = ANY($2::bytea[]) AND state = 'deleting' AND deleting_by = $3
+  RETURNING hash`,
+    [region, hashes, token],
+  );
+  return rows.length;
+}

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { EntityManager } from 'typeorm';
 import { createTestDatabase, TestDatabase } from '../testing/test-database';
 import { claimBlocks, markBlocksPresent, releaseClaims } from './block-claims';
-import { abandonedDeletions, forgetDeletedBlocks, markBlocksForDeletion, stillMarkedBy } from './block-collection';
+import { abandonedDeletions, forgetDeletedBlocks, markBlocksForDeletion, stillMarkedBy, unmarkBlocks } from './block-collection';
 import { entriesAt } from './ledger-entries';
 import {
   commitSnapshotVersions,
@@ -255,5 +255,19 @@ describe('snapshot ledger', () => {
     expect(await tx((m) => stillMarkedBy(m, REGION, [hashOf(6001)], 'a0000000-0000-4000-8000-000000000001'))).toBe(false);
     expect(await tx((m) => forgetDeletedBlocks(m, REGION, [hashOf(6001)], 'a0000000-0000-4000-8000-000000000001'))).toBe(0);
     expect(await tx((m) => forgetDeletedBlocks(m, REGION, [hashOf(6001)], 'b0000000-0000-4000-8000-000000000002'))).toBe(1);
+  });
+
+  it('gives marks back as not-known-present, and only to the run holding them', async () => {
+    const snapshotId = await uploadingSnapshot(await newVolume());
+    await tx((m) => claimBlocks(m, snapshotId, REGION, [{ hash: hashOf(7001), size: 1 }]));
+    await tx((m) => markBlocksPresent(m, REGION, [{ hash: hashOf(7001), storedSize: 10 }]));
+    await tx((m) => releaseClaims(m, snapshotId, REGION));
+    const token = 'c0000000-0000-4000-8000-000000000003';
+    const marked = await tx((m) => markBlocksForDeletion(m, REGION, 0, 1000, token));
+    expect(marked.map((b) => b.hash.toString('hex'))).toContain(hashOf(7001).toString('hex'));
+    expect(await tx((m) => unmarkBlocks(m, REGION, [hashOf(7001)], 'd0000000-0000-4000-8000-000000000004'))).toBe(0);
+    expect(await tx((m) => unmarkBlocks(m, REGION, [hashOf(7001)], token))).toBe(1);
+    const [row] = await db.dataSource.query(`SELECT state, deleting_by FROM block WHERE hash = $1`, [hashOf(7001)]);
+    expect(row).toEqual({ state: 'uploading', deleting_by: null });
   });
 });
