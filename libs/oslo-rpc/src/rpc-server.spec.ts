@@ -81,3 +81,21 @@ describe('OsloRpcServer replicas', () => {
     expect(seen.filter((s) => s === 'cast')).toHaveLength(1);
   });
 });
+
+describe('OsloRpcServer without a broker', () => {
+  it('starts anyway, reports itself not connected, and stops cleanly', async () => {
+    const warnings: string[] = [];
+    const server = new OsloRpcServer({
+      url: 'amqp://guest:guest@127.0.0.1:1',
+      exchange: 'openstack',
+      topic: 'unreachable',
+      server: 'nowhere',
+      endpoints: [],
+      logger: { log: () => undefined, warn: (m) => warnings.push(m) },
+    });
+    await server.start();
+    expect(server.connected).toBe(false);
+    expect(warnings.join('\n')).toMatch(/cannot reach the broker yet/);
+    await server.stop();
+  });
+});

@@ -65,9 +65,18 @@ export class OsloRpcServer {
     return this.consumer !== undefined;
   }
 
+  /**
+   * Starts serving. A broker that cannot be reached yet is not fatal: the server keeps trying (and shows as
+   * not connected meanwhile), as it does when a connection drops later.
+   */
   async start(): Promise<void> {
     this.stopping = false;
-    await this.open();
+    try {
+      await this.open();
+    } catch (error) {
+      this.logger.warn(`oslo RPC server cannot reach the broker yet (${(error as Error).message}); retrying`);
+      setTimeout(() => this.reconnect(), RECONNECT_DELAY_MS);
+    }
   }
 
   /** Stops taking requests, lets the running ones reply, and closes. */
@@ -83,16 +92,27 @@ export class OsloRpcServer {
   }
 
   private async open(): Promise<void> {
-    const { exchange, topic, server } = this.options;
     const url = new URL(this.options.url);
     if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', '60');
     const connection = await connect(url.toString());
     connection.on('error', (error: Error) => this.logger.warn(`oslo RPC connection error: ${error.message}`));
     connection.on('close', () => {
+      if (this.connection !== connection) return; // a connection that never finished setting up
+      this.connection = undefined;
       this.consumer = undefined;
       this.publisher = undefined;
       if (!this.stopping) setTimeout(() => this.reconnect(), RECONNECT_DELAY_MS);
     });
+    try {
+      await this.setUp(connection);
+    } catch (error) {
+      await connection.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async setUp(connection: ChannelModel): Promise<void> {
+    const { exchange, topic, server } = this.options;
     const consumer = await connection.createChannel();
     const publisher = await connection.createConfirmChannel();
     publisher.on('return', (message: ConsumeMessage) => this.onReturned(message));
@@ -107,13 +127,13 @@ export class OsloRpcServer {
     await consumer.assertQueue(fanoutQueue, { durable: false, autoDelete: false, arguments: { 'x-expires': TRANSIENT_QUEUE_TTL_MS } });
     await consumer.bindQueue(fanoutQueue, `${topic}_fanout`, topic);
     await consumer.prefetch(this.concurrency);
-    this.connection = connection;
     this.publisher = publisher;
     this.fanoutQueue = fanoutQueue;
     for (const queue of [topic, `${topic}.${server}`, fanoutQueue]) {
       await consumer.consume(queue, (message) => message && this.onRequest(consumer, message), { noAck: false });
     }
     this.consumer = consumer;
+    this.connection = connection; // from now on a closed connection means: reconnect
     this.logger.log(`oslo RPC server ${server} on topic ${topic} (exchange ${exchange})`);
   }
 
