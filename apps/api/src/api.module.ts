@@ -9,6 +9,7 @@ import { CinderRpcService } from './cinder/cinder-rpc.service';
 import { CinderVolumeEndpoint } from './cinder/cinder-volume.endpoint';
 import { HostsController } from './controllers/hosts.controller';
 import { OperationsController } from './controllers/operations.controller';
+import { RegionsController } from './controllers/regions.controller';
 import { SnapshotsController } from './controllers/snapshots.controller';
 import { VolumesController } from './controllers/volumes.controller';
 import { DomainErrorFilter } from './errors/domain-error.filter';
@@ -17,6 +18,7 @@ import { OutboxPublisher, OutboxRelay } from './outbox/outbox-relay.service';
 import { UnitOfWork } from './outbox/unit-of-work';
 import { HostService } from './services/host.service';
 import { OperationsService } from './services/operations.service';
+import { RegionService } from './services/region.service';
 import { RegionSync } from './services/region-sync';
 import { SnapshotPipeline } from './services/snapshot-pipeline';
 import { SnapshotService } from './services/snapshot.service';
@@ -31,7 +33,7 @@ import { VolumeService } from './services/volume.service';
     CatalogModule.forRoot({ applicationName: 'island-api', migrate: true }),
     MessagingModule.forService('api'),
   ],
-  controllers: [VolumesController, SnapshotsController, HostsController, OperationsController],
+  controllers: [VolumesController, SnapshotsController, HostsController, RegionsController, OperationsController],
   providers: [
     { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
     { provide: APP_FILTER, useClass: DomainErrorFilter },
@@ -41,6 +43,7 @@ import { VolumeService } from './services/volume.service';
     { provide: OutboxPublisher, useExisting: MessagePublisher },
     EventHandlers,
     RegionSync,
+    RegionService,
     VolumeService,
     SnapshotService,
     SnapshotPipeline,

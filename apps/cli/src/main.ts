@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { CliError } from './cli-error';
 import { hostsCommand } from './commands/hosts.command';
 import { operationsCommands } from './commands/operations.command';
+import { regionsCommand } from './commands/regions.command';
 import { snapshotCommand } from './commands/snapshot.command';
 import { volumeCommand } from './commands/volume.command';
 import { imageCommand } from './image/image.command';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   program.addCommand(volumeCommand());
   program.addCommand(snapshotCommand());
   program.addCommand(hostsCommand());
+  program.addCommand(regionsCommand());
   for (const command of operationsCommands()) program.addCommand(command);
   program.addCommand(imageCommand());
   return program;

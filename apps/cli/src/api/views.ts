@@ -51,3 +51,13 @@ export interface OperationView {
   error: string | null;
   result: Record<string, unknown> | null;
 }
+
+export interface RegionView {
+  name: string;
+  default: boolean;
+  swiftAuthUrl: string;
+  container: string;
+  hostsOnline: number;
+  volumes: number;
+  snapshots: number;
+}

@@ -1,0 +1,20 @@
+import { Controller, Get, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { BearerTokenGuard } from '../auth/bearer-token.guard';
+import { Caller, CurrentCaller } from '../auth/caller';
+import { RegionView } from '../dtos/region.dto';
+import { RegionService } from '../services/region.service';
+
+@ApiTags('regions')
+@ApiBearerAuth()
+@UseGuards(BearerTokenGuard)
+@Controller('v1/regions')
+export class RegionsController {
+  constructor(private readonly regions: RegionService) {}
+
+  @Get()
+  @ApiOkResponse({ type: RegionView, isArray: true })
+  async list(@CurrentCaller() caller: Caller): Promise<{ regions: RegionView[] }> {
+    return { regions: await this.regions.list(caller) };
+  }
+}

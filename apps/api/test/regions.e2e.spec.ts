@@ -1,0 +1,41 @@
+import { IslandStack, startIsland } from '@island/stack';
+
+type Json = Record<string, unknown>;
+
+/** `island regions`: the configured regions, their Swift and hosts, and what each project keeps there. */
+describe('regions', () => {
+  let island: IslandStack;
+
+  beforeAll(async () => {
+    island = await startIsland();
+  }, 60_000);
+  afterAll(async () => {
+    await island?.stop();
+  }, 60_000);
+
+  const regions = (run: (...args: string[]) => { code: number; stdout: string; stderr: string }): Json[] => {
+    const result = run('regions', '--json');
+    if (result.code !== 0) throw new Error(`island regions exited ${result.code}: ${result.stderr}`);
+    return (JSON.parse(result.stdout) as { regions: Json[] }).regions;
+  };
+
+  it('lists the configured region with its Swift, its hosts and the caller\'s volumes, never credentials', async () => {
+    expect(regions(island.cli)).toEqual([
+      {
+        name: 'RegionOne',
+        default: true,
+        swiftAuthUrl: 'http://127.0.0.1:8080/auth/v1.0',
+        container: island.container,
+        hostsOnline: 1,
+        volumes: 0,
+        snapshots: 0,
+      },
+    ]);
+    expect((await island.request('POST', '/v1/volumes', { sizeBytes: 1 << 20 })).status).toBe(201);
+    expect(regions(island.cli)[0]).toMatchObject({ volumes: 1 });
+    expect(regions(island.adminCli)[0]).toMatchObject({ volumes: 1 });
+    const other = await island.request<{ regions: Json[] }>('GET', '/v1/regions', undefined, island.otherToken);
+    expect(other.body.regions[0]).toMatchObject({ name: 'RegionOne', volumes: 0 });
+    expect(JSON.stringify(other.body)).not.toMatch(/testing|tester/);
+  });
+});
