@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { qemuCheck, qemuImg, scratchDir } from '../test/qemu-tools';
-import { createImage, ImageLockedError, ImageUsageError, Qcow2Image } from './index';
+import { createImage, ImageLockedError, ImageUsageError, openForWriting, Qcow2Image } from './index';
 
 describe('one writer per image', () => {
   const { dir, cleanup } = scratchDir('lock');
@@ -25,6 +25,15 @@ describe('one writer per image', () => {
     await reader.close();
     await first.close();
     const second = await Qcow2Image.open(path, { writable: true });
+    await second.close();
+  });
+
+  it('lets a writer wait for another to let go, and gives up when the wait is over', async () => {
+    const path = await fresh();
+    const first = await Qcow2Image.open(path, { writable: true });
+    setTimeout(() => void first.close(), 300);
+    const second = await openForWriting(path, 5_000);
+    await expect(openForWriting(path, 400)).rejects.toThrow(ImageLockedError);
     await second.close();
   });
 

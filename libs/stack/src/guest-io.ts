@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
-import { ImageLockedError, Qcow2Image } from '@island/qcow2';
+import { openForWriting, Qcow2Image } from '@island/qcow2';
+
+/** A guest write waits this long for the agent's brief holds of the image (taking or releasing a point in time). */
+const GUEST_WAIT_MS = 30_000;
 import { IslandStack } from './island-stack';
 
 type Json = Record<string, unknown>;
@@ -43,7 +46,7 @@ export function guestIo(island: IslandStack) {
 
     /** Writes into the image as the guest would, and into the model of what the guest wrote (when kept). */
     async write(path: string, offset: number, data: Buffer, model?: Buffer): Promise<void> {
-      const image = await openWhenFree(path);
+      const image = await openForWriting(path, GUEST_WAIT_MS);
       try {
         await image.write(offset, data);
       } finally {
@@ -73,18 +76,6 @@ export function guestIo(island: IslandStack) {
       throw new Error(`volume ${volumeId} was not deleted`);
     },
   };
-}
-
-/** Opens the image for writing, waiting while the agent holds it for a moment (e.g. releasing a point in time). */
-export async function openWhenFree(path: string): Promise<Qcow2Image> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await Qcow2Image.open(path, { writable: true });
-    } catch (error) {
-      if (!(error instanceof ImageLockedError) || attempt >= 600) throw error;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 }
 
 /** The SHA-256 (hex) of every block of `content` that is not all zero: the block objects it needs. */

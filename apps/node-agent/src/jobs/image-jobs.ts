@@ -19,11 +19,10 @@ import {
 import { IslandConfig } from '@island/config';
 import { MessagePublisher, OnMessage } from '@island/messaging';
 import { InjectConfig, insideDataDir } from '@island/platform';
-import { createImage, growImage, Qcow2Image } from '@island/qcow2';
+import { createImage, growImage, openForWriting, Qcow2Image } from '@island/qcow2';
 
 import { VolumeLocks } from '../volume-locks';
 import { reportingPermanentFailures } from './job-failures';
-import { openForWriting } from './open-for-writing';
 
 /** Creating, replacing and deleting the image files of this host's volumes (each idempotent). */
 @Injectable()

@@ -12,12 +12,11 @@ import {
 import { IslandConfig } from '@island/config';
 import { MessagePublisher, OnMessage } from '@island/messaging';
 import { InjectConfig, insideDataDir } from '@island/platform';
-import { createSnapshot, deleteSnapshot, diffSnapshots, Qcow2Image } from '@island/qcow2';
+import { createSnapshot, deleteSnapshot, diffSnapshots, openForWriting, Qcow2Image } from '@island/qcow2';
 
 import { VolumeLocks } from '../volume-locks';
 import { extentsToBlockRuns } from './extents-to-blocks';
 import { reportingPermanentFailures } from './job-failures';
-import { openForWriting } from './open-for-writing';
 
 /**
  * Points in time are internal qcow2 snapshots of the volume's image. Taking one is a metadata operation;

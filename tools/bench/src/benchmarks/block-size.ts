@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { guestIo, IslandStack, openWhenFree, startIsland } from '@island/stack';
+import { openForWriting } from '@island/qcow2';
+import { guestIo, IslandStack, startIsland } from '@island/stack';
 import { Benchmark, BenchmarkRow } from '../benchmark';
 import { timedSnapshot } from '../stack-timing';
 
@@ -61,7 +62,7 @@ async function measure(island: IslandStack, size: number): Promise<Measured> {
   const io = guestIo(island);
   const volumeId = await io.createVolume(VOLUME);
   const path = await io.attach(volumeId);
-  const image = await openWhenFree(path);
+  const image = await openForWriting(path);
   for (let at = 0; at < VOLUME; at += 64 * MIB) await image.write(at, randomBytes(64 * MIB));
   await image.close();
   const full = await timedSnapshot(island, volumeId);
@@ -71,7 +72,7 @@ async function measure(island: IslandStack, size: number): Promise<Measured> {
   await io.attach(clone);
   const restoreMs = performance.now() - restoreStarted;
 
-  const scattered = await openWhenFree(path);
+  const scattered = await openForWriting(path);
   for (let i = 0; i < SCATTERED_WRITES; i++) await scattered.write(Math.floor(Math.random() * (VOLUME / (4 * KIB))) * 4 * KIB, randomBytes(4 * KIB));
   await scattered.close();
   const incremental = await timedSnapshot(island, volumeId);

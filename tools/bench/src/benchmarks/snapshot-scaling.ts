@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { guestIo, IslandStack, openWhenFree, startIsland } from '@island/stack';
+import { openForWriting } from '@island/qcow2';
+import { guestIo, IslandStack, startIsland } from '@island/stack';
 import { Benchmark, BenchmarkRow } from '../benchmark';
 import { median, timedSnapshot } from '../stack-timing';
 
@@ -58,13 +59,13 @@ async function changeCost(island: IslandStack, io: ReturnType<typeof guestIo>, h
   const volumeId = await io.createVolume(held);
   const path = await io.attach(volumeId);
   const pattern = randomBytes(64 * MIB);
-  const image = await openWhenFree(path);
+  const image = await openForWriting(path);
   for (let at = 0; at < held; at += pattern.length) await image.write(at, pattern);
   await image.close();
   await timedSnapshot(island, volumeId);
   const times: number[] = [];
   for (let round = 0; round < 3; round++) {
-    const image = await openWhenFree(path);
+    const image = await openForWriting(path);
     for (let i = 0; i < CHANGE_BLOCKS; i++) await image.write(Math.floor(Math.random() * (held / MIB)) * MIB, randomBytes(MIB));
     await image.close();
     times.push((await timedSnapshot(island, volumeId)).ms);
@@ -77,13 +78,13 @@ async function changeCost(island: IslandStack, io: ReturnType<typeof guestIo>, h
 async function restoreByAge(island: IslandStack, io: ReturnType<typeof guestIo>, log: (m: string) => void): Promise<{ oldest: number; newest: number }> {
   const volumeId = await io.createVolume(GIB);
   const path = await io.attach(volumeId);
-  const image = await openWhenFree(path);
+  const image = await openForWriting(path);
   for (let at = 0; at < GIB; at += 64 * MIB) await image.write(at, randomBytes(64 * MIB));
   await image.close();
   const snapshots: string[] = [];
   for (let n = 0; n < HISTORY; n++) {
     if (n > 0) {
-      const change = await openWhenFree(path);
+      const change = await openForWriting(path);
       for (let i = 0; i < (GIB / MIB) * 0.05; i++) await change.write(Math.floor(Math.random() * (GIB / MIB)) * MIB, randomBytes(MIB));
       await change.close();
     }

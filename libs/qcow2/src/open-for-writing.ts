@@ -1,6 +1,7 @@
-import { ImageLockedError, Qcow2Image } from '@island/qcow2';
+import { ImageLockedError } from './qcow2-errors';
+import { Qcow2Image } from './qcow2-image';
 
-/** How long a job waits in place for another writer to let go before handing the message back for a delayed retry. */
+/** How long a writer waits by default for another one to let go of the image. */
 export const WRITER_WAIT_MS = 15_000;
 const POLL_MS = 200;
 
