@@ -21,7 +21,7 @@ describe('the Cinder volume driver', () => {
 
   it('passes Cinder\'s interface checks and works with Cinder\'s objects end to end', () => {
     const request = {
-      url: island.rpc.url.replace(/^amqp:/, 'rabbit:'),
+      url: island.rpc.url,
       exchange: island.rpc.exchange,
       topic: island.rpc.topic,
       host: island.host,

@@ -43,13 +43,14 @@ describe('Cinder drives island over oslo.messaging', () => {
     await island?.stop();
   }, 60_000);
 
-  /** Runs calls with the Python client, in one process, in order. */
-  const rpc = (...calls: RpcCall[]): Outcome[] => {
-    const request = { url: island.rpc.url.replace(/^amqp:/, 'rabbit:'), exchange: island.rpc.exchange, topic: island.rpc.topic, calls: calls.map((c) => ({ context, ...c })) };
+  /** Runs calls with the Python client against a stack, in one process, in order. */
+  const rpcOn = (stack: IslandStack, calls: RpcCall[]): Outcome[] => {
+    const request = { url: stack.rpc.url, exchange: stack.rpc.exchange, topic: stack.rpc.topic, calls: calls.map((c) => ({ context, ...c })) };
     const run = spawnSync('/usr/bin/python3', [CLIENT], { input: JSON.stringify(request), encoding: 'utf8', timeout: 600_000 });
     if (run.status !== 0) throw new Error(`rpc_client.py exited ${run.status}: ${run.stderr}`);
     return run.stdout.trim().split('\n').map((line) => JSON.parse(line) as Outcome);
   };
+  const rpc = (...calls: RpcCall[]): Outcome[] => rpcOn(island, calls);
   const call = (method: string, kwargs: Json = {}, options: Partial<RpcCall> = {}): unknown => {
     const [outcome] = rpc({ method, kwargs, ...options });
     if (outcome.error) throw new Error(`${method}: ${JSON.stringify(outcome.error)}`);
@@ -186,15 +187,8 @@ describe('Cinder drives island over oslo.messaging', () => {
     // get_volume_stats takes 5 s on this stack; the client gives up after 2 s without a heartbeat
     const slow = await startIsland({ env: { ISLAND_INJECT_DELAYS_MS: 'rpc.get-volume-stats=5000-5000' } });
     try {
-      const request = {
-        url: slow.rpc.url.replace(/^amqp:/, 'rabbit:'),
-        exchange: slow.rpc.exchange,
-        topic: slow.rpc.topic,
-        calls: [{ method: 'get_volume_stats', kwargs: {}, context, timeout: 30, call_monitor_timeout: 2 }],
-      };
       const started = Date.now();
-      const run = spawnSync('/usr/bin/python3', [CLIENT], { input: JSON.stringify(request), encoding: 'utf8', timeout: 60_000 });
-      const [outcome] = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as Outcome);
+      const [outcome] = rpcOn(slow, [{ method: 'get_volume_stats', timeout: 30, call_monitor_timeout: 2 }]);
       expect(outcome.result).toMatchObject({ vendor_name: 'island' });
       expect(Date.now() - started).toBeGreaterThan(5000);
     } finally {

@@ -1,17 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { swiftClientFor } from '@island/swift';
-import { guestIo, IslandStack, startIsland } from '@island/stack';
+import { guestIo, IslandStack, regionOneSwift, startIsland } from '@island/stack';
 
 const MIB = 1 << 20;
 const SIZE = 8 * MIB;
 type Json = Record<string, unknown>;
-
-const regionOne = () =>
-  swiftClientFor(
-    { name: 'RegionOne', swift: { authUrl: 'http://127.0.0.1:8080/auth/v1.0', authVersion: '1', user: 'test:tester', key: 'testing' } },
-    { concurrency: 4, timeoutMs: 30_000, retries: 1 },
-  );
 
 /**
  * fsck finds what is wrong between the catalog and Swift and repairs what can be repaired; a catalog
@@ -44,7 +37,7 @@ describe('fsck and catalog rebuild', () => {
 
     const db = new Client({ connectionString: island.databaseUrl });
     await db.connect();
-    const swift = regionOne();
+    const swift = regionOneSwift();
     try {
       const [wrong] = (await db.query(`UPDATE block SET refcount = refcount + 2 WHERE state = 'present' AND refcount > 0 RETURNING encode(hash, 'hex') AS hash`)).rows.slice(0, 1);
       const orphan = randomBytes(1000);

@@ -31,7 +31,7 @@ export interface IslandStack {
   container: string;
   /** The stack's own catalog database. */
   databaseUrl: string;
-  /** Where Cinder would call: the oslo.messaging exchange, this stack's topic, and the API's server name. */
+  /** Where Cinder would call: the oslo.messaging transport URL (rabbit://…), exchange, this stack's topic, the API's server name. */
   rpc: { url: string; exchange: string; topic: string; server: string };
   /** Where each process listens (health, readiness, /metrics). */
   ports: { api: number; agent: number; gc: number; gcReplicas: number[]; workers: number[] };
@@ -146,7 +146,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     api,
     container: options.container ?? `island-e2e-${id}`,
     databaseUrl: env.ISLAND_DATABASE_URL,
-    rpc: { url: AMQP, exchange: 'openstack', topic: env.ISLAND_RPC_TOPIC, server: host },
+    rpc: { url: AMQP.replace(/^amqp:/, 'rabbit:'), exchange: 'openstack', topic: env.ISLAND_RPC_TOPIC, server: host },
     ports: { api: apiPort, agent: agentPort, gc: gcPorts[0], gcReplicas: gcPorts, workers: workerPorts },
     host,
     dataDir,
@@ -209,7 +209,8 @@ async function removeContainers(prefix: string): Promise<void> {
   }
 }
 
-function regionOneSwift() {
+/** A Swift client for the local RegionOne every stack uses (scripts/services.sh's tempauth account). */
+export function regionOneSwift() {
   return swiftClientFor(
     { name: 'RegionOne', swift: { authUrl: 'http://127.0.0.1:8080/auth/v1.0', authVersion: '1', user: 'test:tester', key: 'testing' } },
     { concurrency: 8, timeoutMs: 60_000, retries: 2 },

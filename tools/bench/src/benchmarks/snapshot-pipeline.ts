@@ -3,8 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Qcow2Image } from '@island/qcow2';
-import { IslandStack, startIsland } from '@island/stack';
-import { swiftClientFor } from '@island/swift';
+import { IslandStack, regionOneSwift, startIsland } from '@island/stack';
 import { Benchmark, BenchContext, BenchmarkRow, mibPerSecond } from '../benchmark';
 
 const MIB = 1 << 20;
@@ -158,10 +157,7 @@ class Driver {
 
   /** 8 keep-alive curl processes moving the same 1 MiB objects to/from a container of the same Swift. */
   async rawTransfers(blocks: Buffer[], direction: 'put' | 'get'): Promise<number> {
-    const swift = swiftClientFor(
-      { name: 'RegionOne', swift: { authUrl: 'http://127.0.0.1:8080/auth/v1.0', authVersion: '1', user: 'test:tester', key: 'testing' } },
-      { concurrency: 8, timeoutMs: 60_000, retries: 2 },
-    );
+    const swift = regionOneSwift();
     const container = `${this.island.container}-raw`;
     await swift.createContainer(container);
     const { token, storageUrl } = await swift.session();
