@@ -6,7 +6,7 @@ import {
   abandonedDeletions,
   blocksInGrace,
   CollectableBlock,
-  collectableBlocks,
+  collectableSummary,
   collectableManifests,
   countCollectableManifests,
   forgetDeletedBlocks,
@@ -114,9 +114,9 @@ export class GarbageCollector {
   /** What a run would delete now, without marking or deleting anything. */
   private async plan(region: string, graceSeconds: number, report: GcReport): Promise<void> {
     const m = this.dataSource.manager;
-    const blocks = await collectableBlocks(m, region, graceSeconds, Number.MAX_SAFE_INTEGER);
-    report.blocksDeleted = blocks.length;
-    report.bytesFreed = blocks.reduce((sum, b) => sum + b.storedSize, 0);
+    const collectable = await collectableSummary(m, region, graceSeconds);
+    report.blocksDeleted = collectable.blocks;
+    report.bytesFreed = collectable.bytes;
     report.manifestsDeleted = await countCollectableManifests(m, region);
   }
 

@@ -24,7 +24,7 @@ export async function markBlocksForDeletion(
     `UPDATE block b SET state = 'deleting', deleting_since = now(), deleting_by = $4
       WHERE (b.region, b.hash) IN (
               SELECT region, hash FROM block
-               WHERE region = $1 AND refcount = 0 AND pending = 0 AND state <> 'deleting'
+               WHERE region = $1 AND ${UNREFERENCED}
                  AND zero_since <= now() - make_interval(secs => $2)
                ORDER BY zero_since LIMIT $3
                  FOR UPDATE SKIP LOCKED)
@@ -35,17 +35,24 @@ export async function markBlocksForDeletion(
   return rows.map((r) => ({ hash: r.hash, storedSize: r.stored_size }));
 }
 
-/** What a GC run would delete now, without marking anything (dry run). */
-export async function collectableBlocks(m: EntityManager, region: string, graceSeconds: number, limit: number): Promise<CollectableBlock[]> {
-  const rows = await sqlRows<{ hash: Buffer; stored_size: number }>(
+/** Blocks without a reference or an upload claim that GC has not taken yet. */
+const UNREFERENCED = `refcount = 0 AND pending = 0 AND state <> 'deleting'`;
+
+/** Counts and stored bytes of unreferenced blocks whose grace window has passed (`past`) or not (`within`). */
+async function unreferencedSummary(m: EntityManager, region: string, graceSeconds: number, window: 'past' | 'within') {
+  const [row] = await sqlRows<{ blocks: string; bytes: string | null }>(
     m,
-    `SELECT hash, stored_size FROM block
-      WHERE region = $1 AND refcount = 0 AND pending = 0 AND state <> 'deleting'
-        AND zero_since <= now() - make_interval(secs => $2)
-      ORDER BY zero_since LIMIT $3`,
-    [region, graceSeconds, limit],
+    `SELECT count(*) AS blocks, sum(stored_size) AS bytes FROM block
+      WHERE region = $1 AND ${UNREFERENCED}
+        AND zero_since ${window === 'past' ? '<=' : '>'} now() - make_interval(secs => $2)`,
+    [region, graceSeconds],
   );
-  return rows.map((r) => ({ hash: r.hash, storedSize: r.stored_size }));
+  return { blocks: Number(row.blocks), bytes: Number(row.bytes ?? 0) };
+}
+
+/** What a GC run would delete now, without marking anything (dry run). */
+export function collectableSummary(m: EntityManager, region: string, graceSeconds: number): Promise<{ blocks: number; bytes: number }> {
+  return unreferencedSummary(m, region, graceSeconds, 'past');
 }
 
 /**
@@ -98,15 +105,8 @@ export async function stillMarkedBy(m: EntityManager, region: string, hashes: Bu
 }
 
 /** Blocks without references still inside the grace window: what the next runs will delete. */
-export async function blocksInGrace(m: EntityManager, region: string, graceSeconds: number): Promise<{ blocks: number; bytes: number }> {
-  const [row] = await sqlRows<{ blocks: string; bytes: string | null }>(
-    m,
-    `SELECT count(*) AS blocks, sum(stored_size) AS bytes FROM block
-      WHERE region = $1 AND refcount = 0 AND pending = 0 AND state <> 'deleting'
-        AND zero_since > now() - make_interval(secs => $2)`,
-    [region, graceSeconds],
-  );
-  return { blocks: Number(row.blocks), bytes: Number(row.bytes ?? 0) };
+export function blocksInGrace(m: EntityManager, region: string, graceSeconds: number): Promise<{ blocks: number; bytes: number }> {
+  return unreferencedSummary(m, region, graceSeconds, 'within');
 }
 
 /**
