@@ -10,7 +10,6 @@ import json
 import os
 import sys
 import threading
-import time
 
 from oslo_config import cfg
 import oslo_messaging as messaging
@@ -28,13 +27,7 @@ def describe(error):
     return described
 
 
-def trace(what):
-    if os.environ.get("RPC_CLIENT_TRACE"):
-        print(f"{time.time():.3f} {what}", file=sys.stderr, flush=True)
-
-
 def main():
-    trace("start")
     request = json.load(sys.stdin)
     messaging.set_transport_defaults(control_exchange=request["exchange"])
     # Cinder's own setting: its exceptions come back as themselves when cinder is importable
@@ -71,9 +64,7 @@ def main():
                 t.join()
             outcome = {"results": outcomes}
         print(json.dumps(outcome), flush=True)
-        trace(f"done {call['method']}")
     transport.cleanup()
-    trace("cleaned up")
 
 
 if __name__ == "__main__":
