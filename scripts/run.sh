@@ -4,6 +4,8 @@
 # (the services keep running; `scripts/services.sh down` stops Swift and memcached).
 #
 # Settings: ISLAND_WORKERS (snapshot workers, default 2); any ISLAND_* variable (docs/configuration.md).
+# Two regions on this machine: ISLAND_LOCAL_REGIONS="RegionOne RegionTwo" npm start — one Swift per region, and
+# one more host per extra region (its own agent, worker, host name <host>-<region> and data directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,9 +19,9 @@ export ISLAND_DATA_DIR=${ISLAND_DATA_DIR:-${ISLAND_SERVICES_DIR:-/var/tmp/island
 mkdir -p "$ISLAND_DATA_DIR"
 
 pids=()
-start() { # start NAME PORT-VARIABLE PORT SCRIPT
+start() { # start NAME PORT-VARIABLE PORT SCRIPT [VARIABLE=VALUE…]
   local name=$1 var=$2 port=$3 script=$4
-  ( export "$var=$port"; exec node "$script" ) 2>&1 | sed -u "s/^/[$name] /" &
+  ( export "$var=$port" "${@:5}"; exec node "$script" ) 2>&1 | sed -u "s/^/[$name] /" &
   pids+=($!)
 }
 stop() {
@@ -32,16 +34,29 @@ stop() {
 trap stop INT TERM EXIT
 
 start api ISLAND_API_PORT "${ISLAND_API_PORT:-9660}" apps/api/dist/main.js
+read -r -a regions <<<"${ISLAND_LOCAL_REGIONS:-RegionOne}"
+export ISLAND_REGION=${ISLAND_REGION:-${regions[0]}}
 start agent ISLAND_AGENT_PORT "${ISLAND_AGENT_PORT:-9661}" apps/node-agent/dist/main.js
 for i in $(seq 1 "${ISLAND_WORKERS:-2}"); do
   start "worker-$i" ISLAND_WORKER_PORT $((${ISLAND_WORKER_PORT:-9662} + 10 * (i - 1))) apps/snapshot-worker/dist/main.js
 done
 start gc ISLAND_GC_PORT "${ISLAND_GC_PORT:-9663}" apps/gc-worker/dist/main.js
+hosts="$ISLAND_HOST ($ISLAND_REGION)"
+for k in $(seq 1 $((${#regions[@]} - 1))); do # one more host per extra region
+  region=${regions[$k]}
+  host="$ISLAND_HOST-$(echo "$region" | tr 'A-Z' 'a-z')"
+  dir="$(dirname "$ISLAND_DATA_DIR")/$host"
+  mkdir -p "$dir"
+  env=("ISLAND_REGION=$region" "ISLAND_HOST=$host" "ISLAND_DATA_DIR=$dir")
+  start "agent-$region" ISLAND_AGENT_PORT $((${ISLAND_AGENT_PORT:-9661} + 100 * k)) apps/node-agent/dist/main.js "${env[@]}"
+  start "worker-$region" ISLAND_WORKER_PORT $((${ISLAND_WORKER_PORT:-9662} + 100 * k)) apps/snapshot-worker/dist/main.js "${env[@]}"
+  hosts="$hosts, $host ($region)"
+done
 
 api=http://127.0.0.1:${ISLAND_API_PORT:-9660}
 for _ in $(seq 1 120); do curl -fs "$api/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
 cat >&2 <<MSG
-[island] ready on host $ISLAND_HOST (images in $ISLAND_DATA_DIR)
+[island] ready: hosts $hosts (images under $(dirname "$ISLAND_DATA_DIR"))
 [island]   export ISLAND_API_URL=$api
 [island]   export ISLAND_TOKEN=${ISLAND_TOKEN:-island-dev-token}   (project demo; admin: island-admin-token)
 [island]   API docs: $api/docs    try: npx island hosts --json

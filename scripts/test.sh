@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/ensure-deps.sh
+# two regions: the cross-region tests copy snapshots between two independent Swift endpoints
+export ISLAND_LOCAL_REGIONS=${ISLAND_LOCAL_REGIONS:-"RegionOne RegionTwo"}
 scripts/services.sh up
 scripts/services.sh test-packages
 npx nx run-many -t build --output-style=static

@@ -20,6 +20,7 @@ import { HostService } from './services/host.service';
 import { OperationsService } from './services/operations.service';
 import { RegionService } from './services/region.service';
 import { RegionSync } from './services/region-sync';
+import { SnapshotCopyService } from './services/snapshot-copy.service';
 import { SnapshotPipeline } from './services/snapshot-pipeline';
 import { SnapshotService } from './services/snapshot.service';
 import { VolumeLifecycle } from './services/volume-lifecycle';
@@ -47,6 +48,7 @@ import { VolumeService } from './services/volume.service';
     VolumeService,
     SnapshotService,
     SnapshotPipeline,
+    SnapshotCopyService,
     VolumeLifecycle,
     HostService,
     OperationsService,

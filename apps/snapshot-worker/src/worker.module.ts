@@ -11,11 +11,12 @@ import {
   registerDataDirReadiness,
   SwiftStoresModule,
 } from '@island/platform';
+import { CopySnapshotJob } from './jobs/copy-snapshot.job';
 import { RestoreVolumeJob } from './jobs/restore-volume.job';
 import { UploadPartJob } from './jobs/upload-part.job';
 import { WriteManifestJob } from './jobs/write-manifest.job';
 
-/** A snapshot worker: moves blocks between this host's images and Swift. */
+/** A snapshot worker: moves blocks between this host's images and Swift, and between regions. */
 @Module({
   imports: [
     IslandConfigModule,
@@ -25,7 +26,7 @@ import { WriteManifestJob } from './jobs/write-manifest.job';
     CatalogModule.forRoot({ applicationName: 'island-worker', migrate: false }),
     MessagingModule.forService('snapshot-worker', { prefetch: 2 }),
   ],
-  providers: [UploadPartJob, WriteManifestJob, RestoreVolumeJob],
+  providers: [UploadPartJob, WriteManifestJob, RestoreVolumeJob, CopySnapshotJob],
 })
 export class WorkerModule implements OnModuleInit {
   constructor(

@@ -34,14 +34,27 @@ export class SwiftBlockStore {
   }
 
   /** Stores an encoded block; an existing object of the same name already holds the same bytes. */
-  async putBlock(block: EncodedBlock): Promise<PutBlockOutcome> {
+  putBlock(block: EncodedBlock): Promise<PutBlockOutcome> {
+    return this.putBlockObject(block.hash, block.object);
+  }
+
+  /**
+   * Stores a block object as another region holds it (copy between regions): the bytes go unchanged, with
+   * the MD5 they arrived with, so Swift refuses them if a bit flipped on the way.
+   */
+  async putBlockObject(hash: Buffer, object: Buffer, md5?: string): Promise<PutBlockOutcome> {
     try {
-      await this.swift.putObject(this.container, objectNames.block(block.hash), block.object, { ifNoneMatch: true });
+      await this.swift.putObject(this.container, objectNames.block(hash), object, { ifNoneMatch: true, md5 });
       return 'stored';
     } catch (error) {
       if (error instanceof SwiftObjectExistsError) return 'already-present';
       throw error;
     }
+  }
+
+  /** A block's stored object as it is (checked against its MD5 ETag, not decoded), for a copy to another region. */
+  readBlockObject(hash: Buffer): Promise<{ data: Buffer; md5: string }> {
+    return this.swift.getObjectWithMd5(this.container, objectNames.block(hash));
   }
 
   /** Reads, decodes and verifies a block against its SHA-256 name (CorruptObjectError if it does not match). */

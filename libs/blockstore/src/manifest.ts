@@ -9,6 +9,10 @@ export interface ManifestMetadata {
   createdAt: string;
   name: string;
   volumeName: string;
+  /** A copy in another region: the original snapshot's id; `volumeId` is then the replica's. */
+  copyOf?: string;
+  /** A copy: the user volume whose replica `volumeId` is. */
+  replicaOf?: string;
 }
 
 export interface ManifestRun {

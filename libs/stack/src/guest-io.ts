@@ -30,9 +30,9 @@ export function guestIo(island: IslandStack) {
       return String(res.body.id);
     },
 
-    /** Attaches on the stack's host and returns the image path. */
-    async attach(volumeId: string): Promise<string> {
-      const res = await island.request('POST', `/v1/volumes/${volumeId}/attach`, { host: island.host });
+    /** Attaches on a host (the stack's first unless named) and returns the image path. */
+    async attach(volumeId: string, host = island.host): Promise<string> {
+      const res = await island.request('POST', `/v1/volumes/${volumeId}/attach`, { host });
       if (res.status !== 202) throw new Error(`attach ${volumeId}: ${res.status} ${JSON.stringify(res.body)}`);
       const volume = await until<Json>(`/v1/volumes/${volumeId}`, (v) => v.status === 'in-use', `attach ${volumeId}`);
       return (volume.connection as { path: string }).path;

@@ -1,6 +1,6 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { AddressInfo, createServer, Server } from 'node:net';
 import { join } from 'node:path';
@@ -23,6 +23,17 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** Use this Swift container (another stack's) instead of a fresh one: e.g. to rebuild a catalog from it. */
   container?: string;
+  /**
+   * Also configure RegionTwo (the local Swift scripts/services.sh starts on port 8090 when
+   * ISLAND_LOCAL_REGIONS="RegionOne RegionTwo") and run a second host there: its own agent, one worker, data dir.
+   */
+  twoRegions?: boolean;
+}
+
+export interface StackHost {
+  name: string;
+  region: string;
+  dataDir: string;
 }
 
 export interface IslandStack {
@@ -37,6 +48,8 @@ export interface IslandStack {
   ports: { api: number; agent: number; gc: number; gcReplicas: number[]; workers: number[] };
   host: string;
   dataDir: string;
+  /** Every host of the stack: RegionOne's first, then RegionTwo's (twoRegions). */
+  hosts: StackHost[];
   token: string;
   otherToken: string;
   request<T = Record<string, unknown>>(method: string, path: string, body?: object, token?: string): Promise<{ status: number; body: T }>;
@@ -47,10 +60,14 @@ export interface IslandStack {
   adminToken: string;
   /** Everything the stack's processes printed so far. */
   logs(): string;
-  /** The stack's Swift objects under a prefix, with their sizes. */
-  swiftObjects(prefix: string): Promise<Map<string, number>>;
+  /** The stack's Swift objects under a prefix, with their sizes (RegionOne's unless another region is named). */
+  swiftObjects(prefix: string, region?: string): Promise<Map<string, number>>;
   /** SIGKILL a process of the stack (e.g. 'worker-1'), as a crash would. */
   kill(name: string): void;
+  /** Starts a killed process again, as a supervisor would (resolves once it is ready). */
+  revive(name: string): Promise<void>;
+  /** Lines the local Swift proxy of a region logged since the stack started (scripts/services.sh's log). */
+  swiftProxyLog(region: string): string[];
   stop(): Promise<void>;
 }
 
@@ -71,17 +88,22 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   const dataDir = mkdtempSync(join(tmpdir(), `island-e2e-${id}-`));
   const host = `e2e-${id}`;
   // ports the kernel hands out as free right now: a random range could collide with another stack or any socket
-  const [apiPort, agentPort, ...rest] = await freePorts(2 + workers + gcWorkers);
+  const [apiPort, agentPort, ...rest] = await freePorts(2 + workers + gcWorkers + (options.twoRegions ? 2 : 0));
   const workerPorts = rest.slice(0, workers);
-  const gcPorts = rest.slice(workers);
+  const gcPorts = rest.slice(workers, workers + gcWorkers);
+  const [agentTwoPort, workerTwoPort] = rest.slice(workers + gcWorkers);
+  const container = options.container ?? `island-e2e-${id}`;
+  const hosts: StackHost[] = [{ name: host, region: 'RegionOne', dataDir }];
+  if (options.twoRegions) hosts.push({ name: `${host}-two`, region: 'RegionTwo', dataDir: mkdtempSync(join(tmpdir(), `island-e2e-${id}-two-`)) });
   const env = {
     ...process.env,
     ISLAND_DATABASE_URL: ADMIN_DB.replace(/\/[^/]*$/, `/${database}`),
     ISLAND_AMQP_URL: AMQP,
     ISLAND_AMQP_NAMESPACE: `e2e-${id}`,
-    ISLAND_REGIONS: JSON.stringify([
-      { name: 'RegionOne', authUrl: 'http://127.0.0.1:8080/auth/v1.0', user: 'test:tester', key: 'testing', container: options.container ?? `island-e2e-${id}` },
-    ]),
+    ISLAND_REGIONS: JSON.stringify(
+      LOCAL_REGIONS.slice(0, options.twoRegions ? 2 : 1).map((r) => ({ name: r.name, authUrl: r.authUrl, user: 'test:tester', key: 'testing', container })),
+    ),
+    ISLAND_REGION: 'RegionOne',
     ISLAND_HOST: host,
     ISLAND_DATA_DIR: dataDir,
     ISLAND_API_PORT: String(apiPort),
@@ -97,6 +119,8 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   };
   const children: ChildProcess[] = [];
   const byName = new Map<string, ChildProcess>();
+  const started = new Map<string, { script: string; extra: Record<string, string> }>();
+  const proxyLogStart = new Map(LOCAL_REGIONS.map((r) => [r.name, fileSize(proxyLogPath(r.name))]));
   const logs: string[] = [];
   const start = (name: string, script: string, extra: Record<string, string> = {}) => {
     // ISLAND_STACK_NODE_ARGS: extra node flags for the stack's processes (e.g. --cpu-prof to profile them)
@@ -107,15 +131,21 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     child.stderr?.on('data', keep);
     children.push(child);
     byName.set(name, child);
+    started.set(name, { script, extra });
   };
   start('api', 'apps/api/dist/main.js');
-  start('agent', 'apps/node-agent/dist/main.js');
+  start('agent', 'apps/node-agent/dist/main.js', { ISLAND_AGENT_PORT: String(agentPort) });
   workerPorts.forEach((p, w) => start(`worker-${w + 1}`, 'apps/snapshot-worker/dist/main.js', { ISLAND_WORKER_PORT: String(p) }));
   gcPorts.forEach((p, g) => start(g === 0 ? 'gc' : `gc-${g + 1}`, 'apps/gc-worker/dist/main.js', { ISLAND_GC_PORT: String(p) }));
+  if (options.twoRegions) {
+    const two = { ISLAND_REGION: 'RegionTwo', ISLAND_HOST: hosts[1].name, ISLAND_DATA_DIR: hosts[1].dataDir };
+    start('agent-two', 'apps/node-agent/dist/main.js', { ...two, ISLAND_AGENT_PORT: String(agentTwoPort) });
+    start('worker-two', 'apps/snapshot-worker/dist/main.js', { ...two, ISLAND_WORKER_PORT: String(workerTwoPort) });
+  }
   const api = `http://127.0.0.1:${apiPort}`;
   const ready = async (p: number) => (await fetch(`http://127.0.0.1:${p}/readyz`).catch(() => undefined))?.ok === true;
   for (let i = 0; i < 200; i++) {
-    const states = await Promise.all([apiPort, agentPort, ...workerPorts, ...gcPorts].map(ready));
+    const states = await Promise.all([apiPort, agentPort, ...workerPorts, ...gcPorts, ...(options.twoRegions ? [agentTwoPort, workerTwoPort] : [])].map(ready));
     if (states.every(Boolean)) break;
     if (i === 199) throw new Error(`island did not become ready:\n${logs.join('')}`);
     await new Promise((r) => setTimeout(r, 150));
@@ -129,10 +159,10 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     const text = await res.text();
     return { status: res.status, body: (text ? JSON.parse(text) : {}) as T };
   };
-  // the agent's first heartbeat registers the host
+  // the agents' first heartbeats register the hosts
   for (let i = 0; i < 100; i++) {
-    const hosts = await request<{ hosts: { name: string }[] }>('GET', '/v1/hosts', undefined, 'e2e-token');
-    if (hosts.body.hosts?.some((h) => h.name === host)) break;
+    const known = await request<{ hosts: { name: string }[] }>('GET', '/v1/hosts', undefined, 'e2e-token');
+    if (hosts.every((h) => known.body.hosts?.some((k) => k.name === h.name))) break;
     await new Promise((r) => setTimeout(r, 100));
   }
   const cli = (token: string, args: string[]) => {
@@ -144,12 +174,13 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   };
   return {
     api,
-    container: options.container ?? `island-e2e-${id}`,
+    container,
     databaseUrl: env.ISLAND_DATABASE_URL,
     rpc: { url: AMQP.replace(/^amqp:/, 'rabbit:'), exchange: 'openstack', topic: env.ISLAND_RPC_TOPIC, server: host },
     ports: { api: apiPort, agent: agentPort, gc: gcPorts[0], gcReplicas: gcPorts, workers: workerPorts },
     host,
     dataDir,
+    hosts,
     token: 'e2e-token',
     otherToken: 'e2e-other',
     request,
@@ -157,11 +188,11 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     cli: (...args: string[]) => cli('e2e-token', args),
     adminCli: (...args: string[]) => cli(ADMIN_TOKEN, args),
     logs: () => logs.join(''),
-    async swiftObjects(prefix: string) {
-      const swift = regionOneSwift();
+    async swiftObjects(prefix: string, region = 'RegionOne') {
+      const swift = localSwift(region);
       try {
         const objects = new Map<string, number>();
-        for await (const o of swift.iterateObjects(options.container ?? `island-e2e-${id}`, { prefix })) objects.set(o.name, o.bytes);
+        for await (const o of swift.iterateObjects(container, { prefix })) objects.set(o.name, o.bytes);
         return objects;
       } finally {
         await swift.close();
@@ -169,6 +200,17 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     },
     kill(name: string) {
       byName.get(name)?.kill('SIGKILL');
+    },
+    async revive(name: string) {
+      const how = started.get(name);
+      if (!how) throw new Error(`no process ${name} in this stack`);
+      const port = Number(how.extra.ISLAND_WORKER_PORT ?? how.extra.ISLAND_AGENT_PORT ?? how.extra.ISLAND_GC_PORT);
+      start(name, how.script, how.extra);
+      for (let i = 0; i < 200 && !(await ready(port)); i++) await new Promise((r) => setTimeout(r, 150));
+    },
+    swiftProxyLog(region: string) {
+      const path = proxyLogPath(region);
+      return readFileSync(path).subarray(proxyLogStart.get(region) ?? 0).toString('utf8').split('\n');
     },
     async stop() {
       for (const child of children) child.kill('SIGTERM');
@@ -180,7 +222,8 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
       const conn = await connect(AMQP);
       const ch = await conn.createChannel();
       const ns = env.ISLAND_AMQP_NAMESPACE;
-      for (const q of [`${ns}.island.api`, `${ns}.island.agent.${host}`, `${ns}.island.worker.${host}`, `${ns}.island.worker`, `${ns}.island.gc`, `${ns}.island.dead`]) {
+      const hostQueues = hosts.flatMap((h) => [`${ns}.island.agent.${h.name}`, `${ns}.island.worker.${h.name}`]);
+      for (const q of [`${ns}.island.api`, ...hostQueues, `${ns}.island.worker`, `${ns}.island.gc`, `${ns}.island.dead`]) {
         await ch.deleteQueue(q).catch(() => undefined);
         for (const delay of [1000, 5000, 30000, 120000, 300000]) await ch.deleteQueue(`${q}.retry.${delay}ms`).catch(() => undefined);
       }
@@ -189,15 +232,15 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
       await ch.deleteExchange(`${ns}.island`).catch(() => undefined);
       await ch.deleteExchange(`${ns}.island.dead`).catch(() => undefined);
       await conn.close();
-      await removeContainers(`island-e2e-${id}`);
-      rmSync(dataDir, { recursive: true, force: true });
+      for (const r of LOCAL_REGIONS.slice(0, options.twoRegions ? 2 : 1)) await removeContainers(`island-e2e-${id}`, r.name);
+      for (const h of hosts) rmSync(h.dataDir, { recursive: true, force: true });
     },
   };
 }
 
 /** Deletes this stack's Swift containers (its own and any a benchmark made beside it) with everything in them. */
-async function removeContainers(prefix: string): Promise<void> {
-  const swift = regionOneSwift();
+async function removeContainers(prefix: string, region: string): Promise<void> {
+  const swift = localSwift(region);
   try {
     for (const { name } of await swift.listContainers({ prefix })) {
       const objects = [];
@@ -209,12 +252,33 @@ async function removeContainers(prefix: string): Promise<void> {
   }
 }
 
-/** A Swift client for the local RegionOne every stack uses (scripts/services.sh's tempauth account). */
-export function regionOneSwift() {
+/** The regions scripts/services.sh starts on this machine, in order (ISLAND_LOCAL_REGIONS). */
+const LOCAL_REGIONS = [
+  { name: 'RegionOne', authUrl: 'http://127.0.0.1:8080/auth/v1.0' },
+  { name: 'RegionTwo', authUrl: 'http://127.0.0.1:8090/auth/v1.0' },
+];
+
+function proxyLogPath(region: string): string {
+  return join(process.env.ISLAND_SERVICES_DIR ?? '/var/tmp/island-services', 'swift', region, 'log', 'proxy.log');
+}
+
+function fileSize(path: string): number {
+  return existsSync(path) ? statSync(path).size : 0;
+}
+
+/** A Swift client for a local region (scripts/services.sh's tempauth account). */
+export function localSwift(region: string) {
+  const local = LOCAL_REGIONS.find((r) => r.name === region);
+  if (!local) throw new Error(`no local Swift for region ${region}`);
   return swiftClientFor(
-    { name: 'RegionOne', swift: { authUrl: 'http://127.0.0.1:8080/auth/v1.0', authVersion: '1', user: 'test:tester', key: 'testing' } },
+    { name: local.name, swift: { authUrl: local.authUrl, authVersion: '1', user: 'test:tester', key: 'testing' } },
     { concurrency: 8, timeoutMs: 60_000, retries: 2 },
   );
+}
+
+/** A Swift client for the local RegionOne every stack uses. */
+export function regionOneSwift() {
+  return localSwift('RegionOne');
 }
 
 /** `count` distinct TCP ports that were free on 127.0.0.1 a moment ago. */

@@ -220,6 +220,19 @@ export class SwiftClient {
    * e.g. content-addressed blocks checked against their SHA-256 name); a range cannot be checked here.
    */
   async getObject(container: string, name: string, range?: ByteRange, options: { verifyMd5?: boolean } = {}): Promise<Buffer> {
+    return (await this.getChecked(container, name, range, options.verifyMd5 !== false)).data;
+  }
+
+  /**
+   * Reads a whole object checked against its MD5 ETag and returns that MD5 too, so the bytes can be PUT
+   * elsewhere with the same checksum without hashing them again.
+   */
+  async getObjectWithMd5(container: string, name: string): Promise<{ data: Buffer; md5: string }> {
+    const { data, etag } = await this.getChecked(container, name, undefined, true);
+    return { data, md5: etag ?? createHash('md5').update(data).digest('hex') };
+  }
+
+  private async getChecked(container: string, name: string, range: ByteRange | undefined, verifyMd5: boolean): Promise<{ data: Buffer; etag?: string }> {
     const target = `${container}/${name}`;
     const path = objectPath(container, name);
     return this.withRetries('GET', target, async () => {
@@ -233,7 +246,7 @@ export class SwiftClient {
         if (res.statusCode < 200 || res.statusCode >= 300) {
           throw statusError('GET', target, res.statusCode, res.body.toString('utf8', 0, Math.min(200, res.body.length)).trim());
         }
-        return this.checkGet(target, res, range, options.verifyMd5 !== false);
+        return { data: this.checkGet(target, res, range, verifyMd5), etag: unquote(header(res.headers, 'etag')) };
       }
     });
   }

@@ -2,7 +2,8 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UseGuards 
 import { ApiBearerAuth, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { BearerTokenGuard } from '../auth/bearer-token.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
-import { CreateSnapshotDto, SnapshotView } from '../dtos/snapshot.dto';
+import { CopySnapshotDto, CreateSnapshotDto, SnapshotView } from '../dtos/snapshot.dto';
+import { SnapshotCopyService } from '../services/snapshot-copy.service';
 import { SnapshotService } from '../services/snapshot.service';
 
 @ApiTags('snapshots')
@@ -10,7 +11,10 @@ import { SnapshotService } from '../services/snapshot.service';
 @UseGuards(BearerTokenGuard)
 @Controller('v1/snapshots')
 export class SnapshotsController {
-  constructor(private readonly snapshots: SnapshotService) {}
+  constructor(
+    private readonly snapshots: SnapshotService,
+    private readonly copies: SnapshotCopyService,
+  ) {}
 
   @Post()
   @HttpCode(202)
@@ -30,6 +34,16 @@ export class SnapshotsController {
   @ApiOkResponse({ type: SnapshotView })
   show(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<SnapshotView> {
     return this.snapshots.show(caller, id);
+  }
+
+  @Post(':id/copy')
+  @HttpCode(202)
+  @ApiOkResponse({
+    type: SnapshotView,
+    description: 'The copy in the region (a snapshot of that region): uploading until its blocks are there, then available. Asking again returns it.',
+  })
+  copy(@CurrentCaller() caller: Caller, @Param('id') id: string, @Body() dto: CopySnapshotDto): Promise<SnapshotView> {
+    return this.copies.copy(caller, id, dto.region);
   }
 
   @Delete(':id')

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
+import { IsOptional, IsString, IsUUID, Matches, MaxLength } from 'class-validator';
 import { SnapshotEntity, SnapshotStatus } from '@island/catalog';
 
 export class CreateSnapshotDto {
@@ -8,6 +8,18 @@ export class CreateSnapshotDto {
 
   @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(255)
   name?: string;
+}
+
+export class CopySnapshotDto {
+  @ApiProperty({ description: 'The region to copy the snapshot into' })
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, { message: 'region must be a region name' })
+  region!: string;
+}
+
+export class SnapshotPlacementView {
+  @ApiProperty() region!: string;
+  @ApiProperty() snapshotId!: string;
+  @ApiProperty() status!: SnapshotStatus;
 }
 
 export class SnapshotView {
@@ -29,6 +41,12 @@ export class SnapshotView {
   @ApiProperty({ description: 'Changed blocks already in Swift (deduplicated)' }) blocksReused!: number;
   @ApiProperty() createdAt!: string;
   @ApiPropertyOptional({ nullable: true, type: String }) committedAt!: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'A copy: the original snapshot (in another region)' })
+  copyOf!: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'A copy: the snapshot its blocks were copied from' })
+  copiedFrom!: string | null;
+  @ApiPropertyOptional({ type: SnapshotPlacementView, isArray: true, description: 'Every region holding this content (shown by GET one snapshot)' })
+  regions?: SnapshotPlacementView[];
 
   static of(s: SnapshotEntity): SnapshotView {
     return {
@@ -50,6 +68,8 @@ export class SnapshotView {
       blocksReused: s.blocksReused,
       createdAt: s.createdAt.toISOString(),
       committedAt: s.committedAt?.toISOString() ?? null,
+      copyOf: s.copyOf,
+      copiedFrom: s.copiedFrom,
     };
   }
 }

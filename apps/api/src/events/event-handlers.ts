@@ -16,6 +16,10 @@ import {
   OperationFinishedEvent,
   OperationProgress,
   OperationProgressEvent,
+  SnapshotCopyProgressed,
+  SnapshotCopyProgressedEvent,
+  SnapshotCopyTransferred,
+  SnapshotCopyTransferredEvent,
   SnapshotDiffed,
   SnapshotDiffedEvent,
   SnapshotManifestWritten,
@@ -56,6 +60,16 @@ export class EventHandlers {
   @OnMessage(SnapshotPartUploaded)
   partUploaded(e: SnapshotPartUploadedEvent) {
     return this.snapshots.partUploaded(e);
+  }
+
+  @OnMessage(SnapshotCopyProgressed)
+  copyProgressed(e: SnapshotCopyProgressedEvent) {
+    return this.snapshots.copyProgressed(e);
+  }
+
+  @OnMessage(SnapshotCopyTransferred)
+  copyTransferred(e: SnapshotCopyTransferredEvent) {
+    return this.snapshots.copyTransferred(e);
   }
 
   @OnMessage(SnapshotManifestWritten)

@@ -9,7 +9,8 @@ export async function findVolume(m: EntityManager, caller: Caller | undefined, i
     where: { id },
     ...(lock && { lock: { mode: 'pessimistic_write' as const } }),
   });
-  if (!volume || volume.status === 'deleted' || (caller?.scope !== undefined && volume.projectId !== caller.scope)) {
+  // a replica (copies of another volume's snapshots in its region) is not a volume anyone uses
+  if (!volume || volume.status === 'deleted' || volume.status === 'replica' || (caller?.scope !== undefined && volume.projectId !== caller.scope)) {
     throw new NotFoundError('volume', id);
   }
   return volume;
@@ -24,6 +25,14 @@ export async function findSnapshot(m: EntityManager, caller: Caller | undefined,
     throw new NotFoundError('snapshot', id);
   }
   return snapshot;
+}
+
+/** Locks a snapshot's volume, then the snapshot: every catalog writer takes volume → snapshot → blocks. */
+export async function lockSnapshot(m: EntityManager, id: string): Promise<SnapshotEntity | null> {
+  const [row] = await m.query(`SELECT volume_id FROM snapshot WHERE id = $1`, [id]) as { volume_id: string }[];
+  if (!row) return null;
+  await m.query(`SELECT 1 FROM volume WHERE id = $1 FOR UPDATE`, [row.volume_id]);
+  return m.getRepository(SnapshotEntity).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -2,7 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { EntityManager } from 'typeorm';
 import { JobEntity } from '@island/catalog';
 
-export type JobKind = 'attach' | 'revert' | 'extend' | 'snapshot' | 'volume-delete' | 'gc-run' | 'fsck' | 'catalog-rebuild';
+export type JobKind = 'attach' | 'revert' | 'extend' | 'snapshot' | 'snapshot-copy' | 'volume-delete' | 'gc-run' | 'fsck' | 'catalog-rebuild';
+
+/** A snapshot's own job: taking and uploading it, or copying it from another region. */
+export function snapshotJobKind(s: { copyOf: string | null }): JobKind {
+  return s.copyOf ? 'snapshot-copy' : 'snapshot';
+}
 
 /** Records the start of a long operation; its id travels in the jobs so events can finish it. */
 export async function startJob(

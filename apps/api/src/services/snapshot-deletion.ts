@@ -17,6 +17,12 @@ export async function deleteSnapshotInCatalog(m: EntityManager, snapshot: Snapsh
     [snapshot.id],
   );
   if (revert) throw new ConflictError(`snapshot ${snapshot.id} is being restored into volume ${revert.resource_id}; delete it when the revert ends`);
+  const [copy] = await sqlRows<{ id: string; region: string }>(
+    m,
+    `SELECT id, region FROM snapshot WHERE copied_from = $1 AND status IN ('uploading', 'committing', 'sealing') LIMIT 1`,
+    [snapshot.id],
+  );
+  if (copy) throw new ConflictError(`snapshot ${snapshot.id} is being copied to region ${copy.region} (copy ${copy.id}); delete it when the copy ends`);
   if (LEDGER_STATUSES.includes(snapshot.status)) await removeSnapshotVersions(m, snapshot);
   await m.update(SnapshotEntity, { id: snapshot.id }, { status: 'deleted', deletedAt: new Date(), updatedAt: new Date() });
   metrics.counter('island_snapshots_deleted_total', 'Snapshots deleted (their references dropped; GC frees the space)').inc();

@@ -1,7 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { commitSnapshotVersions, releaseClaims, SnapshotEntity, sqlRows, VolumeEntity } from '@island/catalog';
+import { commitCopyVersions, commitSnapshotVersions, releaseClaims, SnapshotEntity, sqlRows, VolumeEntity } from '@island/catalog';
 import {
   PointsInTimeRelease,
+  SnapshotCopyProgressedEvent,
+  SnapshotCopyTransferredEvent,
   SnapshotDiff,
   SnapshotDiffedEvent,
   SnapshotManifestWrittenEvent,
@@ -12,7 +14,9 @@ import {
 } from '@island/contracts';
 import { MetricsService } from '@island/platform';
 import { Tx, UnitOfWork } from '../outbox/unit-of-work';
-import { finishJob, jobProgress, runningJob } from './jobs';
+import { lockSnapshot } from './catalog-queries';
+import { failVolumesAwaitingCopy, seedVolumesAwaitingCopy } from './copy-waiters';
+import { finishJob, jobProgress, runningJob, snapshotJobKind } from './jobs';
 import { snapshotProgress } from '../dtos/snapshot.dto';
 
 /** Changed blocks go to workers in parts of about this many bytes: the unit workers share. */
@@ -140,13 +144,53 @@ export class SnapshotPipeline {
         [snapshot.id, e.blocks.length, e.bytesUploaded, e.bytesStored, e.blocksUploaded, e.blocksReused],
       );
       this.metrics.counter('island_snapshot_bytes_uploaded_total', 'Compressed bytes of snapshot blocks PUT to Swift').inc(e.bytesUploaded);
-      const job = await runningJob(m, snapshot.id, 'snapshot');
+      const job = await runningJob(m, snapshot.id, snapshotJobKind(snapshot));
       if (job) await jobProgress(m, job.id, snapshotProgress({ status: 'uploading', blocksDone: updated.blocks_done, blocksTotal: updated.blocks_total }));
       const [open] = await sqlRows<{ n: string }>(m, `SELECT count(*) AS n FROM snapshot_part WHERE snapshot_id = $1 AND status = 'queued'`, [snapshot.id]);
       if (Number(open.n) === 0) {
         const volume = await m.getRepository(VolumeEntity).findOneByOrFail({ id: snapshot.volumeId });
         await this.commit(tx, snapshot, volume);
       }
+    });
+  }
+
+  /** Some blocks of a region copy arrived: counters and progress (a resumed copy may report a block twice). */
+  async copyProgressed(e: SnapshotCopyProgressedEvent): Promise<void> {
+    await this.uow.run(async (tx) => {
+      const snapshot = await this.lockSnapshot(tx, e.snapshotId);
+      if (snapshot?.status !== 'uploading' || !snapshot.copyOf) return;
+      const [updated] = await sqlRows<SnapshotRow>(
+        tx.m,
+        `UPDATE snapshot SET blocks_done = CASE WHEN blocks_total > 0 THEN LEAST(blocks_total, blocks_done + $2) ELSE blocks_done + $2 END,
+                blocks_uploaded = blocks_uploaded + $3, bytes_uploaded = bytes_uploaded + $4, bytes_stored = bytes_stored + $4, updated_at = now()
+          WHERE id = $1 RETURNING blocks_done, blocks_total`,
+        [snapshot.id, e.blocksDone, e.blocksCopied, e.bytesCopied],
+      );
+      this.metrics.counter('island_copy_bytes_total', 'Bytes of blocks copied between regions').inc(e.bytesCopied);
+      const job = await runningJob(tx.m, snapshot.id, 'snapshot-copy');
+      if (job) await jobProgress(tx.m, job.id, snapshotProgress({ status: 'uploading', blocksDone: updated.blocks_done, blocksTotal: updated.blocks_total }));
+    });
+  }
+
+  /** Every block of a region copy is there and its block map staged: it commits like a snapshot. */
+  async copyTransferred(e: SnapshotCopyTransferredEvent): Promise<void> {
+    await this.uow.run(async (tx) => {
+      const { m } = tx;
+      const snapshot = await this.lockSnapshot(tx, e.snapshotId);
+      if (snapshot?.status !== 'uploading' || !snapshot.copyOf) return;
+      const [staged] = await sqlRows<{ n: string }>(m, `SELECT count(*) AS n FROM snapshot_change WHERE snapshot_id = $1`, [snapshot.id]);
+      if (Number(staged.n) !== e.entries) {
+        await this.fail(tx, snapshot, `copy staged ${staged.n} block entries, its source manifest has ${e.entries}`);
+        return;
+      }
+      const [counts] = await sqlRows<{ blocks_uploaded: number }>(
+        m,
+        `UPDATE snapshot SET blocks_total = $2, blocks_done = $2, blocks_reused = GREATEST(0, $2 - blocks_uploaded), updated_at = now()
+          WHERE id = $1 RETURNING blocks_uploaded`,
+        [snapshot.id, e.distinctBlocks],
+      );
+      const volume = await m.getRepository(VolumeEntity).findOneByOrFail({ id: snapshot.volumeId });
+      await this.commit(tx, { ...snapshot, blocksTotal: e.distinctBlocks, blocksUploaded: counts.blocks_uploaded }, volume);
     });
   }
 
@@ -157,7 +201,7 @@ export class SnapshotPipeline {
   async commit(tx: Tx, snapshot: SnapshotEntity, volume: VolumeEntity): Promise<void> {
     const { m } = tx;
     await m.update(SnapshotEntity, { id: snapshot.id }, { status: 'committing', updatedAt: new Date() });
-    await commitSnapshotVersions(m, snapshot);
+    await (snapshot.copyOf ? commitCopyVersions(m, snapshot) : commitSnapshotVersions(m, snapshot));
     await m.update(SnapshotEntity, { id: snapshot.id }, { status: 'sealing', updatedAt: new Date() });
     await m.query(`DELETE FROM snapshot_part WHERE snapshot_id = $1`, [snapshot.id]);
     if (snapshot.pointInTime) {
@@ -177,6 +221,7 @@ export class SnapshotPipeline {
       name: snapshot.name,
       volumeName: volume.name,
       createdAt: snapshot.createdAt.toISOString(),
+      ...(snapshot.copyOf && volume.replicaOf && { copyOf: snapshot.copyOf, replicaOf: volume.replicaOf }),
     });
     if (snapshot.pointInTime) await this.scheduleUploads(tx, volume.id);
   }
@@ -190,8 +235,9 @@ export class SnapshotPipeline {
         { id: snapshot.id },
         { status: 'available', manifestObject: e.manifestObject, committedAt: new Date(), updatedAt: new Date() },
       );
-      const job = await runningJob(tx.m, snapshot.id, 'snapshot');
+      const job = await runningJob(tx.m, snapshot.id, snapshotJobKind(snapshot));
       if (job) await finishJob(tx.m, job.id);
+      if (snapshot.copyOf) await seedVolumesAwaitingCopy(tx.m, snapshot);
       this.metrics.counter('island_snapshots_committed_total', 'Snapshots committed and sealed').inc();
     });
   }
@@ -212,8 +258,9 @@ export class SnapshotPipeline {
     await releaseClaims(m, snapshot.id, snapshot.region);
     await m.query(`DELETE FROM snapshot_part WHERE snapshot_id = $1`, [snapshot.id]);
     await m.query(`DELETE FROM snapshot_change WHERE snapshot_id = $1`, [snapshot.id]);
-    const job = await runningJob(m, snapshot.id, 'snapshot');
+    const job = await runningJob(m, snapshot.id, snapshotJobKind(snapshot));
     if (job) await finishJob(m, job.id, { error: reason });
+    if (snapshot.copyOf) await failVolumesAwaitingCopy(m, snapshot, reason);
     this.metrics.counter('island_snapshots_failed_total', 'Snapshots that failed').inc();
     const volume = await m.getRepository(VolumeEntity).findOneByOrFail({ id: snapshot.volumeId });
     if (snapshot.pointInTime && volume.host && volume.imagePath) {
@@ -222,17 +269,13 @@ export class SnapshotPipeline {
     await this.scheduleUploads(tx, snapshot.volumeId);
   }
 
-  /** Locks the snapshot's volume, then the snapshot: every catalog writer takes volume → snapshot → blocks. */
-  private async lockSnapshot(tx: Tx, id: string): Promise<SnapshotEntity | null> {
-    const [row] = await sqlRows<{ volume_id: string }>(tx.m, `SELECT volume_id FROM snapshot WHERE id = $1`, [id]);
-    if (!row) return null;
-    await tx.m.query(`SELECT 1 FROM volume WHERE id = $1 FOR UPDATE`, [row.volume_id]);
-    return tx.m.getRepository(SnapshotEntity).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
+  private lockSnapshot(tx: Tx, id: string): Promise<SnapshotEntity | null> {
+    return lockSnapshot(tx.m, id);
   }
 
   private async setStatus(tx: Tx, snapshot: SnapshotEntity, status: SnapshotEntity['status']): Promise<void> {
     await tx.m.update(SnapshotEntity, { id: snapshot.id }, { status, updatedAt: new Date() });
-    const job = await runningJob(tx.m, snapshot.id, 'snapshot');
+    const job = await runningJob(tx.m, snapshot.id, snapshotJobKind(snapshot));
     if (job) await jobProgress(tx.m, job.id, snapshotProgress({ ...snapshot, status }));
   }
 }

@@ -11,6 +11,7 @@ import { ConflictError } from '../errors/domain-errors';
 import { UnitOfWork } from '../outbox/unit-of-work';
 import { assertUuid, findSnapshot, findVolume } from './catalog-queries';
 import { startJob } from './jobs';
+import { retireEmptyReplica, SnapshotCopyService } from './snapshot-copy.service';
 import { deleteSnapshotInCatalog } from './snapshot-deletion';
 import { snapshotPointInTime } from './naming';
 import { SnapshotPipeline } from './snapshot-pipeline';
@@ -24,6 +25,7 @@ export class SnapshotService {
     private readonly volumes: VolumeService,
     private readonly pipeline: SnapshotPipeline,
     private readonly metrics: MetricsService,
+    private readonly copies: SnapshotCopyService,
   ) {}
 
   /**
@@ -69,6 +71,8 @@ export class SnapshotService {
           blocksUploaded: 0,
           blocksReused: 0,
           bytesStored: 0,
+          copyOf: null,
+          copiedFrom: null,
           groupId: null,
           committedAt: null,
           deletedAt: null,
@@ -92,7 +96,8 @@ export class SnapshotService {
 
   async show(caller: Caller, id: string): Promise<SnapshotView> {
     assertUuid('snapshot', id);
-    return SnapshotView.of(await findSnapshot(this.dataSource.manager, caller, id));
+    const view = SnapshotView.of(await findSnapshot(this.dataSource.manager, caller, id));
+    return { ...view, regions: await this.copies.placements(id) };
   }
 
   async list(caller: Caller, volumeId?: string): Promise<SnapshotView[]> {
@@ -124,6 +129,7 @@ export class SnapshotService {
       await m.query(`SELECT 1 FROM volume WHERE id = $1 FOR UPDATE`, [found.volumeId]); // every writer locks volume → snapshot
       const snapshot = await findSnapshot(m, caller, id, true);
       await deleteSnapshotInCatalog(m, snapshot, this.metrics);
+      await retireEmptyReplica(m, snapshot.volumeId);
       return SnapshotView.of({ ...snapshot, status: 'deleted' });
     });
   }

@@ -22,6 +22,7 @@ import { Tx, UnitOfWork } from '../outbox/unit-of-work';
 import { assertUuid, findSnapshot, findVolume } from './catalog-queries';
 import { finishJob, startJob } from './jobs';
 import { IN_FLIGHT_SNAPSHOT, restoredPointInTime } from './naming';
+import { SnapshotCopyService } from './snapshot-copy.service';
 import { deleteSnapshotInCatalog } from './snapshot-deletion';
 
 @Injectable()
@@ -31,6 +32,7 @@ export class VolumeService {
     @InjectConfig() private readonly config: IslandConfig,
     private readonly uow: UnitOfWork,
     private readonly metrics: MetricsService,
+    private readonly copies: SnapshotCopyService,
   ) {}
 
   /**
@@ -39,7 +41,8 @@ export class VolumeService {
    */
   async create(caller: Caller, dto: CreateVolumeDto, options: { id?: string } = {}): Promise<VolumeView> {
     if (dto.sizeBytes % 512 !== 0) throw new InvalidRequestError(`sizeBytes ${dto.sizeBytes} is not a multiple of 512`);
-    return this.uow.run(async ({ m }) => {
+    return this.uow.run(async (tx) => {
+      const { m } = tx;
       if (options.id) {
         const existing = await m.getRepository(VolumeEntity).findOne({ where: { id: options.id } });
         if (existing && (existing.projectId !== caller.projectId || existing.status === 'deleted')) {
@@ -47,19 +50,18 @@ export class VolumeService {
         }
         if (existing) return VolumeView.of(existing);
       }
-      // locked: a concurrent delete of the source cannot drop its versions while the new volume copies them
-      const source = dto.snapshotId ? await findSnapshot(m, caller, dto.snapshotId, true) : undefined;
-      const region = dto.region ?? source?.region ?? this.config.region;
+      const requested = dto.snapshotId ? await findSnapshot(m, caller, dto.snapshotId) : undefined;
+      const region = dto.region ?? requested?.region ?? this.config.region;
       if (!this.config.regions.some((r) => r.name === region)) throw new InvalidRequestError(`unknown region ${region}`);
-      if (source) {
-        if (source.status !== 'available') throw new ConflictError(`snapshot ${source.id} is ${source.status}, not available`);
-        if (source.region !== region) {
-          throw new InvalidRequestError(`snapshot ${source.id} is in region ${source.region}; copy it to ${region} first`);
-        }
-        if (dto.sizeBytes < source.sizeBytes) {
-          throw new InvalidRequestError(`sizeBytes ${dto.sizeBytes} is smaller than snapshot ${source.id} (${source.sizeBytes})`);
-        }
+      if (requested && dto.sizeBytes < requested.sizeBytes) {
+        throw new InvalidRequestError(`sizeBytes ${dto.sizeBytes} is smaller than snapshot ${requested.id} (${requested.sizeBytes})`);
       }
+      // from another region: the snapshot's copy there, started now (copy on demand) unless one exists
+      const inRegion = requested && requested.region !== region ? await this.copies.ensureCopy(tx, caller, requested.id, region) : requested;
+      // locked: a concurrent delete of the source cannot drop its versions while the new volume copies them
+      const source = inRegion ? await findSnapshot(m, caller, inRegion.id, true) : undefined;
+      const awaitingCopy = source !== undefined && source.copyOf !== null && source.status !== 'available';
+      if (source && !awaitingCopy && source.status !== 'available') throw new ConflictError(`snapshot ${source.id} is ${source.status}, not available`);
       await m.query(`INSERT INTO project (id) VALUES ($1) ON CONFLICT DO NOTHING`, [caller.projectId]);
       const volume = await m.getRepository(VolumeEntity).save(
         m.getRepository(VolumeEntity).create({
@@ -69,11 +71,12 @@ export class VolumeService {
           region,
           sizeBytes: dto.sizeBytes,
           blockSize: source?.blockSize ?? this.config.blocks.size,
-          status: 'available',
+          status: awaitingCopy ? 'creating' : 'available',
           statusReason: null,
           host: null,
           imagePath: null,
           attached: false,
+          replicaOf: null,
           sourceSnapshotId: source?.id ?? null,
           nextSeq: 1,
           headSeq: 0,
@@ -82,7 +85,7 @@ export class VolumeService {
           deletedAt: null,
         }),
       );
-      if (source) {
+      if (source && !awaitingCopy) {
         await seedVolumeFromSnapshot(m, volume.id, source);
         volume.headSnapshotId = source.id;
       }
@@ -97,7 +100,7 @@ export class VolumeService {
 
   async list(caller: Caller): Promise<VolumeView[]> {
     const volumes = await this.dataSource.getRepository(VolumeEntity).find({
-      where: { deletedAt: IsNull(), ...(caller.scope !== undefined && { projectId: caller.scope }) },
+      where: { deletedAt: IsNull(), status: Not('replica'), ...(caller.scope !== undefined && { projectId: caller.scope }) },
       order: { createdAt: 'ASC' },
     });
     return volumes.map((v) => VolumeView.of(v));

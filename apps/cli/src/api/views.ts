@@ -31,6 +31,10 @@ export interface SnapshotView {
   blocksReused: number;
   createdAt: string;
   committedAt: string | null;
+  copyOf: string | null;
+  copiedFrom: string | null;
+  /** GET of one snapshot: every region holding its content. */
+  regions?: { region: string; snapshotId: string; status: string }[];
 }
 
 export interface HostView {

@@ -14,9 +14,25 @@ const snapshotState = (s: SnapshotView): WaitState => {
 
 const describe = (s: SnapshotView) =>
   [
-    `snapshot ${s.id}${s.name ? ` (${s.name})` : ''} of volume ${s.volumeId}: ${s.status} ${s.progress}%${s.statusReason ? ` — ${s.statusReason}` : ''}`,
-    `  changed ${formatBytes(s.bytesChanged)}, uploaded ${formatBytes(s.bytesUploaded)} in ${s.blocksUploaded} blocks, ${s.blocksReused} blocks reused`,
+    s.copyOf
+      ? `snapshot ${s.id}${s.name ? ` (${s.name})` : ''} in ${s.region}, a copy of ${s.copyOf}: ${s.status} ${s.progress}%${s.statusReason ? ` — ${s.statusReason}` : ''}`
+      : `snapshot ${s.id}${s.name ? ` (${s.name})` : ''} of volume ${s.volumeId} in ${s.region}: ${s.status} ${s.progress}%${s.statusReason ? ` — ${s.statusReason}` : ''}`,
+    s.copyOf
+      ? `  copied ${formatBytes(s.bytesUploaded)} in ${s.blocksUploaded} blocks, ${s.blocksReused} blocks were there already`
+      : `  changed ${formatBytes(s.bytesChanged)}, uploaded ${formatBytes(s.bytesUploaded)} in ${s.blocksUploaded} blocks, ${s.blocksReused} blocks reused`,
+    ...(s.regions ? [`  held in: ${s.regions.map((r) => `${r.region} (${r.snapshotId}, ${r.status})`).join(', ')}`] : []),
   ].join('\n');
+
+/** What `snapshot copy` reports: the copy (a snapshot of the target region) and what moved. */
+const copyReport = (s: SnapshotView) => ({
+  id: s.id,
+  region: s.region,
+  status: s.status,
+  copyOf: s.copyOf,
+  bytesCopied: s.bytesUploaded,
+  blocksCopied: s.blocksUploaded,
+  blocksReused: s.blocksReused,
+});
 
 export function snapshotCommand(api = new ApiClient()): Command {
   const snapshot = new Command('snapshot').description('point-in-time snapshots stored in Swift');
@@ -49,9 +65,21 @@ export function snapshotCommand(api = new ApiClient()): Command {
       print(!!o.json, r, () =>
         table(
           r.snapshots.map((s) => ({ ...s, uploaded: formatBytes(s.bytesUploaded), created: s.createdAt })),
-          ['id', 'volumeId', 'status', 'progress', 'uploaded', 'created'],
+          ['id', 'volumeId', 'region', 'status', 'progress', 'uploaded', 'created'],
         ),
       );
+    });
+
+  snapshot
+    .command('copy <SNAP_ID>')
+    .description('copy a snapshot into another region: only the blocks that region lacks move; asking again returns the copy')
+    .requiredOption('--to-region <REGION>', 'the target region')
+    .option('--wait', 'wait until the copy is available there')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { toRegion: string; wait?: boolean; json?: boolean }) => {
+      let s = await api.post<SnapshotView>(`/v1/snapshots/${id}/copy`, { region: o.toRegion });
+      if (o.wait) s = await waitFor(() => api.get<SnapshotView>(`/v1/snapshots/${s.id}`), snapshotState, `copy ${s.id} into ${o.toRegion}`);
+      print(!!o.json, copyReport(s), () => describe(s));
     });
 
   snapshot

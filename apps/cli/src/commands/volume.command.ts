@@ -9,7 +9,7 @@ function volumeState(expect: 'in-use' | 'available' | 'deleted'): (v: VolumeView
   return (v) => {
     if (v.status === expect) return { state: 'done' };
     if (v.status === 'error') return { state: 'failed', reason: v.statusReason ?? 'volume is in error' };
-    if (['attaching', 'reverting', 'deleting', 'detaching', 'extending'].includes(v.status)) {
+    if (['creating', 'attaching', 'reverting', 'deleting', 'detaching', 'extending'].includes(v.status)) {
       return { state: 'running', percent: 0, label: v.status };
     }
     return { state: 'failed', reason: v.statusReason ?? `volume is ${v.status}` };
@@ -48,15 +48,17 @@ export function volumeCommand(api = new ApiClient()): Command {
     .requiredOption('--size <SIZE>', 'size in bytes; K, M, G, T suffixes')
     .option('--name <NAME>', 'a name')
     .option('--snapshot <SNAP_ID>', 'with the content of this snapshot')
-    .option('--region <REGION>', 'region (default: the snapshot\'s, or the API\'s)')
+    .option('--region <REGION>', 'region (default: the snapshot\'s, or the API\'s); from another region\'s snapshot, it is copied here first')
+    .option('--wait', 'wait until the volume can be attached (a snapshot from another region is copied first)')
     .option('--json', 'print JSON')
-    .action(async (o: { size: string; name?: string; snapshot?: string; region?: string; json?: boolean }) => {
-      const v = await api.post<VolumeView>('/v1/volumes', {
+    .action(async (o: { size: string; name?: string; snapshot?: string; region?: string; wait?: boolean; json?: boolean }) => {
+      let v = await api.post<VolumeView>('/v1/volumes', {
         sizeBytes: parseSize(o.size),
         ...(o.name !== undefined && { name: o.name }),
         ...(o.snapshot !== undefined && { snapshotId: o.snapshot }),
         ...(o.region !== undefined && { region: o.region }),
       });
+      if (o.wait) v = await waitVolume(api, v.id, 'available', `volume ${v.id}`);
       print(!!o.json, v, () => describe(v));
     });
 

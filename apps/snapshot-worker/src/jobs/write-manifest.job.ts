@@ -27,6 +27,7 @@ export class WriteManifestJob {
       createdAt: job.createdAt,
       name: job.name,
       volumeName: job.volumeName,
+      ...(job.copyOf && { copyOf: job.copyOf, replicaOf: job.replicaOf }),
     });
     for await (const page of entriesAt(this.dataSource.manager, job.volumeId, job.seq)) {
       for (const entry of page) builder.add(entry.blockIndex, entry.hash);

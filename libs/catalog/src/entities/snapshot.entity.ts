@@ -38,6 +38,10 @@ export class SnapshotEntity {
   @Column({ name: 'blocks_uploaded', type: 'integer' }) blocksUploaded!: number;
   @Column({ name: 'blocks_reused', type: 'integer' }) blocksReused!: number;
   @Column({ name: 'bytes_stored', type: 'bigint', transformer: bigintToNumber }) bytesStored!: number;
+  /** A copy in another region: the original snapshot it is a copy of (null for an original). */
+  @Column({ name: 'copy_of', type: 'uuid', nullable: true }) copyOf!: string | null;
+  /** A copy: the snapshot (original or copy, in another region) whose blocks it was copied from. */
+  @Column({ name: 'copied_from', type: 'uuid', nullable: true }) copiedFrom!: string | null;
   @Column({ name: 'group_id', type: 'uuid', nullable: true }) groupId!: string | null;
   @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' }) createdAt!: Date;
   @Column({ name: 'updated_at', type: 'timestamptz', default: () => 'now()' }) updatedAt!: Date;

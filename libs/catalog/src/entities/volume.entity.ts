@@ -11,6 +11,8 @@ export const VOLUME_STATUSES = [
   'deleting',
   'deleted',
   'error',
+  'creating', // made from a snapshot of another region: waiting for the copy into its region
+  'replica', // hidden: holds the copies of another volume's snapshots in this region (replica_of)
 ] as const;
 export type VolumeStatus = (typeof VOLUME_STATUSES)[number];
 
@@ -28,6 +30,8 @@ export class VolumeEntity {
   @Column({ type: 'text', nullable: true }) host!: string | null;
   @Column({ name: 'image_path', type: 'text', nullable: true }) imagePath!: string | null;
   @Column('boolean') attached!: boolean;
+  /** A replica: the (user) volume whose snapshots' copies in this region it holds. */
+  @Column({ name: 'replica_of', type: 'uuid', nullable: true }) replicaOf!: string | null;
   @Column({ name: 'source_snapshot_id', type: 'uuid', nullable: true }) sourceSnapshotId!: string | null;
   /** The sequence number the next snapshot (or revert) of this volume takes. */
   @Column({ name: 'next_seq', type: 'integer' }) nextSeq!: number;

@@ -112,6 +112,33 @@ export async function commitSnapshotVersions(m: EntityManager, s: LedgerSnapshot
   return { versionsAdded: added.length, versionsRemoved: removed };
 }
 
+/**
+ * Commits a region copy: the staged block map (snapshot_change) becomes versions of the replica volume
+ * that only the copy's sequence number sees ([seq, seq + 1)), so copies enter and leave a replica in any
+ * order and removeSnapshotVersions drops exactly a copy's own rows. Its claims turn into references; the
+ * replica's head does not move (a replica has none). A copy's rows are as many as its non-hole blocks.
+ */
+export async function commitCopyVersions(m: EntityManager, s: LedgerSnapshot): Promise<LedgerResult> {
+  await lockVolume(m, s.volumeId);
+  const deltas = new BlockDeltas();
+  const added = await sqlRows<{ hash: Buffer }>(
+    m,
+    `INSERT INTO block_version (volume_id, block_index, hash, first_seq, last_seq)
+     SELECT $1, c.block_index, c.hash, $2, $2 + 1 FROM snapshot_change c
+      WHERE c.snapshot_id = $3 AND c.hash IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM block_version v WHERE v.volume_id = $1 AND v.first_seq = $2)
+  RETURNING hash`,
+    [s.volumeId, s.seq, s.id],
+  );
+  for (const v of added) deltas.add(v.hash, +1);
+  const claims = await sqlRows<{ hash: Buffer }>(m, `DELETE FROM block_claim WHERE snapshot_id = $1 RETURNING hash`, [s.id]);
+  for (const c of claims) deltas.add(c.hash, 0, -1);
+  await assertPresent(m, s.region, added.map((v) => v.hash));
+  await applyBlockDeltas(m, s.region, deltas);
+  await m.query(`DELETE FROM snapshot_change WHERE snapshot_id = $1`, [s.id]);
+  return { versionsAdded: added.length, versionsRemoved: 0 };
+}
+
 async function assertPresent(m: EntityManager, region: string, hashes: Buffer[]): Promise<void> {
   if (hashes.length === 0) return;
   const [row] = await sqlRows<{ missing: string }>(

@@ -68,6 +68,24 @@ export class SnapshotManifestWrittenEvent {
 }
 export const SnapshotManifestWritten = event('snapshot.manifest-written', SnapshotManifestWrittenEvent);
 
+/** Some blocks of a region copy are in the target region now (counts are this batch's, not totals). */
+export class SnapshotCopyProgressedEvent {
+  @IsResourceId() snapshotId!: string;
+  @IsCount() blocksDone!: number;
+  @IsCount() blocksCopied!: number;
+  @IsByteCount() bytesCopied!: number;
+}
+export const SnapshotCopyProgressed = event('snapshot.copy-progressed', SnapshotCopyProgressedEvent);
+
+/** Every block of a region copy is in the target region and its block map is staged: the copy can commit. */
+export class SnapshotCopyTransferredEvent {
+  @IsResourceId() snapshotId!: string;
+  /** Non-hole blocks of the copied snapshot (staged rows), and distinct ones among them. */
+  @IsCount() entries!: number;
+  @IsCount() distinctBlocks!: number;
+}
+export const SnapshotCopyTransferred = event('snapshot.copy-transferred', SnapshotCopyTransferredEvent);
+
 export class VolumeRestoredEvent {
   @IsHostName() host!: string;
   @IsResourceId() volumeId!: string;

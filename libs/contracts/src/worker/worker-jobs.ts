@@ -1,4 +1,4 @@
-import { ArrayMaxSize, ArrayMinSize, IsIn, IsString } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsIn, IsOptional, IsString } from 'class-validator';
 import { defineContract } from '../contract';
 import { routes } from '../topology';
 import {
@@ -74,6 +74,9 @@ export class SnapshotWriteManifestJob {
   @IsString() name!: string;
   @IsString() volumeName!: string;
   @IsString() createdAt!: string;
+  /** A region copy: the original snapshot, and the user volume whose replica `volumeId` is. */
+  @IsOptional() @IsResourceId() copyOf?: string;
+  @IsOptional() @IsResourceId() replicaOf?: string;
 }
 export const SnapshotWriteManifest = defineContract({
   name: 'snapshot.write-manifest',
@@ -82,4 +85,28 @@ export const SnapshotWriteManifest = defineContract({
   consumer: 'snapshot-worker',
   schema: SnapshotWriteManifestJob,
   routingKey: () => routes.anyWorker('snapshot.write-manifest', 1),
+});
+
+/**
+ * Copy a snapshot into another region: the blocks the target region lacks (by name) and then, after the
+ * commit, the manifest. Any worker (it needs no local data); a redelivered job resumes, skipping what arrived.
+ */
+export class SnapshotCopyJob {
+  /** The copy: a snapshot of the replica volume in `region`, `uploading` while blocks move. */
+  @IsResourceId() snapshotId!: string;
+  @IsRegionName() region!: string;
+  /** The snapshot read from (an original or another copy) and where its blocks and manifest are. */
+  @IsResourceId() sourceSnapshotId!: string;
+  @IsRegionName() sourceRegion!: string;
+  @IsString() sourceManifest!: string;
+  @IsBlockSize() blockSize!: number;
+  @IsByteCount() sizeBytes!: number;
+}
+export const SnapshotCopy = defineContract({
+  name: 'snapshot.copy',
+  version: 1,
+  kind: 'job',
+  consumer: 'snapshot-worker',
+  schema: SnapshotCopyJob,
+  routingKey: () => routes.anyWorker('snapshot.copy', 1),
 });

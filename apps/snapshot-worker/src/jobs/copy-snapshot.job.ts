@@ -1,0 +1,147 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { CorruptObjectError, Manifest, SwiftBlockStore } from '@island/blockstore';
+import { claimBlocks, markBlocksPresent, SnapshotNotUploadingError, sqlRows } from '@island/catalog';
+import {
+  OperationFailed,
+  SnapshotCopy,
+  SnapshotCopyJob,
+  SnapshotCopyProgressed,
+  SnapshotCopyTransferred,
+} from '@island/contracts';
+import { MessagePublisher, OnMessage } from '@island/messaging';
+import { forEachBounded, injectedDelay, MetricsService, RegionStores } from '@island/platform';
+import { SwiftNotFoundError } from '@island/swift';
+
+/** Distinct blocks claimed and moved together; a progress event follows each batch. */
+const BATCH = 64;
+/** Objects moving between the regions at once. */
+const TRANSFER_CONCURRENCY = 12;
+/** Rows of the block map staged per statement. */
+const STAGE_ROWS = 20_000;
+
+interface CopyBlock {
+  hash: Buffer;
+  size: number;
+}
+
+/**
+ * Copies a snapshot into another region by name: reads the source manifest, stages its block map for the
+ * commit, claims every distinct block in the target region (so its GC keeps them) and moves only those the
+ * target lacks, each object unchanged with the MD5 it was read with. A redelivered job starts over and
+ * finds what arrived already present; blocks a killed attempt may have PUT without recording are looked
+ * up (HEAD) instead of sent again.
+ */
+@Injectable()
+export class CopySnapshotJob {
+  private readonly logger = new Logger('CopySnapshot');
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly stores: RegionStores,
+    private readonly publisher: MessagePublisher,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  @OnMessage(SnapshotCopy)
+  async copy(job: SnapshotCopyJob): Promise<void> {
+    const [copy] = await sqlRows<{ status: string }>(this.dataSource.manager, `SELECT status FROM snapshot WHERE id = $1`, [job.snapshotId]);
+    if (copy?.status !== 'uploading') return; // done, failed or deleted meanwhile
+    const source = await this.stores.store(job.sourceRegion);
+    const target = await this.stores.store(job.region);
+    let manifest: Manifest;
+    try {
+      manifest = await source.getManifest(job.sourceManifest);
+    } catch (error) {
+      if (error instanceof CorruptObjectError || error instanceof SwiftNotFoundError) return this.fail(job, (error as Error).message);
+      throw error;
+    }
+    if (manifest.blockSize !== job.blockSize || manifest.volumeSize !== job.sizeBytes) {
+      return this.fail(job, `manifest ${job.sourceManifest} describes ${manifest.volumeSize} bytes in ${manifest.blockSize}-byte blocks, the snapshot ${job.sizeBytes} in ${job.blockSize}`);
+    }
+    const resumed = await this.stage(job.snapshotId, manifest);
+    const blocks = distinctBlocks(manifest);
+    const batches: CopyBlock[][] = [];
+    for (let i = 0; i < blocks.length; i += BATCH) batches.push(blocks.slice(i, i + BATCH));
+    const inFlight: Promise<void>[] = [];
+    try {
+      for (const batch of batches) {
+        const work = this.copyBatch(job, source, target, batch, resumed);
+        work.catch(() => undefined); // awaited below
+        inFlight.push(work);
+        if (inFlight.length >= 2) await inFlight.shift();
+      }
+      await Promise.all(inFlight);
+    } catch (error) {
+      if (!(error instanceof SnapshotNotUploadingError)) throw error;
+      this.logger.log(`copy ${job.snapshotId} stopped: ${error.message}`);
+      return;
+    }
+    await this.publisher.publish(SnapshotCopyTransferred, { snapshotId: job.snapshotId, entries: manifest.entryCount, distinctBlocks: blocks.length });
+  }
+
+  /** Stages the block map (idempotent); true when an earlier attempt had staged it already. */
+  private async stage(snapshotId: string, manifest: Manifest): Promise<boolean> {
+    const [staged] = await sqlRows<{ n: string }>(this.dataSource.manager, `SELECT count(*) AS n FROM snapshot_change WHERE snapshot_id = $1`, [snapshotId]);
+    if (Number(staged.n) === manifest.entryCount) return true;
+    let indexes: number[] = [];
+    let hashes: Buffer[] = [];
+    const flush = async () => {
+      await this.dataSource.query(
+        `INSERT INTO snapshot_change (snapshot_id, block_index, hash)
+         SELECT $1, i, h FROM unnest($2::bigint[], $3::bytea[]) AS t(i, h) ON CONFLICT DO NOTHING`,
+        [snapshotId, indexes, hashes],
+      );
+      indexes = [];
+      hashes = [];
+    };
+    for (const entry of manifest.entries()) {
+      indexes.push(entry.index);
+      hashes.push(entry.hash);
+      if (indexes.length === STAGE_ROWS) await flush();
+    }
+    if (indexes.length > 0) await flush();
+    return Number(staged.n) > 0;
+  }
+
+  private async copyBatch(job: SnapshotCopyJob, source: SwiftBlockStore, target: SwiftBlockStore, batch: CopyBlock[], resumed: boolean): Promise<void> {
+    const claim = await this.dataSource.transaction((m) => claimBlocks(m, job.snapshotId, job.region, batch));
+    const present: { hash: Buffer; storedSize: number }[] = [];
+    let bytesCopied = 0;
+    let blocksCopied = 0;
+    await forEachBounded(claim.upload, TRANSFER_CONCURRENCY, async (hash) => {
+      // a killed attempt may have stored it without recording it: look before sending it again
+      const already = resumed ? await target.blockObjectSize(hash) : undefined;
+      if (already !== undefined) {
+        present.push({ hash, storedSize: already });
+        return;
+      }
+      const { data, md5 } = await source.readBlockObject(hash);
+      if ((await target.putBlockObject(hash, data, md5)) === 'stored') {
+        bytesCopied += data.length;
+        blocksCopied += 1;
+      }
+      present.push({ hash, storedSize: data.length });
+    });
+    await injectedDelay('copy.before-present');
+    await this.dataSource.transaction((m) => markBlocksPresent(m, job.region, present));
+    this.metrics.counter('island_worker_copy_bytes_total', 'Bytes of block objects copied between regions').inc(bytesCopied);
+    await this.publisher.publish(SnapshotCopyProgressed, { snapshotId: job.snapshotId, blocksDone: batch.length, blocksCopied, bytesCopied });
+  }
+
+  private async fail(job: SnapshotCopyJob, reason: string): Promise<void> {
+    this.logger.warn(`copy ${job.snapshotId} of snapshot ${job.sourceSnapshotId} cannot complete: ${reason}`);
+    await this.publisher.publish(OperationFailed, { job: SnapshotCopy.name, resourceId: job.snapshotId, reason: reason.slice(0, 2000) });
+  }
+}
+
+/** The manifest's distinct blocks with their lengths (the last block of a volume may be short). */
+function distinctBlocks(manifest: Manifest): CopyBlock[] {
+  const seen = new Map<string, CopyBlock>();
+  for (const entry of manifest.entries()) {
+    const key = entry.hash.toString('hex');
+    if (!seen.has(key)) seen.set(key, { hash: entry.hash, size: manifest.blockLength(entry.index) });
+  }
+  return [...seen.values()];
+}
