@@ -156,4 +156,30 @@ describe('snapshots across regions', () => {
     await expectRestoresInRegionTwo(copies[1], taken[1].content);
     expect(cli(true, 'fsck', '--region', 'RegionTwo', '--deep')).toMatchObject({ ok: true });
   }, 240_000);
+
+  it('rebuilds a region from its own Swift alone: copies come back as copies of their originals and restore', async () => {
+    const { taken } = await chainInRegionOne([[[0, randomBytes(3 * MIB)]], [[2 * MIB, randomBytes(2 * MIB)]]]);
+    const copies = taken.map((t) => String(cli(false, 'snapshot', 'copy', t.id, '--to-region', 'RegionTwo', '--wait').id));
+    const rebuilt = await startIsland({ twoRegions: true, container: island.container });
+    try {
+      const admin = (...args: string[]) => {
+        const result = rebuilt.adminCli(...args, '--json');
+        if (result.code !== 0) throw new Error(`island ${args.join(' ')}: ${result.stderr}${result.stdout}`);
+        return JSON.parse(result.stdout) as Json;
+      };
+      expect(admin('catalog', 'rebuild', '--region', 'RegionTwo', '--wait')).toMatchObject({ region: 'RegionTwo' });
+      expect(admin('fsck', '--region', 'RegionTwo', '--deep')).toMatchObject({ ok: true });
+      const other = guestIo(rebuilt);
+      for (const [k, copyId] of copies.entries()) {
+        const shown = await rebuilt.request<Json>('GET', `/v1/snapshots/${copyId}`);
+        expect(shown.body).toMatchObject({ region: 'RegionTwo', status: 'available', copyOf: taken[k].id });
+        const created = await rebuilt.request<Json>('POST', '/v1/volumes', { sizeBytes: SIZE, snapshotId: copyId });
+        expect(created.status).toBe(201);
+        const path = await other.attach(String(created.body.id), rebuilt.hosts[1].name);
+        expect((await other.read(path)).equals(taken[k].content)).toBe(true);
+      }
+    } finally {
+      await rebuilt.stop();
+    }
+  }, 240_000);
 });

@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { Manifest, objectNames, SwiftBlockStore } from '@island/blockstore';
-import { commitSnapshotVersions, sqlRows } from '@island/catalog';
+import { commitCopyVersions, commitSnapshotVersions, sqlRows } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { InjectConfig, RegionStores } from '@island/platform';
 
@@ -109,8 +109,10 @@ export class CatalogRebuilder {
         continue;
       }
       report.blocks += await this.insertBlocks(m, region, sizes, stored);
-      await this.stageChanges(m, meta.snapshotId, previous, current);
-      const result = await commitSnapshotVersions(m, { id: meta.snapshotId, volumeId, region, seq: meta.seq });
+      // a copy's versions are its own whole block map (a replica's copies arrive in any order); a snapshot's, its change
+      const ledgerSnapshot = { id: meta.snapshotId, volumeId, region, seq: meta.seq };
+      await this.stageChanges(m, meta.snapshotId, meta.copyOf ? new Map() : previous, current);
+      const result = await (meta.copyOf ? commitCopyVersions(m, ledgerSnapshot) : commitSnapshotVersions(m, ledgerSnapshot));
       report.blockVersions += result.versionsAdded;
       report.snapshotsRebuilt++;
       previous = current;
@@ -122,9 +124,20 @@ export class CatalogRebuilder {
     const meta = first.metadata;
     await m.query(`INSERT INTO project (id) VALUES ($1) ON CONFLICT DO NOTHING`, [meta.projectId]);
     await m.query(
-      `INSERT INTO volume (id, project_id, name, region, size_bytes, block_size, status, next_seq, head_seq, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, 'available', $7, 0, $8)`,
-      [meta.volumeId, meta.projectId, meta.volumeName, region, first.volumeSize, first.blockSize, lastSeq + 1, meta.createdAt],
+      `INSERT INTO volume (id, project_id, name, region, size_bytes, block_size, status, next_seq, head_seq, created_at, replica_of)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)`,
+      [
+        meta.volumeId,
+        meta.projectId,
+        meta.volumeName,
+        region,
+        first.volumeSize,
+        first.blockSize,
+        meta.replicaOf ? 'replica' : 'available',
+        lastSeq + 1,
+        meta.createdAt,
+        meta.replicaOf ?? null,
+      ],
     );
   }
 
@@ -132,8 +145,8 @@ export class CatalogRebuilder {
     const meta = manifest.metadata;
     await m.query(
       `INSERT INTO snapshot (id, volume_id, project_id, region, seq, name, status, status_reason, size_bytes, block_size,
-                             manifest_object, created_at, committed_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)`,
+                             manifest_object, created_at, committed_at, copy_of)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)`,
       [
         meta.snapshotId,
         meta.volumeId,
@@ -147,6 +160,7 @@ export class CatalogRebuilder {
         manifest.blockSize,
         missingBlocks > 0 ? null : object,
         meta.createdAt,
+        meta.copyOf ?? null,
       ],
     );
   }

@@ -5,6 +5,7 @@ import { claimBlocks, markBlocksPresent, releaseClaims } from './block-claims';
 import { abandonedDeletions, forgetDeletedBlocks, markBlocksForDeletion, stillMarkedBy, unmarkBlocks } from './block-collection';
 import { entriesAt } from './ledger-entries';
 import {
+  commitCopyVersions,
   commitSnapshotVersions,
   LedgerSnapshot,
   removeSnapshotVersions,
@@ -15,6 +16,7 @@ import {
 import { sqlRows } from './sql-rows';
 
 const REGION = 'r1';
+const OTHER_REGION = 'r2';
 const hashOf = (content: number) => createHash('sha256').update(`block-${content}`).digest();
 
 /** A deterministic PRNG so a failing sequence can be replayed. */
@@ -33,17 +35,17 @@ describe('snapshot ledger', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    await db.dataSource.query(`INSERT INTO project (id) VALUES ('p'); INSERT INTO region (name, container) VALUES ('${REGION}', 'c')`);
+    await db.dataSource.query(`INSERT INTO project (id) VALUES ('p'); INSERT INTO region (name, container) VALUES ('${REGION}', 'c'), ('${OTHER_REGION}', 'c')`);
   });
   afterAll(async () => db?.drop());
 
   const tx = <T>(fn: (m: EntityManager) => Promise<T>) => db.dataSource.transaction(fn);
 
-  async function newVolume(): Promise<string> {
+  async function newVolume(region = REGION): Promise<string> {
     const id = randomUUID();
     await db.dataSource.query(
       `INSERT INTO volume (id, project_id, region, size_bytes, block_size, status) VALUES ($1, 'p', $2, 1048576, 65536, 'available')`,
-      [id, REGION],
+      [id, region],
     );
     return id;
   }
@@ -100,13 +102,13 @@ describe('snapshot ledger', () => {
 
   /** Every reference and claim count equals what the version and claim rows say, and no version is dead. */
   async function expectConsistentCounts(): Promise<void> {
+    const versions = `(SELECT count(*) FROM block_version v JOIN volume vol ON vol.id = v.volume_id WHERE v.hash = b.hash AND vol.region = b.region)`;
+    const claims = `(SELECT count(*) FROM block_claim c WHERE c.hash = b.hash AND c.region = b.region)`;
     const wrong = await db.dataSource.query(`
-      SELECT b.hash, b.refcount, b.pending,
-             (SELECT count(*) FROM block_version v WHERE v.hash = b.hash) AS versions,
-             (SELECT count(*) FROM block_claim c WHERE c.hash = b.hash) AS claims
+      SELECT b.region, b.hash, b.refcount, b.pending, ${versions} AS versions, ${claims} AS claims
         FROM block b
-       WHERE b.refcount <> (SELECT count(*) FROM block_version v WHERE v.hash = b.hash)
-          OR b.pending <> (SELECT count(*) FROM block_claim c WHERE c.hash = b.hash)
+       WHERE b.refcount <> ${versions}
+          OR b.pending <> ${claims}
           OR (b.refcount = 0 AND b.pending = 0) <> (b.zero_since IS NOT NULL)`);
     expect(wrong).toEqual([]);
     const dead = await db.dataSource.query(`
@@ -186,6 +188,56 @@ describe('snapshot ledger', () => {
     const [row] = await db.dataSource.query(`SELECT refcount FROM block WHERE hash = $1`, [hashOf(2001)]);
     expect(row.refcount).toBe(2);
     await expectConsistentCounts();
+  });
+
+  it('takes copies into a replica and drops them in any order, each readable and every count exact', async () => {
+    const random = rng(77);
+    const volumeId = await newVolume();
+    const originals: { s: LedgerSnapshot; content: Content }[] = [];
+    const model: Content = new Map();
+    for (let k = 0; k < 5; k++) {
+      const changes = new Map<number, number | null>();
+      for (let i = 0; i < 6; i++) changes.set(Math.floor(random() * 16), random() < 0.2 ? null : 4900 + Math.floor(random() * 12));
+      for (const [index, c] of changes) (c === null ? model.delete(index) : model.set(index, c));
+      originals.push({ s: await snapshot(volumeId, changes), content: new Map(model) });
+    }
+    const replica = await newVolume(OTHER_REGION);
+    const copyOf = async (original: { s: LedgerSnapshot; content: Content }): Promise<LedgerSnapshot> => {
+      const c: LedgerSnapshot = { id: randomUUID(), volumeId: replica, region: OTHER_REGION, seq: original.s.seq };
+      await db.dataSource.query(
+        `INSERT INTO snapshot (id, volume_id, project_id, region, seq, status, size_bytes, block_size, copy_of) VALUES ($1, $2, 'p', $3, $4, 'uploading', 1048576, 65536, $5)`,
+        [c.id, replica, OTHER_REGION, c.seq, original.s.id],
+      );
+      await tx(async (m) => {
+        const claim = await claimBlocks(m, c.id, OTHER_REGION, [...original.content.values()].map((content) => ({ hash: hashOf(content), size: 65536 })));
+        await markBlocksPresent(m, OTHER_REGION, claim.upload.map((hash) => ({ hash, storedSize: 100 })));
+      });
+      for (const [index, content] of original.content) {
+        await db.dataSource.query(`INSERT INTO snapshot_change (snapshot_id, block_index, hash) VALUES ($1, $2, $3)`, [c.id, index, hashOf(content)]);
+      }
+      await tx((m) => commitCopyVersions(m, c));
+      await db.dataSource.query(`UPDATE snapshot SET status = 'available' WHERE id = $1`, [c.id]);
+      return c;
+    };
+    const order = [3, 0, 4, 1, 2];
+    const copies = new Map<number, LedgerSnapshot>();
+    for (const k of order) {
+      copies.set(k, await copyOf(originals[k]));
+      for (const [j] of copies) expect(await contentAt(replica, originals[j].s.seq)).toEqual(originals[j].content);
+      await expectConsistentCounts();
+    }
+    // the originals go; the copies keep their blocks alive
+    for (const o of originals) await remove(o.s);
+    await tx((m) => removeVolumeVersions(m, volumeId, REGION));
+    await expectConsistentCounts();
+    for (const k of [2, 4, 0, 3, 1]) {
+      await remove(copies.get(k)!);
+      copies.delete(k);
+      for (const [j] of copies) expect(await contentAt(replica, originals[j].s.seq)).toEqual(originals[j].content);
+      await expectConsistentCounts();
+    }
+    const [left] = await sqlRows<{ n: string }>(db.dataSource.manager, `SELECT count(*) AS n FROM block_version WHERE volume_id = $1`, [replica]);
+    expect(Number(left.n)).toBe(0);
   });
 
   it('keeps claimed blocks out of the grace window until the claim is released', async () => {

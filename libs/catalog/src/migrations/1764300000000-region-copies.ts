@@ -5,16 +5,18 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * volume and region (`replica_of`), whose snapshots keep their source's sequence numbers and hold their
  * blocks in their own region. `copy_of` names the original snapshot every copy descends from (one live copy
  * per region), `copied_from` the snapshot whose blocks a copy reads (it cannot be deleted meanwhile).
+ * They are lineage, not foreign keys: a region's catalog rebuilt from its Swift alone holds copies whose
+ * originals live in another region's container.
  */
 export class RegionCopies1764300000000 implements MigrationInterface {
   name = 'RegionCopies1764300000000';
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(`
-      ALTER TABLE volume ADD COLUMN replica_of uuid REFERENCES volume(id);
+      ALTER TABLE volume ADD COLUMN replica_of uuid;
       CREATE UNIQUE INDEX volume_replica ON volume (replica_of, region) WHERE replica_of IS NOT NULL AND status <> 'deleted';
-      ALTER TABLE snapshot ADD COLUMN copy_of uuid REFERENCES snapshot(id);
-      ALTER TABLE snapshot ADD COLUMN copied_from uuid REFERENCES snapshot(id);
+      ALTER TABLE snapshot ADD COLUMN copy_of uuid;
+      ALTER TABLE snapshot ADD COLUMN copied_from uuid;
       CREATE UNIQUE INDEX snapshot_one_copy_per_region ON snapshot (coalesce(copy_of, id), region) WHERE status NOT IN ('deleted', 'error');
       CREATE INDEX snapshot_copies ON snapshot (copy_of) WHERE copy_of IS NOT NULL;
       CREATE INDEX snapshot_copied_from ON snapshot (copied_from) WHERE copied_from IS NOT NULL;
