@@ -1,10 +1,11 @@
 import { Benchmark } from './benchmark';
 import { blockSize } from './benchmarks/block-size';
 import { qcow2Io } from './benchmarks/qcow2-io';
+import { regionCopy } from './benchmarks/region-copy';
 import { snapshotDeletion } from './benchmarks/snapshot-deletion';
 import { snapshotPipeline } from './benchmarks/snapshot-pipeline';
 import { snapshotScaling } from './benchmarks/snapshot-scaling';
 import { swiftThroughput } from './benchmarks/swift-throughput';
 
 /** Every benchmark `npm run bench` knows, in the order they run. */
-export const BENCHMARKS: Benchmark[] = [swiftThroughput, qcow2Io, snapshotPipeline, snapshotScaling, snapshotDeletion, blockSize];
+export const BENCHMARKS: Benchmark[] = [swiftThroughput, qcow2Io, snapshotPipeline, snapshotScaling, snapshotDeletion, blockSize, regionCopy];

@@ -216,7 +216,7 @@ export class CinderVolumeEndpoint {
     );
     const [volumes] = await sqlRows<{ bytes: string | null; n: string }>(
       this.dataSource.manager,
-      `SELECT sum(size_bytes) AS bytes, count(*) AS n FROM volume WHERE region = $1 AND status <> 'deleted'`,
+      `SELECT sum(size_bytes) AS bytes, count(*) AS n FROM volume WHERE region = $1 AND status NOT IN ('deleted', 'replica')`,
       [this.config.region],
     );
     const gib = (bytes: string | null) => Math.floor((Number(bytes ?? 0) / GIB) * 100) / 100;

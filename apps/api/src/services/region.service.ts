@@ -20,7 +20,7 @@ export class RegionService {
       this.dataSource.manager,
       `SELECT r.name AS region,
               (SELECT count(*) FROM host h WHERE h.region = r.name AND h.last_seen_at > now() - make_interval(secs => $1)) AS hosts,
-              (SELECT count(*) FROM volume v WHERE v.region = r.name AND v.status <> 'deleted' AND ($2::text IS NULL OR v.project_id = $2)) AS volumes,
+              (SELECT count(*) FROM volume v WHERE v.region = r.name AND v.status NOT IN ('deleted', 'replica') AND ($2::text IS NULL OR v.project_id = $2)) AS volumes,
               (SELECT count(*) FROM snapshot s WHERE s.region = r.name AND s.status <> 'deleted' AND ($2::text IS NULL OR s.project_id = $2)) AS snapshots
          FROM region r`,
       [HOST_OFFLINE_AFTER_MS / 1000, caller.scope ?? null],

@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager, Not } from 'typeorm';
 import { IslandConfig } from '@island/config';
-import { SnapshotEntity, sqlRows, VolumeEntity } from '@island/catalog';
+import { NEW_SNAPSHOT_COUNTERS, SnapshotEntity, sqlRows, VolumeEntity } from '@island/catalog';
 import { SnapshotCopy } from '@island/contracts';
 import { InjectConfig } from '@island/platform';
 import { Caller } from '../auth/caller';
@@ -66,13 +66,7 @@ export class SnapshotCopyService {
         statusReason: null,
         pointInTime: null,
         manifestObject: null,
-        blocksTotal: 0,
-        blocksDone: 0,
-        bytesChanged: 0,
-        bytesUploaded: 0,
-        blocksUploaded: 0,
-        blocksReused: 0,
-        bytesStored: 0,
+        ...NEW_SNAPSHOT_COUNTERS,
         copyOf: source.copyOf ?? source.id,
         copiedFrom: source.id,
         createdAt: new Date(),

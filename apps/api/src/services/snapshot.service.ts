@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, Not } from 'typeorm';
-import { SnapshotEntity } from '@island/catalog';
+import { NEW_SNAPSHOT_COUNTERS, SnapshotEntity } from '@island/catalog';
 import { SnapshotTake } from '@island/contracts';
 import { MetricsService } from '@island/platform';
 import { Caller } from '../auth/caller';
@@ -64,13 +64,7 @@ export class SnapshotService {
           sizeBytes: volume.sizeBytes,
           blockSize: volume.blockSize,
           manifestObject: null,
-          blocksTotal: 0,
-          blocksDone: 0,
-          bytesChanged: 0,
-          bytesUploaded: 0,
-          blocksUploaded: 0,
-          blocksReused: 0,
-          bytesStored: 0,
+          ...NEW_SNAPSHOT_COUNTERS,
           copyOf: null,
           copiedFrom: null,
           groupId: null,

@@ -17,6 +17,17 @@ export type SnapshotStatus = (typeof SNAPSHOT_STATUSES)[number];
 /** Snapshots whose block versions are in the ledger (they hold references). */
 export const LEDGER_STATUSES: readonly SnapshotStatus[] = ['sealing', 'available'];
 
+/** A new snapshot's progress and transfer counters. */
+export const NEW_SNAPSHOT_COUNTERS = {
+  blocksTotal: 0,
+  blocksDone: 0,
+  bytesChanged: 0,
+  bytesUploaded: 0,
+  blocksUploaded: 0,
+  blocksReused: 0,
+  bytesStored: 0,
+} as const;
+
 @Entity('snapshot')
 export class SnapshotEntity {
   @PrimaryColumn('uuid') id!: string;

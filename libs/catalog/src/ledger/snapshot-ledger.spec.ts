@@ -198,7 +198,10 @@ describe('snapshot ledger', () => {
     for (let k = 0; k < 5; k++) {
       const changes = new Map<number, number | null>();
       for (let i = 0; i < 6; i++) changes.set(Math.floor(random() * 16), random() < 0.2 ? null : 4900 + Math.floor(random() * 12));
-      for (const [index, c] of changes) (c === null ? model.delete(index) : model.set(index, c));
+      for (const [index, c] of changes) {
+        if (c === null) model.delete(index);
+        else model.set(index, c);
+      }
       originals.push({ s: await snapshot(volumeId, changes), content: new Map(model) });
     }
     const replica = await newVolume(OTHER_REGION);

@@ -100,16 +100,22 @@ export async function commitSnapshotVersions(m: EntityManager, s: LedgerSnapshot
   RETURNING hash`,
     [s.volumeId, s.seq, s.id],
   );
-  for (const v of added) deltas.add(v.hash, +1);
+  await m.query(`UPDATE volume SET head_seq = $2, head_snapshot_id = $3, updated_at = now() WHERE id = $1`, [s.volumeId, s.seq, s.id]);
+  await settleCommit(m, s, added, deltas);
+  return { versionsAdded: added.length, versionsRemoved: removed };
+}
 
+/**
+ * The end of every commit: the new versions' references and the snapshot's claims (now references) are
+ * applied together, after checking every referenced block is present; the staged changes are done with.
+ */
+async function settleCommit(m: EntityManager, s: LedgerSnapshot, added: { hash: Buffer }[], deltas: BlockDeltas): Promise<void> {
+  for (const v of added) deltas.add(v.hash, +1);
   const claims = await sqlRows<{ hash: Buffer }>(m, `DELETE FROM block_claim WHERE snapshot_id = $1 RETURNING hash`, [s.id]);
   for (const c of claims) deltas.add(c.hash, 0, -1);
-
   await assertPresent(m, s.region, added.map((v) => v.hash));
   await applyBlockDeltas(m, s.region, deltas);
-  await m.query(`UPDATE volume SET head_seq = $2, head_snapshot_id = $3, updated_at = now() WHERE id = $1`, [s.volumeId, s.seq, s.id]);
   await m.query(`DELETE FROM snapshot_change WHERE snapshot_id = $1`, [s.id]);
-  return { versionsAdded: added.length, versionsRemoved: removed };
 }
 
 /**
@@ -120,7 +126,6 @@ export async function commitSnapshotVersions(m: EntityManager, s: LedgerSnapshot
  */
 export async function commitCopyVersions(m: EntityManager, s: LedgerSnapshot): Promise<LedgerResult> {
   await lockVolume(m, s.volumeId);
-  const deltas = new BlockDeltas();
   const added = await sqlRows<{ hash: Buffer }>(
     m,
     `INSERT INTO block_version (volume_id, block_index, hash, first_seq, last_seq)
@@ -130,12 +135,7 @@ export async function commitCopyVersions(m: EntityManager, s: LedgerSnapshot): P
   RETURNING hash`,
     [s.volumeId, s.seq, s.id],
   );
-  for (const v of added) deltas.add(v.hash, +1);
-  const claims = await sqlRows<{ hash: Buffer }>(m, `DELETE FROM block_claim WHERE snapshot_id = $1 RETURNING hash`, [s.id]);
-  for (const c of claims) deltas.add(c.hash, 0, -1);
-  await assertPresent(m, s.region, added.map((v) => v.hash));
-  await applyBlockDeltas(m, s.region, deltas);
-  await m.query(`DELETE FROM snapshot_change WHERE snapshot_id = $1`, [s.id]);
+  await settleCommit(m, s, added, new BlockDeltas());
   return { versionsAdded: added.length, versionsRemoved: 0 };
 }
 

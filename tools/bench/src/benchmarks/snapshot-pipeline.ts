@@ -1,10 +1,11 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Qcow2Image } from '@island/qcow2';
 import { IslandStack, regionOneSwift, startIsland } from '@island/stack';
 import { Benchmark, BenchContext, BenchmarkRow, mibPerSecond } from '../benchmark';
+import { curlTransfers } from '../raw-curl';
 
 const MIB = 1 << 20;
 const GIB = 1 << 30;
@@ -162,24 +163,13 @@ class Driver {
     await swift.createContainer(container);
     const { token, storageUrl } = await swift.session();
     await swift.close();
-    const dir = join(this.ctx.workDir, `raw-${direction}`);
-    mkdirSync(dir, { recursive: true });
-    const configs = Array.from({ length: 8 }, (_, p) => {
-      const lines = [`header = "X-Auth-Token: ${token}"`, 'fail', 'silent', 'show-error'];
-      for (let i = p; i < blocks.length; i += 8) {
-        const file = join('/dev/shm', `island-bench-raw-${i}`);
-        if (direction === 'put') writeFileSync(file, blocks[i]);
-        lines.push(`url = "${storageUrl}/${container}/b${i}"`, 'output = "/dev/null"');
-        if (direction === 'put') lines.push(`upload-file = "${file}"`);
-      }
-      const path = join(dir, `p${p}.conf`);
-      writeFileSync(path, `${lines.join('\n')}\n`);
-      return path;
+    const objects = blocks.map((block, i) => {
+      const file = join('/dev/shm', `island-bench-raw-${i}`);
+      if (direction === 'put') writeFileSync(file, block);
+      return { name: `b${i}`, file: direction === 'put' ? file : '/dev/null' };
     });
-    const started = performance.now();
-    await Promise.all(configs.map((c) => new Promise((resolve, reject) => spawn('curl', ['-K', c], { stdio: 'ignore' }).on('exit', (code) => (code === 0 ? resolve(null) : reject(new Error(`curl exited ${code}`)))))));
-    const ms = performance.now() - started;
-    if (direction === 'get') execFileSync('sh', ['-c', 'rm -f /dev/shm/island-bench-raw-*']);
+    const ms = await curlTransfers({ storageUrl, token, container, objects, direction, workDir: join(this.ctx.workDir, `raw-${direction}`) });
+    execFileSync('sh', ['-c', 'rm -f /dev/shm/island-bench-raw-*']);
     return ms;
   }
 
