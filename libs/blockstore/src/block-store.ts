@@ -52,9 +52,12 @@ export class SwiftBlockStore {
     }
   }
 
-  /** A block's stored object as it is (checked against its MD5 ETag, not decoded), for a copy to another region. */
+  /**
+   * A block's stored object as it is, with the MD5 Swift stores for it, for a copy to another region:
+   * putBlockObject elsewhere with that MD5 makes the receiving Swift check the bytes end to end.
+   */
   readBlockObject(hash: Buffer): Promise<{ data: Buffer; md5: string }> {
-    return this.swift.getObjectWithMd5(this.container, objectNames.block(hash));
+    return this.swift.getObjectForCopy(this.container, objectNames.block(hash));
   }
 
   /** Reads, decodes and verifies a block against its SHA-256 name (CorruptObjectError if it does not match). */

@@ -79,6 +79,20 @@ describe('SwiftClient against the real Swift', () => {
     expect(await swift.objectExists(container, 'bad-md5')).toBe(false);
   });
 
+  it('hands a copy the MD5 Swift stored, so a byte changed on the way is refused by the receiving PUT', async () => {
+    const bytes = randomBytes(100_000);
+    await swift.putObject(container, 'copy-source', bytes);
+    const read = await swift.getObjectForCopy(container, 'copy-source');
+    expect(read).toEqual({ data: bytes, md5: md5(bytes) });
+    const damaged = Buffer.from(read.data);
+    damaged[500] ^= 1;
+    const error = await swift.putObject(container, 'copy-target', damaged, { md5: read.md5 }).catch((e) => e);
+    expect(error).toBeInstanceOf(SwiftChecksumError);
+    expect(await swift.objectExists(container, 'copy-target')).toBe(false);
+    await swift.putObject(container, 'copy-target', read.data, { md5: read.md5 });
+    expect(await swift.getObject(container, 'copy-target')).toEqual(bytes);
+  });
+
   it('names the object and status when it does not exist', async () => {
     const error = await swift.getObject(container, 'missing/object').catch((e) => e);
     expect(error).toBeInstanceOf(SwiftNotFoundError);

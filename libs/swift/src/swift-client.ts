@@ -224,12 +224,13 @@ export class SwiftClient {
   }
 
   /**
-   * Reads a whole object checked against its MD5 ETag and returns that MD5 too, so the bytes can be PUT
-   * elsewhere with the same checksum without hashing them again.
+   * Reads a whole object and returns it with the MD5 its ETag states, unchecked here: the bytes are meant
+   * to be PUT elsewhere with that ETag, and the receiving Swift's check then covers the whole way from the
+   * source's disk (one MD5 pass instead of two). Without an ETag the MD5 is computed.
    */
-  async getObjectWithMd5(container: string, name: string): Promise<{ data: Buffer; md5: string }> {
-    const { data, etag } = await this.getChecked(container, name, undefined, true);
-    return { data, md5: etag ?? createHash('md5').update(data).digest('hex') };
+  async getObjectForCopy(container: string, name: string): Promise<{ data: Buffer; md5: string }> {
+    const { data, etag } = await this.getChecked(container, name, undefined, false);
+    return { data, md5: etag && /^[0-9a-f]{32}$/.test(etag) ? etag : createHash('md5').update(data).digest('hex') };
   }
 
   private async getChecked(container: string, name: string, range: ByteRange | undefined, verifyMd5: boolean): Promise<{ data: Buffer; etag?: string }> {

@@ -118,10 +118,10 @@ export class CopySnapshotJob {
         return;
       }
       const { data, md5 } = await source.readBlockObject(hash);
-      if ((await target.putBlockObject(hash, data, md5)) === 'stored') {
-        bytesCopied += data.length;
-        blocksCopied += 1;
-      }
+      // sent either way: 'already-present' is a retried PUT of ours whose first reply was lost, or a concurrent uploader's
+      await target.putBlockObject(hash, data, md5);
+      bytesCopied += data.length;
+      blocksCopied += 1;
       present.push({ hash, storedSize: data.length });
     });
     await injectedDelay('copy.before-present');
