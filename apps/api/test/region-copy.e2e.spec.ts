@@ -143,6 +143,12 @@ describe('snapshots across regions', () => {
     cli(false, 'snapshot', 'delete', taken[1].id);
     for (const region of ['RegionOne', 'RegionTwo']) cli(true, 'gc', 'run', '--region', region, '--grace', '0', '--wait');
     await expectRestoresInRegionTwo(copies[1], taken[1].content);
+    // a deleted copy can be made again: it moves back only what GC took from RegionTwo
+    const gone = [...blockHashes(taken[0].content, MIB)].filter((h) => !blockHashes(taken[1].content, MIB).has(h));
+    const again = cli(false, 'snapshot', 'copy', taken[0].id, '--to-region', 'RegionTwo', '--wait');
+    expect(again.id).not.toBe(copies[0]);
+    expect(again.blocksCopied).toBe(gone.length);
+    await expectRestoresInRegionTwo(String(again.id), taken[0].content);
     const clone = await io.createVolume(SIZE, { snapshotId: taken[0].id });
     expect((await io.read(await io.attach(clone))).equals(taken[0].content)).toBe(true);
     await io.deleteVolume(clone);

@@ -7,6 +7,8 @@ export interface MessageContext {
   attempt: number;
   /** The broker redelivered it (a consumer died before acking): the work may be half done. */
   redelivered: boolean;
+  /** No retry follows this attempt: if it fails, the message is dead-lettered (fail the operation now). */
+  finalAttempt: boolean;
   routingKey: string;
 }
 

@@ -61,6 +61,7 @@ export class MessageDispatcher {
       messageId: message.properties.messageId as string | undefined,
       attempt,
       redelivered: message.fields.redelivered,
+      finalAttempt: attempt > this.retryDelaysMs.length,
       routingKey: message.fields.routingKey,
     };
     const timer = this.metrics.histogram('island_message_handler_seconds', 'Time spent in message handlers', ['contract']).startTimer({ contract: key });

@@ -137,7 +137,7 @@ describe('messaging on the real RabbitMQ', () => {
     expect(context.messageId).toMatch(/^[0-9a-f-]{36}$/);
     expect(payload).toBeInstanceOf(Ping);
     expect(payload).toEqual({ text: 'hello', n: 1 });
-    expect(context).toMatchObject({ contract: 'TestPing.v1', attempt: 1, redelivered: false, routingKey: 'event.TestPing.v1' });
+    expect(context).toMatchObject({ contract: 'TestPing.v1', attempt: 1, redelivered: false, finalAttempt: false, routingKey: 'event.TestPing.v1' });
   });
 
   it('refuses to publish a payload that breaks its contract', async () => {
@@ -175,16 +175,19 @@ describe('messaging on the real RabbitMQ', () => {
     expect(await deadLetters(namespace)).toEqual([]);
   });
 
-  it('dead-letters a message whose handler keeps failing once retries run out', async () => {
+  it('dead-letters a message whose handler keeps failing once retries run out, telling the handler which attempt is the last', async () => {
     let calls = 0;
-    inbox.behaviour = () => {
+    const finals: boolean[] = [];
+    inbox.behaviour = (_p, context) => {
       calls += 1;
+      finals.push(context.finalAttempt);
       throw new Error('still broken');
     };
     app = await startApp(namespace, [PingHandler, PongHandler]);
     await app.get(MessagePublisher).publish(PingV1, { text: 'doomed', n: 3 });
     const [dead] = await waitForDeadLetters(namespace, 1);
     expect(calls).toBe(3);
+    expect(finals).toEqual([false, false, true]);
     expect(dead.body).toEqual({ text: 'doomed', n: 3 });
     expect(dead.headers[HEADERS.reason]).toBe('TestPing.v1: still broken (gave up after 3 attempts)');
   });

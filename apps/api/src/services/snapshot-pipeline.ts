@@ -154,21 +154,14 @@ export class SnapshotPipeline {
     });
   }
 
-  /** Some blocks of a region copy arrived: counters and progress (a resumed copy may report a block twice). */
+  /** Some blocks of a region copy arrived (the worker recorded them and their counters): progress and metrics. */
   async copyProgressed(e: SnapshotCopyProgressedEvent): Promise<void> {
+    this.metrics.counter('island_copy_bytes_total', 'Bytes of blocks copied between regions').inc(e.bytesCopied);
     await this.uow.run(async (tx) => {
-      const snapshot = await this.lockSnapshot(tx, e.snapshotId);
+      const snapshot = await tx.m.getRepository(SnapshotEntity).findOneBy({ id: e.snapshotId });
       if (snapshot?.status !== 'uploading' || !snapshot.copyOf) return;
-      const [updated] = await sqlRows<SnapshotRow>(
-        tx.m,
-        `UPDATE snapshot SET blocks_done = CASE WHEN blocks_total > 0 THEN LEAST(blocks_total, blocks_done + $2) ELSE blocks_done + $2 END,
-                blocks_uploaded = blocks_uploaded + $3, bytes_uploaded = bytes_uploaded + $4, bytes_stored = bytes_stored + $4, updated_at = now()
-          WHERE id = $1 RETURNING blocks_done, blocks_total`,
-        [snapshot.id, e.blocksDone, e.blocksCopied, e.bytesCopied],
-      );
-      this.metrics.counter('island_copy_bytes_total', 'Bytes of blocks copied between regions').inc(e.bytesCopied);
       const job = await runningJob(tx.m, snapshot.id, 'snapshot-copy');
-      if (job) await jobProgress(tx.m, job.id, snapshotProgress({ status: 'uploading', blocksDone: updated.blocks_done, blocksTotal: updated.blocks_total }));
+      if (job) await jobProgress(tx.m, job.id, snapshotProgress(snapshot));
     });
   }
 
@@ -183,14 +176,12 @@ export class SnapshotPipeline {
         await this.fail(tx, snapshot, `copy staged ${staged.n} block entries, its source manifest has ${e.entries}`);
         return;
       }
-      const [counts] = await sqlRows<{ blocks_uploaded: number }>(
-        m,
-        `UPDATE snapshot SET blocks_total = $2, blocks_done = $2, blocks_reused = GREATEST(0, $2 - blocks_uploaded), updated_at = now()
-          WHERE id = $1 RETURNING blocks_uploaded`,
+      await m.query(
+        `UPDATE snapshot SET blocks_total = $2, blocks_done = $2, blocks_reused = GREATEST(0, $2 - blocks_uploaded), updated_at = now() WHERE id = $1`,
         [snapshot.id, e.distinctBlocks],
       );
       const volume = await m.getRepository(VolumeEntity).findOneByOrFail({ id: snapshot.volumeId });
-      await this.commit(tx, { ...snapshot, blocksTotal: e.distinctBlocks, blocksUploaded: counts.blocks_uploaded }, volume);
+      await this.commit(tx, snapshot, volume);
     });
   }
 

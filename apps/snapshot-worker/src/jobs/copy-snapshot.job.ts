@@ -10,7 +10,7 @@ import {
   SnapshotCopyProgressed,
   SnapshotCopyTransferred,
 } from '@island/contracts';
-import { MessagePublisher, OnMessage } from '@island/messaging';
+import { MessageContext, MessagePublisher, OnMessage } from '@island/messaging';
 import { forEachBounded, injectedDelay, MetricsService, RegionStores } from '@island/platform';
 import { SwiftNotFoundError } from '@island/swift';
 
@@ -45,7 +45,17 @@ export class CopySnapshotJob {
   ) {}
 
   @OnMessage(SnapshotCopy)
-  async copy(job: SnapshotCopyJob): Promise<void> {
+  async copy(job: SnapshotCopyJob, context?: MessageContext): Promise<void> {
+    try {
+      await this.copyOnce(job);
+    } catch (error) {
+      // the last attempt: the copy fails now rather than stay `uploading` behind a dead letter
+      if (context?.finalAttempt) await this.fail(job, `gave up after ${context.attempt} attempts: ${(error as Error).message}`);
+      throw error;
+    }
+  }
+
+  private async copyOnce(job: SnapshotCopyJob): Promise<void> {
     const [copy] = await sqlRows<{ status: string }>(this.dataSource.manager, `SELECT status FROM snapshot WHERE id = $1`, [job.snapshotId]);
     if (copy?.status !== 'uploading') return; // done, failed or deleted meanwhile
     const source = await this.stores.store(job.sourceRegion);
@@ -62,6 +72,10 @@ export class CopySnapshotJob {
     }
     const resumed = await this.stage(job.snapshotId, manifest);
     const blocks = distinctBlocks(manifest);
+    await this.dataSource.query(`UPDATE snapshot SET blocks_total = $2, updated_at = now() WHERE id = $1 AND status = 'uploading'`, [
+      job.snapshotId,
+      blocks.length,
+    ]);
     const batches: CopyBlock[][] = [];
     for (let i = 0; i < blocks.length; i += BATCH) batches.push(blocks.slice(i, i + BATCH));
     const inFlight: Promise<void>[] = [];
@@ -125,7 +139,16 @@ export class CopySnapshotJob {
       present.push({ hash, storedSize: data.length });
     });
     await injectedDelay('copy.before-present');
-    await this.dataSource.transaction((m) => markBlocksPresent(m, job.region, present));
+    // the counters commit with the blocks they count: the API reads them at the commit, whatever order events arrive in
+    await this.dataSource.transaction(async (m) => {
+      await markBlocksPresent(m, job.region, present);
+      await m.query(
+        `UPDATE snapshot SET blocks_done = LEAST(blocks_total, blocks_done + $2), blocks_uploaded = blocks_uploaded + $3,
+                bytes_uploaded = bytes_uploaded + $4, bytes_stored = bytes_stored + $4, updated_at = now()
+          WHERE id = $1 AND status = 'uploading'`,
+        [job.snapshotId, batch.length, blocksCopied, bytesCopied],
+      );
+    });
     this.metrics.counter('island_worker_copy_bytes_total', 'Bytes of block objects copied between regions').inc(bytesCopied);
     await this.publisher.publish(SnapshotCopyProgressed, { snapshotId: job.snapshotId, blocksDone: batch.length, blocksCopied, bytesCopied });
   }

@@ -19,6 +19,9 @@ export class RegionCopies1764300000000 implements MigrationInterface {
       ALTER TABLE snapshot ADD COLUMN copied_from uuid;
       CREATE UNIQUE INDEX snapshot_one_copy_per_region ON snapshot (coalesce(copy_of, id), region) WHERE status NOT IN ('deleted', 'error');
       CREATE INDEX snapshot_copies ON snapshot (copy_of) WHERE copy_of IS NOT NULL;
+      -- a copy deleted (or failed) and made again takes its original's seq again in the same replica
+      ALTER TABLE snapshot DROP CONSTRAINT snapshot_volume_id_seq_key;
+      CREATE UNIQUE INDEX snapshot_volume_seq ON snapshot (volume_id, seq) WHERE status NOT IN ('deleted', 'error');
       CREATE INDEX snapshot_copied_from ON snapshot (copied_from) WHERE copied_from IS NOT NULL;
 
       CREATE OR REPLACE VIEW island_usage_by_project AS
@@ -42,6 +45,8 @@ export class RegionCopies1764300000000 implements MigrationInterface {
              (SELECT coalesce(sum(s.size_bytes), 0) FROM snapshot s WHERE s.project_id = p.id AND s.region = r.name AND s.status NOT IN ('deleted', 'error'))::bigint AS snapshot_logical_bytes,
              (SELECT coalesce(sum(s.bytes_stored), 0) FROM snapshot s WHERE s.project_id = p.id AND s.region = r.name AND s.status NOT IN ('deleted', 'error'))::bigint AS snapshot_uploaded_bytes
         FROM project p CROSS JOIN region r;
+      DROP INDEX snapshot_volume_seq;
+      ALTER TABLE snapshot ADD CONSTRAINT snapshot_volume_id_seq_key UNIQUE (volume_id, seq);
       DROP INDEX snapshot_copied_from;
       DROP INDEX snapshot_copies;
       DROP INDEX snapshot_one_copy_per_region;

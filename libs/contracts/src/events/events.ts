@@ -68,7 +68,7 @@ export class SnapshotManifestWrittenEvent {
 }
 export const SnapshotManifestWritten = event('snapshot.manifest-written', SnapshotManifestWrittenEvent);
 
-/** Some blocks of a region copy are in the target region now (counts are this batch's, not totals). */
+/** Some blocks of a region copy are in the target region now, recorded with their counters (counts are this batch's, for progress and metrics). */
 export class SnapshotCopyProgressedEvent {
   @IsResourceId() snapshotId!: string;
   @IsCount() blocksDone!: number;
