@@ -1,7 +1,7 @@
 export { AmqpConnection } from './amqp-connection';
 export { BrokerNames, HEADERS } from './broker-names';
 export { checkHandlers } from './handler-discovery';
-export { MessageContext, MessageHandler } from './message-context';
+export { MessageContext, MessageHandler, reportingFinalFailure } from './message-context';
 export { MessagePublisher } from './message-publisher';
 export { BrokerUnavailableError, HandlerSetupError, PermanentMessageError } from './messaging-errors';
 export { MessagingModule, MessagingModuleAsyncOptions } from './messaging.module';

@@ -10,7 +10,7 @@ import {
   SnapshotCopyProgressed,
   SnapshotCopyTransferred,
 } from '@island/contracts';
-import { MessageContext, MessagePublisher, OnMessage } from '@island/messaging';
+import { MessageContext, MessagePublisher, OnMessage, reportingFinalFailure } from '@island/messaging';
 import { forEachBounded, injectedDelay, MetricsService, RegionStores } from '@island/platform';
 import { SwiftNotFoundError } from '@island/swift';
 
@@ -46,13 +46,7 @@ export class CopySnapshotJob {
 
   @OnMessage(SnapshotCopy)
   async copy(job: SnapshotCopyJob, context?: MessageContext): Promise<void> {
-    try {
-      await this.copyOnce(job);
-    } catch (error) {
-      // the last attempt: the copy fails now rather than stay `uploading` behind a dead letter
-      if (context?.finalAttempt) await this.fail(job, `gave up after ${context.attempt} attempts: ${(error as Error).message}`);
-      throw error;
-    }
+    await reportingFinalFailure(context, () => this.copyOnce(job), (reason) => this.fail(job, reason));
   }
 
   private async copyOnce(job: SnapshotCopyJob): Promise<void> {

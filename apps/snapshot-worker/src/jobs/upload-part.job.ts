@@ -5,7 +5,7 @@ import { allocateFrame, BLOCK_HEADER_BYTES, BlockEncoderPool, hashBlock, isAllZe
 import { claimBlocks, markBlocksPresent, SnapshotNotUploadingError } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { OperationFailed, SnapshotPartUploaded, SnapshotUploadPart, SnapshotUploadPartJob } from '@island/contracts';
-import { MessageContext, MessagePublisher, OnMessage } from '@island/messaging';
+import { MessageContext, MessagePublisher, OnMessage, reportingFinalFailure } from '@island/messaging';
 import { forEachBounded, injectedDelay, InjectConfig, insideDataDir, MetricsService, PathOutsideDataDirError, RegionStores } from '@island/platform';
 import { Qcow2Error, Qcow2Image, View } from '@island/qcow2';
 
@@ -41,13 +41,7 @@ export class UploadPartJob {
 
   @OnMessage(SnapshotUploadPart)
   async upload(job: SnapshotUploadPartJob, context?: MessageContext): Promise<void> {
-    try {
-      await this.uploadOnce(job);
-    } catch (error) {
-      // the last attempt: the snapshot fails now rather than stay `uploading` behind a dead letter
-      if (context?.finalAttempt) await this.fail(job, `gave up after ${context.attempt} attempts: ${(error as Error).message}`);
-      throw error;
-    }
+    await reportingFinalFailure(context, () => this.uploadOnce(job), (reason) => this.fail(job, reason));
   }
 
   private async uploadOnce(job: SnapshotUploadPartJob): Promise<void> {
