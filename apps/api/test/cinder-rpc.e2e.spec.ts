@@ -1,5 +1,6 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Qcow2Image } from '@island/qcow2';
 import { guestIo, IslandStack, startIsland } from '@island/stack';
@@ -117,6 +118,18 @@ describe('Cinder drives island over oslo.messaging', () => {
     const stats = call('get_volume_stats', { refresh: true }) as Json;
     for (const key of ['volume_backend_name', 'vendor_name', 'driver_version', 'storage_protocol', 'total_capacity_gb', 'free_capacity_gb']) expect(stats).toHaveProperty(key);
     expect(stats).toMatchObject({ volume_backend_name: 'island', thin_provisioning_support: true, provisioned_capacity_gb: 4 });
+
+    // a connector asking for island's export: the volume is served over NBD by the host's storage daemon
+    const v4 = randomUUID();
+    call('create_volume_from_snapshot', { volume: volume(v4), snapshot: snapshot(s2, v1) });
+    const served = call('initialize_connection', { volume: volume(v4), connector: { ...connector(), island_export: 'nbd' } }) as Json;
+    expect(served).toMatchObject({ driver_volume_type: 'nbd', data: { export_name: v4, nbd_uri: expect.stringMatching(/^nbd\+unix:\/\/\//) } });
+    const copy = join(island.dataDir, 'nbd-read.raw');
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', (served.data as Json).nbd_uri as string, copy]);
+    expect(readFileSync(copy).subarray(0, atS2.length).equals(atS2)).toBe(true);
+    expect(call('terminate_connection', { volume: volume(v4), connector: connector() })).toBeNull();
+    expect((await island.request('GET', `/v1/volumes/${v4}`)).body).toMatchObject({ status: 'available', connection: null });
+    expect(call('delete_volume', { volume: volume(v4) })).toBeNull();
 
     for (const id of [s1, s2]) expect(call('delete_snapshot', { snapshot: snapshot(id, v1) })).toBeNull();
     for (const id of [v2, v3]) call('terminate_connection', { volume: volume(id), connector: connector() });

@@ -26,11 +26,6 @@ describe('snapshots across regions', () => {
     await island?.stop();
   }, 60_000);
 
-  const cli = (admin: boolean, ...args: string[]): Json => {
-    const result = admin ? island.adminCli(...args, '--json') : island.cli(...args, '--json');
-    if (result.code !== 0) throw new Error(`island ${args.join(' ')} exited ${result.code}: ${result.stderr}${result.stdout}`);
-    return JSON.parse(result.stdout) as Json;
-  };
   const blocksIn = async (region: string) => {
     const objects = await island.swiftObjects('blocks/', region);
     return new Map([...objects].map(([name, bytes]) => [name.slice('blocks/'.length), bytes]));
@@ -52,7 +47,7 @@ describe('snapshots across regions', () => {
   }
 
   async function expectRestoresInRegionTwo(snapshotId: string, content: Buffer, extra: Json = {}) {
-    const volume = cli(false, 'volume', 'create', '--size', String(content.length), '--snapshot', snapshotId, '--wait', ...Object.entries(extra).flat().map(String));
+    const volume = island.json('volume', 'create', '--size', String(content.length), '--snapshot', snapshotId, '--wait', ...Object.entries(extra).flat().map(String));
     expect(volume.region).toBe('RegionTwo');
     const path = await io.attach(String(volume.id), hostTwo);
     expect(path.startsWith(island.hosts[1].dataDir)).toBe(true);
@@ -74,7 +69,7 @@ describe('snapshots across regions', () => {
     for (const k of order) {
       const needed = blockHashes(taken[k].content, MIB);
       const absent = [...needed].filter((h) => !there.has(h));
-      const report = cli(false, 'snapshot', 'copy', taken[k].id, '--to-region', 'RegionTwo', '--wait');
+      const report = island.json('snapshot', 'copy', taken[k].id, '--to-region', 'RegionTwo', '--wait');
       expect(report).toMatchObject({ region: 'RegionTwo', status: 'available', copyOf: taken[k].id });
       expect(report.blocksCopied).toBe(absent.length);
       expect(report.blocksReused).toBe(needed.size - absent.length);
@@ -83,9 +78,9 @@ describe('snapshots across regions', () => {
       expect(new Set((await blocksIn('RegionTwo')).keys())).toEqual(there);
       copies.set(k, String(report.id));
       // asking again is the same copy, nothing moves
-      expect(cli(false, 'snapshot', 'copy', taken[k].id, '--to-region', 'RegionTwo', '--wait')).toMatchObject({ id: report.id, bytesCopied: report.bytesCopied });
+      expect(island.json('snapshot', 'copy', taken[k].id, '--to-region', 'RegionTwo', '--wait')).toMatchObject({ id: report.id, bytesCopied: report.bytesCopied });
     }
-    const shown = cli(false, 'snapshot', 'show', taken[0].id);
+    const shown = island.json('snapshot', 'show', taken[0].id);
     expect(shown.regions).toEqual([
       { region: 'RegionOne', snapshotId: taken[0].id, status: 'available' },
       { region: 'RegionTwo', snapshotId: copies.get(0), status: 'available' },
@@ -98,7 +93,7 @@ describe('snapshots across regions', () => {
   it('creates a volume in RegionTwo from a RegionOne snapshot that has no copy there yet, copying it on demand', async () => {
     const { taken } = await chainInRegionOne([[[2 * MIB, randomBytes(3 * MIB)], [SIZE - MIB, randomBytes(MIB)]]]);
     await expectRestoresInRegionTwo(taken[0].id, taken[0].content, { '--region': 'RegionTwo' });
-    const shown = cli(false, 'snapshot', 'show', taken[0].id);
+    const shown = island.json('snapshot', 'show', taken[0].id);
     expect((shown.regions as Json[]).map((r) => r.region)).toEqual(['RegionOne', 'RegionTwo']);
   }, 120_000);
 
@@ -109,7 +104,7 @@ describe('snapshots across regions', () => {
     const content = Buffer.alloc(size);
     await io.write(path, 0, randomBytes(size), content);
     const original = await io.snapshot(volumeId);
-    const started = cli(false, 'snapshot', 'copy', String(original.id), '--to-region', 'RegionTwo');
+    const started = island.json('snapshot', 'copy', String(original.id), '--to-region', 'RegionTwo');
     await io.until<Json>(`/v1/snapshots/${started.id}`, (s) => Number(s.blocksDone) >= 64, 'copy under way');
     const workers = ['worker-1', 'worker-2', 'worker-two'];
     for (const w of workers) island.kill(w);
@@ -118,7 +113,7 @@ describe('snapshots across regions', () => {
     expect(Number(halfway.blocksDone)).toBeLessThan(200);
     for (const w of workers) await island.revive(w);
 
-    const done = cli(false, 'snapshot', 'copy', String(original.id), '--to-region', 'RegionTwo', '--wait');
+    const done = island.json('snapshot', 'copy', String(original.id), '--to-region', 'RegionTwo', '--wait');
     expect(done).toMatchObject({ id: started.id, status: 'available' });
     const needed = blockHashes(content, MIB);
     const inTwo = await blocksIn('RegionTwo');
@@ -137,15 +132,15 @@ describe('snapshots across regions', () => {
 
   it('deletes in one region without touching the other; fsck is clean in both', async () => {
     const { volumeId, taken } = await chainInRegionOne([[[0, randomBytes(4 * MIB)]], [[MIB, randomBytes(MIB)]]]);
-    const copies = taken.map((t) => String(cli(false, 'snapshot', 'copy', t.id, '--to-region', 'RegionTwo', '--wait').id));
+    const copies = taken.map((t) => String(island.json('snapshot', 'copy', t.id, '--to-region', 'RegionTwo', '--wait').id));
     // the copy of the first goes in RegionTwo; the original of the second goes in RegionOne
-    cli(false, 'snapshot', 'delete', copies[0]);
-    cli(false, 'snapshot', 'delete', taken[1].id);
-    for (const region of ['RegionOne', 'RegionTwo']) cli(true, 'gc', 'run', '--region', region, '--grace', '0', '--wait');
+    island.json('snapshot', 'delete', copies[0]);
+    island.json('snapshot', 'delete', taken[1].id);
+    for (const region of ['RegionOne', 'RegionTwo']) island.adminJson('gc', 'run', '--region', region, '--grace', '0', '--wait');
     await expectRestoresInRegionTwo(copies[1], taken[1].content);
     // a deleted copy can be made again: it moves back only what GC took from RegionTwo
     const gone = [...blockHashes(taken[0].content, MIB)].filter((h) => !blockHashes(taken[1].content, MIB).has(h));
-    const again = cli(false, 'snapshot', 'copy', taken[0].id, '--to-region', 'RegionTwo', '--wait');
+    const again = island.json('snapshot', 'copy', taken[0].id, '--to-region', 'RegionTwo', '--wait');
     expect(again.id).not.toBe(copies[0]);
     expect(again.blocksCopied).toBe(gone.length);
     await expectRestoresInRegionTwo(String(again.id), taken[0].content);
@@ -153,28 +148,23 @@ describe('snapshots across regions', () => {
     expect((await io.read(await io.attach(clone))).equals(taken[0].content)).toBe(true);
     await io.deleteVolume(clone);
     for (const region of ['RegionOne', 'RegionTwo']) {
-      const report = cli(true, 'fsck', '--region', region, '--deep');
+      const report = island.adminJson('fsck', '--region', region, '--deep');
       expect(report).toMatchObject({ ok: true });
     }
     // the whole volume goes with its snapshots; its remaining copy in RegionTwo stays and restores
     await io.deleteVolume(volumeId, true);
-    for (const region of ['RegionOne', 'RegionTwo']) cli(true, 'gc', 'run', '--region', region, '--grace', '0', '--wait');
+    for (const region of ['RegionOne', 'RegionTwo']) island.adminJson('gc', 'run', '--region', region, '--grace', '0', '--wait');
     await expectRestoresInRegionTwo(copies[1], taken[1].content);
-    expect(cli(true, 'fsck', '--region', 'RegionTwo', '--deep')).toMatchObject({ ok: true });
+    expect(island.adminJson('fsck', '--region', 'RegionTwo', '--deep')).toMatchObject({ ok: true });
   }, 240_000);
 
   it('rebuilds a region from its own Swift alone: copies come back as copies of their originals and restore', async () => {
     const { taken } = await chainInRegionOne([[[0, randomBytes(3 * MIB)]], [[2 * MIB, randomBytes(2 * MIB)]]]);
-    const copies = taken.map((t) => String(cli(false, 'snapshot', 'copy', t.id, '--to-region', 'RegionTwo', '--wait').id));
+    const copies = taken.map((t) => String(island.json('snapshot', 'copy', t.id, '--to-region', 'RegionTwo', '--wait').id));
     const rebuilt = await startIsland({ twoRegions: true, container: island.container });
     try {
-      const admin = (...args: string[]) => {
-        const result = rebuilt.adminCli(...args, '--json');
-        if (result.code !== 0) throw new Error(`island ${args.join(' ')}: ${result.stderr}${result.stdout}`);
-        return JSON.parse(result.stdout) as Json;
-      };
-      expect(admin('catalog', 'rebuild', '--region', 'RegionTwo', '--wait')).toMatchObject({ region: 'RegionTwo' });
-      expect(admin('fsck', '--region', 'RegionTwo', '--deep')).toMatchObject({ ok: true });
+      expect(rebuilt.adminJson('catalog', 'rebuild', '--region', 'RegionTwo', '--wait')).toMatchObject({ region: 'RegionTwo' });
+      expect(rebuilt.adminJson('fsck', '--region', 'RegionTwo', '--deep')).toMatchObject({ ok: true });
       const other = guestIo(rebuilt);
       for (const [k, copyId] of copies.entries()) {
         const shown = await rebuilt.request<Json>('GET', `/v1/snapshots/${copyId}`);

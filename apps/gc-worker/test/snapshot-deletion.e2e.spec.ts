@@ -23,11 +23,6 @@ describe('deleting snapshots in any order', () => {
     await island?.stop();
   }, 60_000);
 
-  const cli = (admin: boolean, ...args: string[]): Json => {
-    const result = admin ? island.adminCli(...args, '--json') : island.cli(...args, '--json');
-    if (result.code !== 0) throw new Error(`island ${args.join(' ')} exited ${result.code}: ${result.stderr}${result.stdout}`);
-    return JSON.parse(result.stdout) as Json;
-  };
   const storedBlocks = async () => {
     const objects = await island.swiftObjects('blocks/');
     return new Map([...objects].map(([name, bytes]) => [name.slice('blocks/'.length), bytes]));
@@ -85,14 +80,14 @@ describe('deleting snapshots in any order', () => {
 
     const remaining = new Set(snapshots.map((_, i) => i));
     for (const index of order) {
-      const deleted = cli(false, 'snapshot', 'delete', snapshots[index].id, '--wait');
+      const deleted = island.json('snapshot', 'delete', snapshots[index].id, '--wait');
       expect(deleted).toMatchObject({ id: snapshots[index].id, status: 'deleted' });
       remaining.delete(index);
       const live = [...remaining].map((i) => snapshots[i]);
       await expectRestores(live);
 
       const stored = await storedBlocks();
-      const report = cli(true, 'gc', 'run', '--grace', '0', '--wait');
+      const report = island.adminJson('gc', 'run', '--grace', '0', '--wait');
       const after = await storedBlocks();
       const expected = union(head, ...live.map((s) => blockHashes(s.content, MIB)));
       expect(mine(after)).toEqual(expected);
@@ -105,11 +100,11 @@ describe('deleting snapshots in any order', () => {
     const again = await io.snapshot(volumeId);
     await io.deleteVolume(volumeId, true);
     expect((await island.request('GET', `/v1/snapshots/${again.id}`)).status).toBe(404);
-    const report = cli(true, 'gc', 'run', '--grace', '0', '--wait');
+    const report = island.adminJson('gc', 'run', '--grace', '0', '--wait');
     expect(Number(report.blocksDeleted)).toBe(head.size);
     expect(mine(await storedBlocks()).size).toBe(0);
     expect([...(await island.swiftObjects(`manifests/${volumeId}/`)).keys()]).toEqual([]);
-    expect(cli(true, 'fsck')).toMatchObject({ ok: true, problems: [] });
+    expect(island.adminJson('fsck')).toMatchObject({ ok: true, problems: [] });
   }, 240_000);
 
   it('keeps blocks through the grace window, and a dry run deletes nothing', async () => {
@@ -120,16 +115,16 @@ describe('deleting snapshots in any order', () => {
     const first = await io.snapshot(volumeId);
     await io.write(path, 0, randomBytes(2 * MIB), model);
     await io.snapshot(volumeId);
-    cli(false, 'snapshot', 'delete', String(first.id), '--wait');
+    island.json('snapshot', 'delete', String(first.id), '--wait');
 
     const stored = await storedBlocks();
     const storedBytes = [...stored.values()].reduce((a, b) => a + b, 0);
     expect(await view('island_gc_backlog')).toMatchObject({ unreferenced_blocks: '2', deleting_blocks: '0', claimed_blocks: '0' });
     expect(await view('island_storage_by_region')).toMatchObject({ blocks: String(stored.size), stored_bytes: String(storedBytes) });
-    expect(cli(true, 'gc', 'run', '--grace', '3600', '--wait')).toMatchObject({ blocksDeleted: 0, blocksPending: 2 });
-    expect(cli(true, 'gc', 'run', '--grace', '0', '--dry-run', '--wait')).toMatchObject({ blocksDeleted: 2, dryRun: true });
+    expect(island.adminJson('gc', 'run', '--grace', '3600', '--wait')).toMatchObject({ blocksDeleted: 0, blocksPending: 2 });
+    expect(island.adminJson('gc', 'run', '--grace', '0', '--dry-run', '--wait')).toMatchObject({ blocksDeleted: 2, dryRun: true });
     expect((await storedBlocks()).size).toBe(stored.size);
-    expect(cli(true, 'gc', 'run', '--grace', '0', '--wait')).toMatchObject({ blocksDeleted: 2, blocksPending: 0 });
+    expect(island.adminJson('gc', 'run', '--grace', '0', '--wait')).toMatchObject({ blocksDeleted: 2, blocksPending: 0 });
     expect((await storedBlocks()).size).toBe(stored.size - 2);
     expect(await view('island_gc_backlog')).toMatchObject({ unreferenced_blocks: '0' });
     const metrics = await (await fetch(`http://127.0.0.1:${island.ports.gc}/metrics`)).text();

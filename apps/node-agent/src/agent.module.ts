@@ -10,8 +10,10 @@ import {
   registerDataDirReadiness,
 } from '@island/platform';
 import { HeartbeatService } from './heartbeat.service';
+import { ExportJobs } from './jobs/export-jobs';
 import { ImageJobs } from './jobs/image-jobs';
 import { SnapshotJobs } from './jobs/snapshot-jobs';
+import { StorageDaemon } from './storage-daemon/storage-daemon';
 import { VolumeLocks } from './volume-locks';
 
 /** The node agent: owns this host's qcow2 images under its data directory. */
@@ -22,7 +24,7 @@ import { VolumeLocks } from './volume-locks';
     MetricsModule,
     MessagingModule.forService('node-agent'),
   ],
-  providers: [VolumeLocks, ImageJobs, SnapshotJobs, HeartbeatService],
+  providers: [VolumeLocks, StorageDaemon, ImageJobs, SnapshotJobs, ExportJobs, HeartbeatService],
 })
 export class AgentModule implements OnModuleInit {
   constructor(

@@ -1,2 +1,3 @@
 export * from './island-stack';
 export * from './guest-io';
+export * from './nbd-writer';

@@ -57,6 +57,10 @@ export interface IslandStack {
   cli(...args: string[]): { code: number; stdout: string; stderr: string };
   /** `island …` with the admin token (gc, fsck, catalog rebuild). */
   adminCli(...args: string[]): { code: number; stdout: string; stderr: string };
+  /** `island … --json` as a user: its parsed output; a non-zero exit throws with what it printed. */
+  json<T = Record<string, unknown>>(...args: string[]): T;
+  /** `island … --json` with the admin token. */
+  adminJson<T = Record<string, unknown>>(...args: string[]): T;
   adminToken: string;
   /** Everything the stack's processes printed so far. */
   logs(): string;
@@ -172,6 +176,11 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     });
     return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
   };
+  const json = <T>(token: string, args: string[]): T => {
+    const result = cli(token, [...args, '--json']);
+    if (result.code !== 0) throw new Error(`island ${args.join(' ')} exited ${result.code}: ${result.stderr}${result.stdout}`);
+    return JSON.parse(result.stdout) as T;
+  };
   return {
     api,
     container,
@@ -187,6 +196,8 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     adminToken: ADMIN_TOKEN,
     cli: (...args: string[]) => cli('e2e-token', args),
     adminCli: (...args: string[]) => cli(ADMIN_TOKEN, args),
+    json: <T>(...args: string[]) => json<T>('e2e-token', args),
+    adminJson: <T>(...args: string[]) => json<T>(ADMIN_TOKEN, args),
     logs: () => logs.join(''),
     async swiftObjects(prefix: string, region = 'RegionOne') {
       const swift = localSwift(region);
@@ -233,7 +244,10 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
       await ch.deleteExchange(`${ns}.island.dead`).catch(() => undefined);
       await conn.close();
       for (const r of LOCAL_REGIONS.slice(0, options.twoRegions ? 2 : 1)) await removeContainers(`island-e2e-${id}`, r.name);
-      for (const h of hosts) rmSync(h.dataDir, { recursive: true, force: true });
+      for (const h of hosts) {
+        stopStorageDaemon(h.dataDir);
+        rmSync(h.dataDir, { recursive: true, force: true });
+      }
     },
   };
 }
@@ -257,6 +271,17 @@ const LOCAL_REGIONS = [
   { name: 'RegionOne', authUrl: 'http://127.0.0.1:8080/auth/v1.0' },
   { name: 'RegionTwo', authUrl: 'http://127.0.0.1:8090/auth/v1.0' },
 ];
+
+/** A host's qemu-storage-daemon outlives its agent by design (VMs keep their disks): the stack ends it. */
+function stopStorageDaemon(dataDir: string): void {
+  const pidFile = join(dataDir, 'qsd', 'qsd.pid');
+  if (!existsSync(pidFile)) return;
+  try {
+    process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGTERM');
+  } catch {
+    // gone already
+  }
+}
 
 function proxyLogPath(region: string): string {
   return join(process.env.ISLAND_SERVICES_DIR ?? '/var/tmp/island-services', 'swift', region, 'log', 'proxy.log');

@@ -1,5 +1,5 @@
 import { plainToInstance } from 'class-transformer';
-import { IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, validateSync, ValidationError } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, validateSync, ValidationError } from 'class-validator';
 import { cinderErrors, typeError } from './cinder-errors';
 
 /** The fields island reads of Cinder's volume dict (Cinder sends many more; they are ignored). */
@@ -24,6 +24,8 @@ export class CinderSnapshot {
 /** os-brick's connector properties; island needs the host the volume is attached on. */
 export class CinderConnector {
   @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, { message: 'host must be a host name' }) host!: string;
+  /** island's own connector property: serve the volume through the host's storage daemon (NBD). */
+  @IsOptional() @IsIn(['nbd'], { message: "island_export must be 'nbd'" }) island_export?: 'nbd';
 }
 
 /**

@@ -170,12 +170,27 @@ export class CinderVolumeEndpoint {
     const volume = parseArg(CinderVolume, args.volume, 'volume');
     const connector = parseArg(CinderConnector, args.connector, 'connector');
     const caller = this.caller(ctx, volume.project_id);
-    await this.volumes.attach(caller, volume.id, { host: connector.host });
+    await this.volumes.attach(caller, volume.id, { host: connector.host, ...(connector.island_export && { export: connector.island_export }) });
     const attached = await this.settle(
       () => this.volumes.show(caller, volume.id),
       (v) => v.status === 'in-use',
       (v) => (v.status === 'available' || v.status === 'error' ? (v.statusReason ?? `volume is ${v.status}`) : undefined),
     );
+    if (attached.connection?.nbd) {
+      const nbd = new URL(attached.connection.nbd);
+      return {
+        driver_volume_type: 'nbd',
+        data: {
+          nbd_uri: attached.connection.nbd,
+          export_name: volume.id,
+          socket_path: nbd.searchParams.get('socket'),
+          format: 'raw',
+          volume_id: volume.id,
+          host: connector.host,
+          access_mode: 'rw',
+        },
+      };
+    }
     return {
       driver_volume_type: 'local',
       data: { device_path: attached.connection?.path, format: 'qcow2', volume_id: volume.id, host: connector.host, access_mode: 'rw' },
@@ -185,7 +200,16 @@ export class CinderVolumeEndpoint {
   private async terminateConnection(ctx: Context, args: Args): Promise<null> {
     checkKwargs('terminate_connection', args, ['volume'], ['connector'], true);
     const volume = parseArg(CinderVolume, args.volume, 'volume');
-    await this.volumes.detach(this.caller(ctx, volume.project_id), volume.id);
+    const caller = this.caller(ctx, volume.project_id);
+    const detached = await this.volumes.detach(caller, volume.id);
+    if (detached.status === 'detaching') {
+      // an export: the storage daemon lets the image go first
+      await this.settle(
+        () => this.volumes.show(caller, volume.id),
+        (v) => v.status !== 'detaching',
+        (v) => (v.status === 'error' ? (v.statusReason ?? 'volume is in error') : undefined),
+      );
+    }
     return null;
   }
 

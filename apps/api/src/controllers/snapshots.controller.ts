@@ -2,7 +2,7 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UseGuards 
 import { ApiBearerAuth, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { BearerTokenGuard } from '../auth/bearer-token.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
-import { CopySnapshotDto, CreateSnapshotDto, SnapshotView } from '../dtos/snapshot.dto';
+import { CopySnapshotDto, CreateSnapshotDto, CreateSnapshotGroupDto, SnapshotGroupView, SnapshotView } from '../dtos/snapshot.dto';
 import { SnapshotCopyService } from '../services/snapshot-copy.service';
 import { SnapshotService } from '../services/snapshot.service';
 
@@ -21,6 +21,13 @@ export class SnapshotsController {
   @ApiOkResponse({ type: SnapshotView, description: 'status pending once the point in time is safe; available when stored' })
   create(@CurrentCaller() caller: Caller, @Body() dto: CreateSnapshotDto): Promise<SnapshotView> {
     return this.snapshots.create(caller, dto);
+  }
+
+  @Post('groups')
+  @HttpCode(202)
+  @ApiOkResponse({ type: SnapshotGroupView, description: 'Several volumes at one instant; each snapshot then goes on like a single one' })
+  createGroup(@CurrentCaller() caller: Caller, @Body() dto: CreateSnapshotGroupDto): Promise<SnapshotGroupView> {
+    return this.snapshots.createGroup(caller, dto);
   }
 
   @Get()

@@ -1,10 +1,19 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, IsUUID, Matches, MaxLength } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsOptional, IsString, IsUUID, Matches, MaxLength } from 'class-validator';
 import { SnapshotEntity, SnapshotStatus } from '@island/catalog';
 
 export class CreateSnapshotDto {
   @ApiProperty() @IsUUID()
   volumeId!: string;
+
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(255)
+  name?: string;
+}
+
+export class CreateSnapshotGroupDto {
+  @ApiProperty({ type: String, isArray: true, description: 'Volumes to snapshot at one instant (placed ones on one host)' })
+  @IsArray() @ArrayMinSize(2) @ArrayMaxSize(64) @IsUUID('all', { each: true })
+  volumeIds!: string[];
 
   @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(255)
   name?: string;
@@ -47,6 +56,8 @@ export class SnapshotView {
   copiedFrom!: string | null;
   @ApiPropertyOptional({ type: SnapshotPlacementView, isArray: true, description: 'Every region holding this content (shown by GET one snapshot)' })
   regions?: SnapshotPlacementView[];
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'Taken at one instant with the other snapshots of this group' })
+  groupId!: string | null;
 
   static of(s: SnapshotEntity): SnapshotView {
     return {
@@ -70,6 +81,7 @@ export class SnapshotView {
       committedAt: s.committedAt?.toISOString() ?? null,
       copyOf: s.copyOf,
       copiedFrom: s.copiedFrom,
+      groupId: s.groupId,
     };
   }
 }
@@ -93,4 +105,9 @@ export function snapshotProgress(s: Pick<SnapshotEntity, 'status' | 'blocksDone'
     default:
       return 0;
   }
+}
+
+export class SnapshotGroupView {
+  @ApiProperty() groupId!: string;
+  @ApiProperty({ type: SnapshotView, isArray: true }) snapshots!: SnapshotView[];
 }

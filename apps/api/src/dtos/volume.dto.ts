@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
 import { VolumeEntity, VolumeStatus } from '@island/catalog';
 
 export const MIN_VOLUME_BYTES = 1024 * 1024;
@@ -27,6 +27,10 @@ export class AttachVolumeDto {
   @ApiProperty({ description: 'The host whose disk holds (or will hold) the image' })
   @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, { message: 'host must be a host name' })
   host!: string;
+
+  @ApiPropertyOptional({ enum: ['nbd'], description: "Serve the image through the host's qemu-storage-daemon (NBD on a unix socket) instead of file mode" })
+  @IsOptional() @IsIn(['nbd'], { message: "export must be 'nbd'" })
+  export?: 'nbd';
 }
 
 export class ExtendVolumeDto {
@@ -44,6 +48,8 @@ export class ConnectionView {
   @ApiProperty({ example: '/var/lib/island/host1/volumes/6f1c….qcow2' }) path!: string;
   @ApiProperty({ example: 'qcow2' }) format!: 'qcow2';
   @ApiProperty() host!: string;
+  @ApiPropertyOptional({ description: 'Attached with an export: the NBD URI the VM connects to (nbd+unix://…)', example: 'nbd+unix:///6f1c…?socket=/var/lib/island/host1/qsd/nbd.sock' })
+  nbd?: string;
 }
 
 export class VolumeView {
@@ -74,7 +80,8 @@ export class VolumeView {
       statusReason: v.statusReason,
       host: v.host,
       attached: v.attached,
-      connection: v.attached && v.host && v.imagePath ? { path: v.imagePath, format: 'qcow2', host: v.host } : null,
+      connection:
+        v.attached && v.host && v.imagePath ? { path: v.imagePath, format: 'qcow2', host: v.host, ...(v.nbdUri !== null && { nbd: v.nbdUri }) } : null,
       sourceSnapshotId: v.sourceSnapshotId,
       blockSize: v.blockSize,
       createdAt: v.createdAt.toISOString(),

@@ -6,6 +6,10 @@ import {
   ImageCreatedEvent,
   ImageDeleted,
   ImageDeletedEvent,
+  ImageExported,
+  ImageExportedEvent,
+  ImageUnexported,
+  ImageUnexportedEvent,
   ImageGrown,
   ImageGrownEvent,
   ImageReplaced,
@@ -95,6 +99,16 @@ export class EventHandlers {
   @OnMessage(ImageGrown)
   imageGrown(e: ImageGrownEvent) {
     return this.volumes.grown(e);
+  }
+
+  @OnMessage(ImageExported)
+  imageExported(e: ImageExportedEvent) {
+    return this.volumes.exported(e);
+  }
+
+  @OnMessage(ImageUnexported)
+  imageUnexported(e: ImageUnexportedEvent) {
+    return this.volumes.unexported(e);
   }
 
   @OnMessage(ImageDeleted)

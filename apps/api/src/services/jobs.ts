@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EntityManager } from 'typeorm';
 import { JobEntity } from '@island/catalog';
 
-export type JobKind = 'attach' | 'revert' | 'extend' | 'snapshot' | 'snapshot-copy' | 'volume-delete' | 'gc-run' | 'fsck' | 'catalog-rebuild';
+export type JobKind = 'attach' | 'detach' | 'revert' | 'extend' | 'snapshot' | 'snapshot-copy' | 'volume-delete' | 'gc-run' | 'fsck' | 'catalog-rebuild';
 
 /** A snapshot's own job: taking and uploading it, or copying it from another region. */
 export function snapshotJobKind(s: { copyOf: string | null }): JobKind {

@@ -123,6 +123,8 @@ export class SnapshotCopyService {
         host: null,
         imagePath: null,
         attached: false,
+        exportKind: null,
+        nbdUri: null,
         replicaOf: of,
         sourceSnapshotId: null,
         nextSeq: 1,

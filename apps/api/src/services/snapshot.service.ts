@@ -2,13 +2,13 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, Not } from 'typeorm';
-import { NEW_SNAPSHOT_COUNTERS, SnapshotEntity } from '@island/catalog';
-import { SnapshotTake } from '@island/contracts';
+import { NEW_SNAPSHOT_COUNTERS, SnapshotEntity, VolumeEntity } from '@island/catalog';
+import { SnapshotTake, SnapshotTakeGroup } from '@island/contracts';
 import { MetricsService } from '@island/platform';
 import { Caller } from '../auth/caller';
-import { CreateSnapshotDto, SnapshotView } from '../dtos/snapshot.dto';
-import { ConflictError } from '../errors/domain-errors';
-import { UnitOfWork } from '../outbox/unit-of-work';
+import { CreateSnapshotDto, CreateSnapshotGroupDto, SnapshotGroupView, SnapshotView } from '../dtos/snapshot.dto';
+import { ConflictError, InvalidRequestError } from '../errors/domain-errors';
+import { Tx, UnitOfWork } from '../outbox/unit-of-work';
 import { assertUuid, findSnapshot, findVolume } from './catalog-queries';
 import { startJob } from './jobs';
 import { retireEmptyReplica, SnapshotCopyService } from './snapshot-copy.service';
@@ -45,47 +45,84 @@ export class SnapshotService {
         if (existing) return SnapshotView.of(await findSnapshot(m, caller, existing.id));
       }
       const volume = await findVolume(m, caller, dto.volumeId, true);
-      if (volume.status !== 'available' && volume.status !== 'in-use') {
-        throw new ConflictError(`volume ${volume.id} is ${volume.status}; snapshots are taken of available or in-use volumes`);
-      }
-      const seq = await this.volumes.nextSeq(m, volume.id);
-      const placed = volume.host !== null && volume.imagePath !== null;
-      const snapshot = await m.getRepository(SnapshotEntity).save(
-        m.getRepository(SnapshotEntity).create({
-          id: options.id ?? randomUUID(),
-          volumeId: volume.id,
-          projectId: volume.projectId,
-          region: volume.region,
-          seq,
-          name: dto.name ?? '',
-          status: placed ? 'creating' : 'committing',
-          statusReason: null,
-          pointInTime: placed ? snapshotPointInTime(seq) : null,
-          sizeBytes: volume.sizeBytes,
-          blockSize: volume.blockSize,
-          manifestObject: null,
-          ...NEW_SNAPSHOT_COUNTERS,
-          copyOf: null,
-          copiedFrom: null,
-          groupId: null,
-          committedAt: null,
-          deletedAt: null,
-        }),
-      );
-      await startJob(m, 'snapshot', { type: 'snapshot', id: snapshot.id, projectId: snapshot.projectId });
-      if (placed) {
+      const snapshot = await this.newSnapshot(tx, volume, { id: options.id, name: dto.name, groupId: null });
+      if (snapshot.pointInTime) {
         await tx.send(SnapshotTake, {
           host: volume.host!,
           snapshotId: snapshot.id,
           volumeId: volume.id,
           path: volume.imagePath!,
-          pointInTime: snapshot.pointInTime!,
+          pointInTime: snapshot.pointInTime,
         });
-      } else {
-        await this.pipeline.commit(tx, snapshot, volume);
       }
       return SnapshotView.of(await findSnapshot(m, caller, snapshot.id));
     });
+  }
+
+  /**
+   * Snapshots several volumes at one instant (a consistency group): the placed ones must be on one host,
+   * whose agent takes their points in time together (one QMP transaction for exported volumes); unplaced
+   * ones are unchanging and commit at once. Every snapshot carries the group's id.
+   */
+  async createGroup(caller: Caller, dto: CreateSnapshotGroupDto): Promise<SnapshotGroupView> {
+    return this.uow.run(async (tx) => {
+      const { m } = tx;
+      const ids = [...new Set(dto.volumeIds)].sort();
+      if (ids.length !== dto.volumeIds.length) throw new InvalidRequestError('volumeIds lists a volume twice');
+      const volumes: VolumeEntity[] = [];
+      for (const id of ids) volumes.push(await findVolume(m, caller, id, true)); // locked in id order
+      const hosts = [...new Set(volumes.filter((v) => v.host && v.imagePath).map((v) => v.host))];
+      if (hosts.length > 1) throw new InvalidRequestError(`a group is taken on one host; these volumes live on ${hosts.join(', ')}`);
+      const groupId = randomUUID();
+      const snapshots: SnapshotEntity[] = [];
+      for (const volume of volumes) snapshots.push(await this.newSnapshot(tx, volume, { name: dto.name, groupId }));
+      const points = snapshots
+        .map((s, i) => ({ snapshot: s, volume: volumes[i] }))
+        .filter(({ snapshot }) => snapshot.pointInTime)
+        .map(({ snapshot, volume }) => ({ snapshotId: snapshot.id, volumeId: volume.id, path: volume.imagePath!, pointInTime: snapshot.pointInTime! }));
+      if (points.length > 0) await tx.send(SnapshotTakeGroup, { host: hosts[0]!, points });
+      const views = [];
+      for (const s of snapshots) views.push(SnapshotView.of(await findSnapshot(m, caller, s.id)));
+      return { groupId, snapshots: views };
+    });
+  }
+
+  /**
+   * A new snapshot row of a locked volume: a placed volume's waits for its point in time (`creating`; the
+   * caller sends the take); an unplaced volume's content is its head, already in Swift: it commits now.
+   */
+  private async newSnapshot(tx: Tx, volume: VolumeEntity, o: { id?: string; name?: string; groupId: string | null }): Promise<SnapshotEntity> {
+    const { m } = tx;
+    if (volume.status !== 'available' && volume.status !== 'in-use') {
+      throw new ConflictError(`volume ${volume.id} is ${volume.status}; snapshots are taken of available or in-use volumes`);
+    }
+    const seq = await this.volumes.nextSeq(m, volume.id);
+    const placed = volume.host !== null && volume.imagePath !== null;
+    const snapshot = await m.getRepository(SnapshotEntity).save(
+      m.getRepository(SnapshotEntity).create({
+        id: o.id ?? randomUUID(),
+        volumeId: volume.id,
+        projectId: volume.projectId,
+        region: volume.region,
+        seq,
+        name: o.name ?? '',
+        status: placed ? 'creating' : 'committing',
+        statusReason: null,
+        pointInTime: placed ? snapshotPointInTime(seq) : null,
+        sizeBytes: volume.sizeBytes,
+        blockSize: volume.blockSize,
+        manifestObject: null,
+        ...NEW_SNAPSHOT_COUNTERS,
+        copyOf: null,
+        copiedFrom: null,
+        groupId: o.groupId,
+        committedAt: null,
+        deletedAt: null,
+      }),
+    );
+    await startJob(m, 'snapshot', { type: 'snapshot', id: snapshot.id, projectId: snapshot.projectId });
+    if (!placed) await this.pipeline.commit(tx, snapshot, volume);
+    return snapshot;
   }
 
   async show(caller: Caller, id: string): Promise<SnapshotView> {

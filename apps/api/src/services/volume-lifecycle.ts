@@ -4,6 +4,9 @@ import { revertVolumeVersions, SnapshotEntity, VolumeEntity } from '@island/cata
 import {
   ImageCreatedEvent,
   ImageDeletedEvent,
+  ImageExport,
+  ImageExportedEvent,
+  ImageUnexportedEvent,
   ImageGrownEvent,
   ImageReplace,
   ImageReplacedEvent,
@@ -11,7 +14,7 @@ import {
   OperationProgressEvent,
   VolumeRestoredEvent,
 } from '@island/contracts';
-import { UnitOfWork } from '../outbox/unit-of-work';
+import { Tx, UnitOfWork } from '../outbox/unit-of-work';
 import { findJob, finishJob, jobProgress, runningJob } from './jobs';
 import { SnapshotPipeline } from './snapshot-pipeline';
 import { VolumeService } from './volume.service';
@@ -28,10 +31,10 @@ export class VolumeLifecycle {
   ) {}
 
   async imageCreated(e: ImageCreatedEvent): Promise<void> {
-    await this.uow.run(async ({ m }) => {
-      const volume = await lockVolume(m, e.volumeId);
+    await this.uow.run(async (tx) => {
+      const volume = await lockVolume(tx.m, e.volumeId);
       if (volume?.status !== 'attaching' || volume.host !== e.host) return;
-      await this.placed(m, volume, e.path, null);
+      await this.placed(tx, volume, e.path, null);
     });
   }
 
@@ -42,7 +45,7 @@ export class VolumeLifecycle {
       if (!volume || volume.host !== e.host) return;
       if (e.purpose === 'attach') {
         if (volume.status !== 'attaching') return;
-        await this.placed(m, volume, e.targetPath, e.pointInTime);
+        await this.placed(tx, volume, e.targetPath, e.pointInTime);
         return;
       }
       if (volume.status !== 'reverting' || !volume.imagePath) return;
@@ -63,14 +66,41 @@ export class VolumeLifecycle {
     });
   }
 
-  private async placed(m: EntityManager, volume: VolumeEntity, path: string, pointInTime: string | null): Promise<void> {
+  /** The image exists on the host now: in use, or (attaching with an export) handed to the storage daemon next. */
+  private async placed(tx: Tx, volume: VolumeEntity, path: string, pointInTime: string | null): Promise<void> {
+    const { m } = tx;
+    const job = await runningJob(m, volume.id, 'attach');
+    if (volume.exportKind && volume.host && job) {
+      await m.update(VolumeEntity, { id: volume.id }, { imagePath: path, pointInTime, updatedAt: new Date() });
+      await tx.send(ImageExport, { host: volume.host, volumeId: volume.id, operationId: job.id, path, export: volume.exportKind });
+      return;
+    }
     await m.update(
       VolumeEntity,
       { id: volume.id },
       { status: 'in-use', attached: true, imagePath: path, pointInTime, statusReason: null, updatedAt: new Date() },
     );
-    const job = await runningJob(m, volume.id, 'attach');
     if (job) await finishJob(m, job.id);
+  }
+
+  /** The storage daemon serves the image: attached, the VM connects to the NBD URI. */
+  async exported(e: ImageExportedEvent): Promise<void> {
+    await this.uow.run(async ({ m }) => {
+      const volume = await lockVolume(m, e.volumeId);
+      if (volume?.status !== 'attaching' || volume.host !== e.host || !volume.exportKind) return;
+      await m.update(VolumeEntity, { id: volume.id }, { status: 'in-use', attached: true, nbdUri: e.nbd, statusReason: null, updatedAt: new Date() });
+      await finishJob(m, e.operationId);
+    });
+  }
+
+  /** The storage daemon let the image go: detached, the image is the agent's again. */
+  async unexported(e: ImageUnexportedEvent): Promise<void> {
+    await this.uow.run(async ({ m }) => {
+      const volume = await lockVolume(m, e.volumeId);
+      if (volume?.status !== 'detaching' || volume.host !== e.host) return;
+      await m.update(VolumeEntity, { id: volume.id }, { status: 'available', attached: false, exportKind: null, nbdUri: null, updatedAt: new Date() });
+      await finishJob(m, e.operationId);
+    });
   }
 
   /** The agent swapped in the restored image: the volume's head becomes the target snapshot's content. */
@@ -125,8 +155,9 @@ export class VolumeLifecycle {
       const reason = `${e.job} on ${e.host ?? 'a worker'}: ${e.reason}`;
       this.logger.warn(`volume ${volume.id}: ${reason}`);
       if (volume.status === 'attaching') {
-        // the image was never placed: the volume returns to unplaced
-        await m.update(VolumeEntity, { id: volume.id }, { status: 'available', host: null, statusReason: reason, updatedAt: new Date() });
+        // an image never placed returns the volume to unplaced; a placed one whose export failed stays where it is
+        const host = volume.imagePath ? volume.host : null;
+        await m.update(VolumeEntity, { id: volume.id }, { status: 'available', host, exportKind: null, statusReason: reason, updatedAt: new Date() });
         const job = await runningJob(m, volume.id, 'attach');
         if (job) await finishJob(m, job.id, { error: reason });
       } else if (volume.status === 'reverting') {

@@ -12,7 +12,7 @@ import {
   sqlRows,
   VolumeEntity,
 } from '@island/catalog';
-import { ImageCreate, ImageDelete, ImageGrow, VolumeRestore } from '@island/contracts';
+import { ImageCreate, ImageDelete, ImageExport, ImageGrow, ImageUnexport, VolumeRestore } from '@island/contracts';
 import { InjectConfig, MetricsService } from '@island/platform';
 import { Caller } from '../auth/caller';
 import { HOST_OFFLINE_AFTER_MS } from '../dtos/host.dto';
@@ -76,6 +76,8 @@ export class VolumeService {
           host: null,
           imagePath: null,
           attached: false,
+          exportKind: null,
+          nbdUri: null,
           replicaOf: null,
           sourceSnapshotId: source?.id ?? null,
           nextSeq: 1,
@@ -115,8 +117,13 @@ export class VolumeService {
     return this.uow.run(async (tx) => {
       const { m } = tx;
       const volume = await findVolume(m, caller, id, true);
-      if (volume.attached && volume.host === dto.host && volume.status === 'in-use') return VolumeView.of(volume);
-      if (volume.status === 'attaching' && volume.host === dto.host) return VolumeView.of(volume);
+      const wanted = dto.export ?? null;
+      const mode = (kind: string | null) => (kind ? 'with an NBD export' : 'in file mode');
+      if (volume.attached && volume.host === dto.host && volume.status === 'in-use') {
+        if (volume.exportKind === wanted) return VolumeView.of(volume);
+        throw new ConflictError(`volume ${id} is attached ${mode(volume.exportKind)}; detach it before attaching it ${mode(wanted)}`);
+      }
+      if (volume.status === 'attaching' && volume.host === dto.host && volume.exportKind === wanted) return VolumeView.of(volume);
       if (volume.status !== 'available') throw new ConflictError(`volume ${id} is ${volume.status}; it can be attached when available`);
       if (volume.host && volume.host !== dto.host) {
         throw new ConflictError(`volume ${id} lives on host ${volume.host}; it can only be attached there`);
@@ -127,9 +134,16 @@ export class VolumeService {
       if (Date.now() - host.lastSeenAt.getTime() > HOST_OFFLINE_AFTER_MS) throw new ConflictError(`host ${host.name} is offline`);
 
       if (volume.host === dto.host && volume.imagePath) {
+        if (wanted) {
+          const job = await startJob(m, 'attach', { type: 'volume', id, projectId: volume.projectId }, { export: wanted });
+          await m.update(VolumeEntity, { id }, { status: 'attaching', exportKind: wanted, statusReason: null, updatedAt: new Date() });
+          await tx.send(ImageExport, { host: host.name, volumeId: id, operationId: job.id, path: volume.imagePath, export: wanted });
+          return VolumeView.of(await findVolume(m, caller, id));
+        }
         await m.update(VolumeEntity, { id }, { attached: true, status: 'in-use', statusReason: null, updatedAt: new Date() });
         return VolumeView.of({ ...volume, attached: true, status: 'in-use', statusReason: null });
       }
+      await m.update(VolumeEntity, { id }, { exportKind: wanted });
       await this.place(tx, volume, host);
       return VolumeView.of(await findVolume(m, caller, id));
     });
@@ -162,13 +176,24 @@ export class VolumeService {
     });
   }
 
-  /** In file mode the agent has nothing to undo: the image stays on the host (lazy placement). */
+  /**
+   * In file mode the agent has nothing to undo: the image stays on the host (lazy placement). With an
+   * export, the volume is `detaching` until the storage daemon has let the image go.
+   */
   async detach(caller: Caller, id: string): Promise<VolumeView> {
     assertUuid('volume', id);
-    return this.uow.run(async ({ m }) => {
+    return this.uow.run(async (tx) => {
+      const { m } = tx;
       const volume = await findVolume(m, caller, id, true);
+      if (volume.status === 'detaching') return VolumeView.of(volume);
       if (!volume.attached) return VolumeView.of(volume);
       if (volume.status !== 'in-use') throw new ConflictError(`volume ${id} is ${volume.status}`);
+      if (volume.exportKind && volume.host) {
+        const job = await startJob(m, 'detach', { type: 'volume', id, projectId: volume.projectId });
+        await m.update(VolumeEntity, { id }, { status: 'detaching', updatedAt: new Date() });
+        await tx.send(ImageUnexport, { host: volume.host, volumeId: id, operationId: job.id });
+        return VolumeView.of({ ...volume, status: 'detaching' });
+      }
       await m.update(VolumeEntity, { id }, { attached: false, status: 'available', updatedAt: new Date() });
       return VolumeView.of({ ...volume, attached: false, status: 'available' });
     });
@@ -230,6 +255,10 @@ export class VolumeService {
       if (volume.sizeBytes === sizeBytes) return VolumeView.of(volume);
       if (sizeBytes < volume.sizeBytes) throw new InvalidRequestError(`volume ${id} is ${volume.sizeBytes} bytes; volumes only grow`);
       if (volume.status !== 'available' && volume.status !== 'in-use') throw new ConflictError(`volume ${id} is ${volume.status}`);
+      if (volume.exportKind) {
+        // QEMU's NBD export does not share the resize permission: the daemon cannot grow an image it serves
+        throw new ConflictError(`volume ${id} is attached with an NBD export, which cannot grow while served; detach it, extend it, attach it again`);
+      }
       const busy = await m.getRepository(SnapshotEntity).count({ where: { volumeId: id, status: IN_FLIGHT_SNAPSHOT } });
       if (busy > 0) throw new ConflictError(`volume ${id} has ${busy} snapshot(s) in progress; extend it when they finish`);
       if (!volume.host || !volume.imagePath) {

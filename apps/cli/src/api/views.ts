@@ -9,7 +9,7 @@ export interface VolumeView {
   statusReason: string | null;
   host: string | null;
   attached: boolean;
-  connection: { path: string; format: string; host: string } | null;
+  connection: { path: string; format: string; host: string; nbd?: string } | null;
   sourceSnapshotId: string | null;
   createdAt: string;
 }
@@ -33,6 +33,7 @@ export interface SnapshotView {
   committedAt: string | null;
   copyOf: string | null;
   copiedFrom: string | null;
+  groupId: string | null;
   /** GET of one snapshot: every region holding its content. */
   regions?: { region: string; snapshotId: string; status: string }[];
 }

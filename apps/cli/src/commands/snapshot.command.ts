@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { ApiClient } from '../api/api-client';
+import { CliError } from '../cli-error';
 import { SnapshotView } from '../api/views';
 import { waitFor, WaitState } from '../api/wait';
 import { print, table } from '../output';
@@ -38,13 +39,24 @@ export function snapshotCommand(api = new ApiClient()): Command {
   const snapshot = new Command('snapshot').description('point-in-time snapshots stored in Swift');
 
   snapshot
-    .command('create <VOL_ID>')
+    .command('create <VOL_ID...>')
+    .description('snapshot a volume; with --group, several volumes of one host at one instant (a consistency group)')
+    .option('--group', 'one instant for all the volumes given')
     .option('--name <NAME>', 'a name')
     .option('--wait', 'wait until stored in Swift')
     .option('--json', 'print JSON')
-    .action(async (volumeId: string, o: { name?: string; wait?: boolean; json?: boolean }) => {
-      let s = await api.post<SnapshotView>('/v1/snapshots', { volumeId, ...(o.name !== undefined && { name: o.name }) });
-      if (o.wait) s = await waitFor(() => api.get<SnapshotView>(`/v1/snapshots/${s.id}`), snapshotState, `snapshot ${s.id}`);
+    .action(async (volumeIds: string[], o: { group?: boolean; name?: string; wait?: boolean; json?: boolean }) => {
+      const name = o.name !== undefined ? { name: o.name } : {};
+      const wait = (s: SnapshotView) => (o.wait ? waitFor(() => api.get<SnapshotView>(`/v1/snapshots/${s.id}`), snapshotState, `snapshot ${s.id}`) : s);
+      if (o.group) {
+        const g = await api.post<{ groupId: string; snapshots: SnapshotView[] }>('/v1/snapshots/groups', { volumeIds, ...name });
+        const snapshots: SnapshotView[] = [];
+        for (const s of g.snapshots) snapshots.push(await wait(s));
+        print(!!o.json, { groupId: g.groupId, snapshots }, () => snapshots.map(describe).join('\n'));
+        return;
+      }
+      if (volumeIds.length > 1) throw new CliError('several volumes are snapshotted together with --group');
+      const s = await wait(await api.post<SnapshotView>('/v1/snapshots', { volumeId: volumeIds[0], ...name }));
       print(!!o.json, s, () => describe(s));
     });
 

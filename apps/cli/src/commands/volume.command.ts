@@ -66,10 +66,11 @@ export function volumeCommand(api = new ApiClient()): Command {
     .command('attach <VOL_ID>')
     .description('attach on a host; the first attach creates (or restores) the image on that host')
     .requiredOption('--host <HOST>', 'host name')
+    .option('--export <KIND>', "serve the image through the host's qemu-storage-daemon: nbd (an NBD export on a unix socket)")
     .option('--wait', 'wait until attached')
     .option('--json', 'print JSON')
-    .action(async (id: string, o: { host: string; wait?: boolean; json?: boolean }) => {
-      let v = await api.post<VolumeView>(`/v1/volumes/${id}/attach`, { host: o.host });
+    .action(async (id: string, o: { host: string; export?: string; wait?: boolean; json?: boolean }) => {
+      let v = await api.post<VolumeView>(`/v1/volumes/${id}/attach`, { host: o.host, ...(o.export !== undefined && { export: o.export }) });
       if (o.wait) v = await waitVolume(api, id, 'in-use', `attach ${id}`);
       print(!!o.json, v, () => describe(v));
     });

@@ -7,6 +7,8 @@ import {
   SnapshotDiffJob,
   SnapshotTake,
   SnapshotTaken,
+  SnapshotTakeGroup,
+  SnapshotTakeGroupJob,
   SnapshotTakeJob,
 } from '@island/contracts';
 import { IslandConfig } from '@island/config';
@@ -14,6 +16,7 @@ import { MessagePublisher, OnMessage } from '@island/messaging';
 import { InjectConfig, insideDataDir } from '@island/platform';
 import { createSnapshot, deleteSnapshot, diffSnapshots, openForWriting, Qcow2Image } from '@island/qcow2';
 
+import { StorageDaemon } from '../storage-daemon/storage-daemon';
 import { VolumeLocks } from '../volume-locks';
 import { extentsToBlockRuns } from './extents-to-blocks';
 import { reportingPermanentFailures } from './job-failures';
@@ -30,21 +33,62 @@ export class SnapshotJobs {
     @InjectConfig() private readonly config: IslandConfig,
     private readonly publisher: MessagePublisher,
     private readonly locks: VolumeLocks,
+    private readonly daemon: StorageDaemon,
   ) {}
 
   @OnMessage(SnapshotTake)
   take(job: SnapshotTakeJob): Promise<void> {
     return this.locks.run(job.volumeId, () =>
       reportingPermanentFailures(this.publisher, this.logger, { name: SnapshotTake.name, host: job.host, resourceId: job.snapshotId }, async () => {
-        const image = await openForWriting(insideDataDir(this.config.host.dataDir, job.path));
-        try {
-          if (!image.snapshots().some((s) => s.name === job.pointInTime)) await createSnapshot(image, job.pointInTime);
-        } finally {
-          await image.close();
-        }
+        await this.takeTogether([job]);
         await this.publisher.publish(SnapshotTaken, { host: job.host, snapshotId: job.snapshotId });
       }),
     );
+  }
+
+  /** Points in time of several volumes at one instant (a consistency group). */
+  @OnMessage(SnapshotTakeGroup)
+  takeGroup(job: SnapshotTakeGroupJob): Promise<void> {
+    const first = job.points[0];
+    return this.locks.runAll(
+      job.points.map((p) => p.volumeId),
+      () =>
+        reportingPermanentFailures(this.publisher, this.logger, { name: SnapshotTakeGroup.name, host: job.host, resourceId: first.snapshotId }, async () => {
+          await this.takeTogether(job.points);
+          for (const p of job.points) await this.publisher.publish(SnapshotTaken, { host: job.host, snapshotId: p.snapshotId });
+        }),
+    );
+  }
+
+  /**
+   * Takes the points in time not taken yet (a redelivery finds some or all there), all at one instant: the
+   * exported ones in one transaction of the storage daemon while VMs write on; the file-mode ones while
+   * holding every one of their images, so no writer can slip between them. The caller holds their locks.
+   */
+  private async takeTogether(points: { volumeId: string; path: string; pointInTime: string }[]): Promise<void> {
+    const exported: typeof points = [];
+    const files: { point: (typeof points)[number]; image: Qcow2Image }[] = [];
+    try {
+      for (const point of points) {
+        const path = insideDataDir(this.config.host.dataDir, point.path);
+        if (await this.daemon.isExported(point.volumeId)) {
+          // snapshot metadata is read beside the daemon: only its own writes change it
+          const image = await Qcow2Image.open(path);
+          const taken = image.snapshots().some((s) => s.name === point.pointInTime);
+          await image.close();
+          if (!taken) exported.push(point);
+        } else {
+          const image = await openForWriting(path);
+          files.push({ point, image });
+        }
+      }
+      if (exported.length > 0) await this.daemon.snapshot(exported.map((p) => ({ volumeId: p.volumeId, name: p.pointInTime })));
+      for (const { point, image } of files) {
+        if (!image.snapshots().some((s) => s.name === point.pointInTime)) await createSnapshot(image, point.pointInTime);
+      }
+    } finally {
+      for (const { image } of files) await image.close();
+    }
   }
 
   @OnMessage(SnapshotDiff)
@@ -72,6 +116,10 @@ export class SnapshotJobs {
   release(job: PointsInTimeReleaseJob): Promise<void> {
     return this.locks.run(job.volumeId, async () => {
       const path = insideDataDir(this.config.host.dataDir, job.path);
+      if (await this.daemon.isExported(job.volumeId)) {
+        for (const name of job.drop) await this.daemon.deleteSnapshot(job.volumeId, name);
+        return;
+      }
       let image: Qcow2Image;
       try {
         image = await openForWriting(path);

@@ -30,6 +30,10 @@ export class VolumeEntity {
   @Column({ type: 'text', nullable: true }) host!: string | null;
   @Column({ name: 'image_path', type: 'text', nullable: true }) imagePath!: string | null;
   @Column('boolean') attached!: boolean;
+  /** Attached through the host's storage daemon ('nbd'), asked for at attach; null in file mode. */
+  @Column({ name: 'export_kind', type: 'text', nullable: true }) exportKind!: 'nbd' | null;
+  /** Where the VM connects while exported. */
+  @Column({ name: 'nbd_uri', type: 'text', nullable: true }) nbdUri!: string | null;
   /** A replica: the (user) volume whose snapshots' copies in this region it holds. */
   @Column({ name: 'replica_of', type: 'uuid', nullable: true }) replicaOf!: string | null;
   @Column({ name: 'source_snapshot_id', type: 'uuid', nullable: true }) sourceSnapshotId!: string | null;

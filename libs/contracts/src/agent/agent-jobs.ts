@@ -1,4 +1,6 @@
-import { IsIn, IsOptional, IsString, ArrayMaxSize } from 'class-validator';
+import 'reflect-metadata';
+import { Type } from 'class-transformer';
+import { IsIn, IsOptional, IsString, ArrayMaxSize, ArrayMinSize, ValidateNested } from 'class-validator';
 import { defineContract } from '../contract';
 import { routes } from '../topology';
 import { IsAbsolutePath, IsBlockSize, IsByteCount, IsHostName, IsPointInTime, IsResourceId } from '../validators';
@@ -24,6 +26,45 @@ export class SnapshotTakeJob {
   @IsPointInTime() pointInTime!: string;
 }
 export const SnapshotTake = agentJob('snapshot.take', SnapshotTakeJob);
+
+/** One volume's point in time in a group: taken together with the group's others, at one instant. */
+export class GroupPoint {
+  @IsResourceId() snapshotId!: string;
+  @IsResourceId() volumeId!: string;
+  @IsAbsolutePath() path!: string;
+  @IsPointInTime() pointInTime!: string;
+}
+
+/**
+ * Take points in time of several volumes of the host at one instant (a consistency group): exported
+ * volumes in one QMP transaction of the host's storage daemon, file-mode ones while holding all their locks.
+ */
+export class SnapshotTakeGroupJob {
+  @IsHostName() host!: string;
+  @ArrayMinSize(1) @ArrayMaxSize(64) @ValidateNested({ each: true }) @Type(() => GroupPoint) points!: GroupPoint[];
+}
+export const SnapshotTakeGroup = agentJob('snapshot.take-group', SnapshotTakeGroupJob);
+
+/**
+ * Serve the volume's image to a VM through the host's qemu-storage-daemon (an NBD export on a unix
+ * socket); the daemon then owns the image until ImageUnexport.
+ */
+export class ImageExportJob {
+  @IsHostName() host!: string;
+  @IsResourceId() volumeId!: string;
+  @IsResourceId() operationId!: string;
+  @IsAbsolutePath() path!: string;
+  @IsIn(['nbd']) export!: 'nbd';
+}
+export const ImageExport = agentJob('image.export', ImageExportJob);
+
+/** Stop serving the volume (detach): the export goes, the daemon closes the image, it is the agent's again. */
+export class ImageUnexportJob {
+  @IsHostName() host!: string;
+  @IsResourceId() volumeId!: string;
+  @IsResourceId() operationId!: string;
+}
+export const ImageUnexport = agentJob('image.unexport', ImageUnexportJob);
 
 /** Find the blocks that changed between two points in time from qcow2 metadata (base null: since empty). */
 export class SnapshotDiffJob {

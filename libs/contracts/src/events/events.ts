@@ -122,6 +122,22 @@ export class ImageGrownEvent {
 }
 export const ImageGrown = event('image.grown', ImageGrownEvent);
 
+export class ImageExportedEvent {
+  @IsHostName() host!: string;
+  @IsResourceId() volumeId!: string;
+  @IsResourceId() operationId!: string;
+  /** nbd+unix:///<export>?socket=<path> */
+  @IsString() @MaxLength(400) nbd!: string;
+}
+export const ImageExported = event('image.exported', ImageExportedEvent);
+
+export class ImageUnexportedEvent {
+  @IsHostName() host!: string;
+  @IsResourceId() volumeId!: string;
+  @IsResourceId() operationId!: string;
+}
+export const ImageUnexported = event('image.unexported', ImageUnexportedEvent);
+
 export class ImageDeletedEvent {
   @IsHostName() host!: string;
   @IsResourceId() volumeId!: string;

@@ -1,0 +1,53 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { ImageExport, ImageExported, ImageExportJob, ImageUnexport, ImageUnexported, ImageUnexportJob } from '@island/contracts';
+import { IslandConfig } from '@island/config';
+import { MessagePublisher, OnMessage } from '@island/messaging';
+import { InjectConfig, insideDataDir } from '@island/platform';
+import { openForWriting } from '@island/qcow2';
+import { StorageDaemon } from '../storage-daemon/storage-daemon';
+import { VolumeLocks } from '../volume-locks';
+import { reportingPermanentFailures } from './job-failures';
+
+/** Attaching with an export: the host's storage daemon serves the image to the VM, and lets it go at detach. */
+@Injectable()
+export class ExportJobs {
+  private readonly logger = new Logger('ExportJobs');
+
+  constructor(
+    @InjectConfig() private readonly config: IslandConfig,
+    private readonly publisher: MessagePublisher,
+    private readonly locks: VolumeLocks,
+    private readonly daemon: StorageDaemon,
+  ) {}
+
+  @OnMessage(ImageExport)
+  export(job: ImageExportJob): Promise<void> {
+    return this.locks.run(job.volumeId, () =>
+      reportingPermanentFailures(
+        this.publisher,
+        this.logger,
+        { name: ImageExport.name, host: job.host, resourceId: job.volumeId, operationId: job.operationId },
+        async () => {
+          const path = insideDataDir(this.config.host.dataDir, job.path);
+          if (!(await this.daemon.isExported(job.volumeId))) {
+            // waits for (and then refuses) another writer, e.g. `island image write`; checks the image too
+            const probe = await openForWriting(path);
+            await probe.close();
+          }
+          const nbd = await this.daemon.export(job.volumeId, path);
+          this.logger.log(`exported ${path} as ${nbd}`);
+          await this.publisher.publish(ImageExported, { host: job.host, volumeId: job.volumeId, operationId: job.operationId, nbd });
+        },
+      ),
+    );
+  }
+
+  @OnMessage(ImageUnexport)
+  unexport(job: ImageUnexportJob): Promise<void> {
+    return this.locks.run(job.volumeId, async () => {
+      await this.daemon.unexport(job.volumeId);
+      this.logger.log(`volume ${job.volumeId} is no longer exported`);
+      await this.publisher.publish(ImageUnexported, { host: job.host, volumeId: job.volumeId, operationId: job.operationId });
+    });
+  }
+}

@@ -1,0 +1,156 @@
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { IslandConfig } from '@island/config';
+import { InjectConfig } from '@island/platform';
+import { QmpClient } from '../qmp/qmp-client';
+import { QmpCommandError } from '../qmp/qmp-errors';
+
+const run = promisify(execFile);
+
+/** QEMU limits node names to 31 characters: a volume's is `v` and the first 30 hex digits of its id. */
+export function nodeName(volumeId: string): string {
+  return `v${volumeId.replace(/-/g, '').slice(0, 30)}`;
+}
+
+/**
+ * The host's qemu-storage-daemon: one per host, so that one QMP `transaction` can snapshot several of its
+ * volumes at one instant. It runs detached from the agent (its own session, a pid file): an agent that
+ * stops or crashes leaves every VM's disk served, and the next agent reconnects to the same monitor.
+ * Each exported volume is a qcow2 block node and a writable NBD export on the daemon's unix socket.
+ */
+@Injectable()
+export class StorageDaemon implements OnModuleDestroy {
+  private readonly logger = new Logger('StorageDaemon');
+  private readonly dir: string;
+  private connecting?: Promise<QmpClient>;
+  private qmp?: QmpClient;
+
+  constructor(@InjectConfig() config: IslandConfig) {
+    this.dir = join(config.host.dataDir, 'qsd');
+  }
+
+  get qmpSocket(): string {
+    return join(this.dir, 'qmp.sock');
+  }
+
+  get nbdSocket(): string {
+    return join(this.dir, 'nbd.sock');
+  }
+
+  /** Where a VM's NBD client connects for this volume. */
+  nbdUri(volumeId: string): string {
+    return `nbd+unix:///${volumeId}?socket=${this.nbdSocket}`;
+  }
+
+  /** True while the daemon serves this volume (it then owns the image: writes go through it). */
+  async isExported(volumeId: string): Promise<boolean> {
+    const qmp = await this.running();
+    if (!qmp) return false;
+    const exports = await qmp.execute('query-block-exports', {});
+    return exports.some((e) => e.id === nodeName(volumeId));
+  }
+
+  /** Serves the image over NBD (idempotent): the daemon opens it read-write and holds QEMU's image locks. */
+  async export(volumeId: string, path: string): Promise<string> {
+    const qmp = await this.started();
+    const node = nodeName(volumeId);
+    const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
+    if (!nodes.some((n) => n['node-name'] === node)) {
+      await qmp.execute('blockdev-add', { driver: 'qcow2', 'node-name': node, file: { driver: 'file', filename: path }, discard: 'unmap' });
+    }
+    const exports = await qmp.execute('query-block-exports', {});
+    if (!exports.some((e) => e.id === node)) {
+      await qmp.execute('block-export-add', { type: 'nbd', id: node, 'node-name': node, name: volumeId, writable: true });
+    }
+    return this.nbdUri(volumeId);
+  }
+
+  /** Stops serving the volume (idempotent): waits until the export is gone, then closes the image. */
+  async unexport(volumeId: string): Promise<void> {
+    const qmp = await this.running();
+    if (!qmp) return;
+    const node = nodeName(volumeId);
+    const exports = await qmp.execute('query-block-exports', {});
+    if (exports.some((e) => e.id === node)) {
+      const deleted = qmp.waitForEvent('BLOCK_EXPORT_DELETED', (d) => d.id === node);
+      await qmp.execute('block-export-del', { id: node });
+      await deleted;
+    }
+    const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
+    if (nodes.some((n) => n['node-name'] === node)) await qmp.execute('blockdev-del', { 'node-name': node });
+  }
+
+  /** Takes internal snapshots of exported volumes at one instant (one transaction), while writes go on. */
+  async snapshot(points: { volumeId: string; name: string }[]): Promise<void> {
+    const qmp = await this.started();
+    await qmp.execute('transaction', {
+      actions: points.map((p) => ({ type: 'blockdev-snapshot-internal-sync' as const, data: { device: nodeName(p.volumeId), name: p.name } })),
+    });
+  }
+
+  /** Deletes an internal snapshot through the daemon; one already gone is fine. */
+  async deleteSnapshot(volumeId: string, name: string): Promise<void> {
+    const qmp = await this.started();
+    try {
+      await qmp.execute('blockdev-snapshot-delete-internal-sync', { device: nodeName(volumeId), name });
+    } catch (error) {
+      if (error instanceof QmpCommandError && /not found|doesn't exist|does not exist/i.test(error.description)) return;
+      throw error;
+    }
+  }
+
+  onModuleDestroy(): void {
+    // the daemon keeps serving: only our monitor connection goes
+    this.qmp?.close();
+  }
+
+  /** The monitor of a running daemon, or undefined when none runs (nothing is exported then). */
+  private async running(): Promise<QmpClient | undefined> {
+    if (this.qmp?.isOpen) return this.qmp;
+    if (!this.daemonAlive()) return undefined;
+    return this.connect();
+  }
+
+  /** The monitor, starting the daemon first when none runs. */
+  private async started(): Promise<QmpClient> {
+    const qmp = await this.running();
+    if (qmp) return qmp;
+    mkdirSync(this.dir, { recursive: true });
+    this.logger.log(`starting qemu-storage-daemon (monitor ${this.qmpSocket}, NBD ${this.nbdSocket})`);
+    await run('qemu-storage-daemon', [
+      '--chardev', `socket,id=qmp,path=${this.qmpSocket},server=on,wait=off`,
+      '--monitor', 'chardev=qmp',
+      '--nbd-server', `addr.type=unix,addr.path=${this.nbdSocket}`,
+      '--pidfile', join(this.dir, 'qsd.pid'),
+      '--daemonize',
+    ]);
+    return this.connect();
+  }
+
+  private connect(): Promise<QmpClient> {
+    this.connecting ??= QmpClient.connect(this.qmpSocket)
+      .then((qmp) => {
+        this.qmp = qmp;
+        return qmp;
+      })
+      .finally(() => {
+        this.connecting = undefined;
+      });
+    return this.connecting;
+  }
+
+  private daemonAlive(): boolean {
+    const pidFile = join(this.dir, 'qsd.pid');
+    if (!existsSync(pidFile)) return false;
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    try {
+      process.kill(pid, 0);
+      return existsSync(this.qmpSocket);
+    } catch {
+      return false;
+    }
+  }
+}

@@ -1,0 +1,208 @@
+import { execFileSync } from 'node:child_process';
+import { guestIo, IslandStack, NbdWriter, startIsland } from '@island/stack';
+
+const MIB = 1 << 20;
+const KIB = 1024;
+const SIZE = 16 * MIB;
+/** Each write fills this much of one slot with its sequence number (as qemu-io's byte pattern, so ≤ 255). */
+const WRITE = 64 * KIB;
+type Json = Record<string, unknown>;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Attached volumes served by a real qemu-storage-daemon (the agent drives it over QMP) and written by a
+ * real NBD client (qemu-io) while island snapshots them: every snapshot is one instant between its request
+ * and its reply, a group is one instant across volumes, and the agent can die without the VM losing its disk.
+ */
+describe('live snapshots of volumes attached through qemu-storage-daemon', () => {
+  let island: IslandStack;
+  let io: ReturnType<typeof guestIo>;
+
+  beforeAll(async () => {
+    island = await startIsland();
+    io = guestIo(island);
+  }, 60_000);
+  afterAll(async () => {
+    await island?.stop();
+  }, 60_000);
+
+  async function exportedVolume(): Promise<{ id: string; path: string; nbd: string }> {
+    const id = await io.createVolume(SIZE);
+    const volume = island.json('volume', 'attach', id, '--host', island.host, '--export', 'nbd', '--wait');
+    const connection = volume.connection as { path: string; nbd: string };
+    expect(connection.nbd).toMatch(/^nbd\+unix:\/\/\/[0-9a-f-]{36}\?socket=\//);
+    return { id, path: connection.path, nbd: connection.nbd };
+  }
+
+  /**
+   * A VM writing one volume: write s (1, 2, …) fills slot s mod `slots` with byte s; `acked` is the last
+   * write acknowledged, `issued` the last one sent.
+   */
+  function sequentialWriter(writers: NbdWriter[], slots: number, last: number, pauseMs: number) {
+    const state = { acked: 0, issued: 0 };
+    const done = (async () => {
+      for (let s = 1; s <= last; s++) {
+        state.issued = s;
+        // lockstep over several volumes: the same write to each, one after the other
+        for (const w of writers) await w.write((s % slots) * MIB, WRITE, s);
+        state.acked = s;
+        await sleep(pauseMs);
+      }
+    })();
+    return { state, done };
+  }
+
+  /** Asks for a snapshot (or a group) and returns when its point in time is taken, with the writer's bounds. */
+  async function snapshotDuring(state: { acked: number; issued: number }, volumeIds: string[]) {
+    const before = state.acked;
+    const created =
+      volumeIds.length === 1
+        ? [(await island.request<Json>('POST', '/v1/snapshots', { volumeId: volumeIds[0] })).body]
+        : ((await island.request<{ snapshots: Json[] }>('POST', '/v1/snapshots/groups', { volumeIds })).body.snapshots as Json[]);
+    for (const s of created) {
+      for (;;) {
+        const now = (await island.request<Json>('GET', `/v1/snapshots/${String(s.id)}`)).body;
+        if (now.status === 'error') throw new Error(`snapshot ${String(s.id)} failed: ${String(now.statusReason)}`);
+        if (now.status !== 'creating') break;
+        await sleep(10);
+      }
+    }
+    return { ids: created.map((s) => String(s.id)), before, after: state.issued };
+  }
+
+  /** The byte every slot holds in a restored snapshot (each slot must be uniform: one write, whole). */
+  async function slotsOf(snapshotId: string, slots: number): Promise<number[]> {
+    await io.until<Json>(`/v1/snapshots/${snapshotId}`, (s) => s.status === 'available', `snapshot ${snapshotId}`);
+    const clone = await io.createVolume(SIZE, { snapshotId });
+    const content = await io.read(await io.attach(clone));
+    await io.deleteVolume(clone);
+    return Array.from({ length: slots }, (_, b) => {
+      const slot = content.subarray(b * MIB, b * MIB + WRITE);
+      expect(slot.every((x) => x === slot[0])).toBe(true);
+      return slot[0];
+    });
+  }
+
+  /** The k whose first k writes the slots show (every write ≤ k there, none after), or undefined. */
+  function prefixShown(observed: number[]): number | undefined {
+    const k = Math.max(...observed);
+    const expected = observed.map((_, b) => {
+      let s = k;
+      while (s > 0 && s % observed.length !== b) s--;
+      return s;
+    });
+    return expected.every((e, b) => e === observed[b]) ? k : undefined;
+  }
+
+  it('refuses island image write on an exported image, and serves the VM its writes', async () => {
+    const volume = await exportedVolume();
+    const refused = island.cli('image', 'write', volume.path, '--offset', '0', '--pattern', '0x11', '--length', '4K');
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/in use|locked|another writer|held/i);
+    const vm = new NbdWriter(volume.nbd);
+    await vm.write(0, WRITE, 0x5a);
+    await vm.close();
+    const detached = island.json('volume', 'detach', volume.id, '--wait');
+    expect(detached).toMatchObject({ status: 'available', connection: null });
+    // the image is the agent's again: clean, with what the VM wrote, writable by a file-mode writer
+    execFileSync('qemu-img', ['check', volume.path]);
+    const back = island.json('volume', 'attach', volume.id, '--host', island.host, '--wait');
+    expect((back.connection as Json).nbd).toBeUndefined();
+    expect((await io.read(volume.path)).subarray(0, WRITE).every((x) => x === 0x5a)).toBe(true);
+    expect(island.cli('image', 'write', volume.path, '--offset', '0', '--pattern', '0x11', '--length', '4K').code).toBe(0);
+  }, 120_000);
+
+  it('takes crash-consistent snapshots while a VM keeps writing: each shows every write acknowledged before the request and none issued after the reply', async () => {
+    const volume = await exportedVolume();
+    const vm = new NbdWriter(volume.nbd);
+    const slots = 16;
+    const writer = sequentialWriter([vm], slots, 250, 6);
+    const shots = [];
+    for (const at of [25, 90, 160]) {
+      while (writer.state.acked < at) await sleep(5);
+      shots.push(await snapshotDuring(writer.state, [volume.id]));
+    }
+    await writer.done;
+    await vm.close();
+    for (const shot of shots) {
+      const k = prefixShown(await slotsOf(shot.ids[0], slots));
+      expect(k).toBeDefined();
+      expect(k!).toBeGreaterThanOrEqual(shot.before);
+      expect(k!).toBeLessThanOrEqual(shot.after);
+    }
+    island.json('volume', 'detach', volume.id, '--wait');
+    execFileSync('qemu-img', ['check', volume.path]);
+  }, 180_000);
+
+  it('snapshots a group of volumes written in lockstep at one instant', async () => {
+    const a = await exportedVolume();
+    const b = await exportedVolume();
+    const vms = [new NbdWriter(a.nbd), new NbdWriter(b.nbd)];
+    const slots = 8;
+    const writer = sequentialWriter(vms, slots, 220, 2);
+    const groups = [];
+    for (const at of [40, 120]) {
+      while (writer.state.acked < at) await sleep(2);
+      groups.push(await snapshotDuring(writer.state, [a.id, b.id]));
+    }
+    await writer.done;
+    for (const vm of vms) await vm.close();
+    for (const group of groups) {
+      const byVolume = new Map<string, string>();
+      for (const id of group.ids) byVolume.set(String((await island.request<Json>('GET', `/v1/snapshots/${id}`)).body.volumeId), id);
+      const kA = prefixShown(await slotsOf(byVolume.get(a.id)!, slots));
+      const kB = prefixShown(await slotsOf(byVolume.get(b.id)!, slots));
+      expect(kA).toBeDefined();
+      expect(kB).toBeDefined();
+      // one instant of the write order A1 B1 A2 B2 …: B is at A's write or one behind
+      expect([kA!, kA! - 1]).toContain(kB!);
+      expect(kA!).toBeGreaterThanOrEqual(group.before);
+      expect(kA!).toBeLessThanOrEqual(group.after);
+    }
+    for (const v of [a, b]) island.json('volume', 'detach', v.id, '--wait');
+  }, 180_000);
+
+  it('keeps the VM writing when the agent dies during a snapshot; the restarted agent finishes it and detaches cleanly', async () => {
+    const volume = await exportedVolume();
+    const vm = new NbdWriter(volume.nbd);
+    const slots = 16;
+    const writer = sequentialWriter([vm], slots, 200, 8);
+    while (writer.state.acked < 30) await sleep(5);
+    const before = writer.state.acked;
+    const created = (await island.request<Json>('POST', '/v1/snapshots', { volumeId: volume.id })).body;
+    island.kill('agent');
+    const ackedAtKill = writer.state.acked;
+    await sleep(1500);
+    // the daemon serves the disk without its agent
+    expect(writer.state.acked).toBeGreaterThan(ackedAtKill + 20);
+    await island.revive('agent');
+    await writer.done;
+    await vm.close();
+    const k = prefixShown(await slotsOf(String(created.id), slots));
+    expect(k).toBeDefined();
+    expect(k!).toBeGreaterThanOrEqual(before);
+    island.json('volume', 'detach', volume.id, '--wait');
+    execFileSync('qemu-img', ['check', volume.path]);
+  }, 180_000);
+
+  it('refuses to extend, revert or delete an exported volume, saying why, and changes nothing', async () => {
+    const volume = await exportedVolume();
+    const snap = island.json('snapshot', 'create', volume.id, '--wait');
+    const extend = await island.request<Json>('POST', `/v1/volumes/${volume.id}/extend`, { sizeBytes: 2 * SIZE });
+    expect(extend.status).toBe(409);
+    expect(JSON.stringify(extend.body)).toMatch(/NBD export.*detach it, extend it/);
+    const revert = await island.request<Json>('POST', `/v1/volumes/${volume.id}/revert`, { snapshotId: snap.id });
+    expect(revert.status).toBe(409);
+    expect(JSON.stringify(revert.body)).toMatch(/attached/);
+    const del = await island.request<Json>('DELETE', `/v1/volumes/${volume.id}`);
+    expect(del.status).toBe(409);
+    expect((await island.request<Json>('GET', `/v1/volumes/${volume.id}`)).body).toMatchObject({ sizeBytes: SIZE, status: 'in-use' });
+    const info = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', volume.path], { encoding: 'utf8' })) as Json;
+    expect(info['virtual-size']).toBe(SIZE);
+    // detached, it is a file-mode volume again: extend works
+    island.json('volume', 'detach', volume.id, '--wait');
+    execFileSync('qemu-img', ['check', volume.path]);
+    expect(island.json('volume', 'extend', volume.id, '--size', String(2 * SIZE), '--wait')).toMatchObject({ sizeBytes: 2 * SIZE });
+  }, 120_000);
+});
