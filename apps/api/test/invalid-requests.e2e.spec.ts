@@ -65,6 +65,11 @@ describe('invalid requests on every endpoint', () => {
     ['list the snapshots of a malformed volume id', 'GET', '/v1/snapshots?volumeId=x', () => undefined, 404, /not found/],
     ['show a snapshot that does not exist', 'GET', `/v1/snapshots/${randomUUID()}`, () => undefined, 404, /not found/],
     ['delete another project\'s snapshot', 'DELETE', '/v1/snapshots/:snapshot', () => undefined, 404, /not found/, 'other'],
+    ['attach with an export island does not offer', 'POST', '/v1/volumes/:other/attach', () => ({ host: 'nowhere', export: 'iscsi' }), 400, /export must be 'nbd'/],
+    ['snapshot a group of one volume', 'POST', '/v1/snapshots/groups', () => ({ volumeIds: [':volume'] }), 400, /volumeIds/],
+    ['snapshot a group naming a volume twice', 'POST', '/v1/snapshots/groups', () => ({ volumeIds: [':volume', ':volume'] }), 400, /lists a volume twice/],
+    ['snapshot a group with a malformed volume id', 'POST', '/v1/snapshots/groups', () => ({ volumeIds: [':volume', 'vol-2'] }), 400, /volumeIds/],
+    ['snapshot a group with a volume that does not exist', 'POST', '/v1/snapshots/groups', () => ({ volumeIds: [':volume', randomUUID()] }), 404, /not found/],
     ['copy a snapshot without a region', 'POST', '/v1/snapshots/:snapshot/copy', () => ({}), 400, /region/],
     ['copy a snapshot to a malformed region name', 'POST', '/v1/snapshots/:snapshot/copy', () => ({ region: 'no region!' }), 400, /region must be a region name/],
     ['copy a snapshot to an unknown region', 'POST', '/v1/snapshots/:snapshot/copy', () => ({ region: 'Atlantis' }), 400, /unknown region Atlantis/],
@@ -83,7 +88,7 @@ describe('invalid requests on every endpoint', () => {
   const rows = cases.map((c): Required<Case> => [c[0], c[1], c[2], c[3], c[4], c[5], c[6] ?? 'project']);
   it.each(rows)('refuses to %s', async (_, method, template, body, status, message, who) => {
     const before = await catalog();
-    const fill = (text: string) => text.replace(':volume', volumeId).replace(':other', otherVolumeId).replace(':snapshot', snapshotId);
+    const fill = (text: string) => text.replaceAll(':volume', volumeId).replaceAll(':other', otherVolumeId).replaceAll(':snapshot', snapshotId);
     const payload = body();
     const filled = payload === undefined ? undefined : (JSON.parse(fill(JSON.stringify(payload))) as object);
     const token = { project: island.token, other: island.otherToken, admin: island.adminToken, none: '', bogus: 'not-a-token' }[who];

@@ -99,7 +99,7 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
     const volume = await exportedVolume();
     const refused = island.cli('image', 'write', volume.path, '--offset', '0', '--pattern', '0x11', '--length', '4K');
     expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toMatch(/in use|locked|another writer|held/i);
+    expect(refused.stderr).toMatch(/is in use by .*detach first/);
     const vm = new NbdWriter(volume.nbd);
     await vm.write(0, WRITE, 0x5a);
     await vm.close();
@@ -162,6 +162,26 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
     }
     for (const v of [a, b]) island.json('volume', 'detach', v.id, '--wait');
   }, 180_000);
+
+  it('snapshots a group of file-mode volumes at one instant too, and refuses a group spread over hosts', async () => {
+    const ids = [await io.createVolume(SIZE), await io.createVolume(SIZE)];
+    const paths = [];
+    for (const [k, id] of ids.entries()) {
+      const path = await io.attach(id);
+      await io.write(path, 0, Buffer.alloc(WRITE, 0x21 + k));
+      paths.push(path);
+    }
+    const group = island.json<{ groupId: string; snapshots: Json[] }>('snapshot', 'create', ...ids, '--group', '--wait');
+    expect(group.snapshots.map((s) => s.status)).toEqual(['available', 'available']);
+    expect(group.snapshots.every((s) => s.groupId === group.groupId)).toBe(true);
+    for (const s of group.snapshots) {
+      const k = ids.indexOf(String(s.volumeId));
+      expect((await slotsOf(String(s.id), 1))[0]).toBe(0x21 + k);
+    }
+    const one = island.cli('snapshot', 'create', ids[0], ids[1], '--json');
+    expect(one.code).not.toBe(0);
+    expect(one.stderr).toMatch(/--group/);
+  }, 120_000);
 
   it('keeps the VM writing when the agent dies during a snapshot; the restarted agent finishes it and detaches cleanly', async () => {
     const volume = await exportedVolume();
