@@ -163,7 +163,7 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
     for (const v of [a, b]) island.json('volume', 'detach', v.id, '--wait');
   }, 180_000);
 
-  it('snapshots a group of file-mode volumes at one instant too, and refuses a group spread over hosts', async () => {
+  it('snapshots a group of file-mode volumes at one instant too; several volumes without --group are refused', async () => {
     const ids = [await io.createVolume(SIZE), await io.createVolume(SIZE)];
     const paths = [];
     for (const [k, id] of ids.entries()) {
