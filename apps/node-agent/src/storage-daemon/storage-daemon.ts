@@ -26,6 +26,7 @@ export class StorageDaemon implements OnModuleDestroy {
   private readonly logger = new Logger('StorageDaemon');
   private readonly dir: string;
   private connecting?: Promise<QmpClient>;
+  private starting?: Promise<QmpClient>;
   private qmp?: QmpClient;
 
   constructor(@InjectConfig() config: IslandConfig) {
@@ -114,8 +115,15 @@ export class StorageDaemon implements OnModuleDestroy {
     return this.connect();
   }
 
-  /** The monitor, starting the daemon first when none runs. */
-  private async started(): Promise<QmpClient> {
+  /** The monitor, starting the daemon first when none runs (one start at a time: jobs of other volumes wait for it). */
+  private started(): Promise<QmpClient> {
+    this.starting ??= this.startOnce().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  private async startOnce(): Promise<QmpClient> {
     const qmp = await this.running();
     if (qmp) return qmp;
     mkdirSync(this.dir, { recursive: true });
