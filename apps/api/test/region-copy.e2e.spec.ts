@@ -97,6 +97,20 @@ describe('snapshots across regions', () => {
     expect((shown.regions as Json[]).map((r) => r.region)).toEqual(['RegionOne', 'RegionTwo']);
   }, 120_000);
 
+  it('refuses a group snapshot of volumes placed on different hosts, and takes none', async () => {
+    const one = await io.createVolume(SIZE);
+    await io.attach(one);
+    const two = await io.createVolume(SIZE, { region: 'RegionTwo' });
+    await io.attach(two, hostTwo);
+    const res = await island.request<Json>('POST', '/v1/snapshots/groups', { volumeIds: [one, two] });
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(res.body)).toMatch(/a group is taken on one host/);
+    for (const id of [one, two]) {
+      expect((await island.request<{ snapshots: Json[] }>('GET', `/v1/snapshots?volumeId=${id}`)).body.snapshots).toEqual([]);
+      await io.deleteVolume(id);
+    }
+  }, 60_000);
+
   it('finishes a copy whose workers are killed halfway on redelivery, without sending again what had arrived', async () => {
     const size = 200 * MIB;
     const volumeId = await io.createVolume(size);
