@@ -104,6 +104,9 @@ export class SnapshotCopyService {
   private async replicaFor(m: EntityManager, source: SnapshotEntity, region: string): Promise<VolumeEntity> {
     const origin = await m.getRepository(VolumeEntity).findOneByOrFail({ id: source.volumeId });
     const of = origin.replicaOf ?? origin.id;
+    // copies of one volume's content reach a region from its own snapshots and from other regions' copies: the
+    // source volume's lock serialises them
+    if (of !== origin.id) await m.query(`SELECT 1 FROM volume WHERE id = $1 FOR UPDATE`, [of]);
     const repo = m.getRepository(VolumeEntity);
     const existing = await repo.findOne({ where: { replicaOf: of, region, status: Not('deleted') }, lock: { mode: 'pessimistic_write' } });
     if (existing) {
