@@ -37,6 +37,7 @@ const describe = (v: VolumeView) =>
     `volume ${v.id}${v.name ? ` (${v.name})` : ''}: ${v.status}${v.statusReason ? ` — ${v.statusReason}` : ''}`,
     `  size ${formatBytes(v.sizeBytes)}, region ${v.region}, host ${v.host ?? '(not placed yet)'}`,
     ...(v.connection ? [`  connection ${v.connection.format} ${v.connection.path}`] : []),
+    ...(v.connection?.nbd ? [`  served by the host's storage daemon: ${v.connection.nbd}`] : []),
   ].join('\n');
 
 export function volumeCommand(api = new ApiClient()): Command {
