@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { CorruptObjectError } from '@island/blockstore';
+import { CorruptObjectError, Manifest } from '@island/blockstore';
 import { IslandConfig } from '@island/config';
 import { OperationFailed, OperationProgress, VolumeRestore, VolumeRestored, VolumeRestoreJob } from '@island/contracts';
 import { MessagePublisher, OnMessage } from '@island/messaging';
@@ -67,32 +67,33 @@ export class RestoreVolumeJob {
     await rm(`${partial}.lock`, { force: true });
     await createImage(partial, { size: job.sizeBytes });
     const image = await Qcow2Image.open(partial, { writable: true });
-    const entries = [...manifest.entries()];
+    const blocks = blocksToFetch(manifest);
     let written = 0;
     let bytes = 0;
     let lastProgress = Date.now();
     try {
-      // fetch in parallel, write in one chain (the image has a single writer); fetchers run ahead of the
-      // writer by at most AHEAD blocks, so memory stays bounded while the network never waits for the disk
+      // fetch in parallel, each distinct block once, write in one chain (the image has a single writer);
+      // fetchers run ahead of the writer by at most AHEAD blocks, so memory stays bounded while the network
+      // never waits for the disk
       let writing = Promise.resolve();
       let queued = 0;
       let next = 0;
       const fetcher = async () => {
-        while (next < entries.length) {
-          const entry = entries[next++];
-          const data = await store.getBlock(Buffer.from(entry.hash));
+        while (next < blocks.length) {
+          const block = blocks[next++];
+          const data = await store.getBlock(block.hash);
           queued += 1;
           writing = writing.then(async () => {
-            await image.write(entry.index * manifest.blockSize, data);
+            for (const index of block.indexes) await image.write(index * manifest.blockSize, data);
             queued -= 1;
-            written += 1;
-            bytes += data.length;
+            written += block.indexes.length;
+            bytes += data.length * block.indexes.length;
           });
           writing.catch(() => undefined); // awaited below; this only marks the rejection as handled
           if (queued >= AHEAD) await writing;
           if (Date.now() - lastProgress >= PROGRESS_MS) {
             lastProgress = Date.now();
-            await this.publisher.publish(OperationProgress, { operationId: job.operationId, resourceId: job.volumeId, done: written, total: entries.length });
+            await this.publisher.publish(OperationProgress, { operationId: job.operationId, resourceId: job.volumeId, done: written, total: manifest.entryCount });
           }
         }
       };
@@ -128,4 +129,19 @@ export class RestoreVolumeJob {
       blocksWritten,
     });
   }
+}
+
+/**
+ * The manifest's distinct blocks, each with every index it fills, in the order they first appear (so the
+ * image is written roughly front to back); a block repeated across the volume is fetched once.
+ */
+function blocksToFetch(manifest: Manifest): { hash: Buffer; indexes: number[] }[] {
+  const byHash = new Map<string, { hash: Buffer; indexes: number[] }>();
+  for (const entry of manifest.entries()) {
+    const key = entry.hash.toString('hex');
+    const block = byHash.get(key);
+    if (block) block.indexes.push(entry.index);
+    else byHash.set(key, { hash: Buffer.from(entry.hash), indexes: [entry.index] });
+  }
+  return [...byHash.values()];
 }
