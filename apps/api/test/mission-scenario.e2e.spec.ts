@@ -25,11 +25,6 @@ describe('the mission scenario, through the CLI', () => {
     await island?.stop();
   }, 60_000);
 
-  const json = (args: string[]): Json => {
-    const result = island.cli(...args, '--json');
-    if (result.code !== 0) throw new Error(`island ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
-    return JSON.parse(result.stdout) as Json;
-  };
   const run = (...args: string[]) => {
     const result = island.cli(...args);
     if (result.code !== 0) throw new Error(`island ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
@@ -47,34 +42,34 @@ describe('the mission scenario, through the CLI', () => {
   };
 
   it('keeps every snapshot restorable bit-exact, uploads only what changed and shares blocks between volumes', () => {
-    const volume = json(['volume', 'create', '--size', '32M', '--name', 'mission']);
+    const volume = island.json('volume', 'create', '--size', '32M', '--name', 'mission');
     expect(volume).toMatchObject({ status: 'available' });
     const id = String(volume.id);
-    const attached = json(['volume', 'attach', id, '--host', island.host, '--wait']);
+    const attached = island.json('volume', 'attach', id, '--host', island.host, '--wait');
     const path = (attached.connection as { path: string; format: string }).path;
     expect(attached).toMatchObject({ status: 'in-use', connection: { format: 'qcow2' } });
     const model = Buffer.alloc(size);
 
     write(path, 0, randomBytes(6 * MIB), model);
     write(path, 16 * MIB, randomBytes(2 * MIB), model);
-    const s1 = json(['snapshot', 'create', id, '--wait']);
+    const s1 = island.json('snapshot', 'create', id, '--wait');
     const at1 = Buffer.from(model);
     expect(s1).toMatchObject({ status: 'available', blocksUploaded: 8, blocksReused: 0 });
 
     write(path, MIB + 4096, randomBytes(1000), model); // overwrite inside block 1
     write(path, 24 * MIB, randomBytes(MIB), model); // new block 24
     write(path, 16 * MIB, Buffer.alloc(MIB), model); // block 16 zeroed (written as zeros)
-    const s2 = json(['snapshot', 'create', id, '--wait']);
+    const s2 = island.json('snapshot', 'create', id, '--wait');
     const at2 = Buffer.from(model);
     expect(s2).toMatchObject({ status: 'available', blocksUploaded: 2 });
     expect(Number(s2.bytesUploaded)).toBeLessThanOrEqual(2 * (MIB + 64));
 
     write(path, 5 * MIB, randomBytes(MIB), model);
-    const s3 = json(['snapshot', 'create', id, '--wait']);
+    const s3 = island.json('snapshot', 'create', id, '--wait');
     const at3 = Buffer.from(model);
     expect(s3).toMatchObject({ status: 'available', blocksUploaded: 1 });
 
-    const listed = json(['snapshot', 'list', '--volume', id]);
+    const listed = island.json('snapshot', 'list', '--volume', id);
     expect((listed.snapshots as Json[]).map((s) => s.id)).toEqual([s1.id, s2.id, s3.id]);
 
     for (const [snap, expected] of [
@@ -82,31 +77,31 @@ describe('the mission scenario, through the CLI', () => {
       [s1, at1],
       [s2, at2],
     ] as const) {
-      const clone = json(['volume', 'create', '--size', '32M', '--snapshot', String(snap.id)]);
-      const clonePath = (json(['volume', 'attach', String(clone.id), '--host', island.host, '--wait']).connection as { path: string }).path;
+      const clone = island.json('volume', 'create', '--size', '32M', '--snapshot', String(snap.id));
+      const clonePath = (island.json('volume', 'attach', String(clone.id), '--host', island.host, '--wait').connection as { path: string }).path;
       expect(exported(clonePath).equals(expected)).toBe(true);
     }
 
     // a second volume written with the same content shares every block: nothing is uploaded again
-    const twin = json(['volume', 'create', '--size', '32M', '--name', 'twin']);
-    const twinPath = (json(['volume', 'attach', String(twin.id), '--host', island.host, '--wait']).connection as { path: string }).path;
+    const twin = island.json('volume', 'create', '--size', '32M', '--name', 'twin');
+    const twinPath = (island.json('volume', 'attach', String(twin.id), '--host', island.host, '--wait').connection as { path: string }).path;
     const copy = Buffer.alloc(size);
     write(twinPath, 0, at3, copy);
-    const twinSnap = json(['snapshot', 'create', String(twin.id), '--wait']);
+    const twinSnap = island.json('snapshot', 'create', String(twin.id), '--wait');
     expect(twinSnap).toMatchObject({ status: 'available', blocksUploaded: 0, bytesUploaded: 0 });
     expect(twinSnap.blocksReused).toBe(8); // blocks 0–5, 17 and 24 hold data; zero blocks are holes
 
     run('volume', 'detach', id, '--wait');
     run('volume', 'revert', id, '--snapshot', String(s1.id), '--wait');
     expect(exported(path).equals(at1)).toBe(true);
-    const volumes = json(['volume', 'list']);
+    const volumes = island.json('volume', 'list');
     expect((volumes.volumes as Json[]).some((v) => v.id === id)).toBe(true);
   }, 180_000);
 
   it('waits for another writer to let go of the image before taking a point in time', async () => {
-    const volume = json(['volume', 'create', '--size', '8M']);
+    const volume = island.json('volume', 'create', '--size', '8M');
     const id = String(volume.id);
-    const path = (json(['volume', 'attach', id, '--host', island.host, '--wait']).connection as { path: string }).path;
+    const path = (island.json('volume', 'attach', id, '--host', island.host, '--wait').connection as { path: string }).path;
     const model = Buffer.alloc(8 * MIB);
     write(path, 0, randomBytes(2 * MIB), model);
     // another process holds the image open for writing
@@ -124,17 +119,17 @@ describe('the mission scenario, through the CLI', () => {
       snap = (await island.request('GET', `/v1/snapshots/${created.body.id}`)).body;
     }
     expect(snap.status).toBe('available');
-    const clone = json(['volume', 'create', '--size', '8M', '--snapshot', String(snap.id)]);
-    const clonePath = (json(['volume', 'attach', String(clone.id), '--host', island.host, '--wait']).connection as { path: string }).path;
+    const clone = island.json('volume', 'create', '--size', '8M', '--snapshot', String(snap.id));
+    const clonePath = (island.json('volume', 'attach', String(clone.id), '--host', island.host, '--wait').connection as { path: string }).path;
     expect(exported(clonePath).equals(model)).toBe(true);
     const image = await Qcow2Image.open(path);
     await image.close();
   }, 60_000);
 
   it('completes a snapshot whose worker was killed mid-upload, with nothing corrupt committed', async () => {
-    const volume = json(['volume', 'create', '--size', '96M']);
+    const volume = island.json('volume', 'create', '--size', '96M');
     const id = String(volume.id);
-    const path = (json(['volume', 'attach', id, '--host', island.host, '--wait']).connection as { path: string }).path;
+    const path = (island.json('volume', 'attach', id, '--host', island.host, '--wait').connection as { path: string }).path;
     const model = Buffer.alloc(96 * MIB);
     write(path, 0, randomBytes(80 * MIB), model);
     const created = await island.request('POST', '/v1/snapshots', { volumeId: id, name: 'crash' });
@@ -151,8 +146,8 @@ describe('the mission scenario, through the CLI', () => {
       snap = (await island.request('GET', `/v1/snapshots/${created.body.id}`)).body;
     }
     expect(snap).toMatchObject({ status: 'available', blocksTotal: 80, blocksDone: 80 });
-    const clone = json(['volume', 'create', '--size', '96M', '--snapshot', String(snap.id)]);
-    const clonePath = (json(['volume', 'attach', String(clone.id), '--host', island.host, '--wait']).connection as { path: string }).path;
+    const clone = island.json('volume', 'create', '--size', '96M', '--snapshot', String(snap.id));
+    const clonePath = (island.json('volume', 'attach', String(clone.id), '--host', island.host, '--wait').connection as { path: string }).path;
     expect(exported(clonePath).equals(model)).toBe(true);
   }, 120_000);
 });

@@ -13,14 +13,10 @@ describe('regions', () => {
     await island?.stop();
   }, 60_000);
 
-  const regions = (run: (...args: string[]) => { code: number; stdout: string; stderr: string }): Json[] => {
-    const result = run('regions', '--json');
-    if (result.code !== 0) throw new Error(`island regions exited ${result.code}: ${result.stderr}`);
-    return (JSON.parse(result.stdout) as { regions: Json[] }).regions;
-  };
+  const regions = (admin = false): Json[] => (admin ? island.adminJson<{ regions: Json[] }>('regions') : island.json<{ regions: Json[] }>('regions')).regions;
 
   it('lists the configured region with its Swift, its hosts and the caller\'s volumes, never credentials', async () => {
-    expect(regions(island.cli)).toEqual([
+    expect(regions()).toEqual([
       {
         name: 'RegionOne',
         default: true,
@@ -32,8 +28,8 @@ describe('regions', () => {
       },
     ]);
     expect((await island.request('POST', '/v1/volumes', { sizeBytes: 1 << 20 })).status).toBe(201);
-    expect(regions(island.cli)[0]).toMatchObject({ volumes: 1 });
-    expect(regions(island.adminCli)[0]).toMatchObject({ volumes: 1 });
+    expect(regions()[0]).toMatchObject({ volumes: 1 });
+    expect(regions(true)[0]).toMatchObject({ volumes: 1 });
     const other = await island.request<{ regions: Json[] }>('GET', '/v1/regions', undefined, island.otherToken);
     expect(other.body.regions[0]).toMatchObject({ name: 'RegionOne', volumes: 0 });
     expect(JSON.stringify(other.body)).not.toMatch(/testing|tester/);
