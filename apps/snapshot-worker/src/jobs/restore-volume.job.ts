@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { CorruptObjectError, Manifest } from '@island/blockstore';
+import { CorruptObjectError } from '@island/blockstore';
 import { IslandConfig } from '@island/config';
 import { OperationFailed, OperationProgress, VolumeRestore, VolumeRestored, VolumeRestoreJob } from '@island/contracts';
 import { MessagePublisher, OnMessage } from '@island/messaging';
@@ -67,7 +67,7 @@ export class RestoreVolumeJob {
     await rm(`${partial}.lock`, { force: true });
     await createImage(partial, { size: job.sizeBytes });
     const image = await Qcow2Image.open(partial, { writable: true });
-    const blocks = blocksToFetch(manifest);
+    const blocks = manifest.distinctBlocks();
     let written = 0;
     let bytes = 0;
     let lastProgress = Date.now();
@@ -129,19 +129,4 @@ export class RestoreVolumeJob {
       blocksWritten,
     });
   }
-}
-
-/**
- * The manifest's distinct blocks, each with every index it fills, in the order they first appear (so the
- * image is written roughly front to back); a block repeated across the volume is fetched once.
- */
-function blocksToFetch(manifest: Manifest): { hash: Buffer; indexes: number[] }[] {
-  const byHash = new Map<string, { hash: Buffer; indexes: number[] }>();
-  for (const entry of manifest.entries()) {
-    const key = entry.hash.toString('hex');
-    const block = byHash.get(key);
-    if (block) block.indexes.push(entry.index);
-    else byHash.set(key, { hash: Buffer.from(entry.hash), indexes: [entry.index] });
-  }
-  return [...byHash.values()];
 }
