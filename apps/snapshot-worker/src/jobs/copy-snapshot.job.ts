@@ -21,6 +21,7 @@ const TRANSFER_CONCURRENCY = 12;
 /** Rows of the block map staged per statement. */
 const STAGE_ROWS = 20_000;
 
+/** A distinct block to copy: its name and its guest length (what a claim records). */
 interface CopyBlock {
   hash: Buffer;
   size: number;
@@ -65,7 +66,7 @@ export class CopySnapshotJob {
       return this.fail(job, `manifest ${job.sourceManifest} describes ${manifest.volumeSize} bytes in ${manifest.blockSize}-byte blocks, the snapshot ${job.sizeBytes} in ${job.blockSize}`);
     }
     const resumed = await this.stage(job.snapshotId, manifest);
-    const blocks = distinctBlocks(manifest);
+    const blocks: CopyBlock[] = manifest.distinctBlocks().map((b) => ({ hash: b.hash, size: b.length }));
     await this.dataSource.query(`UPDATE snapshot SET blocks_total = $2, updated_at = now() WHERE id = $1 AND status = 'uploading'`, [
       job.snapshotId,
       blocks.length,
@@ -144,21 +145,11 @@ export class CopySnapshotJob {
       );
     });
     this.metrics.counter('island_worker_copy_bytes_total', 'Bytes of block objects copied between regions').inc(bytesCopied);
-    await this.publisher.publish(SnapshotCopyProgressed, { snapshotId: job.snapshotId, blocksDone: batch.length, blocksCopied, bytesCopied });
+    await this.publisher.publish(SnapshotCopyProgressed, { snapshotId: job.snapshotId, bytesCopied });
   }
 
   private async fail(job: SnapshotCopyJob, reason: string): Promise<void> {
     this.logger.warn(`copy ${job.snapshotId} of snapshot ${job.sourceSnapshotId} cannot complete: ${reason}`);
     await this.publisher.publish(OperationFailed, { job: SnapshotCopy.name, resourceId: job.snapshotId, reason: reason.slice(0, 2000) });
   }
-}
-
-/** The manifest's distinct blocks with their lengths (the last block of a volume may be short). */
-function distinctBlocks(manifest: Manifest): CopyBlock[] {
-  const seen = new Map<string, CopyBlock>();
-  for (const entry of manifest.entries()) {
-    const key = entry.hash.toString('hex');
-    if (!seen.has(key)) seen.set(key, { hash: entry.hash, size: manifest.blockLength(entry.index) });
-  }
-  return [...seen.values()];
 }

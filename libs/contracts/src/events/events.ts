@@ -68,11 +68,10 @@ export class SnapshotManifestWrittenEvent {
 }
 export const SnapshotManifestWritten = event('snapshot.manifest-written', SnapshotManifestWrittenEvent);
 
-/** Some blocks of a region copy are in the target region now, recorded with their counters (counts are this batch's, for progress and metrics). */
+/** Some blocks of a region copy are in the target region now, recorded with their counters: the API updates the job's progress. */
 export class SnapshotCopyProgressedEvent {
   @IsResourceId() snapshotId!: string;
-  @IsCount() blocksDone!: number;
-  @IsCount() blocksCopied!: number;
+  /** This batch's bytes, for the metric; the counters themselves are in the snapshot row. */
   @IsByteCount() bytesCopied!: number;
 }
 export const SnapshotCopyProgressed = event('snapshot.copy-progressed', SnapshotCopyProgressedEvent);
