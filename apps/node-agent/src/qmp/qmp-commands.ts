@@ -12,17 +12,16 @@ export interface QmpCommands {
   qmp_capabilities: { args: Record<string, never>; reply: Record<string, never> };
   'query-version': { args: Record<string, never>; reply: { qemu: { major: number; minor: number; micro: number }; package: string } };
   'blockdev-add': {
-    args: { driver: 'qcow2'; 'node-name': string; file: BlockdevFile; discard?: 'ignore' | 'unmap'; 'cache'?: { direct?: boolean; 'no-flush'?: boolean } };
+    args: { driver: 'qcow2'; 'node-name': string; file: BlockdevFile; discard?: 'ignore' | 'unmap' };
     reply: Record<string, never>;
   };
   'blockdev-del': { args: { 'node-name': string }; reply: Record<string, never> };
   'query-named-block-nodes': { args: { flat?: boolean }; reply: { 'node-name': string; drv: string; file: string }[] };
-  'nbd-server-start': { args: { addr: { type: 'unix'; data: { path: string } } }; reply: Record<string, never> };
   'block-export-add': {
-    args: { type: 'nbd'; id: string; 'node-name': string; name: string; writable: boolean; 'writethrough'?: boolean };
+    args: { type: 'nbd'; id: string; 'node-name': string; name: string; writable: boolean };
     reply: Record<string, never>;
   };
-  'block-export-del': { args: { id: string; mode?: 'safe' | 'hard' }; reply: Record<string, never> };
+  'block-export-del': { args: { id: string }; reply: Record<string, never> };
   'query-block-exports': { args: Record<string, never>; reply: { id: string; type: string; 'node-name': string; 'shutting-down': boolean }[] };
   'blockdev-snapshot-internal-sync': { args: { device: string; name: string }; reply: Record<string, never> };
   'blockdev-snapshot-delete-internal-sync': { args: { device: string; name: string }; reply: { id: string; name: string } };
