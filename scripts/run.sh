@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # npm start: island on this machine — services up (installed when missing), everything built, then the API,
 # a node agent for this host, a snapshot worker and a GC worker, logs on the console. Ctrl-C stops island
-# (the services keep running; `scripts/services.sh down` stops Swift and memcached).
+# (the services keep running; `scripts/services.sh down` stops Swift and memcached; a host's
+# qemu-storage-daemon keeps serving exported volumes, as it would for VMs: docs/attached-volumes.md).
 #
 # Settings: ISLAND_WORKERS (snapshot workers, default 2); any ISLAND_* variable (docs/configuration.md).
 # Two regions on this machine: ISLAND_LOCAL_REGIONS="RegionOne RegionTwo" npm start — one Swift per region, and
