@@ -44,7 +44,7 @@ describe('SwiftBlockStore', () => {
     expect(await store.blockObjectSize(blocks[0].hash)).toBeUndefined();
   });
 
-  it('writes a manifest idempotently and reads it back', async () => {
+  it('writes a manifest idempotently, reports its stored size and reads it back', async () => {
     const metadata = {
       volumeId: randomUUID(),
       snapshotId: randomUUID(),
@@ -56,9 +56,10 @@ describe('SwiftBlockStore', () => {
       volumeName: 'db',
     };
     const manifest = new ManifestBuilder(1 << 20, 10 << 20, metadata).add(0, randomBytes(32)).add(7, randomBytes(32)).build();
-    const name = await store.putManifest(manifest);
+    const { name, bytes } = await store.putManifest(manifest);
     expect(name).toBe(`manifests/${metadata.volumeId}/0000000003-${metadata.snapshotId}`);
-    expect(await store.putManifest(manifest)).toBe(name);
+    expect(bytes).toBe((await store.swift.headObject(store.container, name)).size);
+    expect(await store.putManifest(manifest)).toEqual({ name, bytes });
     const back = await store.getManifest(name);
     expect(back.metadata).toEqual(metadata);
     expect(back.hashes).toEqual(manifest.hashes);

@@ -83,8 +83,8 @@ export class SwiftBlockStore {
     return { deleted: result.deleted, notFound: result.notFound };
   }
 
-  /** Writes a manifest; a retry after a lost reply finds the same bytes already there. Returns the object name. */
-  async putManifest(manifest: Manifest): Promise<string> {
+  /** Writes a manifest; a retry after a lost reply finds the same bytes already there. Returns its object name and size. */
+  async putManifest(manifest: Manifest): Promise<{ name: string; bytes: number }> {
     const { volumeId, seq, snapshotId } = manifest.metadata;
     const name = objectNames.manifest(volumeId, seq, snapshotId);
     const bytes = encodeManifest(manifest);
@@ -95,7 +95,7 @@ export class SwiftBlockStore {
       const existing = await this.swift.getObject(this.container, name);
       if (!existing.equals(bytes)) throw new Error(`manifest ${name} already exists with different content`);
     }
-    return name;
+    return { name, bytes: bytes.length };
   }
 
   async getManifest(name: string): Promise<Manifest> {

@@ -18,9 +18,7 @@ import { lockSnapshot } from './catalog-queries';
 import { failVolumesAwaitingCopy, seedVolumesAwaitingCopy } from './copy-waiters';
 import { finishJob, jobProgress, runningJob, snapshotJobKind } from './jobs';
 import { snapshotProgress } from '../dtos/snapshot.dto';
-
-/** Changed blocks go to workers in parts of about this many bytes: the unit workers share. */
-const PART_BYTES = 64 * 1024 * 1024;
+import { splitIntoParts } from './snapshot-parts';
 
 /**
  * The snapshot state machine, driven by events from agents and workers. Every step runs in one catalog
@@ -94,9 +92,8 @@ export class SnapshotPipeline {
         await this.commit(tx, { ...snapshot, blocksTotal: 0 }, volume);
         return;
       }
-      const perPart = Math.max(1, Math.floor(PART_BYTES / snapshot.blockSize));
-      for (let part = 0, at = 0; at < blocks.length; part++, at += perPart) {
-        const slice = blocks.slice(at, at + perPart);
+      const parts = splitIntoParts(blocks, snapshot.blockSize);
+      for (const [part, slice] of parts.entries()) {
         await m.query(`INSERT INTO snapshot_part (snapshot_id, part_index, blocks, status) VALUES ($1, $2, $3, 'queued')`, [snapshot.id, part, slice]);
         await tx.send(SnapshotUploadPart, {
           host: volume.host!,

@@ -9,7 +9,7 @@ import { MessagePublisher, OnMessage } from '@island/messaging';
 import { InjectConfig, injectedDelay, insideDataDir, MetricsService, PathOutsideDataDirError, RegionStores } from '@island/platform';
 import { createImage, createSnapshot, Qcow2Error, Qcow2Image } from '@island/qcow2';
 import { SwiftNotFoundError } from '@island/swift';
-
+import { RestoreWriter } from './restore-writer';
 
 const GET_CONCURRENCY = 8;
 const AHEAD = 32;
@@ -68,44 +68,36 @@ export class RestoreVolumeJob {
     await createImage(partial, { size: job.sizeBytes });
     const image = await Qcow2Image.open(partial, { writable: true });
     const blocks = manifest.distinctBlocks();
-    let written = 0;
-    let bytes = 0;
+    const writer = new RestoreWriter(image, manifest.blockSize, AHEAD);
     let lastProgress = Date.now();
     try {
-      // fetch in parallel, each distinct block once, write in one chain (the image has a single writer);
-      // fetchers run ahead of the writer by at most AHEAD blocks, so memory stays bounded while the network
-      // never waits for the disk
-      let writing = Promise.resolve();
-      let queued = 0;
+      // fetch in parallel, each distinct block once; one writer fills the image, and fetchers run ahead of
+      // it by at most AHEAD blocks, so memory stays bounded while the network never waits for the disk
       let next = 0;
       const fetcher = async () => {
         while (next < blocks.length) {
           const block = blocks[next++];
-          const data = await store.getBlock(block.hash);
-          queued += 1;
-          writing = writing.then(async () => {
-            for (const index of block.indexes) await image.write(index * manifest.blockSize, data);
-            queued -= 1;
-            written += block.indexes.length;
-            bytes += data.length * block.indexes.length;
-          });
-          writing.catch(() => undefined); // awaited below; this only marks the rejection as handled
-          if (queued >= AHEAD) await writing;
+          await writer.add(block.indexes, await store.getBlock(block.hash));
           if (Date.now() - lastProgress >= PROGRESS_MS) {
             lastProgress = Date.now();
-            await this.publisher.publish(OperationProgress, { operationId: job.operationId, resourceId: job.volumeId, done: written, total: manifest.entryCount });
+            await this.publisher.publish(OperationProgress, { operationId: job.operationId, resourceId: job.volumeId, done: writer.entriesWritten, total: manifest.entryCount });
           }
         }
       };
-      await Promise.all(Array.from({ length: GET_CONCURRENCY }, fetcher));
-      await writing;
+      const stopOnFailure = (error: unknown) => {
+        next = blocks.length; // the other fetchers stop too
+        throw error;
+      };
+      await Promise.all(Array.from({ length: GET_CONCURRENCY }, () => fetcher().catch(stopOnFailure)));
+      await writer.finish();
       await createSnapshot(image, job.pointInTime);
     } finally {
+      await writer.finish().catch(() => undefined); // never close under a write in flight
       await image.close();
     }
     await rename(partial, target);
-    this.metrics.counter('island_worker_bytes_restored_total', 'Guest bytes written by restores').inc(bytes);
-    return { bytes, blocks: written };
+    this.metrics.counter('island_worker_bytes_restored_total', 'Guest bytes written by restores').inc(writer.bytesWritten);
+    return { bytes: writer.bytesWritten, blocks: writer.entriesWritten };
   }
 
   private async hasPointInTime(path: string, pointInTime: string): Promise<boolean> {

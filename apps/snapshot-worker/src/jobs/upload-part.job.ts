@@ -8,9 +8,8 @@ import { OperationFailed, SnapshotPartUploaded, SnapshotUploadPart, SnapshotUplo
 import { MessageContext, MessagePublisher, OnMessage, reportingFinalFailure } from '@island/messaging';
 import { forEachBounded, injectedDelay, InjectConfig, insideDataDir, MetricsService, PathOutsideDataDirError, RegionStores } from '@island/platform';
 import { Qcow2Error, Qcow2Image, View } from '@island/qcow2';
+import { growingBatches } from './upload-batches';
 
-/** Blocks read, hashed and uploaded together; bounds memory to BATCH × block size per part in flight. */
-const BATCH = 32;
 const PUT_CONCURRENCY = 8;
 
 interface PartTotals {
@@ -64,8 +63,7 @@ export class UploadPartJob {
       const totals: PartTotals = { bytesRead: 0, bytesUploaded: 0, bytesStored: 0, blocksUploaded: 0, blocksReused: 0 };
       const reported: { index: number; hash: string | null }[] = [];
       // two batches in flight: one is read and hashed while the other's blocks are being PUT
-      const batches: number[][] = [];
-      for (let i = 0; i < job.blocks.length; i += BATCH) batches.push(job.blocks.slice(i, i + BATCH));
+      const batches = growingBatches(job.blocks);
       const results: { index: number; hash: string | null }[][] = [];
       const inFlight: Promise<void>[] = [];
       for (const [k, batch] of batches.entries()) {
@@ -141,3 +139,4 @@ export class UploadPartJob {
     await this.publisher.publish(OperationFailed, { job: SnapshotUploadPart.name, resourceId: job.snapshotId, reason: reason.slice(0, 2000), host: job.host });
   }
 }
+

@@ -34,8 +34,7 @@ export class WriteManifestJob {
     }
     const manifest = builder.build();
     const store = await this.stores.store(job.region);
-    const name = await store.putManifest(manifest);
-    const bytes = (await store.swift.headObject(store.container, name)).size;
+    const { name, bytes } = await store.putManifest(manifest);
     await this.publisher.publish(SnapshotManifestWritten, { snapshotId: job.snapshotId, manifestObject: name, bytes });
   }
 }

@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkImage, createImage, ImageUsageError, Qcow2Image } from '@island/qcow2';
+import { RestoreWriter } from './restore-writer';
+
+const BLOCK = 256 * 1024;
+
+describe('RestoreWriter', () => {
+  let dir: string;
+  let image: Qcow2Image;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'restore-writer-'));
+    const path = join(dir, 'v.qcow2');
+    await createImage(path, { size: 40 * BLOCK + 1000 }); // a last block shorter than the others
+    image = await Qcow2Image.open(path, { writable: true });
+  });
+
+  afterEach(async () => {
+    await image.close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('writes blocks handed over in any order at their indexes, a repeated block at each of them, and leaves holes unallocated', async () => {
+    const blocks = new Map<number, Buffer>();
+    const shared = randomBytes(BLOCK);
+    for (const index of [3, 1, 2, 9, 10, 11, 12, 0, 25]) blocks.set(index, randomBytes(BLOCK));
+    const last = randomBytes(1000);
+    const writer = new RestoreWriter(image, BLOCK, 4);
+    for (const [index, data] of blocks) await writer.add([index], data);
+    await writer.add([30, 5], shared);
+    await writer.add([40], last);
+    await writer.finish();
+
+    blocks.set(30, shared).set(5, shared).set(40, last);
+    for (let index = 0; index <= 40; index++) {
+      const expected = blocks.get(index) ?? Buffer.alloc(index === 40 ? 1000 : BLOCK);
+      expect((await image.read(index * BLOCK, expected.length)).equals(expected)).toBe(true);
+    }
+    expect(writer.entriesWritten).toBe(blocks.size);
+    expect(writer.bytesWritten).toBe((blocks.size - 1) * BLOCK + 1000);
+    const check = await checkImage(image);
+    expect(check).toMatchObject({ errors: 0, leaks: 0 });
+    // 12 of 41 blocks hold data: the holes took no space
+    expect(check.imageEndOffset).toBeLessThan(13 * BLOCK);
+  });
+
+  it('holds a fetcher back while as many blocks as allowed wait to be written', async () => {
+    const writer = new RestoreWriter(image, BLOCK, 2);
+    let written = 0;
+    const original = image.write.bind(image);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    image.write = async (offset: number, data: Buffer) => {
+      await gate;
+      written++;
+      return original(offset, data);
+    };
+    await writer.add([0], randomBytes(BLOCK)); // taken by the writer at once, which then waits at the gate
+    await writer.add([1], randomBytes(BLOCK));
+    let third = false;
+    const adding = writer.add([2], randomBytes(BLOCK)).then(() => (third = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(third).toBe(false);
+    release();
+    await adding;
+    await writer.finish();
+    expect(written).toBe(2); // block 0 alone, then blocks 1 and 2 joined in one write
+  });
+
+  it('reports a write that fails to the fetchers and at the end, and writes nothing after it', async () => {
+    const writer = new RestoreWriter(image, BLOCK, 2);
+    await writer.add([100], randomBytes(BLOCK)); // beyond the image
+    await expect(writer.finish()).rejects.toThrow(ImageUsageError);
+    await expect(writer.add([1], randomBytes(BLOCK))).rejects.toThrow(ImageUsageError);
+    expect((await image.read(BLOCK, BLOCK)).equals(Buffer.alloc(BLOCK))).toBe(true);
+  });
+});
