@@ -31,6 +31,9 @@ export class AmqpConnection {
   async start(): Promise<void> {
     this.model = await connect(this.url, {
       clientProperties: { connection_name: this.connectionName },
+      // a message is several small frames: with Nagle's algorithm on, the broker's delayed ACK held
+      // a publish back ~40 ms on every hop of a snapshot
+      noDelay: true,
       recovery: {
         initialDelay: 200,
         maxDelay: 10_000,

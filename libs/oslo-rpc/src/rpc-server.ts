@@ -94,7 +94,7 @@ export class OsloRpcServer {
   private async open(): Promise<void> {
     const url = new URL(this.options.url);
     if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', '60');
-    const connection = await connect(url.toString());
+    const connection = await connect(url.toString(), { noDelay: true }); // replies are small frames: no Nagle delay
     connection.on('error', (error: Error) => this.logger.warn(`oslo RPC connection error: ${error.message}`));
     connection.on('close', () => {
       if (this.connection !== connection) return; // a connection that never finished setting up
