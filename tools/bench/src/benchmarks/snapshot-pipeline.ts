@@ -2,13 +2,15 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Qcow2Image } from '@island/qcow2';
+import { openForWriting, Qcow2Image } from '@island/qcow2';
 import { IslandStack, regionOneSwift, startIsland } from '@island/stack';
 import { Benchmark, BenchContext, BenchmarkRow, mibPerSecond } from '../benchmark';
 import { curlTransfers } from '../raw-curl';
+import { median } from '../stack-timing';
 
 const MIB = 1 << 20;
 const GIB = 1 << 30;
+const ROUNDS = 3;
 type Json = Record<string, unknown>;
 
 /**
@@ -65,28 +67,35 @@ export const snapshotPipeline: Benchmark = {
       await driver.snapshot(big.id);
       const restic = new Restic(ctx, island);
       await restic.backup(big.path); // restic's first backup (not measured)
-      await driver.changeOnePercent(big.path, 8 * GIB);
-      const incremental = await driver.snapshot(big.id);
-      const resticMs = await restic.backup(big.path);
+      // three rounds, each changing another 1% of the blocks; island then restic, medians of each
+      const islandRounds: number[] = [];
+      const resticRounds: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        await driver.changeOnePercent(big.path, 8 * GIB, round);
+        islandRounds.push((await driver.snapshot(big.id)).ms);
+        resticRounds.push(await restic.backup(big.path));
+      }
+      const incrementalMs = median(islandRounds);
+      const resticMs = median(resticRounds);
       const hashMs = readAndHash(big.path);
       rows.push({
         metric: 'incremental snapshot, 1% of a fully written 8 GiB volume changed',
-        island: `${(incremental.ms / 1000).toFixed(2)} s`,
+        island: `${(incrementalMs / 1000).toFixed(2)} s`,
         baseline: `restic backup ${(resticMs / 1000).toFixed(1)} s`,
-        ratio: resticMs / incremental.ms,
+        ratio: resticMs / incrementalMs,
         goal: '≥ 20×',
-        pass: resticMs / incremental.ms >= 20,
+        pass: resticMs / incrementalMs >= 20,
       });
       rows.push({
         metric: 'the same incremental snapshot vs reading and SHA-256-hashing the whole image',
-        island: `${(incremental.ms / 1000).toFixed(2)} s`,
+        island: `${(incrementalMs / 1000).toFixed(2)} s`,
         baseline: `read + sha256 ${(hashMs / 1000).toFixed(1)} s`,
-        ratio: hashMs / incremental.ms,
+        ratio: hashMs / incrementalMs,
         goal: '> 1×',
-        pass: hashMs > incremental.ms,
+        pass: hashMs > incrementalMs,
       });
       notes.push(
-        'The 8 GiB volume is filled with a 64 MiB random pattern repeated (both island and restic deduplicate it, so the first backups are cheap); 1% of its 1 MiB blocks then get new random bytes. restic 0.14 (Debian) backs up the image file to a Swift container of the same Swift, with its own first backup done beforehand.',
+        'The 8 GiB volume is filled with a 64 MiB random pattern repeated (both island and restic deduplicate it, so the first backups are cheap). Then three rounds: 1% of its 1 MiB blocks (another 1% each round) get new random bytes, island snapshots the volume and restic backs up the image file (restic 0.14 from Debian, to a container of the same Swift, its own first backup done beforehand); the medians of the rounds are compared.',
       );
     } finally {
       await island.stop(); // removes its containers, restic's and the raw baseline's too
@@ -134,10 +143,11 @@ class Driver {
     await image.close();
   }
 
-  async changeOnePercent(path: string, size: number): Promise<void> {
-    const image = await Qcow2Image.open(path, { writable: true });
+  /** New random bytes in every 100th block, starting at block `first` (another 1% each round). */
+  async changeOnePercent(path: string, size: number, first: number): Promise<void> {
+    const image = await openForWriting(path); // the agent may still be dropping the previous point in time
     const blocks = size / MIB;
-    for (let b = 0; b < blocks; b += 100) await image.write(b * MIB, randomBytes(MIB));
+    for (let b = first; b < blocks; b += 100) await image.write(b * MIB, randomBytes(MIB));
     await image.close();
   }
 
