@@ -94,14 +94,20 @@ ensure_rabbitmq() {
   wait_for 90 rabbitmq port_open 5672 || die "RabbitMQ did not start listening on 127.0.0.1:5672"
 }
 
-# --- memcached (tempauth keeps its tokens there) ------------------------------------------------
+# --- memcached, one per region (tempauth's tokens, the proxy's account and container info) ------
+# Two Swifts sharing one memcached would share cache keys such as account/AUTH_test: a region would
+# take the other's account for its own and never create it (its container PUTs then answer 404).
+memcache_port() { echo $((11211 + 10 * $(region_index "$1"))); }
+
 ensure_memcached() {
-  port_open 11211 && return 0
+  local port
+  port=$(memcache_port "$1")
+  port_open "$port" && return 0
   mkdir -p "$SERVICES_DIR/run" "$SERVICES_DIR/log"
-  log "starting memcached"
-  memcached -d -l 127.0.0.1 -p 11211 -U 0 -m 64 -u "$(id -un)" -P "$SERVICES_DIR/run/memcached.pid" \
+  log "starting memcached for $1 on 127.0.0.1:$port"
+  memcached -d -l 127.0.0.1 -p "$port" -U 0 -m 64 -u "$(id -un)" -P "$SERVICES_DIR/run/memcached-$port.pid" \
     || die "memcached did not start"
-  wait_for 10 memcached port_open 11211 || die "memcached is not listening on 127.0.0.1:11211"
+  wait_for 10 memcached port_open "$port" || die "memcached is not listening on 127.0.0.1:$port"
 }
 
 # --- Swift, one all-in-one per region -------------------------------------------------------------
@@ -115,11 +121,11 @@ backend_port() { echo $((6200 + 10 * $(region_index "$1") + $2)); } # 0 object, 
 
 swift_healthy() { curl -fsS -m 2 "http://127.0.0.1:$1/healthcheck" >/dev/null 2>&1; }
 
-write_swift_configs() {
-  local region=$1 base=$2
+write_swift_configs() { # region, state dir, where to write the .conf files (default: the state's etc)
+  local region=$1 base=$2 etc=${3:-$2/etc}
   local pp op cp ap
   pp=$(proxy_port "$region"); op=$(backend_port "$region" 0); cp=$(backend_port "$region" 1); ap=$(backend_port "$region" 2)
-  mkdir -p "$base/etc" "$base/srv/d1" "$base/run" "$base/log" "$base/cache"
+  mkdir -p "$etc" "$base/srv/d1" "$base/run" "$base/log" "$base/cache"
   local common="bind_ip = 127.0.0.1
 swift_dir = $base/etc
 devices = $base/srv
@@ -128,7 +134,7 @@ user = $(id -un)
 workers = 1
 recon_cache_path = $base/cache
 log_level = INFO"
-  cat >"$base/etc/object-server.conf" <<EOF
+  cat >"$etc/object-server.conf" <<EOF
 [DEFAULT]
 bind_port = $op
 $common
@@ -145,7 +151,7 @@ use = egg:swift#healthcheck
 [object-updater]
 interval = 5
 EOF
-  cat >"$base/etc/container-server.conf" <<EOF
+  cat >"$etc/container-server.conf" <<EOF
 [DEFAULT]
 bind_port = $cp
 $common
@@ -162,7 +168,7 @@ use = egg:swift#healthcheck
 [container-updater]
 interval = 5
 EOF
-  cat >"$base/etc/account-server.conf" <<EOF
+  cat >"$etc/account-server.conf" <<EOF
 [DEFAULT]
 bind_port = $ap
 $common
@@ -205,7 +211,7 @@ token_life = 86400
 
 [filter:cache]
 use = egg:swift#memcache
-memcache_servers = 127.0.0.1:11211
+memcache_servers = 127.0.0.1:$(memcache_port "$region")
 
 [filter:proxy-logging]
 use = egg:swift#proxy_logging
@@ -214,7 +220,18 @@ EOF
     for f in catch_errors gatekeeper healthcheck listing_formats bulk tempurl copy slo dlo versioned_writes symlink; do
       printf '\n[filter:%s]\nuse = egg:swift#%s\n' "$f" "$f"
     done
-  } >"$base/etc/proxy-server.conf"
+  } >"$etc/proxy-server.conf"
+}
+
+# the Swift of region $1 runs with the configuration this script writes now (not one an older version wrote)
+swift_configs_current() {
+  local region=$1 base=$2 fresh f
+  fresh=$(mktemp -d)
+  write_swift_configs "$region" "$base" "$fresh"
+  for f in "$fresh"/*.conf; do
+    cmp -s "$f" "$base/etc/$(basename "$f")" || { rm -rf "$fresh"; return 1; }
+  done
+  rm -rf "$fresh"
 }
 
 build_swift_rings() { # one Python process instead of nine swift-ring-builder calls (~1 s vs ~8 s)
@@ -237,11 +254,13 @@ EOF
 start_swift() {
   local region=$1 base=$SERVICES_DIR/swift/$1 pp
   pp=$(proxy_port "$region")
+  local s p
   if swift_healthy "$pp"; then
     swift_auth_ok "$pp" || die "something answers on 127.0.0.1:$pp but Swift auth fails there (not ours?)"
-    return 0
+    swift_configs_current "$region" "$base" && return 0
+    log "restarting Swift for $region: its configuration changed"
+    for s in proxy object container account; do stop_pidfile "$base/run/$s-server.pid"; done
   fi
-  local s p
   for s in object container account; do
     p=$(backend_port "$region" $([ $s = object ] && echo 0 || ([ $s = container ] && echo 1 || echo 2)))
     port_open "$p" && die "port $p (Swift $s server for $region) is taken by another process"
@@ -299,9 +318,11 @@ cmd_up() {
   ensure_packages "${PACKAGES[@]}"
   ensure_postgres
   ensure_rabbitmq
-  ensure_memcached
   local r
-  for r in $REGIONS; do start_swift "$r"; done
+  for r in $REGIONS; do
+    ensure_memcached "$r"
+    start_swift "$r"
+  done
   log "ready:"
   log "  PostgreSQL  postgres://postgres@127.0.0.1:5432/$DB_NAME"
   log "  RabbitMQ    amqp://guest:guest@127.0.0.1:5672"
@@ -317,18 +338,19 @@ cmd_down() {
     for s in proxy object container account; do stop_pidfile "$d/run/$s-server.pid"; done
     log "stopped Swift $(basename "$d")"
   done
-  if [ -f "$SERVICES_DIR/run/memcached.pid" ]; then
-    stop_pidfile "$SERVICES_DIR/run/memcached.pid"
-    log "stopped memcached"
-  fi
+  for d in "$SERVICES_DIR"/run/memcached*.pid; do
+    [ -f "$d" ] || continue
+    stop_pidfile "$d"
+    log "stopped memcached ($(basename "$d" .pid))"
+  done
 }
 
 cmd_status() {
   local rc=0 r
   if pg_ready; then echo "postgresql  up    127.0.0.1:5432"; else echo "postgresql  down"; rc=1; fi
   if port_open 5672; then echo "rabbitmq    up    127.0.0.1:5672"; else echo "rabbitmq    down"; rc=1; fi
-  if port_open 11211; then echo "memcached   up    127.0.0.1:11211"; else echo "memcached   down"; rc=1; fi
   for r in $REGIONS; do
+    if port_open "$(memcache_port "$r")"; then echo "memcached   up    $r 127.0.0.1:$(memcache_port "$r")"; else echo "memcached   down  $r"; rc=1; fi
     if swift_healthy "$(proxy_port "$r")"; then echo "swift       up    $r http://127.0.0.1:$(proxy_port "$r")/auth/v1.0"
     else echo "swift       down  $r"; rc=1; fi
   done

@@ -27,12 +27,24 @@ export async function findSnapshot(m: EntityManager, caller: Caller | undefined,
   return snapshot;
 }
 
-/** Locks a snapshot's volume, then the snapshot: every catalog writer takes volume → snapshot → blocks. */
-export async function lockSnapshot(m: EntityManager, id: string): Promise<SnapshotEntity | null> {
+/**
+ * Locks a snapshot's volume, then the snapshot: every catalog writer takes volume → snapshot → blocks.
+ * `for_no_key_update` serializes with every other writer of the snapshot but not with workers claiming
+ * blocks for it (see claimBlocks); whoever then ends its upload must call `endUploadLock` first.
+ */
+export async function lockSnapshot(m: EntityManager, id: string, mode: 'pessimistic_write' | 'for_no_key_update' = 'pessimistic_write'): Promise<SnapshotEntity | null> {
   const [row] = await m.query(`SELECT volume_id FROM snapshot WHERE id = $1`, [id]) as { volume_id: string }[];
   if (!row) return null;
   await m.query(`SELECT 1 FROM volume WHERE id = $1 FOR UPDATE`, [row.volume_id]);
-  return m.getRepository(SnapshotEntity).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
+  return m.getRepository(SnapshotEntity).findOne({ where: { id }, lock: { mode } });
+}
+
+/**
+ * The lock that ends a snapshot's upload (commit, failure): waits for block claims in flight to commit and
+ * keeps new ones out until this transaction ends, after which they find the snapshot no longer uploading.
+ */
+export async function endUploadLock(m: EntityManager, snapshotId: string): Promise<void> {
+  await m.query(`SELECT 1 FROM snapshot WHERE id = $1 FOR UPDATE`, [snapshotId]);
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -18,13 +18,12 @@ describe('splitIntoParts', () => {
     expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
   });
 
-  it('shares a small change between four parts rather than leaving most of it to one', () => {
-    expect(splitIntoParts(range(82), MIB).map((p) => p.length)).toEqual([20, 21, 20, 21]);
-    expect(splitIntoParts(range(16), MIB).map((p) => p.length)).toEqual([8, 8]);
+  it('splits 82 blocks into two parts of 41, not 64 and 18', () => {
+    expect(splitIntoParts(range(82), MIB).map((p) => p.length)).toEqual([41, 41]);
   });
 
-  it('does not split a handful of blocks', () => {
-    expect(splitIntoParts(range(7), MIB)).toEqual([range(7)]);
+  it('keeps a change of up to 64 MiB in one part', () => {
+    expect(splitIntoParts(range(64), MIB)).toEqual([range(64)]);
     expect(splitIntoParts([42], MIB)).toEqual([[42]]);
   });
 

@@ -14,7 +14,7 @@ import {
 } from '@island/contracts';
 import { MetricsService } from '@island/platform';
 import { Tx, UnitOfWork } from '../outbox/unit-of-work';
-import { lockSnapshot } from './catalog-queries';
+import { endUploadLock, lockSnapshot } from './catalog-queries';
 import { failVolumesAwaitingCopy, seedVolumesAwaitingCopy } from './copy-waiters';
 import { finishJob, jobProgress, runningJob, snapshotJobKind } from './jobs';
 import { snapshotProgress } from '../dtos/snapshot.dto';
@@ -114,7 +114,8 @@ export class SnapshotPipeline {
   async partUploaded(e: SnapshotPartUploadedEvent): Promise<void> {
     await this.uow.run(async (tx) => {
       const { m } = tx;
-      const snapshot = await this.lockSnapshot(tx, e.snapshotId);
+      // parts still uploading keep claiming blocks meanwhile (commit and fail take the stronger lock)
+      const snapshot = await lockSnapshot(m, e.snapshotId, 'for_no_key_update');
       if (snapshot?.status !== 'uploading') return;
       const [part] = await sqlRows<{ blocks: string[] }>(
         m,
@@ -188,6 +189,7 @@ export class SnapshotPipeline {
    */
   async commit(tx: Tx, snapshot: SnapshotEntity, volume: VolumeEntity): Promise<void> {
     const { m } = tx;
+    await endUploadLock(m, snapshot.id);
     await m.update(SnapshotEntity, { id: snapshot.id }, { status: 'committing', updatedAt: new Date() });
     await (snapshot.copyOf ? commitCopyVersions(m, snapshot) : commitSnapshotVersions(m, snapshot));
     await m.update(SnapshotEntity, { id: snapshot.id }, { status: 'sealing', updatedAt: new Date() });
@@ -241,6 +243,7 @@ export class SnapshotPipeline {
 
   private async fail(tx: Tx, snapshot: SnapshotEntity, reason: string): Promise<void> {
     const { m } = tx;
+    await endUploadLock(m, snapshot.id);
     this.logger.warn(`snapshot ${snapshot.id} failed: ${reason}`);
     await m.update(SnapshotEntity, { id: snapshot.id }, { status: 'error', statusReason: reason, updatedAt: new Date() });
     await releaseClaims(m, snapshot.id, snapshot.region);

@@ -27,8 +27,10 @@ export interface ClaimResult {
 export async function claimBlocks(m: EntityManager, snapshotId: string, region: string, blocks: ClaimRequest[]): Promise<ClaimResult> {
   const unique = [...new Map(blocks.map((b) => [b.hash.toString('hex'), b])).values()].sort((a, b) => Buffer.compare(a.hash, b.hash));
   if (unique.length === 0) return { present: [], upload: [] };
-  // a part redelivered after its snapshot failed or was deleted must not leave claims nobody releases
-  const [snapshot] = await sqlRows<{ status: string }>(m, `SELECT status FROM snapshot WHERE id = $1 FOR SHARE`, [snapshotId]);
+  // a part redelivered after its snapshot failed or was deleted must not leave claims nobody releases.
+  // KEY SHARE: whatever ends the upload locks the row FOR UPDATE first, so it waits for this claim to commit
+  // and a later claim sees the new status; recording a finished part (a no-key update) does not wait for claims.
+  const [snapshot] = await sqlRows<{ status: string }>(m, `SELECT status FROM snapshot WHERE id = $1 FOR KEY SHARE`, [snapshotId]);
   if (snapshot?.status !== 'uploading') throw new SnapshotNotUploadingError(snapshotId, snapshot?.status);
   const hashes = unique.map((b) => b.hash);
   await m.query(
