@@ -67,7 +67,7 @@ describe('RestoreWriter', () => {
     release();
     await adding;
     await writer.finish();
-    expect(written).toBe(2); // block 0 alone, then blocks 1 and 2 joined in one write
+    expect(written).toBe(3);
   });
 
   it('reports a write that fails to the fetchers and at the end, and writes nothing after it', async () => {

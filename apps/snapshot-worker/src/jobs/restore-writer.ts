@@ -1,18 +1,14 @@
 import { Qcow2Image } from '@island/qcow2';
 
-/** Longest write the writer makes at once: adjacent blocks are joined up to this many bytes. */
-const MAX_RUN_BYTES = 16 * 1024 * 1024;
-
 interface Pending {
   index: number;
   data: Buffer;
 }
 
 /**
- * The single writer of an image being restored. Fetchers hand it blocks as they arrive; it writes what has
- * queued up in block order, joining adjacent blocks into one write. The restoring process is busy receiving
- * and hashing blocks, so each write waits for a turn of its event loop: one write per run of blocks instead
- * of one per block is what lets the disk keep up with the network.
+ * The single writer of an image being restored. Fetchers hand it blocks as they arrive and go on fetching;
+ * it writes whatever has queued up, in block order. Only when `maxQueued` entries wait does a fetcher wait,
+ * and only until the writer takes them: the network never idles while the queue drains.
  */
 export class RestoreWriter {
   private pending: Pending[] = [];
@@ -57,36 +53,15 @@ export class RestoreWriter {
         const batch = this.pending.sort((a, b) => a.index - b.index);
         this.pending = [];
         this.wakeWaiters();
-        for (const run of this.runs(batch)) {
-          await this.image.write(run.index * this.blockSize, run.data);
-          this.bytesWritten += run.data.length;
-          this.entriesWritten += run.entries;
+        for (const { index, data } of batch) {
+          await this.image.write(index * this.blockSize, data);
+          this.bytesWritten += data.length;
+          this.entriesWritten += 1;
         }
       }
     } catch (error) {
       this.failure = error as Error;
       this.wakeWaiters();
-    }
-  }
-
-  /** Adjacent whole blocks joined into writes of at most MAX_RUN_BYTES. */
-  private *runs(batch: Pending[]): Generator<{ index: number; data: Buffer; entries: number }> {
-    let at = 0;
-    while (at < batch.length) {
-      let end = at + 1;
-      let bytes = batch[at].data.length;
-      while (
-        end < batch.length &&
-        batch[end].index === batch[end - 1].index + 1 &&
-        batch[end - 1].data.length === this.blockSize &&
-        bytes + batch[end].data.length <= MAX_RUN_BYTES
-      ) {
-        bytes += batch[end].data.length;
-        end++;
-      }
-      const parts = batch.slice(at, end);
-      yield { index: batch[at].index, data: parts.length === 1 ? parts[0].data : Buffer.concat(parts.map((p) => p.data), bytes), entries: parts.length };
-      at = end;
     }
   }
 
