@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { guestIo, IslandStack, localSwift, startIsland } from '@island/stack';
 import { Benchmark, BenchContext, BenchmarkRow, mibPerSecond } from '../benchmark';
 import { curlTransfers } from '../raw-curl';
-import { timedSnapshot } from '../stack-timing';
+import { pollUntil, timedSnapshot } from '../stack-timing';
 
 const MIB = 1 << 20;
 const SIZE = 1024 * MIB;
@@ -79,17 +79,11 @@ async function timedCopy(island: IslandStack, snapshotId: string): Promise<{ ms:
   const started = performance.now();
   const created = await island.request<Json>('POST', `/v1/snapshots/${snapshotId}/copy`, { region: 'RegionTwo' });
   if (created.status !== 202) throw new Error(`copy of ${snapshotId}: ${created.status} ${JSON.stringify(created.body)}`);
-  for (;;) {
-    const copy = (await island.request<Json>('GET', `/v1/snapshots/${String(created.body.id)}`)).body;
-    if (copy.status === 'available') {
-      const ms = performance.now() - started;
-      const manifests = await island.swiftObjects(`manifests/${String(copy.volumeId)}/`, 'RegionTwo');
-      const manifestBytes = [...manifests].find(([name]) => name.endsWith(String(copy.id)))?.[1] ?? 0;
-      return { ms, bytesCopied: Number(copy.bytesUploaded), blocksCopied: Number(copy.blocksUploaded), manifestBytes };
-    }
-    if (copy.status === 'error') throw new Error(`copy ${String(copy.id)} failed: ${String(copy.statusReason)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  const copy = await pollUntil(island, `/v1/snapshots/${String(created.body.id)}`, (c) => c.status === 'available');
+  const ms = performance.now() - started;
+  const manifests = await island.swiftObjects(`manifests/${String(copy.volumeId)}/`, 'RegionTwo');
+  const manifestBytes = [...manifests].find(([name]) => name.endsWith(String(copy.id)))?.[1] ?? 0;
+  return { ms, bytesCopied: Number(copy.bytesUploaded), blocksCopied: Number(copy.blocksUploaded), manifestBytes };
 }
 
 /** GET every block object from RegionOne into /dev/shm, then PUT them all to RegionTwo: the raw floor. */

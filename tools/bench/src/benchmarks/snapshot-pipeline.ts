@@ -6,7 +6,7 @@ import { openForWriting, Qcow2Image } from '@island/qcow2';
 import { IslandStack, regionOneSwift, startIsland } from '@island/stack';
 import { Benchmark, BenchContext, BenchmarkRow, mibPerSecond } from '../benchmark';
 import { curlTransfers } from '../raw-curl';
-import { median } from '../stack-timing';
+import { median, pollUntil } from '../stack-timing';
 
 const MIB = 1 << 20;
 const GIB = 1 << 30;
@@ -49,6 +49,7 @@ export const snapshotPipeline: Benchmark = {
       const one = await driver.volume(GIB);
       await driver.fillRandom(one.path, GIB);
       const withOne = (await driver.snapshot(one.id)).ms;
+      await island.revive('worker-2'); // the rest runs as deployed, with both workers
       rows.push({
         metric: 'two snapshot workers vs one, 1 GiB snapshot',
         island: `two: ${(withTwo / 1000).toFixed(1)} s`,
@@ -70,9 +71,12 @@ export const snapshotPipeline: Benchmark = {
       // three rounds, each changing another 1% of the blocks; island then restic, medians of each
       const islandRounds: number[] = [];
       const resticRounds: number[] = [];
+      // each timed run starts with no dirty pages left over from the step before it (`sync`), for both
       for (let round = 0; round < ROUNDS; round++) {
         await driver.changeOnePercent(big.path, 8 * GIB, round);
+        execFileSync('sync');
         islandRounds.push((await driver.snapshot(big.id)).ms);
+        execFileSync('sync');
         resticRounds.push(await restic.backup(big.path));
       }
       const incrementalMs = median(islandRounds);
@@ -154,7 +158,7 @@ class Driver {
   async snapshot(volumeId: string): Promise<{ ms: number; snap: Json }> {
     const started = performance.now();
     const created = await this.island.request('POST', '/v1/snapshots', { volumeId });
-    const snap = await this.until(`/v1/snapshots/${created.body.id}`, (s) => s.status === 'available', 20);
+    const snap = await this.until(`/v1/snapshots/${created.body.id}`, (s) => s.status === 'available');
     return { ms: performance.now() - started, snap };
   }
 
@@ -162,7 +166,7 @@ class Driver {
     const created = await this.island.request('POST', '/v1/volumes', { sizeBytes: size, snapshotId });
     const started = performance.now();
     await this.island.request('POST', `/v1/volumes/${created.body.id}/attach`, { host: this.island.host });
-    await this.until(`/v1/volumes/${created.body.id}`, (v) => v.status === 'in-use', 20);
+    await this.until(`/v1/volumes/${created.body.id}`, (v) => v.status === 'in-use');
     return performance.now() - started;
   }
 
@@ -183,15 +187,10 @@ class Driver {
     return ms;
   }
 
-  private async until(path: string, done: (body: Json) => boolean, pollMs = 50): Promise<Json> {
-    for (let i = 0; i < 60_000 / pollMs * 10; i++) {
-      const res = await this.island.request('GET', path);
-      if (done(res.body)) return res.body;
-      if (['error', 'failed'].includes(String(res.body.status))) throw new Error(`${path}: ${JSON.stringify(res.body)}`);
-      await new Promise((r) => setTimeout(r, pollMs));
-    }
-    throw new Error(`${path} did not finish`);
+  private until(path: string, done: (body: Json) => boolean): Promise<Json> {
+    return pollUntil(this.island, path, done, (body) => ['error', 'failed'].includes(String(body.status)));
   }
+
 }
 
 /** restic (Debian's) with a repository in a container of the same Swift. */

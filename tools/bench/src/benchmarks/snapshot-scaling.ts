@@ -2,13 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { openForWriting } from '@island/qcow2';
 import { guestIo, IslandStack, startIsland } from '@island/stack';
 import { Benchmark, BenchmarkRow } from '../benchmark';
-import { median, timedSnapshot } from '../stack-timing';
+import { median, pollUntil, timedSnapshot } from '../stack-timing';
 
 const MIB = 1 << 20;
 const GIB = 1 << 30;
 const CHANGE_BLOCKS = 80;
 const HISTORY = 20;
-type Json = Record<string, unknown>;
 
 /**
  * What a snapshot's cost follows: (1) the same 80 MiB change on a volume holding 16 GiB and on one holding
@@ -105,12 +104,7 @@ async function timedRestore(island: IslandStack, io: ReturnType<typeof guestIo>,
   const clone = await io.createVolume(GIB, { snapshotId });
   const started = performance.now();
   await island.request('POST', `/v1/volumes/${clone}/attach`, { host: island.host });
-  for (;;) {
-    const v = (await island.request<Json>('GET', `/v1/volumes/${clone}`)).body;
-    if (v.status === 'in-use') break;
-    if (v.status === 'available' && v.statusReason) throw new Error(`restore failed: ${String(v.statusReason)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await pollUntil(island, `/v1/volumes/${clone}`, (v) => v.status === 'in-use', (v) => v.status === 'error' || (v.status === 'available' && !!v.statusReason));
   const ms = performance.now() - started;
   await io.deleteVolume(clone);
   return ms;
