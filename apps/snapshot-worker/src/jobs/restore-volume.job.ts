@@ -72,23 +72,28 @@ export class RestoreVolumeJob {
     let lastProgress = Date.now();
     try {
       // fetch in parallel, each distinct block once; one writer fills the image, and fetchers run ahead of
-      // it by at most AHEAD blocks, so memory stays bounded while the network never waits for the disk
+      // it by at most AHEAD queued blocks (plus the batch being written), so memory stays bounded while the
+      // network never waits for the disk
       let next = 0;
       const fetcher = async () => {
-        while (next < blocks.length) {
-          const block = blocks[next++];
-          await writer.add(block.indexes, await store.getBlock(block.hash));
-          if (Date.now() - lastProgress >= PROGRESS_MS) {
-            lastProgress = Date.now();
-            await this.publisher.publish(OperationProgress, { operationId: job.operationId, resourceId: job.volumeId, done: writer.entriesWritten, total: manifest.entryCount });
+        try {
+          while (next < blocks.length) {
+            const block = blocks[next++];
+            await writer.add(block.indexes, await store.getBlock(block.hash));
+            if (Date.now() - lastProgress >= PROGRESS_MS) {
+              lastProgress = Date.now();
+              await this.publisher.publish(OperationProgress, { operationId: job.operationId, resourceId: job.volumeId, done: writer.entriesWritten, total: manifest.entryCount });
+            }
           }
+        } catch (error) {
+          next = blocks.length; // the other fetchers stop after the block they are fetching
+          throw error;
         }
       };
-      const stopOnFailure = (error: unknown) => {
-        next = blocks.length; // the other fetchers stop too
-        throw error;
-      };
-      await Promise.all(Array.from({ length: GET_CONCURRENCY }, () => fetcher().catch(stopOnFailure)));
+      // every fetcher has stopped before the image is closed, so none hands the writer a block afterwards
+      const fetched = await Promise.allSettled(Array.from({ length: GET_CONCURRENCY }, fetcher));
+      const failed = fetched.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
       await writer.finish();
       await createSnapshot(image, job.pointInTime);
     } finally {

@@ -22,7 +22,10 @@ export class RestoreWriter {
   constructor(
     private readonly image: Qcow2Image,
     private readonly blockSize: number,
-    /** Entries that may wait to be written; `add` holds its caller while more are queued (bounds memory). */
+    /**
+     * Entries that may wait to be written; `add` holds its caller while more are queued. With the batch
+     * being written, at most twice this many blocks are held in memory.
+     */
     private readonly maxQueued: number,
   ) {}
 
