@@ -53,12 +53,12 @@ export const snapshotPipeline: Benchmark = {
       // two workers vs one on one large snapshot (a fresh 1 GiB volume each)
       const two = await driver.volume(GIB);
       await driver.fillRandom(two.path, GIB);
-      const withTwo = (await driver.snapshot(two.id)).ms;
+      const withTwo = (await synced(() => driver.snapshot(two.id))).ms;
       island.kill('worker-2');
       await new Promise((r) => setTimeout(r, 500));
       const one = await driver.volume(GIB);
       await driver.fillRandom(one.path, GIB);
-      const withOne = (await driver.snapshot(one.id)).ms;
+      const withOne = (await synced(() => driver.snapshot(one.id))).ms;
       await island.revive('worker-2'); // the rest runs as deployed, with both workers
       rows.push({
         metric: 'two snapshot workers vs one, 1 GiB snapshot',
