@@ -12,6 +12,21 @@ import { growingBatches } from './upload-batches';
 
 const PUT_CONCURRENCY = 8;
 
+/** One part being uploaded: what its batches share. */
+interface PartUpload {
+  job: SnapshotUploadPartJob;
+  image: Qcow2Image;
+  view: View;
+  store: SwiftBlockStore;
+  totals: PartTotals;
+  /**
+   * The PUTs this part has started, by block hash, resolving to the stored size. Batches overlap, so a later
+   * batch holding the same content may find the block still `uploading`: it awaits that PUT instead of
+   * sending the block a second time.
+   */
+  sending: Map<string, Promise<number>>;
+}
+
 interface PartTotals {
   bytesRead: number;
   bytesUploaded: number;
@@ -61,13 +76,14 @@ export class UploadPartJob {
       if (!view) return;
       const store = await this.stores.store(job.region);
       const totals: PartTotals = { bytesRead: 0, bytesUploaded: 0, bytesStored: 0, blocksUploaded: 0, blocksReused: 0 };
+      const part: PartUpload = { job, image, view, store, totals, sending: new Map() };
       const reported: { index: number; hash: string | null }[] = [];
       // two batches in flight: one is read and hashed while the other's blocks are being PUT
       const batches = growingBatches(job.blocks);
       const results: { index: number; hash: string | null }[][] = [];
       const inFlight: Promise<void>[] = [];
       for (const [k, batch] of batches.entries()) {
-        const work = this.uploadBatch(job, image, view, store, batch, totals).then((r) => {
+        const work = this.uploadBatch(part, batch).then((r) => {
           results[k] = r;
         });
         work.catch(() => undefined); // awaited below
@@ -90,14 +106,8 @@ export class UploadPartJob {
     }
   }
 
-  private async uploadBatch(
-    job: SnapshotUploadPartJob,
-    image: Qcow2Image,
-    view: View,
-    store: SwiftBlockStore,
-    batch: number[],
-    totals: PartTotals,
-  ): Promise<{ index: number; hash: string | null }[]> {
+  private async uploadBatch(part: PartUpload, batch: number[]): Promise<{ index: number; hash: string | null }[]> {
+    const { job, image, view, totals } = part;
     const read = [];
     for (const index of batch) {
       const offset = index * job.blockSize;
@@ -115,23 +125,40 @@ export class UploadPartJob {
     await injectedDelay('worker.after-claim');
     const toUpload = new Set(claim.upload.map((h) => h.toString('hex')));
     const uploads = [...new Map(stored.filter((b) => toUpload.has(b.hash.toString('hex'))).map((b) => [b.hash.toString('hex'), b])).values()];
+    // every PUT of this batch is registered before any starts, so an overlapping batch never sends one again
+    const earlier = uploads.filter((b) => part.sending.has(b.hash.toString('hex')));
+    const mine = uploads.filter((b) => !part.sending.has(b.hash.toString('hex'))).map((b) => ({ b, ...deferred<number>() }));
+    for (const m of mine) part.sending.set(m.b.hash.toString('hex'), m.promise);
     const present: { hash: Buffer; storedSize: number }[] = [];
-    await forEachBounded(uploads, PUT_CONCURRENCY, async (b) => {
-      const encoded = this.encoders.with((encoder) => encoder.encodeFramed(b.frame, b.hash));
-      const outcome = await store.putBlock(encoded);
-      if (outcome === 'stored') {
-        totals.bytesUploaded += encoded.object.length;
-        totals.bytesStored += encoded.object.length;
-        totals.blocksUploaded += 1;
-      } else {
-        totals.blocksReused += 1;
+    await forEachBounded(mine, PUT_CONCURRENCY, async ({ b, resolve, reject }) => {
+      try {
+        const storedSize = await this.put(part, b.frame, b.hash);
+        resolve(storedSize);
+        present.push({ hash: b.hash, storedSize });
+      } catch (error) {
+        reject(error);
+        throw error;
       }
-      present.push({ hash: b.hash, storedSize: encoded.object.length });
     });
+    for (const b of earlier) present.push({ hash: b.hash, storedSize: await (part.sending.get(b.hash.toString('hex')) as Promise<number>) });
     await injectedDelay('worker.before-present');
     await this.dataSource.transaction((m) => markBlocksPresent(m, job.region, present));
-    totals.blocksReused += stored.length - uploads.length;
+    totals.blocksReused += stored.length - mine.length;
     return read.map((b) => ({ index: b.index, hash: b.hash ? b.hash.toString('hex') : null }));
+  }
+
+  /** Encodes and PUTs one block (write-once); returns the size of the object Swift holds for it. */
+  private async put(part: PartUpload, frame: Buffer, hash: Buffer): Promise<number> {
+    const encoded = this.encoders.with((encoder) => encoder.encodeFramed(frame, hash));
+    const outcome = await part.store.putBlock(encoded);
+    if (outcome === 'stored') {
+      part.totals.bytesUploaded += encoded.object.length;
+      part.totals.bytesStored += encoded.object.length;
+      part.totals.blocksUploaded += 1;
+    } else {
+      part.totals.blocksReused += 1;
+    }
+    return encoded.object.length;
   }
 
   private async fail(job: SnapshotUploadPartJob, reason: string): Promise<void> {
@@ -140,3 +167,13 @@ export class UploadPartJob {
   }
 }
 
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined); // a failed PUT is reported by the batch that sent it
+  return { promise, resolve, reject };
+}
