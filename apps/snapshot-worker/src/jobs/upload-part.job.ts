@@ -20,11 +20,11 @@ interface PartUpload {
   store: SwiftBlockStore;
   totals: PartTotals;
   /**
-   * The PUTs this part has started, by block hash, resolving to the stored size. Batches overlap, so a later
-   * batch holding the same content may find the block still `uploading`: it awaits that PUT instead of
-   * sending the block a second time.
+   * Hashes of the blocks this part's batches send. Batches overlap, so a later batch holding the same content
+   * may find the block still `uploading`; it leaves it to the batch sending it (the part reports only once
+   * every batch is done, and fails if that one does).
    */
-  sending: Map<string, Promise<number>>;
+  sending: Set<string>;
 }
 
 interface PartTotals {
@@ -76,7 +76,7 @@ export class UploadPartJob {
       if (!view) return;
       const store = await this.stores.store(job.region);
       const totals: PartTotals = { bytesRead: 0, bytesUploaded: 0, bytesStored: 0, blocksUploaded: 0, blocksReused: 0 };
-      const part: PartUpload = { job, image, view, store, totals, sending: new Map() };
+      const part: PartUpload = { job, image, view, store, totals, sending: new Set() };
       const reported: { index: number; hash: string | null }[] = [];
       // two batches in flight: one is read and hashed while the other's blocks are being PUT
       const batches = growingBatches(job.blocks);
@@ -125,22 +125,13 @@ export class UploadPartJob {
     await injectedDelay('worker.after-claim');
     const toUpload = new Set(claim.upload.map((h) => h.toString('hex')));
     const uploads = [...new Map(stored.filter((b) => toUpload.has(b.hash.toString('hex'))).map((b) => [b.hash.toString('hex'), b])).values()];
-    // every PUT of this batch is registered before any starts, so an overlapping batch never sends one again
-    const earlier = uploads.filter((b) => part.sending.has(b.hash.toString('hex')));
-    const mine = uploads.filter((b) => !part.sending.has(b.hash.toString('hex'))).map((b) => ({ b, ...deferred<number>() }));
-    for (const m of mine) part.sending.set(m.b.hash.toString('hex'), m.promise);
+    // registered before any PUT starts, so an overlapping batch of this part never sends one of them again
+    const mine = uploads.filter((b) => !part.sending.has(b.hash.toString('hex')));
+    for (const b of mine) part.sending.add(b.hash.toString('hex'));
     const present: { hash: Buffer; storedSize: number }[] = [];
-    await forEachBounded(mine, PUT_CONCURRENCY, async ({ b, resolve, reject }) => {
-      try {
-        const storedSize = await this.put(part, b.frame, b.hash);
-        resolve(storedSize);
-        present.push({ hash: b.hash, storedSize });
-      } catch (error) {
-        reject(error);
-        throw error;
-      }
+    await forEachBounded(mine, PUT_CONCURRENCY, async (b) => {
+      present.push({ hash: b.hash, storedSize: await this.put(part, b.frame, b.hash) });
     });
-    for (const b of earlier) present.push({ hash: b.hash, storedSize: await (part.sending.get(b.hash.toString('hex')) as Promise<number>) });
     await injectedDelay('worker.before-present');
     await this.dataSource.transaction((m) => markBlocksPresent(m, job.region, present));
     totals.blocksReused += stored.length - mine.length;
@@ -165,15 +156,4 @@ export class UploadPartJob {
     this.logger.warn(`part ${job.partIndex} of snapshot ${job.snapshotId} cannot be uploaded: ${reason}`);
     await this.publisher.publish(OperationFailed, { job: SnapshotUploadPart.name, resourceId: job.snapshotId, reason: reason.slice(0, 2000), host: job.host });
   }
-}
-
-function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => undefined); // a failed PUT is reported by the batch that sent it
-  return { promise, resolve, reject };
 }
