@@ -4,22 +4,13 @@ import { openForWriting, Qcow2Image } from '@island/qcow2';
 /** A guest write waits this long for the agent's brief holds of the image (taking or releasing a point in time). */
 const GUEST_WAIT_MS = 30_000;
 import { IslandStack } from './island-stack';
+import { pollUntil } from './poll';
 
 type Json = Record<string, unknown>;
 
 /** What end-to-end tests do to a stack as a guest and as a user: poll, attach, snapshot, write, read back. */
 export function guestIo(island: IslandStack) {
-  async function until<T extends Json>(path: string, done: (body: T) => boolean, what: string, attempts = 600): Promise<T> {
-    let last: T | undefined;
-    for (let i = 0; i < attempts; i++) {
-      const res = await island.request<T>('GET', path);
-      last = res.body;
-      if (done(res.body)) return res.body;
-      if (['error', 'failed'].includes(String(res.body.status))) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`${what}: ${JSON.stringify(last)}`);
-  }
+  const until = <T extends Json>(path: string, done: (body: T) => boolean, what: string): Promise<T> => pollUntil<T>(island, path, done, { what, timeoutMs: 60_000 });
 
   return {
     until,

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { guestIo, IslandStack, localSwift, startIsland } from '@island/stack';
+import { guestIo, IslandStack, localSwift, pollUntil, startIsland } from '@island/stack';
 import { Benchmark, BenchContext, BenchmarkRow, mibPerSecond } from '../benchmark';
 import { curlTransfers } from '../raw-curl';
-import { pollUntil, timedSnapshot } from '../stack-timing';
+import { timedSnapshot } from '../stack-timing';
 
 const MIB = 1 << 20;
 const SIZE = 1024 * MIB;

@@ -3,10 +3,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openForWriting, Qcow2Image } from '@island/qcow2';
-import { IslandStack, regionOneSwift, startIsland } from '@island/stack';
+import { IslandStack, pollUntil, regionOneSwift, startIsland } from '@island/stack';
 import { Benchmark, BenchContext, BenchmarkRow, mibPerSecond } from '../benchmark';
 import { curlTransfers } from '../raw-curl';
-import { median, pollUntil } from '../stack-timing';
+import { median } from '../stack-timing';
 
 const MIB = 1 << 20;
 const GIB = 1 << 30;
@@ -137,7 +137,7 @@ class Driver {
     const created = await this.island.request('POST', '/v1/volumes', { sizeBytes: size });
     const id = String(created.body.id);
     await this.island.request('POST', `/v1/volumes/${id}/attach`, { host: this.island.host });
-    const volume = await this.until(`/v1/volumes/${id}`, (v) => v.status === 'in-use');
+    const volume = await pollUntil(this.island, `/v1/volumes/${id}`, (v) => v.status === 'in-use');
     return { id, path: (volume.connection as { path: string }).path };
   }
 
@@ -171,7 +171,7 @@ class Driver {
   async snapshot(volumeId: string): Promise<{ ms: number; snap: Json }> {
     const started = performance.now();
     const created = await this.island.request('POST', '/v1/snapshots', { volumeId });
-    const snap = await this.until(`/v1/snapshots/${created.body.id}`, (s) => s.status === 'available');
+    const snap = await pollUntil(this.island, `/v1/snapshots/${created.body.id}`, (s) => s.status === 'available');
     return { ms: performance.now() - started, snap };
   }
 
@@ -179,7 +179,7 @@ class Driver {
     const created = await this.island.request('POST', '/v1/volumes', { sizeBytes: size, snapshotId });
     const started = performance.now();
     await this.island.request('POST', `/v1/volumes/${created.body.id}/attach`, { host: this.island.host });
-    await this.until(`/v1/volumes/${created.body.id}`, (v) => v.status === 'in-use');
+    await pollUntil(this.island, `/v1/volumes/${created.body.id}`, (v) => v.status === 'in-use');
     return performance.now() - started;
   }
 
@@ -200,9 +200,6 @@ class Driver {
     return ms;
   }
 
-  private until(path: string, done: (body: Json) => boolean): Promise<Json> {
-    return pollUntil(this.island, path, done, (body) => ['error', 'failed'].includes(String(body.status)));
-  }
 
 }
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { openForWriting } from '@island/qcow2';
-import { guestIo, IslandStack, startIsland } from '@island/stack';
+import { guestIo, IslandStack, pollUntil, startIsland } from '@island/stack';
 import { Benchmark, BenchmarkRow } from '../benchmark';
-import { median, pollUntil, timedSnapshot } from '../stack-timing';
+import { median, timedSnapshot } from '../stack-timing';
 
 const MIB = 1 << 20;
 const GIB = 1 << 30;
@@ -104,7 +104,7 @@ async function timedRestore(island: IslandStack, io: ReturnType<typeof guestIo>,
   const clone = await io.createVolume(GIB, { snapshotId });
   const started = performance.now();
   await island.request('POST', `/v1/volumes/${clone}/attach`, { host: island.host });
-  await pollUntil(island, `/v1/volumes/${clone}`, (v) => v.status === 'in-use', (v) => v.status === 'error' || (v.status === 'available' && !!v.statusReason));
+  await pollUntil(island, `/v1/volumes/${clone}`, (v) => v.status === 'in-use', { failed: (v) => v.status === 'error' || (v.status === 'available' && !!v.statusReason) });
   const ms = performance.now() - started;
   await io.deleteVolume(clone);
   return ms;
