@@ -1,5 +1,6 @@
 import { Transform } from 'class-transformer';
-import { IsIn, IsInt, IsIP, IsOptional, IsString, Matches, Max, Min, MinLength } from 'class-validator';
+import { IsIn, IsInt, IsIP, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { STATIC_TOKEN } from './island-config';
 
 const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value);
 
@@ -50,7 +51,7 @@ export class EnvDto {
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) ISLAND_GC_PORT?: number;
 
   /** The admin token: sees every project. */
-  @IsOptional() @IsString() @MinLength(8)
+  @IsOptional() @IsString() @Matches(STATIC_TOKEN, { message: 'must be 8 to 4096 characters of A-Z a-z 0-9 - . _ ~ + /' })
   ISLAND_ADMIN_TOKEN?: string;
 
   /** JSON object mapping bearer tokens to project names: {"<token>": "<project>"}. */

@@ -1,3 +1,6 @@
+/** A static bearer token: RFC 6750 b64token characters (printable ASCII, no spaces), 8 to 4096 of them. */
+export const STATIC_TOKEN = /^[A-Za-z0-9\-._~+/]{8,4096}=*$/;
+
 export type LogLevel = 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 
 export interface SwiftCredentials {
@@ -27,7 +30,8 @@ export interface IslandConfig {
   host: { name: string; dataDir: string };
   http: { bindAddress: string };
   ports: { api: number; agent: number; worker: number; gc: number };
-  auth: { adminToken: string; tokens: Record<string, string> };
+  /** Static bearer tokens (development mode): the admin token and project tokens (token → project). */
+  auth: { adminToken: string; tokens: ReadonlyMap<string, string> };
   blocks: { size: number };
   gc: { graceSeconds: number; intervalSeconds: number };
   swift: { concurrency: number; timeoutMs: number; retries: number };

@@ -14,7 +14,7 @@ describe('loadConfig', () => {
     ]);
     expect(config.region).toBe('RegionOne');
     expect(config.blocks.size).toBe(1048576);
-    expect(config.auth.tokens).toEqual({ [LOCAL_DEFAULTS.devToken]: LOCAL_DEFAULTS.devProject });
+    expect(config.auth.tokens).toEqual(new Map([[LOCAL_DEFAULTS.devToken, LOCAL_DEFAULTS.devProject]]));
   });
 
   it('parses numbers, regions and tokens from their variables', () => {
@@ -35,7 +35,7 @@ describe('loadConfig', () => {
       ['west', '1', 'island'],
     ]);
     expect(config.region).toBe('west');
-    expect(config.auth.tokens).toEqual({ 'token-aaaa-1': 'p1', 'token-bbbb-2': 'p2' });
+    expect(config.auth.tokens).toEqual(new Map([['token-aaaa-1', 'p1'], ['token-bbbb-2', 'p2']]));
   });
 
   it('names every bad variable in one error', () => {

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
 import { EnvDto } from './env.dto';
-import { IslandConfig, LogLevel, RegionConfig } from './island-config';
+import { IslandConfig, LogLevel, RegionConfig, STATIC_TOKEN } from './island-config';
 import { RegionDto } from './region.dto';
 
 export const LOCAL_DEFAULTS = {
@@ -53,7 +53,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): IslandConfig {
     },
     auth: {
       adminToken: dto.ISLAND_ADMIN_TOKEN ?? LOCAL_DEFAULTS.adminToken,
-      tokens: tokens ?? { [LOCAL_DEFAULTS.devToken]: LOCAL_DEFAULTS.devProject },
+      tokens: tokens ?? new Map([[LOCAL_DEFAULTS.devToken, LOCAL_DEFAULTS.devProject]]),
     },
     blocks: { size: dto.ISLAND_BLOCK_SIZE ?? 1024 * 1024 },
     gc: { graceSeconds: dto.ISLAND_GC_GRACE_SECONDS ?? 300, intervalSeconds: dto.ISLAND_GC_INTERVAL_SECONDS ?? 60 },
@@ -125,7 +125,7 @@ function parseRegions(text: string | undefined, problems: string[]): RegionConfi
   return regions;
 }
 
-function parseTokens(text: string | undefined, problems: string[]): Record<string, string> | undefined {
+function parseTokens(text: string | undefined, problems: string[]): Map<string, string> | undefined {
   if (text === undefined) return undefined;
   const value = parseJson('ISLAND_TOKENS', text, problems);
   if (value === undefined) return undefined;
@@ -133,10 +133,10 @@ function parseTokens(text: string | undefined, problems: string[]): Record<strin
     typeof value === 'object' &&
     value !== null &&
     !Array.isArray(value) &&
-    Object.entries(value).every(([t, p]) => t.length >= 8 && typeof p === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(p));
+    Object.entries(value).every(([t, p]) => STATIC_TOKEN.test(t) && typeof p === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(p));
   if (!ok) {
-    problems.push('ISLAND_TOKENS: must be a JSON object {"<token of 8+ chars>": "<project name>"}');
+    problems.push('ISLAND_TOKENS: must be a JSON object {"<token>": "<project name>"}, each token 8 to 4096 characters of A-Z a-z 0-9 - . _ ~ + /');
     return undefined;
   }
-  return value as Record<string, string>;
+  return new Map(Object.entries(value as Record<string, string>));
 }
