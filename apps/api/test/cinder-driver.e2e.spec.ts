@@ -7,7 +7,7 @@ const SCRIPT = join(__dirname, '..', '..', '..', 'contrib', 'cinder', 'tests', '
 /**
  * contrib/cinder's IslandDriver inside Debian's Cinder (python3-cinder): it passes Cinder's own interface
  * checks and, called with Cinder's Volume and Snapshot objects, drives a real island — data written with
- * qemu-io comes back through snapshots, clones and reverts.
+ * qemu-io into the raw connection (the storage daemon's file) comes back through snapshots, clones and reverts.
  */
 describe('the Cinder volume driver', () => {
   let island: IslandStack;
@@ -34,18 +34,23 @@ describe('the Cinder volume driver', () => {
       registered: true,
       volume_driver_core: true,
       snapshot_revert: true,
-      driver_info: { version: '1.0.0', ci_wiki_name: 'island_CI', options: expect.arrayContaining(['island_rpc_topic', 'island_transport_url']) },
+      driver_info: { version: '1.1.0', ci_wiki_name: 'island_CI', options: expect.arrayContaining(['island_rpc_topic', 'island_transport_url', 'island_connection']) },
       create_volume: { provider_location: expect.stringMatching(/^island:\/\/RegionOne\/volumes\//) },
+      default_connection: { type: 'local', format: 'raw' },
+      stored_when_returned: 'available',
+      progress_saved: true,
       from_snapshot_restored: true,
+      file_connection_format: 'qcow2',
       clone_restored: true,
       extended_size: 2 * 1024 ** 3,
       reverted: true,
-      delete_with_snapshots: { class: 'InvalidVolume_Remote', is_cinder: true },
+      delete_with_snapshots: { class: 'InvalidVolume_Remote', reason: expect.stringMatching(/snapshot/) },
       missing_volume: { class: 'VolumeNotFound_Remote', kwargs: { volume_id: expect.any(String) } },
       deleted: true,
     });
     expect(findings.stats_keys).toEqual(
       expect.arrayContaining(['volume_backend_name', 'vendor_name', 'driver_version', 'storage_protocol', 'total_capacity_gb', 'free_capacity_gb', 'thin_provisioning_support']),
     );
+    expect(findings.driver_version).toBe('1.1.0');
   }, 320_000);
 });

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { guestIo, IslandStack, NbdWriter, startIsland } from '@island/stack';
+import { existsSync, statSync } from 'node:fs';
+import { guestIo, IslandStack, GuestWriter, startIsland } from '@island/stack';
 
 const MIB = 1 << 20;
 const KIB = 1024;
@@ -27,19 +28,26 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
     await island?.stop();
   }, 60_000);
 
-  async function exportedVolume(): Promise<{ id: string; path: string; nbd: string }> {
+  /** A volume the storage daemon serves; `nbd` is where a VM's disk client connects (the raw file for 'raw'). */
+  async function exportedVolume(kind: 'nbd' | 'raw' = 'nbd'): Promise<{ id: string; path: string; nbd: string }> {
     const id = await io.createVolume(SIZE);
-    const volume = island.json('volume', 'attach', id, '--host', island.host, '--export', 'nbd', '--wait');
-    const connection = volume.connection as { path: string; nbd: string };
-    expect(connection.nbd).toMatch(/^nbd\+unix:\/\/\/[0-9a-f-]{36}\?socket=\//);
-    return { id, path: connection.path, nbd: connection.nbd };
+    const volume = island.json('volume', 'attach', id, '--host', island.host, '--export', kind, '--wait');
+    const connection = volume.connection as { path: string; nbd?: string; raw?: string };
+    if (kind === 'nbd') {
+      expect(connection.nbd).toMatch(/^nbd\+unix:\/\/\/[0-9a-f-]{36}\?socket=\//);
+      return { id, path: connection.path, nbd: connection.nbd! };
+    }
+    expect(connection.raw).toMatch(new RegExp(`/exports/${id}\\.raw$`));
+    // the file shows the volume's bytes, not the qcow2 image
+    expect(statSync(connection.raw!).size).toBe(SIZE);
+    return { id, path: connection.path, nbd: connection.raw! };
   }
 
   /**
    * A VM writing one volume: write s (1, 2, …) fills slot s mod `slots` with byte s; `acked` is the last
    * write acknowledged, `issued` the last one sent.
    */
-  function sequentialWriter(writers: NbdWriter[], slots: number, last: number, pauseMs: number) {
+  function sequentialWriter(writers: GuestWriter[], slots: number, last: number, pauseMs: number) {
     const state = { acked: 0, issued: 0 };
     const done = (async () => {
       for (let s = 1; s <= last; s++) {
@@ -100,7 +108,7 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
     const refused = island.cli('image', 'write', volume.path, '--offset', '0', '--pattern', '0x11', '--length', '4K');
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/is in use by .*detach first/);
-    const vm = new NbdWriter(volume.nbd);
+    const vm = new GuestWriter(volume.nbd);
     await vm.write(0, WRITE, 0x5a);
     await vm.close();
     const detached = island.json('volume', 'detach', volume.id, '--wait');
@@ -113,9 +121,9 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
     expect(island.cli('image', 'write', volume.path, '--offset', '0', '--pattern', '0x11', '--length', '4K').code).toBe(0);
   }, 120_000);
 
-  it('takes crash-consistent snapshots while a VM keeps writing: each shows every write acknowledged before the request and none issued after the reply', async () => {
-    const volume = await exportedVolume();
-    const vm = new NbdWriter(volume.nbd);
+  it.each(['nbd', 'raw'] as const)('takes crash-consistent snapshots while a VM keeps writing through the %s export: each shows every write acknowledged before the request and none issued after the reply', async (kind) => {
+    const volume = await exportedVolume(kind);
+    const vm = new GuestWriter(volume.nbd);
     const slots = 16;
     const writer = sequentialWriter([vm], slots, 250, 6);
     const shots = [];
@@ -131,14 +139,16 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
       expect(k!).toBeGreaterThanOrEqual(shot.before);
       expect(k!).toBeLessThanOrEqual(shot.after);
     }
-    island.json('volume', 'detach', volume.id, '--wait');
+    const detached = island.json('volume', 'detach', volume.id, '--wait');
+    expect(detached).toMatchObject({ status: 'available', connection: null });
     execFileSync('qemu-img', ['check', volume.path]);
+    if (kind === 'raw') expect(existsSync(volume.nbd)).toBe(false);
   }, 180_000);
 
   it('snapshots a group of volumes written in lockstep at one instant', async () => {
     const a = await exportedVolume();
     const b = await exportedVolume();
-    const vms = [new NbdWriter(a.nbd), new NbdWriter(b.nbd)];
+    const vms = [new GuestWriter(a.nbd), new GuestWriter(b.nbd)];
     const slots = 8;
     const writer = sequentialWriter(vms, slots, 220, 2);
     const groups = [];
@@ -185,7 +195,7 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
 
   it('keeps the VM writing when the agent dies during a snapshot; the restarted agent finishes it and detaches cleanly', async () => {
     const volume = await exportedVolume();
-    const vm = new NbdWriter(volume.nbd);
+    const vm = new GuestWriter(volume.nbd);
     const slots = 16;
     const writer = sequentialWriter([vm], slots, 200, 8);
     while (writer.state.acked < 30) await sleep(5);
@@ -211,7 +221,7 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
     const snap = island.json('snapshot', 'create', volume.id, '--wait');
     const extend = await island.request<Json>('POST', `/v1/volumes/${volume.id}/extend`, { sizeBytes: 2 * SIZE });
     expect(extend.status).toBe(409);
-    expect(JSON.stringify(extend.body)).toMatch(/NBD export.*detach it, extend it/);
+    expect(JSON.stringify(extend.body)).toMatch(/storage daemon.*detach it, extend it/);
     const revert = await island.request<Json>('POST', `/v1/volumes/${volume.id}/revert`, { snapshotId: snap.id });
     expect(revert.status).toBe(409);
     expect(JSON.stringify(revert.body)).toMatch(/attached/);

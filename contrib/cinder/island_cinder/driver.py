@@ -5,6 +5,8 @@ driver holds no state: every call goes to island's API over oslo.messaging (the 
 uses, or another), with Cinder's own keyword arguments, and island's answer or Cinder exception comes back.
 """
 
+import time
+
 from oslo_config import cfg
 from oslo_log import log as logging
 import oslo_messaging as messaging
@@ -19,7 +21,7 @@ from cinder.volume import driver
 LOG = logging.getLogger(__name__)
 
 island_opts = [
-    cfg.StrOpt('island_transport_url',
+    cfg.StrOpt('island_transport_url', secret=True,
                help='oslo.messaging URL of the RabbitMQ island listens on, '
                     'e.g. rabbit://user:pass@host:5672/. Default: Cinder\'s '
                     'own transport_url.'),
@@ -35,6 +37,23 @@ island_opts = [
     cfg.IntOpt('island_call_monitor_timeout', default=30, min=2,
                help='Seconds without a heartbeat from island after which '
                     'a call is abandoned.'),
+    cfg.StrOpt('island_connection', default='raw',
+               choices=['raw', 'nbd', 'file'],
+               help='How a host serves an attached volume, unless the '
+                    'connector says (island_export): raw - the host\'s '
+                    'qemu-storage-daemon serves the volume as a file of its '
+                    'raw bytes (driver_volume_type local, format raw; live '
+                    'snapshots while a guest writes); nbd - an NBD export '
+                    'of that daemon; file - the qcow2 image itself (format '
+                    'qcow2; snapshots wait until the guest lets it go).'),
+    cfg.BoolOpt('island_snapshot_wait_durable', default=True,
+                help='create_snapshot returns once the snapshot is stored in '
+                     'Swift, reporting its progress meanwhile. False returns '
+                     'once the point in time exists on the host (faster; a '
+                     'snapshot then shows available in Cinder before it '
+                     'would survive the loss of that host).'),
+    cfg.IntOpt('island_snapshot_poll_interval', default=2, min=1,
+               help='Seconds between progress checks of a snapshot upload.'),
 ]
 
 CONF = cfg.CONF
@@ -68,9 +87,11 @@ class IslandDriver(driver.VolumeDriver):
 
     Version history:
         1.0.0 - every core driver call, snapshot revert, extend
+        1.1.0 - raw connections through qemu-storage-daemon by default,
+                snapshots available only once stored, progress reported
     """
 
-    VERSION = '1.0.0'
+    VERSION = '1.1.0'
     CI_WIKI_NAME = 'island_CI'
 
     def __init__(self, *args, **kwargs):
@@ -85,8 +106,7 @@ class IslandDriver(driver.VolumeDriver):
 
     def do_setup(self, context):
         url = self.configuration.island_transport_url or None
-        messaging.set_transport_defaults(
-            control_exchange=self.configuration.island_rpc_exchange)
+        # the target names island's exchange: nothing process-wide changes
         # island answers with Cinder's own exceptions: raise them as such
         self._transport = messaging.get_rpc_transport(
             CONF, url=url, allowed_remote_exmods=['cinder.exception'])
@@ -122,6 +142,7 @@ class IslandDriver(driver.VolumeDriver):
         stats['volume_backend_name'] = (
             self.configuration.safe_get('volume_backend_name')
             or stats.get('volume_backend_name') or 'island')
+        stats['driver_version'] = self.VERSION
         self._stats = stats
 
     def create_volume(self, volume):
@@ -131,8 +152,37 @@ class IslandDriver(driver.VolumeDriver):
         self._call(None, 'delete_volume', volume=_volume(volume))
 
     def create_snapshot(self, snapshot):
-        return self._call(None, 'create_snapshot',
-                          snapshot=_snapshot(snapshot))
+        update = self._call(None, 'create_snapshot',
+                            snapshot=_snapshot(snapshot))
+        if self.configuration.island_snapshot_wait_durable:
+            self._wait_stored(snapshot)
+        return update
+
+    def _wait_stored(self, snapshot):
+        """Polls island until the snapshot is in Swift, saving its progress."""
+        interval = self.configuration.island_snapshot_poll_interval
+        deadline = time.monotonic() + self.configuration.island_rpc_timeout
+        shown = None
+        while True:
+            view = self._call(None, 'get_snapshot',
+                              snapshot=_snapshot(snapshot))
+            status = view.get('status')
+            if status == 'available':
+                return
+            if status in ('error', 'deleted', 'deleting'):
+                raise exception.VolumeBackendAPIException(
+                    data=_('snapshot %(id)s was not stored: %(reason)s') % {
+                        'id': snapshot.id,
+                        'reason': view.get('statusReason') or status})
+            progress = '%d%%' % int(view.get('progress') or 0)
+            if progress != shown:
+                shown = progress
+                snapshot.progress = progress
+                snapshot.save()
+            if time.monotonic() > deadline:
+                raise exception.VolumeBackendAPIException(
+                    data=_('snapshot %s was not stored in time') % snapshot.id)
+            time.sleep(interval)
 
     def delete_snapshot(self, snapshot):
         self._call(None, 'delete_snapshot', snapshot=_snapshot(snapshot))
@@ -155,6 +205,9 @@ class IslandDriver(driver.VolumeDriver):
                    snapshot=_snapshot(snapshot))
 
     def initialize_connection(self, volume, connector, initiator_data=None):
+        connector = dict(connector or {})
+        connector.setdefault('island_export',
+                             self.configuration.island_connection)
         return self._call(None, 'initialize_connection',
                           volume=_volume(volume), connector=connector)
 

@@ -25,12 +25,12 @@ from island_cinder import driver as island_driver  # noqa: E402
 GIB = 1024 ** 3
 
 
-def qemu_io(path, command):
-    subprocess.run(['qemu-io', '-f', 'qcow2', '-c', command, path], check=True, capture_output=True, text=True)
+def qemu_io(path, command, fmt='raw'):
+    subprocess.run(['qemu-io', '-f', fmt, '-c', command, path], check=True, capture_output=True, text=True)
 
 
-def qemu_io_matches(path, command):
-    run = subprocess.run(['qemu-io', '-f', 'qcow2', '-c', command, path], capture_output=True, text=True)
+def qemu_io_matches(path, command, fmt='raw'):
+    run = subprocess.run(['qemu-io', '-f', fmt, '-c', command, path], capture_output=True, text=True)
     return run.returncode == 0 and 'Pattern verification failed' not in run.stdout
 
 
@@ -59,6 +59,7 @@ def main():
     drv.check_for_setup_error()
     stats = drv.get_volume_stats(refresh=True)
     findings['stats_keys'] = sorted(stats)
+    findings['driver_version'] = stats['driver_version']
 
     project = request['project_id']
     connector = {'host': request['host'], 'initiator': 'iqn.2004-10.com.example:e2e', 'multipath': False}
@@ -67,19 +68,32 @@ def main():
         return objects.Volume(ctxt, id=str(uuid.uuid4()), size=size, project_id=project, display_name='from-cinder',
                               status='creating')
 
+    progress = {}
+
     def snapshot(vol):
-        return objects.Snapshot(ctxt, id=str(uuid.uuid4()), volume_id=vol.id, volume_size=vol.size,
+        snap = objects.Snapshot(ctxt, id=str(uuid.uuid4()), volume_id=vol.id, volume_size=vol.size,
                                 project_id=project, display_name='snap-from-cinder', status='creating')
+        # no Cinder database here: record what the driver saves instead
+        snap.save = lambda: progress.setdefault(snap.id, []).append(snap.progress)
+        return snap
+
+    def island_view(method, **kwargs):
+        return drv._call(None, method, **kwargs)
 
     v1 = volume()
     findings['create_volume'] = drv.create_volume(v1)
-    path = drv.initialize_connection(v1, connector)['data']['device_path']
+    connection = drv.initialize_connection(v1, connector)
+    findings['default_connection'] = {'type': connection['driver_volume_type'], 'format': connection['data']['format']}
+    path = connection['data']['device_path']
     qemu_io(path, 'write -P 0x5a 0 4M')
     s1 = snapshot(v1)
     drv.create_snapshot(s1)
+    # the driver returned: the snapshot is in Swift, not only on the host
+    findings['stored_when_returned'] = island_view('get_snapshot', snapshot=island_driver._snapshot(s1))['status']
     qemu_io(path, 'write -P 0x33 1M 1M')
     s2 = snapshot(v1)
     drv.create_snapshot(s2)
+    findings['progress_saved'] = all(p.endswith('%') for p in progress.get(s2.id, []) + progress.get(s1.id, []))
 
     v2 = volume()
     drv.create_volume_from_snapshot(v2, s1)
@@ -88,22 +102,29 @@ def main():
 
     v3 = volume()
     drv.create_cloned_volume(v3, v1)
-    p3 = drv.initialize_connection(v3, connector)['data']['device_path']
-    findings['clone_restored'] = qemu_io_matches(p3, 'read -P 0x5a 0 1M') and qemu_io_matches(p3, 'read -P 0x33 1M 1M')
+    file_connector = dict(connector, island_export='file')
+    file_connection = drv.initialize_connection(v3, file_connector)['data']
+    findings['file_connection_format'] = file_connection['format']
+    p3 = file_connection['device_path']
+    findings['clone_restored'] = (qemu_io_matches(p3, 'read -P 0x5a 0 1M', 'qcow2')
+                                  and qemu_io_matches(p3, 'read -P 0x33 1M 1M', 'qcow2'))
 
+    drv.terminate_connection(v1, connector)
     drv.extend_volume(v1, 2)
-    findings['extended_size'] = json.loads(subprocess.run(['qemu-img', 'info', '-U', '--output=json', path],
-                                                          check=True, capture_output=True, text=True).stdout)['virtual-size']
     v1.size = 2
+    path = drv.initialize_connection(v1, connector)['data']['device_path']
+    findings['extended_size'] = os.path.getsize(path)
     drv.terminate_connection(v1, connector)
     drv.revert_to_snapshot(ctxt, v1, s1)
+    path = drv.initialize_connection(v1, connector)['data']['device_path']
     findings['reverted'] = qemu_io_matches(path, 'read -P 0x5a 0 4M')
+    drv.terminate_connection(v1, connector)
 
     try:
         drv.delete_volume(v1)  # it still has snapshots
         findings['delete_with_snapshots'] = 'accepted'
     except exception.InvalidVolume as error:
-        findings['delete_with_snapshots'] = {'class': type(error).__name__, 'is_cinder': isinstance(error, exception.InvalidVolume)}
+        findings['delete_with_snapshots'] = {'class': type(error).__name__, 'reason': error.kwargs.get('reason')}
     try:
         drv.create_snapshot(snapshot(volume()))  # of a volume island does not have
         findings['missing_volume'] = 'accepted'
@@ -112,12 +133,18 @@ def main():
 
     for snap in (s1, s2):
         drv.delete_snapshot(snap)
-    for vol in (v2, v3):
-        drv.terminate_connection(vol, connector)
+    drv.terminate_connection(v2, connector)
+    drv.terminate_connection(v3, file_connector)
     for vol in (v1, v2, v3):
         drv.delete_volume(vol)
     drv.delete_volume(v1)  # again: already gone
-    findings['deleted'] = True
+    gone = []
+    for vol in (v1, v2, v3):
+        try:
+            island_view('get_volume', volume=island_driver._volume(vol))
+        except exception.VolumeNotFound:
+            gone.append(vol.id)
+    findings['deleted'] = len(gone) == 3
     print(json.dumps(findings, default=str), flush=True)
 
 

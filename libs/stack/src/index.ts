@@ -1,4 +1,4 @@
 export * from './island-stack';
 export * from './guest-io';
-export * from './nbd-writer';
+export * from './guest-writer';
 export * from './poll';

@@ -21,11 +21,18 @@ export class CinderSnapshot {
   @IsOptional() @IsString() @MaxLength(255) name?: string;
 }
 
+export const CINDER_CONNECTIONS = ['raw', 'nbd', 'file'] as const;
+export type CinderConnectionKind = (typeof CINDER_CONNECTIONS)[number];
+
 /** os-brick's connector properties; island needs the host the volume is attached on. */
 export class CinderConnector {
   @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, { message: 'host must be a host name' }) host!: string;
-  /** island's own connector property: serve the volume through the host's storage daemon (NBD). */
-  @IsOptional() @IsIn(['nbd'], { message: "island_export must be 'nbd'" }) island_export?: 'nbd';
+  /**
+   * island's own connector property, how the host serves the volume: 'raw' (default), a file showing the
+   * volume's bytes served by the host's storage daemon; 'nbd', an NBD export of that daemon; 'file', the qcow2
+   * image itself (no live snapshots while a guest holds it).
+   */
+  @IsOptional() @IsIn(CINDER_CONNECTIONS, { message: "island_export must be 'raw', 'nbd' or 'file'" }) island_export?: CinderConnectionKind;
 }
 
 /**

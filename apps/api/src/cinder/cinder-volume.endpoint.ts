@@ -13,6 +13,7 @@ import { SnapshotView } from '../dtos/snapshot.dto';
 import { VolumeView } from '../dtos/volume.dto';
 import { NotFoundError } from '../errors/domain-errors';
 import { SnapshotService } from '../services/snapshot.service';
+import { IN_FLIGHT_STATUSES } from '../services/naming';
 import { VolumeService } from '../services/volume.service';
 import { checkKwargs, CinderConnector, CinderSnapshot, CinderVolume, parseArg } from './cinder-args';
 import { cinderErrors } from './cinder-errors';
@@ -23,7 +24,7 @@ const GIB = 1024 ** 3;
 const POLL_MS = 100;
 /** How long a call waits for an operation it must see finish (attach, revert, extend, delete). */
 const SETTLE_TIMEOUT_MS = 3600_000;
-const DRIVER_VERSION = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+const ISLAND_VERSION = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
 
 type Args = Record<string, unknown>;
 type Context = Record<string, unknown>;
@@ -69,7 +70,7 @@ export class CinderVolumeEndpoint {
   private async createVolume(ctx: Context, args: Args): Promise<unknown> {
     checkKwargs('create_volume', args, ['volume']);
     const volume = parseArg(CinderVolume, args.volume, 'volume');
-    const created = await this.volumes.create(this.caller(ctx, volume.project_id), { sizeBytes: volume.size * GIB, name: displayName(volume) }, { id: volume.id });
+    const created = await this.volumes.create(this.caller(ctx, volume.project_id), { sizeBytes: volume.size * GIB, name: displayName(volume) }, { id: volume.id, managedBy: 'cinder' });
     return this.modelUpdate(created);
   }
 
@@ -123,7 +124,7 @@ export class CinderVolumeEndpoint {
     const snapshot = parseArg(CinderSnapshot, args.snapshot, 'snapshot');
     const caller = this.caller(ctx, volume.project_id);
     await this.untilStored(caller, snapshot.id);
-    const created = await this.volumes.create(caller, { sizeBytes: volume.size * GIB, name: displayName(volume), snapshotId: snapshot.id }, { id: volume.id });
+    const created = await this.volumes.create(caller, { sizeBytes: volume.size * GIB, name: displayName(volume), snapshotId: snapshot.id }, { id: volume.id, managedBy: 'cinder' });
     return this.modelUpdate(created);
   }
 
@@ -141,7 +142,7 @@ export class CinderVolumeEndpoint {
     const point = await this.snapshots.create(caller, { volumeId: source.id, name: `island-clone-for-${volume.id}` });
     try {
       await this.untilStored(caller, point.id);
-      const created = await this.volumes.create(caller, { sizeBytes: volume.size * GIB, name: displayName(volume), snapshotId: point.id }, { id: volume.id });
+      const created = await this.volumes.create(caller, { sizeBytes: volume.size * GIB, name: displayName(volume), snapshotId: point.id }, { id: volume.id, managedBy: 'cinder' });
       return this.modelUpdate(created);
     } finally {
       await this.untilStored(caller, point.id).catch(() => undefined);
@@ -164,37 +165,36 @@ export class CinderVolumeEndpoint {
     return null;
   }
 
-  /** The lazy create: the first attach places the image on the connector's host (restoring its content). */
+  /**
+   * The lazy create: the first attach places the image on the connector's host (restoring its content). By
+   * default the host's storage daemon serves it and Cinder gets a `local` connection to a file showing the
+   * volume's raw bytes: a guest, os-brick and cinder-backup read and write the volume's data, and island takes
+   * live snapshots through the daemon while they do (docs/cinder.md).
+   */
   private async initializeConnection(ctx: Context, args: Args): Promise<unknown> {
     checkKwargs('initialize_connection', args, ['volume', 'connector'], [], true);
     const volume = parseArg(CinderVolume, args.volume, 'volume');
     const connector = parseArg(CinderConnector, args.connector, 'connector');
     const caller = this.caller(ctx, volume.project_id);
-    await this.volumes.attach(caller, volume.id, { host: connector.host, ...(connector.island_export && { export: connector.island_export }) });
+    const kind = connector.island_export ?? 'raw';
+    await this.volumes.attach(caller, volume.id, { host: connector.host, ...(kind !== 'file' && { export: kind }) });
     const attached = await this.settle(
       () => this.volumes.show(caller, volume.id),
       (v) => v.status === 'in-use',
       (v) => (v.status === 'available' || v.status === 'error' ? (v.statusReason ?? `volume is ${v.status}`) : undefined),
     );
-    if (attached.connection?.nbd) {
-      const nbd = new URL(attached.connection.nbd);
+    const common = { volume_id: volume.id, host: connector.host, access_mode: 'rw' };
+    const connection = attached.connection;
+    if (kind === 'nbd' && connection?.nbd) {
+      const nbd = new URL(connection.nbd);
       return {
         driver_volume_type: 'nbd',
-        data: {
-          nbd_uri: attached.connection.nbd,
-          export_name: volume.id,
-          socket_path: nbd.searchParams.get('socket'),
-          format: 'raw',
-          volume_id: volume.id,
-          host: connector.host,
-          access_mode: 'rw',
-        },
+        data: { nbd_uri: connection.nbd, export_name: volume.id, socket_path: nbd.searchParams.get('socket'), format: 'raw', ...common },
       };
     }
-    return {
-      driver_volume_type: 'local',
-      data: { device_path: attached.connection?.path, format: 'qcow2', volume_id: volume.id, host: connector.host, access_mode: 'rw' },
-    };
+    if (kind === 'raw' && connection?.raw) return { driver_volume_type: 'local', data: { device_path: connection.raw, format: 'raw', ...common } };
+    if (kind === 'file' && connection && !connection.nbd && !connection.raw) return { driver_volume_type: 'local', data: { device_path: connection.path, format: 'qcow2', ...common } };
+    throw cinderErrors.invalidVolume(`volume ${volume.id} is attached on ${connector.host} in another way than island_export '${kind}' asks; detach it first`);
   }
 
   private async terminateConnection(ctx: Context, args: Args): Promise<null> {
@@ -219,6 +219,13 @@ export class CinderVolumeEndpoint {
     const snapshot = parseArg(CinderSnapshot, args.snapshot, 'snapshot');
     const caller = this.caller(ctx, volume.project_id);
     await this.untilStored(caller, snapshot.id);
+    // Cinder takes a temporary snapshot right before reverting (snapshot_revert_use_temp_snapshot): a revert
+    // waits for the volume's snapshots in flight instead of refusing
+    await this.settle(
+      () => this.snapshots.list(caller, volume.id),
+      (all) => !all.some((s) => IN_FLIGHT_STATUSES.includes(s.status)),
+      () => undefined,
+    );
     await this.volumes.revert(caller, volume.id, snapshot.id);
     await this.settle(
       () => this.volumes.show(caller, volume.id),
@@ -228,41 +235,52 @@ export class CinderVolumeEndpoint {
     return null;
   }
 
-  /** Cinder's scheduler reads these keys; capacity is what the online hosts' disks report. */
+  /**
+   * Cinder's scheduler reads these keys. Capacity: the sum over the region's online hosts of what their data
+   * directories' file systems report. Volume counts and provisioned size: only the volumes Cinder created
+   * (island's own API may hold others; those are in the island_* keys).
+   */
   private async getVolumeStats(_ctx: Context, args: Args): Promise<unknown> {
     checkKwargs('get_volume_stats', args, [], ['refresh']);
     await injectedDelay('rpc.get-volume-stats');
-    const [hosts] = await sqlRows<{ total: string | null; free: string | null }>(
+    const [hosts] = await sqlRows<{ total: string | null; free: string | null; largest_free: string | null; n: string }>(
       this.dataSource.manager,
-      `SELECT sum(capacity_bytes) AS total, sum(free_bytes) AS free FROM host
+      `SELECT sum(capacity_bytes) AS total, sum(free_bytes) AS free, max(free_bytes) AS largest_free, count(*) AS n FROM host
         WHERE region = $1 AND last_seen_at > now() - make_interval(secs => $2)`,
       [this.config.region, HOST_OFFLINE_AFTER_MS / 1000],
     );
-    const [volumes] = await sqlRows<{ bytes: string | null; n: string }>(
+    const [volumes] = await sqlRows<{ cinder_bytes: string | null; cinder_n: string; all_bytes: string | null; all_n: string }>(
       this.dataSource.manager,
-      `SELECT sum(size_bytes) AS bytes, count(*) AS n FROM volume WHERE region = $1 AND status NOT IN ('deleted', 'replica')`,
+      `SELECT sum(size_bytes) FILTER (WHERE managed_by = 'cinder') AS cinder_bytes, count(*) FILTER (WHERE managed_by = 'cinder') AS cinder_n,
+              sum(size_bytes) AS all_bytes, count(*) AS all_n
+         FROM volume WHERE region = $1 AND status NOT IN ('deleted', 'replica')`,
       [this.config.region],
     );
     const gib = (bytes: string | null) => Math.floor((Number(bytes ?? 0) / GIB) * 100) / 100;
     return {
       volume_backend_name: this.config.rpc.backendName,
       vendor_name: 'island',
-      driver_version: DRIVER_VERSION,
       storage_protocol: 'local',
       total_capacity_gb: gib(hosts.total),
       free_capacity_gb: gib(hosts.free),
-      provisioned_capacity_gb: gib(volumes.bytes),
-      allocated_capacity_gb: gib(volumes.bytes),
-      total_volumes: Number(volumes.n),
+      provisioned_capacity_gb: gib(volumes.cinder_bytes),
+      allocated_capacity_gb: gib(volumes.cinder_bytes),
+      total_volumes: Number(volumes.cinder_n),
       reserved_percentage: 0,
       thin_provisioning_support: true,
       thick_provisioning_support: false,
       max_over_subscription_ratio: '20.0',
       multiattach: false,
       QoS_support: false,
-      online_extend_support: true,
+      // the storage daemon serving an attached volume cannot grow it (docs/attached-volumes.md)
+      online_extend_support: false,
       sparse_copy_volume: true,
       location_info: `island:${this.config.region}`,
+      island_version: ISLAND_VERSION,
+      island_online_hosts: Number(hosts.n),
+      island_largest_host_free_gb: gib(hosts.largest_free),
+      island_total_volumes: Number(volumes.all_n),
+      island_provisioned_capacity_gb: gib(volumes.all_bytes),
     };
   }
 

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
-import { VolumeEntity, VolumeStatus } from '@island/catalog';
+import { EXPORT_KINDS, ExportKind, VolumeEntity, VolumeStatus } from '@island/catalog';
 
 export const MIN_VOLUME_BYTES = 1024 * 1024;
 /** 64 TiB: far below what 64 KiB-cluster qcow2 allows, far above any local disk. */
@@ -28,9 +28,13 @@ export class AttachVolumeDto {
   @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, { message: 'host must be a host name' })
   host!: string;
 
-  @ApiPropertyOptional({ enum: ['nbd'], description: "Serve the image through the host's qemu-storage-daemon (NBD on a unix socket) instead of file mode" })
-  @IsOptional() @IsIn(['nbd'], { message: "export must be 'nbd'" })
-  export?: 'nbd';
+  @ApiPropertyOptional({
+    enum: EXPORT_KINDS,
+    description:
+      "Serve the image through the host's qemu-storage-daemon instead of file mode: 'nbd', an NBD export on a unix socket (connection.nbd); 'raw', a file on the host showing the volume's raw bytes (connection.raw)",
+  })
+  @IsOptional() @IsIn(EXPORT_KINDS, { message: "export must be 'nbd' or 'raw'" })
+  export?: ExportKind;
 }
 
 export class ExtendVolumeDto {
@@ -50,6 +54,8 @@ export class ConnectionView {
   @ApiProperty() host!: string;
   @ApiPropertyOptional({ description: 'Attached with an export: the NBD URI the VM connects to (nbd+unix://…)', example: 'nbd+unix:///6f1c…?socket=/var/lib/island/host1/qsd/nbd.sock' })
   nbd?: string;
+  @ApiPropertyOptional({ description: "Attached with export 'raw': the file on the host whose bytes are the volume's (a FUSE export)", example: '/var/lib/island/host1/exports/6f1c….raw' })
+  raw?: string;
 }
 
 export class VolumeView {
@@ -81,7 +87,9 @@ export class VolumeView {
       host: v.host,
       attached: v.attached,
       connection:
-        v.attached && v.host && v.imagePath ? { path: v.imagePath, format: 'qcow2', host: v.host, ...(v.nbdUri !== null && { nbd: v.nbdUri }) } : null,
+        v.attached && v.host && v.imagePath
+          ? { path: v.imagePath, format: 'qcow2', host: v.host, ...(v.nbdUri !== null && { nbd: v.nbdUri }), ...(v.rawPath !== null && { raw: v.rawPath }) }
+          : null,
       sourceSnapshotId: v.sourceSnapshotId,
       blockSize: v.blockSize,
       createdAt: v.createdAt.toISOString(),

@@ -128,6 +128,8 @@ export class SnapshotCopyService {
         attached: false,
         exportKind: null,
         nbdUri: null,
+        rawPath: null,
+        managedBy: null,
         replicaOf: of,
         sourceSnapshotId: null,
         nextSeq: 1,

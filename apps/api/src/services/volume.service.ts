@@ -39,7 +39,7 @@ export class VolumeService {
    * Creates a volume. With `id` (Cinder's volume id), creating the same volume again returns it: a client
    * retrying after a lost reply gets the volume it made.
    */
-  async create(caller: Caller, dto: CreateVolumeDto, options: { id?: string } = {}): Promise<VolumeView> {
+  async create(caller: Caller, dto: CreateVolumeDto, options: { id?: string; managedBy?: 'cinder' } = {}): Promise<VolumeView> {
     if (dto.sizeBytes % 512 !== 0) throw new InvalidRequestError(`sizeBytes ${dto.sizeBytes} is not a multiple of 512`);
     return this.uow.run(async (tx) => {
       const { m } = tx;
@@ -78,6 +78,8 @@ export class VolumeService {
           attached: false,
           exportKind: null,
           nbdUri: null,
+          rawPath: null,
+          managedBy: options.managedBy ?? null,
           replicaOf: null,
           sourceSnapshotId: source?.id ?? null,
           nextSeq: 1,
@@ -118,7 +120,7 @@ export class VolumeService {
       const { m } = tx;
       const volume = await findVolume(m, caller, id, true);
       const wanted = dto.export ?? null;
-      const mode = (kind: string | null) => (kind ? 'with an NBD export' : 'in file mode');
+      const mode = (kind: string | null) => (kind ? `with export '${kind}'` : 'in file mode');
       if (volume.attached && volume.host === dto.host && volume.status === 'in-use') {
         if (volume.exportKind === wanted) return VolumeView.of(volume);
         throw new ConflictError(`volume ${id} is attached ${mode(volume.exportKind)}; detach it before attaching it ${mode(wanted)}`);
@@ -257,7 +259,7 @@ export class VolumeService {
       if (volume.status !== 'available' && volume.status !== 'in-use') throw new ConflictError(`volume ${id} is ${volume.status}`);
       if (volume.exportKind) {
         // QEMU's NBD export does not share the resize permission: the daemon cannot grow an image it serves
-        throw new ConflictError(`volume ${id} is attached with an NBD export, which cannot grow while served; detach it, extend it, attach it again`);
+        throw new ConflictError(`volume ${id} is attached through the storage daemon, which cannot grow an image it serves; detach it, extend it, attach it again`);
       }
       const busy = await m.getRepository(SnapshotEntity).count({ where: { volumeId: id, status: IN_FLIGHT_SNAPSHOT } });
       if (busy > 0) throw new ConflictError(`volume ${id} has ${busy} snapshot(s) in progress; extend it when they finish`);

@@ -38,6 +38,7 @@ const describe = (v: VolumeView) =>
     `  size ${formatBytes(v.sizeBytes)}, region ${v.region}, host ${v.host ?? '(not placed yet)'}`,
     ...(v.connection ? [`  connection ${v.connection.format} ${v.connection.path}`] : []),
     ...(v.connection?.nbd ? [`  served by the host's storage daemon: ${v.connection.nbd}`] : []),
+    ...(v.connection?.raw ? [`  raw view (the volume's bytes as a file): ${v.connection.raw}`] : []),
   ].join('\n');
 
 export function volumeCommand(api = new ApiClient()): Command {
@@ -67,7 +68,7 @@ export function volumeCommand(api = new ApiClient()): Command {
     .command('attach <VOL_ID>')
     .description('attach on a host; the first attach creates (or restores) the image on that host')
     .requiredOption('--host <HOST>', 'host name')
-    .option('--export <KIND>', "serve the image through the host's qemu-storage-daemon: nbd (an NBD export on a unix socket)")
+    .option('--export <KIND>', "serve the image through the host's qemu-storage-daemon: nbd (an NBD export on a unix socket) or raw (a file showing the volume's raw bytes)")
     .option('--wait', 'wait until attached')
     .option('--json', 'print JSON')
     .action(async (id: string, o: { host: string; export?: string; wait?: boolean; json?: boolean }) => {

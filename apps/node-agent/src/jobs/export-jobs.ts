@@ -34,9 +34,9 @@ export class ExportJobs {
             const probe = await openForWriting(path);
             await probe.close();
           }
-          const nbd = await this.daemon.export(job.volumeId, path);
-          this.logger.log(`exported ${path} as ${nbd}`);
-          await this.publisher.publish(ImageExported, { host: job.host, volumeId: job.volumeId, operationId: job.operationId, nbd });
+          const served = await this.daemon.export(job.volumeId, path, job.export);
+          this.logger.log(`exported ${path} as ${served.nbd ?? served.raw}`);
+          await this.publisher.publish(ImageExported, { host: job.host, volumeId: job.volumeId, operationId: job.operationId, ...served });
         },
       ),
     );

@@ -18,7 +18,9 @@ export interface QmpCommands {
   'blockdev-del': { args: { 'node-name': string }; reply: Record<string, never> };
   'query-named-block-nodes': { args: { flat?: boolean }; reply: { 'node-name': string; drv: string; file: string }[] };
   'block-export-add': {
-    args: { type: 'nbd'; id: string; 'node-name': string; name: string; writable: boolean };
+    args:
+      | { type: 'nbd'; id: string; 'node-name': string; name: string; writable: boolean }
+      | { type: 'fuse'; id: string; 'node-name': string; mountpoint: string; writable: boolean };
     reply: Record<string, never>;
   };
   'block-export-del': { args: { id: string }; reply: Record<string, never> };

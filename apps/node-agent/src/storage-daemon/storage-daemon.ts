@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { IslandConfig } from '@island/config';
@@ -15,22 +15,34 @@ export function nodeName(volumeId: string): string {
   return `v${volumeId.replace(/-/g, '').slice(0, 30)}`;
 }
 
+/** The id of a volume's raw-file (FUSE) export; its NBD export's id is the node name. */
+function rawExportId(volumeId: string): string {
+  return `${nodeName(volumeId)}-raw`;
+}
+
+/** Where the daemon serves a volume's image: an NBD URI, or the file showing its raw bytes. */
+export type ExportedVolume = { nbd: string; raw?: undefined } | { raw: string; nbd?: undefined };
+
 /**
  * The host's qemu-storage-daemon: one per host, so that one QMP `transaction` can snapshot several of its
  * volumes at one instant. It runs detached from the agent (its own session, a pid file): an agent that
  * stops or crashes leaves every VM's disk served, and the next agent reconnects to the same monitor.
- * Each exported volume is a qcow2 block node and a writable NBD export on the daemon's unix socket.
+ * Each exported volume is a qcow2 block node with a writable NBD export on the daemon's unix socket or, exported
+ * as 'raw', a writable FUSE export: a regular file under `<data dir>/exports` whose bytes are the volume's, for
+ * clients that open a path (a guest's QEMU, os-brick's local connector, cinder-backup).
  */
 @Injectable()
 export class StorageDaemon implements OnModuleDestroy {
   private readonly logger = new Logger('StorageDaemon');
   private readonly dir: string;
+  private readonly exportsDir: string;
   private connecting?: Promise<QmpClient>;
   private starting?: Promise<QmpClient>;
   private qmp?: QmpClient;
 
   constructor(@InjectConfig() config: IslandConfig) {
     this.dir = join(config.host.dataDir, 'qsd');
+    this.exportsDir = join(config.host.dataDir, 'exports');
   }
 
   get qmpSocket(): string {
@@ -46,16 +58,25 @@ export class StorageDaemon implements OnModuleDestroy {
     return `nbd+unix:///${volumeId}?socket=${this.nbdSocket}`;
   }
 
+  /** The file that shows the volume's raw bytes while it is exported as 'raw'. */
+  rawPath(volumeId: string): string {
+    return join(this.exportsDir, `${volumeId}.raw`);
+  }
+
   /** True while the daemon serves this volume (it then owns the image: writes go through it). */
   async isExported(volumeId: string): Promise<boolean> {
     const qmp = await this.running();
     if (!qmp) return false;
     const exports = await qmp.execute('query-block-exports', {});
-    return exports.some((e) => e.id === nodeName(volumeId));
+    return exports.some((e) => e['node-name'] === nodeName(volumeId));
   }
 
-  /** Serves the image over NBD (idempotent): the daemon opens it read-write and holds QEMU's image locks. */
-  async export(volumeId: string, path: string): Promise<string> {
+  /**
+   * Serves the image (idempotent): 'nbd', an NBD export; 'raw', a file showing its raw bytes (one or the other:
+   * QEMU's FUSE export needs the resize permission an NBD export does not share). The daemon opens the image
+   * read-write and holds QEMU's image locks.
+   */
+  async export(volumeId: string, path: string, kind: 'nbd' | 'raw'): Promise<ExportedVolume> {
     const qmp = await this.started();
     const node = nodeName(volumeId);
     const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
@@ -63,23 +84,38 @@ export class StorageDaemon implements OnModuleDestroy {
       await qmp.execute('blockdev-add', { driver: 'qcow2', 'node-name': node, file: { driver: 'file', filename: path }, discard: 'unmap' });
     }
     const exports = await qmp.execute('query-block-exports', {});
-    if (!exports.some((e) => e.id === node)) {
-      await qmp.execute('block-export-add', { type: 'nbd', id: node, 'node-name': node, name: volumeId, writable: true });
+    if (kind === 'nbd') {
+      if (!exports.some((e) => e.id === node)) {
+        await qmp.execute('block-export-add', { type: 'nbd', id: node, 'node-name': node, name: volumeId, writable: true });
+      }
+      return { nbd: this.nbdUri(volumeId) };
     }
-    return this.nbdUri(volumeId);
+    const raw = this.rawPath(volumeId);
+    if (!exports.some((e) => e.id === rawExportId(volumeId))) {
+      // a FUSE export mounts over an existing regular file
+      mkdirSync(this.exportsDir, { recursive: true });
+      closeSync(openSync(raw, 'a', 0o600));
+      await qmp.execute('block-export-add', { type: 'fuse', id: rawExportId(volumeId), 'node-name': node, mountpoint: raw, writable: true });
+    }
+    return { raw };
   }
 
-  /** Stops serving the volume (idempotent): waits until the export is gone, then closes the image. */
+  /** Stops serving the volume (idempotent): waits until its exports are gone, then closes the image. */
   async unexport(volumeId: string): Promise<void> {
     const qmp = await this.running();
-    if (!qmp) return;
+    if (!qmp) {
+      rmSync(this.rawPath(volumeId), { force: true });
+      return;
+    }
     const node = nodeName(volumeId);
     const exports = await qmp.execute('query-block-exports', {});
-    if (exports.some((e) => e.id === node)) {
-      const deleted = qmp.waitForEvent('BLOCK_EXPORT_DELETED', (d) => d.id === node);
-      await qmp.execute('block-export-del', { id: node });
+    for (const id of [rawExportId(volumeId), node]) {
+      if (!exports.some((e) => e.id === id)) continue;
+      const deleted = qmp.waitForEvent('BLOCK_EXPORT_DELETED', (d) => d.id === id);
+      await qmp.execute('block-export-del', { id });
       await deleted;
     }
+    rmSync(this.rawPath(volumeId), { force: true });
     const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
     if (nodes.some((n) => n['node-name'] === node)) await qmp.execute('blockdev-del', { 'node-name': node });
   }

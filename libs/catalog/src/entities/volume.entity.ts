@@ -16,6 +16,13 @@ export const VOLUME_STATUSES = [
 ] as const;
 export type VolumeStatus = (typeof VOLUME_STATUSES)[number];
 
+/**
+ * How the host's qemu-storage-daemon serves an attached volume: 'nbd', an NBD export on its unix socket;
+ * 'raw', a file showing the volume's raw bytes (a FUSE export) for clients that open a path.
+ */
+export const EXPORT_KINDS = ['nbd', 'raw'] as const;
+export type ExportKind = (typeof EXPORT_KINDS)[number];
+
 @Entity('volume')
 export class VolumeEntity {
   @PrimaryColumn('uuid') id!: string;
@@ -30,10 +37,14 @@ export class VolumeEntity {
   @Column({ type: 'text', nullable: true }) host!: string | null;
   @Column({ name: 'image_path', type: 'text', nullable: true }) imagePath!: string | null;
   @Column('boolean') attached!: boolean;
-  /** Attached through the host's storage daemon ('nbd'), asked for at attach; null in file mode. */
-  @Column({ name: 'export_kind', type: 'text', nullable: true }) exportKind!: 'nbd' | null;
+  /** Attached through the host's storage daemon, asked for at attach; null in file mode. */
+  @Column({ name: 'export_kind', type: 'text', nullable: true }) exportKind!: ExportKind | null;
   /** Where the VM connects while exported. */
   @Column({ name: 'nbd_uri', type: 'text', nullable: true }) nbdUri!: string | null;
+  /** While exported as 'raw': the file on the host that shows the volume's bytes (the daemon's FUSE export). */
+  @Column({ name: 'raw_path', type: 'text', nullable: true }) rawPath!: string | null;
+  /** 'cinder': created through Cinder's RPC; null: through island's own API. */
+  @Column({ name: 'managed_by', type: 'text', nullable: true }) managedBy!: 'cinder' | null;
   /** A replica: the (user) volume whose snapshots' copies in this region it holds. */
   @Column({ name: 'replica_of', type: 'uuid', nullable: true }) replicaOf!: string | null;
   @Column({ name: 'source_snapshot_id', type: 'uuid', nullable: true }) sourceSnapshotId!: string | null;

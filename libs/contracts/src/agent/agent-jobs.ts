@@ -46,15 +46,15 @@ export class SnapshotTakeGroupJob {
 export const SnapshotTakeGroup = agentJob('snapshot.take-group', SnapshotTakeGroupJob);
 
 /**
- * Serve the volume's image to a VM through the host's qemu-storage-daemon (an NBD export on a unix
- * socket); the daemon then owns the image until ImageUnexport.
+ * Serve the volume's image to a VM through the host's qemu-storage-daemon: 'nbd', an NBD export on a unix
+ * socket; 'raw', a file showing the raw bytes (FUSE export). The daemon owns the image until ImageUnexport.
  */
 export class ImageExportJob {
   @IsHostName() host!: string;
   @IsResourceId() volumeId!: string;
   @IsResourceId() operationId!: string;
   @IsAbsolutePath() path!: string;
-  @IsIn(['nbd']) export!: 'nbd';
+  @IsIn(['nbd', 'raw']) export!: 'nbd' | 'raw';
 }
 export const ImageExport = agentJob('image.export', ImageExportJob);
 

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsIn, IsInt, IsObject, IsOptional, IsString, MaxLength, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsIn, IsInt, IsObject, IsOptional, IsString, MaxLength, Min, ValidateIf, ValidateNested } from 'class-validator';
 import { BlockRun } from '../block-run';
 import { defineContract } from '../contract';
 import { routes } from '../topology';
@@ -125,8 +125,10 @@ export class ImageExportedEvent {
   @IsHostName() host!: string;
   @IsResourceId() volumeId!: string;
   @IsResourceId() operationId!: string;
-  /** nbd+unix:///<export>?socket=<path> */
-  @IsString() @MaxLength(400) nbd!: string;
+  /** Exported as 'nbd': nbd+unix:///<export>?socket=<path> */
+  @ValidateIf((e: ImageExportedEvent) => e.raw === undefined) @IsString() @MaxLength(400) nbd?: string;
+  /** Exported as 'raw': the file showing the volume's raw bytes. */
+  @ValidateIf((e: ImageExportedEvent) => e.nbd === undefined) @IsAbsolutePath() raw?: string;
 }
 export const ImageExported = event('image.exported', ImageExportedEvent);
 

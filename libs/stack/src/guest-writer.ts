@@ -1,17 +1,19 @@
 import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 
 /**
- * A VM's disk client for tests: Debian's qemu-io connected to an NBD export (nbd+unix://…), driven one
- * command at a time; a write resolves when qemu-io reports it done, i.e. when the NBD server acknowledged it.
+ * A VM's disk client for tests: Debian's qemu-io on a raw disk — an NBD export (nbd+unix://…) or the file of a
+ * FUSE export — driven one command at a time; a write resolves when qemu-io reports it done, i.e. when the
+ * storage daemon acknowledged it.
  */
-export class NbdWriter {
+export class GuestWriter {
   private readonly child: ChildProcessWithoutNullStreams;
   private output = '';
   private waiting?: { pattern: RegExp; resolve: (line: string) => void; reject: (error: Error) => void };
   private exited?: string;
 
-  constructor(readonly uri: string) {
-    this.child = spawn('qemu-io', ['-f', 'raw', uri], { stdio: ['pipe', 'pipe', 'pipe'] });
+  /** `target`: an NBD URI or a file path. */
+  constructor(readonly target: string) {
+    this.child = spawn('qemu-io', ['-f', 'raw', target], { stdio: ['pipe', 'pipe', 'pipe'] });
     const take = (chunk: Buffer) => {
       this.output += chunk.toString();
       this.check();
@@ -19,7 +21,7 @@ export class NbdWriter {
     this.child.stdout.on('data', take);
     this.child.stderr.on('data', take);
     this.child.on('exit', (code, signal) => {
-      this.exited = `qemu-io on ${uri} exited (${code ?? signal}): ${this.output.slice(-500)}`;
+      this.exited = `qemu-io on ${target} exited (${code ?? signal}): ${this.output.slice(-500)}`;
       this.waiting?.reject(new Error(this.exited));
       this.waiting = undefined;
     });
@@ -56,7 +58,7 @@ export class NbdWriter {
     if (failure) {
       const { reject } = this.waiting;
       this.waiting = undefined;
-      reject(new Error(`qemu-io on ${this.uri}: ${failure[0].trim()}`));
+      reject(new Error(`qemu-io on ${this.target}: ${failure[0].trim()}`));
       return;
     }
     const match = this.waiting.pattern.exec(this.output);
