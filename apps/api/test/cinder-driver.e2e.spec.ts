@@ -36,7 +36,7 @@ describe('the Cinder volume driver', () => {
       snapshot_revert: true,
       driver_info: { version: '1.1.0', ci_wiki_name: 'island_CI', options: expect.arrayContaining(['island_rpc_topic', 'island_transport_url', 'island_connection']) },
       create_volume: { provider_location: expect.stringMatching(/^island:\/\/RegionOne\/volumes\//) },
-      default_connection: { type: 'local', format: 'raw' },
+      default_connection: { type: 'local', format: 'raw', block_device: true },
       stored_when_returned: 'available',
       progress_saved: true,
       from_snapshot_restored: true,

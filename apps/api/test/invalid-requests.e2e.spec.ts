@@ -65,7 +65,7 @@ describe('invalid requests on every endpoint', () => {
     ['list the snapshots of a malformed volume id', 'GET', '/v1/snapshots?volumeId=x', () => undefined, 404, /not found/],
     ['show a snapshot that does not exist', 'GET', `/v1/snapshots/${randomUUID()}`, () => undefined, 404, /not found/],
     ['delete another project\'s snapshot', 'DELETE', '/v1/snapshots/:snapshot', () => undefined, 404, /not found/, 'other'],
-    ['attach with an export island does not offer', 'POST', '/v1/volumes/:other/attach', () => ({ host: 'nowhere', export: 'iscsi' }), 400, /export must be 'nbd' or 'raw'/],
+    ['attach with an export island does not offer', 'POST', '/v1/volumes/:other/attach', () => ({ host: 'nowhere', export: 'iscsi' }), 400, /export must be 'nbd', 'raw' or 'block'/],
     ['snapshot a group of one volume', 'POST', '/v1/snapshots/groups', () => ({ volumeIds: [':volume'] }), 400, /volumeIds/],
     ['snapshot a group naming a volume twice', 'POST', '/v1/snapshots/groups', () => ({ volumeIds: [':volume', ':volume'] }), 400, /lists a volume twice/],
     ['snapshot a group with a malformed volume id', 'POST', '/v1/snapshots/groups', () => ({ volumeIds: [':volume', 'vol-2'] }), 400, /volumeIds/],

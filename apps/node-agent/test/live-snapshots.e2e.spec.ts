@@ -28,19 +28,24 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
     await island?.stop();
   }, 60_000);
 
-  /** A volume the storage daemon serves; `nbd` is where a VM's disk client connects (the raw file for 'raw'). */
-  async function exportedVolume(kind: 'nbd' | 'raw' = 'nbd'): Promise<{ id: string; path: string; nbd: string }> {
+  /**
+   * A volume the storage daemon serves; `disk` is what a VM's disk client opens: the NBD URI, the raw file
+   * ('raw') or the loop device over it ('block').
+   */
+  async function exportedVolume(kind: 'nbd' | 'raw' | 'block' = 'nbd'): Promise<{ id: string; path: string; disk: string; raw?: string }> {
     const id = await io.createVolume(SIZE);
     const volume = island.json('volume', 'attach', id, '--host', island.host, '--export', kind, '--wait');
-    const connection = volume.connection as { path: string; nbd?: string; raw?: string };
+    const connection = volume.connection as { path: string; nbd?: string; raw?: string; device?: string };
     if (kind === 'nbd') {
       expect(connection.nbd).toMatch(/^nbd\+unix:\/\/\/[0-9a-f-]{36}\?socket=\//);
-      return { id, path: connection.path, nbd: connection.nbd! };
+      return { id, path: connection.path, disk: connection.nbd! };
     }
     expect(connection.raw).toMatch(new RegExp(`/exports/${id}\\.raw$`));
     // the file shows the volume's bytes, not the qcow2 image
     expect(statSync(connection.raw!).size).toBe(SIZE);
-    return { id, path: connection.path, nbd: connection.raw! };
+    if (kind === 'raw') return { id, path: connection.path, disk: connection.raw!, raw: connection.raw };
+    expect(statSync(connection.device!).isBlockDevice()).toBe(true);
+    return { id, path: connection.path, disk: connection.device!, raw: connection.raw };
   }
 
   /**
@@ -108,7 +113,7 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
     const refused = island.cli('image', 'write', volume.path, '--offset', '0', '--pattern', '0x11', '--length', '4K');
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/is in use by .*detach first/);
-    const vm = new GuestWriter(volume.nbd);
+    const vm = new GuestWriter(volume.disk);
     await vm.write(0, WRITE, 0x5a);
     await vm.close();
     const detached = island.json('volume', 'detach', volume.id, '--wait');
@@ -121,9 +126,9 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
     expect(island.cli('image', 'write', volume.path, '--offset', '0', '--pattern', '0x11', '--length', '4K').code).toBe(0);
   }, 120_000);
 
-  it.each(['nbd', 'raw'] as const)('takes crash-consistent snapshots while a VM keeps writing through the %s export: each shows every write acknowledged before the request and none issued after the reply', async (kind) => {
+  it.each(['nbd', 'raw', 'block'] as const)('takes crash-consistent snapshots while a VM keeps writing through the %s export: each shows every write acknowledged before the request and none issued after the reply', async (kind) => {
     const volume = await exportedVolume(kind);
-    const vm = new GuestWriter(volume.nbd);
+    const vm = new GuestWriter(volume.disk);
     const slots = 16;
     const writer = sequentialWriter([vm], slots, 250, 6);
     const shots = [];
@@ -142,13 +147,14 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
     const detached = island.json('volume', 'detach', volume.id, '--wait');
     expect(detached).toMatchObject({ status: 'available', connection: null });
     execFileSync('qemu-img', ['check', volume.path]);
-    if (kind === 'raw') expect(existsSync(volume.nbd)).toBe(false);
+    if (volume.raw) expect(existsSync(volume.raw)).toBe(false);
+    if (kind === 'block') expect(execFileSync('losetup', ['--list', '--noheadings', '--output', 'NAME'], { encoding: 'utf8' })).not.toContain(`${volume.disk}\n`);
   }, 180_000);
 
   it('snapshots a group of volumes written in lockstep at one instant', async () => {
     const a = await exportedVolume();
     const b = await exportedVolume();
-    const vms = [new GuestWriter(a.nbd), new GuestWriter(b.nbd)];
+    const vms = [new GuestWriter(a.disk), new GuestWriter(b.disk)];
     const slots = 8;
     const writer = sequentialWriter(vms, slots, 220, 2);
     const groups = [];
@@ -195,7 +201,7 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
 
   it('keeps the VM writing when the agent dies during a snapshot; the restarted agent finishes it and detaches cleanly', async () => {
     const volume = await exportedVolume();
-    const vm = new GuestWriter(volume.nbd);
+    const vm = new GuestWriter(volume.disk);
     const slots = 16;
     const writer = sequentialWriter([vm], slots, 200, 8);
     while (writer.state.acked < 30) await sleep(5);

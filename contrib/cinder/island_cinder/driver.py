@@ -37,14 +37,18 @@ island_opts = [
     cfg.IntOpt('island_call_monitor_timeout', default=30, min=2,
                help='Seconds without a heartbeat from island after which '
                     'a call is abandoned.'),
-    cfg.StrOpt('island_connection', default='raw',
-               choices=['raw', 'nbd', 'file'],
+    cfg.StrOpt('island_connection', default='block',
+               choices=['block', 'raw', 'nbd', 'file'],
                help='How a host serves an attached volume, unless the '
-                    'connector says (island_export): raw - the host\'s '
-                    'qemu-storage-daemon serves the volume as a file of its '
-                    'raw bytes (driver_volume_type local, format raw; live '
-                    'snapshots while a guest writes); nbd - an NBD export '
-                    'of that daemon; file - the qcow2 image itself (format '
+                    'connector says (island_export): block - the host\'s '
+                    'qemu-storage-daemon serves the volume\'s raw bytes '
+                    'as a loop block device (driver_volume_type local, '
+                    'which Nova\'s libvirt driver attaches as a block '
+                    'disk; live snapshots while the guest writes); raw - '
+                    'the same bytes as a regular file (os-brick and '
+                    'cinder-backup read it; Nova cannot attach it); nbd - '
+                    'an NBD export of that daemon (no Nova volume driver '
+                    'takes it); file - the qcow2 image itself (format '
                     'qcow2; snapshots wait until the guest lets it go).'),
     cfg.BoolOpt('island_snapshot_wait_durable', default=True,
                 help='create_snapshot returns once the snapshot is stored in '

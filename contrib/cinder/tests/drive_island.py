@@ -5,6 +5,7 @@ Run with Debian's python3 (python3-cinder installed). Reads {"url", "exchange", 
 """
 import json
 import os
+import stat
 import subprocess
 import sys
 import uuid
@@ -83,8 +84,9 @@ def main():
     v1 = volume()
     findings['create_volume'] = drv.create_volume(v1)
     connection = drv.initialize_connection(v1, connector)
-    findings['default_connection'] = {'type': connection['driver_volume_type'], 'format': connection['data']['format']}
     path = connection['data']['device_path']
+    findings['default_connection'] = {'type': connection['driver_volume_type'], 'format': connection['data']['format'],
+                                      'block_device': stat.S_ISBLK(os.stat(path).st_mode)}
     qemu_io(path, 'write -P 0x5a 0 4M')
     s1 = snapshot(v1)
     drv.create_snapshot(s1)
@@ -113,7 +115,8 @@ def main():
     drv.extend_volume(v1, 2)
     v1.size = 2
     path = drv.initialize_connection(v1, connector)['data']['device_path']
-    findings['extended_size'] = os.path.getsize(path)
+    with open(path, 'rb') as device:
+        findings['extended_size'] = device.seek(0, os.SEEK_END)
     drv.terminate_connection(v1, connector)
     drv.revert_to_snapshot(ctxt, v1, s1)
     path = drv.initialize_connection(v1, connector)['data']['device_path']

@@ -1,4 +1,4 @@
-import { plainToInstance } from 'class-transformer';
+import { plainToInstance, Transform } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, validateSync, ValidationError } from 'class-validator';
 import { cinderErrors, typeError } from './cinder-errors';
 
@@ -21,18 +21,24 @@ export class CinderSnapshot {
   @IsOptional() @IsString() @MaxLength(255) name?: string;
 }
 
-export const CINDER_CONNECTIONS = ['raw', 'nbd', 'file'] as const;
+export const CINDER_CONNECTIONS = ['block', 'raw', 'nbd', 'file'] as const;
 export type CinderConnectionKind = (typeof CINDER_CONNECTIONS)[number];
 
 /** os-brick's connector properties; island needs the host the volume is attached on. */
 export class CinderConnector {
-  @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, { message: 'host must be a host name' }) host!: string;
   /**
-   * island's own connector property, how the host serves the volume: 'raw' (default), a file showing the
-   * volume's bytes served by the host's storage daemon; 'nbd', an NBD export of that daemon; 'file', the qcow2
-   * image itself (no live snapshots while a guest holds it).
+   * os-brick sends the full host name (cinder-backup: socket.gethostname()); island names a host by its first
+   * label (ISLAND_HOST's default), so a domain is dropped.
    */
-  @IsOptional() @IsIn(CINDER_CONNECTIONS, { message: "island_export must be 'raw', 'nbd' or 'file'" }) island_export?: CinderConnectionKind;
+  @Transform(({ value }) => (typeof value === 'string' ? value.split('.')[0] : value))
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, { message: 'host must be a host name' })
+  host!: string;
+  /**
+   * island's own connector property, how the host serves the volume: 'block' (default), a loop block device
+   * over 'raw', a file showing the volume's bytes served by the host's storage daemon; 'nbd', an NBD export of
+   * that daemon; 'file', the qcow2 image itself (no live snapshots while a guest holds it).
+   */
+  @IsOptional() @IsIn(CINDER_CONNECTIONS, { message: "island_export must be 'block', 'raw', 'nbd' or 'file'" }) island_export?: CinderConnectionKind;
 }
 
 /**

@@ -167,16 +167,16 @@ export class CinderVolumeEndpoint {
 
   /**
    * The lazy create: the first attach places the image on the connector's host (restoring its content). By
-   * default the host's storage daemon serves it and Cinder gets a `local` connection to a file showing the
-   * volume's raw bytes: a guest, os-brick and cinder-backup read and write the volume's data, and island takes
-   * live snapshots through the daemon while they do (docs/cinder.md).
+   * default the host's storage daemon serves it and Cinder gets a `local` connection to a block device showing
+   * the volume's raw bytes: a guest (Nova), os-brick and cinder-backup read and write the volume's data, and
+   * island takes live snapshots through the daemon while they do (docs/cinder.md).
    */
   private async initializeConnection(ctx: Context, args: Args): Promise<unknown> {
     checkKwargs('initialize_connection', args, ['volume', 'connector'], [], true);
     const volume = parseArg(CinderVolume, args.volume, 'volume');
     const connector = parseArg(CinderConnector, args.connector, 'connector');
     const caller = this.caller(ctx, volume.project_id);
-    const kind = connector.island_export ?? 'raw';
+    const kind = connector.island_export ?? 'block';
     await this.volumes.attach(caller, volume.id, { host: connector.host, ...(kind !== 'file' && { export: kind }) });
     const attached = await this.settle(
       () => this.volumes.show(caller, volume.id),
@@ -192,7 +192,8 @@ export class CinderVolumeEndpoint {
         data: { nbd_uri: connection.nbd, export_name: volume.id, socket_path: nbd.searchParams.get('socket'), format: 'raw', ...common },
       };
     }
-    if (kind === 'raw' && connection?.raw) return { driver_volume_type: 'local', data: { device_path: connection.raw, format: 'raw', ...common } };
+    if (kind === 'block' && connection?.device) return { driver_volume_type: 'local', data: { device_path: connection.device, format: 'raw', ...common } };
+    if (kind === 'raw' && connection?.raw && !connection.device) return { driver_volume_type: 'local', data: { device_path: connection.raw, format: 'raw', ...common } };
     if (kind === 'file' && connection && !connection.nbd && !connection.raw) return { driver_volume_type: 'local', data: { device_path: connection.path, format: 'qcow2', ...common } };
     throw cinderErrors.invalidVolume(`volume ${volume.id} is attached on ${connector.host} in another way than island_export '${kind}' asks; detach it first`);
   }

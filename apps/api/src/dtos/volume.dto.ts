@@ -31,9 +31,9 @@ export class AttachVolumeDto {
   @ApiPropertyOptional({
     enum: EXPORT_KINDS,
     description:
-      "Serve the image through the host's qemu-storage-daemon instead of file mode: 'nbd', an NBD export on a unix socket (connection.nbd); 'raw', a file on the host showing the volume's raw bytes (connection.raw)",
+      "Serve the image through the host's qemu-storage-daemon instead of file mode: 'nbd', an NBD export on a unix socket (connection.nbd); 'raw', a file on the host showing the volume's raw bytes (connection.raw); 'block', that file behind a loop block device (connection.device)",
   })
-  @IsOptional() @IsIn(EXPORT_KINDS, { message: "export must be 'nbd' or 'raw'" })
+  @IsOptional() @IsIn(EXPORT_KINDS, { message: "export must be 'nbd', 'raw' or 'block'" })
   export?: ExportKind;
 }
 
@@ -56,6 +56,8 @@ export class ConnectionView {
   nbd?: string;
   @ApiPropertyOptional({ description: "Attached with export 'raw': the file on the host whose bytes are the volume's (a FUSE export)", example: '/var/lib/island/host1/exports/6f1c….raw' })
   raw?: string;
+  @ApiPropertyOptional({ description: "Attached with export 'block': the block device on the host whose bytes are the volume's (a loop device over connection.raw)", example: '/dev/loop3' })
+  device?: string;
 }
 
 export class VolumeView {
@@ -88,7 +90,7 @@ export class VolumeView {
       attached: v.attached,
       connection:
         v.attached && v.host && v.imagePath
-          ? { path: v.imagePath, format: 'qcow2', host: v.host, ...(v.nbdUri !== null && { nbd: v.nbdUri }), ...(v.rawPath !== null && { raw: v.rawPath }) }
+          ? { path: v.imagePath, format: 'qcow2', host: v.host, ...(v.nbdUri !== null && { nbd: v.nbdUri }), ...(v.rawPath !== null && { raw: v.rawPath }), ...(v.blockDevice !== null && { device: v.blockDevice }) }
           : null,
       sourceSnapshotId: v.sourceSnapshotId,
       blockSize: v.blockSize,

@@ -129,6 +129,7 @@ export class SnapshotCopyService {
         exportKind: null,
         nbdUri: null,
         rawPath: null,
+        blockDevice: null,
         managedBy: null,
         replicaOf: of,
         sourceSnapshotId: null,

@@ -88,7 +88,7 @@ export class VolumeLifecycle {
     await this.uow.run(async ({ m }) => {
       const volume = await lockVolume(m, e.volumeId);
       if (volume?.status !== 'attaching' || volume.host !== e.host || !volume.exportKind) return;
-      await m.update(VolumeEntity, { id: volume.id }, { status: 'in-use', attached: true, nbdUri: e.nbd ?? null, rawPath: e.raw ?? null, statusReason: null, updatedAt: new Date() });
+      await m.update(VolumeEntity, { id: volume.id }, { status: 'in-use', attached: true, nbdUri: e.nbd ?? null, rawPath: e.raw ?? null, blockDevice: e.device ?? null, statusReason: null, updatedAt: new Date() });
       await finishJob(m, e.operationId);
     });
   }
@@ -98,7 +98,7 @@ export class VolumeLifecycle {
     await this.uow.run(async ({ m }) => {
       const volume = await lockVolume(m, e.volumeId);
       if (volume?.status !== 'detaching' || volume.host !== e.host) return;
-      await m.update(VolumeEntity, { id: volume.id }, { status: 'available', attached: false, exportKind: null, nbdUri: null, rawPath: null, updatedAt: new Date() });
+      await m.update(VolumeEntity, { id: volume.id }, { status: 'available', attached: false, exportKind: null, nbdUri: null, rawPath: null, blockDevice: null, updatedAt: new Date() });
       await finishJob(m, e.operationId);
     });
   }

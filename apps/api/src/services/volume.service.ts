@@ -79,6 +79,7 @@ export class VolumeService {
           exportKind: null,
           nbdUri: null,
           rawPath: null,
+          blockDevice: null,
           managedBy: options.managedBy ?? null,
           replicaOf: null,
           sourceSnapshotId: source?.id ?? null,

@@ -9,7 +9,7 @@ export interface VolumeView {
   statusReason: string | null;
   host: string | null;
   attached: boolean;
-  connection: { path: string; format: string; host: string; nbd?: string; raw?: string } | null;
+  connection: { path: string; format: string; host: string; nbd?: string; raw?: string; device?: string } | null;
   sourceSnapshotId: string | null;
   createdAt: string;
 }

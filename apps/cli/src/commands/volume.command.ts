@@ -39,6 +39,7 @@ const describe = (v: VolumeView) =>
     ...(v.connection ? [`  connection ${v.connection.format} ${v.connection.path}`] : []),
     ...(v.connection?.nbd ? [`  served by the host's storage daemon: ${v.connection.nbd}`] : []),
     ...(v.connection?.raw ? [`  raw view (the volume's bytes as a file): ${v.connection.raw}`] : []),
+    ...(v.connection?.device ? [`  block device: ${v.connection.device}`] : []),
   ].join('\n');
 
 export function volumeCommand(api = new ApiClient()): Command {
@@ -68,7 +69,7 @@ export function volumeCommand(api = new ApiClient()): Command {
     .command('attach <VOL_ID>')
     .description('attach on a host; the first attach creates (or restores) the image on that host')
     .requiredOption('--host <HOST>', 'host name')
-    .option('--export <KIND>', "serve the image through the host's qemu-storage-daemon: nbd (an NBD export on a unix socket) or raw (a file showing the volume's raw bytes)")
+    .option('--export <KIND>', "serve the image through the host's qemu-storage-daemon: nbd (an NBD export on a unix socket), raw (a file showing the volume's raw bytes) or block (that file behind a loop block device)")
     .option('--wait', 'wait until attached')
     .option('--json', 'print JSON')
     .action(async (id: string, o: { host: string; export?: string; wait?: boolean; json?: boolean }) => {

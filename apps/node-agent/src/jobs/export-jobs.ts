@@ -35,7 +35,7 @@ export class ExportJobs {
             await probe.close();
           }
           const served = await this.daemon.export(job.volumeId, path, job.export);
-          this.logger.log(`exported ${path} as ${served.nbd ?? served.raw}`);
+          this.logger.log(`exported ${path} as ${served.nbd ?? served.raw}${served.device ? ` behind ${served.device}` : ''}`);
           await this.publisher.publish(ImageExported, { host: job.host, volumeId: job.volumeId, operationId: job.operationId, ...served });
         },
       ),

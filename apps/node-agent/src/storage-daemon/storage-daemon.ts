@@ -20,8 +20,8 @@ function rawExportId(volumeId: string): string {
   return `${nodeName(volumeId)}-raw`;
 }
 
-/** Where the daemon serves a volume's image: an NBD URI, or the file showing its raw bytes. */
-export type ExportedVolume = { nbd: string; raw?: undefined } | { raw: string; nbd?: undefined };
+/** Where the daemon serves a volume's image: an NBD URI, or the file showing its raw bytes (and a loop device over it). */
+export type ExportedVolume = { nbd: string; raw?: undefined; device?: undefined } | { raw: string; device?: string; nbd?: undefined };
 
 /**
  * The host's qemu-storage-daemon: one per host, so that one QMP `transaction` can snapshot several of its
@@ -29,7 +29,8 @@ export type ExportedVolume = { nbd: string; raw?: undefined } | { raw: string; n
  * stops or crashes leaves every VM's disk served, and the next agent reconnects to the same monitor.
  * Each exported volume is a qcow2 block node with a writable NBD export on the daemon's unix socket or, exported
  * as 'raw', a writable FUSE export: a regular file under `<data dir>/exports` whose bytes are the volume's, for
- * clients that open a path (a guest's QEMU, os-brick's local connector, cinder-backup).
+ * clients that open a path (a guest's QEMU, os-brick's local connector, cinder-backup); as 'block', also a loop
+ * block device over that file (Nova's libvirt driver opens `local` volumes as block devices).
  */
 @Injectable()
 export class StorageDaemon implements OnModuleDestroy {
@@ -76,7 +77,7 @@ export class StorageDaemon implements OnModuleDestroy {
    * QEMU's FUSE export needs the resize permission an NBD export does not share). The daemon opens the image
    * read-write and holds QEMU's image locks.
    */
-  async export(volumeId: string, path: string, kind: 'nbd' | 'raw'): Promise<ExportedVolume> {
+  async export(volumeId: string, path: string, kind: 'nbd' | 'raw' | 'block'): Promise<ExportedVolume> {
     const qmp = await this.started();
     const node = nodeName(volumeId);
     const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
@@ -97,7 +98,22 @@ export class StorageDaemon implements OnModuleDestroy {
       closeSync(openSync(raw, 'a', 0o600));
       await qmp.execute('block-export-add', { type: 'fuse', id: rawExportId(volumeId), 'node-name': node, mountpoint: raw, writable: true });
     }
-    return { raw };
+    if (kind === 'raw') return { raw };
+    return { raw, device: await this.loopDevice(raw) };
+  }
+
+  /** The loop device over a file, attached now unless one is already (idempotent). */
+  private async loopDevice(file: string): Promise<string> {
+    const [existing] = await this.loopDevicesOf(file);
+    if (existing) return existing;
+    const { stdout } = await run('losetup', ['--find', '--show', file]);
+    return stdout.trim();
+  }
+
+  private async loopDevicesOf(file: string): Promise<string[]> {
+    if (!existsSync(file)) return [];
+    const { stdout } = await run('losetup', ['--associated', file, '--noheadings', '--output', 'NAME']);
+    return stdout.split('\n').map((l) => l.trim()).filter(Boolean);
   }
 
   /** Stops serving the volume (idempotent): waits until its exports are gone, then closes the image. */
@@ -108,6 +124,8 @@ export class StorageDaemon implements OnModuleDestroy {
       return;
     }
     const node = nodeName(volumeId);
+    // a loop device keeps the FUSE file busy: it goes first
+    for (const device of await this.loopDevicesOf(this.rawPath(volumeId))) await run('losetup', ['--detach', device]);
     const exports = await qmp.execute('query-block-exports', {});
     for (const id of [rawExportId(volumeId), node]) {
       if (!exports.some((e) => e.id === id)) continue;

@@ -18,9 +18,10 @@ export type VolumeStatus = (typeof VOLUME_STATUSES)[number];
 
 /**
  * How the host's qemu-storage-daemon serves an attached volume: 'nbd', an NBD export on its unix socket;
- * 'raw', a file showing the volume's raw bytes (a FUSE export) for clients that open a path.
+ * 'raw', a file showing the volume's raw bytes (a FUSE export) for clients that open a path; 'block', that file
+ * behind a loop block device, for clients that need a block device (Nova's libvirt driver for `local` volumes).
  */
-export const EXPORT_KINDS = ['nbd', 'raw'] as const;
+export const EXPORT_KINDS = ['nbd', 'raw', 'block'] as const;
 export type ExportKind = (typeof EXPORT_KINDS)[number];
 
 @Entity('volume')
@@ -43,6 +44,8 @@ export class VolumeEntity {
   @Column({ name: 'nbd_uri', type: 'text', nullable: true }) nbdUri!: string | null;
   /** While exported as 'raw': the file on the host that shows the volume's bytes (the daemon's FUSE export). */
   @Column({ name: 'raw_path', type: 'text', nullable: true }) rawPath!: string | null;
+  /** While exported as 'block': the loop device over `rawPath`. */
+  @Column({ name: 'block_device', type: 'text', nullable: true }) blockDevice!: string | null;
   /** 'cinder': created through Cinder's RPC; null: through island's own API. */
   @Column({ name: 'managed_by', type: 'text', nullable: true }) managedBy!: 'cinder' | null;
   /** A replica: the (user) volume whose snapshots' copies in this region it holds. */

@@ -47,14 +47,15 @@ export const SnapshotTakeGroup = agentJob('snapshot.take-group', SnapshotTakeGro
 
 /**
  * Serve the volume's image to a VM through the host's qemu-storage-daemon: 'nbd', an NBD export on a unix
- * socket; 'raw', a file showing the raw bytes (FUSE export). The daemon owns the image until ImageUnexport.
+ * socket; 'raw', a file showing the raw bytes (FUSE export); 'block', that file behind a loop block device. The
+ * daemon owns the image until ImageUnexport.
  */
 export class ImageExportJob {
   @IsHostName() host!: string;
   @IsResourceId() volumeId!: string;
   @IsResourceId() operationId!: string;
   @IsAbsolutePath() path!: string;
-  @IsIn(['nbd', 'raw']) export!: 'nbd' | 'raw';
+  @IsIn(['nbd', 'raw', 'block']) export!: 'nbd' | 'raw' | 'block';
 }
 export const ImageExport = agentJob('image.export', ImageExportJob);
 

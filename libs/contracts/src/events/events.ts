@@ -127,8 +127,10 @@ export class ImageExportedEvent {
   @IsResourceId() operationId!: string;
   /** Exported as 'nbd': nbd+unix:///<export>?socket=<path> */
   @ValidateIf((e: ImageExportedEvent) => e.raw === undefined) @IsString() @MaxLength(400) nbd?: string;
-  /** Exported as 'raw': the file showing the volume's raw bytes. */
+  /** Exported as 'raw' or 'block': the file showing the volume's raw bytes. */
   @ValidateIf((e: ImageExportedEvent) => e.nbd === undefined) @IsAbsolutePath() raw?: string;
+  /** Exported as 'block': the loop block device over `raw`. */
+  @IsOptional() @IsAbsolutePath() device?: string;
 }
 export const ImageExported = event('image.exported', ImageExportedEvent);
 
