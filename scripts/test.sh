@@ -9,6 +9,8 @@ scripts/ensure-deps.sh
 export ISLAND_LOCAL_REGIONS=${ISLAND_LOCAL_REGIONS:-"RegionOne RegionTwo"}
 scripts/services.sh up
 scripts/services.sh test-packages
+# Debian's Cinder services, for the real-Cinder end-to-end test (apps/api/test/real-cinder.e2e.spec.ts)
+scripts/cinder.sh install
 npx nx run-many -t build --output-style=static
 npx nx run-many -t lint --output-style=static
 exec npx jest -c jest.config.js --ci "$@"

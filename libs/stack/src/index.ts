@@ -2,3 +2,4 @@ export * from './island-stack';
 export * from './guest-io';
 export * from './guest-writer';
 export * from './poll';
+export * from './real-cinder';

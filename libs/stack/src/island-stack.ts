@@ -28,6 +28,11 @@ export interface StackOptions {
    * ISLAND_LOCAL_REGIONS="RegionOne RegionTwo") and run a second host there: its own agent, one worker, data dir.
    */
   twoRegions?: boolean;
+  /**
+   * The first host's name (default e2e-<id>). Naming it after this machine (its hostname's first label) lets
+   * clients that attach "here" by hostname find it, as cinder-backup's os-brick connector does.
+   */
+  hostName?: string;
 }
 
 export interface StackHost {
@@ -90,7 +95,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   await admin.query(`CREATE DATABASE ${database}`);
   await admin.end();
   const dataDir = mkdtempSync(join(tmpdir(), `island-e2e-${id}-`));
-  const host = `e2e-${id}`;
+  const host = options.hostName ?? `e2e-${id}`;
   // ports the kernel hands out as free right now: a random range could collide with another stack or any socket
   const [apiPort, agentPort, ...rest] = await freePorts(2 + workers + gcWorkers + (options.twoRegions ? 2 : 0));
   const workerPorts = rest.slice(0, workers);
@@ -307,7 +312,7 @@ export function regionOneSwift() {
 }
 
 /** `count` distinct TCP ports that were free on 127.0.0.1 a moment ago. */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: count }, () => new Promise<Server>((resolve, reject) => {
       const server = createServer();
