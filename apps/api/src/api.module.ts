@@ -4,11 +4,13 @@ import { ValidationPipe } from '@nestjs/common';
 import { CatalogModule } from '@island/catalog';
 import { MessagePublisher, MessagingModule } from '@island/messaging';
 import { HealthModule, IslandConfigModule, MetricsModule } from '@island/platform';
-import { BearerTokenGuard } from './auth/bearer-token.guard';
+import { AuthGuard } from './auth/auth.guard';
+import { KeystoneTokens } from './auth/keystone/keystone-tokens';
 import { CinderRpcService } from './cinder/cinder-rpc.service';
 import { CinderVolumeEndpoint } from './cinder/cinder-volume.endpoint';
 import { HostsController } from './controllers/hosts.controller';
 import { OperationsController } from './controllers/operations.controller';
+import { QuotasController } from './controllers/quotas.controller';
 import { RegionsController } from './controllers/regions.controller';
 import { SnapshotsController } from './controllers/snapshots.controller';
 import { VolumesController } from './controllers/volumes.controller';
@@ -18,6 +20,7 @@ import { OutboxPublisher, OutboxRelay } from './outbox/outbox-relay.service';
 import { UnitOfWork } from './outbox/unit-of-work';
 import { HostService } from './services/host.service';
 import { OperationsService } from './services/operations.service';
+import { QuotaService } from './services/quota.service';
 import { RegionService } from './services/region.service';
 import { RegionSync } from './services/region-sync';
 import { SnapshotCopyService } from './services/snapshot-copy.service';
@@ -34,11 +37,12 @@ import { VolumeService } from './services/volume.service';
     CatalogModule.forRoot({ applicationName: 'island-api', migrate: true }),
     MessagingModule.forService('api'),
   ],
-  controllers: [VolumesController, SnapshotsController, HostsController, RegionsController, OperationsController],
+  controllers: [VolumesController, SnapshotsController, HostsController, RegionsController, OperationsController, QuotasController],
   providers: [
     { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
     { provide: APP_FILTER, useClass: DomainErrorFilter },
-    BearerTokenGuard,
+    AuthGuard,
+    KeystoneTokens,
     UnitOfWork,
     OutboxRelay,
     { provide: OutboxPublisher, useExisting: MessagePublisher },
@@ -52,6 +56,7 @@ import { VolumeService } from './services/volume.service';
     VolumeLifecycle,
     HostService,
     OperationsService,
+    QuotaService,
     CinderVolumeEndpoint,
     CinderRpcService,
   ],

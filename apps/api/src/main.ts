@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { isLoopbackAddress } from '@island/config';
 import { runService } from '@island/platform';
 import { ApiModule } from './api.module';
 
@@ -7,6 +8,16 @@ runService({
   name: 'api',
   module: ApiModule,
   port: (config) => config.ports.api,
+  tls: true,
+  // static tokens are a development mode: anyone who can reach a public address could try the well-known ones
+  refuse: (config) =>
+    !config.auth.keystone && !isLoopbackAddress(config.http.bindAddress)
+      ? [
+          `ISLAND_BIND_ADDRESS ${config.http.bindAddress} is not a loopback address, and without Keystone the API would accept static tokens ` +
+            '(ISLAND_TOKENS, ISLAND_ADMIN_TOKEN, or their well-known defaults). Configure Keystone (ISLAND_KEYSTONE_URL, ISLAND_KEYSTONE_USER, ' +
+            'ISLAND_KEYSTONE_PASSWORD) or bind to 127.0.0.1.',
+        ]
+      : [],
   beforeListen: (app) => {
     const document = SwaggerModule.createDocument(
       app,
@@ -15,6 +26,7 @@ runService({
         .setDescription('Volumes on local qcow2 images, incremental snapshots in Swift')
         .setVersion('1')
         .addBearerAuth()
+        .addApiKey({ type: 'apiKey', in: 'header', name: 'X-Auth-Token', description: 'a Keystone token scoped to a project' }, 'keystone')
         .build(),
     );
     SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { CliError } from './cli-error';
 import { hostsCommand } from './commands/hosts.command';
 import { operationsCommands } from './commands/operations.command';
+import { quotaCommand } from './commands/quota.command';
 import { regionsCommand } from './commands/regions.command';
 import { snapshotCommand } from './commands/snapshot.command';
 import { volumeCommand } from './commands/volume.command';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   program.addCommand(snapshotCommand());
   program.addCommand(hostsCommand());
   program.addCommand(regionsCommand());
+  program.addCommand(quotaCommand());
   for (const command of operationsCommands()) program.addCommand(command);
   program.addCommand(imageCommand());
   return program;

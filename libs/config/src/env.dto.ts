@@ -1,5 +1,5 @@
 import { Transform } from 'class-transformer';
-import { IsIn, IsInt, IsIP, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { IsIn, IsInt, IsIP, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { STATIC_TOKEN } from './island-config';
 
 const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value);
@@ -99,4 +99,45 @@ export class EnvDto {
 
   @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   ISLAND_LOG_LEVEL?: string;
+
+  /**
+   * Keystone v3 (e.g. http://keystone:5000/v3): the API then takes X-Auth-Token and validates it there, with
+   * the service user below; static tokens are off. Unset: static tokens (development mode, loopback only).
+   */
+  @IsOptional() @Matches(/^https?:\/\/\S+\/v3\/?$/, { message: 'must be an http(s) URL ending in /v3' })
+  ISLAND_KEYSTONE_URL?: string;
+
+  @IsOptional() @IsString() @MaxLength(255)
+  ISLAND_KEYSTONE_USER?: string;
+
+  @IsOptional() @IsString() @MaxLength(4096)
+  ISLAND_KEYSTONE_PASSWORD?: string;
+
+  /** The service user's project (default service) and its and the user's domain (default Default). */
+  @IsOptional() @IsString() @MaxLength(255)
+  ISLAND_KEYSTONE_PROJECT?: string;
+
+  @IsOptional() @IsString() @MaxLength(255)
+  ISLAND_KEYSTONE_DOMAIN?: string;
+
+  /** Longest time a validated token is trusted without asking Keystone again: a revoked token works at most this long. */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(3600)
+  ISLAND_KEYSTONE_CACHE_SECONDS?: number;
+
+  /** Default limits of every project (unset: unlimited); the admin sets a project's own with PUT /v1/quotas/{project}. */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0)
+  ISLAND_QUOTA_VOLUMES?: number;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0)
+  ISLAND_QUOTA_SNAPSHOTS?: number;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0)
+  ISLAND_QUOTA_GIGABYTES?: number;
+
+  /** The API serves HTTPS with this certificate chain and key (PEM files); both or neither. */
+  @IsOptional() @Matches(/^\//, { message: 'must be an absolute path' })
+  ISLAND_TLS_CERT?: string;
+
+  @IsOptional() @Matches(/^\//, { message: 'must be an absolute path' })
+  ISLAND_TLS_KEY?: string;
 }

@@ -21,6 +21,18 @@ export interface RegionConfig {
   container: string;
 }
 
+/** The Keystone the API validates tokens with, and the service user it validates them as. */
+export interface KeystoneConfig {
+  /** e.g. http://keystone:5000/v3 (no trailing slash) */
+  url: string;
+  user: string;
+  password: string;
+  project: string;
+  domain: string;
+  /** A validation is reused until the token expires or for at most this long. */
+  cacheSeconds: number;
+}
+
 export interface IslandConfig {
   database: { url: string };
   amqp: { url: string; prefetch: number; namespace?: string };
@@ -28,13 +40,23 @@ export interface IslandConfig {
   /** The region this process belongs to; always one of `regions`. */
   region: string;
   host: { name: string; dataDir: string };
-  http: { bindAddress: string };
+  http: { bindAddress: string; tls?: { certFile: string; keyFile: string } };
   ports: { api: number; agent: number; worker: number; gc: number };
-  /** Static bearer tokens (development mode): the admin token and project tokens (token → project). */
-  auth: { adminToken: string; tokens: ReadonlyMap<string, string> };
+  /**
+   * Who may call the API: Keystone when configured (static tokens are then refused), else static bearer tokens
+   * (development mode: the admin token and project tokens, token → project).
+   */
+  auth: { adminToken: string; tokens: ReadonlyMap<string, string>; keystone?: KeystoneConfig };
   blocks: { size: number };
+  /** Every project's default limits; undefined: unlimited. */
+  quotas: { volumes?: number; snapshots?: number; gigabytes?: number };
   gc: { graceSeconds: number; intervalSeconds: number };
   swift: { concurrency: number; timeoutMs: number; retries: number };
   rpc: { exchange: string; topic: string; server: string; backendName: string };
   log: { level: LogLevel };
+}
+
+/** 127.0.0.0/8 and ::1 (also as an IPv4-mapped address): reachable from this machine only. */
+export function isLoopbackAddress(address: string): boolean {
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address) || address === '::1' || /^::ffff:127\./i.test(address) || address === 'localhost';
 }

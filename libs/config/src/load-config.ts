@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
 import { EnvDto } from './env.dto';
-import { IslandConfig, LogLevel, RegionConfig, STATIC_TOKEN } from './island-config';
+import { IslandConfig, KeystoneConfig, LogLevel, RegionConfig, STATIC_TOKEN } from './island-config';
 import { RegionDto } from './region.dto';
 
 export const LOCAL_DEFAULTS = {
@@ -35,6 +35,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): IslandConfig {
   if (regions.length > 0 && !regions.some((r) => r.name === region)) {
     problems.push(`ISLAND_REGION: ${region} is not one of ISLAND_REGIONS (${regions.map((r) => r.name).join(', ')})`);
   }
+  const keystone = keystoneConfig(dto, problems);
+  if ((dto.ISLAND_TLS_CERT === undefined) !== (dto.ISLAND_TLS_KEY === undefined)) {
+    problems.push('ISLAND_TLS_CERT and ISLAND_TLS_KEY: give both (HTTPS) or neither');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const host = dto.ISLAND_HOST ?? hostname().split('.')[0];
@@ -44,7 +48,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): IslandConfig {
     regions,
     region,
     host: { name: host, dataDir: dto.ISLAND_DATA_DIR ?? `/var/lib/island/${host}` },
-    http: { bindAddress: dto.ISLAND_BIND_ADDRESS ?? '127.0.0.1' },
+    http: {
+      bindAddress: dto.ISLAND_BIND_ADDRESS ?? '127.0.0.1',
+      ...(dto.ISLAND_TLS_CERT && dto.ISLAND_TLS_KEY && { tls: { certFile: dto.ISLAND_TLS_CERT, keyFile: dto.ISLAND_TLS_KEY } }),
+    },
     ports: {
       api: dto.ISLAND_API_PORT ?? LOCAL_DEFAULTS.apiPort,
       agent: dto.ISLAND_AGENT_PORT ?? 9661,
@@ -54,8 +61,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): IslandConfig {
     auth: {
       adminToken: dto.ISLAND_ADMIN_TOKEN ?? LOCAL_DEFAULTS.adminToken,
       tokens: tokens ?? new Map([[LOCAL_DEFAULTS.devToken, LOCAL_DEFAULTS.devProject]]),
+      ...(keystone && { keystone }),
     },
     blocks: { size: dto.ISLAND_BLOCK_SIZE ?? 1024 * 1024 },
+    quotas: { volumes: dto.ISLAND_QUOTA_VOLUMES, snapshots: dto.ISLAND_QUOTA_SNAPSHOTS, gigabytes: dto.ISLAND_QUOTA_GIGABYTES },
     gc: { graceSeconds: dto.ISLAND_GC_GRACE_SECONDS ?? 300, intervalSeconds: dto.ISLAND_GC_INTERVAL_SECONDS ?? 60 },
     swift: {
       concurrency: dto.ISLAND_SWIFT_CONCURRENCY ?? 16,
@@ -123,6 +132,21 @@ function parseRegions(text: string | undefined, problems: string[]): RegionConfi
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) problems.push(`ISLAND_REGIONS: region ${dup} is listed twice`);
   return regions;
+}
+
+function keystoneConfig(dto: EnvDto, problems: string[]): KeystoneConfig | undefined {
+  if (dto.ISLAND_KEYSTONE_URL === undefined) return undefined;
+  const missing = (['ISLAND_KEYSTONE_USER', 'ISLAND_KEYSTONE_PASSWORD'] as const).filter((name) => !dto[name]);
+  for (const name of missing) problems.push(`${name}: needed with ISLAND_KEYSTONE_URL (the service user that validates tokens)`);
+  if (missing.length > 0) return undefined;
+  return {
+    url: dto.ISLAND_KEYSTONE_URL.replace(/\/+$/, ''),
+    user: dto.ISLAND_KEYSTONE_USER as string,
+    password: dto.ISLAND_KEYSTONE_PASSWORD as string,
+    project: dto.ISLAND_KEYSTONE_PROJECT ?? 'service',
+    domain: dto.ISLAND_KEYSTONE_DOMAIN ?? 'Default',
+    cacheSeconds: dto.ISLAND_KEYSTONE_CACHE_SECONDS ?? 60,
+  };
 }
 
 function parseTokens(text: string | undefined, problems: string[]): Map<string, string> | undefined {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Server } from 'node:http';
 import { INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -17,6 +18,10 @@ export interface ServiceDefinition {
   beforeListen?(app: INestApplication, config: IslandConfig): void;
   /** Message transports the service consumes from (connected before the HTTP port opens). */
   transports?(app: INestApplication, config: IslandConfig): CustomTransportStrategy[];
+  /** What this service refuses to start with, beyond what the configuration's own validation checks. */
+  refuse?(config: IslandConfig): string[];
+  /** Serve HTTPS when the configuration names a certificate and key (ISLAND_TLS_CERT, ISLAND_TLS_KEY). */
+  tls?: boolean;
 }
 
 /**
@@ -28,6 +33,8 @@ export async function startService(definition: ServiceDefinition): Promise<INest
   let config: IslandConfig;
   try {
     config = getConfig();
+    const refusals = definition.refuse?.(config) ?? [];
+    if (refusals.length > 0) throw new ConfigError(refusals);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${definition.name}: ${error.message}\n`);
@@ -36,7 +43,9 @@ export async function startService(definition: ServiceDefinition): Promise<INest
     throw error;
   }
   const logger = createLogger(definition.name, config.log.level);
-  const app = await NestFactory.create(definition.module, { logger, bufferLogs: true });
+  const tls = definition.tls ? config.http.tls : undefined;
+  const httpsOptions = tls && { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) };
+  const app = await NestFactory.create(definition.module, { logger, bufferLogs: true, ...(httpsOptions && { httpsOptions }) });
   app.useLogger(logger);
   app.enableShutdownHooks();
   for (const strategy of definition.transports?.(app, config) ?? []) {
@@ -51,7 +60,7 @@ export async function startService(definition: ServiceDefinition): Promise<INest
   server.keepAliveTimeout = KEEP_ALIVE_MS;
   server.headersTimeout = KEEP_ALIVE_MS + 1000;
   await app.listen(port, config.http.bindAddress);
-  logger.log(`listening on http://${config.http.bindAddress}:${port} (healthz, readyz, metrics)`);
+  logger.log(`listening on ${httpsOptions ? 'https' : 'http'}://${config.http.bindAddress}:${port} (healthz, readyz, metrics)`);
   return app;
 }
 

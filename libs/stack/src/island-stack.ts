@@ -168,11 +168,17 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     const text = await res.text();
     return { status: res.status, body: (text ? JSON.parse(text) : {}) as T };
   };
-  // the agents' first heartbeats register the hosts
-  for (let i = 0; i < 100; i++) {
-    const known = await request<{ hosts: { name: string }[] }>('GET', '/v1/hosts', undefined, 'e2e-token');
-    if (hosts.every((h) => known.body.hosts?.some((k) => k.name === h.name))) break;
-    await new Promise((r) => setTimeout(r, 100));
+  // the agents' first heartbeats register the hosts (read from the catalog: the stack may use Keystone's tokens)
+  const catalog = new Client({ connectionString: env.ISLAND_DATABASE_URL });
+  await catalog.connect();
+  try {
+    for (let i = 0; i < 100; i++) {
+      const known = (await catalog.query<{ name: string }>('SELECT name FROM host')).rows.map((r) => r.name);
+      if (hosts.every((h) => known.includes(h.name))) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await catalog.end();
   }
   const cli = (token: string, args: string[]) => {
     const result = spawnSync(process.execPath, [join(ROOT, 'apps/cli/bin/island'), ...args], {

@@ -1,5 +1,5 @@
 import { RemoteFailure } from '@island/oslo-rpc';
-import { ConflictError, DomainError, ForbiddenError, InvalidRequestError, NotFoundError } from '../errors/domain-errors';
+import { ConflictError, DomainError, ForbiddenError, InvalidRequestError, NotFoundError, QuotaExceededError } from '../errors/domain-errors';
 
 const CINDER = 'cinder.exception';
 
@@ -11,6 +11,14 @@ export const cinderErrors = {
   invalidVolume: (reason: string) => new RemoteFailure('InvalidVolume', CINDER, `Invalid volume: ${reason}`, { reason }),
   invalidSnapshot: (reason: string) => new RemoteFailure('InvalidSnapshot', CINDER, `Invalid snapshot: ${reason}`, { reason }),
   notAuthorized: () => new RemoteFailure('NotAuthorized', CINDER, 'Not authorized.', {}),
+  volumeLimitExceeded: (allowed: number) => new RemoteFailure('VolumeLimitExceeded', CINDER, `Maximum number of volumes allowed (${allowed}) exceeded.`, { allowed }),
+  snapshotLimitExceeded: (allowed: number) => new RemoteFailure('SnapshotLimitExceeded', CINDER, `Maximum number of snapshots allowed (${allowed}) exceeded.`, { allowed }),
+  sizeExceedsQuota: (requested: number, consumed: number, quota: number) =>
+    new RemoteFailure('VolumeSizeExceedsAvailableQuota', CINDER, `Requested volume or snapshot exceeds allowed gigabytes quota. Requested ${requested}G, quota is ${quota}G and ${consumed}G has been consumed.`, {
+      requested,
+      consumed,
+      quota,
+    }),
   backend: (data: string) =>
     new RemoteFailure('VolumeBackendAPIException', CINDER, `Bad or unexpected response from the storage volume backend API: ${data}`, { data }),
 };
@@ -32,6 +40,11 @@ export function toCinderFailure(error: unknown, method: string): RemoteFailure {
     return cinderErrors.invalidInput(error.message);
   }
   if (error instanceof InvalidRequestError) return cinderErrors.invalidInput(error.message);
+  if (error instanceof QuotaExceededError) {
+    if (error.resource === 'volumes') return cinderErrors.volumeLimitExceeded(error.limit);
+    if (error.resource === 'snapshots') return cinderErrors.snapshotLimitExceeded(error.limit);
+    return cinderErrors.sizeExceedsQuota(error.requested, error.used, error.limit);
+  }
   if (error instanceof ForbiddenError) return cinderErrors.notAuthorized();
   if (error instanceof ConflictError) {
     return /snapshot/.test(method) && method !== 'create_volume_from_snapshot' ? cinderErrors.invalidSnapshot(error.message) : cinderErrors.invalidVolume(error.message);

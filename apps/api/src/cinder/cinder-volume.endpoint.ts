@@ -22,6 +22,7 @@ import { cinderErrors } from './cinder-errors';
 export const CINDER_RPC_VERSION = '1.0';
 const GIB = 1024 ** 3;
 const POLL_MS = 100;
+const PROJECT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 /** How long a call waits for an operation it must see finish (attach, revert, extend, delete). */
 const SETTLE_TIMEOUT_MS = 3600_000;
 const ISLAND_VERSION = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
@@ -302,7 +303,9 @@ export class CinderVolumeEndpoint {
   private caller(ctx: Context, projectId: string | undefined): Caller {
     const project = projectId ?? (typeof ctx.project_id === 'string' ? ctx.project_id : undefined);
     if (!project) throw cinderErrors.invalidInput('no project: neither the resource nor the request context names one');
-    return { projectId: project, admin: false, scope: project };
+    // the same project names REST accepts (a Keystone project id is 32 hex digits)
+    if (!PROJECT_ID.test(project)) throw cinderErrors.invalidInput(`project_id must be 1 to 64 letters, digits, '.', '_' or '-', not ${JSON.stringify(project.slice(0, 80))}`);
+    return { projectId: project, admin: false, scope: project, readOnly: false };
   }
 
   private modelUpdate(volume: VolumeView): Record<string, string> {

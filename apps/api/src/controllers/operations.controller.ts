@@ -1,13 +1,13 @@
 import { Body, Controller, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { BearerTokenGuard } from '../auth/bearer-token.guard';
+import { AuthGuard } from '../auth/auth.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
 import { OperationView, StartCatalogRebuildDto, StartFsckDto, StartGcRunDto } from '../dtos/operation.dto';
 import { OperationsService } from '../services/operations.service';
 
 @ApiTags('operations')
 @ApiBearerAuth()
-@UseGuards(BearerTokenGuard)
+@UseGuards(AuthGuard)
 @Controller('v1')
 export class OperationsController {
   constructor(private readonly operations: OperationsService) {}

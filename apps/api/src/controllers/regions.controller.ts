@@ -1,13 +1,13 @@
 import { Controller, Get, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { BearerTokenGuard } from '../auth/bearer-token.guard';
+import { AuthGuard } from '../auth/auth.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
 import { RegionView } from '../dtos/region.dto';
 import { RegionService } from '../services/region.service';
 
 @ApiTags('regions')
 @ApiBearerAuth()
-@UseGuards(BearerTokenGuard)
+@UseGuards(AuthGuard)
 @Controller('v1/regions')
 export class RegionsController {
   constructor(private readonly regions: RegionService) {}

@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { BearerTokenGuard } from '../auth/bearer-token.guard';
+import { AuthGuard } from '../auth/auth.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
 import { CopySnapshotDto, CreateSnapshotDto, CreateSnapshotGroupDto, SnapshotGroupView, SnapshotView } from '../dtos/snapshot.dto';
 import { SnapshotCopyService } from '../services/snapshot-copy.service';
@@ -8,7 +8,7 @@ import { SnapshotService } from '../services/snapshot.service';
 
 @ApiTags('snapshots')
 @ApiBearerAuth()
-@UseGuards(BearerTokenGuard)
+@UseGuards(AuthGuard)
 @Controller('v1/snapshots')
 export class SnapshotsController {
   constructor(

@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { BearerTokenGuard } from '../auth/bearer-token.guard';
+import { AuthGuard } from '../auth/auth.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
 import { AttachVolumeDto, CreateVolumeDto, ExtendVolumeDto, RevertVolumeDto, VolumeView } from '../dtos/volume.dto';
 import { InvalidRequestError } from '../errors/domain-errors';
@@ -8,7 +8,7 @@ import { VolumeService } from '../services/volume.service';
 
 @ApiTags('volumes')
 @ApiBearerAuth()
-@UseGuards(BearerTokenGuard)
+@UseGuards(AuthGuard)
 @Controller('v1/volumes')
 export class VolumesController {
   constructor(private readonly volumes: VolumeService) {}

@@ -7,6 +7,7 @@ const STATUS: Record<DomainError['kind'], HttpStatus> = {
   conflict: HttpStatus.CONFLICT,
   invalid: HttpStatus.BAD_REQUEST,
   forbidden: HttpStatus.FORBIDDEN,
+  'over-quota': HttpStatus.PAYLOAD_TOO_LARGE,
 };
 
 @Catch(DomainError)

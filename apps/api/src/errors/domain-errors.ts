@@ -3,7 +3,7 @@
  * so services never speak either protocol.
  */
 export abstract class DomainError extends Error {
-  abstract readonly kind: 'not-found' | 'conflict' | 'invalid' | 'forbidden';
+  abstract readonly kind: 'not-found' | 'conflict' | 'invalid' | 'forbidden' | 'over-quota';
   constructor(message: string) {
     super(message);
     this.name = new.target.name;
@@ -31,4 +31,20 @@ export class InvalidRequestError extends DomainError {
 
 export class ForbiddenError extends DomainError {
   readonly kind = 'forbidden' as const;
+}
+
+export type QuotaResource = 'volumes' | 'snapshots' | 'gigabytes';
+
+/** The request would take the project over one of its limits. */
+export class QuotaExceededError extends DomainError {
+  readonly kind = 'over-quota' as const;
+  constructor(
+    readonly resource: QuotaResource,
+    readonly limit: number,
+    readonly used: number,
+    readonly requested: number,
+    project: string,
+  ) {
+    super(`quota exceeded: project ${project} may have ${limit} ${resource}, has ${used}, this request needs ${requested} more`);
+  }
 }

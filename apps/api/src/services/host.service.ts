@@ -6,6 +6,7 @@ import { HostEntity } from '@island/catalog';
 import { AgentHeartbeatEvent } from '@island/contracts';
 import { PermanentMessageError } from '@island/messaging';
 import { InjectConfig } from '@island/platform';
+import { Caller } from '../auth/caller';
 import { HostView } from '../dtos/host.dto';
 
 @Injectable()
@@ -29,8 +30,9 @@ export class HostService {
     );
   }
 
-  async list(): Promise<HostView[]> {
+  /** Every host; a data directory, its capacity and the agent's version only for the admin. */
+  async list(caller: Caller): Promise<HostView[]> {
     const hosts = await this.dataSource.getRepository(HostEntity).find({ order: { name: 'ASC' } });
-    return hosts.map((h) => HostView.of(h));
+    return hosts.map((h) => HostView.of(h, caller.admin));
   }
 }

@@ -12,6 +12,7 @@ import { ConflictError, InvalidRequestError } from '../errors/domain-errors';
 import { Tx, UnitOfWork } from '../outbox/unit-of-work';
 import { assertUuid, findSnapshot } from './catalog-queries';
 import { startJob } from './jobs';
+import { reserveQuota } from './quotas';
 
 /** Where a snapshot's content is, per region: the original and its copies. */
 export interface SnapshotPlacement {
@@ -56,6 +57,7 @@ export class SnapshotCopyService {
       throw new ConflictError(`snapshot ${source.id} is ${source.status}; it can be copied once it is available`);
     }
     const replica = await this.replicaFor(m, source, region);
+    await reserveQuota(m, this.config, source.projectId, { snapshots: 1 });
     const copy = await m.getRepository(SnapshotEntity).save(
       m.getRepository(SnapshotEntity).create({
         ...source,

@@ -2,9 +2,10 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, Not } from 'typeorm';
+import { IslandConfig } from '@island/config';
 import { NEW_SNAPSHOT_COUNTERS, SnapshotEntity, VolumeEntity } from '@island/catalog';
 import { SnapshotTake, SnapshotTakeGroup } from '@island/contracts';
-import { MetricsService } from '@island/platform';
+import { InjectConfig, MetricsService } from '@island/platform';
 import { Caller } from '../auth/caller';
 import { CreateSnapshotDto, CreateSnapshotGroupDto, SnapshotGroupView, SnapshotView } from '../dtos/snapshot.dto';
 import { ConflictError, InvalidRequestError } from '../errors/domain-errors';
@@ -14,6 +15,7 @@ import { startJob } from './jobs';
 import { retireEmptyReplica, SnapshotCopyService } from './snapshot-copy.service';
 import { deleteSnapshotInCatalog } from './snapshot-deletion';
 import { snapshotPointInTime } from './naming';
+import { reserveQuota } from './quotas';
 import { SnapshotPipeline } from './snapshot-pipeline';
 import { VolumeService } from './volume.service';
 
@@ -21,6 +23,7 @@ import { VolumeService } from './volume.service';
 export class SnapshotService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
+    @InjectConfig() private readonly config: IslandConfig,
     private readonly uow: UnitOfWork,
     private readonly volumes: VolumeService,
     private readonly pipeline: SnapshotPipeline,
@@ -96,6 +99,7 @@ export class SnapshotService {
     if (volume.status !== 'available' && volume.status !== 'in-use') {
       throw new ConflictError(`volume ${volume.id} is ${volume.status}; snapshots are taken of available or in-use volumes`);
     }
+    await reserveQuota(m, this.config, volume.projectId, { snapshots: 1 });
     const seq = await this.volumes.nextSeq(m, volume.id);
     const placed = volume.host !== null && volume.imagePath !== null;
     const snapshot = await m.getRepository(SnapshotEntity).save(

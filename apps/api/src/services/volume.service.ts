@@ -21,6 +21,7 @@ import { ConflictError, InvalidRequestError, NotFoundError } from '../errors/dom
 import { Tx, UnitOfWork } from '../outbox/unit-of-work';
 import { assertUuid, findSnapshot, findVolume } from './catalog-queries';
 import { finishJob, startJob } from './jobs';
+import { gigabytesOf, reserveQuota } from './quotas';
 import { IN_FLIGHT_SNAPSHOT, restoredPointInTime } from './naming';
 import { SnapshotCopyService } from './snapshot-copy.service';
 import { deleteSnapshotInCatalog } from './snapshot-deletion';
@@ -63,6 +64,7 @@ export class VolumeService {
       const awaitingCopy = source !== undefined && source.copyOf !== null && source.status !== 'available';
       if (source && !awaitingCopy && source.status !== 'available') throw new ConflictError(`snapshot ${source.id} is ${source.status}, not available`);
       await m.query(`INSERT INTO project (id) VALUES ($1) ON CONFLICT DO NOTHING`, [caller.projectId]);
+      await reserveQuota(m, this.config, caller.projectId, { volumes: 1, gigabytes: gigabytesOf(dto.sizeBytes) });
       const volume = await m.getRepository(VolumeEntity).save(
         m.getRepository(VolumeEntity).create({
           id: options.id ?? randomUUID(),
@@ -264,6 +266,7 @@ export class VolumeService {
       }
       const busy = await m.getRepository(SnapshotEntity).count({ where: { volumeId: id, status: IN_FLIGHT_SNAPSHOT } });
       if (busy > 0) throw new ConflictError(`volume ${id} has ${busy} snapshot(s) in progress; extend it when they finish`);
+      await reserveQuota(m, this.config, volume.projectId, { gigabytes: gigabytesOf(sizeBytes) - gigabytesOf(volume.sizeBytes) });
       if (!volume.host || !volume.imagePath) {
         await m.update(VolumeEntity, { id }, { sizeBytes, updatedAt: new Date() });
         return VolumeView.of({ ...volume, sizeBytes });

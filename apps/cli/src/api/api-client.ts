@@ -1,15 +1,36 @@
 import { CliError } from '../cli-error';
+import { Credentials, credentialsFromEnv, StaticToken } from './credentials';
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:9660';
-/** The local project's token (docs/configuration.md), so a fresh `npm start` needs no setup. */
-export const DEFAULT_TOKEN = 'island-dev-token';
 
-/** A thin REST client: every failure becomes a CliError with the API's own message. */
+/**
+ * A thin REST client: every failure becomes a CliError with the API's own message. The API's URL is
+ * ISLAND_API_URL, else the identity service catalog's `island` endpoint, else the local default.
+ */
 export class ApiClient {
+  private given?: Credentials;
+  private resolvedUrl?: Promise<string>;
+
   constructor(
-    readonly baseUrl = process.env.ISLAND_API_URL ?? DEFAULT_API_URL,
-    private readonly token = process.env.ISLAND_TOKEN ?? DEFAULT_TOKEN,
-  ) {}
+    private readonly explicitUrl: string | undefined = process.env.ISLAND_API_URL,
+    credentials?: Credentials | string,
+  ) {
+    this.given = typeof credentials === 'string' ? new StaticToken(credentials) : credentials;
+  }
+
+  /** Read from the environment at the first request: a command that never calls the API needs none. */
+  private get credentials(): Credentials {
+    this.given ??= credentialsFromEnv();
+    return this.given;
+  }
+
+  /** Where the API is (for messages and links). */
+  baseUrl(): Promise<string> {
+    this.resolvedUrl ??= this.explicitUrl
+      ? Promise.resolve(this.explicitUrl)
+      : this.credentials.catalogEndpoint().then((url) => url ?? DEFAULT_API_URL);
+    return this.resolvedUrl;
+  }
 
   get<T>(path: string): Promise<T> {
     return this.request<T>('GET', path);
@@ -19,22 +40,27 @@ export class ApiClient {
     return this.request<T>('POST', path, body);
   }
 
+  put<T>(path: string, body: object): Promise<T> {
+    return this.request<T>('PUT', path, body);
+  }
+
   delete<T>(path: string): Promise<T> {
     return this.request<T>('DELETE', path);
   }
 
   private async request<T>(method: string, path: string, body?: object): Promise<T> {
+    const [baseUrl, auth] = await Promise.all([this.baseUrl(), this.credentials.headers()]);
     let response: Response;
     try {
-      response = await fetch(`${this.baseUrl}${path}`, {
+      response = await fetch(`${baseUrl}${path}`, {
         method,
-        headers: { authorization: `Bearer ${this.token}`, ...(body && { 'content-type': 'application/json' }) },
+        headers: { ...auth, ...(body && { 'content-type': 'application/json' }) },
         ...(body && { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(60_000),
       });
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-      throw new CliError(`cannot reach the island API at ${this.baseUrl} (${cause}); is it running? (ISLAND_API_URL)`);
+      throw new CliError(`cannot reach the island API at ${baseUrl} (${cause}); is it running? (ISLAND_API_URL)`);
     }
     const text = await response.text();
     let json: unknown;

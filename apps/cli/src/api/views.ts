@@ -42,9 +42,10 @@ export interface HostView {
   name: string;
   region: string;
   status: string;
-  dataDir: string;
-  capacityBytes: number;
-  freeBytes: number;
+  /** The admin's view only. */
+  dataDir?: string;
+  capacityBytes?: number;
+  freeBytes?: number;
   lastSeenAt: string;
 }
 

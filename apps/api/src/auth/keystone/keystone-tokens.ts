@@ -1,0 +1,114 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { request } from 'undici';
+import { IslandConfig, KeystoneConfig } from '@island/config';
+import { InjectConfig } from '@island/platform';
+import { IdentityUnavailableError, identityOf, KeystoneIdentity, TokenRefusedError } from './keystone-identity';
+
+const TIMEOUT_MS = 5000;
+/** Validations kept at most; the oldest go first. */
+const MAX_CACHED = 10_000;
+/** A service token is renewed this long before it expires. */
+const RENEW_BEFORE_MS = 60_000;
+
+/**
+ * Validates users' tokens against Keystone as keystonemiddleware does: GET /v3/auth/tokens with island's own
+ * service token (X-Auth-Token) and the user's (X-Subject-Token). A validation is reused until the token
+ * expires or `cacheSeconds` pass, whichever comes first: a revoked token stops working within that bound.
+ */
+@Injectable()
+export class KeystoneTokens {
+  private readonly logger = new Logger('KeystoneTokens');
+  private readonly keystone: KeystoneConfig | undefined;
+  private readonly cache = new Map<string, { identity: KeystoneIdentity; until: number }>();
+  private service?: { token: string; expiresAt: number };
+  private serviceRequest?: Promise<string>;
+
+  constructor(@InjectConfig() config: IslandConfig) {
+    this.keystone = config.auth.keystone;
+  }
+
+  private get settings(): KeystoneConfig {
+    if (!this.keystone) throw new Error('Keystone is not configured (ISLAND_KEYSTONE_URL)');
+    return this.keystone;
+  }
+
+  async validate(token: string): Promise<KeystoneIdentity> {
+    const key = createHash('sha256').update(token).digest('hex');
+    const cached = this.cache.get(key);
+    const now = Date.now();
+    if (cached && cached.until > now) return cached.identity;
+    this.cache.delete(key);
+    const identity = await this.askKeystone(token);
+    const until = Math.min(identity.expiresAt, now + this.settings.cacheSeconds * 1000);
+    if (until > now) {
+      if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
+      this.cache.set(key, { identity, until });
+    }
+    return identity;
+  }
+
+  private async askKeystone(token: string, renewed = false): Promise<KeystoneIdentity> {
+    const service = await this.serviceToken(renewed);
+    const res = await this.call('GET', '/auth/tokens', { 'x-auth-token': service, 'x-subject-token': token });
+    if (res.status === 200) return identityOf(res.body);
+    if (res.status === 404) throw new TokenRefusedError('the token is not valid (unknown, expired or revoked)');
+    if (res.status === 401 && !renewed) {
+      // island's own token expired or was revoked: one new one
+      this.service = undefined;
+      return this.askKeystone(token, true);
+    }
+    if (res.status === 401 || res.status === 403) throw new IdentityUnavailableError(`Keystone refused island's service user ${this.settings.user} (${res.status})`);
+    throw new IdentityUnavailableError(`Keystone answered ${res.status} to a token validation`);
+  }
+
+  private serviceToken(renew: boolean): Promise<string> {
+    if (!renew && this.service && this.service.expiresAt - RENEW_BEFORE_MS > Date.now()) return Promise.resolve(this.service.token);
+    this.serviceRequest ??= this.issueServiceToken().finally(() => {
+      this.serviceRequest = undefined;
+    });
+    return this.serviceRequest;
+  }
+
+  private async issueServiceToken(): Promise<string> {
+    const { user, password, project, domain } = this.settings;
+    const body = {
+      auth: {
+        identity: { methods: ['password'], password: { user: { name: user, domain: { name: domain }, password } } },
+        scope: { project: { name: project, domain: { name: domain } } },
+      },
+    };
+    const res = await this.call('POST', '/auth/tokens', { 'content-type': 'application/json' }, JSON.stringify(body));
+    const token = res.subjectToken;
+    if (res.status !== 201 || !token) {
+      throw new IdentityUnavailableError(`Keystone refused island's service user ${user} in project ${project} (${res.status})`);
+    }
+    const expiresAt = identityOf(res.body).expiresAt;
+    this.service = { token, expiresAt };
+    this.logger.log(`service token for ${user}@${project} until ${new Date(expiresAt).toISOString()}`);
+    return token;
+  }
+
+  private async call(method: 'GET' | 'POST', path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: unknown; subjectToken?: string }> {
+    try {
+      const res = await request(`${this.settings.url}${path}`, {
+        method,
+        headers: { accept: 'application/json', ...headers },
+        body,
+        headersTimeout: TIMEOUT_MS,
+        bodyTimeout: TIMEOUT_MS,
+      });
+      const text = await res.body.text();
+      let parsed: unknown;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        parsed = undefined;
+      }
+      const subject = res.headers['x-subject-token'];
+      return { status: res.statusCode, body: parsed, subjectToken: Array.isArray(subject) ? subject[0] : subject };
+    } catch (error) {
+      throw new IdentityUnavailableError(`Keystone at ${this.settings.url} is unreachable: ${(error as Error).message}`);
+    }
+  }
+}
