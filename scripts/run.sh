@@ -56,10 +56,19 @@ done
 
 api=http://127.0.0.1:${ISLAND_API_PORT:-9660}
 for _ in $(seq 1 120); do curl -fs "$api/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
-cat >&2 <<MSG
-[island] ready: hosts $hosts (images under $(dirname "$ISLAND_DATA_DIR"))
+if [ -n "${ISLAND_KEYSTONE_URL:-}" ]; then
+  cat >&2 <<MSG
+[island] ready: hosts $hosts (images under $(dirname "$ISLAND_DATA_DIR")); callers authenticate with Keystone
+[island]   eval "\$(scripts/services.sh env alice)"   # member of demo-a (bob: demo-b, rita: reader of demo-a)
+[island]   eval "\$(scripts/services.sh env admin)"   # admin: every project, gc, fsck
+[island]   API $api (docs: $api/docs)    try: npx island hosts --json
+MSG
+else
+  cat >&2 <<MSG
+[island] ready: hosts $hosts (images under $(dirname "$ISLAND_DATA_DIR")); static tokens (development mode)
 [island]   export ISLAND_API_URL=$api
 [island]   export ISLAND_TOKEN=${ISLAND_TOKEN:-island-dev-token}   (project demo; admin: island-admin-token)
 [island]   API docs: $api/docs    try: npx island hosts --json
 MSG
+fi
 wait

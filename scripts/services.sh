@@ -1,19 +1,32 @@
 #!/usr/bin/env bash
-# Local services island runs against: PostgreSQL, RabbitMQ, memcached and one single-node Swift per
-# region, on 127.0.0.1. Installs what is missing from Debian packages and starts what is not running.
+# Local services island runs against: PostgreSQL, RabbitMQ, memcached, one single-node Swift per
+# region and Keystone, on 127.0.0.1. Installs what is missing from Debian packages and starts what is not running.
 #
 #   scripts/services.sh up       install + start everything (idempotent, safe to run twice)
-#   scripts/services.sh down     stop what this script started (Swift, memcached); PostgreSQL and
+#   scripts/services.sh down     stop what this script started (Swift, memcached, Keystone); PostgreSQL and
 #                                RabbitMQ are left alone (they are the machine's)
 #   scripts/services.sh status   one line per service
 #   scripts/services.sh env      the ISLAND_* variables that point island at these services
+#   scripts/services.sh env USER the OS_* variables of a Keystone user (admin, island, alice, bob, rita) for the
+#                                openstack CLI: eval "$(scripts/services.sh env alice)"; openstack token issue
 #   scripts/services.sh test-packages   install what only the tests need (python3-cinder)
+#
+# Keystone (v3, fernet tokens, database keystone) has: project admin (user admin, role admin), project service
+# (user island with roles admin and service: it validates users' tokens), projects demo-a (alice: member,
+# rita: reader) and demo-b (bob: member), and in RegionOne the catalog entries identity, island (type island,
+# http://127.0.0.1:$ISLAND_API_PORT) and, with ISLAND_SWIFT_KEYSTONE=1, object-store. Passwords are generated
+# once, in $ISLAND_SERVICES_DIR/keystone/secrets/<user>.
 #
 # Settings (environment):
 #   ISLAND_SERVICES_DIR   state directory (configs, Swift devices, logs)   default /var/tmp/island-services
 #   ISLAND_LOCAL_REGIONS  space-separated region names, one Swift each     default "RegionOne"
 #                         region k (1-based) listens on proxy 8080+10(k-1), backends 6200+10(k-1)+{0,1,2}
 #   ISLAND_DB_NAME        database created for island                      default island
+#   ISLAND_KEYSTONE_PORT  Keystone's port (public API, /v3)                default 5000
+#   ISLAND_KEYSTONE_TOKEN_EXPIRATION  token lifetime, seconds              default 3600
+#   ISLAND_SWIFT_KEYSTONE=1  RegionOne's Swift also gets a proxy on 8085 that authenticates with Keystone
+#                         (authtoken + keystoneauth; account AUTH_<project id>) besides tempauth's on 8080
+#   ISLAND_API_PORT       island's endpoint in Keystone's catalog          default 9660
 set -euo pipefail
 
 SERVICES_DIR=${ISLAND_SERVICES_DIR:-/var/tmp/island-services}
@@ -22,9 +35,18 @@ DB_NAME=${ISLAND_DB_NAME:-island}
 SWIFT_USER=test:tester
 SWIFT_KEY=testing
 PY=/usr/bin/python3   # Debian's python: the one that has swift and oslo installed
+SCRIPTS=$(cd "$(dirname "$0")" && pwd)
+KEYSTONE_PORT=${ISLAND_KEYSTONE_PORT:-5000}
+KEYSTONE_URL=http://127.0.0.1:$KEYSTONE_PORT/v3
+KEYSTONE_DIR=$SERVICES_DIR/keystone
+KEYSTONE_DB=keystone
+KEYSTONE_REGION=RegionOne
+SWIFT_KEYSTONE=${ISLAND_SWIFT_KEYSTONE:-0}
+SWIFT_KEYSTONE_PORT=8085
 
 PACKAGES=(swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached
   qemu-utils qemu-system-common python3-oslo.messaging restic curl)
+KEYSTONE_PACKAGES=(keystone python3-psycopg2 uwsgi-core uwsgi-plugin-python3 python3-keystonemiddleware)
 # Only the tests need these: Cinder's own code, to check contrib/cinder against it
 TEST_PACKAGES=(python3-cinder)
 
@@ -92,6 +114,32 @@ ensure_rabbitmq() {
   log "starting RabbitMQ"
   rabbitmq-server -detached >/dev/null 2>&1 || true
   wait_for 90 rabbitmq port_open 5672 || die "RabbitMQ did not start listening on 127.0.0.1:5672"
+}
+
+# island's own messages (jobs, events) go through a vhost and user of its own; Cinder's RPC stays on the
+# default vhost (ISLAND_RPC_URL): whoever can publish on island's vhost can forge job results.
+AMQP_VHOST=island
+amqp_password() { # generated once, kept beside Keystone's secrets
+  local f=$SERVICES_DIR/secrets/amqp-island
+  if [ ! -s "$f" ]; then
+    (umask 077; mkdir -p "$SERVICES_DIR/secrets" && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$f.tmp" && mv "$f.tmp" "$f") || die "cannot write $f"
+  fi
+  cat "$f"
+}
+
+ensure_island_vhost() {
+  local password
+  password=$(amqp_password)
+  command -v rabbitmqctl >/dev/null || die "rabbitmqctl not found: island's vhost is created on the local RabbitMQ"
+  if ! rabbitmqctl -q list_vhosts name 2>/dev/null | grep -qxF "$AMQP_VHOST"; then
+    rabbitmqctl -q add_vhost "$AMQP_VHOST" >/dev/null || die "rabbitmqctl add_vhost $AMQP_VHOST failed"
+  fi
+  if ! rabbitmqctl -q list_users 2>/dev/null | awk '{print $1}' | grep -qxF island; then
+    rabbitmqctl -q add_user island "$password" >/dev/null || die "rabbitmqctl add_user island failed"
+  elif ! rabbitmqctl -q authenticate_user island "$password" >/dev/null 2>&1; then
+    rabbitmqctl -q change_password island "$password" >/dev/null || die "rabbitmqctl change_password island failed"
+  fi
+  rabbitmqctl -q set_permissions -p "$AMQP_VHOST" island '.*' '.*' '.*' >/dev/null || die "rabbitmqctl set_permissions on $AMQP_VHOST failed"
 }
 
 # --- memcached, one per region (tempauth's tokens, the proxy's account and container info) ------
@@ -299,6 +347,318 @@ stop_pidfile() {
   rm -f "$f"
 }
 
+# --- Keystone ---------------------------------------------------------------------------------------
+# What Debian's keystone package does on install, and what we do about it:
+# - its postinst enables the service at boot and starts it (invoke-rc.d: uwsgi on *:5000 with
+#   /etc/keystone/keystone.conf): a policy-rc.d answering 101 stops the start, update-rc.d/systemctl disable
+#   the boot start.
+# - debconf asks whether to set up a database (dbconfig-common, then keystone-manage db_sync), to bootstrap an
+#   admin (fernet keys in /etc/keystone, keystone-manage bootstrap after a 10 s sleep, openstack CLI calls) and
+#   to register an endpoint: all answered no beforehand, so the postinst touches no database.
+# - /etc/keystone is left as it is: uwsgi and keystone-manage read only $KEYSTONE_DIR/keystone.conf.
+KEYSTONE_DEBCONF='keystone keystone/configure_db boolean false
+keystone keystone/create-admin-tenant boolean false
+keystone keystone/register-endpoint boolean false'
+
+POLICY_RC=/usr/sbin/policy-rc.d
+OUR_POLICY_RC=0
+remove_policy_rc() { [ $OUR_POLICY_RC -eq 0 ] || rm -f "$POLICY_RC"; OUR_POLICY_RC=0; }
+
+install_keystone() {
+  local missing=() p
+  [ "$(dpkg-query -W -f='${Status}\n' "${KEYSTONE_PACKAGES[@]}" 2>/dev/null | grep -c 'install ok installed')" \
+    -lt ${#KEYSTONE_PACKAGES[@]} ] || return 0 # one dpkg-query for all: `up` runs this every time
+  for p in "${KEYSTONE_PACKAGES[@]}"; do is_installed "$p" || missing+=("$p"); done
+  [ "$(id -u)" -eq 0 ] || die "missing Debian packages (${missing[*]}): run as root so they can be installed"
+  if [ ! -e "$POLICY_RC" ]; then
+    printf '#!/bin/sh\n# scripts/services.sh: no service starts while it installs\nexit 101\n' >"$POLICY_RC"
+    chmod 755 "$POLICY_RC"
+    OUR_POLICY_RC=1
+    trap remove_policy_rc EXIT
+  fi
+  echo "$KEYSTONE_DEBCONF" | debconf-set-selections
+  apt_install "${missing[@]}"
+  remove_policy_rc
+  update-rc.d keystone disable >/dev/null 2>&1 || true
+  if command -v systemctl >/dev/null; then systemctl --root=/ --quiet disable keystone.service 2>/dev/null || true; fi
+}
+
+secret() { # the password of Keystone user $1, generated the first time
+  local f=$KEYSTONE_DIR/secrets/$1
+  if [ ! -s "$f" ]; then
+    (umask 077; mkdir -p "$KEYSTONE_DIR/secrets" && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$f.tmp" && mv "$f.tmp" "$f") \
+      || die "cannot write $f"
+  fi
+  cat "$f"
+}
+
+keystone_users() { echo admin island alice bob rita; [ "$SWIFT_KEYSTONE" != 1 ] || echo swift; }
+
+write_keystone_conf() { # -> stdout
+  local expiration=${ISLAND_KEYSTONE_TOKEN_EXPIRATION:-3600}
+  [[ $expiration =~ ^[0-9]+$ ]] || die "ISLAND_KEYSTONE_TOKEN_EXPIRATION must be a number of seconds (got '$expiration')"
+  cat <<EOF
+# written by scripts/services.sh up for keystone $(dpkg-query -W -f='${Version}' keystone): edits are overwritten
+[DEFAULT]
+log_dir = $KEYSTONE_DIR/log
+log_file = keystone.log
+use_stderr = false
+
+[database]
+connection = postgresql+psycopg2://postgres@127.0.0.1/$KEYSTONE_DB
+
+[token]
+provider = fernet
+expiration = $expiration
+
+[fernet_tokens]
+key_repository = $KEYSTONE_DIR/fernet-keys
+
+[fernet_receipts]
+key_repository = $KEYSTONE_DIR/fernet-keys
+
+[credential]
+key_repository = $KEYSTONE_DIR/credential-keys
+
+[oslo_policy]
+# Keystone's built-in rules: oslo.config's search path would otherwise find the package's /etc/keystone/policy.d
+policy_file = $KEYSTONE_DIR/policy.yaml
+policy_dirs = $KEYSTONE_DIR/policy.d
+
+[identity]
+# bcrypt's minimum: the default (12) costs ~0.3 s of CPU per token issued, and the passwords are random
+password_hash_rounds = 4
+# what bcrypt reads: with the default (4096) Keystone logs a warning at every password check
+max_password_length = 72
+EOF
+}
+
+# One thread per worker: eventlet is imported (osprofiler -> oslo.concurrency), so oslo.log swaps logging's lock
+# for a green one, and two native threads logging at once deadlock the worker for good. lazy-apps: each worker
+# loads Keystone itself, nothing opened before the fork is shared. die-on-term: without it uwsgi reloads on
+# SIGTERM instead of exiting. need-app: a worker whose Keystone does not load exits instead of answering 500s.
+# Keystone's wsgi script finds its config in OS_KEYSTONE_CONFIG_FILES.
+# http-socket closes the connection after each response without saying so: "Connection: close" keeps clients
+# (undici) from sending their next request on a socket that is being closed. skip-atexit-teardown: a worker's
+# Python finalization crashes in greenlet (segfault and backtrace in the log) at every stop.
+write_keystone_uwsgi() { # -> stdout
+  cat <<EOF
+[uwsgi]
+plugins = python3
+http-socket = 127.0.0.1:$KEYSTONE_PORT
+wsgi-file = /usr/bin/keystone-wsgi-public
+env = OS_KEYSTONE_CONFIG_FILES=$KEYSTONE_DIR/keystone.conf
+chdir = $KEYSTONE_DIR
+master = true
+processes = 2
+threads = 1
+enable-threads = true
+lazy-apps = true
+need-app = true
+die-on-term = true
+buffer-size = 65535
+add-header = Connection: close
+skip-atexit-teardown = true
+EOF
+}
+
+keystone_manage() {
+  /usr/bin/keystone-manage --config-file "$KEYSTONE_DIR/keystone.conf" --log-file "$KEYSTONE_DIR/log/keystone-manage.log" "$@" \
+    >>"$KEYSTONE_DIR/log/keystone-manage.stdout.log" 2>&1 || die "keystone-manage $1 failed; see $KEYSTONE_DIR/log/keystone-manage.log"
+}
+
+# bootstrap reads OS_BOOTSTRAP_* before its options: all of them are set here, so that no variable of the caller wins
+keystone_bootstrap() {
+  log "keystone-manage bootstrap"
+  OS_BOOTSTRAP_USERNAME=admin OS_BOOTSTRAP_PASSWORD=$(secret admin) OS_BOOTSTRAP_PROJECT_NAME=admin \
+    OS_BOOTSTRAP_ROLE_NAME=admin OS_BOOTSTRAP_SERVICE_NAME=keystone OS_BOOTSTRAP_REGION_ID=$KEYSTONE_REGION \
+    OS_BOOTSTRAP_ADMIN_URL=$KEYSTONE_URL OS_BOOTSTRAP_PUBLIC_URL=$KEYSTONE_URL OS_BOOTSTRAP_INTERNAL_URL=$KEYSTONE_URL \
+    keystone_manage bootstrap
+}
+
+keystone_pid() { # the pid of our uwsgi when it runs (checked against its command line, not only the pid file)
+  local f=$KEYSTONE_DIR/run/keystone.pid pid
+  [ -f "$f" ] || return 1
+  pid=$(cat "$f")
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--ini $KEYSTONE_DIR/uwsgi.ini" || return 1
+  echo "$pid"
+}
+
+keystone_ready() { curl -fsS -m 3 "$KEYSTONE_URL" 2>/dev/null | grep -q '"v3\.'; }
+
+stop_keystone() { # TERM to uwsgi's process group (master and workers), KILL after 10 s; returns once the port is free
+  local pid i
+  pid=$(keystone_pid) || { rm -f "$KEYSTONE_DIR/run/keystone.pid"; return 0; }
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  rm -f "$KEYSTONE_DIR/run/keystone.pid"
+  wait_for 10 keystone-stop eval '! port_open "$KEYSTONE_PORT"' || die "port $KEYSTONE_PORT stays open after Keystone (pid $pid) stopped"
+}
+
+keystone_started() { # ready; or dies when uwsgi has exited (a port taken, a config it refuses)
+  keystone_ready && return 0
+  keystone_pid >/dev/null || { tail -n 20 "$KEYSTONE_DIR/log/uwsgi.log" >&2; die "Keystone's uwsgi exited; logs: $KEYSTONE_DIR/log/"; }
+  return 1
+}
+
+ensure_keystone() {
+  local dir=$KEYSTONE_DIR created=0 sum pid u synced
+  install_keystone
+  mkdir -p "$dir/log" "$dir/run"
+  for u in $(keystone_users); do secret "$u" >/dev/null; done
+  if [ -z "$(psql_q "select 1 from pg_database where datname='$KEYSTONE_DB'")" ]; then
+    psql_q "create database \"$KEYSTONE_DB\"" >/dev/null || die "cannot create database $KEYSTONE_DB"
+    log "created database $KEYSTONE_DB"
+    created=1
+  fi
+  write_keystone_conf >"$dir/keystone.conf"
+  write_keystone_uwsgi >"$dir/uwsgi.ini"
+  # what uwsgi runs with, recorded when it starts: a change (or a package upgrade) restarts it
+  sum=$(cat "$dir/keystone.conf" "$dir/uwsgi.ini" | sha256sum | cut -d' ' -f1)
+  pid=$(keystone_pid) || pid=
+  if [ -n "$pid" ] && [ $created -eq 0 ] && [ "$sum" = "$(cat "$dir/run/keystone.sum" 2>/dev/null)" ]; then
+    wait_for 90 keystone keystone_ready || die "Keystone (pid $pid) does not answer on $KEYSTONE_URL; logs: $dir/log/"
+  else
+    [ -n "$pid" ] || ! port_open "$KEYSTONE_PORT" || die "port $KEYSTONE_PORT (ISLAND_KEYSTONE_PORT) is taken by another process"
+    [ -f "$dir/fernet-keys/0" ] || keystone_manage fernet_setup --keystone-user root --keystone-group root
+    [ -f "$dir/credential-keys/0" ] || keystone_manage credential_setup --keystone-user root --keystone-group root
+    # ~5 s of keystone-manage: only for a new database, another package version or another URL (its endpoints)
+    synced="$(dpkg-query -W -f='${Version}' keystone) $KEYSTONE_DB $KEYSTONE_URL"
+    if [ $created -eq 1 ] || [ "$synced" != "$(cat "$dir/synced" 2>/dev/null)" ]; then
+      log "keystone-manage db_sync ($KEYSTONE_DB)"
+      keystone_manage db_sync
+      keystone_bootstrap
+      echo "$synced" >"$dir/synced"
+    fi
+    if [ -n "$pid" ]; then
+      log "restarting Keystone: its configuration changed"
+      stop_keystone
+    fi
+    log "starting Keystone on $KEYSTONE_URL (state in $dir)"
+    rm -f "$dir/run/keystone.pid"
+    setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$dir/run/keystone.pid" \
+      /usr/bin/uwsgi-core --ini "$dir/uwsgi.ini" >>"$dir/log/uwsgi.log" 2>&1 </dev/null &
+    echo "$sum" >"$dir/run/keystone.sum"
+    wait_for 5 uwsgi keystone_pid >/dev/null || die "Keystone's uwsgi did not start; logs: $dir/log/uwsgi.log"
+    wait_for 120 keystone keystone_started || die "Keystone did not answer on $KEYSTONE_URL within 120 s; logs: $dir/log/"
+  fi
+  keystone_provision
+}
+
+keystone_provision() {
+  local rc=0 swift_url=
+  [ "$SWIFT_KEYSTONE" != 1 ] || swift_url=http://127.0.0.1:$SWIFT_KEYSTONE_PORT
+  "$PY" "$SCRIPTS/keystone-provision.py" "$KEYSTONE_URL" "$KEYSTONE_DIR/secrets" "$KEYSTONE_DIR/provisioned.json" \
+    "http://127.0.0.1:${ISLAND_API_PORT:-9660}" $swift_url || rc=$?
+  if [ $rc -eq 3 ]; then # admin's password is not ours: a database that an earlier state directory bootstrapped
+    keystone_bootstrap
+    rc=0
+    "$PY" "$SCRIPTS/keystone-provision.py" "$KEYSTONE_URL" "$KEYSTONE_DIR/secrets" "$KEYSTONE_DIR/provisioned.json" \
+      "http://127.0.0.1:${ISLAND_API_PORT:-9660}" $swift_url || rc=$?
+  fi
+  [ $rc -eq 0 ] || die "setting up Keystone's projects, users and catalog failed (exit $rc); logs: $KEYSTONE_DIR/log/"
+}
+
+# --- RegionOne's Swift through Keystone (ISLAND_SWIFT_KEYSTONE=1) -------------------------------------------
+# One more proxy over the region's rings and backend servers: authtoken validates the request's token with
+# Keystone (as user swift), keystoneauth lets the project's admin and member users into account AUTH_<project id>.
+write_swift_keystone_config() { # state dir of the region's Swift -> stdout
+  local base=$1 password f
+  password=$(secret swift)
+  cat <<EOF
+[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = $SWIFT_KEYSTONE_PORT
+swift_dir = $base/etc
+user = $(id -un)
+workers = 1
+log_level = INFO
+
+[pipeline:main]
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl authtoken keystoneauth copy slo dlo versioned_writes symlink proxy-logging proxy-server
+
+[app:proxy-server]
+use = egg:swift#proxy
+account_autocreate = true
+error_suppression_interval = 0
+
+[filter:authtoken]
+paste.filter_factory = keystonemiddleware.auth_token:filter_factory
+www_authenticate_uri = $KEYSTONE_URL
+auth_url = $KEYSTONE_URL
+auth_type = password
+username = swift
+password = $password
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+region_name = $KEYSTONE_REGION
+interface = public
+delay_auth_decision = true
+cache = swift.cache
+include_service_catalog = false
+
+[filter:keystoneauth]
+use = egg:swift#keystoneauth
+operator_roles = admin, member
+reseller_prefix = AUTH_
+
+[filter:cache]
+use = egg:swift#memcache
+memcache_servers = 127.0.0.1:$(memcache_port "$KEYSTONE_REGION")
+
+[filter:proxy-logging]
+use = egg:swift#proxy_logging
+EOF
+  for f in catch_errors gatekeeper healthcheck listing_formats bulk tempurl copy slo dlo versioned_writes symlink; do
+    printf '\n[filter:%s]\nuse = egg:swift#%s\n' "$f" "$f"
+  done
+}
+
+# island's way in: a token of user island for project service, the catalog's public object-store URL of the
+# region, then a HEAD of the account there
+swift_keystone_ok() {
+  PW=$(secret island) "$PY" - "$KEYSTONE_URL" "$KEYSTONE_REGION" 2>/dev/null <<'EOF'
+import json, os, sys, urllib.request
+url, region = sys.argv[1:3]
+domain = {'name': 'Default'}
+auth = {'identity': {'methods': ['password'],
+                     'password': {'user': {'name': 'island', 'domain': domain, 'password': os.environ['PW']}}},
+        'scope': {'project': {'name': 'service', 'domain': domain}}}
+req = urllib.request.Request(url + '/auth/tokens', data=json.dumps({'auth': auth}).encode(),
+                             headers={'Content-Type': 'application/json'})
+with urllib.request.urlopen(req, timeout=10) as res:
+    token, catalog = res.headers['X-Subject-Token'], json.load(res)['token']['catalog']
+(storage,) = [e['url'] for s in catalog if s['type'] == 'object-store'
+              for e in s['endpoints'] if e['interface'] == 'public' and e['region_id'] == region]
+urllib.request.urlopen(urllib.request.Request(storage, method='HEAD', headers={'X-Auth-Token': token}), timeout=10)
+EOF
+}
+
+start_swift_keystone() {
+  local base=$SERVICES_DIR/swift/$KEYSTONE_REGION conf fresh pidf
+  [[ " $REGIONS " == *" $KEYSTONE_REGION "* ]] || die "ISLAND_SWIFT_KEYSTONE=1 needs $KEYSTONE_REGION in ISLAND_LOCAL_REGIONS"
+  conf=$base/etc/proxy-server-keystone.conf
+  pidf=$base/run/proxy-keystone-server.pid
+  fresh=$(write_swift_keystone_config "$base")
+  if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null && swift_healthy "$SWIFT_KEYSTONE_PORT"; then
+    [ "$fresh" != "$(cat "$conf" 2>/dev/null)" ] || return 0
+    log "restarting Swift's Keystone proxy for $KEYSTONE_REGION: its configuration changed"
+  fi
+  stop_pidfile "$pidf"
+  port_open "$SWIFT_KEYSTONE_PORT" && die "port $SWIFT_KEYSTONE_PORT (Swift's Keystone proxy) is taken by another process"
+  log "starting Swift's Keystone proxy for $KEYSTONE_REGION on 127.0.0.1:$SWIFT_KEYSTONE_PORT"
+  (umask 077; printf '%s\n' "$fresh" >"$conf") # it holds user swift's password
+  nohup "$PY" /usr/bin/swift-proxy-server "$conf" -v >>"$base/log/proxy-keystone.log" 2>&1 </dev/null &
+  echo $! >"$pidf"
+  wait_for 60 swift swift_healthy "$SWIFT_KEYSTONE_PORT" \
+    || die "Swift's Keystone proxy did not become healthy on port $SWIFT_KEYSTONE_PORT; log: $base/log/proxy-keystone.log"
+  wait_for 30 swift-keystone swift_keystone_ok \
+    || die "Swift's Keystone proxy is up but island's Keystone token does not open its account; log: $base/log/proxy-keystone.log"
+}
+
 regions_json() {
   local out='[' sep='' r
   for r in $REGIONS; do
@@ -309,33 +669,74 @@ regions_json() {
 }
 
 print_env() {
+  local password
+  password=$(secret island)
   echo "export ISLAND_DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB_NAME"
-  echo "export ISLAND_AMQP_URL=amqp://guest:guest@127.0.0.1:5672"
+  echo "export ISLAND_AMQP_URL=amqp://island:$(amqp_password)@127.0.0.1:5672/$AMQP_VHOST"
+  echo "export ISLAND_RPC_URL=amqp://guest:guest@127.0.0.1:5672"
   echo "export ISLAND_REGIONS='$(regions_json)'"
+  echo "export ISLAND_KEYSTONE_URL=$KEYSTONE_URL"
+  echo "export ISLAND_KEYSTONE_USER=island"
+  echo "export ISLAND_KEYSTONE_PASSWORD=$password"
+  echo "export ISLAND_KEYSTONE_PROJECT=service"
+  echo "export ISLAND_KEYSTONE_DOMAIN=Default"
+  [ "$SWIFT_KEYSTONE" != 1 ] || echo "export ISLAND_KEYSTONE_SWIFT_URL=http://127.0.0.1:$SWIFT_KEYSTONE_PORT"
+}
+
+print_user_env() { # the openstack CLI's variables for Keystone user $1
+  local project
+  case "$1" in
+    admin) project='admin' ;;
+    island|swift) project=service ;;
+    alice|rita) project=demo-a ;;
+    bob) project=demo-b ;;
+    *) die "unknown Keystone user '$1' (admin, island, alice, bob, rita)" ;;
+  esac
+  [ -s "$KEYSTONE_DIR/secrets/$1" ] || die "no password for $1 yet: run $0 up first"
+  cat <<EOF
+unset OS_TOKEN OS_CLOUD OS_AUTH_TYPE OS_USER_ID OS_PROJECT_ID OS_TENANT_ID OS_TENANT_NAME OS_USER_DOMAIN_ID OS_PROJECT_DOMAIN_ID
+export OS_AUTH_URL=$KEYSTONE_URL
+export OS_USERNAME=$1
+export OS_PASSWORD=$(cat "$KEYSTONE_DIR/secrets/$1")
+export OS_PROJECT_NAME=$project
+export OS_USER_DOMAIN_NAME=Default
+export OS_PROJECT_DOMAIN_NAME=Default
+export OS_IDENTITY_API_VERSION=3
+export OS_REGION_NAME=$KEYSTONE_REGION
+EOF
 }
 
 cmd_up() {
   ensure_packages "${PACKAGES[@]}"
   ensure_postgres
   ensure_rabbitmq
+  ensure_island_vhost
+  ensure_keystone
   local r
   for r in $REGIONS; do
     ensure_memcached "$r"
     start_swift "$r"
   done
+  [ "$SWIFT_KEYSTONE" != 1 ] || start_swift_keystone
   log "ready:"
   log "  PostgreSQL  postgres://postgres@127.0.0.1:5432/$DB_NAME"
-  log "  RabbitMQ    amqp://guest:guest@127.0.0.1:5672"
+  log "  RabbitMQ    island's own traffic: vhost $AMQP_VHOST, user island; Cinder's RPC: amqp://guest:guest@127.0.0.1:5672"
+  log "  Keystone    $KEYSTONE_URL  (eval \"\$($0 env admin)\"; openstack token issue)"
   for r in $REGIONS; do
     log "  Swift $r  http://127.0.0.1:$(proxy_port "$r")/auth/v1.0  user $SWIFT_USER  key $SWIFT_KEY"
   done
+  [ "$SWIFT_KEYSTONE" != 1 ] || log "  Swift $KEYSTONE_REGION  http://127.0.0.1:$SWIFT_KEYSTONE_PORT  Keystone tokens (ISLAND_KEYSTONE_*)"
 }
 
 cmd_down() {
   local d s
+  if keystone_pid >/dev/null; then
+    stop_keystone
+    log "stopped Keystone"
+  fi
   for d in "$SERVICES_DIR"/swift/*/; do
     [ -d "$d/run" ] || continue
-    for s in proxy object container account; do stop_pidfile "$d/run/$s-server.pid"; done
+    for s in proxy-keystone proxy object container account; do stop_pidfile "$d/run/$s-server.pid"; done
     log "stopped Swift $(basename "$d")"
   done
   for d in "$SERVICES_DIR"/run/memcached*.pid; do
@@ -349,11 +750,16 @@ cmd_status() {
   local rc=0 r
   if pg_ready; then echo "postgresql  up    127.0.0.1:5432"; else echo "postgresql  down"; rc=1; fi
   if port_open 5672; then echo "rabbitmq    up    127.0.0.1:5672"; else echo "rabbitmq    down"; rc=1; fi
+  if keystone_ready; then echo "keystone    up    $KEYSTONE_URL"; else echo "keystone    down"; rc=1; fi
   for r in $REGIONS; do
     if port_open "$(memcache_port "$r")"; then echo "memcached   up    $r 127.0.0.1:$(memcache_port "$r")"; else echo "memcached   down  $r"; rc=1; fi
     if swift_healthy "$(proxy_port "$r")"; then echo "swift       up    $r http://127.0.0.1:$(proxy_port "$r")/auth/v1.0"
     else echo "swift       down  $r"; rc=1; fi
   done
+  if [ "$SWIFT_KEYSTONE" = 1 ] || [ -f "$SERVICES_DIR/swift/$KEYSTONE_REGION/run/proxy-keystone-server.pid" ]; then
+    if swift_healthy "$SWIFT_KEYSTONE_PORT"; then echo "swift       up    $KEYSTONE_REGION http://127.0.0.1:$SWIFT_KEYSTONE_PORT (Keystone)"
+    else echo "swift       down  $KEYSTONE_REGION (Keystone)"; rc=1; fi
+  fi
   return $rc
 }
 
@@ -362,6 +768,6 @@ case "${1:-}" in
   test-packages) ensure_packages "${TEST_PACKAGES[@]}" ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  env) print_env ;;
-  *) echo "usage: $0 up|down|status|env|test-packages" >&2; exit 64 ;;
+  env) if [ $# -ge 2 ]; then print_user_env "$2"; else print_env; fi ;;
+  *) echo "usage: $0 up|down|status|env [USER]|test-packages" >&2; exit 64 ;;
 esac

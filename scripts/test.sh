@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh
 # two regions: the cross-region tests copy snapshots between two independent Swift endpoints
 export ISLAND_LOCAL_REGIONS=${ISLAND_LOCAL_REGIONS:-"RegionOne RegionTwo"}
+# and a Swift proxy behind Keystone (authtoken + keystoneauth) for the Swift-through-Keystone test
+export ISLAND_SWIFT_KEYSTONE=${ISLAND_SWIFT_KEYSTONE:-1}
 scripts/services.sh up
 scripts/services.sh test-packages
 # Debian's Cinder services, for the real-Cinder end-to-end test (apps/api/test/real-cinder.e2e.spec.ts)

@@ -4,7 +4,7 @@ import { ValidationPipe } from '@nestjs/common';
 import { CatalogModule } from '@island/catalog';
 import { MessagePublisher, MessagingModule } from '@island/messaging';
 import { HealthModule, IslandConfigModule, MetricsModule } from '@island/platform';
-import { AuthGuard } from './auth/auth.guard';
+import { AuthGuard, Authenticator } from './auth/auth.guard';
 import { KeystoneTokens } from './auth/keystone/keystone-tokens';
 import { CinderRpcService } from './cinder/cinder-rpc.service';
 import { CinderVolumeEndpoint } from './cinder/cinder-volume.endpoint';
@@ -41,6 +41,7 @@ import { VolumeService } from './services/volume.service';
   providers: [
     { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
     { provide: APP_FILTER, useClass: DomainErrorFilter },
+    Authenticator,
     AuthGuard,
     KeystoneTokens,
     UnitOfWork,

@@ -3,6 +3,8 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { isLoopbackAddress } from '@island/config';
 import { runService } from '@island/platform';
 import { ApiModule } from './api.module';
+import { adminOnly } from './auth/admin-only.middleware';
+import { Authenticator } from './auth/auth.guard';
 
 runService({
   name: 'api',
@@ -18,7 +20,9 @@ runService({
             'ISLAND_KEYSTONE_PASSWORD) or bind to 127.0.0.1.',
         ]
       : [],
-  beforeListen: (app) => {
+  beforeListen: (app, config) => {
+    // operators' pages: the admin's alone once callers come from Keystone (docs/security.md)
+    app.use(['/metrics', '/docs'], adminOnly(config, app.get(Authenticator)));
     const document = SwaggerModule.createDocument(
       app,
       new DocumentBuilder()

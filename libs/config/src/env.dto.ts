@@ -82,6 +82,13 @@ export class EnvDto {
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(20)
   ISLAND_SWIFT_RETRIES?: number;
 
+  /**
+   * The RabbitMQ Cinder's driver calls island on (oslo.messaging); default ISLAND_AMQP_URL. Give island's own
+   * traffic (ISLAND_AMQP_URL) a vhost and user of its own: whoever can publish there can forge job results.
+   */
+  @IsOptional() @Matches(/^amqps?:\/\/\S+$/, { message: 'must be an amqp:// URL' })
+  ISLAND_RPC_URL?: string;
+
   /** oslo.messaging control exchange and topic Cinder's driver calls. */
   @IsOptional() @Matches(/^[A-Za-z0-9._-]+$/, { message: 'must be an exchange name' })
   ISLAND_RPC_EXCHANGE?: string;

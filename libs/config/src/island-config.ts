@@ -52,7 +52,8 @@ export interface IslandConfig {
   quotas: { volumes?: number; snapshots?: number; gigabytes?: number };
   gc: { graceSeconds: number; intervalSeconds: number };
   swift: { concurrency: number; timeoutMs: number; retries: number };
-  rpc: { exchange: string; topic: string; server: string; backendName: string };
+  /** Cinder's side: the broker (its own vhost and user, apart from island's internal traffic), exchange, topic. */
+  rpc: { url: string; exchange: string; topic: string; server: string; backendName: string };
   log: { level: LogLevel };
 }
 

@@ -72,6 +72,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): IslandConfig {
       retries: dto.ISLAND_SWIFT_RETRIES ?? 4,
     },
     rpc: {
+      url: dto.ISLAND_RPC_URL ?? dto.ISLAND_AMQP_URL ?? LOCAL_DEFAULTS.amqpUrl,
       exchange: dto.ISLAND_RPC_EXCHANGE ?? 'openstack',
       topic: dto.ISLAND_RPC_TOPIC ?? 'island-volume',
       server: dto.ISLAND_RPC_SERVER ?? host,

@@ -3,3 +3,4 @@ export * from './guest-io';
 export * from './guest-writer';
 export * from './poll';
 export * from './real-cinder';
+export * from './local-keystone';

@@ -21,7 +21,7 @@ type CallerRequest = Request & { caller?: Caller };
  * Without: a static bearer token (development mode, ISLAND_TOKENS and ISLAND_ADMIN_TOKEN).
  */
 @Injectable()
-export class AuthGuard implements CanActivate {
+export class Authenticator {
   private readonly statics: StaticTokens;
 
   constructor(
@@ -31,17 +31,16 @@ export class AuthGuard implements CanActivate {
     this.statics = new StaticTokens(config.auth.adminToken, config.auth.tokens);
   }
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
-    const request = context.switchToHttp().getRequest<CallerRequest>();
+  /** The caller of a request, or the HTTP exception (401, 403, 503) that refuses it. */
+  async callerOf(request: Request): Promise<Caller> {
     const caller = this.config.auth.keystone ? await this.keystoneCaller(request) : this.staticCaller(request);
     if (caller.readOnly && !READ_METHODS.has(request.method)) {
       throw new ForbiddenException(`${request.method} needs role member or admin in project ${caller.projectId}; the token has only reader`);
     }
-    request.caller = caller;
-    return true;
+    return caller;
   }
 
-  private async keystoneCaller(request: CallerRequest): Promise<Caller> {
+  private async keystoneCaller(request: Request): Promise<Caller> {
     const token = request.headers['x-auth-token'];
     if (typeof token !== 'string' || token.length === 0) throw new UnauthorizedException('missing X-Auth-Token (a Keystone token scoped to a project)');
     if (token.length > MAX_KEYSTONE_TOKEN || !/^[\x21-\x7e]+$/.test(token)) throw new UnauthorizedException('malformed X-Auth-Token');
@@ -60,7 +59,7 @@ export class AuthGuard implements CanActivate {
     throw new ForbiddenException(`needs role member, reader or admin in project ${identity.projectName}; the token has ${identity.roles.join(', ') || 'no role'}`);
   }
 
-  private staticCaller(request: CallerRequest): Caller {
+  private staticCaller(request: Request): Caller {
     const header = request.headers.authorization ?? '';
     const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
     if (!token) throw new UnauthorizedException('missing bearer token (Authorization: Bearer <token>)');
@@ -71,10 +70,22 @@ export class AuthGuard implements CanActivate {
   }
 
   /** The admin sees every project; X-Island-Project names the one it acts in. */
-  private adminCaller(request: CallerRequest, ownProject: string): Caller {
+  private adminCaller(request: Request, ownProject: string): Caller {
     const named = request.headers[PROJECT_HEADER];
     const project = typeof named === 'string' ? named : undefined;
     if (project !== undefined && !PROJECT_NAME.test(project)) throw new UnauthorizedException(`invalid ${PROJECT_HEADER} header`);
     return { projectId: project ?? ownProject, admin: true, scope: project, readOnly: false };
+  }
+}
+
+/** Puts the request's caller on it (CurrentCaller) or refuses the request. */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  constructor(private readonly authenticator: Authenticator) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const request = context.switchToHttp().getRequest<CallerRequest>();
+    request.caller = await this.authenticator.callerOf(request);
+    return true;
   }
 }

@@ -20,7 +20,7 @@ export class CinderRpcService implements OnApplicationBootstrap, OnApplicationSh
     readiness: ReadinessRegistry,
   ) {
     this.server = new OsloRpcServer({
-      url: config.amqp.url,
+      url: config.rpc.url,
       exchange: config.rpc.exchange,
       topic: config.rpc.topic,
       server: config.rpc.server,

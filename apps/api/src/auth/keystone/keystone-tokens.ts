@@ -50,7 +50,7 @@ export class KeystoneTokens {
 
   private async askKeystone(token: string, renewed = false): Promise<KeystoneIdentity> {
     const service = await this.serviceToken(renewed);
-    const res = await this.call('GET', '/auth/tokens', { 'x-auth-token': service, 'x-subject-token': token });
+    const res = await this.call('GET', '/auth/tokens?nocatalog', { 'x-auth-token': service, 'x-subject-token': token });
     if (res.status === 200) return identityOf(res.body);
     if (res.status === 404) throw new TokenRefusedError('the token is not valid (unknown, expired or revoked)');
     if (res.status === 401 && !renewed) {

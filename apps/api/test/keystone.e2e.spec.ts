@@ -1,0 +1,150 @@
+import { Client } from 'pg';
+import { IslandStack, localKeystone, startIsland } from '@island/stack';
+
+const MIB = 1 << 20;
+type Json = Record<string, unknown>;
+
+/**
+ * The API behind the real Keystone of scripts/services.sh: tokens validated there, projects and roles from
+ * them. alice is a member of demo-a, bob of demo-b, rita a reader of demo-a, admin an admin.
+ */
+describe('the API trusts Keystone', () => {
+  let island: IslandStack;
+  let db: Client;
+  const tokens: Record<string, string> = {};
+  const ids: Record<string, string> = {};
+
+  const call = async (token: string | undefined, method: string, path: string, body?: object) => {
+    const res = await fetch(`${island.api}${path}`, {
+      method,
+      headers: { ...(token !== undefined && { 'x-auth-token': token }), ...(body && { 'content-type': 'application/json' }) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : {}) as Json };
+  };
+
+  const until = async (token: string, path: string, done: (b: Json) => boolean) => {
+    for (let i = 0; i < 600; i++) {
+      const { body } = await call(token, 'GET', path);
+      if (done(body)) return body;
+      if (body.status === 'error') throw new Error(`${path}: ${JSON.stringify(body)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${path} did not settle`);
+  };
+
+  /** A volume with an image on the host and one snapshot, owned by the token's project. */
+  const volumeWithSnapshot = async (token: string) => {
+    const volume = await call(token, 'POST', '/v1/volumes', { sizeBytes: 8 * MIB });
+    expect(volume.status).toBe(201);
+    const id = String(volume.body.id);
+    expect((await call(token, 'POST', `/v1/volumes/${id}/attach`, { host: island.host })).status).toBe(202);
+    await until(token, `/v1/volumes/${id}`, (v) => v.status === 'in-use');
+    const snapshot = await call(token, 'POST', '/v1/snapshots', { volumeId: id });
+    await until(token, `/v1/snapshots/${String(snapshot.body.id)}`, (s) => s.status === 'available');
+    await call(token, 'POST', `/v1/volumes/${id}/detach`);
+    await until(token, `/v1/volumes/${id}`, (v) => v.status === 'available');
+    return { volume: id, snapshot: String(snapshot.body.id) };
+  };
+
+  beforeAll(async () => {
+    island = await startIsland({ env: { ...localKeystone.islandEnv(), ISLAND_KEYSTONE_CACHE_SECONDS: '2' } });
+    for (const user of ['alice', 'bob', 'rita', 'admin'] as const) tokens[user] = (await localKeystone.token(user)).token;
+    const a = await volumeWithSnapshot(tokens.alice);
+    const b = await volumeWithSnapshot(tokens.bob);
+    Object.assign(ids, { va: a.volume, sa: a.snapshot, vb: b.volume, sb: b.snapshot });
+    db = new Client({ connectionString: island.databaseUrl });
+    await db.connect();
+  }, 180_000);
+  afterAll(async () => {
+    await db?.end();
+    await island?.stop();
+  }, 60_000);
+
+  /** Every row of the tables a request could change, as text (jobs' heartbeat-free columns only). */
+  const catalog = async () => {
+    const rows = async (sql: string) => (await db.query<{ row: string }>(sql)).rows.map((r) => r.row);
+    return {
+      volumes: await rows(`SELECT (id, project_id, status, size_bytes, host, attached)::text AS row FROM volume ORDER BY id`),
+      snapshots: await rows(`SELECT (id, project_id, status)::text AS row FROM snapshot ORDER BY id`),
+      jobs: await rows(`SELECT (id, kind, status)::text AS row FROM job ORDER BY id`),
+    };
+  };
+
+  it("keeps each member inside its own project: every route on another project's volume or snapshot answers 404 and changes nothing", async () => {
+    const before = await catalog();
+    const attempts: Array<[string, string, object?]> = [
+      ['GET', `/v1/volumes/${ids.vb}`],
+      ['POST', `/v1/volumes/${ids.vb}/attach`, { host: island.host }],
+      ['POST', `/v1/volumes/${ids.vb}/detach`, {}],
+      ['POST', `/v1/volumes/${ids.vb}/extend`, { sizeBytes: 16 * MIB }],
+      ['POST', `/v1/volumes/${ids.vb}/revert`, { snapshotId: ids.sb }],
+      ['DELETE', `/v1/volumes/${ids.vb}?cascade=true`],
+      ['POST', '/v1/volumes', { sizeBytes: 8 * MIB, snapshotId: ids.sb }],
+      ['POST', '/v1/snapshots', { volumeId: ids.vb }],
+      ['POST', '/v1/snapshots/groups', { volumeIds: [ids.va, ids.vb] }],
+      ['GET', `/v1/snapshots?volumeId=${ids.vb}`],
+      ['GET', `/v1/snapshots/${ids.sb}`],
+      ['POST', `/v1/snapshots/${ids.sb}/copy`, { region: 'RegionOne' }],
+      ['DELETE', `/v1/snapshots/${ids.sb}`],
+    ];
+    for (const [method, path, body] of attempts) {
+      const res = await call(tokens.alice, method, path, body);
+      expect({ route: `${method} ${path}`, status: res.status }).toEqual({ route: `${method} ${path}`, status: 404 });
+    }
+    expect((await call(tokens.alice, 'GET', '/v1/volumes')).body.volumes).toEqual([expect.objectContaining({ id: ids.va })]);
+    expect(((await call(tokens.alice, 'GET', '/v1/snapshots')).body.snapshots as Json[]).map((s) => s.id)).toEqual([ids.sa]);
+    expect(await catalog()).toEqual(before);
+  });
+
+  it('lets a reader read its project and nothing more, naming the role a write needs', async () => {
+    const before = await catalog();
+    expect((await call(tokens.rita, 'GET', '/v1/volumes')).body.volumes).toEqual([expect.objectContaining({ id: ids.va })]);
+    expect((await call(tokens.rita, 'GET', `/v1/snapshots/${ids.sa}`)).status).toBe(200);
+    for (const [method, path, body] of [
+      ['POST', '/v1/volumes', { sizeBytes: 8 * MIB }],
+      ['POST', '/v1/snapshots', { volumeId: ids.va }],
+      ['DELETE', `/v1/snapshots/${ids.sa}`, undefined],
+      ['POST', `/v1/volumes/${ids.va}/attach`, { host: island.host }],
+    ] as const) {
+      const res = await call(tokens.rita, method, path, body);
+      expect(res.status).toBe(403);
+      expect(String(res.body.message)).toMatch(/needs role member or admin/);
+    }
+    expect(await catalog()).toEqual(before);
+  });
+
+  it('gives the admin role every project and the admin operations, which members may not start', async () => {
+    const all = ((await call(tokens.admin, 'GET', '/v1/volumes')).body.volumes as Json[]).map((v) => v.id);
+    expect(all).toEqual(expect.arrayContaining([ids.va, ids.vb]));
+    const gc = await call(tokens.alice, 'POST', '/v1/gc/runs', {});
+    expect(gc.status).toBe(403);
+    expect((await call(tokens.admin, 'POST', '/v1/gc/runs', {})).status).toBe(202);
+  });
+
+  it('refuses requests without a valid project-scoped token, and static tokens altogether', async () => {
+    expect((await call(undefined, 'GET', '/v1/volumes')).status).toBe(401);
+    expect((await call('not-a-keystone-token', 'GET', '/v1/volumes')).status).toBe(401);
+    const unscoped = await call(await localKeystone.unscopedToken('alice'), 'GET', '/v1/volumes');
+    expect(unscoped).toMatchObject({ status: 401, body: { message: expect.stringMatching(/not scoped to a project/) } });
+    const staticToken = await fetch(`${island.api}/v1/volumes`, { headers: { authorization: `Bearer ${island.token}` } });
+    expect(staticToken.status).toBe(401);
+  });
+
+  it('shows /metrics and /docs to the admin alone', async () => {
+    for (const page of ['/metrics', '/docs']) {
+      expect((await fetch(`${island.api}${page}`)).status).toBe(401);
+      expect((await fetch(`${island.api}${page}`, { headers: { 'x-auth-token': tokens.alice } })).status).toBe(403);
+      expect((await fetch(`${island.api}${page}`, { headers: { 'x-auth-token': tokens.admin } })).status).toBe(200);
+    }
+  });
+
+  it('stops honouring a revoked token within the cache bound', async () => {
+    const { token } = await localKeystone.token('alice');
+    expect((await call(token, 'GET', '/v1/volumes')).status).toBe(200);
+    await localKeystone.revoke(token);
+    await new Promise((r) => setTimeout(r, 2500)); // ISLAND_KEYSTONE_CACHE_SECONDS=2
+    expect((await call(token, 'GET', '/v1/volumes')).status).toBe(401);
+  });
+});
