@@ -89,10 +89,16 @@ describe('the API trusts Keystone', () => {
       ['POST', `/v1/snapshots/${ids.sb}/copy`, { region: 'RegionOne' }],
       ['DELETE', `/v1/snapshots/${ids.sb}`],
     ];
+    const bobsJob = (await db.query<{ id: string }>('SELECT id FROM job WHERE resource_id = $1 LIMIT 1', [ids.vb])).rows[0].id;
+    attempts.push(['GET', `/v1/operations/${bobsJob}`]);
     for (const [method, path, body] of attempts) {
       const res = await call(tokens.alice, method, path, body);
       expect({ route: `${method} ${path}`, status: res.status }).toEqual({ route: `${method} ${path}`, status: 404 });
     }
+    // quotas name projects: another project's answer 403, its limits cannot be set
+    const bobsProject = (await localKeystone.token('bob')).projectId;
+    expect((await call(tokens.alice, 'GET', `/v1/quotas/${bobsProject}`)).status).toBe(403);
+    expect((await call(tokens.alice, 'PUT', `/v1/quotas/${bobsProject}`, { volumes: 0 })).status).toBe(403);
     expect((await call(tokens.alice, 'GET', '/v1/volumes')).body.volumes).toEqual([expect.objectContaining({ id: ids.va })]);
     expect(((await call(tokens.alice, 'GET', '/v1/snapshots')).body.snapshots as Json[]).map((s) => s.id)).toEqual([ids.sa]);
     expect(await catalog()).toEqual(before);
