@@ -42,7 +42,8 @@ die() { printf '[cinder] ERROR: %s\n' "$*" >&2; exit 1; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-is_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+# shellcheck source=lib/debian.sh
+. "$(dirname "$0")/lib/debian.sh"
 
 # --- install ------------------------------------------------------------------------------------
 # What the packages do on install, and what we do about it:
@@ -59,32 +60,8 @@ cinder-common cinder/configure_rabbit boolean false
 cinder-common cinder/configure_ksat boolean false
 cinder-api cinder/configure_api-endpoint boolean false'
 
-POLICY_RC=/usr/sbin/policy-rc.d
-OUR_POLICY_RC=0
-remove_policy_rc() { [ $OUR_POLICY_RC -eq 0 ] || rm -f "$POLICY_RC"; }
-
 cmd_install() {
-  local missing=() p
-  for p in "${PACKAGES[@]}"; do is_installed "$p" || missing+=("$p"); done
-  if [ ${#missing[@]} -gt 0 ]; then
-    [ "$(id -u)" -eq 0 ] || die "missing Debian packages (${missing[*]}): run as root so they can be installed"
-    if [ ! -e "$POLICY_RC" ]; then
-      printf '#!/bin/sh\n# scripts/cinder.sh: no service starts while it installs\nexit 101\n' >"$POLICY_RC"
-      chmod 755 "$POLICY_RC"
-      OUR_POLICY_RC=1
-      trap remove_policy_rc EXIT
-    fi
-    echo "$DEBCONF_ANSWERS" | debconf-set-selections
-    log "installing: ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null \
-      || die "apt-get install ${missing[*]} failed"
-    remove_policy_rc
-    OUR_POLICY_RC=0
-    for p in "${SERVICES[@]}"; do
-      update-rc.d "$p" disable >/dev/null 2>&1 || true
-      if command -v systemctl >/dev/null; then systemctl --root=/ --quiet disable "$p.service" 2>/dev/null || true; fi
-    done
-  fi
+  install_quietly "$DEBCONF_ANSWERS" "${SERVICES[*]}" "${PACKAGES[@]}"
   install_driver
 }
 

@@ -52,6 +52,8 @@ TEST_PACKAGES=(python3-cinder)
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib/debian.sh
+. "$(dirname "$0")/lib/debian.sh"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -62,21 +64,6 @@ wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
     [ $SECONDS -lt $end ] || return 1
     sleep 0.3
   done
-}
-
-is_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-
-APT_UPDATED=0
-apt_install() {
-  [ "$(id -u)" -eq 0 ] || die "missing Debian packages ($*): run as root so they can be installed"
-  if [ $APT_UPDATED -eq 0 ]; then
-    log "apt-get update"
-    apt-get update -q >/dev/null || die "apt-get update failed"
-    APT_UPDATED=1
-  fi
-  log "installing: $*"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >/dev/null \
-    || die "apt-get install $* failed"
 }
 
 ensure_packages() {
@@ -119,13 +106,7 @@ ensure_rabbitmq() {
 # island's own messages (jobs, events) go through a vhost and user of its own; Cinder's RPC stays on the
 # default vhost (ISLAND_RPC_URL): whoever can publish on island's vhost can forge job results.
 AMQP_VHOST=island
-amqp_password() { # generated once, kept beside Keystone's secrets
-  local f=$SERVICES_DIR/secrets/amqp-island
-  if [ ! -s "$f" ]; then
-    (umask 077; mkdir -p "$SERVICES_DIR/secrets" && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$f.tmp" && mv "$f.tmp" "$f") || die "cannot write $f"
-  fi
-  cat "$f"
-}
+amqp_password() { generated_secret "$SERVICES_DIR/secrets/amqp-island"; }
 
 ensure_island_vhost() {
   local password
@@ -360,37 +341,13 @@ KEYSTONE_DEBCONF='keystone keystone/configure_db boolean false
 keystone keystone/create-admin-tenant boolean false
 keystone keystone/register-endpoint boolean false'
 
-POLICY_RC=/usr/sbin/policy-rc.d
-OUR_POLICY_RC=0
-remove_policy_rc() { [ $OUR_POLICY_RC -eq 0 ] || rm -f "$POLICY_RC"; OUR_POLICY_RC=0; }
-
 install_keystone() {
-  local missing=() p
   [ "$(dpkg-query -W -f='${Status}\n' "${KEYSTONE_PACKAGES[@]}" 2>/dev/null | grep -c 'install ok installed')" \
     -lt ${#KEYSTONE_PACKAGES[@]} ] || return 0 # one dpkg-query for all: `up` runs this every time
-  for p in "${KEYSTONE_PACKAGES[@]}"; do is_installed "$p" || missing+=("$p"); done
-  [ "$(id -u)" -eq 0 ] || die "missing Debian packages (${missing[*]}): run as root so they can be installed"
-  if [ ! -e "$POLICY_RC" ]; then
-    printf '#!/bin/sh\n# scripts/services.sh: no service starts while it installs\nexit 101\n' >"$POLICY_RC"
-    chmod 755 "$POLICY_RC"
-    OUR_POLICY_RC=1
-    trap remove_policy_rc EXIT
-  fi
-  echo "$KEYSTONE_DEBCONF" | debconf-set-selections
-  apt_install "${missing[@]}"
-  remove_policy_rc
-  update-rc.d keystone disable >/dev/null 2>&1 || true
-  if command -v systemctl >/dev/null; then systemctl --root=/ --quiet disable keystone.service 2>/dev/null || true; fi
+  install_quietly "$KEYSTONE_DEBCONF" keystone "${KEYSTONE_PACKAGES[@]}"
 }
 
-secret() { # the password of Keystone user $1, generated the first time
-  local f=$KEYSTONE_DIR/secrets/$1
-  if [ ! -s "$f" ]; then
-    (umask 077; mkdir -p "$KEYSTONE_DIR/secrets" && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$f.tmp" && mv "$f.tmp" "$f") \
-      || die "cannot write $f"
-  fi
-  cat "$f"
-}
+secret() { generated_secret "$KEYSTONE_DIR/secrets/$1"; } # the password of Keystone user $1
 
 keystone_users() { echo admin island alice bob rita; [ "$SWIFT_KEYSTONE" != 1 ] || echo swift; }
 
