@@ -2,7 +2,6 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Qcow2Image } from '@island/qcow2';
 import { guestIo, IslandStack, startIsland } from '@island/stack';
 
 const GIB = 1024 ** 3;
@@ -62,14 +61,7 @@ describe('Cinder drives island over oslo.messaging', () => {
   // file mode: the qcow2 image itself, written by island's writer as a stopped guest's disk would be
   const connector = () => ({ host: island.host, initiator: 'iqn.1993-08.org.debian:01:e2e', ip: '127.0.0.1', multipath: false, island_export: 'file' });
   const devicePath = (info: unknown) => ((info as { data: { device_path: string } }).data.device_path);
-  const imageBytes = async (path: string, length: number) => {
-    const image = await Qcow2Image.open(path);
-    try {
-      return await image.read(0, length);
-    } finally {
-      await image.close();
-    }
-  };
+  const imageBytes = (path: string, length: number) => io.read(path, length);
 
   it('creates, attaches, snapshots, clones, extends, reverts and deletes a volume through RPC alone', async () => {
     const v1 = randomUUID();
@@ -106,9 +98,8 @@ describe('Cinder drives island over oslo.messaging', () => {
 
     call('extend_volume', { volume: volume(v1), new_size: 2 });
     expect((await island.request('GET', `/v1/volumes/${v1}`)).body).toMatchObject({ sizeBytes: 2 * GIB, status: 'in-use' });
-    const grown = await Qcow2Image.open(path);
-    expect(grown.header.size).toBe(2 * GIB);
-    await grown.close();
+    const info = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', path], { encoding: 'utf8' })) as { 'virtual-size': number };
+    expect(info['virtual-size']).toBe(2 * GIB);
 
     call('terminate_connection', { volume: volume(v1), connector: connector() });
     call('revert_to_snapshot', { volume: volume(v1), snapshot: snapshot(s1, v1) });

@@ -6,4 +6,5 @@ export { ImageInfo, OpenOptions, Qcow2Image, SnapshotInfo, View } from './qcow2-
 export { ImageLockedError, ImageUsageError, InvalidImageError, Qcow2Error, UnsupportedFeatureError } from './qcow2-errors';
 export { createSnapshot, deleteSnapshot, revertToSnapshot } from './snapshots';
 export { growImage } from './grow';
+export { acquireWriterLock, WriterLock } from './image-lock';
 export { openForWriting, WRITER_WAIT_MS } from './open-for-writing';
