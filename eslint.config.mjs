@@ -17,6 +17,12 @@ export default [
             { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:lib'] },
             { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib'] },
             { sourceTag: 'scope:standalone', onlyDependOnLibsWithTags: [] },
+            // the layers of libs, each on those below it only: config → platform → swift, qcow2, contracts →
+            // blockstore, catalog, messaging, oslo-rpc → (apps); the test harness may use any of them
+            { sourceTag: 'layer:config', onlyDependOnLibsWithTags: [] },
+            { sourceTag: 'layer:platform', onlyDependOnLibsWithTags: ['layer:config'] },
+            { sourceTag: 'layer:base', onlyDependOnLibsWithTags: ['layer:config'] },
+            { sourceTag: 'layer:domain', onlyDependOnLibsWithTags: ['layer:config', 'layer:platform', 'layer:base'] },
           ],
         },
       ],

@@ -1,7 +1,8 @@
 import { Module } from '@nestjs/common';
+import { SwiftStoresModule } from '@island/blockstore';
 import { CatalogModule } from '@island/catalog';
 import { MessagingModule } from '@island/messaging';
-import { HealthModule, IslandConfigModule, MetricsModule, SwiftStoresModule } from '@island/platform';
+import { HealthModule, IslandConfigModule, MetricsModule } from '@island/platform';
 import { FsckChecker } from './fsck/fsck';
 import { FsckHandler } from './fsck/fsck.handler';
 import { GarbageCollector } from './gc/garbage-collector';

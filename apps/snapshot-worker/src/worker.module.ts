@@ -1,16 +1,9 @@
 import { Module, OnModuleInit } from '@nestjs/common';
+import { SwiftStoresModule } from '@island/blockstore';
 import { CatalogModule } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { MessagingModule } from '@island/messaging';
-import {
-  HealthModule,
-  InjectConfig,
-  IslandConfigModule,
-  MetricsModule,
-  ReadinessRegistry,
-  registerDataDirReadiness,
-  SwiftStoresModule,
-} from '@island/platform';
+import { HealthModule, InjectConfig, IslandConfigModule, MetricsModule, ReadinessRegistry, registerDataDirReadiness } from '@island/platform';
 import { CopySnapshotJob } from './jobs/copy-snapshot.job';
 import { RestoreVolumeJob } from './jobs/restore-volume.job';
 import { UploadPartJob } from './jobs/upload-part.job';

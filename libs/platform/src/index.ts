@@ -5,8 +5,6 @@ export { MetricsModule } from './metrics/metrics.module';
 export { MetricsService } from './metrics/metrics.service';
 export { createLogger } from './logging/create-logger';
 export { runService, startService, ServiceDefinition } from './start-service';
-export { RegionStores } from './swift/region-stores';
-export { SwiftStoresModule } from './swift/swift-stores.module';
 export { registerDataDirReadiness } from './host/data-dir';
 export { insideDataDir, PathOutsideDataDirError } from './host/host-paths';
 export { injectedDelay } from './faults/injected-delay';

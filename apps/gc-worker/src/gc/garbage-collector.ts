@@ -16,8 +16,8 @@ import {
   unmarkBlocks,
 } from '@island/catalog';
 import { IslandConfig } from '@island/config';
-import { InjectConfig, injectedDelay, MetricsService, RegionStores } from '@island/platform';
-import { SwiftBlockStore } from '@island/blockstore';
+import { InjectConfig, injectedDelay, MetricsService } from '@island/platform';
+import { RegionStores, SwiftBlockStore } from '@island/blockstore';
 
 /** Blocks marked, deleted with one bulk request, and forgotten together. */
 const BATCH = 1000;

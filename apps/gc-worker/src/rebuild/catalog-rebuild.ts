@@ -1,10 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { Manifest, objectNames, SwiftBlockStore } from '@island/blockstore';
+import { Manifest, objectNames, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { commitCopyVersions, commitSnapshotVersions, sqlRows } from '@island/catalog';
 import { IslandConfig } from '@island/config';
-import { InjectConfig, RegionStores } from '@island/platform';
+import { InjectConfig } from '@island/platform';
 
 const MANIFEST_NAME = /^manifests\/([0-9a-f-]{36})\/(\d{10})-([0-9a-f-]{36})$/;
 const CHUNK = 10_000;

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { CorruptObjectError, Manifest, SwiftBlockStore } from '@island/blockstore';
+import { CorruptObjectError, Manifest, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { claimBlocks, markBlocksPresent, SnapshotNotUploadingError, sqlRows } from '@island/catalog';
 import {
   OperationFailed,
@@ -11,7 +11,7 @@ import {
   SnapshotCopyTransferred,
 } from '@island/contracts';
 import { MessageContext, MessagePublisher, OnMessage, reportingFinalFailure } from '@island/messaging';
-import { forEachBounded, injectedDelay, MetricsService, RegionStores } from '@island/platform';
+import { forEachBounded, injectedDelay, MetricsService } from '@island/platform';
 import { SwiftNotFoundError } from '@island/swift';
 
 /** Distinct blocks claimed and moved together; a progress event follows each batch. */

@@ -1,12 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { allocateFrame, BLOCK_HEADER_BYTES, BlockEncoderPool, hashBlock, isAllZero, SwiftBlockStore } from '@island/blockstore';
+import { allocateFrame, BLOCK_HEADER_BYTES, BlockEncoderPool, hashBlock, isAllZero, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { claimBlocks, markBlocksPresent, SnapshotNotUploadingError } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { OperationFailed, SnapshotPartUploaded, SnapshotUploadPart, SnapshotUploadPartJob } from '@island/contracts';
 import { MessageContext, MessagePublisher, OnMessage, reportingFinalFailure } from '@island/messaging';
-import { forEachBounded, injectedDelay, InjectConfig, insideDataDir, MetricsService, PathOutsideDataDirError, RegionStores } from '@island/platform';
+import { forEachBounded, injectedDelay, InjectConfig, insideDataDir, MetricsService, PathOutsideDataDirError } from '@island/platform';
 import { Qcow2Error, Qcow2Image, View } from '@island/qcow2';
 import { growingBatches } from './upload-batches';
 

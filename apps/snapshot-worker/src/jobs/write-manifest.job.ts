@@ -1,11 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { ManifestBuilder } from '@island/blockstore';
+import { ManifestBuilder, RegionStores } from '@island/blockstore';
 import { entriesAt } from '@island/catalog';
 import { SnapshotManifestWritten, SnapshotWriteManifest, SnapshotWriteManifestJob } from '@island/contracts';
 import { MessagePublisher, OnMessage } from '@island/messaging';
-import { RegionStores } from '@island/platform';
 
 /** Writes a committed snapshot's complete block map to Swift, so that Swift alone can restore it. */
 @Injectable()

@@ -1,9 +1,8 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { SwiftBlockStore } from '@island/blockstore';
 import { IslandConfig } from '@island/config';
+import { InjectConfig, ReadinessRegistry } from '@island/platform';
 import { swiftClientFor } from '@island/swift';
-import { InjectConfig } from '../config/config.module';
-import { ReadinessRegistry } from '../health/readiness.registry';
+import { SwiftBlockStore } from './block-store';
 
 /**
  * One Swift client and block store per configured region. Each region's container is created on first
