@@ -3,22 +3,12 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { Decompressor } from 'zstd-napi';
 import { findFrameCompressedSize } from 'zstd-napi/binding';
-import { parseHeader, peekClusterBits, Qcow2Header, serializeHeader } from './header';
+import { hasFeature, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, INCOMPAT_EXTL2, Qcow2Header, readHeader, requireWritableFeatures, serializeHeader } from './header';
 import { ImageFile } from './image-file';
 import { ClusterMapping, compressedClusters, decodeL2Entry, encodeDataEntry } from './l2-entry';
-import {
-  INCOMPAT_CORRUPT,
-  INCOMPAT_DIRTY,
-  INCOMPAT_EXTL2,
-  L1E_OFFSET_MASK,
-  MAX_L1_BYTES,
-  MAX_OFFSET,
-  OFLAG_COPIED,
-  OFLAG_ZERO,
-  QCOW_MAGIC,
-} from './limits';
+import { L1E_OFFSET_MASK, MAX_L1_BYTES, MAX_OFFSET, OFLAG_COPIED, OFLAG_ZERO, QCOW_MAGIC } from './limits';
 import { acquireWriterLock, WriterLock } from './image-lock';
-import { ImageUsageError, InvalidImageError, Qcow2Error, UnsupportedFeatureError, hex } from './qcow2-errors';
+import { ImageUsageError, InvalidImageError, Qcow2Error, hex } from './qcow2-errors';
 import { Refcounts } from './refcounts';
 import { parseSnapshotTable, serializeSnapshotTable, SnapshotEntry, snapshotTableLimit } from './snapshot-table';
 
@@ -101,7 +91,7 @@ export class Qcow2Image {
   }
 
   get extendedL2(): boolean {
-    return (this.header.incompatibleFeatures & INCOMPAT_EXTL2) !== 0n;
+    return hasFeature(this.header.incompatibleFeatures, INCOMPAT_EXTL2);
   }
 
   static async open(path: string, options: OpenOptions = {}): Promise<Qcow2Image> {
@@ -115,23 +105,12 @@ export class Qcow2Image {
       throw error;
     }
     try {
-      const size = (await handle.stat()).size;
-      const file = new ImageFile(handle, size);
-      const start = Buffer.alloc(Math.min(size, 512));
-      await file.readData(0, start);
-      const clusterBits = peekClusterBits(start);
-      const cluster0 = Buffer.alloc(Math.min(size, 2 ** clusterBits));
-      await file.readData(0, cluster0);
-      const header = parseHeader(cluster0);
-      if (writable && header.incompatibleFeatures & INCOMPAT_CORRUPT) {
-        throw new ImageUsageError('the image is marked corrupt: it can only be opened read-only (repair it with qemu-img check -r all)');
-      }
-      if (writable && header.incompatibleFeatures & INCOMPAT_EXTL2) {
-        throw new UnsupportedFeatureError('writing images with extended L2 entries (subclusters) is not supported; open read-only');
-      }
+      const file = new ImageFile(handle, (await handle.stat()).size);
+      const header = await readHeader(file);
+      if (writable) requireWritableFeatures(header.incompatibleFeatures);
       const l1 = await readL1(file, header.l1TableOffset, header.l1Size, 'L1 table');
       const refcounts = await Refcounts.load(file, {
-        clusterBits,
+        clusterBits: header.clusterBits,
         refcountOrder: header.refcountOrder,
         tableOffset: header.refcountTableOffset,
         tableClusters: header.refcountTableClusters,
@@ -159,8 +138,8 @@ export class Qcow2Image {
       clusterSize: this.clusterSize,
       version: this.header.version,
       refcountBits: this.refcounts.bits,
-      dirty: (this.header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n,
-      corrupt: (this.header.incompatibleFeatures & INCOMPAT_CORRUPT) !== 0n,
+      dirty: hasFeature(this.header.incompatibleFeatures, INCOMPAT_DIRTY),
+      corrupt: hasFeature(this.header.incompatibleFeatures, INCOMPAT_CORRUPT),
       backingFile: this.header.backingFile ?? null,
       extendedL2: this.extendedL2,
       compressionType: this.header.compressionType,
