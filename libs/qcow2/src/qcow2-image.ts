@@ -10,19 +10,19 @@ import { L1E_OFFSET_MASK, MAX_L1_BYTES, MAX_OFFSET, OFLAG_COPIED, OFLAG_ZERO, QC
 import { acquireWriterLock, WriterLock } from './image-lock';
 import { ImageUsageError, InvalidImageError, Qcow2Error, hex } from './qcow2-errors';
 import { Refcounts } from './refcounts';
-import { parseSnapshotTable, serializeSnapshotTable, SnapshotEntry, snapshotTableLimit } from './snapshot-table';
+import {
+  findSnapshotEntry,
+  readSnapshotTable,
+  SnapshotEntry,
+  SnapshotInfo,
+  snapshotInfo,
+  snapshotTableClusters,
+  storeSnapshotTable,
+} from './snapshot-table';
 
 export interface OpenOptions {
   /** Open for writing: takes the writer lock; refused on a corrupt image. */
   writable?: boolean;
-}
-
-export interface SnapshotInfo {
-  id: string;
-  name: string;
-  virtualSize: number;
-  /** ISO 8601 */
-  date: string;
 }
 
 export interface ImageInfo {
@@ -115,7 +115,7 @@ export class Qcow2Image {
         tableOffset: header.refcountTableOffset,
         tableClusters: header.refcountTableClusters,
       });
-      const snapshots = await readSnapshots(file, header);
+      const snapshots = await readSnapshotTable(file, header);
       const backing = header.backingFile ? await openBacking(path, header) : undefined;
       const image = new Qcow2Image(path, file, header, l1, refcounts, snapshots, backing, writable, lock);
       if (writable && header.incompatibleFeatures & INCOMPAT_DIRTY) await image.rebuildRefcounts();
@@ -148,12 +148,7 @@ export class Qcow2Image {
   }
 
   snapshots(): SnapshotInfo[] {
-    return this.snapshotEntries.map((s) => ({
-      id: s.id,
-      name: s.name,
-      virtualSize: s.diskSize ?? this.header.size,
-      date: new Date(s.dateSec * 1000 + Math.floor(s.dateNsec / 1e6)).toISOString(),
-    }));
+    return this.snapshotEntries.map((s) => snapshotInfo(s, this.header.size));
   }
 
   // ---- views and mapping ------------------------------------------------------------------------
@@ -170,7 +165,7 @@ export class Qcow2Image {
   }
 
   findSnapshot(nameOrId: string): SnapshotEntry {
-    const entry = this.snapshotEntries.find((s) => s.name === nameOrId) ?? this.snapshotEntries.find((s) => s.id === nameOrId);
+    const entry = findSnapshotEntry(this.snapshotEntries, nameOrId);
     if (!entry) throw new ImageUsageError(`no snapshot named ${JSON.stringify(nameOrId)} in ${this.path}`);
     return entry;
   }
@@ -602,22 +597,15 @@ export class Qcow2Image {
 
   /** Rewrites the snapshot table in new clusters and points the header at it. */
   async writeSnapshotTable(entries: SnapshotEntry[]): Promise<void> {
-    const old = { offset: this.header.snapshotsOffset, count: this.snapshotEntries.length, bytes: serializeSnapshotTable(this.snapshotEntries).length };
-    const raw = serializeSnapshotTable(entries);
-    const clusters = Math.ceil(raw.length / this.clusterSize);
-    const offset = clusters ? await this.refcounts.allocate(clusters) : 0;
-    if (clusters) {
-      const padded = Buffer.alloc(clusters * this.clusterSize);
-      raw.copy(padded);
-      await this.file.write(offset, padded);
-    }
+    const old = { offset: this.header.snapshotsOffset, count: this.snapshotEntries.length, clusters: snapshotTableClusters(this.snapshotEntries, this.clusterSize) };
+    const offset = await storeSnapshotTable(this.file, this.refcounts, entries);
     await this.flush(); // refcounts and tables on disk before the header names the new table
     this.snapshotEntries = entries;
     this.header.snapshotsOffset = offset;
     this.header.nbSnapshots = entries.length;
     this.headerDirty = true;
     await this.flush();
-    if (old.count > 0 && old.offset) await this.refcounts.release(old.offset, Math.ceil(old.bytes / this.clusterSize));
+    if (old.count > 0 && old.offset) await this.refcounts.release(old.offset, old.clusters);
   }
 
   get snapshotList(): readonly SnapshotEntry[] {
@@ -681,14 +669,6 @@ async function readL1(file: ImageFile, offset: number, size: number, what: strin
   const l1 = new BigUint64Array(size);
   for (let i = 0; i < size; i++) l1[i] = raw.readBigUInt64BE(i * 8);
   return l1;
-}
-
-async function readSnapshots(file: ImageFile, header: Qcow2Header): Promise<SnapshotEntry[]> {
-  if (header.nbSnapshots === 0) return [];
-  const length = Math.min(snapshotTableLimit(header.nbSnapshots), file.size - header.snapshotsOffset);
-  if (length <= 0) throw new InvalidImageError('snapshot table offset', header.snapshotsOffset, 'lies beyond the end of the file');
-  const raw = await file.readExact(header.snapshotsOffset, length, 'snapshot table');
-  return parseSnapshotTable(raw, header.nbSnapshots, 2 ** header.clusterBits, header.version);
 }
 
 async function openBacking(imagePath: string, header: Qcow2Header): Promise<BackingSource> {
