@@ -1,12 +1,10 @@
-import { open as openFile, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve } from 'node:path';
-import { inflateRawSync } from 'node:zlib';
-import { Decompressor } from 'zstd-napi';
-import { findFrameCompressedSize } from 'zstd-napi/binding';
+import { open as openFile } from 'node:fs/promises';
+import { BackingSource, openBacking } from './backing';
+import { CompressedClusterReader } from './compressed-cluster';
 import { hasFeature, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, INCOMPAT_EXTL2, Qcow2Header, readHeader, requireWritableFeatures, serializeHeader } from './header';
 import { ImageFile } from './image-file';
 import { ClusterMapping, compressedClusters, decodeL2Entry, encodeDataEntry } from './l2-entry';
-import { L1E_OFFSET_MASK, MAX_L1_BYTES, MAX_OFFSET, OFLAG_COPIED, OFLAG_ZERO, QCOW_MAGIC } from './limits';
+import { L1E_OFFSET_MASK, MAX_L1_BYTES, MAX_OFFSET, OFLAG_COPIED, OFLAG_ZERO } from './limits';
 import { acquireWriterLock, WriterLock } from './image-lock';
 import { ImageUsageError, InvalidImageError, Qcow2Error, hex } from './qcow2-errors';
 import { Refcounts } from './refcounts';
@@ -38,13 +36,6 @@ export interface ImageInfo {
   snapshots: SnapshotInfo[];
 }
 
-/** A source of guest bytes under unallocated clusters. */
-interface BackingSource {
-  readonly size: number;
-  read(offset: number, length: number): Promise<Buffer>;
-  close(): Promise<void>;
-}
-
 /** A point in time to read or compare: the active image or one internal snapshot. */
 export interface View {
   l1: BigUint64Array;
@@ -66,7 +57,7 @@ export class Qcow2Image {
   private readonly l2Cache = new Map<number, { data: Buffer; dirty: boolean }>();
   private l1Dirty = false;
   private headerDirty = false;
-  private readonly decompressor = new Decompressor();
+  private readonly compressed: CompressedClusterReader;
   private closed = false;
 
   private constructor(
@@ -83,6 +74,7 @@ export class Qcow2Image {
     this.clusterSize = 2 ** header.clusterBits;
     this.entryBytes = this.extendedL2 ? 16 : 8;
     this.l2Entries = this.clusterSize / this.entryBytes;
+    this.compressed = new CompressedClusterReader(file, header.compressionType, this.clusterSize);
     refcounts.onTableMoved = (offset, clusters) => {
       this.header.refcountTableOffset = offset;
       this.header.refcountTableClusters = clusters;
@@ -116,7 +108,7 @@ export class Qcow2Image {
         tableClusters: header.refcountTableClusters,
       });
       const snapshots = await readSnapshotTable(file, header);
-      const backing = header.backingFile ? await openBacking(path, header) : undefined;
+      const backing = header.backingFile ? await openBacking(path, header, openQcow2Backing) : undefined;
       const image = new Qcow2Image(path, file, header, l1, refcounts, snapshots, backing, writable, lock);
       if (writable && header.incompatibleFeatures & INCOMPAT_DIRTY) await image.rebuildRefcounts();
       if (writable && header.autoclearFeatures) {
@@ -268,7 +260,7 @@ export class Qcow2Image {
         }
         await this.file.readData(mapping.offset + inCluster, out, done, chunk);
       } else if (mapping.kind === 'compressed') {
-        (await this.decompressCluster(mapping.offset, mapping.size, cluster)).copy(out, done, inCluster, inCluster + chunk);
+        (await this.compressed.read(mapping.offset, mapping.size, cluster)).copy(out, done, inCluster, inCluster + chunk);
       } else if (mapping.kind === 'subclusters') {
         await this.readSubclusters(mapping, guest, out, done, chunk);
       } else if (mapping.kind === 'unallocated') {
@@ -302,30 +294,6 @@ export class Qcow2Image {
     if (!this.backing || guest >= this.backing.size) return;
     const n = Math.min(length, this.backing.size - guest);
     (await this.backing.read(guest, n)).copy(out, at);
-  }
-
-  private lastCompressed?: { offset: number; data: Buffer };
-
-  private async decompressCluster(offset: number, size: number, cluster: number): Promise<Buffer> {
-    if (this.lastCompressed?.offset === offset) return this.lastCompressed.data;
-    const available = Math.min(size, this.file.size - offset);
-    if (available <= 0) throw new InvalidImageError(`compressed cluster offset (guest offset ${hex(cluster * this.clusterSize)})`, offset, 'lies beyond the end of the file');
-    const compressed = await this.file.readExact(offset, available, 'compressed cluster');
-    let data: Buffer;
-    try {
-      data =
-        this.header.compressionType === 'zstd'
-          ? // one frame, then sector padding: decompress the frame alone
-            this.decompressor.decompress(compressed.subarray(0, findFrameCompressedSize(compressed)))
-          : inflateRawSync(compressed, { finishFlush: 2 /* Z_SYNC_FLUSH: trailing sector padding is not an error */, maxOutputLength: this.clusterSize });
-    } catch (error) {
-      throw new InvalidImageError(`compressed cluster at`, offset, `does not decompress (${(error as Error).message})`);
-    }
-    if (data.length < this.clusterSize) {
-      throw new InvalidImageError('compressed cluster at', offset, `decompresses to ${data.length} bytes, not a whole cluster`);
-    }
-    this.lastCompressed = { offset, data: data.subarray(0, this.clusterSize) };
-    return this.lastCompressed.data;
   }
 
   // ---- writing ----------------------------------------------------------------------------------
@@ -671,29 +639,8 @@ async function readL1(file: ImageFile, offset: number, size: number, what: strin
   return l1;
 }
 
-async function openBacking(imagePath: string, header: Qcow2Header): Promise<BackingSource> {
-  const name = header.backingFile as string;
-  const path = isAbsolute(name) ? name : resolve(dirname(imagePath), name);
-  const magic = Buffer.alloc(4);
-  const handle = await openFile(path, 'r').catch((error: Error) => {
-    throw new ImageUsageError(`backing file ${name} cannot be opened: ${error.message}`);
-  });
-  await handle.read(magic, 0, 4, 0);
-  const isQcow2 = header.backingFormat ? header.backingFormat === 'qcow2' : magic.readUInt32BE(0) === QCOW_MAGIC;
-  if (isQcow2) {
-    await handle.close();
-    const image = await Qcow2Image.open(path);
-    return { size: image.header.size, read: (o, l) => image.read(o, l), close: () => image.close() };
-  }
-  const size = (await stat(path)).size;
-  const file = new ImageFile(handle, size);
-  return {
-    size,
-    read: async (o, l) => {
-      const out = Buffer.alloc(l);
-      await file.readData(o, out);
-      return out;
-    },
-    close: () => handle.close(),
-  };
+/** A qcow2 backing file is itself an image, opened read-only. */
+async function openQcow2Backing(path: string): Promise<BackingSource> {
+  const image = await Qcow2Image.open(path);
+  return { size: image.header.size, read: (o, l) => image.read(o, l), close: () => image.close() };
 }
