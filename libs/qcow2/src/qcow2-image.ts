@@ -1,12 +1,13 @@
 import { open as openFile } from 'node:fs/promises';
 import { BackingSource, openBacking } from './backing';
 import { CompressedClusterReader } from './compressed-cluster';
-import { hasFeature, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, INCOMPAT_EXTL2, Qcow2Header, readHeader, requireWritableFeatures, serializeHeader } from './header';
+import { hasFeature, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, Qcow2Header, readHeader, requireWritableFeatures, serializeHeader } from './header';
 import { ImageFile } from './image-file';
-import { ClusterMapping, compressedClusters, decodeL2Entry, encodeDataEntry } from './l2-entry';
-import { L1E_OFFSET_MASK, MAX_L1_BYTES, MAX_OFFSET, OFLAG_COPIED, OFLAG_ZERO } from './limits';
+import { L2Cache } from './l2-cache';
+import { ClusterMapping, compressedClusters, encodeDataEntry } from './l2-entry';
+import { OFLAG_COPIED, OFLAG_ZERO } from './limits';
 import { acquireWriterLock, WriterLock } from './image-lock';
-import { ImageUsageError, InvalidImageError, Qcow2Error, hex } from './qcow2-errors';
+import { ImageUsageError, Qcow2Error } from './qcow2-errors';
 import { Refcounts } from './refcounts';
 import {
   findSnapshotEntry,
@@ -17,6 +18,7 @@ import {
   snapshotTableClusters,
   storeSnapshotTable,
 } from './snapshot-table';
+import { ActiveL1, ClusterTables, l1Bytes, readL1, View } from './tables';
 
 export interface OpenOptions {
   /** Open for writing: takes the writer lock; refused on a corrupt image. */
@@ -36,14 +38,6 @@ export interface ImageInfo {
   snapshots: SnapshotInfo[];
 }
 
-/** A point in time to read or compare: the active image or one internal snapshot. */
-export interface View {
-  l1: BigUint64Array;
-  size: number;
-}
-
-const L2_CACHE_TABLES = 512;
-
 /**
  * A qcow2 image (v2 or v3). One writer at a time (enforced by a lock); snapshot clusters are never
  * modified, so readers of snapshots are safe while the writer writes. Metadata changes are cached and
@@ -54,8 +48,8 @@ export class Qcow2Image {
   readonly clusterSize: number;
   readonly l2Entries: number;
   readonly entryBytes: number;
-  private readonly l2Cache = new Map<number, { data: Buffer; dirty: boolean }>();
-  private l1Dirty = false;
+  private readonly tables: ClusterTables;
+  private readonly active: ActiveL1;
   private headerDirty = false;
   private readonly compressed: CompressedClusterReader;
   private closed = false;
@@ -64,16 +58,18 @@ export class Qcow2Image {
     readonly path: string,
     readonly file: ImageFile,
     readonly header: Qcow2Header,
-    private l1: BigUint64Array,
+    l1: BigUint64Array,
     readonly refcounts: Refcounts,
     private snapshotEntries: SnapshotEntry[],
     private readonly backing: BackingSource | undefined,
     readonly writable: boolean,
     private readonly lock: WriterLock | undefined,
   ) {
-    this.clusterSize = 2 ** header.clusterBits;
-    this.entryBytes = this.extendedL2 ? 16 : 8;
-    this.l2Entries = this.clusterSize / this.entryBytes;
+    this.tables = new ClusterTables(header, new L2Cache(file, refcounts, 2 ** header.clusterBits));
+    this.clusterSize = this.tables.clusterSize;
+    this.entryBytes = this.tables.entryBytes;
+    this.l2Entries = this.tables.l2Entries;
+    this.active = new ActiveL1(l1, header);
     this.compressed = new CompressedClusterReader(file, header.compressionType, this.clusterSize);
     refcounts.onTableMoved = (offset, clusters) => {
       this.header.refcountTableOffset = offset;
@@ -83,7 +79,7 @@ export class Qcow2Image {
   }
 
   get extendedL2(): boolean {
-    return hasFeature(this.header.incompatibleFeatures, INCOMPAT_EXTL2);
+    return this.tables.extendedL2;
   }
 
   static async open(path: string, options: OpenOptions = {}): Promise<Qcow2Image> {
@@ -146,7 +142,7 @@ export class Qcow2Image {
   // ---- views and mapping ------------------------------------------------------------------------
 
   activeView(): View {
-    return { l1: this.l1, size: this.header.size };
+    return this.active.view();
   }
 
   /** The view of a snapshot by name or id. */
@@ -163,61 +159,22 @@ export class Qcow2Image {
   }
 
   /** The L2 table at a host offset (cached). */
-  async l2Table(offset: number, what: string): Promise<Buffer> {
-    const cached = this.l2Cache.get(offset);
-    if (cached) {
-      this.l2Cache.delete(offset);
-      this.l2Cache.set(offset, cached);
-      return cached.data;
-    }
-    const data = await this.file.readExact(offset, this.clusterSize, what);
-    await this.cacheL2(offset, { data, dirty: false });
-    return data;
-  }
-
-  private async cacheL2(offset: number, entry: { data: Buffer; dirty: boolean }): Promise<void> {
-    this.l2Cache.set(offset, entry);
-    if (this.l2Cache.size <= L2_CACHE_TABLES) return;
-    for (const [key, value] of this.l2Cache) {
-      if (this.l2Cache.size <= L2_CACHE_TABLES) break;
-      if (value.dirty) {
-        await this.refcounts.flush(); // refcounts reach the disk before any table that refers to new clusters
-        await this.file.write(key, value.data);
-      }
-      this.l2Cache.delete(key);
-    }
+  l2Table(offset: number, what: string): Promise<Buffer> {
+    return this.tables.l2Table(offset, what);
   }
 
   /** L2 table offset for an L1 entry, validated. */
   l2OffsetOf(l1Entry: bigint, l1Index: number): number {
-    if (l1Entry & 0x7f000000000001ffn) throw new InvalidImageError(`L1 entry ${l1Index}`, l1Entry, 'has reserved bits set');
-    const offset = Number(l1Entry & L1E_OFFSET_MASK);
-    if (offset % this.clusterSize !== 0) throw new InvalidImageError(`L2 table offset (L1 entry ${l1Index})`, offset, 'is not cluster aligned');
-    return offset;
+    return this.tables.l2OffsetOf(l1Entry, l1Index);
   }
 
   /** How guest cluster `cluster` is mapped in `view`. */
-  async mapping(view: View, cluster: number): Promise<ClusterMapping> {
-    const l1Index = Math.floor(cluster / this.l2Entries);
-    if (l1Index >= view.l1.length) return { kind: 'unallocated' };
-    const l2Offset = this.l2OffsetOf(view.l1[l1Index], l1Index);
-    if (l2Offset === 0) return { kind: 'unallocated' };
-    const table = await this.l2Table(l2Offset, `L2 table for guest offset ${hex(cluster * this.clusterSize)}`);
-    return this.decode(table, cluster % this.l2Entries, cluster);
+  mapping(view: View, cluster: number): Promise<ClusterMapping> {
+    return this.tables.mapping(view, cluster);
   }
 
   decode(table: Buffer, index: number, cluster: number): ClusterMapping {
-    const at = index * this.entryBytes;
-    const entry = table.readBigUInt64BE(at);
-    const bitmap = this.extendedL2 ? table.readBigUInt64BE(at + 8) : undefined;
-    const mapping = decodeL2Entry(entry, bitmap, this.header.clusterBits, this.header.version, () => `guest offset ${hex(cluster * this.clusterSize)}`);
-    if ((mapping.kind === 'data' || mapping.kind === 'subclusters' || (mapping.kind === 'zero' && mapping.offset)) && mapping.offset % this.clusterSize) {
-      throw new InvalidImageError(`data cluster offset (guest offset ${hex(cluster * this.clusterSize)})`, mapping.offset, 'is not cluster aligned');
-    }
-    if (mapping.kind === 'data' && mapping.offset > MAX_OFFSET - this.clusterSize) {
-      throw new InvalidImageError('data cluster offset', mapping.offset, 'is too large');
-    }
-    return mapping;
+    return this.tables.decode(table, index, cluster);
   }
 
   // ---- reading ----------------------------------------------------------------------------------
@@ -418,22 +375,19 @@ export class Qcow2Image {
 
   private async setEntry(table: Buffer, l2Offset: number, index: number, entry: bigint): Promise<void> {
     table.writeBigUInt64BE(entry, index * this.entryBytes);
-    const cached = this.l2Cache.get(l2Offset);
-    if (cached) cached.dirty = true;
-    else await this.cacheL2(l2Offset, { data: table, dirty: true });
+    await this.tables.cache.markDirty(l2Offset, table);
   }
 
   /** The L2 table covering `cluster` in the active image, allocated or copied so that it may be modified. */
   private async writableL2(cluster: number): Promise<{ table: Buffer; l2Offset: number }> {
     const l1Index = Math.floor(cluster / this.l2Entries);
-    const l1Entry = this.l1[l1Index];
+    const l1Entry = this.active.entries[l1Index];
     const current = this.l2OffsetOf(l1Entry, l1Index);
     if (current && l1Entry & OFLAG_COPIED) return { table: await this.l2Table(current, 'L2 table'), l2Offset: current };
     const l2Offset = await this.refcounts.allocate(1);
     const table = current ? Buffer.from(await this.l2Table(current, 'L2 table')) : Buffer.alloc(this.clusterSize);
-    await this.cacheL2(l2Offset, { data: table, dirty: true });
-    this.l1[l1Index] = BigInt(l2Offset) | OFLAG_COPIED;
-    this.l1Dirty = true;
+    await this.tables.cache.put(l2Offset, table, true);
+    this.active.set(l1Index, BigInt(l2Offset) | OFLAG_COPIED);
     if (current) await this.refcounts.release(current);
     return { table, l2Offset };
   }
@@ -443,15 +397,10 @@ export class Qcow2Image {
   async flush(): Promise<void> {
     if (!this.writable) return;
     await this.refcounts.flush();
-    for (const [offset, entry] of this.l2Cache) {
-      if (entry.dirty) {
-        await this.file.write(offset, entry.data);
-        entry.dirty = false;
-      }
-    }
-    if (this.l1Dirty) {
-      await this.file.write(this.header.l1TableOffset, l1Bytes(this.l1, this.clusterSize));
-      this.l1Dirty = false;
+    await this.tables.cache.writeBack();
+    if (this.active.dirty) {
+      await this.file.write(this.header.l1TableOffset, l1Bytes(this.active.entries, this.clusterSize));
+      this.active.dirty = false;
     }
     if (this.headerDirty) {
       await this.file.write(0, serializeHeader(this.header));
@@ -481,55 +430,20 @@ export class Qcow2Image {
       const l2Offset = this.l2OffsetOf(l1[i], i);
       if (!l2Offset) continue;
       const table = await this.l2Table(l2Offset, `L2 table ${i}`);
-      await this.refcounts.changeMany(this.hostClusters(table, i, true).clusters, delta);
+      await this.refcounts.changeMany(this.tables.hostClusters(table, i, true).clusters, delta);
       const left = await this.refcounts.change(l2Offset / this.clusterSize, delta);
-      if (left === 0) this.l2Cache.delete(l2Offset);
+      if (left === 0) this.tables.cache.forget(l2Offset);
     }
-  }
-
-  /**
-   * The host clusters an L2 table references, with the entries referencing them: data clusters and
-   * preallocated zero clusters; with `all`, also compressed clusters and subcluster allocations (the ones
-   * holding references). Plain data entries — nearly all of them — are decoded from two 32-bit words; any
-   * other entry goes through the full decoder and its checks.
-   */
-  private hostClusters(table: Buffer, l1Index: number, all: boolean): { entries: number[]; clusters: number[] } {
-    const entries: number[] = [];
-    const clusters: number[] = [];
-    for (let j = 0; j < this.l2Entries; j++) {
-      const at = j * this.entryBytes;
-      const hi = table.readUInt32BE(at);
-      const lo = table.readUInt32BE(at + 4);
-      if (!this.extendedL2 && (hi & 0x40000000) === 0 && (lo & 0x1ff) === 0) {
-        const offset = (hi & 0x00ffffff) * 0x100000000 + ((lo & 0xfffffe00) >>> 0);
-        if (offset === 0) continue; // unallocated
-        if (offset % this.clusterSize === 0 && offset <= MAX_OFFSET - this.clusterSize) {
-          entries.push(j);
-          clusters.push(offset / this.clusterSize);
-          continue;
-        }
-      }
-      const mapping = this.decode(table, j, l1Index * this.l2Entries + j);
-      if ((mapping.kind === 'data' || mapping.kind === 'zero' || (all && mapping.kind === 'subclusters')) && mapping.offset) {
-        entries.push(j);
-        clusters.push(mapping.offset / this.clusterSize);
-      } else if (all && mapping.kind === 'compressed') {
-        for (const c of compressedClusters(mapping.offset, mapping.size, this.clusterSize)) {
-          entries.push(j);
-          clusters.push(c);
-        }
-      }
-    }
-    return { entries, clusters };
   }
 
   /** Sets the COPIED flag exactly where the refcount is 1, in the active L1 and its L2 tables. */
   async refreshCopiedFlags(): Promise<void> {
-    for (let i = 0; i < this.l1.length; i++) {
-      const l2Offset = this.l2OffsetOf(this.l1[i], i);
+    const l1 = this.active.entries;
+    for (let i = 0; i < l1.length; i++) {
+      const l2Offset = this.l2OffsetOf(l1[i], i);
       if (!l2Offset) continue;
       const table = await this.l2Table(l2Offset, `L2 table ${i}`);
-      const { entries, clusters } = this.hostClusters(table, i, false);
+      const { entries, clusters } = this.tables.hostClusters(table, i, false);
       const refcounts = await this.refcounts.getMany(clusters);
       let changed = false;
       for (let k = 0; k < entries.length; k++) {
@@ -544,10 +458,7 @@ export class Qcow2Image {
       if (changed) await this.setEntry(table, l2Offset, 0, table.readBigUInt64BE(0));
       const exclusive = (await this.refcounts.get(l2Offset / this.clusterSize)) === 1;
       const wanted = exclusive ? BigInt(l2Offset) | OFLAG_COPIED : BigInt(l2Offset);
-      if (wanted !== this.l1[i]) {
-        this.l1[i] = wanted;
-        this.l1Dirty = true;
-      }
+      if (wanted !== l1[i]) this.active.set(i, wanted);
     }
   }
 
@@ -582,18 +493,18 @@ export class Qcow2Image {
 
   /** Replaces the active L1 table (revert, grow), writing it to new clusters when its size changes. */
   async replaceActiveL1(l1: BigUint64Array): Promise<void> {
-    if (l1.length !== this.l1.length) {
+    if (l1.length !== this.active.entries.length) {
       const offset = await this.writeNewL1(l1);
       const old = { offset: this.header.l1TableOffset, size: this.header.l1Size };
-      this.l1 = l1;
+      this.active.entries = l1;
       this.header.l1TableOffset = offset;
       this.header.l1Size = l1.length;
       this.headerDirty = true;
       await this.flush();
       await this.releaseL1(old.offset, old.size);
     } else {
-      this.l1 = l1;
-      this.l1Dirty = true;
+      this.active.entries = l1;
+      this.active.dirty = true;
     }
   }
 
@@ -623,20 +534,6 @@ function isZero(buf: Buffer): boolean {
     for (let j = i; j < end; j++) if (buf[j] !== 0) return false;
   }
   return true;
-}
-
-export function l1Bytes(l1: BigUint64Array, clusterSize: number): Buffer {
-  const bytes = Buffer.alloc(Math.ceil((l1.length * 8) / clusterSize) * clusterSize);
-  l1.forEach((e, i) => bytes.writeBigUInt64BE(e, i * 8));
-  return bytes;
-}
-
-async function readL1(file: ImageFile, offset: number, size: number, what: string): Promise<BigUint64Array> {
-  if (size * 8 > MAX_L1_BYTES) throw new InvalidImageError(`${what} size`, size, 'is too large');
-  const raw = size ? await file.readExact(offset, size * 8, what) : Buffer.alloc(0);
-  const l1 = new BigUint64Array(size);
-  for (let i = 0; i < size; i++) l1[i] = raw.readBigUInt64BE(i * 8);
-  return l1;
 }
 
 /** A qcow2 backing file is itself an image, opened read-only. */
