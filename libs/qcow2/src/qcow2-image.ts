@@ -8,6 +8,7 @@ import { ClusterMapping, compressedClusters, encodeDataEntry } from './l2-entry'
 import { OFLAG_COPIED, OFLAG_ZERO } from './limits';
 import { acquireWriterLock, WriterLock } from './image-lock';
 import { ImageUsageError, Qcow2Error } from './qcow2-errors';
+import { addReferences, computeReferences, refreshCopiedFlags } from './references';
 import { Refcounts } from './refcounts';
 import {
   findSnapshotEntry,
@@ -425,41 +426,13 @@ export class Qcow2Image {
   // ---- structure changes used by snapshots, resize and check ------------------------------------
 
   /** Adds `delta` to the refcount of every L2 table and cluster reachable from `l1`. */
-  async addReferences(l1: BigUint64Array, delta: 1 | -1): Promise<void> {
-    for (let i = 0; i < l1.length; i++) {
-      const l2Offset = this.l2OffsetOf(l1[i], i);
-      if (!l2Offset) continue;
-      const table = await this.l2Table(l2Offset, `L2 table ${i}`);
-      await this.refcounts.changeMany(this.tables.hostClusters(table, i, true).clusters, delta);
-      const left = await this.refcounts.change(l2Offset / this.clusterSize, delta);
-      if (left === 0) this.tables.cache.forget(l2Offset);
-    }
+  addReferences(l1: BigUint64Array, delta: 1 | -1): Promise<void> {
+    return addReferences(this.tables, this.refcounts, l1, delta);
   }
 
   /** Sets the COPIED flag exactly where the refcount is 1, in the active L1 and its L2 tables. */
-  async refreshCopiedFlags(): Promise<void> {
-    const l1 = this.active.entries;
-    for (let i = 0; i < l1.length; i++) {
-      const l2Offset = this.l2OffsetOf(l1[i], i);
-      if (!l2Offset) continue;
-      const table = await this.l2Table(l2Offset, `L2 table ${i}`);
-      const { entries, clusters } = this.tables.hostClusters(table, i, false);
-      const refcounts = await this.refcounts.getMany(clusters);
-      let changed = false;
-      for (let k = 0; k < entries.length; k++) {
-        const at = entries[k] * this.entryBytes;
-        const entry = table.readBigUInt64BE(at);
-        const wanted = refcounts[k] === 1 ? entry | OFLAG_COPIED : entry & ~OFLAG_COPIED;
-        if (wanted !== entry) {
-          table.writeBigUInt64BE(wanted, at);
-          changed = true;
-        }
-      }
-      if (changed) await this.setEntry(table, l2Offset, 0, table.readBigUInt64BE(0));
-      const exclusive = (await this.refcounts.get(l2Offset / this.clusterSize)) === 1;
-      const wanted = exclusive ? BigInt(l2Offset) | OFLAG_COPIED : BigInt(l2Offset);
-      if (wanted !== l1[i]) this.active.set(i, wanted);
-    }
+  refreshCopiedFlags(): Promise<void> {
+    return refreshCopiedFlags(this.tables, this.refcounts, this.active);
   }
 
   /** Writes an L1 table into newly allocated clusters; returns its offset. */
@@ -515,7 +488,6 @@ export class Qcow2Image {
 
   /** Rewrites refcounts from what the metadata references (dirty images, check --repair of errors). */
   async rebuildRefcounts(): Promise<void> {
-    const { computeReferences } = await import('./check');
     const { counts, clusters } = await computeReferences(this);
     await this.refcounts.overwriteAll(counts, Math.max(clusters, this.refcounts.fileClusters));
     this.header.incompatibleFeatures &= ~INCOMPAT_DIRTY;
