@@ -1,12 +1,13 @@
 import { open as openFile } from 'node:fs/promises';
+import { ClusterAllocator } from './allocation';
 import { BackingSource, openBacking } from './backing';
-import { CompressedClusterReader } from './compressed-cluster';
+import { GuestReader } from './guest-read';
+import { GuestWriter } from './guest-write';
 import { hasFeature, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, Qcow2Header, readHeader, requireWritableFeatures, serializeHeader } from './header';
 import { ImageFile } from './image-file';
-import { L2Cache } from './l2-cache';
-import { ClusterMapping, compressedClusters, encodeDataEntry } from './l2-entry';
-import { OFLAG_COPIED, OFLAG_ZERO } from './limits';
 import { acquireWriterLock, WriterLock } from './image-lock';
+import { L2Cache } from './l2-cache';
+import { ClusterMapping } from './l2-entry';
 import { ImageUsageError, Qcow2Error } from './qcow2-errors';
 import { addReferences, computeReferences, refreshCopiedFlags } from './references';
 import { Refcounts } from './refcounts';
@@ -51,8 +52,10 @@ export class Qcow2Image {
   readonly entryBytes: number;
   private readonly tables: ClusterTables;
   private readonly active: ActiveL1;
+  private readonly allocator: ClusterAllocator;
+  private readonly reader: GuestReader;
+  private readonly writer: GuestWriter;
   private headerDirty = false;
-  private readonly compressed: CompressedClusterReader;
   private closed = false;
 
   private constructor(
@@ -71,7 +74,9 @@ export class Qcow2Image {
     this.entryBytes = this.tables.entryBytes;
     this.l2Entries = this.tables.l2Entries;
     this.active = new ActiveL1(l1, header);
-    this.compressed = new CompressedClusterReader(file, header.compressionType, this.clusterSize);
+    this.allocator = new ClusterAllocator(file, refcounts, this.tables, this.active, header.version);
+    this.reader = new GuestReader(file, header, this.tables, backing);
+    this.writer = new GuestWriter(header, file, this.tables, this.active, this.allocator, this.reader, backing !== undefined);
     refcounts.onTableMoved = (offset, clusters) => {
       this.header.refcountTableOffset = offset;
       this.header.refcountTableClusters = clusters;
@@ -178,7 +183,7 @@ export class Qcow2Image {
     return this.tables.decode(table, index, cluster);
   }
 
-  // ---- reading ----------------------------------------------------------------------------------
+  // ---- guest I/O --------------------------------------------------------------------------------
 
   /** Reads guest bytes of the active image, or of a snapshot. */
   async read(offset: number, length: number, snapshot?: string): Promise<Buffer> {
@@ -186,211 +191,33 @@ export class Qcow2Image {
     return this.readView(view, offset, length);
   }
 
-  async readView(view: View, offset: number, length: number): Promise<Buffer> {
-    const out = Buffer.alloc(Math.max(0, length));
-    await this.readInto(view, offset, out);
-    return out;
+  readView(view: View, offset: number, length: number): Promise<Buffer> {
+    return this.reader.read(view, offset, length);
   }
 
   /**
    * Reads guest bytes into `out` (all of it). Reusing one buffer for a long sequential read avoids the
    * page faults of a fresh large allocation per call, which cost more than the read itself.
    */
-  async readInto(view: View, offset: number, out: Buffer): Promise<void> {
-    const length = out.length;
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > view.size) {
-      throw new ImageUsageError(`cannot read ${length} bytes at ${offset}: the image is ${view.size} bytes`);
-    }
-    let done = 0;
-    while (done < length) {
-      const guest = offset + done;
-      const cluster = Math.floor(guest / this.clusterSize);
-      const inCluster = guest % this.clusterSize;
-      let chunk = Math.min(this.clusterSize - inCluster, length - done);
-      const mapping = await this.mapping(view, cluster);
-      if (mapping.kind === 'data') {
-        // extend over following clusters that are contiguous on the host: one read for a sequential run
-        let expectedHost = mapping.offset + this.clusterSize;
-        for (let next = cluster + 1; done + chunk < length; next++, expectedHost += this.clusterSize) {
-          const following = await this.mapping(view, next);
-          if (following.kind !== 'data' || following.offset !== expectedHost) break;
-          chunk += Math.min(this.clusterSize, length - done - chunk);
-        }
-        await this.file.readData(mapping.offset + inCluster, out, done, chunk);
-      } else if (mapping.kind === 'compressed') {
-        (await this.compressed.read(mapping.offset, mapping.size, cluster)).copy(out, done, inCluster, inCluster + chunk);
-      } else if (mapping.kind === 'subclusters') {
-        await this.readSubclusters(mapping, guest, out, done, chunk);
-      } else if (mapping.kind === 'unallocated') {
-        out.fill(0, done, done + chunk);
-        await this.readBacking(guest, out, done, chunk);
-      } else {
-        out.fill(0, done, done + chunk);
-      }
-      done += chunk;
-    }
-  }
-
-  private async readSubclusters(m: Extract<ClusterMapping, { kind: 'subclusters' }>, guest: number, out: Buffer, at: number, length: number) {
-    const sub = this.clusterSize / 32;
-    let done = 0;
-    while (done < length) {
-      const inCluster = (guest + done) % this.clusterSize;
-      const index = Math.floor(inCluster / sub);
-      const chunk = Math.min(sub - (inCluster % sub), length - done);
-      if (m.allocated & (1 << index)) {
-        await this.file.readData(m.offset + inCluster, out, at + done, chunk);
-      } else {
-        out.fill(0, at + done, at + done + chunk);
-        if (!(m.zero & (1 << index))) await this.readBacking(guest + done, out, at + done, chunk);
-      }
-      done += chunk;
-    }
-  }
-
-  private async readBacking(guest: number, out: Buffer, at: number, length: number): Promise<void> {
-    if (!this.backing || guest >= this.backing.size) return;
-    const n = Math.min(length, this.backing.size - guest);
-    (await this.backing.read(guest, n)).copy(out, at);
-  }
-
-  // ---- writing ----------------------------------------------------------------------------------
-
-  private requireWritable(): void {
-    if (!this.writable) throw new ImageUsageError(`${this.path} is open read-only`);
-    if (this.closed) throw new ImageUsageError(`${this.path} is closed`);
+  readInto(view: View, offset: number, out: Buffer): Promise<void> {
+    return this.reader.readInto(view, offset, out);
   }
 
   /** Writes guest bytes to the active image; whole clusters of zeros become zero clusters (v3). */
   async write(offset: number, data: Buffer): Promise<void> {
     this.requireWritable();
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset + data.length > this.header.size) {
-      throw new ImageUsageError(`cannot write ${data.length} bytes at ${offset}: the image is ${this.header.size} bytes`);
-    }
-    let done = 0;
-    while (done < data.length) {
-      const guest = offset + done;
-      const cluster = Math.floor(guest / this.clusterSize);
-      const inCluster = guest % this.clusterSize;
-      if (inCluster === 0 && data.length - done >= this.clusterSize) {
-        // a run of whole clusters inside one L2 table: allocate them together, write them with one call
-        const l2Left = this.l2Entries - (cluster % this.l2Entries);
-        const count = Math.min(l2Left, Math.floor((data.length - done) / this.clusterSize));
-        await this.writeWholeClusters(cluster, data.subarray(done, done + count * this.clusterSize));
-        done += count * this.clusterSize;
-        continue;
-      }
-      const chunk = Math.min(this.clusterSize - inCluster, data.length - done);
-      await this.writePartialCluster(cluster, inCluster, data.subarray(done, done + chunk));
-      done += chunk;
-    }
+    await this.writer.write(offset, data);
   }
 
   /** Makes guest bytes read as zero; whole clusters become zero clusters (v3) or unallocated (v2, no backing). */
   async writeZeroes(offset: number, length: number): Promise<void> {
     this.requireWritable();
-    if (offset + length > this.header.size) throw new ImageUsageError(`cannot zero ${length} bytes at ${offset}: the image is ${this.header.size} bytes`);
-    let done = 0;
-    while (done < length) {
-      const guest = offset + done;
-      const inCluster = guest % this.clusterSize;
-      const chunk = Math.min(this.clusterSize - inCluster, length - done);
-      if (chunk === this.clusterSize && this.canMarkZero()) await this.setZeroCluster(Math.floor(guest / this.clusterSize));
-      else await this.write(guest, Buffer.alloc(chunk));
-      done += chunk;
-    }
+    await this.writer.writeZeroes(offset, length);
   }
 
-  private canMarkZero(): boolean {
-    return this.header.version === 3 || !this.backing;
-  }
-
-  private async writeWholeClusters(first: number, data: Buffer): Promise<void> {
-    const count = data.length / this.clusterSize;
-    const { table, l2Offset } = await this.writableL2(first);
-    const fresh: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const slice = data.subarray(i * this.clusterSize, (i + 1) * this.clusterSize);
-      const index = (first + i) % this.l2Entries;
-      const mapping = this.decode(table, index, first + i);
-      if (isZero(slice) && this.canMarkZero()) {
-        await this.setEntry(table, l2Offset, index, this.header.version === 3 ? OFLAG_ZERO : 0n);
-        await this.releaseMapping(mapping);
-      } else if (mapping.kind === 'data' && mapping.copied) {
-        await this.file.write(mapping.offset, slice);
-      } else {
-        fresh.push(i);
-      }
-    }
-    // clusters needing new space: allocate contiguous runs and write each run at once
-    for (let r = 0; r < fresh.length; ) {
-      let n = 1;
-      while (r + n < fresh.length && fresh[r + n] === fresh[r] + n) n++;
-      const host = await this.refcounts.allocate(n);
-      await this.file.write(host, data.subarray(fresh[r] * this.clusterSize, (fresh[r] + n) * this.clusterSize));
-      for (let k = 0; k < n; k++) {
-        const index = (first + fresh[r] + k) % this.l2Entries;
-        const old = this.decode(table, index, first + fresh[r] + k);
-        await this.setEntry(table, l2Offset, index, encodeDataEntry(host + k * this.clusterSize));
-        await this.releaseMapping(old);
-      }
-      r += n;
-    }
-  }
-
-  private async writePartialCluster(cluster: number, inCluster: number, data: Buffer): Promise<void> {
-    const { table, l2Offset } = await this.writableL2(cluster);
-    const index = cluster % this.l2Entries;
-    const mapping = this.decode(table, index, cluster);
-    if (mapping.kind === 'data' && mapping.copied) {
-      await this.file.write(mapping.offset + inCluster, data);
-      return;
-    }
-    // copy on write: the cluster's current guest content, with the new bytes over it
-    const content = await this.readView(this.activeView(), cluster * this.clusterSize, Math.min(this.clusterSize, this.header.size - cluster * this.clusterSize));
-    const full = Buffer.alloc(this.clusterSize);
-    content.copy(full);
-    data.copy(full, inCluster);
-    const host = await this.refcounts.allocate(1);
-    await this.file.write(host, full);
-    await this.setEntry(table, l2Offset, index, encodeDataEntry(host));
-    await this.releaseMapping(mapping);
-  }
-
-  private async setZeroCluster(cluster: number): Promise<void> {
-    const { table, l2Offset } = await this.writableL2(cluster);
-    const index = cluster % this.l2Entries;
-    const old = this.decode(table, index, cluster);
-    await this.setEntry(table, l2Offset, index, this.header.version === 3 ? OFLAG_ZERO : 0n);
-    await this.releaseMapping(old);
-  }
-
-  /** Drops the reference an L2 entry held (after the entry was replaced). */
-  private async releaseMapping(mapping: ClusterMapping): Promise<void> {
-    if ((mapping.kind === 'data' || mapping.kind === 'zero' || mapping.kind === 'subclusters') && mapping.offset) {
-      await this.refcounts.release(mapping.offset);
-    } else if (mapping.kind === 'compressed') {
-      for (const c of compressedClusters(mapping.offset, mapping.size, this.clusterSize)) await this.refcounts.change(c, -1);
-    }
-  }
-
-  private async setEntry(table: Buffer, l2Offset: number, index: number, entry: bigint): Promise<void> {
-    table.writeBigUInt64BE(entry, index * this.entryBytes);
-    await this.tables.cache.markDirty(l2Offset, table);
-  }
-
-  /** The L2 table covering `cluster` in the active image, allocated or copied so that it may be modified. */
-  private async writableL2(cluster: number): Promise<{ table: Buffer; l2Offset: number }> {
-    const l1Index = Math.floor(cluster / this.l2Entries);
-    const l1Entry = this.active.entries[l1Index];
-    const current = this.l2OffsetOf(l1Entry, l1Index);
-    if (current && l1Entry & OFLAG_COPIED) return { table: await this.l2Table(current, 'L2 table'), l2Offset: current };
-    const l2Offset = await this.refcounts.allocate(1);
-    const table = current ? Buffer.from(await this.l2Table(current, 'L2 table')) : Buffer.alloc(this.clusterSize);
-    await this.tables.cache.put(l2Offset, table, true);
-    this.active.set(l1Index, BigInt(l2Offset) | OFLAG_COPIED);
-    if (current) await this.refcounts.release(current);
-    return { table, l2Offset };
+  private requireWritable(): void {
+    if (!this.writable) throw new ImageUsageError(`${this.path} is open read-only`);
+    if (this.closed) throw new ImageUsageError(`${this.path} is closed`);
   }
 
   // ---- metadata write-back ----------------------------------------------------------------------
@@ -436,15 +263,12 @@ export class Qcow2Image {
   }
 
   /** Writes an L1 table into newly allocated clusters; returns its offset. */
-  async writeNewL1(l1: BigUint64Array): Promise<number> {
-    const bytes = l1Bytes(l1, this.clusterSize);
-    const offset = bytes.length ? await this.refcounts.allocate(bytes.length / this.clusterSize) : 0;
-    if (bytes.length) await this.file.write(offset, bytes);
-    return offset;
+  writeNewL1(l1: BigUint64Array): Promise<number> {
+    return this.allocator.writeNewL1(l1);
   }
 
-  async releaseL1(offset: number, entries: number): Promise<void> {
-    if (entries > 0) await this.refcounts.release(offset, Math.ceil((entries * 8) / this.clusterSize));
+  releaseL1(offset: number, entries: number): Promise<void> {
+    return this.allocator.releaseL1(offset, entries);
   }
 
   /** Rewrites the snapshot table in new clusters and points the header at it. */
@@ -498,14 +322,6 @@ export class Qcow2Image {
   assertOpen(): void {
     if (this.closed) throw new Qcow2Error(`${this.path} is closed`);
   }
-}
-
-function isZero(buf: Buffer): boolean {
-  for (let i = 0; i < buf.length; i += 8192) {
-    const end = Math.min(buf.length, i + 8192);
-    for (let j = i; j < end; j++) if (buf[j] !== 0) return false;
-  }
-  return true;
 }
 
 /** A qcow2 backing file is itself an image, opened read-only. */
