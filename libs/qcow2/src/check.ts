@@ -1,5 +1,5 @@
 import { Qcow2Image } from './qcow2-image';
-import { compressedClusters } from './l2-entry';
+import { computeReferences } from './references';
 import { OFLAG_COPIED } from './limits';
 import { hex } from './qcow2-errors';
 
@@ -12,55 +12,6 @@ export interface CheckResult {
   leaksFixed: number;
   problems: string[];
   imageEndOffset: number;
-}
-
-/** The references every cluster should have, recomputed from the metadata alone. */
-export async function computeReferences(image: Qcow2Image): Promise<{ counts: Map<number, number>; clusters: number; problems: string[] }> {
-  const counts = new Map<number, number>();
-  const problems: string[] = [];
-  const cs = image.clusterSize;
-  const fileClusters = Math.ceil(image.file.size / cs);
-  const add = (cluster: number, what: string) => {
-    if (cluster >= fileClusters) {
-      problems.push(`${what} at ${hex(cluster * cs)} lies beyond the end of the file`);
-      return;
-    }
-    counts.set(cluster, (counts.get(cluster) ?? 0) + 1);
-  };
-  const addRange = (offset: number, bytes: number, what: string) => {
-    for (let c = Math.floor(offset / cs); c < Math.ceil((offset + bytes) / cs); c++) add(c, what);
-  };
-  add(0, 'header');
-  const h = image.header;
-  addRange(h.l1TableOffset, h.l1Size * 8, 'active L1 table');
-  addRange(h.refcountTableOffset, h.refcountTableClusters * cs, 'refcount table');
-  image.refcounts.blockOffsets.forEach((offset) => offset && add(offset / cs, 'refcount block'));
-  if (h.nbSnapshots) {
-    const { serializeSnapshotTable } = await import('./snapshot-table');
-    addRange(h.snapshotsOffset, serializeSnapshotTable([...image.snapshotList]).length, 'snapshot table');
-  }
-  const views = [image.activeView()];
-  for (const s of image.snapshotList) {
-    addRange(s.l1TableOffset, s.l1Size * 8, `L1 table of snapshot ${s.name}`);
-    views.push(await image.snapshotView(s.id));
-  }
-  for (const view of views) {
-    for (let i = 0; i < view.l1.length; i++) {
-      const l2 = image.l2OffsetOf(view.l1[i], i);
-      if (!l2) continue;
-      add(l2 / cs, `L2 table ${i}`);
-      if (l2 >= image.file.size) continue;
-      const table = await image.l2Table(l2, `L2 table ${i}`);
-      for (let j = 0; j < image.l2Entries; j++) {
-        const m = image.decode(table, j, i * image.l2Entries + j);
-        if ((m.kind === 'data' || m.kind === 'zero' || m.kind === 'subclusters') && m.offset) add(m.offset / cs, `data cluster of guest ${hex((i * image.l2Entries + j) * cs)}`);
-        else if (m.kind === 'compressed') for (const c of compressedClusters(m.offset, m.size, cs)) add(c, 'compressed cluster');
-      }
-    }
-  }
-  let clusters = fileClusters;
-  for (const c of counts.keys()) if (c + 1 > clusters) clusters = c + 1;
-  return { counts, clusters, problems };
 }
 
 /** Like `qemu-img check`: recomputes refcounts and compares; with repair, leaked clusters are released. */

@@ -1,4 +1,5 @@
-import { Qcow2Image, View } from './qcow2-image';
+import { Qcow2Image } from './qcow2-image';
+import { View } from './tables';
 import { ClusterMapping } from './l2-entry';
 
 export interface DiffExtent {

@@ -1,13 +1,11 @@
-import { InvalidImageError, UnsupportedFeatureError, hex } from './qcow2-errors';
+import { ImageFile } from './image-file';
+import { ImageUsageError, InvalidImageError, UnsupportedFeatureError, hex } from './qcow2-errors';
 import {
   EXT_BACKING_FORMAT,
   EXT_DATA_FILE,
   EXT_ENCRYPTION,
   EXT_END,
   EXT_FEATURE_NAMES,
-  INCOMPAT_COMPRESSION,
-  INCOMPAT_DATA_FILE,
-  INCOMPAT_SUPPORTED,
   MAX_BACKING_NAME,
   MAX_CLUSTER_BITS,
   MAX_L1_BYTES,
@@ -50,6 +48,40 @@ export interface Qcow2Header {
   extensions: HeaderExtension[];
 }
 
+/** Incompatible feature bits (v3 header): an image with a bit its reader does not know must be refused. */
+export const INCOMPAT_DIRTY = 1n << 0n;
+export const INCOMPAT_CORRUPT = 1n << 1n;
+export const INCOMPAT_DATA_FILE = 1n << 2n;
+export const INCOMPAT_COMPRESSION = 1n << 3n;
+export const INCOMPAT_EXTL2 = 1n << 4n;
+
+/** The incompatible features this implementation reads. */
+export const INCOMPAT_SUPPORTED = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2;
+
+export const COMPAT_LAZY_REFCOUNTS = 1n << 0n;
+export const AUTOCLEAR_BITMAPS = 1n << 0n;
+
+export function hasFeature(features: bigint, bit: bigint): boolean {
+  return (features & bit) !== 0n;
+}
+
+/** Refuses incompatible features this implementation cannot read at all. */
+export function requireSupportedFeatures(incompatible: bigint): void {
+  if (incompatible & INCOMPAT_DATA_FILE) throw new UnsupportedFeatureError('images with an external data file are not supported');
+  const unknown = incompatible & ~INCOMPAT_SUPPORTED;
+  if (unknown) throw new UnsupportedFeatureError(`unknown incompatible features ${hex(unknown)}`);
+}
+
+/** Refuses a writable open of an image it can only read: one marked corrupt, or one with extended L2 entries. */
+export function requireWritableFeatures(incompatible: bigint): void {
+  if (incompatible & INCOMPAT_CORRUPT) {
+    throw new ImageUsageError('the image is marked corrupt: it can only be opened read-only (repair it with qemu-img check -r all)');
+  }
+  if (incompatible & INCOMPAT_EXTL2) {
+    throw new UnsupportedFeatureError('writing images with extended L2 entries (subclusters) is not supported; open read-only');
+  }
+}
+
 const V2_HEADER_LENGTH = 72;
 const V3_MIN_HEADER_LENGTH = 104;
 
@@ -78,6 +110,15 @@ export function peekClusterBits(start: Buffer): number {
   return bits;
 }
 
+/** Reads and validates an image's header: its first bytes give the cluster size, cluster 0 holds the rest. */
+export async function readHeader(file: ImageFile): Promise<Qcow2Header> {
+  const start = Buffer.alloc(Math.min(file.size, 512));
+  await file.readData(0, start);
+  const cluster0 = Buffer.alloc(Math.min(file.size, 2 ** peekClusterBits(start)));
+  await file.readData(0, cluster0);
+  return parseHeader(cluster0);
+}
+
 /** Parses and validates the header in `cluster0` (the first cluster of the file, or all of a smaller file). */
 export function parseHeader(cluster0: Buffer): Qcow2Header {
   const clusterBits = peekClusterBits(cluster0);
@@ -96,9 +137,7 @@ export function parseHeader(cluster0: Buffer): Qcow2Header {
   const incompatibleFeatures = version === 3 ? cluster0.readBigUInt64BE(72) : 0n;
   const compatibleFeatures = version === 3 ? cluster0.readBigUInt64BE(80) : 0n;
   const autoclearFeatures = version === 3 ? cluster0.readBigUInt64BE(88) : 0n;
-  const unknown = incompatibleFeatures & ~INCOMPAT_SUPPORTED;
-  if (incompatibleFeatures & INCOMPAT_DATA_FILE) throw new UnsupportedFeatureError('images with an external data file are not supported');
-  if (unknown) throw new UnsupportedFeatureError(`unknown incompatible features ${hex(unknown)}`);
+  requireSupportedFeatures(incompatibleFeatures);
   const refcountOrder = version === 3 ? cluster0.readUInt32BE(96) : 4;
   if (refcountOrder > MAX_REFCOUNT_ORDER) throw new InvalidImageError('refcount_order', refcountOrder, `is larger than ${MAX_REFCOUNT_ORDER}`);
 
@@ -114,7 +153,7 @@ export function parseHeader(cluster0: Buffer): Qcow2Header {
   const size = u64(cluster0, 24, 'size');
   const l1Size = cluster0.readUInt32BE(36);
   const l1TableOffset = u64(cluster0, 40, 'l1_table_offset');
-  const l2Entries = clusterSize / (incompatibleFeatures & (1n << 4n) ? 16 : 8);
+  const l2Entries = clusterSize / (incompatibleFeatures & INCOMPAT_EXTL2 ? 16 : 8);
   const clustersNeeded = Math.ceil(size / clusterSize);
   const l1Needed = Math.ceil(clustersNeeded / l2Entries);
   if (l1Size * 8 > MAX_L1_BYTES) throw new InvalidImageError('l1_size', l1Size, `needs more than ${MAX_L1_BYTES} bytes`);

@@ -20,16 +20,6 @@ export const EXT_BITMAPS = 0x23852875;
 export const EXT_ENCRYPTION = 0x0537be77;
 export const EXT_DATA_FILE = 0x44415441;
 
-/** Feature bits (v3). */
-export const INCOMPAT_DIRTY = 1n << 0n;
-export const INCOMPAT_CORRUPT = 1n << 1n;
-export const INCOMPAT_DATA_FILE = 1n << 2n;
-export const INCOMPAT_COMPRESSION = 1n << 3n;
-export const INCOMPAT_EXTL2 = 1n << 4n;
-export const INCOMPAT_SUPPORTED = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2;
-export const COMPAT_LAZY_REFCOUNTS = 1n << 0n;
-export const AUTOCLEAR_BITMAPS = 1n << 0n;
-
 /** L1/L2 entry bits. */
 export const OFLAG_COPIED = 1n << 63n;
 export const OFLAG_COMPRESSED = 1n << 62n;

@@ -1,38 +1,30 @@
-import { open as openFile, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve } from 'node:path';
-import { inflateRawSync } from 'node:zlib';
-import { Decompressor } from 'zstd-napi';
-import { findFrameCompressedSize } from 'zstd-napi/binding';
-import { parseHeader, peekClusterBits, Qcow2Header, serializeHeader } from './header';
+import { open as openFile } from 'node:fs/promises';
+import { ClusterAllocator } from './allocation';
+import { BackingSource, openBacking } from './backing';
+import { GuestReader } from './guest-read';
+import { GuestWriter } from './guest-write';
+import { hasFeature, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, Qcow2Header, readHeader, requireWritableFeatures, serializeHeader } from './header';
 import { ImageFile } from './image-file';
-import { ClusterMapping, compressedClusters, decodeL2Entry, encodeDataEntry } from './l2-entry';
-import {
-  INCOMPAT_CORRUPT,
-  INCOMPAT_DIRTY,
-  INCOMPAT_EXTL2,
-  L1E_OFFSET_MASK,
-  MAX_L1_BYTES,
-  MAX_OFFSET,
-  OFLAG_COPIED,
-  OFLAG_ZERO,
-  QCOW_MAGIC,
-} from './limits';
 import { acquireWriterLock, WriterLock } from './image-lock';
-import { ImageUsageError, InvalidImageError, Qcow2Error, UnsupportedFeatureError, hex } from './qcow2-errors';
+import { L2Cache } from './l2-cache';
+import { ClusterMapping } from './l2-entry';
+import { ImageUsageError, Qcow2Error } from './qcow2-errors';
+import { addReferences, computeReferences, refreshCopiedFlags } from './references';
 import { Refcounts } from './refcounts';
-import { parseSnapshotTable, serializeSnapshotTable, SnapshotEntry, snapshotTableLimit } from './snapshot-table';
+import {
+  findSnapshotEntry,
+  readSnapshotTable,
+  SnapshotEntry,
+  SnapshotInfo,
+  snapshotInfo,
+  snapshotTableClusters,
+  storeSnapshotTable,
+} from './snapshot-table';
+import { ActiveL1, ClusterTables, l1Bytes, readL1, View } from './tables';
 
 export interface OpenOptions {
   /** Open for writing: takes the writer lock; refused on a corrupt image. */
   writable?: boolean;
-}
-
-export interface SnapshotInfo {
-  id: string;
-  name: string;
-  virtualSize: number;
-  /** ISO 8601 */
-  date: string;
 }
 
 export interface ImageInfo {
@@ -48,21 +40,6 @@ export interface ImageInfo {
   snapshots: SnapshotInfo[];
 }
 
-/** A source of guest bytes under unallocated clusters. */
-interface BackingSource {
-  readonly size: number;
-  read(offset: number, length: number): Promise<Buffer>;
-  close(): Promise<void>;
-}
-
-/** A point in time to read or compare: the active image or one internal snapshot. */
-export interface View {
-  l1: BigUint64Array;
-  size: number;
-}
-
-const L2_CACHE_TABLES = 512;
-
 /**
  * A qcow2 image (v2 or v3). One writer at a time (enforced by a lock); snapshot clusters are never
  * modified, so readers of snapshots are safe while the writer writes. Metadata changes are cached and
@@ -73,26 +50,33 @@ export class Qcow2Image {
   readonly clusterSize: number;
   readonly l2Entries: number;
   readonly entryBytes: number;
-  private readonly l2Cache = new Map<number, { data: Buffer; dirty: boolean }>();
-  private l1Dirty = false;
+  private readonly tables: ClusterTables;
+  private readonly active: ActiveL1;
+  private readonly allocator: ClusterAllocator;
+  private readonly reader: GuestReader;
+  private readonly writer: GuestWriter;
   private headerDirty = false;
-  private readonly decompressor = new Decompressor();
   private closed = false;
 
   private constructor(
     readonly path: string,
     readonly file: ImageFile,
     readonly header: Qcow2Header,
-    private l1: BigUint64Array,
+    l1: BigUint64Array,
     readonly refcounts: Refcounts,
     private snapshotEntries: SnapshotEntry[],
     private readonly backing: BackingSource | undefined,
     readonly writable: boolean,
     private readonly lock: WriterLock | undefined,
   ) {
-    this.clusterSize = 2 ** header.clusterBits;
-    this.entryBytes = this.extendedL2 ? 16 : 8;
-    this.l2Entries = this.clusterSize / this.entryBytes;
+    this.tables = new ClusterTables(header, new L2Cache(file, refcounts, 2 ** header.clusterBits));
+    this.clusterSize = this.tables.clusterSize;
+    this.entryBytes = this.tables.entryBytes;
+    this.l2Entries = this.tables.l2Entries;
+    this.active = new ActiveL1(l1, header);
+    this.allocator = new ClusterAllocator(file, refcounts, this.tables, this.active, header.version);
+    this.reader = new GuestReader(file, header, this.tables, backing);
+    this.writer = new GuestWriter(header, file, this.tables, this.active, this.allocator, this.reader, backing !== undefined);
     refcounts.onTableMoved = (offset, clusters) => {
       this.header.refcountTableOffset = offset;
       this.header.refcountTableClusters = clusters;
@@ -101,7 +85,7 @@ export class Qcow2Image {
   }
 
   get extendedL2(): boolean {
-    return (this.header.incompatibleFeatures & INCOMPAT_EXTL2) !== 0n;
+    return this.tables.extendedL2;
   }
 
   static async open(path: string, options: OpenOptions = {}): Promise<Qcow2Image> {
@@ -115,29 +99,18 @@ export class Qcow2Image {
       throw error;
     }
     try {
-      const size = (await handle.stat()).size;
-      const file = new ImageFile(handle, size);
-      const start = Buffer.alloc(Math.min(size, 512));
-      await file.readData(0, start);
-      const clusterBits = peekClusterBits(start);
-      const cluster0 = Buffer.alloc(Math.min(size, 2 ** clusterBits));
-      await file.readData(0, cluster0);
-      const header = parseHeader(cluster0);
-      if (writable && header.incompatibleFeatures & INCOMPAT_CORRUPT) {
-        throw new ImageUsageError('the image is marked corrupt: it can only be opened read-only (repair it with qemu-img check -r all)');
-      }
-      if (writable && header.incompatibleFeatures & INCOMPAT_EXTL2) {
-        throw new UnsupportedFeatureError('writing images with extended L2 entries (subclusters) is not supported; open read-only');
-      }
+      const file = new ImageFile(handle, (await handle.stat()).size);
+      const header = await readHeader(file);
+      if (writable) requireWritableFeatures(header.incompatibleFeatures);
       const l1 = await readL1(file, header.l1TableOffset, header.l1Size, 'L1 table');
       const refcounts = await Refcounts.load(file, {
-        clusterBits,
+        clusterBits: header.clusterBits,
         refcountOrder: header.refcountOrder,
         tableOffset: header.refcountTableOffset,
         tableClusters: header.refcountTableClusters,
       });
-      const snapshots = await readSnapshots(file, header);
-      const backing = header.backingFile ? await openBacking(path, header) : undefined;
+      const snapshots = await readSnapshotTable(file, header);
+      const backing = header.backingFile ? await openBacking(path, header, openQcow2Backing) : undefined;
       const image = new Qcow2Image(path, file, header, l1, refcounts, snapshots, backing, writable, lock);
       if (writable && header.incompatibleFeatures & INCOMPAT_DIRTY) await image.rebuildRefcounts();
       if (writable && header.autoclearFeatures) {
@@ -159,8 +132,8 @@ export class Qcow2Image {
       clusterSize: this.clusterSize,
       version: this.header.version,
       refcountBits: this.refcounts.bits,
-      dirty: (this.header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n,
-      corrupt: (this.header.incompatibleFeatures & INCOMPAT_CORRUPT) !== 0n,
+      dirty: hasFeature(this.header.incompatibleFeatures, INCOMPAT_DIRTY),
+      corrupt: hasFeature(this.header.incompatibleFeatures, INCOMPAT_CORRUPT),
       backingFile: this.header.backingFile ?? null,
       extendedL2: this.extendedL2,
       compressionType: this.header.compressionType,
@@ -169,18 +142,13 @@ export class Qcow2Image {
   }
 
   snapshots(): SnapshotInfo[] {
-    return this.snapshotEntries.map((s) => ({
-      id: s.id,
-      name: s.name,
-      virtualSize: s.diskSize ?? this.header.size,
-      date: new Date(s.dateSec * 1000 + Math.floor(s.dateNsec / 1e6)).toISOString(),
-    }));
+    return this.snapshotEntries.map((s) => snapshotInfo(s, this.header.size));
   }
 
   // ---- views and mapping ------------------------------------------------------------------------
 
   activeView(): View {
-    return { l1: this.l1, size: this.header.size };
+    return this.active.view();
   }
 
   /** The view of a snapshot by name or id. */
@@ -191,70 +159,31 @@ export class Qcow2Image {
   }
 
   findSnapshot(nameOrId: string): SnapshotEntry {
-    const entry = this.snapshotEntries.find((s) => s.name === nameOrId) ?? this.snapshotEntries.find((s) => s.id === nameOrId);
+    const entry = findSnapshotEntry(this.snapshotEntries, nameOrId);
     if (!entry) throw new ImageUsageError(`no snapshot named ${JSON.stringify(nameOrId)} in ${this.path}`);
     return entry;
   }
 
   /** The L2 table at a host offset (cached). */
-  async l2Table(offset: number, what: string): Promise<Buffer> {
-    const cached = this.l2Cache.get(offset);
-    if (cached) {
-      this.l2Cache.delete(offset);
-      this.l2Cache.set(offset, cached);
-      return cached.data;
-    }
-    const data = await this.file.readExact(offset, this.clusterSize, what);
-    await this.cacheL2(offset, { data, dirty: false });
-    return data;
-  }
-
-  private async cacheL2(offset: number, entry: { data: Buffer; dirty: boolean }): Promise<void> {
-    this.l2Cache.set(offset, entry);
-    if (this.l2Cache.size <= L2_CACHE_TABLES) return;
-    for (const [key, value] of this.l2Cache) {
-      if (this.l2Cache.size <= L2_CACHE_TABLES) break;
-      if (value.dirty) {
-        await this.refcounts.flush(); // refcounts reach the disk before any table that refers to new clusters
-        await this.file.write(key, value.data);
-      }
-      this.l2Cache.delete(key);
-    }
+  l2Table(offset: number, what: string): Promise<Buffer> {
+    return this.tables.l2Table(offset, what);
   }
 
   /** L2 table offset for an L1 entry, validated. */
   l2OffsetOf(l1Entry: bigint, l1Index: number): number {
-    if (l1Entry & 0x7f000000000001ffn) throw new InvalidImageError(`L1 entry ${l1Index}`, l1Entry, 'has reserved bits set');
-    const offset = Number(l1Entry & L1E_OFFSET_MASK);
-    if (offset % this.clusterSize !== 0) throw new InvalidImageError(`L2 table offset (L1 entry ${l1Index})`, offset, 'is not cluster aligned');
-    return offset;
+    return this.tables.l2OffsetOf(l1Entry, l1Index);
   }
 
   /** How guest cluster `cluster` is mapped in `view`. */
-  async mapping(view: View, cluster: number): Promise<ClusterMapping> {
-    const l1Index = Math.floor(cluster / this.l2Entries);
-    if (l1Index >= view.l1.length) return { kind: 'unallocated' };
-    const l2Offset = this.l2OffsetOf(view.l1[l1Index], l1Index);
-    if (l2Offset === 0) return { kind: 'unallocated' };
-    const table = await this.l2Table(l2Offset, `L2 table for guest offset ${hex(cluster * this.clusterSize)}`);
-    return this.decode(table, cluster % this.l2Entries, cluster);
+  mapping(view: View, cluster: number): Promise<ClusterMapping> {
+    return this.tables.mapping(view, cluster);
   }
 
   decode(table: Buffer, index: number, cluster: number): ClusterMapping {
-    const at = index * this.entryBytes;
-    const entry = table.readBigUInt64BE(at);
-    const bitmap = this.extendedL2 ? table.readBigUInt64BE(at + 8) : undefined;
-    const mapping = decodeL2Entry(entry, bitmap, this.header.clusterBits, this.header.version, () => `guest offset ${hex(cluster * this.clusterSize)}`);
-    if ((mapping.kind === 'data' || mapping.kind === 'subclusters' || (mapping.kind === 'zero' && mapping.offset)) && mapping.offset % this.clusterSize) {
-      throw new InvalidImageError(`data cluster offset (guest offset ${hex(cluster * this.clusterSize)})`, mapping.offset, 'is not cluster aligned');
-    }
-    if (mapping.kind === 'data' && mapping.offset > MAX_OFFSET - this.clusterSize) {
-      throw new InvalidImageError('data cluster offset', mapping.offset, 'is too large');
-    }
-    return mapping;
+    return this.tables.decode(table, index, cluster);
   }
 
-  // ---- reading ----------------------------------------------------------------------------------
+  // ---- guest I/O --------------------------------------------------------------------------------
 
   /** Reads guest bytes of the active image, or of a snapshot. */
   async read(offset: number, length: number, snapshot?: string): Promise<Buffer> {
@@ -262,238 +191,33 @@ export class Qcow2Image {
     return this.readView(view, offset, length);
   }
 
-  async readView(view: View, offset: number, length: number): Promise<Buffer> {
-    const out = Buffer.alloc(Math.max(0, length));
-    await this.readInto(view, offset, out);
-    return out;
+  readView(view: View, offset: number, length: number): Promise<Buffer> {
+    return this.reader.read(view, offset, length);
   }
 
   /**
    * Reads guest bytes into `out` (all of it). Reusing one buffer for a long sequential read avoids the
    * page faults of a fresh large allocation per call, which cost more than the read itself.
    */
-  async readInto(view: View, offset: number, out: Buffer): Promise<void> {
-    const length = out.length;
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > view.size) {
-      throw new ImageUsageError(`cannot read ${length} bytes at ${offset}: the image is ${view.size} bytes`);
-    }
-    let done = 0;
-    while (done < length) {
-      const guest = offset + done;
-      const cluster = Math.floor(guest / this.clusterSize);
-      const inCluster = guest % this.clusterSize;
-      let chunk = Math.min(this.clusterSize - inCluster, length - done);
-      const mapping = await this.mapping(view, cluster);
-      if (mapping.kind === 'data') {
-        // extend over following clusters that are contiguous on the host: one read for a sequential run
-        let expectedHost = mapping.offset + this.clusterSize;
-        for (let next = cluster + 1; done + chunk < length; next++, expectedHost += this.clusterSize) {
-          const following = await this.mapping(view, next);
-          if (following.kind !== 'data' || following.offset !== expectedHost) break;
-          chunk += Math.min(this.clusterSize, length - done - chunk);
-        }
-        await this.file.readData(mapping.offset + inCluster, out, done, chunk);
-      } else if (mapping.kind === 'compressed') {
-        (await this.decompressCluster(mapping.offset, mapping.size, cluster)).copy(out, done, inCluster, inCluster + chunk);
-      } else if (mapping.kind === 'subclusters') {
-        await this.readSubclusters(mapping, guest, out, done, chunk);
-      } else if (mapping.kind === 'unallocated') {
-        out.fill(0, done, done + chunk);
-        await this.readBacking(guest, out, done, chunk);
-      } else {
-        out.fill(0, done, done + chunk);
-      }
-      done += chunk;
-    }
-  }
-
-  private async readSubclusters(m: Extract<ClusterMapping, { kind: 'subclusters' }>, guest: number, out: Buffer, at: number, length: number) {
-    const sub = this.clusterSize / 32;
-    let done = 0;
-    while (done < length) {
-      const inCluster = (guest + done) % this.clusterSize;
-      const index = Math.floor(inCluster / sub);
-      const chunk = Math.min(sub - (inCluster % sub), length - done);
-      if (m.allocated & (1 << index)) {
-        await this.file.readData(m.offset + inCluster, out, at + done, chunk);
-      } else {
-        out.fill(0, at + done, at + done + chunk);
-        if (!(m.zero & (1 << index))) await this.readBacking(guest + done, out, at + done, chunk);
-      }
-      done += chunk;
-    }
-  }
-
-  private async readBacking(guest: number, out: Buffer, at: number, length: number): Promise<void> {
-    if (!this.backing || guest >= this.backing.size) return;
-    const n = Math.min(length, this.backing.size - guest);
-    (await this.backing.read(guest, n)).copy(out, at);
-  }
-
-  private lastCompressed?: { offset: number; data: Buffer };
-
-  private async decompressCluster(offset: number, size: number, cluster: number): Promise<Buffer> {
-    if (this.lastCompressed?.offset === offset) return this.lastCompressed.data;
-    const available = Math.min(size, this.file.size - offset);
-    if (available <= 0) throw new InvalidImageError(`compressed cluster offset (guest offset ${hex(cluster * this.clusterSize)})`, offset, 'lies beyond the end of the file');
-    const compressed = await this.file.readExact(offset, available, 'compressed cluster');
-    let data: Buffer;
-    try {
-      data =
-        this.header.compressionType === 'zstd'
-          ? // one frame, then sector padding: decompress the frame alone
-            this.decompressor.decompress(compressed.subarray(0, findFrameCompressedSize(compressed)))
-          : inflateRawSync(compressed, { finishFlush: 2 /* Z_SYNC_FLUSH: trailing sector padding is not an error */, maxOutputLength: this.clusterSize });
-    } catch (error) {
-      throw new InvalidImageError(`compressed cluster at`, offset, `does not decompress (${(error as Error).message})`);
-    }
-    if (data.length < this.clusterSize) {
-      throw new InvalidImageError('compressed cluster at', offset, `decompresses to ${data.length} bytes, not a whole cluster`);
-    }
-    this.lastCompressed = { offset, data: data.subarray(0, this.clusterSize) };
-    return this.lastCompressed.data;
-  }
-
-  // ---- writing ----------------------------------------------------------------------------------
-
-  private requireWritable(): void {
-    if (!this.writable) throw new ImageUsageError(`${this.path} is open read-only`);
-    if (this.closed) throw new ImageUsageError(`${this.path} is closed`);
+  readInto(view: View, offset: number, out: Buffer): Promise<void> {
+    return this.reader.readInto(view, offset, out);
   }
 
   /** Writes guest bytes to the active image; whole clusters of zeros become zero clusters (v3). */
   async write(offset: number, data: Buffer): Promise<void> {
     this.requireWritable();
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset + data.length > this.header.size) {
-      throw new ImageUsageError(`cannot write ${data.length} bytes at ${offset}: the image is ${this.header.size} bytes`);
-    }
-    let done = 0;
-    while (done < data.length) {
-      const guest = offset + done;
-      const cluster = Math.floor(guest / this.clusterSize);
-      const inCluster = guest % this.clusterSize;
-      if (inCluster === 0 && data.length - done >= this.clusterSize) {
-        // a run of whole clusters inside one L2 table: allocate them together, write them with one call
-        const l2Left = this.l2Entries - (cluster % this.l2Entries);
-        const count = Math.min(l2Left, Math.floor((data.length - done) / this.clusterSize));
-        await this.writeWholeClusters(cluster, data.subarray(done, done + count * this.clusterSize));
-        done += count * this.clusterSize;
-        continue;
-      }
-      const chunk = Math.min(this.clusterSize - inCluster, data.length - done);
-      await this.writePartialCluster(cluster, inCluster, data.subarray(done, done + chunk));
-      done += chunk;
-    }
+    await this.writer.write(offset, data);
   }
 
   /** Makes guest bytes read as zero; whole clusters become zero clusters (v3) or unallocated (v2, no backing). */
   async writeZeroes(offset: number, length: number): Promise<void> {
     this.requireWritable();
-    if (offset + length > this.header.size) throw new ImageUsageError(`cannot zero ${length} bytes at ${offset}: the image is ${this.header.size} bytes`);
-    let done = 0;
-    while (done < length) {
-      const guest = offset + done;
-      const inCluster = guest % this.clusterSize;
-      const chunk = Math.min(this.clusterSize - inCluster, length - done);
-      if (chunk === this.clusterSize && this.canMarkZero()) await this.setZeroCluster(Math.floor(guest / this.clusterSize));
-      else await this.write(guest, Buffer.alloc(chunk));
-      done += chunk;
-    }
+    await this.writer.writeZeroes(offset, length);
   }
 
-  private canMarkZero(): boolean {
-    return this.header.version === 3 || !this.backing;
-  }
-
-  private async writeWholeClusters(first: number, data: Buffer): Promise<void> {
-    const count = data.length / this.clusterSize;
-    const { table, l2Offset } = await this.writableL2(first);
-    const fresh: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const slice = data.subarray(i * this.clusterSize, (i + 1) * this.clusterSize);
-      const index = (first + i) % this.l2Entries;
-      const mapping = this.decode(table, index, first + i);
-      if (isZero(slice) && this.canMarkZero()) {
-        await this.setEntry(table, l2Offset, index, this.header.version === 3 ? OFLAG_ZERO : 0n);
-        await this.releaseMapping(mapping);
-      } else if (mapping.kind === 'data' && mapping.copied) {
-        await this.file.write(mapping.offset, slice);
-      } else {
-        fresh.push(i);
-      }
-    }
-    // clusters needing new space: allocate contiguous runs and write each run at once
-    for (let r = 0; r < fresh.length; ) {
-      let n = 1;
-      while (r + n < fresh.length && fresh[r + n] === fresh[r] + n) n++;
-      const host = await this.refcounts.allocate(n);
-      await this.file.write(host, data.subarray(fresh[r] * this.clusterSize, (fresh[r] + n) * this.clusterSize));
-      for (let k = 0; k < n; k++) {
-        const index = (first + fresh[r] + k) % this.l2Entries;
-        const old = this.decode(table, index, first + fresh[r] + k);
-        await this.setEntry(table, l2Offset, index, encodeDataEntry(host + k * this.clusterSize));
-        await this.releaseMapping(old);
-      }
-      r += n;
-    }
-  }
-
-  private async writePartialCluster(cluster: number, inCluster: number, data: Buffer): Promise<void> {
-    const { table, l2Offset } = await this.writableL2(cluster);
-    const index = cluster % this.l2Entries;
-    const mapping = this.decode(table, index, cluster);
-    if (mapping.kind === 'data' && mapping.copied) {
-      await this.file.write(mapping.offset + inCluster, data);
-      return;
-    }
-    // copy on write: the cluster's current guest content, with the new bytes over it
-    const content = await this.readView(this.activeView(), cluster * this.clusterSize, Math.min(this.clusterSize, this.header.size - cluster * this.clusterSize));
-    const full = Buffer.alloc(this.clusterSize);
-    content.copy(full);
-    data.copy(full, inCluster);
-    const host = await this.refcounts.allocate(1);
-    await this.file.write(host, full);
-    await this.setEntry(table, l2Offset, index, encodeDataEntry(host));
-    await this.releaseMapping(mapping);
-  }
-
-  private async setZeroCluster(cluster: number): Promise<void> {
-    const { table, l2Offset } = await this.writableL2(cluster);
-    const index = cluster % this.l2Entries;
-    const old = this.decode(table, index, cluster);
-    await this.setEntry(table, l2Offset, index, this.header.version === 3 ? OFLAG_ZERO : 0n);
-    await this.releaseMapping(old);
-  }
-
-  /** Drops the reference an L2 entry held (after the entry was replaced). */
-  private async releaseMapping(mapping: ClusterMapping): Promise<void> {
-    if ((mapping.kind === 'data' || mapping.kind === 'zero' || mapping.kind === 'subclusters') && mapping.offset) {
-      await this.refcounts.release(mapping.offset);
-    } else if (mapping.kind === 'compressed') {
-      for (const c of compressedClusters(mapping.offset, mapping.size, this.clusterSize)) await this.refcounts.change(c, -1);
-    }
-  }
-
-  private async setEntry(table: Buffer, l2Offset: number, index: number, entry: bigint): Promise<void> {
-    table.writeBigUInt64BE(entry, index * this.entryBytes);
-    const cached = this.l2Cache.get(l2Offset);
-    if (cached) cached.dirty = true;
-    else await this.cacheL2(l2Offset, { data: table, dirty: true });
-  }
-
-  /** The L2 table covering `cluster` in the active image, allocated or copied so that it may be modified. */
-  private async writableL2(cluster: number): Promise<{ table: Buffer; l2Offset: number }> {
-    const l1Index = Math.floor(cluster / this.l2Entries);
-    const l1Entry = this.l1[l1Index];
-    const current = this.l2OffsetOf(l1Entry, l1Index);
-    if (current && l1Entry & OFLAG_COPIED) return { table: await this.l2Table(current, 'L2 table'), l2Offset: current };
-    const l2Offset = await this.refcounts.allocate(1);
-    const table = current ? Buffer.from(await this.l2Table(current, 'L2 table')) : Buffer.alloc(this.clusterSize);
-    await this.cacheL2(l2Offset, { data: table, dirty: true });
-    this.l1[l1Index] = BigInt(l2Offset) | OFLAG_COPIED;
-    this.l1Dirty = true;
-    if (current) await this.refcounts.release(current);
-    return { table, l2Offset };
+  private requireWritable(): void {
+    if (!this.writable) throw new ImageUsageError(`${this.path} is open read-only`);
+    if (this.closed) throw new ImageUsageError(`${this.path} is closed`);
   }
 
   // ---- metadata write-back ----------------------------------------------------------------------
@@ -501,15 +225,10 @@ export class Qcow2Image {
   async flush(): Promise<void> {
     if (!this.writable) return;
     await this.refcounts.flush();
-    for (const [offset, entry] of this.l2Cache) {
-      if (entry.dirty) {
-        await this.file.write(offset, entry.data);
-        entry.dirty = false;
-      }
-    }
-    if (this.l1Dirty) {
-      await this.file.write(this.header.l1TableOffset, l1Bytes(this.l1, this.clusterSize));
-      this.l1Dirty = false;
+    await this.tables.cache.writeBack();
+    if (this.active.dirty) {
+      await this.file.write(this.header.l1TableOffset, l1Bytes(this.active.entries, this.clusterSize));
+      this.active.dirty = false;
     }
     if (this.headerDirty) {
       await this.file.write(0, serializeHeader(this.header));
@@ -534,111 +253,35 @@ export class Qcow2Image {
   // ---- structure changes used by snapshots, resize and check ------------------------------------
 
   /** Adds `delta` to the refcount of every L2 table and cluster reachable from `l1`. */
-  async addReferences(l1: BigUint64Array, delta: 1 | -1): Promise<void> {
-    for (let i = 0; i < l1.length; i++) {
-      const l2Offset = this.l2OffsetOf(l1[i], i);
-      if (!l2Offset) continue;
-      const table = await this.l2Table(l2Offset, `L2 table ${i}`);
-      await this.refcounts.changeMany(this.hostClusters(table, i, true).clusters, delta);
-      const left = await this.refcounts.change(l2Offset / this.clusterSize, delta);
-      if (left === 0) this.l2Cache.delete(l2Offset);
-    }
-  }
-
-  /**
-   * The host clusters an L2 table references, with the entries referencing them: data clusters and
-   * preallocated zero clusters; with `all`, also compressed clusters and subcluster allocations (the ones
-   * holding references). Plain data entries — nearly all of them — are decoded from two 32-bit words; any
-   * other entry goes through the full decoder and its checks.
-   */
-  private hostClusters(table: Buffer, l1Index: number, all: boolean): { entries: number[]; clusters: number[] } {
-    const entries: number[] = [];
-    const clusters: number[] = [];
-    for (let j = 0; j < this.l2Entries; j++) {
-      const at = j * this.entryBytes;
-      const hi = table.readUInt32BE(at);
-      const lo = table.readUInt32BE(at + 4);
-      if (!this.extendedL2 && (hi & 0x40000000) === 0 && (lo & 0x1ff) === 0) {
-        const offset = (hi & 0x00ffffff) * 0x100000000 + ((lo & 0xfffffe00) >>> 0);
-        if (offset === 0) continue; // unallocated
-        if (offset % this.clusterSize === 0 && offset <= MAX_OFFSET - this.clusterSize) {
-          entries.push(j);
-          clusters.push(offset / this.clusterSize);
-          continue;
-        }
-      }
-      const mapping = this.decode(table, j, l1Index * this.l2Entries + j);
-      if ((mapping.kind === 'data' || mapping.kind === 'zero' || (all && mapping.kind === 'subclusters')) && mapping.offset) {
-        entries.push(j);
-        clusters.push(mapping.offset / this.clusterSize);
-      } else if (all && mapping.kind === 'compressed') {
-        for (const c of compressedClusters(mapping.offset, mapping.size, this.clusterSize)) {
-          entries.push(j);
-          clusters.push(c);
-        }
-      }
-    }
-    return { entries, clusters };
+  addReferences(l1: BigUint64Array, delta: 1 | -1): Promise<void> {
+    return addReferences(this.tables, this.refcounts, l1, delta);
   }
 
   /** Sets the COPIED flag exactly where the refcount is 1, in the active L1 and its L2 tables. */
-  async refreshCopiedFlags(): Promise<void> {
-    for (let i = 0; i < this.l1.length; i++) {
-      const l2Offset = this.l2OffsetOf(this.l1[i], i);
-      if (!l2Offset) continue;
-      const table = await this.l2Table(l2Offset, `L2 table ${i}`);
-      const { entries, clusters } = this.hostClusters(table, i, false);
-      const refcounts = await this.refcounts.getMany(clusters);
-      let changed = false;
-      for (let k = 0; k < entries.length; k++) {
-        const at = entries[k] * this.entryBytes;
-        const entry = table.readBigUInt64BE(at);
-        const wanted = refcounts[k] === 1 ? entry | OFLAG_COPIED : entry & ~OFLAG_COPIED;
-        if (wanted !== entry) {
-          table.writeBigUInt64BE(wanted, at);
-          changed = true;
-        }
-      }
-      if (changed) await this.setEntry(table, l2Offset, 0, table.readBigUInt64BE(0));
-      const exclusive = (await this.refcounts.get(l2Offset / this.clusterSize)) === 1;
-      const wanted = exclusive ? BigInt(l2Offset) | OFLAG_COPIED : BigInt(l2Offset);
-      if (wanted !== this.l1[i]) {
-        this.l1[i] = wanted;
-        this.l1Dirty = true;
-      }
-    }
+  refreshCopiedFlags(): Promise<void> {
+    return refreshCopiedFlags(this.tables, this.refcounts, this.active);
   }
 
   /** Writes an L1 table into newly allocated clusters; returns its offset. */
-  async writeNewL1(l1: BigUint64Array): Promise<number> {
-    const bytes = l1Bytes(l1, this.clusterSize);
-    const offset = bytes.length ? await this.refcounts.allocate(bytes.length / this.clusterSize) : 0;
-    if (bytes.length) await this.file.write(offset, bytes);
-    return offset;
+  writeNewL1(l1: BigUint64Array): Promise<number> {
+    return this.allocator.writeNewL1(l1);
   }
 
-  async releaseL1(offset: number, entries: number): Promise<void> {
-    if (entries > 0) await this.refcounts.release(offset, Math.ceil((entries * 8) / this.clusterSize));
+  releaseL1(offset: number, entries: number): Promise<void> {
+    return this.allocator.releaseL1(offset, entries);
   }
 
   /** Rewrites the snapshot table in new clusters and points the header at it. */
   async writeSnapshotTable(entries: SnapshotEntry[]): Promise<void> {
-    const old = { offset: this.header.snapshotsOffset, count: this.snapshotEntries.length, bytes: serializeSnapshotTable(this.snapshotEntries).length };
-    const raw = serializeSnapshotTable(entries);
-    const clusters = Math.ceil(raw.length / this.clusterSize);
-    const offset = clusters ? await this.refcounts.allocate(clusters) : 0;
-    if (clusters) {
-      const padded = Buffer.alloc(clusters * this.clusterSize);
-      raw.copy(padded);
-      await this.file.write(offset, padded);
-    }
+    const old = { offset: this.header.snapshotsOffset, count: this.snapshotEntries.length, clusters: snapshotTableClusters(this.snapshotEntries, this.clusterSize) };
+    const offset = await storeSnapshotTable(this.file, this.refcounts, entries);
     await this.flush(); // refcounts and tables on disk before the header names the new table
     this.snapshotEntries = entries;
     this.header.snapshotsOffset = offset;
     this.header.nbSnapshots = entries.length;
     this.headerDirty = true;
     await this.flush();
-    if (old.count > 0 && old.offset) await this.refcounts.release(old.offset, Math.ceil(old.bytes / this.clusterSize));
+    if (old.count > 0 && old.offset) await this.refcounts.release(old.offset, old.clusters);
   }
 
   get snapshotList(): readonly SnapshotEntry[] {
@@ -647,18 +290,18 @@ export class Qcow2Image {
 
   /** Replaces the active L1 table (revert, grow), writing it to new clusters when its size changes. */
   async replaceActiveL1(l1: BigUint64Array): Promise<void> {
-    if (l1.length !== this.l1.length) {
+    if (l1.length !== this.active.entries.length) {
       const offset = await this.writeNewL1(l1);
       const old = { offset: this.header.l1TableOffset, size: this.header.l1Size };
-      this.l1 = l1;
+      this.active.entries = l1;
       this.header.l1TableOffset = offset;
       this.header.l1Size = l1.length;
       this.headerDirty = true;
       await this.flush();
       await this.releaseL1(old.offset, old.size);
     } else {
-      this.l1 = l1;
-      this.l1Dirty = true;
+      this.active.entries = l1;
+      this.active.dirty = true;
     }
   }
 
@@ -669,7 +312,6 @@ export class Qcow2Image {
 
   /** Rewrites refcounts from what the metadata references (dirty images, check --repair of errors). */
   async rebuildRefcounts(): Promise<void> {
-    const { computeReferences } = await import('./check');
     const { counts, clusters } = await computeReferences(this);
     await this.refcounts.overwriteAll(counts, Math.max(clusters, this.refcounts.fileClusters));
     this.header.incompatibleFeatures &= ~INCOMPAT_DIRTY;
@@ -682,59 +324,8 @@ export class Qcow2Image {
   }
 }
 
-function isZero(buf: Buffer): boolean {
-  for (let i = 0; i < buf.length; i += 8192) {
-    const end = Math.min(buf.length, i + 8192);
-    for (let j = i; j < end; j++) if (buf[j] !== 0) return false;
-  }
-  return true;
-}
-
-export function l1Bytes(l1: BigUint64Array, clusterSize: number): Buffer {
-  const bytes = Buffer.alloc(Math.ceil((l1.length * 8) / clusterSize) * clusterSize);
-  l1.forEach((e, i) => bytes.writeBigUInt64BE(e, i * 8));
-  return bytes;
-}
-
-async function readL1(file: ImageFile, offset: number, size: number, what: string): Promise<BigUint64Array> {
-  if (size * 8 > MAX_L1_BYTES) throw new InvalidImageError(`${what} size`, size, 'is too large');
-  const raw = size ? await file.readExact(offset, size * 8, what) : Buffer.alloc(0);
-  const l1 = new BigUint64Array(size);
-  for (let i = 0; i < size; i++) l1[i] = raw.readBigUInt64BE(i * 8);
-  return l1;
-}
-
-async function readSnapshots(file: ImageFile, header: Qcow2Header): Promise<SnapshotEntry[]> {
-  if (header.nbSnapshots === 0) return [];
-  const length = Math.min(snapshotTableLimit(header.nbSnapshots), file.size - header.snapshotsOffset);
-  if (length <= 0) throw new InvalidImageError('snapshot table offset', header.snapshotsOffset, 'lies beyond the end of the file');
-  const raw = await file.readExact(header.snapshotsOffset, length, 'snapshot table');
-  return parseSnapshotTable(raw, header.nbSnapshots, 2 ** header.clusterBits, header.version);
-}
-
-async function openBacking(imagePath: string, header: Qcow2Header): Promise<BackingSource> {
-  const name = header.backingFile as string;
-  const path = isAbsolute(name) ? name : resolve(dirname(imagePath), name);
-  const magic = Buffer.alloc(4);
-  const handle = await openFile(path, 'r').catch((error: Error) => {
-    throw new ImageUsageError(`backing file ${name} cannot be opened: ${error.message}`);
-  });
-  await handle.read(magic, 0, 4, 0);
-  const isQcow2 = header.backingFormat ? header.backingFormat === 'qcow2' : magic.readUInt32BE(0) === QCOW_MAGIC;
-  if (isQcow2) {
-    await handle.close();
-    const image = await Qcow2Image.open(path);
-    return { size: image.header.size, read: (o, l) => image.read(o, l), close: () => image.close() };
-  }
-  const size = (await stat(path)).size;
-  const file = new ImageFile(handle, size);
-  return {
-    size,
-    read: async (o, l) => {
-      const out = Buffer.alloc(l);
-      await file.readData(o, out);
-      return out;
-    },
-    close: () => handle.close(),
-  };
+/** A qcow2 backing file is itself an image, opened read-only. */
+async function openQcow2Backing(path: string): Promise<BackingSource> {
+  const image = await Qcow2Image.open(path);
+  return { size: image.header.size, read: (o, l) => image.read(o, l), close: () => image.close() };
 }

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { qemuCheck, qemuImg, qemuIo, qemuRaw, scratchDir } from '../test/qemu-tools';
-import { Qcow2Image } from './index';
+import { createImage, Qcow2Image } from './index';
 
 /** Images made by qemu-img/qemu-io, read by island: every byte equals `qemu-img convert -O raw`. */
 describe('reading images that qemu made', () => {
@@ -102,7 +102,6 @@ describe('images island writes', () => {
   afterAll(cleanup);
 
   it('creates images qemu-img accepts as empty and clean, for every compat and refcount width', async () => {
-    const { createImage } = await import('./index');
     for (const [compat, bits, cluster] of [['1.1', 1, 512], ['1.1', 64, 65536], ['0.10', 16, 4096], ['1.1', 16, 2097152]] as const) {
       const path = join(dir, `new-${compat}-${bits}-${cluster}.qcow2`);
       await createImage(path, { size: 3 << 20, compat, refcountBits: bits, clusterSize: cluster });

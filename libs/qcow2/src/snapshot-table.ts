@@ -1,5 +1,17 @@
+import { Qcow2Header } from './header';
+import { ImageFile } from './image-file';
 import { InvalidImageError } from './qcow2-errors';
 import { MAX_L1_BYTES, MAX_OFFSET, MAX_SNAPSHOT_EXTRA, MAX_SNAPSHOT_TABLE_BYTES } from './limits';
+import { Refcounts } from './refcounts';
+
+/** An internal snapshot as the library's callers see it. */
+export interface SnapshotInfo {
+  id: string;
+  name: string;
+  virtualSize: number;
+  /** ISO 8601 */
+  date: string;
+}
 
 /** One internal snapshot as stored in the snapshot table. */
 export interface SnapshotEntry {
@@ -90,4 +102,46 @@ export function serializeSnapshotTable(entries: SnapshotEntry[]): Buffer {
     parts.push(fixed, extra, id, name, Buffer.alloc(Math.ceil(length / 8) * 8 - length));
   }
   return Buffer.concat(parts);
+}
+
+/** Reads and parses the snapshot table the header names. */
+export async function readSnapshotTable(file: ImageFile, header: Qcow2Header): Promise<SnapshotEntry[]> {
+  if (header.nbSnapshots === 0) return [];
+  const length = Math.min(snapshotTableLimit(header.nbSnapshots), file.size - header.snapshotsOffset);
+  if (length <= 0) throw new InvalidImageError('snapshot table offset', header.snapshotsOffset, 'lies beyond the end of the file');
+  const raw = await file.readExact(header.snapshotsOffset, length, 'snapshot table');
+  return parseSnapshotTable(raw, header.nbSnapshots, 2 ** header.clusterBits, header.version);
+}
+
+/** Writes a table of `entries` into newly allocated clusters; returns its offset (0 for no entries). */
+export async function storeSnapshotTable(file: ImageFile, refcounts: Refcounts, entries: SnapshotEntry[]): Promise<number> {
+  const raw = serializeSnapshotTable(entries);
+  const clusters = Math.ceil(raw.length / refcounts.clusterSize);
+  const offset = clusters ? await refcounts.allocate(clusters) : 0;
+  if (clusters) {
+    const padded = Buffer.alloc(clusters * refcounts.clusterSize);
+    raw.copy(padded);
+    await file.write(offset, padded);
+  }
+  return offset;
+}
+
+/** How many clusters the table of `entries` occupies. */
+export function snapshotTableClusters(entries: SnapshotEntry[], clusterSize: number): number {
+  return Math.ceil(serializeSnapshotTable(entries).length / clusterSize);
+}
+
+/** A snapshot by name; failing that, by id. */
+export function findSnapshotEntry(entries: readonly SnapshotEntry[], nameOrId: string): SnapshotEntry | undefined {
+  return entries.find((s) => s.name === nameOrId) ?? entries.find((s) => s.id === nameOrId);
+}
+
+/** `imageSize` stands in for a snapshot that does not record its own size (v2). */
+export function snapshotInfo(entry: SnapshotEntry, imageSize: number): SnapshotInfo {
+  return {
+    id: entry.id,
+    name: entry.name,
+    virtualSize: entry.diskSize ?? imageSize,
+    date: new Date(entry.dateSec * 1000 + Math.floor(entry.dateNsec / 1e6)).toISOString(),
+  };
 }

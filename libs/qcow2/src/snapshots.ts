@@ -1,7 +1,7 @@
-import { Qcow2Image, SnapshotInfo } from './qcow2-image';
+import { Qcow2Image } from './qcow2-image';
 import { ImageUsageError } from './qcow2-errors';
 import { OFLAG_COPIED } from './limits';
-import { SnapshotEntry } from './snapshot-table';
+import { SnapshotEntry, SnapshotInfo } from './snapshot-table';
 
 /**
  * Takes an internal snapshot of the active image: its L1 table is copied, and every L2 table and cluster it

@@ -1,0 +1,105 @@
+import { Qcow2Header } from './header';
+import { ImageFile } from './image-file';
+import { compressedClusters } from './l2-entry';
+import { OFLAG_COPIED } from './limits';
+import { hex } from './qcow2-errors';
+import { Refcounts } from './refcounts';
+import { serializeSnapshotTable, SnapshotEntry } from './snapshot-table';
+import { ActiveL1, ClusterTables, TableLookup, View } from './tables';
+
+/**
+ * What counting an image's references reads. Qcow2Image provides it: the check and the dirty-image
+ * rebuild both count through this module, which does not import the image class.
+ */
+export interface ReferencedImage extends TableLookup {
+  readonly file: ImageFile;
+  readonly header: Qcow2Header;
+  readonly refcounts: Refcounts;
+  readonly snapshotList: readonly SnapshotEntry[];
+  activeView(): View;
+  snapshotView(nameOrId: string): Promise<View>;
+}
+
+/** The references every cluster should have, recomputed from the metadata alone. */
+export async function computeReferences(image: ReferencedImage): Promise<{ counts: Map<number, number>; clusters: number; problems: string[] }> {
+  const counts = new Map<number, number>();
+  const problems: string[] = [];
+  const cs = image.clusterSize;
+  const fileClusters = Math.ceil(image.file.size / cs);
+  const add = (cluster: number, what: string) => {
+    if (cluster >= fileClusters) {
+      problems.push(`${what} at ${hex(cluster * cs)} lies beyond the end of the file`);
+      return;
+    }
+    counts.set(cluster, (counts.get(cluster) ?? 0) + 1);
+  };
+  const addRange = (offset: number, bytes: number, what: string) => {
+    for (let c = Math.floor(offset / cs); c < Math.ceil((offset + bytes) / cs); c++) add(c, what);
+  };
+  add(0, 'header');
+  const h = image.header;
+  addRange(h.l1TableOffset, h.l1Size * 8, 'active L1 table');
+  addRange(h.refcountTableOffset, h.refcountTableClusters * cs, 'refcount table');
+  image.refcounts.blockOffsets.forEach((offset) => offset && add(offset / cs, 'refcount block'));
+  if (h.nbSnapshots) addRange(h.snapshotsOffset, serializeSnapshotTable([...image.snapshotList]).length, 'snapshot table');
+  const views = [image.activeView()];
+  for (const s of image.snapshotList) {
+    addRange(s.l1TableOffset, s.l1Size * 8, `L1 table of snapshot ${s.name}`);
+    views.push(await image.snapshotView(s.id));
+  }
+  for (const view of views) {
+    for (let i = 0; i < view.l1.length; i++) {
+      const l2 = image.l2OffsetOf(view.l1[i], i);
+      if (!l2) continue;
+      add(l2 / cs, `L2 table ${i}`);
+      if (l2 >= image.file.size) continue;
+      const table = await image.l2Table(l2, `L2 table ${i}`);
+      for (let j = 0; j < image.l2Entries; j++) {
+        const m = image.decode(table, j, i * image.l2Entries + j);
+        if ((m.kind === 'data' || m.kind === 'zero' || m.kind === 'subclusters') && m.offset) add(m.offset / cs, `data cluster of guest ${hex((i * image.l2Entries + j) * cs)}`);
+        else if (m.kind === 'compressed') for (const c of compressedClusters(m.offset, m.size, cs)) add(c, 'compressed cluster');
+      }
+    }
+  }
+  let clusters = fileClusters;
+  for (const c of counts.keys()) if (c + 1 > clusters) clusters = c + 1;
+  return { counts, clusters, problems };
+}
+
+/** Adds `delta` to the refcount of every L2 table and cluster reachable from `l1` (a point in time taken or dropped). */
+export async function addReferences(tables: ClusterTables, refcounts: Refcounts, l1: BigUint64Array, delta: 1 | -1): Promise<void> {
+  for (let i = 0; i < l1.length; i++) {
+    const l2Offset = tables.l2OffsetOf(l1[i], i);
+    if (!l2Offset) continue;
+    const table = await tables.l2Table(l2Offset, `L2 table ${i}`);
+    await refcounts.changeMany(tables.hostClusters(table, i, true).clusters, delta);
+    const left = await refcounts.change(l2Offset / tables.clusterSize, delta);
+    if (left === 0) tables.cache.forget(l2Offset);
+  }
+}
+
+/** Sets the COPIED flag exactly where the refcount is 1, in the active L1 and its L2 tables. */
+export async function refreshCopiedFlags(tables: ClusterTables, refcounts: Refcounts, active: ActiveL1): Promise<void> {
+  const l1 = active.entries;
+  for (let i = 0; i < l1.length; i++) {
+    const l2Offset = tables.l2OffsetOf(l1[i], i);
+    if (!l2Offset) continue;
+    const table = await tables.l2Table(l2Offset, `L2 table ${i}`);
+    const { entries, clusters } = tables.hostClusters(table, i, false);
+    const counts = await refcounts.getMany(clusters);
+    let changed = false;
+    for (let k = 0; k < entries.length; k++) {
+      const at = entries[k] * tables.entryBytes;
+      const entry = table.readBigUInt64BE(at);
+      const wanted = counts[k] === 1 ? entry | OFLAG_COPIED : entry & ~OFLAG_COPIED;
+      if (wanted !== entry) {
+        table.writeBigUInt64BE(wanted, at);
+        changed = true;
+      }
+    }
+    if (changed) await tables.cache.markDirty(l2Offset, table);
+    const exclusive = (await refcounts.get(l2Offset / tables.clusterSize)) === 1;
+    const wanted = exclusive ? BigInt(l2Offset) | OFLAG_COPIED : BigInt(l2Offset);
+    if (wanted !== l1[i]) active.set(i, wanted);
+  }
+}

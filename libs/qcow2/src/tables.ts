@@ -1,0 +1,148 @@
+import { hasFeature, INCOMPAT_EXTL2, Qcow2Header } from './header';
+import { ImageFile } from './image-file';
+import { L2Cache } from './l2-cache';
+import { ClusterMapping, compressedClusters, decodeL2Entry } from './l2-entry';
+import { L1E_OFFSET_MASK, MAX_L1_BYTES, MAX_OFFSET } from './limits';
+import { InvalidImageError, hex } from './qcow2-errors';
+
+/** A point in time to read or compare: the active image or one internal snapshot. */
+export interface View {
+  l1: BigUint64Array;
+  size: number;
+}
+
+/** Finding a guest cluster's L2 entry. ClusterTables does it; Qcow2Image offers the same methods. */
+export interface TableLookup {
+  readonly clusterSize: number;
+  readonly l2Entries: number;
+  l2OffsetOf(l1Entry: bigint, l1Index: number): number;
+  l2Table(offset: number, what: string): Promise<Buffer>;
+  decode(table: Buffer, index: number, cluster: number): ClusterMapping;
+}
+
+/** L1 entry bits that must be zero: 56..62 and 0..8. */
+const L1_RESERVED = 0x7f000000000001ffn;
+
+/** The active image's L1 table: changed in memory, written back on flush. */
+export class ActiveL1 {
+  dirty = false;
+
+  constructor(
+    public entries: BigUint64Array,
+    private readonly header: Qcow2Header,
+  ) {}
+
+  view(): View {
+    return { l1: this.entries, size: this.header.size };
+  }
+
+  set(index: number, entry: bigint): void {
+    this.entries[index] = entry;
+    this.dirty = true;
+  }
+}
+
+/** L1/L2 lookup: from a guest cluster to its L2 table and entry, every offset validated on the way. */
+export class ClusterTables implements TableLookup {
+  readonly clusterSize: number;
+  readonly extendedL2: boolean;
+  readonly entryBytes: number;
+  readonly l2Entries: number;
+
+  constructor(
+    private readonly header: Qcow2Header,
+    readonly cache: L2Cache,
+  ) {
+    this.clusterSize = 2 ** header.clusterBits;
+    this.extendedL2 = hasFeature(header.incompatibleFeatures, INCOMPAT_EXTL2);
+    this.entryBytes = this.extendedL2 ? 16 : 8;
+    this.l2Entries = this.clusterSize / this.entryBytes;
+  }
+
+  l2Table(offset: number, what: string): Promise<Buffer> {
+    return this.cache.get(offset, what);
+  }
+
+  /** L2 table offset for an L1 entry, validated. */
+  l2OffsetOf(l1Entry: bigint, l1Index: number): number {
+    if (l1Entry & L1_RESERVED) throw new InvalidImageError(`L1 entry ${l1Index}`, l1Entry, 'has reserved bits set');
+    const offset = Number(l1Entry & L1E_OFFSET_MASK);
+    if (offset % this.clusterSize !== 0) throw new InvalidImageError(`L2 table offset (L1 entry ${l1Index})`, offset, 'is not cluster aligned');
+    return offset;
+  }
+
+  /** How guest cluster `cluster` is mapped in `view`. */
+  async mapping(view: View, cluster: number): Promise<ClusterMapping> {
+    const l1Index = Math.floor(cluster / this.l2Entries);
+    if (l1Index >= view.l1.length) return { kind: 'unallocated' };
+    const l2Offset = this.l2OffsetOf(view.l1[l1Index], l1Index);
+    if (l2Offset === 0) return { kind: 'unallocated' };
+    const table = await this.l2Table(l2Offset, `L2 table for guest offset ${hex(cluster * this.clusterSize)}`);
+    return this.decode(table, cluster % this.l2Entries, cluster);
+  }
+
+  decode(table: Buffer, index: number, cluster: number): ClusterMapping {
+    const at = index * this.entryBytes;
+    const entry = table.readBigUInt64BE(at);
+    const bitmap = this.extendedL2 ? table.readBigUInt64BE(at + 8) : undefined;
+    const mapping = decodeL2Entry(entry, bitmap, this.header.clusterBits, this.header.version, () => `guest offset ${hex(cluster * this.clusterSize)}`);
+    if ((mapping.kind === 'data' || mapping.kind === 'subclusters' || (mapping.kind === 'zero' && mapping.offset)) && mapping.offset % this.clusterSize) {
+      throw new InvalidImageError(`data cluster offset (guest offset ${hex(cluster * this.clusterSize)})`, mapping.offset, 'is not cluster aligned');
+    }
+    if (mapping.kind === 'data' && mapping.offset > MAX_OFFSET - this.clusterSize) {
+      throw new InvalidImageError('data cluster offset', mapping.offset, 'is too large');
+    }
+    return mapping;
+  }
+
+  /**
+   * The host clusters an L2 table references, with the entries referencing them: data clusters and
+   * preallocated zero clusters; with `all`, also compressed clusters and subcluster allocations (the ones
+   * holding references). Plain data entries — nearly all of them — are decoded from two 32-bit words; any
+   * other entry goes through the full decoder and its checks.
+   */
+  hostClusters(table: Buffer, l1Index: number, all: boolean): { entries: number[]; clusters: number[] } {
+    const entries: number[] = [];
+    const clusters: number[] = [];
+    for (let j = 0; j < this.l2Entries; j++) {
+      const at = j * this.entryBytes;
+      const hi = table.readUInt32BE(at);
+      const lo = table.readUInt32BE(at + 4);
+      if (!this.extendedL2 && (hi & 0x40000000) === 0 && (lo & 0x1ff) === 0) {
+        const offset = (hi & 0x00ffffff) * 0x100000000 + ((lo & 0xfffffe00) >>> 0);
+        if (offset === 0) continue; // unallocated
+        if (offset % this.clusterSize === 0 && offset <= MAX_OFFSET - this.clusterSize) {
+          entries.push(j);
+          clusters.push(offset / this.clusterSize);
+          continue;
+        }
+      }
+      const mapping = this.decode(table, j, l1Index * this.l2Entries + j);
+      if ((mapping.kind === 'data' || mapping.kind === 'zero' || (all && mapping.kind === 'subclusters')) && mapping.offset) {
+        entries.push(j);
+        clusters.push(mapping.offset / this.clusterSize);
+      } else if (all && mapping.kind === 'compressed') {
+        for (const c of compressedClusters(mapping.offset, mapping.size, this.clusterSize)) {
+          entries.push(j);
+          clusters.push(c);
+        }
+      }
+    }
+    return { entries, clusters };
+  }
+}
+
+export async function readL1(file: ImageFile, offset: number, size: number, what: string): Promise<BigUint64Array> {
+  if (size * 8 > MAX_L1_BYTES) throw new InvalidImageError(`${what} size`, size, 'is too large');
+  const raw = size ? await file.readExact(offset, size * 8, what) : Buffer.alloc(0);
+  const l1 = new BigUint64Array(size);
+  for (let i = 0; i < size; i++) l1[i] = raw.readBigUInt64BE(i * 8);
+  return l1;
+}
+
+/** An L1 table as stored: big-endian entries, padded to whole clusters. */
+export function l1Bytes(l1: BigUint64Array, clusterSize: number): Buffer {
+  const bytes = Buffer.alloc(Math.ceil((l1.length * 8) / clusterSize) * clusterSize);
+  l1.forEach((e, i) => bytes.writeBigUInt64BE(e, i * 8));
+  return bytes;
+}
