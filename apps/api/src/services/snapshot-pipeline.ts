@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { commitCopyVersions, commitSnapshotVersions, releaseClaims, SnapshotEntity, sqlRows, VolumeEntity } from '@island/catalog';
+import { commitCopyVersions, commitSnapshotVersions, releaseClaims, SnapshotEntity, sqlRows, stageSnapshotChanges, VolumeEntity } from '@island/catalog';
 import {
   PointsInTimeRelease,
   SnapshotCopyProgressedEvent,
@@ -129,11 +129,7 @@ export class SnapshotPipeline {
         await this.fail(tx, snapshot, `part ${e.partIndex} reported blocks that differ from the blocks it was given`);
         return;
       }
-      await m.query(
-        `INSERT INTO snapshot_change (snapshot_id, block_index, hash)
-         SELECT $1, i, h FROM unnest($2::bigint[], $3::bytea[]) AS t(i, h) ON CONFLICT DO NOTHING`,
-        [snapshot.id, e.blocks.map((b) => b.index), e.blocks.map((b) => (b.hash === null ? null : Buffer.from(b.hash, 'hex')))],
-      );
+      await stageSnapshotChanges(m, snapshot.id, e.blocks.map((b) => b.index), e.blocks.map((b) => (b.hash === null ? null : Buffer.from(b.hash, 'hex'))));
       const [updated] = await sqlRows<SnapshotRow>(
         m,
         `UPDATE snapshot SET blocks_done = blocks_done + $2, bytes_uploaded = bytes_uploaded + $3, bytes_stored = bytes_stored + $4,

@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { Manifest, objectNames, RegionStores, SwiftBlockStore } from '@island/blockstore';
-import { commitCopyVersions, commitSnapshotVersions, sqlRows } from '@island/catalog';
+import { commitCopyVersions, commitSnapshotVersions, sqlRows, stageSnapshotChanges } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { InjectConfig } from '@island/platform';
 
@@ -199,12 +199,6 @@ export class CatalogRebuilder {
         hashes.push(null);
       }
     }
-    for (let i = 0; i < indexes.length; i += CHUNK) {
-      await m.query(
-        `INSERT INTO snapshot_change (snapshot_id, block_index, hash)
-         SELECT $1, i, decode(h, 'hex') FROM unnest($2::bigint[], $3::text[]) AS t(i, h)`,
-        [snapshotId, indexes.slice(i, i + CHUNK), hashes.slice(i, i + CHUNK)],
-      );
-    }
+    await stageSnapshotChanges(m, snapshotId, indexes, hashes.map((h) => (h === null ? null : Buffer.from(h, 'hex'))));
   }
 }

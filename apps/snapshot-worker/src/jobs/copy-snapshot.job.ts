@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { CorruptObjectError, Manifest, RegionStores, SwiftBlockStore } from '@island/blockstore';
-import { claimBlocks, markBlocksPresent, SnapshotNotUploadingError, sqlRows } from '@island/catalog';
+import { claimBlocks, markBlocksPresent, SnapshotNotUploadingError, sqlRows, stageSnapshotChanges } from '@island/catalog';
 import {
   OperationFailed,
   SnapshotCopy,
@@ -97,11 +97,7 @@ export class CopySnapshotJob {
     let indexes: number[] = [];
     let hashes: Buffer[] = [];
     const flush = async () => {
-      await this.dataSource.query(
-        `INSERT INTO snapshot_change (snapshot_id, block_index, hash)
-         SELECT $1, i, h FROM unnest($2::bigint[], $3::bytea[]) AS t(i, h) ON CONFLICT DO NOTHING`,
-        [snapshotId, indexes, hashes],
-      );
+      await stageSnapshotChanges(this.dataSource.manager, snapshotId, indexes, hashes);
       indexes = [];
       hashes = [];
     };

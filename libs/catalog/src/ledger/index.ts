@@ -7,3 +7,4 @@ export * from './sql-rows';
 export * from './block-collection';
 export * from './manifest-collection';
 export * from './reference-audit';
+export * from './snapshot-changes';
