@@ -1,5 +1,6 @@
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { ContractDefinition } from '@island/contracts';
+import { MessageHandler } from './message-context';
 import { RegisteredHandler } from './message-dispatcher';
 import { ON_MESSAGE } from './on-message.decorator';
 import { HandlerSetupError } from './messaging-errors';
@@ -15,7 +16,7 @@ export function discoverHandlers(discovery: DiscoveryService, scanner: MetadataS
       const fn = instance[method];
       if (typeof fn !== 'function') continue;
       const contract = Reflect.getMetadata(ON_MESSAGE, fn) as ContractDefinition | undefined;
-      if (contract) found.push({ contract, handle: (fn as (...a: unknown[]) => Promise<void>).bind(instance) });
+      if (contract) found.push({ contract, handle: (fn as MessageHandler).bind(instance) });
     }
   }
   return found;
