@@ -1,18 +1,6 @@
-import { IsInt, IsString } from 'class-validator';
-import { defineContract, routes } from '@island/contracts';
+import { ImageGrow, ImageGrowJob, SnapshotTakeJob } from '@island/contracts';
 import { MessageContext } from './message-context';
 import { ON_MESSAGE, OnMessage } from './on-message.decorator';
-
-class Ping {
-  @IsString() text!: string;
-  @IsInt() n!: number;
-}
-const PingV1 = defineContract({ name: 'TestPing', version: 1, kind: 'event', consumer: 'api', schema: Ping, routingKey: () => routes.event('TestPing', 1) });
-
-/** Another contract's payload: it shares no field with Ping. */
-class VolumeJob {
-  @IsString() volumeId!: string;
-}
 
 /**
  * Handlers that compile: the contract's payload or a supertype of it, with or without the delivery's context.
@@ -20,27 +8,27 @@ class VolumeJob {
  * or the directive itself is one ("unused '@ts-expect-error' directive").
  */
 class Handlers {
-  @OnMessage(PingV1)
-  exact(_payload: Ping): void {
+  @OnMessage(ImageGrow)
+  exact(_payload: ImageGrowJob): void {
     return undefined;
   }
 
-  @OnMessage(PingV1)
-  async withContext(_payload: Ping, _context: MessageContext): Promise<void> {
+  @OnMessage(ImageGrow)
+  async withContext(_payload: ImageGrowJob, _context: MessageContext): Promise<void> {
     return undefined;
   }
 
-  @OnMessage(PingV1)
-  optionalContext(_payload: Ping, _context?: MessageContext): void {
+  @OnMessage(ImageGrow)
+  optionalContext(_payload: ImageGrowJob, _context?: MessageContext): void {
     return undefined;
   }
 
-  @OnMessage(PingV1)
-  supertype(_payload: { text: string }): void {
+  @OnMessage(ImageGrow)
+  supertype(_payload: { volumeId: string; sizeBytes: number }): void {
     return undefined;
   }
 
-  @OnMessage(PingV1)
+  @OnMessage(ImageGrow)
   noArguments(): void {
     return undefined;
   }
@@ -48,47 +36,47 @@ class Handlers {
 
 /** Handlers that must not compile: each `@OnMessage` is refused by the type checker. */
 class Mismatched {
-  // @ts-expect-error the payload of another contract: TestPing does not deliver a VolumeJob
-  @OnMessage(PingV1)
-  otherContract(_payload: VolumeJob): void {
+  // @ts-expect-error the payload of another contract: image.grow does not deliver a SnapshotTakeJob
+  @OnMessage(ImageGrow)
+  otherContract(_payload: SnapshotTakeJob): void {
     return undefined;
   }
 
-  // @ts-expect-error a field of the wrong type: TestPing's n is a number
-  @OnMessage(PingV1)
-  wrongField(_payload: { text: string; n: string }): void {
+  // @ts-expect-error a field of the wrong type: image.grow's sizeBytes is a number
+  @OnMessage(ImageGrow)
+  wrongField(_payload: { volumeId: string; sizeBytes: string }): void {
     return undefined;
   }
 
   // @ts-expect-error a subtype asks for more than the contract guarantees
-  @OnMessage(PingV1)
-  subtype(_payload: Ping & { extra: boolean }): void {
+  @OnMessage(ImageGrow)
+  subtype(_payload: ImageGrowJob & { extra: boolean }): void {
     return undefined;
   }
 
   // @ts-expect-error the second argument is the delivery's MessageContext, nothing else
-  @OnMessage(PingV1)
-  wrongContext(_payload: Ping, _attempt: number): void {
+  @OnMessage(ImageGrow)
+  wrongContext(_payload: ImageGrowJob, _attempt: number): void {
     return undefined;
   }
 
   // @ts-expect-error a third argument is never passed
-  @OnMessage(PingV1)
-  tooManyArguments(_payload: Ping, _context: MessageContext, _more: string): void {
+  @OnMessage(ImageGrow)
+  tooManyArguments(_payload: ImageGrowJob, _context: MessageContext, _more: string): void {
     return undefined;
   }
 
   // @ts-expect-error a handler's result is awaited and dropped: it returns nothing
-  @OnMessage(PingV1)
-  returnsAValue(_payload: Ping): Promise<number> {
+  @OnMessage(ImageGrow)
+  returnsAValue(_payload: ImageGrowJob): Promise<number> {
     return Promise.resolve(1);
   }
 }
 
 describe('@OnMessage', () => {
   it('records the contract on the handler method, for discovery', () => {
-    expect(Reflect.getMetadata(ON_MESSAGE, Handlers.prototype.exact)).toBe(PingV1);
-    expect(Reflect.getMetadata(ON_MESSAGE, Handlers.prototype.withContext)).toBe(PingV1);
-    expect(Reflect.getMetadata(ON_MESSAGE, Mismatched.prototype.otherContract)).toBe(PingV1);
+    expect(Reflect.getMetadata(ON_MESSAGE, Handlers.prototype.exact)).toBe(ImageGrow);
+    expect(Reflect.getMetadata(ON_MESSAGE, Handlers.prototype.withContext)).toBe(ImageGrow);
+    expect(Reflect.getMetadata(ON_MESSAGE, Mismatched.prototype.otherContract)).toBe(ImageGrow);
   });
 });
