@@ -15,7 +15,7 @@ import { RegionsController } from './controllers/regions.controller';
 import { SnapshotsController } from './controllers/snapshots.controller';
 import { VolumesController } from './controllers/volumes.controller';
 import { DomainErrorFilter } from './errors/domain-error.filter';
-import { EventHandlers } from './events/event-handlers';
+import { CatalogEvents } from './events/catalog-events';
 import { OutboxPublisher, OutboxRelay } from './outbox/outbox-relay.service';
 import { UnitOfWork } from './outbox/unit-of-work';
 import { HostService } from './services/host.service';
@@ -47,7 +47,7 @@ import { VolumeService } from './services/volume.service';
     UnitOfWork,
     OutboxRelay,
     { provide: OutboxPublisher, useExisting: MessagePublisher },
-    EventHandlers,
+    CatalogEvents,
     RegionSync,
     RegionService,
     VolumeService,

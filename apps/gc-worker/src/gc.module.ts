@@ -4,13 +4,11 @@ import { CatalogModule } from '@island/catalog';
 import { MessagingModule } from '@island/messaging';
 import { HealthModule, IslandConfigModule, MetricsModule } from '@island/platform';
 import { FsckChecker } from './fsck/fsck';
-import { FsckHandler } from './fsck/fsck.handler';
 import { GarbageCollector } from './gc/garbage-collector';
-import { GcRunHandler } from './gc/gc-run.handler';
 import { GcScheduler } from './gc/gc-scheduler';
 import { OperationRunner } from './gc/operation-runner';
+import { GcJobs } from './jobs/gc-jobs';
 import { CatalogRebuilder } from './rebuild/catalog-rebuild';
-import { CatalogRebuildHandler } from './rebuild/catalog-rebuild.handler';
 
 /**
  * The garbage collector: deletes from Swift the blocks and manifests no snapshot needs once their grace has
@@ -25,6 +23,6 @@ import { CatalogRebuildHandler } from './rebuild/catalog-rebuild.handler';
     CatalogModule.forRoot({ applicationName: 'island-gc', migrate: false }),
     MessagingModule.forService('gc-worker'),
   ],
-  providers: [GarbageCollector, GcScheduler, OperationRunner, GcRunHandler, FsckChecker, FsckHandler, CatalogRebuilder, CatalogRebuildHandler],
+  providers: [GarbageCollector, GcScheduler, OperationRunner, FsckChecker, CatalogRebuilder, GcJobs],
 })
 export class GcModule {}

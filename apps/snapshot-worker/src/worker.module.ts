@@ -4,10 +4,10 @@ import { CatalogModule } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { MessagingModule } from '@island/messaging';
 import { HealthModule, InjectConfig, IslandConfigModule, MetricsModule, ReadinessRegistry, registerDataDirReadiness } from '@island/platform';
-import { CopySnapshotJob } from './jobs/copy-snapshot.job';
-import { RestoreVolumeJob } from './jobs/restore-volume.job';
-import { UploadPartJob } from './jobs/upload-part.job';
-import { WriteManifestJob } from './jobs/write-manifest.job';
+import { CopyJobs } from './jobs/copy-jobs';
+import { ManifestJobs } from './jobs/manifest-jobs';
+import { RestoreJobs } from './jobs/restore-jobs';
+import { UploadJobs } from './jobs/upload-jobs';
 
 /** A snapshot worker: moves blocks between this host's images and Swift, and between regions. */
 @Module({
@@ -19,7 +19,7 @@ import { WriteManifestJob } from './jobs/write-manifest.job';
     CatalogModule.forRoot({ applicationName: 'island-worker', migrate: false }),
     MessagingModule.forService('snapshot-worker', { prefetch: 2 }),
   ],
-  providers: [UploadPartJob, WriteManifestJob, RestoreVolumeJob, CopySnapshotJob],
+  providers: [UploadJobs, ManifestJobs, RestoreJobs, CopyJobs],
 })
 export class WorkerModule implements OnModuleInit {
   constructor(

@@ -47,7 +47,7 @@ describe('contracts', () => {
 
 describe('the contract registry', () => {
   // imported here so the registry's own duplicate check runs in this test too
-  const { CONTRACTS, contractsConsumedBy, SnapshotUploadPart, SnapshotDiffed } = jest.requireActual('./index') as typeof import('./index');
+  const { CONTRACTS, contractKey, contractsConsumedBy, SnapshotUploadPart, SnapshotDiffed } = jest.requireActual('./index') as typeof import('./index');
 
   it('routes every job to its consumer scope and every event to the API', () => {
     for (const c of CONTRACTS) {
@@ -56,6 +56,15 @@ describe('the contract registry', () => {
     }
     expect(contractsConsumedBy('node-agent').map((c) => c.name)).toContain('snapshot.take');
     expect(SnapshotUploadPart.routingKey({ host: 'h1' } as never)).toBe('worker.h1.snapshot.upload-part.v1');
+  });
+
+  it("derives every routing key from the contract's own name and version, bound to its consumer's queue", () => {
+    for (const c of CONTRACTS) {
+      const key = c.routingKey({ host: 'h1' } as never);
+      expect(key.endsWith(`.${contractKey(c)}`)).toBe(true);
+      const bindings = queuesFor(c.consumer, 'h1').flatMap((q) => q.bindings);
+      expect(bindings.some((b) => key.startsWith(b.replace(/#$/, '')))).toBe(true);
+    }
   });
 
   it('validates nested block runs in a diff event', () => {

@@ -24,6 +24,11 @@ export function defineContract<Name extends string, Payload extends object>(
   return definition;
 }
 
+/** A contract's identity on the wire (with the headers' name and version), in logs, metrics and dead letters. */
+export function contractKey(contract: { name: string; version: number | string }): string {
+  return `${contract.name}.v${contract.version}`;
+}
+
 /** A message that does not match its contract: never handled, dead-lettered with these problems. */
 export class ContractViolationError extends Error {
   constructor(
@@ -38,12 +43,12 @@ export class ContractViolationError extends Error {
 /** Validates an untrusted payload against its contract; returns the typed payload or throws. */
 export function parsePayload<P extends object>(contract: ContractDefinition<string, P>, raw: unknown): P {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new ContractViolationError(`${contract.name}.v${contract.version}`, ['payload must be a JSON object']);
+    throw new ContractViolationError(contractKey(contract), ['payload must be a JSON object']);
   }
   const payload = plainToInstance(contract.schema, raw);
   const errors = validateSync(payload, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
   if (errors.length > 0) {
-    throw new ContractViolationError(`${contract.name}.v${contract.version}`, errors.flatMap((e) => flatten(e)));
+    throw new ContractViolationError(contractKey(contract), errors.flatMap((e) => flatten(e)));
   }
   return payload;
 }

@@ -2,7 +2,7 @@ import * as agent from './agent/agent-jobs';
 import * as events from './events/events';
 import * as gc from './gc/gc-jobs';
 import * as worker from './worker/worker-jobs';
-import { ContractDefinition, ServiceName } from './contract';
+import { ContractDefinition, contractKey, ServiceName } from './contract';
 
 /** Every contract island speaks; a service refuses to start unless it handles exactly those it consumes. */
 export const CONTRACTS = [
@@ -51,6 +51,6 @@ export function contractsConsumedBy(service: ServiceName): ContractDefinition[] 
   return CONTRACTS.filter((c) => c.consumer === service);
 }
 
-const names = CONTRACTS.map((c) => `${c.name}.v${c.version}`);
+const names = CONTRACTS.map(contractKey);
 const duplicate = names.find((n, i) => names.indexOf(n) !== i);
 if (duplicate) throw new Error(`contract ${duplicate} is defined twice`);

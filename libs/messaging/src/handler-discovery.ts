@@ -1,5 +1,6 @@
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
-import { ContractDefinition } from '@island/contracts';
+import { ContractDefinition, contractKey } from '@island/contracts';
+import { MessageHandler } from './message-context';
 import { RegisteredHandler } from './message-dispatcher';
 import { ON_MESSAGE } from './on-message.decorator';
 import { HandlerSetupError } from './messaging-errors';
@@ -15,7 +16,7 @@ export function discoverHandlers(discovery: DiscoveryService, scanner: MetadataS
       const fn = instance[method];
       if (typeof fn !== 'function') continue;
       const contract = Reflect.getMetadata(ON_MESSAGE, fn) as ContractDefinition | undefined;
-      if (contract) found.push({ contract, handle: (fn as (...a: unknown[]) => Promise<void>).bind(instance) });
+      if (contract) found.push({ contract, handle: (fn as MessageHandler).bind(instance) });
     }
   }
   return found;
@@ -23,13 +24,12 @@ export function discoverHandlers(discovery: DiscoveryService, scanner: MetadataS
 
 /** A service handles exactly the contracts it consumes: each once, and nothing else. */
 export function checkHandlers(service: string, consumed: ContractDefinition[], handlers: RegisteredHandler[]): void {
-  const key = (c: ContractDefinition) => `${c.name}.v${c.version}`;
   const problems: string[] = [];
   const counts = new Map<string, number>();
-  for (const h of handlers) counts.set(key(h.contract), (counts.get(key(h.contract)) ?? 0) + 1);
-  const missing = consumed.filter((c) => !counts.has(key(c))).map(key);
+  for (const h of handlers) counts.set(contractKey(h.contract), (counts.get(contractKey(h.contract)) ?? 0) + 1);
+  const missing = consumed.filter((c) => !counts.has(contractKey(c))).map(contractKey);
   const duplicated = [...counts].filter(([, n]) => n > 1).map(([k, n]) => `${k} (${n} handlers)`);
-  const foreign = [...counts.keys()].filter((k) => !consumed.some((c) => key(c) === k));
+  const foreign = [...counts.keys()].filter((k) => !consumed.some((c) => contractKey(c) === k));
   if (missing.length) problems.push(`no handler for ${missing.join(', ')}`);
   if (duplicated.length) problems.push(`more than one handler for ${duplicated.join(', ')}`);
   if (foreign.length) problems.push(`handlers for contracts ${service} does not consume: ${foreign.join(', ')}`);

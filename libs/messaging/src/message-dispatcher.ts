@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { ConsumeMessage, Options } from 'amqplib';
-import { ContractDefinition, ContractViolationError, parsePayload } from '@island/contracts';
+import { ContractDefinition, contractKey, ContractViolationError, parsePayload } from '@island/contracts';
 import { MetricsService } from '@island/platform';
 import { AmqpConnection } from './amqp-connection';
 import { BrokerNames, HEADERS } from './broker-names';
@@ -14,8 +14,6 @@ export interface RegisteredHandler {
 
 /** What became of a delivery; the consumer acks in every case (retry and dead letter are new messages). */
 export type Outcome = 'handled' | 'retried' | 'dead-lettered';
-
-const contractKey = (name: string, version: number | string) => `${name}.v${version}`;
 
 /**
  * Turns one delivery into a handler call: identify the contract, validate the payload, run the handler.
@@ -33,14 +31,14 @@ export class MessageDispatcher {
     private readonly retryDelaysMs: number[],
     private readonly metrics: MetricsService,
   ) {
-    for (const h of handlers) this.handlers.set(contractKey(h.contract.name, h.contract.version), h);
+    for (const h of handlers) this.handlers.set(contractKey(h.contract), h);
   }
 
   async dispatch(queue: string, message: ConsumeMessage): Promise<Outcome> {
     const headers = message.properties.headers ?? {};
     const name = headers[HEADERS.contract];
     const version = headers[HEADERS.version];
-    const key = typeof name === 'string' && version !== undefined ? contractKey(name, String(version)) : undefined;
+    const key = typeof name === 'string' && version !== undefined ? contractKey({ name, version: String(version) }) : undefined;
     const attempt = Number(headers[HEADERS.attempt] ?? 1) || 1;
     const registered = key ? this.handlers.get(key) : undefined;
     if (!registered) {

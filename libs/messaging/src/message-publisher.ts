@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ContractDefinition, parsePayload, PayloadOf } from '@island/contracts';
+import { ContractDefinition, contractKey, parsePayload, PayloadOf } from '@island/contracts';
 import { MetricsService } from '@island/platform';
 import { AmqpConnection } from './amqp-connection';
 import { BrokerNames, HEADERS } from './broker-names';
@@ -28,6 +28,6 @@ export class MessagePublisher {
       timestamp: Math.floor(Date.now() / 1000),
       headers: { [HEADERS.contract]: contract, [HEADERS.version]: version },
     });
-    this.metrics.counter('island_messages_published_total', 'Messages published and confirmed', ['contract']).inc({ contract: `${contract}.v${version}` });
+    this.metrics.counter('island_messages_published_total', 'Messages published and confirmed', ['contract']).inc({ contract: contractKey({ name: contract, version }) });
   }
 }

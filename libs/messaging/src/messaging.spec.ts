@@ -148,7 +148,7 @@ describe('messaging on the real RabbitMQ', () => {
   it('dead-letters a malformed message with the reason and keeps consuming', async () => {
     app = await startApp(namespace, [PingHandler, PongHandler]);
     const publisher = app.get(MessagePublisher);
-    await publisher.publishRaw(routes.event('TestPing', 1), 'TestPing', 1, { text: 7, n: 1, extra: true });
+    await publisher.publishRaw(PingV1.routingKey({ text: 'x', n: 1 }), PingV1.name, PingV1.version, { text: 7, n: 1, extra: true });
     await publisher.publishRaw(routes.event('TestNobody', 1), 'TestNobody', 1, {});
     await publisher.publish(PongV1, { text: 'after' });
     await inbox.waitFor(1);

@@ -1,5 +1,7 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, validateSync, ValidationError } from 'class-validator';
+import { RpcMethod } from '@island/oslo-rpc';
+import { Caller } from '../auth/caller';
 import { cinderErrors, typeError } from './cinder-errors';
 
 /** The fields island reads of Cinder's volume dict (Cinder sends many more; they are ignored). */
@@ -70,4 +72,83 @@ export function parseArg<T extends object>(schema: new () => T, value: unknown, 
 
 function describe(errors: ValidationError[]): string {
   return errors.flatMap((e) => Object.values(e.constraints ?? {})).join('; ');
+}
+
+/** Reads one keyword argument: its typed value, or the exception Cinder sees (InvalidInput naming the argument). */
+export type Kwarg<T> = (value: unknown, name: string) => T;
+
+/** A Cinder dict, validated against its class. */
+export const dict =
+  <T extends object>(schema: new () => T): Kwarg<T> =>
+  (value, name) =>
+    parseArg(schema, value, name);
+
+/** A size in GiB, a whole number from 1 (extend_volume's new_size). */
+export const wholeGib: Kwarg<number> = (value, name) => {
+  if (!Number.isInteger(value) || (value as number) < 1) throw cinderErrors.invalidInput(`${name} must be a whole number of GiB, not ${JSON.stringify(value)}`);
+  return value as number;
+};
+
+/** An argument the method accepts and island does not read (get_volume_stats' refresh, a detach's connector). */
+export const unread: Kwarg<unknown> = (value) => value;
+
+type Kwargs = Record<string, Kwarg<unknown>>;
+type Parsed<K extends Kwargs> = { [N in keyof K]: ReturnType<K[N]> };
+/** The arguments that are a resource of a project (a volume or snapshot dict): the call may act as its owner. */
+type Owned<R extends Kwargs> = { [N in keyof R]: ReturnType<R[N]> extends { id: string; project_id?: string } ? N : never }[keyof R] & string;
+
+/**
+ * One method of the Cinder endpoint as Python's signature and island's rules declare it: its required and
+ * optional keyword arguments and how each is read, whether it takes any other (`**kwargs`), whose project it
+ * acts as, and its logic, which gets the arguments read and typed and, when it acts as a project, the caller.
+ */
+export interface CinderMethod<R extends Kwargs, O extends Kwargs, A extends Owned<R> | undefined> {
+  required: R;
+  optional?: O;
+  /** Takes any other keyword argument too: os-brick's connector calls pass more than island reads. */
+  anyOther?: boolean;
+  /** The argument whose owner the call acts as (else the request context's project); none: no caller. */
+  actingAs?: A;
+  /** A function type, not a method: checked strictly, so it cannot ask for more than the arguments declared. */
+  run: (args: Parsed<R> & Partial<Parsed<O>>, caller: A extends string ? Caller : undefined) => Promise<unknown>;
+}
+
+/** How a table entry is served: as the RPC method of that name, its logic bound to the endpoint. */
+export type DeclaredMethod = (name: string, self: object) => RpcMethod;
+
+/** A table entry, typed: `run` must take what `required` and `optional` read, and a caller only with `actingAs`. */
+export function cinderMethod<R extends Kwargs, O extends Kwargs = Record<never, never>, A extends Owned<R> | undefined = undefined>(
+  method: CinderMethod<R, O, A>,
+): DeclaredMethod {
+  return (name, self) => toRpcMethod(name, method, self);
+}
+
+const PROJECT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * The RPC method a table entry declares: checks the keyword arguments as Python would (TypeError), reads each
+ * in order (InvalidInput), makes the caller, then runs the logic bound to `self`.
+ */
+function toRpcMethod<R extends Kwargs, O extends Kwargs, A extends Owned<R> | undefined>(name: string, method: CinderMethod<R, O, A>, self: object): RpcMethod {
+  const required = Object.keys(method.required);
+  const optional = Object.keys(method.optional ?? {});
+  const run = method.run.bind(self);
+  return async (context, kwargs) => {
+    checkKwargs(name, kwargs, required, optional, method.anyOther ?? false);
+    const args: Record<string, unknown> = {};
+    for (const [arg, read] of Object.entries<Kwarg<unknown>>(method.required)) args[arg] = read(kwargs[arg], arg);
+    for (const [arg, read] of Object.entries<Kwarg<unknown>>(method.optional ?? {})) if (kwargs[arg] !== undefined) args[arg] = read(kwargs[arg], arg);
+    const parsed = args as Parsed<R> & Partial<Parsed<O>>;
+    const caller = method.actingAs === undefined ? undefined : callerFor(context, (parsed[method.actingAs] as { project_id?: string }).project_id);
+    return run(parsed, caller as A extends string ? Caller : undefined);
+  };
+}
+
+/** Acts as the project that owns the resource (Cinder's dict says), else the request context's project. */
+function callerFor(context: Record<string, unknown>, projectId: string | undefined): Caller {
+  const project = projectId ?? (typeof context.project_id === 'string' ? context.project_id : undefined);
+  if (!project) throw cinderErrors.invalidInput('no project: neither the resource nor the request context names one');
+  // the same project names REST accepts (a Keystone project id is 32 hex digits)
+  if (!PROJECT_ID.test(project)) throw cinderErrors.invalidInput(`project_id must be 1 to 64 letters, digits, '.', '_' or '-', not ${JSON.stringify(project.slice(0, 80))}`);
+  return { projectId: project, admin: false, scope: project, readOnly: false };
 }

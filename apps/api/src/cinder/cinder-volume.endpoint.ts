@@ -15,20 +15,20 @@ import { NotFoundError } from '../errors/domain-errors';
 import { SnapshotService } from '../services/snapshot.service';
 import { IN_FLIGHT_STATUSES } from '../services/naming';
 import { VolumeService } from '../services/volume.service';
-import { checkKwargs, CinderConnector, CinderSnapshot, CinderVolume, parseArg } from './cinder-args';
+import { cinderMethod, CinderConnector, CinderSnapshot, CinderVolume, DeclaredMethod, dict, unread, wholeGib } from './cinder-args';
 import { cinderErrors } from './cinder-errors';
 
 /** The RPC API's version: 1.x requests up to this minor are served (see docs/cinder.md for what each added). */
 export const CINDER_RPC_VERSION = '1.0';
 const GIB = 1024 ** 3;
 const POLL_MS = 100;
-const PROJECT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 /** How long a call waits for an operation it must see finish (attach, revert, extend, delete). */
 const SETTLE_TIMEOUT_MS = 3600_000;
 const ISLAND_VERSION = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
 
-type Args = Record<string, unknown>;
-type Context = Record<string, unknown>;
+const volume = dict(CinderVolume);
+const snapshot = dict(CinderSnapshot);
+const connector = dict(CinderConnector);
 
 /**
  * Cinder's volume driver interface over oslo.messaging: each method takes the keyword arguments Cinder's
@@ -46,40 +46,35 @@ export class CinderVolumeEndpoint {
   ) {}
 
   endpoint(): RpcEndpoint {
-    const m = (fn: (ctx: Context, args: Args) => Promise<unknown>) => fn.bind(this);
+    const methods: Record<string, DeclaredMethod> = {
+      create_volume: cinderMethod({ required: { volume }, actingAs: 'volume', run: this.createVolume }),
+      delete_volume: cinderMethod({ required: { volume }, actingAs: 'volume', run: this.deleteVolume }),
+      create_snapshot: cinderMethod({ required: { snapshot }, actingAs: 'snapshot', run: this.createSnapshot }),
+      delete_snapshot: cinderMethod({ required: { snapshot }, actingAs: 'snapshot', run: this.deleteSnapshot }),
+      create_volume_from_snapshot: cinderMethod({ required: { volume, snapshot }, actingAs: 'volume', run: this.createVolumeFromSnapshot }),
+      create_cloned_volume: cinderMethod({ required: { volume, src_vref: volume }, actingAs: 'volume', run: this.createClonedVolume }),
+      extend_volume: cinderMethod({ required: { volume, new_size: wholeGib }, actingAs: 'volume', run: this.extendVolume }),
+      initialize_connection: cinderMethod({ required: { volume, connector }, anyOther: true, actingAs: 'volume', run: this.initializeConnection }),
+      terminate_connection: cinderMethod({ required: { volume }, optional: { connector: unread }, anyOther: true, actingAs: 'volume', run: this.terminateConnection }),
+      revert_to_snapshot: cinderMethod({ required: { volume, snapshot }, actingAs: 'volume', run: this.revertToSnapshot }),
+      get_volume_stats: cinderMethod({ required: {}, optional: { refresh: unread }, run: this.getVolumeStats }),
+      get_volume: cinderMethod({ required: { volume }, actingAs: 'volume', run: this.getVolume }),
+      get_snapshot: cinderMethod({ required: { snapshot }, actingAs: 'snapshot', run: this.getSnapshot }),
+    };
     return {
       version: CINDER_RPC_VERSION,
       namespace: null,
-      methods: {
-        create_volume: m(this.createVolume),
-        delete_volume: m(this.deleteVolume),
-        create_snapshot: m(this.createSnapshot),
-        delete_snapshot: m(this.deleteSnapshot),
-        create_volume_from_snapshot: m(this.createVolumeFromSnapshot),
-        create_cloned_volume: m(this.createClonedVolume),
-        extend_volume: m(this.extendVolume),
-        initialize_connection: m(this.initializeConnection),
-        terminate_connection: m(this.terminateConnection),
-        revert_to_snapshot: m(this.revertToSnapshot),
-        get_volume_stats: m(this.getVolumeStats),
-        get_volume: m(this.getVolume),
-        get_snapshot: m(this.getSnapshot),
-      },
+      methods: Object.fromEntries(Object.entries(methods).map(([name, serve]) => [name, serve(name, this)])),
     };
   }
 
-  private async createVolume(ctx: Context, args: Args): Promise<unknown> {
-    checkKwargs('create_volume', args, ['volume']);
-    const volume = parseArg(CinderVolume, args.volume, 'volume');
-    const created = await this.volumes.create(this.caller(ctx, volume.project_id), { sizeBytes: volume.size * GIB, name: displayName(volume) }, { id: volume.id, managedBy: 'cinder' });
+  private async createVolume({ volume }: { volume: CinderVolume }, caller: Caller): Promise<unknown> {
+    const created = await this.volumes.create(caller, { sizeBytes: volume.size * GIB, name: displayName(volume) }, { id: volume.id, managedBy: 'cinder' });
     return this.modelUpdate(created);
   }
 
   /** Deleting a volume that is gone already succeeds, as Cinder expects of a retried delete. */
-  private async deleteVolume(ctx: Context, args: Args): Promise<null> {
-    checkKwargs('delete_volume', args, ['volume']);
-    const volume = parseArg(CinderVolume, args.volume, 'volume');
-    const caller = this.caller(ctx, volume.project_id);
+  private async deleteVolume({ volume }: { volume: CinderVolume }, caller: Caller): Promise<null> {
     try {
       await this.volumes.delete(caller, volume.id);
     } catch (error) {
@@ -91,10 +86,7 @@ export class CinderVolumeEndpoint {
   }
 
   /** Returns once the point in time is safe on the host; the upload continues (get_snapshot shows it). */
-  private async createSnapshot(ctx: Context, args: Args): Promise<unknown> {
-    checkKwargs('create_snapshot', args, ['snapshot']);
-    const snapshot = parseArg(CinderSnapshot, args.snapshot, 'snapshot');
-    const caller = this.caller(ctx, snapshot.project_id);
+  private async createSnapshot({ snapshot }: { snapshot: CinderSnapshot }, caller: Caller): Promise<unknown> {
     await this.snapshots.create(caller, { volumeId: snapshot.volume_id, name: displayName(snapshot) }, { id: snapshot.id });
     const taken = await this.settle(
       () => this.snapshots.show(caller, snapshot.id),
@@ -105,10 +97,7 @@ export class CinderVolumeEndpoint {
   }
 
   /** A snapshot still uploading is deleted once it is stored; one that is gone already is fine. */
-  private async deleteSnapshot(ctx: Context, args: Args): Promise<null> {
-    checkKwargs('delete_snapshot', args, ['snapshot']);
-    const snapshot = parseArg(CinderSnapshot, args.snapshot, 'snapshot');
-    const caller = this.caller(ctx, snapshot.project_id);
+  private async deleteSnapshot({ snapshot }: { snapshot: CinderSnapshot }, caller: Caller): Promise<null> {
     try {
       await this.settle(() => this.snapshots.show(caller, snapshot.id), (s) => s.status === 'available' || s.status === 'error', () => undefined);
       await this.snapshots.delete(caller, snapshot.id);
@@ -119,11 +108,7 @@ export class CinderVolumeEndpoint {
     return null;
   }
 
-  private async createVolumeFromSnapshot(ctx: Context, args: Args): Promise<unknown> {
-    checkKwargs('create_volume_from_snapshot', args, ['volume', 'snapshot']);
-    const volume = parseArg(CinderVolume, args.volume, 'volume');
-    const snapshot = parseArg(CinderSnapshot, args.snapshot, 'snapshot');
-    const caller = this.caller(ctx, volume.project_id);
+  private async createVolumeFromSnapshot({ volume, snapshot }: { volume: CinderVolume; snapshot: CinderSnapshot }, caller: Caller): Promise<unknown> {
     await this.untilStored(caller, snapshot.id);
     const created = await this.volumes.create(caller, { sizeBytes: volume.size * GIB, name: displayName(volume), snapshotId: snapshot.id }, { id: volume.id, managedBy: 'cinder' });
     return this.modelUpdate(created);
@@ -133,11 +118,7 @@ export class CinderVolumeEndpoint {
    * A clone is a volume created from a snapshot of the source taken for it, which is deleted right after:
    * the clone's own references keep every block it shares.
    */
-  private async createClonedVolume(ctx: Context, args: Args): Promise<unknown> {
-    checkKwargs('create_cloned_volume', args, ['volume', 'src_vref']);
-    const volume = parseArg(CinderVolume, args.volume, 'volume');
-    const source = parseArg(CinderVolume, args.src_vref, 'src_vref');
-    const caller = this.caller(ctx, volume.project_id);
+  private async createClonedVolume({ volume, src_vref: source }: { volume: CinderVolume; src_vref: CinderVolume }, caller: Caller): Promise<unknown> {
     const existing = await this.volumeOrGone(caller, volume.id);
     if (existing) return this.modelUpdate(existing);
     const point = await this.snapshots.create(caller, { volumeId: source.id, name: `island-clone-for-${volume.id}` });
@@ -151,12 +132,8 @@ export class CinderVolumeEndpoint {
     }
   }
 
-  private async extendVolume(ctx: Context, args: Args): Promise<null> {
-    checkKwargs('extend_volume', args, ['volume', 'new_size']);
-    const volume = parseArg(CinderVolume, args.volume, 'volume');
-    if (!Number.isInteger(args.new_size) || (args.new_size as number) < 1) throw cinderErrors.invalidInput(`new_size must be a whole number of GiB, not ${JSON.stringify(args.new_size)}`);
-    const caller = this.caller(ctx, volume.project_id);
-    const sizeBytes = (args.new_size as number) * GIB;
+  private async extendVolume({ volume, new_size }: { volume: CinderVolume; new_size: number }, caller: Caller): Promise<null> {
+    const sizeBytes = new_size * GIB;
     await this.volumes.extend(caller, volume.id, sizeBytes);
     await this.settle(
       () => this.volumes.show(caller, volume.id),
@@ -172,11 +149,7 @@ export class CinderVolumeEndpoint {
    * the volume's raw bytes: a guest (Nova), os-brick and cinder-backup read and write the volume's data, and
    * island takes live snapshots through the daemon while they do (docs/cinder.md).
    */
-  private async initializeConnection(ctx: Context, args: Args): Promise<unknown> {
-    checkKwargs('initialize_connection', args, ['volume', 'connector'], [], true);
-    const volume = parseArg(CinderVolume, args.volume, 'volume');
-    const connector = parseArg(CinderConnector, args.connector, 'connector');
-    const caller = this.caller(ctx, volume.project_id);
+  private async initializeConnection({ volume, connector }: { volume: CinderVolume; connector: CinderConnector }, caller: Caller): Promise<unknown> {
     const kind = connector.island_export ?? 'block';
     await this.volumes.attach(caller, volume.id, { host: connector.host, ...(kind !== 'file' && { export: kind }) });
     const attached = await this.settle(
@@ -199,10 +172,7 @@ export class CinderVolumeEndpoint {
     throw cinderErrors.invalidVolume(`volume ${volume.id} is attached on ${connector.host} in another way than island_export '${kind}' asks; detach it first`);
   }
 
-  private async terminateConnection(ctx: Context, args: Args): Promise<null> {
-    checkKwargs('terminate_connection', args, ['volume'], ['connector'], true);
-    const volume = parseArg(CinderVolume, args.volume, 'volume');
-    const caller = this.caller(ctx, volume.project_id);
+  private async terminateConnection({ volume }: { volume: CinderVolume }, caller: Caller): Promise<null> {
     const detached = await this.volumes.detach(caller, volume.id);
     if (detached.status === 'detaching') {
       // an export: the storage daemon lets the image go first
@@ -215,11 +185,7 @@ export class CinderVolumeEndpoint {
     return null;
   }
 
-  private async revertToSnapshot(ctx: Context, args: Args): Promise<null> {
-    checkKwargs('revert_to_snapshot', args, ['volume', 'snapshot']);
-    const volume = parseArg(CinderVolume, args.volume, 'volume');
-    const snapshot = parseArg(CinderSnapshot, args.snapshot, 'snapshot');
-    const caller = this.caller(ctx, volume.project_id);
+  private async revertToSnapshot({ volume, snapshot }: { volume: CinderVolume; snapshot: CinderSnapshot }, caller: Caller): Promise<null> {
     await this.untilStored(caller, snapshot.id);
     // Cinder takes a temporary snapshot right before reverting (snapshot_revert_use_temp_snapshot): a revert
     // waits for the volume's snapshots in flight instead of refusing
@@ -242,8 +208,7 @@ export class CinderVolumeEndpoint {
    * directories' file systems report. Volume counts and provisioned size: only the volumes Cinder created
    * (island's own API may hold others; those are in the island_* keys).
    */
-  private async getVolumeStats(_ctx: Context, args: Args): Promise<unknown> {
-    checkKwargs('get_volume_stats', args, [], ['refresh']);
+  private async getVolumeStats(): Promise<unknown> {
     await injectedDelay('rpc.get-volume-stats');
     const [hosts] = await sqlRows<{ total: string | null; free: string | null; largest_free: string | null; n: string }>(
       this.dataSource.manager,
@@ -287,25 +252,12 @@ export class CinderVolumeEndpoint {
   }
 
   /** Status of a volume as island sees it (e.g. after create_snapshot returned, how far the upload is). */
-  private async getVolume(ctx: Context, args: Args): Promise<unknown> {
-    checkKwargs('get_volume', args, ['volume']);
-    const volume = parseArg(CinderVolume, args.volume, 'volume');
-    return this.volumes.show(this.caller(ctx, volume.project_id), volume.id);
+  private async getVolume({ volume }: { volume: CinderVolume }, caller: Caller): Promise<unknown> {
+    return this.volumes.show(caller, volume.id);
   }
 
-  private async getSnapshot(ctx: Context, args: Args): Promise<unknown> {
-    checkKwargs('get_snapshot', args, ['snapshot']);
-    const snapshot = parseArg(CinderSnapshot, args.snapshot, 'snapshot');
-    return this.snapshots.show(this.caller(ctx, snapshot.project_id), snapshot.id);
-  }
-
-  /** Acts as the project that owns the resource (Cinder's dict says), else the request context's project. */
-  private caller(ctx: Context, projectId: string | undefined): Caller {
-    const project = projectId ?? (typeof ctx.project_id === 'string' ? ctx.project_id : undefined);
-    if (!project) throw cinderErrors.invalidInput('no project: neither the resource nor the request context names one');
-    // the same project names REST accepts (a Keystone project id is 32 hex digits)
-    if (!PROJECT_ID.test(project)) throw cinderErrors.invalidInput(`project_id must be 1 to 64 letters, digits, '.', '_' or '-', not ${JSON.stringify(project.slice(0, 80))}`);
-    return { projectId: project, admin: false, scope: project, readOnly: false };
+  private async getSnapshot({ snapshot }: { snapshot: CinderSnapshot }, caller: Caller): Promise<unknown> {
+    return this.snapshots.show(caller, snapshot.id);
   }
 
   private modelUpdate(volume: VolumeView): Record<string, string> {

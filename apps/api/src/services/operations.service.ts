@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { IslandConfig } from '@island/config';
 import { JobEntity, sqlRows } from '@island/catalog';
-import { CatalogRebuild, Fsck, GcRun, OperationFailedEvent, OperationFinishedEvent } from '@island/contracts';
+import { CatalogRebuild, contractsConsumedBy, Fsck, GcRun, OperationFailedEvent, OperationFinishedEvent } from '@island/contracts';
 import { InjectConfig } from '@island/platform';
 import { Caller } from '../auth/caller';
 import { OperationView, StartCatalogRebuildDto, StartFsckDto, StartGcRunDto } from '../dtos/operation.dto';
@@ -14,6 +14,8 @@ import { finishJob, findJob, startJob } from './jobs';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Operations the GC worker runs for an operator; their events finish them here. */
 const REGION_OPERATIONS = ['gc-run', 'fsck', 'catalog-rebuild'];
+/** The contracts of the jobs behind them: a failure report naming one of these fails a region operation. */
+const GC_JOBS: readonly string[] = contractsConsumedBy('gc-worker').map((c) => c.name);
 
 /** Operator operations on a whole region (GC run, fsck, catalog rebuild) and every operation's status. */
 @Injectable()
@@ -76,7 +78,7 @@ export class OperationsService {
 
   /** Returns false when the failure is not of a region operation (another service handles it). */
   async failed(e: OperationFailedEvent): Promise<boolean> {
-    if (!e.job.startsWith('gc.')) return false;
+    if (!GC_JOBS.includes(e.job)) return false;
     await this.uow.run(async ({ m }) => {
       const job = await findJob(m, e.operationId ?? e.resourceId);
       if (job?.status !== 'running') return;

@@ -12,12 +12,21 @@ import {
   ImageReplacedEvent,
   OperationFailedEvent,
   OperationProgressEvent,
+  SnapshotCopy,
+  SnapshotDiff,
+  SnapshotTake,
+  SnapshotTakeGroup,
+  SnapshotUploadPart,
+  SnapshotWriteManifest,
   VolumeRestoredEvent,
 } from '@island/contracts';
 import { Tx, UnitOfWork } from '../outbox/unit-of-work';
 import { findJob, finishJob, jobProgress, runningJob } from './jobs';
 import { SnapshotPipeline } from './snapshot-pipeline';
 import { VolumeService } from './volume.service';
+
+/** The jobs whose failure report names a snapshot (its resourceId): that snapshot fails, not a volume operation. */
+const SNAPSHOT_JOBS: readonly string[] = [SnapshotTake, SnapshotTakeGroup, SnapshotDiff, SnapshotUploadPart, SnapshotWriteManifest, SnapshotCopy].map((c) => c.name);
 
 /** Volume state changes driven by events from agents and workers (attach, revert, delete). */
 @Injectable()
@@ -145,7 +154,7 @@ export class VolumeLifecycle {
 
   /** A job failed for good: the operation it belongs to fails with the reason; nothing is left half done. */
   async failed(e: OperationFailedEvent): Promise<void> {
-    if (e.job.startsWith('snapshot.')) {
+    if (SNAPSHOT_JOBS.includes(e.job)) {
       await this.snapshots.failed(e.resourceId, `${e.job} on ${e.host ?? 'a worker'}: ${e.reason}`);
       return;
     }

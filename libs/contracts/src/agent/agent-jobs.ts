@@ -5,8 +5,9 @@ import { defineContract } from '../contract';
 import { routes } from '../topology';
 import { IsAbsolutePath, IsBlockSize, IsByteCount, IsHostName, IsPointInTime, IsResourceId } from '../validators';
 
-const agentJob = <N extends string, P extends { host: string }>(name: N, schema: new () => P) =>
-  defineContract({ name, version: 1, kind: 'job', consumer: 'node-agent', schema, routingKey: (p: P) => routes.agent(p.host, name, 1) });
+/** Work for the agent of the payload's host (it owns the host's images). */
+const agentJob = <N extends string, P extends { host: string }>(name: N, schema: new () => P, version = 1) =>
+  defineContract({ name, version, kind: 'job', consumer: 'node-agent', schema, routingKey: (p: P) => routes.agent(p.host, name, version) });
 
 /** Create an empty qcow2 image for a volume on the host's disk (the lazy create at first attach). */
 export class ImageCreateJob {

@@ -16,8 +16,9 @@ import {
   IsSha256Hex,
 } from '../validators';
 
-const event = <N extends string, P extends object>(name: N, schema: new () => P) =>
-  defineContract({ name, version: 1, kind: 'event', consumer: 'api', schema, routingKey: () => routes.event(name, 1) });
+/** What happened, for the API (its replicas compete). */
+const event = <N extends string, P extends object>(name: N, schema: new () => P, version = 1) =>
+  defineContract({ name, version, kind: 'event', consumer: 'api', schema, routingKey: () => routes.event(name, version) });
 
 export class ImageCreatedEvent {
   @IsHostName() host!: string;

@@ -3,6 +3,10 @@ import { defineContract } from '../contract';
 import { routes } from '../topology';
 import { IsRegionName, IsResourceId } from '../validators';
 
+/** Work for the GC workers (they compete: any of them can do it). */
+const gcJob = <N extends string, P extends object>(name: N, schema: new () => P, version = 1) =>
+  defineContract({ name, version, kind: 'job', consumer: 'gc-worker', schema, routingKey: () => routes.gc(name, version) });
+
 /** Longest grace window an operator may ask for: a week. */
 export const MAX_GC_GRACE_SECONDS = 7 * 24 * 3600;
 
@@ -16,14 +20,7 @@ export class GcRunJob {
   @IsInt() @Min(0) @Max(MAX_GC_GRACE_SECONDS) graceSeconds!: number;
   @IsBoolean() dryRun!: boolean;
 }
-export const GcRun = defineContract({
-  name: 'gc.run',
-  version: 1,
-  kind: 'job',
-  consumer: 'gc-worker',
-  schema: GcRunJob,
-  routingKey: () => routes.gc('gc.run', 1),
-});
+export const GcRun = gcJob('gc.run', GcRunJob);
 
 /**
  * Check a region: recompute every block's reference count from the live snapshots and volumes and compare
@@ -36,25 +33,11 @@ export class FsckJob {
   @IsBoolean() deep!: boolean;
   @IsBoolean() repair!: boolean;
 }
-export const Fsck = defineContract({
-  name: 'gc.fsck',
-  version: 1,
-  kind: 'job',
-  consumer: 'gc-worker',
-  schema: FsckJob,
-  routingKey: () => routes.gc('gc.fsck', 1),
-});
+export const Fsck = gcJob('gc.fsck', FsckJob);
 
 /** Rebuild a region's volumes, snapshots, block versions and reference counts from its Swift manifests. */
 export class CatalogRebuildJob {
   @IsResourceId() operationId!: string;
   @IsRegionName() region!: string;
 }
-export const CatalogRebuild = defineContract({
-  name: 'gc.catalog-rebuild',
-  version: 1,
-  kind: 'job',
-  consumer: 'gc-worker',
-  schema: CatalogRebuildJob,
-  routingKey: () => routes.gc('gc.catalog-rebuild', 1),
-});
+export const CatalogRebuild = gcJob('gc.catalog-rebuild', CatalogRebuildJob);

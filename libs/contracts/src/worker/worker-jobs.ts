@@ -13,6 +13,14 @@ import {
   IsResourceId,
 } from '../validators';
 
+/** Work for the workers of the payload's host: they read its disk, so they compete on its own queue. */
+const hostWorkerJob = <N extends string, P extends { host: string }>(name: N, schema: new () => P, version = 1) =>
+  defineContract({ name, version, kind: 'job', consumer: 'snapshot-worker', schema, routingKey: (p: P) => routes.hostWorker(p.host, name, version) });
+
+/** Work any worker can do (it needs no local data): every worker competes. */
+const anyWorkerJob = <N extends string, P extends object>(name: N, schema: new () => P, version = 1) =>
+  defineContract({ name, version, kind: 'job', consumer: 'snapshot-worker', schema, routingKey: () => routes.anyWorker(name, version) });
+
 /** Upper bound on blocks per upload part: parts are what several workers share. */
 export const MAX_PART_BLOCKS = 1024;
 
@@ -29,14 +37,7 @@ export class SnapshotUploadPartJob {
   @IsCount() partIndex!: number;
   @IsBlockIndexList() @ArrayMinSize(1) @ArrayMaxSize(MAX_PART_BLOCKS) blocks!: number[];
 }
-export const SnapshotUploadPart = defineContract({
-  name: 'snapshot.upload-part',
-  version: 1,
-  kind: 'job',
-  consumer: 'snapshot-worker',
-  schema: SnapshotUploadPartJob,
-  routingKey: (p: SnapshotUploadPartJob) => routes.hostWorker(p.host, 'snapshot.upload-part', 1),
-});
+export const SnapshotUploadPart = hostWorkerJob('snapshot.upload-part', SnapshotUploadPartJob);
 
 /**
  * Write a snapshot's content into a new image on the host: for an attach (at `path`) or a revert
@@ -53,14 +54,7 @@ export class VolumeRestoreJob {
   @IsByteCount() sizeBytes!: number;
   @IsPointInTime() pointInTime!: string;
 }
-export const VolumeRestore = defineContract({
-  name: 'volume.restore',
-  version: 1,
-  kind: 'job',
-  consumer: 'snapshot-worker',
-  schema: VolumeRestoreJob,
-  routingKey: (p: VolumeRestoreJob) => routes.hostWorker(p.host, 'volume.restore', 1),
-});
+export const VolumeRestore = hostWorkerJob('volume.restore', VolumeRestoreJob);
 
 /** Write a committed snapshot's manifest to Swift from the catalog's block versions (any worker). */
 export class SnapshotWriteManifestJob {
@@ -78,14 +72,7 @@ export class SnapshotWriteManifestJob {
   @IsOptional() @IsResourceId() copyOf?: string;
   @IsOptional() @IsResourceId() replicaOf?: string;
 }
-export const SnapshotWriteManifest = defineContract({
-  name: 'snapshot.write-manifest',
-  version: 1,
-  kind: 'job',
-  consumer: 'snapshot-worker',
-  schema: SnapshotWriteManifestJob,
-  routingKey: () => routes.anyWorker('snapshot.write-manifest', 1),
-});
+export const SnapshotWriteManifest = anyWorkerJob('snapshot.write-manifest', SnapshotWriteManifestJob);
 
 /**
  * Copy a snapshot into another region: the blocks the target region lacks (by name) and then, after the
@@ -102,11 +89,4 @@ export class SnapshotCopyJob {
   @IsBlockSize() blockSize!: number;
   @IsByteCount() sizeBytes!: number;
 }
-export const SnapshotCopy = defineContract({
-  name: 'snapshot.copy',
-  version: 1,
-  kind: 'job',
-  consumer: 'snapshot-worker',
-  schema: SnapshotCopyJob,
-  routingKey: () => routes.anyWorker('snapshot.copy', 1),
-});
+export const SnapshotCopy = anyWorkerJob('snapshot.copy', SnapshotCopyJob);

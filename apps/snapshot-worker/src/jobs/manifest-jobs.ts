@@ -8,7 +8,7 @@ import { MessagePublisher, OnMessage } from '@island/messaging';
 
 /** Writes a committed snapshot's complete block map to Swift, so that Swift alone can restore it. */
 @Injectable()
-export class WriteManifestJob {
+export class ManifestJobs {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly stores: RegionStores,
@@ -16,7 +16,7 @@ export class WriteManifestJob {
   ) {}
 
   @OnMessage(SnapshotWriteManifest)
-  async write(job: SnapshotWriteManifestJob): Promise<void> {
+  async writeManifest(job: SnapshotWriteManifestJob): Promise<void> {
     const builder = new ManifestBuilder(job.blockSize, job.sizeBytes, {
       volumeId: job.volumeId,
       snapshotId: job.snapshotId,

@@ -41,7 +41,7 @@ interface PartTotals {
  * Swift does not have it yet.
  */
 @Injectable()
-export class UploadPartJob {
+export class UploadJobs {
   private readonly logger = new Logger('UploadPart');
   private readonly encoders = new BlockEncoderPool();
 
@@ -54,7 +54,7 @@ export class UploadPartJob {
   ) {}
 
   @OnMessage(SnapshotUploadPart)
-  async upload(job: SnapshotUploadPartJob, context?: MessageContext): Promise<void> {
+  async uploadPart(job: SnapshotUploadPartJob, context?: MessageContext): Promise<void> {
     await reportingFinalFailure(context, () => this.uploadOnce(job), (reason) => this.fail(job, reason));
   }
 

@@ -35,7 +35,7 @@ interface CopyBlock {
  * up (HEAD) instead of sent again.
  */
 @Injectable()
-export class CopySnapshotJob {
+export class CopyJobs {
   private readonly logger = new Logger('CopySnapshot');
 
   constructor(

@@ -43,7 +43,7 @@ import { VolumeLifecycle } from '../services/volume-lifecycle';
 
 /** What the agents and workers report, applied to the catalog (each handler is idempotent). */
 @Injectable()
-export class EventHandlers {
+export class CatalogEvents {
   constructor(
     private readonly snapshots: SnapshotPipeline,
     private readonly volumes: VolumeLifecycle,
@@ -62,22 +62,22 @@ export class EventHandlers {
   }
 
   @OnMessage(SnapshotPartUploaded)
-  partUploaded(e: SnapshotPartUploadedEvent) {
+  snapshotPartUploaded(e: SnapshotPartUploadedEvent) {
     return this.snapshots.partUploaded(e);
   }
 
   @OnMessage(SnapshotCopyProgressed)
-  copyProgressed(e: SnapshotCopyProgressedEvent) {
+  snapshotCopyProgressed(e: SnapshotCopyProgressedEvent) {
     return this.snapshots.copyProgressed(e);
   }
 
   @OnMessage(SnapshotCopyTransferred)
-  copyTransferred(e: SnapshotCopyTransferredEvent) {
+  snapshotCopyTransferred(e: SnapshotCopyTransferredEvent) {
     return this.snapshots.copyTransferred(e);
   }
 
   @OnMessage(SnapshotManifestWritten)
-  manifestWritten(e: SnapshotManifestWrittenEvent) {
+  snapshotManifestWritten(e: SnapshotManifestWrittenEvent) {
     return this.snapshots.manifestWritten(e);
   }
 
@@ -117,7 +117,7 @@ export class EventHandlers {
   }
 
   @OnMessage(OperationProgress)
-  progress(e: OperationProgressEvent) {
+  operationProgress(e: OperationProgressEvent) {
     return this.volumes.progress(e);
   }
 
@@ -133,7 +133,7 @@ export class EventHandlers {
   }
 
   @OnMessage(AgentHeartbeat)
-  heartbeat(e: AgentHeartbeatEvent) {
+  agentHeartbeat(e: AgentHeartbeatEvent) {
     return this.hosts.heartbeat(e);
   }
 }

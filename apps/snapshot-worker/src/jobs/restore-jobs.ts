@@ -22,7 +22,7 @@ const PROGRESS_MS = 1_000;
  * taken; then the image is renamed into place.
  */
 @Injectable()
-export class RestoreVolumeJob {
+export class RestoreJobs {
   private readonly logger = new Logger('RestoreVolume');
 
   constructor(

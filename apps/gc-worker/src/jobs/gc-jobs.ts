@@ -1,0 +1,35 @@
+import { Injectable } from '@nestjs/common';
+import { CatalogRebuild, CatalogRebuildJob, Fsck, FsckJob, GcRun, GcRunJob } from '@island/contracts';
+import { OnMessage } from '@island/messaging';
+import { FsckChecker } from '../fsck/fsck';
+import { GarbageCollector } from '../gc/garbage-collector';
+import { OperationRunner } from '../gc/operation-runner';
+import { CatalogRebuilder } from '../rebuild/catalog-rebuild';
+
+/** The operator's operations on a region: each runs with its progress and its report sent to the API. */
+@Injectable()
+export class GcJobs {
+  constructor(
+    private readonly collector: GarbageCollector,
+    private readonly checker: FsckChecker,
+    private readonly rebuilder: CatalogRebuilder,
+    private readonly runner: OperationRunner,
+  ) {}
+
+  @OnMessage(GcRun)
+  run(job: GcRunJob): Promise<void> {
+    return this.runner.run(GcRun.name, job.operationId, (progress) =>
+      this.collector.collect(job.region, job.graceSeconds, job.dryRun, (done) => progress(done, done)),
+    );
+  }
+
+  @OnMessage(Fsck)
+  fsck(job: FsckJob): Promise<void> {
+    return this.runner.run(Fsck.name, job.operationId, (progress) => this.checker.check(job.region, { deep: job.deep, repair: job.repair }, progress));
+  }
+
+  @OnMessage(CatalogRebuild)
+  catalogRebuild(job: CatalogRebuildJob): Promise<void> {
+    return this.runner.run(CatalogRebuild.name, job.operationId, (progress) => this.rebuilder.rebuild(job.region, progress) as Promise<object>);
+  }
+}
