@@ -15,4 +15,6 @@ scripts/services.sh test-packages
 scripts/cinder.sh install
 npx nx run-many -t build --output-style=static
 npx nx run-many -t lint --output-style=static
+# one formatting for the whole tree (npm run format writes it)
+npx prettier --check . >/dev/null || { npx prettier --list-different .; echo 'formatting differs from Prettier: npm run format' >&2; exit 1; }
 exec npx jest -c jest.config.js --ci "$@"

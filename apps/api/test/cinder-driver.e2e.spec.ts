@@ -19,7 +19,7 @@ describe('the Cinder volume driver', () => {
     await island?.stop();
   }, 60_000);
 
-  it('passes Cinder\'s interface checks and works with Cinder\'s objects end to end', () => {
+  it("passes Cinder's interface checks and works with Cinder's objects end to end", () => {
     const request = {
       url: island.rpc.url,
       exchange: island.rpc.exchange,
@@ -34,7 +34,11 @@ describe('the Cinder volume driver', () => {
       registered: true,
       volume_driver_core: true,
       snapshot_revert: true,
-      driver_info: { version: '1.1.0', ci_wiki_name: 'island_CI', options: expect.arrayContaining(['island_rpc_topic', 'island_transport_url', 'island_connection']) },
+      driver_info: {
+        version: '1.1.0',
+        ci_wiki_name: 'island_CI',
+        options: expect.arrayContaining(['island_rpc_topic', 'island_transport_url', 'island_connection']),
+      },
       create_volume: { provider_location: expect.stringMatching(/^island:\/\/RegionOne\/volumes\//) },
       default_connection: { type: 'local', format: 'raw', block_device: true },
       stored_when_returned: 'available',
@@ -49,7 +53,15 @@ describe('the Cinder volume driver', () => {
       deleted: true,
     });
     expect(findings.stats_keys).toEqual(
-      expect.arrayContaining(['volume_backend_name', 'vendor_name', 'driver_version', 'storage_protocol', 'total_capacity_gb', 'free_capacity_gb', 'thin_provisioning_support']),
+      expect.arrayContaining([
+        'volume_backend_name',
+        'vendor_name',
+        'driver_version',
+        'storage_protocol',
+        'total_capacity_gb',
+        'free_capacity_gb',
+        'thin_provisioning_support',
+      ]),
     );
     expect(findings.driver_version).toBe('1.1.0');
   }, 320_000);

@@ -23,7 +23,11 @@ interface RpcCall {
   call_monitor_timeout?: number;
   concurrent?: number;
 }
-type Outcome = { result?: unknown; error?: { class: string; module: string; message: string; kwargs: Json | null; remote_class?: string }; results?: Outcome[] };
+type Outcome = {
+  result?: unknown;
+  error?: { class: string; module: string; message: string; kwargs: Json | null; remote_class?: string };
+  results?: Outcome[];
+};
 
 /**
  * Cinder's way in, on the real services: Debian's python3-oslo.messaging RPCClient calls island's API over
@@ -48,7 +52,10 @@ describe('Cinder drives island over oslo.messaging', () => {
     const request = { url: stack.rpc.url, exchange: stack.rpc.exchange, topic: stack.rpc.topic, calls: calls.map((c) => ({ context, ...c })) };
     const run = spawnSync('/usr/bin/python3', [CLIENT], { input: JSON.stringify(request), encoding: 'utf8', timeout: 600_000 });
     if (run.status !== 0) throw new Error(`rpc_client.py exited ${run.status}: ${run.stderr}`);
-    return run.stdout.trim().split('\n').map((line) => JSON.parse(line) as Outcome);
+    return run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Outcome);
   };
   const rpc = (...calls: RpcCall[]): Outcome[] => rpcOn(island, calls);
   const call = (method: string, kwargs: Json = {}, options: Partial<RpcCall> = {}): unknown => {
@@ -56,11 +63,18 @@ describe('Cinder drives island over oslo.messaging', () => {
     if (outcome.error) throw new Error(`${method}: ${JSON.stringify(outcome.error)}`);
     return outcome.result;
   };
-  const volume = (id: string, size = 1, extra: Json = {}) => ({ id, size, project_id: PROJECT, display_name: `rpc-${id.slice(0, 8)}`, status: 'creating', ...extra });
+  const volume = (id: string, size = 1, extra: Json = {}) => ({
+    id,
+    size,
+    project_id: PROJECT,
+    display_name: `rpc-${id.slice(0, 8)}`,
+    status: 'creating',
+    ...extra,
+  });
   const snapshot = (id: string, volumeId: string) => ({ id, volume_id: volumeId, volume_size: 1, project_id: PROJECT, display_name: 'rpc-snap' });
   // file mode: the qcow2 image itself, written by island's writer as a stopped guest's disk would be
   const connector = () => ({ host: island.host, initiator: 'iqn.1993-08.org.debian:01:e2e', ip: '127.0.0.1', multipath: false, island_export: 'file' });
-  const devicePath = (info: unknown) => ((info as { data: { device_path: string } }).data.device_path);
+  const devicePath = (info: unknown) => (info as { data: { device_path: string } }).data.device_path;
   const imageBytes = (path: string, length: number) => io.read(path, length);
 
   it('creates, attaches, snapshots, clones, extends, reverts and deletes a volume through RPC alone', async () => {
@@ -94,7 +108,7 @@ describe('Cinder drives island over oslo.messaging', () => {
     call('create_cloned_volume', { volume: volume(v3), src_vref: volume(v1) });
     const p3 = devicePath(call('initialize_connection', { volume: volume(v3), connector: connector() }));
     expect((await imageBytes(p3, model.length)).equals(model)).toBe(true);
-    expect(((await island.request<{ snapshots: Json[] }>('GET', `/v1/snapshots?volumeId=${v1}`)).body.snapshots).map((s) => s.id)).toEqual([s1, s2]);
+    expect((await island.request<{ snapshots: Json[] }>('GET', `/v1/snapshots?volumeId=${v1}`)).body.snapshots.map((s) => s.id)).toEqual([s1, s2]);
 
     call('extend_volume', { volume: volume(v1), new_size: 2 });
     expect((await island.request('GET', `/v1/volumes/${v1}`)).body).toMatchObject({ sizeBytes: 2 * GIB, status: 'in-use' });

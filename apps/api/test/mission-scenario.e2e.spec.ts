@@ -105,7 +105,10 @@ describe('the mission scenario, through the CLI', () => {
     const model = Buffer.alloc(8 * MIB);
     write(path, 0, randomBytes(2 * MIB), model);
     // another process holds the image open for writing
-    const holder = spawn(process.execPath, ['-e', `require('fs').writeFileSync(${JSON.stringify(`${path}.lock`)}, process.pid + '\\n'); setTimeout(() => {}, 60000)`]);
+    const holder = spawn(process.execPath, [
+      '-e',
+      `require('fs').writeFileSync(${JSON.stringify(`${path}.lock`)}, process.pid + '\\n'); setTimeout(() => {}, 60000)`,
+    ]);
     for (let i = 0; i < 100 && !existsSync(`${path}.lock`); i++) await new Promise((r) => setTimeout(r, 50)); // node may start slowly
     expect(existsSync(`${path}.lock`)).toBe(true);
     const created = await island.request('POST', '/v1/snapshots', { volumeId: id, name: 'contended' });

@@ -128,7 +128,12 @@ describe('the real Cinder services drive island', () => {
     const cinderSnapshots = (await cinder.list('snapshot-list', '--volume-id', a)).map((s) => s.ID).sort();
     expect(cinderSnapshots).toEqual([s1, s2].sort());
     const islandSnapshots = await island.request<{ snapshots: Json[] }>('GET', `/v1/snapshots?volumeId=${a}`);
-    expect(islandSnapshots.body.snapshots.filter((s) => s.status !== 'deleting').map((s) => s.id).sort()).toEqual([s1, s2].sort());
+    expect(
+      islandSnapshots.body.snapshots
+        .filter((s) => s.status !== 'deleting')
+        .map((s) => s.id)
+        .sort(),
+    ).toEqual([s1, s2].sort());
 
     const fromS1 = await createVolume('--snapshot-id', s1, '--name', 'from-s1', '1');
     expect((await contentOf(fromS1)).equals(atS1)).toBe(true);

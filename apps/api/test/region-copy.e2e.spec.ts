@@ -47,7 +47,16 @@ describe('snapshots across regions', () => {
   }
 
   async function expectRestoresInRegionTwo(snapshotId: string, content: Buffer, extra: Json = {}) {
-    const volume = island.json('volume', 'create', '--size', String(content.length), '--snapshot', snapshotId, '--wait', ...Object.entries(extra).flat().map(String));
+    const volume = island.json(
+      'volume',
+      'create',
+      '--size',
+      String(content.length),
+      '--snapshot',
+      snapshotId,
+      '--wait',
+      ...Object.entries(extra).flat().map(String),
+    );
     expect(volume.region).toBe('RegionTwo');
     const path = await io.attach(String(volume.id), hostTwo);
     expect(path.startsWith(island.hosts[1].dataDir)).toBe(true);
@@ -58,9 +67,19 @@ describe('snapshots across regions', () => {
   it('copies a chain to another region in random order, moving exactly the blocks absent there, and each copy restores bit-exact there', async () => {
     const { taken } = await chainInRegionOne([
       [[0, randomBytes(6 * MIB)]],
-      [[MIB, randomBytes(MIB)], [3 * MIB, Buffer.alloc(MIB)], [8 * MIB, randomBytes(MIB)]],
-      [[MIB + 512, randomBytes(4096)], [5 * MIB, randomBytes(MIB)]],
-      [[0, randomBytes(MIB)], [20 * MIB, randomBytes(2 * MIB)]],
+      [
+        [MIB, randomBytes(MIB)],
+        [3 * MIB, Buffer.alloc(MIB)],
+        [8 * MIB, randomBytes(MIB)],
+      ],
+      [
+        [MIB + 512, randomBytes(4096)],
+        [5 * MIB, randomBytes(MIB)],
+      ],
+      [
+        [0, randomBytes(MIB)],
+        [20 * MIB, randomBytes(2 * MIB)],
+      ],
     ]);
     const inOne = await blocksIn('RegionOne');
     const order = [0, 1, 2, 3].sort(() => Math.random() - 0.5);
@@ -78,7 +97,10 @@ describe('snapshots across regions', () => {
       expect(new Set((await blocksIn('RegionTwo')).keys())).toEqual(there);
       copies.set(k, String(report.id));
       // asking again is the same copy, nothing moves
-      expect(island.json('snapshot', 'copy', taken[k].id, '--to-region', 'RegionTwo', '--wait')).toMatchObject({ id: report.id, bytesCopied: report.bytesCopied });
+      expect(island.json('snapshot', 'copy', taken[k].id, '--to-region', 'RegionTwo', '--wait')).toMatchObject({
+        id: report.id,
+        bytesCopied: report.bytesCopied,
+      });
     }
     const shown = island.json('snapshot', 'show', taken[0].id);
     expect(shown.regions).toEqual([
@@ -91,7 +113,12 @@ describe('snapshots across regions', () => {
   }, 240_000);
 
   it('creates a volume in RegionTwo from a RegionOne snapshot that has no copy there yet, copying it on demand', async () => {
-    const { taken } = await chainInRegionOne([[[2 * MIB, randomBytes(3 * MIB)], [SIZE - MIB, randomBytes(MIB)]]]);
+    const { taken } = await chainInRegionOne([
+      [
+        [2 * MIB, randomBytes(3 * MIB)],
+        [SIZE - MIB, randomBytes(MIB)],
+      ],
+    ]);
     await expectRestoresInRegionTwo(taken[0].id, taken[0].content, { '--region': 'RegionTwo' });
     const shown = island.json('snapshot', 'show', taken[0].id);
     expect((shown.regions as Json[]).map((r) => r.region)).toEqual(['RegionOne', 'RegionTwo']);

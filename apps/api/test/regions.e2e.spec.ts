@@ -15,7 +15,7 @@ describe('regions', () => {
 
   const regions = (admin = false): Json[] => (admin ? island.adminJson<{ regions: Json[] }>('regions') : island.json<{ regions: Json[] }>('regions')).regions;
 
-  it('lists the configured region with its Swift, its hosts and the caller\'s volumes, never credentials', async () => {
+  it("lists the configured region with its Swift, its hosts and the caller's volumes, never credentials", async () => {
     expect(regions()).toEqual([
       {
         name: 'RegionOne',

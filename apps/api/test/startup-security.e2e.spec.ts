@@ -22,7 +22,9 @@ describe('the API at start-up', () => {
       timeout: 30_000,
     });
     expect(run.status).toBe(78);
-    expect(run.stderr).toMatch(new RegExp(`ISLAND_BIND_ADDRESS ${address.replace(/[.]/g, '\\.')} is not a loopback address.*static tokens.*Configure Keystone`));
+    expect(run.stderr).toMatch(
+      new RegExp(`ISLAND_BIND_ADDRESS ${address.replace(/[.]/g, '\\.')} is not a loopback address.*static tokens.*Configure Keystone`),
+    );
   });
 
   /** Starts the API process alone on a fresh catalog; `get` asks it once it answers. */
@@ -72,7 +74,27 @@ describe('the API at start-up', () => {
   it('serves HTTPS with the certificate and key it is given', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'island-tls-'));
     try {
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+          '-keyout',
+          join(dir, 'key.pem'),
+          '-out',
+          join(dir, 'cert.pem'),
+        ],
+        { stdio: 'ignore' },
+      );
       await apiAlone({ ISLAND_TLS_CERT: join(dir, 'cert.pem'), ISLAND_TLS_KEY: join(dir, 'key.pem') }, async (port) => {
         const ca = readFileSync(join(dir, 'cert.pem'));
         const answer = await getWhenUp(`https://127.0.0.1:${port}/v1/volumes`, { ca, headers: { authorization: 'Bearer island-dev-token' } });

@@ -91,7 +91,9 @@ describe('tokens that are not configured', () => {
   /** Every row of the tables a request could change, as text. */
   const catalog = async () => {
     const tables = ['volume', 'snapshot', 'job', 'outbox', 'block', 'block_version', 'project'];
-    const rows = await Promise.all(tables.map(async (t) => (await db.query<{ row: string }>(`SELECT t::text AS row FROM ${t} t ORDER BY 1`)).rows.map((r) => r.row)));
+    const rows = await Promise.all(
+      tables.map(async (t) => (await db.query<{ row: string }>(`SELECT t::text AS row FROM ${t} t ORDER BY 1`)).rows.map((r) => r.row)),
+    );
     return Object.fromEntries(tables.map((t, i) => [t, rows[i]]));
   };
   const fill = (text: string) => text.replace(/:(volume|snapshot|other|host|operation)\b/g, (_, k: string) => ids[k]);

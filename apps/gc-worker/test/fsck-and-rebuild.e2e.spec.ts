@@ -39,7 +39,9 @@ describe('fsck and catalog rebuild', () => {
     await db.connect();
     const swift = regionOneSwift();
     try {
-      const [wrong] = (await db.query(`UPDATE block SET refcount = refcount + 2 WHERE state = 'present' AND refcount > 0 RETURNING encode(hash, 'hex') AS hash`)).rows.slice(0, 1);
+      const [wrong] = (
+        await db.query(`UPDATE block SET refcount = refcount + 2 WHERE state = 'present' AND refcount > 0 RETURNING encode(hash, 'hex') AS hash`)
+      ).rows.slice(0, 1);
       const orphan = randomBytes(1000);
       const orphanHash = createHash('sha256').update(orphan).digest('hex');
       await swift.putObject(island.container, `blocks/${orphanHash}`, orphan);

@@ -45,9 +45,19 @@ describe('deleting snapshots in any order', () => {
     const taken: { id: string; content: Buffer }[] = [];
     const steps: [number, Buffer][][] = [
       [[0, randomBytes(6 * MIB)]],
-      [[MIB, randomBytes(MIB)], [3 * MIB, Buffer.alloc(MIB)], [8 * MIB, randomBytes(MIB)]],
-      [[MIB + 512, randomBytes(4096)], [5 * MIB, randomBytes(MIB)]],
-      [[0, randomBytes(MIB)], [10 * MIB, randomBytes(MIB)]],
+      [
+        [MIB, randomBytes(MIB)],
+        [3 * MIB, Buffer.alloc(MIB)],
+        [8 * MIB, randomBytes(MIB)],
+      ],
+      [
+        [MIB + 512, randomBytes(4096)],
+        [5 * MIB, randomBytes(MIB)],
+      ],
+      [
+        [0, randomBytes(MIB)],
+        [10 * MIB, randomBytes(MIB)],
+      ],
     ];
     for (const writes of steps) {
       for (const [offset, data] of writes) await io.write(path, offset, data, model);
@@ -69,43 +79,47 @@ describe('deleting snapshots in any order', () => {
   it.each([
     ['the middle, then the first, the last and the rest', [1, 0, 3, 2]],
     ['a random order', [0, 1, 2, 3].sort(() => Math.random() - 0.5)],
-  ])('frees exactly the blocks no remaining snapshot uses when deleting %s', async (_, order) => {
-    const volumeId = await io.createVolume(SIZE);
-    const path = await io.attach(volumeId);
-    const before = await storedBlocks();
-    const snapshots = await chain(volumeId, path);
-    const head = blockHashes(snapshots[3].content, MIB); // the volume's last committed content: the base of its next snapshot
-    const mine = (blocks: Map<string, number>) => new Set([...blocks.keys()].filter((h) => !before.has(h)));
-    expect(mine(await storedBlocks())).toEqual(union(...snapshots.map((s) => blockHashes(s.content, MIB))));
+  ])(
+    'frees exactly the blocks no remaining snapshot uses when deleting %s',
+    async (_, order) => {
+      const volumeId = await io.createVolume(SIZE);
+      const path = await io.attach(volumeId);
+      const before = await storedBlocks();
+      const snapshots = await chain(volumeId, path);
+      const head = blockHashes(snapshots[3].content, MIB); // the volume's last committed content: the base of its next snapshot
+      const mine = (blocks: Map<string, number>) => new Set([...blocks.keys()].filter((h) => !before.has(h)));
+      expect(mine(await storedBlocks())).toEqual(union(...snapshots.map((s) => blockHashes(s.content, MIB))));
 
-    const remaining = new Set(snapshots.map((_, i) => i));
-    for (const index of order) {
-      const deleted = island.json('snapshot', 'delete', snapshots[index].id, '--wait');
-      expect(deleted).toMatchObject({ id: snapshots[index].id, status: 'deleted' });
-      remaining.delete(index);
-      const live = [...remaining].map((i) => snapshots[i]);
-      await expectRestores(live);
+      const remaining = new Set(snapshots.map((_, i) => i));
+      for (const index of order) {
+        const deleted = island.json('snapshot', 'delete', snapshots[index].id, '--wait');
+        expect(deleted).toMatchObject({ id: snapshots[index].id, status: 'deleted' });
+        remaining.delete(index);
+        const live = [...remaining].map((i) => snapshots[i]);
+        await expectRestores(live);
 
-      const stored = await storedBlocks();
+        const stored = await storedBlocks();
+        const report = island.adminJson('gc', 'run', '--grace', '0', '--wait');
+        const after = await storedBlocks();
+        const expected = union(head, ...live.map((s) => blockHashes(s.content, MIB)));
+        expect(mine(after)).toEqual(expected);
+        const freed = [...stored.keys()].filter((h) => !after.has(h));
+        expect(report).toMatchObject({ blocksDeleted: freed.length, bytesFreed: freed.reduce((sum, h) => sum + stored.get(h)!, 0), blocksPending: 0 });
+        expect((await island.request('GET', `/v1/snapshots/${snapshots[index].id}`)).status).toBe(404);
+      }
+
+      // the volume goes with its snapshots: then nothing of it is left in Swift, blocks or manifests
+      const again = await io.snapshot(volumeId);
+      await io.deleteVolume(volumeId, true);
+      expect((await island.request('GET', `/v1/snapshots/${again.id}`)).status).toBe(404);
       const report = island.adminJson('gc', 'run', '--grace', '0', '--wait');
-      const after = await storedBlocks();
-      const expected = union(head, ...live.map((s) => blockHashes(s.content, MIB)));
-      expect(mine(after)).toEqual(expected);
-      const freed = [...stored.keys()].filter((h) => !after.has(h));
-      expect(report).toMatchObject({ blocksDeleted: freed.length, bytesFreed: freed.reduce((sum, h) => sum + stored.get(h)!, 0), blocksPending: 0 });
-      expect((await island.request('GET', `/v1/snapshots/${snapshots[index].id}`)).status).toBe(404);
-    }
-
-    // the volume goes with its snapshots: then nothing of it is left in Swift, blocks or manifests
-    const again = await io.snapshot(volumeId);
-    await io.deleteVolume(volumeId, true);
-    expect((await island.request('GET', `/v1/snapshots/${again.id}`)).status).toBe(404);
-    const report = island.adminJson('gc', 'run', '--grace', '0', '--wait');
-    expect(Number(report.blocksDeleted)).toBe(head.size);
-    expect(mine(await storedBlocks()).size).toBe(0);
-    expect([...(await island.swiftObjects(`manifests/${volumeId}/`)).keys()]).toEqual([]);
-    expect(island.adminJson('fsck')).toMatchObject({ ok: true, problems: [] });
-  }, 240_000);
+      expect(Number(report.blocksDeleted)).toBe(head.size);
+      expect(mine(await storedBlocks()).size).toBe(0);
+      expect([...(await island.swiftObjects(`manifests/${volumeId}/`)).keys()]).toEqual([]);
+      expect(island.adminJson('fsck')).toMatchObject({ ok: true, problems: [] });
+    },
+    240_000,
+  );
 
   it('keeps blocks through the grace window, and a dry run deletes nothing', async () => {
     const volumeId = await io.createVolume(SIZE);

@@ -126,30 +126,35 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
     expect(island.cli('image', 'write', volume.path, '--offset', '0', '--pattern', '0x11', '--length', '4K').code).toBe(0);
   }, 120_000);
 
-  it.each(['nbd', 'raw', 'block'] as const)('takes crash-consistent snapshots while a VM keeps writing through the %s export: each shows every write acknowledged before the request and none issued after the reply', async (kind) => {
-    const volume = await exportedVolume(kind);
-    const vm = new GuestWriter(volume.disk);
-    const slots = 16;
-    const writer = sequentialWriter([vm], slots, 250, 6);
-    const shots = [];
-    for (const at of [25, 90, 160]) {
-      while (writer.state.acked < at) await sleep(5);
-      shots.push(await snapshotDuring(writer.state, [volume.id]));
-    }
-    await writer.done;
-    await vm.close();
-    for (const shot of shots) {
-      const k = prefixShown(await slotsOf(shot.ids[0], slots));
-      expect(k).toBeDefined();
-      expect(k!).toBeGreaterThanOrEqual(shot.before);
-      expect(k!).toBeLessThanOrEqual(shot.after);
-    }
-    const detached = island.json('volume', 'detach', volume.id, '--wait');
-    expect(detached).toMatchObject({ status: 'available', connection: null });
-    execFileSync('qemu-img', ['check', volume.path]);
-    if (volume.raw) expect(existsSync(volume.raw)).toBe(false);
-    if (kind === 'block') expect(execFileSync('losetup', ['--list', '--noheadings', '--output', 'NAME'], { encoding: 'utf8' })).not.toContain(`${volume.disk}\n`);
-  }, 180_000);
+  it.each(['nbd', 'raw', 'block'] as const)(
+    'takes crash-consistent snapshots while a VM keeps writing through the %s export: each shows every write acknowledged before the request and none issued after the reply',
+    async (kind) => {
+      const volume = await exportedVolume(kind);
+      const vm = new GuestWriter(volume.disk);
+      const slots = 16;
+      const writer = sequentialWriter([vm], slots, 250, 6);
+      const shots = [];
+      for (const at of [25, 90, 160]) {
+        while (writer.state.acked < at) await sleep(5);
+        shots.push(await snapshotDuring(writer.state, [volume.id]));
+      }
+      await writer.done;
+      await vm.close();
+      for (const shot of shots) {
+        const k = prefixShown(await slotsOf(shot.ids[0], slots));
+        expect(k).toBeDefined();
+        expect(k!).toBeGreaterThanOrEqual(shot.before);
+        expect(k!).toBeLessThanOrEqual(shot.after);
+      }
+      const detached = island.json('volume', 'detach', volume.id, '--wait');
+      expect(detached).toMatchObject({ status: 'available', connection: null });
+      execFileSync('qemu-img', ['check', volume.path]);
+      if (volume.raw) expect(existsSync(volume.raw)).toBe(false);
+      if (kind === 'block')
+        expect(execFileSync('losetup', ['--list', '--noheadings', '--output', 'NAME'], { encoding: 'utf8' })).not.toContain(`${volume.disk}\n`);
+    },
+    180_000,
+  );
 
   it('snapshots a group of volumes written in lockstep at one instant', async () => {
     const a = await exportedVolume();

@@ -10,8 +10,7 @@ export const objectNames = {
     const m = /^blocks\/([0-9a-f]{64})$/.exec(name);
     return m ? Buffer.from(m[1], 'hex') : undefined;
   },
-  manifest: (volumeId: string, seq: number, snapshotId: string) =>
-    `manifests/${volumeId}/${String(seq).padStart(10, '0')}-${snapshotId}`,
+  manifest: (volumeId: string, seq: number, snapshotId: string) => `manifests/${volumeId}/${String(seq).padStart(10, '0')}-${snapshotId}`,
   manifestPrefix: (volumeId?: string) => (volumeId ? `manifests/${volumeId}/` : 'manifests/'),
 };
 

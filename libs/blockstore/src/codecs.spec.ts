@@ -5,7 +5,14 @@ import { ManifestBuilder, ManifestMetadata } from './manifest';
 import { decodeManifest, encodeManifest } from './manifest-codec';
 
 const META: ManifestMetadata = {
-  volumeId: 'v1', snapshotId: 's1', projectId: 'p', region: 'r', seq: 3, createdAt: '2026-11-24T00:00:00.000Z', name: 'n', volumeName: 'vn',
+  volumeId: 'v1',
+  snapshotId: 's1',
+  projectId: 'p',
+  region: 'r',
+  seq: 3,
+  createdAt: '2026-11-24T00:00:00.000Z',
+  name: 'n',
+  volumeName: 'vn',
 };
 
 describe('block objects', () => {
@@ -74,17 +81,26 @@ describe('manifests', () => {
     const builder = new ManifestBuilder(1 << 20, 10 * (1 << 20) + 512, META);
     for (const i of [0, 1, 2, 5, 7, 8, 10]) builder.add(i, hash(i));
     const manifest = decodeManifest(encodeManifest(builder.build()), 'm');
-    expect(manifest.runs).toEqual([{ start: 0, count: 3 }, { start: 5, count: 1 }, { start: 7, count: 2 }, { start: 10, count: 1 }]);
-    expect([...manifest.entries()].map((e) => [e.index, e.hash.equals(hash(e.index))])).toEqual(
-      [0, 1, 2, 5, 7, 8, 10].map((i) => [i, true]),
-    );
+    expect(manifest.runs).toEqual([
+      { start: 0, count: 3 },
+      { start: 5, count: 1 },
+      { start: 7, count: 2 },
+      { start: 10, count: 1 },
+    ]);
+    expect([...manifest.entries()].map((e) => [e.index, e.hash.equals(hash(e.index))])).toEqual([0, 1, 2, 5, 7, 8, 10].map((i) => [i, true]));
     expect(manifest.metadata).toEqual(META);
     expect(manifest.blockLength(10)).toBe(512);
   });
 
   it('lists each distinct block once, with every index it fills and its length, in order of first appearance', () => {
     const builder = new ManifestBuilder(1 << 20, 4 * (1 << 20) + 512, META);
-    for (const [i, content] of [[0, 7], [1, 8], [2, 7], [4, 9]]) builder.add(i, hash(content));
+    for (const [i, content] of [
+      [0, 7],
+      [1, 8],
+      [2, 7],
+      [4, 9],
+    ])
+      builder.add(i, hash(content));
     expect(builder.build().distinctBlocks()).toEqual([
       { hash: hash(7), indexes: [0, 2], length: 1 << 20 },
       { hash: hash(8), indexes: [1], length: 1 << 20 },

@@ -59,7 +59,8 @@ export function decodeManifest(object: Buffer, name: string): Manifest {
   const version = object.readUInt16BE(4);
   if (version !== VERSION) fail(`unsupported manifest version ${version}`);
   const blockSize = object.readUInt32BE(8);
-  if (blockSize < MIN_BLOCK || blockSize > MAX_BLOCK || (blockSize & (blockSize - 1)) !== 0) fail(`block size ${blockSize} is not a power of two in [4 KiB, 64 MiB]`);
+  if (blockSize < MIN_BLOCK || blockSize > MAX_BLOCK || (blockSize & (blockSize - 1)) !== 0)
+    fail(`block size ${blockSize} is not a power of two in [4 KiB, 64 MiB]`);
   const volumeSize = Number(object.readBigUInt64BE(12));
   if (!Number.isSafeInteger(volumeSize) || volumeSize <= 0) fail(`volume size ${object.readBigUInt64BE(12)} is out of range`);
   const runCount = object.readUInt32BE(20);

@@ -15,7 +15,15 @@ import { CinderConnections1764500000000 } from './migrations/1764500000000-cinde
 import { ProjectQuotas1764600000000 } from './migrations/1764600000000-project-quotas';
 
 export const CATALOG_ENTITIES = [ProjectEntity, RegionEntity, HostEntity, VolumeEntity, SnapshotEntity, JobEntity, OutboxEntity];
-export const CATALOG_MIGRATIONS = [InitialCatalog1764000000000, GcFencingAndJobResults1764100000000, OperatorViews1764200000000, RegionCopies1764300000000, VolumeExports1764400000000, CinderConnections1764500000000, ProjectQuotas1764600000000];
+export const CATALOG_MIGRATIONS = [
+  InitialCatalog1764000000000,
+  GcFencingAndJobResults1764100000000,
+  OperatorViews1764200000000,
+  RegionCopies1764300000000,
+  VolumeExports1764400000000,
+  CinderConnections1764500000000,
+  ProjectQuotas1764600000000,
+];
 
 /** TypeORM options for the catalog; schema changes only through migrations, never `synchronize`. */
 export function catalogDataSourceOptions(url: string, applicationName: string, poolSize = 10): DataSourceOptions {

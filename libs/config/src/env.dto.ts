@@ -9,40 +9,52 @@ const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' && /
  * the defaults point at the local services started by scripts/services.sh.
  */
 export class EnvDto {
-  @IsOptional() @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'must be a postgres:// URL' })
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'must be a postgres:// URL' })
   ISLAND_DATABASE_URL?: string;
 
-  @IsOptional() @Matches(/^amqps?:\/\/\S+$/, { message: 'must be an amqp:// URL' })
+  @IsOptional()
+  @Matches(/^amqps?:\/\/\S+$/, { message: 'must be an amqp:// URL' })
   ISLAND_AMQP_URL?: string;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(1000)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
   ISLAND_AMQP_PREFETCH?: number;
 
   /** Prefix of every exchange and queue: several islands (or test runs) can share one RabbitMQ. */
-  @IsOptional() @Matches(/^[a-z0-9][a-z0-9-]{0,40}$/, { message: 'must be lower-case letters, digits and dashes' })
+  @IsOptional()
+  @Matches(/^[a-z0-9][a-z0-9-]{0,40}$/, { message: 'must be lower-case letters, digits and dashes' })
   ISLAND_AMQP_NAMESPACE?: string;
 
   /** JSON array of regions: [{"name","authUrl","user","key","authVersion"?,"project"?,"domain"?,"container"?}] */
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   ISLAND_REGIONS?: string;
 
   /** The region this process belongs to (hosts, agents and workers serve one region). */
-  @IsOptional() @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, { message: 'must be a region name' })
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, { message: 'must be a region name' })
   ISLAND_REGION?: string;
 
   /**
    * The host name agents and workers register and route under; the first label of the machine's hostname by
    * default. No dots: it is one word of AMQP topic routing keys.
    */
-  @IsOptional() @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, { message: 'must be a host name of letters, digits, - and _' })
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, { message: 'must be a host name of letters, digits, - and _' })
   ISLAND_HOST?: string;
 
   /** Where the node agent keeps this host's qcow2 images. */
-  @IsOptional() @Matches(/^\//, { message: 'must be an absolute path' })
+  @IsOptional()
+  @Matches(/^\//, { message: 'must be an absolute path' })
   ISLAND_DATA_DIR?: string;
 
   /** Address every service's HTTP port binds to (0.0.0.0 in containers). */
-  @IsOptional() @IsIP()
+  @IsOptional()
+  @IsIP()
   ISLAND_BIND_ADDRESS?: string;
 
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) ISLAND_API_PORT?: number;
@@ -51,100 +63,153 @@ export class EnvDto {
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) ISLAND_GC_PORT?: number;
 
   /** The admin token: sees every project. */
-  @IsOptional() @IsString() @Matches(STATIC_TOKEN, { message: 'must be 8 to 4096 characters of A-Z a-z 0-9 - . _ ~ + /' })
+  @IsOptional()
+  @IsString()
+  @Matches(STATIC_TOKEN, { message: 'must be 8 to 4096 characters of A-Z a-z 0-9 - . _ ~ + /' })
   ISLAND_ADMIN_TOKEN?: string;
 
   /** JSON object mapping bearer tokens to project names: {"<token>": "<project>"}. */
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   ISLAND_TOKENS?: string;
 
   /** Snapshot block size in bytes: a power of two from 256 KiB to 4 MiB. */
-  @IsOptional() @Transform(toInt) @IsIn([262144, 524288, 1048576, 2097152, 4194304], {
+  @IsOptional()
+  @Transform(toInt)
+  @IsIn([262144, 524288, 1048576, 2097152, 4194304], {
     message: 'must be a power of two from 262144 (256 KiB) to 4194304 (4 MiB)',
   })
   ISLAND_BLOCK_SIZE?: number;
 
   /** Seconds a block stays in Swift after its last reference is gone. */
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
   ISLAND_GC_GRACE_SECONDS?: number;
 
   /** Seconds between the GC worker's own runs over every region; 0: only when asked (`island gc run`). */
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(86400)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(86400)
   ISLAND_GC_INTERVAL_SECONDS?: number;
 
   /** Parallel Swift requests per process. */
-  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(256)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(256)
   ISLAND_SWIFT_CONCURRENCY?: number;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(100)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
   ISLAND_SWIFT_TIMEOUT_MS?: number;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(20)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(20)
   ISLAND_SWIFT_RETRIES?: number;
 
   /**
    * The RabbitMQ Cinder's driver calls island on (oslo.messaging); default ISLAND_AMQP_URL. Give island's own
    * traffic (ISLAND_AMQP_URL) a vhost and user of its own: whoever can publish there can forge job results.
    */
-  @IsOptional() @Matches(/^amqps?:\/\/\S+$/, { message: 'must be an amqp:// URL' })
+  @IsOptional()
+  @Matches(/^amqps?:\/\/\S+$/, { message: 'must be an amqp:// URL' })
   ISLAND_RPC_URL?: string;
 
   /** oslo.messaging control exchange and topic Cinder's driver calls. */
-  @IsOptional() @Matches(/^[A-Za-z0-9._-]+$/, { message: 'must be an exchange name' })
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._-]+$/, { message: 'must be an exchange name' })
   ISLAND_RPC_EXCHANGE?: string;
 
-  @IsOptional() @Matches(/^[A-Za-z0-9._-]+$/, { message: 'must be a topic name' })
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._-]+$/, { message: 'must be a topic name' })
   ISLAND_RPC_TOPIC?: string;
 
   /** This API instance's oslo.messaging server name (calls prepared with server= reach only it). */
-  @IsOptional() @Matches(/^[A-Za-z0-9._-]+$/, { message: 'must be a server name' })
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._-]+$/, { message: 'must be a server name' })
   ISLAND_RPC_SERVER?: string;
 
   /** The backend name get_volume_stats reports (cinder.conf's volume_backend_name). */
-  @IsOptional() @Matches(/^[A-Za-z0-9._-]+$/, { message: 'must be a backend name' })
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._-]+$/, { message: 'must be a backend name' })
   ISLAND_RPC_BACKEND_NAME?: string;
 
-  @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
+  @IsOptional()
+  @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   ISLAND_LOG_LEVEL?: string;
 
   /**
    * Keystone v3 (e.g. http://keystone:5000/v3): the API then takes X-Auth-Token and validates it there, with
    * the service user below; static tokens are off. Unset: static tokens (development mode, loopback only).
    */
-  @IsOptional() @Matches(/^https?:\/\/\S+\/v3\/?$/, { message: 'must be an http(s) URL ending in /v3' })
+  @IsOptional()
+  @Matches(/^https?:\/\/\S+\/v3\/?$/, { message: 'must be an http(s) URL ending in /v3' })
   ISLAND_KEYSTONE_URL?: string;
 
-  @IsOptional() @IsString() @MaxLength(255)
+  @IsOptional()
+  @IsString()
+  @MaxLength(255)
   ISLAND_KEYSTONE_USER?: string;
 
-  @IsOptional() @IsString() @MaxLength(4096)
+  @IsOptional()
+  @IsString()
+  @MaxLength(4096)
   ISLAND_KEYSTONE_PASSWORD?: string;
 
   /** The service user's project (default service) and its and the user's domain (default Default). */
-  @IsOptional() @IsString() @MaxLength(255)
+  @IsOptional()
+  @IsString()
+  @MaxLength(255)
   ISLAND_KEYSTONE_PROJECT?: string;
 
-  @IsOptional() @IsString() @MaxLength(255)
+  @IsOptional()
+  @IsString()
+  @MaxLength(255)
   ISLAND_KEYSTONE_DOMAIN?: string;
 
   /** Longest time a validated token is trusted without asking Keystone again: a revoked token works at most this long. */
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(3600)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(3600)
   ISLAND_KEYSTONE_CACHE_SECONDS?: number;
 
   /** Default limits of every project (unset: unlimited); the admin sets a project's own with PUT /v1/quotas/{project}. */
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
   ISLAND_QUOTA_VOLUMES?: number;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
   ISLAND_QUOTA_SNAPSHOTS?: number;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
   ISLAND_QUOTA_GIGABYTES?: number;
 
   /** The API serves HTTPS with this certificate chain and key (PEM files); both or neither. */
-  @IsOptional() @Matches(/^\//, { message: 'must be an absolute path' })
+  @IsOptional()
+  @Matches(/^\//, { message: 'must be an absolute path' })
   ISLAND_TLS_CERT?: string;
 
-  @IsOptional() @Matches(/^\//, { message: 'must be an absolute path' })
+  @IsOptional()
+  @Matches(/^\//, { message: 'must be an absolute path' })
   ISLAND_TLS_KEY?: string;
 }

@@ -35,7 +35,12 @@ describe('loadConfig', () => {
       ['west', '1', 'island'],
     ]);
     expect(config.region).toBe('west');
-    expect(config.auth.tokens).toEqual(new Map([['token-aaaa-1', 'p1'], ['token-bbbb-2', 'p2']]));
+    expect(config.auth.tokens).toEqual(
+      new Map([
+        ['token-aaaa-1', 'p1'],
+        ['token-bbbb-2', 'p2'],
+      ]),
+    );
   });
 
   it('names every bad variable in one error', () => {
@@ -62,7 +67,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ISLAND_REGION: 'nowhere' })).toThrow(/ISLAND_REGION: nowhere is not one of/);
     expect(() => loadConfig({ ISLAND_REGIONS: '[{' })).toThrow(/ISLAND_REGIONS: not valid JSON/);
     expect(() =>
-      loadConfig({ ISLAND_REGIONS: JSON.stringify([{ name: 'a', authUrl: 'http://x', user: 'u', key: 'k' }, { name: 'a', authUrl: 'http://y', user: 'u', key: 'k' }]) }),
+      loadConfig({
+        ISLAND_REGIONS: JSON.stringify([
+          { name: 'a', authUrl: 'http://x', user: 'u', key: 'k' },
+          { name: 'a', authUrl: 'http://y', user: 'u', key: 'k' },
+        ]),
+      }),
     ).toThrow(/region a is listed twice/);
   });
 });

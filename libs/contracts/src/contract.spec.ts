@@ -68,7 +68,12 @@ describe('the contract registry', () => {
   });
 
   it('validates nested block runs in a diff event', () => {
-    const ok = parsePayload(SnapshotDiffed, { host: 'h1', snapshotId: '6f1c1c5e-8d0a-4b7e-9a51-0d6b1c2f3a4b', changed: [{ start: 0, count: 3 }], bytesChanged: 1 });
+    const ok = parsePayload(SnapshotDiffed, {
+      host: 'h1',
+      snapshotId: '6f1c1c5e-8d0a-4b7e-9a51-0d6b1c2f3a4b',
+      changed: [{ start: 0, count: 3 }],
+      bytesChanged: 1,
+    });
     expect(ok.changed[0].count).toBe(3);
     expect(() =>
       parsePayload(SnapshotDiffed, { host: 'h1', snapshotId: '6f1c1c5e-8d0a-4b7e-9a51-0d6b1c2f3a4b', changed: [{ start: -1, count: 0 }], bytesChanged: 1 }),

@@ -18,9 +18,7 @@ export interface ContractDefinition<Name extends string = string, Payload extend
   routingKey(payload: Payload): string;
 }
 
-export function defineContract<Name extends string, Payload extends object>(
-  definition: ContractDefinition<Name, Payload>,
-): ContractDefinition<Name, Payload> {
+export function defineContract<Name extends string, Payload extends object>(definition: ContractDefinition<Name, Payload>): ContractDefinition<Name, Payload> {
   return definition;
 }
 
@@ -48,7 +46,10 @@ export function parsePayload<P extends object>(contract: ContractDefinition<stri
   const payload = plainToInstance(contract.schema, raw);
   const errors = validateSync(payload, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
   if (errors.length > 0) {
-    throw new ContractViolationError(contractKey(contract), errors.flatMap((e) => flatten(e)));
+    throw new ContractViolationError(
+      contractKey(contract),
+      errors.flatMap((e) => flatten(e)),
+    );
   }
   return payload;
 }

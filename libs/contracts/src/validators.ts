@@ -4,8 +4,10 @@ function applyDecorators(...decorators: PropertyDecorator[]): PropertyDecorator 
   return (target, key) => decorators.forEach((d) => d(target, key));
 }
 
-const pattern = (regex: RegExp, what: string) => (options: ValidationOptions = {}) =>
-  applyDecorators(IsString(options), Matches(regex, { ...options, message: `$property must be ${what}` }));
+const pattern =
+  (regex: RegExp, what: string) =>
+  (options: ValidationOptions = {}) =>
+    applyDecorators(IsString(options), Matches(regex, { ...options, message: `$property must be ${what}` }));
 
 /** Shared field rules, so every contract checks ids, names and sizes the same way. */
 export const IsResourceId = pattern(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'a UUID');

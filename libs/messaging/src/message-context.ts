@@ -18,7 +18,11 @@ export type MessageHandler<P = object> = (payload: P, context: MessageContext) =
  * Runs a job's work; when its last attempt fails, `giveUp` reports the failure (so the operation fails
  * now instead of waiting forever behind a dead letter), then the error goes on to the dispatcher.
  */
-export async function reportingFinalFailure(context: MessageContext | undefined, work: () => Promise<void>, giveUp: (reason: string) => Promise<void>): Promise<void> {
+export async function reportingFinalFailure(
+  context: MessageContext | undefined,
+  work: () => Promise<void>,
+  giveUp: (reason: string) => Promise<void>,
+): Promise<void> {
   try {
     await work();
   } catch (error) {

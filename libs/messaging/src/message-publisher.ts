@@ -28,6 +28,8 @@ export class MessagePublisher {
       timestamp: Math.floor(Date.now() / 1000),
       headers: { [HEADERS.contract]: contract, [HEADERS.version]: version },
     });
-    this.metrics.counter('island_messages_published_total', 'Messages published and confirmed', ['contract']).inc({ contract: contractKey({ name: contract, version }) });
+    this.metrics
+      .counter('island_messages_published_total', 'Messages published and confirmed', ['contract'])
+      .inc({ contract: contractKey({ name: contract, version }) });
   }
 }

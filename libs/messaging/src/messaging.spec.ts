@@ -142,7 +142,9 @@ describe('messaging on the real RabbitMQ', () => {
 
   it('refuses to publish a payload that breaks its contract', async () => {
     app = await startApp(namespace, [PingHandler, PongHandler]);
-    await expect(app.get(MessagePublisher).publish(PingV1, { text: 'x', n: 'one' } as unknown as Ping)).rejects.toThrow('TestPing.v1: n: n must be an integer number');
+    await expect(app.get(MessagePublisher).publish(PingV1, { text: 'x', n: 'one' } as unknown as Ping)).rejects.toThrow(
+      'TestPing.v1: n: n must be an integer number',
+    );
   });
 
   it('dead-letters a malformed message with the reason and keeps consuming', async () => {

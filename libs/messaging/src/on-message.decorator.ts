@@ -9,7 +9,11 @@ export const ON_MESSAGE = Symbol('island:on-message');
  * second argument, the delivery's MessageContext: a handler and its contract cannot drift apart.
  */
 export function OnMessage<C extends ContractDefinition>(contract: C) {
-  return <H extends MessageHandler<PayloadOf<C>>>(_target: object, _key: string | symbol, descriptor: TypedPropertyDescriptor<H>): TypedPropertyDescriptor<H> => {
+  return <H extends MessageHandler<PayloadOf<C>>>(
+    _target: object,
+    _key: string | symbol,
+    descriptor: TypedPropertyDescriptor<H>,
+  ): TypedPropertyDescriptor<H> => {
     Reflect.defineMetadata(ON_MESSAGE, contract, descriptor.value as object);
     return descriptor;
   };

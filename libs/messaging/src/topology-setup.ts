@@ -11,12 +11,7 @@ const DELIVERY_LIMIT = 20;
  * one retry queue per delay. Retry queues hold a message for their TTL, then dead-letter it back into the
  * queue through the default exchange; one queue per delay avoids head-of-line blocking by longer delays.
  */
-export async function declareTopology(
-  channel: Channel,
-  names: BrokerNames,
-  queues: QueueSpec[],
-  retryDelaysMs: number[],
-): Promise<string[]> {
+export async function declareTopology(channel: Channel, names: BrokerNames, queues: QueueSpec[], retryDelaysMs: number[]): Promise<string[]> {
   await channel.assertExchange(names.exchange, 'topic', { durable: true });
   await channel.assertExchange(names.deadExchange, 'fanout', { durable: true });
   await channel.assertQueue(names.deadQueue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });

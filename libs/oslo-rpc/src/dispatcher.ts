@@ -41,4 +41,3 @@ export function resolveMethod(endpoints: RpcEndpoint[], request: RpcRequest): Rp
   }
   throw compatible ? noSuchMethod(request.method) : unsupportedVersion(request.version, request.method);
 }
-

@@ -58,7 +58,13 @@ export function decodeRequest(body: Buffer): RpcRequest {
   if (m.namespace !== undefined && m.namespace !== null && typeof m.namespace !== 'string') throw new MalformedRpcMessageError('namespace is not a string');
   const context: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(m)) if (key.startsWith(CONTEXT_PREFIX)) context[key.slice(CONTEXT_PREFIX.length)] = value;
-  const request: RpcRequest = { method: m.method, args: (m.args as Record<string, unknown> | undefined) ?? {}, version, namespace: (m.namespace as string | null | undefined) ?? null, context };
+  const request: RpcRequest = {
+    method: m.method,
+    args: (m.args as Record<string, unknown> | undefined) ?? {},
+    version,
+    namespace: (m.namespace as string | null | undefined) ?? null,
+    context,
+  };
   if (typeof m._msg_id === 'string' && m._msg_id !== '') {
     if (typeof m._reply_q !== 'string' || m._reply_q === '') throw new MalformedRpcMessageError('a call without _reply_q');
     request.msgId = m._msg_id;
@@ -69,7 +75,10 @@ export function decodeRequest(body: Buffer): RpcRequest {
   return request;
 }
 
-export type RpcReply = { msgId: string; ending: true; result: unknown; failure?: undefined } | { msgId: string; ending: true; failure: RemoteFailure } | { msgId: string; ending: false };
+export type RpcReply =
+  | { msgId: string; ending: true; result: unknown; failure?: undefined }
+  | { msgId: string; ending: true; failure: RemoteFailure }
+  | { msgId: string; ending: false };
 
 /** A reply (or, with ending false, a heartbeat) exactly as oslo clients expect it. */
 export function encodeReply(reply: RpcReply): Buffer {

@@ -47,7 +47,13 @@ describe('the oslo.messaging wire format', () => {
   });
 
   it('encodes a failure as a JSON string inside the reply, with class, module, args, kwargs and a traceback list', () => {
-    const body = JSON.parse(encodeReply({ msgId: 'm1', ending: true, failure: new RemoteFailure('VolumeNotFound', 'cinder.exception', 'Volume v could not be found.', { volume_id: 'v' }) }).toString());
+    const body = JSON.parse(
+      encodeReply({
+        msgId: 'm1',
+        ending: true,
+        failure: new RemoteFailure('VolumeNotFound', 'cinder.exception', 'Volume v could not be found.', { volume_id: 'v' }),
+      }).toString(),
+    );
     expect(body['oslo.version']).toBe('2.0');
     const inner = JSON.parse(body['oslo.message']);
     expect(inner).toMatchObject({ result: null, ending: true, _msg_id: 'm1' });
@@ -79,7 +85,7 @@ describe('dispatching as oslo does', () => {
     { version: '2.0', namespace: 'admin', methods: { purge: async () => 'p' } },
   ];
 
-  it('accepts the same major with a minor up to the endpoint\'s', () => {
+  it("accepts the same major with a minor up to the endpoint's", () => {
     expect(isCompatible('1.3', '1.0')).toBe(true);
     expect(isCompatible('1.3', '1.3')).toBe(true);
     expect(isCompatible('1.3', '1.4')).toBe(false);
@@ -87,14 +93,16 @@ describe('dispatching as oslo does', () => {
     expect(isCompatible('1.3', '1.3.1')).toBe(false);
   });
 
-  it('finds a method of a compatible endpoint in the request\'s namespace', async () => {
+  it("finds a method of a compatible endpoint in the request's namespace", async () => {
     await expect(resolveMethod(endpoints, call('create_volume', '1.2'))({}, {})).resolves.toBe('v');
     await expect(resolveMethod(endpoints, call('purge', '2.0', 'admin'))({}, {})).resolves.toBe('p');
   });
 
   it('answers NoSuchMethod for a method a compatible endpoint lacks, private names included', () => {
     for (const method of ['delete_everything', '_private', 'toString']) {
-      expect(() => resolveMethod(endpoints, call(method))).toThrow(expect.objectContaining({ className: 'NoSuchMethod', module: 'oslo_messaging.rpc.dispatcher' }));
+      expect(() => resolveMethod(endpoints, call(method))).toThrow(
+        expect.objectContaining({ className: 'NoSuchMethod', module: 'oslo_messaging.rpc.dispatcher' }),
+      );
     }
   });
 

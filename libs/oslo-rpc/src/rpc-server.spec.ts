@@ -57,7 +57,10 @@ describe('OsloRpcServer replicas', () => {
     child.stdin.end(JSON.stringify(request));
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     if (code !== 0) throw new Error(`rpc_client.py exited ${code}: ${stderr}`);
-    return stdout.trim().split('\n').map((l) => JSON.parse(l) as { result?: { server: string; echo: unknown }; results?: { result: { server: string } }[] });
+    return stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { result?: { server: string; echo: unknown }; results?: { result: { server: string } }[] });
   };
 
   it('shares the topic queue between replicas and reaches one by its server name', async () => {

@@ -188,7 +188,9 @@ export class OsloRpcServer {
       if (heartbeat) clearInterval(heartbeat);
     }
     if (reply && request.replyQueue) await this.reply(request.replyQueue, encodeReply(reply));
-    this.logger.log(`RPC ${request.method} ${request.msgId ? 'call' : 'cast'} done in ${Date.now() - started} ms ${JSON.stringify(loggableContext(request.context))}`);
+    this.logger.log(
+      `RPC ${request.method} ${request.msgId ? 'call' : 'cast'} done in ${Date.now() - started} ms ${JSON.stringify(loggableContext(request.context))}`,
+    );
   }
 
   private translate(error: unknown, request: RpcRequest): RemoteFailure {
@@ -215,8 +217,12 @@ export class OsloRpcServer {
     this.returned.set(messageId, { queue, body, deadline });
     try {
       await new Promise<void>((resolve, reject) =>
-        publisher.publish('', queue, body, { contentType: 'application/json', contentEncoding: 'utf-8', deliveryMode: 2, mandatory: true, messageId }, (error) =>
-          error ? reject(error) : resolve(),
+        publisher.publish(
+          '',
+          queue,
+          body,
+          { contentType: 'application/json', contentEncoding: 'utf-8', deliveryMode: 2, mandatory: true, messageId },
+          (error) => (error ? reject(error) : resolve()),
         ),
       );
     } finally {

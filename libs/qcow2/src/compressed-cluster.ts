@@ -20,7 +20,8 @@ export class CompressedClusterReader {
   async read(offset: number, size: number, cluster: number): Promise<Buffer> {
     if (this.last?.offset === offset) return this.last.data;
     const available = Math.min(size, this.file.size - offset);
-    if (available <= 0) throw new InvalidImageError(`compressed cluster offset (guest offset ${hex(cluster * this.clusterSize)})`, offset, 'lies beyond the end of the file');
+    if (available <= 0)
+      throw new InvalidImageError(`compressed cluster offset (guest offset ${hex(cluster * this.clusterSize)})`, offset, 'lies beyond the end of the file');
     const compressed = await this.file.readExact(offset, available, 'compressed cluster');
     let data: Buffer;
     try {

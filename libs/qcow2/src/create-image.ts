@@ -26,7 +26,8 @@ export async function createImage(path: string, options: CreateOptions): Promise
   const version = options.compat === '0.10' ? 2 : 3;
   const refcountBits = options.refcountBits ?? 16;
   const refcountOrder = Math.log2(refcountBits);
-  if (!Number.isInteger(refcountOrder) || refcountOrder < 0 || refcountOrder > 6) throw new ImageUsageError(`refcount bits ${refcountBits} must be a power of two from 1 to 64`);
+  if (!Number.isInteger(refcountOrder) || refcountOrder < 0 || refcountOrder > 6)
+    throw new ImageUsageError(`refcount bits ${refcountBits} must be a power of two from 1 to 64`);
   if (version === 2 && refcountBits !== 16) throw new ImageUsageError('compat 0.10 images have 16-bit refcounts');
   if (!Number.isSafeInteger(options.size) || options.size < 0 || options.size > MAX_OFFSET) throw new ImageUsageError(`invalid virtual size ${options.size}`);
   const size = Math.ceil(options.size / 512) * 512;

@@ -81,7 +81,7 @@ export class GuestWriter {
       }
     }
     // clusters needing new space: allocate contiguous runs and write each run at once
-    for (let r = 0; r < fresh.length; ) {
+    for (let r = 0; r < fresh.length;) {
       let n = 1;
       while (r + n < fresh.length && fresh[r + n] === fresh[r] + n) n++;
       await this.allocator.writeToNewClusters(table, l2Offset, first + fresh[r], data.subarray(fresh[r] * clusterSize, (fresh[r] + n) * clusterSize));

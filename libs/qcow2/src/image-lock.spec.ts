@@ -39,7 +39,10 @@ describe('one writer per image', () => {
 
   it('refuses a writer while another process holds the image, naming that process', async () => {
     const path = await fresh();
-    const holder = spawn(process.execPath, ['-e', `require('fs').writeFileSync(${JSON.stringify(`${path}.lock`)}, process.pid + '\\n'); setTimeout(() => {}, 60000)`]);
+    const holder = spawn(process.execPath, [
+      '-e',
+      `require('fs').writeFileSync(${JSON.stringify(`${path}.lock`)}, process.pid + '\\n'); setTimeout(() => {}, 60000)`,
+    ]);
     try {
       await waitFor(() => existsSync(`${path}.lock`));
       await expect(Qcow2Image.open(path, { writable: true })).rejects.toThrow(`${path} is open for writing by process ${holder.pid}`);
@@ -64,7 +67,12 @@ describe('one writer per image', () => {
       let error: unknown;
       for (let i = 0; i < 40 && !error; i++) {
         await new Promise((r) => setTimeout(r, 50));
-        error = await Qcow2Image.open(path, { writable: true }).then((img) => img.close()).then(() => undefined, (e: unknown) => e);
+        error = await Qcow2Image.open(path, { writable: true })
+          .then((img) => img.close())
+          .then(
+            () => undefined,
+            (e: unknown) => e,
+          );
       }
       expect(error).toBeInstanceOf(ImageLockedError);
       expect(String(error)).toMatch(/is in use by a QEMU process \(it holds a (read|write) lock on byte \d+\)/);

@@ -24,71 +24,75 @@ describe('island-written images agree with qemu-img', () => {
     { seed: 4, clusterSize: 65536, compat: '0.10' as const, refcountBits: 16 },
   ];
 
-  it.each(cases)('keeps every point in time exact (seed $seed, cluster $clusterSize, compat $compat, refcount bits $refcountBits)', async (c) => {
-    const random = seeded(c.seed);
-    const int = (n: number) => Math.floor(random() * n);
-    const path = join(dir, `w${c.seed}.qcow2`);
-    let size = 4 << 20;
-    await createImage(path, { size, clusterSize: c.clusterSize, compat: c.compat, refcountBits: c.refcountBits });
-    let model = Buffer.alloc(size);
-    const snapshots = new Map<string, Buffer>();
-    let image = await Qcow2Image.open(path, { writable: true });
-    let counter = 0;
-    for (let step = 0; step < 60; step++) {
-      const op = random();
-      if (op < 0.5) {
-        const length = 1 + int(c.clusterSize * 3);
-        const offset = int(size - length);
-        const data = Buffer.alloc(length, 1 + int(255));
-        data.writeUInt32BE(step, 0);
-        await image.write(offset, data);
-        data.copy(model, offset);
-      } else if (op < 0.62) {
-        const length = 1 + int(c.clusterSize * 4);
-        const offset = int(size - length);
-        await image.writeZeroes(offset, length);
-        model.fill(0, offset, offset + length);
-      } else if (op < 0.77 && snapshots.size + 2 <= 2 ** c.refcountBits - 1) {
-        const name = `s${counter++}`;
-        await createSnapshot(image, name);
-        snapshots.set(name, Buffer.from(model));
-      } else if (op < 0.87 && snapshots.size > 0) {
-        const names = [...snapshots.keys()];
-        const name = names[int(names.length)];
-        await deleteSnapshot(image, name);
-        snapshots.delete(name);
-      } else if (op < 0.95 && snapshots.size > 0) {
-        const names = [...snapshots.keys()];
-        const name = names[int(names.length)];
-        await revertToSnapshot(image, name);
-        model = Buffer.from(snapshots.get(name) as Buffer);
-        size = model.length;
-      } else {
-        const grown = size + c.clusterSize * (1 + int(8)) + 512 * int(c.clusterSize / 512);
-        await growImage(image, grown);
-        model = Buffer.concat([model, Buffer.alloc(grown - size)]);
-        size = grown;
+  it.each(cases)(
+    'keeps every point in time exact (seed $seed, cluster $clusterSize, compat $compat, refcount bits $refcountBits)',
+    async (c) => {
+      const random = seeded(c.seed);
+      const int = (n: number) => Math.floor(random() * n);
+      const path = join(dir, `w${c.seed}.qcow2`);
+      let size = 4 << 20;
+      await createImage(path, { size, clusterSize: c.clusterSize, compat: c.compat, refcountBits: c.refcountBits });
+      let model = Buffer.alloc(size);
+      const snapshots = new Map<string, Buffer>();
+      let image = await Qcow2Image.open(path, { writable: true });
+      let counter = 0;
+      for (let step = 0; step < 60; step++) {
+        const op = random();
+        if (op < 0.5) {
+          const length = 1 + int(c.clusterSize * 3);
+          const offset = int(size - length);
+          const data = Buffer.alloc(length, 1 + int(255));
+          data.writeUInt32BE(step, 0);
+          await image.write(offset, data);
+          data.copy(model, offset);
+        } else if (op < 0.62) {
+          const length = 1 + int(c.clusterSize * 4);
+          const offset = int(size - length);
+          await image.writeZeroes(offset, length);
+          model.fill(0, offset, offset + length);
+        } else if (op < 0.77 && snapshots.size + 2 <= 2 ** c.refcountBits - 1) {
+          const name = `s${counter++}`;
+          await createSnapshot(image, name);
+          snapshots.set(name, Buffer.from(model));
+        } else if (op < 0.87 && snapshots.size > 0) {
+          const names = [...snapshots.keys()];
+          const name = names[int(names.length)];
+          await deleteSnapshot(image, name);
+          snapshots.delete(name);
+        } else if (op < 0.95 && snapshots.size > 0) {
+          const names = [...snapshots.keys()];
+          const name = names[int(names.length)];
+          await revertToSnapshot(image, name);
+          model = Buffer.from(snapshots.get(name) as Buffer);
+          size = model.length;
+        } else {
+          const grown = size + c.clusterSize * (1 + int(8)) + 512 * int(c.clusterSize / 512);
+          await growImage(image, grown);
+          model = Buffer.concat([model, Buffer.alloc(grown - size)]);
+          size = grown;
+        }
+        if (step % 15 === 14) {
+          await image.close();
+          expect(qemuCheck(path)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });
+          expect(qemuRaw(dir, path).equals(model)).toBe(true);
+          image = await Qcow2Image.open(path, { writable: true });
+        }
       }
-      if (step % 15 === 14) {
-        await image.close();
-        expect(qemuCheck(path)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });
-        expect(qemuRaw(dir, path).equals(model)).toBe(true);
-        image = await Qcow2Image.open(path, { writable: true });
+      for (const [name, bytes] of snapshots) {
+        const view = await image.snapshotView(name);
+        expect((await image.readView(view, 0, view.size)).equals(bytes)).toBe(true);
       }
-    }
-    for (const [name, bytes] of snapshots) {
-      const view = await image.snapshotView(name);
-      expect((await image.readView(view, 0, view.size)).equals(bytes)).toBe(true);
-    }
-    expect((await image.read(0, size)).equals(model)).toBe(true);
-    const own = await checkImage(image);
-    expect({ errors: own.errors, leaks: own.leaks }).toEqual({ errors: 0, leaks: 0 });
-    await image.close();
-    expect(qemuCheck(path)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });
-    for (const [name, bytes] of snapshots) expect(sameGuest(qemuRaw(dir, path, name), bytes)).toBe(true);
-    const listed = qemuImg('snapshot', '-l', path);
-    for (const name of snapshots.keys()) expect(listed).toContain(` ${name} `);
-  }, 120_000);
+      expect((await image.read(0, size)).equals(model)).toBe(true);
+      const own = await checkImage(image);
+      expect({ errors: own.errors, leaks: own.leaks }).toEqual({ errors: 0, leaks: 0 });
+      await image.close();
+      expect(qemuCheck(path)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });
+      for (const [name, bytes] of snapshots) expect(sameGuest(qemuRaw(dir, path, name), bytes)).toBe(true);
+      const listed = qemuImg('snapshot', '-l', path);
+      for (const name of snapshots.keys()) expect(listed).toContain(` ${name} `);
+    },
+    120_000,
+  );
 
   it('reverts with qemu-img to a snapshot island took', async () => {
     const path = join(dir, 'revert.qcow2');

@@ -12,13 +12,7 @@ export type ClusterMapping =
 /** Bits of a standard L2 entry that must be zero (bits 1..8 reserved). */
 const STANDARD_RESERVED = 0x1fen;
 
-export function decodeL2Entry(
-  entry: bigint,
-  bitmap: bigint | undefined,
-  clusterBits: number,
-  version: 2 | 3,
-  where: () => string,
-): ClusterMapping {
+export function decodeL2Entry(entry: bigint, bitmap: bigint | undefined, clusterBits: number, version: 2 | 3, where: () => string): ClusterMapping {
   if (entry & OFLAG_COMPRESSED) {
     const offsetBits = BigInt(62 - (clusterBits - 8));
     const offset = Number(entry & ((1n << offsetBits) - 1n));

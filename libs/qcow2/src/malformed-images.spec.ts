@@ -11,7 +11,10 @@ describe('malformed images', () => {
   let n = 0;
 
   beforeAll(() => {
-    for (const [name, compat] of [['v3', '1.1'], ['v2', '0.10']] as const) {
+    for (const [name, compat] of [
+      ['v3', '1.1'],
+      ['v2', '0.10'],
+    ] as const) {
       const path = join(dir, `${name}.qcow2`);
       qemuImg('create', '-f', 'qcow2', '-o', `cluster_size=65536,compat=${compat}`, path, '4M');
       qemuIo(path, 'write -P 0xaa 0 192k');
@@ -54,7 +57,10 @@ describe('malformed images', () => {
     c.mutate(bytes, layoutOf(bases[c.base]));
     const path = join(dir, `case-${n++}.qcow2`);
     writeFileSync(path, bytes);
-    const error = await exercise(path, c.action).then(() => undefined, (e: unknown) => e);
+    const error = await exercise(path, c.action).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(Qcow2Error);
     expect((error as Error).message).toMatch(c.expected);
   });

@@ -11,15 +11,7 @@ import { ClusterMapping } from './l2-entry';
 import { ImageUsageError, Qcow2Error } from './qcow2-errors';
 import { addReferences, computeReferences, refreshCopiedFlags } from './references';
 import { Refcounts } from './refcounts';
-import {
-  findSnapshotEntry,
-  readSnapshotTable,
-  SnapshotEntry,
-  SnapshotInfo,
-  snapshotInfo,
-  snapshotTableClusters,
-  storeSnapshotTable,
-} from './snapshot-table';
+import { findSnapshotEntry, readSnapshotTable, SnapshotEntry, SnapshotInfo, snapshotInfo, snapshotTableClusters, storeSnapshotTable } from './snapshot-table';
 import { ActiveL1, ClusterTables, l1Bytes, readL1, View } from './tables';
 
 export interface OpenOptions {
@@ -273,7 +265,11 @@ export class Qcow2Image {
 
   /** Rewrites the snapshot table in new clusters and points the header at it. */
   async writeSnapshotTable(entries: SnapshotEntry[]): Promise<void> {
-    const old = { offset: this.header.snapshotsOffset, count: this.snapshotEntries.length, clusters: snapshotTableClusters(this.snapshotEntries, this.clusterSize) };
+    const old = {
+      offset: this.header.snapshotsOffset,
+      count: this.snapshotEntries.length,
+      clusters: snapshotTableClusters(this.snapshotEntries, this.clusterSize),
+    };
     const offset = await storeSnapshotTable(this.file, this.refcounts, entries);
     await this.flush(); // refcounts and tables on disk before the header names the new table
     this.snapshotEntries = entries;

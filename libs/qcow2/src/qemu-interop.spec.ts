@@ -102,7 +102,12 @@ describe('images island writes', () => {
   afterAll(cleanup);
 
   it('creates images qemu-img accepts as empty and clean, for every compat and refcount width', async () => {
-    for (const [compat, bits, cluster] of [['1.1', 1, 512], ['1.1', 64, 65536], ['0.10', 16, 4096], ['1.1', 16, 2097152]] as const) {
+    for (const [compat, bits, cluster] of [
+      ['1.1', 1, 512],
+      ['1.1', 64, 65536],
+      ['0.10', 16, 4096],
+      ['1.1', 16, 2097152],
+    ] as const) {
       const path = join(dir, `new-${compat}-${bits}-${cluster}.qcow2`);
       await createImage(path, { size: 3 << 20, compat, refcountBits: bits, clusterSize: cluster });
       expect(qemuCheck(path)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });

@@ -56,7 +56,8 @@ export async function computeReferences(image: ReferencedImage): Promise<{ count
       const table = await image.l2Table(l2, `L2 table ${i}`);
       for (let j = 0; j < image.l2Entries; j++) {
         const m = image.decode(table, j, i * image.l2Entries + j);
-        if ((m.kind === 'data' || m.kind === 'zero' || m.kind === 'subclusters') && m.offset) add(m.offset / cs, `data cluster of guest ${hex((i * image.l2Entries + j) * cs)}`);
+        if ((m.kind === 'data' || m.kind === 'zero' || m.kind === 'subclusters') && m.offset)
+          add(m.offset / cs, `data cluster of guest ${hex((i * image.l2Entries + j) * cs)}`);
         else if (m.kind === 'compressed') for (const c of compressedClusters(m.offset, m.size, cs)) add(c, 'compressed cluster');
       }
     }

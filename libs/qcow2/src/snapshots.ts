@@ -12,9 +12,7 @@ export async function createSnapshot(image: Qcow2Image, name: string): Promise<S
   if (image.snapshotList.some((s) => s.name === name)) throw new ImageUsageError(`a snapshot named ${JSON.stringify(name)} already exists in ${image.path}`);
   // every point in time holds one reference to a shared cluster: the refcount width bounds the snapshots
   if (image.snapshotList.length + 2 > image.refcounts.max) {
-    throw new ImageUsageError(
-      `${image.path} has ${image.refcounts.bits}-bit refcounts, which allow at most ${image.refcounts.max - 1} snapshots`,
-    );
+    throw new ImageUsageError(`${image.path} has ${image.refcounts.bits}-bit refcounts, which allow at most ${image.refcounts.max - 1} snapshots`);
   }
   await image.flush();
   const active = image.activeView();

@@ -49,7 +49,8 @@ type Json = Record<string, unknown>;
 
 /** What end-to-end tests do to a stack as a guest and as a user: poll, attach, snapshot, write, read back. */
 export function guestIo(island: IslandStack) {
-  const until = <T extends Json>(path: string, done: (body: T) => boolean, what: string): Promise<T> => pollUntil<T>(island, path, done, { what, timeoutMs: 60_000 });
+  const until = <T extends Json>(path: string, done: (body: T) => boolean, what: string): Promise<T> =>
+    pollUntil<T>(island, path, done, { what, timeoutMs: 60_000 });
 
   return {
     until,

@@ -232,7 +232,10 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     },
     swiftProxyLog(region: string) {
       const path = proxyLogPath(region);
-      return readFileSync(path).subarray(proxyLogStart.get(region) ?? 0).toString('utf8').split('\n');
+      return readFileSync(path)
+        .subarray(proxyLogStart.get(region) ?? 0)
+        .toString('utf8')
+        .split('\n');
     },
     async stop() {
       for (const child of children) child.kill('SIGTERM');
@@ -320,11 +323,15 @@ export function regionOneSwift() {
 /** `count` distinct TCP ports that were free on 127.0.0.1 a moment ago. */
 export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<Server>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve(server));
-    })),
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Server>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));

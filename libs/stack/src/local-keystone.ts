@@ -39,7 +39,10 @@ export const localKeystone = {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
         auth: {
-          identity: { methods: ['password'], password: { user: { name: os.OS_USERNAME, domain: { name: os.OS_USER_DOMAIN_NAME ?? 'Default' }, password: os.OS_PASSWORD } } },
+          identity: {
+            methods: ['password'],
+            password: { user: { name: os.OS_USERNAME, domain: { name: os.OS_USER_DOMAIN_NAME ?? 'Default' }, password: os.OS_PASSWORD } },
+          },
           scope: { project: { name: project ?? os.OS_PROJECT_NAME, domain: { name: os.OS_PROJECT_DOMAIN_NAME ?? 'Default' } } },
         },
       }),
@@ -56,7 +59,9 @@ export const localKeystone = {
     const res = await fetch(`${os.OS_AUTH_URL.replace(/\/+$/, '')}/auth/tokens`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { name: os.OS_USERNAME, domain: { name: 'Default' }, password: os.OS_PASSWORD } } } } }),
+      body: JSON.stringify({
+        auth: { identity: { methods: ['password'], password: { user: { name: os.OS_USERNAME, domain: { name: 'Default' }, password: os.OS_PASSWORD } } } },
+      }),
     });
     const token = res.headers.get('x-subject-token');
     if (res.status !== 201 || !token) throw new Error(`Keystone refused ${user}: ${res.status}`);

@@ -15,7 +15,12 @@ export interface PollOptions<T> {
  * time, at most 200 ms): a wait is timed within ~2%, and on a busy machine the polling does not take the CPU
  * the awaited operation needs.
  */
-export async function pollUntil<T extends Json = Json>(island: IslandStack, path: string, done: (body: T) => boolean, options: PollOptions<T> = {}): Promise<T> {
+export async function pollUntil<T extends Json = Json>(
+  island: IslandStack,
+  path: string,
+  done: (body: T) => boolean,
+  options: PollOptions<T> = {},
+): Promise<T> {
   const { what = path, failed = (body: T) => ['error', 'failed'].includes(String(body.status)), timeoutMs = 600_000 } = options;
   const started = performance.now();
   for (;;) {

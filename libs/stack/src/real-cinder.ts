@@ -44,7 +44,10 @@ export async function startRealCinder(island: IslandStack, project: string): Pro
   const database = `cinder_${island.rpc.topic.replace(/[^A-Za-z0-9]/g, '_')}`;
   const [port] = await freePorts(1);
   mkdirSync(join(dir, 'cinder.conf.d'), { recursive: true });
-  writeFileSync(join(dir, 'cinder.conf.d', 'e2e.conf'), `[DEFAULT]\nhost = ${island.host}\n[island]\nisland_call_monitor_timeout = 20\nisland_snapshot_poll_interval = 1\n`);
+  writeFileSync(
+    join(dir, 'cinder.conf.d', 'e2e.conf'),
+    `[DEFAULT]\nhost = ${island.host}\n[island]\nisland_call_monitor_timeout = 20\nisland_snapshot_poll_interval = 1\n`,
+  );
   const env = {
     ...process.env,
     ISLAND_CINDER_TRANSPORT_URL: `${island.rpc.url}/`,
@@ -136,5 +139,10 @@ function tableRows(output: string): string[][] {
   return output
     .split('\n')
     .filter((line) => line.startsWith('|'))
-    .map((line) => line.slice(1, -1).split('|').map((cell) => cell.trim()));
+    .map((line) =>
+      line
+        .slice(1, -1)
+        .split('|')
+        .map((cell) => cell.trim()),
+    );
 }

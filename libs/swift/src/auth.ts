@@ -137,11 +137,7 @@ export class KeystoneV3Auth implements SwiftAuthenticator {
   }
 }
 
-async function authRequest(
-  description: string,
-  url: string,
-  options: Parameters<typeof request>[1],
-): Promise<Dispatcher.ResponseData<unknown>> {
+async function authRequest(description: string, url: string, options: Parameters<typeof request>[1]): Promise<Dispatcher.ResponseData<unknown>> {
   let res: Dispatcher.ResponseData<unknown>;
   try {
     res = await request(url, options);

@@ -1,14 +1,6 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
-import {
-  backoffDelay,
-  KeystoneV3Auth,
-  SwiftClient,
-  SwiftProtocolError,
-  SwiftRequestError,
-  SwiftUnavailableError,
-  TempAuth,
-} from './index';
+import { backoffDelay, KeystoneV3Auth, SwiftClient, SwiftProtocolError, SwiftRequestError, SwiftUnavailableError, TempAuth } from './index';
 
 /**
  * Faults the real Swift will not produce on demand (5xx, resets, stalls, broken JSON) come from a local
@@ -121,7 +113,9 @@ describe('SwiftClient under faults', () => {
       res.writeHead(200, { etag: '00000000000000000000000000000000' });
       res.end('abc');
     });
-    await expect(client.getObject('c', 'o')).rejects.toThrow('Swift GET c/o → 200: received MD5 900150983cd24fb0d6963f7d28e17f72, ETag says 00000000000000000000000000000000');
+    await expect(client.getObject('c', 'o')).rejects.toThrow(
+      'Swift GET c/o → 200: received MD5 900150983cd24fb0d6963f7d28e17f72, ETag says 00000000000000000000000000000000',
+    );
   });
 
   it('rejects a PUT whose answered ETag differs from the MD5 sent', async () => {

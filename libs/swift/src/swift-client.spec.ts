@@ -65,9 +65,7 @@ describe('SwiftClient against the real Swift', () => {
   it('refuses to replace an object on a write-once PUT and keeps the first bytes', async () => {
     const first = Buffer.from('first');
     await swift.putObject(container, 'once', first, { ifNoneMatch: true });
-    await expect(swift.putObject(container, 'once', Buffer.from('second'), { ifNoneMatch: true })).rejects.toBeInstanceOf(
-      SwiftObjectExistsError,
-    );
+    await expect(swift.putObject(container, 'once', Buffer.from('second'), { ifNoneMatch: true })).rejects.toBeInstanceOf(SwiftObjectExistsError);
     expect(await swift.getObject(container, 'once')).toEqual(first);
   });
 

@@ -430,9 +430,7 @@ export class SwiftClient {
         if (!transient || n >= this.retry.retries) {
           if (error instanceof SwiftError) throw error;
           const message = (error as Error).message;
-          throw transient
-            ? new SwiftUnavailableError(operation, target, undefined, `${message} (after ${n + 1} attempts)`)
-            : error;
+          throw transient ? new SwiftUnavailableError(operation, target, undefined, `${message} (after ${n + 1} attempts)`) : error;
         }
         await sleep(backoffDelay(this.retry, n));
       }
@@ -443,7 +441,10 @@ export class SwiftClient {
 /** Per-item failures of a bulk delete (the reply was HTTP 200). */
 export class SwiftBulkDeleteError extends SwiftError {
   constructor(readonly result: BulkDeleteResult) {
-    const first = result.failures.slice(0, 3).map((f) => `${f.path} → ${f.status}`).join(', ');
+    const first = result.failures
+      .slice(0, 3)
+      .map((f) => `${f.path} → ${f.status}`)
+      .join(', ');
     super('bulk delete', `${result.failures.length} objects`, 200, `items failed: ${first}${result.failures.length > 3 ? ', …' : ''}`);
   }
 }

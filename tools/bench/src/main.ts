@@ -32,7 +32,11 @@ async function main(argv: string[]): Promise<number> {
       rmSync(workDir, { recursive: true, force: true });
     }
   }
-  updateReport(join(__dirname, '..', '..', '..', 'docs', 'benchmarks.md'), sections, BENCHMARKS.map((b) => b.name));
+  updateReport(
+    join(__dirname, '..', '..', '..', 'docs', 'benchmarks.md'),
+    sections,
+    BENCHMARKS.map((b) => b.name),
+  );
   return failed > 0 ? 1 : 0;
 }
 

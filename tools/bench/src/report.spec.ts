@@ -16,7 +16,14 @@ describe('benchmark report', () => {
   it('rewrites only the sections of the benchmarks that ran', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'report-')), 'benchmarks.md');
     const at = new Date();
-    updateReport(path, new Map([['a', renderSection(bench('a'), result, at, 1)], ['b', renderSection(bench('b'), result, at, 1)]]), ['a', 'b']);
+    updateReport(
+      path,
+      new Map([
+        ['a', renderSection(bench('a'), result, at, 1)],
+        ['b', renderSection(bench('b'), result, at, 1)],
+      ]),
+      ['a', 'b'],
+    );
     const failing = { rows: [{ ...result.rows[0], pass: false }] };
     updateReport(path, new Map([['b', renderSection(bench('b'), failing, at, 1)]]), ['a', 'b']);
     const text = readFileSync(path, 'utf8');

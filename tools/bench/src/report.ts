@@ -25,9 +25,7 @@ export function renderSection(benchmark: Benchmark, result: BenchmarkResult, sta
     '',
     '| metric | island | baseline | ratio | goal | |',
     '|---|---|---|---|---|---|',
-    ...result.rows.map(
-      (r) => `| ${r.metric} | ${r.island} | ${r.baseline} | ${formatRatio(r.ratio)} | ${r.goal} | ${r.pass ? 'pass' : '**FAIL**'} |`,
-    ),
+    ...result.rows.map((r) => `| ${r.metric} | ${r.island} | ${r.baseline} | ${formatRatio(r.ratio)} | ${r.goal} | ${r.pass ? 'pass' : '**FAIL**'} |`),
   ];
   if (result.notes?.length) lines.push('', ...result.notes.map((n) => `- ${n}`));
   lines.push(`<!-- /bench:${benchmark.name} -->`);

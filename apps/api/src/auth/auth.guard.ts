@@ -56,7 +56,9 @@ export class Authenticator {
     if (roles.has('admin')) return this.adminCaller(request, identity.projectId);
     if (roles.has('member')) return { projectId: identity.projectId, admin: false, scope: identity.projectId, readOnly: false };
     if (roles.has('reader')) return { projectId: identity.projectId, admin: false, scope: identity.projectId, readOnly: true };
-    throw new ForbiddenException(`needs role member, reader or admin in project ${identity.projectName}; the token has ${identity.roles.join(', ') || 'no role'}`);
+    throw new ForbiddenException(
+      `needs role member, reader or admin in project ${identity.projectName}; the token has ${identity.roles.join(', ') || 'no role'}`,
+    );
   }
 
   private staticCaller(request: Request): Caller {

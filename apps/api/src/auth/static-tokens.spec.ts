@@ -1,13 +1,15 @@
 import { StaticTokens } from './static-tokens';
 
-const prototypeNames = [
-  ...Object.getOwnPropertyNames(Object.prototype),
-  ...Object.getOwnPropertyNames(Function.prototype),
-  'prototype',
-];
+const prototypeNames = [...Object.getOwnPropertyNames(Object.prototype), ...Object.getOwnPropertyNames(Function.prototype), 'prototype'];
 
 describe('static tokens', () => {
-  const tokens = new StaticTokens('admin-secret-token', new Map([['project-a-token', 'alpha'], ['project-b-token', 'beta']]));
+  const tokens = new StaticTokens(
+    'admin-secret-token',
+    new Map([
+      ['project-a-token', 'alpha'],
+      ['project-b-token', 'beta'],
+    ]),
+  );
 
   it('resolves the admin token and each project token to its principal', () => {
     expect(tokens.resolve('admin-secret-token')).toEqual({ admin: true });

@@ -149,6 +149,7 @@ function callerFor(context: Record<string, unknown>, projectId: string | undefin
   const project = projectId ?? (typeof context.project_id === 'string' ? context.project_id : undefined);
   if (!project) throw cinderErrors.invalidInput('no project: neither the resource nor the request context names one');
   // the same project names REST accepts (a Keystone project id is 32 hex digits)
-  if (!PROJECT_ID.test(project)) throw cinderErrors.invalidInput(`project_id must be 1 to 64 letters, digits, '.', '_' or '-', not ${JSON.stringify(project.slice(0, 80))}`);
+  if (!PROJECT_ID.test(project))
+    throw cinderErrors.invalidInput(`project_id must be 1 to 64 letters, digits, '.', '_' or '-', not ${JSON.stringify(project.slice(0, 80))}`);
   return { projectId: project, admin: false, scope: project, readOnly: false };
 }

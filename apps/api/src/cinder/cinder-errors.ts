@@ -11,14 +11,21 @@ export const cinderErrors = {
   invalidVolume: (reason: string) => new RemoteFailure('InvalidVolume', CINDER, `Invalid volume: ${reason}`, { reason }),
   invalidSnapshot: (reason: string) => new RemoteFailure('InvalidSnapshot', CINDER, `Invalid snapshot: ${reason}`, { reason }),
   notAuthorized: () => new RemoteFailure('NotAuthorized', CINDER, 'Not authorized.', {}),
-  volumeLimitExceeded: (allowed: number) => new RemoteFailure('VolumeLimitExceeded', CINDER, `Maximum number of volumes allowed (${allowed}) exceeded.`, { allowed }),
-  snapshotLimitExceeded: (allowed: number) => new RemoteFailure('SnapshotLimitExceeded', CINDER, `Maximum number of snapshots allowed (${allowed}) exceeded.`, { allowed }),
+  volumeLimitExceeded: (allowed: number) =>
+    new RemoteFailure('VolumeLimitExceeded', CINDER, `Maximum number of volumes allowed (${allowed}) exceeded.`, { allowed }),
+  snapshotLimitExceeded: (allowed: number) =>
+    new RemoteFailure('SnapshotLimitExceeded', CINDER, `Maximum number of snapshots allowed (${allowed}) exceeded.`, { allowed }),
   sizeExceedsQuota: (requested: number, consumed: number, quota: number) =>
-    new RemoteFailure('VolumeSizeExceedsAvailableQuota', CINDER, `Requested volume or snapshot exceeds allowed gigabytes quota. Requested ${requested}G, quota is ${quota}G and ${consumed}G has been consumed.`, {
-      requested,
-      consumed,
-      quota,
-    }),
+    new RemoteFailure(
+      'VolumeSizeExceedsAvailableQuota',
+      CINDER,
+      `Requested volume or snapshot exceeds allowed gigabytes quota. Requested ${requested}G, quota is ${quota}G and ${consumed}G has been consumed.`,
+      {
+        requested,
+        consumed,
+        quota,
+      },
+    ),
   backend: (data: string) =>
     new RemoteFailure('VolumeBackendAPIException', CINDER, `Bad or unexpected response from the storage volume backend API: ${data}`, { data }),
 };
@@ -47,7 +54,9 @@ export function toCinderFailure(error: unknown, method: string): RemoteFailure {
   }
   if (error instanceof ForbiddenError) return cinderErrors.notAuthorized();
   if (error instanceof ConflictError) {
-    return /snapshot/.test(method) && method !== 'create_volume_from_snapshot' ? cinderErrors.invalidSnapshot(error.message) : cinderErrors.invalidVolume(error.message);
+    return /snapshot/.test(method) && method !== 'create_volume_from_snapshot'
+      ? cinderErrors.invalidSnapshot(error.message)
+      : cinderErrors.invalidVolume(error.message);
   }
   const message = error instanceof DomainError || error instanceof Error ? error.message : String(error);
   return cinderErrors.backend(message);

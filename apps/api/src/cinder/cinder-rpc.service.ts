@@ -14,11 +14,7 @@ export class CinderRpcService implements OnApplicationBootstrap, OnApplicationSh
   private readonly logger = new Logger('CinderRpc');
   private readonly server: OsloRpcServer;
 
-  constructor(
-    @InjectConfig() config: IslandConfig,
-    endpoint: CinderVolumeEndpoint,
-    readiness: ReadinessRegistry,
-  ) {
+  constructor(@InjectConfig() config: IslandConfig, endpoint: CinderVolumeEndpoint, readiness: ReadinessRegistry) {
     this.server = new OsloRpcServer({
       url: config.rpc.url,
       exchange: config.rpc.exchange,

@@ -58,18 +58,38 @@ describe('the Cinder endpoint’s method table', () => {
 
   it('checks keyword arguments as Python checks a signature', async () => {
     expect(await failure(call('delete_volume', {}))).toEqual({ className: 'TypeError', message: "delete_volume() missing 1 required argument(s): 'volume'" });
-    expect(await failure(call('create_cloned_volume', {}))).toEqual({ className: 'TypeError', message: "create_cloned_volume() missing 2 required argument(s): 'volume', 'src_vref'" });
-    expect(await failure(call('create_volume', { volume: VOLUME, colour: 'blue' }))).toEqual({ className: 'TypeError', message: "create_volume() got an unexpected keyword argument 'colour'" });
-    expect(await failure(call('get_volume_stats', { refresh: true, colour: 'blue' }))).toEqual({ className: 'TypeError', message: "get_volume_stats() got an unexpected keyword argument 'colour'" });
+    expect(await failure(call('create_cloned_volume', {}))).toEqual({
+      className: 'TypeError',
+      message: "create_cloned_volume() missing 2 required argument(s): 'volume', 'src_vref'",
+    });
+    expect(await failure(call('create_volume', { volume: VOLUME, colour: 'blue' }))).toEqual({
+      className: 'TypeError',
+      message: "create_volume() got an unexpected keyword argument 'colour'",
+    });
+    expect(await failure(call('get_volume_stats', { refresh: true, colour: 'blue' }))).toEqual({
+      className: 'TypeError',
+      message: "get_volume_stats() got an unexpected keyword argument 'colour'",
+    });
     // **kwargs: a connector call takes what os-brick adds
     await expect(call('terminate_connection', { volume: VOLUME, connector: { host: 'h1' }, force: true })).resolves.toBeNull();
   });
 
   it('reads each argument in order, naming the one that is wrong', async () => {
-    expect(await failure(call('create_volume', { volume: 'vol-1' }))).toEqual({ className: 'InvalidInput', message: 'Invalid input received: volume must be an object, not "vol-1"' });
-    expect(await failure(call('extend_volume', { volume: VOLUME, new_size: 'big' }))).toEqual({ className: 'InvalidInput', message: 'Invalid input received: new_size must be a whole number of GiB, not "big"' });
-    expect(await failure(call('extend_volume', { volume: { ...VOLUME, size: 0 }, new_size: 'big' }))).toMatchObject({ message: expect.stringMatching(/^Invalid input received: volume: size must not be less than 1/) });
-    expect(await failure(call('initialize_connection', { volume: VOLUME, connector: { host: 'not a host' } }))).toEqual({ className: 'InvalidInput', message: 'Invalid input received: connector: host must be a host name' });
+    expect(await failure(call('create_volume', { volume: 'vol-1' }))).toEqual({
+      className: 'InvalidInput',
+      message: 'Invalid input received: volume must be an object, not "vol-1"',
+    });
+    expect(await failure(call('extend_volume', { volume: VOLUME, new_size: 'big' }))).toEqual({
+      className: 'InvalidInput',
+      message: 'Invalid input received: new_size must be a whole number of GiB, not "big"',
+    });
+    expect(await failure(call('extend_volume', { volume: { ...VOLUME, size: 0 }, new_size: 'big' }))).toMatchObject({
+      message: expect.stringMatching(/^Invalid input received: volume: size must not be less than 1/),
+    });
+    expect(await failure(call('initialize_connection', { volume: VOLUME, connector: { host: 'not a host' } }))).toEqual({
+      className: 'InvalidInput',
+      message: 'Invalid input received: connector: host must be a host name',
+    });
   });
 
   it('acts as the project owning the resource, else the request context’s', async () => {
@@ -85,6 +105,8 @@ describe('the Cinder endpoint’s method table', () => {
       className: 'InvalidInput',
       message: 'Invalid input received: no project: neither the resource nor the request context names one',
     });
-    expect(await failure(call('get_volume', { volume: { ...VOLUME, project_id: 'a b' } }))).toMatchObject({ message: expect.stringContaining('project_id must be 1 to 64 letters') });
+    expect(await failure(call('get_volume', { volume: { ...VOLUME, project_id: 'a b' } }))).toMatchObject({
+      message: expect.stringContaining('project_id must be 1 to 64 letters'),
+    });
   });
 });

@@ -55,7 +55,13 @@ export class CinderVolumeEndpoint {
       create_cloned_volume: cinderMethod({ required: { volume, src_vref: volume }, actingAs: 'volume', run: this.createClonedVolume }),
       extend_volume: cinderMethod({ required: { volume, new_size: wholeGib }, actingAs: 'volume', run: this.extendVolume }),
       initialize_connection: cinderMethod({ required: { volume, connector }, anyOther: true, actingAs: 'volume', run: this.initializeConnection }),
-      terminate_connection: cinderMethod({ required: { volume }, optional: { connector: unread }, anyOther: true, actingAs: 'volume', run: this.terminateConnection }),
+      terminate_connection: cinderMethod({
+        required: { volume },
+        optional: { connector: unread },
+        anyOther: true,
+        actingAs: 'volume',
+        run: this.terminateConnection,
+      }),
       revert_to_snapshot: cinderMethod({ required: { volume, snapshot }, actingAs: 'volume', run: this.revertToSnapshot }),
       get_volume_stats: cinderMethod({ required: {}, optional: { refresh: unread }, run: this.getVolumeStats }),
       get_volume: cinderMethod({ required: { volume }, actingAs: 'volume', run: this.getVolume }),
@@ -81,7 +87,11 @@ export class CinderVolumeEndpoint {
       if (error instanceof NotFoundError) return null;
       throw error;
     }
-    await this.settle(() => this.volumeOrGone(caller, volume.id), (v) => v === undefined, (v) => (v?.status === 'error' ? v.statusReason : undefined));
+    await this.settle(
+      () => this.volumeOrGone(caller, volume.id),
+      (v) => v === undefined,
+      (v) => (v?.status === 'error' ? v.statusReason : undefined),
+    );
     return null;
   }
 
@@ -99,7 +109,11 @@ export class CinderVolumeEndpoint {
   /** A snapshot still uploading is deleted once it is stored; one that is gone already is fine. */
   private async deleteSnapshot({ snapshot }: { snapshot: CinderSnapshot }, caller: Caller): Promise<null> {
     try {
-      await this.settle(() => this.snapshots.show(caller, snapshot.id), (s) => s.status === 'available' || s.status === 'error', () => undefined);
+      await this.settle(
+        () => this.snapshots.show(caller, snapshot.id),
+        (s) => s.status === 'available' || s.status === 'error',
+        () => undefined,
+      );
       await this.snapshots.delete(caller, snapshot.id);
     } catch (error) {
       if (error instanceof NotFoundError) return null;
@@ -110,7 +124,11 @@ export class CinderVolumeEndpoint {
 
   private async createVolumeFromSnapshot({ volume, snapshot }: { volume: CinderVolume; snapshot: CinderSnapshot }, caller: Caller): Promise<unknown> {
     await this.untilStored(caller, snapshot.id);
-    const created = await this.volumes.create(caller, { sizeBytes: volume.size * GIB, name: displayName(volume), snapshotId: snapshot.id }, { id: volume.id, managedBy: 'cinder' });
+    const created = await this.volumes.create(
+      caller,
+      { sizeBytes: volume.size * GIB, name: displayName(volume), snapshotId: snapshot.id },
+      { id: volume.id, managedBy: 'cinder' },
+    );
     return this.modelUpdate(created);
   }
 
@@ -124,7 +142,11 @@ export class CinderVolumeEndpoint {
     const point = await this.snapshots.create(caller, { volumeId: source.id, name: `island-clone-for-${volume.id}` });
     try {
       await this.untilStored(caller, point.id);
-      const created = await this.volumes.create(caller, { sizeBytes: volume.size * GIB, name: displayName(volume), snapshotId: point.id }, { id: volume.id, managedBy: 'cinder' });
+      const created = await this.volumes.create(
+        caller,
+        { sizeBytes: volume.size * GIB, name: displayName(volume), snapshotId: point.id },
+        { id: volume.id, managedBy: 'cinder' },
+      );
       return this.modelUpdate(created);
     } finally {
       await this.untilStored(caller, point.id).catch(() => undefined);
@@ -167,8 +189,10 @@ export class CinderVolumeEndpoint {
       };
     }
     if (kind === 'block' && connection?.device) return { driver_volume_type: 'local', data: { device_path: connection.device, format: 'raw', ...common } };
-    if (kind === 'raw' && connection?.raw && !connection.device) return { driver_volume_type: 'local', data: { device_path: connection.raw, format: 'raw', ...common } };
-    if (kind === 'file' && connection && !connection.nbd && !connection.raw) return { driver_volume_type: 'local', data: { device_path: connection.path, format: 'qcow2', ...common } };
+    if (kind === 'raw' && connection?.raw && !connection.device)
+      return { driver_volume_type: 'local', data: { device_path: connection.raw, format: 'raw', ...common } };
+    if (kind === 'file' && connection && !connection.nbd && !connection.raw)
+      return { driver_volume_type: 'local', data: { device_path: connection.path, format: 'qcow2', ...common } };
     throw cinderErrors.invalidVolume(`volume ${volume.id} is attached on ${connector.host} in another way than island_export '${kind}' asks; detach it first`);
   }
 

@@ -25,7 +25,7 @@ export class QuotasController {
   }
 
   @Put(':project')
-  @ApiOkResponse({ type: QuotaView, description: 'admin: sets the project\'s own limits (null: back to the default)' })
+  @ApiOkResponse({ type: QuotaView, description: "admin: sets the project's own limits (null: back to the default)" })
   set(@CurrentCaller() caller: Caller, @Param('project') project: string, @Body() dto: SetQuotaDto): Promise<QuotaView> {
     return this.quotas.set(caller, project, dto);
   }

@@ -54,14 +54,14 @@ export class VolumesController {
 
   @Post(':id/revert')
   @HttpCode(202)
-  @ApiOkResponse({ type: VolumeView, description: 'status reverting until the image holds the snapshot\'s content' })
+  @ApiOkResponse({ type: VolumeView, description: "status reverting until the image holds the snapshot's content" })
   revert(@CurrentCaller() caller: Caller, @Param('id') id: string, @Body() dto: RevertVolumeDto): Promise<VolumeView> {
     return this.volumes.revert(caller, id, dto.snapshotId);
   }
 
   @Delete(':id')
   @HttpCode(202)
-  @ApiQuery({ name: 'cascade', required: false, description: 'true: delete the volume\'s snapshots with it' })
+  @ApiQuery({ name: 'cascade', required: false, description: "true: delete the volume's snapshots with it" })
   @ApiOkResponse({ type: VolumeView })
   delete(@CurrentCaller() caller: Caller, @Param('id') id: string, @Query('cascade') cascade?: string): Promise<VolumeView> {
     if (cascade !== undefined && cascade !== 'true' && cascade !== 'false') {

@@ -6,34 +6,44 @@ import { MAX_GC_GRACE_SECONDS } from '@island/contracts';
 const REGION = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 
 export class StartGcRunDto {
-  @ApiPropertyOptional({ description: 'Region; default: the API\'s own' })
-  @IsOptional() @Matches(REGION, { message: 'region must be a region name' })
+  @ApiPropertyOptional({ description: "Region; default: the API's own" })
+  @IsOptional()
+  @Matches(REGION, { message: 'region must be a region name' })
   region?: string;
 
   @ApiPropertyOptional({ description: 'Seconds a block stays after its last reference; default: the configured grace' })
-  @IsOptional() @IsInt() @Min(0) @Max(MAX_GC_GRACE_SECONDS)
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(MAX_GC_GRACE_SECONDS)
   graceSeconds?: number;
 
   @ApiPropertyOptional({ description: 'Only count what would be deleted' })
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   dryRun?: boolean;
 }
 
 export class StartFsckDto {
-  @ApiPropertyOptional() @IsOptional() @Matches(REGION, { message: 'region must be a region name' })
+  @ApiPropertyOptional()
+  @IsOptional()
+  @Matches(REGION, { message: 'region must be a region name' })
   region?: string;
 
   @ApiPropertyOptional({ description: 'Also read every block and verify its checksum' })
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   deep?: boolean;
 
   @ApiPropertyOptional({ description: 'Correct reference counts and delete orphans' })
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   repair?: boolean;
 }
 
 export class StartCatalogRebuildDto {
-  @ApiProperty() @Matches(REGION, { message: 'region must be a region name' })
+  @ApiProperty()
+  @Matches(REGION, { message: 'region must be a region name' })
   region!: string;
 }
 

@@ -23,12 +23,27 @@ export class QuotaView {
 
 /** A project's own limits; a field set to null goes back to the default (ISLAND_QUOTA_*), an absent one stays. */
 export class SetQuotaDto {
-  @ApiPropertyOptional({ nullable: true, type: Number }) @IsOptional() @ValidateIf((_, v) => v !== null) @IsInt() @Min(0) @Max(MAX_LIMIT)
+  @ApiPropertyOptional({ nullable: true, type: Number })
+  @IsOptional()
+  @ValidateIf((_, v) => v !== null)
+  @IsInt()
+  @Min(0)
+  @Max(MAX_LIMIT)
   volumes?: number | null;
 
-  @ApiPropertyOptional({ nullable: true, type: Number }) @IsOptional() @ValidateIf((_, v) => v !== null) @IsInt() @Min(0) @Max(MAX_LIMIT)
+  @ApiPropertyOptional({ nullable: true, type: Number })
+  @IsOptional()
+  @ValidateIf((_, v) => v !== null)
+  @IsInt()
+  @Min(0)
+  @Max(MAX_LIMIT)
   snapshots?: number | null;
 
-  @ApiPropertyOptional({ nullable: true, type: Number }) @IsOptional() @ValidateIf((_, v) => v !== null) @IsInt() @Min(0) @Max(MAX_LIMIT)
+  @ApiPropertyOptional({ nullable: true, type: Number })
+  @IsOptional()
+  @ValidateIf((_, v) => v !== null)
+  @IsInt()
+  @Min(0)
+  @Max(MAX_LIMIT)
   gigabytes?: number | null;
 }

@@ -7,6 +7,6 @@ export class RegionView {
   @ApiProperty({ description: 'Swift auth endpoint' }) swiftAuthUrl!: string;
   @ApiProperty() container!: string;
   @ApiProperty({ description: 'Hosts whose agent reported in the last 30 s' }) hostsOnline!: number;
-  @ApiProperty({ description: 'The caller\'s volumes there (every project\'s for the admin)' }) volumes!: number;
-  @ApiProperty({ description: 'The caller\'s snapshots there (every project\'s for the admin)' }) snapshots!: number;
+  @ApiProperty({ description: "The caller's volumes there (every project's for the admin)" }) volumes!: number;
+  @ApiProperty({ description: "The caller's snapshots there (every project's for the admin)" }) snapshots!: number;
 }

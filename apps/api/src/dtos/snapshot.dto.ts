@@ -3,19 +3,29 @@ import { ArrayMaxSize, ArrayMinSize, IsArray, IsOptional, IsString, IsUUID, Matc
 import { SnapshotEntity, SnapshotStatus } from '@island/catalog';
 
 export class CreateSnapshotDto {
-  @ApiProperty() @IsUUID()
+  @ApiProperty()
+  @IsUUID()
   volumeId!: string;
 
-  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(255)
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @MaxLength(255)
   name?: string;
 }
 
 export class CreateSnapshotGroupDto {
   @ApiProperty({ type: String, isArray: true, description: 'Volumes to snapshot at one instant (placed ones on one host)' })
-  @IsArray() @ArrayMinSize(2) @ArrayMaxSize(64) @IsUUID('all', { each: true })
+  @IsArray()
+  @ArrayMinSize(2)
+  @ArrayMaxSize(64)
+  @IsUUID('all', { each: true })
   volumeIds!: string[];
 
-  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(255)
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @MaxLength(255)
   name?: string;
 }
 

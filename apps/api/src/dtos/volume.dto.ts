@@ -8,18 +8,25 @@ export const MAX_VOLUME_BYTES = 64 * 1024 ** 4;
 
 export class CreateVolumeDto {
   @ApiProperty({ description: 'Size in bytes: a multiple of 512, at least 1 MiB', example: 10737418240 })
-  @IsInt() @Min(MIN_VOLUME_BYTES) @Max(MAX_VOLUME_BYTES)
+  @IsInt()
+  @Min(MIN_VOLUME_BYTES)
+  @Max(MAX_VOLUME_BYTES)
   sizeBytes!: number;
 
-  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(255)
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @MaxLength(255)
   name?: string;
 
   @ApiPropertyOptional({ description: 'Create the volume with the content of this snapshot' })
-  @IsOptional() @IsUUID()
+  @IsOptional()
+  @IsUUID()
   snapshotId?: string;
 
-  @ApiPropertyOptional({ description: 'Region; default: the snapshot\'s, or the API\'s own' })
-  @IsOptional() @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/)
+  @ApiPropertyOptional({ description: "Region; default: the snapshot's, or the API's own" })
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/)
   region?: string;
 }
 
@@ -33,18 +40,22 @@ export class AttachVolumeDto {
     description:
       "Serve the image through the host's qemu-storage-daemon instead of file mode: 'nbd', an NBD export on a unix socket (connection.nbd); 'raw', a file on the host showing the volume's raw bytes (connection.raw); 'block', that file behind a loop block device (connection.device)",
   })
-  @IsOptional() @IsIn(EXPORT_KINDS, { message: "export must be 'nbd', 'raw' or 'block'" })
+  @IsOptional()
+  @IsIn(EXPORT_KINDS, { message: "export must be 'nbd', 'raw' or 'block'" })
   export?: ExportKind;
 }
 
 export class ExtendVolumeDto {
   @ApiProperty({ description: 'The new size in bytes: larger than the current one, a multiple of 512' })
-  @IsInt() @Min(MIN_VOLUME_BYTES) @Max(MAX_VOLUME_BYTES)
+  @IsInt()
+  @Min(MIN_VOLUME_BYTES)
+  @Max(MAX_VOLUME_BYTES)
   sizeBytes!: number;
 }
 
 export class RevertVolumeDto {
-  @ApiProperty() @IsUUID()
+  @ApiProperty()
+  @IsUUID()
   snapshotId!: string;
 }
 
@@ -52,11 +63,20 @@ export class ConnectionView {
   @ApiProperty({ example: '/var/lib/island/host1/volumes/6f1c….qcow2' }) path!: string;
   @ApiProperty({ example: 'qcow2' }) format!: 'qcow2';
   @ApiProperty() host!: string;
-  @ApiPropertyOptional({ description: 'Attached with an export: the NBD URI the VM connects to (nbd+unix://…)', example: 'nbd+unix:///6f1c…?socket=/var/lib/island/host1/qsd/nbd.sock' })
+  @ApiPropertyOptional({
+    description: 'Attached with an export: the NBD URI the VM connects to (nbd+unix://…)',
+    example: 'nbd+unix:///6f1c…?socket=/var/lib/island/host1/qsd/nbd.sock',
+  })
   nbd?: string;
-  @ApiPropertyOptional({ description: "Attached with export 'raw': the file on the host whose bytes are the volume's (a FUSE export)", example: '/var/lib/island/host1/exports/6f1c….raw' })
+  @ApiPropertyOptional({
+    description: "Attached with export 'raw': the file on the host whose bytes are the volume's (a FUSE export)",
+    example: '/var/lib/island/host1/exports/6f1c….raw',
+  })
   raw?: string;
-  @ApiPropertyOptional({ description: "Attached with export 'block': the block device on the host whose bytes are the volume's (a loop device over connection.raw)", example: '/dev/loop3' })
+  @ApiPropertyOptional({
+    description: "Attached with export 'block': the block device on the host whose bytes are the volume's (a loop device over connection.raw)",
+    example: '/dev/loop3',
+  })
   device?: string;
 }
 
@@ -90,7 +110,14 @@ export class VolumeView {
       attached: v.attached,
       connection:
         v.attached && v.host && v.imagePath
-          ? { path: v.imagePath, format: 'qcow2', host: v.host, ...(v.nbdUri !== null && { nbd: v.nbdUri }), ...(v.rawPath !== null && { raw: v.rawPath }), ...(v.blockDevice !== null && { device: v.blockDevice }) }
+          ? {
+              path: v.imagePath,
+              format: 'qcow2',
+              host: v.host,
+              ...(v.nbdUri !== null && { nbd: v.nbdUri }),
+              ...(v.rawPath !== null && { raw: v.rawPath }),
+              ...(v.blockDevice !== null && { device: v.blockDevice }),
+            }
           : null,
       sourceSnapshotId: v.sourceSnapshotId,
       blockSize: v.blockSize,

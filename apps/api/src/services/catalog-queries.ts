@@ -32,8 +32,12 @@ export async function findSnapshot(m: EntityManager, caller: Caller | undefined,
  * `for_no_key_update` serializes with every other writer of the snapshot but not with workers claiming
  * blocks for it (see claimBlocks); whoever then ends its upload must call `endUploadLock` first.
  */
-export async function lockSnapshot(m: EntityManager, id: string, mode: 'pessimistic_write' | 'for_no_key_update' = 'pessimistic_write'): Promise<SnapshotEntity | null> {
-  const [row] = await m.query(`SELECT volume_id FROM snapshot WHERE id = $1`, [id]) as { volume_id: string }[];
+export async function lockSnapshot(
+  m: EntityManager,
+  id: string,
+  mode: 'pessimistic_write' | 'for_no_key_update' = 'pessimistic_write',
+): Promise<SnapshotEntity | null> {
+  const [row] = (await m.query(`SELECT volume_id FROM snapshot WHERE id = $1`, [id])) as { volume_id: string }[];
   if (!row) return null;
   await m.query(`SELECT 1 FROM volume WHERE id = $1 FOR UPDATE`, [row.volume_id]);
   return m.getRepository(SnapshotEntity).findOne({ where: { id }, lock: { mode } });

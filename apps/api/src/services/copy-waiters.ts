@@ -19,6 +19,10 @@ export async function seedVolumesAwaitingCopy(m: EntityManager, copy: SnapshotEn
 
 export async function failVolumesAwaitingCopy(m: EntityManager, copy: SnapshotEntity, reason: string): Promise<void> {
   for (const volume of await awaitingCopy(m, copy.id)) {
-    await m.update(VolumeEntity, { id: volume.id }, { status: 'error', statusReason: `copy of snapshot ${copy.copyOf} into ${copy.region} failed: ${reason}`, updatedAt: new Date() });
+    await m.update(
+      VolumeEntity,
+      { id: volume.id },
+      { status: 'error', statusReason: `copy of snapshot ${copy.copyOf} into ${copy.region} failed: ${reason}`, updatedAt: new Date() },
+    );
   }
 }

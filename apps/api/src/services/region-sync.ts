@@ -14,10 +14,10 @@ export class RegionSync implements OnApplicationBootstrap {
 
   async onApplicationBootstrap(): Promise<void> {
     for (const region of this.config.regions) {
-      await this.dataSource.query(
-        `INSERT INTO region (name, container) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET container = $2`,
-        [region.name, region.container],
-      );
+      await this.dataSource.query(`INSERT INTO region (name, container) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET container = $2`, [
+        region.name,
+        region.container,
+      ]);
     }
   }
 }

@@ -51,7 +51,12 @@ export class SnapshotPipeline {
    */
   async scheduleUploads(tx: Tx, volumeId: string): Promise<void> {
     const { m } = tx;
-    const active = await m.getRepository(SnapshotEntity).count({ where: [{ volumeId, status: 'uploading' }, { volumeId, status: 'committing' }] });
+    const active = await m.getRepository(SnapshotEntity).count({
+      where: [
+        { volumeId, status: 'uploading' },
+        { volumeId, status: 'committing' },
+      ],
+    });
     if (active > 0) return;
     const next = await m.getRepository(SnapshotEntity).findOne({
       where: { volumeId, status: 'pending' },
@@ -129,7 +134,12 @@ export class SnapshotPipeline {
         await this.fail(tx, snapshot, `part ${e.partIndex} reported blocks that differ from the blocks it was given`);
         return;
       }
-      await stageSnapshotChanges(m, snapshot.id, e.blocks.map((b) => b.index), e.blocks.map((b) => (b.hash === null ? null : Buffer.from(b.hash, 'hex'))));
+      await stageSnapshotChanges(
+        m,
+        snapshot.id,
+        e.blocks.map((b) => b.index),
+        e.blocks.map((b) => (b.hash === null ? null : Buffer.from(b.hash, 'hex'))),
+      );
       const [updated] = await sqlRows<SnapshotRow>(
         m,
         `UPDATE snapshot SET blocks_done = blocks_done + $2, bytes_uploaded = bytes_uploaded + $3, bytes_stored = bytes_stored + $4,

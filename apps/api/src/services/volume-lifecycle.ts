@@ -26,7 +26,9 @@ import { SnapshotPipeline } from './snapshot-pipeline';
 import { VolumeService } from './volume.service';
 
 /** The jobs whose failure report names a snapshot (its resourceId): that snapshot fails, not a volume operation. */
-const SNAPSHOT_JOBS: readonly string[] = [SnapshotTake, SnapshotTakeGroup, SnapshotDiff, SnapshotUploadPart, SnapshotWriteManifest, SnapshotCopy].map((c) => c.name);
+const SNAPSHOT_JOBS: readonly string[] = [SnapshotTake, SnapshotTakeGroup, SnapshotDiff, SnapshotUploadPart, SnapshotWriteManifest, SnapshotCopy].map(
+  (c) => c.name,
+);
 
 /** Volume state changes driven by events from agents and workers (attach, revert, delete). */
 @Injectable()
@@ -97,7 +99,19 @@ export class VolumeLifecycle {
     await this.uow.run(async ({ m }) => {
       const volume = await lockVolume(m, e.volumeId);
       if (volume?.status !== 'attaching' || volume.host !== e.host || !volume.exportKind) return;
-      await m.update(VolumeEntity, { id: volume.id }, { status: 'in-use', attached: true, nbdUri: e.nbd ?? null, rawPath: e.raw ?? null, blockDevice: e.device ?? null, statusReason: null, updatedAt: new Date() });
+      await m.update(
+        VolumeEntity,
+        { id: volume.id },
+        {
+          status: 'in-use',
+          attached: true,
+          nbdUri: e.nbd ?? null,
+          rawPath: e.raw ?? null,
+          blockDevice: e.device ?? null,
+          statusReason: null,
+          updatedAt: new Date(),
+        },
+      );
       await finishJob(m, e.operationId);
     });
   }
@@ -107,7 +121,11 @@ export class VolumeLifecycle {
     await this.uow.run(async ({ m }) => {
       const volume = await lockVolume(m, e.volumeId);
       if (volume?.status !== 'detaching' || volume.host !== e.host) return;
-      await m.update(VolumeEntity, { id: volume.id }, { status: 'available', attached: false, exportKind: null, nbdUri: null, rawPath: null, blockDevice: null, updatedAt: new Date() });
+      await m.update(
+        VolumeEntity,
+        { id: volume.id },
+        { status: 'available', attached: false, exportKind: null, nbdUri: null, rawPath: null, blockDevice: null, updatedAt: new Date() },
+      );
       await finishJob(m, e.operationId);
     });
   }

@@ -3,15 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager, IsNull, Not } from 'typeorm';
 import { IslandConfig } from '@island/config';
-import {
-  HostEntity,
-  removeVolumeVersions,
-  revertVolumeVersions,
-  seedVolumeFromSnapshot,
-  SnapshotEntity,
-  sqlRows,
-  VolumeEntity,
-} from '@island/catalog';
+import { HostEntity, removeVolumeVersions, revertVolumeVersions, seedVolumeFromSnapshot, SnapshotEntity, sqlRows, VolumeEntity } from '@island/catalog';
 import { ImageCreate, ImageDelete, ImageExport, ImageGrow, ImageUnexport, VolumeRestore } from '@island/contracts';
 import { InjectConfig, MetricsService } from '@island/platform';
 import { Caller } from '../auth/caller';
@@ -262,7 +254,9 @@ export class VolumeService {
       if (volume.status !== 'available' && volume.status !== 'in-use') throw new ConflictError(`volume ${id} is ${volume.status}`);
       if (volume.exportKind) {
         // QEMU's NBD export does not share the resize permission: the daemon cannot grow an image it serves
-        throw new ConflictError(`volume ${id} is attached through the storage daemon, which cannot grow an image it serves; detach it, extend it, attach it again`);
+        throw new ConflictError(
+          `volume ${id} is attached through the storage daemon, which cannot grow an image it serves; detach it, extend it, attach it again`,
+        );
       }
       const busy = await m.getRepository(SnapshotEntity).count({ where: { volumeId: id, status: IN_FLIGHT_SNAPSHOT } });
       if (busy > 0) throw new ConflictError(`volume ${id} has ${busy} snapshot(s) in progress; extend it when they finish`);
@@ -310,7 +304,9 @@ export class VolumeService {
   async finishDelete(m: EntityManager, volume: VolumeEntity): Promise<void> {
     await removeVolumeVersions(m, volume.id, volume.region);
     await m.update(VolumeEntity, { id: volume.id }, { status: 'deleted', deletedAt: new Date(), updatedAt: new Date() });
-    const running = await sqlRows<{ id: string }>(m, `SELECT id FROM job WHERE resource_id = $1 AND kind = 'volume-delete' AND status = 'running'`, [volume.id]);
+    const running = await sqlRows<{ id: string }>(m, `SELECT id FROM job WHERE resource_id = $1 AND kind = 'volume-delete' AND status = 'running'`, [
+      volume.id,
+    ]);
     for (const { id } of running) await finishJob(m, id);
   }
 

@@ -26,9 +26,7 @@ export class ApiClient {
 
   /** Where the API is (for messages and links). */
   baseUrl(): Promise<string> {
-    this.resolvedUrl ??= this.explicitUrl
-      ? Promise.resolve(this.explicitUrl)
-      : this.credentials.catalogEndpoint().then((url) => url ?? DEFAULT_API_URL);
+    this.resolvedUrl ??= this.explicitUrl ? Promise.resolve(this.explicitUrl) : this.credentials.catalogEndpoint().then((url) => url ?? DEFAULT_API_URL);
     return this.resolvedUrl;
   }
 

@@ -20,7 +20,9 @@ describe('credentials from the environment', () => {
           const auth = JSON.parse(body) as { auth: { identity: { password: { user: { name: string; password: string } } } } };
           if (auth.auth.identity.password.user.password !== 'secret') return void res.writeHead(401).end('{}');
           res.writeHead(201, { 'content-type': 'application/json', 'x-subject-token': 'tok-alice' }).end(
-            JSON.stringify({ token: { catalog: [{ type: 'island', endpoints: [{ interface: 'public', region_id: 'RegionOne', url: `${keystone}/island/` }] }] } }),
+            JSON.stringify({
+              token: { catalog: [{ type: 'island', endpoints: [{ interface: 'public', region_id: 'RegionOne', url: `${keystone}/island/` }] }] },
+            }),
           );
         } else {
           res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ seen: req.headers['x-auth-token'] ?? req.headers.authorization }));
@@ -61,7 +63,9 @@ describe('credentials from the environment', () => {
   });
 
   it('says which credentials Keystone refused', async () => {
-    await expect(new ApiClient(keystone, credentialsFromEnv(os({ OS_PASSWORD: 'wrong' }))).get('/v1/hosts')).rejects.toThrow(/refused user alice in project demo-a \(HTTP 401\)/);
+    await expect(new ApiClient(keystone, credentialsFromEnv(os({ OS_PASSWORD: 'wrong' }))).get('/v1/hosts')).rejects.toThrow(
+      /refused user alice in project demo-a \(HTTP 401\)/,
+    );
   });
 
   it('sends OS_TOKEN as X-Auth-Token and ISLAND_TOKEN as a bearer token, ISLAND_TOKEN first', async () => {

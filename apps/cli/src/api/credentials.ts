@@ -101,7 +101,10 @@ export class KeystonePassword implements Credentials {
       throw new CliError(`cannot reach Keystone at ${authUrl} (${cause}); check OS_AUTH_URL`);
     }
     const token = response.headers.get('x-subject-token');
-    if (response.status === 401) throw new CliError(`Keystone at ${authUrl} refused user ${username} in project ${projectName} (HTTP 401): check OS_USERNAME, OS_PASSWORD, OS_PROJECT_NAME and the domains`);
+    if (response.status === 401)
+      throw new CliError(
+        `Keystone at ${authUrl} refused user ${username} in project ${projectName} (HTTP 401): check OS_USERNAME, OS_PASSWORD, OS_PROJECT_NAME and the domains`,
+      );
     if (!response.ok || !token) throw new CliError(`Keystone at ${authUrl} did not issue a token (HTTP ${response.status})`);
     const reply = (await response.json().catch(() => ({}))) as { token?: { catalog?: CatalogEntry[] } };
     return { token, catalog: Array.isArray(reply.token?.catalog) ? reply.token.catalog : [] };

@@ -11,7 +11,8 @@ const operationState = (o: OperationView): WaitState => {
   return { state: 'running', percent: o.progress, label: o.kind };
 };
 
-const waitOperation = (api: ApiClient, o: OperationView) => waitFor(() => api.get<OperationView>(`/v1/operations/${o.id}`), operationState, `${o.kind} ${o.id}`);
+const waitOperation = (api: ApiClient, o: OperationView) =>
+  waitFor(() => api.get<OperationView>(`/v1/operations/${o.id}`), operationState, `${o.kind} ${o.id}`);
 
 const seconds = (value: string): number => {
   if (!/^\d{1,7}$/.test(value)) throw new InvalidArgumentError('a whole number of seconds');
@@ -23,7 +24,7 @@ export function operationsCommands(api = new ApiClient()): Command[] {
   const gc = new Command('gc').description('garbage collection of blocks no snapshot references (admin)');
   gc.command('run')
     .description('delete blocks without references past the grace window, and manifests of deleted snapshots')
-    .option('--region <REGION>', 'region (default: the API\'s)')
+    .option('--region <REGION>', "region (default: the API's)")
     .option('--grace <SECONDS>', 'grace window in seconds (default: the configured one); 0 deletes at once', seconds)
     .option('--dry-run', 'only count what would be deleted')
     .option('--wait', 'wait for the run and print its report')
@@ -47,7 +48,7 @@ export function operationsCommands(api = new ApiClient()): Command[] {
 
   const fsck = new Command('fsck')
     .description('check a region: reference counts, manifests, and blocks in Swift (admin); exits 1 when problems remain')
-    .option('--region <REGION>', 'region (default: the API\'s)')
+    .option('--region <REGION>', "region (default: the API's)")
     .option('--deep', 'also read every block and verify its checksum')
     .option('--repair', 'correct reference counts and delete orphans')
     .option('--json', 'print JSON')
@@ -60,7 +61,9 @@ export function operationsCommands(api = new ApiClient()): Command[] {
       const report = (await waitOperation(api, started)).result ?? {};
       const problems = (report.problems as { kind: string }[] | undefined) ?? [];
       print(!!o.json, report, () =>
-        report.ok ? `region ${String(report.region)}: ok` : [`region ${String(report.region)}: ${problems.length} problem(s)`, ...problems.map((p) => `  ${JSON.stringify(p)}`)].join('\n'),
+        report.ok
+          ? `region ${String(report.region)}: ok`
+          : [`region ${String(report.region)}: ${problems.length} problem(s)`, ...problems.map((p) => `  ${JSON.stringify(p)}`)].join('\n'),
       );
       if (!report.ok) process.exitCode = 1;
     });
@@ -76,7 +79,11 @@ export function operationsCommands(api = new ApiClient()): Command[] {
       const started = await api.post<OperationView>('/v1/catalog/rebuild', { region: o.region });
       if (!o.wait) return print(!!o.json, started, () => `catalog rebuild ${started.id}: ${started.status}`);
       const report = (await waitOperation(api, started)).result ?? {};
-      print(!!o.json, report, () => Object.entries(report).map(([k, v]) => `${k}: ${String(v)}`).join('\n'));
+      print(!!o.json, report, () =>
+        Object.entries(report)
+          .map(([k, v]) => `${k}: ${String(v)}`)
+          .join('\n'),
+      );
     });
 
   return [gc, fsck, catalog];

@@ -70,7 +70,7 @@ export function snapshotCommand(api = new ApiClient()): Command {
 
   snapshot
     .command('list')
-    .option('--volume <VOL_ID>', 'only this volume\'s')
+    .option('--volume <VOL_ID>', "only this volume's")
     .option('--json', 'print JSON')
     .action(async (o: { volume?: string; json?: boolean }) => {
       const r = await api.get<{ snapshots: SnapshotView[] }>(`/v1/snapshots${o.volume ? `?volumeId=${encodeURIComponent(o.volume)}` : ''}`);

@@ -51,7 +51,7 @@ export function volumeCommand(api = new ApiClient()): Command {
     .requiredOption('--size <SIZE>', 'size in bytes; K, M, G, T suffixes')
     .option('--name <NAME>', 'a name')
     .option('--snapshot <SNAP_ID>', 'with the content of this snapshot')
-    .option('--region <REGION>', 'region (default: the snapshot\'s, or the API\'s); from another region\'s snapshot, it is copied here first')
+    .option('--region <REGION>', "region (default: the snapshot's, or the API's); from another region's snapshot, it is copied here first")
     .option('--wait', 'wait until the volume can be attached (a snapshot from another region is copied first)')
     .option('--json', 'print JSON')
     .action(async (o: { size: string; name?: string; snapshot?: string; region?: string; wait?: boolean; json?: boolean }) => {
@@ -69,7 +69,10 @@ export function volumeCommand(api = new ApiClient()): Command {
     .command('attach <VOL_ID>')
     .description('attach on a host; the first attach creates (or restores) the image on that host')
     .requiredOption('--host <HOST>', 'host name')
-    .option('--export <KIND>', "serve the image through the host's qemu-storage-daemon: nbd (an NBD export on a unix socket), raw (a file showing the volume's raw bytes) or block (that file behind a loop block device)")
+    .option(
+      '--export <KIND>',
+      "serve the image through the host's qemu-storage-daemon: nbd (an NBD export on a unix socket), raw (a file showing the volume's raw bytes) or block (that file behind a loop block device)",
+    )
     .option('--wait', 'wait until attached')
     .option('--json', 'print JSON')
     .action(async (id: string, o: { host: string; export?: string; wait?: boolean; json?: boolean }) => {

@@ -7,7 +7,7 @@ const CHUNK = 4 << 20;
 
 /** Streams guest bytes [offset, offset+length) of a view to `out`, respecting back-pressure. */
 export async function copyGuest(image: Qcow2Image, view: View, offset: number, length: number, out: Writable): Promise<void> {
-  for (let done = 0; done < length; ) {
+  for (let done = 0; done < length;) {
     const n = Math.min(CHUNK, length - done);
     const data = Buffer.allocUnsafe(n); // a stream keeps the buffer until written: one per chunk
     await image.readInto(view, offset + done, data);

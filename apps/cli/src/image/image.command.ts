@@ -1,13 +1,5 @@
 import { Command, Option } from 'commander';
-import {
-  checkImage,
-  createImage,
-  createSnapshot,
-  deleteSnapshot,
-  diffSnapshots,
-  Qcow2Image,
-  revertToSnapshot,
-} from '@island/qcow2';
+import { checkImage, createImage, createSnapshot, deleteSnapshot, diffSnapshots, Qcow2Image, revertToSnapshot } from '@island/qcow2';
 import { CliError } from '../cli-error';
 import { parseSize } from '../sizes';
 import { withImageErrors } from './image-errors';
@@ -121,9 +113,7 @@ export function imageCommand(): Command {
     );
 
   const snapshot = image.command('snapshot').description('internal snapshots');
-  snapshot
-    .command('create <path> <name>')
-    .action((path: string, name: string) => withOpen(path, true, async (img) => void (await createSnapshot(img, name))));
+  snapshot.command('create <path> <name>').action((path: string, name: string) => withOpen(path, true, async (img) => void (await createSnapshot(img, name))));
   snapshot.command('delete <path> <name>').action((path: string, name: string) => withOpen(path, true, (img) => deleteSnapshot(img, name)));
   snapshot.command('revert <path> <name>').action((path: string, name: string) => withOpen(path, true, (img) => revertToSnapshot(img, name)));
   snapshot
@@ -159,9 +149,20 @@ export function imageCommand(): Command {
     .action((path: string, o: { repair?: boolean; json?: boolean }) =>
       withOpen(path, Boolean(o.repair), async (img) => {
         const result = await checkImage(img, { repair: o.repair });
-        const json = { errors: result.errors, leaks: result.leaks, leaksFixed: result.leaksFixed, imageEndOffset: result.imageEndOffset, problems: result.problems };
+        const json = {
+          errors: result.errors,
+          leaks: result.leaks,
+          leaksFixed: result.leaksFixed,
+          imageEndOffset: result.imageEndOffset,
+          problems: result.problems,
+        };
         if (o.json) out(JSON.stringify(json));
-        else out(result.errors + result.leaks === 0 ? `No errors were found on ${path}${result.leaksFixed ? ` (${result.leaksFixed} leaks repaired)` : ''}.` : result.problems.join('\n'));
+        else
+          out(
+            result.errors + result.leaks === 0
+              ? `No errors were found on ${path}${result.leaksFixed ? ` (${result.leaksFixed} leaks repaired)` : ''}.`
+              : result.problems.join('\n'),
+          );
         if (result.errors > 0 || result.leaks > 0) process.exitCode = 1;
       }),
     );

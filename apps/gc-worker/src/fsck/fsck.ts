@@ -35,7 +35,11 @@ export class FsckChecker {
     private readonly collector: GarbageCollector,
   ) {}
 
-  async check(region: string, options: { deep: boolean; repair: boolean }, progress: (done: number, total: number) => void = () => undefined): Promise<Record<string, unknown>> {
+  async check(
+    region: string,
+    options: { deep: boolean; repair: boolean },
+    progress: (done: number, total: number) => void = () => undefined,
+  ): Promise<Record<string, unknown>> {
     const store = await this.stores.store(region);
     const report = new FsckReport(region, options, LISTED_PROBLEMS);
     // Swift first: an object listed now had its catalog row before it was written, unless GC since deleted it
@@ -60,10 +64,21 @@ export class FsckChecker {
           ? { kind: 'block-not-in-catalog', hash: hex(d.hash), expectedRefcount: d.expectedRefcount }
           : d.expectedRefcount > 0 && d.state !== 'present'
             ? { kind: 'referenced-block-not-present', hash: hex(d.hash), state: d.state }
-            : { kind: 'wrong-counts', hash: hex(d.hash), refcount: d.refcount, expectedRefcount: d.expectedRefcount, pending: d.pending, expectedPending: d.expectedPending },
+            : {
+                kind: 'wrong-counts',
+                hash: hex(d.hash),
+                refcount: d.refcount,
+                expectedRefcount: d.expectedRefcount,
+                pending: d.pending,
+                expectedPending: d.expectedPending,
+              },
       );
     }
-    if (options.repair) report.repaired.counts = await this.repairCounts(region, discrepancies.filter((d) => d.state !== null).map((d) => d.hash));
+    if (options.repair)
+      report.repaired.counts = await this.repairCounts(
+        region,
+        discrepancies.filter((d) => d.state !== null).map((d) => d.hash),
+      );
 
     const present = await sqlRows<{ hash: Buffer; stored_size: number }>(
       this.dataSource.manager,
@@ -100,7 +115,11 @@ export class FsckChecker {
     const orphanManifests = await this.orphanManifests(region, objects.manifests);
     for (const name of orphanManifests) report.add({ kind: 'orphan-manifest', object: name });
     if (options.repair) {
-      report.repaired.orphanBlocks = await this.deleteOrphanBlocks(region, store, orphans.map((h) => Buffer.from(h, 'hex')));
+      report.repaired.orphanBlocks = await this.deleteOrphanBlocks(
+        region,
+        store,
+        orphans.map((h) => Buffer.from(h, 'hex')),
+      );
       if (orphanManifests.length > 0) await store.swift.bulkDelete(orphanManifests.map((name) => ({ container: store.container, name })));
       report.repaired.orphanManifests = orphanManifests.length;
     }
@@ -180,7 +199,13 @@ export class FsckChecker {
       const token = randomUUID();
       const started = Date.now();
       const adopted = await this.dataSource.transaction((m) => adoptOrphanBlocks(m, region, hashes.slice(i, i + 1000), token));
-      const result = await this.collector.deleteMarked(region, store, token, started, adopted.map((hash) => ({ hash, storedSize: 0 })));
+      const result = await this.collector.deleteMarked(
+        region,
+        store,
+        token,
+        started,
+        adopted.map((hash) => ({ hash, storedSize: 0 })),
+      );
       deleted += result?.blocks ?? 0;
     }
     return deleted;

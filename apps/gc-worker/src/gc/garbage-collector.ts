@@ -126,7 +126,12 @@ export class GarbageCollector {
       const batch = await collectableManifests(this.dataSource.manager, region, BATCH);
       if (batch.length === 0) return deleted;
       await store.swift.bulkDelete(batch.map((b) => ({ container: store.container, name: b.object })));
-      await this.dataSource.transaction((m) => forgetManifests(m, batch.map((b) => b.snapshotId)));
+      await this.dataSource.transaction((m) =>
+        forgetManifests(
+          m,
+          batch.map((b) => b.snapshotId),
+        ),
+      );
       deleted += batch.length;
       this.metrics.counter('island_gc_manifests_deleted_total', 'Manifests of deleted snapshots removed from Swift', ['region']).inc({ region }, batch.length);
     }

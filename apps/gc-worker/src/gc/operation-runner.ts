@@ -16,11 +16,7 @@ export class OperationRunner {
 
   constructor(private readonly publisher: MessagePublisher) {}
 
-  async run(
-    job: string,
-    operationId: string,
-    work: (progress: (done: number, total: number) => void) => Promise<object>,
-  ): Promise<void> {
+  async run(job: string, operationId: string, work: (progress: (done: number, total: number) => void) => Promise<object>): Promise<void> {
     let last = 0;
     const progress = (done: number, total: number) => {
       if (Date.now() - last < PROGRESS_EVERY_MS) return;

@@ -199,6 +199,11 @@ export class CatalogRebuilder {
         hashes.push(null);
       }
     }
-    await stageSnapshotChanges(m, snapshotId, indexes, hashes.map((h) => (h === null ? null : Buffer.from(h, 'hex'))));
+    await stageSnapshotChanges(
+      m,
+      snapshotId,
+      indexes,
+      hashes.map((h) => (h === null ? null : Buffer.from(h, 'hex'))),
+    );
   }
 }

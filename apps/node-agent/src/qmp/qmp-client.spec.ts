@@ -6,7 +6,10 @@ import { QmpClient } from './qmp-client';
 import { QmpCommandError, QmpConnectionError } from './qmp-errors';
 
 /** A scripted QMP monitor: greets, then answers each command with what `reply` returns (nothing: silence). */
-function fakeMonitor(path: string, reply: (command: { execute: string; arguments?: unknown; id: number }, socket: Socket) => object | undefined): Promise<Server> {
+function fakeMonitor(
+  path: string,
+  reply: (command: { execute: string; arguments?: unknown; id: number }, socket: Socket) => object | undefined,
+): Promise<Server> {
   const server = createServer((socket) => {
     socket.write(`${JSON.stringify({ QMP: { version: { qemu: { major: 7, minor: 2, micro: 0 } }, capabilities: ['oob'] } })}\r\n`);
     let buffer = '';
@@ -43,7 +46,10 @@ describe('QmpClient', () => {
       seen.push(c.execute);
       if (c.execute === 'query-block-exports') {
         // answer out of order: the later command first
-        setTimeout(() => socket.write(`${JSON.stringify({ return: [{ id: 'e1', type: 'nbd', 'node-name': 'n', 'shutting-down': false }], id: c.id })}\r\n`), 30);
+        setTimeout(
+          () => socket.write(`${JSON.stringify({ return: [{ id: 'e1', type: 'nbd', 'node-name': 'n', 'shutting-down': false }], id: c.id })}\r\n`),
+          30,
+        );
         return undefined;
       }
       return { return: c.execute === 'query-version' ? { qemu: { major: 7, minor: 2, micro: 0 }, package: 'x' } : {} };

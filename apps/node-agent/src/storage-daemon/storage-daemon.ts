@@ -113,7 +113,10 @@ export class StorageDaemon implements OnModuleDestroy {
   private async loopDevicesOf(file: string): Promise<string[]> {
     if (!existsSync(file)) return [];
     const { stdout } = await run('losetup', ['--associated', file, '--noheadings', '--output', 'NAME']);
-    return stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+    return stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
   }
 
   /** Stops serving the volume (idempotent): waits until its exports are gone, then closes the image. */
@@ -183,10 +186,14 @@ export class StorageDaemon implements OnModuleDestroy {
     mkdirSync(this.dir, { recursive: true });
     this.logger.log(`starting qemu-storage-daemon (monitor ${this.qmpSocket}, NBD ${this.nbdSocket})`);
     await run('qemu-storage-daemon', [
-      '--chardev', `socket,id=qmp,path=${this.qmpSocket},server=on,wait=off`,
-      '--monitor', 'chardev=qmp',
-      '--nbd-server', `addr.type=unix,addr.path=${this.nbdSocket}`,
-      '--pidfile', join(this.dir, 'qsd.pid'),
+      '--chardev',
+      `socket,id=qmp,path=${this.qmpSocket},server=on,wait=off`,
+      '--monitor',
+      'chardev=qmp',
+      '--nbd-server',
+      `addr.type=unix,addr.path=${this.nbdSocket}`,
+      '--pidfile',
+      join(this.dir, 'qsd.pid'),
       '--daemonize',
     ]);
     return this.connect();

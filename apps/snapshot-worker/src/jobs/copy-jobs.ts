@@ -3,13 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { CorruptObjectError, Manifest, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { claimBlocks, markBlocksPresent, SnapshotNotUploadingError, sqlRows, stageSnapshotChanges } from '@island/catalog';
-import {
-  OperationFailed,
-  SnapshotCopy,
-  SnapshotCopyJob,
-  SnapshotCopyProgressed,
-  SnapshotCopyTransferred,
-} from '@island/contracts';
+import { OperationFailed, SnapshotCopy, SnapshotCopyJob, SnapshotCopyProgressed, SnapshotCopyTransferred } from '@island/contracts';
 import { MessageContext, MessagePublisher, OnMessage, reportingFinalFailure } from '@island/messaging';
 import { forEachBounded, injectedDelay, MetricsService } from '@island/platform';
 import { SwiftNotFoundError } from '@island/swift';
@@ -47,7 +41,11 @@ export class CopyJobs {
 
   @OnMessage(SnapshotCopy)
   async copy(job: SnapshotCopyJob, context?: MessageContext): Promise<void> {
-    await reportingFinalFailure(context, () => this.copyOnce(job), (reason) => this.fail(job, reason));
+    await reportingFinalFailure(
+      context,
+      () => this.copyOnce(job),
+      (reason) => this.fail(job, reason),
+    );
   }
 
   private async copyOnce(job: SnapshotCopyJob): Promise<void> {
@@ -63,7 +61,10 @@ export class CopyJobs {
       throw error;
     }
     if (manifest.blockSize !== job.blockSize || manifest.volumeSize !== job.sizeBytes) {
-      return this.fail(job, `manifest ${job.sourceManifest} describes ${manifest.volumeSize} bytes in ${manifest.blockSize}-byte blocks, the snapshot ${job.sizeBytes} in ${job.blockSize}`);
+      return this.fail(
+        job,
+        `manifest ${job.sourceManifest} describes ${manifest.volumeSize} bytes in ${manifest.blockSize}-byte blocks, the snapshot ${job.sizeBytes} in ${job.blockSize}`,
+      );
     }
     const resumed = await this.stage(job.snapshotId, manifest);
     const blocks: CopyBlock[] = manifest.distinctBlocks().map((b) => ({ hash: b.hash, size: b.length }));

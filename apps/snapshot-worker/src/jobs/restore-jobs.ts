@@ -60,7 +60,8 @@ export class RestoreJobs {
     const store = await this.stores.store(job.region);
     const manifest = await store.getManifest(job.manifestObject);
     await injectedDelay('restore.after-manifest');
-    if (manifest.volumeSize > job.sizeBytes) throw new Qcow2Error(`manifest ${job.manifestObject} is ${manifest.volumeSize} bytes, larger than the volume (${job.sizeBytes})`);
+    if (manifest.volumeSize > job.sizeBytes)
+      throw new Qcow2Error(`manifest ${job.manifestObject} is ${manifest.volumeSize} bytes, larger than the volume (${job.sizeBytes})`);
     const partial = `${target}.restoring`;
     await mkdir(dirname(target), { recursive: true });
     await rm(partial, { force: true });
@@ -82,7 +83,12 @@ export class RestoreJobs {
             await writer.add(block.indexes, await store.getBlock(block.hash));
             if (Date.now() - lastProgress >= PROGRESS_MS) {
               lastProgress = Date.now();
-              await this.publisher.publish(OperationProgress, { operationId: job.operationId, resourceId: job.volumeId, done: writer.entriesWritten, total: manifest.entryCount });
+              await this.publisher.publish(OperationProgress, {
+                operationId: job.operationId,
+                resourceId: job.volumeId,
+                done: writer.entriesWritten,
+                total: manifest.entryCount,
+              });
             }
           }
         } catch (error) {

@@ -55,7 +55,11 @@ export class UploadJobs {
 
   @OnMessage(SnapshotUploadPart)
   async uploadPart(job: SnapshotUploadPartJob, context?: MessageContext): Promise<void> {
-    await reportingFinalFailure(context, () => this.uploadOnce(job), (reason) => this.fail(job, reason));
+    await reportingFinalFailure(
+      context,
+      () => this.uploadOnce(job),
+      (reason) => this.fail(job, reason),
+    );
   }
 
   private async uploadOnce(job: SnapshotUploadPartJob): Promise<void> {
@@ -120,7 +124,12 @@ export class UploadJobs {
     }
     const stored = read.filter((b): b is { index: number; frame: Buffer; data: Buffer; hash: Buffer } => b.hash !== null);
     const claim = await this.dataSource.transaction((m) =>
-      claimBlocks(m, job.snapshotId, job.region, stored.map((b) => ({ hash: b.hash, size: b.data.length }))),
+      claimBlocks(
+        m,
+        job.snapshotId,
+        job.region,
+        stored.map((b) => ({ hash: b.hash, size: b.data.length })),
+      ),
     );
     await injectedDelay('worker.after-claim');
     const toUpload = new Set(claim.upload.map((h) => h.toString('hex')));

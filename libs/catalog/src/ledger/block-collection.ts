@@ -12,13 +12,7 @@ export interface CollectableBlock {
  * each block row, taken with SKIP LOCKED: a row a worker is claiming is skipped, and a row claimed just
  * before is re-checked against its new `pending` count. Several GC replicas mark disjoint sets.
  */
-export async function markBlocksForDeletion(
-  m: EntityManager,
-  region: string,
-  graceSeconds: number,
-  limit: number,
-  token: string,
-): Promise<CollectableBlock[]> {
+export async function markBlocksForDeletion(m: EntityManager, region: string, graceSeconds: number, limit: number, token: string): Promise<CollectableBlock[]> {
   const rows = await sqlRows<{ hash: Buffer; stored_size: number }>(
     m,
     `UPDATE block b SET state = 'deleting', deleting_since = now(), deleting_by = $4
@@ -86,11 +80,11 @@ export async function abandonedDeletions(
  */
 export async function forgetDeletedBlocks(m: EntityManager, region: string, hashes: Buffer[], token: string): Promise<number> {
   if (hashes.length === 0) return 0;
-  const rows = await sqlRows(
-    m,
-    `DELETE FROM block WHERE region = $1 AND hash = ANY($2::bytea[]) AND state = 'deleting' AND deleting_by = $3 RETURNING hash`,
-    [region, hashes, token],
-  );
+  const rows = await sqlRows(m, `DELETE FROM block WHERE region = $1 AND hash = ANY($2::bytea[]) AND state = 'deleting' AND deleting_by = $3 RETURNING hash`, [
+    region,
+    hashes,
+    token,
+  ]);
   return rows.length;
 }
 

@@ -26,9 +26,7 @@ export class BlockDeltas {
 
   /** Non-zero deltas sorted by hash: every writer locks block rows in this order, so none deadlock. */
   sorted(): ({ hash: Buffer } & BlockDelta)[] {
-    return [...this.deltas.values()]
-      .filter((d) => d.refcount !== 0 || d.pending !== 0)
-      .sort((a, b) => Buffer.compare(a.hash, b.hash));
+    return [...this.deltas.values()].filter((d) => d.refcount !== 0 || d.pending !== 0).sort((a, b) => Buffer.compare(a.hash, b.hash));
   }
 }
 

@@ -11,7 +11,10 @@ export class LedgerError extends Error {
  * or the delete could remove the new copy. Retry later.
  */
 export class BlocksBeingDeletedError extends Error {
-  constructor(readonly region: string, readonly count: number) {
+  constructor(
+    readonly region: string,
+    readonly count: number,
+  ) {
     super(`${count} block(s) in region ${region} are being deleted by GC; retry after the delete completes`);
     this.name = 'BlocksBeingDeletedError';
   }
@@ -19,7 +22,10 @@ export class BlocksBeingDeletedError extends Error {
 
 /** A worker claimed blocks for a snapshot that is no longer uploading (it failed or was deleted): drop the work. */
 export class SnapshotNotUploadingError extends Error {
-  constructor(readonly snapshotId: string, readonly status: string | undefined) {
+  constructor(
+    readonly snapshotId: string,
+    readonly status: string | undefined,
+  ) {
     super(`snapshot ${snapshotId} is ${status ?? 'gone'}, no longer uploading: its blocks are not claimed`);
     this.name = 'SnapshotNotUploadingError';
   }

@@ -17,11 +17,10 @@ const COLLECTABLE = `
    AND NOT EXISTS (SELECT 1 FROM volume v WHERE v.head_snapshot_id = s.id AND v.status <> 'deleted' AND v.image_path IS NULL)`;
 
 export async function collectableManifests(m: EntityManager, region: string, limit: number): Promise<CollectableManifest[]> {
-  const rows = await sqlRows<{ id: string; manifest_object: string }>(
-    m,
-    `SELECT s.id, s.manifest_object ${COLLECTABLE} ORDER BY s.deleted_at LIMIT $2`,
-    [region, limit],
-  );
+  const rows = await sqlRows<{ id: string; manifest_object: string }>(m, `SELECT s.id, s.manifest_object ${COLLECTABLE} ORDER BY s.deleted_at LIMIT $2`, [
+    region,
+    limit,
+  ]);
   return rows.map((r) => ({ snapshotId: r.id, object: r.manifest_object }));
 }
 

@@ -8,7 +8,12 @@ const ROWS_PER_STATEMENT = 50_000;
  * block became a hole). Idempotent: rows staged already are kept, so a redelivered report or a resumed copy
  * stages only what is missing.
  */
-export async function stageSnapshotChanges(m: EntityManager, snapshotId: string, indexes: readonly number[], hashes: readonly (Buffer | null)[]): Promise<void> {
+export async function stageSnapshotChanges(
+  m: EntityManager,
+  snapshotId: string,
+  indexes: readonly number[],
+  hashes: readonly (Buffer | null)[],
+): Promise<void> {
   if (indexes.length !== hashes.length) throw new Error(`staging ${indexes.length} block indexes with ${hashes.length} hashes`);
   for (let at = 0; at < indexes.length; at += ROWS_PER_STATEMENT) {
     await m.query(

@@ -35,7 +35,9 @@ describe('snapshot ledger', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    await db.dataSource.query(`INSERT INTO project (id) VALUES ('p'); INSERT INTO region (name, container) VALUES ('${REGION}', 'c'), ('${OTHER_REGION}', 'c')`);
+    await db.dataSource.query(
+      `INSERT INTO project (id) VALUES ('p'); INSERT INTO region (name, container) VALUES ('${REGION}', 'c'), ('${OTHER_REGION}', 'c')`,
+    );
   });
   afterAll(async () => db?.drop());
 
@@ -43,10 +45,10 @@ describe('snapshot ledger', () => {
 
   async function newVolume(region = REGION): Promise<string> {
     const id = randomUUID();
-    await db.dataSource.query(
-      `INSERT INTO volume (id, project_id, region, size_bytes, block_size, status) VALUES ($1, 'p', $2, 1048576, 65536, 'available')`,
-      [id, region],
-    );
+    await db.dataSource.query(`INSERT INTO volume (id, project_id, region, size_bytes, block_size, status) VALUES ($1, 'p', $2, 1048576, 65536, 'available')`, [
+      id,
+      region,
+    ]);
     return id;
   }
 
@@ -69,7 +71,11 @@ describe('snapshot ledger', () => {
     const blocks = [...changes.values()].filter((c): c is number => c !== null).map((c) => ({ hash: hashOf(c), size: 65536 }));
     await tx(async (m) => {
       const claim = await claimBlocks(m, s.id, REGION, blocks);
-      await markBlocksPresent(m, REGION, claim.upload.map((hash) => ({ hash, storedSize: 100 })));
+      await markBlocksPresent(
+        m,
+        REGION,
+        claim.upload.map((hash) => ({ hash, storedSize: 100 })),
+      );
     });
     for (const [index, content] of changes) {
       await db.dataSource.query(`INSERT INTO snapshot_change (snapshot_id, block_index, hash) VALUES ($1, $2, $3)`, [
@@ -162,9 +168,22 @@ describe('snapshot ledger', () => {
 
   it('frees exactly the blocks only the deleted snapshot used, whichever order snapshots are deleted in', async () => {
     const volumeId = await newVolume();
-    const s1 = await snapshot(volumeId, new Map([[0, 1001], [1, 1002], [2, 1003]]));
+    const s1 = await snapshot(
+      volumeId,
+      new Map([
+        [0, 1001],
+        [1, 1002],
+        [2, 1003],
+      ]),
+    );
     const s2 = await snapshot(volumeId, new Map([[1, 1004]]));
-    const s3 = await snapshot(volumeId, new Map([[1, 1005], [2, null]]));
+    const s3 = await snapshot(
+      volumeId,
+      new Map([
+        [1, 1005],
+        [2, null],
+      ]),
+    );
     const refs = async (c: number) => Number((await db.dataSource.query(`SELECT refcount FROM block WHERE hash = $1`, [hashOf(c)]))[0].refcount);
 
     await remove(s2); // the middle: only 1004 was its own
@@ -181,10 +200,21 @@ describe('snapshot ledger', () => {
 
   it('lets a new volume share every block of the snapshot it is created from', async () => {
     const source = await newVolume();
-    const s = await snapshot(source, new Map([[0, 2001], [5, 2002]]));
+    const s = await snapshot(
+      source,
+      new Map([
+        [0, 2001],
+        [5, 2002],
+      ]),
+    );
     const clone = await newVolume();
     await tx((m) => seedVolumeFromSnapshot(m, clone, s));
-    expect(await contentAt(clone, 0)).toEqual(new Map([[0, 2001], [5, 2002]]));
+    expect(await contentAt(clone, 0)).toEqual(
+      new Map([
+        [0, 2001],
+        [5, 2002],
+      ]),
+    );
     const [row] = await db.dataSource.query(`SELECT refcount FROM block WHERE hash = $1`, [hashOf(2001)]);
     expect(row.refcount).toBe(2);
     await expectConsistentCounts();
@@ -212,8 +242,17 @@ describe('snapshot ledger', () => {
         [c.id, replica, OTHER_REGION, c.seq, original.s.id],
       );
       await tx(async (m) => {
-        const claim = await claimBlocks(m, c.id, OTHER_REGION, [...original.content.values()].map((content) => ({ hash: hashOf(content), size: 65536 })));
-        await markBlocksPresent(m, OTHER_REGION, claim.upload.map((hash) => ({ hash, storedSize: 100 })));
+        const claim = await claimBlocks(
+          m,
+          c.id,
+          OTHER_REGION,
+          [...original.content.values()].map((content) => ({ hash: hashOf(content), size: 65536 })),
+        );
+        await markBlocksPresent(
+          m,
+          OTHER_REGION,
+          claim.upload.map((hash) => ({ hash, storedSize: 100 })),
+        );
       });
       for (const [index, content] of original.content) {
         await db.dataSource.query(`INSERT INTO snapshot_change (snapshot_id, block_index, hash) VALUES ($1, $2, $3)`, [c.id, index, hashOf(content)]);
@@ -271,7 +310,12 @@ describe('snapshot ledger', () => {
     );
     await db.dataSource.query(`INSERT INTO block (region, hash, size, state) VALUES ($1, $2, 1, 'deleting')`, [REGION, hashOf(4001)]);
     await expect(
-      tx((m) => claimBlocks(m, snapshotId, REGION, [{ hash: hashOf(4002), size: 1 }, { hash: hashOf(4001), size: 1 }])),
+      tx((m) =>
+        claimBlocks(m, snapshotId, REGION, [
+          { hash: hashOf(4002), size: 1 },
+          { hash: hashOf(4001), size: 1 },
+        ]),
+      ),
     ).rejects.toThrow(/being deleted by GC/);
     expect(await sqlRows(db.dataSource.manager, `SELECT 1 FROM block_claim WHERE snapshot_id = $1`, [snapshotId])).toEqual([]);
   });
@@ -294,8 +338,18 @@ describe('snapshot ledger', () => {
 
   it('lets only the GC run holding the mark forget a block, and never marks a claimed one', async () => {
     const snapshotId = await uploadingSnapshot(await newVolume());
-    await tx((m) => claimBlocks(m, snapshotId, REGION, [{ hash: hashOf(6001), size: 1 }, { hash: hashOf(6002), size: 1 }]));
-    await tx((m) => markBlocksPresent(m, REGION, [{ hash: hashOf(6001), storedSize: 10 }, { hash: hashOf(6002), storedSize: 10 }]));
+    await tx((m) =>
+      claimBlocks(m, snapshotId, REGION, [
+        { hash: hashOf(6001), size: 1 },
+        { hash: hashOf(6002), size: 1 },
+      ]),
+    );
+    await tx((m) =>
+      markBlocksPresent(m, REGION, [
+        { hash: hashOf(6001), storedSize: 10 },
+        { hash: hashOf(6002), storedSize: 10 },
+      ]),
+    );
     await tx((m) => releaseClaims(m, snapshotId, REGION));
     const claimer = await uploadingSnapshot(await newVolume());
     await tx((m) => claimBlocks(m, claimer, REGION, [{ hash: hashOf(6002), size: 1 }]));

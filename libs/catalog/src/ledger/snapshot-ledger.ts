@@ -46,14 +46,7 @@ async function previousLedgerSeq(m: EntityManager, volumeId: string, seq: number
  * Ends the head versions selected by `where` at `seq`; those no ledger snapshot can see any more
  * (introduced after the previous ledger snapshot) are deleted and lose their reference.
  */
-async function supersedeHeads(
-  m: EntityManager,
-  volumeId: string,
-  seq: number,
-  where: string,
-  params: unknown[],
-  deltas: BlockDeltas,
-): Promise<number> {
+async function supersedeHeads(m: EntityManager, volumeId: string, seq: number, where: string, params: unknown[], deltas: BlockDeltas): Promise<number> {
   const ended = await sqlRows<{ id: string; hash: Buffer; first_seq: number }>(
     m,
     `UPDATE block_version v SET last_seq = $2
@@ -113,7 +106,11 @@ async function settleCommit(m: EntityManager, s: LedgerSnapshot, added: { hash: 
   for (const v of added) deltas.add(v.hash, +1);
   const claims = await sqlRows<{ hash: Buffer }>(m, `DELETE FROM block_claim WHERE snapshot_id = $1 RETURNING hash`, [s.id]);
   for (const c of claims) deltas.add(c.hash, 0, -1);
-  await assertPresent(m, s.region, added.map((v) => v.hash));
+  await assertPresent(
+    m,
+    s.region,
+    added.map((v) => v.hash),
+  );
   await applyBlockDeltas(m, s.region, deltas);
   await m.query(`DELETE FROM snapshot_change WHERE snapshot_id = $1`, [s.id]);
 }

@@ -5,16 +5,7 @@ import { BlockRun } from '../block-run';
 import { defineContract } from '../contract';
 import { routes } from '../topology';
 import { MAX_PART_BLOCKS } from '../worker/worker-jobs';
-import {
-  IsAbsolutePath,
-  IsByteCount,
-  IsCount,
-  IsHostName,
-  IsPointInTime,
-  IsRegionName,
-  IsResourceId,
-  IsSha256Hex,
-} from '../validators';
+import { IsAbsolutePath, IsByteCount, IsCount, IsHostName, IsPointInTime, IsRegionName, IsResourceId, IsSha256Hex } from '../validators';
 
 /** What happened, for the API (its replicas compete). */
 const event = <N extends string, P extends object>(name: N, schema: new () => P, version = 1) =>

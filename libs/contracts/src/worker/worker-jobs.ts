@@ -1,17 +1,7 @@
 import { ArrayMaxSize, ArrayMinSize, IsIn, IsOptional, IsString } from 'class-validator';
 import { defineContract } from '../contract';
 import { routes } from '../topology';
-import {
-  IsAbsolutePath,
-  IsBlockIndexList,
-  IsBlockSize,
-  IsByteCount,
-  IsCount,
-  IsHostName,
-  IsPointInTime,
-  IsRegionName,
-  IsResourceId,
-} from '../validators';
+import { IsAbsolutePath, IsBlockIndexList, IsBlockSize, IsByteCount, IsCount, IsHostName, IsPointInTime, IsRegionName, IsResourceId } from '../validators';
 
 /** Work for the workers of the payload's host: they read its disk, so they compete on its own queue. */
 const hostWorkerJob = <N extends string, P extends { host: string }>(name: N, schema: new () => P, version = 1) =>

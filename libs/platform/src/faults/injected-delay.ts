@@ -9,7 +9,10 @@ const configured = parseDelays(process.env.ISLAND_INJECT_DELAYS_MS ?? '');
 
 export function parseDelays(spec: string): Map<string, { min: number; max: number }> {
   const delays = new Map<string, { min: number; max: number }>();
-  for (const item of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const match = /^([a-z*][a-z0-9._*-]*)=(?:(\d{1,6})-)?(\d{1,6})$/.exec(item);
     if (!match) throw new Error(`ISLAND_INJECT_DELAYS_MS: "${item}" is not point=maxMs or point=minMs-maxMs`);
     const max = Number(match[3]);

@@ -23,10 +23,7 @@ export class MetricsService {
   }
 
   histogram(name: string, help: string, labelNames: string[] = [], buckets?: number[]): Histogram {
-    return this.getOrCreate(
-      name,
-      () => new Histogram({ name, help, labelNames, registers: [this.registry], ...(buckets && { buckets }) }),
-    ) as Histogram;
+    return this.getOrCreate(name, () => new Histogram({ name, help, labelNames, registers: [this.registry], ...(buckets && { buckets }) })) as Histogram;
   }
 
   private getOrCreate(name: string, create: () => Counter | Gauge | Histogram) {

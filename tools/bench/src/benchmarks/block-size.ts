@@ -52,7 +52,7 @@ export const blockSize: Benchmark = {
       rows,
       notes: [
         `Ratio: full-snapshot throughput relative to 1 MiB blocks. Volume of ${VOLUME / MIB} MiB random data; then ${SCATTERED_WRITES} 4 KiB writes at random offsets and an incremental snapshot.`,
-        `Default 1 MiB: 256 KiB blocks move data at ${((small.fullMiBs / chosen.fullMiBs) * 100).toFixed(0)}% of the 1 MiB throughput (four times the objects and catalog rows) for ${((small.scatteredUploaded / chosen.scatteredUploaded) * 100).toFixed(0)}% of its scattered-write upload; 4 MiB blocks gain ${(((large.fullMiBs / chosen.fullMiBs) - 1) * 100).toFixed(0)}% throughput but upload ${(large.scatteredUploaded / chosen.scatteredUploaded).toFixed(1)}× as much after scattered writes, and a fourth as many blocks can be shared between volumes.`,
+        `Default 1 MiB: 256 KiB blocks move data at ${((small.fullMiBs / chosen.fullMiBs) * 100).toFixed(0)}% of the 1 MiB throughput (four times the objects and catalog rows) for ${((small.scatteredUploaded / chosen.scatteredUploaded) * 100).toFixed(0)}% of its scattered-write upload; 4 MiB blocks gain ${((large.fullMiBs / chosen.fullMiBs - 1) * 100).toFixed(0)}% throughput but upload ${(large.scatteredUploaded / chosen.scatteredUploaded).toFixed(1)}× as much after scattered writes, and a fourth as many blocks can be shared between volumes.`,
       ],
     };
   },

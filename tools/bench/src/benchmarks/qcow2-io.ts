@@ -39,7 +39,10 @@ export const qcow2Io: Benchmark = {
       best.islandWrite = Math.min(best.islandWrite, await timeAsync(() => islandConvertIn(raw, islandOut)));
       // raw outputs on tmpfs: the read comparison measures reading qcow2, not the disk's writeback
       const qemuRaw = join('/dev/shm', `island-bench-qemu-${round}.raw`);
-      best.qemuRead = Math.min(best.qemuRead, time(() => execFileSync('qemu-img', ['convert', '-O', 'raw', islandOut, qemuRaw])));
+      best.qemuRead = Math.min(
+        best.qemuRead,
+        time(() => execFileSync('qemu-img', ['convert', '-O', 'raw', islandOut, qemuRaw])),
+      );
       const islandRaw = join('/dev/shm', `island-bench-island-${round}.raw`);
       if (round === 0) {
         await islandConvertOut(islandOut, islandRaw); // warm-up: JIT and thread pool, as qemu-img is native code

@@ -95,7 +95,6 @@ async function measureVolume(island: IslandStack, size: number, log: (m: string)
   return result;
 }
 
-
 async function spaceBackAfterDelete(island: IslandStack): Promise<number> {
   const io = guestIo(island);
   const volumeId = await io.createVolume(64 * MIB);

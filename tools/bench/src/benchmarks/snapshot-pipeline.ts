@@ -199,8 +199,6 @@ class Driver {
     execFileSync('sh', ['-c', 'rm -f /dev/shm/island-bench-raw-*']);
     return ms;
   }
-
-
 }
 
 /** restic (Debian's) with a repository in a container of the same Swift. */
@@ -241,4 +239,3 @@ function readAndHash(path: string): number {
   hash.digest();
   return performance.now() - started;
 }
-

@@ -99,12 +99,13 @@ async function restoreByAge(island: IslandStack, io: ReturnType<typeof guestIo>,
   return { oldest: median(oldest), newest: median(newest) };
 }
 
-
 async function timedRestore(island: IslandStack, io: ReturnType<typeof guestIo>, snapshotId: string): Promise<number> {
   const clone = await io.createVolume(GIB, { snapshotId });
   const started = performance.now();
   await island.request('POST', `/v1/volumes/${clone}/attach`, { host: island.host });
-  await pollUntil(island, `/v1/volumes/${clone}`, (v) => v.status === 'in-use', { failed: (v) => v.status === 'error' || (v.status === 'available' && !!v.statusReason) });
+  await pollUntil(island, `/v1/volumes/${clone}`, (v) => v.status === 'in-use', {
+    failed: (v) => v.status === 'error' || (v.status === 'available' && !!v.statusReason),
+  });
   const ms = performance.now() - started;
   await io.deleteVolume(clone);
   return ms;

@@ -50,10 +50,28 @@ export const swiftThroughput: Benchmark = {
         for (let round = 0; round < ROUNDS; round++) {
           const prefix = `${c.label.replace(' ', '')}/r${round}`;
           const url = (who: string, i: number) => `${storageUrl}/${container}/${prefix}/${who}/${i}`;
-          times.curlPut.push(await timed(() => curlBatch(ctx, token, files.map((f, i) => ({ url: url('curl', i), upload: f })))));
+          times.curlPut.push(
+            await timed(() =>
+              curlBatch(
+                ctx,
+                token,
+                files.map((f, i) => ({ url: url('curl', i), upload: f })),
+              ),
+            ),
+          );
           times.islandPut.push(await timed(() => pool(objects.map((data, i) => () => swift.putObject(container, `${prefix}/island/${i}`, data)))));
-          times.curlGet.push(await timed(() => curlBatch(ctx, token, files.map((_f, i) => ({ url: url('island', i) })))));
-          times.islandGet.push(await timed(() => pool(objects.map((_d, i) => () => swift.getObject(container, `${prefix}/curl/${i}`, undefined, { verifyMd5: false })))));
+          times.curlGet.push(
+            await timed(() =>
+              curlBatch(
+                ctx,
+                token,
+                files.map((_f, i) => ({ url: url('island', i) })),
+              ),
+            ),
+          );
+          times.islandGet.push(
+            await timed(() => pool(objects.map((_d, i) => () => swift.getObject(container, `${prefix}/curl/${i}`, undefined, { verifyMd5: false })))),
+          );
           times.islandGetMd5.push(await timed(() => pool(objects.map((_d, i) => () => swift.getObject(container, `${prefix}/curl/${i}`)))));
           ctx.log(`${c.label} round ${round + 1}/${ROUNDS} done`);
         }
@@ -82,7 +100,7 @@ export const swiftThroughput: Benchmark = {
       rows,
       notes: [
         `Swift all-in-one from scripts/services.sh on this machine (proxy 2 workers, ext4 device); median of ${ROUNDS} alternating rounds (the machine's noise is ±10%; the median is robust to one lucky round on either side).`,
-        'island PUTs hash the body, send the MD5 as ETag and compare the answer. island GETs read into memory; in the table they skip the MD5, as island\'s block reads do (the block decoder verifies each block against its SHA-256 name); curl neither hashes nor keeps the bytes.',
+        "island PUTs hash the body, send the MD5 as ETag and compare the answer. island GETs read into memory; in the table they skip the MD5, as island's block reads do (the block decoder verifies each block against its SHA-256 name); curl neither hashes nor keeps the bytes.",
         ...md5Notes,
         `curl: ${CONCURRENCY} processes, each given its share of the objects in one config file, so each reuses one connection.`,
       ],

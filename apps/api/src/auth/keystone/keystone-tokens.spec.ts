@@ -14,14 +14,21 @@ describe(KeystoneTokens.name, () => {
   let refuseServiceToken = false;
 
   const tokenBody = (project: object | undefined, roles: string[], expiresInMs = 3600_000) => ({
-    token: { expires_at: new Date(Date.now() + expiresInMs).toISOString(), user: { id: 'u1' }, ...(project && { project }), roles: roles.map((name) => ({ name })) },
+    token: {
+      expires_at: new Date(Date.now() + expiresInMs).toISOString(),
+      user: { id: 'u1' },
+      ...(project && { project }),
+      roles: roles.map((name) => ({ name })),
+    },
   });
 
   beforeAll(async () => {
     server = createServer((req, res) => {
       if (req.method === 'POST') {
         serviceTokens++;
-        res.writeHead(201, { 'content-type': 'application/json', 'x-subject-token': `service-${serviceTokens}` }).end(JSON.stringify(tokenBody({ id: 'svc', name: 'service' }, ['admin', 'service'])));
+        res
+          .writeHead(201, { 'content-type': 'application/json', 'x-subject-token': `service-${serviceTokens}` })
+          .end(JSON.stringify(tokenBody({ id: 'svc', name: 'service' }, ['admin', 'service'])));
         return;
       }
       validations++;
@@ -36,7 +43,9 @@ describe(KeystoneTokens.name, () => {
   afterAll(() => new Promise((r) => server.close(r)));
 
   const tokens = (cacheSeconds: number, at = url) =>
-    new KeystoneTokens({ auth: { keystone: { url: at, user: 'island', password: 'pw', project: 'service', domain: 'Default', cacheSeconds } } } as unknown as IslandConfig);
+    new KeystoneTokens({
+      auth: { keystone: { url: at, user: 'island', password: 'pw', project: 'service', domain: 'Default', cacheSeconds } },
+    } as unknown as IslandConfig);
 
   it('takes the project and roles from a valid token', async () => {
     valid.set('alice', tokenBody({ id: 'p-a', name: 'demo-a' }, ['member', 'reader']));

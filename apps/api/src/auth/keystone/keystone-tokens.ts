@@ -58,7 +58,8 @@ export class KeystoneTokens {
       this.service = undefined;
       return this.askKeystone(token, true);
     }
-    if (res.status === 401 || res.status === 403) throw new IdentityUnavailableError(`Keystone refused island's service user ${this.settings.user} (${res.status})`);
+    if (res.status === 401 || res.status === 403)
+      throw new IdentityUnavailableError(`Keystone refused island's service user ${this.settings.user} (${res.status})`);
     throw new IdentityUnavailableError(`Keystone answered ${res.status} to a token validation`);
   }
 
@@ -89,7 +90,12 @@ export class KeystoneTokens {
     return token;
   }
 
-  private async call(method: 'GET' | 'POST', path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: unknown; subjectToken?: string }> {
+  private async call(
+    method: 'GET' | 'POST',
+    path: string,
+    headers: Record<string, string>,
+    body?: string,
+  ): Promise<{ status: number; body: unknown; subjectToken?: string }> {
     try {
       const res = await request(`${this.settings.url}${path}`, {
         method,
