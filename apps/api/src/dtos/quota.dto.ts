@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsInt, IsOptional, Max, Min, ValidateIf } from 'class-validator';
 
@@ -21,29 +22,20 @@ export class QuotaView {
   @ApiProperty({ type: QuotaUsageView }) usage!: QuotaUsageView;
 }
 
+/** A limit, or null: back to the configured default. */
+const QuotaLimit = () =>
+  applyDecorators(
+    ApiPropertyOptional({ nullable: true, type: Number }),
+    IsOptional(),
+    ValidateIf((_, v) => v !== null),
+    IsInt(),
+    Min(0),
+    Max(MAX_LIMIT),
+  );
+
 /** A project's own limits; a field set to null goes back to the default (ISLAND_QUOTA_*), an absent one stays. */
 export class SetQuotaDto {
-  @ApiPropertyOptional({ nullable: true, type: Number })
-  @IsOptional()
-  @ValidateIf((_, v) => v !== null)
-  @IsInt()
-  @Min(0)
-  @Max(MAX_LIMIT)
-  volumes?: number | null;
-
-  @ApiPropertyOptional({ nullable: true, type: Number })
-  @IsOptional()
-  @ValidateIf((_, v) => v !== null)
-  @IsInt()
-  @Min(0)
-  @Max(MAX_LIMIT)
-  snapshots?: number | null;
-
-  @ApiPropertyOptional({ nullable: true, type: Number })
-  @IsOptional()
-  @ValidateIf((_, v) => v !== null)
-  @IsInt()
-  @Min(0)
-  @Max(MAX_LIMIT)
-  gigabytes?: number | null;
+  @QuotaLimit() volumes?: number | null;
+  @QuotaLimit() snapshots?: number | null;
+  @QuotaLimit() gigabytes?: number | null;
 }

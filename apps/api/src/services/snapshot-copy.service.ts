@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager, Not } from 'typeorm';
 import { IslandConfig } from '@island/config';
-import { NEW_SNAPSHOT_COUNTERS, SnapshotEntity, sqlRows, VolumeEntity } from '@island/catalog';
+import { NEW_SNAPSHOT_COUNTERS, SnapshotEntity, sqlRows, UNPLACED_VOLUME, VolumeEntity } from '@island/catalog';
 import { SnapshotCopy } from '@island/contracts';
 import { InjectConfig } from '@island/platform';
 import { Caller } from '../auth/caller';
@@ -124,22 +124,10 @@ export class SnapshotCopyService {
         sizeBytes: source.sizeBytes,
         blockSize: source.blockSize,
         status: 'replica',
-        statusReason: null,
-        host: null,
-        imagePath: null,
-        attached: false,
-        exportKind: null,
-        nbdUri: null,
-        rawPath: null,
-        blockDevice: null,
+        ...UNPLACED_VOLUME,
         managedBy: null,
         replicaOf: of,
         sourceSnapshotId: null,
-        nextSeq: 1,
-        headSeq: 0,
-        headSnapshotId: null,
-        pointInTime: null,
-        deletedAt: null,
       }),
     );
   }

@@ -3,7 +3,16 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager, IsNull, Not } from 'typeorm';
 import { IslandConfig } from '@island/config';
-import { HostEntity, removeVolumeVersions, revertVolumeVersions, seedVolumeFromSnapshot, SnapshotEntity, sqlRows, VolumeEntity } from '@island/catalog';
+import {
+  HostEntity,
+  removeVolumeVersions,
+  revertVolumeVersions,
+  seedVolumeFromSnapshot,
+  SnapshotEntity,
+  sqlRows,
+  UNPLACED_VOLUME,
+  VolumeEntity,
+} from '@island/catalog';
 import { ImageCreate, ImageDelete, ImageExport, ImageGrow, ImageUnexport, VolumeRestore } from '@island/contracts';
 import { InjectConfig, MetricsService } from '@island/platform';
 import { Caller } from '../auth/caller';
@@ -66,22 +75,10 @@ export class VolumeService {
           sizeBytes: dto.sizeBytes,
           blockSize: source?.blockSize ?? this.config.blocks.size,
           status: awaitingCopy ? 'creating' : 'available',
-          statusReason: null,
-          host: null,
-          imagePath: null,
-          attached: false,
-          exportKind: null,
-          nbdUri: null,
-          rawPath: null,
-          blockDevice: null,
+          ...UNPLACED_VOLUME,
           managedBy: options.managedBy ?? null,
           replicaOf: null,
           sourceSnapshotId: source?.id ?? null,
-          nextSeq: 1,
-          headSeq: 0,
-          headSnapshotId: null,
-          pointInTime: null,
-          deletedAt: null,
         }),
       );
       if (source && !awaitingCopy) {

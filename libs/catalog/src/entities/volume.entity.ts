@@ -63,3 +63,20 @@ export class VolumeEntity {
   @Column({ name: 'updated_at', type: 'timestamptz', default: () => 'now()' }) updatedAt!: Date;
   @Column({ name: 'deleted_at', type: 'timestamptz', nullable: true }) deletedAt!: Date | null;
 }
+
+/** A new volume's placement and lineage fields: on no host yet, no snapshot taken, nothing attached. */
+export const UNPLACED_VOLUME = {
+  statusReason: null,
+  host: null,
+  imagePath: null,
+  attached: false,
+  exportKind: null,
+  nbdUri: null,
+  rawPath: null,
+  blockDevice: null,
+  nextSeq: 1,
+  headSeq: 0,
+  headSnapshotId: null,
+  pointInTime: null,
+  deletedAt: null,
+} as const satisfies Partial<VolumeEntity>;
