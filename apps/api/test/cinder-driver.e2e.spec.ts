@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { IslandStack, startIsland } from '@island/stack';
+import { useIsland } from '@island/stack';
 
 const SCRIPT = join(__dirname, '..', '..', '..', 'contrib', 'cinder', 'tests', 'drive_island.py');
 
@@ -10,14 +10,7 @@ const SCRIPT = join(__dirname, '..', '..', '..', 'contrib', 'cinder', 'tests', '
  * qemu-io into the raw connection (the storage daemon's file) comes back through snapshots, clones and reverts.
  */
 describe('the Cinder volume driver', () => {
-  let island: IslandStack;
-
-  beforeAll(async () => {
-    island = await startIsland();
-  }, 60_000);
-  afterAll(async () => {
-    await island?.stop();
-  }, 60_000);
+  const island = useIsland();
 
   it("passes Cinder's interface checks and works with Cinder's objects end to end", () => {
     const request = {

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { guestIo, IslandStack, startIsland } from '@island/stack';
+import { guestIo, IslandStack, startIsland, useIsland } from '@island/stack';
 
 const GIB = 1024 ** 3;
 const MIB = 1 << 20;
@@ -35,17 +35,9 @@ type Outcome = {
  * reverted and deleted through RPC alone; failures arrive as the classes Cinder raises.
  */
 describe('Cinder drives island over oslo.messaging', () => {
-  let island: IslandStack;
-  let io: ReturnType<typeof guestIo>;
+  const island = useIsland();
+  const io = guestIo(island);
   const context = { project_id: PROJECT, user_id: 'cinder-user', request_id: 'req-e2e', auth_token: 'never-logged-secret' };
-
-  beforeAll(async () => {
-    island = await startIsland();
-    io = guestIo(island);
-  }, 60_000);
-  afterAll(async () => {
-    await island?.stop();
-  }, 60_000);
 
   /** Runs calls with the Python client against a stack, in one process, in order. */
   const rpcOn = (stack: IslandStack, calls: RpcCall[]): Outcome[] => {

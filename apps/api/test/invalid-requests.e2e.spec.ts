@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { guestIo, IslandStack, startIsland } from '@island/stack';
+import { guestIo, useIsland } from '@island/stack';
 
 const MIB = 1 << 20;
 type Json = Record<string, unknown>;
@@ -9,24 +9,19 @@ type Json = Record<string, unknown>;
  * and nothing in the catalog changes.
  */
 describe('invalid requests on every endpoint', () => {
-  let island: IslandStack;
-  let io: ReturnType<typeof guestIo>;
+  const island = useIsland();
+  const io = guestIo(island);
   let volumeId: string;
   let snapshotId: string;
   let otherVolumeId: string;
 
   beforeAll(async () => {
-    island = await startIsland();
-    io = guestIo(island);
     volumeId = await io.createVolume(8 * MIB, { name: 'subject' });
     const path = await io.attach(volumeId);
     await io.write(path, 0, Buffer.alloc(MIB, 7));
     snapshotId = String((await io.snapshot(volumeId)).id);
     otherVolumeId = await io.createVolume(8 * MIB);
   }, 90_000);
-  afterAll(async () => {
-    await island?.stop();
-  }, 60_000);
 
   const catalog = async () => ({
     volumes: (await island.request<{ volumes: Json[] }>('GET', '/v1/volumes')).body.volumes

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Qcow2Image } from '@island/qcow2';
-import { IslandStack, startIsland } from '@island/stack';
+import { useIsland } from '@island/stack';
 
 const MIB = 1 << 20;
 type Json = Record<string, unknown>;
@@ -15,15 +15,8 @@ type Json = Record<string, unknown>;
  * cases: a writer holding the image while a snapshot is requested, and a worker killed mid-upload.
  */
 describe('the mission scenario, through the CLI', () => {
-  let island: IslandStack;
+  const island = useIsland();
   const size = 32 * MIB;
-
-  beforeAll(async () => {
-    island = await startIsland();
-  }, 60_000);
-  afterAll(async () => {
-    await island?.stop();
-  }, 60_000);
 
   const run = (...args: string[]) => {
     const result = island.cli(...args);

@@ -1,4 +1,4 @@
-import { guestIo, IslandStack, startIsland } from '@island/stack';
+import { guestIo, useIsland } from '@island/stack';
 
 const MIB = 1 << 20;
 const GIB = 1024 * MIB;
@@ -6,16 +6,8 @@ type Json = Record<string, unknown>;
 
 /** Per-project limits set by the admin, enforced on create, extend and snapshot, and visible to the project. */
 describe('project quotas', () => {
-  let island: IslandStack;
-  let io: ReturnType<typeof guestIo>;
-
-  beforeAll(async () => {
-    island = await startIsland({ env: { ISLAND_QUOTA_SNAPSHOTS: '50' } });
-    io = guestIo(island);
-  }, 90_000);
-  afterAll(async () => {
-    await island?.stop();
-  }, 60_000);
+  const island = useIsland({ env: { ISLAND_QUOTA_SNAPSHOTS: '50' } });
+  const io = guestIo(island);
 
   const volumeCount = async () => (await island.request<{ volumes: Json[] }>('GET', '/v1/volumes')).body.volumes.length;
 

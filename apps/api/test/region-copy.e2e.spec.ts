@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { blockHashes, guestIo, IslandStack, startIsland } from '@island/stack';
+import { blockHashes, guestIo, startIsland, useIsland } from '@island/stack';
 
 const MIB = 1 << 20;
 const SIZE = 24 * MIB;
@@ -12,19 +12,14 @@ type Json = Record<string, unknown>;
  * worker is killed finishes on redelivery without sending again what arrived; deletes stay in their region.
  */
 describe('snapshots across regions', () => {
-  let island: IslandStack;
-  let io: ReturnType<typeof guestIo>;
+  const island = useIsland({ twoRegions: true, env: { ISLAND_INJECT_DELAYS_MS: 'copy.before-present=250-300' } });
+  const io = guestIo(island);
   let hostTwo: string;
 
   beforeAll(async () => {
     // a pause between storing a batch's blocks and recording them: a copy killed halfway has sent blocks it did not record
-    island = await startIsland({ twoRegions: true, env: { ISLAND_INJECT_DELAYS_MS: 'copy.before-present=250-300' } });
-    io = guestIo(island);
     hostTwo = island.hosts[1].name;
   }, 90_000);
-  afterAll(async () => {
-    await island?.stop();
-  }, 60_000);
 
   const blocksIn = async (region: string) => {
     const objects = await island.swiftObjects('blocks/', region);

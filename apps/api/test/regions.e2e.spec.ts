@@ -1,17 +1,10 @@
-import { IslandStack, startIsland } from '@island/stack';
+import { useIsland } from '@island/stack';
 
 type Json = Record<string, unknown>;
 
 /** `island regions`: the configured regions, their Swift and hosts, and what each project keeps there. */
 describe('regions', () => {
-  let island: IslandStack;
-
-  beforeAll(async () => {
-    island = await startIsland();
-  }, 60_000);
-  afterAll(async () => {
-    await island?.stop();
-  }, 60_000);
+  const island = useIsland();
 
   const regions = (admin = false): Json[] => (admin ? island.adminJson<{ regions: Json[] }>('regions') : island.json<{ regions: Json[] }>('regions')).regions;
 

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { guestIo, IslandStack, regionOneSwift, startIsland } from '@island/stack';
+import { guestIo, regionOneSwift, startIsland, useIsland } from '@island/stack';
 
 const MIB = 1 << 20;
 const SIZE = 8 * MIB;
@@ -11,16 +11,8 @@ type Json = Record<string, unknown>;
  * rebuilt from Swift alone, in a second island with an empty database, restores every snapshot.
  */
 describe('fsck and catalog rebuild', () => {
-  let island: IslandStack;
-  let io: ReturnType<typeof guestIo>;
-
-  beforeAll(async () => {
-    island = await startIsland();
-    io = guestIo(island);
-  }, 60_000);
-  afterAll(async () => {
-    await island?.stop();
-  }, 60_000);
+  const island = useIsland();
+  const io = guestIo(island);
 
   const fsck = (...args: string[]) => {
     const result = island.adminCli('fsck', ...args, '--json');

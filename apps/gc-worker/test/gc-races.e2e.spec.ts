@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { guestIo, IslandStack, startIsland } from '@island/stack';
+import { guestIo, useIsland } from '@island/stack';
 
 const MIB = 1 << 20;
 const SIZE = 8 * MIB;
@@ -19,16 +19,11 @@ const DELAYS = ['worker.after-claim=250', 'worker.before-present=250', 'gc.after
  * operations. At the end fsck (deep) is clean and every live snapshot restores bit-exact.
  */
 describe('snapshots, deletes, restores and GC racing each other', () => {
-  let island: IslandStack;
-  let io: ReturnType<typeof guestIo>;
+  const island = useIsland({ gcWorkers: 2, env: { ISLAND_INJECT_DELAYS_MS: DELAYS, ISLAND_GC_INTERVAL_SECONDS: '1', ISLAND_GC_GRACE_SECONDS: '0' } });
+  const io = guestIo(island);
 
   beforeAll(async () => {
     // two GC replicas, each also running on its own 1 s schedule with no grace, beside the requested runs
-    island = await startIsland({ gcWorkers: 2, env: { ISLAND_INJECT_DELAYS_MS: DELAYS, ISLAND_GC_INTERVAL_SECONDS: '1', ISLAND_GC_GRACE_SECONDS: '0' } });
-    io = guestIo(island);
-  }, 60_000);
-  afterAll(async () => {
-    await island?.stop();
   }, 60_000);
 
   const live = new Map<string, Buffer>(); // snapshot id → the content it must restore

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { blockHashes, guestIo, IslandStack, startIsland } from '@island/stack';
+import { blockHashes, guestIo, useIsland } from '@island/stack';
 
 const MIB = 1 << 20;
 const SIZE = 16 * MIB;
@@ -12,16 +12,8 @@ type Json = Record<string, unknown>;
  * restores bit-exact after each step, and the volume's own last committed content stays until replaced.
  */
 describe('deleting snapshots in any order', () => {
-  let island: IslandStack;
-  let io: ReturnType<typeof guestIo>;
-
-  beforeAll(async () => {
-    island = await startIsland();
-    io = guestIo(island);
-  }, 60_000);
-  afterAll(async () => {
-    await island?.stop();
-  }, 60_000);
+  const island = useIsland();
+  const io = guestIo(island);
 
   const storedBlocks = async () => {
     const objects = await island.swiftObjects('blocks/');

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { guestIo, IslandStack, GuestWriter, startIsland } from '@island/stack';
+import { guestIo, GuestWriter, useIsland } from '@island/stack';
 
 const MIB = 1 << 20;
 const KIB = 1024;
@@ -17,16 +17,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * and its reply, a group is one instant across volumes, and the agent can die without the VM losing its disk.
  */
 describe('live snapshots of volumes attached through qemu-storage-daemon', () => {
-  let island: IslandStack;
-  let io: ReturnType<typeof guestIo>;
-
-  beforeAll(async () => {
-    island = await startIsland();
-    io = guestIo(island);
-  }, 60_000);
-  afterAll(async () => {
-    await island?.stop();
-  }, 60_000);
+  const island = useIsland();
+  const io = guestIo(island);
 
   /**
    * A volume the storage daemon serves; `disk` is what a VM's disk client opens: the NBD URI, the raw file

@@ -4,3 +4,4 @@ export * from './guest-writer';
 export * from './poll';
 export * from './real-cinder';
 export * from './local-keystone';
+export * from './use-island';
