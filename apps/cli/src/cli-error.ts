@@ -8,3 +8,6 @@ export class CliError extends Error {
     this.name = 'CliError';
   }
 }
+
+/** The API could not be asked (not listening, restarting, 502/503/504): a wait may ask again. */
+export class ApiUnavailableError extends CliError {}

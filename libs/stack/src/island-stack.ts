@@ -226,7 +226,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     async revive(name: string) {
       const how = started.get(name);
       if (!how) throw new Error(`no process ${name} in this stack`);
-      const port = Number(how.extra.ISLAND_WORKER_PORT ?? how.extra.ISLAND_AGENT_PORT ?? how.extra.ISLAND_GC_PORT);
+      const port = name === 'api' ? apiPort : Number(how.extra.ISLAND_WORKER_PORT ?? how.extra.ISLAND_AGENT_PORT ?? how.extra.ISLAND_GC_PORT);
       start(name, how.script, how.extra);
       for (let i = 0; i < 200 && !(await ready(port)); i++) await new Promise((r) => setTimeout(r, 150));
     },

@@ -1,4 +1,4 @@
-import { CliError } from '../cli-error';
+import { ApiUnavailableError, CliError } from '../cli-error';
 import { Credentials, credentialsFromEnv, StaticToken } from './credentials';
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:9660';
@@ -58,19 +58,21 @@ export class ApiClient {
       });
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-      throw new CliError(`cannot reach the island API at ${baseUrl} (${cause}); is it running? (ISLAND_API_URL)`);
+      throw new ApiUnavailableError(`cannot reach the island API at ${baseUrl} (${cause}); is it running? (ISLAND_API_URL)`);
     }
     const text = await response.text();
     let json: unknown;
     try {
       json = text ? JSON.parse(text) : {};
     } catch {
-      throw new CliError(`${method} ${path}: the API answered ${response.status} with a body that is not JSON`);
+      const Failure = [502, 503, 504].includes(response.status) ? ApiUnavailableError : CliError;
+      throw new Failure(`${method} ${path}: the API answered ${response.status} with a body that is not JSON`);
     }
     if (!response.ok) {
       const message = (json as { message?: unknown }).message;
       const detail = Array.isArray(message) ? message.join('; ') : typeof message === 'string' ? message : text;
-      throw new CliError(`${detail} (HTTP ${response.status})`);
+      const Failure = [502, 503, 504].includes(response.status) ? ApiUnavailableError : CliError;
+      throw new Failure(`${detail} (HTTP ${response.status})`);
     }
     return json as T;
   }

@@ -1,19 +1,48 @@
-import { CliError } from '../cli-error';
+import { ApiUnavailableError, CliError } from '../cli-error';
 import { ProgressBar } from './progress-bar';
 
 export type WaitState = { state: 'running'; percent: number; label: string } | { state: 'done' } | { state: 'failed'; reason: string };
 
 const POLL_MS = 400;
+/** A wait says what it is waiting for when nothing has changed for this long. */
+const SLOW_MS = 15_000;
+/** How long a wait rides out an API it cannot reach (a restart, a failover) before giving up. */
+const UNAVAILABLE_LIMIT_MS = Number(process.env.ISLAND_WAIT_UNAVAILABLE_SECONDS ?? 300) * 1000;
 
 /**
  * Polls a resource until its operation ends, drawing a progress bar on a terminal; resolves with the
- * final resource, or throws the operation's failure reason.
+ * final resource, or throws the operation's failure reason. An API that cannot be reached for a while (it
+ * restarts) is asked again, up to ISLAND_WAIT_UNAVAILABLE_SECONDS (default 300); a wait that makes no
+ * progress says on stderr what it is waiting for.
  */
-export async function waitFor<R>(load: () => Promise<R>, stateOf: (r: R) => WaitState, what: string): Promise<R> {
+export async function waitFor<R>(load: () => Promise<R>, stateOf: (r: R) => WaitState, what: string, now = Date.now): Promise<R> {
   const bar = new ProgressBar(what);
+  let unavailableSince: number | undefined;
+  let lastChange = now();
+  let lastLabel = '';
+  let toldAt = 0;
   try {
     for (;;) {
-      const resource = await load();
+      let resource: R;
+      try {
+        resource = await load();
+      } catch (error) {
+        if (!(error instanceof ApiUnavailableError)) throw error;
+        unavailableSince ??= now();
+        const waited = now() - unavailableSince;
+        if (waited > UNAVAILABLE_LIMIT_MS) throw new CliError(`gave up waiting for ${what}: ${error.message} for ${Math.round(waited / 1000)} s`);
+        if (now() - toldAt > SLOW_MS) {
+          bar.finish();
+          process.stderr.write(`island: ${error.message}; still waiting for ${what} (for up to ${UNAVAILABLE_LIMIT_MS / 1000} s)\n`);
+          toldAt = now();
+        }
+        await new Promise((r) => setTimeout(r, Math.min(5000, POLL_MS * 4)));
+        continue;
+      }
+      if (unavailableSince !== undefined) {
+        process.stderr.write(`island: the API answers again; waiting for ${what}\n`);
+        unavailableSince = undefined;
+      }
       const state = stateOf(resource);
       if (state.state === 'done') {
         bar.finish();
@@ -22,6 +51,15 @@ export async function waitFor<R>(load: () => Promise<R>, stateOf: (r: R) => Wait
       if (state.state === 'failed') {
         bar.finish();
         throw new CliError(`${what} failed: ${state.reason}`);
+      }
+      const label = `${Math.floor(state.percent)}% ${state.label}`;
+      if (label !== lastLabel) {
+        lastLabel = label;
+        lastChange = now();
+      } else if (now() - lastChange > SLOW_MS && now() - toldAt > SLOW_MS) {
+        bar.finish();
+        process.stderr.write(`island: still waiting for ${what}: ${label} for ${Math.round((now() - lastChange) / 1000)} s\n`);
+        toldAt = now();
       }
       bar.update(state.percent, state.label);
       await new Promise((r) => setTimeout(r, POLL_MS));
