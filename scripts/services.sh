@@ -638,17 +638,27 @@ print_env() {
   echo "export ISLAND_KEYSTONE_PROJECT=service"
   echo "export ISLAND_KEYSTONE_DOMAIN=Default"
   [ "$SWIFT_KEYSTONE" != 1 ] || echo "export ISLAND_KEYSTONE_SWIFT_URL=http://127.0.0.1:$SWIFT_KEYSTONE_PORT"
+  # each Keystone user's OpenStack variables, as comments (eval-safe): `env USER` prints them to eval
+  local user
+  for user in admin alice bob rita; do
+    echo "# $user ($(project_of "$user")): eval \"\$($0 env $user)\""
+    print_user_env "$user" | sed -n 's/^export \(OS_[A-Z_]*\)=\(.*\)/#   \1=\2/p'
+  done
+}
+
+project_of() { # the project Keystone user $1 works in
+  case "$1" in
+    admin) echo admin ;;
+    island|swift) echo service ;;
+    alice|rita) echo demo-a ;;
+    bob) echo demo-b ;;
+    *) die "unknown Keystone user '$1' (admin, island, alice, bob, rita)" ;;
+  esac
 }
 
 print_user_env() { # the openstack CLI's variables for Keystone user $1
   local project
-  case "$1" in
-    admin) project='admin' ;;
-    island|swift) project=service ;;
-    alice|rita) project=demo-a ;;
-    bob) project=demo-b ;;
-    *) die "unknown Keystone user '$1' (admin, island, alice, bob, rita)" ;;
-  esac
+  project=$(project_of "$1")
   [ -s "$KEYSTONE_DIR/secrets/$1" ] || die "no password for $1 yet: run $0 up first"
   cat <<EOF
 unset OS_TOKEN OS_CLOUD OS_AUTH_TYPE OS_USER_ID OS_PROJECT_ID OS_TENANT_ID OS_TENANT_NAME OS_USER_DOMAIN_ID OS_PROJECT_DOMAIN_ID
