@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { guestIo, GuestWriter, useIsland } from '@island/stack';
+import { closeSync, existsSync, openSync, statSync, writeSync } from 'node:fs';
+import { guestIo, GuestWriter, pollUntil, useIsland } from '@island/stack';
 
 const MIB = 1 << 20;
 const KIB = 1024;
@@ -194,6 +194,24 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
     const one = island.cli('snapshot', 'create', ids[0], ids[1], '--json');
     expect(one.code).not.toBe(0);
     expect(one.stderr).toMatch(/--group/);
+  }, 120_000);
+
+  it('fails every snapshot of a group whose points in time cannot be taken, with the reason, leaving none creating', async () => {
+    const ids = [await io.createVolume(SIZE), await io.createVolume(SIZE)];
+    const paths = [];
+    for (const id of ids) paths.push(await io.attach(id));
+    // the second image's header names a cluster size QEMU never writes: no point in time can be taken in it
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(8);
+    const fd = openSync(paths[1], 'r+');
+    writeSync(fd, header, 0, 4, 20);
+    closeSync(fd);
+    const group = await island.request<{ snapshots: Json[] }>('POST', '/v1/snapshots/groups', { volumeIds: ids });
+    expect(group.status).toBe(202);
+    for (const s of group.body.snapshots) {
+      const ended = await pollUntil<Json>(island, `/v1/snapshots/${String(s.id)}`, (x) => x.status !== 'creating', { failed: () => false, timeoutMs: 60_000 });
+      expect(ended).toMatchObject({ status: 'error', statusReason: expect.stringMatching(/snapshot\.take-group on .*cluster/) });
+    }
   }, 120_000);
 
   it('keeps the VM writing when the agent dies during a snapshot; the restarted agent finishes it and detaches cleanly', async () => {

@@ -247,6 +247,19 @@ export class SnapshotPipeline {
     });
   }
 
+  /**
+   * A group's points in time are taken together, so a take that failed for good failed for every snapshot of
+   * the group (the agent names the first): each one still being taken fails with the reason.
+   */
+  async groupTakeFailed(snapshotId: string, reason: string): Promise<void> {
+    const members = await this.uow.run(async ({ m }) => {
+      const named = await m.getRepository(SnapshotEntity).findOne({ where: { id: snapshotId } });
+      if (!named?.groupId) return [snapshotId];
+      return (await m.getRepository(SnapshotEntity).find({ where: { groupId: named.groupId }, order: { id: 'ASC' } })).map((s) => s.id);
+    });
+    for (const id of members) await this.failed(id, reason);
+  }
+
   private async fail(tx: Tx, snapshot: SnapshotEntity, reason: string): Promise<void> {
     const { m } = tx;
     await endUploadLock(m, snapshot.id);

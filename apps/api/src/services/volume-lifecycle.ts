@@ -172,6 +172,10 @@ export class VolumeLifecycle {
 
   /** A job failed for good: the operation it belongs to fails with the reason; nothing is left half done. */
   async failed(e: OperationFailedEvent): Promise<void> {
+    if (e.job === SnapshotTakeGroup.name) {
+      await this.snapshots.groupTakeFailed(e.resourceId, `${e.job} on ${e.host ?? 'a worker'}: ${e.reason}`);
+      return;
+    }
     if (SNAPSHOT_JOBS.includes(e.job)) {
       await this.snapshots.failed(e.resourceId, `${e.job} on ${e.host ?? 'a worker'}: ${e.reason}`);
       return;
