@@ -37,6 +37,29 @@ describe('SwiftBlockStore', () => {
     expect(error.message).toContain(objectNames.block(good.hash));
   });
 
+  it('fetches a block again when its body arrives damaged, and gives up on one stored damaged', async () => {
+    const raw = randomBytes(8192);
+    const block = encoder.encode(raw);
+    await store.putBlock(block);
+    // a transport that flips a byte of the first body it returns (in transit), then behaves
+    let flips = 1;
+    const flaky = Object.create(swift, {
+      getObject: {
+        value: async (...args: Parameters<typeof swift.getObject>) => {
+          const body = await swift.getObject(...args);
+          if (flips-- > 0) body[body.length - 1] ^= 0xff;
+          return body;
+        },
+      },
+    }) as typeof swift;
+    const healing = new SwiftBlockStore(flaky, store.container);
+    expect(await healing.getBlock(block.hash)).toEqual(raw);
+    expect(flips).toBe(-1);
+    flips = 10; // damaged every time: as if stored so
+    await expect(healing.getBlock(block.hash)).rejects.toBeInstanceOf(CorruptObjectError);
+    expect(flips).toBe(7); // three GETs, then the error
+  });
+
   it('deletes blocks in bulk and reports the ones already gone', async () => {
     const blocks = [encoder.encode(randomBytes(1000)), encoder.encode(randomBytes(1000))];
     await Promise.all(blocks.map((b) => store.putBlock(b)));

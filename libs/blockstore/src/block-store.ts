@@ -1,7 +1,11 @@
 import { SwiftClient, SwiftNotFoundError, SwiftObjectExistsError } from '@island/swift';
 import { BlockDecoder, BlockEncoder, EncodedBlock } from './block-codec';
 import { decodeManifest, encodeManifest } from './manifest-codec';
+import { CorruptObjectError } from './blockstore-errors';
 import { Manifest } from './manifest';
+
+/** A block whose body fails verification is fetched this many more times before it counts as corrupt. */
+const CORRUPT_REFETCHES = 2;
 
 /** Object names in a region's container. Blocks are named by content; manifests by volume and sequence. */
 export const objectNames = {
@@ -59,11 +63,21 @@ export class SwiftBlockStore {
     return this.swift.getObjectForCopy(this.container, objectNames.block(hash));
   }
 
-  /** Reads, decodes and verifies a block against its SHA-256 name (CorruptObjectError if it does not match). */
+  /**
+   * Reads, decodes and verifies a block against its SHA-256 name. A body that fails the check is fetched again
+   * (up to CORRUPT_REFETCHES more times): bytes damaged in transit come right; an object stored damaged keeps
+   * failing, with CorruptObjectError.
+   */
   async getBlock(hash: Buffer): Promise<Buffer> {
     const name = objectNames.block(hash);
-    const object = await this.swift.getObject(this.container, name, undefined, { verifyMd5: false });
-    return this.decoder.decode(object, hash, `${this.container}/${name}`);
+    for (let attempt = 0; ; attempt++) {
+      const object = await this.swift.getObject(this.container, name, undefined, { verifyMd5: false });
+      try {
+        return this.decoder.decode(object, hash, `${this.container}/${name}`);
+      } catch (error) {
+        if (!(error instanceof CorruptObjectError) || attempt >= CORRUPT_REFETCHES) throw error;
+      }
+    }
   }
 
   /** The stored object's size, or undefined when it is absent. */
