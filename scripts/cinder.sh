@@ -229,7 +229,8 @@ cmd_up() {
   ensure_database "$db"
   ensure_vhost "$vhost"
 
-  write_conf "$dir" "$vhost" "$db" "$port" >"$dir/cinder.conf"
+  # owner-only: it may hold the RabbitMQ password of island_transport_url
+  (umask 077; write_conf "$dir" "$vhost" "$db" "$port" >"$dir/cinder.conf")
   local config s running=()
   config=$(config_sum "$dir")
   for s in "${SERVICES[@]}"; do service_pid "$dir" "$s" >/dev/null && running+=("$s"); done

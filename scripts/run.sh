@@ -14,7 +14,9 @@ scripts/ensure-deps.sh
 scripts/services.sh up
 npx nx run-many -t build --output-style=static >/dev/null
 
-eval "$(scripts/services.sh env)"
+# a failing env must stop here: evaluating nothing would start the API with static tokens
+services_env=$(scripts/services.sh env)
+eval "$services_env"
 export ISLAND_HOST=${ISLAND_HOST:-$(hostname | cut -d. -f1 | tr -c 'A-Za-z0-9_\n-' '-')}
 export ISLAND_DATA_DIR=${ISLAND_DATA_DIR:-${ISLAND_SERVICES_DIR:-/var/tmp/island-services}/hosts/$ISLAND_HOST}
 mkdir -p "$ISLAND_DATA_DIR"

@@ -33,6 +33,7 @@ runService({
         .addApiKey({ type: 'apiKey', in: 'header', name: 'X-Auth-Token', description: 'a Keystone token scoped to a project' }, 'keystone')
         .build(),
     );
-    SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
+    // every form of the document under /docs, where adminOnly guards it
+    SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json', yamlDocumentUrl: 'docs/openapi.yaml' });
   },
 });

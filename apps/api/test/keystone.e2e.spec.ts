@@ -129,6 +129,15 @@ describe('the API trusts Keystone', () => {
     expect((await call(tokens.admin, 'POST', '/v1/gc/runs', {})).status).toBe(202);
   });
 
+  it("treats the admin role of any other project (a service's user in `service`) as that project's member, not island's admin", async () => {
+    const service = await localKeystone.token('island');
+    const volumes = await call(service.token, 'GET', '/v1/volumes');
+    expect(volumes.status).toBe(200);
+    expect((volumes.body.volumes as Json[]).map((v) => v.id)).not.toContain(ids.va);
+    expect((await call(service.token, 'GET', `/v1/volumes/${ids.va}`)).status).toBe(404);
+    expect((await call(service.token, 'POST', '/v1/gc/runs', {})).status).toBe(403);
+  });
+
   it('refuses requests without a valid project-scoped token, and static tokens altogether', async () => {
     expect((await call(undefined, 'GET', '/v1/volumes')).status).toBe(401);
     expect((await call('not-a-keystone-token', 'GET', '/v1/volumes')).status).toBe(401);

@@ -148,6 +148,15 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
     180_000,
   );
 
+  it('asks the agent again when an exported volume is attached again (as Nova does on a reboot), and answers the same device', async () => {
+    const volume = await exportedVolume('block');
+    const again = island.json('volume', 'attach', volume.id, '--host', island.host, '--export', 'block', '--wait');
+    expect(again).toMatchObject({ status: 'in-use', connection: { device: volume.disk, raw: volume.raw } });
+    const attaches = await island.request<Json>('GET', `/v1/volumes/${volume.id}`);
+    expect(attaches.body.status).toBe('in-use');
+    island.json('volume', 'detach', volume.id, '--wait');
+  }, 60_000);
+
   it('snapshots a group of volumes written in lockstep at one instant', async () => {
     const a = await exportedVolume();
     const b = await exportedVolume();

@@ -177,6 +177,12 @@ export class EnvDto {
   @MaxLength(255)
   ISLAND_KEYSTONE_DOMAIN?: string;
 
+  /** The project whose `admin` role makes a caller island's admin (default admin, Keystone's admin_project_name). */
+  @IsOptional()
+  @IsString()
+  @MaxLength(255)
+  ISLAND_KEYSTONE_ADMIN_PROJECT?: string;
+
   /** Longest time a validated token is trusted without asking Keystone again: a revoked token works at most this long. */
   @IsOptional()
   @Transform(toInt)

@@ -29,6 +29,8 @@ export interface KeystoneConfig {
   password: string;
   project: string;
   domain: string;
+  /** The project whose `admin` role is island's admin (every project); `admin` elsewhere is that project's. */
+  adminProject: string;
   /** A validation is reused until the token expires or for at most this long. */
   cacheSeconds: number;
 }

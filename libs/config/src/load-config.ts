@@ -146,6 +146,7 @@ function keystoneConfig(dto: EnvDto, problems: string[]): KeystoneConfig | undef
     password: dto.ISLAND_KEYSTONE_PASSWORD as string,
     project: dto.ISLAND_KEYSTONE_PROJECT ?? 'service',
     domain: dto.ISLAND_KEYSTONE_DOMAIN ?? 'Default',
+    adminProject: dto.ISLAND_KEYSTONE_ADMIN_PROJECT ?? 'admin',
     cacheSeconds: dto.ISLAND_KEYSTONE_CACHE_SECONDS ?? 60,
   };
 }

@@ -5,7 +5,7 @@ const ROOT = join(__dirname, '..', '..', '..');
 const SERVICES = join(ROOT, 'scripts', 'services.sh');
 
 /** The users scripts/services.sh creates in the local Keystone. */
-export type KeystoneUser = 'admin' | 'alice' | 'bob' | 'rita';
+export type KeystoneUser = 'admin' | 'island' | 'alice' | 'bob' | 'rita';
 
 /** The variables `scripts/services.sh env [USER]` prints, as a map. */
 function servicesEnv(...args: string[]): Record<string, string> {

@@ -1,4 +1,4 @@
-import { CanActivate, ExecutionContext, ForbiddenException, Injectable, ServiceUnavailableException, UnauthorizedException } from '@nestjs/common';
+import { CanActivate, ExecutionContext, ForbiddenException, Injectable, Logger, ServiceUnavailableException, UnauthorizedException } from '@nestjs/common';
 import type { Request } from 'express';
 import { IslandConfig } from '@island/config';
 import { InjectConfig } from '@island/platform';
@@ -22,13 +22,16 @@ type CallerRequest = Request & { caller?: Caller };
  */
 @Injectable()
 export class Authenticator {
+  private readonly logger = new Logger('Authenticator');
   private readonly statics: StaticTokens;
+  private readonly adminProject: string | undefined;
 
   constructor(
     @InjectConfig() private readonly config: IslandConfig,
     private readonly keystone: KeystoneTokens,
   ) {
     this.statics = new StaticTokens(config.auth.adminToken, config.auth.tokens);
+    this.adminProject = config.auth.keystone?.adminProject;
   }
 
   /** The caller of a request, or the HTTP exception (401, 403, 503) that refuses it. */
@@ -49,11 +52,18 @@ export class Authenticator {
       identity = await this.keystone.validate(token);
     } catch (error) {
       if (error instanceof TokenRefusedError) throw new UnauthorizedException(error.message);
-      if (error instanceof IdentityUnavailableError) throw new ServiceUnavailableException(`cannot validate the token: ${error.message}`);
+      if (error instanceof IdentityUnavailableError) {
+        // the details (Keystone's address, island's service user) are the operator's, not the caller's
+        this.logger.warn(`cannot validate a token: ${error.message}`);
+        throw new ServiceUnavailableException('the identity service cannot validate tokens right now; retry later');
+      }
       throw error;
     }
     const roles = new Set(identity.roles);
-    if (roles.has('admin')) return this.adminCaller(request, identity.projectId);
+    // island's admin is the cloud admin: `admin` in the admin project; in any other project it is that project's
+    // admin (services' users hold `admin` in `service`), which island treats as a member
+    if (roles.has('admin') && identity.projectName === this.adminProject) return this.adminCaller(request, identity.projectId);
+    if (roles.has('admin')) return { projectId: identity.projectId, admin: false, scope: identity.projectId, readOnly: false };
     if (roles.has('member')) return { projectId: identity.projectId, admin: false, scope: identity.projectId, readOnly: false };
     if (roles.has('reader')) return { projectId: identity.projectId, admin: false, scope: identity.projectId, readOnly: true };
     throw new ForbiddenException(

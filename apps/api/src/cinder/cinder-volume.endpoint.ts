@@ -139,7 +139,7 @@ export class CinderVolumeEndpoint {
   private async createClonedVolume({ volume, src_vref: source }: { volume: CinderVolume; src_vref: CinderVolume }, caller: Caller): Promise<unknown> {
     const existing = await this.volumeOrGone(caller, volume.id);
     if (existing) return this.modelUpdate(existing);
-    const point = await this.snapshots.create(caller, { volumeId: source.id, name: `island-clone-for-${volume.id}` });
+    const point = await this.snapshots.create(caller, { volumeId: source.id, name: `island-clone-for-${volume.id}` }, { transient: true });
     try {
       await this.untilStored(caller, point.id);
       const created = await this.volumes.create(

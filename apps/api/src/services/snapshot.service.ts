@@ -36,7 +36,8 @@ export class SnapshotService {
    * it is safe); its changed blocks upload after the volume's earlier snapshots. An unplaced volume's
    * content is its head already in Swift: the snapshot commits at once.
    */
-  async create(caller: Caller, dto: CreateSnapshotDto, options: { id?: string } = {}): Promise<SnapshotView> {
+  /** `transient`: a snapshot island takes for itself and deletes right after (a clone's): no quota counts it. */
+  async create(caller: Caller, dto: CreateSnapshotDto, options: { id?: string; transient?: boolean } = {}): Promise<SnapshotView> {
     return this.uow.run(async (tx) => {
       const { m } = tx;
       if (options.id) {
@@ -48,7 +49,7 @@ export class SnapshotService {
         if (existing) return SnapshotView.of(await findSnapshot(m, caller, existing.id));
       }
       const volume = await findVolume(m, caller, dto.volumeId, true);
-      const snapshot = await this.newSnapshot(tx, volume, { id: options.id, name: dto.name, groupId: null });
+      const snapshot = await this.newSnapshot(tx, volume, { id: options.id, name: dto.name, groupId: null, counted: !options.transient });
       if (snapshot.pointInTime) {
         await tx.send(SnapshotTake, {
           host: volume.host!,
@@ -94,12 +95,16 @@ export class SnapshotService {
    * A new snapshot row of a locked volume: a placed volume's waits for its point in time (`creating`; the
    * caller sends the take); an unplaced volume's content is its head, already in Swift: it commits now.
    */
-  private async newSnapshot(tx: Tx, volume: VolumeEntity, o: { id?: string; name?: string; groupId: string | null }): Promise<SnapshotEntity> {
+  private async newSnapshot(
+    tx: Tx,
+    volume: VolumeEntity,
+    o: { id?: string; name?: string; groupId: string | null; counted?: boolean },
+  ): Promise<SnapshotEntity> {
     const { m } = tx;
     if (volume.status !== 'available' && volume.status !== 'in-use') {
       throw new ConflictError(`volume ${volume.id} is ${volume.status}; snapshots are taken of available or in-use volumes`);
     }
-    await reserveQuota(m, this.config, volume.projectId, { snapshots: 1 });
+    if (o.counted !== false) await reserveQuota(m, this.config, volume.projectId, { snapshots: 1 });
     const seq = await this.volumes.nextSeq(m, volume.id);
     const placed = volume.host !== null && volume.imagePath !== null;
     const snapshot = await m.getRepository(SnapshotEntity).save(

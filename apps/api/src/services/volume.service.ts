@@ -114,8 +114,16 @@ export class VolumeService {
       const wanted = dto.export ?? null;
       const mode = (kind: string | null) => (kind ? `with export '${kind}'` : 'in file mode');
       if (volume.attached && volume.host === dto.host && volume.status === 'in-use') {
-        if (volume.exportKind === wanted) return VolumeView.of(volume);
-        throw new ConflictError(`volume ${id} is attached ${mode(volume.exportKind)}; detach it before attaching it ${mode(wanted)}`);
+        if (volume.exportKind !== wanted) {
+          throw new ConflictError(`volume ${id} is attached ${mode(volume.exportKind)}; detach it before attaching it ${mode(wanted)}`);
+        }
+        if (!wanted || !volume.imagePath) return VolumeView.of(volume);
+        // asked again (e.g. Nova rebooting its guest): the agent re-checks the export, so the answer is not a loop
+        // device or socket from before a host or storage-daemon restart, which may now be another volume's
+        const job = await startJob(m, 'attach', { type: 'volume', id, projectId: volume.projectId }, { export: wanted });
+        await m.update(VolumeEntity, { id }, { status: 'attaching', updatedAt: new Date() });
+        await tx.send(ImageExport, { host: volume.host, volumeId: id, operationId: job.id, path: volume.imagePath, export: wanted });
+        return VolumeView.of(await findVolume(m, caller, id));
       }
       if (volume.status === 'attaching' && volume.host === dto.host && volume.exportKind === wanted) return VolumeView.of(volume);
       if (volume.status !== 'available') throw new ConflictError(`volume ${id} is ${volume.status}; it can be attached when available`);

@@ -73,6 +73,15 @@ describe('credentials from the environment', () => {
     await expect(new ApiClient(keystone, credentialsFromEnv({ ...os(), ISLAND_TOKEN: 'static-1' })).get('/x')).resolves.toEqual({ seen: 'Bearer static-1' });
   });
 
+  it('finds the v3 API below an OS_AUTH_URL given without its version, and takes domains by id', async () => {
+    const client = new ApiClient(keystone, credentialsFromEnv(os({ OS_AUTH_URL: keystone, OS_USER_DOMAIN_ID: 'default', OS_PROJECT_DOMAIN_ID: 'default' })));
+    await expect(client.get('/v1/hosts')).resolves.toEqual({ seen: 'tok-alice' });
+    const issued = JSON.parse(requests.filter((r) => r.url === '/v3/auth/tokens').pop()!.body) as {
+      auth: { identity: { password: { user: { domain: unknown } } } };
+    };
+    expect(issued.auth.identity.password.user.domain).toEqual({ id: 'default' });
+  });
+
   it('names the OS_* variables that are missing', () => {
     expect(() => credentialsFromEnv({ OS_AUTH_URL: `${keystone}/v3`, OS_USERNAME: 'alice' })).toThrow(/OS_PASSWORD, OS_PROJECT_NAME are not/);
   });

@@ -43,8 +43,9 @@ export interface PasswordAuth {
   username: string;
   password: string;
   projectName: string;
-  userDomain: string;
-  projectDomain: string;
+  /** A domain by name ({ name }) or by id ({ id }), as OS_*_DOMAIN_NAME or OS_*_DOMAIN_ID give it. */
+  userDomain: { name: string } | { id: string };
+  projectDomain: { name: string } | { id: string };
   region?: string;
 }
 
@@ -81,11 +82,13 @@ export class KeystonePassword implements Credentials {
 
   private async request(): Promise<{ token: string; catalog: CatalogEntry[] }> {
     const { authUrl, username, password, projectName, userDomain, projectDomain } = this.auth;
-    const url = `${authUrl.replace(/\/+$/, '')}/auth/tokens`;
+    // OS_AUTH_URL is often given without its version (…:5000, …/identity): the v3 API is below it
+    const base = authUrl.replace(/\/+$/, '');
+    const url = `${/\/v3$/.test(base) ? base : `${base}/v3`}/auth/tokens`;
     const body = {
       auth: {
-        identity: { methods: ['password'], password: { user: { name: username, domain: { name: userDomain }, password } } },
-        scope: { project: { name: projectName, domain: { name: projectDomain } } },
+        identity: { methods: ['password'], password: { user: { name: username, domain: userDomain, password } } },
+        scope: { project: { name: projectName, domain: projectDomain } },
       },
     };
     let response: Response;
@@ -127,10 +130,17 @@ export function credentialsFromEnv(env: NodeJS.ProcessEnv = process.env): Creden
       username: env.OS_USERNAME as string,
       password: env.OS_PASSWORD as string,
       projectName: env.OS_PROJECT_NAME as string,
-      userDomain: env.OS_USER_DOMAIN_NAME ?? env.OS_USER_DOMAIN_ID ?? 'Default',
-      projectDomain: env.OS_PROJECT_DOMAIN_NAME ?? env.OS_PROJECT_DOMAIN_ID ?? 'Default',
+      userDomain: domainOf(env.OS_USER_DOMAIN_NAME, env.OS_USER_DOMAIN_ID),
+      projectDomain: domainOf(env.OS_PROJECT_DOMAIN_NAME, env.OS_PROJECT_DOMAIN_ID),
       ...(env.OS_REGION_NAME && { region: env.OS_REGION_NAME }),
     });
   }
   return new StaticToken(DEFAULT_TOKEN);
+}
+
+/** A domain by name, else by id, else the default domain (by name, as the openstack client does). */
+function domainOf(name: string | undefined, id: string | undefined): { name: string } | { id: string } {
+  if (name) return { name };
+  if (id) return { id };
+  return { name: 'Default' };
 }

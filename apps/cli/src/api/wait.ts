@@ -7,7 +7,8 @@ const POLL_MS = 400;
 /** A wait says what it is waiting for when nothing has changed for this long. */
 const SLOW_MS = 15_000;
 /** How long a wait rides out an API it cannot reach (a restart, a failover) before giving up. */
-const UNAVAILABLE_LIMIT_MS = Number(process.env.ISLAND_WAIT_UNAVAILABLE_SECONDS ?? 300) * 1000;
+const UNAVAILABLE_LIMIT_MS =
+  (/^\d+$/.test(process.env.ISLAND_WAIT_UNAVAILABLE_SECONDS ?? '') ? Number(process.env.ISLAND_WAIT_UNAVAILABLE_SECONDS) : 300) * 1000;
 
 /**
  * Polls a resource until its operation ends, drawing a progress bar on a terminal; resolves with the

@@ -92,14 +92,20 @@ export class StorageDaemon implements OnModuleDestroy {
       return { nbd: this.nbdUri(volumeId) };
     }
     const raw = this.rawPath(volumeId);
-    if (!exports.some((e) => e.id === rawExportId(volumeId))) {
-      // a FUSE export mounts over an existing regular file
-      mkdirSync(this.exportsDir, { recursive: true });
-      closeSync(openSync(raw, 'a', 0o600));
-      await qmp.execute('block-export-add', { type: 'fuse', id: rawExportId(volumeId), 'node-name': node, mountpoint: raw, writable: true });
+    try {
+      if (!exports.some((e) => e.id === rawExportId(volumeId))) {
+        // a FUSE export mounts over an existing regular file
+        mkdirSync(this.exportsDir, { recursive: true });
+        closeSync(openSync(raw, 'a', 0o600));
+        await qmp.execute('block-export-add', { type: 'fuse', id: rawExportId(volumeId), 'node-name': node, mountpoint: raw, writable: true });
+      }
+      if (kind === 'raw') return { raw };
+      return { raw, device: await this.loopDevice(raw) };
+    } catch (error) {
+      // half an export would keep the image open in the daemon with nothing serving it: let it all go
+      await this.unexport(volumeId).catch((cleanup: Error) => this.logger.warn(`cleaning up the failed export of ${volumeId}: ${cleanup.message}`));
+      throw error;
     }
-    if (kind === 'raw') return { raw };
-    return { raw, device: await this.loopDevice(raw) };
   }
 
   /** The loop device over a file, attached now unless one is already (idempotent). */
