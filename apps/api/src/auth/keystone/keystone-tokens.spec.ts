@@ -87,6 +87,17 @@ describe(KeystoneTokens.name, () => {
     refuseServiceToken = false;
   });
 
+  it('asks Keystone once for concurrent requests with one token, and remembers a refusal briefly', async () => {
+    valid.set('dana', tokenBody({ id: 'p-d' }, ['member']));
+    const t = tokens(60);
+    await t.validate('warm-up').catch(() => undefined); // the service token
+    const before = validations;
+    await Promise.all(Array.from({ length: 5 }, () => t.validate('dana')));
+    expect(validations).toBe(before + 1);
+    for (let i = 0; i < 5; i++) await expect(t.validate('forged')).rejects.toThrow(TokenRefusedError);
+    expect(validations).toBe(before + 2);
+  });
+
   it('answers unavailable, never a caller, when Keystone cannot be reached', async () => {
     await expect(tokens(60, 'http://127.0.0.1:1/v3').validate('alice')).rejects.toThrow(/unreachable/);
   });

@@ -8,6 +8,8 @@ import { IdentityUnavailableError, identityOf, KeystoneIdentity, TokenRefusedErr
 const TIMEOUT_MS = 5000;
 /** Validations kept at most; the oldest go first. */
 const MAX_CACHED = 10_000;
+/** A refused token is answered from memory this long. */
+const REFUSED_MS = 5000;
 /** A service token is renewed this long before it expires. */
 const RENEW_BEFORE_MS = 60_000;
 
@@ -21,6 +23,10 @@ export class KeystoneTokens {
   private readonly logger = new Logger('KeystoneTokens');
   private readonly keystone: KeystoneConfig | undefined;
   private readonly cache = new Map<string, { identity: KeystoneIdentity; until: number }>();
+  /** Tokens Keystone refused a moment ago (a flood of bad tokens asks Keystone once each per REFUSED_MS). */
+  private readonly refused = new Map<string, { error: TokenRefusedError; until: number }>();
+  /** Validations in flight: concurrent requests with one token ask Keystone once. */
+  private readonly asking = new Map<string, Promise<KeystoneIdentity>>();
   private service?: { token: string; expiresAt: number };
   private serviceRequest?: Promise<string>;
 
@@ -35,17 +41,27 @@ export class KeystoneTokens {
 
   async validate(token: string): Promise<KeystoneIdentity> {
     const key = createHash('sha256').update(token).digest('hex');
-    const cached = this.cache.get(key);
     const now = Date.now();
+    const cached = this.cache.get(key);
     if (cached && cached.until > now) return cached.identity;
     this.cache.delete(key);
-    const identity = await this.askKeystone(token);
-    const until = Math.min(identity.expiresAt, now + this.settings.cacheSeconds * 1000);
-    if (until > now) {
-      if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
-      this.cache.set(key, { identity, until });
+    const refused = this.refused.get(key);
+    if (refused && refused.until > now) throw refused.error;
+    this.refused.delete(key);
+    let asking = this.asking.get(key);
+    if (!asking) {
+      asking = this.askKeystone(token).finally(() => this.asking.delete(key));
+      this.asking.set(key, asking);
     }
-    return identity;
+    try {
+      const identity = await asking;
+      const until = Math.min(identity.expiresAt, now + this.settings.cacheSeconds * 1000);
+      if (until > now) remember(this.cache, key, { identity, until });
+      return identity;
+    } catch (error) {
+      if (error instanceof TokenRefusedError) remember(this.refused, key, { error, until: now + REFUSED_MS });
+      throw error;
+    }
   }
 
   private async askKeystone(token: string, renewed = false): Promise<KeystoneIdentity> {
@@ -117,4 +133,10 @@ export class KeystoneTokens {
       throw new IdentityUnavailableError(`Keystone at ${this.settings.url} is unreachable: ${(error as Error).message}`);
     }
   }
+}
+
+/** Adds to a bounded map, dropping the oldest entry when it is full. */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  if (map.size >= MAX_CACHED) map.delete(map.keys().next().value as string);
+  map.set(key, value);
 }
