@@ -186,10 +186,15 @@ export class VolumeLifecycle {
       const reason = `${e.job} on ${e.host ?? 'a worker'}: ${e.reason}`;
       this.logger.warn(`volume ${volume.id}: ${reason}`);
       if (volume.status === 'attaching') {
-        // an image never placed returns the volume to unplaced; a placed one whose export failed stays where it is
-        const host = volume.imagePath ? volume.host : null;
-        await m.update(VolumeEntity, { id: volume.id }, { status: 'available', host, exportKind: null, statusReason: reason, updatedAt: new Date() });
         const job = await runningJob(m, volume.id, 'attach');
+        if (job?.params.reattach === true) {
+          // asked again while attached: the export that served before is still the guest's
+          await m.update(VolumeEntity, { id: volume.id }, { status: 'in-use', statusReason: reason, updatedAt: new Date() });
+        } else {
+          // an image never placed returns the volume to unplaced; a placed one whose export failed stays where it is
+          const host = volume.imagePath ? volume.host : null;
+          await m.update(VolumeEntity, { id: volume.id }, { status: 'available', host, exportKind: null, statusReason: reason, updatedAt: new Date() });
+        }
         if (job) await finishJob(m, job.id, { error: reason });
       } else if (volume.status === 'reverting') {
         await m.update(VolumeEntity, { id: volume.id }, { status: 'available', statusReason: reason, updatedAt: new Date() });

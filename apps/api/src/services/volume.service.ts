@@ -120,7 +120,7 @@ export class VolumeService {
         if (!wanted || !volume.imagePath) return VolumeView.of(volume);
         // asked again (e.g. Nova rebooting its guest): the agent re-checks the export, so the answer is not a loop
         // device or socket from before a host or storage-daemon restart, which may now be another volume's
-        const job = await startJob(m, 'attach', { type: 'volume', id, projectId: volume.projectId }, { export: wanted });
+        const job = await startJob(m, 'attach', { type: 'volume', id, projectId: volume.projectId }, { export: wanted, reattach: true });
         await m.update(VolumeEntity, { id }, { status: 'attaching', updatedAt: new Date() });
         await tx.send(ImageExport, { host: volume.host, volumeId: id, operationId: job.id, path: volume.imagePath, export: wanted });
         return VolumeView.of(await findVolume(m, caller, id));

@@ -81,7 +81,8 @@ export class StorageDaemon implements OnModuleDestroy {
     const qmp = await this.started();
     const node = nodeName(volumeId);
     const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
-    if (!nodes.some((n) => n['node-name'] === node)) {
+    const served = nodes.some((n) => n['node-name'] === node);
+    if (!served) {
       await qmp.execute('blockdev-add', { driver: 'qcow2', 'node-name': node, file: { driver: 'file', filename: path }, discard: 'unmap' });
     }
     const exports = await qmp.execute('query-block-exports', {});
@@ -102,8 +103,11 @@ export class StorageDaemon implements OnModuleDestroy {
       if (kind === 'raw') return { raw };
       return { raw, device: await this.loopDevice(raw) };
     } catch (error) {
-      // half an export would keep the image open in the daemon with nothing serving it: let it all go
-      await this.unexport(volumeId).catch((cleanup: Error) => this.logger.warn(`cleaning up the failed export of ${volumeId}: ${cleanup.message}`));
+      // half a new export would keep the image open in the daemon with nothing serving it: let it go. One that
+      // was serving before this call (a guest's disk, asked again) stays as it was.
+      if (!served) {
+        await this.unexport(volumeId).catch((cleanup: Error) => this.logger.warn(`cleaning up the failed export of ${volumeId}: ${cleanup.message}`));
+      }
       throw error;
     }
   }
