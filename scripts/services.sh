@@ -211,18 +211,30 @@ use = egg:swift#account
 [filter:healthcheck]
 use = egg:swift#healthcheck
 EOF
-  {
-    cat <<EOF
+  proxy_config "$pp" 2 "$region" "$base" tempauth "[filter:tempauth]
+use = egg:swift#tempauth
+user_admin_admin = admin .admin .reseller_admin
+user_test_tester = testing .admin
+user_test2_tester2 = testing2 .admin
+storage_url_scheme = default
+token_life = 86400" >"$etc/proxy-server.conf"
+}
+
+# A proxy server's configuration over region $3's rings (state dir $4): port, workers, the auth filters of its
+# pipeline ($5) and their sections ($6); everything else is the same for every proxy this script runs.
+proxy_config() { # PORT WORKERS REGION BASE AUTH-PIPELINE AUTH-SECTIONS -> stdout
+  local port=$1 workers=$2 region=$3 base=$4 auth=$5 sections=$6 f
+  cat <<EOF
 [DEFAULT]
 bind_ip = 127.0.0.1
-bind_port = $pp
+bind_port = $port
 swift_dir = $base/etc
 user = $(id -un)
-workers = 2
+workers = $workers
 log_level = INFO
 
 [pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl tempauth copy slo dlo versioned_writes symlink proxy-logging proxy-server
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl $auth copy slo dlo versioned_writes symlink proxy-logging proxy-server
 
 [app:proxy-server]
 use = egg:swift#proxy
@@ -230,13 +242,7 @@ account_autocreate = true
 # one device: never error-limit it after a single failure
 error_suppression_interval = 0
 
-[filter:tempauth]
-use = egg:swift#tempauth
-user_admin_admin = admin .admin .reseller_admin
-user_test_tester = testing .admin
-user_test2_tester2 = testing2 .admin
-storage_url_scheme = default
-token_life = 86400
+$sections
 
 [filter:cache]
 use = egg:swift#memcache
@@ -245,11 +251,9 @@ memcache_servers = 127.0.0.1:$(memcache_port "$region")
 [filter:proxy-logging]
 use = egg:swift#proxy_logging
 EOF
-    local f
-    for f in catch_errors gatekeeper healthcheck listing_formats bulk tempurl copy slo dlo versioned_writes symlink; do
-      printf '\n[filter:%s]\nuse = egg:swift#%s\n' "$f" "$f"
-    done
-  } >"$etc/proxy-server.conf"
+  for f in catch_errors gatekeeper healthcheck listing_formats bulk tempurl copy slo dlo versioned_writes symlink; do
+    printf '\n[filter:%s]\nuse = egg:swift#%s\n' "$f" "$f"
+  done
 }
 
 # the Swift of region $1 runs with the configuration this script writes now (not one an older version wrote)
@@ -522,26 +526,9 @@ keystone_provision() {
 # One more proxy over the region's rings and backend servers: authtoken validates the request's token with
 # Keystone (as user swift), keystoneauth lets the project's admin and member users into account AUTH_<project id>.
 write_swift_keystone_config() { # state dir of the region's Swift -> stdout
-  local base=$1 password f
+  local base=$1 password
   password=$(secret swift)
-  cat <<EOF
-[DEFAULT]
-bind_ip = 127.0.0.1
-bind_port = $SWIFT_KEYSTONE_PORT
-swift_dir = $base/etc
-user = $(id -un)
-workers = 1
-log_level = INFO
-
-[pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl authtoken keystoneauth copy slo dlo versioned_writes symlink proxy-logging proxy-server
-
-[app:proxy-server]
-use = egg:swift#proxy
-account_autocreate = true
-error_suppression_interval = 0
-
-[filter:authtoken]
+  proxy_config "$SWIFT_KEYSTONE_PORT" 1 "$KEYSTONE_REGION" "$base" "authtoken keystoneauth" "[filter:authtoken]
 paste.filter_factory = keystonemiddleware.auth_token:filter_factory
 www_authenticate_uri = $KEYSTONE_URL
 auth_url = $KEYSTONE_URL
@@ -560,18 +547,7 @@ include_service_catalog = false
 [filter:keystoneauth]
 use = egg:swift#keystoneauth
 operator_roles = admin, member
-reseller_prefix = AUTH_
-
-[filter:cache]
-use = egg:swift#memcache
-memcache_servers = 127.0.0.1:$(memcache_port "$KEYSTONE_REGION")
-
-[filter:proxy-logging]
-use = egg:swift#proxy_logging
-EOF
-  for f in catch_errors gatekeeper healthcheck listing_formats bulk tempurl copy slo dlo versioned_writes symlink; do
-    printf '\n[filter:%s]\nuse = egg:swift#%s\n' "$f" "$f"
-  done
+reseller_prefix = AUTH_"
 }
 
 # island's way in: a token of user island for project service, the catalog's public object-store URL of the
