@@ -10,3 +10,4 @@ export { createSnapshot, deleteSnapshot, revertToSnapshot } from './snapshots';
 export { growImage } from './grow';
 export { acquireWriterLock, WriterLock } from './image-lock';
 export { openForWriting, WRITER_WAIT_MS } from './open-for-writing';
+export { retryingTornReads } from './torn-reads';

@@ -14,7 +14,7 @@ import {
 import { IslandConfig } from '@island/config';
 import { MessagePublisher, OnMessage } from '@island/messaging';
 import { InjectConfig, insideDataDir } from '@island/platform';
-import { createSnapshot, deleteSnapshot, diffSnapshots, openForWriting, Qcow2Error, Qcow2Image } from '@island/qcow2';
+import { createSnapshot, deleteSnapshot, diffSnapshots, openForWriting, Qcow2Image, retryingTornReads } from '@island/qcow2';
 
 import { StorageDaemon } from '../storage-daemon/storage-daemon';
 import { VolumeLocks } from '../volume-locks';
@@ -94,7 +94,7 @@ export class SnapshotJobs {
   @OnMessage(SnapshotDiff)
   diff(job: SnapshotDiffJob): Promise<void> {
     return reportingPermanentFailures(this.publisher, this.logger, { name: SnapshotDiff.name, host: job.host, resourceId: job.snapshotId }, async () => {
-      const { extents } = await withTornReadRetries(async () => {
+      const { extents } = await retryingTornReads(async () => {
         // snapshots are immutable: a read-only open beside the writer is safe, no volume lock needed
         const image = await Qcow2Image.open(insideDataDir(this.config.host.dataDir, job.path));
         try {
@@ -137,22 +137,5 @@ export class SnapshotJobs {
         await image.close();
       }
     });
-  }
-}
-
-/**
- * Reads metadata of an image another process writes (the storage daemon serving a guest, which also drops
- * older points in time): the header, the snapshot table and the refcounts may be read half-rewritten, e.g. a
- * snapshot table offset beyond the file size seen at open. A fresh open sees a consistent state; a real
- * corruption fails every attempt and stays an error.
- */
-async function withTornReadRetries<T>(read: () => Promise<T>, attempts = 5): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await read();
-    } catch (error) {
-      if (!(error instanceof Qcow2Error) || attempt >= attempts) throw error;
-      await new Promise((r) => setTimeout(r, 50 * attempt));
-    }
   }
 }

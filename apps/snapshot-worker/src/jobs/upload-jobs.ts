@@ -7,7 +7,7 @@ import { IslandConfig } from '@island/config';
 import { OperationFailed, SnapshotPartUploaded, SnapshotUploadPart, SnapshotUploadPartJob } from '@island/contracts';
 import { MessageContext, MessagePublisher, OnMessage, reportingFinalFailure } from '@island/messaging';
 import { forEachBounded, injectedDelay, InjectConfig, insideDataDir, MetricsService, PathOutsideDataDirError } from '@island/platform';
-import { Qcow2Error, Qcow2Image, View } from '@island/qcow2';
+import { Qcow2Error, Qcow2Image, retryingTornReads, View } from '@island/qcow2';
 import { growingBatches } from './upload-batches';
 
 const PUT_CONCURRENCY = 8;
@@ -64,8 +64,18 @@ export class UploadJobs {
 
   private async uploadOnce(job: SnapshotUploadPartJob): Promise<void> {
     let image: Qcow2Image;
+    let view: View;
     try {
-      image = await Qcow2Image.open(insideDataDir(this.config.host.dataDir, job.path));
+      // the agent may be rewriting the snapshot table beside this read: a torn read is read again
+      ({ image, view } = await retryingTornReads(async () => {
+        const opened = await Qcow2Image.open(insideDataDir(this.config.host.dataDir, job.path));
+        try {
+          return { image: opened, view: await opened.snapshotView(job.pointInTime) };
+        } catch (error) {
+          await opened.close();
+          throw error;
+        }
+      }));
     } catch (error) {
       if (error instanceof Qcow2Error || error instanceof PathOutsideDataDirError || (error as NodeJS.ErrnoException).code === 'ENOENT') {
         return this.fail(job, (error as Error).message);
@@ -73,11 +83,6 @@ export class UploadJobs {
       throw error;
     }
     try {
-      const view = await image.snapshotView(job.pointInTime).catch(async (error: Error) => {
-        await this.fail(job, error.message);
-        return undefined;
-      });
-      if (!view) return;
       const store = await this.stores.store(job.region);
       const totals: PartTotals = { bytesRead: 0, bytesUploaded: 0, bytesStored: 0, blocksUploaded: 0, blocksReused: 0 };
       const part: PartUpload = { job, image, view, store, totals, sending: new Set() };
