@@ -57,7 +57,9 @@ for k in $(seq 1 $((${#regions[@]} - 1))); do # one more host per extra region
 done
 
 api=http://127.0.0.1:${ISLAND_API_PORT:-9660}
-for _ in $(seq 1 120); do curl -fs "$api/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
+# ready: the API, and this host's agent (its first heartbeat puts the host online)
+agent=http://127.0.0.1:${ISLAND_AGENT_PORT:-9661}
+for _ in $(seq 1 120); do curl -fs "$api/readyz" >/dev/null 2>&1 && curl -fs "$agent/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
 if [ -n "${ISLAND_KEYSTONE_URL:-}" ]; then
   cat >&2 <<MSG
 [island] ready: hosts $hosts (images under $(dirname "$ISLAND_DATA_DIR")); callers authenticate with Keystone

@@ -6,6 +6,7 @@ import { MessagePublisher } from '@island/messaging';
 import { InjectConfig } from '@island/platform';
 
 const INTERVAL_MS = 5_000;
+const FIRST_BEAT_RETRY_MS = 250;
 
 /** Announces this host (region, data directory, disk space) every few seconds; the API registers hosts from it. */
 @Injectable()
@@ -21,14 +22,23 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
 
   onApplicationBootstrap(): void {
     this.timer = setInterval(() => void this.beat(), INTERVAL_MS);
-    void this.beat();
+    void this.firstBeat();
+  }
+
+  /** The host is online as soon as the broker takes its first heartbeat, not one interval after a start-up miss. */
+  private async firstBeat(): Promise<void> {
+    for (let waited = 0; waited < INTERVAL_MS; waited += FIRST_BEAT_RETRY_MS) {
+      if (await this.beat()) return;
+      await new Promise((r) => setTimeout(r, FIRST_BEAT_RETRY_MS));
+    }
   }
 
   onApplicationShutdown(): void {
     clearInterval(this.timer);
   }
 
-  async beat(): Promise<void> {
+  /** Publishes one heartbeat; false when it could not. */
+  async beat(): Promise<boolean> {
     try {
       const { dataDir } = this.config.host;
       await mkdir(dataDir, { recursive: true });
@@ -43,9 +53,11 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
       });
       if (this.failing) this.logger.log('heartbeats are published again');
       this.failing = false;
+      return true;
     } catch (error) {
       if (!this.failing) this.logger.warn(`heartbeat not published: ${(error as Error).message}`);
       this.failing = true;
+      return false;
     }
   }
 }
