@@ -9,7 +9,10 @@ module.exports = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': ['@swc/jest', { ...swcConfig, swcrc: false }] },
   moduleFileExtensions: ['ts', 'js', 'json'],
-  moduleNameMapper: { '^@island/(.*)$': path.join(__dirname, 'libs/$1/src/index.ts') },
+  moduleNameMapper: {
+    '^@island/catalog/testing$': path.join(__dirname, 'libs/catalog/src/testing/test-database.ts'),
+    '^@island/(.*)$': path.join(__dirname, 'libs/$1/src/index.ts'),
+  },
   testMatch: ['<rootDir>/**/*.spec.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   // for single-project runs (nx test); the whole suite sets it in jest.config.js, where Jest reads it

@@ -18,16 +18,15 @@ import { DomainErrorFilter } from './errors/domain-error.filter';
 import { CatalogEvents } from './events/catalog-events';
 import { OutboxPublisher, OutboxRelay } from './outbox/outbox-relay.service';
 import { UnitOfWork } from './outbox/unit-of-work';
-import { HostService } from './services/host.service';
-import { OperationsService } from './services/operations.service';
-import { QuotaService } from './services/quota.service';
-import { RegionService } from './services/region.service';
-import { RegionSync } from './services/region-sync';
-import { SnapshotCopyService } from './services/snapshot-copy.service';
-import { SnapshotPipeline } from './services/snapshot-pipeline';
-import { SnapshotService } from './services/snapshot.service';
-import { VolumeLifecycle } from './services/volume-lifecycle';
-import { VolumeService } from './services/volume.service';
+import { HostService } from './requests/host.service';
+import { OperationsService } from './requests/operations.service';
+import { QuotaService } from './requests/quota.service';
+import { RegionService } from './requests/region.service';
+import { SnapshotCopyService } from './requests/snapshot-copy.service';
+import { SnapshotPipeline } from './state-machines/snapshot-pipeline';
+import { SnapshotService } from './requests/snapshot.service';
+import { VolumeLifecycle } from './state-machines/volume-lifecycle';
+import { VolumeService } from './requests/volume.service';
 
 @Module({
   imports: [
@@ -48,7 +47,6 @@ import { VolumeService } from './services/volume.service';
     OutboxRelay,
     { provide: OutboxPublisher, useExisting: MessagePublisher },
     CatalogEvents,
-    RegionSync,
     RegionService,
     VolumeService,
     SnapshotService,

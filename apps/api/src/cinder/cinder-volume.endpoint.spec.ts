@@ -1,9 +1,9 @@
-import { DataSource } from 'typeorm';
+import { UnitOfWork } from '../outbox/unit-of-work';
 import { IslandConfig } from '@island/config';
 import { RemoteFailure, RpcEndpoint } from '@island/oslo-rpc';
 import { Caller } from '../auth/caller';
-import { SnapshotService } from '../services/snapshot.service';
-import { VolumeService } from '../services/volume.service';
+import { SnapshotService } from '../requests/snapshot.service';
+import { VolumeService } from '../requests/volume.service';
 import { CinderVolumeEndpoint } from './cinder-volume.endpoint';
 
 const VOLUME = { id: '6f1c1c5e-8d0a-4b7e-9a51-0d6b1c2f3a4b', size: 1, project_id: 'alpha', display_name: 'v' };
@@ -22,7 +22,7 @@ describe('the Cinder endpoint’s method table', () => {
     };
     const volumes = { show, detach: async () => ({ status: 'available' }) } as unknown as VolumeService;
     const snapshots = { show } as unknown as SnapshotService;
-    endpoint = new CinderVolumeEndpoint({} as DataSource, {} as IslandConfig, volumes, snapshots).endpoint();
+    endpoint = new CinderVolumeEndpoint({} as IslandConfig, volumes, snapshots, {} as UnitOfWork).endpoint();
   });
 
   const call = (method: string, kwargs: Record<string, unknown>, context: Record<string, unknown> = {}) => endpoint.methods[method](context, kwargs);

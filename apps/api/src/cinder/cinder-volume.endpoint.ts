@@ -1,9 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataSource } from 'typeorm';
-import { sqlRows } from '@island/catalog';
+import { IN_FLIGHT_STATUSES } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { RpcEndpoint } from '@island/oslo-rpc';
 import { InjectConfig, injectedDelay } from '@island/platform';
@@ -12,9 +10,9 @@ import { HOST_OFFLINE_AFTER_MS } from '../dtos/host.dto';
 import { SnapshotView } from '../dtos/snapshot.dto';
 import { VolumeView } from '../dtos/volume.dto';
 import { NotFoundError } from '../errors/domain-errors';
-import { SnapshotService } from '../services/snapshot.service';
-import { IN_FLIGHT_STATUSES } from '../services/naming';
-import { VolumeService } from '../services/volume.service';
+import { UnitOfWork } from '../outbox/unit-of-work';
+import { SnapshotService } from '../requests/snapshot.service';
+import { VolumeService } from '../requests/volume.service';
 import { cinderMethod, CinderConnector, CinderSnapshot, CinderVolume, DeclaredMethod, dict, unread, wholeGib } from './cinder-args';
 import { cinderErrors } from './cinder-errors';
 
@@ -39,10 +37,10 @@ const connector = dict(CinderConnector);
 @Injectable()
 export class CinderVolumeEndpoint {
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
     @InjectConfig() private readonly config: IslandConfig,
     private readonly volumes: VolumeService,
     private readonly snapshots: SnapshotService,
+    private readonly uow: UnitOfWork,
   ) {}
 
   endpoint(): RpcEndpoint {
@@ -234,29 +232,20 @@ export class CinderVolumeEndpoint {
    */
   private async getVolumeStats(): Promise<unknown> {
     await injectedDelay('rpc.get-volume-stats');
-    const [hosts] = await sqlRows<{ total: string | null; free: string | null; largest_free: string | null; n: string }>(
-      this.dataSource.manager,
-      `SELECT sum(capacity_bytes) AS total, sum(free_bytes) AS free, max(free_bytes) AS largest_free, count(*) AS n FROM host
-        WHERE region = $1 AND last_seen_at > now() - make_interval(secs => $2)`,
-      [this.config.region, HOST_OFFLINE_AFTER_MS / 1000],
-    );
-    const [volumes] = await sqlRows<{ cinder_bytes: string | null; cinder_n: string; all_bytes: string | null; all_n: string }>(
-      this.dataSource.manager,
-      `SELECT sum(size_bytes) FILTER (WHERE managed_by = 'cinder') AS cinder_bytes, count(*) FILTER (WHERE managed_by = 'cinder') AS cinder_n,
-              sum(size_bytes) AS all_bytes, count(*) AS all_n
-         FROM volume WHERE region = $1 AND status NOT IN ('deleted', 'replica')`,
-      [this.config.region],
-    );
-    const gib = (bytes: string | null) => Math.floor((Number(bytes ?? 0) / GIB) * 100) / 100;
+    const { hosts, volumes } = await this.uow.read(async (catalog) => ({
+      hosts: await catalog.hosts.onlineCapacity(this.config.region, HOST_OFFLINE_AFTER_MS / 1000),
+      volumes: await catalog.volumes.provisioned(this.config.region),
+    }));
+    const gib = (bytes: number) => Math.floor((bytes / GIB) * 100) / 100;
     return {
       volume_backend_name: this.config.rpc.backendName,
       vendor_name: 'island',
       storage_protocol: 'local',
-      total_capacity_gb: gib(hosts.total),
-      free_capacity_gb: gib(hosts.free),
-      provisioned_capacity_gb: gib(volumes.cinder_bytes),
-      allocated_capacity_gb: gib(volumes.cinder_bytes),
-      total_volumes: Number(volumes.cinder_n),
+      total_capacity_gb: gib(hosts.totalBytes),
+      free_capacity_gb: gib(hosts.freeBytes),
+      provisioned_capacity_gb: gib(volumes.cinderBytes),
+      allocated_capacity_gb: gib(volumes.cinderBytes),
+      total_volumes: volumes.cinderVolumes,
       reserved_percentage: 0,
       thin_provisioning_support: true,
       thick_provisioning_support: false,
@@ -268,10 +257,10 @@ export class CinderVolumeEndpoint {
       sparse_copy_volume: true,
       location_info: `island:${this.config.region}`,
       island_version: ISLAND_VERSION,
-      island_online_hosts: Number(hosts.n),
-      island_largest_host_free_gb: gib(hosts.largest_free),
-      island_total_volumes: Number(volumes.all_n),
-      island_provisioned_capacity_gb: gib(volumes.all_bytes),
+      island_online_hosts: hosts.hosts,
+      island_largest_host_free_gb: gib(hosts.largestFreeBytes),
+      island_total_volumes: volumes.allVolumes,
+      island_provisioned_capacity_gb: gib(volumes.allBytes),
     };
   }
 

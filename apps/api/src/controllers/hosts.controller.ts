@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { AuthGuard } from '../auth/auth.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
 import { HostView } from '../dtos/host.dto';
-import { HostService } from '../services/host.service';
+import { HostService } from '../requests/host.service';
 
 @ApiTags('hosts')
 @ApiBearerAuth()

@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { AuthGuard } from '../auth/auth.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
 import { OperationView, StartCatalogRebuildDto, StartFsckDto, StartGcRunDto } from '../dtos/operation.dto';
-import { OperationsService } from '../services/operations.service';
+import { OperationsService } from '../requests/operations.service';
 
 @ApiTags('operations')
 @ApiBearerAuth()

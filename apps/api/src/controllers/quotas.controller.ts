@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { AuthGuard } from '../auth/auth.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
 import { QuotaView, SetQuotaDto } from '../dtos/quota.dto';
-import { QuotaService } from '../services/quota.service';
+import { QuotaService } from '../requests/quota.service';
 
 @ApiTags('quotas')
 @ApiBearerAuth()

@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { AuthGuard } from '../auth/auth.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
 import { RegionView } from '../dtos/region.dto';
-import { RegionService } from '../services/region.service';
+import { RegionService } from '../requests/region.service';
 
 @ApiTags('regions')
 @ApiBearerAuth()

@@ -3,8 +3,8 @@ import { ApiBearerAuth, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger
 import { AuthGuard } from '../auth/auth.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
 import { CopySnapshotDto, CreateSnapshotDto, CreateSnapshotGroupDto, SnapshotGroupView, SnapshotView } from '../dtos/snapshot.dto';
-import { SnapshotCopyService } from '../services/snapshot-copy.service';
-import { SnapshotService } from '../services/snapshot.service';
+import { SnapshotCopyService } from '../requests/snapshot-copy.service';
+import { SnapshotService } from '../requests/snapshot.service';
 
 @ApiTags('snapshots')
 @ApiBearerAuth()

@@ -4,7 +4,7 @@ import { AuthGuard } from '../auth/auth.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
 import { AttachVolumeDto, CreateVolumeDto, ExtendVolumeDto, RevertVolumeDto, VolumeView } from '../dtos/volume.dto';
 import { InvalidRequestError } from '../errors/domain-errors';
-import { VolumeService } from '../services/volume.service';
+import { VolumeService } from '../requests/volume.service';
 
 @ApiTags('volumes')
 @ApiBearerAuth()

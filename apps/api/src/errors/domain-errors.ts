@@ -1,3 +1,5 @@
+import type { QuotaResource } from '@island/catalog';
+
 /**
  * Errors services throw; mapped to HTTP by DomainErrorFilter and to Cinder exceptions by the RPC endpoint,
  * so services never speak either protocol.
@@ -33,7 +35,7 @@ export class ForbiddenError extends DomainError {
   readonly kind = 'forbidden' as const;
 }
 
-export type QuotaResource = 'volumes' | 'snapshots' | 'gigabytes';
+export type { QuotaResource };
 
 /** The request would take the project over one of its limits. */
 export class QuotaExceededError extends DomainError {

@@ -36,10 +36,10 @@ import {
   VolumeRestoredEvent,
 } from '@island/contracts';
 import { OnMessage } from '@island/messaging';
-import { HostService } from '../services/host.service';
-import { OperationsService } from '../services/operations.service';
-import { SnapshotPipeline } from '../services/snapshot-pipeline';
-import { VolumeLifecycle } from '../services/volume-lifecycle';
+import { HostService } from '../requests/host.service';
+import { OperationsService } from '../requests/operations.service';
+import { SnapshotPipeline } from '../state-machines/snapshot-pipeline';
+import { VolumeLifecycle } from '../state-machines/volume-lifecycle';
 
 /** What the agents and workers report, applied to the catalog (each handler is idempotent). */
 @Injectable()

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { sqlRows } from '@island/catalog';
+import { OutboxRepository } from '@island/catalog';
 import { MetricsService } from '@island/platform';
 
 /** Publishes one already-validated outbox message and resolves when the broker confirmed it. */
@@ -73,18 +73,15 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
 
   private async relayBatch(): Promise<number> {
     return this.dataSource.transaction(async (m) => {
-      const rows = await sqlRows<{ id: string; routing_key: string; contract: string; version: number; payload: object }>(
-        m,
-        `SELECT id, routing_key, contract, version, payload FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [BATCH],
-      );
+      const outbox = new OutboxRepository(m);
+      const messages = await outbox.takeOldest(BATCH);
       // one channel keeps publish order; confirms are awaited together
-      await Promise.all(rows.map((r) => this.publisher.publishRaw(r.routing_key, r.contract, r.version, r.payload)));
-      if (rows.length > 0) {
-        await m.query(`DELETE FROM outbox WHERE id = ANY($1::bigint[])`, [rows.map((r) => r.id)]);
-        this.metrics.counter('island_outbox_relayed_total', 'Outbox messages published to RabbitMQ').inc(rows.length);
+      await Promise.all(messages.map((r) => this.publisher.publishRaw(r.routingKey, r.contract, r.version, r.payload)));
+      if (messages.length > 0) {
+        await outbox.remove(messages.map((r) => r.id));
+        this.metrics.counter('island_outbox_relayed_total', 'Outbox messages published to RabbitMQ').inc(messages.length);
       }
-      return rows.length;
+      return messages.length;
     });
   }
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
+import { Catalog } from '@island/catalog';
 import { ContractDefinition, parsePayload } from '@island/contracts';
 import { OutboxRelay } from './outbox-relay.service';
 
@@ -13,17 +14,17 @@ const ATTEMPTS = 4;
  * transaction, so a state change and its message never diverge; the relay publishes them after commit.
  */
 export class Tx {
-  constructor(readonly m: EntityManager) {}
+  constructor(readonly catalog: Catalog) {}
 
   async send<P extends object>(contract: ContractDefinition<string, P>, payload: P): Promise<void> {
     const valid = parsePayload(contract, payload);
-    await this.m.query(`INSERT INTO outbox (routing_key, contract, version, payload) VALUES ($1, $2, $3, $4)`, [
-      contract.routingKey(valid),
-      contract.name,
-      contract.version,
-      JSON.stringify(valid),
-    ]);
+    await this.catalog.outbox.append({ routingKey: contract.routingKey(valid), contract: contract.name, version: contract.version, payload: valid });
   }
+}
+
+/** What the relay needs to hear: a transaction wrote to the outbox. */
+export interface OutboxKick {
+  kick(): void;
 }
 
 @Injectable()
@@ -34,16 +35,26 @@ export class UnitOfWork {
   ) {}
 
   async run<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const result = await this.dataSource.transaction((m) => work(new Tx(m)));
-        this.relay.kick();
-        return result;
-      } catch (error) {
-        const code = (error as { driverError?: { code?: string }; code?: string }).driverError?.code ?? (error as { code?: string }).code;
-        if (attempt >= ATTEMPTS || !code || !RETRYABLE.has(code)) throw error;
-        await new Promise((r) => setTimeout(r, 10 * attempt + Math.random() * 20));
-      }
+    return runInTransaction(this.dataSource, this.relay, work);
+  }
+
+  /** Reads outside a transaction (each statement on its own). */
+  read<T>(work: (catalog: Catalog) => Promise<T>): Promise<T> {
+    return work(new Catalog(this.dataSource.manager));
+  }
+}
+
+/** One unit of work: retried whole on a deadlock or serialization failure, the relay kicked after commit. */
+export async function runInTransaction<T>(dataSource: DataSource, relay: OutboxKick, work: (tx: Tx) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const result = await dataSource.transaction((m) => work(new Tx(new Catalog(m))));
+      relay.kick();
+      return result;
+    } catch (error) {
+      const code = (error as { driverError?: { code?: string }; code?: string }).driverError?.code ?? (error as { code?: string }).code;
+      if (attempt >= ATTEMPTS || !code || !RETRYABLE.has(code)) throw error;
+      await new Promise((r) => setTimeout(r, 10 * attempt + Math.random() * 20));
     }
   }
 }

@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { CorruptObjectError, Manifest, RegionStores, SwiftBlockStore } from '@island/blockstore';
-import { claimBlocks, markBlocksPresent, SnapshotNotUploadingError, sqlRows, stageSnapshotChanges } from '@island/catalog';
+import { Catalog, SnapshotNotUploadingError } from '@island/catalog';
 import { OperationFailed, SnapshotCopy, SnapshotCopyJob, SnapshotCopyProgressed, SnapshotCopyTransferred } from '@island/contracts';
 import { MessageContext, MessagePublisher, OnMessage, reportingFinalFailure } from '@island/messaging';
 import { forEachBounded, injectedDelay, MetricsService } from '@island/platform';
@@ -19,6 +19,13 @@ const STAGE_ROWS = 20_000;
 interface CopyBlock {
   hash: Buffer;
   size: number;
+}
+
+/** Distinct blocks claimed and moved together, numbered in the manifest's order (the same in every attempt). */
+interface CopyBatch {
+  index: number;
+  blocks: CopyBlock[];
+  blocksTotal: number;
 }
 
 /**
@@ -49,7 +56,7 @@ export class CopyJobs {
   }
 
   private async copyOnce(job: SnapshotCopyJob): Promise<void> {
-    const [copy] = await sqlRows<{ status: string }>(this.dataSource.manager, `SELECT status FROM snapshot WHERE id = $1`, [job.snapshotId]);
+    const copy = await this.catalog().snapshots.find(job.snapshotId);
     if (copy?.status !== 'uploading') return; // done, failed or deleted meanwhile
     const source = await this.stores.store(job.sourceRegion);
     const target = await this.stores.store(job.region);
@@ -68,16 +75,12 @@ export class CopyJobs {
     }
     const resumed = await this.stage(job.snapshotId, manifest);
     const blocks: CopyBlock[] = manifest.distinctBlocks().map((b) => ({ hash: b.hash, size: b.length }));
-    await this.dataSource.query(`UPDATE snapshot SET blocks_total = $2, updated_at = now() WHERE id = $1 AND status = 'uploading'`, [
-      job.snapshotId,
-      blocks.length,
-    ]);
     const batches: CopyBlock[][] = [];
     for (let i = 0; i < blocks.length; i += BATCH) batches.push(blocks.slice(i, i + BATCH));
     const inFlight: Promise<void>[] = [];
     try {
-      for (const batch of batches) {
-        const work = this.copyBatch(job, source, target, batch, resumed);
+      for (const [index, batch] of batches.entries()) {
+        const work = this.copyBatch(job, source, target, { index, blocks: batch, blocksTotal: blocks.length }, resumed);
         work.catch(() => undefined); // awaited below
         inFlight.push(work);
         if (inFlight.length >= 2) await inFlight.shift();
@@ -88,17 +91,23 @@ export class CopyJobs {
       this.logger.log(`copy ${job.snapshotId} stopped: ${error.message}`);
       return;
     }
-    await this.publisher.publish(SnapshotCopyTransferred, { snapshotId: job.snapshotId, entries: manifest.entryCount, distinctBlocks: blocks.length });
+    await this.publisher.publish(SnapshotCopyTransferred, {
+      snapshotId: job.snapshotId,
+      entries: manifest.entryCount,
+      distinctBlocks: blocks.length,
+      batches: batches.length,
+    });
   }
 
   /** Stages the block map (idempotent); true when an earlier attempt had staged it already. */
   private async stage(snapshotId: string, manifest: Manifest): Promise<boolean> {
-    const [staged] = await sqlRows<{ n: string }>(this.dataSource.manager, `SELECT count(*) AS n FROM snapshot_change WHERE snapshot_id = $1`, [snapshotId]);
-    if (Number(staged.n) === manifest.entryCount) return true;
+    const uploads = this.catalog().uploads;
+    const staged = await uploads.countStaged(snapshotId);
+    if (staged === manifest.entryCount) return true;
     let indexes: number[] = [];
     let hashes: Buffer[] = [];
     const flush = async () => {
-      await stageSnapshotChanges(this.dataSource.manager, snapshotId, indexes, hashes);
+      await uploads.stageChanges(snapshotId, indexes, hashes);
       indexes = [];
       hashes = [];
     };
@@ -108,11 +117,11 @@ export class CopyJobs {
       if (indexes.length === STAGE_ROWS) await flush();
     }
     if (indexes.length > 0) await flush();
-    return Number(staged.n) > 0;
+    return staged > 0;
   }
 
-  private async copyBatch(job: SnapshotCopyJob, source: SwiftBlockStore, target: SwiftBlockStore, batch: CopyBlock[], resumed: boolean): Promise<void> {
-    const claim = await this.dataSource.transaction((m) => claimBlocks(m, job.snapshotId, job.region, batch));
+  private async copyBatch(job: SnapshotCopyJob, source: SwiftBlockStore, target: SwiftBlockStore, batch: CopyBatch, resumed: boolean): Promise<void> {
+    const claim = await this.dataSource.transaction((m) => new Catalog(m).ledger.claim(job.snapshotId, job.region, batch.blocks));
     const present: { hash: Buffer; storedSize: number }[] = [];
     let bytesCopied = 0;
     let blocksCopied = 0;
@@ -131,18 +140,21 @@ export class CopyJobs {
       present.push({ hash, storedSize: data.length });
     });
     await injectedDelay('copy.before-present');
-    // the counters commit with the blocks they count: the API reads them at the commit, whatever order events arrive in
-    await this.dataSource.transaction(async (m) => {
-      await markBlocksPresent(m, job.region, present);
-      await m.query(
-        `UPDATE snapshot SET blocks_done = LEAST(blocks_total, blocks_done + $2), blocks_uploaded = blocks_uploaded + $3,
-                bytes_uploaded = bytes_uploaded + $4, bytes_stored = bytes_stored + $4, updated_at = now()
-          WHERE id = $1 AND status = 'uploading'`,
-        [job.snapshotId, batch.length, blocksCopied, bytesCopied],
-      );
-    });
+    await this.dataSource.transaction((m) => new Catalog(m).ledger.markPresent(job.region, present));
     this.metrics.counter('island_worker_copy_bytes_total', 'Bytes of block objects copied between regions').inc(bytesCopied);
-    await this.publisher.publish(SnapshotCopyProgressed, { snapshotId: job.snapshotId, bytesCopied });
+    // the worker reports, the API counts: each batch once, and the copy commits only when every batch is counted
+    await this.publisher.publish(SnapshotCopyProgressed, {
+      snapshotId: job.snapshotId,
+      batch: batch.index,
+      blocksTotal: batch.blocksTotal,
+      blocks: batch.blocks.length,
+      blocksCopied,
+      bytesCopied,
+    });
+  }
+
+  private catalog(): Catalog {
+    return new Catalog(this.dataSource.manager);
   }
 
   private async fail(job: SnapshotCopyJob, reason: string): Promise<void> {

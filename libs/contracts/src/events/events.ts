@@ -61,12 +61,22 @@ export class SnapshotManifestWrittenEvent {
 export const SnapshotManifestWritten = event('snapshot.manifest-written', SnapshotManifestWrittenEvent);
 
 /** Some blocks of a region copy are in the target region now, recorded with their counters: the API updates the job's progress. */
+/**
+ * A batch of a region copy's distinct blocks is in the target region (claimed there and present). Batches are
+ * numbered in the source manifest's order, so a resumed copy reports the same batches again: the API counts
+ * each batch once.
+ */
 export class SnapshotCopyProgressedEvent {
   @IsResourceId() snapshotId!: string;
-  /** This batch's bytes, for the metric; the counters themselves are in the snapshot row. */
+  @IsCount() batch!: number;
+  /** Distinct blocks of the whole copy. */
+  @IsCount() blocksTotal!: number;
+  /** Distinct blocks in this batch, and how many of them this attempt sent (the others were there already). */
+  @IsCount() blocks!: number;
+  @IsCount() blocksCopied!: number;
   @IsByteCount() bytesCopied!: number;
 }
-export const SnapshotCopyProgressed = event('snapshot.copy-progressed', SnapshotCopyProgressedEvent);
+export const SnapshotCopyProgressed = event('snapshot.copy-progressed', SnapshotCopyProgressedEvent, 2);
 
 /** Every block of a region copy is in the target region and its block map is staged: the copy can commit. */
 export class SnapshotCopyTransferredEvent {
@@ -74,8 +84,10 @@ export class SnapshotCopyTransferredEvent {
   /** Non-hole blocks of the copied snapshot (staged rows), and distinct ones among them. */
   @IsCount() entries!: number;
   @IsCount() distinctBlocks!: number;
+  /** Batches reported (SnapshotCopyProgressed); the copy commits once each of them is counted. */
+  @IsCount() batches!: number;
 }
-export const SnapshotCopyTransferred = event('snapshot.copy-transferred', SnapshotCopyTransferredEvent);
+export const SnapshotCopyTransferred = event('snapshot.copy-transferred', SnapshotCopyTransferredEvent, 2);
 
 export class VolumeRestoredEvent {
   @IsHostName() host!: string;

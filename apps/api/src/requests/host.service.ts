@@ -1,19 +1,17 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { IslandConfig } from '@island/config';
-import { HostEntity } from '@island/catalog';
 import { AgentHeartbeatEvent } from '@island/contracts';
 import { PermanentMessageError } from '@island/messaging';
 import { InjectConfig } from '@island/platform';
 import { Caller } from '../auth/caller';
 import { HostView } from '../dtos/host.dto';
+import { UnitOfWork } from '../outbox/unit-of-work';
 
 @Injectable()
 export class HostService {
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
     @InjectConfig() private readonly config: IslandConfig,
+    private readonly uow: UnitOfWork,
   ) {}
 
   /** Registers or refreshes the agent's host; a heartbeat from an unknown region is refused. */
@@ -21,18 +19,21 @@ export class HostService {
     if (!this.config.regions.some((r) => r.name === e.region)) {
       throw new PermanentMessageError(`agent ${e.host} reports region ${e.region}, which this API does not know`);
     }
-    await this.dataSource.query(
-      `INSERT INTO host (name, region, data_dir, capacity_bytes, free_bytes, agent_version, last_seen_at)
-       VALUES ($1, $2, $3, $4, $5, $6, now())
-       ON CONFLICT (name) DO UPDATE SET region = $2, data_dir = $3, capacity_bytes = $4, free_bytes = $5,
-                                        agent_version = $6, last_seen_at = now()`,
-      [e.host, e.region, e.dataDir, e.capacityBytes, e.freeBytes, e.version],
+    await this.uow.read((catalog) =>
+      catalog.hosts.recordHeartbeat({
+        name: e.host,
+        region: e.region,
+        dataDir: e.dataDir,
+        capacityBytes: e.capacityBytes,
+        freeBytes: e.freeBytes,
+        agentVersion: e.version,
+      }),
     );
   }
 
   /** Every host; a data directory, its capacity and the agent's version only for the admin. */
   async list(caller: Caller): Promise<HostView[]> {
-    const hosts = await this.dataSource.getRepository(HostEntity).find({ order: { name: 'ASC' } });
+    const hosts = await this.uow.read((catalog) => catalog.hosts.list());
     return hosts.map((h) => HostView.of(h, caller.admin));
   }
 }

@@ -1,31 +1,24 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
-import { DataSource, Not } from 'typeorm';
 import { IslandConfig } from '@island/config';
-import { NEW_SNAPSHOT_COUNTERS, SnapshotEntity, VolumeEntity } from '@island/catalog';
+import { NEW_SNAPSHOT_COUNTERS, SnapshotEntity, snapshotPointInTime, VolumeEntity } from '@island/catalog';
 import { SnapshotTake, SnapshotTakeGroup } from '@island/contracts';
 import { InjectConfig, MetricsService } from '@island/platform';
 import { Caller } from '../auth/caller';
 import { CreateSnapshotDto, CreateSnapshotGroupDto, SnapshotGroupView, SnapshotView } from '../dtos/snapshot.dto';
 import { ConflictError, InvalidRequestError } from '../errors/domain-errors';
 import { Tx, UnitOfWork } from '../outbox/unit-of-work';
-import { assertUuid, findSnapshot, findVolume } from './catalog-queries';
-import { startJob } from './jobs';
-import { retireEmptyReplica, SnapshotCopyService } from './snapshot-copy.service';
+import { SnapshotPipeline } from '../state-machines/snapshot-pipeline';
+import { SnapshotCopyService } from './snapshot-copy.service';
 import { deleteSnapshotInCatalog } from './snapshot-deletion';
-import { snapshotPointInTime } from './naming';
-import { reserveQuota } from './quotas';
-import { SnapshotPipeline } from './snapshot-pipeline';
-import { VolumeService } from './volume.service';
+import { reserveQuota } from './quota-check';
+import { assertUuid, findSnapshot, findVolume } from './visible-resources';
 
 @Injectable()
 export class SnapshotService {
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
     @InjectConfig() private readonly config: IslandConfig,
     private readonly uow: UnitOfWork,
-    private readonly volumes: VolumeService,
     private readonly pipeline: SnapshotPipeline,
     private readonly metrics: MetricsService,
     private readonly copies: SnapshotCopyService,
@@ -39,16 +32,16 @@ export class SnapshotService {
   /** `transient`: a snapshot island takes for itself and deletes right after (a clone's): no quota counts it. */
   async create(caller: Caller, dto: CreateSnapshotDto, options: { id?: string; transient?: boolean } = {}): Promise<SnapshotView> {
     return this.uow.run(async (tx) => {
-      const { m } = tx;
+      const { catalog } = tx;
       if (options.id) {
         // Cinder's snapshot id: asking again for the same snapshot returns it
-        const existing = await m.getRepository(SnapshotEntity).findOne({ where: { id: options.id } });
+        const existing = await catalog.snapshots.find(options.id);
         if (existing && (existing.volumeId !== dto.volumeId || existing.status === 'deleted')) {
           throw new ConflictError(`snapshot id ${options.id} is taken`);
         }
-        if (existing) return SnapshotView.of(await findSnapshot(m, caller, existing.id));
+        if (existing) return SnapshotView.of(await findSnapshot(catalog, caller, existing.id));
       }
-      const volume = await findVolume(m, caller, dto.volumeId, true);
+      const volume = await findVolume(catalog, caller, dto.volumeId, true);
       const snapshot = await this.newSnapshot(tx, volume, { id: options.id, name: dto.name, groupId: null, counted: !options.transient });
       if (snapshot.pointInTime) {
         await tx.send(SnapshotTake, {
@@ -59,7 +52,7 @@ export class SnapshotService {
           pointInTime: snapshot.pointInTime,
         });
       }
-      return SnapshotView.of(await findSnapshot(m, caller, snapshot.id));
+      return SnapshotView.of(await findSnapshot(catalog, caller, snapshot.id));
     });
   }
 
@@ -70,11 +63,11 @@ export class SnapshotService {
    */
   async createGroup(caller: Caller, dto: CreateSnapshotGroupDto): Promise<SnapshotGroupView> {
     return this.uow.run(async (tx) => {
-      const { m } = tx;
+      const { catalog } = tx;
       const ids = [...new Set(dto.volumeIds)].sort();
       if (ids.length !== dto.volumeIds.length) throw new InvalidRequestError('volumeIds lists a volume twice');
       const volumes: VolumeEntity[] = [];
-      for (const id of ids) volumes.push(await findVolume(m, caller, id, true)); // locked in id order
+      for (const id of ids) volumes.push(await findVolume(catalog, caller, id, true)); // locked in id order
       const hosts = [...new Set(volumes.filter((v) => v.host && v.imagePath).map((v) => v.host))];
       if (hosts.length > 1) throw new InvalidRequestError(`a group is taken on one host; these volumes live on ${hosts.join(', ')}`);
       const groupId = randomUUID();
@@ -86,7 +79,7 @@ export class SnapshotService {
         .map(({ snapshot, volume }) => ({ snapshotId: snapshot.id, volumeId: volume.id, path: volume.imagePath!, pointInTime: snapshot.pointInTime! }));
       if (points.length > 0) await tx.send(SnapshotTakeGroup, { host: hosts[0]!, points });
       const views = [];
-      for (const s of snapshots) views.push(SnapshotView.of(await findSnapshot(m, caller, s.id)));
+      for (const s of snapshots) views.push(SnapshotView.of(await findSnapshot(catalog, caller, s.id)));
       return { groupId, snapshots: views };
     });
   }
@@ -100,58 +93,49 @@ export class SnapshotService {
     volume: VolumeEntity,
     o: { id?: string; name?: string; groupId: string | null; counted?: boolean },
   ): Promise<SnapshotEntity> {
-    const { m } = tx;
+    const { catalog } = tx;
     if (volume.status !== 'available' && volume.status !== 'in-use') {
       throw new ConflictError(`volume ${volume.id} is ${volume.status}; snapshots are taken of available or in-use volumes`);
     }
-    if (o.counted !== false) await reserveQuota(m, this.config, volume.projectId, { snapshots: 1 });
-    const seq = await this.volumes.nextSeq(m, volume.id);
+    if (o.counted !== false) await reserveQuota(catalog, this.config, volume.projectId, { snapshots: 1 });
+    const seq = await catalog.volumes.takeSeq(volume.id);
     const placed = volume.host !== null && volume.imagePath !== null;
-    const snapshot = await m.getRepository(SnapshotEntity).save(
-      m.getRepository(SnapshotEntity).create({
-        id: o.id ?? randomUUID(),
-        volumeId: volume.id,
-        projectId: volume.projectId,
-        region: volume.region,
-        seq,
-        name: o.name ?? '',
-        status: placed ? 'creating' : 'committing',
-        statusReason: null,
-        pointInTime: placed ? snapshotPointInTime(seq) : null,
-        sizeBytes: volume.sizeBytes,
-        blockSize: volume.blockSize,
-        manifestObject: null,
-        ...NEW_SNAPSHOT_COUNTERS,
-        copyOf: null,
-        copiedFrom: null,
-        groupId: o.groupId,
-        committedAt: null,
-        deletedAt: null,
-      }),
-    );
-    await startJob(m, 'snapshot', { type: 'snapshot', id: snapshot.id, projectId: snapshot.projectId });
+    const snapshot = await catalog.snapshots.add({
+      id: o.id ?? randomUUID(),
+      volumeId: volume.id,
+      projectId: volume.projectId,
+      region: volume.region,
+      seq,
+      name: o.name ?? '',
+      status: placed ? 'creating' : 'committing',
+      statusReason: null,
+      pointInTime: placed ? snapshotPointInTime(seq) : null,
+      sizeBytes: volume.sizeBytes,
+      blockSize: volume.blockSize,
+      manifestObject: null,
+      ...NEW_SNAPSHOT_COUNTERS,
+      copyOf: null,
+      copiedFrom: null,
+      groupId: o.groupId,
+      committedAt: null,
+      deletedAt: null,
+    });
+    await catalog.jobs.start('snapshot', { type: 'snapshot', id: snapshot.id, projectId: snapshot.projectId }, {});
     if (!placed) await this.pipeline.commit(tx, snapshot, volume);
     return snapshot;
   }
 
   async show(caller: Caller, id: string): Promise<SnapshotView> {
     assertUuid('snapshot', id);
-    const view = SnapshotView.of(await findSnapshot(this.dataSource.manager, caller, id));
+    const view = SnapshotView.of(await this.uow.read((catalog) => findSnapshot(catalog, caller, id)));
     return { ...view, regions: await this.copies.placements(id) };
   }
 
   async list(caller: Caller, volumeId?: string): Promise<SnapshotView[]> {
-    if (volumeId) {
-      assertUuid('volume', volumeId);
-      await findVolume(this.dataSource.manager, caller, volumeId);
-    }
-    const snapshots = await this.dataSource.getRepository(SnapshotEntity).find({
-      where: {
-        status: Not('deleted'),
-        ...(caller.scope !== undefined && { projectId: caller.scope }),
-        ...(volumeId && { volumeId }),
-      },
-      order: { createdAt: 'ASC', seq: 'ASC' },
+    if (volumeId) assertUuid('volume', volumeId);
+    const snapshots = await this.uow.read(async (catalog) => {
+      if (volumeId) await findVolume(catalog, caller, volumeId);
+      return catalog.snapshots.list(caller.scope, volumeId);
     });
     return snapshots.map((s) => SnapshotView.of(s));
   }
@@ -164,12 +148,12 @@ export class SnapshotService {
    */
   async delete(caller: Caller, id: string): Promise<SnapshotView> {
     assertUuid('snapshot', id);
-    return this.uow.run(async ({ m }) => {
-      const found = await findSnapshot(m, caller, id);
-      await m.query(`SELECT 1 FROM volume WHERE id = $1 FOR UPDATE`, [found.volumeId]); // every writer locks volume → snapshot
-      const snapshot = await findSnapshot(m, caller, id, true);
-      await deleteSnapshotInCatalog(m, snapshot, this.metrics);
-      await retireEmptyReplica(m, snapshot.volumeId);
+    return this.uow.run(async ({ catalog }) => {
+      const found = await findSnapshot(catalog, caller, id);
+      await catalog.volumes.lockRow(found.volumeId); // every writer locks volume → snapshot
+      const snapshot = await findSnapshot(catalog, caller, id, true);
+      await deleteSnapshotInCatalog(catalog, snapshot, this.metrics);
+      await catalog.copies.retireEmptyReplica(snapshot.volumeId);
       return SnapshotView.of({ ...snapshot, status: 'deleted' });
     });
   }

@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { commitCopyVersions, commitSnapshotVersions, releaseClaims, SnapshotEntity, sqlRows, stageSnapshotChanges, VolumeEntity } from '@island/catalog';
+import { Catalog, JobKind, SnapshotEntity, VolumeEntity } from '@island/catalog';
 import {
   PointsInTimeRelease,
   SnapshotCopyProgressedEvent,
@@ -14,9 +14,6 @@ import {
 } from '@island/contracts';
 import { MetricsService } from '@island/platform';
 import { Tx, UnitOfWork } from '../outbox/unit-of-work';
-import { endUploadLock, lockSnapshot } from './catalog-queries';
-import { failVolumesAwaitingCopy, seedVolumesAwaitingCopy } from './copy-waiters';
-import { finishJob, jobProgress, runningJob, snapshotJobKind } from './jobs';
 import { snapshotProgress } from '../dtos/snapshot.dto';
 import { splitIntoParts } from './snapshot-parts';
 
@@ -50,21 +47,11 @@ export class SnapshotPipeline {
    * volume's head point in time, so uploads of one volume commit in order.
    */
   async scheduleUploads(tx: Tx, volumeId: string): Promise<void> {
-    const { m } = tx;
-    const active = await m.getRepository(SnapshotEntity).count({
-      where: [
-        { volumeId, status: 'uploading' },
-        { volumeId, status: 'committing' },
-      ],
-    });
-    if (active > 0) return;
-    const next = await m.getRepository(SnapshotEntity).findOne({
-      where: { volumeId, status: 'pending' },
-      order: { seq: 'ASC' },
-      lock: { mode: 'pessimistic_write' },
-    });
+    const { catalog } = tx;
+    if ((await catalog.snapshots.countUploading(volumeId)) > 0) return;
+    const next = await catalog.snapshots.nextPending(volumeId);
     if (!next) return;
-    const volume = await m.getRepository(VolumeEntity).findOneByOrFail({ id: volumeId });
+    const volume = await catalog.volumes.get(volumeId);
     await this.setStatus(tx, next, 'uploading');
     await tx.send(SnapshotDiff, {
       host: volume.host!,
@@ -79,12 +66,11 @@ export class SnapshotPipeline {
 
   async diffed(e: SnapshotDiffedEvent): Promise<void> {
     await this.uow.run(async (tx) => {
-      const { m } = tx;
+      const { catalog } = tx;
       const snapshot = await this.lockSnapshot(tx, e.snapshotId);
       if (snapshot?.status !== 'uploading') return;
-      const [existing] = await sqlRows<{ n: string }>(m, `SELECT count(*) AS n FROM snapshot_part WHERE snapshot_id = $1`, [snapshot.id]);
-      if (Number(existing.n) > 0) return; // a redelivered diff: the parts exist already
-      const volume = await m.getRepository(VolumeEntity).findOneByOrFail({ id: snapshot.volumeId });
+      if (await catalog.uploads.hasParts(snapshot.id)) return; // a redelivered diff: the parts exist already
+      const volume = await catalog.volumes.get(snapshot.volumeId);
       const blocks = e.changed.flatMap((run) => Array.from({ length: run.count }, (_, i) => run.start + i));
       const lastBlock = Math.ceil(snapshot.sizeBytes / snapshot.blockSize) - 1;
       const outside = blocks.find((b) => b > lastBlock);
@@ -92,14 +78,14 @@ export class SnapshotPipeline {
         await this.fail(tx, snapshot, `agent reported block ${outside} changed, beyond the volume's last block ${lastBlock}`);
         return;
       }
-      await m.update(SnapshotEntity, { id: snapshot.id }, { blocksTotal: blocks.length, bytesChanged: e.bytesChanged, updatedAt: new Date() });
+      await catalog.snapshots.recordDiff(snapshot.id, blocks.length, e.bytesChanged);
       if (blocks.length === 0) {
         await this.commit(tx, { ...snapshot, blocksTotal: 0 }, volume);
         return;
       }
       const parts = splitIntoParts(blocks, snapshot.blockSize);
       for (const [part, slice] of parts.entries()) {
-        await m.query(`INSERT INTO snapshot_part (snapshot_id, part_index, blocks, status) VALUES ($1, $2, $3, 'queued')`, [snapshot.id, part, slice]);
+        await catalog.uploads.queuePart(snapshot.id, part, slice);
         await tx.send(SnapshotUploadPart, {
           host: volume.host!,
           snapshotId: snapshot.id,
@@ -118,74 +104,67 @@ export class SnapshotPipeline {
 
   async partUploaded(e: SnapshotPartUploadedEvent): Promise<void> {
     await this.uow.run(async (tx) => {
-      const { m } = tx;
+      const { catalog } = tx;
       // parts still uploading keep claiming blocks meanwhile (commit and fail take the stronger lock)
-      const snapshot = await lockSnapshot(m, e.snapshotId, 'for_no_key_update');
+      const snapshot = await catalog.snapshots.lockWithVolume(e.snapshotId, 'for_no_key_update');
       if (snapshot?.status !== 'uploading') return;
-      const [part] = await sqlRows<{ blocks: string[] }>(
-        m,
-        `UPDATE snapshot_part SET status = 'done', done_at = now() WHERE snapshot_id = $1 AND part_index = $2 AND status = 'queued' RETURNING blocks`,
-        [snapshot.id, e.partIndex],
-      );
-      if (!part) return; // already counted
-      const expected = part.blocks.map(Number).sort((a, b) => a - b);
+      const given = await catalog.uploads.completePart(snapshot.id, e.partIndex);
+      if (!given) return; // already counted
+      const expected = given.sort((a, b) => a - b);
       const got = e.blocks.map((b) => b.index).sort((a, b) => a - b);
       if (expected.length !== got.length || expected.some((b, i) => b !== got[i])) {
         await this.fail(tx, snapshot, `part ${e.partIndex} reported blocks that differ from the blocks it was given`);
         return;
       }
-      await stageSnapshotChanges(
-        m,
+      await catalog.uploads.stageChanges(
         snapshot.id,
         e.blocks.map((b) => b.index),
         e.blocks.map((b) => (b.hash === null ? null : Buffer.from(b.hash, 'hex'))),
       );
-      const [updated] = await sqlRows<SnapshotRow>(
-        m,
-        `UPDATE snapshot SET blocks_done = blocks_done + $2, bytes_uploaded = bytes_uploaded + $3, bytes_stored = bytes_stored + $4,
-                blocks_uploaded = blocks_uploaded + $5, blocks_reused = blocks_reused + $6, updated_at = now()
-          WHERE id = $1 RETURNING blocks_done, blocks_total`,
-        [snapshot.id, e.blocks.length, e.bytesUploaded, e.bytesStored, e.blocksUploaded, e.blocksReused],
-      );
+      const updated = await catalog.snapshots.addUploadedPart(snapshot.id, {
+        blocks: e.blocks.length,
+        bytesUploaded: e.bytesUploaded,
+        bytesStored: e.bytesStored,
+        blocksUploaded: e.blocksUploaded,
+        blocksReused: e.blocksReused,
+      });
       this.metrics.counter('island_snapshot_bytes_uploaded_total', 'Compressed bytes of snapshot blocks PUT to Swift').inc(e.bytesUploaded);
-      const job = await runningJob(m, snapshot.id, snapshotJobKind(snapshot));
-      if (job) await jobProgress(m, job.id, snapshotProgress({ status: 'uploading', blocksDone: updated.blocks_done, blocksTotal: updated.blocks_total }));
-      const [open] = await sqlRows<{ n: string }>(m, `SELECT count(*) AS n FROM snapshot_part WHERE snapshot_id = $1 AND status = 'queued'`, [snapshot.id]);
-      if (Number(open.n) === 0) {
-        const volume = await m.getRepository(VolumeEntity).findOneByOrFail({ id: snapshot.volumeId });
-        await this.commit(tx, snapshot, volume);
-      }
+      await this.progress(catalog, snapshot, { status: 'uploading', ...updated });
+      if ((await catalog.uploads.countQueuedParts(snapshot.id)) === 0) await this.commit(tx, snapshot, await catalog.volumes.get(snapshot.volumeId));
     });
   }
 
-  /** Some blocks of a region copy arrived (the worker recorded them and their counters): progress and metrics. */
+  /** A batch of a region copy is in its region: counted once (its counters are the worker's report), progress shown. */
   async copyProgressed(e: SnapshotCopyProgressedEvent): Promise<void> {
-    this.metrics.counter('island_copy_bytes_total', 'Bytes of blocks copied between regions').inc(e.bytesCopied);
     await this.uow.run(async (tx) => {
-      const snapshot = await tx.m.getRepository(SnapshotEntity).findOneBy({ id: e.snapshotId });
+      const { catalog } = tx;
+      const snapshot = await catalog.snapshots.lockWithVolume(e.snapshotId, 'for_no_key_update');
       if (snapshot?.status !== 'uploading' || !snapshot.copyOf) return;
-      const job = await runningJob(tx.m, snapshot.id, 'snapshot-copy');
-      if (job) await jobProgress(tx.m, job.id, snapshotProgress(snapshot));
+      if (!(await catalog.uploads.recordCopyBatch(snapshot.id, e.batch))) return; // counted already
+      await catalog.snapshots.addCopiedBatch(snapshot.id, e);
+      this.metrics.counter('island_copy_bytes_total', 'Bytes of blocks copied between regions').inc(e.bytesCopied);
+      await this.progress(catalog, snapshot, await catalog.snapshots.get(snapshot.id));
     });
   }
 
-  /** Every block of a region copy is there and its block map staged: it commits like a snapshot. */
+  /**
+   * Every block of a region copy is there and its block map staged: it commits like a snapshot, once every
+   * batch the worker reported is counted (a report still queued makes this event wait and come again).
+   */
   async copyTransferred(e: SnapshotCopyTransferredEvent): Promise<void> {
     await this.uow.run(async (tx) => {
-      const { m } = tx;
+      const { catalog } = tx;
       const snapshot = await this.lockSnapshot(tx, e.snapshotId);
       if (snapshot?.status !== 'uploading' || !snapshot.copyOf) return;
-      const [staged] = await sqlRows<{ n: string }>(m, `SELECT count(*) AS n FROM snapshot_change WHERE snapshot_id = $1`, [snapshot.id]);
-      if (Number(staged.n) !== e.entries) {
-        await this.fail(tx, snapshot, `copy staged ${staged.n} block entries, its source manifest has ${e.entries}`);
+      const staged = await catalog.uploads.countStaged(snapshot.id);
+      if (staged !== e.entries) {
+        await this.fail(tx, snapshot, `copy staged ${staged} block entries, its source manifest has ${e.entries}`);
         return;
       }
-      await m.query(
-        `UPDATE snapshot SET blocks_total = $2, blocks_done = $2, blocks_reused = GREATEST(0, $2 - blocks_uploaded), updated_at = now() WHERE id = $1`,
-        [snapshot.id, e.distinctBlocks],
-      );
-      const volume = await m.getRepository(VolumeEntity).findOneByOrFail({ id: snapshot.volumeId });
-      await this.commit(tx, snapshot, volume);
+      const counted = await catalog.uploads.countDoneParts(snapshot.id);
+      if (counted < e.batches) throw new CopyBatchesPendingError(snapshot.id, counted, e.batches);
+      await catalog.snapshots.completeCopyCounters(snapshot.id, e.distinctBlocks);
+      await this.commit(tx, snapshot, await catalog.volumes.get(snapshot.volumeId));
     });
   }
 
@@ -194,14 +173,14 @@ export class SnapshotPipeline {
    * volume's head; the manifest is written next, the replaced point in time dropped, the next upload started.
    */
   async commit(tx: Tx, snapshot: SnapshotEntity, volume: VolumeEntity): Promise<void> {
-    const { m } = tx;
-    await endUploadLock(m, snapshot.id);
-    await m.update(SnapshotEntity, { id: snapshot.id }, { status: 'committing', updatedAt: new Date() });
-    await (snapshot.copyOf ? commitCopyVersions(m, snapshot) : commitSnapshotVersions(m, snapshot));
-    await m.update(SnapshotEntity, { id: snapshot.id }, { status: 'sealing', updatedAt: new Date() });
-    await m.query(`DELETE FROM snapshot_part WHERE snapshot_id = $1`, [snapshot.id]);
+    const { catalog } = tx;
+    await catalog.snapshots.lockUploadEnd(snapshot.id);
+    await catalog.snapshots.setStatus(snapshot.id, 'committing');
+    await catalog.ledger.commit(snapshot);
+    await catalog.snapshots.setStatus(snapshot.id, 'sealing');
+    await catalog.uploads.dropParts(snapshot.id);
     if (snapshot.pointInTime) {
-      await m.update(VolumeEntity, { id: volume.id }, { pointInTime: snapshot.pointInTime, updatedAt: new Date() });
+      await catalog.volumes.advancePointInTime(volume.id, snapshot.pointInTime);
       if (volume.pointInTime && volume.host && volume.imagePath) {
         await tx.send(PointsInTimeRelease, { host: volume.host, volumeId: volume.id, path: volume.imagePath, drop: [volume.pointInTime] });
       }
@@ -224,16 +203,13 @@ export class SnapshotPipeline {
 
   async manifestWritten(e: SnapshotManifestWrittenEvent): Promise<void> {
     await this.uow.run(async (tx) => {
+      const { catalog } = tx;
       const snapshot = await this.lockSnapshot(tx, e.snapshotId);
       if (snapshot?.status !== 'sealing') return;
-      await tx.m.update(
-        SnapshotEntity,
-        { id: snapshot.id },
-        { status: 'available', manifestObject: e.manifestObject, committedAt: new Date(), updatedAt: new Date() },
-      );
-      const job = await runningJob(tx.m, snapshot.id, snapshotJobKind(snapshot));
-      if (job) await finishJob(tx.m, job.id);
-      if (snapshot.copyOf) await seedVolumesAwaitingCopy(tx.m, snapshot);
+      await catalog.snapshots.markAvailable(snapshot.id, e.manifestObject);
+      const job = await catalog.jobs.running(snapshot.id, snapshotJobKind(snapshot));
+      if (job) await catalog.jobs.finish(job.id);
+      if (snapshot.copyOf) await this.seedVolumesAwaitingCopy(catalog, snapshot);
       this.metrics.counter('island_snapshots_committed_total', 'Snapshots committed and sealed').inc();
     });
   }
@@ -252,45 +228,71 @@ export class SnapshotPipeline {
    * the group (the agent names the first): each one still being taken fails with the reason.
    */
   async groupTakeFailed(snapshotId: string, reason: string): Promise<void> {
-    const members = await this.uow.run(async ({ m }) => {
-      const named = await m.getRepository(SnapshotEntity).findOne({ where: { id: snapshotId } });
-      if (!named?.groupId) return [snapshotId];
-      return (await m.getRepository(SnapshotEntity).find({ where: { groupId: named.groupId }, order: { id: 'ASC' } })).map((s) => s.id);
-    });
+    const members = await this.uow.read((catalog) => catalog.snapshots.groupOf(snapshotId));
     for (const id of members) await this.failed(id, reason);
   }
 
   private async fail(tx: Tx, snapshot: SnapshotEntity, reason: string): Promise<void> {
-    const { m } = tx;
-    await endUploadLock(m, snapshot.id);
+    const { catalog } = tx;
+    await catalog.snapshots.lockUploadEnd(snapshot.id);
     this.logger.warn(`snapshot ${snapshot.id} failed: ${reason}`);
-    await m.update(SnapshotEntity, { id: snapshot.id }, { status: 'error', statusReason: reason, updatedAt: new Date() });
-    await releaseClaims(m, snapshot.id, snapshot.region);
-    await m.query(`DELETE FROM snapshot_part WHERE snapshot_id = $1`, [snapshot.id]);
-    await m.query(`DELETE FROM snapshot_change WHERE snapshot_id = $1`, [snapshot.id]);
-    const job = await runningJob(m, snapshot.id, snapshotJobKind(snapshot));
-    if (job) await finishJob(m, job.id, { error: reason });
-    if (snapshot.copyOf) await failVolumesAwaitingCopy(m, snapshot, reason);
+    await catalog.snapshots.markFailed(snapshot.id, reason);
+    await catalog.ledger.releaseClaims(snapshot.id, snapshot.region);
+    await catalog.uploads.dropParts(snapshot.id);
+    await catalog.uploads.dropStaged(snapshot.id);
+    const job = await catalog.jobs.running(snapshot.id, snapshotJobKind(snapshot));
+    if (job) await catalog.jobs.finish(job.id, { error: reason });
+    if (snapshot.copyOf) await this.failVolumesAwaitingCopy(catalog, snapshot, reason);
     this.metrics.counter('island_snapshots_failed_total', 'Snapshots that failed').inc();
-    const volume = await m.getRepository(VolumeEntity).findOneByOrFail({ id: snapshot.volumeId });
+    const volume = await catalog.volumes.get(snapshot.volumeId);
     if (snapshot.pointInTime && volume.host && volume.imagePath) {
       await tx.send(PointsInTimeRelease, { host: volume.host, volumeId: volume.id, path: volume.imagePath, drop: [snapshot.pointInTime] });
     }
     await this.scheduleUploads(tx, snapshot.volumeId);
   }
 
+  /**
+   * Volumes created in a region from another region's snapshot wait (`creating`) for the copy into their
+   * region, named by their source_snapshot_id: when the copy is available they take its content…
+   */
+  private async seedVolumesAwaitingCopy(catalog: Catalog, copy: SnapshotEntity): Promise<void> {
+    for (const volume of await catalog.copies.volumesAwaiting(copy.id)) {
+      await catalog.ledger.seedVolume(volume.id, copy);
+      await catalog.volumes.setStatus(volume.id, 'available', null);
+    }
+  }
+
+  /** …and when it fails they fail with its reason. */
+  private async failVolumesAwaitingCopy(catalog: Catalog, copy: SnapshotEntity, reason: string): Promise<void> {
+    for (const volume of await catalog.copies.volumesAwaiting(copy.id)) {
+      await catalog.volumes.setStatus(volume.id, 'error', `copy of snapshot ${copy.copyOf} into ${copy.region} failed: ${reason}`);
+    }
+  }
+
   private lockSnapshot(tx: Tx, id: string): Promise<SnapshotEntity | null> {
-    return lockSnapshot(tx.m, id);
+    return tx.catalog.snapshots.lockWithVolume(id);
   }
 
   private async setStatus(tx: Tx, snapshot: SnapshotEntity, status: SnapshotEntity['status']): Promise<void> {
-    await tx.m.update(SnapshotEntity, { id: snapshot.id }, { status, updatedAt: new Date() });
-    const job = await runningJob(tx.m, snapshot.id, snapshotJobKind(snapshot));
-    if (job) await jobProgress(tx.m, job.id, snapshotProgress({ ...snapshot, status }));
+    await tx.catalog.snapshots.setStatus(snapshot.id, status);
+    await this.progress(tx.catalog, snapshot, { ...snapshot, status });
+  }
+
+  /** The snapshot's job shows how far it got. */
+  private async progress(catalog: Catalog, snapshot: SnapshotEntity, now: Pick<SnapshotEntity, 'status' | 'blocksDone' | 'blocksTotal'>): Promise<void> {
+    const job = await catalog.jobs.running(snapshot.id, snapshotJobKind(snapshot));
+    if (job) await catalog.jobs.progress(job.id, snapshotProgress(now));
   }
 }
 
-interface SnapshotRow {
-  blocks_done: number;
-  blocks_total: number;
+/** A snapshot's own job: taking and uploading it, or copying it from another region. */
+export function snapshotJobKind(s: { copyOf: string | null }): JobKind {
+  return s.copyOf ? 'snapshot-copy' : 'snapshot';
+}
+
+/** A copy's transfer event overtook some of its batch reports: it is redelivered after them. */
+export class CopyBatchesPendingError extends Error {
+  constructor(snapshotId: string, counted: number, batches: number) {
+    super(`copy ${snapshotId}: ${counted} of its ${batches} batch reports counted; it commits once the others arrive`);
+  }
 }

@@ -1,19 +1,16 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { JobKind } from '@island/catalog';
 import { IslandConfig } from '@island/config';
-import { JobEntity, sqlRows } from '@island/catalog';
 import { CatalogRebuild, contractsConsumedBy, Fsck, GcRun, OperationFailedEvent, OperationFinishedEvent } from '@island/contracts';
 import { InjectConfig } from '@island/platform';
 import { Caller } from '../auth/caller';
 import { OperationView, StartCatalogRebuildDto, StartFsckDto, StartGcRunDto } from '../dtos/operation.dto';
 import { ConflictError, ForbiddenError, InvalidRequestError, NotFoundError } from '../errors/domain-errors';
 import { UnitOfWork } from '../outbox/unit-of-work';
-import { finishJob, findJob, startJob } from './jobs';
+import { assertUuid } from './visible-resources';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Operations the GC worker runs for an operator; their events finish them here. */
-const REGION_OPERATIONS = ['gc-run', 'fsck', 'catalog-rebuild'];
+const REGION_OPERATIONS: readonly JobKind[] = ['gc-run', 'fsck', 'catalog-rebuild'];
 /** The contracts of the jobs behind them: a failure report naming one of these fails a region operation. */
 const GC_JOBS: readonly string[] = contractsConsumedBy('gc-worker').map((c) => c.name);
 
@@ -23,14 +20,13 @@ export class OperationsService {
   private readonly logger = new Logger(OperationsService.name);
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
     @InjectConfig() private readonly config: IslandConfig,
     private readonly uow: UnitOfWork,
   ) {}
 
   async show(caller: Caller, id: string): Promise<OperationView> {
-    if (!UUID.test(id)) throw new NotFoundError('operation', id);
-    const job = await this.dataSource.getRepository(JobEntity).findOne({ where: { id } });
+    assertUuid('operation', id);
+    const job = await this.uow.read((catalog) => catalog.jobs.find(id));
     if (!job || (caller.scope !== undefined && job.projectId !== caller.scope)) throw new NotFoundError('operation', id);
     return OperationView.of(job);
   }
@@ -39,7 +35,7 @@ export class OperationsService {
     const region = this.region(caller, dto.region);
     const graceSeconds = dto.graceSeconds ?? this.config.gc.graceSeconds;
     return this.uow.run(async (tx) => {
-      const job = await startJob(tx.m, 'gc-run', { type: 'region', projectId: null }, { region, graceSeconds, dryRun: dto.dryRun ?? false });
+      const job = await tx.catalog.jobs.start('gc-run', { type: 'region', projectId: null }, { region, graceSeconds, dryRun: dto.dryRun ?? false });
       await tx.send(GcRun, { operationId: job.id, region, graceSeconds, dryRun: dto.dryRun ?? false });
       return OperationView.of(job);
     });
@@ -48,7 +44,7 @@ export class OperationsService {
   async startFsck(caller: Caller, dto: StartFsckDto): Promise<OperationView> {
     const region = this.region(caller, dto.region);
     return this.uow.run(async (tx) => {
-      const job = await startJob(tx.m, 'fsck', { type: 'region', projectId: null }, { region, deep: dto.deep ?? false, repair: dto.repair ?? false });
+      const job = await tx.catalog.jobs.start('fsck', { type: 'region', projectId: null }, { region, deep: dto.deep ?? false, repair: dto.repair ?? false });
       await tx.send(Fsck, { operationId: job.id, region, deep: dto.deep ?? false, repair: dto.repair ?? false });
       return OperationView.of(job);
     });
@@ -58,32 +54,32 @@ export class OperationsService {
   async startCatalogRebuild(caller: Caller, dto: StartCatalogRebuildDto): Promise<OperationView> {
     const region = this.region(caller, dto.region);
     return this.uow.run(async (tx) => {
-      const [volumes] = await sqlRows<{ n: string }>(tx.m, `SELECT count(*) AS n FROM volume WHERE region = $1 AND status <> 'deleted'`, [region]);
-      if (Number(volumes.n) > 0) {
-        throw new ConflictError(`the catalog already holds ${volumes.n} volume(s) of region ${region}; a rebuild only fills an empty catalog`);
+      const volumes = await tx.catalog.volumes.countInRegion(region);
+      if (volumes > 0) {
+        throw new ConflictError(`the catalog already holds ${volumes} volume(s) of region ${region}; a rebuild only fills an empty catalog`);
       }
-      const job = await startJob(tx.m, 'catalog-rebuild', { type: 'region', projectId: null }, { region });
+      const job = await tx.catalog.jobs.start('catalog-rebuild', { type: 'region', projectId: null }, { region });
       await tx.send(CatalogRebuild, { operationId: job.id, region });
       return OperationView.of(job);
     });
   }
 
   async finished(e: OperationFinishedEvent): Promise<void> {
-    await this.uow.run(async ({ m }) => {
-      const job = await findJob(m, e.operationId);
+    await this.uow.run(async ({ catalog }) => {
+      const job = await catalog.jobs.lock(e.operationId);
       if (job?.status !== 'running' || !REGION_OPERATIONS.includes(job.kind)) return;
-      await finishJob(m, job.id, { result: e.result });
+      await catalog.jobs.finish(job.id, { result: e.result });
     });
   }
 
   /** Returns false when the failure is not of a region operation (another service handles it). */
   async failed(e: OperationFailedEvent): Promise<boolean> {
     if (!GC_JOBS.includes(e.job)) return false;
-    await this.uow.run(async ({ m }) => {
-      const job = await findJob(m, e.operationId ?? e.resourceId);
+    await this.uow.run(async ({ catalog }) => {
+      const job = await catalog.jobs.lock(e.operationId ?? e.resourceId);
       if (job?.status !== 'running') return;
       this.logger.warn(`${job.kind} ${job.id} failed: ${e.reason}`);
-      await finishJob(m, job.id, { error: e.reason });
+      await catalog.jobs.finish(job.id, { error: e.reason });
     });
     return true;
   }

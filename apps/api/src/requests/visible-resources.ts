@@ -1,0 +1,23 @@
+import { Catalog, SnapshotEntity, VolumeEntity } from '@island/catalog';
+import { Caller } from '../auth/caller';
+import { NotFoundError } from '../errors/domain-errors';
+
+/** A volume the caller may see, locked for update when inside a state change; any other is not found. */
+export async function findVolume(catalog: Catalog, caller: Caller | undefined, id: string, lock = false): Promise<VolumeEntity> {
+  const volume = await catalog.volumes.visible(id, { scope: caller?.scope, lock });
+  if (!volume) throw new NotFoundError('volume', id);
+  return volume;
+}
+
+export async function findSnapshot(catalog: Catalog, caller: Caller | undefined, id: string, lock = false): Promise<SnapshotEntity> {
+  const snapshot = await catalog.snapshots.visible(id, { scope: caller?.scope, lock });
+  if (!snapshot) throw new NotFoundError('snapshot', id);
+  return snapshot;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Ids arrive from URLs: anything that is not a UUID is simply not found (and never reaches SQL). */
+export function assertUuid(resource: 'volume' | 'snapshot' | 'operation', id: string): void {
+  if (!UUID.test(id)) throw new NotFoundError(resource, id);
+}

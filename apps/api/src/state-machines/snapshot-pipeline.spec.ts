@@ -1,0 +1,183 @@
+import { createHash } from 'node:crypto';
+import { Catalog, SnapshotEntity } from '@island/catalog';
+import {
+  PointsInTimeRelease,
+  SnapshotDiff,
+  SnapshotPartUploadedEvent,
+  SnapshotUploadPart,
+  SnapshotUploadPartJob,
+  SnapshotWriteManifest,
+} from '@island/contracts';
+import { MetricsService } from '@island/platform';
+import { CopyBatchesPendingError, SnapshotPipeline } from './snapshot-pipeline';
+import { CatalogFixture, HOST, REGION } from './testing/catalog-fixture';
+
+const hashOf = (block: number, version = 1) => createHash('sha256').update(`block ${block} v${version}`).digest();
+
+describe('the snapshot pipeline (state machine on the real catalog, no broker)', () => {
+  let f: CatalogFixture;
+  let pipeline: SnapshotPipeline;
+
+  beforeAll(async () => {
+    f = await CatalogFixture.create();
+    pipeline = new SnapshotPipeline(f.uow, new MetricsService());
+  });
+  afterAll(() => f?.drop());
+  beforeEach(() => f.clearOutbox());
+
+  /** What a snapshot worker does for a part: claims its blocks, stores them, reports them. */
+  async function uploadPart(part: SnapshotUploadPartJob, version = 1, blocks = part.blocks): Promise<SnapshotPartUploadedEvent> {
+    const hashes = blocks.map((b) => hashOf(b, version));
+    await f.db.dataSource.transaction(async (m) => {
+      const ledger = new Catalog(m).ledger;
+      await ledger.claim(
+        part.snapshotId,
+        part.region,
+        hashes.map((hash) => ({ hash, size: part.blockSize })),
+      );
+      await ledger.markPresent(
+        part.region,
+        hashes.map((hash) => ({ hash, storedSize: 100 })),
+      );
+    });
+    return {
+      host: HOST,
+      snapshotId: part.snapshotId,
+      partIndex: part.partIndex,
+      blocks: blocks.map((index, i) => ({ index, hash: hashes[i].toString('hex') })),
+      bytesRead: blocks.length * part.blockSize,
+      bytesUploaded: blocks.length * 100,
+      bytesStored: blocks.length * 100,
+      blocksUploaded: blocks.length,
+      blocksReused: 0,
+    };
+  }
+
+  async function takenAndDiffed(snapshot: SnapshotEntity, changed: number[]): Promise<SnapshotUploadPartJob[]> {
+    await pipeline.taken({ host: HOST, snapshotId: snapshot.id });
+    await pipeline.diffed({ host: HOST, snapshotId: snapshot.id, changed: changed.map((start) => ({ start, count: 1 })), bytesChanged: changed.length * 4096 });
+    return (await f.sent<SnapshotUploadPartJob>(SnapshotUploadPart)).filter((p) => p.snapshotId === snapshot.id);
+  }
+
+  it('takes a snapshot from creating to available, one event at a time, and makes its point in time the volume head', async () => {
+    const volume = await f.placedVolume();
+    const snapshot = await f.newSnapshot(volume);
+
+    await pipeline.taken({ host: HOST, snapshotId: snapshot.id });
+    expect((await f.snapshot(snapshot.id)).status).toBe('uploading');
+    expect(await f.sent(SnapshotDiff)).toEqual([expect.objectContaining({ snapshotId: snapshot.id, pointInTime: snapshot.pointInTime, base: null })]);
+
+    const parts = await takenAndDiffed(snapshot, [0, 3, 7]);
+    expect(parts.flatMap((p) => p.blocks).sort()).toEqual([0, 3, 7]);
+    expect(await f.snapshot(snapshot.id)).toMatchObject({ blocksTotal: 3, bytesChanged: 3 * 4096 });
+
+    for (const part of parts) await pipeline.partUploaded(await uploadPart(part));
+    const sealing = await f.snapshot(snapshot.id);
+    expect(sealing).toMatchObject({ status: 'sealing', blocksDone: 3, blocksUploaded: 3 });
+    expect(await f.sent(SnapshotWriteManifest)).toEqual([expect.objectContaining({ snapshotId: snapshot.id, seq: snapshot.seq })]);
+    expect((await f.volume(volume.id)).pointInTime).toBe(snapshot.pointInTime);
+
+    await pipeline.manifestWritten({ snapshotId: snapshot.id, manifestObject: 'manifests/x', bytes: 10 });
+    expect(await f.snapshot(snapshot.id)).toMatchObject({ status: 'available', manifestObject: 'manifests/x' });
+    expect(await f.jobOf(snapshot.id)).toMatchObject({ status: 'succeeded', progress: 100 });
+  });
+
+  it('ignores a diff, a part and a manifest that arrive again', async () => {
+    const volume = await f.placedVolume();
+    const snapshot = await f.newSnapshot(volume);
+    const parts = await takenAndDiffed(snapshot, [1, 2]);
+    await pipeline.diffed({ host: HOST, snapshotId: snapshot.id, changed: [{ start: 5, count: 1 }], bytesChanged: 1 });
+    expect((await f.sent<SnapshotUploadPartJob>(SnapshotUploadPart)).filter((p) => p.snapshotId === snapshot.id)).toHaveLength(parts.length);
+
+    expect(parts).toHaveLength(1);
+    const report = await uploadPart(parts[0]);
+    await pipeline.partUploaded(report);
+    await pipeline.partUploaded(report);
+    expect(await f.snapshot(snapshot.id)).toMatchObject({ status: 'sealing', blocksDone: 2, bytesUploaded: 200 });
+    expect(await f.sent(SnapshotWriteManifest)).toHaveLength(1);
+
+    await pipeline.manifestWritten({ snapshotId: snapshot.id, manifestObject: 'first', bytes: 1 });
+    await pipeline.manifestWritten({ snapshotId: snapshot.id, manifestObject: 'again', bytes: 1 });
+    expect(await f.snapshot(snapshot.id)).toMatchObject({ status: 'available', manifestObject: 'first' });
+  });
+
+  it("uploads a volume's snapshots one after the other: the second diffs against the first's point in time", async () => {
+    const volume = await f.placedVolume();
+    const first = await f.newSnapshot(volume);
+    const second = await f.newSnapshot(volume);
+    const parts = await takenAndDiffed(first, [0]);
+    await pipeline.taken({ host: HOST, snapshotId: second.id });
+    expect((await f.snapshot(second.id)).status).toBe('pending');
+
+    await f.clearOutbox();
+    for (const part of parts) await pipeline.partUploaded(await uploadPart(part));
+    expect((await f.snapshot(second.id)).status).toBe('uploading');
+    expect(await f.sent(SnapshotDiff)).toEqual([expect.objectContaining({ snapshotId: second.id, base: first.pointInTime })]);
+  });
+
+  it('fails a snapshot whose part reports other blocks than it was given, releasing its claims and its point in time', async () => {
+    const volume = await f.placedVolume();
+    const snapshot = await f.newSnapshot(volume);
+    const [part] = await takenAndDiffed(snapshot, [4]);
+    await pipeline.partUploaded(await uploadPart(part, 1, [5]));
+
+    const failed = await f.snapshot(snapshot.id);
+    expect(failed.status).toBe('error');
+    expect(failed.statusReason).toMatch(/part 0 reported blocks that differ/);
+    expect(await f.jobOf(snapshot.id)).toMatchObject({ status: 'failed', error: failed.statusReason });
+    const [claims] = (await f.db.dataSource.query(`SELECT count(*)::int AS n FROM block_claim WHERE snapshot_id = $1`, [snapshot.id])) as { n: number }[];
+    expect(claims.n).toBe(0);
+    expect(await f.sent(PointsInTimeRelease)).toEqual([expect.objectContaining({ volumeId: volume.id, drop: [snapshot.pointInTime] })]);
+  });
+
+  it('fails a snapshot whose diff names a block beyond the end of the volume', async () => {
+    const volume = await f.placedVolume();
+    const snapshot = await f.newSnapshot(volume);
+    await takenAndDiffed(snapshot, [16]);
+    expect(await f.snapshot(snapshot.id)).toMatchObject({
+      status: 'error',
+      statusReason: expect.stringMatching(/block 16 changed, beyond the volume's last block 15/),
+    });
+  });
+
+  it('fails every snapshot of a group when its take failed', async () => {
+    const [a, b] = [await f.placedVolume(), await f.placedVolume()];
+    const groupId = '00000000-0000-4000-8000-000000000001';
+    const sa = await f.newSnapshot(a, { groupId });
+    const sb = await f.newSnapshot(b, { groupId });
+    await pipeline.groupTakeFailed(sa.id, 'QMP transaction refused');
+    for (const s of [sa, sb]) expect(await f.snapshot(s.id)).toMatchObject({ status: 'error', statusReason: 'QMP transaction refused' });
+  });
+
+  it("counts a region copy's batches once each, and commits it only when every batch the worker reported is counted", async () => {
+    const replica = await f.placedVolume({ status: 'replica', host: null, imagePath: null, replicaOf: (await f.placedVolume()).id });
+    const copy = await f.newSnapshot(replica, { status: 'uploading', pointInTime: null, copyOf: '00000000-0000-4000-8000-0000000000aa', region: REGION });
+    const hashes = [hashOf(100), hashOf(101)];
+    await f.db.dataSource.transaction(async (m) => {
+      const c = new Catalog(m);
+      await c.uploads.stageChanges(copy.id, [0, 1], hashes);
+      await c.ledger.claim(
+        copy.id,
+        REGION,
+        hashes.map((hash) => ({ hash, size: 65536 })),
+      );
+      await c.ledger.markPresent(
+        REGION,
+        hashes.map((hash) => ({ hash, storedSize: 50 })),
+      );
+    });
+
+    const batch0 = { snapshotId: copy.id, batch: 0, blocksTotal: 2, blocks: 1, blocksCopied: 1, bytesCopied: 50 };
+    await pipeline.copyProgressed(batch0);
+    await pipeline.copyProgressed(batch0); // redelivered
+    expect(await f.snapshot(copy.id)).toMatchObject({ blocksTotal: 2, blocksDone: 1, blocksUploaded: 1, bytesUploaded: 50 });
+
+    const transferred = { snapshotId: copy.id, entries: 2, distinctBlocks: 2, batches: 2 };
+    await expect(pipeline.copyTransferred(transferred)).rejects.toThrow(CopyBatchesPendingError);
+    expect((await f.snapshot(copy.id)).status).toBe('uploading');
+
+    await pipeline.copyProgressed({ ...batch0, batch: 1, blocksCopied: 0, bytesCopied: 0 });
+    await pipeline.copyTransferred(transferred);
+    expect(await f.snapshot(copy.id)).toMatchObject({ status: 'sealing', blocksDone: 2, blocksUploaded: 1, blocksReused: 1 });
+  });
+});

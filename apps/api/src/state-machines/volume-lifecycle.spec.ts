@@ -1,0 +1,104 @@
+import { ImageExport, ImageReplace, ImageGrow, SnapshotCopy } from '@island/contracts';
+import { MetricsService } from '@island/platform';
+import { SnapshotPipeline } from './snapshot-pipeline';
+import { VolumeLifecycle } from './volume-lifecycle';
+import { CatalogFixture, HOST } from './testing/catalog-fixture';
+
+describe('the volume lifecycle (state machine on the real catalog, no broker)', () => {
+  let f: CatalogFixture;
+  let lifecycle: VolumeLifecycle;
+
+  beforeAll(async () => {
+    f = await CatalogFixture.create();
+    lifecycle = new VolumeLifecycle(f.uow, new SnapshotPipeline(f.uow, new MetricsService()));
+  });
+  afterAll(() => f?.drop());
+  beforeEach(() => f.clearOutbox());
+
+  const failure = (resourceId: string, job: string, reason = 'disk full') => ({ job, resourceId, host: HOST, reason });
+
+  it('attaches in file mode when the image is created, and ignores the same event again', async () => {
+    const volume = await f.placedVolume({ status: 'attaching', imagePath: null });
+    await f.startJob('attach', volume.id, 'volume');
+    await lifecycle.imageCreated({ host: HOST, volumeId: volume.id, path: '/data/v.qcow2' });
+    expect(await f.volume(volume.id)).toMatchObject({ status: 'in-use', attached: true, imagePath: '/data/v.qcow2' });
+    expect(await f.jobOf(volume.id)).toMatchObject({ status: 'succeeded' });
+    await lifecycle.imageCreated({ host: HOST, volumeId: volume.id, path: '/elsewhere.qcow2' });
+    expect((await f.volume(volume.id)).imagePath).toBe('/data/v.qcow2');
+  });
+
+  it('hands a placed image to the storage daemon before an export attach completes', async () => {
+    const volume = await f.placedVolume({ status: 'attaching', imagePath: null, exportKind: 'block' });
+    const job = await f.startJob('attach', volume.id, 'volume', { export: 'block' });
+    await lifecycle.imageCreated({ host: HOST, volumeId: volume.id, path: '/data/b.qcow2' });
+    expect(await f.volume(volume.id)).toMatchObject({ status: 'attaching', imagePath: '/data/b.qcow2' });
+    expect(await f.sent(ImageExport)).toEqual([expect.objectContaining({ volumeId: volume.id, operationId: job.id, export: 'block' })]);
+
+    await lifecycle.exported({ host: HOST, volumeId: volume.id, operationId: job.id, raw: '/run/raw', device: '/dev/loop7' });
+    expect(await f.volume(volume.id)).toMatchObject({ status: 'in-use', attached: true, rawPath: '/run/raw', blockDevice: '/dev/loop7' });
+  });
+
+  it('returns a volume whose first attach failed to unplaced, with the reason, and fails its operation', async () => {
+    const volume = await f.placedVolume({ status: 'attaching', imagePath: null, exportKind: 'nbd' });
+    await f.startJob('attach', volume.id, 'volume', { export: 'nbd' });
+    await lifecycle.failed(failure(volume.id, 'ImageCreate'));
+    expect(await f.volume(volume.id)).toMatchObject({ status: 'available', host: null, exportKind: null, statusReason: 'ImageCreate on host-1: disk full' });
+    expect(await f.jobOf(volume.id)).toMatchObject({ status: 'failed', error: 'ImageCreate on host-1: disk full' });
+  });
+
+  it('keeps an attached volume in use when re-checking its export failed', async () => {
+    const volume = await f.placedVolume({ status: 'attaching', attached: true, exportKind: 'nbd', nbdUri: 'nbd+unix:///v' });
+    await f.startJob('attach', volume.id, 'volume', { export: 'nbd', reattach: true });
+    await lifecycle.failed(failure(volume.id, 'ImageExport', 'daemon restarting'));
+    expect(await f.volume(volume.id)).toMatchObject({
+      status: 'in-use',
+      attached: true,
+      nbdUri: 'nbd+unix:///v',
+      statusReason: expect.stringMatching(/daemon restarting/),
+    });
+  });
+
+  it('returns an extended volume to the status it had before, grown or not', async () => {
+    const grown = await f.placedVolume({ status: 'extending', attached: true });
+    const job = await f.startJob('extend', grown.id, 'volume', { sizeBytes: 2 ** 21, previousStatus: 'in-use' });
+    await lifecycle.grown({ host: HOST, volumeId: grown.id, operationId: job.id, sizeBytes: 2 ** 21 });
+    expect(await f.volume(grown.id)).toMatchObject({ status: 'in-use', sizeBytes: 2 ** 21 });
+
+    const refused = await f.placedVolume({ status: 'extending' });
+    await f.startJob('extend', refused.id, 'volume', { sizeBytes: 2 ** 21, previousStatus: 'available' });
+    await lifecycle.failed(failure(refused.id, ImageGrow.name));
+    expect(await f.volume(refused.id)).toMatchObject({ status: 'available', sizeBytes: refused.sizeBytes, statusReason: expect.stringMatching(/disk full/) });
+  });
+
+  it('reverts in two steps: the restored image is swapped in, then the volume head becomes its point in time', async () => {
+    const volume = await f.placedVolume();
+    const snapshot = await f.newSnapshot(volume, { status: 'available', manifestObject: 'm' });
+    await f.catalog.volumes.setStatus(volume.id, 'reverting');
+    const job = await f.startJob('revert', volume.id, 'volume', { snapshotId: snapshot.id });
+
+    await lifecycle.restored({
+      host: HOST,
+      volumeId: volume.id,
+      operationId: job.id,
+      purpose: 'revert',
+      targetPath: '/data/v.revert',
+      pointInTime: 'island-rabc',
+      bytesWritten: 0,
+      blocksWritten: 0,
+    });
+    expect(await f.sent(ImageReplace)).toEqual([expect.objectContaining({ volumeId: volume.id, replacementPath: '/data/v.revert' })]);
+    expect(await f.jobOf(volume.id)).toMatchObject({ status: 'running', progress: 90, params: { snapshotId: snapshot.id, pointInTime: 'island-rabc' } });
+
+    await lifecycle.replaced({ host: HOST, volumeId: volume.id, operationId: job.id });
+    expect(await f.volume(volume.id)).toMatchObject({ status: 'available', pointInTime: 'island-rabc', headSeq: snapshot.seq + 1 });
+    expect(await f.jobOf(volume.id)).toMatchObject({ status: 'succeeded' });
+  });
+
+  it('sends a snapshot job failure to the snapshot, not to a volume', async () => {
+    const volume = await f.placedVolume();
+    const snapshot = await f.newSnapshot(volume, { status: 'uploading' });
+    await lifecycle.failed(failure(snapshot.id, SnapshotCopy.name, 'source manifest unreadable'));
+    expect(await f.snapshot(snapshot.id)).toMatchObject({ status: 'error', statusReason: expect.stringMatching(/source manifest unreadable/) });
+    expect((await f.volume(volume.id)).status).toBe('available');
+  });
+});

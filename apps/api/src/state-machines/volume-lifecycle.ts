@@ -1,0 +1,197 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { Catalog, Job, JobKind, VolumeEntity } from '@island/catalog';
+import {
+  ImageCreatedEvent,
+  ImageDeletedEvent,
+  ImageExport,
+  ImageExportedEvent,
+  ImageUnexportedEvent,
+  ImageGrownEvent,
+  ImageReplace,
+  ImageReplacedEvent,
+  OperationFailedEvent,
+  OperationProgressEvent,
+  SnapshotCopy,
+  SnapshotDiff,
+  SnapshotTake,
+  SnapshotTakeGroup,
+  SnapshotUploadPart,
+  SnapshotWriteManifest,
+  VolumeRestoredEvent,
+} from '@island/contracts';
+import { Tx, UnitOfWork } from '../outbox/unit-of-work';
+import { finishVolumeDelete } from '../requests/volume.service';
+import { SnapshotPipeline } from './snapshot-pipeline';
+
+/** The jobs whose failure report names a snapshot (its resourceId): that snapshot fails, not a volume operation. */
+const SNAPSHOT_JOBS: readonly string[] = [SnapshotTake, SnapshotTakeGroup, SnapshotDiff, SnapshotUploadPart, SnapshotWriteManifest, SnapshotCopy].map(
+  (c) => c.name,
+);
+
+/** Volume state changes driven by events from agents and workers (attach, revert, delete). */
+@Injectable()
+export class VolumeLifecycle {
+  private readonly logger = new Logger(VolumeLifecycle.name);
+
+  constructor(
+    private readonly uow: UnitOfWork,
+    private readonly snapshots: SnapshotPipeline,
+  ) {}
+
+  async imageCreated(e: ImageCreatedEvent): Promise<void> {
+    await this.uow.run(async (tx) => {
+      const volume = await tx.catalog.volumes.lock(e.volumeId);
+      if (volume?.status !== 'attaching' || volume.host !== e.host) return;
+      await this.placed(tx, volume, e.path, null);
+    });
+  }
+
+  async restored(e: VolumeRestoredEvent): Promise<void> {
+    await this.uow.run(async (tx) => {
+      const { catalog } = tx;
+      const volume = await catalog.volumes.lock(e.volumeId);
+      if (!volume || volume.host !== e.host) return;
+      if (e.purpose === 'attach') {
+        if (volume.status !== 'attaching') return;
+        await this.placed(tx, volume, e.targetPath, e.pointInTime);
+        return;
+      }
+      if (volume.status !== 'reverting' || !volume.imagePath) return;
+      await tx.send(ImageReplace, {
+        host: e.host,
+        volumeId: volume.id,
+        operationId: e.operationId,
+        path: volume.imagePath,
+        replacementPath: e.targetPath,
+      });
+      await catalog.jobs.recordRevertRestored(e.operationId, e.pointInTime);
+    });
+  }
+
+  /** The image exists on the host now: in use, or (attaching with an export) handed to the storage daemon next. */
+  private async placed(tx: Tx, volume: VolumeEntity, path: string, pointInTime: string | null): Promise<void> {
+    const { catalog } = tx;
+    const job = await catalog.jobs.running(volume.id, 'attach');
+    if (volume.exportKind && volume.host && job) {
+      await catalog.volumes.recordImage(volume.id, path, pointInTime);
+      await tx.send(ImageExport, { host: volume.host, volumeId: volume.id, operationId: job.id, path, export: volume.exportKind });
+      return;
+    }
+    await catalog.volumes.markAttached(volume.id, { imagePath: path, pointInTime });
+    if (job) await catalog.jobs.finish(job.id);
+  }
+
+  /** The storage daemon serves the image: attached, the VM connects to the NBD URI. */
+  async exported(e: ImageExportedEvent): Promise<void> {
+    await this.uow.run(async ({ catalog }) => {
+      const volume = await catalog.volumes.lock(e.volumeId);
+      if (volume?.status !== 'attaching' || volume.host !== e.host || !volume.exportKind) return;
+      await catalog.volumes.markAttached(volume.id, { nbdUri: e.nbd ?? null, rawPath: e.raw ?? null, blockDevice: e.device ?? null });
+      await catalog.jobs.finish(e.operationId);
+    });
+  }
+
+  /** The storage daemon let the image go: detached, the image is the agent's again. */
+  async unexported(e: ImageUnexportedEvent): Promise<void> {
+    await this.uow.run(async ({ catalog }) => {
+      const volume = await catalog.volumes.lock(e.volumeId);
+      if (volume?.status !== 'detaching' || volume.host !== e.host) return;
+      await catalog.volumes.markDetached(volume.id);
+      await catalog.jobs.finish(e.operationId);
+    });
+  }
+
+  /** The agent swapped in the restored image: the volume's head becomes the target snapshot's content. */
+  async replaced(e: ImageReplacedEvent): Promise<void> {
+    await this.uow.run(async (tx) => {
+      const { catalog } = tx;
+      const volume = await catalog.volumes.lock(e.volumeId);
+      const job = await catalog.jobs.lockOfKind(e.operationId, 'revert');
+      if (volume?.status !== 'reverting' || job?.status !== 'running') return;
+      if (!job.params.pointInTime) throw new Error(`revert ${job.id} was swapped in before its restored image was recorded`);
+      const target = await catalog.snapshots.get(job.params.snapshotId);
+      const seq = await catalog.volumes.takeSeq(volume.id);
+      await catalog.ledger.revertVolume(target, seq);
+      await catalog.volumes.markReverted(volume.id, job.params.pointInTime);
+      await catalog.jobs.finish(job.id);
+      this.logger.log(`volume ${volume.id} reverted to snapshot ${target.id} (seq ${target.seq}) at seq ${seq}`);
+    });
+  }
+
+  async grown(e: ImageGrownEvent): Promise<void> {
+    await this.uow.run(async ({ catalog }) => {
+      const volume = await catalog.volumes.lock(e.volumeId);
+      const job = await catalog.jobs.lockOfKind(e.operationId, 'extend');
+      if (volume?.status !== 'extending' || job?.status !== 'running') return;
+      await catalog.volumes.markGrown(volume.id, e.sizeBytes, job.params.previousStatus);
+      await catalog.jobs.finish(job.id);
+    });
+  }
+
+  async imageDeleted(e: ImageDeletedEvent): Promise<void> {
+    await this.uow.run(async ({ catalog }) => {
+      const volume = await catalog.volumes.lock(e.volumeId);
+      if (volume?.status !== 'deleting') return;
+      await finishVolumeDelete(catalog, volume);
+    });
+  }
+
+  async progress(e: OperationProgressEvent): Promise<void> {
+    await this.uow.run(({ catalog }) => catalog.jobs.progress(e.operationId, Math.min(99, Math.floor((100 * e.done) / Math.max(1, e.total)))));
+  }
+
+  /** A job failed for good: the operation it belongs to fails with the reason; nothing is left half done. */
+  async failed(e: OperationFailedEvent): Promise<void> {
+    const reason = `${e.job} on ${e.host ?? 'a worker'}: ${e.reason}`;
+    if (e.job === SnapshotTakeGroup.name) {
+      await this.snapshots.groupTakeFailed(e.resourceId, reason);
+      return;
+    }
+    if (SNAPSHOT_JOBS.includes(e.job)) {
+      await this.snapshots.failed(e.resourceId, reason);
+      return;
+    }
+    await this.uow.run(async ({ catalog }) => {
+      const volume = await catalog.volumes.lock(e.resourceId);
+      if (!volume) return;
+      this.logger.warn(`volume ${volume.id}: ${reason}`);
+      const operation = VOLUME_OPERATION_OF[volume.status];
+      if (!operation) return;
+      const job = await catalog.jobs.running(volume.id, operation);
+      await this.abandon(catalog, volume, job, reason);
+      if (job) await catalog.jobs.finish(job.id, { error: reason });
+    });
+  }
+
+  /** Where a volume goes when the operation it is in fails: back where it was before it, with the reason. */
+  private async abandon(catalog: Catalog, volume: VolumeEntity, job: Job | null, reason: string): Promise<void> {
+    switch (volume.status) {
+      case 'attaching':
+        if (job?.kind === 'attach' && job.params.reattach) {
+          // asked again while attached: the export that served before is still the guest's
+          await catalog.volumes.setStatus(volume.id, 'in-use', reason);
+        } else {
+          // an image never placed returns the volume to unplaced; a placed one whose export failed stays where it is
+          await catalog.volumes.abandonAttach(volume.id, volume.imagePath ? volume.host : null, reason);
+        }
+        return;
+      case 'reverting':
+        await catalog.volumes.setStatus(volume.id, 'available', reason);
+        return;
+      case 'extending':
+        await catalog.volumes.setStatus(volume.id, job?.kind === 'extend' ? job.params.previousStatus : 'available', reason);
+        return;
+      case 'deleting':
+        await catalog.volumes.setStatus(volume.id, 'error', reason);
+        return;
+    }
+  }
+}
+
+/** The operation a volume in a transitional status is in. */
+const VOLUME_OPERATION_OF: Partial<Record<VolumeEntity['status'], JobKind>> = {
+  attaching: 'attach',
+  reverting: 'revert',
+  extending: 'extend',
+  deleting: 'volume-delete',
+};

@@ -1,0 +1,70 @@
+import { EntityManager } from 'typeorm';
+import { sqlRows } from '../ledger/sql-rows';
+import { stageSnapshotChanges } from '../ledger/snapshot-changes';
+
+/**
+ * A snapshot's transfer in flight: the parts its upload was split into (or, for a region copy, the batches
+ * its worker reported) and the block map staged for its commit. All of it is dropped when the snapshot
+ * commits or fails.
+ */
+export class SnapshotUploadRepository {
+  constructor(private readonly m: EntityManager) {}
+
+  async hasParts(snapshotId: string): Promise<boolean> {
+    const [row] = await sqlRows<{ n: string }>(this.m, `SELECT count(*) AS n FROM snapshot_part WHERE snapshot_id = $1`, [snapshotId]);
+    return Number(row.n) > 0;
+  }
+
+  async queuePart(snapshotId: string, partIndex: number, blocks: readonly number[]): Promise<void> {
+    await this.m.query(`INSERT INTO snapshot_part (snapshot_id, part_index, blocks, status) VALUES ($1, $2, $3, 'queued')`, [snapshotId, partIndex, blocks]);
+  }
+
+  /** Marks a queued part done; returns the blocks it was given, or null when it was done already (a redelivery). */
+  async completePart(snapshotId: string, partIndex: number): Promise<number[] | null> {
+    const [part] = await sqlRows<{ blocks: string[] }>(
+      this.m,
+      `UPDATE snapshot_part SET status = 'done', done_at = now() WHERE snapshot_id = $1 AND part_index = $2 AND status = 'queued' RETURNING blocks`,
+      [snapshotId, partIndex],
+    );
+    return part ? part.blocks.map(Number) : null;
+  }
+
+  async countQueuedParts(snapshotId: string): Promise<number> {
+    const [row] = await sqlRows<{ n: string }>(this.m, `SELECT count(*) AS n FROM snapshot_part WHERE snapshot_id = $1 AND status = 'queued'`, [snapshotId]);
+    return Number(row.n);
+  }
+
+  /** Records a region copy's batch once; false when it was recorded already (a redelivered or resumed report). */
+  async recordCopyBatch(snapshotId: string, batch: number): Promise<boolean> {
+    const inserted = await sqlRows<{ part_index: number }>(
+      this.m,
+      `INSERT INTO snapshot_part (snapshot_id, part_index, blocks, status, done_at) VALUES ($1, $2, '{}', 'done', now())
+       ON CONFLICT DO NOTHING RETURNING part_index`,
+      [snapshotId, batch],
+    );
+    return inserted.length > 0;
+  }
+
+  async countDoneParts(snapshotId: string): Promise<number> {
+    const [row] = await sqlRows<{ n: string }>(this.m, `SELECT count(*) AS n FROM snapshot_part WHERE snapshot_id = $1 AND status = 'done'`, [snapshotId]);
+    return Number(row.n);
+  }
+
+  /** Stages block `indexes[i]` = `hashes[i]` (null: a hole) for the commit; idempotent. */
+  stageChanges(snapshotId: string, indexes: readonly number[], hashes: readonly (Buffer | null)[]): Promise<void> {
+    return stageSnapshotChanges(this.m, snapshotId, indexes, hashes);
+  }
+
+  async countStaged(snapshotId: string): Promise<number> {
+    const [row] = await sqlRows<{ n: string }>(this.m, `SELECT count(*) AS n FROM snapshot_change WHERE snapshot_id = $1`, [snapshotId]);
+    return Number(row.n);
+  }
+
+  async dropParts(snapshotId: string): Promise<void> {
+    await this.m.query(`DELETE FROM snapshot_part WHERE snapshot_id = $1`, [snapshotId]);
+  }
+
+  async dropStaged(snapshotId: string): Promise<void> {
+    await this.m.query(`DELETE FROM snapshot_change WHERE snapshot_id = $1`, [snapshotId]);
+  }
+}

@@ -1,0 +1,174 @@
+import { EntityManager, In, Not } from 'typeorm';
+import { SnapshotEntity, SnapshotStatus } from '../entities/snapshot.entity';
+import { sqlRows } from '../ledger/sql-rows';
+
+/** Snapshots of a volume that are not finished uploading: the volume's image must not change under them. */
+export const IN_FLIGHT_STATUSES: readonly SnapshotStatus[] = ['creating', 'pending', 'uploading', 'committing'];
+
+export interface SnapshotLookup {
+  /** The caller's project; undefined: every project (the admin). */
+  scope?: string;
+  lock?: boolean;
+}
+
+/** What one uploaded part adds to its snapshot's counters. */
+export interface UploadedPartCounters {
+  blocks: number;
+  bytesUploaded: number;
+  bytesStored: number;
+  blocksUploaded: number;
+  blocksReused: number;
+}
+
+/** The snapshot aggregate's row: its state, its lineage (volume, group, copies) and its transfer counters. */
+export class SnapshotRepository {
+  constructor(private readonly m: EntityManager) {}
+
+  /** A snapshot the caller may see (not deleted), or null. */
+  async visible(id: string, o: SnapshotLookup = {}): Promise<SnapshotEntity | null> {
+    const snapshot = await this.m.getRepository(SnapshotEntity).findOne({ where: { id }, ...(o.lock && { lock: { mode: 'pessimistic_write' as const } }) });
+    if (!snapshot || snapshot.status === 'deleted' || (o.scope !== undefined && snapshot.projectId !== o.scope)) return null;
+    return snapshot;
+  }
+
+  find(id: string): Promise<SnapshotEntity | null> {
+    return this.m.getRepository(SnapshotEntity).findOne({ where: { id } });
+  }
+
+  get(id: string): Promise<SnapshotEntity> {
+    return this.m.getRepository(SnapshotEntity).findOneByOrFail({ id });
+  }
+
+  /**
+   * Locks a snapshot's volume, then the snapshot: every catalog writer takes volume → snapshot → blocks.
+   * `for_no_key_update` serializes with every other writer of the snapshot but not with workers claiming
+   * blocks for it (see claimBlocks); whoever then ends its upload must call `lockUploadEnd` first.
+   */
+  async lockWithVolume(id: string, mode: 'pessimistic_write' | 'for_no_key_update' = 'pessimistic_write'): Promise<SnapshotEntity | null> {
+    const [row] = await sqlRows<{ volume_id: string }>(this.m, `SELECT volume_id FROM snapshot WHERE id = $1`, [id]);
+    if (!row) return null;
+    await this.m.query(`SELECT 1 FROM volume WHERE id = $1 FOR UPDATE`, [row.volume_id]);
+    return this.m.getRepository(SnapshotEntity).findOne({ where: { id }, lock: { mode } });
+  }
+
+  /**
+   * The lock that ends a snapshot's upload (commit, failure): waits for block claims in flight to commit and
+   * keeps new ones out until this transaction ends, after which they find the snapshot no longer uploading.
+   */
+  async lockUploadEnd(id: string): Promise<void> {
+    await this.m.query(`SELECT 1 FROM snapshot WHERE id = $1 FOR UPDATE`, [id]);
+  }
+
+  /** The snapshots people see (deleted ones aside), oldest first; with a scope, of that project; with a volume, of it. */
+  list(scope?: string, volumeId?: string): Promise<SnapshotEntity[]> {
+    return this.m.getRepository(SnapshotEntity).find({
+      where: { status: Not('deleted'), ...(scope !== undefined && { projectId: scope }), ...(volumeId && { volumeId }) },
+      order: { createdAt: 'ASC', seq: 'ASC' },
+    });
+  }
+
+  /** A volume's snapshots that still count (not deleted), in sequence order, locked: a cascade delete's list. */
+  liveOfVolume(volumeId: string): Promise<SnapshotEntity[]> {
+    return this.m
+      .getRepository(SnapshotEntity)
+      .find({ where: { volumeId, status: Not('deleted') }, order: { seq: 'ASC' }, lock: { mode: 'pessimistic_write' } });
+  }
+
+  add(snapshot: Omit<SnapshotEntity, 'createdAt' | 'updatedAt'> & Partial<Pick<SnapshotEntity, 'createdAt' | 'updatedAt'>>): Promise<SnapshotEntity> {
+    const repo = this.m.getRepository(SnapshotEntity);
+    return repo.save(repo.create(snapshot));
+  }
+
+  async setStatus(id: string, status: SnapshotStatus): Promise<void> {
+    await this.patch(id, { status });
+  }
+
+  async markFailed(id: string, reason: string): Promise<void> {
+    await this.patch(id, { status: 'error', statusReason: reason });
+  }
+
+  /** Its manifest is in Swift: the snapshot is complete. */
+  async markAvailable(id: string, manifestObject: string): Promise<void> {
+    await this.patch(id, { status: 'available', manifestObject, committedAt: new Date() });
+  }
+
+  async markDeleted(id: string): Promise<void> {
+    await this.patch(id, { status: 'deleted', deletedAt: new Date() });
+  }
+
+  /** Snapshots of the volume not finished uploading (see IN_FLIGHT_STATUSES). */
+  countInFlight(volumeId: string): Promise<number> {
+    return this.m.getRepository(SnapshotEntity).count({ where: { volumeId, status: In([...IN_FLIGHT_STATUSES]) } });
+  }
+
+  /** Snapshots of the volume uploading or committing now (at most one: uploads of a volume commit in order). */
+  countUploading(volumeId: string): Promise<number> {
+    return this.m.getRepository(SnapshotEntity).count({
+      where: [
+        { volumeId, status: 'uploading' },
+        { volumeId, status: 'committing' },
+      ],
+    });
+  }
+
+  /** The volume's oldest snapshot waiting for its upload, locked. */
+  nextPending(volumeId: string): Promise<SnapshotEntity | null> {
+    return this.m.getRepository(SnapshotEntity).findOne({ where: { volumeId, status: 'pending' }, order: { seq: 'ASC' }, lock: { mode: 'pessimistic_write' } });
+  }
+
+  /** The ids of the snapshots taken together with this one (itself alone when it is not in a group). */
+  async groupOf(id: string): Promise<string[]> {
+    const named = await this.find(id);
+    if (!named?.groupId) return [id];
+    return (await this.m.getRepository(SnapshotEntity).find({ where: { groupId: named.groupId }, order: { id: 'ASC' } })).map((s) => s.id);
+  }
+
+  /** The agent's diff: how many blocks will upload and how many guest bytes changed. */
+  async recordDiff(id: string, blocksTotal: number, bytesChanged: number): Promise<void> {
+    await this.patch(id, { blocksTotal, bytesChanged });
+  }
+
+  /** Adds an uploaded part's counters; returns the progress after it. */
+  async addUploadedPart(id: string, c: UploadedPartCounters): Promise<{ blocksDone: number; blocksTotal: number }> {
+    const [row] = await sqlRows<{ blocks_done: number; blocks_total: number }>(
+      this.m,
+      `UPDATE snapshot SET blocks_done = blocks_done + $2, bytes_uploaded = bytes_uploaded + $3, bytes_stored = bytes_stored + $4,
+              blocks_uploaded = blocks_uploaded + $5, blocks_reused = blocks_reused + $6, updated_at = now()
+        WHERE id = $1 RETURNING blocks_done, blocks_total`,
+      [id, c.blocks, c.bytesUploaded, c.bytesStored, c.blocksUploaded, c.blocksReused],
+    );
+    return { blocksDone: row.blocks_done, blocksTotal: row.blocks_total };
+  }
+
+  /** Adds a copy batch's counters (every copied byte is stored as read: copies move objects unchanged). */
+  async addCopiedBatch(id: string, c: { blocksTotal: number; blocks: number; blocksCopied: number; bytesCopied: number }): Promise<void> {
+    await this.m.query(
+      `UPDATE snapshot SET blocks_total = $2, blocks_done = LEAST($2, blocks_done + $3), blocks_uploaded = blocks_uploaded + $4,
+              bytes_uploaded = bytes_uploaded + $5, bytes_stored = bytes_stored + $5, updated_at = now()
+        WHERE id = $1`,
+      [id, c.blocksTotal, c.blocks, c.blocksCopied, c.bytesCopied],
+    );
+  }
+
+  /** Every distinct block of a copy is in its region: the totals are final, what was not copied was there already. */
+  async completeCopyCounters(id: string, distinctBlocks: number): Promise<void> {
+    await this.m.query(
+      `UPDATE snapshot SET blocks_total = $2, blocks_done = $2, blocks_reused = GREATEST(0, $2 - blocks_uploaded), updated_at = now() WHERE id = $1`,
+      [id, distinctBlocks],
+    );
+  }
+
+  /** A copy of this snapshot into another region still being made, if any. */
+  async copyInProgressFrom(id: string): Promise<{ id: string; region: string } | null> {
+    const [copy] = await sqlRows<{ id: string; region: string }>(
+      this.m,
+      `SELECT id, region FROM snapshot WHERE copied_from = $1 AND status IN ('uploading', 'committing', 'sealing') LIMIT 1`,
+      [id],
+    );
+    return copy ?? null;
+  }
+
+  private async patch(id: string, fields: Partial<SnapshotEntity>): Promise<void> {
+    await this.m.update(SnapshotEntity, { id }, { ...fields, updatedAt: new Date() });
+  }
+}
