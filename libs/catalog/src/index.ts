@@ -8,3 +8,4 @@ export * from './entities/snapshot.entity';
 export * from './entities/volume.entity';
 export * from './ledger';
 export * from './catalog.module';
+export * from './repositories/catalog-rebuild.repository';
