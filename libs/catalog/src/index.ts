@@ -20,3 +20,4 @@ export * from './repositories/region.repository';
 export * from './repositories/snapshot-upload.repository';
 export * from './repositories/snapshot.repository';
 export * from './repositories/volume.repository';
+export * from './repositories/catalog-rebuild.repository';

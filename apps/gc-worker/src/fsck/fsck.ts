@@ -3,7 +3,17 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { Manifest, objectNames, RegionStores, SwiftBlockStore } from '@island/blockstore';
-import { adoptOrphanBlocks, entriesAt, LEDGER_STATUSES, referenceDiscrepancies, repairReferenceCounts, sqlRows } from '@island/catalog';
+import {
+  adoptOrphanBlocks,
+  entriesAt,
+  knownBlockHashes,
+  ManifestedSnapshot,
+  manifestedSnapshots,
+  presentBlocks,
+  referenceDiscrepancies,
+  repairReferenceCounts,
+  snapshotsKeepingManifests,
+} from '@island/catalog';
 import { forEachBounded } from '@island/platform';
 import { SwiftNotFoundError } from '@island/swift';
 import { GarbageCollector } from '../gc/garbage-collector';
@@ -13,13 +23,6 @@ const DEEP_READ_CONCURRENCY = 8;
 /** Problems listed in a report; past this they are only counted. */
 const LISTED_PROBLEMS = 1000;
 const REPAIR_ATTEMPTS = 5;
-
-interface LiveSnapshot {
-  id: string;
-  volume_id: string;
-  seq: number;
-  manifest_object: string;
-}
 
 /**
  * Checks one region: every live snapshot's manifest against the catalog's block versions, every block's
@@ -44,12 +47,7 @@ export class FsckChecker {
     const report = new FsckReport(region, options, LISTED_PROBLEMS);
     // Swift first: an object listed now had its catalog row before it was written, unless GC since deleted it
     const objects = await this.listObjects(store);
-    const snapshots = await sqlRows<LiveSnapshot>(
-      this.dataSource.manager,
-      `SELECT id, volume_id, seq, manifest_object FROM snapshot
-        WHERE region = $1 AND status = ANY($2) AND manifest_object IS NOT NULL ORDER BY volume_id, seq`,
-      [region, LEDGER_STATUSES],
-    );
+    const snapshots = await manifestedSnapshots(this.dataSource.manager, region);
     let done = 0;
     const total = snapshots.length + objects.blocks.size;
     for (const snapshot of snapshots) {
@@ -80,21 +78,17 @@ export class FsckChecker {
         discrepancies.filter((d) => d.state !== null).map((d) => d.hash),
       );
 
-    const present = await sqlRows<{ hash: Buffer; stored_size: number }>(
-      this.dataSource.manager,
-      `SELECT hash, stored_size FROM block WHERE region = $1 AND state = 'present'`,
-      [region],
-    );
-    const known = await sqlRows<{ hash: Buffer }>(this.dataSource.manager, `SELECT hash FROM block WHERE region = $1`, [region]);
-    const knownHashes = new Set(known.map((r) => hex(r.hash)));
+    const present = await presentBlocks(this.dataSource.manager, region);
+    const known = await knownBlockHashes(this.dataSource.manager, region);
+    const knownHashes = new Set(known.map(hex));
     const toRead: Buffer[] = [];
     for (const block of present) {
       const size = objects.blocks.get(hex(block.hash));
       if (size === undefined) {
         // listed before the query: a block uploaded in between is simply not in the listing yet
         if (!(await store.blockObjectSize(block.hash))) report.add({ kind: 'block-missing', hash: hex(block.hash) });
-      } else if (block.stored_size > 0 && size !== block.stored_size) {
-        report.add({ kind: 'block-size', hash: hex(block.hash), catalogBytes: block.stored_size, swiftBytes: size });
+      } else if (block.storedSize > 0 && size !== block.storedSize) {
+        report.add({ kind: 'block-size', hash: hex(block.hash), catalogBytes: block.storedSize, swiftBytes: size });
       } else if (options.deep) {
         toRead.push(block.hash);
       }
@@ -137,24 +131,24 @@ export class FsckChecker {
     return { blocks, manifests };
   }
 
-  private async checkManifest(store: SwiftBlockStore, snapshot: LiveSnapshot, unclaimed: Set<string>, report: FsckReport): Promise<void> {
+  private async checkManifest(store: SwiftBlockStore, snapshot: ManifestedSnapshot, unclaimed: Set<string>, report: FsckReport): Promise<void> {
     report.checked.manifests++;
     let manifest: Manifest;
     try {
-      manifest = await store.getManifest(snapshot.manifest_object);
+      manifest = await store.getManifest(snapshot.manifestObject);
     } catch (error) {
       report.add(
         error instanceof SwiftNotFoundError
-          ? { kind: 'manifest-missing', snapshotId: snapshot.id, object: snapshot.manifest_object }
-          : { kind: 'manifest-unreadable', snapshotId: snapshot.id, object: snapshot.manifest_object, error: (error as Error).message },
+          ? { kind: 'manifest-missing', snapshotId: snapshot.id, object: snapshot.manifestObject }
+          : { kind: 'manifest-unreadable', snapshotId: snapshot.id, object: snapshot.manifestObject, error: (error as Error).message },
       );
       return;
     }
-    unclaimed.delete(snapshot.manifest_object);
+    unclaimed.delete(snapshot.manifestObject);
     let differing = 0;
     const entries = manifest.entries();
     let next = entries.next();
-    for await (const page of entriesAt(this.dataSource.manager, snapshot.volume_id, snapshot.seq)) {
+    for await (const page of entriesAt(this.dataSource.manager, snapshot.volumeId, snapshot.seq)) {
       for (const entry of page) {
         while (!next.done && next.value.index < entry.blockIndex) {
           differing++; // in the manifest, a hole in the catalog
@@ -165,7 +159,7 @@ export class FsckChecker {
       }
     }
     for (; !next.done; next = entries.next()) differing++;
-    if (differing > 0) report.add({ kind: 'manifest-mismatch', snapshotId: snapshot.id, object: snapshot.manifest_object, differingBlocks: differing });
+    if (differing > 0) report.add({ kind: 'manifest-mismatch', snapshotId: snapshot.id, object: snapshot.manifestObject, differingBlocks: differing });
   }
 
   /** Listed manifests no live snapshot claimed: orphans unless being sealed now or kept for GC (deleted, still named). */
@@ -173,13 +167,7 @@ export class FsckChecker {
     const names = [...unclaimed];
     if (names.length === 0) return [];
     const ids = names.map((n) => /-([0-9a-f-]{36})$/.exec(n)?.[1] ?? '00000000-0000-0000-0000-000000000000');
-    const keep = await sqlRows<{ id: string }>(
-      this.dataSource.manager,
-      `SELECT id FROM snapshot WHERE region = $1 AND id = ANY($2::uuid[])
-          AND (status = 'sealing' OR manifest_object IS NOT NULL)`,
-      [region, ids],
-    );
-    const kept = new Set(keep.map((r) => r.id));
+    const kept = new Set(await snapshotsKeepingManifests(this.dataSource.manager, region, ids));
     return names.filter((_, i) => !kept.has(ids[i]));
   }
 

@@ -2,12 +2,11 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { Manifest, objectNames, RegionStores, SwiftBlockStore } from '@island/blockstore';
-import { commitCopyVersions, commitSnapshotVersions, sqlRows, stageSnapshotChanges } from '@island/catalog';
+import { CatalogRebuildRepository, commitCopyVersions, commitSnapshotVersions, stageSnapshotChanges } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { InjectConfig } from '@island/platform';
 
 const MANIFEST_NAME = /^manifests\/([0-9a-f-]{36})\/(\d{10})-([0-9a-f-]{36})$/;
-const CHUNK = 10_000;
 
 export interface RebuildReport {
   region: string;
@@ -41,7 +40,7 @@ export class CatalogRebuilder {
     const regionConfig = this.config.regions.find((r) => r.name === region);
     if (!regionConfig) throw new Error(`region ${region} is not configured`);
     const store = await this.stores.store(region);
-    await this.dataSource.query(`INSERT INTO region (name, container) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, [region, regionConfig.container]);
+    await new CatalogRebuildRepository(this.dataSource.manager).ensureRegion(region, regionConfig.container);
 
     const volumes = new Map<string, { seq: number; name: string }[]>();
     for await (const o of store.swift.iterateObjects(store.container, { prefix: objectNames.manifestPrefix() })) {
@@ -76,8 +75,8 @@ export class CatalogRebuilder {
     stored: Map<string, number>,
     report: RebuildReport,
   ): Promise<void> {
-    const [existing] = await sqlRows(m, `SELECT 1 FROM volume WHERE id = $1`, [volumeId]);
-    if (existing) {
+    const catalog = new CatalogRebuildRepository(m);
+    if (await catalog.volumeExists(volumeId)) {
       report.volumesSkipped++;
       return;
     }
@@ -90,7 +89,7 @@ export class CatalogRebuilder {
         throw new Error(`manifest ${name} describes volume ${meta.volumeId} in region ${meta.region}, not what its name says`);
       }
       if (!created) {
-        await this.createVolume(m, region, manifest, manifests[manifests.length - 1].seq);
+        await this.restoreVolume(catalog, region, manifest, manifests[manifests.length - 1].seq);
         created = true;
       }
       const current = new Map<number, string>();
@@ -102,13 +101,16 @@ export class CatalogRebuilder {
         if (!stored.has(hash)) missing.push(hash);
         sizes.set(hash, manifest.blockLength(entry.index));
       }
-      await this.insertSnapshot(m, manifest, name, missing.length);
+      await this.restoreSnapshot(catalog, manifest, name, missing.length);
       if (missing.length > 0) {
         this.logger.warn(`snapshot ${meta.snapshotId}: ${missing.length} block(s) its manifest names are not in Swift; kept in error`);
         report.snapshotsIncomplete++;
         continue;
       }
-      report.blocks += await this.insertBlocks(m, region, sizes, stored);
+      report.blocks += await catalog.restorePresentBlocks(
+        region,
+        [...sizes].map(([hash, size]) => ({ hash, size, storedSize: stored.get(hash)! })),
+      );
       // a copy's versions are its own whole block map (a replica's copies arrive in any order); a snapshot's, its change
       const ledgerSnapshot = { id: meta.snapshotId, volumeId, region, seq: meta.seq };
       await this.stageChanges(m, meta.snapshotId, meta.copyOf ? new Map() : previous, current);
@@ -120,67 +122,37 @@ export class CatalogRebuilder {
     report.volumesRebuilt++;
   }
 
-  private async createVolume(m: EntityManager, region: string, first: Manifest, lastSeq: number): Promise<void> {
+  private async restoreVolume(catalog: CatalogRebuildRepository, region: string, first: Manifest, lastSeq: number): Promise<void> {
     const meta = first.metadata;
-    await m.query(`INSERT INTO project (id) VALUES ($1) ON CONFLICT DO NOTHING`, [meta.projectId]);
-    await m.query(
-      `INSERT INTO volume (id, project_id, name, region, size_bytes, block_size, status, next_seq, head_seq, created_at, replica_of)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)`,
-      [
-        meta.volumeId,
-        meta.projectId,
-        meta.volumeName,
-        region,
-        first.volumeSize,
-        first.blockSize,
-        meta.replicaOf ? 'replica' : 'available',
-        lastSeq + 1,
-        meta.createdAt,
-        meta.replicaOf ?? null,
-      ],
-    );
+    await catalog.restoreVolume({
+      id: meta.volumeId,
+      projectId: meta.projectId,
+      name: meta.volumeName,
+      region,
+      sizeBytes: first.volumeSize,
+      blockSize: first.blockSize,
+      replicaOf: meta.replicaOf ?? null,
+      nextSeq: lastSeq + 1,
+      createdAt: meta.createdAt,
+    });
   }
 
-  private async insertSnapshot(m: EntityManager, manifest: Manifest, object: string, missingBlocks: number): Promise<void> {
+  private async restoreSnapshot(catalog: CatalogRebuildRepository, manifest: Manifest, object: string, missingBlocks: number): Promise<void> {
     const meta = manifest.metadata;
-    await m.query(
-      `INSERT INTO snapshot (id, volume_id, project_id, region, seq, name, status, status_reason, size_bytes, block_size,
-                             manifest_object, created_at, committed_at, copy_of)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)`,
-      [
-        meta.snapshotId,
-        meta.volumeId,
-        meta.projectId,
-        meta.region,
-        meta.seq,
-        meta.name,
-        missingBlocks > 0 ? 'error' : 'available',
-        missingBlocks > 0 ? `rebuilt from Swift: ${missingBlocks} block(s) its manifest names are missing` : null,
-        manifest.volumeSize,
-        manifest.blockSize,
-        missingBlocks > 0 ? null : object,
-        meta.createdAt,
-        meta.copyOf ?? null,
-      ],
-    );
-  }
-
-  /** Block rows for the snapshot's blocks the catalog does not know yet, present with Swift's object size. */
-  private async insertBlocks(m: EntityManager, region: string, sizes: Map<string, number>, stored: Map<string, number>): Promise<number> {
-    const hashes = [...sizes.keys()];
-    let inserted = 0;
-    for (let i = 0; i < hashes.length; i += CHUNK) {
-      const chunk = hashes.slice(i, i + CHUNK);
-      const rows = await sqlRows(
-        m,
-        `INSERT INTO block (region, hash, size, stored_size, state, zero_since)
-         SELECT $1, decode(h, 'hex'), s, o, 'present', now() FROM unnest($2::text[], $3::int[], $4::int[]) AS t(h, s, o)
-         ON CONFLICT (region, hash) DO NOTHING RETURNING hash`,
-        [region, chunk, chunk.map((h) => sizes.get(h)!), chunk.map((h) => stored.get(h)!)],
-      );
-      inserted += rows.length;
-    }
-    return inserted;
+    await catalog.restoreSnapshot({
+      id: meta.snapshotId,
+      volumeId: meta.volumeId,
+      projectId: meta.projectId,
+      region: meta.region,
+      seq: meta.seq,
+      name: meta.name,
+      sizeBytes: manifest.volumeSize,
+      blockSize: manifest.blockSize,
+      manifestObject: object,
+      createdAt: meta.createdAt,
+      copyOf: meta.copyOf ?? null,
+      missingBlocks,
+    });
   }
 
   /** The snapshot's change against the previous one: blocks that differ, and blocks that became holes. */

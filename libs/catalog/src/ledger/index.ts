@@ -8,3 +8,4 @@ export * from './block-collection';
 export * from './manifest-collection';
 export * from './reference-audit';
 export * from './snapshot-changes';
+export * from './region-audit-queries';

@@ -1,0 +1,49 @@
+import { EntityManager } from 'typeorm';
+import { LEDGER_STATUSES } from '../entities/snapshot.entity';
+import { sqlRows } from './sql-rows';
+
+export interface ManifestedSnapshot {
+  id: string;
+  volumeId: string;
+  seq: number;
+  manifestObject: string;
+}
+
+export interface PresentBlock {
+  hash: Buffer;
+  storedSize: number;
+}
+
+/** The region's snapshots in the ledger that name a manifest, by volume and sequence number. */
+export async function manifestedSnapshots(m: EntityManager, region: string): Promise<ManifestedSnapshot[]> {
+  const rows = await sqlRows<{ id: string; volume_id: string; seq: number; manifest_object: string }>(
+    m,
+    `SELECT id, volume_id, seq, manifest_object FROM snapshot
+      WHERE region = $1 AND status = ANY($2) AND manifest_object IS NOT NULL ORDER BY volume_id, seq`,
+    [region, LEDGER_STATUSES],
+  );
+  return rows.map((r) => ({ id: r.id, volumeId: r.volume_id, seq: r.seq, manifestObject: r.manifest_object }));
+}
+
+/** The region's blocks the catalog says Swift holds, with the size of their objects. */
+export async function presentBlocks(m: EntityManager, region: string): Promise<PresentBlock[]> {
+  const rows = await sqlRows<{ hash: Buffer; stored_size: number }>(m, `SELECT hash, stored_size FROM block WHERE region = $1 AND state = 'present'`, [region]);
+  return rows.map((r) => ({ hash: r.hash, storedSize: r.stored_size }));
+}
+
+/** Every block of the region with a catalog row, whatever its state. */
+export async function knownBlockHashes(m: EntityManager, region: string): Promise<Buffer[]> {
+  const rows = await sqlRows<{ hash: Buffer }>(m, `SELECT hash FROM block WHERE region = $1`, [region]);
+  return rows.map((r) => r.hash);
+}
+
+/** Those of the given snapshots whose manifest must stay: being sealed now, or still named (live, or deleted and kept for GC). */
+export async function snapshotsKeepingManifests(m: EntityManager, region: string, snapshotIds: string[]): Promise<string[]> {
+  const rows = await sqlRows<{ id: string }>(
+    m,
+    `SELECT id FROM snapshot WHERE region = $1 AND id = ANY($2::uuid[])
+        AND (status = 'sealing' OR manifest_object IS NOT NULL)`,
+    [region, snapshotIds],
+  );
+  return rows.map((r) => r.id);
+}
