@@ -47,7 +47,8 @@ describe('contracts', () => {
 
 describe('the contract registry', () => {
   // imported here so the registry's own duplicate check runs in this test too
-  const { CONTRACTS, contractKey, contractsConsumedBy, SnapshotUploadPart, SnapshotDiffed } = jest.requireActual('./index') as typeof import('./index');
+  const { CONTRACTS, contractKey, contractsConsumedBy, SnapshotUploadPart, SnapshotDiffed, failureReport, ImageGrow, OperationFailed, PointsInTimeRelease } =
+    jest.requireActual('./index') as typeof import('./index');
 
   it('routes every job to its consumer scope and every event to the API', () => {
     for (const c of CONTRACTS) {
@@ -78,5 +79,16 @@ describe('the contract registry', () => {
     expect(() =>
       parsePayload(SnapshotDiffed, { host: 'h1', snapshotId: '6f1c1c5e-8d0a-4b7e-9a51-0d6b1c2f3a4b', changed: [{ start: -1, count: 0 }], bytesChanged: 1 }),
     ).toThrow(/changed\.0\.start.*changed\.0\.count|changed\.0\.count.*changed\.0\.start/s);
+  });
+
+  it('declares for every job what its final failure ends, and reports it with the resource and host', () => {
+    for (const c of CONTRACTS.filter((c) => c.kind === 'job')) expect(c.onFailure).toBeDefined();
+    const volumeId = '6f1c1c5e-8d0a-4b7e-9a51-0d6b1c2f3a4b';
+    const operationId = '7f1c1c5e-8d0a-4b7e-9a51-0d6b1c2f3a4b';
+    const report = failureReport(ImageGrow, { host: 'h1', volumeId, operationId, path: '/d/v.qcow2', sizeBytes: 1 << 30 }, 'x'.repeat(3000));
+    expect(report).toMatchObject({ job: 'image.grow', ends: 'volume-operation', resourceId: volumeId, operationId, host: 'h1' });
+    expect(report?.reason).toHaveLength(2000);
+    expect(parsePayload(OperationFailed, report)).toBeDefined();
+    expect(failureReport(PointsInTimeRelease, { host: 'h1', volumeId, path: '/d/v.qcow2', drop: ['island-s1'] }, 'gone')).toBeNull();
   });
 });

@@ -1,6 +1,23 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
 
+/**
+ * What the final failure of a job ends (the API ends it, with the failure's reason): one snapshot, the
+ * snapshots of a group, the operation a volume is in (attach, detach, extend, revert, delete), or an
+ * operator's operation on a region (GC run, fsck, rebuild).
+ */
+export const FAILURE_SCOPES = ['snapshot', 'snapshot-group', 'volume-operation', 'region-operation'] as const;
+export type FailureScope = (typeof FAILURE_SCOPES)[number];
+
+/** A job's failure policy: what its final failure ends and which resource that is. */
+export interface FailurePolicy<Payload> {
+  /** null: housekeeping whose failure ends nothing (it is done again later). */
+  readonly ends: FailureScope | null;
+  /** The snapshot, the volume (or, for a group, its first snapshot) or the region operation. */
+  resourceId(payload: Payload): string;
+  operationId?(payload: Payload): string | undefined;
+}
+
 /** The island services that consume messages. */
 export type ServiceName = 'api' | 'node-agent' | 'snapshot-worker' | 'gc-worker';
 
@@ -16,6 +33,8 @@ export interface ContractDefinition<Name extends string = string, Payload extend
   readonly schema: new () => Payload;
   /** Routing key on the `island` topic exchange; host-scoped work carries the host in its key. */
   routingKey(payload: Payload): string;
+  /** Jobs only: what their final failure ends. */
+  readonly onFailure?: FailurePolicy<Payload>;
 }
 
 export function defineContract<Name extends string, Payload extends object>(definition: ContractDefinition<Name, Payload>): ContractDefinition<Name, Payload> {

@@ -7,3 +7,4 @@ export * from './agent/agent-jobs';
 export * from './worker/worker-jobs';
 export * from './gc/gc-jobs';
 export * from './events/events';
+export * from './failure-report';

@@ -1,9 +1,10 @@
 export { AmqpConnection } from './amqp-connection';
 export { BrokerNames, HEADERS } from './broker-names';
 export { checkHandlers } from './handler-discovery';
-export { MessageContext, MessageHandler, reportingFinalFailure } from './message-context';
+export { MessageContext, MessageHandler } from './message-context';
+export { FailureReporter } from './message-dispatcher';
 export { MessagePublisher } from './message-publisher';
-export { BrokerUnavailableError, HandlerSetupError, PermanentMessageError } from './messaging-errors';
+export { BrokerUnavailableError, HandlerSetupError, isPermanentFailure, PermanentMessageError } from './messaging-errors';
 export { MessagingModule, MessagingModuleAsyncOptions } from './messaging.module';
 export { DEFAULT_RETRY_DELAYS_MS, MessagingOptions } from './messaging-options';
 export { OnMessage } from './on-message.decorator';

@@ -13,20 +13,3 @@ export interface MessageContext {
 }
 
 export type MessageHandler<P = object> = (payload: P, context: MessageContext) => Promise<void> | void;
-
-/**
- * Runs a job's work; when its last attempt fails, `giveUp` reports the failure (so the operation fails
- * now instead of waiting forever behind a dead letter), then the error goes on to the dispatcher.
- */
-export async function reportingFinalFailure(
-  context: MessageContext | undefined,
-  work: () => Promise<void>,
-  giveUp: (reason: string) => Promise<void>,
-): Promise<void> {
-  try {
-    await work();
-  } catch (error) {
-    if (context?.finalAttempt) await giveUp(`gave up after ${context.attempt} attempts: ${(error as Error).message}`);
-    throw error;
-  }
-}

@@ -1,16 +1,19 @@
 import { Logger } from '@nestjs/common';
 import { ConsumeMessage, Options } from 'amqplib';
-import { ContractDefinition, contractKey, ContractViolationError, parsePayload } from '@island/contracts';
+import { ContractDefinition, contractKey, ContractViolationError, failureReport, OperationFailedEvent, parsePayload } from '@island/contracts';
 import { MetricsService } from '@island/platform';
 import { AmqpConnection } from './amqp-connection';
 import { BrokerNames, HEADERS } from './broker-names';
 import { MessageContext, MessageHandler } from './message-context';
-import { PermanentMessageError } from './messaging-errors';
+import { isPermanentFailure } from './messaging-errors';
 
 export interface RegisteredHandler {
   contract: ContractDefinition;
   handle: MessageHandler;
 }
+
+/** Tells the API that a job failed for good (an OperationFailed event), so it ends what the job was part of. */
+export type FailureReporter = (report: OperationFailedEvent) => Promise<void>;
 
 /** What became of a delivery; the consumer acks in every case (retry and dead letter are new messages). */
 export type Outcome = 'handled' | 'retried' | 'dead-lettered';
@@ -19,6 +22,8 @@ export type Outcome = 'handled' | 'retried' | 'dead-lettered';
  * Turns one delivery into a handler call: identify the contract, validate the payload, run the handler.
  * A message that is malformed or permanently failing goes to the dead-letter queue with its reason; a
  * handler failure is retried after a delay (through the retry queues) and dead-lettered when retries run out.
+ * A job that fails for good — a permanent failure, or its last attempt — is reported before it is
+ * dead-lettered: its contract's failure policy names what the API must end, so nothing waits on it forever.
  */
 export class MessageDispatcher {
   private readonly logger = new Logger('MessageDispatcher');
@@ -30,6 +35,7 @@ export class MessageDispatcher {
     private readonly names: BrokerNames,
     private readonly retryDelaysMs: number[],
     private readonly metrics: MetricsService,
+    private readonly reportFailure: FailureReporter,
   ) {
     for (const h of handlers) this.handlers.set(contractKey(h.contract), h);
   }
@@ -70,8 +76,18 @@ export class MessageDispatcher {
     } catch (error) {
       const reason = `${key}: ${(error as Error).message ?? String(error)}`;
       this.metrics.counter('island_message_failures_total', 'Handler failures', ['contract']).inc({ contract: key });
-      if (error instanceof PermanentMessageError || attempt > this.retryDelaysMs.length) {
-        const why = error instanceof PermanentMessageError ? reason : `${reason} (gave up after ${attempt} attempts)`;
+      const permanent = isPermanentFailure(error);
+      if (permanent || attempt > this.retryDelaysMs.length) {
+        const why = permanent ? reason : `${reason} (gave up after ${attempt} attempts)`;
+        const report = failureReport(
+          registered.contract,
+          payload,
+          permanent ? (error as Error).message : `gave up after ${attempt} attempts: ${(error as Error).message}`,
+        );
+        if (report) {
+          this.logger.warn(`${key} for ${report.resourceId} failed for good, ending its ${report.ends}: ${report.reason}`);
+          await this.reportFailure(report);
+        }
         await this.deadLetter(queue, message, why, key as string);
         return 'dead-lettered';
       }

@@ -2,7 +2,7 @@ import { DynamicModule, Inject, Logger, Module, OnApplicationBootstrap, OnApplic
 import { DiscoveryModule, DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { Channel, ChannelModel } from 'amqplib';
 import { IslandConfig } from '@island/config';
-import { contractsConsumedBy, queuesFor, ServiceName } from '@island/contracts';
+import { contractsConsumedBy, OperationFailed, queuesFor, ServiceName } from '@island/contracts';
 import { ISLAND_CONFIG, MetricsService, ReadinessRegistry } from '@island/platform';
 import { AmqpConnection } from './amqp-connection';
 import { BrokerNames } from './broker-names';
@@ -74,6 +74,7 @@ export class MessagingModule implements OnApplicationBootstrap, OnApplicationShu
     private readonly scanner: MetadataScanner,
     private readonly metrics: MetricsService,
     private readonly readiness: ReadinessRegistry,
+    private readonly publisher: MessagePublisher,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -82,7 +83,9 @@ export class MessagingModule implements OnApplicationBootstrap, OnApplicationShu
     const handlers = discoverHandlers(this.discovery, this.scanner);
     checkHandlers(service, consumed, handlers);
     const retryDelays = this.options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
-    const dispatcher = new MessageDispatcher(handlers, this.connection, this.names, retryDelays, this.metrics);
+    const dispatcher = new MessageDispatcher(handlers, this.connection, this.names, retryDelays, this.metrics, (report) =>
+      this.publisher.publish(OperationFailed, report),
+    );
     const queues = queuesFor(service, this.options.host);
     this.connection.onConnect(async (model: ChannelModel) => {
       const channel = await model.createChannel();

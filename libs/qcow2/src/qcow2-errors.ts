@@ -1,5 +1,7 @@
 /** Every rejection of an image names what is wrong and where. */
 export class Qcow2Error extends Error {
+  /** The same image refuses the same way again: a job failing with it is not retried. */
+  readonly permanent: boolean = true;
   constructor(message: string) {
     super(message);
     this.name = new.target.name;
@@ -21,7 +23,9 @@ export class InvalidImageError extends Qcow2Error {
 export class UnsupportedFeatureError extends Qcow2Error {}
 
 /** Another process holds the image for writing (QEMU or another island process). */
-export class ImageLockedError extends Qcow2Error {}
+export class ImageLockedError extends Qcow2Error {
+  override readonly permanent = false; // the other writer lets go: retried
+}
 
 /** A request that makes no sense for this image (read beyond its end, unknown snapshot…). */
 export class ImageUsageError extends Qcow2Error {}

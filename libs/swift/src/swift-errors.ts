@@ -12,7 +12,9 @@ export class SwiftError extends Error {
 }
 
 /** 404: the object or container does not exist. */
-export class SwiftNotFoundError extends SwiftError {}
+export class SwiftNotFoundError extends SwiftError {
+  readonly permanent = true;
+}
 
 /** 412 on a write-once PUT (`If-None-Match: *`): the object already exists and was left untouched. */
 export class SwiftObjectExistsError extends SwiftError {}

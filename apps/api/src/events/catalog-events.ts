@@ -121,10 +121,20 @@ export class CatalogEvents {
     return this.volumes.progress(e);
   }
 
+  /** A job failed for good: its contract's failure policy (`ends`) says what ends with it. */
   @OnMessage(OperationFailed)
-  async operationFailed(e: OperationFailedEvent) {
-    if (await this.operations.failed(e)) return;
-    await this.volumes.failed(e);
+  operationFailed(e: OperationFailedEvent) {
+    const reason = `${e.job} on ${e.host ?? 'a worker'}: ${e.reason}`;
+    switch (e.ends) {
+      case 'snapshot':
+        return this.snapshots.failed(e.resourceId, reason);
+      case 'snapshot-group':
+        return this.snapshots.groupTakeFailed(e.resourceId, reason);
+      case 'volume-operation':
+        return this.volumes.failed(e.resourceId, reason);
+      case 'region-operation':
+        return this.operations.failed(e.operationId ?? e.resourceId, e.reason);
+    }
   }
 
   @OnMessage(OperationFinished)

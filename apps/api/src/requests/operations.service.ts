@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { JobKind } from '@island/catalog';
 import { IslandConfig } from '@island/config';
-import { CatalogRebuild, contractsConsumedBy, Fsck, GcRun, OperationFailedEvent, OperationFinishedEvent } from '@island/contracts';
+import { CatalogRebuild, Fsck, GcRun, OperationFinishedEvent } from '@island/contracts';
 import { InjectConfig } from '@island/platform';
 import { Caller } from '../auth/caller';
 import { OperationView, StartCatalogRebuildDto, StartFsckDto, StartGcRunDto } from '../dtos/operation.dto';
@@ -11,8 +11,6 @@ import { assertUuid } from './visible-resources';
 
 /** Operations the GC worker runs for an operator; their events finish them here. */
 const REGION_OPERATIONS: readonly JobKind[] = ['gc-run', 'fsck', 'catalog-rebuild'];
-/** The contracts of the jobs behind them: a failure report naming one of these fails a region operation. */
-const GC_JOBS: readonly string[] = contractsConsumedBy('gc-worker').map((c) => c.name);
 
 /** Operator operations on a whole region (GC run, fsck, catalog rebuild) and every operation's status. */
 @Injectable()
@@ -72,16 +70,14 @@ export class OperationsService {
     });
   }
 
-  /** Returns false when the failure is not of a region operation (another service handles it). */
-  async failed(e: OperationFailedEvent): Promise<boolean> {
-    if (!GC_JOBS.includes(e.job)) return false;
+  /** A GC run, fsck or rebuild failed for good: its operation fails with the reason. */
+  async failed(operationId: string, reason: string): Promise<void> {
     await this.uow.run(async ({ catalog }) => {
-      const job = await catalog.jobs.lock(e.operationId ?? e.resourceId);
-      if (job?.status !== 'running') return;
-      this.logger.warn(`${job.kind} ${job.id} failed: ${e.reason}`);
-      await catalog.jobs.finish(job.id, { error: e.reason });
+      const job = await catalog.jobs.lock(operationId);
+      if (job?.status !== 'running' || !REGION_OPERATIONS.includes(job.kind)) return;
+      this.logger.warn(`${job.kind} ${job.id} failed: ${reason}`);
+      await catalog.jobs.finish(job.id, { error: reason });
     });
-    return true;
   }
 
   private region(caller: Caller, requested: string | undefined): string {

@@ -1,5 +1,8 @@
-import { ImageExport, ImageReplace, ImageGrow, SnapshotCopy } from '@island/contracts';
+import { failureReport, ImageExport, ImageGrow, ImageReplace, SnapshotCopy, VolumeRestore } from '@island/contracts';
 import { MetricsService } from '@island/platform';
+import { CatalogEvents } from '../events/catalog-events';
+import { HostService } from '../requests/host.service';
+import { OperationsService } from '../requests/operations.service';
 import { SnapshotPipeline } from './snapshot-pipeline';
 import { VolumeLifecycle } from './volume-lifecycle';
 import { CatalogFixture, HOST } from './testing/catalog-fixture';
@@ -10,12 +13,12 @@ describe('the volume lifecycle (state machine on the real catalog, no broker)', 
 
   beforeAll(async () => {
     f = await CatalogFixture.create();
-    lifecycle = new VolumeLifecycle(f.uow, new SnapshotPipeline(f.uow, new MetricsService()));
+    lifecycle = new VolumeLifecycle(f.uow);
   });
   afterAll(() => f?.drop());
   beforeEach(() => f.clearOutbox());
 
-  const failure = (resourceId: string, job: string, reason = 'disk full') => ({ job, resourceId, host: HOST, reason });
+  const reasonOf = (job: string, reason = 'disk full') => `${job} on ${HOST}: ${reason}`;
 
   it('attaches in file mode when the image is created, and ignores the same event again', async () => {
     const volume = await f.placedVolume({ status: 'attaching', imagePath: null });
@@ -41,15 +44,15 @@ describe('the volume lifecycle (state machine on the real catalog, no broker)', 
   it('returns a volume whose first attach failed to unplaced, with the reason, and fails its operation', async () => {
     const volume = await f.placedVolume({ status: 'attaching', imagePath: null, exportKind: 'nbd' });
     await f.startJob('attach', volume.id, 'volume', { export: 'nbd' });
-    await lifecycle.failed(failure(volume.id, 'ImageCreate'));
-    expect(await f.volume(volume.id)).toMatchObject({ status: 'available', host: null, exportKind: null, statusReason: 'ImageCreate on host-1: disk full' });
-    expect(await f.jobOf(volume.id)).toMatchObject({ status: 'failed', error: 'ImageCreate on host-1: disk full' });
+    await lifecycle.failed(volume.id, reasonOf('image.create'));
+    expect(await f.volume(volume.id)).toMatchObject({ status: 'available', host: null, exportKind: null, statusReason: 'image.create on host-1: disk full' });
+    expect(await f.jobOf(volume.id)).toMatchObject({ status: 'failed', error: 'image.create on host-1: disk full' });
   });
 
   it('keeps an attached volume in use when re-checking its export failed', async () => {
     const volume = await f.placedVolume({ status: 'attaching', attached: true, exportKind: 'nbd', nbdUri: 'nbd+unix:///v' });
     await f.startJob('attach', volume.id, 'volume', { export: 'nbd', reattach: true });
-    await lifecycle.failed(failure(volume.id, 'ImageExport', 'daemon restarting'));
+    await lifecycle.failed(volume.id, reasonOf('image.export', 'daemon restarting'));
     expect(await f.volume(volume.id)).toMatchObject({
       status: 'in-use',
       attached: true,
@@ -66,7 +69,7 @@ describe('the volume lifecycle (state machine on the real catalog, no broker)', 
 
     const refused = await f.placedVolume({ status: 'extending' });
     await f.startJob('extend', refused.id, 'volume', { sizeBytes: 2 ** 21, previousStatus: 'available' });
-    await lifecycle.failed(failure(refused.id, ImageGrow.name));
+    await lifecycle.failed(refused.id, reasonOf(ImageGrow.name));
     expect(await f.volume(refused.id)).toMatchObject({ status: 'available', sizeBytes: refused.sizeBytes, statusReason: expect.stringMatching(/disk full/) });
   });
 
@@ -94,11 +97,53 @@ describe('the volume lifecycle (state machine on the real catalog, no broker)', 
     expect(await f.jobOf(volume.id)).toMatchObject({ status: 'succeeded' });
   });
 
-  it('sends a snapshot job failure to the snapshot, not to a volume', async () => {
-    const volume = await f.placedVolume();
-    const snapshot = await f.newSnapshot(volume, { status: 'uploading' });
-    await lifecycle.failed(failure(snapshot.id, SnapshotCopy.name, 'source manifest unreadable'));
-    expect(await f.snapshot(snapshot.id)).toMatchObject({ status: 'error', statusReason: expect.stringMatching(/source manifest unreadable/) });
-    expect((await f.volume(volume.id)).status).toBe('available');
+  it('keeps a volume attached when its detach failed: the storage daemon still serves it', async () => {
+    const volume = await f.placedVolume({ status: 'detaching', attached: true, exportKind: 'nbd', nbdUri: 'nbd+unix:///v' });
+    await f.startJob('detach', volume.id, 'volume');
+    await lifecycle.failed(volume.id, reasonOf('image.unexport', 'QMP refused'));
+    expect(await f.volume(volume.id)).toMatchObject({ status: 'in-use', attached: true, nbdUri: 'nbd+unix:///v' });
+    expect(await f.jobOf(volume.id)).toMatchObject({ status: 'failed' });
+  });
+
+  it("ends what a job's failure policy names: a copy's failure fails the copy, a restore's failure the volume's attach", async () => {
+    const pipeline = new SnapshotPipeline(f.uow, new MetricsService());
+    const events = new CatalogEvents(pipeline, lifecycle, {} as HostService, {} as OperationsService);
+    const volume = await f.placedVolume({ status: 'attaching', imagePath: null });
+    const attach = await f.startJob('attach', volume.id, 'volume');
+    const copy = await f.newSnapshot(volume, { status: 'uploading', pointInTime: null, copyOf: volume.id });
+    const copyJob = {
+      snapshotId: copy.id,
+      region: 'r2',
+      sourceSnapshotId: volume.id,
+      sourceRegion: 'r1',
+      sourceManifest: 'm',
+      blockSize: 65536,
+      sizeBytes: 1 << 20,
+    };
+    const restoreJob = {
+      host: HOST,
+      volumeId: volume.id,
+      operationId: attach.id,
+      purpose: 'attach' as const,
+      region: 'r1',
+      manifestObject: 'm',
+      targetPath: '/data/v.qcow2',
+      sizeBytes: 1 << 20,
+      pointInTime: 'island-r1',
+    };
+
+    await events.operationFailed(failureReport(SnapshotCopy, copyJob, 'source manifest unreadable')!);
+    expect(await f.snapshot(copy.id)).toMatchObject({
+      status: 'error',
+      statusReason: expect.stringMatching(/snapshot.copy on a worker: source manifest unreadable/),
+    });
+    expect((await f.volume(volume.id)).status).toBe('attaching');
+
+    await events.operationFailed(failureReport(VolumeRestore, restoreJob, 'gave up after 6 attempts: Swift 503')!);
+    expect(await f.volume(volume.id)).toMatchObject({
+      status: 'available',
+      host: null,
+      statusReason: expect.stringMatching(/volume.restore on host-1: gave up/),
+    });
   });
 });

@@ -9,34 +9,18 @@ import {
   ImageGrownEvent,
   ImageReplace,
   ImageReplacedEvent,
-  OperationFailedEvent,
   OperationProgressEvent,
-  SnapshotCopy,
-  SnapshotDiff,
-  SnapshotTake,
-  SnapshotTakeGroup,
-  SnapshotUploadPart,
-  SnapshotWriteManifest,
   VolumeRestoredEvent,
 } from '@island/contracts';
 import { Tx, UnitOfWork } from '../outbox/unit-of-work';
 import { finishVolumeDelete } from '../requests/volume.service';
-import { SnapshotPipeline } from './snapshot-pipeline';
-
-/** The jobs whose failure report names a snapshot (its resourceId): that snapshot fails, not a volume operation. */
-const SNAPSHOT_JOBS: readonly string[] = [SnapshotTake, SnapshotTakeGroup, SnapshotDiff, SnapshotUploadPart, SnapshotWriteManifest, SnapshotCopy].map(
-  (c) => c.name,
-);
 
 /** Volume state changes driven by events from agents and workers (attach, revert, delete). */
 @Injectable()
 export class VolumeLifecycle {
   private readonly logger = new Logger(VolumeLifecycle.name);
 
-  constructor(
-    private readonly uow: UnitOfWork,
-    private readonly snapshots: SnapshotPipeline,
-  ) {}
+  constructor(private readonly uow: UnitOfWork) {}
 
   async imageCreated(e: ImageCreatedEvent): Promise<void> {
     await this.uow.run(async (tx) => {
@@ -140,23 +124,14 @@ export class VolumeLifecycle {
     await this.uow.run(({ catalog }) => catalog.jobs.progress(e.operationId, Math.min(99, Math.floor((100 * e.done) / Math.max(1, e.total)))));
   }
 
-  /** A job failed for good: the operation it belongs to fails with the reason; nothing is left half done. */
-  async failed(e: OperationFailedEvent): Promise<void> {
-    const reason = `${e.job} on ${e.host ?? 'a worker'}: ${e.reason}`;
-    if (e.job === SnapshotTakeGroup.name) {
-      await this.snapshots.groupTakeFailed(e.resourceId, reason);
-      return;
-    }
-    if (SNAPSHOT_JOBS.includes(e.job)) {
-      await this.snapshots.failed(e.resourceId, reason);
-      return;
-    }
+  /** A step of the operation the volume is in failed for good: the operation fails with the reason; nothing is left half done. */
+  async failed(volumeId: string, reason: string): Promise<void> {
     await this.uow.run(async ({ catalog }) => {
-      const volume = await catalog.volumes.lock(e.resourceId);
+      const volume = await catalog.volumes.lock(volumeId);
       if (!volume) return;
-      this.logger.warn(`volume ${volume.id}: ${reason}`);
       const operation = VOLUME_OPERATION_OF[volume.status];
       if (!operation) return;
+      this.logger.warn(`volume ${volume.id}: ${reason}`);
       const job = await catalog.jobs.running(volume.id, operation);
       await this.abandon(catalog, volume, job, reason);
       if (job) await catalog.jobs.finish(job.id, { error: reason });
@@ -181,6 +156,10 @@ export class VolumeLifecycle {
       case 'extending':
         await catalog.volumes.setStatus(volume.id, job?.kind === 'extend' ? job.params.previousStatus : 'available', reason);
         return;
+      case 'detaching':
+        // the storage daemon still serves the image: the volume stays attached
+        await catalog.volumes.setStatus(volume.id, 'in-use', reason);
+        return;
       case 'deleting':
         await catalog.volumes.setStatus(volume.id, 'error', reason);
         return;
@@ -191,6 +170,7 @@ export class VolumeLifecycle {
 /** The operation a volume in a transitional status is in. */
 const VOLUME_OPERATION_OF: Partial<Record<VolumeEntity['status'], JobKind>> = {
   attaching: 'attach',
+  detaching: 'detach',
   reverting: 'revert',
   extending: 'extend',
   deleting: 'volume-delete',

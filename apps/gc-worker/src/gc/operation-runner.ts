@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { OperationFailed, OperationFinished, OperationProgress } from '@island/contracts';
-import { MessagePublisher } from '@island/messaging';
+import { OperationFinished, OperationProgress } from '@island/contracts';
+import { MessagePublisher, PermanentMessageError } from '@island/messaging';
 
 /** Progress events at most this often: an operator watches, the API need not see every batch. */
 const PROGRESS_EVERY_MS = 1000;
@@ -29,10 +29,9 @@ export class OperationRunner {
     try {
       result = await work(progress);
     } catch (error) {
-      const reason = (error as Error).message;
-      this.logger.warn(`${job} ${operationId} failed: ${reason}`);
-      await this.publisher.publish(OperationFailed, { job, resourceId: operationId, operationId, reason: reason.slice(0, 2000) });
-      return;
+      this.logger.warn(`${job} ${operationId} failed: ${(error as Error).message}`);
+      // not retried: the dispatcher reports it (the operation fails) and keeps the message as a dead letter
+      throw new PermanentMessageError((error as Error).message);
     }
     await this.publisher.publish(OperationFinished, { operationId, result: result as Record<string, unknown> });
   }

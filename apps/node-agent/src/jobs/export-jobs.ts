@@ -6,7 +6,6 @@ import { InjectConfig, insideDataDir } from '@island/platform';
 import { openForWriting } from '@island/qcow2';
 import { StorageDaemon } from '../storage-daemon/storage-daemon';
 import { VolumeLocks } from '../volume-locks';
-import { reportingPermanentFailures } from './job-failures';
 
 /** Attaching with an export: the host's storage daemon serves the image to the VM, and lets it go at detach. */
 @Injectable()
@@ -22,24 +21,17 @@ export class ExportJobs {
 
   @OnMessage(ImageExport)
   export(job: ImageExportJob): Promise<void> {
-    return this.locks.run(job.volumeId, () =>
-      reportingPermanentFailures(
-        this.publisher,
-        this.logger,
-        { name: ImageExport.name, host: job.host, resourceId: job.volumeId, operationId: job.operationId },
-        async () => {
-          const path = insideDataDir(this.config.host.dataDir, job.path);
-          if (!(await this.daemon.isExported(job.volumeId))) {
-            // waits for (and then refuses) another writer, e.g. `island image write`; checks the image too
-            const probe = await openForWriting(path);
-            await probe.close();
-          }
-          const served = await this.daemon.export(job.volumeId, path, job.export);
-          this.logger.log(`exported ${path} as ${served.nbd ?? served.raw}${served.device ? ` behind ${served.device}` : ''}`);
-          await this.publisher.publish(ImageExported, { host: job.host, volumeId: job.volumeId, operationId: job.operationId, ...served });
-        },
-      ),
-    );
+    return this.locks.run(job.volumeId, async () => {
+      const path = insideDataDir(this.config.host.dataDir, job.path);
+      if (!(await this.daemon.isExported(job.volumeId))) {
+        // waits for (and then refuses) another writer, e.g. `island image write`; checks the image too
+        const probe = await openForWriting(path);
+        await probe.close();
+      }
+      const served = await this.daemon.export(job.volumeId, path, job.export);
+      this.logger.log(`exported ${path} as ${served.nbd ?? served.raw}${served.device ? ` behind ${served.device}` : ''}`);
+      await this.publisher.publish(ImageExported, { host: job.host, volumeId: job.volumeId, operationId: job.operationId, ...served });
+    });
   }
 
   @OnMessage(ImageUnexport)

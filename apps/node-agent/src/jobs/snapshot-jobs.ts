@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import {
   PointsInTimeRelease,
   PointsInTimeReleaseJob,
@@ -19,7 +19,6 @@ import { createSnapshot, deleteSnapshot, diffSnapshots, openForWriting, Qcow2Ima
 import { StorageDaemon } from '../storage-daemon/storage-daemon';
 import { VolumeLocks } from '../volume-locks';
 import { extentsToBlockRuns } from './extents-to-blocks';
-import { reportingPermanentFailures } from './job-failures';
 
 /**
  * Points in time are internal qcow2 snapshots of the volume's image. Taking one is a metadata operation;
@@ -27,8 +26,6 @@ import { reportingPermanentFailures } from './job-failures';
  */
 @Injectable()
 export class SnapshotJobs {
-  private readonly logger = new Logger('SnapshotJobs');
-
   constructor(
     @InjectConfig() private readonly config: IslandConfig,
     private readonly publisher: MessagePublisher,
@@ -38,25 +35,21 @@ export class SnapshotJobs {
 
   @OnMessage(SnapshotTake)
   take(job: SnapshotTakeJob): Promise<void> {
-    return this.locks.run(job.volumeId, () =>
-      reportingPermanentFailures(this.publisher, this.logger, { name: SnapshotTake.name, host: job.host, resourceId: job.snapshotId }, async () => {
-        await this.takeTogether([job]);
-        await this.publisher.publish(SnapshotTaken, { host: job.host, snapshotId: job.snapshotId });
-      }),
-    );
+    return this.locks.run(job.volumeId, async () => {
+      await this.takeTogether([job]);
+      await this.publisher.publish(SnapshotTaken, { host: job.host, snapshotId: job.snapshotId });
+    });
   }
 
   /** Points in time of several volumes at one instant (a consistency group). */
   @OnMessage(SnapshotTakeGroup)
   takeGroup(job: SnapshotTakeGroupJob): Promise<void> {
-    const first = job.points[0];
     return this.locks.runAll(
       job.points.map((p) => p.volumeId),
-      () =>
-        reportingPermanentFailures(this.publisher, this.logger, { name: SnapshotTakeGroup.name, host: job.host, resourceId: first.snapshotId }, async () => {
-          await this.takeTogether(job.points);
-          for (const p of job.points) await this.publisher.publish(SnapshotTaken, { host: job.host, snapshotId: p.snapshotId });
-        }),
+      async () => {
+        await this.takeTogether(job.points);
+        for (const p of job.points) await this.publisher.publish(SnapshotTaken, { host: job.host, snapshotId: p.snapshotId });
+      },
     );
   }
 
@@ -92,24 +85,22 @@ export class SnapshotJobs {
   }
 
   @OnMessage(SnapshotDiff)
-  diff(job: SnapshotDiffJob): Promise<void> {
-    return reportingPermanentFailures(this.publisher, this.logger, { name: SnapshotDiff.name, host: job.host, resourceId: job.snapshotId }, async () => {
-      const { extents } = await retryingTornReads(async () => {
-        // snapshots are immutable: a read-only open beside the writer is safe, no volume lock needed
-        const image = await Qcow2Image.open(insideDataDir(this.config.host.dataDir, job.path));
-        try {
-          return await diffSnapshots(image, job.base, job.pointInTime);
-        } finally {
-          await image.close();
-        }
-      });
-      const bytesChanged = extents.reduce((n, e) => n + e.length, 0);
-      await this.publisher.publish(SnapshotDiffed, {
-        host: job.host,
-        snapshotId: job.snapshotId,
-        changed: extentsToBlockRuns(extents, job.blockSize),
-        bytesChanged,
-      });
+  async diff(job: SnapshotDiffJob): Promise<void> {
+    const { extents } = await retryingTornReads(async () => {
+      // snapshots are immutable: a read-only open beside the writer is safe, no volume lock needed
+      const image = await Qcow2Image.open(insideDataDir(this.config.host.dataDir, job.path));
+      try {
+        return await diffSnapshots(image, job.base, job.pointInTime);
+      } finally {
+        await image.close();
+      }
+    });
+    const bytesChanged = extents.reduce((n, e) => n + e.length, 0);
+    await this.publisher.publish(SnapshotDiffed, {
+      host: job.host,
+      snapshotId: job.snapshotId,
+      changed: extentsToBlockRuns(extents, job.blockSize),
+      bytesChanged,
     });
   }
 

@@ -1,5 +1,7 @@
 /** QEMU refused a command: its error class (e.g. GenericError, DeviceNotFound) and description. */
 export class QmpCommandError extends Error {
+  /** QEMU refuses the same command again (e.g. growing an image that has internal snapshots). */
+  readonly permanent = true;
   constructor(
     readonly command: string,
     readonly errorClass: string,

@@ -1,12 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { CorruptObjectError, Manifest, RegionStores, SwiftBlockStore } from '@island/blockstore';
+import { Manifest, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { Catalog, SnapshotNotUploadingError } from '@island/catalog';
-import { OperationFailed, SnapshotCopy, SnapshotCopyJob, SnapshotCopyProgressed, SnapshotCopyTransferred } from '@island/contracts';
-import { MessageContext, MessagePublisher, OnMessage, reportingFinalFailure } from '@island/messaging';
+import { SnapshotCopy, SnapshotCopyJob, SnapshotCopyProgressed, SnapshotCopyTransferred } from '@island/contracts';
+import { MessagePublisher, OnMessage, PermanentMessageError } from '@island/messaging';
 import { forEachBounded, injectedDelay, MetricsService } from '@island/platform';
-import { SwiftNotFoundError } from '@island/swift';
 
 /** Distinct blocks claimed and moved together; a progress event follows each batch. */
 const BATCH = 64;
@@ -47,29 +46,15 @@ export class CopyJobs {
   ) {}
 
   @OnMessage(SnapshotCopy)
-  async copy(job: SnapshotCopyJob, context?: MessageContext): Promise<void> {
-    await reportingFinalFailure(
-      context,
-      () => this.copyOnce(job),
-      (reason) => this.fail(job, reason),
-    );
-  }
-
-  private async copyOnce(job: SnapshotCopyJob): Promise<void> {
+  async copy(job: SnapshotCopyJob): Promise<void> {
     const copy = await this.catalog().snapshots.find(job.snapshotId);
     if (copy?.status !== 'uploading') return; // done, failed or deleted meanwhile
     const source = await this.stores.store(job.sourceRegion);
     const target = await this.stores.store(job.region);
-    let manifest: Manifest;
-    try {
-      manifest = await source.getManifest(job.sourceManifest);
-    } catch (error) {
-      if (error instanceof CorruptObjectError || error instanceof SwiftNotFoundError) return this.fail(job, (error as Error).message);
-      throw error;
-    }
+    // a missing or corrupt source manifest is a permanent failure: the copy fails with its reason
+    const manifest = await source.getManifest(job.sourceManifest);
     if (manifest.blockSize !== job.blockSize || manifest.volumeSize !== job.sizeBytes) {
-      return this.fail(
-        job,
+      throw new PermanentMessageError(
         `manifest ${job.sourceManifest} describes ${manifest.volumeSize} bytes in ${manifest.blockSize}-byte blocks, the snapshot ${job.sizeBytes} in ${job.blockSize}`,
       );
     }
@@ -155,10 +140,5 @@ export class CopyJobs {
 
   private catalog(): Catalog {
     return new Catalog(this.dataSource.manager);
-  }
-
-  private async fail(job: SnapshotCopyJob, reason: string): Promise<void> {
-    this.logger.warn(`copy ${job.snapshotId} of snapshot ${job.sourceSnapshotId} cannot complete: ${reason}`);
-    await this.publisher.publish(OperationFailed, { job: SnapshotCopy.name, resourceId: job.snapshotId, reason: reason.slice(0, 2000) });
   }
 }

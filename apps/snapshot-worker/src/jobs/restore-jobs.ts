@@ -1,14 +1,13 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { CorruptObjectError, RegionStores } from '@island/blockstore';
+import { RegionStores } from '@island/blockstore';
 import { IslandConfig } from '@island/config';
-import { OperationFailed, OperationProgress, VolumeRestore, VolumeRestored, VolumeRestoreJob } from '@island/contracts';
+import { OperationProgress, VolumeRestore, VolumeRestored, VolumeRestoreJob } from '@island/contracts';
 import { MessagePublisher, OnMessage } from '@island/messaging';
-import { InjectConfig, injectedDelay, insideDataDir, MetricsService, PathOutsideDataDirError } from '@island/platform';
+import { InjectConfig, injectedDelay, insideDataDir, MetricsService } from '@island/platform';
 import { createImage, createSnapshot, Qcow2Error, Qcow2Image } from '@island/qcow2';
-import { SwiftNotFoundError } from '@island/swift';
 import { RestoreWriter } from './restore-writer';
 
 const GET_CONCURRENCY = 8;
@@ -23,8 +22,6 @@ const PROGRESS_MS = 1_000;
  */
 @Injectable()
 export class RestoreJobs {
-  private readonly logger = new Logger('RestoreVolume');
-
   constructor(
     @InjectConfig() private readonly config: IslandConfig,
     private readonly stores: RegionStores,
@@ -34,26 +31,12 @@ export class RestoreJobs {
 
   @OnMessage(VolumeRestore)
   async restore(job: VolumeRestoreJob): Promise<void> {
-    try {
-      const target = insideDataDir(this.config.host.dataDir, job.targetPath);
-      if (existsSync(target) && (await this.hasPointInTime(target, job.pointInTime))) {
-        return await this.done(job, target, 0, 0); // a redelivery after the work finished
-      }
-      const { bytes, blocks } = await this.fill(job, target);
-      await this.done(job, target, bytes, blocks);
-    } catch (error) {
-      const permanent =
-        error instanceof Qcow2Error || error instanceof CorruptObjectError || error instanceof SwiftNotFoundError || error instanceof PathOutsideDataDirError;
-      if (!permanent) throw error;
-      this.logger.error(`restore of volume ${job.volumeId} failed: ${(error as Error).message}`);
-      await this.publisher.publish(OperationFailed, {
-        job: VolumeRestore.name,
-        resourceId: job.volumeId,
-        operationId: job.operationId,
-        reason: (error as Error).message.slice(0, 2000),
-        host: job.host,
-      });
+    const target = insideDataDir(this.config.host.dataDir, job.targetPath);
+    if (existsSync(target) && (await this.hasPointInTime(target, job.pointInTime))) {
+      return await this.done(job, target, 0, 0); // a redelivery after the work finished
     }
+    const { bytes, blocks } = await this.fill(job, target);
+    await this.done(job, target, bytes, blocks);
   }
 
   private async fill(job: VolumeRestoreJob, target: string): Promise<{ bytes: number; blocks: number }> {

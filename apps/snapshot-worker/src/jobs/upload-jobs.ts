@@ -4,10 +4,10 @@ import { DataSource } from 'typeorm';
 import { allocateFrame, BLOCK_HEADER_BYTES, BlockEncoderPool, hashBlock, isAllZero, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { claimBlocks, markBlocksPresent, SnapshotNotUploadingError } from '@island/catalog';
 import { IslandConfig } from '@island/config';
-import { OperationFailed, SnapshotPartUploaded, SnapshotUploadPart, SnapshotUploadPartJob } from '@island/contracts';
-import { MessageContext, MessagePublisher, OnMessage, reportingFinalFailure } from '@island/messaging';
-import { forEachBounded, injectedDelay, InjectConfig, insideDataDir, MetricsService, PathOutsideDataDirError } from '@island/platform';
-import { Qcow2Error, Qcow2Image, retryingTornReads, View } from '@island/qcow2';
+import { SnapshotPartUploaded, SnapshotUploadPart, SnapshotUploadPartJob } from '@island/contracts';
+import { MessagePublisher, OnMessage } from '@island/messaging';
+import { forEachBounded, injectedDelay, InjectConfig, insideDataDir, MetricsService } from '@island/platform';
+import { Qcow2Image, retryingTornReads, View } from '@island/qcow2';
 import { growingBatches } from './upload-batches';
 
 const PUT_CONCURRENCY = 8;
@@ -54,34 +54,17 @@ export class UploadJobs {
   ) {}
 
   @OnMessage(SnapshotUploadPart)
-  async uploadPart(job: SnapshotUploadPartJob, context?: MessageContext): Promise<void> {
-    await reportingFinalFailure(
-      context,
-      () => this.uploadOnce(job),
-      (reason) => this.fail(job, reason),
-    );
-  }
-
-  private async uploadOnce(job: SnapshotUploadPartJob): Promise<void> {
-    let image: Qcow2Image;
-    let view: View;
-    try {
-      // the agent may be rewriting the snapshot table beside this read: a torn read is read again
-      ({ image, view } = await retryingTornReads(async () => {
-        const opened = await Qcow2Image.open(insideDataDir(this.config.host.dataDir, job.path));
-        try {
-          return { image: opened, view: await opened.snapshotView(job.pointInTime) };
-        } catch (error) {
-          await opened.close();
-          throw error;
-        }
-      }));
-    } catch (error) {
-      if (error instanceof Qcow2Error || error instanceof PathOutsideDataDirError || (error as NodeJS.ErrnoException).code === 'ENOENT') {
-        return this.fail(job, (error as Error).message);
+  async uploadPart(job: SnapshotUploadPartJob): Promise<void> {
+    // the agent may be rewriting the snapshot table beside this read: a torn read is read again
+    const { image, view } = await retryingTornReads(async () => {
+      const opened = await Qcow2Image.open(insideDataDir(this.config.host.dataDir, job.path));
+      try {
+        return { image: opened, view: await opened.snapshotView(job.pointInTime) };
+      } catch (error) {
+        await opened.close();
+        throw error;
       }
-      throw error;
-    }
+    });
     try {
       const store = await this.stores.store(job.region);
       const totals: PartTotals = { bytesRead: 0, bytesUploaded: 0, bytesStored: 0, blocksUploaded: 0, blocksReused: 0 };
@@ -164,10 +147,5 @@ export class UploadJobs {
       part.totals.blocksReused += 1;
     }
     return encoded.object.length;
-  }
-
-  private async fail(job: SnapshotUploadPartJob, reason: string): Promise<void> {
-    this.logger.warn(`part ${job.partIndex} of snapshot ${job.snapshotId} cannot be uploaded: ${reason}`);
-    await this.publisher.publish(OperationFailed, { job: SnapshotUploadPart.name, resourceId: job.snapshotId, reason: reason.slice(0, 2000), host: job.host });
   }
 }

@@ -1,13 +1,21 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { IsIn, IsOptional, IsString, ArrayMaxSize, ArrayMinSize, ValidateNested } from 'class-validator';
-import { defineContract } from '../contract';
+import { defineContract, FailurePolicy } from '../contract';
 import { routes } from '../topology';
 import { IsAbsolutePath, IsBlockSize, IsByteCount, IsHostName, IsPointInTime, IsResourceId } from '../validators';
 
 /** Work for the agent of the payload's host (it owns the host's images). */
-const agentJob = <N extends string, P extends { host: string }>(name: N, schema: new () => P, version = 1) =>
-  defineContract({ name, version, kind: 'job', consumer: 'node-agent', schema, routingKey: (p: P) => routes.agent(p.host, name, version) });
+const agentJob = <N extends string, P extends { host: string }>(name: N, schema: new () => P, onFailure: FailurePolicy<P>, version = 1) =>
+  defineContract({ name, version, kind: 'job', consumer: 'node-agent', schema, routingKey: (p: P) => routes.agent(p.host, name, version), onFailure });
+
+/** The job is a step of the operation its volume is in. */
+const endsVolumeOperation = <P extends { volumeId: string; operationId?: string }>(): FailurePolicy<P> => ({
+  ends: 'volume-operation',
+  resourceId: (p) => p.volumeId,
+  operationId: (p) => p.operationId,
+});
+const endsSnapshot = <P extends { snapshotId: string }>(): FailurePolicy<P> => ({ ends: 'snapshot', resourceId: (p) => p.snapshotId });
 
 /** Create an empty qcow2 image for a volume on the host's disk (the lazy create at first attach). */
 export class ImageCreateJob {
@@ -16,7 +24,7 @@ export class ImageCreateJob {
   @IsAbsolutePath() path!: string;
   @IsByteCount() sizeBytes!: number;
 }
-export const ImageCreate = agentJob('image.create', ImageCreateJob);
+export const ImageCreate = agentJob('image.create', ImageCreateJob, endsVolumeOperation());
 
 /** Take a point in time: an internal qcow2 snapshot of the volume's image, now. */
 export class SnapshotTakeJob {
@@ -26,7 +34,7 @@ export class SnapshotTakeJob {
   @IsAbsolutePath() path!: string;
   @IsPointInTime() pointInTime!: string;
 }
-export const SnapshotTake = agentJob('snapshot.take', SnapshotTakeJob);
+export const SnapshotTake = agentJob('snapshot.take', SnapshotTakeJob, endsSnapshot());
 
 /** One volume's point in time in a group: taken together with the group's others, at one instant. */
 export class GroupPoint {
@@ -44,7 +52,7 @@ export class SnapshotTakeGroupJob {
   @IsHostName() host!: string;
   @ArrayMinSize(1) @ArrayMaxSize(64) @ValidateNested({ each: true }) @Type(() => GroupPoint) points!: GroupPoint[];
 }
-export const SnapshotTakeGroup = agentJob('snapshot.take-group', SnapshotTakeGroupJob);
+export const SnapshotTakeGroup = agentJob('snapshot.take-group', SnapshotTakeGroupJob, { ends: 'snapshot-group', resourceId: (p) => p.points[0].snapshotId });
 
 /**
  * Serve the volume's image to a VM through the host's qemu-storage-daemon: 'nbd', an NBD export on a unix
@@ -58,7 +66,7 @@ export class ImageExportJob {
   @IsAbsolutePath() path!: string;
   @IsIn(['nbd', 'raw', 'block']) export!: 'nbd' | 'raw' | 'block';
 }
-export const ImageExport = agentJob('image.export', ImageExportJob);
+export const ImageExport = agentJob('image.export', ImageExportJob, endsVolumeOperation());
 
 /** Stop serving the volume (detach): the export goes, the daemon closes the image, it is the agent's again. */
 export class ImageUnexportJob {
@@ -66,7 +74,7 @@ export class ImageUnexportJob {
   @IsResourceId() volumeId!: string;
   @IsResourceId() operationId!: string;
 }
-export const ImageUnexport = agentJob('image.unexport', ImageUnexportJob);
+export const ImageUnexport = agentJob('image.unexport', ImageUnexportJob, endsVolumeOperation());
 
 /** Find the blocks that changed between two points in time from qcow2 metadata (base null: since empty). */
 export class SnapshotDiffJob {
@@ -78,7 +86,7 @@ export class SnapshotDiffJob {
   @IsOptional() @IsPointInTime() base!: string | null;
   @IsBlockSize() blockSize!: number;
 }
-export const SnapshotDiff = agentJob('snapshot.diff', SnapshotDiffJob);
+export const SnapshotDiff = agentJob('snapshot.diff', SnapshotDiffJob, endsSnapshot());
 
 /**
  * Drop points in time that are no longer needed (the base a new commit replaced, or a failed snapshot's).
@@ -90,7 +98,7 @@ export class PointsInTimeReleaseJob {
   @IsAbsolutePath() path!: string;
   @ArrayMaxSize(1024) @IsPointInTime({ each: true }) drop!: string[];
 }
-export const PointsInTimeRelease = agentJob('points-in-time.release', PointsInTimeReleaseJob);
+export const PointsInTimeRelease = agentJob('points-in-time.release', PointsInTimeReleaseJob, { ends: null, resourceId: (p) => p.volumeId });
 
 /** Replace a volume's image by a file restored beside it (revert), atomically. */
 export class ImageReplaceJob {
@@ -100,7 +108,7 @@ export class ImageReplaceJob {
   @IsAbsolutePath() path!: string;
   @IsAbsolutePath() replacementPath!: string;
 }
-export const ImageReplace = agentJob('image.replace', ImageReplaceJob);
+export const ImageReplace = agentJob('image.replace', ImageReplaceJob, endsVolumeOperation());
 
 /** Delete a volume's image (and any leftover restore files) from the host. */
 export class ImageDeleteJob {
@@ -109,7 +117,7 @@ export class ImageDeleteJob {
   @IsAbsolutePath() path!: string;
   @IsString() @IsIn(['volume-delete']) reason!: 'volume-delete';
 }
-export const ImageDelete = agentJob('image.delete', ImageDeleteJob);
+export const ImageDelete = agentJob('image.delete', ImageDeleteJob, endsVolumeOperation());
 
 /** Grow the volume's image to a new virtual size (extend; qcow2 images never shrink). */
 export class ImageGrowJob {
@@ -119,4 +127,4 @@ export class ImageGrowJob {
   @IsAbsolutePath() path!: string;
   @IsByteCount() sizeBytes!: number;
 }
-export const ImageGrow = agentJob('image.grow', ImageGrowJob);
+export const ImageGrow = agentJob('image.grow', ImageGrowJob, endsVolumeOperation());

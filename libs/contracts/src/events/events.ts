@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsIn, IsInt, IsObject, IsOptional, IsString, MaxLength, Min, ValidateIf, ValidateNested } from 'class-validator';
 import { BlockRun } from '../block-run';
-import { defineContract } from '../contract';
+import { defineContract, FAILURE_SCOPES, FailureScope } from '../contract';
 import { routes } from '../topology';
 import { MAX_PART_BLOCKS } from '../worker/worker-jobs';
 import { IsAbsolutePath, IsByteCount, IsCount, IsHostName, IsPointInTime, IsRegionName, IsResourceId, IsSha256Hex } from '../validators';
@@ -152,15 +152,17 @@ export class ImageDeletedEvent {
 export const ImageDeleted = event('image.deleted', ImageDeletedEvent);
 
 /** A job that cannot succeed (bad image, missing file…): the API fails the operation with this reason. */
+/** A job failed for good: the API ends what its contract's failure policy names, with the reason. */
 export class OperationFailedEvent {
   /** The contract name of the job that failed. */
   @IsString() @MaxLength(100) job!: string;
+  @IsString() @IsIn(FAILURE_SCOPES) ends!: FailureScope;
   @IsResourceId() resourceId!: string;
   @IsOptional() @IsResourceId() operationId?: string;
   @IsString() @MaxLength(2000) reason!: string;
   @IsOptional() @IsHostName() host?: string;
 }
-export const OperationFailed = event('operation.failed', OperationFailedEvent);
+export const OperationFailed = event('operation.failed', OperationFailedEvent, 2);
 
 /** A long operation that is not tied to a volume or snapshot (GC, fsck, rebuild) ended; `result` is its report. */
 export class OperationFinishedEvent {

@@ -1,11 +1,26 @@
 import { IsBoolean, IsInt, Max, Min } from 'class-validator';
-import { defineContract } from '../contract';
+import { defineContract, FailurePolicy } from '../contract';
 import { routes } from '../topology';
 import { IsRegionName, IsResourceId } from '../validators';
 
 /** Work for the GC workers (they compete: any of them can do it). */
-const gcJob = <N extends string, P extends object>(name: N, schema: new () => P, version = 1) =>
-  defineContract({ name, version, kind: 'job', consumer: 'gc-worker', schema, routingKey: () => routes.gc(name, version) });
+const gcJob = <N extends string, P extends { operationId: string }>(name: N, schema: new () => P, version = 1) =>
+  defineContract({
+    name,
+    version,
+    kind: 'job',
+    consumer: 'gc-worker',
+    schema,
+    routingKey: () => routes.gc(name, version),
+    onFailure: endsRegionOperation<P>(),
+  });
+
+/** Each GC job is one operator operation (its operationId). */
+const endsRegionOperation = <P extends { operationId: string }>(): FailurePolicy<P> => ({
+  ends: 'region-operation',
+  resourceId: (p) => p.operationId,
+  operationId: (p) => p.operationId,
+});
 
 /** Longest grace window an operator may ask for: a week. */
 export const MAX_GC_GRACE_SECONDS = 7 * 24 * 3600;

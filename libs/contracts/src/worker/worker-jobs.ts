@@ -1,15 +1,25 @@
 import { ArrayMaxSize, ArrayMinSize, IsIn, IsOptional, IsString } from 'class-validator';
-import { defineContract } from '../contract';
+import { defineContract, FailurePolicy } from '../contract';
 import { routes } from '../topology';
 import { IsAbsolutePath, IsBlockIndexList, IsBlockSize, IsByteCount, IsCount, IsHostName, IsPointInTime, IsRegionName, IsResourceId } from '../validators';
 
 /** Work for the workers of the payload's host: they read its disk, so they compete on its own queue. */
-const hostWorkerJob = <N extends string, P extends { host: string }>(name: N, schema: new () => P, version = 1) =>
-  defineContract({ name, version, kind: 'job', consumer: 'snapshot-worker', schema, routingKey: (p: P) => routes.hostWorker(p.host, name, version) });
+const hostWorkerJob = <N extends string, P extends { host: string }>(name: N, schema: new () => P, onFailure: FailurePolicy<P>, version = 1) =>
+  defineContract({
+    name,
+    version,
+    kind: 'job',
+    consumer: 'snapshot-worker',
+    schema,
+    routingKey: (p: P) => routes.hostWorker(p.host, name, version),
+    onFailure,
+  });
 
 /** Work any worker can do (it needs no local data): every worker competes. */
-const anyWorkerJob = <N extends string, P extends object>(name: N, schema: new () => P, version = 1) =>
-  defineContract({ name, version, kind: 'job', consumer: 'snapshot-worker', schema, routingKey: () => routes.anyWorker(name, version) });
+const anyWorkerJob = <N extends string, P extends object>(name: N, schema: new () => P, onFailure: FailurePolicy<P>, version = 1) =>
+  defineContract({ name, version, kind: 'job', consumer: 'snapshot-worker', schema, routingKey: () => routes.anyWorker(name, version), onFailure });
+
+const endsSnapshot = <P extends { snapshotId: string }>(): FailurePolicy<P> => ({ ends: 'snapshot', resourceId: (p) => p.snapshotId });
 
 /** Upper bound on blocks per upload part: parts are what several workers share. */
 export const MAX_PART_BLOCKS = 1024;
@@ -27,7 +37,7 @@ export class SnapshotUploadPartJob {
   @IsCount() partIndex!: number;
   @IsBlockIndexList() @ArrayMinSize(1) @ArrayMaxSize(MAX_PART_BLOCKS) blocks!: number[];
 }
-export const SnapshotUploadPart = hostWorkerJob('snapshot.upload-part', SnapshotUploadPartJob);
+export const SnapshotUploadPart = hostWorkerJob('snapshot.upload-part', SnapshotUploadPartJob, endsSnapshot());
 
 /**
  * Write a snapshot's content into a new image on the host: for an attach (at `path`) or a revert
@@ -44,7 +54,11 @@ export class VolumeRestoreJob {
   @IsByteCount() sizeBytes!: number;
   @IsPointInTime() pointInTime!: string;
 }
-export const VolumeRestore = hostWorkerJob('volume.restore', VolumeRestoreJob);
+export const VolumeRestore = hostWorkerJob('volume.restore', VolumeRestoreJob, {
+  ends: 'volume-operation',
+  resourceId: (p) => p.volumeId,
+  operationId: (p) => p.operationId,
+});
 
 /** Write a committed snapshot's manifest to Swift from the catalog's block versions (any worker). */
 export class SnapshotWriteManifestJob {
@@ -62,7 +76,7 @@ export class SnapshotWriteManifestJob {
   @IsOptional() @IsResourceId() copyOf?: string;
   @IsOptional() @IsResourceId() replicaOf?: string;
 }
-export const SnapshotWriteManifest = anyWorkerJob('snapshot.write-manifest', SnapshotWriteManifestJob);
+export const SnapshotWriteManifest = anyWorkerJob('snapshot.write-manifest', SnapshotWriteManifestJob, endsSnapshot());
 
 /**
  * Copy a snapshot into another region: the blocks the target region lacks (by name) and then, after the
@@ -79,4 +93,4 @@ export class SnapshotCopyJob {
   @IsBlockSize() blockSize!: number;
   @IsByteCount() sizeBytes!: number;
 }
-export const SnapshotCopy = anyWorkerJob('snapshot.copy', SnapshotCopyJob);
+export const SnapshotCopy = anyWorkerJob('snapshot.copy', SnapshotCopyJob, endsSnapshot());

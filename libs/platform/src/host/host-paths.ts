@@ -2,6 +2,7 @@ import { resolve, sep } from 'node:path';
 
 /** A job named a path outside this host's data directory: refused, never retried. */
 export class PathOutsideDataDirError extends Error {
+  readonly permanent = true;
   constructor(path: string, root: string) {
     super(`path ${path} is outside this host's data directory ${root}`);
     this.name = 'PathOutsideDataDirError';
