@@ -26,6 +26,7 @@ import { SnapshotCopyService } from './requests/snapshot-copy.service';
 import { SnapshotPipeline } from './state-machines/snapshot-pipeline';
 import { SnapshotService } from './requests/snapshot.service';
 import { VolumeLifecycle } from './state-machines/volume-lifecycle';
+import { OperationSweeper } from './state-machines/operation-sweeper';
 import { VolumeService } from './requests/volume.service';
 
 @Module({
@@ -53,6 +54,7 @@ import { VolumeService } from './requests/volume.service';
     SnapshotPipeline,
     SnapshotCopyService,
     VolumeLifecycle,
+    OperationSweeper,
     HostService,
     OperationsService,
     QuotaService,

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { CliError } from './cli-error';
 import { hostsCommand } from './commands/hosts.command';
 import { operationsCommands } from './commands/operations.command';
+import { opsCommand } from './commands/ops.command';
 import { quotaCommand } from './commands/quota.command';
 import { regionsCommand } from './commands/regions.command';
 import { snapshotCommand } from './commands/snapshot.command';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   program.addCommand(regionsCommand());
   program.addCommand(quotaCommand());
   for (const command of operationsCommands()) program.addCommand(command);
+  program.addCommand(opsCommand());
   program.addCommand(imageCommand());
   return program;
 }

@@ -96,6 +96,23 @@ export class EnvDto {
   @Max(86400)
   ISLAND_GC_INTERVAL_SECONDS?: number;
 
+  /**
+   * Seconds an operation may go without progress before the API ends it, per kind, over the defaults:
+   * e.g. `attach=600,snapshot=1800`.
+   */
+  @IsOptional()
+  @IsString()
+  @Matches(/^[a-z-]+=\d+(,[a-z-]+=\d+)*$/, { message: 'must be kind=seconds pairs separated by commas, e.g. attach=600,snapshot=1800' })
+  ISLAND_OPERATION_DEADLINES?: string;
+
+  /** Seconds between the API's sweeps for operations past their deadline. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  ISLAND_SWEEP_SECONDS?: number;
+
   /** Parallel Swift requests per process. */
   @IsOptional()
   @Transform(toInt)

@@ -53,6 +53,8 @@ export interface IslandConfig {
   /** Every project's default limits; undefined: unlimited. */
   quotas: { volumes?: number; snapshots?: number; gigabytes?: number };
   gc: { graceSeconds: number; intervalSeconds: number };
+  /** How often the API sweeps for operations without progress, and the deadlines (seconds) set over its defaults. */
+  operations: { sweepSeconds: number; deadlineOverrides: Readonly<Record<string, number>> };
   swift: { concurrency: number; timeoutMs: number; retries: number };
   /** Cinder's side: the broker (its own vhost and user, apart from island's internal traffic), exchange, topic. */
   rpc: { url: string; exchange: string; topic: string; server: string; backendName: string };

@@ -66,6 +66,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): IslandConfig {
     blocks: { size: dto.ISLAND_BLOCK_SIZE ?? 1024 * 1024 },
     quotas: { volumes: dto.ISLAND_QUOTA_VOLUMES, snapshots: dto.ISLAND_QUOTA_SNAPSHOTS, gigabytes: dto.ISLAND_QUOTA_GIGABYTES },
     gc: { graceSeconds: dto.ISLAND_GC_GRACE_SECONDS ?? 300, intervalSeconds: dto.ISLAND_GC_INTERVAL_SECONDS ?? 60 },
+    operations: {
+      sweepSeconds: dto.ISLAND_SWEEP_SECONDS ?? 30,
+      deadlineOverrides: Object.fromEntries(
+        (dto.ISLAND_OPERATION_DEADLINES ?? '')
+          .split(',')
+          .filter(Boolean)
+          .map((pair) => {
+            const [kind, seconds] = pair.split('=');
+            return [kind, Number(seconds)];
+          }),
+      ),
+    },
     swift: {
       concurrency: dto.ISLAND_SWIFT_CONCURRENCY ?? 16,
       timeoutMs: dto.ISLAND_SWIFT_TIMEOUT_MS ?? 60_000,

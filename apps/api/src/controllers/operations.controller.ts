@@ -1,8 +1,9 @@
-import { Body, Controller, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { AuthGuard } from '../auth/auth.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
-import { OperationView, StartCatalogRebuildDto, StartFsckDto, StartGcRunDto } from '../dtos/operation.dto';
+import { OperationView, RunningOperationView, StartCatalogRebuildDto, StartFsckDto, StartGcRunDto } from '../dtos/operation.dto';
+import { InvalidRequestError } from '../errors/domain-errors';
 import { OperationsService } from '../requests/operations.service';
 
 @ApiTags('operations')
@@ -11,6 +12,14 @@ import { OperationsService } from '../requests/operations.service';
 @Controller('v1')
 export class OperationsController {
   constructor(private readonly operations: OperationsService) {}
+
+  @Get('operations')
+  @ApiQuery({ name: 'stuck', required: false, description: 'true: only operations without progress for over two minutes' })
+  @ApiOkResponse({ type: RunningOperationView, isArray: true, description: "running operations: the project's own, every one for the admin" })
+  async list(@CurrentCaller() caller: Caller, @Query('stuck') stuck?: string): Promise<{ operations: RunningOperationView[] }> {
+    if (stuck !== undefined && stuck !== 'true' && stuck !== 'false') throw new InvalidRequestError(`stuck must be true or false, not ${stuck}`);
+    return { operations: await this.operations.listRunning(caller, { stuck: stuck === 'true' }) };
+  }
 
   @Get('operations/:id')
   @ApiOkResponse({ type: OperationView })

@@ -58,6 +58,7 @@ export class OperationView {
   @ApiProperty({ nullable: true, type: String }) error!: string | null;
   @ApiProperty({ nullable: true, type: Object }) result!: Record<string, unknown> | null;
   @ApiProperty() createdAt!: string;
+  @ApiProperty({ description: 'Its last progress (a state change or a progress report)' }) updatedAt!: string;
   @ApiProperty({ nullable: true, type: String }) finishedAt!: string | null;
 
   static of(j: JobEntity): OperationView {
@@ -71,7 +72,14 @@ export class OperationView {
       error: j.error,
       result: j.result,
       createdAt: j.createdAt.toISOString(),
+      updatedAt: j.updatedAt.toISOString(),
       finishedAt: j.finishedAt?.toISOString() ?? null,
     };
   }
+}
+
+/** A running operation, with how long it has gone without progress and how long its kind may. */
+export class RunningOperationView extends OperationView {
+  @ApiProperty() idleSeconds!: number;
+  @ApiProperty({ description: 'Without progress for this long, the API ends it (ISLAND_OPERATION_DEADLINES)' }) deadlineSeconds!: number;
 }

@@ -1,15 +1,17 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { JobKind } from '@island/catalog';
+import { JOB_KINDS, JobKind } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { CatalogRebuild, Fsck, GcRun, OperationFinishedEvent } from '@island/contracts';
 import { InjectConfig } from '@island/platform';
 import { Caller } from '../auth/caller';
-import { OperationView, StartCatalogRebuildDto, StartFsckDto, StartGcRunDto } from '../dtos/operation.dto';
+import { OperationView, RunningOperationView, StartCatalogRebuildDto, StartFsckDto, StartGcRunDto } from '../dtos/operation.dto';
 import { ConflictError, ForbiddenError, InvalidRequestError, NotFoundError } from '../errors/domain-errors';
 import { UnitOfWork } from '../outbox/unit-of-work';
+import { operationDeadlines } from '../state-machines/operation-deadlines';
 import { assertUuid } from './visible-resources';
 
 /** Operations the GC worker runs for an operator; their events finish them here. */
+const STUCK_AFTER_SECONDS = 120;
 const REGION_OPERATIONS: readonly JobKind[] = ['gc-run', 'fsck', 'catalog-rebuild'];
 
 /** Operator operations on a whole region (GC run, fsck, catalog rebuild) and every operation's status. */
@@ -27,6 +29,23 @@ export class OperationsService {
     const job = await this.uow.read((catalog) => catalog.jobs.find(id));
     if (!job || (caller.scope !== undefined && job.projectId !== caller.scope)) throw new NotFoundError('operation', id);
     return OperationView.of(job);
+  }
+
+  /**
+   * Running operations the caller may see (its project's; every one for the admin), least recently
+   * progressing first; `stuck`: only those without progress for over two minutes (or their whole deadline
+   * when it is shorter) — what an operator looks at before the sweeper ends them.
+   */
+  async listRunning(caller: Caller, o: { stuck: boolean }): Promise<RunningOperationView[]> {
+    const deadlines = operationDeadlines(this.config.operations.deadlineOverrides);
+    const jobs = o.stuck
+      ? await this.uow.read((catalog) => catalog.jobs.idle(stuckAfter(deadlines), 200, caller.scope))
+      : await this.uow.read((catalog) => catalog.jobs.listRunning(caller.scope));
+    return jobs.map((job) => ({
+      ...OperationView.of(job),
+      idleSeconds: Math.max(0, Math.round((Date.now() - job.updatedAt.getTime()) / 1000)),
+      deadlineSeconds: deadlines[job.kind],
+    }));
   }
 
   async startGcRun(caller: Caller, dto: StartGcRunDto): Promise<OperationView> {
@@ -86,4 +105,9 @@ export class OperationsService {
     if (!this.config.regions.some((r) => r.name === region)) throw new InvalidRequestError(`unknown region ${region}`);
     return region;
   }
+}
+
+/** When a running operation counts as stuck: two minutes without progress, or its whole deadline when shorter. */
+function stuckAfter(deadlines: Record<JobKind, number>): Record<JobKind, number> {
+  return Object.fromEntries(JOB_KINDS.map((k) => [k, Math.min(STUCK_AFTER_SECONDS, deadlines[k])])) as Record<JobKind, number>;
 }

@@ -185,6 +185,21 @@ export class SnapshotPipeline {
         await tx.send(PointsInTimeRelease, { host: volume.host, volumeId: volume.id, path: volume.imagePath, drop: [volume.pointInTime] });
       }
     }
+    await this.sendManifestWrite(tx, snapshot, volume);
+    if (snapshot.pointInTime) await this.scheduleUploads(tx, volume.id);
+  }
+
+  /** A sealing snapshot whose manifest write was lost or gave up (Swift down for long): it is asked for again. */
+  async resendManifest(snapshotId: string): Promise<void> {
+    await this.uow.run(async (tx) => {
+      const snapshot = await this.lockSnapshot(tx, snapshotId);
+      if (snapshot?.status !== 'sealing') return;
+      await this.sendManifestWrite(tx, snapshot, await tx.catalog.volumes.get(snapshot.volumeId));
+      await this.progress(tx.catalog, snapshot, snapshot);
+    });
+  }
+
+  private async sendManifestWrite(tx: Tx, snapshot: SnapshotEntity, volume: VolumeEntity): Promise<void> {
     await tx.send(SnapshotWriteManifest, {
       snapshotId: snapshot.id,
       volumeId: volume.id,
@@ -198,7 +213,6 @@ export class SnapshotPipeline {
       createdAt: snapshot.createdAt.toISOString(),
       ...(snapshot.copyOf && volume.replicaOf && { copyOf: snapshot.copyOf, replicaOf: volume.replicaOf }),
     });
-    if (snapshot.pointInTime) await this.scheduleUploads(tx, volume.id);
   }
 
   async manifestWritten(e: SnapshotManifestWrittenEvent): Promise<void> {

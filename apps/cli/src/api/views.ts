@@ -54,8 +54,18 @@ export interface OperationView {
   kind: string;
   status: 'running' | 'succeeded' | 'failed';
   progress: number;
+  resourceType: string;
+  resourceId: string;
   error: string | null;
   result: Record<string, unknown> | null;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+}
+
+export interface RunningOperationView extends OperationView {
+  idleSeconds: number;
+  deadlineSeconds: number;
 }
 
 export interface RegionView {

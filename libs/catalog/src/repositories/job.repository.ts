@@ -34,6 +34,23 @@ export const JOB_KINDS = [
   'catalog-rebuild',
 ] as const satisfies readonly JobKind[];
 
+/**
+ * Seconds each kind of operation may go without progress (a state change, a progress report) before the API
+ * ends it: a restore reports progress every second, an upload each part, a GC run each batch.
+ */
+export const DEFAULT_DEADLINE_SECONDS: Readonly<Record<JobKind, number>> = {
+  attach: 15 * 60,
+  detach: 5 * 60,
+  revert: 15 * 60,
+  extend: 10 * 60,
+  snapshot: 20 * 60,
+  'snapshot-copy': 30 * 60,
+  'volume-delete': 10 * 60,
+  'gc-run': 2 * 3600,
+  fsck: 2 * 3600,
+  'catalog-rebuild': 2 * 3600,
+};
+
 /** A job row whose params are typed by its kind (a union over kinds, narrowed by testing `kind`). */
 export type Job<K extends JobKind = JobKind> = K extends JobKind ? Omit<JobEntity, 'kind' | 'params'> & { kind: K; params: JobParamsByKind[K] } : never;
 
@@ -116,6 +133,30 @@ export class JobRepository {
 
   async progress(id: string, percent: number): Promise<void> {
     await this.m.query(`UPDATE job SET progress = $2, updated_at = now() WHERE id = $1 AND status = 'running'`, [id, percent]);
+  }
+
+  /** Running operations without progress for longer than `seconds[kind]` (of one project, with a scope), idlest first. */
+  async idle(seconds: Readonly<Record<JobKind, number>>, limit = 100, scope?: string): Promise<Job[]> {
+    const kinds = Object.keys(seconds);
+    const ids = await sqlRows<{ id: string }>(
+      this.m,
+      `SELECT j.id FROM job j JOIN unnest($1::text[], $2::int[]) AS d(kind, secs) ON d.kind = j.kind
+        WHERE j.status = 'running' AND j.updated_at < now() - make_interval(secs => d.secs) AND ($4::text IS NULL OR j.project_id = $4)
+        ORDER BY j.updated_at LIMIT $3`,
+      [kinds, kinds.map((k) => seconds[k as JobKind]), limit, scope ?? null],
+    );
+    if (ids.length === 0) return [];
+    const jobs = await this.m.getRepository(JobEntity).find({ where: ids.map(({ id }) => ({ id })), order: { updatedAt: 'ASC' } });
+    return jobs as Job[];
+  }
+
+  /** The running operations (of one project, with a scope), oldest activity first. */
+  async listRunning(scope?: string, limit = 200): Promise<Job[]> {
+    return (await this.m.getRepository(JobEntity).find({
+      where: { status: 'running', ...(scope !== undefined && { projectId: scope }) },
+      order: { updatedAt: 'ASC' },
+      take: limit,
+    })) as Job[];
   }
 
   /** The restored image of a revert exists: its point in time, and most of the work done. */

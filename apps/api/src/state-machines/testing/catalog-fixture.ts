@@ -104,9 +104,10 @@ export class CatalogFixture {
   }
 
   async jobOf(resourceId: string) {
-    const [job] = (await this.db.dataSource.query(`SELECT status, progress, error, params FROM job WHERE resource_id = $1 ORDER BY created_at DESC LIMIT 1`, [
-      resourceId,
-    ])) as { status: string; progress: number; error: string | null; params: Record<string, unknown> }[];
+    const [job] = (await this.db.dataSource.query(
+      `SELECT id, status, progress, error, params FROM job WHERE resource_id = $1 ORDER BY created_at DESC LIMIT 1`,
+      [resourceId],
+    )) as { id: string; status: string; progress: number; error: string | null; params: Record<string, unknown> }[];
     return job;
   }
 }
