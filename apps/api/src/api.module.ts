@@ -27,6 +27,9 @@ import { SnapshotPipeline } from './state-machines/snapshot-pipeline';
 import { SnapshotService } from './requests/snapshot.service';
 import { VolumeLifecycle } from './state-machines/volume-lifecycle';
 import { OperationSweeper } from './state-machines/operation-sweeper';
+import { DeadLetterArchive } from './dead-letters/dead-letter-archive';
+import { DeadLettersController } from './dead-letters/dead-letters.controller';
+import { DeadLettersService } from './dead-letters/dead-letters.service';
 import { VolumeService } from './requests/volume.service';
 
 @Module({
@@ -37,7 +40,7 @@ import { VolumeService } from './requests/volume.service';
     CatalogModule.forRoot({ applicationName: 'island-api', migrate: true }),
     MessagingModule.forService('api'),
   ],
-  controllers: [VolumesController, SnapshotsController, HostsController, RegionsController, OperationsController, QuotasController],
+  controllers: [VolumesController, SnapshotsController, HostsController, RegionsController, OperationsController, QuotasController, DeadLettersController],
   providers: [
     { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
     { provide: APP_FILTER, useClass: DomainErrorFilter },
@@ -55,6 +58,8 @@ import { VolumeService } from './requests/volume.service';
     SnapshotCopyService,
     VolumeLifecycle,
     OperationSweeper,
+    DeadLetterArchive,
+    DeadLettersService,
     HostService,
     OperationsService,
     QuotaService,

@@ -10,6 +10,7 @@ export * from './entities/volume.entity';
 export * from './ledger';
 export * from './catalog.module';
 export * from './repositories/catalog';
+export * from './repositories/dead-letter.repository';
 export * from './repositories/host.repository';
 export * from './repositories/job.repository';
 export * from './repositories/ledger.repository';

@@ -77,3 +77,15 @@ export interface RegionView {
   volumes: number;
   snapshots: number;
 }
+
+export interface DeadLetterView {
+  id: string;
+  contract: string;
+  version: number | null;
+  routingKey: string;
+  queue: string | null;
+  reason: string;
+  payload: unknown;
+  failedAt: string;
+  retriedAt: string | null;
+}

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { ApiClient } from '../api/api-client';
-import { OperationView, RunningOperationView } from '../api/views';
+import { DeadLetterView, OperationView, RunningOperationView } from '../api/views';
 import { CliError } from '../cli-error';
 import { print, table } from '../output';
 
@@ -48,6 +48,32 @@ export function opsCommand(api = new ApiClient()): Command {
           ...(op.error ? [`reason: ${op.error}`] : []),
         ].join('\n'),
       );
+    });
+  ops
+    .command('dead-letters')
+    .description('messages that failed for good, newest first, with the reason (admin)')
+    .option('--pending', 'only those not re-sent')
+    .option('--json', 'print JSON')
+    .action(async (o: { pending?: boolean; json?: boolean }) => {
+      const r = await api.get<{ deadLetters: DeadLetterView[] }>(`/v1/dead-letters${o.pending ? '?pending=true' : ''}`);
+      print(!!o.json, r, () =>
+        r.deadLetters.length === 0
+          ? 'no dead letters'
+          : table(
+              r.deadLetters.map((d) => ({ ...d, 'failed at': d.failedAt, 're-sent': d.retriedAt ?? '' })),
+              ['id', 'contract', 'failed at', 're-sent', 'reason'],
+            ),
+      );
+    });
+  ops
+    .command('retry')
+    .description('send a dead letter again, as a first attempt, once what made it fail is fixed (admin)')
+    .argument('<DEAD_LETTER_ID>')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { json?: boolean }) => {
+      if (!/^\d{1,18}$/.test(id)) throw new CliError(`${id} is not a dead letter id (see island ops dead-letters)`, 2);
+      const d = await api.post<DeadLetterView>(`/v1/dead-letters/${id}/retry`, {});
+      print(!!o.json, d, () => `dead letter ${d.id} (${d.contract}) sent again to ${d.routingKey}`);
     });
   return ops;
 }

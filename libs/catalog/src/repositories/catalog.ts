@@ -1,4 +1,5 @@
 import { EntityManager } from 'typeorm';
+import { DeadLetterRepository } from './dead-letter.repository';
 import { HostRepository } from './host.repository';
 import { JobRepository } from './job.repository';
 import { LedgerRepository } from './ledger.repository';
@@ -22,6 +23,7 @@ export class Catalog {
   readonly projects: ProjectRepository;
   readonly regions: RegionRepository;
   readonly outbox: OutboxRepository;
+  readonly deadLetters: DeadLetterRepository;
 
   constructor(m: EntityManager) {
     this.volumes = new VolumeRepository(m);
@@ -34,5 +36,6 @@ export class Catalog {
     this.projects = new ProjectRepository(m);
     this.regions = new RegionRepository(m);
     this.outbox = new OutboxRepository(m);
+    this.deadLetters = new DeadLetterRepository(m);
   }
 }
