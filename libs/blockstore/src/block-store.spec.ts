@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { loadConfig } from '@island/config';
-import { swiftClientFor } from '@island/swift';
-import { BlockEncoder, CorruptObjectError, ManifestBuilder, objectNames, SwiftBlockStore } from './index';
+import { SwiftProtocolError, swiftClientFor } from '@island/swift';
+import { BlockEncoder, BlockRefetch, CorruptObjectError, ManifestBuilder, objectNames, SwiftBlockStore } from './index';
 
 /** Runs against the real Swift of `scripts/services.sh up`. */
 describe('SwiftBlockStore', () => {
@@ -58,6 +58,44 @@ describe('SwiftBlockStore', () => {
     flips = 10; // damaged every time: as if stored so
     await expect(healing.getBlock(block.hash)).rejects.toBeInstanceOf(CorruptObjectError);
     expect(flips).toBe(7); // three GETs, then the error
+  });
+
+  it('fetches a block again when its reply ends before its Content-Length, and reports each body fetched again', async () => {
+    const raw = randomBytes(8192);
+    const block = encoder.encode(raw);
+    await store.putBlock(block);
+    let cuts = 1;
+    const cutting = Object.create(swift, {
+      getObject: {
+        value: async (...args: Parameters<typeof swift.getObject>) => {
+          const body = await swift.getObject(...args);
+          if (cuts-- > 0) throw new SwiftProtocolError('GET', args[1], 200, `reply ended after ${body.length >> 1} of ${body.length} bytes`);
+          return body;
+        },
+      },
+    }) as typeof swift;
+    const refetches: BlockRefetch[] = [];
+    const healing = new SwiftBlockStore(cutting, store.container, { region: 'RegionOne', onRefetch: (r) => refetches.push(r) });
+    expect(await healing.getBlock(block.hash)).toEqual(raw);
+    expect(refetches).toEqual([
+      { hash: block.hash, region: 'RegionOne', reason: 'truncated', detail: expect.stringContaining('reply ended after'), attempt: 1 },
+    ]);
+  });
+
+  it('names the block, its region and what was wrong when every GET brings it damaged', async () => {
+    const good = encoder.encode(randomBytes(4096));
+    await swift.putObject(store.container, objectNames.block(good.hash), Buffer.concat([good.object.subarray(0, 12), randomBytes(4096)]));
+    const refetches: BlockRefetch[] = [];
+    const named = new SwiftBlockStore(swift, store.container, { region: 'RegionOne', onRefetch: (r) => refetches.push(r) });
+    const error = await named.getBlock(good.hash).catch((e) => e);
+    expect(error).toBeInstanceOf(CorruptObjectError);
+    expect(error.message).toBe(
+      `block ${good.hash.toString('hex')} (region RegionOne, ${store.container}/blocks/${good.hash.toString('hex')}): content does not match its SHA-256 name (on each of 3 GETs)`,
+    );
+    expect(refetches.map((r) => [r.reason, r.attempt])).toEqual([
+      ['corrupt', 1],
+      ['corrupt', 2],
+    ]);
   });
 
   it('deletes blocks in bulk and reports the ones already gone', async () => {

@@ -1,11 +1,30 @@
-import { SwiftClient, SwiftNotFoundError, SwiftObjectExistsError } from '@island/swift';
+import { SwiftClient, SwiftNotFoundError, SwiftObjectExistsError, SwiftProtocolError } from '@island/swift';
 import { BlockDecoder, BlockEncoder, EncodedBlock } from './block-codec';
 import { decodeManifest, encodeManifest } from './manifest-codec';
 import { CorruptObjectError } from './blockstore-errors';
+import { injectedBlockFaults } from './injected-block-faults';
 import { Manifest } from './manifest';
 
-/** A block whose body fails verification is fetched this many more times before it counts as corrupt. */
-const CORRUPT_REFETCHES = 2;
+/** GETs of a block whose body arrives damaged before it counts as stored damaged. */
+export const BLOCK_READ_ATTEMPTS = 3;
+
+/** A block body that arrived unusable and is about to be fetched again. */
+export interface BlockRefetch {
+  hash: Buffer;
+  region: string | undefined;
+  /** `corrupt`: it failed verification; `truncated`: the reply ended before its Content-Length. */
+  reason: 'corrupt' | 'truncated';
+  detail: string;
+  /** The GET that failed (1-based). */
+  attempt: number;
+}
+
+export interface BlockStoreOptions {
+  /** The region the container is in, named in errors. */
+  region?: string;
+  /** Told of each body that is fetched again (for logs and metrics). */
+  onRefetch?: (refetch: BlockRefetch) => void;
+}
 
 /** Object names in a region's container. Blocks are named by content; manifests by volume and sequence. */
 export const objectNames = {
@@ -30,6 +49,7 @@ export class SwiftBlockStore {
   constructor(
     readonly swift: SwiftClient,
     readonly container: string,
+    private readonly options: BlockStoreOptions = {},
   ) {}
 
   ensureContainer(): Promise<void> {
@@ -64,18 +84,25 @@ export class SwiftBlockStore {
   }
 
   /**
-   * Reads, decodes and verifies a block against its SHA-256 name. A body that fails the check is fetched again
-   * (up to CORRUPT_REFETCHES more times): bytes damaged in transit come right; an object stored damaged keeps
-   * failing, with CorruptObjectError.
+   * Reads, decodes and verifies a block against its SHA-256 name. A body that fails the check or arrives cut short is
+   * fetched again, up to BLOCK_READ_ATTEMPTS GETs in all: bytes damaged in transit come right; an object stored
+   * damaged keeps failing, with a CorruptObjectError naming the block, its region and what was wrong.
    */
   async getBlock(hash: Buffer): Promise<Buffer> {
     const name = objectNames.block(hash);
-    for (let attempt = 0; ; attempt++) {
-      const object = await this.swift.getObject(this.container, name, undefined, { verifyMd5: false });
+    const object = `${this.container}/${name}`;
+    for (let attempt = 1; ; attempt++) {
       try {
-        return this.decoder.decode(object, hash, `${this.container}/${name}`);
+        const body = await injectedBlockFaults.read(hash, object, () => this.swift.getObject(this.container, name, undefined, { verifyMd5: false }));
+        return this.decoder.decode(body, hash, object);
       } catch (error) {
-        if (!(error instanceof CorruptObjectError) || attempt >= CORRUPT_REFETCHES) throw error;
+        const damage = damageOf(error);
+        if (!damage) throw error;
+        if (attempt >= BLOCK_READ_ATTEMPTS) {
+          const region = this.options.region ? `region ${this.options.region}, ` : '';
+          throw new CorruptObjectError(`block ${hash.toString('hex')} (${region}${object})`, `${damage.detail} (on each of ${attempt} GETs)`);
+        }
+        this.options.onRefetch?.({ hash, region: this.options.region, ...damage, attempt });
       }
     }
   }
@@ -118,6 +145,13 @@ export class SwiftBlockStore {
   async deleteManifest(name: string): Promise<void> {
     await this.swift.deleteObject(this.container, name, { ignoreMissing: true });
   }
+}
+
+/** Why a block body is worth fetching again, or undefined when the error is not about the body. */
+function damageOf(error: unknown): Pick<BlockRefetch, 'reason' | 'detail'> | undefined {
+  if (error instanceof CorruptObjectError) return { reason: 'corrupt', detail: error.problem };
+  if (error instanceof SwiftProtocolError && error.operation === 'GET') return { reason: 'truncated', detail: error.message };
+  return undefined;
 }
 
 /** Encoders hold a zstd context each; a small pool lets concurrent uploads share them safely. */

@@ -5,3 +5,4 @@ export * from './manifest-codec';
 export * from './block-store';
 export { RegionStores } from './region-stores';
 export { SwiftStoresModule } from './region-stores.module';
+export { BlockFaultPlan, InjectedBlockFaults } from './injected-block-faults';

@@ -1,8 +1,8 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { IslandConfig } from '@island/config';
-import { InjectConfig, ReadinessRegistry } from '@island/platform';
+import { InjectConfig, MetricsService, ReadinessRegistry } from '@island/platform';
 import { swiftClientFor } from '@island/swift';
-import { SwiftBlockStore } from './block-store';
+import { BlockRefetch, SwiftBlockStore } from './block-store';
 
 /**
  * One Swift client and block store per configured region. Each region's container is created on first
@@ -18,11 +18,19 @@ export class RegionStores implements OnModuleInit, OnApplicationShutdown {
   constructor(
     @InjectConfig() private readonly config: IslandConfig,
     private readonly readiness: ReadinessRegistry,
+    private readonly metrics: MetricsService,
   ) {
     for (const region of config.regions) {
       const client = swiftClientFor(region, config.swift);
-      this.stores.set(region.name, new SwiftBlockStore(client, region.container));
+      this.stores.set(region.name, new SwiftBlockStore(client, region.container, { region: region.name, onRefetch: (r) => this.refetching(r) }));
     }
+  }
+
+  private refetching({ hash, region, reason, detail, attempt }: BlockRefetch): void {
+    this.logger.warn(`block ${hash.toString('hex')} of region ${region}: GET ${attempt} brought a ${reason} body (${detail}); fetching it again`);
+    const help = 'Block bodies fetched again: the one received was corrupt or truncated';
+    const refetches = this.metrics.counter('island_block_refetches_total', help, ['region', 'reason']);
+    refetches.inc({ region, reason });
   }
 
   onModuleInit(): void {

@@ -1,27 +1,41 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { RegionStores } from '@island/blockstore';
+import { RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { IslandConfig } from '@island/config';
 import { OperationProgress, VolumeRestore, VolumeRestored, VolumeRestoreJob } from '@island/contracts';
-import { MessagePublisher, OnMessage } from '@island/messaging';
+import { isPermanentFailure, MessagePublisher, OnMessage } from '@island/messaging';
 import { InjectConfig, injectedDelay, insideDataDir, MetricsService } from '@island/platform';
-import { createImage, createSnapshot, Qcow2Error, Qcow2Image } from '@island/qcow2';
-import { RestoreWriter } from './restore-writer';
+import { createSnapshot, Qcow2Error, Qcow2Image } from '@island/qcow2';
+import { OpenedPartial, PartialRestore } from '../restore/partial-restore';
+import { RestoreCheckpoints } from '../restore/restore-checkpoints';
+import { restoreIdentity } from '../restore/restore-record';
+import { RestoreWriter } from '../restore/restore-writer';
 
 const GET_CONCURRENCY = 8;
 const AHEAD = 32;
 const PROGRESS_MS = 1_000;
 
+interface BlockToFetch {
+  ordinal: number;
+  hash: Buffer;
+  indexes: number[];
+}
+
 /**
  * Restores a snapshot into a new image on this host: the manifest names every block, so any snapshot
  * restores in the same way and time, with no chain to replay. Blocks are fetched in parallel and verified
  * against their SHA-256 names; one writer fills the image; the point in time that equals the snapshot is
- * taken; then the image is renamed into place.
+ * taken; then the image is renamed into place. A restore delivered again (a retry after a transient error, or
+ * a redelivery after the worker died) resumes from the blocks its partial image already holds (PartialRestore).
  */
 @Injectable()
 export class RestoreJobs {
+  private readonly logger = new Logger('RestoreVolume');
+  /** Targets being restored by this process: a second delivery of the same restore waits for a retry. */
+  private readonly running = new Set<string>();
+
   constructor(
     @InjectConfig() private readonly config: IslandConfig,
     private readonly stores: RegionStores,
@@ -32,66 +46,114 @@ export class RestoreJobs {
   @OnMessage(VolumeRestore)
   async restore(job: VolumeRestoreJob): Promise<void> {
     const target = insideDataDir(this.config.host.dataDir, job.targetPath);
-    if (existsSync(target) && (await this.hasPointInTime(target, job.pointInTime))) {
-      return await this.done(job, target, 0, 0); // a redelivery after the work finished
+    if (this.running.has(target)) throw new Error(`a restore into ${target} is already running in this process`);
+    this.running.add(target);
+    try {
+      await this.restoreInto(job, new PartialRestore(target));
+    } finally {
+      this.running.delete(target);
     }
-    const { bytes, blocks } = await this.fill(job, target);
-    await this.done(job, target, bytes, blocks);
   }
 
-  private async fill(job: VolumeRestoreJob, target: string): Promise<{ bytes: number; blocks: number }> {
+  private async restoreInto(job: VolumeRestoreJob, partial: PartialRestore): Promise<void> {
+    try {
+      if (existsSync(partial.target) && (await this.hasPointInTime(partial.target, job.pointInTime))) {
+        await partial.record.remove(); // left if the worker died between the rename and the record's removal
+        return await this.done(job, partial.target, 0, 0); // a redelivery after the work finished
+      }
+      const { bytes, blocks } = await this.fill(job, partial);
+      await this.done(job, partial.target, bytes, blocks);
+    } catch (error) {
+      if (isPermanentFailure(error)) await partial.discard().catch((e: Error) => this.logger.warn(`could not remove ${partial.imagePath}: ${e.message}`));
+      throw error;
+    }
+  }
+
+  private async fill(job: VolumeRestoreJob, partial: PartialRestore): Promise<{ bytes: number; blocks: number }> {
     const store = await this.stores.store(job.region);
     const manifest = await store.getManifest(job.manifestObject);
     await injectedDelay('restore.after-manifest');
     if (manifest.volumeSize > job.sizeBytes)
       throw new Qcow2Error(`manifest ${job.manifestObject} is ${manifest.volumeSize} bytes, larger than the volume (${job.sizeBytes})`);
-    const partial = `${target}.restoring`;
-    await mkdir(dirname(target), { recursive: true });
-    await rm(partial, { force: true });
-    await rm(`${partial}.lock`, { force: true });
-    await createImage(partial, { size: job.sizeBytes });
-    const image = await Qcow2Image.open(partial, { writable: true });
     const blocks = manifest.distinctBlocks();
-    const writer = new RestoreWriter(image, manifest.blockSize, AHEAD);
-    let lastProgress = Date.now();
+    const identity = restoreIdentity(job, manifest, blocks.length);
+    await mkdir(dirname(partial.target), { recursive: true });
+    const opened = await partial.open(identity);
+    this.reportOpened(job, opened, blocks.length);
+    const { image, written } = opened;
+    const toFetch = blocks.flatMap((block, ordinal) => (written.has(ordinal) ? [] : [{ ordinal, hash: block.hash, indexes: block.indexes }]));
+    const entriesBefore = blocks.reduce((sum, block, ordinal) => sum + (written.has(ordinal) ? block.indexes.length : 0), 0);
+    const checkpoints = new RestoreCheckpoints(image, partial.record, identity, written);
+    const writer = new RestoreWriter(image, manifest.blockSize, AHEAD, checkpoints);
     try {
-      // fetch in parallel, each distinct block once; one writer fills the image, and fetchers run ahead of
-      // it by at most AHEAD queued blocks (plus the batch being written), so memory stays bounded while the
-      // network never waits for the disk
-      let next = 0;
-      const fetcher = async () => {
-        try {
-          while (next < blocks.length) {
-            const block = blocks[next++];
-            await writer.add(block.indexes, await store.getBlock(block.hash));
-            if (Date.now() - lastProgress >= PROGRESS_MS) {
-              lastProgress = Date.now();
-              await this.publisher.publish(OperationProgress, {
-                operationId: job.operationId,
-                resourceId: job.volumeId,
-                done: writer.entriesWritten,
-                total: manifest.entryCount,
-              });
-            }
-          }
-        } catch (error) {
-          next = blocks.length; // the other fetchers stop after the block they are fetching
-          throw error;
-        }
-      };
-      // every fetcher has stopped before the image is closed, so none hands the writer a block afterwards
-      const fetched = await Promise.allSettled(Array.from({ length: GET_CONCURRENCY }, fetcher));
-      const failed = fetched.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
+      await this.fetchInto(writer, store, toFetch, (done) =>
+        this.publisher.publish(OperationProgress, {
+          operationId: job.operationId,
+          resourceId: job.volumeId,
+          done: entriesBefore + done,
+          total: manifest.entryCount,
+        }),
+      );
       await writer.finish();
-      await createSnapshot(image, job.pointInTime);
+      await checkpoints.checkpoint(); // every block recorded: from here on a crash leaves only the point in time and the rename
+      if (!opened.hasPointInTime) await createSnapshot(image, job.pointInTime);
+    } catch (error) {
+      if (!isPermanentFailure(error)) await recordForRetry(writer, checkpoints);
+      throw error;
     } finally {
       await writer.finish().catch(() => undefined); // never close under a write in flight
       await image.close();
     }
-    await rename(partial, target);
+    await partial.moveIntoPlace();
     this.metrics.counter('island_worker_bytes_restored_total', 'Guest bytes written by restores').inc(writer.bytesWritten);
-    return { bytes: writer.bytesWritten, blocks: writer.entriesWritten };
+    return { bytes: blocks.reduce((sum, block) => sum + block.length * block.indexes.length, 0), blocks: manifest.entryCount };
+  }
+
+  /**
+   * Fetches blocks in parallel, each distinct block once, and hands them to the writer; fetchers run ahead of it by at
+   * most AHEAD queued blocks (plus the batch being written), so memory stays bounded while the network never waits for
+   * the disk. Every fetcher has stopped when this returns or throws, so none hands the writer a block afterwards.
+   */
+  private async fetchInto(writer: RestoreWriter, store: SwiftBlockStore, blocks: BlockToFetch[], progress: (done: number) => Promise<void>): Promise<void> {
+    const restored = this.blocksRestored();
+    let next = 0;
+    let lastProgress = Date.now();
+    const fetcher = async () => {
+      try {
+        while (next < blocks.length) {
+          const block = blocks[next++];
+          const data = await store.getBlock(block.hash);
+          restored.inc({ how: 'fetched' });
+          await writer.add(block.ordinal, block.indexes, data);
+          if (Date.now() - lastProgress >= PROGRESS_MS) {
+            lastProgress = Date.now();
+            await progress(writer.entriesWritten);
+          }
+        }
+      } catch (error) {
+        next = blocks.length; // the other fetchers stop after the block they are fetching
+        throw error;
+      }
+    };
+    const results = await Promise.allSettled(Array.from({ length: GET_CONCURRENCY }, fetcher));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  private reportOpened(job: VolumeRestoreJob, opened: OpenedPartial, distinctBlocks: number): void {
+    if (opened.resumed) {
+      const leaks = opened.leaksReleased > 0 ? ` (${opened.leaksReleased} clusters a crash leaked were released)` : '';
+      this.logger.log(`restore of volume ${job.volumeId} resumes its partial image: ${opened.written.count} of ${distinctBlocks} blocks are in it${leaks}`);
+      this.blocksRestored().inc({ how: 'resumed' }, opened.written.count);
+    } else if (opened.startedOverBecause) {
+      this.logger.warn(`restore of volume ${job.volumeId} starts over: ${opened.startedOverBecause}`);
+    }
+  }
+
+  private blocksRestored() {
+    return this.metrics.counter('island_worker_restore_blocks_total', 'Distinct blocks restored, by how: fetched from Swift or resumed from a partial image', [
+      'how',
+    ]);
   }
 
   private async hasPointInTime(path: string, pointInTime: string): Promise<boolean> {
@@ -114,5 +176,15 @@ export class RestoreJobs {
       bytesWritten,
       blocksWritten,
     });
+  }
+}
+
+/** Before a retry: the blocks fetched so far are written, then recorded, so that the retry fetches none of them again. */
+async function recordForRetry(writer: RestoreWriter, checkpoints: RestoreCheckpoints): Promise<void> {
+  try {
+    await writer.finish();
+    await checkpoints.checkpoint();
+  } catch {
+    // the retry resumes from the last checkpoint instead
   }
 }

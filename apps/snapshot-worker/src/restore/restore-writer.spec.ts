@@ -29,9 +29,10 @@ describe('RestoreWriter', () => {
     for (const index of [3, 1, 2, 9, 10, 11, 12, 0, 25]) blocks.set(index, randomBytes(BLOCK));
     const last = randomBytes(1000);
     const writer = new RestoreWriter(image, BLOCK, 4);
-    for (const [index, data] of blocks) await writer.add([index], data);
-    await writer.add([30, 5], shared);
-    await writer.add([40], last);
+    let ordinal = 0;
+    for (const [index, data] of blocks) await writer.add(ordinal++, [index], data);
+    await writer.add(ordinal++, [30, 5], shared);
+    await writer.add(ordinal++, [40], last);
     await writer.finish();
 
     blocks.set(30, shared).set(5, shared).set(40, last);
@@ -58,10 +59,10 @@ describe('RestoreWriter', () => {
       written++;
       return original(offset, data);
     };
-    await writer.add([0], randomBytes(BLOCK)); // taken by the writer at once, which then waits at the gate
-    await writer.add([1], randomBytes(BLOCK));
+    await writer.add(0, [0], randomBytes(BLOCK)); // taken by the writer at once, which then waits at the gate
+    await writer.add(1, [1], randomBytes(BLOCK));
     let third = false;
-    const adding = writer.add([2], randomBytes(BLOCK)).then(() => (third = true));
+    const adding = writer.add(2, [2], randomBytes(BLOCK)).then(() => (third = true));
     await new Promise((r) => setTimeout(r, 20));
     expect(third).toBe(false);
     release();
@@ -72,9 +73,41 @@ describe('RestoreWriter', () => {
 
   it('reports a write that fails to the fetchers and at the end, and writes nothing after it', async () => {
     const writer = new RestoreWriter(image, BLOCK, 2);
-    await writer.add([100], randomBytes(BLOCK)); // beyond the image
+    await writer.add(0, [100], randomBytes(BLOCK)); // beyond the image
     await expect(writer.finish()).rejects.toThrow(ImageUsageError);
-    await expect(writer.add([1], randomBytes(BLOCK))).rejects.toThrow(ImageUsageError);
+    await expect(writer.add(1, [1], randomBytes(BLOCK))).rejects.toThrow(ImageUsageError);
     expect((await image.read(BLOCK, BLOCK)).equals(Buffer.alloc(BLOCK))).toBe(true);
+  });
+
+  it('reports a block written only once all its indexes are, and offers checkpoints between batches with no write in flight', async () => {
+    const events: string[] = [];
+    let writing = 0;
+    const original = image.write.bind(image);
+    image.write = async (offset: number, data: Buffer) => {
+      writing++;
+      try {
+        return await original(offset, data);
+      } finally {
+        writing--;
+        events.push(`write ${offset / BLOCK}`);
+      }
+    };
+    const writer = new RestoreWriter(image, BLOCK, 2, {
+      blockWritten: (ordinal) => events.push(`block ${ordinal}`),
+      checkpointIfDue: async () => {
+        expect(writing).toBe(0);
+        events.push('checkpoint');
+      },
+    });
+    await writer.add(0, [4, 7, 9], randomBytes(BLOCK));
+    await writer.add(1, [2], randomBytes(BLOCK));
+    await writer.finish();
+
+    const at = (event: string) => events.indexOf(event);
+    for (const index of [4, 7, 9]) expect(at(`write ${index}`)).toBeLessThan(at('block 0'));
+    expect(at('write 2')).toBeLessThan(at('block 1'));
+    expect(events.filter((e) => e.startsWith('block'))).toHaveLength(2);
+    expect(events[events.length - 1]).toBe('checkpoint');
+    expect(writer.entriesWritten).toBe(4);
   });
 });

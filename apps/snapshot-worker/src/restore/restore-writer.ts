@@ -1,20 +1,30 @@
 import { Qcow2Image } from '@island/qcow2';
 
 interface Pending {
+  ordinal: number;
   index: number;
   data: Buffer;
+}
+
+/** Told when a block is written at every index, and when a checkpoint may be taken (no write in flight then). */
+export interface WriterProgress {
+  blockWritten(ordinal: number): void;
+  checkpointIfDue(): Promise<void>;
 }
 
 /**
  * The single writer of an image being restored. Fetchers hand it blocks as they arrive and go on fetching;
  * it writes whatever has queued up, in block order. Only when `maxQueued` entries wait does a fetcher wait,
- * and only until the writer takes them: the network never idles while the queue drains.
+ * and only until the writer takes them: the network never idles while the queue drains. Between batches, with
+ * nothing in flight, it lets `progress` take a checkpoint.
  */
 export class RestoreWriter {
   private pending: Pending[] = [];
   private draining: Promise<void> | undefined;
   private failure: Error | undefined;
   private waiters: (() => void)[] = [];
+  /** Entries still to write, per block ordinal. */
+  private readonly entriesLeft = new Map<number, number>();
   /** Block entries written so far (a block repeated at several indexes counts once per index). */
   entriesWritten = 0;
   bytesWritten = 0;
@@ -27,12 +37,14 @@ export class RestoreWriter {
      * being written, at most twice this many blocks are held in memory.
      */
     private readonly maxQueued: number,
+    private readonly progress?: WriterProgress,
   ) {}
 
-  /** Queues one block's bytes for each of its indexes; resolves once the queue has room again. */
-  async add(indexes: number[], data: Buffer): Promise<void> {
+  /** Queues block `ordinal`'s bytes for each of its indexes; resolves once the queue has room again. */
+  async add(ordinal: number, indexes: number[], data: Buffer): Promise<void> {
     this.throwIfFailed();
-    for (const index of indexes) this.pending.push({ index, data });
+    this.entriesLeft.set(ordinal, (this.entriesLeft.get(ordinal) ?? 0) + indexes.length);
+    for (const index of indexes) this.pending.push({ ordinal, index, data });
     this.startDraining();
     while (this.pending.length >= this.maxQueued && !this.failure) await new Promise<void>((resolve) => this.waiters.push(resolve));
     this.throwIfFailed();
@@ -56,15 +68,27 @@ export class RestoreWriter {
         const batch = this.pending.sort((a, b) => a.index - b.index);
         this.pending = [];
         this.wakeWaiters();
-        for (const { index, data } of batch) {
+        for (const { ordinal, index, data } of batch) {
           await this.image.write(index * this.blockSize, data);
           this.bytesWritten += data.length;
           this.entriesWritten += 1;
+          this.entryWritten(ordinal);
         }
+        await this.progress?.checkpointIfDue();
       }
     } catch (error) {
       this.failure = error as Error;
       this.wakeWaiters();
+    }
+  }
+
+  private entryWritten(ordinal: number): void {
+    const left = (this.entriesLeft.get(ordinal) ?? 1) - 1;
+    if (left > 0) {
+      this.entriesLeft.set(ordinal, left);
+    } else {
+      this.entriesLeft.delete(ordinal);
+      this.progress?.blockWritten(ordinal);
     }
   }
 
