@@ -27,8 +27,9 @@ describe('failures end their operation, and dead letters are kept', () => {
     const clone = await io.createVolume(8 * MIB, { snapshotId: snapshot.id });
 
     const swift = localSwift('RegionOne');
-    const manifest = String(snapshot.manifestObject ?? '');
-    expect(manifest).not.toBe('');
+    const manifests = [...(await island.swiftObjects(`manifests/${source}/`)).keys()];
+    expect(manifests).toHaveLength(1);
+    const [manifest] = manifests;
     const saved = await swift.getObject(island.container, manifest);
     await swift.deleteObject(island.container, manifest);
     try {
