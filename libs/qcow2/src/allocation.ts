@@ -1,6 +1,7 @@
 import { ImageFile } from './image-file';
 import { ClusterMapping, compressedClusters, encodeDataEntry } from './l2-entry';
 import { OFLAG_COPIED, OFLAG_ZERO } from './limits';
+import { Qcow2Error, hex } from './qcow2-errors';
 import { Refcounts } from './refcounts';
 import { ActiveL1, ClusterTables, l1Bytes } from './tables';
 
@@ -42,7 +43,7 @@ export class ClusterAllocator {
     if ((mapping.kind === 'data' || mapping.kind === 'zero' || mapping.kind === 'subclusters') && mapping.offset) {
       await this.refcounts.release(mapping.offset);
     } else if (mapping.kind === 'compressed') {
-      for (const c of compressedClusters(mapping.offset, mapping.size, this.tables.clusterSize)) await this.refcounts.change(c, -1);
+      for (const c of compressedClusters(mapping.offset, mapping.size, this.tables.clusterSize)) await this.refcounts.release(c * this.tables.clusterSize);
     }
   }
 
@@ -72,6 +73,19 @@ export class ClusterAllocator {
       await this.setEntry(table, l2Offset, index, encodeDataEntry(host + k * this.tables.clusterSize));
       await this.releaseMapping(old);
     }
+  }
+
+  /**
+   * Moves the active L2 table at `offset` to a new cluster: the active L1 entry follows it and the old cluster
+   * loses the reference (a snapshot may keep it). Returns the new offset; the caller writes the table there.
+   */
+  async moveL2Table(offset: number): Promise<number> {
+    const l1Index = this.active.indexOfTable(offset);
+    if (l1Index === undefined) throw new Qcow2Error(`L2 table ${hex(offset)} changed but the active L1 table does not reference it`);
+    const moved = await this.refcounts.allocate(1);
+    this.active.set(l1Index, BigInt(moved) | OFLAG_COPIED);
+    await this.refcounts.release(offset);
+    return moved;
   }
 
   /** Writes an L1 table into newly allocated clusters; returns its offset. */

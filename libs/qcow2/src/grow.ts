@@ -19,6 +19,7 @@ export async function growImage(image: Qcow2Image, requested: number): Promise<v
     l1.set(active.l1);
     await image.replaceActiveL1(l1);
   }
+  // one header write names the new L1 table and the new size together
   image.setVirtualSize(size);
   await image.flush();
 }

@@ -94,6 +94,34 @@ describe('island-written images agree with qemu-img', () => {
     120_000,
   );
 
+  it('keeps an image with more L2 tables than the cache holds consistent through writes and snapshots', async () => {
+    // 512-byte clusters: each L2 table maps 32 KiB, so 600 scattered writes dirty 600 tables and the cache (512) evicts
+    const path = join(dir, 'many-tables.qcow2');
+    const size = 20 << 20;
+    await createImage(path, { size, clusterSize: 512 });
+    const model = Buffer.alloc(size);
+    const image = await Qcow2Image.open(path, { writable: true });
+    const writeAt = async (region: number, value: number) => {
+      const data = Buffer.alloc(512, value);
+      await image.write(region * (32 << 10), data);
+      data.copy(model, region * (32 << 10));
+    };
+    for (let region = 0; region < 600; region++) await writeAt(region, 1 + (region % 250));
+    await createSnapshot(image, 'wide');
+    const snapshot = Buffer.from(model);
+    for (let region = 0; region < 600; region += 3) await writeAt(region, 0xee);
+    await image.close();
+    expect(qemuCheck(path)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });
+    expect(qemuRaw(dir, path).equals(model)).toBe(true);
+    expect(qemuRaw(dir, path, 'wide').equals(snapshot)).toBe(true);
+
+    const again = await Qcow2Image.open(path, { writable: true });
+    await deleteSnapshot(again, 'wide');
+    await again.close();
+    expect(qemuCheck(path)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });
+    expect(qemuRaw(dir, path).equals(model)).toBe(true);
+  });
+
   it('reverts with qemu-img to a snapshot island took', async () => {
     const path = join(dir, 'revert.qcow2');
     await createImage(path, { size: 2 << 20 });

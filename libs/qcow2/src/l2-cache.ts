@@ -1,5 +1,4 @@
 import { ImageFile } from './image-file';
-import { Refcounts } from './refcounts';
 
 const L2_CACHE_TABLES = 512;
 
@@ -9,17 +8,16 @@ interface CachedTable {
 }
 
 /**
- * L2 tables by host offset, least recently used first. A changed table is written back on flush, or when
- * it is pushed out — then after the refcounts, so no table reaches the disk before the clusters it
- * references are counted.
+ * L2 tables by host offset, least recently used first. A changed table is written back on flush; one pushed
+ * out before that goes through `writeEvicted`, which keeps the image's write order (see MetadataWriter).
  */
 export class L2Cache {
   private readonly tables = new Map<number, CachedTable>();
 
   constructor(
     private readonly file: ImageFile,
-    private readonly refcounts: Refcounts,
     private readonly clusterSize: number,
+    private readonly writeEvicted: (offset: number, data: Buffer) => Promise<void>,
   ) {}
 
   /** The table at `offset`, read (and cached) if it is not in memory; `what` names it in errors. */
@@ -40,10 +38,7 @@ export class L2Cache {
     if (this.tables.size <= L2_CACHE_TABLES) return;
     for (const [key, value] of this.tables) {
       if (this.tables.size <= L2_CACHE_TABLES) break;
-      if (value.dirty) {
-        await this.refcounts.flush();
-        await this.file.write(key, value.data);
-      }
+      if (value.dirty) await this.writeEvicted(key, value.data);
       this.tables.delete(key);
     }
   }
@@ -60,7 +55,19 @@ export class L2Cache {
     this.tables.delete(offset);
   }
 
-  /** Writes every changed table; the caller has flushed the refcounts first. */
+  dirtyOffsets(): number[] {
+    return [...this.tables].filter(([, table]) => table.dirty).map(([offset]) => offset);
+  }
+
+  /** The table at `from` now lives at `to` (it moved to a new cluster before being written). */
+  rename(from: number, to: number): void {
+    const table = this.tables.get(from);
+    if (!table) return;
+    this.tables.delete(from);
+    this.tables.set(to, table);
+  }
+
+  /** Writes every changed table where it is; the caller has put what they reference on disk first. */
   async writeBack(): Promise<void> {
     for (const [offset, entry] of this.tables) {
       if (entry.dirty) {

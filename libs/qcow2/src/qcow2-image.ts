@@ -1,22 +1,24 @@
-import { open as openFile } from 'node:fs/promises';
 import { ClusterAllocator } from './allocation';
 import { BackingSource, openBacking } from './backing';
 import { GuestReader } from './guest-read';
 import { GuestWriter } from './guest-write';
-import { hasFeature, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, Qcow2Header, readHeader, requireWritableFeatures, serializeHeader } from './header';
-import { ImageFile } from './image-file';
+import { hasFeature, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, Qcow2Header, readHeader, requireWritableFeatures } from './header';
+import { ImageFile, OpenFileIo, openNodeFile } from './image-file';
 import { acquireWriterLock, WriterLock } from './image-lock';
 import { L2Cache } from './l2-cache';
 import { ClusterMapping } from './l2-entry';
+import { MetadataWriter } from './metadata-writer';
 import { ImageUsageError, Qcow2Error } from './qcow2-errors';
 import { addReferences, computeReferences, refreshCopiedFlags } from './references';
 import { Refcounts } from './refcounts';
 import { findSnapshotEntry, readSnapshotTable, SnapshotEntry, SnapshotInfo, snapshotInfo, snapshotTableClusters, storeSnapshotTable } from './snapshot-table';
-import { ActiveL1, ClusterTables, l1Bytes, readL1, View } from './tables';
+import { ActiveL1, ClusterTables, readL1, View } from './tables';
 
 export interface OpenOptions {
   /** Open for writing: takes the writer lock; refused on a corrupt image. */
   writable?: boolean;
+  /** Opens the image file (default: node:fs/promises). Tests pass one that records the writes and barriers. */
+  openFile?: OpenFileIo;
 }
 
 export interface ImageInfo {
@@ -35,8 +37,8 @@ export interface ImageInfo {
 /**
  * A qcow2 image (v2 or v3). One writer at a time (enforced by a lock); snapshot clusters are never
  * modified, so readers of snapshots are safe while the writer writes. Metadata changes are cached and
- * written on flush(): refcount blocks first, then L2 tables, L1 and header, so a crash can leak clusters
- * but never leave a reference to a free one.
+ * written on flush() in an order that survives a crash at any moment (MetadataWriter); snapshots, revert
+ * and the refcount rebuild commit atomically.
  */
 export class Qcow2Image {
   readonly clusterSize: number;
@@ -47,8 +49,10 @@ export class Qcow2Image {
   private readonly allocator: ClusterAllocator;
   private readonly reader: GuestReader;
   private readonly writer: GuestWriter;
-  private headerDirty = false;
+  private readonly metadata: MetadataWriter;
   private closed = false;
+  /** Set when an atomic change failed half way: the cached metadata no longer matches the disk. */
+  private abandoned: Error | undefined;
 
   private constructor(
     readonly path: string,
@@ -61,7 +65,8 @@ export class Qcow2Image {
     readonly writable: boolean,
     private readonly lock: WriterLock | undefined,
   ) {
-    this.tables = new ClusterTables(header, new L2Cache(file, refcounts, 2 ** header.clusterBits));
+    const cache = new L2Cache(file, 2 ** header.clusterBits, (offset, data) => this.metadata.writeEvictedL2(offset, data));
+    this.tables = new ClusterTables(header, cache);
     this.clusterSize = this.tables.clusterSize;
     this.entryBytes = this.tables.entryBytes;
     this.l2Entries = this.tables.l2Entries;
@@ -69,10 +74,10 @@ export class Qcow2Image {
     this.allocator = new ClusterAllocator(file, refcounts, this.tables, this.active, header.version);
     this.reader = new GuestReader(file, header, this.tables, backing);
     this.writer = new GuestWriter(header, file, this.tables, this.active, this.allocator, this.reader, backing !== undefined);
+    this.metadata = new MetadataWriter(file, header, refcounts, this.tables, this.active, this.allocator);
     refcounts.onTableMoved = (offset, clusters) => {
       this.header.refcountTableOffset = offset;
       this.header.refcountTableClusters = clusters;
-      this.headerDirty = true;
     };
   }
 
@@ -85,7 +90,7 @@ export class Qcow2Image {
     const lock = writable ? await acquireWriterLock(path) : undefined;
     let handle;
     try {
-      handle = await openFile(path, writable ? 'r+' : 'r');
+      handle = await (options.openFile ?? openNodeFile)(path, writable ? 'r+' : 'r');
     } catch (error) {
       await lock?.release();
       throw error;
@@ -108,7 +113,6 @@ export class Qcow2Image {
       if (writable && header.autoclearFeatures) {
         // features we do not maintain (e.g. persistent bitmaps) must be marked stale before we write
         header.autoclearFeatures = 0n;
-        image.headerDirty = true;
       }
       return image;
     } catch (error) {
@@ -210,47 +214,61 @@ export class Qcow2Image {
   private requireWritable(): void {
     if (!this.writable) throw new ImageUsageError(`${this.path} is open read-only`);
     if (this.closed) throw new ImageUsageError(`${this.path} is closed`);
+    if (this.abandoned) throw new ImageUsageError(`${this.path}: a change failed half way (${this.abandoned.message}); reopen the image`);
   }
 
   // ---- metadata write-back ----------------------------------------------------------------------
 
+  /** Makes every change so far durable (see MetadataWriter for the order). */
   async flush(): Promise<void> {
     if (!this.writable) return;
-    await this.refcounts.flush();
-    await this.tables.cache.writeBack();
-    if (this.active.dirty) {
-      await this.file.write(this.header.l1TableOffset, l1Bytes(this.active.entries, this.clusterSize));
-      this.active.dirty = false;
+    this.requireWritable();
+    if (this.metadata.inAtomicChange) throw new ImageUsageError('flush() inside an atomic change');
+    await this.metadata.flush();
+  }
+
+  /**
+   * Runs `change` — which modifies metadata in memory only — and commits it with a single header write, so
+   * that a crash leaves either the state before or the state after. If `change` fails, nothing of it reaches
+   * the disk and the image must be reopened.
+   */
+  async atomically(change: () => Promise<void>): Promise<void> {
+    this.requireWritable();
+    try {
+      await this.metadata.atomically(change);
+    } catch (error) {
+      this.abandoned = error instanceof Error ? error : new Error(String(error));
+      throw error;
     }
-    if (this.headerDirty) {
-      await this.file.write(0, serializeHeader(this.header));
-      this.headerDirty = false;
-    }
-    await this.refcounts.flush();
-    await this.file.sync();
+  }
+
+  private requireAtomicChange(what: string): void {
+    if (!this.metadata.inAtomicChange) throw new ImageUsageError(`${what} may only change inside atomically()`);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     try {
-      await this.flush();
+      if (!this.abandoned) await this.flush();
     } finally {
       this.closed = true;
       await this.backing?.close();
-      await this.file.handle.close();
+      await this.file.io.close();
       await this.lock?.release();
     }
   }
 
   // ---- structure changes used by snapshots, resize and check ------------------------------------
 
-  /** Adds `delta` to the refcount of every L2 table and cluster reachable from `l1`. */
+  /** Adds `delta` to the refcount of every L2 table and cluster reachable from `l1` (inside atomically()). */
   addReferences(l1: BigUint64Array, delta: 1 | -1): Promise<void> {
+    this.requireAtomicChange('references of a point in time');
     return addReferences(this.tables, this.refcounts, l1, delta);
   }
 
-  /** Sets the COPIED flag exactly where the refcount is 1, in the active L1 and its L2 tables. */
+  /** Sets the COPIED flag exactly where the refcount is 1, in the active L1 and its L2 tables (inside atomically()). */
   refreshCopiedFlags(): Promise<void> {
+    this.requireAtomicChange('COPIED flags');
     return refreshCopiedFlags(this.tables, this.refcounts, this.active);
   }
 
@@ -263,20 +281,18 @@ export class Qcow2Image {
     return this.allocator.releaseL1(offset, entries);
   }
 
-  /** Rewrites the snapshot table in new clusters and points the header at it. */
-  async writeSnapshotTable(entries: SnapshotEntry[]): Promise<void> {
+  /** Writes the snapshot table to new clusters and points the header at it (inside atomically()). */
+  async replaceSnapshotTable(entries: SnapshotEntry[]): Promise<void> {
+    this.requireAtomicChange('the snapshot table');
     const old = {
       offset: this.header.snapshotsOffset,
       count: this.snapshotEntries.length,
       clusters: snapshotTableClusters(this.snapshotEntries, this.clusterSize),
     };
     const offset = await storeSnapshotTable(this.file, this.refcounts, entries);
-    await this.flush(); // refcounts and tables on disk before the header names the new table
     this.snapshotEntries = entries;
     this.header.snapshotsOffset = offset;
     this.header.nbSnapshots = entries.length;
-    this.headerDirty = true;
-    await this.flush();
     if (old.count > 0 && old.offset) await this.refcounts.release(old.offset, old.clusters);
   }
 
@@ -284,35 +300,34 @@ export class Qcow2Image {
     return this.snapshotEntries;
   }
 
-  /** Replaces the active L1 table (revert, grow), writing it to new clusters when its size changes. */
+  /**
+   * Replaces the active L1 table (revert, grow), writing it to new clusters when its size changes; the old
+   * clusters are released once the header names the new ones.
+   */
   async replaceActiveL1(l1: BigUint64Array): Promise<void> {
     if (l1.length !== this.active.entries.length) {
       const offset = await this.writeNewL1(l1);
       const old = { offset: this.header.l1TableOffset, size: this.header.l1Size };
-      this.active.entries = l1;
+      this.active.replace(l1, false);
       this.header.l1TableOffset = offset;
       this.header.l1Size = l1.length;
-      this.headerDirty = true;
-      await this.flush();
       await this.releaseL1(old.offset, old.size);
     } else {
-      this.active.entries = l1;
-      this.active.dirty = true;
+      this.active.replace(l1, true);
     }
   }
 
   setVirtualSize(size: number): void {
     this.header.size = size;
-    this.headerDirty = true;
   }
 
   /** Rewrites refcounts from what the metadata references (dirty images, check --repair of errors). */
   async rebuildRefcounts(): Promise<void> {
-    const { counts, clusters } = await computeReferences(this);
-    await this.refcounts.overwriteAll(counts, Math.max(clusters, this.refcounts.fileClusters));
-    this.header.incompatibleFeatures &= ~INCOMPAT_DIRTY;
-    this.headerDirty = true;
-    await this.flush();
+    await this.atomically(async () => {
+      const { counts, clusters } = await computeReferences(this);
+      await this.refcounts.overwriteAll(counts, Math.max(clusters, this.refcounts.fileClusters));
+      this.header.incompatibleFeatures &= ~INCOMPAT_DIRTY;
+    });
   }
 
   assertOpen(): void {

@@ -9,10 +9,21 @@ export interface RefcountLayout {
   tableClusters: number;
 }
 
+/** Clusters an atomic change took and freed: the state on disk does not use the first, and still uses the second. */
+interface AtomicChange {
+  fresh: Set<number>;
+  freed: Set<number>;
+}
+
 /**
- * The refcount table and blocks, cached in memory and written back on flush. Allocation reuses freed
- * clusters (lowest first) and otherwise grows the file; new refcount blocks and a larger refcount table
+ * The refcount table and blocks, cached in memory and written back when the image flushes. Allocation reuses
+ * freed clusters (lowest first) and otherwise grows the file; new refcount blocks and a larger refcount table
  * are allocated the same way, so the structure always describes itself.
+ *
+ * A refcount may only drop on disk once the metadata that dropped the reference is there: releases wait in
+ * `deferred` until the image applies them after writing that metadata, and until then the clusters stay in
+ * use. During an atomic change (snapshots) the blocks are moved to new clusters instead, so releases apply at
+ * once, and the clusters they free are not reused before the change is committed.
  */
 export class Refcounts {
   readonly clusterSize: number;
@@ -26,6 +37,9 @@ export class Refcounts {
   private freeHint = 0;
   /** One past the last cluster allocated or present in the file. */
   private endCluster: number;
+  /** Releases not yet applied, by cluster. */
+  private readonly deferred = new Map<number, number>();
+  private atomic: AtomicChange | undefined;
   /** Called when the refcount table moved (the header must be rewritten). */
   onTableMoved: (offset: number, clusters: number) => void = () => undefined;
 
@@ -83,11 +97,7 @@ export class Refcounts {
       if (value === 0) return;
       await this.newBlock(tableIndex, depth);
     }
-    const block = await this.block(tableIndex);
-    this.write(block.data, cluster % this.entriesPerBlock, value);
-    block.dirty = true;
-    if (value === 0 && cluster < this.freeHint) this.freeHint = cluster;
-    if (cluster >= this.endCluster && value > 0) this.endCluster = cluster + 1;
+    this.store(await this.block(tableIndex), cluster, value);
   }
 
   async change(cluster: number, delta: number): Promise<number> {
@@ -110,14 +120,10 @@ export class Refcounts {
         await this.change(cluster, delta); // no refcount block yet: the general path creates it
         continue;
       }
-      const index = cluster % this.entriesPerBlock;
-      const value = this.read(block.data, index) + delta;
+      const value = this.read(block.data, cluster % this.entriesPerBlock) + delta;
       if (value < 0) throw new Qcow2Error(`refcount of cluster ${hex(cluster * this.clusterSize)} would drop below zero`);
       if (value > this.max) throw new Qcow2Error(`refcount of cluster ${hex(cluster * this.clusterSize)} would become ${value} (allowed 0..${this.max})`);
-      this.write(block.data, index, value);
-      block.dirty = true;
-      if (value === 0 && cluster < this.freeHint) this.freeHint = cluster;
-      if (cluster >= this.endCluster && value > 0) this.endCluster = cluster + 1;
+      this.store(block, cluster, value);
     }
   }
 
@@ -142,7 +148,7 @@ export class Refcounts {
     let start = this.freeHint;
     let run = 0;
     for (let c = this.freeHint; c < this.endCluster && run < count; c++) {
-      if ((await this.get(c)) === 0) {
+      if ((await this.get(c)) === 0 && !this.atomic?.freed.has(c)) {
         if (run === 0) start = c;
         run++;
       } else {
@@ -159,31 +165,49 @@ export class Refcounts {
     return start * this.clusterSize;
   }
 
-  /** Decrements the refcount of `count` clusters from `offset`; returns how many became free. */
-  async release(offset: number, count = 1): Promise<number> {
-    let freed = 0;
+  /**
+   * Drops one reference from each of `count` clusters from `offset`. Outside an atomic change the drop is
+   * deferred (see the class comment): the clusters stay in use until applyDeferredReleases.
+   */
+  async release(offset: number, count = 1): Promise<void> {
     for (let c = offset / this.clusterSize; c < offset / this.clusterSize + count; c++) {
-      if ((await this.change(c, -1)) === 0) freed++;
+      if (this.atomic) {
+        await this.change(c, -1);
+        continue;
+      }
+      const pending = (this.deferred.get(c) ?? 0) + 1;
+      if ((await this.get(c)) < pending) throw new Qcow2Error(`refcount of cluster ${hex(c * this.clusterSize)} would drop below zero`);
+      this.deferred.set(c, pending);
     }
-    return freed;
   }
 
-  /** Writes every changed refcount block, then the table. */
-  async flush(): Promise<void> {
+  /** Applies the deferred releases (once the metadata that dropped the references is on disk); false if there were none. */
+  async applyDeferredReleases(): Promise<boolean> {
+    if (this.deferred.size === 0) return false;
+    for (const [cluster, count] of this.deferred) await this.change(cluster, -count);
+    this.deferred.clear();
+    return true;
+  }
+
+  /** Writes every changed refcount block and makes the file cover every allocated cluster. */
+  async writeBlocks(): Promise<void> {
     for (const [tableIndex, block] of this.blocks) {
       if (block.dirty) {
         await this.file.write(this.table[tableIndex], block.data);
         block.dirty = false;
       }
     }
-    if (this.tableDirty) {
-      const raw = Buffer.alloc(this.layout.tableClusters * this.clusterSize);
-      this.table.forEach((offset, i) => raw.writeBigUInt64BE(BigInt(offset), i * 8));
-      await this.file.write(this.layout.tableOffset, raw);
-      this.tableDirty = false;
-    }
     // clusters allocated but never written still belong to the file: qemu-img check expects the file to cover them
     if (this.endCluster * this.clusterSize > this.file.size) await this.file.truncate(this.endCluster * this.clusterSize);
+  }
+
+  /** Writes the refcount table where the layout places it, if it changed. */
+  async writeTable(): Promise<void> {
+    if (!this.tableDirty) return;
+    const raw = Buffer.alloc(this.layout.tableClusters * this.clusterSize);
+    this.table.forEach((offset, i) => raw.writeBigUInt64BE(BigInt(offset), i * 8));
+    await this.file.write(this.layout.tableOffset, raw);
+    this.tableDirty = false;
   }
 
   /** Replaces every refcount with `computed` (check --repair, dirty-image rebuild); zero elsewhere. */
@@ -192,6 +216,57 @@ export class Refcounts {
       const want = computed.get(c) ?? 0;
       if ((await this.get(c)) !== want) await this.set(c, want);
     }
+  }
+
+  // ---- atomic changes: the old state on disk stays intact until the header names the new one ----------
+
+  beginAtomicChange(): void {
+    if (this.deferred.size) throw new Qcow2Error('an atomic change began with releases still deferred');
+    this.atomic = { fresh: new Set(), freed: new Set() };
+  }
+
+  /** Whether the cluster at `offset` was free on disk when the atomic change began (so it may be written). */
+  isFresh(offset: number): boolean {
+    return this.atomic?.fresh.has(offset / this.clusterSize) ?? false;
+  }
+
+  /** Moves every changed refcount block, then the table, to fresh clusters; allocating those changes more blocks, hence the loop. */
+  async relocateForCommit(): Promise<void> {
+    for (;;) {
+      const stale = [...this.blocks].filter(([i, block]) => block.dirty && !this.isFresh(this.table[i])).map(([i]) => i);
+      if (stale.length) {
+        for (const tableIndex of stale) {
+          const old = this.table[tableIndex];
+          this.table[tableIndex] = await this.allocate(1);
+          this.tableDirty = true;
+          await this.release(old);
+        }
+        continue;
+      }
+      if (!this.tableDirty || this.isFresh(this.layout.tableOffset)) return;
+      await this.moveTable(this.layout.tableClusters, 0);
+    }
+  }
+
+  /** The change is on disk: the clusters it freed may be reused. */
+  endAtomicChange(): void {
+    for (const c of this.atomic?.freed ?? []) if (c < this.freeHint) this.freeHint = c;
+    this.atomic = undefined;
+  }
+
+  // ---- internals --------------------------------------------------------------------------------------
+
+  private store(block: { data: Buffer; dirty: boolean }, cluster: number, value: number): void {
+    const index = cluster % this.entriesPerBlock;
+    if (this.atomic) {
+      const old = this.read(block.data, index);
+      if (old === 0 && value > 0 && !this.atomic.freed.has(cluster)) this.atomic.fresh.add(cluster);
+      if (old > 0 && value === 0 && !this.atomic.fresh.has(cluster)) this.atomic.freed.add(cluster);
+    }
+    this.write(block.data, index, value);
+    block.dirty = true;
+    if (value === 0 && cluster < this.freeHint) this.freeHint = cluster;
+    if (cluster >= this.endCluster && value > 0) this.endCluster = cluster + 1;
   }
 
   private async block(tableIndex: number): Promise<{ data: Buffer; dirty: boolean }> {
@@ -217,14 +292,19 @@ export class Refcounts {
     const entries = Math.max(minEntries + 1, this.table.length * 2);
     const clusters = Math.ceil(entries / entriesPerCluster);
     if (clusters * this.clusterSize > MAX_REFTABLE_BYTES) throw new Qcow2Error('the refcount table would exceed its 8 MiB limit');
+    await this.moveTable(clusters, depth);
+  }
+
+  /** Places the table in `clusters` new clusters at the end of the file; the old ones are released. */
+  private async moveTable(clusters: number, depth: number): Promise<void> {
     const old = { offset: this.layout.tableOffset, clusters: this.layout.tableClusters };
     const start = this.endCluster;
     this.endCluster += clusters;
-    while (this.table.length < clusters * entriesPerCluster) this.table.push(0);
+    while (this.table.length < clusters * (this.clusterSize / 8)) this.table.push(0);
     this.layout = { ...this.layout, tableOffset: start * this.clusterSize, tableClusters: clusters };
     this.tableDirty = true;
     for (let c = start; c < start + clusters; c++) await this.set(c, 1, depth + 1);
-    for (let c = old.offset / this.clusterSize; c < old.offset / this.clusterSize + old.clusters; c++) await this.set(c, 0, depth + 1);
+    await this.release(old.offset, old.clusters);
     this.onTableMoved(this.layout.tableOffset, clusters);
   }
 

@@ -14,17 +14,11 @@ export async function createSnapshot(image: Qcow2Image, name: string): Promise<S
   if (image.snapshotList.length + 2 > image.refcounts.max) {
     throw new ImageUsageError(`${image.path} has ${image.refcounts.bits}-bit refcounts, which allow at most ${image.refcounts.max - 1} snapshots`);
   }
-  await image.flush();
-  const active = image.activeView();
-  const copy = BigUint64Array.from(active.l1, (e) => e & ~OFLAG_COPIED);
-  await image.addReferences(active.l1, 1);
-  const l1TableOffset = await image.writeNewL1(copy);
-  await image.refreshCopiedFlags();
   const now = Date.now();
   const ids = image.snapshotList.map((s) => Number(s.id)).filter(Number.isFinite);
   const entry: SnapshotEntry = {
-    l1TableOffset,
-    l1Size: copy.length,
+    l1TableOffset: 0, // set below, once the copy of the L1 table is written
+    l1Size: image.activeView().l1.length,
     id: String(Math.max(0, ...ids) + 1),
     name,
     dateSec: Math.floor(now / 1000),
@@ -32,10 +26,16 @@ export async function createSnapshot(image: Qcow2Image, name: string): Promise<S
     vmClockNsec: 0n,
     vmStateSize: 0,
     vmStateSizeLarge: 0n,
-    diskSize: active.size,
+    diskSize: image.header.size,
     extraRest: Buffer.alloc(0),
   };
-  await image.writeSnapshotTable([...image.snapshotList, entry]);
+  await image.atomically(async () => {
+    const active = image.activeView();
+    await image.addReferences(active.l1, 1);
+    entry.l1TableOffset = await image.writeNewL1(BigUint64Array.from(active.l1, (e) => e & ~OFLAG_COPIED));
+    await image.refreshCopiedFlags();
+    await image.replaceSnapshotTable([...image.snapshotList, entry]);
+  });
   return image.snapshots().find((s) => s.id === entry.id) as SnapshotInfo;
 }
 
@@ -43,29 +43,29 @@ export async function createSnapshot(image: Qcow2Image, name: string): Promise<S
 export async function deleteSnapshot(image: Qcow2Image, nameOrId: string): Promise<void> {
   const entry = image.findSnapshot(nameOrId);
   const view = await image.snapshotView(nameOrId);
-  await image.writeSnapshotTable(image.snapshotList.filter((s) => s !== entry));
-  await image.addReferences(view.l1, -1);
-  await image.releaseL1(entry.l1TableOffset, entry.l1Size);
-  await image.refreshCopiedFlags();
-  await image.flush();
+  await image.atomically(async () => {
+    await image.replaceSnapshotTable(image.snapshotList.filter((s) => s !== entry));
+    await image.addReferences(view.l1, -1);
+    await image.releaseL1(entry.l1TableOffset, entry.l1Size);
+    await image.refreshCopiedFlags();
+  });
 }
 
 /** Makes the active image equal to a snapshot again (the snapshot stays). */
 export async function revertToSnapshot(image: Qcow2Image, nameOrId: string): Promise<void> {
   const entry = image.findSnapshot(nameOrId);
   const view = await image.snapshotView(nameOrId);
-  await image.flush();
-  const active = image.activeView();
-  const length = Math.max(view.l1.length, active.l1.length);
-  const next = new BigUint64Array(length);
-  next.set(view.l1.map((e) => e & ~OFLAG_COPIED));
-  // drop the active image's references first: with narrow refcounts the other order could overflow
-  await image.addReferences(active.l1, -1);
-  await image.addReferences(view.l1, 1);
-  await image.replaceActiveL1(next);
-  image.setVirtualSize(entry.diskSize ?? view.size);
-  await image.refreshCopiedFlags();
-  await image.flush();
+  await image.atomically(async () => {
+    const active = image.activeView();
+    const next = new BigUint64Array(Math.max(view.l1.length, active.l1.length));
+    next.set(view.l1.map((e) => e & ~OFLAG_COPIED));
+    // drop the active image's references first: with narrow refcounts the other order could overflow
+    await image.addReferences(active.l1, -1);
+    await image.addReferences(view.l1, 1);
+    await image.replaceActiveL1(next);
+    image.setVirtualSize(entry.diskSize ?? view.size);
+    await image.refreshCopiedFlags();
+  });
 }
 
 function requireName(name: string): void {

@@ -26,19 +26,44 @@ const L1_RESERVED = 0x7f000000000001ffn;
 /** The active image's L1 table: changed in memory, written back on flush. */
 export class ActiveL1 {
   dirty = false;
+  /** L1 index by L2 table offset, built when first asked for. */
+  private byTable: Map<number, number> | undefined;
 
   constructor(
-    public entries: BigUint64Array,
+    private l1: BigUint64Array,
     private readonly header: Qcow2Header,
   ) {}
 
+  get entries(): BigUint64Array {
+    return this.l1;
+  }
+
   view(): View {
-    return { l1: this.entries, size: this.header.size };
+    return { l1: this.l1, size: this.header.size };
   }
 
   set(index: number, entry: bigint): void {
-    this.entries[index] = entry;
+    this.byTable?.delete(Number(this.l1[index] & L1E_OFFSET_MASK));
+    this.l1[index] = entry;
+    this.byTable?.set(Number(entry & L1E_OFFSET_MASK), index);
     this.dirty = true;
+  }
+
+  /** Replaces the whole table; the caller says whether it still has to be written. */
+  replace(l1: BigUint64Array, dirty: boolean): void {
+    this.l1 = l1;
+    this.byTable = undefined;
+    this.dirty = dirty;
+  }
+
+  /** The index of the entry naming the L2 table at `offset`, if one does. */
+  indexOfTable(offset: number): number | undefined {
+    if (!this.byTable) {
+      const byTable = new Map<number, number>();
+      this.l1.forEach((entry, i) => byTable.set(Number(entry & L1E_OFFSET_MASK), i));
+      this.byTable = byTable;
+    }
+    return this.byTable.get(offset);
   }
 }
 
