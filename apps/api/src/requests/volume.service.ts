@@ -14,6 +14,10 @@ import { SnapshotCopyService } from './snapshot-copy.service';
 import { deleteSnapshotInCatalog } from './snapshot-deletion';
 import { assertUuid, findSnapshot, findVolume } from './visible-resources';
 
+/** Room kept free on a host beside a volume restored there. */
+const PLACEMENT_MARGIN_BYTES = 64 * 1024 * 1024;
+const gib = (bytes: number) => (bytes / 1024 ** 3).toFixed(2);
+
 @Injectable()
 export class VolumeService {
   constructor(
@@ -140,6 +144,13 @@ export class VolumeService {
     if (!volume.headSnapshotId) {
       await tx.send(ImageCreate, { host: host.name, volumeId: volume.id, path, sizeBytes: volume.sizeBytes });
       return;
+    }
+    // refused before anything starts when the host's disk (as its agent last reported) cannot take the content
+    const contentBytes = (await catalog.ledger.headBlockCount(volume.id)) * volume.blockSize;
+    if (contentBytes + PLACEMENT_MARGIN_BYTES > host.freeBytes) {
+      throw new ConflictError(
+        `host ${host.name} has ${gib(host.freeBytes)} GiB free; volume ${volume.id}'s content needs ${gib(contentBytes)} GiB there (+${gib(PLACEMENT_MARGIN_BYTES)} GiB margin)`,
+      );
     }
     const head = await catalog.snapshots.get(volume.headSnapshotId);
     if (!head.manifestObject) {

@@ -11,6 +11,7 @@ import { createSnapshot, Qcow2Error, Qcow2Image } from '@island/qcow2';
 import { OpenedPartial, PartialRestore } from '../restore/partial-restore';
 import { RestoreCheckpoints } from '../restore/restore-checkpoints';
 import { restoreIdentity } from '../restore/restore-record';
+import { assertRoomFor } from '../restore/free-space';
 import { RestoreWriter } from '../restore/restore-writer';
 
 const GET_CONCURRENCY = 8;
@@ -82,6 +83,11 @@ export class RestoreJobs {
     this.reportOpened(job, opened, blocks.length);
     const { image, written } = opened;
     const toFetch = blocks.flatMap((block, ordinal) => (written.has(ordinal) ? [] : [{ ordinal, hash: block.hash, indexes: block.indexes }]));
+    const bytesToWrite = blocks.reduce((sum, block, ordinal) => sum + (written.has(ordinal) ? 0 : block.length * block.indexes.length), 0);
+    await assertRoomFor(dirname(partial.target), bytesToWrite, `restoring volume ${job.volumeId} on ${job.host}`).catch(async (error: unknown) => {
+      await image.close();
+      throw error;
+    });
     const entriesBefore = blocks.reduce((sum, block, ordinal) => sum + (written.has(ordinal) ? block.indexes.length : 0), 0);
     const checkpoints = new RestoreCheckpoints(image, partial.record, identity, written);
     const writer = new RestoreWriter(image, manifest.blockSize, AHEAD, checkpoints);

@@ -14,7 +14,7 @@ const SIZE = 16 * BLOCK;
 
 /** What the process leaves when it is killed: the file as written so far, nothing flushed from memory, a stale lock. */
 async function dieWith(image: Qcow2Image): Promise<void> {
-  await image.file.handle.close();
+  await image.file.io.close();
 }
 
 describe('a partial restore delivered again', () => {
@@ -50,7 +50,7 @@ describe('a partial restore delivered again', () => {
     for (let k = 0; k < recorded; k++) await write(k);
     await checkpoints.checkpoint();
     for (let k = recorded; k < recorded + unrecorded; k++) await write(k);
-    await image.refcounts.flush(); // as an L2 table pushed out of the cache does: counted clusters whose tables never reach the disk
+    await image.refcounts.writeBlocks(); // as an L2 table pushed out of the cache does: counted clusters whose tables never reach the disk
     await dieWith(image);
   }
 

@@ -1,4 +1,5 @@
 import { EntityManager } from 'typeorm';
+import { sqlRows } from '../ledger/sql-rows';
 import { ClaimRequest, ClaimResult, claimBlocks, markBlocksPresent, releaseClaims } from '../ledger/block-claims';
 import {
   commitCopyVersions,
@@ -40,6 +41,12 @@ export class LedgerRepository {
 
   removeVolume(volumeId: string, region: string): Promise<LedgerResult> {
     return removeVolumeVersions(this.m, volumeId, region);
+  }
+
+  /** Blocks of the volume's head content that are not holes: what restoring it writes. */
+  async headBlockCount(volumeId: string): Promise<number> {
+    const [row] = await sqlRows<{ n: string }>(this.m, `SELECT count(*) AS n FROM block_version WHERE volume_id = $1 AND last_seq IS NULL`, [volumeId]);
+    return Number(row.n);
   }
 
   claim(snapshotId: string, region: string, blocks: ClaimRequest[]): Promise<ClaimResult> {
