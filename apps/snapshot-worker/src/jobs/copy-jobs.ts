@@ -7,6 +7,7 @@ import { OperationFailed, SnapshotCopy, SnapshotCopyJob, SnapshotCopyProgressed,
 import { MessageContext, MessagePublisher, OnMessage, reportingFinalFailure } from '@island/messaging';
 import { forEachBounded, injectedDelay, MetricsService } from '@island/platform';
 import { SwiftNotFoundError } from '@island/swift';
+import { claimAfterGcDeletes } from './claims-after-gc';
 
 /** Distinct blocks claimed and moved together; a progress event follows each batch. */
 const BATCH = 64;
@@ -121,7 +122,12 @@ export class CopyJobs {
   }
 
   private async copyBatch(job: SnapshotCopyJob, source: SwiftBlockStore, target: SwiftBlockStore, batch: CopyBatch, resumed: boolean): Promise<void> {
-    const claim = await this.dataSource.transaction((m) => new Catalog(m).ledger.claim(job.snapshotId, job.region, batch.blocks));
+    const claim = await claimAfterGcDeletes(
+      () => this.dataSource.transaction((m) => new Catalog(m).ledger.claim(job.snapshotId, job.region, batch.blocks)),
+      `copy ${job.snapshotId}, batch ${batch.index}`,
+      this.logger,
+      this.metrics,
+    );
     const present: { hash: Buffer; storedSize: number }[] = [];
     let bytesCopied = 0;
     let blocksCopied = 0;
