@@ -4,6 +4,7 @@ import { CatalogModule } from '@island/catalog';
 import { MessagingModule } from '@island/messaging';
 import { HealthModule, IslandConfigModule, MetricsModule } from '@island/platform';
 import { FsckChecker } from './fsck/fsck';
+import { AbandonedMarksSweep } from './gc/abandoned-marks-sweep';
 import { GarbageCollector } from './gc/garbage-collector';
 import { GcScheduler } from './gc/gc-scheduler';
 import { OperationRunner } from './gc/operation-runner';
@@ -23,6 +24,6 @@ import { CatalogRebuilder } from './rebuild/catalog-rebuild';
     CatalogModule.forRoot({ applicationName: 'island-gc', migrate: false }),
     MessagingModule.forService('gc-worker'),
   ],
-  providers: [GarbageCollector, GcScheduler, OperationRunner, FsckChecker, CatalogRebuilder, GcJobs],
+  providers: [GarbageCollector, GcScheduler, AbandonedMarksSweep, OperationRunner, FsckChecker, CatalogRebuilder, GcJobs],
 })
 export class GcModule {}

@@ -98,11 +98,14 @@ describe('SwiftBlockStore', () => {
     ]);
   });
 
-  it('deletes blocks in bulk and reports the ones already gone', async () => {
-    const blocks = [encoder.encode(randomBytes(1000)), encoder.encode(randomBytes(1000))];
-    await Promise.all(blocks.map((b) => store.putBlock(b)));
-    expect(await store.deleteBlocks([...blocks.map((b) => b.hash), randomBytes(32)])).toEqual({ deleted: 2, notFound: 1 });
-    expect(await store.blockObjectSize(blocks[0].hash)).toBeUndefined();
+  it('deletes a block, counting one already gone as deleted, and sends nothing once its signal fired', async () => {
+    const [kept, deleted] = [encoder.encode(randomBytes(1000)), encoder.encode(randomBytes(1000))];
+    await Promise.all([store.putBlock(kept), store.putBlock(deleted)]);
+    expect(await store.deleteBlock(deleted.hash)).toBe('deleted');
+    expect(await store.deleteBlock(deleted.hash)).toBe('deleted');
+    expect(await store.blockObjectSize(deleted.hash)).toBeUndefined();
+    await expect(store.deleteBlock(kept.hash, AbortSignal.abort())).rejects.toThrow();
+    expect(await store.blockObjectSize(kept.hash)).toBe(kept.object.length);
   });
 
   it('writes a manifest idempotently, reports its stored size and reads it back', async () => {

@@ -1,4 +1,4 @@
-import { SwiftClient, SwiftNotFoundError, SwiftObjectExistsError, SwiftProtocolError } from '@island/swift';
+import { SwiftClient, SwiftConflictError, SwiftNotFoundError, SwiftObjectExistsError, SwiftProtocolError } from '@island/swift';
 import { BlockDecoder, BlockEncoder, EncodedBlock } from './block-codec';
 import { decodeManifest, encodeManifest } from './manifest-codec';
 import { CorruptObjectError } from './blockstore-errors';
@@ -117,10 +117,18 @@ export class SwiftBlockStore {
     }
   }
 
-  async deleteBlocks(hashes: Buffer[]): Promise<{ deleted: number; notFound: number }> {
-    if (hashes.length === 0) return { deleted: 0, notFound: 0 };
-    const result = await this.swift.bulkDelete(hashes.map((h) => ({ container: this.container, name: objectNames.block(h) })));
-    return { deleted: result.deleted, notFound: result.notFound };
+  /**
+   * Deletes a block object; one already gone counts as deleted. `newer-kept`: Swift holds a copy written after it
+   * stamped this delete, which the delete does not remove. Nothing is sent once `signal` has fired.
+   */
+  async deleteBlock(hash: Buffer, signal?: AbortSignal): Promise<'deleted' | 'newer-kept'> {
+    try {
+      await this.swift.deleteObject(this.container, objectNames.block(hash), { ignoreMissing: true, signal });
+      return 'deleted';
+    } catch (error) {
+      if (error instanceof SwiftConflictError) return 'newer-kept';
+      throw error;
+    }
   }
 
   /** Writes a manifest; a retry after a lost reply finds the same bytes already there. Returns its object name and size. */

@@ -13,6 +13,7 @@ import { RegionCopies1764300000000 } from './migrations/1764300000000-region-cop
 import { VolumeExports1764400000000 } from './migrations/1764400000000-volume-exports';
 import { CinderConnections1764500000000 } from './migrations/1764500000000-cinder-connections';
 import { ProjectQuotas1764600000000 } from './migrations/1764600000000-project-quotas';
+import { GcLeases1764700000000 } from './migrations/1764700000000-gc-leases';
 import { DeadLetters1764800000000 } from './migrations/1764800000000-dead-letters';
 
 export const CATALOG_ENTITIES = [ProjectEntity, RegionEntity, HostEntity, VolumeEntity, SnapshotEntity, JobEntity, OutboxEntity];
@@ -24,6 +25,7 @@ export const CATALOG_MIGRATIONS = [
   VolumeExports1764400000000,
   CinderConnections1764500000000,
   ProjectQuotas1764600000000,
+  GcLeases1764700000000,
   DeadLetters1764800000000,
 ];
 

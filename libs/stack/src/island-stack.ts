@@ -21,6 +21,8 @@ export interface StackOptions {
   gcWorkers?: number;
   /** Extra environment for every process of the stack (e.g. ISLAND_INJECT_DELAYS_MS). */
   env?: Record<string, string>;
+  /** Extra environment for single processes, by name (e.g. `{ gc: { ISLAND_GC_INTERVAL_SECONDS: '1' } }`), over `env`. */
+  processEnv?: Record<string, Record<string, string>>;
   /** Use this Swift container (another stack's) instead of a fresh one: e.g. to rebuild a catalog from it. */
   container?: string;
   /**
@@ -73,6 +75,8 @@ export interface IslandStack {
   swiftObjects(prefix: string, region?: string): Promise<Map<string, number>>;
   /** SIGKILL a process of the stack (e.g. 'worker-1'), as a crash would. */
   kill(name: string): void;
+  /** The process id of a running process of the stack (e.g. to SIGSTOP it). */
+  pid(name: string): number;
   /** Starts a killed process again, as a supervisor would (resolves once it is ready). */
   revive(name: string): Promise<void>;
   /** Lines the local Swift proxy of a region logged since the stack started (scripts/services.sh's log). */
@@ -134,7 +138,10 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   const start = (name: string, script: string, extra: Record<string, string> = {}) => {
     // ISLAND_STACK_NODE_ARGS: extra node flags for the stack's processes (e.g. --cpu-prof to profile them)
     const nodeArgs = (process.env.ISLAND_STACK_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const child = spawn(process.execPath, [...nodeArgs, join(ROOT, script)], { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs, join(ROOT, script)], {
+      env: { ...env, ...extra, ...options.processEnv?.[name] },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const keep = (d: Buffer) => logs.push(`[${name}] ${d.toString()}`);
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
@@ -222,6 +229,11 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     },
     kill(name: string) {
       byName.get(name)?.kill('SIGKILL');
+    },
+    pid(name: string) {
+      const pid = byName.get(name)?.pid;
+      if (pid === undefined) throw new Error(`no running process ${name} in this stack`);
+      return pid;
     },
     async revive(name: string) {
       const how = started.get(name);

@@ -133,6 +133,14 @@ describe('SwiftClient against the real Swift', () => {
     expect(await swift.listObjects(container, { prefix: 'bulk/' })).toEqual([]);
   });
 
+  it('never sends a DELETE once its signal has fired, and deletes while it has not', async () => {
+    await swift.putObject(container, 'fenced', Buffer.from('f'));
+    await expect(swift.deleteObject(container, 'fenced', { signal: AbortSignal.abort() })).rejects.toThrow();
+    expect(await swift.objectExists(container, 'fenced')).toBe(true);
+    await swift.deleteObject(container, 'fenced', { signal: new AbortController().signal });
+    expect(await swift.objectExists(container, 'fenced')).toBe(false);
+  });
+
   it('reports per-item failures that hide behind HTTP 200 in a bulk delete', async () => {
     const other = `${container}-full`;
     await swift.createContainer(other);

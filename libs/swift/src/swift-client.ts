@@ -84,6 +84,8 @@ interface Call {
   query?: Record<string, string | undefined>;
   headers?: Record<string, string>;
   body?: ObjectBody | string;
+  /** Aborts the request (and every retry) once it fires: a request not yet written is never sent. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -326,10 +328,19 @@ export class SwiftClient {
     }
   }
 
-  /** Deletes an object; with `ignoreMissing`, an object already gone is not an error. */
-  async deleteObject(container: string, name: string, options: { ignoreMissing?: boolean } = {}): Promise<void> {
+  /**
+   * Deletes an object; with `ignoreMissing`, an object already gone is not an error. Once `signal` fires, the
+   * request is abandoned and neither it nor a retry is sent any more.
+   */
+  async deleteObject(container: string, name: string, options: { ignoreMissing?: boolean; signal?: AbortSignal } = {}): Promise<void> {
     try {
-      const res = await this.send({ operation: 'DELETE', target: `${container}/${name}`, method: 'DELETE', path: objectPath(container, name) });
+      const res = await this.send({
+        operation: 'DELETE',
+        target: `${container}/${name}`,
+        method: 'DELETE',
+        path: objectPath(container, name),
+        signal: options.signal,
+      });
       await res.body.dump();
     } catch (error) {
       if (!(options.ignoreMissing && error instanceof SwiftNotFoundError)) throw error;
@@ -388,7 +399,7 @@ export class SwiftClient {
 
   private send(call: Call): Promise<Dispatcher.ResponseData<unknown>> {
     return this.withRetries(call.operation, call.target, () =>
-      this.open(call.method, call.target, call.path, call.headers ?? {}, call.body, call.query, call.operation),
+      this.open(call.method, call.target, call.path, call.headers ?? {}, call.body, call.query, call.operation, call.signal),
     );
   }
 
@@ -401,6 +412,7 @@ export class SwiftClient {
     body?: ObjectBody | string,
     query?: Record<string, string | undefined>,
     operation: string = method,
+    signal?: AbortSignal,
   ): Promise<Dispatcher.ResponseData<unknown>> {
     for (let reauthenticated = false; ; reauthenticated = true) {
       const session = await this.tokens.session();
@@ -409,6 +421,7 @@ export class SwiftClient {
         headers: { ...headers, 'x-auth-token': session.token },
         body: typeof body === 'function' ? body() : body,
         dispatcher: this.dispatcher,
+        signal,
       });
       if (res.statusCode >= 200 && res.statusCode < 300) return res;
       const detail = res.statusCode >= 400 ? (await readText(res).catch(() => '')).slice(0, 200).trim() : '';

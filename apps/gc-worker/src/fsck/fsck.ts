@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { Manifest, objectNames, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import {
@@ -182,21 +181,21 @@ export class FsckChecker {
   }
 
   private async deleteOrphanBlocks(region: string, store: SwiftBlockStore, hashes: Buffer[]): Promise<number> {
-    let deleted = 0;
-    for (let i = 0; i < hashes.length; i += 1000) {
-      const token = randomUUID();
-      const started = Date.now();
-      const adopted = await this.dataSource.transaction((m) => adoptOrphanBlocks(m, region, hashes.slice(i, i + 1000), token));
-      const result = await this.collector.deleteMarked(
-        region,
-        store,
-        token,
-        started,
-        adopted.map((hash) => ({ hash, storedSize: 0 })),
-      );
-      deleted += result?.blocks ?? 0;
-    }
-    return deleted;
+    return this.collector.withLease(region, async (lease) => {
+      let deleted = 0;
+      for (let i = 0; i < hashes.length && !lease.ended; i += 1000) {
+        const adopted = await this.dataSource.transaction((m) => adoptOrphanBlocks(m, region, hashes.slice(i, i + 1000), lease.token));
+        const result = await this.collector.deleteMarked(
+          region,
+          store,
+          lease,
+          adopted.map((hash) => ({ hash, storedSize: 0 })),
+          'adopted',
+        );
+        deleted += result.blocks;
+      }
+      return deleted;
+    });
   }
 }
 

@@ -1,32 +1,30 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import {
-  abandonedDeletions,
   blocksInGrace,
   CollectableBlock,
-  collectableSummary,
   collectableManifests,
+  collectableSummary,
   countCollectableManifests,
   forgetDeletedBlocks,
+  forgetEndedLeases,
   forgetManifests,
+  GcLease,
+  hasAbandonedMarks,
   markBlocksForDeletion,
-  stillMarkedBy,
+  takeOverAbandonedMarks,
   unmarkBlocks,
 } from '@island/catalog';
-import { IslandConfig } from '@island/config';
-import { InjectConfig, injectedDelay, MetricsService } from '@island/platform';
+import { injectedDelay, MetricsService } from '@island/platform';
 import { RegionStores, SwiftBlockStore } from '@island/blockstore';
+import { deleteWhileLeased } from './leased-deletes';
 
-/** Blocks marked, deleted with one bulk request, and forgotten together. */
+/** Blocks marked, deleted and forgotten together. */
 const BATCH = 1000;
 
-/**
- * A run sends deletes for its marks only within this lease from the moment it began marking them; past it,
- * it stops and leaves them to a takeover.
- */
-export const MARK_LEASE_MS = 5 * 60_000;
+/** How a run came to hold a mark: only marks it made itself may be given back unsent (block-collection.ts, unmarkBlocks). */
+export type MarkOrigin = 'marked' | 'taken-over' | 'adopted';
 
 export interface GcReport {
   region: string;
@@ -42,27 +40,26 @@ export interface GcReport {
   blocksTakenOver: number;
 }
 
+interface Deleted {
+  blocks: number;
+  bytes: number;
+}
+
 /**
  * Deletes what no snapshot needs from a region's Swift: manifests of deleted snapshots, then blocks without
- * references or upload claims past the grace window. Each batch is marked in the catalog under a fresh
- * fencing token, deleted from Swift while the lease lasts, then forgotten only if still marked by that
- * token (ARCHITECTURE.md: why GC cannot delete a block a snapshot needs).
+ * references or upload claims past the grace window. A run marks blocks in the catalog under its lease, deletes
+ * them from Swift while the lease lasts, then forgets them (ARCHITECTURE.md: why GC cannot delete a block a
+ * snapshot needs).
  */
 @Injectable()
 export class GarbageCollector {
   private readonly logger = new Logger(GarbageCollector.name);
-  /** Marks older than this are another run's abandoned work: long past any request it could still send. */
-  readonly takeoverAfterSeconds: number;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
-    @InjectConfig() config: IslandConfig,
     private readonly stores: RegionStores,
     private readonly metrics: MetricsService,
-  ) {
-    const worstRequestMs = (config.swift.retries + 1) * config.swift.timeoutMs * 2;
-    this.takeoverAfterSeconds = Math.max(1800, Math.ceil((2 * (MARK_LEASE_MS + worstRequestMs)) / 1000));
-  }
+  ) {}
 
   async collect(region: string, graceSeconds: number, dryRun: boolean, progress: (done: number) => void = () => undefined): Promise<GcReport> {
     const report: GcReport = {
@@ -81,34 +78,96 @@ export class GarbageCollector {
       await this.plan(region, graceSeconds, report);
     } else {
       report.manifestsDeleted = await this.deleteManifests(region, store);
-      for (;;) {
-        const token = randomUUID();
-        const started = Date.now();
-        const batch = await this.dataSource.transaction((m) => abandonedDeletions(m, region, this.takeoverAfterSeconds, BATCH, token));
-        if (batch.length === 0) break;
-        const deleted = await this.deleteMarked(region, store, token, started, batch);
-        if (!deleted) break;
-        report.blocksTakenOver += deleted.blocks;
-        report.blocksDeleted += deleted.blocks;
-        report.bytesFreed += deleted.bytes;
-      }
-      for (;;) {
-        const token = randomUUID();
-        const started = Date.now();
-        const batch = await this.dataSource.transaction((m) => markBlocksForDeletion(m, region, graceSeconds, BATCH, token));
-        if (batch.length === 0) break;
-        const deleted = await this.deleteMarked(region, store, token, started, batch);
-        if (!deleted) break;
-        report.blocksDeleted += deleted.blocks;
-        report.bytesFreed += deleted.bytes;
-        progress(report.blocksDeleted);
-      }
+      await this.withLease(region, async (lease) => {
+        const takenOver = await this.takeOver(region, store, lease);
+        report.blocksTakenOver = takenOver.blocks;
+        report.blocksDeleted += takenOver.blocks;
+        report.bytesFreed += takenOver.bytes;
+        while (!lease.ended) {
+          const batch = await this.dataSource.transaction((m) => markBlocksForDeletion(m, region, graceSeconds, BATCH, lease.token));
+          if (batch.length === 0) break;
+          const deleted = await this.deleteMarked(region, store, lease, batch, 'marked');
+          report.blocksDeleted += deleted.blocks;
+          report.bytesFreed += deleted.bytes;
+          progress(report.blocksDeleted);
+        }
+      });
     }
     const pending = await blocksInGrace(this.dataSource.manager, region, graceSeconds);
     report.blocksPending = pending.blocks;
     report.bytesPending = pending.bytes;
     this.metrics.gauge('island_gc_blocks_pending', 'Blocks without references inside the grace window', ['region']).set({ region }, pending.blocks);
     return report;
+  }
+
+  /** Completes the deletes of runs that died between marking and forgetting, when a region has any. */
+  async completeAbandoned(region: string): Promise<Deleted> {
+    if (!(await hasAbandonedMarks(this.dataSource.manager, region))) return { blocks: 0, bytes: 0 };
+    const store = await this.stores.store(region);
+    return this.withLease(region, (lease) => this.takeOver(region, store, lease));
+  }
+
+  /** Runs `work` under a new lease on the region, ended once the work (and every request it sent) is over. */
+  async withLease<T>(region: string, work: (lease: GcLease) => Promise<T>): Promise<T> {
+    const lease = await GcLease.open(this.dataSource, region);
+    try {
+      return await work(lease);
+    } finally {
+      await lease.close();
+    }
+  }
+
+  /**
+   * Deletes a batch held under `lease` from Swift and forgets it. Deletes never sent because the lease ended are
+   * given back when this run made the marks; every other mark not forgotten stays for a takeover. Throws when Swift
+   * failed a delete while the lease lasted.
+   */
+  async deleteMarked(region: string, store: SwiftBlockStore, lease: GcLease, batch: CollectableBlock[], origin: MarkOrigin): Promise<Deleted> {
+    if (batch.length === 0) return { blocks: 0, bytes: 0 };
+    await injectedDelay('gc.after-mark');
+    const outcome = await deleteWhileLeased(
+      store,
+      lease,
+      batch.map((b) => b.hash),
+    );
+    await injectedDelay('gc.after-delete');
+    const forgotten = await this.dataSource.transaction((m) => forgetDeletedBlocks(m, region, outcome.deleted, lease.token));
+    if (forgotten < outcome.deleted.length) {
+      this.logger.warn(`GC of region ${region}: ${outcome.deleted.length - forgotten} block(s) were taken over before they were forgotten`);
+    }
+    if (outcome.newerKept > 0) {
+      this.logger.warn(`GC of region ${region}: ${outcome.newerKept} block(s) were written again during their delete; left in Swift for fsck`);
+    }
+    const undone = outcome.unsent.length + outcome.uncertain.length;
+    if (undone > 0 && lease.ended) {
+      const given = origin === 'marked' ? await this.dataSource.transaction((m) => unmarkBlocks(m, region, outcome.unsent, lease.token)) : 0;
+      this.logger.warn(`GC of region ${region}: lease ended during a batch, ${undone} delete(s) not done; ${given} mark(s) given back`);
+    } else if (outcome.firstError) {
+      throw outcome.firstError;
+    }
+
+    const deleted = new Set(outcome.deleted.map((h) => h.toString('hex')));
+    const bytes = batch.filter((b) => deleted.has(b.hash.toString('hex'))).reduce((sum, b) => sum + b.storedSize, 0);
+    this.metrics.counter('island_gc_blocks_deleted_total', 'Blocks deleted from Swift by GC', ['region']).inc({ region }, deleted.size);
+    this.metrics.counter('island_gc_bytes_freed_total', 'Stored bytes freed in Swift by GC', ['region']).inc({ region }, bytes);
+    return { blocks: deleted.size, bytes };
+  }
+
+  /** Takes over and deletes the marks other runs abandoned, while the lease lasts. */
+  private async takeOver(region: string, store: SwiftBlockStore, lease: GcLease): Promise<Deleted> {
+    const total: Deleted = { blocks: 0, bytes: 0 };
+    while (!lease.ended) {
+      const batch = await this.dataSource.transaction((m) => takeOverAbandonedMarks(m, region, BATCH, lease.token));
+      if (batch.length === 0) break;
+      this.metrics
+        .counter('island_gc_blocks_taken_over_total', 'Blocks marked by a GC run that stopped, taken over by another', ['region'])
+        .inc({ region }, batch.length);
+      const deleted = await this.deleteMarked(region, store, lease, batch, 'taken-over');
+      total.blocks += deleted.blocks;
+      total.bytes += deleted.bytes;
+    }
+    await forgetEndedLeases(this.dataSource.manager);
+    return total;
   }
 
   /** What a run would delete now, without marking or deleting anything. */
@@ -135,36 +194,5 @@ export class GarbageCollector {
       deleted += batch.length;
       this.metrics.counter('island_gc_manifests_deleted_total', 'Manifests of deleted snapshots removed from Swift', ['region']).inc({ region }, batch.length);
     }
-  }
-
-  /**
-   * Deletes a batch marked under `token` (at `started`) from Swift and forgets it. Returns undefined when
-   * the lease ran out, or the marks were taken over, before the delete could be sent (marks still held are
-   * given back).
-   */
-  async deleteMarked(
-    region: string,
-    store: SwiftBlockStore,
-    token: string,
-    started: number,
-    batch: CollectableBlock[],
-  ): Promise<{ blocks: number; bytes: number } | undefined> {
-    if (batch.length === 0) return { blocks: 0, bytes: 0 };
-    const hashes = batch.map((b) => b.hash);
-    await injectedDelay('gc.after-mark');
-    if (Date.now() - started > MARK_LEASE_MS || !(await stillMarkedBy(this.dataSource.manager, region, hashes, token))) {
-      // nothing was sent: the marks still held are given back, the next run decides again
-      const given = await this.dataSource.transaction((m) => unmarkBlocks(m, region, hashes, token));
-      this.logger.warn(`GC of region ${region}: lease on ${batch.length} marked block(s) ran out before their delete; ${given} mark(s) given back`);
-      return undefined;
-    }
-    await store.deleteBlocks(hashes);
-    await injectedDelay('gc.after-delete');
-    const forgotten = await this.dataSource.transaction((m) => forgetDeletedBlocks(m, region, hashes, token));
-    if (forgotten < batch.length) this.logger.warn(`GC of region ${region}: ${batch.length - forgotten} block(s) were taken over before they were forgotten`);
-    const bytes = batch.reduce((sum, b) => sum + b.storedSize, 0);
-    this.metrics.counter('island_gc_blocks_deleted_total', 'Blocks deleted from Swift by GC', ['region']).inc({ region }, batch.length);
-    this.metrics.counter('island_gc_bytes_freed_total', 'Stored bytes freed in Swift by GC', ['region']).inc({ region }, bytes);
-    return { blocks: batch.length, bytes };
   }
 }

@@ -6,6 +6,7 @@ import { Catalog, SnapshotNotUploadingError } from '@island/catalog';
 import { SnapshotCopy, SnapshotCopyJob, SnapshotCopyProgressed, SnapshotCopyTransferred } from '@island/contracts';
 import { MessagePublisher, OnMessage, PermanentMessageError } from '@island/messaging';
 import { forEachBounded, injectedDelay, MetricsService } from '@island/platform';
+import { claimAfterGcDeletes } from './claims-after-gc';
 
 /** Distinct blocks claimed and moved together; a progress event follows each batch. */
 const BATCH = 64;
@@ -106,7 +107,12 @@ export class CopyJobs {
   }
 
   private async copyBatch(job: SnapshotCopyJob, source: SwiftBlockStore, target: SwiftBlockStore, batch: CopyBatch, resumed: boolean): Promise<void> {
-    const claim = await this.dataSource.transaction((m) => new Catalog(m).ledger.claim(job.snapshotId, job.region, batch.blocks));
+    const claim = await claimAfterGcDeletes(
+      () => this.dataSource.transaction((m) => new Catalog(m).ledger.claim(job.snapshotId, job.region, batch.blocks)),
+      `copy ${job.snapshotId}, batch ${batch.index}`,
+      this.logger,
+      this.metrics,
+    );
     const present: { hash: Buffer; storedSize: number }[] = [];
     let bytesCopied = 0;
     let blocksCopied = 0;

@@ -8,6 +8,7 @@ import { SnapshotPartUploaded, SnapshotUploadPart, SnapshotUploadPartJob } from 
 import { MessagePublisher, OnMessage } from '@island/messaging';
 import { forEachBounded, injectedDelay, InjectConfig, insideDataDir, MetricsService } from '@island/platform';
 import { Qcow2Image, retryingTornReads, View } from '@island/qcow2';
+import { claimAfterGcDeletes } from './claims-after-gc';
 import { growingBatches } from './upload-batches';
 
 const PUT_CONCURRENCY = 8;
@@ -37,8 +38,8 @@ interface PartTotals {
 
 /**
  * Uploads one part of a snapshot: each block is read from the immutable point in time, skipped when all
- * zero, hashed, claimed in the catalog (so GC cannot delete it meanwhile), and PUT write-once only when
- * Swift does not have it yet.
+ * zero, hashed, claimed in the catalog (so GC cannot delete it meanwhile; a block GC is deleting right now is
+ * claimed once that delete is over), and PUT write-once only when Swift does not have it yet.
  */
 @Injectable()
 export class UploadJobs {
@@ -111,13 +112,19 @@ export class UploadJobs {
       read.push({ index, frame, data, hash: isAllZero(data) ? null : hashBlock(data) });
     }
     const stored = read.filter((b): b is { index: number; frame: Buffer; data: Buffer; hash: Buffer } => b.hash !== null);
-    const claim = await this.dataSource.transaction((m) =>
-      claimBlocks(
-        m,
-        job.snapshotId,
-        job.region,
-        stored.map((b) => ({ hash: b.hash, size: b.data.length })),
-      ),
+    const claim = await claimAfterGcDeletes(
+      () =>
+        this.dataSource.transaction((m) =>
+          claimBlocks(
+            m,
+            job.snapshotId,
+            job.region,
+            stored.map((b) => ({ hash: b.hash, size: b.data.length })),
+          ),
+        ),
+      `part ${job.partIndex} of snapshot ${job.snapshotId}`,
+      this.logger,
+      this.metrics,
     );
     await injectedDelay('worker.after-claim');
     const toUpload = new Set(claim.upload.map((h) => h.toString('hex')));

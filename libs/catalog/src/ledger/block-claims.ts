@@ -21,8 +21,9 @@ export interface ClaimResult {
  * block's `pending` count in the same row GC must lock and test to delete it, so from this transaction's
  * commit on, GC cannot delete the block until the snapshot commits (claims become references) or is
  * abandoned (claims are released). Idempotent per snapshot and block: a redelivered part claims nothing twice.
- * Throws BlocksBeingDeletedError (nothing claimed) when GC is deleting one of the blocks right now, and
- * SnapshotNotUploadingError when the snapshot is no longer uploading (failed, deleted).
+ * Throws BlocksBeingDeletedError (nothing claimed) when GC is deleting one of the blocks right now — wait for the
+ * outcome with waitingForBlockDeletes — and SnapshotNotUploadingError when the snapshot is no longer uploading
+ * (failed, deleted).
  */
 export async function claimBlocks(m: EntityManager, snapshotId: string, region: string, blocks: ClaimRequest[]): Promise<ClaimResult> {
   const unique = [...new Map(blocks.map((b) => [b.hash.toString('hex'), b])).values()].sort((a, b) => Buffer.compare(a.hash, b.hash));
@@ -33,6 +34,13 @@ export async function claimBlocks(m: EntityManager, snapshotId: string, region: 
   const [snapshot] = await sqlRows<{ status: string }>(m, `SELECT status FROM snapshot WHERE id = $1 FOR KEY SHARE`, [snapshotId]);
   if (snapshot?.status !== 'uploading') throw new SnapshotNotUploadingError(snapshotId, snapshot?.status);
   const hashes = unique.map((b) => b.hash);
+  // refused before any block row is locked or inserted: a claim that must wait for GC takes nothing GC may need
+  const [marked] = await sqlRows<{ n: number }>(
+    m,
+    `SELECT count(*)::int AS n FROM block WHERE region = $1 AND hash = ANY($2::bytea[]) AND state = 'deleting'`,
+    [region, hashes],
+  );
+  if (marked.n > 0) throw new BlocksBeingDeletedError(region, marked.n);
   await m.query(
     `INSERT INTO block (region, hash, size, state)
      SELECT $1, h, s, 'uploading' FROM unnest($2::bytea[], $3::int[]) AS t(h, s) ORDER BY h

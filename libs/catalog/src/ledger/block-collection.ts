@@ -1,4 +1,5 @@
 import { EntityManager } from 'typeorm';
+import { liveLease } from './gc-lease';
 import { sqlRows } from './sql-rows';
 
 export interface CollectableBlock {
@@ -7,8 +8,8 @@ export interface CollectableBlock {
 }
 
 /**
- * Marks up to `limit` blocks of a region `deleting` under the fencing token `token`: no reference, no upload
- * claim, and out of references for longer than the grace window. The test and the mark are one UPDATE of
+ * Marks up to `limit` blocks of a region `deleting` under the live GC lease `token` (gc-lease.ts): no reference, no
+ * upload claim, and out of references for longer than the grace window. The test and the mark are one UPDATE of
  * each block row, taken with SKIP LOCKED: a row a worker is claiming is skipped, and a row claimed just
  * before is re-checked against its new `pending` count. Several GC replicas mark disjoint sets.
  */
@@ -23,6 +24,7 @@ export async function markBlocksForDeletion(m: EntityManager, region: string, gr
                ORDER BY zero_since LIMIT $3
                  FOR UPDATE SKIP LOCKED)
         AND b.refcount = 0 AND b.pending = 0
+        AND ${liveLease('$4')}
   RETURNING b.hash, b.stored_size`,
     [region, graceSeconds, limit, token],
   );
@@ -50,33 +52,8 @@ export function collectableSummary(m: EntityManager, region: string, graceSecond
 }
 
 /**
- * Blocks a GC marked but did not finish (it crashed or stalled between marking and forgetting), taken over
- * under a new token once their mark is older than `olderThanSeconds` — far longer than a run may keep
- * sending deletes for its marks — so the old holder can neither delete nor forget them any more.
- */
-export async function abandonedDeletions(
-  m: EntityManager,
-  region: string,
-  olderThanSeconds: number,
-  limit: number,
-  token: string,
-): Promise<CollectableBlock[]> {
-  const rows = await sqlRows<{ hash: Buffer; stored_size: number }>(
-    m,
-    `UPDATE block b SET deleting_since = now(), deleting_by = $4
-      WHERE (b.region, b.hash) IN (
-              SELECT region, hash FROM block
-               WHERE region = $1 AND state = 'deleting' AND deleting_since <= now() - make_interval(secs => $2)
-               LIMIT $3 FOR UPDATE SKIP LOCKED)
-  RETURNING b.hash, b.stored_size`,
-    [region, olderThanSeconds, limit, token],
-  );
-  return rows.map((r) => ({ hash: r.hash, storedSize: r.stored_size }));
-}
-
-/**
  * After the Swift objects are gone: forget the blocks still marked with `token` (a new upload of the same
- * content starts afresh). Blocks another run took over stay until that run forgets them.
+ * content starts afresh). Blocks another run took over (abandoned-marks.ts) stay until that run forgets them.
  */
 export async function forgetDeletedBlocks(m: EntityManager, region: string, hashes: Buffer[], token: string): Promise<number> {
   if (hashes.length === 0) return 0;
@@ -88,25 +65,16 @@ export async function forgetDeletedBlocks(m: EntityManager, region: string, hash
   return rows.length;
 }
 
-/** Whether every block of `hashes` is still marked with `token` (a run checks before it sends deletes). */
-export async function stillMarkedBy(m: EntityManager, region: string, hashes: Buffer[], token: string): Promise<boolean> {
-  const [row] = await sqlRows<{ n: string }>(
-    m,
-    `SELECT count(*) AS n FROM block WHERE region = $1 AND hash = ANY($2::bytea[]) AND state = 'deleting' AND deleting_by = $3`,
-    [region, hashes, token],
-  );
-  return Number(row.n) === new Set(hashes.map((h) => h.toString('hex'))).size;
-}
-
 /** Blocks without references still inside the grace window: what the next runs will delete. */
 export function blocksInGrace(m: EntityManager, region: string, graceSeconds: number): Promise<{ blocks: number; bytes: number }> {
   return unreferencedSummary(m, region, graceSeconds, 'within');
 }
 
 /**
- * Gives back marks a run did not act on (its lease ran out before it sent the delete): the blocks become
- * `uploading` again — "not known to be in Swift" — so a later claim uploads (or finds) them rather than
- * trusting they exist. Only marks still held by `token` are given back.
+ * Gives back marks a run made and did not act on (its lease ran out before it sent their deletes): the blocks
+ * become `uploading` again — "not known to be in Swift" — so a later claim uploads (or finds) them rather than
+ * trusting they exist. Only marks still held by `token` are given back. Never give back marks taken over: the
+ * run that abandoned them may have sent a delete that Swift has yet to carry out on the old object.
  */
 export async function unmarkBlocks(m: EntityManager, region: string, hashes: Buffer[], token: string): Promise<number> {
   if (hashes.length === 0) return 0;

@@ -1,4 +1,5 @@
 import { EntityManager } from 'typeorm';
+import { liveLease } from './gc-lease';
 import { sqlRows } from './sql-rows';
 
 export interface ReferenceDiscrepancy {
@@ -74,7 +75,7 @@ export async function repairReferenceCounts(m: EntityManager, region: string, ha
 
 /**
  * Takes Swift objects the catalog knows nothing about into GC's hands: each gets a block row already marked
- * `deleting` under `token`, so an upload of the same content waits until GC deleted and forgot it.
+ * `deleting` under the live GC lease `token`, so an upload of the same content waits until GC deleted and forgot it.
  * Returns the hashes adopted; one that gained a row meanwhile is no orphan and is left alone.
  */
 export async function adoptOrphanBlocks(m: EntityManager, region: string, hashes: Buffer[], token: string): Promise<Buffer[]> {
@@ -82,7 +83,7 @@ export async function adoptOrphanBlocks(m: EntityManager, region: string, hashes
   const rows = await sqlRows<{ hash: Buffer }>(
     m,
     `INSERT INTO block (region, hash, size, state, deleting_since, deleting_by)
-     SELECT $1, h, 0, 'deleting', now(), $3 FROM unnest($2::bytea[]) AS h
+     SELECT $1, h, 0, 'deleting', now(), $3 FROM unnest($2::bytea[]) AS h WHERE ${liveLease('$3')}
      ON CONFLICT (region, hash) DO NOTHING
   RETURNING hash`,
     [region, hashes, token],

@@ -2,7 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { EntityManager } from 'typeorm';
 import { createTestDatabase, TestDatabase } from '../testing/test-database';
 import { claimBlocks, markBlocksPresent, releaseClaims } from './block-claims';
-import { abandonedDeletions, forgetDeletedBlocks, markBlocksForDeletion, stillMarkedBy, unmarkBlocks } from './block-collection';
+import { takeOverAbandonedMarks } from './abandoned-marks';
+import { forgetDeletedBlocks, markBlocksForDeletion, unmarkBlocks } from './block-collection';
 import { entriesAt } from './ledger-entries';
 import {
   commitCopyVersions,
@@ -354,17 +355,29 @@ describe('snapshot ledger', () => {
     const claimer = await uploadingSnapshot(await newVolume());
     await tx((m) => claimBlocks(m, claimer, REGION, [{ hash: hashOf(6002), size: 1 }]));
 
-    const marked = await tx((m) => markBlocksForDeletion(m, REGION, 0, 1000, 'a0000000-0000-4000-8000-000000000001'));
+    const [first, second] = ['a0000000-0000-4000-8000-000000000001', 'b0000000-0000-4000-8000-000000000002'];
+    await leaseRows(first, second);
+    const marked = await tx((m) => markBlocksForDeletion(m, REGION, 0, 1000, first));
     const markedHex = marked.map((b) => b.hash.toString('hex'));
     expect(markedHex).toContain(hashOf(6001).toString('hex'));
     expect(markedHex).not.toContain(hashOf(6002).toString('hex')); // claimed: out of GC's reach
-    await db.dataSource.query(`UPDATE block SET deleting_since = now() - interval '1 hour' WHERE hash = $1`, [hashOf(6001)]);
-    const takenOver = await tx((m) => abandonedDeletions(m, REGION, 60, 1000, 'b0000000-0000-4000-8000-000000000002'));
+    // the first run's lease ended past the takeover margin, and no session holds it: it died
+    await db.dataSource.query(`UPDATE gc_lease SET lease_until = now() - interval '11 seconds' WHERE token = $1`, [first]);
+    const takenOver = await tx((m) => takeOverAbandonedMarks(m, REGION, 1000, second));
     expect(takenOver.map((b) => b.hash.toString('hex'))).toContain(hashOf(6001).toString('hex'));
-    expect(await tx((m) => stillMarkedBy(m, REGION, [hashOf(6001)], 'a0000000-0000-4000-8000-000000000001'))).toBe(false);
-    expect(await tx((m) => forgetDeletedBlocks(m, REGION, [hashOf(6001)], 'a0000000-0000-4000-8000-000000000001'))).toBe(0);
-    expect(await tx((m) => forgetDeletedBlocks(m, REGION, [hashOf(6001)], 'b0000000-0000-4000-8000-000000000002'))).toBe(1);
+    expect(await tx((m) => forgetDeletedBlocks(m, REGION, [hashOf(6001)], first))).toBe(0);
+    expect(await tx((m) => forgetDeletedBlocks(m, REGION, [hashOf(6001)], second))).toBe(1);
   });
+
+  /** Lease rows as GC runs hold them (gc-lease.spec.ts tests the leases themselves), live for an hour. */
+  async function leaseRows(...tokens: string[]): Promise<void> {
+    for (const token of tokens) {
+      await db.dataSource.query(`INSERT INTO gc_lease (token, region, holder, lease_until) VALUES ($1, $2, 'test', now() + interval '1 hour')`, [
+        token,
+        REGION,
+      ]);
+    }
+  }
 
   it('gives marks back as not-known-present, and only to the run holding them', async () => {
     const snapshotId = await uploadingSnapshot(await newVolume());
@@ -372,6 +385,7 @@ describe('snapshot ledger', () => {
     await tx((m) => markBlocksPresent(m, REGION, [{ hash: hashOf(7001), storedSize: 10 }]));
     await tx((m) => releaseClaims(m, snapshotId, REGION));
     const token = 'c0000000-0000-4000-8000-000000000003';
+    await leaseRows(token);
     const marked = await tx((m) => markBlocksForDeletion(m, REGION, 0, 1000, token));
     expect(marked.map((b) => b.hash.toString('hex'))).toContain(hashOf(7001).toString('hex'));
     expect(await tx((m) => unmarkBlocks(m, REGION, [hashOf(7001)], 'd0000000-0000-4000-8000-000000000004'))).toBe(0);
