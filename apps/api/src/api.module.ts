@@ -28,6 +28,7 @@ import { SnapshotService } from './requests/snapshot.service';
 import { VolumeLifecycle } from './state-machines/volume-lifecycle';
 import { OperationSweeper } from './state-machines/operation-sweeper';
 import { DeadLetterArchive } from './dead-letters/dead-letter-archive';
+import { VolumeEvacuationService } from './requests/volume-evacuation.service';
 import { DeadLettersController } from './dead-letters/dead-letters.controller';
 import { DeadLettersService } from './dead-letters/dead-letters.service';
 import { VolumeService } from './requests/volume.service';
@@ -59,6 +60,7 @@ import { VolumeService } from './requests/volume.service';
     VolumeLifecycle,
     OperationSweeper,
     DeadLetterArchive,
+    VolumeEvacuationService,
     DeadLettersService,
     HostService,
     OperationsService,

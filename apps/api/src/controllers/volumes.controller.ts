@@ -2,8 +2,9 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UseGuards 
 import { ApiBearerAuth, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { AuthGuard } from '../auth/auth.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
-import { AttachVolumeDto, CreateVolumeDto, ExtendVolumeDto, RevertVolumeDto, VolumeView } from '../dtos/volume.dto';
+import { AttachVolumeDto, CreateVolumeDto, EvacuateVolumeDto, ExtendVolumeDto, RevertVolumeDto, VolumeView } from '../dtos/volume.dto';
 import { InvalidRequestError } from '../errors/domain-errors';
+import { VolumeEvacuationService } from '../requests/volume-evacuation.service';
 import { VolumeService } from '../requests/volume.service';
 
 @ApiTags('volumes')
@@ -11,7 +12,10 @@ import { VolumeService } from '../requests/volume.service';
 @UseGuards(AuthGuard)
 @Controller('v1/volumes')
 export class VolumesController {
-  constructor(private readonly volumes: VolumeService) {}
+  constructor(
+    private readonly volumes: VolumeService,
+    private readonly evacuation: VolumeEvacuationService,
+  ) {}
 
   @Post()
   @ApiOkResponse({ type: VolumeView })
@@ -36,6 +40,17 @@ export class VolumesController {
   @ApiOkResponse({ type: VolumeView, description: 'status attaching until the image exists on the host, then in-use with connection' })
   attach(@CurrentCaller() caller: Caller, @Param('id') id: string, @Body() dto: AttachVolumeDto): Promise<VolumeView> {
     return this.volumes.attach(caller, id, dto);
+  }
+
+  @Post(':id/evacuate')
+  @HttpCode(202)
+  @ApiOkResponse({
+    type: VolumeView,
+    description:
+      'admin: recreates on another host, from its last snapshot, a volume whose host has been silent for 5 minutes; statusReason says which snapshot it came back as',
+  })
+  evacuate(@CurrentCaller() caller: Caller, @Param('id') id: string, @Body() dto: EvacuateVolumeDto): Promise<VolumeView> {
+    return this.evacuation.evacuate(caller, id, dto.host);
   }
 
   @Post(':id/detach')

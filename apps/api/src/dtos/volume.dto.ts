@@ -30,6 +30,12 @@ export class CreateVolumeDto {
   region?: string;
 }
 
+export class EvacuateVolumeDto {
+  @ApiProperty({ description: "The host to recreate the volume on (online, in the volume's region)" })
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, { message: 'host must be a host name' })
+  host!: string;
+}
+
 export class AttachVolumeDto {
   @ApiProperty({ description: 'The host whose disk holds (or will hold) the image' })
   @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, { message: 'host must be a host name' })

@@ -82,6 +82,19 @@ export function volumeCommand(api = new ApiClient()): Command {
     });
 
   volume
+    .command('evacuate <VOL_ID>')
+    .description('recreate on another host, from its last snapshot, a volume whose host is lost (silent for 5 minutes; admin)')
+    .requiredOption('--host <HOST>', 'the host to recreate it on')
+    .option('--wait', 'wait until it is attached there')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { host: string; wait?: boolean; json?: boolean }) => {
+      const started = await api.post<VolumeView>(`/v1/volumes/${id}/evacuate`, { host: o.host });
+      if (!o.json) process.stderr.write(`island: ${started.statusReason ?? `volume ${id} evacuated`}\n`);
+      const v = o.wait ? await waitVolume(api, id, 'in-use', `evacuate ${id}`) : started;
+      print(!!o.json, v, () => describe(v));
+    });
+
+  volume
     .command('detach <VOL_ID>')
     .option('--wait', 'wait until detached')
     .option('--json', 'print JSON')

@@ -90,6 +90,22 @@ export class VolumeRepository {
     await this.patch(id, { status: 'available', host, exportKind: null, statusReason: reason });
   }
 
+  /** The volume's host is lost: it is on no host again, its content the head in Swift (placed anew at the next attach). */
+  async unplace(id: string, reason: string): Promise<void> {
+    await this.patch(id, {
+      status: 'available',
+      host: null,
+      imagePath: null,
+      attached: false,
+      exportKind: null,
+      nbdUri: null,
+      rawPath: null,
+      blockDevice: null,
+      pointInTime: null,
+      statusReason: reason,
+    });
+  }
+
   async resize(id: string, sizeBytes: number): Promise<void> {
     await this.patch(id, { sizeBytes });
   }
