@@ -95,6 +95,13 @@ describe('the API trusts Keystone', () => {
       const res = await call(tokens.alice, method, path, body);
       expect({ route: `${method} ${path}`, status: res.status }).toEqual({ route: `${method} ${path}`, status: 404 });
     }
+    // running operations: only the project's own; evacuation and dead letters are the admin's
+    const listed = ((await call(tokens.alice, 'GET', '/v1/operations')).body.operations as Json[]).map((o) => o.resourceId);
+    expect(listed).not.toContain(ids.vb);
+    expect(listed).not.toContain(ids.sb);
+    expect((await call(tokens.alice, 'POST', `/v1/volumes/${ids.vb}/evacuate`, { host: island.host })).status).toBe(403);
+    expect((await call(tokens.alice, 'GET', '/v1/dead-letters')).status).toBe(403);
+    expect((await call(tokens.alice, 'POST', '/v1/dead-letters/1/retry', {})).status).toBe(403);
     // quotas name projects: another project's answer 403, its limits cannot be set
     const bobsProject = (await localKeystone.token('bob')).projectId;
     expect((await call(tokens.alice, 'GET', `/v1/quotas/${bobsProject}`)).status).toBe(403);
