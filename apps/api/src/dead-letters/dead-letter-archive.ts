@@ -4,6 +4,9 @@ import { AmqpConnection, BrokerNames, HEADERS } from '@island/messaging';
 import { MetricsService } from '@island/platform';
 import { UnitOfWork } from '../outbox/unit-of-work';
 
+/** A dead letter that could not be stored is given back to its queue after this pause. */
+const RETRY_ARCHIVE_MS = 5_000;
+
 /**
  * Moves every message that failed for good from RabbitMQ's dead-letter queue into the catalog, where the
  * admin lists them (`island ops dead-letters`) and re-sends one (`island ops retry`); each is acked only
@@ -32,7 +35,14 @@ export class DeadLetterArchive implements OnModuleInit {
           () => channel.ack(message),
           (error: Error) => {
             this.logger.warn(`dead letter not archived (${error.message}); it stays in ${this.names.deadQueue}`);
-            channel.nack(message, false, true);
+            // given back after a pause: a catalog that is down is not asked again in a tight loop
+            setTimeout(() => {
+              try {
+                channel.nack(message, false, true);
+              } catch {
+                // the channel closed meanwhile: the broker returns the message to the queue itself
+              }
+            }, RETRY_ARCHIVE_MS);
           },
         );
       });
