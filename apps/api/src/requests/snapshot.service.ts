@@ -27,9 +27,9 @@ export class SnapshotService {
   /**
    * Takes a snapshot. A placed volume's agent takes the point in time now (the snapshot is `pending` once
    * it is safe); its changed blocks upload after the volume's earlier snapshots. An unplaced volume's
-   * content is its head already in Swift: the snapshot commits at once.
+   * content is its head already in Swift: the snapshot commits at once. `transient`: a snapshot island takes
+   * for itself and deletes right after (a clone's): no quota counts it.
    */
-  /** `transient`: a snapshot island takes for itself and deletes right after (a clone's): no quota counts it. */
   async create(caller: Caller, dto: CreateSnapshotDto, options: { id?: string; transient?: boolean } = {}): Promise<SnapshotView> {
     return this.uow.run(async (tx) => {
       const { catalog } = tx;
