@@ -9,3 +9,4 @@ export { registerDataDirReadiness } from './host/data-dir';
 export { insideDataDir, PathOutsideDataDirError } from './host/host-paths';
 export { injectedDelay } from './faults/injected-delay';
 export { forEachBounded } from './concurrency/bounded';
+export { PeriodicTask } from './concurrency/periodic-task';

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Job, JobKind } from '@island/catalog';
 import { IslandConfig } from '@island/config';
-import { InjectConfig, MetricsService } from '@island/platform';
+import { InjectConfig, MetricsService, PeriodicTask } from '@island/platform';
 import { UnitOfWork } from '../outbox/unit-of-work';
 import { OperationsService } from '../requests/operations.service';
 import { operationDeadlines } from './operation-deadlines';
@@ -19,8 +19,10 @@ import { VolumeLifecycle } from './volume-lifecycle';
 export class OperationSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(OperationSweeper.name);
   private readonly deadlines: Record<JobKind, number>;
-  private timer: NodeJS.Timeout | undefined;
-  private sweeping: Promise<void> | undefined;
+  private readonly task = new PeriodicTask(
+    () => this.sweep(),
+    (e) => this.logger.warn(`sweep: ${e.message}`),
+  );
 
   constructor(
     @InjectConfig() private readonly config: IslandConfig,
@@ -34,17 +36,11 @@ export class OperationSweeper implements OnApplicationBootstrap, OnApplicationSh
   }
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => {
-      this.sweeping ??= this.sweep()
-        .then(() => undefined)
-        .catch((error: Error) => this.logger.warn(`sweep: ${error.message}`))
-        .finally(() => (this.sweeping = undefined));
-    }, this.config.operations.sweepSeconds * 1000);
+    this.task.start(this.config.operations.sweepSeconds * 1000);
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.sweeping;
+  onApplicationShutdown(): Promise<void> {
+    return this.task.stop();
   }
 
   /** One sweep; returns how many operations it ended or moved on. */

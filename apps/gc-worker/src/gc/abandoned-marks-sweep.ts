@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { IslandConfig } from '@island/config';
-import { InjectConfig } from '@island/platform';
+import { InjectConfig, PeriodicTask } from '@island/platform';
 import { GarbageCollector } from './garbage-collector';
 
 const SWEEP_EVERY_MS = 3_000;
@@ -12,8 +12,10 @@ const SWEEP_EVERY_MS = 3_000;
 @Injectable()
 export class AbandonedMarksSweep implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(AbandonedMarksSweep.name);
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly task = new PeriodicTask(
+    () => this.sweep(),
+    (e) => this.logger.warn(`abandoned GC marks: ${e.message}`),
+  );
 
   constructor(
     @InjectConfig() private readonly config: IslandConfig,
@@ -21,15 +23,11 @@ export class AbandonedMarksSweep implements OnApplicationBootstrap, OnApplicatio
   ) {}
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => {
-      this.running ??= this.sweep().finally(() => (this.running = undefined));
-    }, SWEEP_EVERY_MS);
-    this.timer.unref();
+    this.task.start(SWEEP_EVERY_MS);
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
+  onApplicationShutdown(): Promise<void> {
+    return this.task.stop();
   }
 
   private async sweep(): Promise<void> {

@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { IslandConfig } from '@island/config';
-import { InjectConfig } from '@island/platform';
+import { InjectConfig, PeriodicTask } from '@island/platform';
 import { GarbageCollector } from './garbage-collector';
 
 /**
@@ -10,8 +10,10 @@ import { GarbageCollector } from './garbage-collector';
 @Injectable()
 export class GcScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(GcScheduler.name);
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly task = new PeriodicTask(
+    () => this.runAll(),
+    (e) => this.logger.warn(`GC runs: ${e.message}`),
+  );
 
   constructor(
     @InjectConfig() private readonly config: IslandConfig,
@@ -21,15 +23,11 @@ export class GcScheduler implements OnApplicationBootstrap, OnApplicationShutdow
   onApplicationBootstrap(): void {
     const seconds = this.config.gc.intervalSeconds;
     if (seconds === 0) return;
-    this.timer = setInterval(() => {
-      this.running ??= this.runAll().finally(() => (this.running = undefined));
-    }, seconds * 1000);
-    this.timer.unref();
+    this.task.start(seconds * 1000);
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
+  onApplicationShutdown(): Promise<void> {
+    return this.task.stop();
   }
 
   private async runAll(): Promise<void> {

@@ -1,0 +1,31 @@
+import { PeriodicTask } from './periodic-task';
+
+describe('a periodic task', () => {
+  it('never overlaps its runs, reports a failing run and keeps going, and waits for the run in progress when stopped', async () => {
+    let active = 0;
+    let most = 0;
+    let runs = 0;
+    const errors: string[] = [];
+    const task = new PeriodicTask(
+      async () => {
+        runs++;
+        active++;
+        most = Math.max(most, active);
+        await new Promise((r) => setTimeout(r, 30));
+        active--;
+        if (runs === 1) throw new Error('first run failed');
+      },
+      (e) => errors.push(e.message),
+    );
+    task.start(5);
+    await new Promise((r) => setTimeout(r, 120));
+    await task.stop();
+    const after = runs;
+    await new Promise((r) => setTimeout(r, 40));
+    expect(most).toBe(1);
+    expect(runs).toBeGreaterThan(1);
+    expect(runs).toBe(after);
+    expect(active).toBe(0);
+    expect(errors).toEqual(['first run failed']);
+  });
+});
