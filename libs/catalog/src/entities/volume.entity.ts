@@ -64,9 +64,8 @@ export class VolumeEntity {
   @Column({ name: 'deleted_at', type: 'timestamptz', nullable: true }) deletedAt!: Date | null;
 }
 
-/** A new volume's placement and lineage fields: on no host yet, no snapshot taken, nothing attached. */
-export const UNPLACED_VOLUME = {
-  statusReason: null,
+/** On no host: no image, nothing attached or exported, no point in time (the content is the head in Swift). */
+export const NOT_PLACED = {
   host: null,
   imagePath: null,
   attached: false,
@@ -74,9 +73,15 @@ export const UNPLACED_VOLUME = {
   nbdUri: null,
   rawPath: null,
   blockDevice: null,
+  pointInTime: null,
+} as const satisfies Partial<VolumeEntity>;
+
+/** A new volume's placement and lineage fields: on no host yet, no snapshot taken, nothing attached. */
+export const UNPLACED_VOLUME = {
+  ...NOT_PLACED,
+  statusReason: null,
   nextSeq: 1,
   headSeq: 0,
   headSnapshotId: null,
-  pointInTime: null,
   deletedAt: null,
 } as const satisfies Partial<VolumeEntity>;

@@ -1,5 +1,5 @@
 import { EntityManager, IsNull, Not } from 'typeorm';
-import { ExportKind, VolumeEntity, VolumeStatus } from '../entities/volume.entity';
+import { ExportKind, NOT_PLACED, VolumeEntity, VolumeStatus } from '../entities/volume.entity';
 import { sqlRows } from '../ledger/sql-rows';
 
 /** Volume rows a caller sees: not deleted, not a hidden replica, and (with a scope) of that project. */
@@ -92,18 +92,7 @@ export class VolumeRepository {
 
   /** The volume's host is lost: it is on no host again, its content the head in Swift (placed anew at the next attach). */
   async unplace(id: string, reason: string): Promise<void> {
-    await this.patch(id, {
-      status: 'available',
-      host: null,
-      imagePath: null,
-      attached: false,
-      exportKind: null,
-      nbdUri: null,
-      rawPath: null,
-      blockDevice: null,
-      pointInTime: null,
-      statusReason: reason,
-    });
+    await this.patch(id, { status: 'available', ...NOT_PLACED, statusReason: reason });
   }
 
   async resize(id: string, sizeBytes: number): Promise<void> {
