@@ -22,11 +22,6 @@ export class Tx {
   }
 }
 
-/** What the relay needs to hear: a transaction wrote to the outbox. */
-export interface OutboxKick {
-  kick(): void;
-}
-
 @Injectable()
 export class UnitOfWork {
   constructor(
@@ -35,26 +30,21 @@ export class UnitOfWork {
   ) {}
 
   async run<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    return runInTransaction(this.dataSource, this.relay, work);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await this.dataSource.transaction((m) => work(new Tx(new Catalog(m))));
+        this.relay.kick();
+        return result;
+      } catch (error) {
+        const code = (error as { driverError?: { code?: string }; code?: string }).driverError?.code ?? (error as { code?: string }).code;
+        if (attempt >= ATTEMPTS || !code || !RETRYABLE.has(code)) throw error;
+        await new Promise((r) => setTimeout(r, 10 * attempt + Math.random() * 20));
+      }
+    }
   }
 
   /** Reads outside a transaction (each statement on its own). */
   read<T>(work: (catalog: Catalog) => Promise<T>): Promise<T> {
     return work(new Catalog(this.dataSource.manager));
-  }
-}
-
-/** One unit of work: retried whole on a deadlock or serialization failure, the relay kicked after commit. */
-export async function runInTransaction<T>(dataSource: DataSource, relay: OutboxKick, work: (tx: Tx) => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const result = await dataSource.transaction((m) => work(new Tx(new Catalog(m))));
-      relay.kick();
-      return result;
-    } catch (error) {
-      const code = (error as { driverError?: { code?: string }; code?: string }).driverError?.code ?? (error as { code?: string }).code;
-      if (attempt >= ATTEMPTS || !code || !RETRYABLE.has(code)) throw error;
-      await new Promise((r) => setTimeout(r, 10 * attempt + Math.random() * 20));
-    }
   }
 }
