@@ -14,6 +14,7 @@ import { QuotasController } from './controllers/quotas.controller';
 import { RegionsController } from './controllers/regions.controller';
 import { SnapshotsController } from './controllers/snapshots.controller';
 import { VolumesController } from './controllers/volumes.controller';
+import { CatalogUnavailableFilter } from './errors/catalog-unavailable.filter';
 import { DomainErrorFilter } from './errors/domain-error.filter';
 import { CatalogEvents } from './events/catalog-events';
 import { OutboxPublisher, OutboxRelay } from './outbox/outbox-relay.service';
@@ -44,6 +45,7 @@ import { VolumeService } from './requests/volume.service';
   controllers: [VolumesController, SnapshotsController, HostsController, RegionsController, OperationsController, QuotasController, DeadLettersController],
   providers: [
     { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
+    { provide: APP_FILTER, useClass: CatalogUnavailableFilter },
     { provide: APP_FILTER, useClass: DomainErrorFilter },
     Authenticator,
     AuthGuard,

@@ -1,3 +1,4 @@
+export * from './catalog-unavailable';
 export * from './data-source';
 export * from './entities/host.entity';
 export * from './entities/job.entity';

@@ -35,6 +35,10 @@ export interface StackOptions {
    * clients that attach "here" by hostname find it, as cinder-backup's os-brick connector does.
    */
   hostName?: string;
+  /** Where the stack's processes reach a region's Swift, by region (e.g. a fault proxy in front of it); default the local Swift. */
+  swiftAuthUrls?: Record<string, string>;
+  /** The API reaches PostgreSQL at this host:port instead (e.g. a proxy a test cuts to take the catalog away). */
+  apiCatalogAddress?: string;
 }
 
 export interface StackHost {
@@ -114,7 +118,13 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     ISLAND_AMQP_URL: AMQP,
     ISLAND_AMQP_NAMESPACE: `e2e-${id}`,
     ISLAND_REGIONS: JSON.stringify(
-      LOCAL_REGIONS.slice(0, options.twoRegions ? 2 : 1).map((r) => ({ name: r.name, authUrl: r.authUrl, user: 'test:tester', key: 'testing', container })),
+      LOCAL_REGIONS.slice(0, options.twoRegions ? 2 : 1).map((r) => ({
+        name: r.name,
+        authUrl: options.swiftAuthUrls?.[r.name] ?? r.authUrl,
+        user: 'test:tester',
+        key: 'testing',
+        container,
+      })),
     ),
     ISLAND_REGION: 'RegionOne',
     ISLAND_HOST: host,
@@ -149,7 +159,10 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     byName.set(name, child);
     started.set(name, { script, extra });
   };
-  start('api', 'apps/api/dist/main.js');
+  const apiCatalog: Record<string, string> = options.apiCatalogAddress
+    ? { ISLAND_DATABASE_URL: env.ISLAND_DATABASE_URL.replace(/@[^/]+\//, `@${options.apiCatalogAddress}/`) }
+    : {};
+  start('api', 'apps/api/dist/main.js', apiCatalog);
   start('agent', 'apps/node-agent/dist/main.js', { ISLAND_AGENT_PORT: String(agentPort) });
   workerPorts.forEach((p, w) => start(`worker-${w + 1}`, 'apps/snapshot-worker/dist/main.js', { ISLAND_WORKER_PORT: String(p) }));
   gcPorts.forEach((p, g) => start(g === 0 ? 'gc' : `gc-${g + 1}`, 'apps/gc-worker/dist/main.js', { ISLAND_GC_PORT: String(p) }));

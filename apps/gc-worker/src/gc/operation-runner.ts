@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { OperationFinished, OperationProgress } from '@island/contracts';
+import { isCatalogUnavailable } from '@island/catalog';
 import { MessagePublisher, PermanentMessageError } from '@island/messaging';
 
 /** Progress events at most this often: an operator watches, the API need not see every batch. */
@@ -29,9 +30,12 @@ export class OperationRunner {
     try {
       result = await work(progress);
     } catch (error) {
-      this.logger.warn(`${job} ${operationId} failed: ${(error as Error).message}`);
+      const reason = isCatalogUnavailable(error)
+        ? `the catalog database became unavailable (${(error as Error).message}); run it again once it is back`
+        : (error as Error).message;
+      this.logger.warn(`${job} ${operationId} failed: ${reason}`);
       // not retried: the dispatcher reports it (the operation fails) and keeps the message as a dead letter
-      throw new PermanentMessageError((error as Error).message);
+      throw new PermanentMessageError(reason);
     }
     await this.publisher.publish(OperationFinished, { operationId, result: result as Record<string, unknown> });
   }
