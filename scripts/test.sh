@@ -17,4 +17,10 @@ npx nx run-many -t build --output-style=static
 npx nx run-many -t lint --output-style=static
 # one formatting for the whole tree (npm run format writes it)
 npx prettier --check . >/dev/null || { npx prettier --list-different .; echo 'formatting differs from Prettier: npm run format' >&2; exit 1; }
-exec npx jest -c jest.config.js --ci "$@"
+npx jest -c jest.config.js --ci "$@"
+# the whole suite ends with the chaos slice (tools/chaos): one aimed fault of each kind, each checked to land,
+# then everything restored and fsck'd. It restarts RabbitMQ and PostgreSQL, so it runs after Jest, alone.
+# The long run is npm run chaos.
+if [ $# -eq 0 ]; then
+  node tools/chaos/dist/main.js --slice --seed "${ISLAND_CHAOS_SEED:-1}"
+fi

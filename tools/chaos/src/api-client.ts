@@ -1,0 +1,51 @@
+import { IslandStack } from '@island/stack';
+
+type Json = Record<string, unknown>;
+export type Answer<T = Json> = { status: number; body: T };
+
+/** How long a request rides out an API that is down (killed and restarting, or its database restarting). */
+const UNREACHABLE_FOR_MS = 120_000;
+
+/**
+ * The chaos suite's REST client: the stack's requests, retried while the API cannot answer (connection refused,
+ * 502–504) — a user's client would retry too; what the API does answer is returned as it is.
+ */
+export class ChaosApi {
+  /** Answers no API should give (a 500: an error nobody foresaw), each a finding of the run. */
+  readonly unexpected: string[] = [];
+
+  constructor(private readonly island: IslandStack) {}
+
+  async request<T = Json>(method: string, path: string, body?: object, token?: string): Promise<Answer<T>> {
+    const deadline = Date.now() + UNREACHABLE_FOR_MS;
+    for (;;) {
+      try {
+        const answer = await this.island.request<T>(method, path, body, token);
+        if (answer.status === 500) this.unexpected.push(`${method} ${path} → 500 ${JSON.stringify(answer.body)}`);
+        if (answer.status < 502 || answer.status > 504 || Date.now() > deadline) return answer;
+      } catch (error) {
+        if (Date.now() > deadline) throw new Error(`${method} ${path}: the API did not answer for ${UNREACHABLE_FOR_MS / 1000} s (${String(error)})`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  /** A request that must succeed with one of `expected` statuses. */
+  async must<T = Json>(method: string, path: string, body: object | undefined, expected: number[], token?: string): Promise<T> {
+    const answer = await this.request<T>(method, path, body, token);
+    if (!expected.includes(answer.status)) throw new Error(`${method} ${path} → ${answer.status} ${JSON.stringify(answer.body)}`);
+    return answer.body;
+  }
+
+  /** GETs `path` until `done` holds; a 404 is given to `done` as { status: 'gone' }; other failed GETs are asked again. */
+  async until<T extends Json = Json>(path: string, done: (body: T) => boolean, what: string, timeoutMs: number, token?: string): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const answer = await this.request<T>('GET', path, undefined, token);
+      const body = answer.status === 404 ? ({ status: 'gone' } as unknown as T) : answer.body;
+      if ((answer.status === 200 || answer.status === 404) && done(body)) return body;
+      if (Date.now() > deadline) throw new Error(`${what}: not over after ${timeoutMs / 1000} s: ${JSON.stringify(body)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
