@@ -15,6 +15,7 @@ import { CinderConnections1764500000000 } from './migrations/1764500000000-cinde
 import { ProjectQuotas1764600000000 } from './migrations/1764600000000-project-quotas';
 import { GcLeases1764700000000 } from './migrations/1764700000000-gc-leases';
 import { DeadLetters1764800000000 } from './migrations/1764800000000-dead-letters';
+import { CopyTransferReports1764900000000 } from './migrations/1764900000000-copy-transfer-reports';
 
 export const CATALOG_ENTITIES = [ProjectEntity, RegionEntity, HostEntity, VolumeEntity, SnapshotEntity, JobEntity, OutboxEntity];
 export const CATALOG_MIGRATIONS = [
@@ -27,6 +28,7 @@ export const CATALOG_MIGRATIONS = [
   ProjectQuotas1764600000000,
   GcLeases1764700000000,
   DeadLetters1764800000000,
+  CopyTransferReports1764900000000,
 ];
 
 /** TypeORM options for the catalog; schema changes only through migrations, never `synchronize`. */

@@ -59,6 +59,7 @@ export class SnapshotCopyService {
       ...NEW_SNAPSHOT_COUNTERS,
       copyOf: source.copyOf ?? source.id,
       copiedFrom: source.id,
+      copyTransfer: null,
       createdAt: new Date(),
       updatedAt: new Date(),
       committedAt: null,

@@ -116,6 +116,7 @@ export class SnapshotService {
       ...NEW_SNAPSHOT_COUNTERS,
       copyOf: null,
       copiedFrom: null,
+      copyTransfer: null,
       groupId: o.groupId,
       committedAt: null,
       deletedAt: null,

@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { Catalog, JobKind, SnapshotEntity, VolumeEntity } from '@island/catalog';
+import { Catalog, CopyTransferReport, JobKind, SnapshotEntity, VolumeEntity } from '@island/catalog';
 import {
   PointsInTimeRelease,
   SnapshotCopyProgressedEvent,
@@ -144,12 +144,16 @@ export class SnapshotPipeline {
       await catalog.snapshots.addCopiedBatch(snapshot.id, e);
       this.metrics.counter('island_copy_bytes_total', 'Bytes of blocks copied between regions').inc(e.bytesCopied);
       await this.progress(catalog, snapshot, await catalog.snapshots.get(snapshot.id));
+      // the transfer report came first: this was the batch it waited for
+      if (snapshot.copyTransfer) await this.commitCopyWhenCounted(tx, snapshot, snapshot.copyTransfer);
     });
   }
 
   /**
-   * Every block of a region copy is there and its block map staged: it commits like a snapshot, once every
-   * batch the worker reported is counted (a report still queued makes this event wait and come again).
+   * Every block of a region copy is there and its block map staged: it commits like a snapshot once every batch
+   * the worker reported is counted. Batch reports may still be queued behind this one (they are handled side by
+   * side): then the report is kept on the copy and the last batch's count commits it — no retry through the
+   * broker, whose delay queues do not survive every restart.
    */
   async copyTransferred(e: SnapshotCopyTransferredEvent): Promise<void> {
     await this.uow.run(async (tx) => {
@@ -161,11 +165,18 @@ export class SnapshotPipeline {
         await this.fail(tx, snapshot, `copy staged ${staged} block entries, its source manifest has ${e.entries}`);
         return;
       }
-      const counted = await catalog.uploads.countDoneParts(snapshot.id);
-      if (counted < e.batches) throw new CopyBatchesPendingError(snapshot.id, counted, e.batches);
-      await catalog.snapshots.completeCopyCounters(snapshot.id, e.distinctBlocks);
-      await this.commit(tx, snapshot, await catalog.volumes.get(snapshot.volumeId));
+      const report = { entries: e.entries, distinctBlocks: e.distinctBlocks, batches: e.batches };
+      await catalog.snapshots.keepCopyTransfer(snapshot.id, report);
+      await this.commitCopyWhenCounted(tx, snapshot, report);
     });
+  }
+
+  /** Commits a copy whose transfer was reported once each of its batches is counted; until then it waits. */
+  private async commitCopyWhenCounted(tx: Tx, snapshot: SnapshotEntity, report: CopyTransferReport): Promise<void> {
+    const { catalog } = tx;
+    if ((await catalog.uploads.countDoneParts(snapshot.id)) < report.batches) return;
+    await catalog.snapshots.completeCopyCounters(snapshot.id, report.distinctBlocks);
+    await this.commit(tx, snapshot, await catalog.volumes.get(snapshot.volumeId));
   }
 
   /**
@@ -302,11 +313,4 @@ export class SnapshotPipeline {
 /** A snapshot's own job: taking and uploading it, or copying it from another region. */
 export function snapshotJobKind(s: { copyOf: string | null }): JobKind {
   return s.copyOf ? 'snapshot-copy' : 'snapshot';
-}
-
-/** A copy's transfer event overtook some of its batch reports: it is redelivered after them. */
-export class CopyBatchesPendingError extends Error {
-  constructor(snapshotId: string, counted: number, batches: number) {
-    super(`copy ${snapshotId}: ${counted} of its ${batches} batch reports counted; it commits once the others arrive`);
-  }
 }

@@ -14,6 +14,13 @@ export const SNAPSHOT_STATUSES = [
 ] as const;
 export type SnapshotStatus = (typeof SNAPSHOT_STATUSES)[number];
 
+/** What a copy's worker reports once every block is in the region: its block map's entries, distinct blocks and batches. */
+export interface CopyTransferReport {
+  entries: number;
+  distinctBlocks: number;
+  batches: number;
+}
+
 /** Snapshots whose block versions are in the ledger (they hold references). */
 export const LEDGER_STATUSES: readonly SnapshotStatus[] = ['sealing', 'available'];
 
@@ -53,6 +60,8 @@ export class SnapshotEntity {
   @Column({ name: 'copy_of', type: 'uuid', nullable: true }) copyOf!: string | null;
   /** A copy: the snapshot (original or copy, in another region) whose blocks it was copied from. */
   @Column({ name: 'copied_from', type: 'uuid', nullable: true }) copiedFrom!: string | null;
+  /** A copy whose worker reported every block there, waiting for its last batches to be counted (then it commits). */
+  @Column({ name: 'copy_transfer', type: 'jsonb', nullable: true }) copyTransfer!: CopyTransferReport | null;
   @Column({ name: 'group_id', type: 'uuid', nullable: true }) groupId!: string | null;
   @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' }) createdAt!: Date;
   @Column({ name: 'updated_at', type: 'timestamptz', default: () => 'now()' }) updatedAt!: Date;

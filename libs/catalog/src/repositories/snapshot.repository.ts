@@ -1,5 +1,5 @@
 import { EntityManager, In, Not } from 'typeorm';
-import { SnapshotEntity, SnapshotStatus } from '../entities/snapshot.entity';
+import { CopyTransferReport, SnapshotEntity, SnapshotStatus } from '../entities/snapshot.entity';
 import { sqlRows } from '../ledger/sql-rows';
 
 /** Snapshots of a volume that are not finished uploading: the volume's image must not change under them. */
@@ -148,6 +148,11 @@ export class SnapshotRepository {
         WHERE id = $1`,
       [id, c.blocksTotal, c.blocks, c.blocksCopied, c.bytesCopied],
     );
+  }
+
+  /** Keeps a copy's transfer report until its batches are all counted. */
+  async keepCopyTransfer(id: string, report: CopyTransferReport): Promise<void> {
+    await this.m.query(`UPDATE snapshot SET copy_transfer = $2, updated_at = now() WHERE id = $1`, [id, JSON.stringify(report)]);
   }
 
   /** Every distinct block of a copy is in its region: the totals are final, what was not copied was there already. */

@@ -72,6 +72,7 @@ export class CatalogFixture {
       ...NEW_SNAPSHOT_COUNTERS,
       copyOf: null,
       copiedFrom: null,
+      copyTransfer: null,
       groupId: null,
       committedAt: null,
       deletedAt: null,
