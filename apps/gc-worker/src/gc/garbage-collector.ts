@@ -91,6 +91,13 @@ export class GarbageCollector {
           report.bytesFreed += deleted.bytes;
           progress(report.blocksDeleted);
         }
+        // the lease ends early only when its catalog session was lost or could not renew it in time
+        if (lease.ended) {
+          throw new Error(
+            `GC of region ${region} stopped early: it lost its lease on the catalog (its database session dropped or stalled) after deleting ${report.blocksDeleted} block(s); ` +
+              'the blocks it had marked are taken over by the next sweep within ~20 s — run it again for the rest',
+          );
+        }
       });
     }
     const pending = await blocksInGrace(this.dataSource.manager, region, graceSeconds);

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Client } from 'pg';
@@ -46,6 +47,8 @@ export class GcLease {
     deadline: number,
   ) {
     session.on('error', () => this.end());
+    // every delete in flight under the lease listens to its signal: more than Node's default warning threshold of 10
+    setMaxListeners(0, this.abort.signal);
     this.extendTo(deadline);
     this.heartbeat = setInterval(() => void this.renew(), GC_LEASE.renewEveryMs);
   }
