@@ -337,9 +337,24 @@ export class ChaosRun {
     return { outcome: 'failed', reason: String(s.statusReason) };
   }
 
+  /** Waits until every host of the stack is online again (its agent's heartbeats reach the API). */
+  async hostsOnline(): Promise<void> {
+    await this.api.until<{ hosts: Json[] }>(
+      '/v1/hosts',
+      (b) => this.island.hosts.every((h) => (b.hosts ?? []).some((listed) => listed.name === h.name && listed.status === 'online')),
+      'every host online',
+      2 * 60_000,
+    );
+  }
+
   /** Attaches a volume and waits for the attach to end: the image path, or null when it ended with a reason. */
   private async attach(id: string, host: string): Promise<string | null> {
-    const res = await this.api.request<Json>('POST', `/v1/volumes/${id}/attach`, { host });
+    let res = await this.api.request<Json>('POST', `/v1/volumes/${id}/attach`, { host });
+    if (res.status === 409 && /is offline/.test(String(res.body.message))) {
+      // its agent is still reconnecting after a fault (a broker restart, a kill): asked again once it is back, as a user would
+      await this.hostsOnline();
+      res = await this.api.request<Json>('POST', `/v1/volumes/${id}/attach`, { host });
+    }
     if (res.status !== 202) throw new Error(`attach ${id} on ${host}: ${res.status} ${JSON.stringify(res.body)}`);
     const v = await this.api.until<Json>(`/v1/volumes/${id}`, (b) => b.status !== 'attaching', `attach ${id}`, OPERATION_ENDS_WITHIN_MS);
     if (v.status === 'in-use') return (v.connection as { path: string }).path;

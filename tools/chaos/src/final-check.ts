@@ -29,7 +29,8 @@ export async function finalCheck(run: ChaosRun, log: (line: string) => void): Pr
     log(`FINDING: ${text}`);
   };
 
-  log('final check: waiting for every operation to end');
+  log('final check: waiting for every host to be online and every operation to end');
+  await run.hostsOnline().catch((error: Error) => finding(`a host is still offline: ${error.message}`));
   const settled = await api
     .until<{ operations: Json[] }>('/v1/operations', (b) => (b.operations ?? []).length === 0, 'running operations', SETTLE_MS, admin)
     .catch((error: Error) => error);
