@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { IslandConfig } from '@island/config';
 import { OperationProgress, VolumeRestore, VolumeRestored, VolumeRestoreJob } from '@island/contracts';
-import { isPermanentFailure, MessagePublisher, OnMessage } from '@island/messaging';
+import { isPermanentFailure, MessageContext, MessagePublisher, OnMessage } from '@island/messaging';
 import { InjectConfig, injectedDelay, insideDataDir, MetricsService } from '@island/platform';
 import { createSnapshot, Qcow2Error, Qcow2Image } from '@island/qcow2';
 import { OpenedPartial, PartialRestore } from '../restore/partial-restore';
@@ -45,18 +45,19 @@ export class RestoreJobs {
   ) {}
 
   @OnMessage(VolumeRestore)
-  async restore(job: VolumeRestoreJob): Promise<void> {
+  async restore(job: VolumeRestoreJob, context?: MessageContext): Promise<void> {
     const target = insideDataDir(this.config.host.dataDir, job.targetPath);
     if (this.running.has(target)) throw new Error(`a restore into ${target} is already running in this process`);
     this.running.add(target);
     try {
-      await this.restoreInto(job, new PartialRestore(target));
+      await this.restoreInto(job, new PartialRestore(target), context?.finalAttempt === true);
     } finally {
       this.running.delete(target);
     }
   }
 
-  private async restoreInto(job: VolumeRestoreJob, partial: PartialRestore): Promise<void> {
+  /** `finalAttempt`: no retry follows a failure, so the partial image would only take space: it goes too. */
+  private async restoreInto(job: VolumeRestoreJob, partial: PartialRestore, finalAttempt: boolean): Promise<void> {
     try {
       if (existsSync(partial.target) && (await this.hasPointInTime(partial.target, job.pointInTime))) {
         await partial.record.remove(); // left if the worker died between the rename and the record's removal
@@ -65,7 +66,8 @@ export class RestoreJobs {
       const { bytes, blocks } = await this.fill(job, partial);
       await this.done(job, partial.target, bytes, blocks);
     } catch (error) {
-      if (isPermanentFailure(error)) await partial.discard().catch((e: Error) => this.logger.warn(`could not remove ${partial.imagePath}: ${e.message}`));
+      if (isPermanentFailure(error) || finalAttempt)
+        await partial.discard().catch((e: Error) => this.logger.warn(`could not remove ${partial.imagePath}: ${e.message}`));
       throw error;
     }
   }
