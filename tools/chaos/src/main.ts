@@ -109,8 +109,13 @@ async function main(argv: string[]): Promise<number> {
     run.setSwiftRates({ '5xx': 0, stall: 0, reset: 0, flip: 0 });
     final = await finalCheck(run, log);
     if (values.slice) {
-      for (const missed of faults.records.filter((f) => !f.landedAt))
-        run.findings.push(`the slice's ${missed.fault} (cycle ${missed.cycle}) never found its phase: ${missed.aimedAt}`);
+      SLICE.forEach((planned, i) => {
+        const record = faults.records.find((f) => f.cycle === i + 1);
+        if (planned.fault && !record?.landedAt) {
+          const why = record ? `its phase passed unseen (${record.aimedAt})` : `the ${planned.action} did not get that far`;
+          run.findings.push(`the slice's ${planned.fault} (cycle ${i + 1}) never struck: ${why}`);
+        }
+      });
     }
   } catch (error) {
     run.findings.push(`the run stopped: ${error instanceof Error ? error.stack : String(error)}`);

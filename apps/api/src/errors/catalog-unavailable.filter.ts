@@ -16,7 +16,8 @@ export class CatalogUnavailableFilter extends BaseExceptionFilter {
   private readonly logger = new Logger(CatalogUnavailableFilter.name);
 
   override catch(error: unknown, host: ArgumentsHost): void {
-    if (host.getType() !== 'http' || !isCatalogUnavailable(error)) return super.catch(error, host);
+    if (host.getType() !== 'http') throw error; // the Cinder RPC endpoint maps errors itself
+    if (!isCatalogUnavailable(error)) return super.catch(error, host);
     const detail = error instanceof Error ? error.message : String(error);
     this.logger.warn(`answered 503: the catalog database is unavailable (${detail})`);
     host
