@@ -6,3 +6,7 @@ export * from './block-store';
 export { RegionStores } from './region-stores';
 export { SwiftStoresModule } from './region-stores.module';
 export { BlockFaultPlan, InjectedBlockFaults } from './injected-block-faults';
+export * from './crypto/key-wrapping';
+export * from './crypto/local-kek';
+export * from './crypto/project-keys';
+export * from './crypto/sealed-object';

@@ -1,0 +1,76 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { CorruptObjectError } from '../blockstore-errors';
+import { KeyUnwrapError, kekId, rewrapProjectKey, unwrapProjectKey, wrapProjectKey } from './key-wrapping';
+import { ProjectKeys } from './project-keys';
+import { openSealedObject, SEALED_HEADER_BYTES, sealObject } from './sealed-object';
+
+const MAGIC = Buffer.from('ISLB');
+
+describe('project keys', () => {
+  it('names equal content alike inside a project and differently in another, never by its plain SHA-256', () => {
+    const block = Buffer.from('the same 1 MiB block, in short');
+    const a = new ProjectKeys('project-a', ProjectKeys.newMasterKey());
+    const b = new ProjectKeys('project-b', ProjectKeys.newMasterKey());
+    expect(a.blockName(block).equals(a.blockName(Buffer.from(block)))).toBe(true);
+    expect(a.blockName(block).equals(b.blockName(block))).toBe(false);
+    expect(a.blockName(block).equals(createHash('sha256').update(block).digest())).toBe(false);
+    expect(a.encryption.equals(a.naming)).toBe(false);
+  });
+
+  it('derives other keys for another project from the same master key', () => {
+    const master = ProjectKeys.newMasterKey();
+    expect(new ProjectKeys('p1', master).encryption.equals(new ProjectKeys('p2', master).encryption)).toBe(false);
+    expect(() => new ProjectKeys('p', randomBytes(16))).toThrow(/16 bytes, not 32/);
+  });
+});
+
+describe('wrapped project keys', () => {
+  const kek = randomBytes(32);
+  const master = ProjectKeys.newMasterKey();
+
+  it('opens with its KEK only, for its project only', () => {
+    const wrapped = wrapProjectKey(kek, 'p1', master);
+    expect(JSON.stringify(wrapped)).not.toContain(master.toString('base64'));
+    expect(unwrapProjectKey(kek, wrapped).equals(master)).toBe(true);
+    expect(() => unwrapProjectKey(randomBytes(32), wrapped)).toThrow(KeyUnwrapError);
+    expect(() => unwrapProjectKey(randomBytes(32), wrapped)).toThrow(/sealed by KEK [0-9a-f]{16}, not by the KEK given/);
+    expect(() => unwrapProjectKey(kek, { ...wrapped, projectId: 'p2' })).toThrow(/does not open with KEK/);
+    const flipped = Buffer.from(wrapped.sealed, 'base64');
+    flipped[0] ^= 1;
+    expect(() => unwrapProjectKey(kek, { ...wrapped, sealed: flipped.toString('base64') })).toThrow(/altered or belongs elsewhere/);
+  });
+
+  it('is re-wrapped by a rotation to a new KEK, keeping the same master key', () => {
+    const next = randomBytes(32);
+    const rotated = rewrapProjectKey(kek, next, wrapProjectKey(kek, 'p1', master));
+    expect(rotated.kekId).toBe(kekId(next));
+    expect(unwrapProjectKey(next, rotated).equals(master)).toBe(true);
+    expect(() => unwrapProjectKey(kek, rotated)).toThrow(KeyUnwrapError);
+  });
+});
+
+describe('sealed objects', () => {
+  const keys = new ProjectKeys('p1', ProjectKeys.newMasterKey());
+  const payload = randomBytes(4096);
+  const name = `blocks/${keys.blockName(payload).toString('hex')}`;
+  const sealed = sealObject(keys.encryption, MAGIC, name, { codec: 0, plainLength: payload.length, payload });
+
+  it('round-trips, and holds no plaintext', () => {
+    expect(openSealedObject(keys.encryption, MAGIC, name, sealed)).toEqual({ codec: 0, plainLength: 4096, payload });
+    expect(sealed.includes(payload.subarray(0, 32))).toBe(false);
+    expect(sealed.length).toBe(SEALED_HEADER_BYTES + payload.length + 16);
+  });
+
+  it('refuses a flipped bit anywhere, a cut tail, another name and another key, naming the object', () => {
+    for (const at of [5, 9, 13, SEALED_HEADER_BYTES + 7, sealed.length - 1]) {
+      const flipped = Buffer.from(sealed);
+      flipped[at] ^= 0x10;
+      expect(() => openSealedObject(keys.encryption, MAGIC, name, flipped)).toThrow(CorruptObjectError);
+    }
+    expect(() => openSealedObject(keys.encryption, MAGIC, name, sealed.subarray(0, sealed.length - 3))).toThrow(/does not authenticate/);
+    expect(() => openSealedObject(keys.encryption, MAGIC, 'blocks/another', sealed)).toThrow(/blocks\/another: does not authenticate/);
+    const other = new ProjectKeys('p2', ProjectKeys.newMasterKey());
+    expect(() => openSealedObject(other.encryption, MAGIC, name, sealed)).toThrow(/sealed with another key/);
+    expect(() => openSealedObject(keys.encryption, MAGIC, name, sealed.subarray(0, 20))).toThrow(/too short/);
+  });
+});

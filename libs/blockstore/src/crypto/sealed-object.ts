@@ -1,0 +1,55 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { CorruptObjectError } from '../blockstore-errors';
+
+/**
+ * An object sealed with AES-256-GCM (format version 2 of island's block and manifest objects):
+ *
+ *   0 magic (4)   4 version (2)   5 codec   6 reserved (0, 2 bytes)   8 plain length (u32 BE)   12 nonce (12)
+ *   24 ciphertext of the payload (compressed or not, as `codec` says)   end − 16: GCM tag (16)
+ *
+ * The whole header and the object's name are associated data: a flipped bit anywhere, a cut tail, another
+ * name's object put in its place or another project's key all fail authentication, before any byte is used.
+ * Nonces are random (96 bits): a project key seals far fewer than the 2^32 objects that bound allows.
+ */
+export const SEALED_VERSION = 2;
+export const SEALED_HEADER_BYTES = 24;
+const TAG_BYTES = 16;
+
+export interface SealedContent {
+  codec: number;
+  /** The length the header records (e.g. the block's uncompressed length). */
+  plainLength: number;
+  payload: Buffer;
+}
+
+export function sealObject(key: Buffer, magic: Buffer, objectName: string, content: SealedContent): Buffer {
+  const header = Buffer.alloc(SEALED_HEADER_BYTES);
+  magic.copy(header, 0, 0, 4);
+  header[4] = SEALED_VERSION;
+  header[5] = content.codec;
+  header.writeUInt32BE(content.plainLength, 8);
+  randomBytes(12).copy(header, 12);
+  const cipher = createCipheriv('aes-256-gcm', key, header.subarray(12, 24)).setAAD(associatedData(header, objectName));
+  return Buffer.concat([header, cipher.update(content.payload), cipher.final(), cipher.getAuthTag()]);
+}
+
+/** Opens a sealed object; throws CorruptObjectError (permanent) naming the object unless it authenticates. */
+export function openSealedObject(key: Buffer, magic: Buffer, objectName: string, object: Buffer): SealedContent {
+  if (object.length < SEALED_HEADER_BYTES + TAG_BYTES) throw new CorruptObjectError(objectName, `${object.length} bytes: too short for a sealed object`);
+  if (!object.subarray(0, 4).equals(magic)) throw new CorruptObjectError(objectName, 'not an island object of this kind (bad magic)');
+  if (object[4] !== SEALED_VERSION) throw new CorruptObjectError(objectName, `format version ${object[4]} is not a sealed object`);
+  const header = object.subarray(0, SEALED_HEADER_BYTES);
+  const decipher = createDecipheriv('aes-256-gcm', key, header.subarray(12, 24)).setAAD(associatedData(header, objectName));
+  decipher.setAuthTag(object.subarray(object.length - TAG_BYTES));
+  let payload: Buffer;
+  try {
+    payload = Buffer.concat([decipher.update(object.subarray(SEALED_HEADER_BYTES, object.length - TAG_BYTES)), decipher.final()]);
+  } catch {
+    throw new CorruptObjectError(objectName, 'does not authenticate: altered, cut short, stored under another name, or sealed with another key');
+  }
+  return { codec: header[5], plainLength: header.readUInt32BE(8), payload };
+}
+
+function associatedData(header: Buffer, objectName: string): Buffer {
+  return Buffer.concat([header, Buffer.from(`\0${objectName}`)]);
+}
