@@ -1,5 +1,6 @@
 import { EntityManager } from 'typeorm';
 import { DeadLetterRepository } from './dead-letter.repository';
+import { ProjectKeyRepository } from './project-key.repository';
 import { HostRepository } from './host.repository';
 import { JobRepository } from './job.repository';
 import { LedgerRepository } from './ledger.repository';
@@ -24,6 +25,7 @@ export class Catalog {
   readonly regions: RegionRepository;
   readonly outbox: OutboxRepository;
   readonly deadLetters: DeadLetterRepository;
+  readonly projectKeys: ProjectKeyRepository;
 
   constructor(m: EntityManager) {
     this.volumes = new VolumeRepository(m);
@@ -37,5 +39,6 @@ export class Catalog {
     this.regions = new RegionRepository(m);
     this.outbox = new OutboxRepository(m);
     this.deadLetters = new DeadLetterRepository(m);
+    this.projectKeys = new ProjectKeyRepository(m);
   }
 }
