@@ -1,12 +1,17 @@
 import { createHash } from 'node:crypto';
 import { Compressor, Decompressor } from 'zstd-napi';
 import { CorruptObjectError } from './blockstore-errors';
+import { ProjectKeys } from './crypto/project-keys';
+import { openSealedObject, SEALED_VERSION, sealObject } from './crypto/sealed-object';
 
 /**
- * A block object in Swift: a 12-byte header, then the block's bytes, zstd-compressed when that saves
+ * A block object in Swift, format 1: a 12-byte header, then the block's bytes, zstd-compressed when that saves
  * space. Its name is the SHA-256 of the uncompressed bytes, so a name always means the same content.
  *
  *   0  "ISLB"   4  version (1)   5  codec (0 raw, 1 zstd)   6  reserved (0, 2 bytes)   8  raw length (u32 BE)
+ *
+ * Format 2 is the same payload sealed under the block's project's keys (crypto/sealed-object.ts), named by the
+ * project's keyed hash of the content; both are read.
  */
 const MAGIC = Buffer.from('ISLB');
 const VERSION = 1;
@@ -69,6 +74,21 @@ export class BlockEncoder {
     return this.encode(raw, hash);
   }
 
+  /**
+   * Encodes a block sealed under its project's keys (format 2): named by the project's keyed hash of its content,
+   * compressed as `encode` would, then encrypted with the object's name (`objectName(name)`) bound in.
+   */
+  encodeSealed(raw: Buffer, keys: ProjectKeys, objectName: (name: Buffer) => string): EncodedBlock {
+    const name = keys.blockName(raw);
+    const plain = this.encode(raw, name);
+    const payload = plain.object.subarray(BLOCK_HEADER_BYTES);
+    return {
+      hash: name,
+      codec: plain.codec,
+      object: sealObject(keys.encryption, MAGIC, objectName(name), { codec: plain.codec, plainLength: raw.length, payload }),
+    };
+  }
+
   private saves(raw: Buffer, compressed: Buffer = this.compressor.compress(raw)): boolean {
     return compressed.length <= raw.length - (raw.length >> MIN_SAVING_SHIFT);
   }
@@ -94,33 +114,47 @@ function writeHeader(object: Buffer, codec: BlockCodec, rawLength: number): void
   object.writeUInt32BE(rawLength, 8);
 }
 
-/** Decodes and verifies a block object: the bytes returned hash to the name it was stored under. */
+/**
+ * Decodes and verifies a block object: the bytes returned are the content its name stands for — the SHA-256 of
+ * a plain object (format 1), the project's keyed name of a sealed one (format 2, opened with the project's keys).
+ */
 export class BlockDecoder {
   private readonly decompressor = new Decompressor();
 
-  decode(object: Buffer, expectedHash: Buffer, name = `block ${expectedHash.toString('hex')}`): Buffer {
+  decode(object: Buffer, expectedHash: Buffer, name = `block ${expectedHash.toString('hex')}`, keys?: ProjectKeys): Buffer {
     if (object.length < BLOCK_HEADER_BYTES || !object.subarray(0, 4).equals(MAGIC)) {
       throw new CorruptObjectError(name, 'not an island block object (bad magic)');
     }
+    if (object[4] === SEALED_VERSION) {
+      if (!keys) throw new CorruptObjectError(name, 'is sealed (format 2) and no project key was given to open it');
+      const opened = openSealedObject(keys.encryption, MAGIC, name, object);
+      const raw = this.unpack(name, opened.codec, opened.payload, opened.plainLength);
+      if (!keys.blockName(raw).equals(expectedHash))
+        throw new CorruptObjectError(name, `content does not match its name under project ${keys.projectId}'s key`);
+      return raw;
+    }
     if (object[4] !== VERSION) throw new CorruptObjectError(name, `unsupported block format version ${object[4]}`);
-    const rawLength = object.readUInt32BE(8);
-    const payload = object.subarray(BLOCK_HEADER_BYTES);
+    const raw = this.unpack(name, object[5], object.subarray(BLOCK_HEADER_BYTES), object.readUInt32BE(8));
+    if (!hashBlock(raw).equals(expectedHash)) throw new CorruptObjectError(name, 'content does not match its SHA-256 name');
+    return raw;
+  }
+
+  private unpack(name: string, codec: number, payload: Buffer, rawLength: number): Buffer {
     let raw: Buffer;
-    if (object[5] === BlockCodec.Raw) {
+    if (codec === BlockCodec.Raw) {
       raw = payload;
-    } else if (object[5] === BlockCodec.Zstd) {
+    } else if (codec === BlockCodec.Zstd) {
       try {
         raw = this.decompressor.decompress(payload);
       } catch (e) {
         throw new CorruptObjectError(name, `zstd payload does not decompress (${(e as Error).message})`);
       }
     } else {
-      throw new CorruptObjectError(name, `unknown block codec ${object[5]}`);
+      throw new CorruptObjectError(name, `unknown block codec ${codec}`);
     }
     if (raw.length !== rawLength) {
       throw new CorruptObjectError(name, `holds ${raw.length} bytes, its header says ${rawLength}`);
     }
-    if (!hashBlock(raw).equals(expectedHash)) throw new CorruptObjectError(name, 'content does not match its SHA-256 name');
     return raw;
   }
 }

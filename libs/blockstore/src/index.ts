@@ -10,3 +10,4 @@ export * from './crypto/key-wrapping';
 export * from './crypto/local-kek';
 export * from './crypto/project-keys';
 export * from './crypto/sealed-object';
+export * from './crypto/keyring';

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { BlockCodec, BlockDecoder, BlockEncoder } from '../block-codec';
 import { CorruptObjectError } from '../blockstore-errors';
 import { KeyUnwrapError, kekId, rewrapProjectKey, unwrapProjectKey, wrapProjectKey } from './key-wrapping';
 import { ProjectKeys } from './project-keys';
@@ -72,5 +73,38 @@ describe('sealed objects', () => {
     const other = new ProjectKeys('p2', ProjectKeys.newMasterKey());
     expect(() => openSealedObject(other.encryption, MAGIC, name, sealed)).toThrow(/sealed with another key/);
     expect(() => openSealedObject(keys.encryption, MAGIC, name, sealed.subarray(0, 20))).toThrow(/too short/);
+  });
+});
+
+describe('sealed block objects', () => {
+  const keys = new ProjectKeys('p1', ProjectKeys.newMasterKey());
+  const objectName = (name: Buffer) => `blocks/${name.toString('hex')}`;
+  const compressible = Buffer.alloc(256 * 1024, 'island marker text ');
+  const random = randomBytes(256 * 1024);
+
+  it('decode to the written bytes, compressed or not, and still read plain (format 1) objects', () => {
+    const encoder = new BlockEncoder();
+    const decoder = new BlockDecoder();
+    for (const raw of [compressible, random]) {
+      const sealed = encoder.encodeSealed(raw, keys, objectName);
+      expect(sealed.hash.equals(keys.blockName(raw))).toBe(true);
+      expect(sealed.object.includes(Buffer.from('island marker text'))).toBe(false);
+      expect(decoder.decode(sealed.object, sealed.hash, objectName(sealed.hash), keys).equals(raw)).toBe(true);
+    }
+    expect(encoder.encodeSealed(compressible, keys, objectName).codec).toBe(BlockCodec.Zstd);
+    const plain = encoder.encode(random);
+    expect(decoder.decode(plain.object, plain.hash, objectName(plain.hash)).equals(random)).toBe(true);
+  });
+
+  it('refuse another project, a missing key and a swapped name with the object named, writing nothing', () => {
+    const encoder = new BlockEncoder();
+    const decoder = new BlockDecoder();
+    const sealed = encoder.encodeSealed(random, keys, objectName);
+    const name = objectName(sealed.hash);
+    const other = new ProjectKeys('p2', ProjectKeys.newMasterKey());
+    expect(() => decoder.decode(sealed.object, sealed.hash, name, other)).toThrow(CorruptObjectError);
+    expect(() => decoder.decode(sealed.object, sealed.hash, name)).toThrow(`${name}: is sealed (format 2) and no project key was given to open it`);
+    const second = encoder.encodeSealed(compressible, keys, objectName);
+    expect(() => decoder.decode(second.object, sealed.hash, name, keys)).toThrow(/does not authenticate/);
   });
 });

@@ -1,0 +1,66 @@
+import { KeyUnwrapError, kekId, unwrapProjectKey, WrappedProjectKey, wrapProjectKey } from './key-wrapping';
+import { ProjectKeys } from './project-keys';
+
+/** Where projects' wrapped keys are kept (the catalog's ProjectKeyRepository has this shape). */
+export interface ProjectKeyStore {
+  find(projectId: string): Promise<StoredKey | null>;
+  /** Keeps a new project's key unless it has one; returns the key it has (the first writer's). */
+  keep(projectId: string, kekId: string, wrapped: Record<string, unknown>): Promise<StoredKey>;
+}
+
+interface StoredKey {
+  kekId: string;
+  wrapped: Record<string, unknown> | null;
+  shreddedAt: Date | null;
+}
+
+/** A project whose key was shredded: its snapshots cannot be read, and it gets no new key (it would read nothing). */
+export class ProjectKeyShreddedError extends Error {
+  readonly permanent = true;
+  constructor(projectId: string, at: Date | null) {
+    super(`the key of project ${projectId} was shredded${at ? ` at ${at.toISOString()}` : ''}: its snapshots can no longer be read`);
+    this.name = 'ProjectKeyShreddedError';
+  }
+}
+
+/** How long a process keeps a project's unwrapped keys: the bound on how long a shredded key still reads. */
+export const KEYRING_CACHE_MS = 60_000;
+
+/**
+ * A process's view of projects' keys: unwraps a project's master key with the KEK (making and keeping one on the
+ * project's first snapshot), and keeps the derived keys for KEYRING_CACHE_MS.
+ */
+export class Keyring {
+  private readonly cache = new Map<string, { keys: Promise<ProjectKeys>; until: number }>();
+  readonly kekId: string;
+
+  constructor(
+    private readonly kek: Buffer,
+    private readonly store: ProjectKeyStore,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.kekId = kekId(kek);
+  }
+
+  keysFor(projectId: string): Promise<ProjectKeys> {
+    const cached = this.cache.get(projectId);
+    if (cached && cached.until > this.now()) return cached.keys;
+    const keys = this.load(projectId);
+    this.cache.set(projectId, { keys, until: this.now() + KEYRING_CACHE_MS });
+    keys.catch(() => this.cache.delete(projectId));
+    return keys;
+  }
+
+  private async load(projectId: string): Promise<ProjectKeys> {
+    const stored =
+      (await this.store.find(projectId)) ??
+      (await this.store.keep(projectId, this.kekId, { ...wrapProjectKey(this.kek, projectId, ProjectKeys.newMasterKey()) }));
+    if (!stored.wrapped) throw new ProjectKeyShreddedError(projectId, stored.shreddedAt);
+    if (stored.kekId !== this.kekId) {
+      throw new KeyUnwrapError(
+        `the key of project ${projectId} is sealed by KEK ${stored.kekId}; this process has KEK ${this.kekId} (a rotation not finished, or the wrong key file)`,
+      );
+    }
+    return new ProjectKeys(projectId, unwrapProjectKey(this.kek, stored.wrapped as unknown as WrappedProjectKey));
+  }
+}
