@@ -1,16 +1,18 @@
 import { Client } from 'pg';
 import { QueryFailedError } from 'typeorm';
-import { isCatalogUnavailable } from './catalog-unavailable';
+import { catalogOutage, isCatalogUnavailable } from './catalog-unavailable';
 
 describe('telling a catalog that cannot be reached from a failing statement', () => {
-  it('counts a refused connection, a server shutting down or starting and a cut connection as unavailable', async () => {
+  it('tells a database never reached (refused, starting up, no pool slot) from a connection cut under a request', async () => {
     const refused = await new Client({ connectionString: 'postgres://postgres@127.0.0.1:1/none' }).connect().catch((e: unknown) => e);
-    expect(isCatalogUnavailable(refused)).toBe(true);
+    expect(catalogOutage(refused)).toBe('not-reached');
+    expect(catalogOutage(Object.assign(new Error('the database system is starting up'), { code: '57P03' }))).toBe('not-reached');
+    expect(catalogOutage(new Error('timeout exceeded when trying to connect'))).toBe('not-reached');
     const shuttingDown = Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
-    expect(isCatalogUnavailable(new QueryFailedError('SELECT 1', [], shuttingDown))).toBe(true);
-    expect(isCatalogUnavailable(Object.assign(new Error('the database system is starting up'), { code: '57P03' }))).toBe(true);
-    expect(isCatalogUnavailable(new Error('Connection terminated unexpectedly'))).toBe(true);
-    expect(isCatalogUnavailable(Object.assign(new Error('connection failure'), { code: '08006' }))).toBe(true);
+    expect(catalogOutage(new QueryFailedError('SELECT 1', [], shuttingDown))).toBe('cut');
+    expect(catalogOutage(new Error('Connection terminated unexpectedly'))).toBe('cut');
+    expect(catalogOutage(Object.assign(new Error('connection failure'), { code: '08006' }))).toBe('cut');
+    expect(isCatalogUnavailable(refused)).toBe(true);
   });
 
   it('does not count a statement the server refuses, a constraint or a plain bug', () => {
