@@ -7,7 +7,7 @@ import { IslandConfig } from '@island/config';
 import { OperationProgress, VolumeRestore, VolumeRestored, VolumeRestoreJob } from '@island/contracts';
 import { isPermanentFailure, MessageContext, MessagePublisher, OnMessage } from '@island/messaging';
 import { InjectConfig, injectedDelay, insideDataDir, MetricsService } from '@island/platform';
-import { createSnapshot, Qcow2Error, Qcow2Image } from '@island/qcow2';
+import { createSnapshot, ImageLockedError, Qcow2Error, Qcow2Image } from '@island/qcow2';
 import { OpenedPartial, PartialRestore } from '../restore/partial-restore';
 import { RestoreCheckpoints } from '../restore/restore-checkpoints';
 import { restoreIdentity } from '../restore/restore-record';
@@ -66,7 +66,9 @@ export class RestoreJobs {
       const { bytes, blocks } = await this.fill(job, partial);
       await this.done(job, partial.target, bytes, blocks);
     } catch (error) {
-      if (isPermanentFailure(error) || finalAttempt)
+      // an image another writer holds (a redelivered copy of this job) is its work in progress, never ours to remove
+      const ours = !(error instanceof ImageLockedError);
+      if (ours && (isPermanentFailure(error) || finalAttempt))
         await partial.discard().catch((e: Error) => this.logger.warn(`could not remove ${partial.imagePath}: ${e.message}`));
       throw error;
     }
