@@ -32,21 +32,23 @@ describe('wrapped project keys', () => {
   it('opens with its KEK only, for its project only', () => {
     const wrapped = wrapProjectKey(kek, 'p1', master);
     expect(JSON.stringify(wrapped)).not.toContain(master.toString('base64'));
-    expect(unwrapProjectKey(kek, wrapped).equals(master)).toBe(true);
-    expect(() => unwrapProjectKey(randomBytes(32), wrapped)).toThrow(KeyUnwrapError);
-    expect(() => unwrapProjectKey(randomBytes(32), wrapped)).toThrow(/sealed by KEK [0-9a-f]{16}, not by the KEK given/);
-    expect(() => unwrapProjectKey(kek, { ...wrapped, projectId: 'p2' })).toThrow(/does not open with KEK/);
+    expect(unwrapProjectKey(kek, 'p1', wrapped).equals(master)).toBe(true);
+    expect(() => unwrapProjectKey(randomBytes(32), 'p1', wrapped)).toThrow(KeyUnwrapError);
+    expect(() => unwrapProjectKey(randomBytes(32), 'p1', wrapped)).toThrow(/sealed by KEK [0-9a-f]{16}, not by the KEK given/);
+    // copied into another project's place, renamed or not, it does not open there
+    expect(() => unwrapProjectKey(kek, 'p2', wrapped)).toThrow(/key of project p2 does not open with KEK/);
+    expect(() => unwrapProjectKey(kek, 'p2', { ...wrapped, projectId: 'p2' })).toThrow(/does not open with KEK/);
     const flipped = Buffer.from(wrapped.sealed, 'base64');
     flipped[0] ^= 1;
-    expect(() => unwrapProjectKey(kek, { ...wrapped, sealed: flipped.toString('base64') })).toThrow(/altered or belongs elsewhere/);
+    expect(() => unwrapProjectKey(kek, 'p1', { ...wrapped, sealed: flipped.toString('base64') })).toThrow(/altered or belongs elsewhere/);
   });
 
   it('is re-wrapped by a rotation to a new KEK, keeping the same master key', () => {
     const next = randomBytes(32);
-    const rotated = rewrapProjectKey(kek, next, wrapProjectKey(kek, 'p1', master));
+    const rotated = rewrapProjectKey(kek, next, 'p1', wrapProjectKey(kek, 'p1', master));
     expect(rotated.kekId).toBe(kekId(next));
-    expect(unwrapProjectKey(next, rotated).equals(master)).toBe(true);
-    expect(() => unwrapProjectKey(kek, rotated)).toThrow(KeyUnwrapError);
+    expect(unwrapProjectKey(next, 'p1', rotated).equals(master)).toBe(true);
+    expect(() => unwrapProjectKey(kek, 'p1', rotated)).toThrow(KeyUnwrapError);
   });
 });
 

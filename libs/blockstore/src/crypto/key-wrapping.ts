@@ -51,27 +51,28 @@ export class KeyUnwrapError extends Error {
   }
 }
 
-export function unwrapProjectKey(kek: Buffer, wrapped: WrappedProjectKey): Buffer {
-  if (wrapped.format !== WRAP_FORMAT)
-    throw new KeyUnwrapError(`the key of project ${wrapped.projectId} is in wrap format ${wrapped.format}, not ${WRAP_FORMAT}`);
+/**
+ * Opens the wrapped key of `projectId` — the project the caller asks for, not the one the record names: a record
+ * copied into another project's place does not open.
+ */
+export function unwrapProjectKey(kek: Buffer, projectId: string, wrapped: WrappedProjectKey): Buffer {
+  if (wrapped.format !== WRAP_FORMAT) throw new KeyUnwrapError(`the key of project ${projectId} is in wrap format ${wrapped.format}, not ${WRAP_FORMAT}`);
   const id = kekId(kek);
-  if (wrapped.kekId !== id) throw new KeyUnwrapError(`the key of project ${wrapped.projectId} is sealed by KEK ${wrapped.kekId}, not by the KEK given (${id})`);
-  const decipher = createDecipheriv('aes-256-gcm', kek, Buffer.from(wrapped.iv, 'base64')).setAAD(associatedData(wrapped.projectId, id));
+  if (wrapped.kekId !== id) throw new KeyUnwrapError(`the key of project ${projectId} is sealed by KEK ${wrapped.kekId}, not by the KEK given (${id})`);
+  const decipher = createDecipheriv('aes-256-gcm', kek, Buffer.from(wrapped.iv, 'base64')).setAAD(associatedData(projectId, id));
   decipher.setAuthTag(Buffer.from(wrapped.tag, 'base64'));
   try {
     const master = Buffer.concat([decipher.update(Buffer.from(wrapped.sealed, 'base64')), decipher.final()]);
     if (master.length !== PROJECT_KEY_BYTES) throw new Error(`${master.length} bytes`);
     return master;
   } catch (error) {
-    throw new KeyUnwrapError(
-      `the key of project ${wrapped.projectId} does not open with KEK ${id}: it was altered or belongs elsewhere (${(error as Error).message})`,
-    );
+    throw new KeyUnwrapError(`the key of project ${projectId} does not open with KEK ${id}: it was altered or belongs elsewhere (${(error as Error).message})`);
   }
 }
 
 /** KEK rotation: the same master key sealed by the new KEK; no block changes. */
-export function rewrapProjectKey(oldKek: Buffer, newKek: Buffer, wrapped: WrappedProjectKey): WrappedProjectKey {
-  return wrapProjectKey(newKek, wrapped.projectId, unwrapProjectKey(oldKek, wrapped));
+export function rewrapProjectKey(oldKek: Buffer, newKek: Buffer, projectId: string, wrapped: WrappedProjectKey): WrappedProjectKey {
+  return wrapProjectKey(newKek, projectId, unwrapProjectKey(oldKek, projectId, wrapped));
 }
 
 function assertKek(kek: Buffer): void {

@@ -23,7 +23,11 @@ export class ProjectKeyShreddedError extends Error {
   }
 }
 
-/** How long a process keeps a project's unwrapped keys: the bound on how long a shredded key still reads. */
+/**
+ * How long a process keeps a project's unwrapped keys: after a shredding, lookups refuse within this bound (a
+ * restore already holding the keys finishes). Shredding erases for good only once the KEK has also been rotated away
+ * from: until then the wrapped key lingers in the database's old row versions, WAL and backups.
+ */
 export const KEYRING_CACHE_MS = 60_000;
 
 /**
@@ -61,6 +65,6 @@ export class Keyring {
         `the key of project ${projectId} is sealed by KEK ${stored.kekId}; this process has KEK ${this.kekId} (a rotation not finished, or the wrong key file)`,
       );
     }
-    return new ProjectKeys(projectId, unwrapProjectKey(this.kek, stored.wrapped as unknown as WrappedProjectKey));
+    return new ProjectKeys(projectId, unwrapProjectKey(this.kek, projectId, stored.wrapped as unknown as WrappedProjectKey));
   }
 }

@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadOrCreateLocalKek } from './local-kek';
@@ -14,6 +14,7 @@ describe('the local key file', () => {
     expect(statSync(join(path, '..')).mode & 0o777).toBe(0o700);
     expect(loadOrCreateLocalKek(path).equals(kek)).toBe(true);
     expect(readFileSync(path, 'utf8').trim()).toBe(kek.toString('base64'));
+    expect(readdirSync(join(path, '..'))).toEqual(['kek']); // its draft is gone
   });
 
   it('is refused when others can read it, or when it holds no 32-byte key', () => {

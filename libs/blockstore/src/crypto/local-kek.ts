@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { KEK_BYTES } from './key-wrapping';
 
@@ -10,13 +10,18 @@ import { KEK_BYTES } from './key-wrapping';
 export function loadOrCreateLocalKek(path: string): Buffer {
   if (!existsSync(path)) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    // written whole under a name of its own, then linked into place: a process starting beside this one sees the
+    // full key or no file, and of two makers the first link wins (the other reads its key below)
     const kek = randomBytes(KEK_BYTES);
-    // 'wx': another process that made it first wins; its key is read below
+    const draft = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    writeFileSync(draft, `${kek.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
     try {
-      writeFileSync(path, `${kek.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+      linkSync(draft, path);
       return kek;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    } finally {
+      unlinkSync(draft);
     }
   }
   const mode = statSync(path).mode & 0o777;

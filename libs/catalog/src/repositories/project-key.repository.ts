@@ -65,7 +65,10 @@ export class ProjectKeyRepository {
     return rows.length > 0;
   }
 
-  /** Forgets a project's key for good: every block and manifest sealed with it becomes unreadable. */
+  /**
+   * Drops a project's wrapped key: island reads none of its blocks and manifests any more. The erasure is final only
+   * once the KEK is rotated away from (the old wrapping lingers in row versions, WAL and backups).
+   */
   async shred(projectId: string): Promise<boolean> {
     const rows = await sqlRows<{ project_id: string }>(
       this.m,
