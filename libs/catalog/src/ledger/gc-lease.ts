@@ -26,6 +26,9 @@ export function liveLease(tokenParam: string): string {
   return `EXISTS (SELECT 1 FROM gc_lease WHERE token = ${tokenParam} AND lease_until > now())`;
 }
 
+/** Requests in flight under one lease that may listen to its signal before Node warns of a leak. */
+const LEASE_SIGNAL_LISTENERS = 64;
+
 /**
  * A GC run's right to act on the blocks it marks `deleting` under `token`. It lives in a catalog session of its own,
  * which holds the lease's advisory lock (so a dead holder can be told from a stalled one), and is renewed by
@@ -47,8 +50,8 @@ export class GcLease {
     deadline: number,
   ) {
     session.on('error', () => this.end());
-    // every delete in flight under the lease listens to its signal: more than Node's default warning threshold of 10
-    setMaxListeners(0, this.abort.signal);
+    // every delete in flight under the lease listens to its signal (GC sends 16 at once): above Node's default of 10
+    setMaxListeners(LEASE_SIGNAL_LISTENERS, this.abort.signal);
     this.extendTo(deadline);
     this.heartbeat = setInterval(() => void this.renew(), GC_LEASE.renewEveryMs);
   }
