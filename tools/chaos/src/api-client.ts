@@ -8,7 +8,8 @@ const UNREACHABLE_FOR_MS = 120_000;
 
 /**
  * The chaos suite's REST client: the stack's requests, retried while the API cannot answer (connection refused,
- * 502–504) — a user's client would retry too; what the API does answer is returned as it is.
+ * 502–504) as a careful user's client would — a change only when it cannot have happened; what the API does answer
+ * is returned as it is.
  */
 export class ChaosApi {
   /** Answers no API should give (a 500: an error nobody foresaw), each a finding of the run. */
@@ -22,8 +23,14 @@ export class ChaosApi {
       try {
         const answer = await this.island.request<T>(method, path, body, token);
         if (answer.status === 500) this.unexpected.push(`${method} ${path} → 500 ${JSON.stringify(answer.body)}`);
-        if (answer.status < 502 || answer.status > 504 || Date.now() > deadline) return answer;
+        const unavailable = answer.status >= 502 && answer.status <= 504;
+        // a change is asked again only when the API says it did not happen: a cut under it may have let it through
+        const safeToRepeat = method === 'GET' || !/may or may not have taken effect/.test(JSON.stringify(answer.body));
+        if (!unavailable || !safeToRepeat || Date.now() > deadline) return answer;
       } catch (error) {
+        // the API down (refused) never saw the request; one that died under it may have acted on it
+        const refused = (error as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
+        if (method !== 'GET' && !refused) throw new Error(`${method} ${path}: the API went away during the request (${String(error)})`);
         if (Date.now() > deadline) throw new Error(`${method} ${path}: the API did not answer for ${UNREACHABLE_FOR_MS / 1000} s (${String(error)})`);
       }
       await new Promise((r) => setTimeout(r, 250));
