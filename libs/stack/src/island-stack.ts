@@ -79,6 +79,8 @@ export interface IslandStack {
   swiftObjects(prefix: string, region?: string): Promise<Map<string, number>>;
   /** SIGKILL a process of the stack (e.g. 'worker-1'), as a crash would. */
   kill(name: string): void;
+  /** SIGKILL a process of the stack and resolve once it has exited (rejects if it outlives the signal for 5 s). */
+  crash(name: string): Promise<void>;
   /** The process id of a running process of the stack (e.g. to SIGSTOP it). */
   pid(name: string): number;
   /** Starts a killed process again, as a supervisor would (resolves once it is ready). */
@@ -242,6 +244,18 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     },
     kill(name: string) {
       byName.get(name)?.kill('SIGKILL');
+    },
+    async crash(name: string) {
+      const child = byName.get(name);
+      if (!child) throw new Error(`no process ${name} in this stack`);
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGKILL');
+      let timer: NodeJS.Timeout | undefined;
+      const outlived = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${name} (pid ${child.pid}) outlived its SIGKILL`)), 5_000);
+      });
+      await Promise.race([exited, outlived]).finally(() => clearTimeout(timer));
     },
     pid(name: string) {
       const pid = byName.get(name)?.pid;

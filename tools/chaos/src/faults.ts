@@ -59,20 +59,8 @@ export class FaultInjector {
 
   private async strike(target: FaultTarget, downMs: number): Promise<void> {
     if (target.kind === 'restart') return SERVICE_RESTARTS[target.service](downMs);
-    const pid = this.island.pid(target.process);
-    this.island.kill(target.process);
-    for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 25));
-    if (alive(pid)) throw new Error(`${target.process} (pid ${pid}) outlived its SIGKILL`);
+    await this.island.crash(target.process);
     await new Promise((r) => setTimeout(r, downMs));
     await this.island.revive(target.process);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
