@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Keystone's projects, users, roles and catalog for island on this machine (run by scripts/services.sh up).
 
-    keystone-provision.py KEYSTONE_URL SECRETS_DIR STATE_FILE ISLAND_URL [SWIFT_URL]
+    keystone-provision.py KEYSTONE_URL SECRETS_DIR STATE_FILE ISLAND_URL [SWIFT_URL [BARBICAN_URL]]
+
+An empty SWIFT_URL or BARBICAN_URL: that service is not set up (user, catalog entry).
 
 Idempotent: what exists is kept, what is missing is created, catalog URLs that differ are corrected. Passwords
 are read from SECRETS_DIR/<user>; a user's password is checked (one authentication) only when it or the user's id
@@ -22,6 +24,7 @@ DOMAIN = 'default'
 
 url, secrets, state_file, island_url = sys.argv[1:5]
 swift_url = sys.argv[5] if len(sys.argv) > 5 else ''
+barbican_url = sys.argv[6] if len(sys.argv) > 6 else ''
 url = url.rstrip('/')
 
 
@@ -184,6 +187,10 @@ for name in ['island'] + (['swift'] if swift_url else []):
     uid = ensure_user(name)
     grant(service, uid, roles['admin'])
     grant(service, uid, roles['service'])
+# Barbican's authtoken validates tokens as user barbican: the service role is enough for Keystone's policy. island
+# needs no role of Barbican's own (creator): its admin role in project service lets it manage that project's secrets.
+if barbican_url:
+    grant(service, ensure_user('barbican'), roles['service'])
 grant(demo_a, ensure_user('alice'), roles['member'])
 grant(demo_b, ensure_user('bob'), roles['member'])
 grant(demo_a, ensure_user('rita'), roles['reader'])
@@ -191,6 +198,8 @@ grant(demo_a, ensure_user('rita'), roles['reader'])
 ensure_endpoint(ensure_service('island', 'island'), island_url)
 if swift_url:
     ensure_endpoint(ensure_service('object-store', 'swift'), swift_url + '/v1/AUTH_%(project_id)s')
+if barbican_url:
+    ensure_endpoint(ensure_service('key-manager', 'barbican'), barbican_url)
 
 tmp = state_file + '.tmp'
 with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 'w') as f:

@@ -20,6 +20,13 @@ eval "$services_env"
 export ISLAND_HOST=${ISLAND_HOST:-$(hostname | cut -d. -f1 | tr -c 'A-Za-z0-9_\n-' '-')}
 export ISLAND_DATA_DIR=${ISLAND_DATA_DIR:-${ISLAND_SERVICES_DIR:-/var/tmp/island-services}/hosts/$ISLAND_HOST}
 mkdir -p "$ISLAND_DATA_DIR"
+# the key-encryption key wrapping every project's key: made on the first run (mode 0600 in a 0700 directory).
+# Without it no snapshot can be read: keep a copy apart from Swift (docs/security.md).
+if [ "${ISLAND_KEK_MANAGER:-file}" = file ]; then
+  export ISLAND_KEK_FILE=${ISLAND_KEK_FILE:-${ISLAND_SERVICES_DIR:-/var/tmp/island-services}/island/kek}
+  node -e 'const { FileKekSource } = require("@island/blockstore");
+    new FileKekSource(process.env.ISLAND_KEK_FILE).current().then((k) => console.error(`[island] KEK ${k.id} in ${process.env.ISLAND_KEK_FILE}`));'
+fi
 
 pids=()
 start() { # start NAME PORT-VARIABLE PORT SCRIPT [VARIABLE=VALUE…]

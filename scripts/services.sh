@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Local services island runs against: PostgreSQL, RabbitMQ, memcached, one single-node Swift per
-# region and Keystone, on 127.0.0.1. Installs what is missing from Debian packages and starts what is not running.
+# region, Keystone and (ISLAND_BARBICAN=1) Barbican, on 127.0.0.1. Installs what is missing from Debian packages and
+# starts what is not running.
 #
 #   scripts/services.sh up       install + start everything (idempotent, safe to run twice)
-#   scripts/services.sh down     stop what this script started (Swift, memcached, Keystone); PostgreSQL and
+#   scripts/services.sh down     stop what this script started (Swift, memcached, Keystone, Barbican); PostgreSQL and
 #                                RabbitMQ are left alone (they are the machine's)
 #   scripts/services.sh status   one line per service
 #   scripts/services.sh env      the ISLAND_* variables that point island at these services
@@ -14,8 +15,13 @@
 # Keystone (v3, fernet tokens, database keystone) has: project admin (user admin, role admin), project service
 # (user island with roles admin and service: it validates users' tokens), projects demo-a (alice: member,
 # rita: reader) and demo-b (bob: member), and in RegionOne the catalog entries identity, island (type island,
-# http://127.0.0.1:$ISLAND_API_PORT) and, with ISLAND_SWIFT_KEYSTONE=1, object-store. Passwords are generated
-# once, in $ISLAND_SERVICES_DIR/keystone/secrets/<user>.
+# http://127.0.0.1:$ISLAND_API_PORT) and, with ISLAND_SWIFT_KEYSTONE=1, object-store, with ISLAND_BARBICAN=1
+# key-manager. Passwords are generated once, in $ISLAND_SERVICES_DIR/keystone/secrets/<user>.
+#
+# Barbican (ISLAND_BARBICAN=1; v1 API on http://127.0.0.1:9311, database barbican) stores secrets with its
+# simple_crypto plugin, under a key of its own generated once in $ISLAND_SERVICES_DIR/barbican (mode 0600); it
+# validates tokens as Keystone user barbican. island's user island (admin in project service) may create, read
+# and delete the secrets of project service.
 #
 # Settings (environment):
 #   ISLAND_SERVICES_DIR   state directory (configs, Swift devices, logs)   default /var/tmp/island-services
@@ -27,6 +33,8 @@
 #   ISLAND_SWIFT_KEYSTONE=1  RegionOne's Swift also gets a proxy on 8085 that authenticates with Keystone
 #                         (authtoken + keystoneauth; account AUTH_<project id>) besides tempauth's on 8080
 #   ISLAND_API_PORT       island's endpoint in Keystone's catalog          default 9660
+#   ISLAND_BARBICAN=1     `up` also installs and starts Barbican (key-manager in Keystone's catalog), for island's
+#                         Barbican key manager; `status` shows it then or while it runs, `down` stops it always
 set -euo pipefail
 
 SERVICES_DIR=${ISLAND_SERVICES_DIR:-/var/tmp/island-services}
@@ -43,10 +51,18 @@ KEYSTONE_DB=keystone
 KEYSTONE_REGION=RegionOne
 SWIFT_KEYSTONE=${ISLAND_SWIFT_KEYSTONE:-0}
 SWIFT_KEYSTONE_PORT=8085
+BARBICAN=${ISLAND_BARBICAN:-0}
+BARBICAN_PORT=9311
+BARBICAN_URL=http://127.0.0.1:$BARBICAN_PORT
+BARBICAN_DIR=$SERVICES_DIR/barbican
+BARBICAN_DB=barbican
 
 PACKAGES=(swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached
   qemu-utils qemu-system-common python3-oslo.messaging restic curl)
 KEYSTONE_PACKAGES=(keystone python3-psycopg2 uwsgi-core uwsgi-plugin-python3 python3-keystonemiddleware)
+# barbican-common has the code's commands (barbican-manage) and pulls in python3-barbican; barbican-api would add
+# only Debian's own uwsgi service (and python3-openstackclient): this script runs its own uwsgi
+BARBICAN_PACKAGES=(barbican-common python3-barbican)
 # Only the tests need these: Cinder's own code, to check contrib/cinder against it
 TEST_PACKAGES=(python3-cinder)
 
@@ -353,7 +369,11 @@ install_keystone() {
 
 secret() { generated_secret "$KEYSTONE_DIR/secrets/$1"; } # the password of Keystone user $1
 
-keystone_users() { echo admin island alice bob rita; [ "$SWIFT_KEYSTONE" != 1 ] || echo swift; }
+keystone_users() {
+  echo admin island alice bob rita
+  [ "$SWIFT_KEYSTONE" != 1 ] || echo swift
+  [ "$BARBICAN" != 1 ] || echo barbican
+}
 
 write_keystone_conf() { # -> stdout
   local expiration=${ISLAND_KEYSTONE_TOKEN_EXPIRATION:-3600}
@@ -402,14 +422,14 @@ EOF
 # http-socket closes the connection after each response without saying so: "Connection: close" keeps clients
 # (undici) from sending their next request on a socket that is being closed. skip-atexit-teardown: a worker's
 # Python finalization crashes in greenlet (segfault and backtrace in the log) at every stop.
-write_keystone_uwsgi() { # -> stdout
+write_uwsgi() { # PORT APP-LINE ENV DIR -> stdout (Keystone's and Barbican's: both import eventlet)
   cat <<EOF
 [uwsgi]
 plugins = python3
-http-socket = 127.0.0.1:$KEYSTONE_PORT
-wsgi-file = /usr/bin/keystone-wsgi-public
-env = OS_KEYSTONE_CONFIG_FILES=$KEYSTONE_DIR/keystone.conf
-chdir = $KEYSTONE_DIR
+http-socket = 127.0.0.1:$1
+$2
+env = $3
+chdir = $4
 master = true
 processes = 2
 threads = 1
@@ -437,26 +457,40 @@ keystone_bootstrap() {
     keystone_manage bootstrap
 }
 
-keystone_pid() { # the pid of our uwsgi when it runs (checked against its command line, not only the pid file)
-  local f=$KEYSTONE_DIR/run/keystone.pid pid
+# Keystone's and Barbican's uwsgi: each has a state directory DIR with uwsgi.ini, run/NAME.pid and log/uwsgi.log.
+uwsgi_pid() { # DIR NAME -> its pid when it runs (checked against its command line, not only the pid file)
+  local f=$1/run/$2.pid pid
   [ -f "$f" ] || return 1
   pid=$(cat "$f")
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--ini $KEYSTONE_DIR/uwsgi.ini" || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--ini $1/uwsgi.ini" || return 1
   echo "$pid"
 }
 
-keystone_ready() { curl -fsS -m 3 "$KEYSTONE_URL" 2>/dev/null | grep -q '"v3\.'; }
+start_uwsgi() { # DIR NAME WHAT: in a session of its own, whose process group stop_uwsgi signals
+  rm -f "$1/run/$2.pid"
+  setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$1/run/$2.pid" \
+    /usr/bin/uwsgi-core --ini "$1/uwsgi.ini" >>"$1/log/uwsgi.log" 2>&1 </dev/null &
+  wait_for 5 uwsgi uwsgi_pid "$1" "$2" >/dev/null || die "$3's uwsgi did not start; logs: $1/log/uwsgi.log"
+}
 
-stop_keystone() { # TERM to uwsgi's process group (master and workers), KILL after 10 s; returns once the port is free
+# TERM to uwsgi's process group (master and workers), KILL after 10 s; returns once PORT is free
+stop_uwsgi() { # DIR NAME PORT WHAT
   local pid i
-  pid=$(keystone_pid) || { rm -f "$KEYSTONE_DIR/run/keystone.pid"; return 0; }
+  pid=$(uwsgi_pid "$1" "$2") || { rm -f "$1/run/$2.pid"; return 0; }
   kill -TERM -- "-$pid" 2>/dev/null || true
   for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
   kill -KILL -- "-$pid" 2>/dev/null || true
-  rm -f "$KEYSTONE_DIR/run/keystone.pid"
-  wait_for 10 keystone-stop eval '! port_open "$KEYSTONE_PORT"' || die "port $KEYSTONE_PORT stays open after Keystone (pid $pid) stopped"
+  rm -f "$1/run/$2.pid"
+  wait_for 10 "$2-stop" port_closed "$3" || die "port $3 stays open after $4 (pid $pid) stopped"
 }
+port_closed() { ! port_open "$1"; }
+
+keystone_pid() { uwsgi_pid "$KEYSTONE_DIR" keystone; }
+
+keystone_ready() { curl -fsS -m 3 "$KEYSTONE_URL" 2>/dev/null | grep -q '"v3\.'; }
+
+stop_keystone() { stop_uwsgi "$KEYSTONE_DIR" keystone "$KEYSTONE_PORT" Keystone; }
 
 keystone_started() { # ready; or dies when uwsgi has exited (a port taken, a config it refuses)
   keystone_ready && return 0
@@ -475,7 +509,7 @@ ensure_keystone() {
     created=1
   fi
   write_keystone_conf >"$dir/keystone.conf"
-  write_keystone_uwsgi >"$dir/uwsgi.ini"
+  write_uwsgi "$KEYSTONE_PORT" "wsgi-file = /usr/bin/keystone-wsgi-public" "OS_KEYSTONE_CONFIG_FILES=$KEYSTONE_DIR/keystone.conf" "$KEYSTONE_DIR" >"$dir/uwsgi.ini"
   # what uwsgi runs with, recorded when it starts: a change (or a package upgrade) restarts it
   sum=$(cat "$dir/keystone.conf" "$dir/uwsgi.ini" | sha256sum | cut -d' ' -f1)
   pid=$(keystone_pid) || pid=
@@ -498,26 +532,24 @@ ensure_keystone() {
       stop_keystone
     fi
     log "starting Keystone on $KEYSTONE_URL (state in $dir)"
-    rm -f "$dir/run/keystone.pid"
-    setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$dir/run/keystone.pid" \
-      /usr/bin/uwsgi-core --ini "$dir/uwsgi.ini" >>"$dir/log/uwsgi.log" 2>&1 </dev/null &
+    start_uwsgi "$dir" keystone Keystone
     echo "$sum" >"$dir/run/keystone.sum"
-    wait_for 5 uwsgi keystone_pid >/dev/null || die "Keystone's uwsgi did not start; logs: $dir/log/uwsgi.log"
     wait_for 120 keystone keystone_started || die "Keystone did not answer on $KEYSTONE_URL within 120 s; logs: $dir/log/"
   fi
   keystone_provision
 }
 
 keystone_provision() {
-  local rc=0 swift_url=
+  local rc=0 swift_url= barbican_url= args
   [ "$SWIFT_KEYSTONE" != 1 ] || swift_url=http://127.0.0.1:$SWIFT_KEYSTONE_PORT
-  "$PY" "$SCRIPTS/keystone-provision.py" "$KEYSTONE_URL" "$KEYSTONE_DIR/secrets" "$KEYSTONE_DIR/provisioned.json" \
-    "http://127.0.0.1:${ISLAND_API_PORT:-9660}" $swift_url || rc=$?
+  [ "$BARBICAN" != 1 ] || barbican_url=$BARBICAN_URL
+  args=("$KEYSTONE_URL" "$KEYSTONE_DIR/secrets" "$KEYSTONE_DIR/provisioned.json" "http://127.0.0.1:${ISLAND_API_PORT:-9660}"
+    "$swift_url" "$barbican_url")
+  "$PY" "$SCRIPTS/keystone-provision.py" "${args[@]}" || rc=$?
   if [ $rc -eq 3 ]; then # admin's password is not ours: a database that an earlier state directory bootstrapped
     keystone_bootstrap
     rc=0
-    "$PY" "$SCRIPTS/keystone-provision.py" "$KEYSTONE_URL" "$KEYSTONE_DIR/secrets" "$KEYSTONE_DIR/provisioned.json" \
-      "http://127.0.0.1:${ISLAND_API_PORT:-9660}" $swift_url || rc=$?
+    "$PY" "$SCRIPTS/keystone-provision.py" "${args[@]}" || rc=$?
   fi
   [ $rc -eq 0 ] || die "setting up Keystone's projects, users and catalog failed (exit $rc); logs: $KEYSTONE_DIR/log/"
 }
@@ -552,10 +584,14 @@ reseller_prefix = AUTH_"
 
 # island's way in: a token of user island for project service, the catalog's public object-store URL of the
 # region, then a HEAD of the account there
-swift_keystone_ok() {
-  PW=$(secret island) "$PY" - "$KEYSTONE_URL" "$KEYSTONE_REGION" 2>/dev/null <<'EOF'
+swift_keystone_ok() { island_reaches object-store HEAD ''; }
+
+# island reaches a service of Keystone's catalog: a token of user island for project service, the public URL of
+# the service type in the region, then METHOD on that URL + SUFFIX answers 2xx
+island_reaches() { # SERVICE-TYPE METHOD SUFFIX
+  PW=$(secret island) "$PY" - "$KEYSTONE_URL" "$KEYSTONE_REGION" "$@" 2>/dev/null <<'EOF'
 import json, os, sys, urllib.request
-url, region = sys.argv[1:3]
+url, region, service_type, method, suffix = sys.argv[1:6]
 domain = {'name': 'Default'}
 auth = {'identity': {'methods': ['password'],
                      'password': {'user': {'name': 'island', 'domain': domain, 'password': os.environ['PW']}}},
@@ -564,9 +600,9 @@ req = urllib.request.Request(url + '/auth/tokens', data=json.dumps({'auth': auth
                              headers={'Content-Type': 'application/json'})
 with urllib.request.urlopen(req, timeout=10) as res:
     token, catalog = res.headers['X-Subject-Token'], json.load(res)['token']['catalog']
-(storage,) = [e['url'] for s in catalog if s['type'] == 'object-store'
-              for e in s['endpoints'] if e['interface'] == 'public' and e['region_id'] == region]
-urllib.request.urlopen(urllib.request.Request(storage, method='HEAD', headers={'X-Auth-Token': token}), timeout=10)
+(endpoint,) = [e['url'] for s in catalog if s['type'] == service_type
+               for e in s['endpoints'] if e['interface'] == 'public' and e['region_id'] == region]
+urllib.request.urlopen(urllib.request.Request(endpoint + suffix, method=method, headers={'X-Auth-Token': token}), timeout=10)
 EOF
 }
 
@@ -590,6 +626,205 @@ start_swift_keystone() {
     || die "Swift's Keystone proxy did not become healthy on port $SWIFT_KEYSTONE_PORT; log: $base/log/proxy-keystone.log"
   wait_for 30 swift-keystone swift_keystone_ok \
     || die "Swift's Keystone proxy is up but island's Keystone token does not open its account; log: $base/log/proxy-keystone.log"
+}
+
+# --- Barbican (ISLAND_BARBICAN=1) ------------------------------------------------------------------------
+# Debian's barbican-common asks debconf about a database (dbconfig-common, then barbican-db-manage), RabbitMQ and
+# keystone_authtoken credentials (written to /etc/barbican/barbican.conf): all answered no beforehand. Its code is
+# run here by uwsgi with this script's configuration in $BARBICAN_DIR.
+BARBICAN_DEBCONF='barbican-common barbican/configure_db boolean false
+barbican-common barbican/configure_rabbit boolean false
+barbican-common barbican/configure_ksat boolean false'
+
+install_barbican() {
+  [ "$(dpkg-query -W -f='${Status}\n' "${BARBICAN_PACKAGES[@]}" 2>/dev/null | grep -c 'install ok installed')" \
+    -lt ${#BARBICAN_PACKAGES[@]} ] || return 0
+  install_quietly "$BARBICAN_DEBCONF" "" "${BARBICAN_PACKAGES[@]}" # neither package has a service of its own
+}
+
+# The key simple_crypto seals every project's key with: 32 random bytes, base64, generated once. What Barbican
+# stored under another key cannot be read, so the database starts over when this key is new.
+ensure_barbican_kek() {
+  local f=$BARBICAN_DIR/simple-crypto-kek
+  [ -s "$f" ] && return 0
+  if [ -n "$(psql_q "select 1 from pg_database where datname='$BARBICAN_DB'")" ]; then
+    log "dropping database $BARBICAN_DB: its secrets are sealed by a key that $BARBICAN_DIR does not hold"
+    psql_q "drop database \"$BARBICAN_DB\" with (force)" >/dev/null || die "cannot drop database $BARBICAN_DB"
+  fi
+  rm -f "$BARBICAN_DIR/synced"
+  (umask 077; head -c 32 /dev/urandom | base64 -w0 >"$f.tmp" && mv "$f.tmp" "$f") || die "cannot write $f"
+}
+
+# Barbican's code reads its configuration from the first barbican.conf of ~/.barbican, ~, /etc/barbican, /etc
+# (each plugin module parses it again, without arguments): HOME=$BARBICAN_DIR makes that ours, not the package's.
+write_barbican_conf() { # -> stdout; holds user barbican's password and simple_crypto's key
+  cat <<EOF
+# written by scripts/services.sh up for barbican $(dpkg-query -W -f='${Version}' python3-barbican): edits are overwritten
+[DEFAULT]
+host_href = $BARBICAN_URL
+sql_connection = postgresql+psycopg2://postgres@127.0.0.1/$BARBICAN_DB
+db_auto_create = false
+log_dir = $BARBICAN_DIR/log
+log_file = barbican.log
+use_stderr = false
+
+[keystone_authtoken]
+www_authenticate_uri = $KEYSTONE_URL
+auth_url = $KEYSTONE_URL
+auth_type = password
+username = barbican
+password = $(secret barbican)
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+region_name = $KEYSTONE_REGION
+interface = public
+
+[oslo_policy]
+# the built-in rules: oslo.config's search path would otherwise find the package's /etc/barbican/policy.d
+policy_file = $BARBICAN_DIR/policy.yaml
+policy_dirs = $BARBICAN_DIR/policy.d
+
+[secretstore]
+enabled_secretstore_plugins = store_crypto
+
+[crypto]
+enabled_crypto_plugins = simple_crypto
+
+[simple_crypto_plugin]
+kek = $(cat "$BARBICAN_DIR/simple-crypto-kek")
+EOF
+}
+
+# The package's pipelines less cors (it wants a configuration of its own): the versions at /, the API behind
+# Keystone's authtoken at /v1, a healthcheck.
+write_barbican_paste() { # -> stdout
+  cat <<EOF
+[composite:main]
+use = egg:Paste#urlmap
+/: versions
+/v1: api
+/healthcheck: healthcheck
+
+[pipeline:versions]
+pipeline = http_proxy_to_wsgi microversion versionapp
+
+[pipeline:api]
+pipeline = http_proxy_to_wsgi authtoken context microversion apiapp
+
+[app:versionapp]
+paste.app_factory = barbican.api.app:create_version_app
+
+[app:apiapp]
+paste.app_factory = barbican.api.app:create_main_app
+
+[app:healthcheck]
+paste.app_factory = oslo_middleware:Healthcheck.app_factory
+backends = disable_by_file
+disable_by_file_path = $BARBICAN_DIR/healthcheck_disable
+
+[filter:http_proxy_to_wsgi]
+paste.filter_factory = oslo_middleware:HTTPProxyToWSGI.factory
+
+[filter:authtoken]
+paste.filter_factory = keystonemiddleware.auth_token:filter_factory
+
+[filter:context]
+paste.filter_factory = barbican.api.middleware.context:ContextMiddleware.factory
+
+[filter:microversion]
+paste.filter_factory = barbican.api.middleware.microversion:MicroversionMiddleware.factory
+EOF
+}
+
+# Barbican stores Python bytes (simple_crypto's sealed project keys, the secrets' ciphertext) in text columns.
+# psycopg2 sends bytes as bytea, which PostgreSQL turns into its hex text (\x…) on the way into a text column,
+# and Barbican cannot read them back (MySQL, which upstream tests with, keeps the bytes). These triggers store
+# the text the bytes spell (always ASCII there: base64 and Fernet tokens), and the update repairs rows written
+# before them.
+barbican_db_fix() {
+  PGOPTIONS="-c client_min_messages=warning" psql -h 127.0.0.1 -U postgres -d "$BARBICAN_DB" -v ON_ERROR_STOP=1 -1 -q \
+    >/dev/null <<'EOF' \
+    || die "installing the bytes-as-text triggers in database $BARBICAN_DB failed"
+create or replace function bytes_as_text() returns trigger language plpgsql as $$
+declare
+  col text;
+  val text;
+begin
+  foreach col in array TG_ARGV loop
+    val := to_jsonb(NEW) ->> col;
+    if left(val, 2) = '\x' then
+      NEW := jsonb_populate_record(NEW, jsonb_build_object(col, convert_from(decode(substr(val, 3), 'hex'), 'UTF8')));
+    end if;
+  end loop;
+  return NEW;
+end $$;
+drop trigger if exists bytes_as_text on encrypted_data;
+create trigger bytes_as_text before insert or update on encrypted_data
+  for each row execute function bytes_as_text('cypher_text', 'kek_meta_extended');
+drop trigger if exists bytes_as_text on kek_data;
+create trigger bytes_as_text before insert or update on kek_data
+  for each row execute function bytes_as_text('plugin_meta');
+update encrypted_data set cypher_text = cypher_text where left(cypher_text, 2) = '\x' or left(kek_meta_extended, 2) = '\x';
+update kek_data set plugin_meta = plugin_meta where left(plugin_meta, 2) = '\x';
+EOF
+}
+
+barbican_pid() { uwsgi_pid "$BARBICAN_DIR" barbican; }
+stop_barbican() { stop_uwsgi "$BARBICAN_DIR" barbican "$BARBICAN_PORT" Barbican; }
+barbican_ready() { curl -fsS -m 3 "$BARBICAN_URL/healthcheck" >/dev/null 2>&1; }
+
+barbican_started() { # ready; or dies when uwsgi has exited (a port taken, a config it refuses, no database)
+  barbican_ready && return 0
+  barbican_pid >/dev/null || { tail -n 20 "$BARBICAN_DIR/log/uwsgi.log" >&2; die "Barbican's uwsgi exited; logs: $BARBICAN_DIR/log/"; }
+  return 1
+}
+
+barbican_manage() {
+  HOME=$BARBICAN_DIR /usr/bin/barbican-manage "$@" >>"$BARBICAN_DIR/log/barbican-manage.log" 2>&1 \
+    || die "barbican-manage $* failed; see $BARBICAN_DIR/log/barbican-manage.log"
+}
+
+ensure_barbican() {
+  local dir=$BARBICAN_DIR created=0 sum pid synced
+  install_barbican
+  mkdir -p "$dir/log" "$dir/run"
+  chmod 700 "$dir"
+  ensure_barbican_kek
+  if [ -z "$(psql_q "select 1 from pg_database where datname='$BARBICAN_DB'")" ]; then
+    psql_q "create database \"$BARBICAN_DB\"" >/dev/null || die "cannot create database $BARBICAN_DB"
+    log "created database $BARBICAN_DB"
+    created=1
+  fi
+  (umask 077; write_barbican_conf >"$dir/barbican.conf" && chmod 600 "$dir/barbican.conf")
+  write_barbican_paste >"$dir/api-paste.ini"
+  # Barbican finds barbican.conf in $HOME (and so does each of its plugins)
+  write_uwsgi "$BARBICAN_PORT" "paste = config:$BARBICAN_DIR/api-paste.ini" "HOME=$BARBICAN_DIR" "$BARBICAN_DIR" >"$dir/uwsgi.ini"
+  # what uwsgi runs with, recorded when it starts: a change (or a package upgrade) restarts it
+  sum=$(cat "$dir/barbican.conf" "$dir/api-paste.ini" "$dir/uwsgi.ini" | sha256sum | cut -d' ' -f1)
+  pid=$(barbican_pid) || pid=
+  if [ -n "$pid" ] && [ $created -eq 0 ] && [ "$sum" = "$(cat "$dir/run/barbican.sum" 2>/dev/null)" ]; then
+    wait_for 60 barbican barbican_ready || die "Barbican (pid $pid) does not answer on $BARBICAN_URL; logs: $dir/log/"
+    return 0
+  fi
+  [ -n "$pid" ] || ! port_open "$BARBICAN_PORT" || die "port $BARBICAN_PORT (Barbican) is taken by another process"
+  synced="$(dpkg-query -W -f='${Version}' python3-barbican) $BARBICAN_DB"
+  if [ $created -eq 1 ] || [ "$synced" != "$(cat "$dir/synced" 2>/dev/null)" ]; then
+    log "barbican-manage db upgrade ($BARBICAN_DB)"
+    barbican_manage db upgrade
+    echo "$synced" >"$dir/synced"
+  fi
+  barbican_db_fix
+  if [ -n "$pid" ]; then
+    log "restarting Barbican: its configuration changed"
+    stop_barbican
+  fi
+  log "starting Barbican on $BARBICAN_URL (state in $dir)"
+  start_uwsgi "$dir" barbican Barbican
+  echo "$sum" >"$dir/run/barbican.sum"
+  wait_for 120 barbican barbican_started || die "Barbican did not answer on $BARBICAN_URL within 120 s; logs: $dir/log/"
+  wait_for 30 barbican-auth island_reaches key-manager GET '/v1/secrets?limit=1' \
+    || die "Barbican is up but island's Keystone token does not list its secrets; logs: $dir/log/"
 }
 
 regions_json() {
@@ -625,10 +860,10 @@ print_env() {
 project_of() { # the project Keystone user $1 works in
   case "$1" in
     admin) echo admin ;;
-    island|swift) echo service ;;
+    island|swift|barbican) echo service ;;
     alice|rita) echo demo-a ;;
     bob) echo demo-b ;;
-    *) die "unknown Keystone user '$1' (admin, island, alice, bob, rita)" ;;
+    *) die "unknown Keystone user '$1' (admin, island, alice, bob, rita, swift, barbican)" ;;
   esac
 }
 
@@ -661,6 +896,7 @@ cmd_up() {
     start_swift "$r"
   done
   [ "$SWIFT_KEYSTONE" != 1 ] || start_swift_keystone
+  [ "$BARBICAN" != 1 ] || ensure_barbican
   log "ready:"
   log "  PostgreSQL  postgres://postgres@127.0.0.1:5432/$DB_NAME"
   log "  RabbitMQ    island's own traffic: vhost $AMQP_VHOST, user island; Cinder's RPC: amqp://guest:guest@127.0.0.1:5672"
@@ -669,10 +905,15 @@ cmd_up() {
     log "  Swift $r  http://127.0.0.1:$(proxy_port "$r")/auth/v1.0  user $SWIFT_USER  key $SWIFT_KEY"
   done
   [ "$SWIFT_KEYSTONE" != 1 ] || log "  Swift $KEYSTONE_REGION  http://127.0.0.1:$SWIFT_KEYSTONE_PORT  Keystone tokens (ISLAND_KEYSTONE_*)"
+  [ "$BARBICAN" != 1 ] || log "  Barbican    $BARBICAN_URL  (key-manager; Keystone tokens, user island)"
 }
 
 cmd_down() {
   local d s
+  if barbican_pid >/dev/null; then
+    stop_barbican
+    log "stopped Barbican"
+  fi
   if keystone_pid >/dev/null; then
     stop_keystone
     log "stopped Keystone"
@@ -702,6 +943,9 @@ cmd_status() {
   if [ "$SWIFT_KEYSTONE" = 1 ] || [ -f "$SERVICES_DIR/swift/$KEYSTONE_REGION/run/proxy-keystone-server.pid" ]; then
     if swift_healthy "$SWIFT_KEYSTONE_PORT"; then echo "swift       up    $KEYSTONE_REGION http://127.0.0.1:$SWIFT_KEYSTONE_PORT (Keystone)"
     else echo "swift       down  $KEYSTONE_REGION (Keystone)"; rc=1; fi
+  fi
+  if [ "$BARBICAN" = 1 ] || [ -f "$BARBICAN_DIR/run/barbican.pid" ]; then
+    if barbican_ready; then echo "barbican    up    $BARBICAN_URL"; else echo "barbican    down"; rc=1; fi
   fi
   return $rc
 }

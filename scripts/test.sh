@@ -9,6 +9,8 @@ scripts/ensure-deps.sh
 export ISLAND_LOCAL_REGIONS=${ISLAND_LOCAL_REGIONS:-"RegionOne RegionTwo"}
 # and a Swift proxy behind Keystone (authtoken + keystoneauth) for the Swift-through-Keystone test
 export ISLAND_SWIFT_KEYSTONE=${ISLAND_SWIFT_KEYSTONE:-1}
+# and Barbican, for the Barbican key manager's test (libs/blockstore/src/crypto/barbican-kek.spec.ts)
+export ISLAND_BARBICAN=${ISLAND_BARBICAN:-1}
 scripts/services.sh up
 scripts/services.sh test-packages
 # Debian's Cinder services, for the real-Cinder end-to-end test (apps/api/test/real-cinder.e2e.spec.ts)

@@ -10,6 +10,7 @@ import { CinderRpcService } from './cinder/cinder-rpc.service';
 import { CinderVolumeEndpoint } from './cinder/cinder-volume.endpoint';
 import { HostsController } from './controllers/hosts.controller';
 import { OperationsController } from './controllers/operations.controller';
+import { KeysController } from './controllers/keys.controller';
 import { QuotasController } from './controllers/quotas.controller';
 import { RegionsController } from './controllers/regions.controller';
 import { SnapshotsController } from './controllers/snapshots.controller';
@@ -21,6 +22,7 @@ import { OutboxPublisher, OutboxRelay } from './outbox/outbox-relay.service';
 import { UnitOfWork } from './outbox/unit-of-work';
 import { HostService } from './requests/host.service';
 import { OperationsService } from './requests/operations.service';
+import { KeysService } from './requests/keys.service';
 import { QuotaService } from './requests/quota.service';
 import { RegionService } from './requests/region.service';
 import { SnapshotCopyService } from './requests/snapshot-copy.service';
@@ -42,7 +44,16 @@ import { VolumeService } from './requests/volume.service';
     CatalogModule.forRoot({ applicationName: 'island-api', migrate: true }),
     MessagingModule.forService('api'),
   ],
-  controllers: [VolumesController, SnapshotsController, HostsController, RegionsController, OperationsController, QuotasController, DeadLettersController],
+  controllers: [
+    VolumesController,
+    SnapshotsController,
+    HostsController,
+    RegionsController,
+    OperationsController,
+    QuotasController,
+    KeysController,
+    DeadLettersController,
+  ],
   providers: [
     { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
     { provide: APP_FILTER, useClass: CatalogUnavailableFilter },
@@ -67,6 +78,7 @@ import { VolumeService } from './requests/volume.service';
     HostService,
     OperationsService,
     QuotaService,
+    KeysService,
     CinderVolumeEndpoint,
     CinderRpcService,
   ],

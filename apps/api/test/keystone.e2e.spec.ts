@@ -102,6 +102,13 @@ describe('the API trusts Keystone', () => {
     expect((await call(tokens.alice, 'POST', `/v1/volumes/${ids.vb}/evacuate`, { host: island.host })).status).toBe(403);
     expect((await call(tokens.alice, 'GET', '/v1/dead-letters')).status).toBe(403);
     expect((await call(tokens.alice, 'POST', '/v1/dead-letters/1/retry', {})).status).toBe(403);
+    // projects' keys are the admin's: not listed, rotated or shredded by a member (not even its own project's)
+    const alicesProject = (await localKeystone.token('alice')).projectId;
+    expect((await call(tokens.alice, 'GET', '/v1/keys')).status).toBe(403);
+    expect((await call(tokens.alice, 'POST', '/v1/keys/rotate', {})).status).toBe(403);
+    for (const project of [alicesProject, (await localKeystone.token('bob')).projectId]) {
+      expect((await call(tokens.alice, 'POST', `/v1/projects/${project}/key/shred`, { confirm: project })).status).toBe(403);
+    }
     // quotas name projects: another project's answer 403, its limits cannot be set
     const bobsProject = (await localKeystone.token('bob')).projectId;
     expect((await call(tokens.alice, 'GET', `/v1/quotas/${bobsProject}`)).status).toBe(403);

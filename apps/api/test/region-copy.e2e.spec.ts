@@ -81,7 +81,7 @@ describe('snapshots across regions', () => {
     let there = new Set<string>();
     const copies = new Map<number, string>();
     for (const k of order) {
-      const needed = blockHashes(taken[k].content, MIB);
+      const needed = blockHashes(taken[k].content, MIB, await island.projectKeys('alpha'));
       const absent = [...needed].filter((h) => !there.has(h));
       const report = island.json('snapshot', 'copy', taken[k].id, '--to-region', 'RegionTwo', '--wait');
       expect(report).toMatchObject({ region: 'RegionTwo', status: 'available', copyOf: taken[k].id });
@@ -151,7 +151,7 @@ describe('snapshots across regions', () => {
 
     const done = island.json('snapshot', 'copy', String(original.id), '--to-region', 'RegionTwo', '--wait');
     expect(done).toMatchObject({ id: started.id, status: 'available' });
-    const needed = blockHashes(content, MIB);
+    const needed = blockHashes(content, MIB, await island.projectKeys('alpha'));
     const inTwo = await blocksIn('RegionTwo');
     for (const h of needed) expect(inTwo.has(h)).toBe(true);
     // Swift's own log: no block was stored twice (a second complete PUT would answer 412 or 201 again)
@@ -175,7 +175,8 @@ describe('snapshots across regions', () => {
     for (const region of ['RegionOne', 'RegionTwo']) island.adminJson('gc', 'run', '--region', region, '--grace', '0', '--wait');
     await expectRestoresInRegionTwo(copies[1], taken[1].content);
     // a deleted copy can be made again: it moves back only what GC took from RegionTwo
-    const gone = [...blockHashes(taken[0].content, MIB)].filter((h) => !blockHashes(taken[1].content, MIB).has(h));
+    const keys = await island.projectKeys('alpha');
+    const gone = [...blockHashes(taken[0].content, MIB, keys)].filter((h) => !blockHashes(taken[1].content, MIB, keys).has(h));
     const again = island.json('snapshot', 'copy', taken[0].id, '--to-region', 'RegionTwo', '--wait');
     expect(again.id).not.toBe(copies[0]);
     expect(again.blocksCopied).toBe(gone.length);
@@ -197,7 +198,7 @@ describe('snapshots across regions', () => {
   it('rebuilds a region from its own Swift alone: copies come back as copies of their originals and restore', async () => {
     const { taken } = await chainInRegionOne([[[0, randomBytes(3 * MIB)]], [[2 * MIB, randomBytes(2 * MIB)]]]);
     const copies = taken.map((t) => String(island.json('snapshot', 'copy', t.id, '--to-region', 'RegionTwo', '--wait').id));
-    const rebuilt = await startIsland({ twoRegions: true, container: island.container });
+    const rebuilt = await startIsland({ twoRegions: true, container: island.container, env: { ISLAND_KEK_FILE: island.kekFile } });
     try {
       expect(rebuilt.adminJson('catalog', 'rebuild', '--region', 'RegionTwo', '--wait')).toMatchObject({ region: 'RegionTwo' });
       expect(rebuilt.adminJson('fsck', '--region', 'RegionTwo', '--deep')).toMatchObject({ ok: true });

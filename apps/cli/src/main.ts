@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { CliError } from './cli-error';
 import { hostsCommand } from './commands/hosts.command';
+import { keysCommand } from './commands/keys.command';
 import { operationsCommands } from './commands/operations.command';
 import { opsCommand } from './commands/ops.command';
 import { quotaCommand } from './commands/quota.command';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   program.addCommand(quotaCommand());
   for (const command of operationsCommands()) program.addCommand(command);
   program.addCommand(opsCommand());
+  program.addCommand(keysCommand());
   program.addCommand(imageCommand());
   return program;
 }

@@ -9,11 +9,13 @@ import { GarbageCollector } from './gc/garbage-collector';
 import { GcScheduler } from './gc/gc-scheduler';
 import { OperationRunner } from './gc/operation-runner';
 import { GcJobs } from './jobs/gc-jobs';
+import { KeyManagement } from './keys/key-management';
 import { CatalogRebuilder } from './rebuild/catalog-rebuild';
 
 /**
  * The garbage collector: deletes from Swift the blocks and manifests no snapshot needs once their grace has
- * passed (on its own schedule and on request), checks a region (fsck), and rebuilds a catalog from Swift.
+ * passed (on its own schedule and on request), checks a region (fsck), rebuilds a catalog from Swift, rotates the
+ * KEK and shreds projects' keys.
  */
 @Module({
   imports: [
@@ -24,6 +26,6 @@ import { CatalogRebuilder } from './rebuild/catalog-rebuild';
     CatalogModule.forRoot({ applicationName: 'island-gc', migrate: false }),
     MessagingModule.forService('gc-worker'),
   ],
-  providers: [GarbageCollector, GcScheduler, AbandonedMarksSweep, OperationRunner, FsckChecker, CatalogRebuilder, GcJobs],
+  providers: [GarbageCollector, GcScheduler, AbandonedMarksSweep, OperationRunner, FsckChecker, CatalogRebuilder, KeyManagement, GcJobs],
 })
 export class GcModule {}

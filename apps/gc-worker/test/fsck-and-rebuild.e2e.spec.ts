@@ -1,5 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Client } from 'pg';
+import { BlockEncoder, ManifestBuilder, SwiftBlockStore } from '@island/blockstore';
 import { guestIo, regionOneSwift, startIsland, useIsland } from '@island/stack';
 
 const MIB = 1 << 20;
@@ -8,7 +9,7 @@ type Json = Record<string, unknown>;
 
 /**
  * fsck finds what is wrong between the catalog and Swift and repairs what can be repaired; a catalog
- * rebuilt from Swift alone, in a second island with an empty database, restores every snapshot.
+ * rebuilt from Swift alone and the KEK, in a second island with an empty database, restores every snapshot.
  */
 describe('fsck and catalog rebuild', () => {
   const island = useIsland();
@@ -89,15 +90,25 @@ describe('fsck and catalog rebuild', () => {
     expect((await island.request('DELETE', `/v1/snapshots/${deleted.id}`)).status).toBe(202);
     expect(island.adminCli('gc', 'run', '--grace', '0', '--wait').code).toBe(0);
 
-    // a second island with an empty catalog, on the same Swift container
-    const second = await startIsland({ container: island.container });
+    // an island with another KEK cannot open the projects' keys kept in Swift: the rebuild fails saying so
+    const stranger = await startIsland({ container: island.container });
+    try {
+      const refused = stranger.adminCli('catalog', 'rebuild', '--region', 'RegionOne', '--wait', '--json');
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/the key of project alpha in Swift is sealed by KEK [0-9a-f]{16}, which key file .* does not hold/);
+    } finally {
+      await stranger.stop();
+    }
+
+    // a second island with an empty catalog, on the same Swift container, with the KEK
+    const second = await startIsland({ container: island.container, env: { ISLAND_KEK_FILE: island.kekFile } });
     try {
       const io2 = guestIo(second);
       const rebuilt = second.adminCli('catalog', 'rebuild', '--region', 'RegionOne', '--wait', '--json');
       expect(rebuilt.code).toBe(0);
       const report = JSON.parse(rebuilt.stdout) as Json;
       expect(Number(report.volumesRebuilt)).toBeGreaterThanOrEqual(1);
-      expect(report.snapshotsIncomplete).toBe(0);
+      expect(report).toMatchObject({ snapshotsIncomplete: 0, projectKeys: 1 });
 
       const snapshots = (await second.request<{ snapshots: Json[] }>('GET', `/v1/snapshots?volumeId=${volumeId}`)).body.snapshots;
       expect(snapshots.map((s) => s.id)).toEqual(contents.map(([id]) => id));
@@ -110,6 +121,66 @@ describe('fsck and catalog rebuild', () => {
       }
       // the rebuilt volume itself attaches with its newest snapshot's content
       expect((await io2.read(await io2.attach(volumeId))).equals(contents[1][1])).toBe(true);
+    } finally {
+      await second.stop();
+    }
+  }, 180_000);
+
+  it('keeps restoring data stored before encryption, alone and mixed with sealed blocks in a later snapshot', async () => {
+    // what island wrote before encryption: plain blocks named by their SHA-256 and a plain manifest
+    const container = `island-e2e-legacy-${randomUUID().slice(0, 8)}`;
+    const swift = regionOneSwift();
+    const legacy = new SwiftBlockStore(swift, container);
+    const volumeId = randomUUID();
+    const model = Buffer.alloc(SIZE);
+    randomBytes(3 * MIB).copy(model);
+    try {
+      await legacy.ensureContainer();
+      const encoder = new BlockEncoder();
+      const builder = new ManifestBuilder(MIB, SIZE, {
+        volumeId,
+        snapshotId: randomUUID(),
+        projectId: 'alpha',
+        region: 'RegionOne',
+        seq: 1,
+        createdAt: new Date().toISOString(),
+        name: 'before encryption',
+        volumeName: 'legacy',
+      });
+      for (let k = 0; k < 3; k++) {
+        const block = encoder.encode(model.subarray(k * MIB, (k + 1) * MIB));
+        await legacy.putBlock(block);
+        builder.add(k, block.hash);
+      }
+      await legacy.putManifest(builder.build());
+    } finally {
+      await swift.close();
+    }
+
+    const second = await startIsland({ container });
+    try {
+      const io2 = guestIo(second);
+      const rebuilt = second.adminJson<Json>('catalog', 'rebuild', '--region', 'RegionOne', '--wait');
+      expect(rebuilt).toMatchObject({ projectKeys: 0, volumesRebuilt: 1, snapshotsRebuilt: 1, snapshotsIncomplete: 0 });
+      const path = await io2.attach(volumeId);
+      expect((await io2.read(path)).equals(model)).toBe(true);
+
+      // a new snapshot seals only what changed; its manifest names plain and sealed blocks side by side
+      await io2.write(path, MIB, randomBytes(MIB), model);
+      const mixed = await io2.snapshot(volumeId);
+      expect(mixed).toMatchObject({ blocksUploaded: 1 });
+      const headers = new Map<string, number>();
+      const objects = await second.swiftObjects('blocks/');
+      const check = regionOneSwift();
+      try {
+        for (const name of objects.keys()) headers.set(name, (await check.getObject(container, name))[4]);
+      } finally {
+        await check.close();
+      }
+      expect([...headers.values()].sort()).toEqual([1, 1, 1, 2]); // format 1 (plain) ×3, format 2 (sealed) ×1
+      const clone = await io2.createVolume(SIZE, { snapshotId: mixed.id });
+      expect((await io2.read(await io2.attach(clone))).equals(model)).toBe(true);
+      expect(second.adminJson<Json>('fsck', '--deep')).toMatchObject({ ok: true, problems: [] });
     } finally {
       await second.stop();
     }

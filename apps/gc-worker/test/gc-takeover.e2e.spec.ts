@@ -1,5 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
+import type { ProjectKeys } from '@island/blockstore';
 import { GC_LEASE } from '@island/catalog';
 import { guestIo, pollUntil, useIsland } from '@island/stack';
 
@@ -30,7 +31,13 @@ describe('GC runs that stop between marking and deleting', () => {
   });
   afterAll(async () => db?.end());
 
-  const objectOf = (content: Buffer) => `blocks/${createHash('sha256').update(content).digest('hex')}`;
+  /** Project alpha's keys (it has them from its first snapshot on): they name its blocks. */
+  let keys: ProjectKeys | undefined;
+  const nameOf = (content: Buffer) => {
+    if (!keys) throw new Error("project alpha's keys are read after its first snapshot");
+    return keys.blockName(content);
+  };
+  const objectOf = (content: Buffer) => `blocks/${nameOf(content).toString('hex')}`;
   const inSwift = async (content: Buffer) => (await island.swiftObjects(objectOf(content))).has(objectOf(content));
   /** DELETE requests the Swift proxy received for a block since the stack started. */
   const deletesOf = (content: Buffer) =>
@@ -41,7 +48,7 @@ describe('GC runs that stop between marking and deleting', () => {
     const { rows } = await db.query(
       `SELECT b.state, b.deleting_by AS token, l.holder FROM block b LEFT JOIN gc_lease l ON l.token = b.deleting_by
         WHERE b.region = 'RegionOne' AND b.hash = $1`,
-      [createHash('sha256').update(content).digest()],
+      [nameOf(content)],
     );
     return rows[0];
   }
@@ -62,6 +69,7 @@ describe('GC runs that stop between marking and deleting', () => {
     const volumeId = await io.createVolume(SIZE);
     await io.write(await io.attach(volumeId), 0, content);
     await io.snapshot(volumeId);
+    keys ??= await island.projectKeys('alpha');
     await io.deleteVolume(volumeId, true);
     return content;
   }

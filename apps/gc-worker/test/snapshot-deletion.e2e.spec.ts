@@ -78,9 +78,10 @@ describe('deleting snapshots in any order', () => {
       const path = await io.attach(volumeId);
       const before = await storedBlocks();
       const snapshots = await chain(volumeId, path);
-      const head = blockHashes(snapshots[3].content, MIB); // the volume's last committed content: the base of its next snapshot
+      const keys = await island.projectKeys('alpha');
+      const head = blockHashes(snapshots[3].content, MIB, keys); // the volume's last committed content: the base of its next snapshot
       const mine = (blocks: Map<string, number>) => new Set([...blocks.keys()].filter((h) => !before.has(h)));
-      expect(mine(await storedBlocks())).toEqual(union(...snapshots.map((s) => blockHashes(s.content, MIB))));
+      expect(mine(await storedBlocks())).toEqual(union(...snapshots.map((s) => blockHashes(s.content, MIB, keys))));
 
       const remaining = new Set(snapshots.map((_, i) => i));
       for (const index of order) {
@@ -93,7 +94,7 @@ describe('deleting snapshots in any order', () => {
         const stored = await storedBlocks();
         const report = island.adminJson('gc', 'run', '--grace', '0', '--wait');
         const after = await storedBlocks();
-        const expected = union(head, ...live.map((s) => blockHashes(s.content, MIB)));
+        const expected = union(head, ...live.map((s) => blockHashes(s.content, MIB, keys)));
         expect(mine(after)).toEqual(expected);
         const freed = [...stored.keys()].filter((h) => !after.has(h));
         expect(report).toMatchObject({ blocksDeleted: freed.length, bytesFreed: freed.reduce((sum, h) => sum + stored.get(h)!, 0), blocksPending: 0 });

@@ -55,38 +55,26 @@ export class BlockEncoder {
   }
 
   encode(raw: Buffer, hash: Buffer = hashBlock(raw)): EncodedBlock {
+    const { codec, payload } = this.pack(raw);
+    return this.frame(payload, hash, codec, raw.length);
+  }
+
+  /**
+   * Encodes a block sealed under its project's keys (format 2): named by the project's keyed hash of its content
+   * (`name`, when the caller has it already), compressed as `encode` would, then encrypted with its object name
+   * (`objectName(name)`) bound in.
+   */
+  encodeSealed(raw: Buffer, keys: ProjectKeys, objectName: (name: Buffer) => string, name: Buffer = keys.blockName(raw)): EncodedBlock {
+    const { codec, payload } = this.pack(raw);
+    return { hash: name, codec, object: sealObject(keys.encryption, MAGIC, objectName(name), { codec, plainLength: raw.length, payload }) };
+  }
+
+  /** The block compressed when that saves enough, else as it is. */
+  private pack(raw: Buffer): { codec: BlockCodec; payload: Buffer } {
     // a probe of the first 64 KiB spares compressing whole blocks of incompressible data (most of the cost)
-    if (raw.length > 2 * PROBE_BYTES && !this.saves(raw.subarray(0, PROBE_BYTES))) return this.frame(raw, hash, BlockCodec.Raw);
+    if (raw.length > 2 * PROBE_BYTES && !this.saves(raw.subarray(0, PROBE_BYTES))) return { codec: BlockCodec.Raw, payload: raw };
     const compressed = this.compressor.compress(raw);
-    return this.saves(raw, compressed) ? this.frame(compressed, hash, BlockCodec.Zstd, raw.length) : this.frame(raw, hash, BlockCodec.Raw);
-  }
-
-  /**
-   * Encodes a block that was read into `frame` at offset BLOCK_HEADER_BYTES (see `allocateFrame`): when it
-   * stays raw, the header is written in front of it and no byte is copied.
-   */
-  encodeFramed(frame: Buffer, hash: Buffer): EncodedBlock {
-    const raw = frame.subarray(BLOCK_HEADER_BYTES);
-    if (raw.length > 2 * PROBE_BYTES && !this.saves(raw.subarray(0, PROBE_BYTES))) {
-      writeHeader(frame, BlockCodec.Raw, raw.length);
-      return { hash, object: frame, codec: BlockCodec.Raw };
-    }
-    return this.encode(raw, hash);
-  }
-
-  /**
-   * Encodes a block sealed under its project's keys (format 2): named by the project's keyed hash of its content,
-   * compressed as `encode` would, then encrypted with the object's name (`objectName(name)`) bound in.
-   */
-  encodeSealed(raw: Buffer, keys: ProjectKeys, objectName: (name: Buffer) => string): EncodedBlock {
-    const name = keys.blockName(raw);
-    const plain = this.encode(raw, name);
-    const payload = plain.object.subarray(BLOCK_HEADER_BYTES);
-    return {
-      hash: name,
-      codec: plain.codec,
-      object: sealObject(keys.encryption, MAGIC, objectName(name), { codec: plain.codec, plainLength: raw.length, payload }),
-    };
+    return this.saves(raw, compressed) ? { codec: BlockCodec.Zstd, payload: compressed } : { codec: BlockCodec.Raw, payload: raw };
   }
 
   private saves(raw: Buffer, compressed: Buffer = this.compressor.compress(raw)): boolean {
@@ -99,11 +87,6 @@ export class BlockEncoder {
     payload.copy(object, BLOCK_HEADER_BYTES);
     return { hash, object, codec };
   }
-}
-
-/** A buffer to read a block of `length` bytes into (at BLOCK_HEADER_BYTES), for `encodeFramed`. */
-export function allocateFrame(length: number): Buffer {
-  return Buffer.allocUnsafe(BLOCK_HEADER_BYTES + length);
 }
 
 function writeHeader(object: Buffer, codec: BlockCodec, rawLength: number): void {

@@ -1,6 +1,8 @@
 import { SwiftClient, SwiftConflictError, SwiftNotFoundError, SwiftObjectExistsError, SwiftProtocolError } from '@island/swift';
 import { BlockDecoder, BlockEncoder, EncodedBlock } from './block-codec';
-import { decodeManifest, encodeManifest } from './manifest-codec';
+import { decodeManifest, encodeManifest, isSealedManifest, openManifest, sealManifest } from './manifest-codec';
+import { WrappedProjectKey } from './crypto/key-wrapping';
+import { ProjectKeys } from './crypto/project-keys';
 import { CorruptObjectError } from './blockstore-errors';
 import { injectedBlockFaults } from './injected-block-faults';
 import { Manifest } from './manifest';
@@ -35,7 +37,13 @@ export const objectNames = {
   },
   manifest: (volumeId: string, seq: number, snapshotId: string) => `manifests/${volumeId}/${String(seq).padStart(10, '0')}-${snapshotId}`,
   manifestPrefix: (volumeId?: string) => (volumeId ? `manifests/${volumeId}/` : 'manifests/'),
+  /** A project's master key wrapped by a KEK, kept beside its data so that Swift and the KEK alone can open it. */
+  projectKey: (projectId: string) => `keys/${projectId}`,
+  projectKeyPrefix: 'keys/',
 };
+
+/** Swift metadata of a sealed manifest: the project whose key opens it (read only by a catalog rebuild). */
+const MANIFEST_PROJECT_META = 'project';
 
 export type PutBlockOutcome = 'stored' | 'already-present';
 
@@ -84,17 +92,19 @@ export class SwiftBlockStore {
   }
 
   /**
-   * Reads, decodes and verifies a block against its SHA-256 name. A body that fails the check or arrives cut short is
+   * Reads, decodes and verifies a block against its name (the SHA-256 of a plain block; for a sealed one, `keys`
+   * authenticate it and name its content). A body that fails the check or arrives cut short is
    * fetched again, up to BLOCK_READ_ATTEMPTS GETs in all: bytes damaged in transit come right; an object stored
    * damaged keeps failing, with a CorruptObjectError naming the block, its region and what was wrong.
    */
-  async getBlock(hash: Buffer): Promise<Buffer> {
+  async getBlock(hash: Buffer, keys?: ProjectKeys): Promise<Buffer> {
     const name = objectNames.block(hash);
     const object = `${this.container}/${name}`;
     for (let attempt = 1; ; attempt++) {
       try {
         const body = await injectedBlockFaults.read(hash, object, () => this.swift.getObject(this.container, name, undefined, { verifyMd5: false }));
-        return this.decoder.decode(body, hash, object);
+        // the name inside the container is what a sealed block binds: the same in every region's container
+        return this.decoder.decode(body, hash, name, keys);
       } catch (error) {
         const damage = damageOf(error);
         if (!damage) throw error;
@@ -131,23 +141,78 @@ export class SwiftBlockStore {
     }
   }
 
-  /** Writes a manifest; a retry after a lost reply finds the same bytes already there. Returns its object name and size. */
-  async putManifest(manifest: Manifest): Promise<{ name: string; bytes: number }> {
+  /**
+   * Writes a manifest, sealed under its project's keys when given (plain only for tests of older stores). A retry
+   * after a lost reply finds the same manifest already there. Returns its object name and size.
+   */
+  async putManifest(manifest: Manifest, keys?: ProjectKeys): Promise<{ name: string; bytes: number }> {
     const { volumeId, seq, snapshotId } = manifest.metadata;
     const name = objectNames.manifest(volumeId, seq, snapshotId);
-    const bytes = encodeManifest(manifest);
+    const plain = encodeManifest(manifest);
+    const bytes = keys ? sealManifest(plain, keys, name) : plain;
+    const headers = keys ? { [`x-object-meta-${MANIFEST_PROJECT_META}`]: keys.projectId } : undefined;
     try {
-      await this.swift.putObject(this.container, name, bytes, { ifNoneMatch: true });
+      await this.swift.putObject(this.container, name, bytes, { ifNoneMatch: true, headers });
     } catch (error) {
       if (!(error instanceof SwiftObjectExistsError)) throw error;
+      // a sealed manifest's nonce differs each time: what must match is what it says
       const existing = await this.swift.getObject(this.container, name);
-      if (!existing.equals(bytes)) throw new Error(`manifest ${name} already exists with different content`);
+      const said = isSealedManifest(existing) && keys ? openManifest(existing, keys, name) : existing;
+      if (!said.equals(plain)) throw new Error(`manifest ${name} already exists with different content`);
+      return { name, bytes: existing.length };
     }
     return { name, bytes: bytes.length };
   }
 
-  async getManifest(name: string): Promise<Manifest> {
-    return decodeManifest(await this.swift.getObject(this.container, name), `${this.container}/${name}`);
+  /** Reads a manifest; a sealed one needs its project's keys (a plain one, written before encryption, does not). */
+  async getManifest(name: string, keys?: ProjectKeys): Promise<Manifest> {
+    const object = await this.swift.getObject(this.container, name);
+    const label = `${this.container}/${name}`;
+    if (!isSealedManifest(object)) return decodeManifest(object, label);
+    if (!keys) throw new CorruptObjectError(label, 'is sealed and no project key was given to open it');
+    return decodeManifest(openManifest(object, keys, name), label);
+  }
+
+  /**
+   * Reads a manifest without knowing its project (a catalog rebuild): a sealed one names its project in its Swift
+   * metadata, and `keysOf` gives that project's keys; the keys then authenticate that it is the project's.
+   */
+  async getManifestOfAnyProject(name: string, keysOf: (projectId: string) => Promise<ProjectKeys>): Promise<Manifest> {
+    const object = await this.swift.getObject(this.container, name);
+    const label = `${this.container}/${name}`;
+    if (!isSealedManifest(object)) return decodeManifest(object, label);
+    const projectId = (await this.swift.headObject(this.container, name)).metadata[MANIFEST_PROJECT_META];
+    if (!projectId) throw new CorruptObjectError(label, `is sealed and names no project (X-Object-Meta-${MANIFEST_PROJECT_META})`);
+    const manifest = decodeManifest(openManifest(object, await keysOf(projectId), name), label);
+    if (manifest.metadata.projectId !== projectId) throw new CorruptObjectError(label, `says project ${manifest.metadata.projectId}, sealed by ${projectId}`);
+    return manifest;
+  }
+
+  /** Keeps a project's wrapped key in this container (replacing an earlier wrapping after a rotation). */
+  async putProjectKey(wrapped: WrappedProjectKey): Promise<void> {
+    await this.swift.putObject(this.container, objectNames.projectKey(wrapped.projectId), Buffer.from(JSON.stringify(wrapped)), {
+      headers: { 'content-type': 'application/json' },
+    });
+  }
+
+  /** The wrapped key of a project kept in this container. */
+  async getProjectKey(projectId: string): Promise<WrappedProjectKey> {
+    const name = objectNames.projectKey(projectId);
+    const body = await this.swift.getObject(this.container, name);
+    try {
+      return JSON.parse(body.toString('utf8')) as WrappedProjectKey;
+    } catch {
+      throw new CorruptObjectError(`${this.container}/${name}`, 'is not a wrapped project key (not JSON)');
+    }
+  }
+
+  /** Every wrapped project key kept in this container. */
+  async listProjectKeys(): Promise<WrappedProjectKey[]> {
+    const keys: WrappedProjectKey[] = [];
+    for await (const o of this.swift.iterateObjects(this.container, { prefix: objectNames.projectKeyPrefix })) {
+      keys.push(await this.getProjectKey(o.name.slice(objectNames.projectKeyPrefix.length)));
+    }
+    return keys;
   }
 
   async deleteManifest(name: string): Promise<void> {

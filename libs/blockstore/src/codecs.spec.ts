@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { allocateFrame, BLOCK_HEADER_BYTES, BlockCodec, BlockDecoder, BlockEncoder, hashBlock, isAllZero } from './block-codec';
+import { BlockCodec, BlockDecoder, BlockEncoder, hashBlock, isAllZero } from './block-codec';
 import { CorruptObjectError } from './blockstore-errors';
 import { ManifestBuilder, ManifestMetadata } from './manifest';
 import { decodeManifest, encodeManifest } from './manifest-codec';
@@ -33,22 +33,6 @@ describe('block objects', () => {
     expect(block.codec).toBe(BlockCodec.Raw);
     expect(block.hash.equals(hashBlock(raw))).toBe(true);
     expect(decoder.decode(block.object, block.hash).equals(raw)).toBe(true);
-  });
-
-  it('encodes a block read into its frame in place when it stays raw, and compresses it otherwise', () => {
-    const random = allocateFrame(1 << 20);
-    randomBytes(1 << 20).copy(random, BLOCK_HEADER_BYTES);
-    const hash = hashBlock(random.subarray(BLOCK_HEADER_BYTES));
-    const raw = encoder.encodeFramed(random, hash);
-    expect(raw.codec).toBe(BlockCodec.Raw);
-    expect(raw.object).toBe(random);
-    expect(decoder.decode(raw.object, hash).equals(random.subarray(BLOCK_HEADER_BYTES))).toBe(true);
-    const text = allocateFrame(1 << 20);
-    text.fill('island ', BLOCK_HEADER_BYTES);
-    const textHash = hashBlock(text.subarray(BLOCK_HEADER_BYTES));
-    const compressed = encoder.encodeFramed(text, textHash);
-    expect(compressed.codec).toBe(BlockCodec.Zstd);
-    expect(decoder.decode(compressed.object, textHash).equals(text.subarray(BLOCK_HEADER_BYTES))).toBe(true);
   });
 
   it('refuses a block whose bytes do not match its name, header or codec', () => {

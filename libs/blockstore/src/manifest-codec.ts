@@ -1,12 +1,17 @@
 import { createHash } from 'node:crypto';
 import { CorruptObjectError } from './blockstore-errors';
 import { Manifest, ManifestMetadata, ManifestRun } from './manifest';
+import { ProjectKeys } from './crypto/project-keys';
+import { openSealedObject, SEALED_VERSION, sealObject } from './crypto/sealed-object';
 
 /**
  * Binary manifest, version 1 (all integers big-endian):
  *   0 "ISLM"  4 version u16  6 flags u16 (0)  8 block size u32  12 volume size u64  20 run count u32
  *  24 entry count u32  28 metadata length u32  32 SHA-256 of the whole object with these 32 bytes zeroed
  *  64 metadata (UTF-8 JSON)  then run count × (start u64, count u32)  then entry count × 32-byte hashes
+ *
+ * Sealed (what island writes now): that whole encoding as the payload of a sealed object (crypto/sealed-object.ts,
+ * byte 4 = 2 where a plain manifest's version u16 has 0), under its project's key with its object name bound in.
  */
 const MAGIC = Buffer.from('ISLM');
 const VERSION = 1;
@@ -94,4 +99,23 @@ export function decodeManifest(object: Buffer, name: string): Manifest {
   }
   if (total !== entryCount) fail(`runs cover ${total} blocks but the header counts ${entryCount}`);
   return new Manifest(blockSize, volumeSize, metadata, runs, object.subarray(at));
+}
+
+/** A sealed manifest (format 2) rather than a plain one (version 1). */
+export function isSealedManifest(object: Buffer): boolean {
+  return object.length > 5 && object.subarray(0, 4).equals(MAGIC) && object[4] === SEALED_VERSION;
+}
+
+/** Seals an encoded manifest under its project's keys, binding its object name. */
+export function sealManifest(encoded: Buffer, keys: ProjectKeys, objectName: string): Buffer {
+  return sealObject(keys.encryption, MAGIC, objectName, { codec: 0, plainLength: encoded.length, payload: encoded });
+}
+
+/** Opens a sealed manifest (CorruptObjectError naming it unless it authenticates); returns its plain encoding. */
+export function openManifest(object: Buffer, keys: ProjectKeys, objectName: string): Buffer {
+  const opened = openSealedObject(keys.encryption, MAGIC, objectName, object);
+  if (opened.payload.length !== opened.plainLength) {
+    throw new CorruptObjectError(objectName, `sealed manifest holds ${opened.payload.length} bytes, its header says ${opened.plainLength}`);
+  }
+  return opened.payload;
 }

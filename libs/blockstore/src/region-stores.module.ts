@@ -1,7 +1,8 @@
 import { Global, Module } from '@nestjs/common';
+import { ProjectKeyService } from './project-key.service';
 import { RegionStores } from './region-stores';
 
-/** Swift access for services that move blocks (workers, GC, the API for manifests). */
+/** Swift access and projects' keys for services that move blocks (workers, GC, the API for manifests and keys). */
 @Global()
-@Module({ providers: [RegionStores], exports: [RegionStores] })
+@Module({ providers: [RegionStores, ProjectKeyService], exports: [RegionStores, ProjectKeyService] })
 export class SwiftStoresModule {}

@@ -1,9 +1,10 @@
 import { DynamicModule, Module, OnModuleInit } from '@nestjs/common';
-import { InjectDataSource, TypeOrmModule } from '@nestjs/typeorm';
+import { getDataSourceToken, InjectDataSource, TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { IslandConfig } from '@island/config';
-import { ISLAND_CONFIG, ReadinessRegistry } from '@island/platform';
+import { ISLAND_CONFIG, PROJECT_KEY_STORE, ReadinessRegistry } from '@island/platform';
 import { catalogDataSourceOptions } from './data-source';
+import { ProjectKeyRepository } from './repositories/project-key.repository';
 
 export interface CatalogModuleOptions {
   /** Shown in pg_stat_activity. */
@@ -13,12 +14,20 @@ export interface CatalogModuleOptions {
   poolSize?: number;
 }
 
-/** The catalog connection for a Nest service, with a `postgres` readiness check. */
+/** The catalog connection for a Nest service, with a `postgres` readiness check, and the store of projects' wrapped keys. */
 @Module({})
 export class CatalogModule implements OnModuleInit {
   static forRoot(options: CatalogModuleOptions): DynamicModule {
+    const projectKeyStore = {
+      provide: PROJECT_KEY_STORE,
+      inject: [getDataSourceToken()],
+      useFactory: (dataSource: DataSource) => new ProjectKeyRepository(dataSource.manager),
+    };
     return {
       module: CatalogModule,
+      global: true,
+      providers: [projectKeyStore],
+      exports: [projectKeyStore],
       imports: [
         TypeOrmModule.forRootAsync({
           inject: [ISLAND_CONFIG],

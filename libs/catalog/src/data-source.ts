@@ -17,6 +17,7 @@ import { GcLeases1764700000000 } from './migrations/1764700000000-gc-leases';
 import { DeadLetters1764800000000 } from './migrations/1764800000000-dead-letters';
 import { CopyTransferReports1764900000000 } from './migrations/1764900000000-copy-transfer-reports';
 import { ProjectKeys1765000000000 } from './migrations/1765000000000-project-keys';
+import { BlockProjects1765100000000 } from './migrations/1765100000000-block-projects';
 
 export const CATALOG_ENTITIES = [ProjectEntity, RegionEntity, HostEntity, VolumeEntity, SnapshotEntity, JobEntity, OutboxEntity];
 export const CATALOG_MIGRATIONS = [
@@ -31,6 +32,7 @@ export const CATALOG_MIGRATIONS = [
   DeadLetters1764800000000,
   CopyTransferReports1764900000000,
   ProjectKeys1765000000000,
+  BlockProjects1765100000000,
 ];
 
 /** TypeORM options for the catalog; schema changes only through migrations, never `synchronize`. */

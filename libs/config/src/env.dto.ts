@@ -235,4 +235,23 @@ export class EnvDto {
   @IsOptional()
   @Matches(/^\//, { message: 'must be an absolute path' })
   ISLAND_TLS_KEY?: string;
+  /** Where the key-encryption key comes from: a local key file (default) or OpenStack Barbican. */
+  @IsOptional()
+  @IsIn(['file', 'barbican'], { message: "must be 'file' or 'barbican'" })
+  ISLAND_KEK_MANAGER?: string;
+
+  /** The local key file (made with mode 0600 on first use); default /var/lib/island/kek. */
+  @IsOptional()
+  @Matches(/^\//, { message: 'must be an absolute path' })
+  ISLAND_KEK_FILE?: string;
+
+  /** Barbican's endpoint, e.g. http://barbican:9311 (default: the key-manager entry of Keystone's catalog). */
+  @IsOptional()
+  @Matches(/^https?:\/\/\S+$/, { message: 'must be an http(s) URL' })
+  ISLAND_BARBICAN_URL?: string;
+
+  /** The name of island's KEK secrets in Barbican (default island-kek). */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_.-]{1,64}$/, { message: 'must be 1 to 64 characters of A-Z a-z 0-9 _ . -' })
+  ISLAND_BARBICAN_SECRET_NAME?: string;
 }

@@ -59,7 +59,12 @@ export interface IslandConfig {
   /** Cinder's side: the broker (its own vhost and user, apart from island's internal traffic), exchange, topic. */
   rpc: { url: string; exchange: string; topic: string; server: string; backendName: string };
   log: { level: LogLevel };
+  /** The key manager holding the key-encryption keys that wrap every project's data key. */
+  keys: KekManagerConfig;
 }
+
+/** A local key file (default), or Barbican reached with the Keystone service user of `auth.keystone`. */
+export type KekManagerConfig = { manager: 'file'; file: string } | { manager: 'barbican'; keystone: KeystoneConfig; url?: string; secretName: string };
 
 /** 127.0.0.0/8 and ::1 (also as an IPv4-mapped address): reachable from this machine only. */
 export function isLoopbackAddress(address: string): boolean {

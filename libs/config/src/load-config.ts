@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
 import { EnvDto } from './env.dto';
-import { IslandConfig, KeystoneConfig, LogLevel, RegionConfig, STATIC_TOKEN } from './island-config';
+import { IslandConfig, KekManagerConfig, KeystoneConfig, LogLevel, RegionConfig, STATIC_TOKEN } from './island-config';
 import { RegionDto } from './region.dto';
 
 export const LOCAL_DEFAULTS = {
@@ -39,6 +39,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): IslandConfig {
   if ((dto.ISLAND_TLS_CERT === undefined) !== (dto.ISLAND_TLS_KEY === undefined)) {
     problems.push('ISLAND_TLS_CERT and ISLAND_TLS_KEY: give both (HTTPS) or neither');
   }
+  const keys = kekManagerConfig(dto, keystone, problems);
   if (problems.length > 0) throw new ConfigError(problems);
 
   const host = dto.ISLAND_HOST ?? hostname().split('.')[0];
@@ -91,6 +92,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): IslandConfig {
       backendName: dto.ISLAND_RPC_BACKEND_NAME ?? 'island',
     },
     log: { level: (dto.ISLAND_LOG_LEVEL ?? 'log') as LogLevel },
+    keys: keys as KekManagerConfig,
   };
 }
 
@@ -160,6 +162,20 @@ function keystoneConfig(dto: EnvDto, problems: string[]): KeystoneConfig | undef
     domain: dto.ISLAND_KEYSTONE_DOMAIN ?? 'Default',
     adminProject: dto.ISLAND_KEYSTONE_ADMIN_PROJECT ?? 'admin',
     cacheSeconds: dto.ISLAND_KEYSTONE_CACHE_SECONDS ?? 60,
+  };
+}
+
+function kekManagerConfig(dto: EnvDto, keystone: KeystoneConfig | undefined, problems: string[]): KekManagerConfig | undefined {
+  if (dto.ISLAND_KEK_MANAGER !== 'barbican') return { manager: 'file', file: dto.ISLAND_KEK_FILE ?? '/var/lib/island/kek' };
+  if (!keystone) {
+    problems.push('ISLAND_KEK_MANAGER: barbican needs ISLAND_KEYSTONE_URL, _USER and _PASSWORD (the service user that reads the KEK)');
+    return undefined;
+  }
+  return {
+    manager: 'barbican',
+    keystone,
+    ...(dto.ISLAND_BARBICAN_URL && { url: dto.ISLAND_BARBICAN_URL.replace(/\/+$/, '') }),
+    secretName: dto.ISLAND_BARBICAN_SECRET_NAME ?? 'island-kek',
   };
 }
 

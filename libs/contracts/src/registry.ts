@@ -23,6 +23,8 @@ export const CONTRACTS = [
   gc.GcRun,
   gc.Fsck,
   gc.CatalogRebuild,
+  gc.KeysRotate,
+  gc.KeyShred,
   events.ImageCreated,
   events.SnapshotTaken,
   events.SnapshotDiffed,

@@ -10,3 +10,4 @@ export { insideDataDir, PathOutsideDataDirError } from './host/host-paths';
 export { injectedDelay } from './faults/injected-delay';
 export { forEachBounded } from './concurrency/bounded';
 export { PeriodicTask } from './concurrency/periodic-task';
+export { PROJECT_KEY_STORE } from './keys/project-key-store.token';

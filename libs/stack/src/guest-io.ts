@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { ProjectKeys } from '@island/blockstore';
 import { acquireWriterLock, ImageLockedError, WriterLock } from '@island/qcow2';
 import { IslandStack } from './island-stack';
 import { pollUntil } from './poll';
@@ -114,12 +115,12 @@ export function guestIo(island: IslandStack) {
   };
 }
 
-/** The SHA-256 (hex) of every block of `content` that is not all zero: the block objects it needs. */
-export function blockHashes(content: Buffer, blockSize: number): Set<string> {
+/** The names (hex) of every block of `content` that is not all zero, under a project's keys: the block objects it needs. */
+export function blockHashes(content: Buffer, blockSize: number, keys: ProjectKeys): Set<string> {
   const hashes = new Set<string>();
   for (let at = 0; at < content.length; at += blockSize) {
     const block = content.subarray(at, Math.min(content.length, at + blockSize));
-    if (block.some((b) => b !== 0)) hashes.add(createHash('sha256').update(block).digest('hex'));
+    if (block.some((b) => b !== 0)) hashes.add(keys.blockName(block).toString('hex'));
   }
   return hashes;
 }

@@ -6,6 +6,7 @@ import { AddressInfo, createServer, Server } from 'node:net';
 import { join } from 'node:path';
 import { connect } from 'amqplib';
 import { Client } from 'pg';
+import { FileKekSource, Keyring, ProjectKeys, ProjectKeyStore } from '@island/blockstore';
 import { swiftClientFor } from '@island/swift';
 
 /** The repository root, from libs/stack/src (sources under Jest) or libs/stack/dist (built). */
@@ -59,6 +60,10 @@ export interface IslandStack {
   ports: { api: number; agent: number; gc: number; gcReplicas: number[]; workers: number[] };
   host: string;
   dataDir: string;
+  /** The local key file holding the stack's key-encryption key(s) (ISLAND_KEK_FILE). */
+  kekFile: string;
+  /** A project's keys as the workers derive them (catalog + KEK file): what names its blocks (it must have one already). */
+  projectKeys(projectId: string): Promise<ProjectKeys>;
   /** Every host of the stack: RegionOne's first, then RegionTwo's (twoRegions). */
   hosts: StackHost[];
   token: string;
@@ -112,6 +117,8 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   const gcPorts = rest.slice(workers, workers + gcWorkers);
   const [agentTwoPort, workerTwoPort] = rest.slice(workers + gcWorkers);
   const container = options.container ?? `island-e2e-${id}`;
+  // the KEK of this stack's projects' keys (made by the first process that needs it; tests may use another manager)
+  const kekFile = join(mkdtempSync(join(tmpdir(), `island-e2e-${id}-keys-`)), 'kek');
   const hosts: StackHost[] = [{ name: host, region: 'RegionOne', dataDir }];
   if (options.twoRegions) hosts.push({ name: `${host}-two`, region: 'RegionTwo', dataDir: mkdtempSync(join(tmpdir(), `island-e2e-${id}-two-`)) });
   const env = {
@@ -139,6 +146,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     ISLAND_GC_INTERVAL_SECONDS: '0',
     ISLAND_GC_PORT: String(gcPorts[0]),
     ISLAND_RPC_TOPIC: `island-volume-e2e-${id}`,
+    ISLAND_KEK_FILE: kekFile,
     ...options.env,
     ISLAND_LOG_LEVEL: 'warn',
   };
@@ -222,6 +230,8 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     ports: { api: apiPort, agent: agentPort, gc: gcPorts[0], gcReplicas: gcPorts, workers: workerPorts },
     host,
     dataDir,
+    kekFile,
+    projectKeys: (projectId: string) => readProjectKeys(env.ISLAND_DATABASE_URL, kekFile, projectId),
     hosts,
     token: 'e2e-token',
     otherToken: 'e2e-other',
@@ -375,4 +385,22 @@ export async function freePorts(count: number): Promise<number[]> {
   const ports = servers.map((s) => (s.address() as AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   return ports;
+}
+
+/** A project's keys from its wrapped key in the catalog and the KEK file (read only: never makes a key). */
+async function readProjectKeys(databaseUrl: string, kekFile: string, projectId: string): Promise<ProjectKeys> {
+  const db = new Client({ connectionString: databaseUrl });
+  await db.connect();
+  try {
+    const store: ProjectKeyStore = {
+      async find(id) {
+        const { rows } = await db.query(`SELECT kek_id, wrapped, shredded_at FROM project_key WHERE project_id = $1`, [id]);
+        return rows[0] ? { kekId: rows[0].kek_id, wrapped: rows[0].wrapped, shreddedAt: rows[0].shredded_at } : null;
+      },
+      keep: async (id) => Promise.reject(new Error(`project ${id} has no key yet: it gets one with its first snapshot`)),
+    };
+    return await new Keyring(new FileKekSource(kekFile), store).keysFor(projectId);
+  } finally {
+    await db.end();
+  }
 }

@@ -12,7 +12,7 @@ import { assertUuid } from './visible-resources';
 
 /** Operations the GC worker runs for an operator; their events finish them here. */
 const STUCK_AFTER_SECONDS = 120;
-const REGION_OPERATIONS: readonly JobKind[] = ['gc-run', 'fsck', 'catalog-rebuild'];
+const REGION_OPERATIONS: readonly JobKind[] = ['gc-run', 'fsck', 'catalog-rebuild', 'keys-rotate', 'key-shred'];
 
 /** Operator operations on a whole region (GC run, fsck, catalog rebuild) and every operation's status. */
 @Injectable()
@@ -89,7 +89,7 @@ export class OperationsService {
     });
   }
 
-  /** A GC run, fsck or rebuild failed for good: its operation fails with the reason. */
+  /** A GC run, fsck, rebuild, rotation or shredding failed for good: its operation fails with the reason. */
   async failed(operationId: string, reason: string): Promise<void> {
     await this.uow.run(async ({ catalog }) => {
       const job = await catalog.jobs.lock(operationId);

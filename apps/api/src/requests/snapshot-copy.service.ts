@@ -72,6 +72,7 @@ export class SnapshotCopyService {
     );
     await tx.send(SnapshotCopy, {
       snapshotId: copy.id,
+      projectId: copy.projectId,
       region,
       sourceSnapshotId: source.id,
       sourceRegion: source.region,

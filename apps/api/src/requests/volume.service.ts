@@ -43,6 +43,10 @@ export class VolumeService {
         if (existing) return VolumeView.of(existing);
       }
       const requested = dto.snapshotId ? await findSnapshot(catalog, caller, dto.snapshotId) : undefined;
+      // its blocks are sealed under its project's key: a volume of another project could not read them
+      if (requested && requested.projectId !== caller.projectId) {
+        throw new InvalidRequestError(`snapshot ${requested.id} belongs to project ${requested.projectId}: create the volume in that project`);
+      }
       const region = dto.region ?? requested?.region ?? this.config.region;
       if (!this.config.regions.some((r) => r.name === region)) throw new InvalidRequestError(`unknown region ${region}`);
       if (requested && dto.sizeBytes < requested.sizeBytes) {
@@ -161,6 +165,7 @@ export class VolumeService {
       volumeId: volume.id,
       operationId: job.id,
       purpose: 'attach',
+      projectId: volume.projectId,
       region: volume.region,
       manifestObject: head.manifestObject,
       targetPath: path,
@@ -221,6 +226,7 @@ export class VolumeService {
         volumeId: id,
         operationId: job.id,
         purpose: 'revert',
+        projectId: volume.projectId,
         region: volume.region,
         manifestObject: target.manifestObject,
         targetPath: `${volume.imagePath}.revert-${job.id}`,

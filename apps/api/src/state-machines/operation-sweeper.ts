@@ -65,6 +65,8 @@ export class OperationSweeper implements OnApplicationBootstrap, OnApplicationSh
       case 'gc-run':
       case 'fsck':
       case 'catalog-rebuild':
+      case 'keys-rotate':
+      case 'key-shred':
         await this.operations.failed(job.id, reason);
         break;
       default:

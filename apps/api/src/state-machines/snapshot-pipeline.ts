@@ -90,6 +90,7 @@ export class SnapshotPipeline {
           host: volume.host!,
           snapshotId: snapshot.id,
           volumeId: volume.id,
+          projectId: snapshot.projectId,
           region: snapshot.region,
           path: volume.imagePath!,
           pointInTime: snapshot.pointInTime!,

@@ -11,7 +11,7 @@ const operationState = (o: OperationView): WaitState => {
   return { state: 'running', percent: o.progress, label: o.kind };
 };
 
-const waitOperation = (api: ApiClient, o: OperationView) =>
+export const waitOperation = (api: ApiClient, o: OperationView) =>
   waitFor(() => api.get<OperationView>(`/v1/operations/${o.id}`), operationState, `${o.kind} ${o.id}`);
 
 const seconds = (value: string): number => {

@@ -20,6 +20,8 @@ export class FsckReport {
   readonly problemCounts: Partial<Record<FsckProblem['kind'], number>> = {};
   readonly checked = { manifests: 0, blocks: 0 };
   readonly repaired = { counts: 0, orphanBlocks: 0, orphanManifests: 0 };
+  /** Projects whose key was shredded on purpose: their sealed objects are unreadable by design, not checked. */
+  readonly shreddedProjects = new Set<string>();
 
   constructor(
     readonly region: string,
@@ -42,6 +44,7 @@ export class FsckReport {
       problems: this.problems,
       problemCounts: this.problemCounts,
       checked: this.checked,
+      ...(this.shreddedProjects.size > 0 && { shreddedProjects: [...this.shreddedProjects].sort() }),
       ...(this.options.repair && { repaired: this.repaired }),
     };
   }

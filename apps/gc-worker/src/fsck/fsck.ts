@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { Manifest, objectNames, RegionStores, SwiftBlockStore } from '@island/blockstore';
+import { Manifest, objectNames, ProjectKeys, ProjectKeyService, ProjectKeyShreddedError, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import {
   adoptOrphanBlocks,
   entriesAt,
@@ -26,7 +26,8 @@ const REPAIR_ATTEMPTS = 5;
 /**
  * Checks one region: every live snapshot's manifest against the catalog's block versions, every block's
  * reference and claim counts recomputed from scratch, every block the catalog says is present against
- * Swift (size; with `deep`, content and checksum), and Swift's objects against the catalog (orphans).
+ * Swift (size; with `deep`, content and checksum, and a sealed block's authenticity under its project's key), and
+ * Swift's objects against the catalog (orphans).
  * With `repair`: wrong counts are recomputed, orphans deleted through GC's fencing protocol.
  */
 @Injectable()
@@ -34,6 +35,7 @@ export class FsckChecker {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly stores: RegionStores,
+    private readonly projectKeys: ProjectKeyService,
     private readonly collector: GarbageCollector,
   ) {}
 
@@ -80,7 +82,7 @@ export class FsckChecker {
     const present = await presentBlocks(this.dataSource.manager, region);
     const known = await knownBlockHashes(this.dataSource.manager, region);
     const knownHashes = new Set(known.map(hex));
-    const toRead: Buffer[] = [];
+    const toRead: { hash: Buffer; projectId: string | null }[] = [];
     for (const block of present) {
       const size = objects.blocks.get(hex(block.hash));
       if (size === undefined) {
@@ -89,13 +91,16 @@ export class FsckChecker {
       } else if (block.storedSize > 0 && size !== block.storedSize) {
         report.add({ kind: 'block-size', hash: hex(block.hash), catalogBytes: block.storedSize, swiftBytes: size });
       } else if (options.deep) {
-        toRead.push(block.hash);
+        toRead.push(block);
       }
     }
     report.checked.blocks = present.length;
-    await forEachBounded(toRead, DEEP_READ_CONCURRENCY, async (hash) => {
+    await forEachBounded(toRead, DEEP_READ_CONCURRENCY, async ({ hash, projectId }) => {
+      // a sealed block is authenticated under its project's key and its content checked against its keyed name
+      const keys = projectId === null ? undefined : await this.keysOf(projectId, report);
+      if (keys === 'shredded') return;
       try {
-        await store.getBlock(hash);
+        await store.getBlock(hash, keys);
       } catch (error) {
         if (error instanceof SwiftNotFoundError) return; // deleted by GC since the listing
         report.add({ kind: 'block-corrupt', hash: hex(hash), error: (error as Error).message });
@@ -132,9 +137,11 @@ export class FsckChecker {
 
   private async checkManifest(store: SwiftBlockStore, snapshot: ManifestedSnapshot, unclaimed: Set<string>, report: FsckReport): Promise<void> {
     report.checked.manifests++;
+    const keys = await this.keysOf(snapshot.projectId, report);
+    if (keys === 'shredded') return;
     let manifest: Manifest;
     try {
-      manifest = await store.getManifest(snapshot.manifestObject);
+      manifest = await store.getManifest(snapshot.manifestObject, keys);
     } catch (error) {
       report.add(
         error instanceof SwiftNotFoundError
@@ -159,6 +166,17 @@ export class FsckChecker {
     }
     for (; !next.done; next = entries.next()) differing++;
     if (differing > 0) report.add({ kind: 'manifest-mismatch', snapshotId: snapshot.id, object: snapshot.manifestObject, differingBlocks: differing });
+  }
+
+  /** A project's keys, or 'shredded': its objects can no longer be opened, so they are listed as such, not checked. */
+  private async keysOf(projectId: string, report: FsckReport): Promise<ProjectKeys | 'shredded'> {
+    try {
+      return await this.projectKeys.keysFor(projectId);
+    } catch (error) {
+      if (!(error instanceof ProjectKeyShreddedError)) throw error;
+      report.shreddedProjects.add(projectId);
+      return 'shredded';
+    }
   }
 
   /** Listed manifests no live snapshot claimed: orphans unless being sealed now or kept for GC (deleted, still named). */

@@ -1,18 +1,20 @@
 import { Injectable } from '@nestjs/common';
-import { CatalogRebuild, CatalogRebuildJob, Fsck, FsckJob, GcRun, GcRunJob } from '@island/contracts';
+import { CatalogRebuild, CatalogRebuildJob, Fsck, FsckJob, GcRun, GcRunJob, KeyShred, KeyShredJob, KeysRotate, KeysRotateJob } from '@island/contracts';
 import { OnMessage } from '@island/messaging';
 import { FsckChecker } from '../fsck/fsck';
 import { GarbageCollector } from '../gc/garbage-collector';
 import { OperationRunner } from '../gc/operation-runner';
+import { KeyManagement } from '../keys/key-management';
 import { CatalogRebuilder } from '../rebuild/catalog-rebuild';
 
-/** The operator's operations on a region: each runs with its progress and its report sent to the API. */
+/** The operator's operations on a region and on keys: each runs with its progress and its report sent to the API. */
 @Injectable()
 export class GcJobs {
   constructor(
     private readonly collector: GarbageCollector,
     private readonly checker: FsckChecker,
     private readonly rebuilder: CatalogRebuilder,
+    private readonly keys: KeyManagement,
     private readonly runner: OperationRunner,
   ) {}
 
@@ -31,5 +33,15 @@ export class GcJobs {
   @OnMessage(CatalogRebuild)
   catalogRebuild(job: CatalogRebuildJob): Promise<void> {
     return this.runner.run(CatalogRebuild.name, job.operationId, (progress) => this.rebuilder.rebuild(job.region, progress) as Promise<object>);
+  }
+
+  @OnMessage(KeysRotate)
+  keysRotate(job: KeysRotateJob): Promise<void> {
+    return this.runner.run(KeysRotate.name, job.operationId, (progress) => this.keys.rotate(progress) as Promise<object>);
+  }
+
+  @OnMessage(KeyShred)
+  keyShred(job: KeyShredJob): Promise<void> {
+    return this.runner.run(KeyShred.name, job.operationId, () => this.keys.shred(job.projectId) as Promise<object>);
   }
 }

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { Manifest, objectNames, RegionStores, SwiftBlockStore } from '@island/blockstore';
+import { Manifest, objectNames, ProjectKeyService, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { CatalogRebuildRepository, commitCopyVersions, commitSnapshotVersions, stageSnapshotChanges } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { InjectConfig } from '@island/platform';
@@ -10,6 +10,8 @@ const MANIFEST_NAME = /^manifests\/([0-9a-f-]{36})\/(\d{10})-([0-9a-f-]{36})$/;
 
 export interface RebuildReport {
   region: string;
+  /** Projects' wrapped keys found in Swift and taken into the catalog. */
+  projectKeys: number;
   volumesRebuilt: number;
   /** Volumes the catalog already holds: left as they are (a rebuild can be resumed). */
   volumesSkipped: number;
@@ -21,7 +23,8 @@ export interface RebuildReport {
 }
 
 /**
- * Rebuilds a region's catalog from Swift alone: every manifest becomes a snapshot of its volume, each
+ * Rebuilds a region's catalog from Swift alone (and the KEK): projects' wrapped keys come back first, then every
+ * manifest (opened with its project's key) becomes a snapshot of its volume, each
  * volume's snapshots are committed in sequence order through the same ledger code as live commits (the
  * difference between consecutive manifests is the snapshot's change), and reference counts follow.
  * Rebuilt volumes are not placed on any host: attaching one restores its newest snapshot.
@@ -34,6 +37,7 @@ export class CatalogRebuilder {
     @InjectDataSource() private readonly dataSource: DataSource,
     @InjectConfig() private readonly config: IslandConfig,
     private readonly stores: RegionStores,
+    private readonly projectKeys: ProjectKeyService,
   ) {}
 
   async rebuild(region: string, progress: (done: number, total: number) => void = () => undefined): Promise<RebuildReport> {
@@ -42,6 +46,9 @@ export class CatalogRebuilder {
     const store = await this.stores.store(region);
     await new CatalogRebuildRepository(this.dataSource.manager).ensureRegion(region, regionConfig.container);
 
+    // projects' keys first: every sealed manifest and block of the region opens with one of them (and the KEK)
+    let projectKeys = 0;
+    for (const wrapped of await store.listProjectKeys()) if (await this.projectKeys.adopt(wrapped)) projectKeys++;
     const volumes = new Map<string, { seq: number; name: string }[]>();
     for await (const o of store.swift.iterateObjects(store.container, { prefix: objectNames.manifestPrefix() })) {
       const match = MANIFEST_NAME.exec(o.name);
@@ -56,7 +63,16 @@ export class CatalogRebuilder {
       if (hash) stored.set(hash.toString('hex'), o.bytes);
     }
 
-    const report: RebuildReport = { region, volumesRebuilt: 0, volumesSkipped: 0, snapshotsRebuilt: 0, snapshotsIncomplete: 0, blocks: 0, blockVersions: 0 };
+    const report: RebuildReport = {
+      region,
+      projectKeys,
+      volumesRebuilt: 0,
+      volumesSkipped: 0,
+      snapshotsRebuilt: 0,
+      snapshotsIncomplete: 0,
+      blocks: 0,
+      blockVersions: 0,
+    };
     let done = 0;
     for (const [volumeId, manifests] of volumes) {
       manifests.sort((a, b) => a.seq - b.seq);
@@ -83,7 +99,7 @@ export class CatalogRebuilder {
     let previous = new Map<number, string>();
     let created = false;
     for (const { name } of manifests) {
-      const manifest = await store.getManifest(name);
+      const manifest = await store.getManifestOfAnyProject(name, (projectId) => this.projectKeys.keysFor(projectId));
       const meta = manifest.metadata;
       if (meta.volumeId !== volumeId || meta.region !== region) {
         throw new Error(`manifest ${name} describes volume ${meta.volumeId} in region ${meta.region}, not what its name says`);
@@ -109,6 +125,7 @@ export class CatalogRebuilder {
       }
       report.blocks += await catalog.restorePresentBlocks(
         region,
+        meta.projectId,
         [...sizes].map(([hash, size]) => ({ hash, size, storedSize: stored.get(hash)! })),
       );
       // a copy's versions are its own whole block map (a replica's copies arrive in any order); a snapshot's, its change

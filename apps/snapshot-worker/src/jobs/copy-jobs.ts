@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { Manifest, RegionStores, SwiftBlockStore } from '@island/blockstore';
+import { Manifest, ProjectKeyService, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { Catalog, SnapshotNotUploadingError } from '@island/catalog';
 import { SnapshotCopy, SnapshotCopyJob, SnapshotCopyProgressed, SnapshotCopyTransferred } from '@island/contracts';
 import { MessagePublisher, OnMessage, PermanentMessageError } from '@island/messaging';
@@ -31,7 +31,8 @@ interface CopyBatch {
 /**
  * Copies a snapshot into another region by name: reads the source manifest, stages its block map for the
  * commit, claims every distinct block in the target region (so its GC keeps them) and moves only those the
- * target lacks, each object unchanged with the MD5 it was read with. A redelivered job starts over and
+ * target lacks, each object unchanged with the MD5 it was read with: sealed blocks move as ciphertext, never opened
+ * (their name, the authenticated data, is the same in every region). A redelivered job starts over and
  * finds what arrived already present; blocks a killed attempt may have PUT without recording are looked
  * up (HEAD) instead of sent again.
  */
@@ -42,6 +43,7 @@ export class CopyJobs {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly stores: RegionStores,
+    private readonly projectKeys: ProjectKeyService,
     private readonly publisher: MessagePublisher,
     private readonly metrics: MetricsService,
   ) {}
@@ -52,8 +54,10 @@ export class CopyJobs {
     if (copy?.status !== 'uploading') return; // done, failed or deleted meanwhile
     const source = await this.stores.store(job.sourceRegion);
     const target = await this.stores.store(job.region);
+    // the project's wrapped key goes to the target region first: its Swift and the KEK alone open what arrives
+    const keys = await this.projectKeys.keysForWriting(job.projectId, job.region);
     // a missing or corrupt source manifest is a permanent failure: the copy fails with its reason
-    const manifest = await source.getManifest(job.sourceManifest);
+    const manifest = await source.getManifest(job.sourceManifest, keys);
     if (manifest.blockSize !== job.blockSize || manifest.volumeSize !== job.sizeBytes) {
       throw new PermanentMessageError(
         `manifest ${job.sourceManifest} describes ${manifest.volumeSize} bytes in ${manifest.blockSize}-byte blocks, the snapshot ${job.sizeBytes} in ${job.blockSize}`,

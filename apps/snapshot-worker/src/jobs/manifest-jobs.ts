@@ -1,17 +1,18 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { ManifestBuilder, RegionStores } from '@island/blockstore';
+import { ManifestBuilder, ProjectKeyService, RegionStores } from '@island/blockstore';
 import { entriesAt } from '@island/catalog';
 import { SnapshotManifestWritten, SnapshotWriteManifest, SnapshotWriteManifestJob } from '@island/contracts';
 import { MessagePublisher, OnMessage } from '@island/messaging';
 
-/** Writes a committed snapshot's complete block map to Swift, so that Swift alone can restore it. */
+/** Writes a committed snapshot's complete block map to Swift, sealed under its project's key, so that Swift alone (with the KEK) can restore it. */
 @Injectable()
 export class ManifestJobs {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly stores: RegionStores,
+    private readonly projectKeys: ProjectKeyService,
     private readonly publisher: MessagePublisher,
   ) {}
 
@@ -33,7 +34,8 @@ export class ManifestJobs {
     }
     const manifest = builder.build();
     const store = await this.stores.store(job.region);
-    const { name, bytes } = await store.putManifest(manifest);
+    const keys = await this.projectKeys.keysForWriting(job.projectId, job.region);
+    const { name, bytes } = await store.putManifest(manifest, keys);
     await this.publisher.publish(SnapshotManifestWritten, { snapshotId: job.snapshotId, manifestObject: name, bytes });
   }
 }

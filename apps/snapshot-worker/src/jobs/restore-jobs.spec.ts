@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RegionStores } from '@island/blockstore';
+import type { ProjectKeyService, RegionStores } from '@island/blockstore';
 import type { IslandConfig } from '@island/config';
 import type { MessageContext, MessagePublisher } from '@island/messaging';
 import { MetricsService } from '@island/platform';
@@ -14,12 +14,14 @@ function setUp() {
   const partial = `${target}.restoring`;
   mkdirSync(join(dataDir, 'volumes'));
   const failingSwift = { store: async () => ({ getManifest: async () => Promise.reject(new Error('Swift GET manifest → 503')) }) } as unknown as RegionStores;
-  const jobs = new RestoreJobs({ host: { dataDir } } as IslandConfig, failingSwift, {} as MessagePublisher, new MetricsService());
+  const keys = { keysFor: async () => ({}) } as unknown as ProjectKeyService;
+  const jobs = new RestoreJobs({ host: { dataDir } } as IslandConfig, failingSwift, keys, {} as MessagePublisher, new MetricsService());
   const job = {
     host: 'h',
     volumeId: '00000000-0000-4000-8000-000000000001',
     operationId: '00000000-0000-4000-8000-000000000002',
     purpose: 'attach',
+    projectId: 'p',
     region: 'RegionOne',
     manifestObject: 'manifests/m',
     targetPath: target,

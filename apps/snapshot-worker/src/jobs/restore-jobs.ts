@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { RegionStores, SwiftBlockStore } from '@island/blockstore';
+import { ProjectKeys, ProjectKeyService, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { IslandConfig } from '@island/config';
 import { OperationProgress, VolumeRestore, VolumeRestored, VolumeRestoreJob } from '@island/contracts';
 import { isPermanentFailure, MessageContext, MessagePublisher, OnMessage } from '@island/messaging';
@@ -26,8 +26,9 @@ interface BlockToFetch {
 
 /**
  * Restores a snapshot into a new image on this host: the manifest names every block, so any snapshot
- * restores in the same way and time, with no chain to replay. Blocks are fetched in parallel and verified
- * against their SHA-256 names; one writer fills the image; the point in time that equals the snapshot is
+ * restores in the same way and time, with no chain to replay. Blocks are fetched in parallel, authenticated and
+ * verified against their names (the project's keyed hash; the SHA-256 of blocks stored before encryption) before
+ * any byte reaches the image; one writer fills the image; the point in time that equals the snapshot is
  * taken; then the image is renamed into place. A restore delivered again (a retry after a transient error, or
  * a redelivery after the worker died) resumes from the blocks its partial image already holds (PartialRestore).
  */
@@ -40,6 +41,7 @@ export class RestoreJobs {
   constructor(
     @InjectConfig() private readonly config: IslandConfig,
     private readonly stores: RegionStores,
+    private readonly projectKeys: ProjectKeyService,
     private readonly publisher: MessagePublisher,
     private readonly metrics: MetricsService,
   ) {}
@@ -76,7 +78,8 @@ export class RestoreJobs {
 
   private async fill(job: VolumeRestoreJob, partial: PartialRestore): Promise<{ bytes: number; blocks: number }> {
     const store = await this.stores.store(job.region);
-    const manifest = await store.getManifest(job.manifestObject);
+    const keys = await this.projectKeys.keysFor(job.projectId);
+    const manifest = await store.getManifest(job.manifestObject, keys);
     await injectedDelay('restore.after-manifest');
     if (manifest.volumeSize > job.sizeBytes)
       throw new Qcow2Error(`manifest ${job.manifestObject} is ${manifest.volumeSize} bytes, larger than the volume (${job.sizeBytes})`);
@@ -96,7 +99,7 @@ export class RestoreJobs {
     const checkpoints = new RestoreCheckpoints(image, partial.record, identity, written);
     const writer = new RestoreWriter(image, manifest.blockSize, AHEAD, checkpoints);
     try {
-      await this.fetchInto(writer, store, toFetch, (done) =>
+      await this.fetchInto(writer, store, keys, toFetch, (done) =>
         this.publisher.publish(OperationProgress, {
           operationId: job.operationId,
           resourceId: job.volumeId,
@@ -124,7 +127,13 @@ export class RestoreJobs {
    * most AHEAD queued blocks (plus the batch being written), so memory stays bounded while the network never waits for
    * the disk. Every fetcher has stopped when this returns or throws, so none hands the writer a block afterwards.
    */
-  private async fetchInto(writer: RestoreWriter, store: SwiftBlockStore, blocks: BlockToFetch[], progress: (done: number) => Promise<void>): Promise<void> {
+  private async fetchInto(
+    writer: RestoreWriter,
+    store: SwiftBlockStore,
+    keys: ProjectKeys,
+    blocks: BlockToFetch[],
+    progress: (done: number) => Promise<void>,
+  ): Promise<void> {
     const restored = this.blocksRestored();
     let next = 0;
     let lastProgress = Date.now();
@@ -132,7 +141,7 @@ export class RestoreJobs {
       try {
         while (next < blocks.length) {
           const block = blocks[next++];
-          const data = await store.getBlock(block.hash);
+          const data = await store.getBlock(block.hash, keys);
           restored.inc({ how: 'fetched' });
           await writer.add(block.ordinal, block.indexes, data);
           if (Date.now() - lastProgress >= PROGRESS_MS) {

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { allocateFrame, BLOCK_HEADER_BYTES, BlockEncoderPool, hashBlock, isAllZero, RegionStores, SwiftBlockStore } from '@island/blockstore';
+import { BlockEncoderPool, isAllZero, objectNames, ProjectKeys, ProjectKeyService, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { claimBlocks, markBlocksPresent, SnapshotNotUploadingError } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { SnapshotPartUploaded, SnapshotUploadPart, SnapshotUploadPartJob } from '@island/contracts';
@@ -19,6 +19,8 @@ interface PartUpload {
   image: Qcow2Image;
   view: View;
   store: SwiftBlockStore;
+  /** The project's keys: they name each block (keyed hash) and seal it. */
+  keys: ProjectKeys;
   totals: PartTotals;
   /**
    * Hashes of the blocks this part's batches send. Batches overlap, so a later batch holding the same content
@@ -38,8 +40,9 @@ interface PartTotals {
 
 /**
  * Uploads one part of a snapshot: each block is read from the immutable point in time, skipped when all
- * zero, hashed, claimed in the catalog (so GC cannot delete it meanwhile; a block GC is deleting right now is
- * claimed once that delete is over), and PUT write-once only when Swift does not have it yet.
+ * zero, named by the project's keyed hash of its content, claimed in the catalog (so GC cannot delete it meanwhile;
+ * a block GC is deleting right now is claimed once that delete is over), and sealed and PUT write-once only when
+ * Swift does not have it yet. Names are per project, so dedup never crosses projects.
  */
 @Injectable()
 export class UploadJobs {
@@ -50,6 +53,7 @@ export class UploadJobs {
     @InjectConfig() private readonly config: IslandConfig,
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly stores: RegionStores,
+    private readonly projectKeys: ProjectKeyService,
     private readonly publisher: MessagePublisher,
     private readonly metrics: MetricsService,
   ) {}
@@ -68,8 +72,9 @@ export class UploadJobs {
     });
     try {
       const store = await this.stores.store(job.region);
+      const keys = await this.projectKeys.keysForWriting(job.projectId, job.region);
       const totals: PartTotals = { bytesRead: 0, bytesUploaded: 0, bytesStored: 0, blocksUploaded: 0, blocksReused: 0 };
-      const part: PartUpload = { job, image, view, store, totals, sending: new Set() };
+      const part: PartUpload = { job, image, view, store, keys, totals, sending: new Set() };
       const reported: { index: number; hash: string | null }[] = [];
       // two batches in flight: one is read and hashed while the other's blocks are being PUT
       const batches = growingBatches(job.blocks);
@@ -104,14 +109,12 @@ export class UploadJobs {
     const read = [];
     for (const index of batch) {
       const offset = index * job.blockSize;
-      // read straight into the object's frame: a raw block is uploaded without another copy
-      const frame = allocateFrame(Math.min(job.blockSize, view.size - offset));
-      const data = frame.subarray(BLOCK_HEADER_BYTES);
+      const data: Buffer = Buffer.allocUnsafe(Math.min(job.blockSize, view.size - offset));
       await image.readInto(view, offset, data);
       totals.bytesRead += data.length;
-      read.push({ index, frame, data, hash: isAllZero(data) ? null : hashBlock(data) });
+      read.push({ index, data, hash: isAllZero(data) ? null : part.keys.blockName(data) });
     }
-    const stored = read.filter((b): b is { index: number; frame: Buffer; data: Buffer; hash: Buffer } => b.hash !== null);
+    const stored = read.filter((b): b is { index: number; data: Buffer; hash: Buffer } => b.hash !== null);
     const claim = await claimAfterGcDeletes(
       () =>
         this.dataSource.transaction((m) =>
@@ -134,7 +137,7 @@ export class UploadJobs {
     for (const b of mine) part.sending.add(b.hash.toString('hex'));
     const present: { hash: Buffer; storedSize: number }[] = [];
     await forEachBounded(mine, PUT_CONCURRENCY, async (b) => {
-      present.push({ hash: b.hash, storedSize: await this.put(part, b.frame, b.hash) });
+      present.push({ hash: b.hash, storedSize: await this.put(part, b.data, b.hash) });
     });
     await injectedDelay('worker.before-present');
     await this.dataSource.transaction((m) => markBlocksPresent(m, job.region, present));
@@ -142,9 +145,9 @@ export class UploadJobs {
     return read.map((b) => ({ index: b.index, hash: b.hash ? b.hash.toString('hex') : null }));
   }
 
-  /** Encodes and PUTs one block (write-once); returns the size of the object Swift holds for it. */
-  private async put(part: PartUpload, frame: Buffer, hash: Buffer): Promise<number> {
-    const encoded = this.encoders.with((encoder) => encoder.encodeFramed(frame, hash));
+  /** Seals and PUTs one block (write-once); returns the size of the object Swift holds for it. */
+  private async put(part: PartUpload, data: Buffer, name: Buffer): Promise<number> {
+    const encoded = this.encoders.with((encoder) => encoder.encodeSealed(data, part.keys, objectNames.block, name));
     const outcome = await part.store.putBlock(encoded);
     if (outcome === 'stored') {
       part.totals.bytesUploaded += encoded.object.length;

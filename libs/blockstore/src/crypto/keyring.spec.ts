@@ -1,39 +1,72 @@
 import { randomBytes } from 'node:crypto';
-import { KeyUnwrapError } from './key-wrapping';
+import { Kek, KekSource } from './kek-source';
+import { KeyUnwrapError, kekId } from './key-wrapping';
 import { Keyring, KEYRING_CACHE_MS, ProjectKeyShreddedError, ProjectKeyStore } from './keyring';
 
 /** The catalog's part, in memory: first writer wins, shredding forgets the key. */
 class MemoryKeyStore implements ProjectKeyStore {
   readonly rows = new Map<string, { kekId: string; wrapped: Record<string, unknown> | null; shreddedAt: Date | null }>();
+
   async find(projectId: string) {
     return this.rows.get(projectId) ?? null;
   }
+
   async keep(projectId: string, kekId: string, wrapped: Record<string, unknown>) {
     if (!this.rows.has(projectId)) this.rows.set(projectId, { kekId, wrapped, shreddedAt: null });
     return this.rows.get(projectId) as NonNullable<ReturnType<MemoryKeyStore['rows']['get']>>;
   }
+
   shred(projectId: string) {
     const row = this.rows.get(projectId);
     if (row) this.rows.set(projectId, { ...row, wrapped: null, shreddedAt: new Date(0) });
   }
 }
 
-describe('the keyring', () => {
-  const kek = randomBytes(32);
+/** KEKs in memory. */
+class MemoryKeks implements KekSource {
+  readonly description = 'memory KEKs';
+  keks: Kek[] = [];
 
+  constructor(key = randomBytes(32)) {
+    this.keks.push({ id: kekId(key), key });
+  }
+
+  async current() {
+    return this.keks[0];
+  }
+
+  async find(id: string) {
+    return this.keks.find((k) => k.id === id);
+  }
+
+  async rotate() {
+    const key = randomBytes(32);
+    this.keks.unshift({ id: kekId(key), key });
+    return this.keks[0];
+  }
+
+  async retireAllBut(keep: string) {
+    const gone = this.keks.filter((k) => k.id !== keep).map((k) => k.id);
+    this.keks = this.keks.filter((k) => k.id === keep);
+    return gone;
+  }
+}
+
+describe('the keyring', () => {
   it('makes a project key on first use, keeps only its wrapping, and gives every process the same keys', async () => {
     const store = new MemoryKeyStore();
-    const a = await new Keyring(kek, store).keysFor('p1');
-    const b = await new Keyring(kek, store).keysFor('p1');
+    const keks = new MemoryKeks();
+    const a = await new Keyring(keks, store).keysFor('p1');
+    const b = await new Keyring(keks, store).keysFor('p1');
     expect(a.naming.equals(b.naming)).toBe(true);
     expect(JSON.stringify([...store.rows.values()])).not.toContain(a.encryption.toString('base64'));
-    expect((await new Keyring(kek, store).keysFor('p2')).naming.equals(a.naming)).toBe(false);
+    expect((await new Keyring(keks, store).keysFor('p2')).naming.equals(a.naming)).toBe(false);
   });
 
   it('refuses a project whose key was shredded, once its cached keys have expired', async () => {
     const store = new MemoryKeyStore();
     let now = 0;
-    const keyring = new Keyring(kek, store, () => now);
+    const keyring = new Keyring(new MemoryKeks(), store, () => now);
     await keyring.keysFor('p1');
     store.shred('p1');
     await expect(keyring.keysFor('p1')).resolves.toBeDefined(); // still cached
@@ -42,10 +75,15 @@ describe('the keyring', () => {
     await expect(keyring.keysFor('p1')).rejects.toThrow(/was shredded at .*: its snapshots can no longer be read/);
   });
 
-  it('names the KEK it needs when given another', async () => {
+  it('opens keys sealed by an earlier KEK until it is retired, then names the KEK it needs', async () => {
     const store = new MemoryKeyStore();
-    await new Keyring(kek, store).keysFor('p1');
-    await expect(new Keyring(randomBytes(32), store).keysFor('p1')).rejects.toThrow(KeyUnwrapError);
-    await expect(new Keyring(randomBytes(32), store).keysFor('p1')).rejects.toThrow(/sealed by KEK [0-9a-f]{16}; this process has KEK/);
+    const keks = new MemoryKeks();
+    const before = await new Keyring(keks, store).keysFor('p1');
+    const old = (await keks.current()).id;
+    await keks.rotate();
+    expect((await new Keyring(keks, store).keysFor('p1')).naming.equals(before.naming)).toBe(true);
+    await keks.retireAllBut((await keks.current()).id);
+    await expect(new Keyring(keks, store).keysFor('p1')).rejects.toThrow(KeyUnwrapError);
+    await expect(new Keyring(keks, store).keysFor('p1')).rejects.toThrow(`sealed by KEK ${old}, which memory KEKs does not hold`);
   });
 });

@@ -1,4 +1,5 @@
-import { KeyUnwrapError, kekId, unwrapProjectKey, WrappedProjectKey, wrapProjectKey } from './key-wrapping';
+import { KekSource } from './kek-source';
+import { KeyUnwrapError, unwrapProjectKey, WrappedProjectKey, wrapProjectKey } from './key-wrapping';
 import { ProjectKeys } from './project-keys';
 
 /** Where projects' wrapped keys are kept (the catalog's ProjectKeyRepository has this shape). */
@@ -17,6 +18,7 @@ interface StoredKey {
 /** A project whose key was shredded: its snapshots cannot be read, and it gets no new key (it would read nothing). */
 export class ProjectKeyShreddedError extends Error {
   readonly permanent = true;
+
   constructor(projectId: string, at: Date | null) {
     super(`the key of project ${projectId} was shredded${at ? ` at ${at.toISOString()}` : ''}: its snapshots can no longer be read`);
     this.name = 'ProjectKeyShreddedError';
@@ -31,20 +33,17 @@ export class ProjectKeyShreddedError extends Error {
 export const KEYRING_CACHE_MS = 60_000;
 
 /**
- * A process's view of projects' keys: unwraps a project's master key with the KEK (making and keeping one on the
- * project's first snapshot), and keeps the derived keys for KEYRING_CACHE_MS.
+ * A process's view of projects' keys: unwraps a project's master key with the KEK that sealed it (making and keeping
+ * one, sealed by the current KEK, on the project's first snapshot), and keeps the derived keys for KEYRING_CACHE_MS.
  */
 export class Keyring {
   private readonly cache = new Map<string, { keys: Promise<ProjectKeys>; until: number }>();
-  readonly kekId: string;
 
   constructor(
-    private readonly kek: Buffer,
+    readonly keks: KekSource,
     private readonly store: ProjectKeyStore,
     private readonly now: () => number = Date.now,
-  ) {
-    this.kekId = kekId(kek);
-  }
+  ) {}
 
   keysFor(projectId: string): Promise<ProjectKeys> {
     const cached = this.cache.get(projectId);
@@ -55,16 +54,25 @@ export class Keyring {
     return keys;
   }
 
+  /** Forgets the cached keys (after a rotation or a shredding in this process). */
+  forget(projectId?: string): void {
+    if (projectId === undefined) this.cache.clear();
+    else this.cache.delete(projectId);
+  }
+
   private async load(projectId: string): Promise<ProjectKeys> {
-    const stored =
-      (await this.store.find(projectId)) ??
-      (await this.store.keep(projectId, this.kekId, { ...wrapProjectKey(this.kek, projectId, ProjectKeys.newMasterKey()) }));
+    let stored = await this.store.find(projectId);
+    if (!stored) {
+      const kek = await this.keks.current();
+      stored = await this.store.keep(projectId, kek.id, { ...wrapProjectKey(kek.key, projectId, ProjectKeys.newMasterKey()) });
+    }
     if (!stored.wrapped) throw new ProjectKeyShreddedError(projectId, stored.shreddedAt);
-    if (stored.kekId !== this.kekId) {
+    const kek = await this.keks.find(stored.kekId);
+    if (!kek) {
       throw new KeyUnwrapError(
-        `the key of project ${projectId} is sealed by KEK ${stored.kekId}; this process has KEK ${this.kekId} (a rotation not finished, or the wrong key file)`,
+        `the key of project ${projectId} is sealed by KEK ${stored.kekId}, which ${this.keks.description} does not hold (retired too early, or the wrong key manager)`,
       );
     }
-    return new ProjectKeys(projectId, unwrapProjectKey(this.kek, projectId, stored.wrapped as unknown as WrappedProjectKey));
+    return new ProjectKeys(projectId, unwrapProjectKey(kek.key, projectId, stored.wrapped as unknown as WrappedProjectKey));
   }
 }

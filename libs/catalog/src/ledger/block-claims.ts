@@ -31,7 +31,9 @@ export async function claimBlocks(m: EntityManager, snapshotId: string, region: 
   // a part redelivered after its snapshot failed or was deleted must not leave claims nobody releases.
   // KEY SHARE: whatever ends the upload locks the row FOR UPDATE first, so it waits for this claim to commit
   // and a later claim sees the new status; recording a finished part (a no-key update) does not wait for claims.
-  const [snapshot] = await sqlRows<{ status: string }>(m, `SELECT status FROM snapshot WHERE id = $1 FOR KEY SHARE`, [snapshotId]);
+  const [snapshot] = await sqlRows<{ status: string; project_id: string }>(m, `SELECT status, project_id FROM snapshot WHERE id = $1 FOR KEY SHARE`, [
+    snapshotId,
+  ]);
   if (snapshot?.status !== 'uploading') throw new SnapshotNotUploadingError(snapshotId, snapshot?.status);
   const hashes = unique.map((b) => b.hash);
   // refused before any block row is locked or inserted: a claim that must wait for GC takes nothing GC may need
@@ -42,10 +44,10 @@ export async function claimBlocks(m: EntityManager, snapshotId: string, region: 
   );
   if (marked.n > 0) throw new BlocksBeingDeletedError(region, marked.n);
   await m.query(
-    `INSERT INTO block (region, hash, size, state)
-     SELECT $1, h, s, 'uploading' FROM unnest($2::bytea[], $3::int[]) AS t(h, s) ORDER BY h
+    `INSERT INTO block (region, hash, size, state, project_id)
+     SELECT $1, h, s, 'uploading', $4 FROM unnest($2::bytea[], $3::int[]) AS t(h, s) ORDER BY h
      ON CONFLICT (region, hash) DO NOTHING`,
-    [region, hashes, unique.map((b) => b.size)],
+    [region, hashes, unique.map((b) => b.size), snapshot.project_id],
   );
   const rows = await sqlRows<{ hash: Buffer; state: string }>(
     m,

@@ -7,28 +7,35 @@ export interface ManifestedSnapshot {
   volumeId: string;
   seq: number;
   manifestObject: string;
+  projectId: string;
 }
 
 export interface PresentBlock {
   hash: Buffer;
   storedSize: number;
+  /** The project whose key seals it; null for a block stored before encryption. */
+  projectId: string | null;
 }
 
 /** The region's snapshots in the ledger that name a manifest, by volume and sequence number. */
 export async function manifestedSnapshots(m: EntityManager, region: string): Promise<ManifestedSnapshot[]> {
-  const rows = await sqlRows<{ id: string; volume_id: string; seq: number; manifest_object: string }>(
+  const rows = await sqlRows<{ id: string; volume_id: string; seq: number; manifest_object: string; project_id: string }>(
     m,
-    `SELECT id, volume_id, seq, manifest_object FROM snapshot
+    `SELECT id, volume_id, seq, manifest_object, project_id FROM snapshot
       WHERE region = $1 AND status = ANY($2) AND manifest_object IS NOT NULL ORDER BY volume_id, seq`,
     [region, LEDGER_STATUSES],
   );
-  return rows.map((r) => ({ id: r.id, volumeId: r.volume_id, seq: r.seq, manifestObject: r.manifest_object }));
+  return rows.map((r) => ({ id: r.id, volumeId: r.volume_id, seq: r.seq, manifestObject: r.manifest_object, projectId: r.project_id }));
 }
 
 /** The region's blocks the catalog says Swift holds, with the size of their objects. */
 export async function presentBlocks(m: EntityManager, region: string): Promise<PresentBlock[]> {
-  const rows = await sqlRows<{ hash: Buffer; stored_size: number }>(m, `SELECT hash, stored_size FROM block WHERE region = $1 AND state = 'present'`, [region]);
-  return rows.map((r) => ({ hash: r.hash, storedSize: r.stored_size }));
+  const rows = await sqlRows<{ hash: Buffer; stored_size: number; project_id: string | null }>(
+    m,
+    `SELECT hash, stored_size, project_id FROM block WHERE region = $1 AND state = 'present'`,
+    [region],
+  );
+  return rows.map((r) => ({ hash: r.hash, storedSize: r.stored_size, projectId: r.project_id }));
 }
 
 /** Every block of the region with a catalog row, whatever its state. */

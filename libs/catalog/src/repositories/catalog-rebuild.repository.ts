@@ -91,17 +91,20 @@ export class CatalogRebuildRepository {
     );
   }
 
-  /** Rows, present, for the blocks the catalog does not know yet; returns how many it did not know. */
-  async restorePresentBlocks(region: string, blocks: RebuiltBlock[]): Promise<number> {
+  /**
+   * Rows, present, for the blocks the catalog does not know yet; returns how many it did not know. `projectId`: the
+   * project of the manifest naming them (whose key seals them, unless they were stored before encryption).
+   */
+  async restorePresentBlocks(region: string, projectId: string, blocks: RebuiltBlock[]): Promise<number> {
     let inserted = 0;
     for (let i = 0; i < blocks.length; i += BLOCK_CHUNK) {
       const chunk = blocks.slice(i, i + BLOCK_CHUNK);
       const rows = await sqlRows(
         this.m,
-        `INSERT INTO block (region, hash, size, stored_size, state, zero_since)
-         SELECT $1, decode(h, 'hex'), s, o, 'present', now() FROM unnest($2::text[], $3::int[], $4::int[]) AS t(h, s, o)
+        `INSERT INTO block (region, hash, size, stored_size, state, zero_since, project_id)
+         SELECT $1, decode(h, 'hex'), s, o, 'present', now(), $5 FROM unnest($2::text[], $3::int[], $4::int[]) AS t(h, s, o)
          ON CONFLICT (region, hash) DO NOTHING RETURNING hash`,
-        [region, chunk.map((b) => b.hash), chunk.map((b) => b.size), chunk.map((b) => b.storedSize)],
+        [region, chunk.map((b) => b.hash), chunk.map((b) => b.size), chunk.map((b) => b.storedSize), projectId],
       );
       inserted += rows.length;
     }

@@ -19,6 +19,10 @@ export interface JobParamsByKind {
   'gc-run': { region: string; graceSeconds: number; dryRun: boolean };
   fsck: { region: string; deep: boolean; repair: boolean };
   'catalog-rebuild': { region: string };
+  /** A KEK rotation: every project key re-wrapped by a new KEK, in the catalog and in Swift. */
+  'keys-rotate': Record<string, never>;
+  /** A project's key destroyed: all its snapshots become unreadable at once. */
+  'key-shred': { projectId: string };
 }
 export type JobKind = keyof JobParamsByKind;
 export const JOB_KINDS = [
@@ -32,6 +36,8 @@ export const JOB_KINDS = [
   'gc-run',
   'fsck',
   'catalog-rebuild',
+  'keys-rotate',
+  'key-shred',
 ] as const satisfies readonly JobKind[];
 
 /**
@@ -49,6 +55,8 @@ export const DEFAULT_DEADLINE_SECONDS: Readonly<Record<JobKind, number>> = {
   'gc-run': 2 * 3600,
   fsck: 2 * 3600,
   'catalog-rebuild': 2 * 3600,
+  'keys-rotate': 30 * 60,
+  'key-shred': 10 * 60,
 };
 
 /** A job row whose params are typed by its kind (a union over kinds, narrowed by testing `kind`). */

@@ -10,6 +10,14 @@ export interface StoredProjectKey {
   shreddedAt: Date | null;
 }
 
+export interface ProjectKeyStatus {
+  projectId: string;
+  kekId: string;
+  createdAt: Date;
+  rotatedAt: Date | null;
+  shreddedAt: Date | null;
+}
+
 interface Row {
   project_id: string;
   kek_id: string;
@@ -52,6 +60,25 @@ export class ProjectKeyRepository {
       [kekId],
     );
     return rows.map(toKey);
+  }
+
+  /** Projects whose key another KEK than `kekId` seals (what a rotation to it must still re-wrap). */
+  async sealedByOtherThan(kekId: string): Promise<StoredProjectKey[]> {
+    const rows = await sqlRows<Row>(
+      this.m,
+      `SELECT project_id, kek_id, wrapped, shredded_at FROM project_key WHERE kek_id <> $1 AND shredded_at IS NULL ORDER BY project_id`,
+      [kekId],
+    );
+    return rows.map(toKey);
+  }
+
+  /** Every project's key as operators see it: which KEK seals it and when it was made, re-wrapped or shredded (no key material). */
+  async list(): Promise<ProjectKeyStatus[]> {
+    const rows = await sqlRows<{ project_id: string; kek_id: string; created_at: Date; rotated_at: Date | null; shredded_at: Date | null }>(
+      this.m,
+      `SELECT project_id, kek_id, created_at, rotated_at, shredded_at FROM project_key ORDER BY project_id`,
+    );
+    return rows.map((r) => ({ projectId: r.project_id, kekId: r.kek_id, createdAt: r.created_at, rotatedAt: r.rotated_at, shreddedAt: r.shredded_at }));
   }
 
   /** Replaces a key sealed by `fromKekId` with its re-wrapping; false when it is no longer sealed by that KEK (done already, or shredded). */

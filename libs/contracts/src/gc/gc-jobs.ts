@@ -1,4 +1,4 @@
-import { IsBoolean, IsInt, Max, Min } from 'class-validator';
+import { IsBoolean, IsInt, IsString, Matches, Max, Min } from 'class-validator';
 import { defineContract, FailurePolicy } from '../contract';
 import { routes } from '../topology';
 import { IsRegionName, IsResourceId } from '../validators';
@@ -56,3 +56,19 @@ export class CatalogRebuildJob {
   @IsRegionName() region!: string;
 }
 export const CatalogRebuild = gcJob('gc.catalog-rebuild', CatalogRebuildJob);
+
+/**
+ * Rotate the key-encryption key: the key manager makes a new current KEK, every project key is re-wrapped by it (in
+ * the catalog and in each region's Swift), then the earlier KEKs are retired. No block or manifest changes.
+ */
+export class KeysRotateJob {
+  @IsResourceId() operationId!: string;
+}
+export const KeysRotate = gcJob('gc.keys-rotate', KeysRotateJob);
+
+/** Destroy a project's key (crypto-shredding): every snapshot of the project becomes unreadable at once. */
+export class KeyShredJob {
+  @IsResourceId() operationId!: string;
+  @IsString() @Matches(/^[A-Za-z0-9_.-]{1,64}$/) projectId!: string;
+}
+export const KeyShred = gcJob('gc.key-shred', KeyShredJob);

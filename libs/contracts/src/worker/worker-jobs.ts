@@ -29,6 +29,8 @@ export class SnapshotUploadPartJob {
   @IsHostName() host!: string;
   @IsResourceId() snapshotId!: string;
   @IsResourceId() volumeId!: string;
+  /** Whose keys name and seal the blocks. */
+  @IsString() projectId!: string;
   @IsRegionName() region!: string;
   @IsAbsolutePath() path!: string;
   @IsPointInTime() pointInTime!: string;
@@ -48,6 +50,8 @@ export class VolumeRestoreJob {
   @IsResourceId() volumeId!: string;
   @IsResourceId() operationId!: string;
   @IsString() @IsIn(['attach', 'revert']) purpose!: 'attach' | 'revert';
+  /** Whose keys open the snapshot's manifest and blocks. */
+  @IsString() projectId!: string;
   @IsRegionName() region!: string;
   @IsString() manifestObject!: string;
   @IsAbsolutePath() targetPath!: string;
@@ -85,6 +89,8 @@ export const SnapshotWriteManifest = anyWorkerJob('snapshot.write-manifest', Sna
 export class SnapshotCopyJob {
   /** The copy: a snapshot of the replica volume in `region`, `uploading` while blocks move. */
   @IsResourceId() snapshotId!: string;
+  /** Whose keys open the source manifest (blocks move sealed, as they are). */
+  @IsString() projectId!: string;
   @IsRegionName() region!: string;
   /** The snapshot read from (an original or another copy) and where its blocks and manifest are. */
   @IsResourceId() sourceSnapshotId!: string;
