@@ -25,7 +25,7 @@ mkdir -p "$ISLAND_DATA_DIR"
 if [ "${ISLAND_KEK_MANAGER:-file}" = file ]; then
   export ISLAND_KEK_FILE=${ISLAND_KEK_FILE:-${ISLAND_SERVICES_DIR:-/var/tmp/island-services}/island/kek}
   node -e 'const { FileKekSource } = require("@island/blockstore");
-    new FileKekSource(process.env.ISLAND_KEK_FILE).current().then((k) => console.error(`[island] KEK ${k.id} in ${process.env.ISLAND_KEK_FILE}`));'
+    FileKekSource.create(process.env.ISLAND_KEK_FILE).then((k) => console.error(`[island] KEK ${k.id} in ${process.env.ISLAND_KEK_FILE}`));'
 fi
 
 pids=()

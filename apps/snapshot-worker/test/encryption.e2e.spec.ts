@@ -146,6 +146,8 @@ describe('encryption at rest', () => {
     const clone = await alpha.createVolume(SIZE, { snapshotId: taken.alpha!.id });
     expect((await alpha.read(await alpha.attach(clone), 2 * MIB)).equals(content.subarray(0, 2 * MIB))).toBe(true);
 
+    // a volume of beta's snapshot, made before the shredding and not placed yet
+    const lost = await beta.createVolume(SIZE, { snapshotId: taken.beta!.id });
     // shredding: not without a confirmation, and not by a project member
     expect(island.adminCli('keys', 'shred', 'beta').stderr).toMatch(/needs a confirmation: pass --confirm/);
     expect(island.adminCli('keys', 'shred', 'beta', '--confirm', 'alpha').stderr).toMatch(/not confirmed/);
@@ -154,10 +156,13 @@ describe('encryption at rest', () => {
     expect((await island.swiftObjects('keys/')).has('keys/beta')).toBe(false);
     await island.crash('worker-1'); // workers keep a project's keys for up to a minute
     await island.revive('worker-1');
-    const lost = await beta.createVolume(SIZE, { snapshotId: taken.beta!.id });
     expect((await island.request('POST', `/v1/volumes/${lost}/attach`, { host: island.host }, island.otherToken)).status).toBe(202);
     const failed = await pollUntil(asBeta(island), `/v1/volumes/${lost}`, (v) => v.status === 'available' && v.statusReason !== null, { timeoutMs: 60_000 });
     expect(String(failed.statusReason)).toMatch(/the key of project beta was shredded at .*: its snapshots can no longer be read/);
+    // and the API refuses what could only fail: a volume of its snapshot, a new snapshot
+    const refused = await island.request<Json>('POST', '/v1/volumes', { sizeBytes: SIZE, snapshotId: taken.beta!.id }, island.otherToken);
+    expect(refused).toMatchObject({ status: 409, body: { message: expect.stringMatching(/the key of project beta was shredded/) } });
+    expect((await island.request('POST', '/v1/snapshots', { volumeId: lost }, island.otherToken)).status).toBe(409);
     // fsck lists the project as shredded, not its objects as damaged
     expect(JSON.parse(island.adminCli('fsck', '--deep', '--json').stdout)).toMatchObject({ ok: true, shreddedProjects: ['beta'] });
   }, 240_000);

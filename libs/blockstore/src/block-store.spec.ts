@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { loadConfig } from '@island/config';
 import { SwiftProtocolError, swiftClientFor } from '@island/swift';
-import { BlockEncoder, BlockRefetch, CorruptObjectError, ManifestBuilder, objectNames, SwiftBlockStore } from './index';
+import { BlockEncoder, BlockRefetch, CorruptObjectError, encodeManifest, ManifestBuilder, objectNames, ProjectKeys, SwiftBlockStore } from './index';
 
 /** Runs against the real Swift of `scripts/services.sh up`. */
 describe('SwiftBlockStore', () => {
@@ -108,7 +108,7 @@ describe('SwiftBlockStore', () => {
     expect(await store.blockObjectSize(kept.hash)).toBe(kept.object.length);
   });
 
-  it('writes a manifest idempotently, reports its stored size and reads it back', async () => {
+  it('writes a sealed manifest idempotently, reports its stored size, reads it back, and refuses a plain one put in its place', async () => {
     const metadata = {
       volumeId: randomUUID(),
       snapshotId: randomUUID(),
@@ -120,12 +120,23 @@ describe('SwiftBlockStore', () => {
       volumeName: 'db',
     };
     const manifest = new ManifestBuilder(1 << 20, 10 << 20, metadata).add(0, randomBytes(32)).add(7, randomBytes(32)).build();
-    const { name, bytes } = await store.putManifest(manifest);
+    const keys = new ProjectKeys('demo', ProjectKeys.newMasterKey());
+    const { name, bytes } = await store.putManifest(manifest, keys);
     expect(name).toBe(`manifests/${metadata.volumeId}/0000000003-${metadata.snapshotId}`);
     expect(bytes).toBe((await store.swift.headObject(store.container, name)).size);
-    expect(await store.putManifest(manifest)).toEqual({ name, bytes });
-    const back = await store.getManifest(name);
+    // a retry after a lost reply: another nonce, the same manifest, so it counts as written
+    expect(await store.putManifest(manifest, keys)).toEqual({ name, bytes });
+    const back = await store.getManifest(name, keys, true);
     expect(back.metadata).toEqual(metadata);
     expect(back.hashes).toEqual(manifest.hashes);
+    expect((await store.getManifestOfAnyProject(name, async (p) => (p === 'demo' ? keys : undefined), false))?.sealed).toBe(true);
+    await expect(store.getManifest(name, undefined, true)).rejects.toThrow('is sealed and its project has no key to open it');
+
+    // anyone who can write to Swift can forge a plain manifest: under a sealed one's name it is refused
+    await store.swift.putObject(store.container, name, encodeManifest(manifest));
+    await expect(store.getManifest(name, keys, true)).rejects.toThrow(CorruptObjectError);
+    await expect(store.getManifest(name, keys, true)).rejects.toThrow('is plain, but this manifest was written sealed: it was replaced in Swift');
+    expect(await store.getManifestOfAnyProject(name, async () => keys, false)).toBeUndefined(); // a rebuild leaves it out
+    expect((await store.getManifest(name, keys, false)).hashes).toEqual(manifest.hashes); // written before encryption
   });
 });

@@ -164,35 +164,57 @@ export class SwiftBlockStore {
     return { name, bytes: bytes.length };
   }
 
-  /** Reads a manifest; a sealed one needs its project's keys (a plain one, written before encryption, does not). */
-  async getManifest(name: string, keys?: ProjectKeys): Promise<Manifest> {
+  /**
+   * Reads a manifest. `sealed`: whether it was written sealed (the catalog records it): a plain object under the name
+   * of a sealed manifest is a replacement — anyone who can write to Swift can forge a plain one — and is refused. A
+   * sealed one needs its project's keys; a plain one (written before encryption) does not.
+   */
+  async getManifest(name: string, keys: ProjectKeys | undefined, sealed: boolean): Promise<Manifest> {
     const object = await this.swift.getObject(this.container, name);
     const label = `${this.container}/${name}`;
-    if (!isSealedManifest(object)) return decodeManifest(object, label);
-    if (!keys) throw new CorruptObjectError(label, 'is sealed and no project key was given to open it');
+    if (!isSealedManifest(object)) {
+      if (sealed) throw new CorruptObjectError(label, 'is plain, but this manifest was written sealed: it was replaced in Swift');
+      return decodeManifest(object, label);
+    }
+    if (!keys) throw new CorruptObjectError(label, 'is sealed and its project has no key to open it');
     return decodeManifest(openManifest(object, keys, name), label);
   }
 
   /**
    * Reads a manifest without knowing its project (a catalog rebuild): a sealed one names its project in its Swift
-   * metadata, and `keysOf` gives that project's keys; the keys then authenticate that it is the project's.
+   * metadata, and `keysOf` gives that project's keys; the keys then authenticate that it is the project's. A plain
+   * one authenticates nothing: it is returned only with `acceptPlain` (the operator says the store holds data from
+   * before encryption), else undefined.
    */
-  async getManifestOfAnyProject(name: string, keysOf: (projectId: string) => Promise<ProjectKeys>): Promise<Manifest> {
+  async getManifestOfAnyProject(
+    name: string,
+    keysOf: (projectId: string) => Promise<ProjectKeys | undefined>,
+    acceptPlain: boolean,
+  ): Promise<{ manifest: Manifest; sealed: boolean } | undefined> {
     const object = await this.swift.getObject(this.container, name);
     const label = `${this.container}/${name}`;
-    if (!isSealedManifest(object)) return decodeManifest(object, label);
+    if (!isSealedManifest(object)) return acceptPlain ? { manifest: decodeManifest(object, label), sealed: false } : undefined;
     const projectId = (await this.swift.headObject(this.container, name)).metadata[MANIFEST_PROJECT_META];
     if (!projectId) throw new CorruptObjectError(label, `is sealed and names no project (X-Object-Meta-${MANIFEST_PROJECT_META})`);
-    const manifest = decodeManifest(openManifest(object, await keysOf(projectId), name), label);
+    const keys = await keysOf(projectId);
+    if (!keys) throw new CorruptObjectError(label, `is sealed under project ${projectId}'s key, which neither the catalog nor Swift holds`);
+    const manifest = decodeManifest(openManifest(object, keys, name), label);
     if (manifest.metadata.projectId !== projectId) throw new CorruptObjectError(label, `says project ${manifest.metadata.projectId}, sealed by ${projectId}`);
-    return manifest;
+    return { manifest, sealed: true };
   }
 
-  /** Keeps a project's wrapped key in this container (replacing an earlier wrapping after a rotation). */
-  async putProjectKey(wrapped: WrappedProjectKey): Promise<void> {
-    await this.swift.putObject(this.container, objectNames.projectKey(wrapped.projectId), Buffer.from(JSON.stringify(wrapped)), {
-      headers: { 'content-type': 'application/json' },
-    });
+  /** Keeps a project's wrapped key in this container; `ifAbsent`: only when it holds none ('exists' otherwise). */
+  async putProjectKey(wrapped: WrappedProjectKey, options: { ifAbsent?: boolean } = {}): Promise<'stored' | 'exists'> {
+    try {
+      await this.swift.putObject(this.container, objectNames.projectKey(wrapped.projectId), Buffer.from(JSON.stringify(wrapped)), {
+        headers: { 'content-type': 'application/json' },
+        ifNoneMatch: options.ifAbsent,
+      });
+      return 'stored';
+    } catch (error) {
+      if (error instanceof SwiftObjectExistsError) return 'exists';
+      throw error;
+    }
   }
 
   /** The wrapped key of a project kept in this container. */

@@ -5,7 +5,7 @@ export * from './manifest-codec';
 export * from './block-store';
 export { RegionStores } from './region-stores';
 export { SwiftStoresModule } from './region-stores.module';
-export { kekSourceFor, ProjectKeyService } from './project-key.service';
+export { kekSourceFor, ProjectKeyService, sameWrapping } from './project-key.service';
 export { BlockFaultPlan, InjectedBlockFaults } from './injected-block-faults';
 export * from './crypto/key-wrapping';
 export * from './crypto/local-kek';

@@ -18,6 +18,7 @@ import { DeadLetters1764800000000 } from './migrations/1764800000000-dead-letter
 import { CopyTransferReports1764900000000 } from './migrations/1764900000000-copy-transfer-reports';
 import { ProjectKeys1765000000000 } from './migrations/1765000000000-project-keys';
 import { BlockProjects1765100000000 } from './migrations/1765100000000-block-projects';
+import { KeyIntegrity1765200000000 } from './migrations/1765200000000-key-integrity';
 
 export const CATALOG_ENTITIES = [ProjectEntity, RegionEntity, HostEntity, VolumeEntity, SnapshotEntity, JobEntity, OutboxEntity];
 export const CATALOG_MIGRATIONS = [
@@ -33,6 +34,7 @@ export const CATALOG_MIGRATIONS = [
   CopyTransferReports1764900000000,
   ProjectKeys1765000000000,
   BlockProjects1765100000000,
+  KeyIntegrity1765200000000,
 ];
 
 /** TypeORM options for the catalog; schema changes only through migrations, never `synchronize`. */

@@ -119,6 +119,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   const container = options.container ?? `island-e2e-${id}`;
   // the KEK of this stack's projects' keys (made by the first process that needs it; tests may use another manager)
   const kekFile = join(mkdtempSync(join(tmpdir(), `island-e2e-${id}-keys-`)), 'kek');
+  await FileKekSource.create(kekFile);
   const hosts: StackHost[] = [{ name: host, region: 'RegionOne', dataDir }];
   if (options.twoRegions) hosts.push({ name: `${host}-two`, region: 'RegionTwo', dataDir: mkdtempSync(join(tmpdir(), `island-e2e-${id}-two-`)) });
   const env = {
@@ -397,9 +398,11 @@ async function readProjectKeys(databaseUrl: string, kekFile: string, projectId: 
         const { rows } = await db.query(`SELECT kek_id, wrapped, shredded_at FROM project_key WHERE project_id = $1`, [id]);
         return rows[0] ? { kekId: rows[0].kek_id, wrapped: rows[0].wrapped, shreddedAt: rows[0].shredded_at } : null;
       },
-      keep: async (id) => Promise.reject(new Error(`project ${id} has no key yet: it gets one with its first snapshot`)),
+      keep: async () => Promise.reject(new Error('read only')),
     };
-    return await new Keyring(new FileKekSource(kekFile), store).keysFor(projectId);
+    const keys = await new Keyring(new FileKekSource(kekFile), store).keysFor(projectId);
+    if (!keys) throw new Error(`project ${projectId} has no key yet: it gets one with its first snapshot`);
+    return keys;
   } finally {
     await db.end();
   }

@@ -45,6 +45,13 @@ export class StartCatalogRebuildDto {
   @ApiProperty()
   @Matches(REGION, { message: 'region must be a region name' })
   region!: string;
+
+  @ApiPropertyOptional({
+    description: 'Also rebuild from plain manifests, written before encryption (they authenticate nothing: only for a store known to hold such data)',
+  })
+  @IsOptional()
+  @IsBoolean()
+  acceptPlain?: boolean;
 }
 
 /** A long operation: what `--wait` polls; `result` is the report of GC runs, fsck and rebuilds. */

@@ -75,8 +75,9 @@ export class OperationsService {
       if (volumes > 0) {
         throw new ConflictError(`the catalog already holds ${volumes} volume(s) of region ${region}; a rebuild only fills an empty catalog`);
       }
-      const job = await tx.catalog.jobs.start('catalog-rebuild', { type: 'region', projectId: null }, { region });
-      await tx.send(CatalogRebuild, { operationId: job.id, region });
+      const acceptPlain = dto.acceptPlain ?? false;
+      const job = await tx.catalog.jobs.start('catalog-rebuild', { type: 'region', projectId: null }, { region, acceptPlain });
+      await tx.send(CatalogRebuild, { operationId: job.id, region, acceptPlain });
       return OperationView.of(job);
     });
   }

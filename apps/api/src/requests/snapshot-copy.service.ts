@@ -56,6 +56,7 @@ export class SnapshotCopyService {
       statusReason: null,
       pointInTime: null,
       manifestObject: null,
+      manifestSealed: false,
       ...NEW_SNAPSHOT_COUNTERS,
       copyOf: source.copyOf ?? source.id,
       copiedFrom: source.id,
@@ -77,6 +78,7 @@ export class SnapshotCopyService {
       sourceSnapshotId: source.id,
       sourceRegion: source.region,
       sourceManifest: source.manifestObject,
+      sourceManifestSealed: source.manifestSealed,
       blockSize: source.blockSize,
       sizeBytes: source.sizeBytes,
     });

@@ -12,7 +12,7 @@ import { SnapshotPipeline } from '../state-machines/snapshot-pipeline';
 import { SnapshotCopyService } from './snapshot-copy.service';
 import { deleteSnapshotInCatalog } from './snapshot-deletion';
 import { reserveQuota } from './quota-check';
-import { assertUuid, findSnapshot, findVolume } from './visible-resources';
+import { assertKeyNotShredded, assertUuid, findSnapshot, findVolume } from './visible-resources';
 
 @Injectable()
 export class SnapshotService {
@@ -97,6 +97,7 @@ export class SnapshotService {
     if (volume.status !== 'available' && volume.status !== 'in-use') {
       throw new ConflictError(`volume ${volume.id} is ${volume.status}; snapshots are taken of available or in-use volumes`);
     }
+    await assertKeyNotShredded(catalog, volume.projectId);
     if (o.counted !== false) await reserveQuota(catalog, this.config, volume.projectId, { snapshots: 1 });
     const seq = await catalog.volumes.takeSeq(volume.id);
     const placed = volume.host !== null && volume.imagePath !== null;
@@ -113,6 +114,7 @@ export class SnapshotService {
       sizeBytes: volume.sizeBytes,
       blockSize: volume.blockSize,
       manifestObject: null,
+      manifestSealed: false,
       ...NEW_SNAPSHOT_COUNTERS,
       copyOf: null,
       copiedFrom: null,

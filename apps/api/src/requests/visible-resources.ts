@@ -1,6 +1,6 @@
 import { Catalog, SnapshotEntity, VolumeEntity } from '@island/catalog';
 import { Caller } from '../auth/caller';
-import { NotFoundError } from '../errors/domain-errors';
+import { ConflictError, NotFoundError } from '../errors/domain-errors';
 
 /** A volume the caller may see, locked for update when inside a state change; any other is not found. */
 export async function findVolume(catalog: Catalog, caller: Caller | undefined, id: string, lock = false): Promise<VolumeEntity> {
@@ -20,4 +20,14 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Ids arrive from URLs: anything that is not a UUID is simply not found (and never reaches SQL). */
 export function assertUuid(resource: 'volume' | 'snapshot' | 'operation', id: string): void {
   if (!UUID.test(id)) throw new NotFoundError(resource, id);
+}
+
+/** A project whose key was shredded has nothing readable and takes no new snapshot: refused up front, saying why. */
+export async function assertKeyNotShredded(catalog: Catalog, projectId: string): Promise<void> {
+  const key = await catalog.projectKeys.find(projectId);
+  if (key?.shreddedAt) {
+    throw new ConflictError(
+      `the key of project ${projectId} was shredded at ${key.shreddedAt.toISOString()}: its snapshots can no longer be read, and it takes no new ones`,
+    );
+  }
 }

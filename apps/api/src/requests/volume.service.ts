@@ -12,7 +12,7 @@ import { Tx, UnitOfWork } from '../outbox/unit-of-work';
 import { gigabytesOf, reserveQuota } from './quota-check';
 import { SnapshotCopyService } from './snapshot-copy.service';
 import { deleteSnapshotInCatalog } from './snapshot-deletion';
-import { assertUuid, findSnapshot, findVolume } from './visible-resources';
+import { assertKeyNotShredded, assertUuid, findSnapshot, findVolume } from './visible-resources';
 
 /** Room kept free on a host beside a volume restored there. */
 const PLACEMENT_MARGIN_BYTES = 64 * 1024 * 1024;
@@ -47,6 +47,7 @@ export class VolumeService {
       if (requested && requested.projectId !== caller.projectId) {
         throw new InvalidRequestError(`snapshot ${requested.id} belongs to project ${requested.projectId}: create the volume in that project`);
       }
+      if (requested) await assertKeyNotShredded(catalog, requested.projectId);
       const region = dto.region ?? requested?.region ?? this.config.region;
       if (!this.config.regions.some((r) => r.name === region)) throw new InvalidRequestError(`unknown region ${region}`);
       if (requested && dto.sizeBytes < requested.sizeBytes) {
@@ -168,6 +169,7 @@ export class VolumeService {
       projectId: volume.projectId,
       region: volume.region,
       manifestObject: head.manifestObject,
+      manifestSealed: head.manifestSealed,
       targetPath: path,
       sizeBytes: volume.sizeBytes,
       pointInTime: restoredPointInTime(job.id),
@@ -229,6 +231,7 @@ export class VolumeService {
         projectId: volume.projectId,
         region: volume.region,
         manifestObject: target.manifestObject,
+        manifestSealed: target.manifestSealed,
         targetPath: `${volume.imagePath}.revert-${job.id}`,
         sizeBytes: volume.sizeBytes,
         pointInTime: restoredPointInTime(job.id),

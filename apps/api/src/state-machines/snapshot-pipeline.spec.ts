@@ -77,7 +77,7 @@ describe('the snapshot pipeline (state machine on the real catalog, no broker)',
     expect(await f.sent(SnapshotWriteManifest)).toEqual([expect.objectContaining({ snapshotId: snapshot.id, seq: snapshot.seq })]);
     expect((await f.volume(volume.id)).pointInTime).toBe(snapshot.pointInTime);
 
-    await pipeline.manifestWritten({ snapshotId: snapshot.id, manifestObject: 'manifests/x', bytes: 10 });
+    await pipeline.manifestWritten({ snapshotId: snapshot.id, manifestObject: 'manifests/x', bytes: 10, sealed: true });
     expect(await f.snapshot(snapshot.id)).toMatchObject({ status: 'available', manifestObject: 'manifests/x' });
     expect(await f.jobOf(snapshot.id)).toMatchObject({ status: 'succeeded', progress: 100 });
   });
@@ -96,8 +96,8 @@ describe('the snapshot pipeline (state machine on the real catalog, no broker)',
     expect(await f.snapshot(snapshot.id)).toMatchObject({ status: 'sealing', blocksDone: 2, bytesUploaded: 200 });
     expect(await f.sent(SnapshotWriteManifest)).toHaveLength(1);
 
-    await pipeline.manifestWritten({ snapshotId: snapshot.id, manifestObject: 'first', bytes: 1 });
-    await pipeline.manifestWritten({ snapshotId: snapshot.id, manifestObject: 'again', bytes: 1 });
+    await pipeline.manifestWritten({ snapshotId: snapshot.id, manifestObject: 'first', bytes: 1, sealed: true });
+    await pipeline.manifestWritten({ snapshotId: snapshot.id, manifestObject: 'again', bytes: 1, sealed: true });
     expect(await f.snapshot(snapshot.id)).toMatchObject({ status: 'available', manifestObject: 'first' });
   });
 

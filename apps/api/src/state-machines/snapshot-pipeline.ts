@@ -232,7 +232,7 @@ export class SnapshotPipeline {
       const { catalog } = tx;
       const snapshot = await this.lockSnapshot(tx, e.snapshotId);
       if (snapshot?.status !== 'sealing') return;
-      await catalog.snapshots.markAvailable(snapshot.id, e.manifestObject);
+      await catalog.snapshots.markAvailable(snapshot.id, e.manifestObject, e.sealed);
       const job = await catalog.jobs.running(snapshot.id, snapshotJobKind(snapshot));
       if (job) await catalog.jobs.finish(job.id);
       if (snapshot.copyOf) await this.seedVolumesAwaitingCopy(catalog, snapshot);

@@ -73,10 +73,11 @@ export function operationsCommands(api = new ApiClient()): Command[] {
     .command('rebuild')
     .description('rebuild an empty catalog of a region from the manifests and blocks in its Swift')
     .requiredOption('--region <REGION>', 'the region to rebuild')
+    .option('--accept-plain', 'also from plain manifests written before encryption (they authenticate nothing)')
     .option('--wait', 'wait for the rebuild and print its report')
     .option('--json', 'print JSON')
-    .action(async (o: { region: string; wait?: boolean; json?: boolean }) => {
-      const started = await api.post<OperationView>('/v1/catalog/rebuild', { region: o.region });
+    .action(async (o: { region: string; acceptPlain?: boolean; wait?: boolean; json?: boolean }) => {
+      const started = await api.post<OperationView>('/v1/catalog/rebuild', { region: o.region, ...(o.acceptPlain && { acceptPlain: true }) });
       if (!o.wait) return print(!!o.json, started, () => `catalog rebuild ${started.id}: ${started.status}`);
       const report = (await waitOperation(api, started)).result ?? {};
       print(!!o.json, report, () =>

@@ -9,7 +9,8 @@ export type FsckProblem =
   | { kind: 'block-size'; hash: string; catalogBytes: number; swiftBytes: number }
   | { kind: 'block-corrupt'; hash: string; error: string }
   | { kind: 'orphan-block'; hash: string; bytes: number }
-  | { kind: 'orphan-manifest'; object: string };
+  | { kind: 'orphan-manifest'; object: string }
+  | { kind: 'project-key-unopenable'; projectId: string; error: string };
 
 /** Problems repair fixes; every other kind is lost or damaged data that only a human can judge. */
 const REPAIRABLE = new Set<FsckProblem['kind']>(['wrong-counts', 'orphan-block', 'orphan-manifest']);
@@ -22,6 +23,8 @@ export class FsckReport {
   readonly repaired = { counts: 0, orphanBlocks: 0, orphanManifests: 0 };
   /** Projects whose key was shredded on purpose: their sealed objects are unreadable by design, not checked. */
   readonly shreddedProjects = new Set<string>();
+  /** Projects whose key no KEK the manager holds opens (reported once each; their objects are not checked). */
+  readonly unopenableProjects = new Set<string>();
 
   constructor(
     readonly region: string,

@@ -1,7 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { Manifest, objectNames, ProjectKeys, ProjectKeyService, ProjectKeyShreddedError, RegionStores, SwiftBlockStore } from '@island/blockstore';
+import {
+  KeyUnwrapError,
+  Manifest,
+  objectNames,
+  ProjectKeys,
+  ProjectKeyService,
+  ProjectKeyShreddedError,
+  RegionStores,
+  SwiftBlockStore,
+} from '@island/blockstore';
 import {
   adoptOrphanBlocks,
   entriesAt,
@@ -98,7 +107,7 @@ export class FsckChecker {
     await forEachBounded(toRead, DEEP_READ_CONCURRENCY, async ({ hash, projectId }) => {
       // a sealed block is authenticated under its project's key and its content checked against its keyed name
       const keys = projectId === null ? undefined : await this.keysOf(projectId, report);
-      if (keys === 'shredded') return;
+      if (keys === 'unreadable') return;
       try {
         await store.getBlock(hash, keys);
       } catch (error) {
@@ -138,10 +147,10 @@ export class FsckChecker {
   private async checkManifest(store: SwiftBlockStore, snapshot: ManifestedSnapshot, unclaimed: Set<string>, report: FsckReport): Promise<void> {
     report.checked.manifests++;
     const keys = await this.keysOf(snapshot.projectId, report);
-    if (keys === 'shredded') return;
+    if (keys === 'unreadable') return;
     let manifest: Manifest;
     try {
-      manifest = await store.getManifest(snapshot.manifestObject, keys);
+      manifest = await store.getManifest(snapshot.manifestObject, keys, snapshot.manifestSealed);
     } catch (error) {
       report.add(
         error instanceof SwiftNotFoundError
@@ -168,14 +177,25 @@ export class FsckChecker {
     if (differing > 0) report.add({ kind: 'manifest-mismatch', snapshotId: snapshot.id, object: snapshot.manifestObject, differingBlocks: differing });
   }
 
-  /** A project's keys, or 'shredded': its objects can no longer be opened, so they are listed as such, not checked. */
-  private async keysOf(projectId: string, report: FsckReport): Promise<ProjectKeys | 'shredded'> {
+  /**
+   * A project's keys (undefined: it has none, nothing of it is sealed), or 'unreadable': shredded on purpose (listed as
+   * such, its objects not checked), or its key does not open with the KEKs the manager holds (a problem, reported
+   * once; its objects are not checked either).
+   */
+  private async keysOf(projectId: string, report: FsckReport): Promise<ProjectKeys | undefined | 'unreadable'> {
     try {
       return await this.projectKeys.keysFor(projectId);
     } catch (error) {
-      if (!(error instanceof ProjectKeyShreddedError)) throw error;
-      report.shreddedProjects.add(projectId);
-      return 'shredded';
+      if (error instanceof ProjectKeyShreddedError) {
+        report.shreddedProjects.add(projectId);
+        return 'unreadable';
+      }
+      if (!(error instanceof KeyUnwrapError)) throw error;
+      if (!report.unopenableProjects.has(projectId)) {
+        report.unopenableProjects.add(projectId);
+        report.add({ kind: 'project-key-unopenable', projectId, error: error.message });
+      }
+      return 'unreadable';
     }
   }
 

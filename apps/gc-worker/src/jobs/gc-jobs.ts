@@ -32,7 +32,11 @@ export class GcJobs {
 
   @OnMessage(CatalogRebuild)
   catalogRebuild(job: CatalogRebuildJob): Promise<void> {
-    return this.runner.run(CatalogRebuild.name, job.operationId, (progress) => this.rebuilder.rebuild(job.region, progress) as Promise<object>);
+    return this.runner.run(
+      CatalogRebuild.name,
+      job.operationId,
+      (progress) => this.rebuilder.rebuild(job.region, { acceptPlain: job.acceptPlain }, progress) as Promise<object>,
+    );
   }
 
   @OnMessage(KeysRotate)

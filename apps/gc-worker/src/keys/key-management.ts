@@ -1,17 +1,13 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
-import { objectNames, ProjectKeyService, RegionStores, rewrapProjectKey, WrappedProjectKey } from '@island/blockstore';
+import { objectNames, ProjectKeyService, RegionStores, rewrapProjectKey, sameWrapping, WrappedProjectKey } from '@island/blockstore';
 import { ProjectKeyRepository } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { InjectConfig } from '@island/platform';
 
-/**
- * How long a rotation waits before its last look for keys still sealed by an earlier KEK: a process that read the
- * previous KEK as current just before the rotation may still be keeping a new project's key with it.
- */
-const ROTATION_SETTLE_MS = 5_000;
+/** Passes over the keys still sealed by earlier KEKs (the first finds them all; a second only confirms it). */
+const REWRAP_PASSES = 3;
 
 export interface RotationReport {
   kekId: string;
@@ -65,12 +61,16 @@ export class KeyManagement {
   private async rotateAlone(progress: (done: number, total: number) => void): Promise<RotationReport> {
     const keks = this.projectKeys.keyring.keks;
     const next = await keks.rotate();
-    this.logger.log(`KEK ${next.id} is now current in ${keks.description}; re-wrapping project keys`);
     const repo = this.repository();
+    // from here on no key can be kept under an earlier KEK, and every one being kept under one has been (kek_state)
+    await repo.setCurrentKek(next.id);
+    this.logger.log(`KEK ${next.id} is now current in ${keks.description}; re-wrapping project keys`);
     const report: RotationReport = { kekId: next.id, rewrapped: 0, unopenable: [], swiftCopiesWritten: 0, swiftCopiesDeleted: 0, retiredKeks: [] };
     for (let pass = 1; ; pass++) {
       const todo = (await repo.sealedByOtherThan(next.id)).filter((k) => !report.unopenable.includes(k.projectId));
-      if (todo.length === 0 && pass > 1) break;
+      if (todo.length === 0) break;
+      if (pass > REWRAP_PASSES)
+        throw new Error(`${todo.length} project key(s) are still sealed by earlier KEKs after ${REWRAP_PASSES} passes; earlier KEKs kept`);
       for (const [i, key] of todo.entries()) {
         const old = await keks.find(key.kekId);
         if (!old) {
@@ -82,7 +82,6 @@ export class KeyManagement {
         if (await repo.rewrap(key.projectId, key.kekId, next.id, { ...wrapped })) report.rewrapped++;
         progress(i + 1, todo.length + 1);
       }
-      if (pass === 1) await sleep(ROTATION_SETTLE_MS);
     }
     const synced = await this.syncSwiftCopies();
     report.swiftCopiesWritten = synced.written;
@@ -107,7 +106,8 @@ export class KeyManagement {
 
   /**
    * Brings each region's copies of project keys in line with the catalog: a re-wrapped key replaces its copy, a
-   * shredded key's copy is deleted. `only`: one project's copies.
+   * shredded key's copy is deleted. A copy of a key the catalog does not know (a catalog restored from an older
+   * backup, a region not rebuilt yet) is left alone: it may be the only one. `only`: one project's copies.
    */
   private async syncSwiftCopies(only?: string): Promise<{ written: number; deleted: number }> {
     const repo = this.repository();
@@ -120,7 +120,8 @@ export class KeyManagement {
         const projectId = o.name.slice(objectNames.projectKeyPrefix.length);
         if (only !== undefined && projectId !== only) continue;
         const key = await repo.find(projectId);
-        if (!key || !key.wrapped) {
+        if (!key) continue;
+        if (!key.wrapped) {
           await store.swift.deleteObject(store.container, o.name, { ignoreMissing: true });
           deleted++;
         } else if (!sameWrapping(await store.getProjectKey(projectId), key.wrapped as unknown as WrappedProjectKey)) {
@@ -135,8 +136,4 @@ export class KeyManagement {
   private repository(): ProjectKeyRepository {
     return new ProjectKeyRepository(this.dataSource.manager);
   }
-}
-
-function sameWrapping(a: WrappedProjectKey, b: WrappedProjectKey): boolean {
-  return a.projectId === b.projectId && a.kekId === b.kekId && a.iv === b.iv && a.tag === b.tag && a.sealed === b.sealed;
 }

@@ -18,6 +18,8 @@ export interface RebuildReport {
   snapshotsRebuilt: number;
   /** Snapshots whose manifest names blocks Swift does not have: recorded in error, outside the ledger. */
   snapshotsIncomplete: number;
+  /** Plain manifests (from before encryption) left out: rebuilt only with `acceptPlain`. */
+  plainManifestsLeftOut: number;
   blocks: number;
   blockVersions: number;
 }
@@ -40,7 +42,7 @@ export class CatalogRebuilder {
     private readonly projectKeys: ProjectKeyService,
   ) {}
 
-  async rebuild(region: string, progress: (done: number, total: number) => void = () => undefined): Promise<RebuildReport> {
+  async rebuild(region: string, options: { acceptPlain: boolean }, progress: (done: number, total: number) => void = () => undefined): Promise<RebuildReport> {
     const regionConfig = this.config.regions.find((r) => r.name === region);
     if (!regionConfig) throw new Error(`region ${region} is not configured`);
     const store = await this.stores.store(region);
@@ -70,13 +72,14 @@ export class CatalogRebuilder {
       volumesSkipped: 0,
       snapshotsRebuilt: 0,
       snapshotsIncomplete: 0,
+      plainManifestsLeftOut: 0,
       blocks: 0,
       blockVersions: 0,
     };
     let done = 0;
     for (const [volumeId, manifests] of volumes) {
       manifests.sort((a, b) => a.seq - b.seq);
-      await this.dataSource.transaction((m) => this.rebuildVolume(m, store, region, volumeId, manifests, stored, report));
+      await this.dataSource.transaction((m) => this.rebuildVolume(m, store, region, volumeId, manifests, stored, report, options.acceptPlain));
       progress(++done, volumes.size);
     }
     return report;
@@ -90,6 +93,7 @@ export class CatalogRebuilder {
     manifests: { seq: number; name: string }[],
     stored: Map<string, number>,
     report: RebuildReport,
+    acceptPlain: boolean,
   ): Promise<void> {
     const catalog = new CatalogRebuildRepository(m);
     if (await catalog.volumeExists(volumeId)) {
@@ -99,7 +103,12 @@ export class CatalogRebuilder {
     let previous = new Map<number, string>();
     let created = false;
     for (const { name } of manifests) {
-      const manifest = await store.getManifestOfAnyProject(name, (projectId) => this.projectKeys.keysFor(projectId));
+      const read = await store.getManifestOfAnyProject(name, (projectId) => this.projectKeys.keysFor(projectId), acceptPlain);
+      if (!read) {
+        report.plainManifestsLeftOut++;
+        continue;
+      }
+      const { manifest, sealed } = read;
       const meta = manifest.metadata;
       if (meta.volumeId !== volumeId || meta.region !== region) {
         throw new Error(`manifest ${name} describes volume ${meta.volumeId} in region ${meta.region}, not what its name says`);
@@ -117,7 +126,7 @@ export class CatalogRebuilder {
         if (!stored.has(hash)) missing.push(hash);
         sizes.set(hash, manifest.blockLength(entry.index));
       }
-      await this.restoreSnapshot(catalog, manifest, name, missing.length);
+      await this.restoreSnapshot(catalog, manifest, name, sealed, missing.length);
       if (missing.length > 0) {
         this.logger.warn(`snapshot ${meta.snapshotId}: ${missing.length} block(s) its manifest names are not in Swift; kept in error`);
         report.snapshotsIncomplete++;
@@ -136,7 +145,7 @@ export class CatalogRebuilder {
       report.snapshotsRebuilt++;
       previous = current;
     }
-    report.volumesRebuilt++;
+    if (created) report.volumesRebuilt++;
   }
 
   private async restoreVolume(catalog: CatalogRebuildRepository, region: string, first: Manifest, lastSeq: number): Promise<void> {
@@ -154,7 +163,7 @@ export class CatalogRebuilder {
     });
   }
 
-  private async restoreSnapshot(catalog: CatalogRebuildRepository, manifest: Manifest, object: string, missingBlocks: number): Promise<void> {
+  private async restoreSnapshot(catalog: CatalogRebuildRepository, manifest: Manifest, object: string, sealed: boolean, missingBlocks: number): Promise<void> {
     const meta = manifest.metadata;
     await catalog.restoreSnapshot({
       id: meta.snapshotId,
@@ -166,6 +175,7 @@ export class CatalogRebuilder {
       sizeBytes: manifest.volumeSize,
       blockSize: manifest.blockSize,
       manifestObject: object,
+      manifestSealed: sealed,
       createdAt: meta.createdAt,
       copyOf: meta.copyOf ?? null,
       missingBlocks,

@@ -57,7 +57,7 @@ export class CopyJobs {
     // the project's wrapped key goes to the target region first: its Swift and the KEK alone open what arrives
     const keys = await this.projectKeys.keysForWriting(job.projectId, job.region);
     // a missing or corrupt source manifest is a permanent failure: the copy fails with its reason
-    const manifest = await source.getManifest(job.sourceManifest, keys);
+    const manifest = await source.getManifest(job.sourceManifest, keys, job.sourceManifestSealed);
     if (manifest.blockSize !== job.blockSize || manifest.volumeSize !== job.sizeBytes) {
       throw new PermanentMessageError(
         `manifest ${job.sourceManifest} describes ${manifest.volumeSize} bytes in ${manifest.blockSize}-byte blocks, the snapshot ${job.sizeBytes} in ${job.blockSize}`,

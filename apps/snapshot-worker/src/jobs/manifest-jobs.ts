@@ -36,6 +36,6 @@ export class ManifestJobs {
     const store = await this.stores.store(job.region);
     const keys = await this.projectKeys.keysForWriting(job.projectId, job.region);
     const { name, bytes } = await store.putManifest(manifest, keys);
-    await this.publisher.publish(SnapshotManifestWritten, { snapshotId: job.snapshotId, manifestObject: name, bytes });
+    await this.publisher.publish(SnapshotManifestWritten, { snapshotId: job.snapshotId, manifestObject: name, bytes, sealed: true });
   }
 }

@@ -79,7 +79,7 @@ export class RestoreJobs {
   private async fill(job: VolumeRestoreJob, partial: PartialRestore): Promise<{ bytes: number; blocks: number }> {
     const store = await this.stores.store(job.region);
     const keys = await this.projectKeys.keysFor(job.projectId);
-    const manifest = await store.getManifest(job.manifestObject, keys);
+    const manifest = await store.getManifest(job.manifestObject, keys, job.manifestSealed);
     await injectedDelay('restore.after-manifest');
     if (manifest.volumeSize > job.sizeBytes)
       throw new Qcow2Error(`manifest ${job.manifestObject} is ${manifest.volumeSize} bytes, larger than the volume (${job.sizeBytes})`);
@@ -130,7 +130,7 @@ export class RestoreJobs {
   private async fetchInto(
     writer: RestoreWriter,
     store: SwiftBlockStore,
-    keys: ProjectKeys,
+    keys: ProjectKeys | undefined,
     blocks: BlockToFetch[],
     progress: (done: number) => Promise<void>,
   ): Promise<void> {

@@ -53,37 +53,55 @@ class MemoryKeks implements KekSource {
 }
 
 describe('the keyring', () => {
-  it('makes a project key on first use, keeps only its wrapping, and gives every process the same keys', async () => {
+  it('makes a project key for its first new data only, keeps only its wrapping, and gives every process the same keys', async () => {
     const store = new MemoryKeyStore();
     const keks = new MemoryKeks();
-    const a = await new Keyring(keks, store).keysFor('p1');
-    const b = await new Keyring(keks, store).keysFor('p1');
+    expect(await new Keyring(keks, store).keysFor('p1')).toBeUndefined(); // reading makes no key
+    expect(store.rows.size).toBe(0);
+    const a = await new Keyring(keks, store).keysForNewData('p1');
+    const b = (await new Keyring(keks, store).keysFor('p1'))!;
     expect(a.naming.equals(b.naming)).toBe(true);
     expect(JSON.stringify([...store.rows.values()])).not.toContain(a.encryption.toString('base64'));
-    expect((await new Keyring(keks, store).keysFor('p2')).naming.equals(a.naming)).toBe(false);
+    expect((await new Keyring(keks, store).keysForNewData('p2')).naming.equals(a.naming)).toBe(false);
   });
 
-  it('refuses a project whose key was shredded, once its cached keys have expired', async () => {
+  it('refuses a project whose key was shredded, once its cached keys have expired, and makes it no new one', async () => {
     const store = new MemoryKeyStore();
     let now = 0;
     const keyring = new Keyring(new MemoryKeks(), store, () => now);
-    await keyring.keysFor('p1');
+    await keyring.keysForNewData('p1');
     store.shred('p1');
     await expect(keyring.keysFor('p1')).resolves.toBeDefined(); // still cached
     now += KEYRING_CACHE_MS + 1;
     await expect(keyring.keysFor('p1')).rejects.toThrow(ProjectKeyShreddedError);
-    await expect(keyring.keysFor('p1')).rejects.toThrow(/was shredded at .*: its snapshots can no longer be read/);
+    await expect(keyring.keysForNewData('p1')).rejects.toThrow(/was shredded at .*: its snapshots can no longer be read/);
   });
 
   it('opens keys sealed by an earlier KEK until it is retired, then names the KEK it needs', async () => {
     const store = new MemoryKeyStore();
     const keks = new MemoryKeks();
-    const before = await new Keyring(keks, store).keysFor('p1');
+    const before = await new Keyring(keks, store).keysForNewData('p1');
     const old = (await keks.current()).id;
     await keks.rotate();
-    expect((await new Keyring(keks, store).keysFor('p1')).naming.equals(before.naming)).toBe(true);
+    expect((await new Keyring(keks, store).keysFor('p1'))!.naming.equals(before.naming)).toBe(true);
     await keks.retireAllBut((await keks.current()).id);
     await expect(new Keyring(keks, store).keysFor('p1')).rejects.toThrow(KeyUnwrapError);
     await expect(new Keyring(keks, store).keysFor('p1')).rejects.toThrow(`sealed by KEK ${old}, which memory KEKs does not hold`);
+  });
+
+  it('wraps a new key by the KEK a rotation made current while it was being kept', async () => {
+    const keks = new MemoryKeks();
+    const store = new MemoryKeyStore();
+    let refusals = 1;
+    const keep = store.keep.bind(store);
+    store.keep = async (projectId, kekId, wrapped) => {
+      if (refusals-- > 0) {
+        await keks.rotate(); // the rotation switched the current KEK under this keep
+        throw Object.assign(new Error(`KEK ${kekId} is not current`), { staleKek: true });
+      }
+      return keep(projectId, kekId, wrapped);
+    };
+    await new Keyring(keks, store).keysForNewData('p1');
+    expect(store.rows.get('p1')?.kekId).toBe((await keks.current()).id);
   });
 });

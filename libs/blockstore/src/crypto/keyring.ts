@@ -5,11 +5,11 @@ import { ProjectKeys } from './project-keys';
 /** Where projects' wrapped keys are kept (the catalog's ProjectKeyRepository has this shape). */
 export interface ProjectKeyStore {
   find(projectId: string): Promise<StoredKey | null>;
-  /** Keeps a new project's key unless it has one; returns the key it has (the first writer's). */
+  /** Keeps a new project's key unless it has one; returns the key it has (the first writer's). Throws an error with `staleKek` when `kekId` is no longer the current KEK. */
   keep(projectId: string, kekId: string, wrapped: Record<string, unknown>): Promise<StoredKey>;
 }
 
-interface StoredKey {
+export interface StoredKey {
   kekId: string;
   wrapped: Record<string, unknown> | null;
   shreddedAt: Date | null;
@@ -31,10 +31,13 @@ export class ProjectKeyShreddedError extends Error {
  * from: until then the wrapped key lingers in the database's old row versions, WAL and backups.
  */
 export const KEYRING_CACHE_MS = 60_000;
+/** Attempts to keep a new key while rotations replace the current KEK under it. */
+const KEEP_ATTEMPTS = 3;
 
 /**
- * A process's view of projects' keys: unwraps a project's master key with the KEK that sealed it (making and keeping
- * one, sealed by the current KEK, on the project's first snapshot), and keeps the derived keys for KEYRING_CACHE_MS.
+ * A process's view of projects' keys: unwraps a project's master key with the KEK that sealed it, makes and keeps one
+ * (wrapped by the current KEK) for a project's first new data, and keeps the derived keys for KEYRING_CACHE_MS.
+ * Reading never makes a key.
  */
 export class Keyring {
   private readonly cache = new Map<string, { keys: Promise<ProjectKeys>; until: number }>();
@@ -45,13 +48,39 @@ export class Keyring {
     private readonly now: () => number = Date.now,
   ) {}
 
-  keysFor(projectId: string): Promise<ProjectKeys> {
+  /** The project's keys; undefined when it has none (nothing of it was ever sealed). */
+  async keysFor(projectId: string): Promise<ProjectKeys | undefined> {
     const cached = this.cache.get(projectId);
     if (cached && cached.until > this.now()) return cached.keys;
-    const keys = this.load(projectId);
-    this.cache.set(projectId, { keys, until: this.now() + KEYRING_CACHE_MS });
-    keys.catch(() => this.cache.delete(projectId));
-    return keys;
+    const stored = await this.store.find(projectId);
+    if (!stored) return undefined;
+    return this.remember(projectId, this.open(projectId, stored));
+  }
+
+  /** The project's keys, made and kept (wrapped by the current KEK) when it has none yet. */
+  async keysForNewData(projectId: string): Promise<ProjectKeys> {
+    const existing = await this.keysFor(projectId);
+    if (existing) return existing;
+    const master = ProjectKeys.newMasterKey();
+    return this.remember(
+      projectId,
+      this.keep(projectId, master).then((stored) => this.open(projectId, stored)),
+    );
+  }
+
+  /**
+   * Keeps a project's master key, wrapped by the current KEK (re-read when a rotation replaced it meanwhile). Returns
+   * what the project has: this key, or the one another process kept first.
+   */
+  async keep(projectId: string, master: Buffer): Promise<StoredKey> {
+    for (let attempt = 1; ; attempt++) {
+      const kek = await this.keks.current();
+      try {
+        return await this.store.keep(projectId, kek.id, { ...wrapProjectKey(kek.key, projectId, master) });
+      } catch (error) {
+        if (!(error as { staleKek?: boolean }).staleKek || attempt >= KEEP_ATTEMPTS) throw error;
+      }
+    }
   }
 
   /** Forgets the cached keys (after a rotation or a shredding in this process). */
@@ -60,12 +89,8 @@ export class Keyring {
     else this.cache.delete(projectId);
   }
 
-  private async load(projectId: string): Promise<ProjectKeys> {
-    let stored = await this.store.find(projectId);
-    if (!stored) {
-      const kek = await this.keks.current();
-      stored = await this.store.keep(projectId, kek.id, { ...wrapProjectKey(kek.key, projectId, ProjectKeys.newMasterKey()) });
-    }
+  /** Opens a stored key: its master key, with the KEK that sealed it. */
+  async unwrap(projectId: string, stored: StoredKey): Promise<Buffer> {
     if (!stored.wrapped) throw new ProjectKeyShreddedError(projectId, stored.shreddedAt);
     const kek = await this.keks.find(stored.kekId);
     if (!kek) {
@@ -73,6 +98,16 @@ export class Keyring {
         `the key of project ${projectId} is sealed by KEK ${stored.kekId}, which ${this.keks.description} does not hold (retired too early, or the wrong key manager)`,
       );
     }
-    return new ProjectKeys(projectId, unwrapProjectKey(kek.key, projectId, stored.wrapped as unknown as WrappedProjectKey));
+    return unwrapProjectKey(kek.key, projectId, stored.wrapped as unknown as WrappedProjectKey);
+  }
+
+  private async open(projectId: string, stored: StoredKey): Promise<ProjectKeys> {
+    return new ProjectKeys(projectId, await this.unwrap(projectId, stored));
+  }
+
+  private remember(projectId: string, keys: Promise<ProjectKeys>): Promise<ProjectKeys> {
+    this.cache.set(projectId, { keys, until: this.now() + KEYRING_CACHE_MS });
+    keys.catch(() => this.cache.delete(projectId));
+    return keys;
   }
 }

@@ -6,9 +6,11 @@ import { FileKekSource } from './local-kek';
 describe('the local key file', () => {
   const dir = () => mkdtempSync(join(tmpdir(), 'island-kek-'));
 
-  it('is made on first use, owner-only, and gives the same key afterwards', async () => {
+  it('is made once on purpose, owner-only, never by a process that finds it missing, and gives the same key afterwards', async () => {
     const path = join(dir(), 'keys', 'kek');
-    const kek = await new FileKekSource(path).current();
+    await expect(new FileKekSource(path).current()).rejects.toThrow(`key file ${path} does not exist: npm start makes it`);
+    const kek = await FileKekSource.create(path);
+    expect((await FileKekSource.create(path)).id).toBe(kek.id);
     expect(kek.key).toHaveLength(32);
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(statSync(join(path, '..')).mode & 0o777).toBe(0o700);
@@ -20,7 +22,7 @@ describe('the local key file', () => {
   it('rotates to a new current key, finds the previous one until it is retired', async () => {
     const path = join(dir(), 'kek');
     const source = new FileKekSource(path);
-    const first = await source.current();
+    const first = await FileKekSource.create(path);
     const second = await source.rotate();
     expect(second.id).not.toBe(first.id);
     expect((await source.current()).id).toBe(second.id);
@@ -34,7 +36,7 @@ describe('the local key file', () => {
   it('is refused when others can read it, or when a line holds no 32-byte key', async () => {
     const path = join(dir(), 'kek');
     const source = new FileKekSource(path);
-    await source.current();
+    await FileKekSource.create(path);
     chmodSync(path, 0o644);
     await expect(source.current()).rejects.toThrow(/can be read by others \(mode 644\): chmod 600/);
     writeFileSync(path, 'c2hvcnQ=\n', { mode: 0o600 });

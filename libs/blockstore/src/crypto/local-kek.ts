@@ -6,9 +6,10 @@ import { KEK_BYTES, kekId } from './key-wrapping';
 
 /**
  * The default key manager: key-encryption keys in a local file, one base64 key per line, the current one first
- * (the lines after it are earlier keys a rotation has not retired yet). Made on first use with mode 0600 in a 0700
- * directory; a file others can read is refused, not used. Every process re-reads it when asked for a key it does
- * not know, so a rotation done by one process reaches the others.
+ * (the lines after it are earlier keys a rotation has not retired yet). Made once, on purpose (`create`: `npm start`
+ * does; mode 0600 in a 0700 directory), never by a process that finds it missing — a host with a wrong path would
+ * otherwise seal keys no other host can open. A file others can read is refused, not used. Every process re-reads
+ * it when asked for a key it does not know, so a rotation done by one process reaches the others.
  */
 export class FileKekSource implements KekSource {
   readonly description: string;
@@ -39,8 +40,19 @@ export class FileKekSource implements KekSource {
     return keks.filter((k) => k.id !== keep).map((k) => k.id);
   }
 
+  /** Makes the key file with a new random KEK unless it exists; returns its current KEK. */
+  static async create(path: string): Promise<Kek> {
+    const source = new FileKekSource(path);
+    if (!existsSync(path)) source.createFile();
+    return source.current();
+  }
+
   private read(): Kek[] {
-    if (!existsSync(this.path)) this.create();
+    if (!existsSync(this.path)) {
+      throw new Error(
+        `${this.description} does not exist: npm start makes it; elsewhere make it once (umask 077; head -c 32 /dev/urandom | base64 > ${this.path}) and give every host's workers the same file`,
+      );
+    }
     const mode = statSync(this.path).mode & 0o777;
     if (mode & 0o077) throw new Error(`${this.description} can be read by others (mode ${mode.toString(8)}): chmod 600 ${this.path}`);
     const lines = readFileSync(this.path, 'utf8')
@@ -56,7 +68,7 @@ export class FileKekSource implements KekSource {
   }
 
   /** Written whole under a name of its own, then linked into place: a process starting beside this one sees the whole key or no file, and of two makers the first link wins. */
-  private create(): void {
+  private createFile(): void {
     mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
     const draft = this.draft([randomBytes(KEK_BYTES)]);
     try {

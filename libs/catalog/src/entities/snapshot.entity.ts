@@ -49,6 +49,8 @@ export class SnapshotEntity {
   @Column({ name: 'size_bytes', type: 'bigint', transformer: bigintToNumber }) sizeBytes!: number;
   @Column({ name: 'block_size', type: 'integer' }) blockSize!: number;
   @Column({ name: 'manifest_object', type: 'text', nullable: true }) manifestObject!: string | null;
+  /** Its manifest was written sealed (a plain one under its name is a replacement, refused). */
+  @Column({ name: 'manifest_sealed', type: 'boolean', default: false }) manifestSealed!: boolean;
   @Column({ name: 'blocks_total', type: 'integer' }) blocksTotal!: number;
   @Column({ name: 'blocks_done', type: 'integer' }) blocksDone!: number;
   @Column({ name: 'bytes_changed', type: 'bigint', transformer: bigintToNumber }) bytesChanged!: number;

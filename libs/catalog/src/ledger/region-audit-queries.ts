@@ -7,6 +7,7 @@ export interface ManifestedSnapshot {
   volumeId: string;
   seq: number;
   manifestObject: string;
+  manifestSealed: boolean;
   projectId: string;
 }
 
@@ -19,13 +20,20 @@ export interface PresentBlock {
 
 /** The region's snapshots in the ledger that name a manifest, by volume and sequence number. */
 export async function manifestedSnapshots(m: EntityManager, region: string): Promise<ManifestedSnapshot[]> {
-  const rows = await sqlRows<{ id: string; volume_id: string; seq: number; manifest_object: string; project_id: string }>(
+  const rows = await sqlRows<{ id: string; volume_id: string; seq: number; manifest_object: string; manifest_sealed: boolean; project_id: string }>(
     m,
-    `SELECT id, volume_id, seq, manifest_object, project_id FROM snapshot
+    `SELECT id, volume_id, seq, manifest_object, manifest_sealed, project_id FROM snapshot
       WHERE region = $1 AND status = ANY($2) AND manifest_object IS NOT NULL ORDER BY volume_id, seq`,
     [region, LEDGER_STATUSES],
   );
-  return rows.map((r) => ({ id: r.id, volumeId: r.volume_id, seq: r.seq, manifestObject: r.manifest_object, projectId: r.project_id }));
+  return rows.map((r) => ({
+    id: r.id,
+    volumeId: r.volume_id,
+    seq: r.seq,
+    manifestObject: r.manifest_object,
+    manifestSealed: r.manifest_sealed,
+    projectId: r.project_id,
+  }));
 }
 
 /** The region's blocks the catalog says Swift holds, with the size of their objects. */

@@ -30,6 +30,7 @@ export interface RebuiltSnapshot {
   sizeBytes: number;
   blockSize: number;
   manifestObject: string;
+  manifestSealed: boolean;
   createdAt: string;
   copyOf: string | null;
   /** Blocks its manifest names that Swift does not have: with any, the snapshot is kept in error, without its manifest. */
@@ -71,8 +72,8 @@ export class CatalogRebuildRepository {
     const incomplete = s.missingBlocks > 0;
     await this.m.query(
       `INSERT INTO snapshot (id, volume_id, project_id, region, seq, name, status, status_reason, size_bytes, block_size,
-                             manifest_object, created_at, committed_at, copy_of)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)`,
+                             manifest_object, manifest_sealed, created_at, committed_at, copy_of)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)`,
       [
         s.id,
         s.volumeId,
@@ -85,6 +86,7 @@ export class CatalogRebuildRepository {
         s.sizeBytes,
         s.blockSize,
         incomplete ? null : s.manifestObject,
+        s.manifestSealed,
         s.createdAt,
         s.copyOf,
       ],

@@ -18,7 +18,7 @@ export interface JobParamsByKind {
   'volume-delete': Record<string, never>;
   'gc-run': { region: string; graceSeconds: number; dryRun: boolean };
   fsck: { region: string; deep: boolean; repair: boolean };
-  'catalog-rebuild': { region: string };
+  'catalog-rebuild': { region: string; acceptPlain: boolean };
   /** A KEK rotation: every project key re-wrapped by a new KEK, in the catalog and in Swift. */
   'keys-rotate': Record<string, never>;
   /** A project's key destroyed: all its snapshots become unreadable at once. */

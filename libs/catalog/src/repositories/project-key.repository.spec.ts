@@ -1,5 +1,5 @@
 import { createTestDatabase, TestDatabase } from '../testing/test-database';
-import { ProjectKeyRepository } from './project-key.repository';
+import { ProjectKeyRepository, StaleKekError } from './project-key.repository';
 
 describe('projects’ wrapped keys in the catalog', () => {
   let db: TestDatabase;
@@ -36,5 +36,27 @@ describe('projects’ wrapped keys in the catalog', () => {
     expect(shredded).toMatchObject({ wrapped: null, shreddedAt: expect.any(Date) });
     expect(await keys.rewrap('gamma', 'kek-1', 'kek-2', { sealed: 'x' })).toBe(false);
     expect((await keys.keep('gamma', 'kek-1', { sealed: 'new' })).wrapped).toBeNull();
+  });
+
+  it('keeps a new key only under the current KEK, which a rotation switches once the keys being kept have been', async () => {
+    await keys.setCurrentKek('kek-2');
+    await expect(keys.keep('delta', 'kek-1', { sealed: 'delta by kek-1' })).rejects.toThrow(StaleKekError);
+    await expect(keys.keep('delta', 'kek-1', { sealed: 'delta by kek-1' })).rejects.toThrow('no longer the current one (kek-2)');
+    expect(await keys.find('delta')).toBeNull();
+    expect(await keys.keep('delta', 'kek-2', { sealed: 'delta by kek-2' })).toMatchObject({ kekId: 'kek-2' });
+
+    // a key being kept under kek-2 holds the switch to kek-3 back until it is committed
+    const keeping = db.dataSource.createQueryRunner();
+    await keeping.connect();
+    await keeping.startTransaction();
+    await keeping.query(`SELECT current_kek_id FROM kek_state WHERE id = 1 FOR SHARE`);
+    let switched = false;
+    const rotation = keys.setCurrentKek('kek-3').then(() => (switched = true));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(switched).toBe(false);
+    await keeping.commitTransaction();
+    await keeping.release();
+    await rotation;
+    expect(switched).toBe(true);
   });
 });

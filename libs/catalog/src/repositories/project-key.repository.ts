@@ -27,6 +27,16 @@ interface Row {
 
 const toKey = (r: Row): StoredProjectKey => ({ projectId: r.project_id, kekId: r.kek_id, wrapped: r.wrapped, shreddedAt: r.shredded_at });
 
+/** A key wrapped by a KEK a rotation has replaced (or is replacing): wrap it by the current one and keep it again. */
+export class StaleKekError extends Error {
+  readonly staleKek = true;
+
+  constructor(projectId: string, kekId: string, current: string) {
+    super(`the key of project ${projectId} is wrapped by KEK ${kekId}, no longer the current one (${current})`);
+    this.name = 'StaleKekError';
+  }
+}
+
 /** Projects' wrapped master keys: kept once (the first writer wins), re-wrapped by rotations, shredded on request. */
 export class ProjectKeyRepository {
   constructor(private readonly m: EntityManager) {}
@@ -38,18 +48,35 @@ export class ProjectKeyRepository {
 
   /**
    * Keeps a new project's wrapped key unless it has one already; returns the key the project has — this one, or
-   * the one another process kept first (so every process uses the same key).
+   * the one another process kept first (so every process uses the same key). Only under the current KEK
+   * (`kek_state`, set by rotations; the first key sets it): a key wrapped by another is refused with a
+   * StaleKekError (read the key manager's current KEK again). The share lock makes a rotation's switch wait for keys
+   * being kept under the previous KEK, so its re-wrapping finds them all.
    */
   async keep(projectId: string, kekId: string, wrapped: Record<string, unknown>): Promise<StoredProjectKey> {
-    await this.m.query(`INSERT INTO project (id) VALUES ($1) ON CONFLICT DO NOTHING`, [projectId]);
-    await this.m.query(`INSERT INTO project_key (project_id, kek_id, wrapped) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [
-      projectId,
-      kekId,
-      JSON.stringify(wrapped),
-    ]);
-    const kept = await this.find(projectId);
-    if (!kept) throw new Error(`the key of project ${projectId} was not kept`);
-    return kept;
+    return this.m.transaction(async (m) => {
+      await m.query(`INSERT INTO kek_state (id, current_kek_id) VALUES (1, $1) ON CONFLICT DO NOTHING`, [kekId]);
+      const [state] = await sqlRows<{ current_kek_id: string }>(m, `SELECT current_kek_id FROM kek_state WHERE id = 1 FOR SHARE`);
+      if (state.current_kek_id !== kekId) throw new StaleKekError(projectId, kekId, state.current_kek_id);
+      await m.query(`INSERT INTO project (id) VALUES ($1) ON CONFLICT DO NOTHING`, [projectId]);
+      await m.query(`INSERT INTO project_key (project_id, kek_id, wrapped) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [
+        projectId,
+        kekId,
+        JSON.stringify(wrapped),
+      ]);
+      const kept = await new ProjectKeyRepository(m).find(projectId);
+      if (!kept) throw new Error(`the key of project ${projectId} was not kept`);
+      return kept;
+    });
+  }
+
+  /** Makes `kekId` the KEK new keys must be wrapped by; waits for keys being kept under the previous one. */
+  async setCurrentKek(kekId: string): Promise<void> {
+    await this.m.query(
+      `INSERT INTO kek_state (id, current_kek_id) VALUES (1, $1)
+       ON CONFLICT (id) DO UPDATE SET current_kek_id = EXCLUDED.current_kek_id, changed_at = now()`,
+      [kekId],
+    );
   }
 
   /** Projects whose key the KEK `kekId` seals (what a rotation away from it must re-wrap). */

@@ -87,9 +87,9 @@ export class SnapshotRepository {
     await this.patch(id, { status: 'error', statusReason: reason });
   }
 
-  /** Its manifest is in Swift: the snapshot is complete. */
-  async markAvailable(id: string, manifestObject: string): Promise<void> {
-    await this.patch(id, { status: 'available', manifestObject, committedAt: new Date() });
+  /** Its manifest is in Swift (sealed or, from a worker before encryption, plain): the snapshot is complete. */
+  async markAvailable(id: string, manifestObject: string, manifestSealed: boolean): Promise<void> {
+    await this.patch(id, { status: 'available', manifestObject, manifestSealed, committedAt: new Date() });
   }
 
   async markDeleted(id: string): Promise<void> {

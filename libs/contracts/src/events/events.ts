@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsIn, IsInt, IsObject, IsOptional, IsString, MaxLength, Min, ValidateIf, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, MaxLength, Min, ValidateIf, ValidateNested } from 'class-validator';
 import { BlockRun } from '../block-run';
 import { defineContract, FAILURE_SCOPES, FailureScope } from '../contract';
 import { routes } from '../topology';
@@ -56,6 +56,8 @@ export const SnapshotPartUploaded = event('snapshot.part-uploaded', SnapshotPart
 export class SnapshotManifestWrittenEvent {
   @IsResourceId() snapshotId!: string;
   @IsString() manifestObject!: string;
+  /** Written sealed under its project's key (always, since encryption at rest). */
+  @IsBoolean() sealed!: boolean;
   @IsByteCount() bytes!: number;
 }
 export const SnapshotManifestWritten = event('snapshot.manifest-written', SnapshotManifestWrittenEvent);

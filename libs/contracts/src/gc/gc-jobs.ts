@@ -54,6 +54,11 @@ export const Fsck = gcJob('gc.fsck', FsckJob);
 export class CatalogRebuildJob {
   @IsResourceId() operationId!: string;
   @IsRegionName() region!: string;
+  /**
+   * Also rebuild from plain manifests (written before encryption): they authenticate nothing, so only when the
+   * operator knows the store holds such data; otherwise they are counted and left out.
+   */
+  @IsBoolean() acceptPlain!: boolean;
 }
 export const CatalogRebuild = gcJob('gc.catalog-rebuild', CatalogRebuildJob);
 

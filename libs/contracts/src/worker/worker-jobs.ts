@@ -1,4 +1,4 @@
-import { ArrayMaxSize, ArrayMinSize, IsIn, IsOptional, IsString } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsBoolean, IsIn, IsOptional, IsString } from 'class-validator';
 import { defineContract, FailurePolicy } from '../contract';
 import { routes } from '../topology';
 import { IsAbsolutePath, IsBlockIndexList, IsBlockSize, IsByteCount, IsCount, IsHostName, IsPointInTime, IsRegionName, IsResourceId } from '../validators';
@@ -54,6 +54,8 @@ export class VolumeRestoreJob {
   @IsString() projectId!: string;
   @IsRegionName() region!: string;
   @IsString() manifestObject!: string;
+  /** The manifest was written sealed: a plain one under its name is a replacement, refused. */
+  @IsBoolean() manifestSealed!: boolean;
   @IsAbsolutePath() targetPath!: string;
   @IsByteCount() sizeBytes!: number;
   @IsPointInTime() pointInTime!: string;
@@ -96,6 +98,7 @@ export class SnapshotCopyJob {
   @IsResourceId() sourceSnapshotId!: string;
   @IsRegionName() sourceRegion!: string;
   @IsString() sourceManifest!: string;
+  @IsBoolean() sourceManifestSealed!: boolean;
   @IsBlockSize() blockSize!: number;
   @IsByteCount() sizeBytes!: number;
 }

@@ -69,6 +69,7 @@ export class CatalogFixture {
       sizeBytes: volume.sizeBytes,
       blockSize: volume.blockSize,
       manifestObject: null,
+      manifestSealed: false,
       ...NEW_SNAPSHOT_COUNTERS,
       copyOf: null,
       copiedFrom: null,
