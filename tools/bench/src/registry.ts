@@ -1,5 +1,6 @@
 import { Benchmark } from './benchmark';
 import { blockSize } from './benchmarks/block-size';
+import { cpuPerGib } from './benchmarks/cpu-per-gib';
 import { encryption } from './benchmarks/encryption';
 import { qcow2Io } from './benchmarks/qcow2-io';
 import { regionCopy } from './benchmarks/region-copy';
@@ -9,4 +10,4 @@ import { snapshotScaling } from './benchmarks/snapshot-scaling';
 import { swiftThroughput } from './benchmarks/swift-throughput';
 
 /** Every benchmark `npm run bench` knows, in the order they run. */
-export const BENCHMARKS: Benchmark[] = [swiftThroughput, qcow2Io, snapshotPipeline, snapshotScaling, snapshotDeletion, blockSize, regionCopy, encryption];
+export const BENCHMARKS: Benchmark[] = [swiftThroughput, qcow2Io, snapshotPipeline, snapshotScaling, snapshotDeletion, blockSize, regionCopy, encryption, cpuPerGib];

@@ -16,3 +16,10 @@ export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
 }
+
+/** Attaches a volume on the stack's host and waits until it is in use (a restore, when it has content); its image path. */
+export async function attachAndWait(island: IslandStack, volumeId: string): Promise<string> {
+  await island.request('POST', `/v1/volumes/${volumeId}/attach`, { host: island.host });
+  const volume = await pollUntil<Json>(island, `/v1/volumes/${volumeId}`, (v) => v.status === 'in-use', { timeoutMs: 600_000 });
+  return (volume.connection as { path: string }).path;
+}

@@ -43,7 +43,9 @@ export function openSealedObject(key: Buffer, magic: Buffer, objectName: string,
   decipher.setAuthTag(object.subarray(object.length - TAG_BYTES));
   let payload: Buffer;
   try {
-    payload = Buffer.concat([decipher.update(object.subarray(SEALED_HEADER_BYTES, object.length - TAG_BYTES)), decipher.final()]);
+    const opened = decipher.update(object.subarray(SEALED_HEADER_BYTES, object.length - TAG_BYTES));
+    const tail = decipher.final(); // empty for GCM: no second 1 MiB buffer and copy per block
+    payload = tail.length > 0 ? Buffer.concat([opened, tail]) : opened;
   } catch {
     throw new CorruptObjectError(objectName, 'does not authenticate: altered, cut short, stored under another name, or sealed with another key');
   }

@@ -1,16 +1,14 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { BlockDecoder, BlockEncoder, objectNames, ProjectKeys } from '@island/blockstore';
 import { Qcow2Image } from '@island/qcow2';
 import { IslandStack, pollUntil, startIsland } from '@island/stack';
 import { Benchmark, BenchmarkRow } from '../benchmark';
+import { attachAndWait } from '../stack-timing';
+import { cpuSeconds, GIB, medianOf, MIB, overOneGiB, processCpuSeconds } from '../cpu';
 
-const MIB = 1 << 20;
-const GIB = 1 << 30;
 /** Distinct 1 MiB blocks cycled through for the in-process measurements (1 GiB of work, 64 MiB of memory). */
 const SAMPLE_BLOCKS = 64;
 const ROUNDS = 3;
-type Json = Record<string, unknown>;
 
 /**
  * What encryption costs, in CPU seconds per GiB, against the cost of the cipher itself on one core in the same run:
@@ -24,16 +22,16 @@ export const encryption: Benchmark = {
   async run(ctx) {
     const blocks = Array.from({ length: SAMPLE_BLOCKS }, () => randomBytes(MIB));
     const keys = new ProjectKeys('bench', ProjectKeys.newMasterKey());
-    const cipher = median(ROUNDS, () => cpuSeconds(() => aesGcmAlone(blocks, keys.encryption)));
-    const decipher = median(ROUNDS, () => cpuSeconds(() => aesGcmOpenAlone(blocks, keys.encryption)));
-    const hmac = median(ROUNDS, () => cpuSeconds(() => each(blocks, (b) => createHmac('sha256', keys.naming).update(b).digest())));
-    const sha = median(ROUNDS, () => cpuSeconds(() => each(blocks, (b) => createHash('sha256').update(b).digest())));
+    const cipher = medianOf(ROUNDS, () => cpuSeconds(() => aesGcmAlone(blocks, keys.encryption)));
+    const decipher = medianOf(ROUNDS, () => cpuSeconds(() => aesGcmOpenAlone(blocks, keys.encryption)));
+    const hmac = medianOf(ROUNDS, () => cpuSeconds(() => overOneGiB(blocks, (b) => createHmac('sha256', keys.naming).update(b).digest())));
+    const sha = medianOf(ROUNDS, () => cpuSeconds(() => overOneGiB(blocks, (b) => createHash('sha256').update(b).digest())));
     const encoder = new BlockEncoder();
-    const sealed = median(ROUNDS, () => cpuSeconds(() => each(blocks, (b) => encoder.encodeSealed(b, keys, objectNames.block))));
-    const plain = median(ROUNDS, () => cpuSeconds(() => each(blocks, (b) => encoder.encode(b))));
+    const sealed = medianOf(ROUNDS, () => cpuSeconds(() => overOneGiB(blocks, (b) => encoder.encodeSealed(b, keys, objectNames.block))));
+    const plain = medianOf(ROUNDS, () => cpuSeconds(() => overOneGiB(blocks, (b) => encoder.encode(b))));
     const sealedObjects = blocks.map((b) => encoder.encodeSealed(b, keys, objectNames.block));
     const decoder = new BlockDecoder();
-    const opened = median(ROUNDS, () => cpuSeconds(() => each(sealedObjects, (o) => decoder.decode(o.object, o.hash, objectNames.block(o.hash), keys))));
+    const opened = medianOf(ROUNDS, () => cpuSeconds(() => overOneGiB(sealedObjects, (o) => decoder.decode(o.object, o.hash, objectNames.block(o.hash), keys))));
     ctx.log(`in process: AES-GCM ${cipher.toFixed(2)} s/GiB, sealed ${sealed.toFixed(2)}, plain ${plain.toFixed(2)}`);
 
     const stack = await endToEnd(ctx.log);
@@ -94,20 +92,20 @@ async function endToEnd(log: (m: string) => void): Promise<{ snapshotCpu: number
     await image.close();
     const worker = island.pid('worker-1');
 
-    let cpu = workerCpuSeconds(worker);
+    let cpu = processCpuSeconds(worker);
     let started = performance.now();
     const created = await island.request('POST', '/v1/snapshots', { volumeId: volume.id });
     await pollUntil(island, `/v1/snapshots/${String(created.body.id)}`, (s) => s.status === 'available', { timeoutMs: 600_000 });
     const snapshotSeconds = (performance.now() - started) / 1000;
-    const snapshotCpu = workerCpuSeconds(worker) - cpu;
+    const snapshotCpu = processCpuSeconds(worker) - cpu;
     log(`snapshot: ${snapshotSeconds.toFixed(1)} s, worker CPU ${snapshotCpu.toFixed(2)} s`);
 
     const clone = await island.request('POST', '/v1/volumes', { sizeBytes: GIB, snapshotId: created.body.id });
-    cpu = workerCpuSeconds(worker);
+    cpu = processCpuSeconds(worker);
     started = performance.now();
-    await attach(island, String(clone.body.id));
+    await attachAndWait(island, String(clone.body.id));
     const restoreSeconds = (performance.now() - started) / 1000;
-    const restoreCpu = workerCpuSeconds(worker) - cpu;
+    const restoreCpu = processCpuSeconds(worker) - cpu;
     log(`restore: ${restoreSeconds.toFixed(1)} s, worker CPU ${restoreCpu.toFixed(2)} s`);
     return { snapshotCpu, restoreCpu, snapshotSeconds, restoreSeconds };
   } finally {
@@ -118,36 +116,12 @@ async function endToEnd(log: (m: string) => void): Promise<{ snapshotCpu: number
 async function attachedVolume(island: IslandStack, size: number): Promise<{ id: string; path: string }> {
   const created = await island.request('POST', '/v1/volumes', { sizeBytes: size });
   const id = String(created.body.id);
-  return { id, path: await attach(island, id) };
+  return { id, path: await attachAndWait(island, id) };
 }
 
-async function attach(island: IslandStack, id: string): Promise<string> {
-  await island.request('POST', `/v1/volumes/${id}/attach`, { host: island.host });
-  const volume = await pollUntil<Json>(island, `/v1/volumes/${id}`, (v) => v.status === 'in-use', { timeoutMs: 600_000 });
-  return (volume.connection as { path: string }).path;
-}
-
-/** User + system CPU seconds a process has used (/proc/<pid>/stat, in clock ticks of 1/100 s). */
-function workerCpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** CPU seconds (this process, user + system) a piece of work takes. */
-function cpuSeconds(work: () => void): number {
-  const before = process.cpuUsage();
-  work();
-  const used = process.cpuUsage(before);
-  return (used.user + used.system) / 1e6;
-}
-
-/** Runs `work` over 1 GiB: the sample blocks, cycled. */
-function each<T>(items: T[], work: (item: T, index: number) => unknown): void {
-  for (let i = 0; i < GIB / MIB; i++) work(items[i % items.length], i);
-}
 
 function aesGcmAlone(blocks: Buffer[], key: Buffer): void {
-  each(blocks, (b) => {
+  overOneGiB(blocks, (b) => {
     const c = createCipheriv('aes-256-gcm', key, randomBytes(12));
     c.update(b);
     c.final();
@@ -161,15 +135,10 @@ function aesGcmOpenAlone(blocks: Buffer[], key: Buffer): void {
     const c = createCipheriv('aes-256-gcm', key, iv);
     return { data: Buffer.concat([c.update(b), c.final()]), tag: c.getAuthTag() };
   });
-  each(sealed, (s) => {
+  overOneGiB(sealed, (s) => {
     const d = createDecipheriv('aes-256-gcm', key, iv);
     d.setAuthTag(s.tag);
     d.update(s.data);
     return d.final();
   });
-}
-
-function median(rounds: number, measure: () => number): number {
-  const values = Array.from({ length: rounds }, measure).sort((a, b) => a - b);
-  return values[Math.floor(values.length / 2)];
 }
