@@ -10,4 +10,14 @@ import { snapshotScaling } from './benchmarks/snapshot-scaling';
 import { swiftThroughput } from './benchmarks/swift-throughput';
 
 /** Every benchmark `npm run bench` knows, in the order they run. */
-export const BENCHMARKS: Benchmark[] = [swiftThroughput, qcow2Io, snapshotPipeline, snapshotScaling, snapshotDeletion, blockSize, regionCopy, encryption, cpuPerGib];
+export const BENCHMARKS: Benchmark[] = [
+  swiftThroughput,
+  qcow2Io,
+  snapshotPipeline,
+  snapshotScaling,
+  snapshotDeletion,
+  blockSize,
+  regionCopy,
+  encryption,
+  cpuPerGib,
+];

@@ -31,7 +31,9 @@ export const encryption: Benchmark = {
     const plain = medianOf(ROUNDS, () => cpuSeconds(() => overOneGiB(blocks, (b) => encoder.encode(b))));
     const sealedObjects = blocks.map((b) => encoder.encodeSealed(b, keys, objectNames.block));
     const decoder = new BlockDecoder();
-    const opened = medianOf(ROUNDS, () => cpuSeconds(() => overOneGiB(sealedObjects, (o) => decoder.decode(o.object, o.hash, objectNames.block(o.hash), keys))));
+    const opened = medianOf(ROUNDS, () =>
+      cpuSeconds(() => overOneGiB(sealedObjects, (o) => decoder.decode(o.object, o.hash, objectNames.block(o.hash), keys))),
+    );
     ctx.log(`in process: AES-GCM ${cipher.toFixed(2)} s/GiB, sealed ${sealed.toFixed(2)}, plain ${plain.toFixed(2)}`);
 
     const stack = await endToEnd(ctx.log);
@@ -118,7 +120,6 @@ async function attachedVolume(island: IslandStack, size: number): Promise<{ id: 
   const id = String(created.body.id);
   return { id, path: await attachAndWait(island, id) };
 }
-
 
 function aesGcmAlone(blocks: Buffer[], key: Buffer): void {
   overOneGiB(blocks, (b) => {
