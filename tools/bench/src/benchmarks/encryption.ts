@@ -1,14 +1,9 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { BlockDecoder, BlockEncoder, objectNames, ProjectKeys } from '@island/blockstore';
-import { Qcow2Image } from '@island/qcow2';
-import { IslandStack, pollUntil, startIsland } from '@island/stack';
+import { startIsland } from '@island/stack';
 import { Benchmark, BenchmarkRow } from '../benchmark';
-import { attachAndWait } from '../stack-timing';
-import { cpuSeconds, GIB, medianOf, MIB, overOneGiB, processCpuSeconds } from '../cpu';
-
-/** Distinct 1 MiB blocks cycled through for the in-process measurements (1 GiB of work, 64 MiB of memory). */
-const SAMPLE_BLOCKS = 64;
-const ROUNDS = 3;
+import { cpuSeconds, medianOf, overOneGiB } from '../cpu';
+import { FLOOR_ROUNDS as ROUNDS, measureFloors, SAMPLE_BLOCKS, sampleBlocks } from '../floors';
+import { measureOneGiB } from '../stack-cpu';
 
 /**
  * What encryption costs, in CPU seconds per GiB, against the cost of the cipher itself on one core in the same run:
@@ -20,12 +15,9 @@ export const encryption: Benchmark = {
   name: 'encryption',
   title: 'Encryption at rest: CPU seconds per GiB against AES-256-GCM alone',
   async run(ctx) {
-    const blocks = Array.from({ length: SAMPLE_BLOCKS }, () => randomBytes(MIB));
+    const blocks = sampleBlocks();
     const keys = new ProjectKeys('bench', ProjectKeys.newMasterKey());
-    const cipher = medianOf(ROUNDS, () => cpuSeconds(() => aesGcmAlone(blocks, keys.encryption)));
-    const decipher = medianOf(ROUNDS, () => cpuSeconds(() => aesGcmOpenAlone(blocks, keys.encryption)));
-    const hmac = medianOf(ROUNDS, () => cpuSeconds(() => overOneGiB(blocks, (b) => createHmac('sha256', keys.naming).update(b).digest())));
-    const sha = medianOf(ROUNDS, () => cpuSeconds(() => overOneGiB(blocks, (b) => createHash('sha256').update(b).digest())));
+    const { seal: cipher, open: decipher, hmac, sha256: sha } = measureFloors(blocks, keys.encryption);
     const encoder = new BlockEncoder();
     const sealed = medianOf(ROUNDS, () => cpuSeconds(() => overOneGiB(blocks, (b) => encoder.encodeSealed(b, keys, objectNames.block))));
     const plain = medianOf(ROUNDS, () => cpuSeconds(() => overOneGiB(blocks, (b) => encoder.encode(b))));
@@ -36,7 +28,14 @@ export const encryption: Benchmark = {
     );
     ctx.log(`in process: AES-GCM ${cipher.toFixed(2)} s/GiB, sealed ${sealed.toFixed(2)}, plain ${plain.toFixed(2)}`);
 
-    const stack = await endToEnd(ctx.log);
+    const island = await startIsland({ workers: 1 });
+    const used = await measureOneGiB(island, ['worker-1'], ctx.log, { copy: false }).finally(() => island.stop());
+    const stack = {
+      snapshotCpu: used.snapshot.total,
+      restoreCpu: used.restore.total,
+      snapshotSeconds: used.snapshot.seconds,
+      restoreSeconds: used.restore.seconds,
+    };
     const addedBySealing = sealed - plain;
     const snapshotFloor = hmac + cipher;
     const restoreFloor = hmac + decipher;
@@ -84,62 +83,3 @@ export const encryption: Benchmark = {
     };
   },
 };
-
-async function endToEnd(log: (m: string) => void): Promise<{ snapshotCpu: number; restoreCpu: number; snapshotSeconds: number; restoreSeconds: number }> {
-  const island = await startIsland({ workers: 1 });
-  try {
-    const volume = await attachedVolume(island, GIB);
-    const image = await Qcow2Image.open(volume.path, { writable: true });
-    for (let at = 0; at < GIB; at += 64 * MIB) await image.write(at, randomBytes(64 * MIB));
-    await image.close();
-    const worker = island.pid('worker-1');
-
-    let cpu = processCpuSeconds(worker);
-    let started = performance.now();
-    const created = await island.request('POST', '/v1/snapshots', { volumeId: volume.id });
-    await pollUntil(island, `/v1/snapshots/${String(created.body.id)}`, (s) => s.status === 'available', { timeoutMs: 600_000 });
-    const snapshotSeconds = (performance.now() - started) / 1000;
-    const snapshotCpu = processCpuSeconds(worker) - cpu;
-    log(`snapshot: ${snapshotSeconds.toFixed(1)} s, worker CPU ${snapshotCpu.toFixed(2)} s`);
-
-    const clone = await island.request('POST', '/v1/volumes', { sizeBytes: GIB, snapshotId: created.body.id });
-    cpu = processCpuSeconds(worker);
-    started = performance.now();
-    await attachAndWait(island, String(clone.body.id));
-    const restoreSeconds = (performance.now() - started) / 1000;
-    const restoreCpu = processCpuSeconds(worker) - cpu;
-    log(`restore: ${restoreSeconds.toFixed(1)} s, worker CPU ${restoreCpu.toFixed(2)} s`);
-    return { snapshotCpu, restoreCpu, snapshotSeconds, restoreSeconds };
-  } finally {
-    await island.stop();
-  }
-}
-
-async function attachedVolume(island: IslandStack, size: number): Promise<{ id: string; path: string }> {
-  const created = await island.request('POST', '/v1/volumes', { sizeBytes: size });
-  const id = String(created.body.id);
-  return { id, path: await attachAndWait(island, id) };
-}
-
-function aesGcmAlone(blocks: Buffer[], key: Buffer): void {
-  overOneGiB(blocks, (b) => {
-    const c = createCipheriv('aes-256-gcm', key, randomBytes(12));
-    c.update(b);
-    c.final();
-    return c.getAuthTag();
-  });
-}
-
-function aesGcmOpenAlone(blocks: Buffer[], key: Buffer): void {
-  const iv = randomBytes(12);
-  const sealed = blocks.map((b) => {
-    const c = createCipheriv('aes-256-gcm', key, iv);
-    return { data: Buffer.concat([c.update(b), c.final()]), tag: c.getAuthTag() };
-  });
-  overOneGiB(sealed, (s) => {
-    const d = createDecipheriv('aes-256-gcm', key, iv);
-    d.setAuthTag(s.tag);
-    d.update(s.data);
-    return d.final();
-  });
-}

@@ -1,0 +1,50 @@
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
+import { cpuSeconds, medianOf, MIB, overOneGiB } from './cpu';
+
+/** Distinct 1 MiB blocks cycled through for the floors (1 GiB of work, 64 MiB of memory). */
+export const SAMPLE_BLOCKS = 64;
+export const FLOOR_ROUNDS = 3;
+
+/** CPU seconds per GiB, on one core of this process, of what island must compute per block: the floors. */
+export interface Floors {
+  hmac: number;
+  sha256: number;
+  md5: number;
+  seal: number;
+  open: number;
+}
+
+/** Random 1 MiB sample blocks. */
+export function sampleBlocks(): Buffer[] {
+  return Array.from({ length: SAMPLE_BLOCKS }, () => randomBytes(MIB));
+}
+
+/** Medians of FLOOR_ROUNDS rounds of each primitive over 1 GiB of `blocks`, with `key` (32 bytes). */
+export function measureFloors(blocks: Buffer[], key: Buffer): Floors {
+  const perGiB = (work: (b: Buffer) => unknown) => medianOf(FLOOR_ROUNDS, () => cpuSeconds(() => overOneGiB(blocks, work)));
+  const iv = randomBytes(12);
+  const sealed = blocks.map((b) => {
+    const c = createCipheriv('aes-256-gcm', key, iv);
+    return { data: Buffer.concat([c.update(b), c.final()]), tag: c.getAuthTag() };
+  });
+  return {
+    hmac: perGiB((b) => createHmac('sha256', key).update(b).digest()),
+    sha256: perGiB((b) => createHash('sha256').update(b).digest()),
+    md5: perGiB((b) => createHash('md5').update(b).digest()),
+    seal: perGiB((b) => {
+      const c = createCipheriv('aes-256-gcm', key, randomBytes(12));
+      c.update(b);
+      c.final();
+      return c.getAuthTag();
+    }),
+    open: medianOf(FLOOR_ROUNDS, () =>
+      cpuSeconds(() =>
+        overOneGiB(sealed, (s) => {
+          const d = createDecipheriv('aes-256-gcm', key, iv).setAuthTag(s.tag);
+          d.update(s.data);
+          return d.final();
+        }),
+      ),
+    ),
+  };
+}

@@ -1,0 +1,57 @@
+import { randomBytes } from 'node:crypto';
+import { Qcow2Image } from '@island/qcow2';
+import { IslandStack, pollUntil } from '@island/stack';
+import { GIB, MIB, processCpuSeconds } from './cpu';
+import { attachAndWait } from './stack-timing';
+
+type Json = Record<string, unknown>;
+
+/** CPU seconds the named processes of a stack used for one step, and the step's wall clock. */
+export interface StepUsage {
+  total: number;
+  seconds: number;
+  byProcess: Record<string, number>;
+}
+
+/**
+ * On a stack: a first snapshot of 1 GiB of random data, its restore into a new volume and (`copy`) its copy to
+ * RegionTwo, each with the CPU the named processes used (/proc, user + system).
+ */
+export async function measureOneGiB(
+  island: IslandStack,
+  processes: string[],
+  log: (m: string) => void,
+  options: { copy: boolean },
+): Promise<{ snapshot: StepUsage; restore: StepUsage; copy?: StepUsage }> {
+  const pids = Object.fromEntries(processes.map((name) => [name, island.pid(name)]));
+  const measure = async (what: string, step: () => Promise<unknown>): Promise<StepUsage> => {
+    const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processCpuSeconds(pid)]));
+    const started = performance.now();
+    await step();
+    const seconds = (performance.now() - started) / 1000;
+    const byProcess = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processCpuSeconds(pid) - before[name]]));
+    const total = Object.values(byProcess).reduce((a, b) => a + b, 0);
+    log(`${what}: ${seconds.toFixed(1)} s, CPU of ${processes.join(' + ')} ${total.toFixed(2)} s`);
+    return { total, seconds, byProcess };
+  };
+
+  const volumeId = String((await island.request('POST', '/v1/volumes', { sizeBytes: GIB })).body.id);
+  const image = await Qcow2Image.open(await attachAndWait(island, volumeId), { writable: true });
+  for (let at = 0; at < GIB; at += 64 * MIB) await image.write(at, randomBytes(64 * MIB));
+  await image.close();
+
+  let snapshotId = '';
+  const snapshot = await measure('first snapshot', async () => {
+    const created = await island.request('POST', '/v1/snapshots', { volumeId });
+    snapshotId = String(created.body.id);
+    await pollUntil(island, `/v1/snapshots/${snapshotId}`, (s) => s.status === 'available', { timeoutMs: 600_000 });
+  });
+  const clone = String((await island.request('POST', '/v1/volumes', { sizeBytes: GIB, snapshotId })).body.id);
+  const restore = await measure('restore', () => attachAndWait(island, clone));
+  if (!options.copy) return { snapshot, restore };
+  const copy = await measure('region copy', async () => {
+    const created = await island.request<Json>('POST', `/v1/snapshots/${snapshotId}/copy`, { region: 'RegionTwo' });
+    await pollUntil(island, `/v1/snapshots/${String(created.body.id)}`, (s) => s.status === 'available', { timeoutMs: 600_000 });
+  });
+  return { snapshot, restore, copy };
+}
