@@ -171,13 +171,10 @@ export class SwiftBlockStore {
    */
   async getManifest(name: string, keys: ProjectKeys | undefined, sealed: boolean): Promise<Manifest> {
     const object = await this.swift.getObject(this.container, name);
-    const label = `${this.container}/${name}`;
-    if (!isSealedManifest(object)) {
-      if (sealed) throw new CorruptObjectError(label, 'is plain, but this manifest was written sealed: it was replaced in Swift');
-      return decodeManifest(object, label);
+    if (!isSealedManifest(object) && sealed) {
+      throw new CorruptObjectError(`${this.container}/${name}`, 'is plain, but this manifest was written sealed: it was replaced in Swift');
     }
-    if (!keys) throw new CorruptObjectError(label, 'is sealed and its project has no key to open it');
-    return decodeManifest(openManifest(object, keys, name), label);
+    return this.decodeManifestObject(name, object, keys);
   }
 
   /**
@@ -191,16 +188,22 @@ export class SwiftBlockStore {
     keysOf: (projectId: string) => Promise<ProjectKeys | undefined>,
     acceptPlain: boolean,
   ): Promise<{ manifest: Manifest; sealed: boolean } | undefined> {
-    const object = await this.swift.getObject(this.container, name);
+    const { data: object, metadata } = await this.swift.getObjectWithMetadata(this.container, name);
     const label = `${this.container}/${name}`;
     if (!isSealedManifest(object)) return acceptPlain ? { manifest: decodeManifest(object, label), sealed: false } : undefined;
-    const projectId = (await this.swift.headObject(this.container, name)).metadata[MANIFEST_PROJECT_META];
+    const projectId = metadata[MANIFEST_PROJECT_META];
     if (!projectId) throw new CorruptObjectError(label, `is sealed and names no project (X-Object-Meta-${MANIFEST_PROJECT_META})`);
-    const keys = await keysOf(projectId);
-    if (!keys) throw new CorruptObjectError(label, `is sealed under project ${projectId}'s key, which neither the catalog nor Swift holds`);
-    const manifest = decodeManifest(openManifest(object, keys, name), label);
+    const manifest = this.decodeManifestObject(name, object, await keysOf(projectId));
     if (manifest.metadata.projectId !== projectId) throw new CorruptObjectError(label, `says project ${manifest.metadata.projectId}, sealed by ${projectId}`);
     return { manifest, sealed: true };
+  }
+
+  /** Decodes a manifest object as read: opened with its project's keys when it is sealed. */
+  private decodeManifestObject(name: string, object: Buffer, keys: ProjectKeys | undefined): Manifest {
+    const label = `${this.container}/${name}`;
+    if (!isSealedManifest(object)) return decodeManifest(object, label);
+    if (!keys) throw new CorruptObjectError(label, 'is sealed and its project has no key to open it');
+    return decodeManifest(openManifest(object, keys, name), label);
   }
 
   /** Keeps a project's wrapped key in this container; `ifAbsent`: only when it holds none ('exists' otherwise). */

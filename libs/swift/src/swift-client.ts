@@ -225,6 +225,12 @@ export class SwiftClient {
     return (await this.getChecked(container, name, range, options.verifyMd5 !== false)).data;
   }
 
+  /** Reads a whole object, MD5-checked, with its X-Object-Meta-* metadata (keys lower-cased without the prefix). */
+  async getObjectWithMetadata(container: string, name: string): Promise<{ data: Buffer; metadata: Record<string, string> }> {
+    const { data, metadata } = await this.getChecked(container, name, undefined, true);
+    return { data, metadata };
+  }
+
   /**
    * Reads a whole object and returns it with the MD5 its ETag states, unchecked here: the bytes are meant
    * to be PUT elsewhere with that ETag, and the receiving Swift's check then covers the whole way from the
@@ -235,7 +241,12 @@ export class SwiftClient {
     return { data, md5: etag && /^[0-9a-f]{32}$/.test(etag) ? etag : createHash('md5').update(data).digest('hex') };
   }
 
-  private async getChecked(container: string, name: string, range: ByteRange | undefined, verifyMd5: boolean): Promise<{ data: Buffer; etag?: string }> {
+  private async getChecked(
+    container: string,
+    name: string,
+    range: ByteRange | undefined,
+    verifyMd5: boolean,
+  ): Promise<{ data: Buffer; etag?: string; metadata: Record<string, string> }> {
     const target = `${container}/${name}`;
     const path = objectPath(container, name);
     return this.withRetries('GET', target, async () => {
@@ -249,7 +260,7 @@ export class SwiftClient {
         if (res.statusCode < 200 || res.statusCode >= 300) {
           throw statusError('GET', target, res.statusCode, res.body.toString('utf8', 0, Math.min(200, res.body.length)).trim());
         }
-        return { data: this.checkGet(target, res, range, verifyMd5), etag: unquote(header(res.headers, 'etag')) };
+        return { data: this.checkGet(target, res, range, verifyMd5), etag: unquote(header(res.headers, 'etag')), metadata: objectMetadata(res.headers) };
       }
     });
   }
@@ -303,10 +314,7 @@ export class SwiftClient {
   async headObject(container: string, name: string): Promise<ObjectInfo> {
     const res = await this.send({ operation: 'HEAD', target: `${container}/${name}`, method: 'HEAD', path: objectPath(container, name) });
     await res.body.dump();
-    const metadata: Record<string, string> = {};
-    for (const [key, value] of Object.entries(res.headers)) {
-      if (key.startsWith('x-object-meta-') && value !== undefined) metadata[key.slice(14)] = String(value);
-    }
+    const metadata = objectMetadata(res.headers);
     const lastModified = header(res.headers, 'last-modified');
     return {
       size: Number(header(res.headers, 'content-length')),
@@ -525,4 +533,13 @@ function rangeHeaders(range?: ByteRange): Record<string, string> {
 
 function unquote(etag: string | undefined): string | undefined {
   return etag?.replace(/^"(.*)"$/, '$1');
+}
+
+/** An object's X-Object-Meta-* headers, keys lower-cased without the prefix. */
+function objectMetadata(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const metadata: Record<string, string> = {};
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.startsWith('x-object-meta-') && value !== undefined) metadata[key.slice(14)] = String(value);
+  }
+  return metadata;
 }
