@@ -18,6 +18,7 @@ export * from './repositories/ledger.repository';
 export * from './repositories/outbox.repository';
 export * from './repositories/project.repository';
 export * from './repositories/project-key.repository';
+export * from './repositories/kek-rotation-lock';
 export * from './repositories/region-copy.repository';
 export * from './repositories/region.repository';
 export * from './repositories/snapshot-upload.repository';

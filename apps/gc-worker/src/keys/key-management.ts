@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { objectNames, ProjectKeyService, RegionStores, rewrapProjectKey, sameWrapping, WrappedProjectKey } from '@island/blockstore';
-import { ProjectKeyRepository } from '@island/catalog';
+import { ProjectKeyRepository, whileRotatingAlone } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { InjectConfig } from '@island/platform';
 
@@ -42,20 +42,8 @@ export class KeyManagement {
   ) {}
 
   /** One rotation at a time, across every GC worker: a second one would retire the first one's new KEK. */
-  async rotate(progress: (done: number, total: number) => void): Promise<RotationReport> {
-    const session = this.dataSource.createQueryRunner();
-    await session.connect();
-    try {
-      const [{ locked }] = (await session.query(`SELECT pg_try_advisory_lock(hashtext('island keys-rotate')) AS locked`)) as { locked: boolean }[];
-      if (!locked) throw new Error('another KEK rotation is running; run this one again once it has finished');
-      try {
-        return await this.rotateAlone(progress);
-      } finally {
-        await session.query(`SELECT pg_advisory_unlock(hashtext('island keys-rotate'))`);
-      }
-    } finally {
-      await session.release();
-    }
+  rotate(progress: (done: number, total: number) => void): Promise<RotationReport> {
+    return whileRotatingAlone(this.dataSource, () => this.rotateAlone(progress));
   }
 
   private async rotateAlone(progress: (done: number, total: number) => void): Promise<RotationReport> {
