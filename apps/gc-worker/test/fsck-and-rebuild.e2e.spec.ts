@@ -152,7 +152,7 @@ describe('fsck and catalog rebuild', () => {
         await legacy.putBlock(block);
         builder.add(k, block.hash);
       }
-      await legacy.putManifest(builder.build());
+      await legacy.putWholeManifest(builder.build());
     } finally {
       await swift.close();
     }

@@ -1,7 +1,17 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { loadConfig } from '@island/config';
 import { SwiftProtocolError, swiftClientFor } from '@island/swift';
-import { BlockEncoder, BlockRefetch, CorruptObjectError, encodeManifest, ManifestBuilder, objectNames, ProjectKeys, SwiftBlockStore } from './index';
+import {
+  BlockEncoder,
+  BlockRefetch,
+  CorruptObjectError,
+  encodeManifest,
+  ManifestBuilder,
+  objectNames,
+  ProjectKeys,
+  sealManifest,
+  SwiftBlockStore,
+} from './index';
 
 /** Runs against the real Swift of `scripts/services.sh up`. */
 describe('SwiftBlockStore', () => {
@@ -9,6 +19,17 @@ describe('SwiftBlockStore', () => {
   const swift = swiftClientFor(region, { concurrency: 4, timeoutMs: 30_000, retries: 1 });
   const store = new SwiftBlockStore(swift, `island-test-blocks-${randomUUID().slice(0, 8)}`);
   const encoder = new BlockEncoder();
+
+  const manifestMetadata = (seq: number) => ({
+    volumeId: randomUUID(),
+    snapshotId: randomUUID(),
+    projectId: 'demo',
+    region: region.name,
+    seq,
+    createdAt: '',
+    name: '',
+    volumeName: '',
+  });
 
   beforeAll(() => store.ensureContainer());
   afterAll(async () => {
@@ -109,23 +130,14 @@ describe('SwiftBlockStore', () => {
   });
 
   it('writes a sealed manifest idempotently, reports its stored size, reads it back, and refuses a plain one put in its place', async () => {
-    const metadata = {
-      volumeId: randomUUID(),
-      snapshotId: randomUUID(),
-      projectId: 'demo',
-      region: region.name,
-      seq: 3,
-      createdAt: new Date().toISOString(),
-      name: 'nightly',
-      volumeName: 'db',
-    };
+    const metadata = { ...manifestMetadata(3), createdAt: new Date().toISOString(), name: 'nightly', volumeName: 'db' };
     const manifest = new ManifestBuilder(1 << 20, 10 << 20, metadata).add(0, randomBytes(32)).add(7, randomBytes(32)).build();
     const keys = new ProjectKeys('demo', ProjectKeys.newMasterKey());
-    const { name, bytes } = await store.putManifest(manifest, keys);
+    const { name, bytes } = await store.putWholeManifest(manifest, keys);
     expect(name).toBe(`manifests/${metadata.volumeId}/0000000003-${metadata.snapshotId}`);
     expect(bytes).toBe((await store.swift.headObject(store.container, name)).size);
     // a retry after a lost reply: another nonce, the same manifest, so it counts as written
-    expect(await store.putManifest(manifest, keys)).toEqual({ name, bytes });
+    expect(await store.putWholeManifest(manifest, keys)).toEqual({ name, bytes });
     const back = await store.getManifest(name, keys, true);
     expect(back.metadata).toEqual(metadata);
     expect(back.hashes).toEqual(manifest.hashes);
@@ -138,5 +150,51 @@ describe('SwiftBlockStore', () => {
     await expect(store.getManifest(name, keys, true)).rejects.toThrow('is plain, but this manifest was written sealed: it was replaced in Swift');
     expect(await store.getManifestOfAnyProject(name, async () => keys, false)).toBeUndefined(); // a rebuild leaves it out
     expect((await store.getManifest(name, keys, false)).hashes).toEqual(manifest.hashes); // written before encryption
+  });
+
+  it('streams a manifest of many segments to Swift and back, entry for entry, without holding it whole', async () => {
+    const metadata = manifestMetadata(1);
+    const keys = new ProjectKeys('demo', ProjectKeys.newMasterKey());
+    const entryCount = 100_000; // 3.2 MB of names: four segments
+    const nameOf = (index: number) => Buffer.alloc(32, index % 251).fill(index & 0xff, 0, 1);
+    const indexOf = (k: number) => k * 2 + (k > 50_000 ? 7 : 0); // holes everywhere, one wider gap
+    async function* entries() {
+      for (let k = 0; k < entryCount; k += 1000) yield Array.from({ length: 1000 }, (_, i) => ({ index: indexOf(k + i), hash: nameOf(k + i) }));
+    }
+    const header = { blockSize: 4096, volumeSize: 4096 * 300_000, metadata, entryCount };
+    const { name, bytes } = await store.putManifest(header, entries, keys);
+    expect(bytes).toBeGreaterThan(entryCount * 32);
+    const reader = await store.readManifest(name, keys, true);
+    expect(reader.header).toEqual(header);
+    let k = 0;
+    let differing = 0;
+    for await (const batch of reader.batches()) {
+      for (const entry of batch) {
+        if (entry.index !== indexOf(k) || !entry.hash.equals(nameOf(k))) differing++;
+        k++;
+      }
+    }
+    expect({ entries: k, differing }).toEqual({ entries: entryCount, differing: 0 });
+    // written again (a retry after a lost reply): the same content counts as written; other content is refused
+    expect(await store.putManifest(header, entries, keys)).toEqual({ name, bytes });
+    const other = async function* () {
+      for await (const batch of entries()) yield batch.map((e) => ({ ...e, hash: e.index === 10 ? Buffer.alloc(32, 9) : e.hash }));
+    };
+    await expect(store.putManifest(header, other, keys)).rejects.toThrow('already exists with different content');
+    // a header that counts other than what comes is never stored
+    const wrongCount = { ...header, metadata: { ...metadata, snapshotId: randomUUID() }, entryCount: entryCount + 1 };
+    await expect(store.putManifest(wrongCount, entries, keys)).rejects.toThrow();
+    expect(await store.swift.objectExists(store.container, objectNames.manifest(metadata.volumeId, 1, wrongCount.metadata.snapshotId))).toBe(false);
+  }, 120_000);
+
+  it('still reads the manifests it wrote whole, sealed (format 2) or plain (format 1)', async () => {
+    const metadata = manifestMetadata(2);
+    const manifest = new ManifestBuilder(1 << 20, 10 << 20, metadata).add(1, randomBytes(32)).add(2, randomBytes(32)).build();
+    const keys = new ProjectKeys('demo', ProjectKeys.newMasterKey());
+    const name = objectNames.manifest(metadata.volumeId, 2, metadata.snapshotId);
+    await store.swift.putObject(store.container, name, sealManifest(encodeManifest(manifest), keys, name));
+    expect((await store.getManifest(name, keys, true)).hashes).toEqual(manifest.hashes);
+    await store.swift.putObject(store.container, name, encodeManifest(manifest));
+    expect((await store.getManifest(name, undefined, false)).hashes).toEqual(manifest.hashes);
   });
 });

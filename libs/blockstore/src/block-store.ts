@@ -1,11 +1,14 @@
 import { SwiftClient, SwiftConflictError, SwiftNotFoundError, SwiftObjectExistsError, SwiftProtocolError } from '@island/swift';
 import { BlockDecoder, BlockEncoder, EncodedBlock } from './block-codec';
-import { decodeManifest, encodeManifest, isSealedManifest, openManifest, sealManifest } from './manifest-codec';
+import { Readable } from 'node:stream';
+import { ByteReader } from './byte-reader';
+import { decodeManifest, encodeManifest, isSealedManifest, openManifest } from './manifest-codec';
+import { isStreamedManifest, openStreamedManifest, sealedManifestSegments } from './streamed-manifest-codec';
 import { WrappedProjectKey } from './crypto/key-wrapping';
 import { ProjectKeys } from './crypto/project-keys';
 import { CorruptObjectError } from './blockstore-errors';
 import { injectedBlockFaults } from './injected-block-faults';
-import { Manifest } from './manifest';
+import { collectManifest, Manifest, manifestDigest, ManifestEntry, ManifestHeader, ManifestReader } from './manifest';
 
 /** GETs of a block whose body arrives damaged before it counts as stored damaged. */
 export const BLOCK_READ_ATTEMPTS = 3;
@@ -142,63 +145,154 @@ export class SwiftBlockStore {
   }
 
   /**
-   * Writes a manifest, sealed under its project's keys when given (plain only for tests of older stores). A retry
-   * after a lost reply finds the same manifest already there. Returns its object name and size.
+   * Writes a manifest: sealed and streamed (format 3) under its project's keys as its entries come, or plain (format 1,
+   * only for tests of older stores) without keys. `entries` is called again for each attempt. A retry after a lost
+   * reply finds the same manifest already there: its content is compared, not its bytes (nonces differ each time).
+   * Returns its object name and size.
    */
-  async putManifest(manifest: Manifest, keys?: ProjectKeys): Promise<{ name: string; bytes: number }> {
-    const { volumeId, seq, snapshotId } = manifest.metadata;
+  async putManifest(
+    header: ManifestHeader,
+    entries: () => AsyncIterable<ManifestEntry[]>,
+    keys: ProjectKeys | undefined,
+  ): Promise<{ name: string; bytes: number }> {
+    const { volumeId, seq, snapshotId } = header.metadata;
     const name = objectNames.manifest(volumeId, seq, snapshotId);
-    const plain = encodeManifest(manifest);
-    const bytes = keys ? sealManifest(plain, keys, name) : plain;
-    const headers = keys ? { [`x-object-meta-${MANIFEST_PROJECT_META}`]: keys.projectId } : undefined;
+    let bytes = 0;
     try {
-      await this.swift.putObject(this.container, name, bytes, { ifNoneMatch: true, headers });
+      if (keys) {
+        const body = () => {
+          bytes = 0;
+          return Readable.from(counted(sealedManifestSegments(header, entries(), keys, name), (n) => (bytes += n)));
+        };
+        await this.swift.putObject(this.container, name, body, { ifNoneMatch: true, headers: { [`x-object-meta-${MANIFEST_PROJECT_META}`]: keys.projectId } });
+      } else {
+        const plain = encodeManifest(await collectManifest(header, entries()));
+        bytes = plain.length;
+        await this.swift.putObject(this.container, name, plain, { ifNoneMatch: true });
+      }
     } catch (error) {
       if (!(error instanceof SwiftObjectExistsError)) throw error;
-      // a sealed manifest's nonce differs each time: what must match is what it says
-      const existing = await this.swift.getObject(this.container, name);
-      const said = isSealedManifest(existing) && keys ? openManifest(existing, keys, name) : existing;
-      if (!said.equals(plain)) throw new Error(`manifest ${name} already exists with different content`);
-      return { name, bytes: existing.length };
+      const existing = await this.readManifest(name, keys, keys !== undefined);
+      const [theirs, ours] = await Promise.all([manifestDigest(existing.header, existing.batches()), manifestDigest(header, entries())]);
+      if (theirs !== ours) throw new Error(`manifest ${name} already exists with different content`);
+      return { name, bytes: (await this.swift.headObject(this.container, name)).size };
     }
-    return { name, bytes: bytes.length };
+    return { name, bytes };
+  }
+
+  /** putManifest of a manifest already in memory. */
+  putWholeManifest(manifest: Manifest, keys?: ProjectKeys): Promise<{ name: string; bytes: number }> {
+    return this.putManifest(manifest.header, () => manifest.batches(), keys);
   }
 
   /**
-   * Reads a manifest. `sealed`: whether it was written sealed (the catalog records it): a plain object under the name
-   * of a sealed manifest is a replacement — anyone who can write to Swift can forge a plain one — and is refused. A
-   * sealed one needs its project's keys; a plain one (written before encryption) does not.
+   * Opens a manifest for reading as it arrives (ManifestReader). `sealed`: whether it was written sealed (the catalog
+   * records it): a plain object under the name of a sealed manifest is a replacement — anyone who can write to Swift
+   * can forge a plain one — and is refused. A sealed one needs its project's keys; a plain one (written before
+   * encryption) does not. Manifests of the older whole-object formats are read whole.
    */
+  async readManifest(name: string, keys: ProjectKeys | undefined, sealed: boolean): Promise<ManifestReader> {
+    return (await this.openManifestObject(name, () => keys, sealed ? 'refuse' : 'accept')).reader;
+  }
+
+  /** Reads a whole manifest into memory (small manifests, tests). */
   async getManifest(name: string, keys: ProjectKeys | undefined, sealed: boolean): Promise<Manifest> {
-    const object = await this.swift.getObject(this.container, name);
-    if (!isSealedManifest(object) && sealed) {
-      throw new CorruptObjectError(`${this.container}/${name}`, 'is plain, but this manifest was written sealed: it was replaced in Swift');
-    }
-    return this.decodeManifestObject(name, object, keys);
+    const reader = await this.readManifest(name, keys, sealed);
+    return collectManifest(reader.header, reader.batches());
   }
 
   /**
-   * Reads a manifest without knowing its project (a catalog rebuild): a sealed one names its project in its Swift
+   * Opens a manifest without knowing its project (a catalog rebuild): a sealed one names its project in its Swift
    * metadata, and `keysOf` gives that project's keys; the keys then authenticate that it is the project's. A plain
    * one authenticates nothing: it is returned only with `acceptPlain` (the operator says the store holds data from
    * before encryption), else undefined.
    */
+  async readManifestOfAnyProject(
+    name: string,
+    keysOf: (projectId: string) => Promise<ProjectKeys | undefined>,
+    acceptPlain: boolean,
+  ): Promise<{ reader: ManifestReader; sealed: boolean } | undefined> {
+    const label = `${this.container}/${name}`;
+    let projectId: string | undefined;
+    const opened = await this.openManifestObject(
+      name,
+      async (metadata) => {
+        projectId = metadata[MANIFEST_PROJECT_META];
+        if (!projectId) throw new CorruptObjectError(label, `is sealed and names no project (X-Object-Meta-${MANIFEST_PROJECT_META})`);
+        return keysOf(projectId);
+      },
+      acceptPlain ? 'accept' : 'skip',
+    );
+    if (!opened) return undefined;
+    if (opened.sealed && opened.reader.header.metadata.projectId !== projectId) {
+      opened.reader.close();
+      throw new CorruptObjectError(label, `says project ${opened.reader.header.metadata.projectId}, sealed by ${projectId}`);
+    }
+    return opened;
+  }
+
+  /** readManifestOfAnyProject, read whole (a rebuild keeps a volume's block maps in memory anyway). */
   async getManifestOfAnyProject(
     name: string,
     keysOf: (projectId: string) => Promise<ProjectKeys | undefined>,
     acceptPlain: boolean,
   ): Promise<{ manifest: Manifest; sealed: boolean } | undefined> {
-    const { data: object, metadata } = await this.swift.getObjectWithMetadata(this.container, name);
-    const label = `${this.container}/${name}`;
-    if (!isSealedManifest(object)) return acceptPlain ? { manifest: decodeManifest(object, label), sealed: false } : undefined;
-    const projectId = metadata[MANIFEST_PROJECT_META];
-    if (!projectId) throw new CorruptObjectError(label, `is sealed and names no project (X-Object-Meta-${MANIFEST_PROJECT_META})`);
-    const manifest = this.decodeManifestObject(name, object, await keysOf(projectId));
-    if (manifest.metadata.projectId !== projectId) throw new CorruptObjectError(label, `says project ${manifest.metadata.projectId}, sealed by ${projectId}`);
-    return { manifest, sealed: true };
+    const read = await this.readManifestOfAnyProject(name, keysOf, acceptPlain);
+    return read && { manifest: await collectManifest(read.reader.header, read.reader.batches()), sealed: read.sealed };
   }
 
-  /** Decodes a manifest object as read: opened with its project's keys when it is sealed. */
+  /** `plain`: what to do with a plain (format 1) manifest — read it, refuse it as a replacement, or skip it (undefined). */
+  private async openManifestObject(
+    name: string,
+    keysFor: (metadata: Record<string, string>) => ProjectKeys | undefined | Promise<ProjectKeys | undefined>,
+    plain: 'accept' | 'refuse',
+  ): Promise<{ reader: ManifestReader; sealed: boolean }>;
+  private async openManifestObject(
+    name: string,
+    keysFor: (metadata: Record<string, string>) => ProjectKeys | undefined | Promise<ProjectKeys | undefined>,
+    plain: 'accept' | 'refuse' | 'skip',
+  ): Promise<{ reader: ManifestReader; sealed: boolean } | undefined>;
+  private async openManifestObject(
+    name: string,
+    keysFor: (metadata: Record<string, string>) => ProjectKeys | undefined | Promise<ProjectKeys | undefined>,
+    plain: 'accept' | 'refuse' | 'skip',
+  ): Promise<{ reader: ManifestReader; sealed: boolean } | undefined> {
+    const label = `${this.container}/${name}`;
+    const { stream, etag, metadata, verified } = await this.swift.getObjectStream(this.container, name);
+    const close = () => stream.destroy();
+    try {
+      const object = new ByteReader(stream);
+      const head = await object.peek(5);
+      const isPlain = !isStreamedManifest(head) && !isSealedManifest(head);
+      if (isPlain && plain === 'refuse') throw new CorruptObjectError(label, 'is plain, but this manifest was written sealed: it was replaced in Swift');
+      if (isPlain && plain === 'skip') {
+        close();
+        return undefined;
+      }
+      const keys = isPlain ? undefined : await keysFor(metadata);
+      if (!isPlain && !keys) throw new CorruptObjectError(label, 'is sealed and its project has no key to open it');
+      if (!isStreamedManifest(head)) {
+        const whole = await object.rest();
+        await verified;
+        return { reader: this.decodeManifestObject(name, whole, keys).reader(etag), sealed: !isPlain };
+      }
+      const { header, batches } = await openStreamedManifest(object, keys as ProjectKeys, name, label);
+      async function* checked(): AsyncGenerator<ManifestEntry[]> {
+        try {
+          yield* batches;
+          await verified; // the transfer's MD5 as well as every segment's tag
+        } finally {
+          close();
+        }
+      }
+      return { reader: { header, etag, batches: checked, close }, sealed: true };
+    } catch (error) {
+      close();
+      throw error;
+    }
+  }
+
+  /** Decodes a whole manifest object of the older formats: opened with its project's keys when it is sealed. */
   private decodeManifestObject(name: string, object: Buffer, keys: ProjectKeys | undefined): Manifest {
     const label = `${this.container}/${name}`;
     if (!isSealedManifest(object)) return decodeManifest(object, label);
@@ -263,5 +357,12 @@ export class BlockEncoderPool {
     } finally {
       this.idle.push(encoder);
     }
+  }
+}
+
+async function* counted(chunks: AsyncIterable<Buffer>, count: (bytes: number) => void): AsyncGenerator<Buffer> {
+  for await (const chunk of chunks) {
+    count(chunk.length);
+    yield chunk;
   }
 }

@@ -64,24 +64,16 @@ export function decodeManifest(object: Buffer, name: string): Manifest {
   const version = object.readUInt16BE(4);
   if (version !== VERSION) fail(`unsupported manifest version ${version}`);
   const blockSize = object.readUInt32BE(8);
-  if (blockSize < MIN_BLOCK || blockSize > MAX_BLOCK || (blockSize & (blockSize - 1)) !== 0)
-    fail(`block size ${blockSize} is not a power of two in [4 KiB, 64 MiB]`);
-  const volumeSize = Number(object.readBigUInt64BE(12));
-  if (!Number.isSafeInteger(volumeSize) || volumeSize <= 0) fail(`volume size ${object.readBigUInt64BE(12)} is out of range`);
+  const volumeSize = checkGeometry(blockSize, object.readBigUInt64BE(12), fail);
   const runCount = object.readUInt32BE(20);
   const entryCount = object.readUInt32BE(24);
   const metaLength = object.readUInt32BE(28);
-  if (metaLength > MAX_METADATA_BYTES) fail(`metadata length ${metaLength} exceeds ${MAX_METADATA_BYTES}`);
+  checkMetadataLength(metaLength, fail);
   const expected = FIXED + metaLength + runCount * RUN_BYTES + entryCount * 32;
   if (expected !== object.length) fail(`manifest is ${object.length} bytes; its header implies ${expected}`);
   if (!checksum(object).equals(object.subarray(CHECKSUM_AT, CHECKSUM_AT + 32))) fail('manifest checksum mismatch');
 
-  let metadata: ManifestMetadata;
-  try {
-    metadata = JSON.parse(object.subarray(FIXED, FIXED + metaLength).toString('utf8')) as ManifestMetadata;
-  } catch {
-    return fail('metadata is not valid JSON');
-  }
+  const metadata = parseMetadata(object.subarray(FIXED, FIXED + metaLength), fail);
   const blockCount = Math.ceil(volumeSize / blockSize);
   const runs: ManifestRun[] = [];
   let at = FIXED + metaLength;
@@ -101,9 +93,30 @@ export function decodeManifest(object: Buffer, name: string): Manifest {
   return new Manifest(blockSize, volumeSize, metadata, runs, object.subarray(at));
 }
 
+/** Checks a manifest's block and volume sizes (any format); returns the volume size as a number. */
+export function checkGeometry(blockSize: number, volumeSize: bigint, fail: (problem: string) => never): number {
+  if (blockSize < MIN_BLOCK || blockSize > MAX_BLOCK || (blockSize & (blockSize - 1)) !== 0)
+    fail(`block size ${blockSize} is not a power of two in [4 KiB, 64 MiB]`);
+  const size = Number(volumeSize);
+  if (!Number.isSafeInteger(size) || size <= 0) fail(`volume size ${volumeSize} is out of range`);
+  return size;
+}
+
+export function checkMetadataLength(length: number, fail: (problem: string) => never): void {
+  if (length > MAX_METADATA_BYTES) fail(`metadata length ${length} exceeds ${MAX_METADATA_BYTES}`);
+}
+
+export function parseMetadata(bytes: Buffer, fail: (problem: string) => never): ManifestMetadata {
+  try {
+    return JSON.parse(bytes.toString('utf8')) as ManifestMetadata;
+  } catch {
+    return fail('metadata is not valid JSON');
+  }
+}
+
 /** A sealed manifest (format 2) rather than a plain one (version 1). */
 export function isSealedManifest(object: Buffer): boolean {
-  return object.length > 5 && object.subarray(0, 4).equals(MAGIC) && object[4] === SEALED_VERSION;
+  return object.length >= 5 && object.subarray(0, 4).equals(MAGIC) && object[4] === SEALED_VERSION;
 }
 
 /** Seals an encoded manifest under its project's keys, binding its object name. */

@@ -56,6 +56,15 @@ describe('SwiftClient against the real Swift', () => {
     expect(Buffer.concat(received)).toEqual(whole);
   });
 
+  it('fails an upload whose stream fails, with the error of the stream, and stores nothing', async () => {
+    async function* failing() {
+      yield randomBytes(256 * 1024);
+      throw new Error('the source broke');
+    }
+    await expect(swift.putObject(container, 'broken-stream', () => Readable.from(failing()))).rejects.toThrow('the source broke');
+    expect(await swift.objectExists(container, 'broken-stream')).toBe(false);
+  });
+
   it('reads a byte range of an object', async () => {
     const data = randomBytes(100_000);
     await swift.putObject(container, 'ranged', data);

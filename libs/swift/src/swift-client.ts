@@ -191,18 +191,19 @@ export class SwiftClient {
       sent = () => expectedMd5 ?? hashed;
       sendBody = () => {
         const hash = createHash('md5');
-        return body().pipe(
-          new Transform({
-            transform(chunk: Buffer, _encoding, done) {
-              hash.update(chunk);
-              done(null, chunk);
-            },
-            flush(done) {
-              hashed = hash.digest('hex');
-              done();
-            },
-          }),
-        );
+        const source = body();
+        const hashing = new Transform({
+          transform(chunk: Buffer, _encoding, done) {
+            hash.update(chunk);
+            done(null, chunk);
+          },
+          flush(done) {
+            hashed = hash.digest('hex');
+            done();
+          },
+        });
+        source.on('error', (error) => hashing.destroy(error)); // pipe() does not pass a failing source on: the PUT must fail with it
+        return source.pipe(hashing);
       };
     }
     if (expectedMd5) headers.etag = expectedMd5;
@@ -290,7 +291,7 @@ export class SwiftClient {
     container: string,
     name: string,
     range?: ByteRange,
-  ): Promise<{ stream: Readable; size: number; etag?: string; verified: Promise<void> }> {
+  ): Promise<{ stream: Readable; size: number; etag?: string; metadata: Record<string, string>; verified: Promise<void> }> {
     const target = `${container}/${name}`;
     const res = await this.withRetries('GET', target, () => this.open('GET', target, objectPath(container, name), rangeHeaders(range)));
     const etag = unquote(header(res.headers, 'etag'));
@@ -307,7 +308,7 @@ export class SwiftClient {
       });
     });
     verified.catch(() => undefined);
-    return { stream, size: Number(header(res.headers, 'content-length')), etag, verified };
+    return { stream, size: Number(header(res.headers, 'content-length')), etag, metadata: objectMetadata(res.headers), verified };
   }
 
   /** The object's size, ETag and metadata; SwiftNotFoundError when it does not exist. */

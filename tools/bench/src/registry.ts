@@ -2,6 +2,7 @@ import { Benchmark } from './benchmark';
 import { blockSize } from './benchmarks/block-size';
 import { cpuPerGib } from './benchmarks/cpu-per-gib';
 import { encryption } from './benchmarks/encryption';
+import { memoryBounded } from './benchmarks/memory-bounded';
 import { qcow2Io } from './benchmarks/qcow2-io';
 import { regionCopy } from './benchmarks/region-copy';
 import { snapshotDeletion } from './benchmarks/snapshot-deletion';
@@ -20,4 +21,5 @@ export const BENCHMARKS: Benchmark[] = [
   regionCopy,
   encryption,
   cpuPerGib,
+  memoryBounded,
 ];

@@ -3,7 +3,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import {
   KeyUnwrapError,
-  Manifest,
+  eachEntry,
+  ManifestReader,
   objectNames,
   ProjectKeys,
   ProjectKeyService,
@@ -148,9 +149,9 @@ export class FsckChecker {
     report.checked.manifests++;
     const keys = await this.keysOf(snapshot.projectId, report);
     if (keys === 'unreadable') return;
-    let manifest: Manifest;
+    let manifest: ManifestReader;
     try {
-      manifest = await store.getManifest(snapshot.manifestObject, keys, snapshot.manifestSealed);
+      manifest = await store.readManifest(snapshot.manifestObject, keys, snapshot.manifestSealed);
     } catch (error) {
       report.add(
         error instanceof SwiftNotFoundError
@@ -161,19 +162,26 @@ export class FsckChecker {
     }
     unclaimed.delete(snapshot.manifestObject);
     let differing = 0;
-    const entries = manifest.entries();
-    let next = entries.next();
-    for await (const page of entriesAt(this.dataSource.manager, snapshot.volumeId, snapshot.seq)) {
-      for (const entry of page) {
-        while (!next.done && next.value.index < entry.blockIndex) {
-          differing++; // in the manifest, a hole in the catalog
-          next = entries.next();
+    const entries = eachEntry(manifest.batches());
+    try {
+      let next = await entries.next();
+      for await (const page of entriesAt(this.dataSource.manager, snapshot.volumeId, snapshot.seq)) {
+        for (const entry of page) {
+          while (!next.done && next.value.index < entry.blockIndex) {
+            differing++; // in the manifest, a hole in the catalog
+            next = await entries.next();
+          }
+          if (next.done || next.value.index !== entry.blockIndex || !next.value.hash.equals(entry.hash)) differing++;
+          if (!next.done && next.value.index === entry.blockIndex) next = await entries.next();
         }
-        if (next.done || next.value.index !== entry.blockIndex || !next.value.hash.equals(entry.hash)) differing++;
-        if (!next.done && next.value.index === entry.blockIndex) next = entries.next();
       }
+      for (; !next.done; next = await entries.next()) differing++;
+    } catch (error) {
+      report.add({ kind: 'manifest-unreadable', snapshotId: snapshot.id, object: snapshot.manifestObject, error: (error as Error).message });
+      return;
+    } finally {
+      manifest.close();
     }
-    for (; !next.done; next = entries.next()) differing++;
     if (differing > 0) report.add({ kind: 'manifest-mismatch', snapshotId: snapshot.id, object: snapshot.manifestObject, differingBlocks: differing });
   }
 

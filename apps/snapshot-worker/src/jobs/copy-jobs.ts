@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { Manifest, ProjectKeyService, RegionStores, SwiftBlockStore } from '@island/blockstore';
+import { blockLength, ManifestReader, ProjectKeyService, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { Catalog, SnapshotNotUploadingError } from '@island/catalog';
 import { SnapshotCopy, SnapshotCopyJob, SnapshotCopyProgressed, SnapshotCopyTransferred } from '@island/contracts';
 import { MessagePublisher, OnMessage, PermanentMessageError } from '@island/messaging';
@@ -10,10 +10,10 @@ import { claimAfterGcDeletes } from './claims-after-gc';
 
 /** Distinct blocks claimed and moved together; a progress event follows each batch. */
 const BATCH = 64;
+/** Manifest entries a batch covers at most (a block repeated many times makes batches of few distinct blocks). */
+const MAX_BATCH_ENTRIES = 4096;
 /** Objects moving between the regions at once. */
 const TRANSFER_CONCURRENCY = 12;
-/** Rows of the block map staged per statement. */
-const STAGE_ROWS = 20_000;
 
 /** A distinct block to copy: its name and its guest length (what a claim records). */
 interface CopyBlock {
@@ -21,11 +21,14 @@ interface CopyBlock {
   size: number;
 }
 
-/** Distinct blocks claimed and moved together, numbered in the manifest's order (the same in every attempt). */
+/** Blocks claimed and moved together, numbered in the manifest's order (the same in every attempt). */
 interface CopyBatch {
   index: number;
+  /** Distinct within the batch; a block repeated in another batch is claimed (idempotent) and found present there. */
   blocks: CopyBlock[];
-  blocksTotal: number;
+  /** Manifest entries the batch covers, and the manifest's total: what progress counts. */
+  entries: number;
+  entriesTotal: number;
 }
 
 /**
@@ -57,57 +60,74 @@ export class CopyJobs {
     // the project's wrapped key goes to the target region first: its Swift and the KEK alone open what arrives
     const keys = await this.projectKeys.keysForWriting(job.projectId, job.region);
     // a missing or corrupt source manifest is a permanent failure: the copy fails with its reason
-    const manifest = await source.getManifest(job.sourceManifest, keys, job.sourceManifestSealed);
-    if (manifest.blockSize !== job.blockSize || manifest.volumeSize !== job.sizeBytes) {
-      throw new PermanentMessageError(
-        `manifest ${job.sourceManifest} describes ${manifest.volumeSize} bytes in ${manifest.blockSize}-byte blocks, the snapshot ${job.sizeBytes} in ${job.blockSize}`,
-      );
-    }
-    const resumed = await this.stage(job.snapshotId, manifest);
-    const blocks: CopyBlock[] = manifest.distinctBlocks().map((b) => ({ hash: b.hash, size: b.length }));
-    const batches: CopyBlock[][] = [];
-    for (let i = 0; i < blocks.length; i += BATCH) batches.push(blocks.slice(i, i + BATCH));
-    const inFlight: Promise<void>[] = [];
+    const manifest = await source.readManifest(job.sourceManifest, keys, job.sourceManifestSealed);
     try {
-      for (const [index, batch] of batches.entries()) {
-        const work = this.copyBatch(job, source, target, { index, blocks: batch, blocksTotal: blocks.length }, resumed);
-        work.catch(() => undefined); // awaited below
-        inFlight.push(work);
-        if (inFlight.length >= 2) await inFlight.shift();
+      const { header } = manifest;
+      if (header.blockSize !== job.blockSize || header.volumeSize !== job.sizeBytes) {
+        throw new PermanentMessageError(
+          `manifest ${job.sourceManifest} describes ${header.volumeSize} bytes in ${header.blockSize}-byte blocks, the snapshot ${job.sizeBytes} in ${job.blockSize}`,
+        );
       }
-      await Promise.all(inFlight);
-    } catch (error) {
-      if (!(error instanceof SnapshotNotUploadingError)) throw error;
-      this.logger.log(`copy ${job.snapshotId} stopped: ${error.message}`);
-      return;
+      const batches = await this.transfer(job, source, target, manifest);
+      if (batches === 'stopped') return;
+      await this.publisher.publish(SnapshotCopyTransferred, {
+        snapshotId: job.snapshotId,
+        entries: header.entryCount,
+        distinctBlocks: await this.catalog().uploads.countStagedDistinct(job.snapshotId),
+        batches,
+      });
+    } finally {
+      manifest.close();
     }
-    await this.publisher.publish(SnapshotCopyTransferred, {
-      snapshotId: job.snapshotId,
-      entries: manifest.entryCount,
-      distinctBlocks: blocks.length,
-      batches: batches.length,
-    });
   }
 
-  /** Stages the block map (idempotent); true when an earlier attempt had staged it already. */
-  private async stage(snapshotId: string, manifest: Manifest): Promise<boolean> {
+  /**
+   * One pass over the source manifest as it streams in: stages its block map (unless an earlier attempt staged all of
+   * it) and moves its blocks in batches, two at a time. Returns how many batches there were, or 'stopped' when the copy
+   * stopped uploading meanwhile (failed, deleted).
+   */
+  private async transfer(job: SnapshotCopyJob, source: SwiftBlockStore, target: SwiftBlockStore, manifest: ManifestReader): Promise<number | 'stopped'> {
     const uploads = this.catalog().uploads;
-    const staged = await uploads.countStaged(snapshotId);
-    if (staged === manifest.entryCount) return true;
-    let indexes: number[] = [];
-    let hashes: Buffer[] = [];
-    const flush = async () => {
-      await uploads.stageChanges(snapshotId, indexes, hashes);
-      indexes = [];
-      hashes = [];
+    const staged = await uploads.countStaged(job.snapshotId);
+    const resumed = staged > 0;
+    const { header } = manifest;
+    const inFlight: Promise<void>[] = [];
+    let batches = 0;
+    const send = async (blocks: CopyBlock[], entries: number) => {
+      const work = this.copyBatch(job, source, target, { index: batches++, blocks, entries, entriesTotal: header.entryCount }, resumed);
+      work.catch(() => undefined); // awaited below
+      inFlight.push(work);
+      if (inFlight.length >= 2) await inFlight.shift();
     };
-    for (const entry of manifest.entries()) {
-      indexes.push(entry.index);
-      hashes.push(entry.hash);
-      if (indexes.length === STAGE_ROWS) await flush();
+    try {
+      let batch = new Map<string, CopyBlock>();
+      let entries = 0;
+      for await (const page of manifest.batches()) {
+        if (staged < header.entryCount)
+          await uploads.stageChanges(
+            job.snapshotId,
+            page.map((e) => e.index),
+            page.map((e) => e.hash),
+          );
+        for (const { index, hash } of page) {
+          batch.set(hash.toString('hex'), { hash, size: blockLength(header, index) });
+          entries++;
+          if (batch.size === BATCH || entries === MAX_BATCH_ENTRIES) {
+            await send([...batch.values()], entries);
+            batch = new Map();
+            entries = 0;
+          }
+        }
+      }
+      if (entries > 0) await send([...batch.values()], entries);
+      await Promise.all(inFlight);
+    } catch (error) {
+      await Promise.allSettled(inFlight);
+      if (!(error instanceof SnapshotNotUploadingError)) throw error;
+      this.logger.log(`copy ${job.snapshotId} stopped: ${error.message}`);
+      return 'stopped';
     }
-    if (indexes.length > 0) await flush();
-    return staged > 0;
+    return batches;
   }
 
   private async copyBatch(job: SnapshotCopyJob, source: SwiftBlockStore, target: SwiftBlockStore, batch: CopyBatch, resumed: boolean): Promise<void> {
@@ -141,8 +161,8 @@ export class CopyJobs {
     await this.publisher.publish(SnapshotCopyProgressed, {
       snapshotId: job.snapshotId,
       batch: batch.index,
-      blocksTotal: batch.blocksTotal,
-      blocks: batch.blocks.length,
+      blocksTotal: batch.entriesTotal,
+      blocks: batch.entries,
       blocksCopied,
       bytesCopied,
     });

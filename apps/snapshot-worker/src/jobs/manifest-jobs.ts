@@ -1,12 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { ManifestBuilder, ProjectKeyService, RegionStores } from '@island/blockstore';
-import { entriesAt } from '@island/catalog';
+import { ManifestEntry, ManifestMetadata, ProjectKeyService, RegionStores } from '@island/blockstore';
+import { countEntriesAt, entriesAt } from '@island/catalog';
 import { SnapshotManifestWritten, SnapshotWriteManifest, SnapshotWriteManifestJob } from '@island/contracts';
 import { MessagePublisher, OnMessage } from '@island/messaging';
 
-/** Writes a committed snapshot's complete block map to Swift, sealed under its project's key, so that Swift alone (with the KEK) can restore it. */
+/**
+ * Writes a committed snapshot's complete block map to Swift, sealed under its project's key, so that Swift alone (with the
+ * KEK) can restore it.
+ */
 @Injectable()
 export class ManifestJobs {
   constructor(
@@ -18,7 +21,7 @@ export class ManifestJobs {
 
   @OnMessage(SnapshotWriteManifest)
   async writeManifest(job: SnapshotWriteManifestJob): Promise<void> {
-    const builder = new ManifestBuilder(job.blockSize, job.sizeBytes, {
+    const metadata: ManifestMetadata = {
       volumeId: job.volumeId,
       snapshotId: job.snapshotId,
       projectId: job.projectId,
@@ -28,14 +31,17 @@ export class ManifestJobs {
       name: job.name,
       volumeName: job.volumeName,
       ...(job.copyOf && { copyOf: job.copyOf, replicaOf: job.replicaOf }),
-    });
-    for await (const page of entriesAt(this.dataSource.manager, job.volumeId, job.seq)) {
-      for (const entry of page) builder.add(entry.blockIndex, entry.hash);
-    }
-    const manifest = builder.build();
+    };
+    const m = this.dataSource.manager;
+    const entryCount = await countEntriesAt(m, job.volumeId, job.seq);
     const store = await this.stores.store(job.region);
     const keys = await this.projectKeys.keysForWriting(job.projectId, job.region);
-    const { name, bytes } = await store.putManifest(manifest, keys);
+    // streamed from the catalog a page at a time: a 4 TiB volume's 128 MiB of names is never held whole
+    const entries = async function* (): AsyncGenerator<ManifestEntry[]> {
+      for await (const page of entriesAt(m, job.volumeId, job.seq)) yield page.map((e) => ({ index: e.blockIndex, hash: e.hash }));
+    };
+    const header = { blockSize: job.blockSize, volumeSize: job.sizeBytes, metadata, entryCount };
+    const { name, bytes } = await store.putManifest(header, entries, keys);
     await this.publisher.publish(SnapshotManifestWritten, { snapshotId: job.snapshotId, manifestObject: name, bytes, sealed: true });
   }
 }

@@ -13,7 +13,7 @@ function setUp() {
   const target = join(dataDir, 'volumes', 'v.qcow2');
   const partial = `${target}.restoring`;
   mkdirSync(join(dataDir, 'volumes'));
-  const failingSwift = { store: async () => ({ getManifest: async () => Promise.reject(new Error('Swift GET manifest → 503')) }) } as unknown as RegionStores;
+  const failingSwift = { store: async () => ({ readManifest: async () => Promise.reject(new Error('Swift GET manifest → 503')) }) } as unknown as RegionStores;
   const keys = { keysFor: async () => ({}) } as unknown as ProjectKeyService;
   const jobs = new RestoreJobs({ host: { dataDir } } as IslandConfig, failingSwift, keys, {} as MessagePublisher, new MetricsService());
   const job = {

@@ -13,16 +13,14 @@ import { RestoreCheckpoints } from '../restore/restore-checkpoints';
 import { restoreIdentity } from '../restore/restore-record';
 import { assertRoomFor } from '../restore/free-space';
 import { RestoreWriter } from '../restore/restore-writer';
+import { RecentBlocks } from '../restore/recent-blocks';
+import { RestorePlan } from '../restore/restore-plan';
 
 const GET_CONCURRENCY = 8;
 const AHEAD = 32;
 const PROGRESS_MS = 1_000;
-
-interface BlockToFetch {
-  ordinal: number;
-  hash: Buffer;
-  indexes: number[];
-}
+/** Distinct blocks kept after fetching, so that one repeated nearby (a pattern, a copied file) is fetched once. */
+const RECENT = 16;
 
 /**
  * Restores a snapshot into a new image on this host: the manifest names every block, so any snapshot
@@ -79,90 +77,103 @@ export class RestoreJobs {
   private async fill(job: VolumeRestoreJob, partial: PartialRestore): Promise<{ bytes: number; blocks: number }> {
     const store = await this.stores.store(job.region);
     const keys = await this.projectKeys.keysFor(job.projectId);
-    const manifest = await store.getManifest(job.manifestObject, keys, job.manifestSealed);
-    await injectedDelay('restore.after-manifest');
-    if (manifest.volumeSize > job.sizeBytes)
-      throw new Qcow2Error(`manifest ${job.manifestObject} is ${manifest.volumeSize} bytes, larger than the volume (${job.sizeBytes})`);
-    const blocks = manifest.distinctBlocks();
-    const identity = restoreIdentity(job, manifest, blocks.length);
-    await mkdir(dirname(partial.target), { recursive: true });
-    const opened = await partial.open(identity);
-    this.reportOpened(job, opened, blocks.length);
-    const { image, written } = opened;
-    const toFetch = blocks.flatMap((block, ordinal) => (written.has(ordinal) ? [] : [{ ordinal, hash: block.hash, indexes: block.indexes }]));
-    const bytesToWrite = blocks.reduce((sum, block, ordinal) => sum + (written.has(ordinal) ? 0 : block.length * block.indexes.length), 0);
-    await assertRoomFor(dirname(partial.target), bytesToWrite, `restoring volume ${job.volumeId} on ${job.host}`).catch(async (error: unknown) => {
-      await image.close();
-      throw error;
-    });
-    const entriesBefore = blocks.reduce((sum, block, ordinal) => sum + (written.has(ordinal) ? block.indexes.length : 0), 0);
-    const checkpoints = new RestoreCheckpoints(image, partial.record, identity, written);
-    const writer = new RestoreWriter(image, manifest.blockSize, AHEAD, checkpoints);
+    const manifest = await store.readManifest(job.manifestObject, keys, job.manifestSealed);
     try {
-      await this.fetchInto(writer, store, keys, toFetch, (done) =>
-        this.publisher.publish(OperationProgress, {
-          operationId: job.operationId,
-          resourceId: job.volumeId,
-          done: entriesBefore + done,
-          total: manifest.entryCount,
-        }),
-      );
-      await writer.finish();
-      await checkpoints.checkpoint(); // every block recorded: from here on a crash leaves only the point in time and the rename
-      if (!opened.hasPointInTime) await createSnapshot(image, job.pointInTime);
-    } catch (error) {
-      if (!isPermanentFailure(error)) await recordForRetry(writer, checkpoints);
-      throw error;
+      await injectedDelay('restore.after-manifest');
+      const { header } = manifest;
+      if (header.volumeSize > job.sizeBytes)
+        throw new Qcow2Error(`manifest ${job.manifestObject} is ${header.volumeSize} bytes, larger than the volume (${job.sizeBytes})`);
+      const identity = restoreIdentity(job, manifest);
+      await mkdir(dirname(partial.target), { recursive: true });
+      const opened = await partial.open(identity);
+      this.reportOpened(job, opened, header.entryCount);
+      const { image, written } = opened;
+      const bytesToWrite = (header.entryCount - written.count) * header.blockSize; // at most: the last block may be short
+      await assertRoomFor(dirname(partial.target), bytesToWrite, `restoring volume ${job.volumeId} on ${job.host}`).catch(async (error: unknown) => {
+        await image.close();
+        throw error;
+      });
+      const checkpoints = new RestoreCheckpoints(image, partial.record, identity, written);
+      const writer = new RestoreWriter(image, header.blockSize, AHEAD, checkpoints);
+      const plan = new RestorePlan(manifest, written);
+      const entriesBefore = written.count;
+      try {
+        await this.fetchInto(writer, store, keys, plan, (done) =>
+          this.publisher.publish(OperationProgress, {
+            operationId: job.operationId,
+            resourceId: job.volumeId,
+            done: entriesBefore + done,
+            total: header.entryCount,
+          }),
+        );
+        await writer.finish();
+        await checkpoints.checkpoint(); // every block recorded: from here on a crash leaves only the point in time and the rename
+        if (!opened.hasPointInTime) await createSnapshot(image, job.pointInTime);
+      } catch (error) {
+        if (!isPermanentFailure(error)) await recordForRetry(writer, checkpoints);
+        throw error;
+      } finally {
+        await writer.finish().catch(() => undefined); // never close under a write in flight
+        await image.close();
+      }
+      await partial.moveIntoPlace();
+      this.metrics.counter('island_worker_bytes_restored_total', 'Guest bytes written by restores').inc(writer.bytesWritten);
+      return { bytes: plan.guestBytes, blocks: header.entryCount };
     } finally {
-      await writer.finish().catch(() => undefined); // never close under a write in flight
-      await image.close();
+      manifest.close();
     }
-    await partial.moveIntoPlace();
-    this.metrics.counter('island_worker_bytes_restored_total', 'Guest bytes written by restores').inc(writer.bytesWritten);
-    return { bytes: blocks.reduce((sum, block) => sum + block.length * block.indexes.length, 0), blocks: manifest.entryCount };
   }
 
   /**
-   * Fetches blocks in parallel, each distinct block once, and hands them to the writer; fetchers run ahead of it by at
-   * most AHEAD queued blocks (plus the batch being written), so memory stays bounded while the network never waits for
-   * the disk. Every fetcher has stopped when this returns or throws, so none hands the writer a block afterwards.
+   * Fetches blocks in parallel as the manifest streams in and hands them to the writer; fetchers run ahead of it by at
+   * most AHEAD queued blocks (plus the batch being written), so memory stays bounded — by neither the volume's size nor
+   * its number of distinct blocks — while the network never waits for the disk. A block repeated within the last
+   * RECENT distinct blocks is fetched once. Every fetcher has stopped when this returns or throws, so none hands the
+   * writer a block afterwards.
    */
   private async fetchInto(
     writer: RestoreWriter,
     store: SwiftBlockStore,
     keys: ProjectKeys | undefined,
-    blocks: BlockToFetch[],
+    plan: RestorePlan,
     progress: (done: number) => Promise<void>,
   ): Promise<void> {
     const restored = this.blocksRestored();
-    let next = 0;
+    const recent = new RecentBlocks(RECENT);
+    const entries = plan.toFetch();
+    let stopped = false;
     let lastProgress = Date.now();
     const fetcher = async () => {
       try {
-        while (next < blocks.length) {
-          const block = blocks[next++];
-          const data = await store.getBlock(block.hash, keys);
-          restored.inc({ how: 'fetched' });
-          await writer.add(block.ordinal, block.indexes, data);
+        while (!stopped) {
+          const next = await entries.next();
+          if (next.done) return;
+          const { ordinal, index, hash } = next.value;
+          const data = await recent.get(hash, () => {
+            restored.inc({ how: 'fetched' });
+            return store.getBlock(hash, keys);
+          });
+          await writer.add(ordinal, [index], data);
           if (Date.now() - lastProgress >= PROGRESS_MS) {
             lastProgress = Date.now();
             await progress(writer.entriesWritten);
           }
         }
       } catch (error) {
-        next = blocks.length; // the other fetchers stop after the block they are fetching
+        stopped = true; // the other fetchers stop after the block they are fetching
         throw error;
       }
     };
     const results = await Promise.allSettled(Array.from({ length: GET_CONCURRENCY }, fetcher));
+    await entries.return(undefined);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
 
-  private reportOpened(job: VolumeRestoreJob, opened: OpenedPartial, distinctBlocks: number): void {
+  private reportOpened(job: VolumeRestoreJob, opened: OpenedPartial, entries: number): void {
     if (opened.resumed) {
       const leaks = opened.leaksReleased > 0 ? ` (${opened.leaksReleased} clusters a crash leaked were released)` : '';
-      this.logger.log(`restore of volume ${job.volumeId} resumes its partial image: ${opened.written.count} of ${distinctBlocks} blocks are in it${leaks}`);
+      this.logger.log(`restore of volume ${job.volumeId} resumes its partial image: ${opened.written.count} of ${entries} blocks are in it${leaks}`);
       this.blocksRestored().inc({ how: 'resumed' }, opened.written.count);
     } else if (opened.startedOverBecause) {
       this.logger.warn(`restore of volume ${job.volumeId} starts over: ${opened.startedOverBecause}`);
@@ -170,9 +181,7 @@ export class RestoreJobs {
   }
 
   private blocksRestored() {
-    return this.metrics.counter('island_worker_restore_blocks_total', 'Distinct blocks restored, by how: fetched from Swift or resumed from a partial image', [
-      'how',
-    ]);
+    return this.metrics.counter('island_worker_restore_blocks_total', 'Blocks restored, by how: fetched from Swift or resumed from a partial image', ['how']);
   }
 
   private async hasPointInTime(path: string, pointInTime: string): Promise<boolean> {

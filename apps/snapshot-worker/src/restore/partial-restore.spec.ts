@@ -25,10 +25,10 @@ describe('a partial restore delivered again', () => {
     volumeId: 'vol-1',
     region: 'RegionOne',
     manifestObject: 'manifests/vol-0/0000000001-snap',
-    manifestDigest: 'ab'.repeat(32),
+    manifestEtag: 'ab'.repeat(16),
     sizeBytes: SIZE,
     pointInTime: 'snap-1',
-    distinctBlocks: 8,
+    entries: 8,
   };
   const blocks = Array.from({ length: 8 }, () => randomBytes(BLOCK));
 

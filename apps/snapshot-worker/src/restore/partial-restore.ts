@@ -72,7 +72,7 @@ export class PartialRestore {
       return { why: `the partial image does not open: ${(error as Error).message}` };
     }
     try {
-      const check = await checkPartialImage(image, identity, record.written.count === identity.distinctBlocks);
+      const check = await checkPartialImage(image, identity, record.written.count === identity.entries);
       if (check.sound) return { image, written: record.written, resumed: true, leaksReleased: check.leaksReleased, hasPointInTime: check.hasPointInTime };
       await image.close();
       return { why: check.why };

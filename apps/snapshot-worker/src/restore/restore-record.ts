@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
-import { Manifest } from '@island/blockstore';
+import { ManifestReader } from '@island/blockstore';
 import { VolumeRestoreJob } from '@island/contracts';
 import { BlockRanges } from './block-ranges';
 
-export const RESTORE_RECORD_VERSION = 1;
+export const RESTORE_RECORD_VERSION = 2;
 
 /** Which restore a partial image belongs to: a progress record is trusted only if every field matches. */
 export interface RestoreIdentity {
@@ -11,21 +10,24 @@ export interface RestoreIdentity {
   volumeId: string;
   region: string;
   manifestObject: string;
-  /** SHA-256 of the manifest's block map: the record's ordinals index this manifest's distinct blocks and no other's. */
-  manifestDigest: string;
+  /**
+   * The manifest object's ETag (MD5): manifests are write-once, so with its name it says which block map the record's
+   * ordinals index — a manifest replaced in Swift starts the restore over.
+   */
+  manifestEtag: string;
   /** The image's virtual size. */
   sizeBytes: number;
   pointInTime: string;
-  /** How many distinct blocks the manifest has (ordinals are below it). */
-  distinctBlocks: number;
+  /** How many entries (non-hole blocks) the manifest has: ordinals are below it. */
+  entries: number;
 }
 
 /** The progress record beside a partial image, as stored (JSON). */
 export interface RestoreRecord extends RestoreIdentity {
   version: typeof RESTORE_RECORD_VERSION;
   /**
-   * Ranges of ordinals into the manifest's distinct blocks (in the order they first appear) whose every index is in the
-   * partial image, written and flushed to disk before this record was.
+   * Ranges of ordinals of the manifest's entries (in block order) whose blocks are in the partial image, written and
+   * flushed to disk before this record was.
    */
   written: [number, number][];
 }
@@ -37,30 +39,23 @@ const IDENTITY_FIELDS: (keyof RestoreIdentity)[] = [
   'volumeId',
   'region',
   'manifestObject',
-  'manifestDigest',
+  'manifestEtag',
   'sizeBytes',
   'pointInTime',
-  'distinctBlocks',
+  'entries',
 ];
 
-export function restoreIdentity(job: VolumeRestoreJob, manifest: Manifest, distinctBlocks: number): RestoreIdentity {
+export function restoreIdentity(job: VolumeRestoreJob, manifest: ManifestReader): RestoreIdentity {
   return {
     operationId: job.operationId,
     volumeId: job.volumeId,
     region: job.region,
     manifestObject: job.manifestObject,
-    manifestDigest: manifestDigest(manifest),
+    manifestEtag: manifest.etag ?? '',
     sizeBytes: job.sizeBytes,
     pointInTime: job.pointInTime,
-    distinctBlocks,
+    entries: manifest.header.entryCount,
   };
-}
-
-/** SHA-256 (hex) of what determines a manifest's blocks and their order: block size, volume size, runs and hashes. */
-export function manifestDigest(manifest: Manifest): string {
-  const hash = createHash('sha256').update(`${manifest.blockSize}/${manifest.volumeSize}/`);
-  for (const run of manifest.runs) hash.update(`${run.start}+${run.count},`);
-  return hash.update(manifest.hashes).digest('hex');
 }
 
 export function restoreRecord(identity: RestoreIdentity, written: BlockRanges): RestoreRecord {
@@ -84,7 +79,7 @@ export function checkRestoreRecord(text: string, expected: RestoreIdentity): Rec
     }
   }
   try {
-    return { trusted: true, written: BlockRanges.fromJSON(record.written, expected.distinctBlocks) };
+    return { trusted: true, written: BlockRanges.fromJSON(record.written, expected.entries) };
   } catch (error) {
     return { trusted: false, why: `the progress record's written blocks are invalid: ${(error as Error).message}` };
   }

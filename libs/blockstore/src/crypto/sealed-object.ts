@@ -17,6 +17,8 @@ const TAG_BYTES = 16;
 
 export interface SealedContent {
   codec: number;
+  /** The format version byte (default SEALED_VERSION; segments of a streamed manifest have their own). */
+  version?: number;
   /** The length the header records (e.g. the block's uncompressed length). */
   plainLength: number;
   payload: Buffer;
@@ -25,7 +27,7 @@ export interface SealedContent {
 export function sealObject(key: Buffer, magic: Buffer, objectName: string, content: SealedContent): Buffer {
   const header = Buffer.alloc(SEALED_HEADER_BYTES);
   magic.copy(header, 0, 0, 4);
-  header[4] = SEALED_VERSION;
+  header[4] = content.version ?? SEALED_VERSION;
   header[5] = content.codec;
   header.writeUInt32BE(content.plainLength, 8);
   randomBytes(12).copy(header, 12);
@@ -34,10 +36,10 @@ export function sealObject(key: Buffer, magic: Buffer, objectName: string, conte
 }
 
 /** Opens a sealed object; throws CorruptObjectError (permanent) naming the object unless it authenticates. */
-export function openSealedObject(key: Buffer, magic: Buffer, objectName: string, object: Buffer): SealedContent {
+export function openSealedObject(key: Buffer, magic: Buffer, objectName: string, object: Buffer, version = SEALED_VERSION): SealedContent {
   if (object.length < SEALED_HEADER_BYTES + TAG_BYTES) throw new CorruptObjectError(objectName, `${object.length} bytes: too short for a sealed object`);
   if (!object.subarray(0, 4).equals(magic)) throw new CorruptObjectError(objectName, 'not an island object of this kind (bad magic)');
-  if (object[4] !== SEALED_VERSION) throw new CorruptObjectError(objectName, `format version ${object[4]} is not a sealed object`);
+  if (object[4] !== version) throw new CorruptObjectError(objectName, `format version ${object[4]} is not ${version}`);
   const header = object.subarray(0, SEALED_HEADER_BYTES);
   const decipher = createDecipheriv('aes-256-gcm', key, header.subarray(12, 24)).setAAD(associatedData(header, objectName));
   decipher.setAuthTag(object.subarray(object.length - TAG_BYTES));

@@ -28,3 +28,13 @@ export async function* entriesAt(m: EntityManager, volumeId: string, seq: number
     if (rows.length < PAGE) return;
   }
 }
+
+/** How many non-hole blocks a volume has at a sequence number (what entriesAt will give). */
+export async function countEntriesAt(m: EntityManager, volumeId: string, seq: number): Promise<number> {
+  const [row] = await sqlRows<{ n: string }>(
+    m,
+    `SELECT count(*) AS n FROM block_version WHERE volume_id = $1 AND first_seq <= $2 AND (last_seq IS NULL OR last_seq > $2)`,
+    [volumeId, seq],
+  );
+  return Number(row.n);
+}

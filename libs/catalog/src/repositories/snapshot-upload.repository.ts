@@ -60,6 +60,12 @@ export class SnapshotUploadRepository {
     return Number(row.n);
   }
 
+  /** Distinct blocks in a staged block map (a copy's, once its manifest was read). */
+  async countStagedDistinct(snapshotId: string): Promise<number> {
+    const [row] = await sqlRows<{ n: string }>(this.m, `SELECT count(DISTINCT hash) AS n FROM snapshot_change WHERE snapshot_id = $1`, [snapshotId]);
+    return Number(row.n);
+  }
+
   async dropParts(snapshotId: string): Promise<void> {
     await this.m.query(`DELETE FROM snapshot_part WHERE snapshot_id = $1`, [snapshotId]);
   }

@@ -62,18 +62,17 @@ export class SnapshotManifestWrittenEvent {
 }
 export const SnapshotManifestWritten = event('snapshot.manifest-written', SnapshotManifestWrittenEvent);
 
-/** Some blocks of a region copy are in the target region now, recorded with their counters: the API updates the job's progress. */
 /**
- * A batch of a region copy's distinct blocks is in the target region (claimed there and present). Batches are
- * numbered in the source manifest's order, so a resumed copy reports the same batches again: the API counts
- * each batch once.
+ * A batch of a region copy's blocks is in the target region (claimed there and present): the API counts it and updates
+ * the job's progress. Batches are consecutive stretches of the source manifest, numbered in its order, so a resumed
+ * copy reports the same batches again: the API counts each batch once.
  */
 export class SnapshotCopyProgressedEvent {
   @IsResourceId() snapshotId!: string;
   @IsCount() batch!: number;
-  /** Distinct blocks of the whole copy. */
+  /** Manifest entries (non-hole blocks) of the whole copy. */
   @IsCount() blocksTotal!: number;
-  /** Distinct blocks in this batch, and how many of them this attempt sent (the others were there already). */
+  /** Manifest entries this batch covers; blocks this attempt sent (the others were there already). */
   @IsCount() blocks!: number;
   @IsCount() blocksCopied!: number;
   @IsByteCount() bytesCopied!: number;

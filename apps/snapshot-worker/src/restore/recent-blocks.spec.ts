@@ -1,0 +1,35 @@
+import { RecentBlocks } from './recent-blocks';
+
+const name = (n: number) => Buffer.alloc(32, n);
+
+describe('the blocks a restore fetched last', () => {
+  it('fetches a block repeated nearby once, even while its first fetch is in flight', async () => {
+    const recent = new RecentBlocks(4);
+    let fetches = 0;
+    const fetch = () => {
+      fetches++;
+      return new Promise<Buffer>((resolve) => setTimeout(() => resolve(Buffer.from('data')), 10));
+    };
+    const all = await Promise.all([recent.get(name(1), fetch), recent.get(name(1), fetch), recent.get(name(2), fetch), recent.get(name(1), fetch)]);
+    expect(all.map(String)).toEqual(['data', 'data', 'data', 'data']);
+    expect(fetches).toBe(2);
+  });
+
+  it('remembers only the last few distinct blocks: one repeated far apart is fetched again', async () => {
+    const recent = new RecentBlocks(2);
+    let fetches = 0;
+    const fetch = async () => {
+      fetches++;
+      return Buffer.alloc(1);
+    };
+    for (const n of [1, 2, 1, 3, 1, 4, 5, 1]) await recent.get(name(n), fetch);
+    // 1 stays recent while used every other block; after 4 and 5 it is forgotten
+    expect(fetches).toBe(6);
+  });
+
+  it('keeps no failed fetch: the next ask fetches again', async () => {
+    const recent = new RecentBlocks(4);
+    await expect(recent.get(name(1), () => Promise.reject(new Error('503')))).rejects.toThrow('503');
+    expect(String(await recent.get(name(1), async () => Buffer.from('ok')))).toBe('ok');
+  });
+});

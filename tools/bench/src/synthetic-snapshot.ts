@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import { BlockEncoder, ManifestEntry, objectNames, SwiftBlockStore } from '@island/blockstore';
+import { IslandStack, localSwift } from '@island/stack';
+
+export interface SyntheticSnapshot {
+  blockCount: number;
+  distinctBlocks: number;
+  /** The bytes block `index` holds in the inflated snapshot. */
+  contentOf(index: number): Buffer;
+}
+
+/**
+ * Turns a committed snapshot whose volume wrote only its block 0 into one of a volume whose every block is allocated,
+ * as island itself would have stored it: `distinct` sealed blocks under the project's keys in Swift, each filling a
+ * stretch of consecutive indexes; their rows and every block version in the catalog (generated in SQL); and the
+ * snapshot's manifest rewritten, streamed from those versions with the block store's own writer. Nothing else of the
+ * stack is touched: the API, workers and agents then restore, diff and copy it as any snapshot.
+ */
+export async function inflateSnapshot(
+  island: IslandStack,
+  snapshotId: string,
+  options: { blockCount: number; distinct: number; projectId: string; block0: Buffer },
+): Promise<SyntheticSnapshot> {
+  const { blockCount, distinct, projectId, block0 } = options;
+  const keys = await island.projectKeys(projectId);
+  const swift = localSwift('RegionOne');
+  const store = new SwiftBlockStore(swift, island.container);
+  const db = new Client({ connectionString: island.databaseUrl });
+  await db.connect();
+  try {
+    const snapshot = (
+      await db.query<{
+        volume_id: string;
+        seq: number;
+        block_size: number;
+        size_bytes: string;
+        name: string;
+        created_at: Date;
+        manifest_object: string;
+        volume_name: string;
+      }>(
+        `SELECT s.volume_id, s.seq, s.block_size, s.size_bytes, s.name, s.created_at, s.manifest_object, v.name AS volume_name
+           FROM snapshot s JOIN volume v ON v.id = s.volume_id WHERE s.id = $1`,
+        [snapshotId],
+      )
+    ).rows[0];
+    const blockSize = snapshot.block_size;
+    const contents = Array.from({ length: distinct }, () => randomBytes(blockSize));
+    const stretch = Math.ceil(blockCount / distinct);
+    const encoder = new BlockEncoder();
+    const names: Buffer[] = [];
+    for (const raw of contents) {
+      const block = encoder.encodeSealed(raw, keys, objectNames.block);
+      await store.putBlock(block);
+      names.push(block.hash);
+    }
+    await db.query('BEGIN');
+    await db.query(
+      `INSERT INTO block (region, hash, size, stored_size, refcount, state, project_id)
+       SELECT 'RegionOne', h, $2, $2 + 40, 0, 'present', $3 FROM unnest($1::bytea[]) AS h`,
+      [names, blockSize, projectId],
+    );
+    await db.query(
+      `INSERT INTO block_version (volume_id, block_index, hash, first_seq, last_seq)
+       SELECT $1, i, ($2::bytea[])[(i / $3) % $4 + 1], $5, NULL FROM generate_series(1, $6 - 1) AS i`,
+      [snapshot.volume_id, names, stretch, distinct, snapshot.seq, blockCount],
+    );
+    await db.query(
+      `UPDATE block b SET refcount = b.refcount + c.n FROM
+         (SELECT hash, count(*)::int AS n FROM block_version WHERE volume_id = $1 AND block_index > 0 GROUP BY hash) c
+        WHERE b.region = 'RegionOne' AND b.hash = c.hash`,
+      [snapshot.volume_id],
+    );
+    await db.query(`UPDATE snapshot SET blocks_total = $2, blocks_done = $2 WHERE id = $1`, [snapshotId, blockCount]);
+    await db.query('COMMIT');
+    await swift.deleteObject(island.container, snapshot.manifest_object);
+    const header = {
+      blockSize,
+      volumeSize: Number(snapshot.size_bytes),
+      entryCount: blockCount,
+      metadata: {
+        volumeId: snapshot.volume_id,
+        snapshotId,
+        projectId,
+        region: 'RegionOne',
+        seq: snapshot.seq,
+        createdAt: snapshot.created_at.toISOString(),
+        name: snapshot.name,
+        volumeName: snapshot.volume_name,
+      },
+    };
+    const written = await store.putManifest(header, () => versionsOf(db, snapshot.volume_id), keys);
+    if (written.name !== snapshot.manifest_object) throw new Error(`the manifest was written as ${written.name}, the catalog says ${snapshot.manifest_object}`);
+    return { blockCount, distinctBlocks: distinct, contentOf: (index) => (index === 0 ? block0 : contents[Math.floor(index / stretch) % distinct]) };
+  } finally {
+    await db.end();
+    await swift.close();
+  }
+}
+
+async function* versionsOf(db: Client, volumeId: string): AsyncGenerator<ManifestEntry[]> {
+  for (let after = -1; ;) {
+    const { rows } = await db.query<{ block_index: string; hash: Buffer }>(
+      `SELECT block_index, hash FROM block_version WHERE volume_id = $1 AND last_seq IS NULL AND block_index > $2 ORDER BY block_index LIMIT 65536`,
+      [volumeId, after],
+    );
+    if (rows.length === 0) return;
+    yield rows.map((r) => ({ index: Number(r.block_index), hash: r.hash }));
+    after = Number(rows[rows.length - 1].block_index);
+  }
+}
