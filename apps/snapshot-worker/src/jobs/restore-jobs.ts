@@ -149,9 +149,10 @@ export class RestoreJobs {
           const next = await entries.next();
           if (next.done) return;
           const { ordinal, index, hash } = next.value;
-          const data = await recent.get(hash, () => {
+          const data = await recent.get(hash, async () => {
+            const fetched = await store.getBlock(hash, keys);
             restored.inc({ how: 'fetched' });
-            return store.getBlock(hash, keys);
+            return fetched;
           });
           await writer.add(ordinal, [index], data);
           if (Date.now() - lastProgress >= PROGRESS_MS) {
