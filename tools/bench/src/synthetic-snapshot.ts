@@ -3,13 +3,6 @@ import { Client } from 'pg';
 import { BlockEncoder, ManifestEntry, objectNames, SwiftBlockStore } from '@island/blockstore';
 import { IslandStack, localSwift } from '@island/stack';
 
-export interface SyntheticSnapshot {
-  blockCount: number;
-  distinctBlocks: number;
-  /** The bytes block `index` holds in the inflated snapshot. */
-  contentOf(index: number): Buffer;
-}
-
 /**
  * Turns a committed snapshot whose volume wrote only its block 0 into one of a volume whose every block is allocated,
  * as island itself would have stored it: `distinct` sealed blocks under the project's keys in Swift, each filling a
@@ -20,9 +13,9 @@ export interface SyntheticSnapshot {
 export async function inflateSnapshot(
   island: IslandStack,
   snapshotId: string,
-  options: { blockCount: number; distinct: number; projectId: string; block0: Buffer },
-): Promise<SyntheticSnapshot> {
-  const { blockCount, distinct, projectId, block0 } = options;
+  options: { blockCount: number; distinct: number; projectId: string },
+): Promise<void> {
+  const { blockCount, distinct, projectId } = options;
   const keys = await island.projectKeys(projectId);
   const swift = localSwift('RegionOne');
   const store = new SwiftBlockStore(swift, island.container);
@@ -92,7 +85,6 @@ export async function inflateSnapshot(
     };
     const written = await store.putManifest(header, () => versionsOf(db, snapshot.volume_id), keys);
     if (written.name !== snapshot.manifest_object) throw new Error(`the manifest was written as ${written.name}, the catalog says ${snapshot.manifest_object}`);
-    return { blockCount, distinctBlocks: distinct, contentOf: (index) => (index === 0 ? block0 : contents[Math.floor(index / stretch) % distinct]) };
   } finally {
     await db.end();
     await swift.close();

@@ -5,69 +5,66 @@ import { Benchmark, BenchmarkRow } from '../benchmark';
 import { MIB } from '../cpu';
 import { peakRss, resetPeakRss } from '../process-memory';
 import { attachAndWait } from '../stack-timing';
-import { inflateSnapshot, SyntheticSnapshot } from '../synthetic-snapshot';
+import { inflateSnapshot } from '../synthetic-snapshot';
 
 type Json = Record<string, unknown>;
 
 const LIMIT_MIB = 256;
-const BLOCK_SIZE = 4096;
+const BLOCK_SIZE = 1024 * 1024;
 const PROCESSES = ['api', 'agent', 'worker-1', 'gc', 'agent-two', 'worker-two'];
-/** Blocks read back from the restored image and compared with the model. */
-const SAMPLES = 2000;
 
 /**
- * Memory bounded by design: a volume of 4 M allocated blocks (the block count of 4 TiB in 1 MiB blocks; here 4 KiB
- * blocks, so that the restored image fits this disk) is restored, diffed and committed, and copied to another region,
- * with each island process's peak resident set measured per phase (VmHWM, reset before each phase).
+ * Memory bounded by design: a snapshot of a 4 TiB volume with all of its 4 M blocks allocated (synthetic: see
+ * synthetic-snapshot.ts) goes through the paths whose work grows with the block map — a region copy (the source manifest
+ * streamed, every entry staged, the copy committed, its manifest written from the catalog in the other region), an
+ * incremental snapshot of the volume (diff, commit, manifest) and fsck --deep (every manifest read against the catalog) —
+ * with each island process's peak resident set measured per phase (VmHWM, set back before each phase). A full restore
+ * would write 4 TiB to this host's disk: it is not run at this size (see the notes).
  */
 export const memoryBounded: Benchmark = {
   name: 'memory',
-  title: 'Memory bounded by design: restore, diff + commit, copy of a volume of 4 M blocks',
+  title: 'Memory bounded by design: a 4 TiB volume of 4 M blocks copied, snapshotted and checked',
   async run(ctx) {
     const blockCount = Number(process.env.ISLAND_BENCH_MEMORY_BLOCKS ?? 4 * 1024 * 1024);
-    const distinct = Number(process.env.ISLAND_BENCH_MEMORY_DISTINCT ?? 1024);
+    const distinct = Number(process.env.ISLAND_BENCH_MEMORY_DISTINCT ?? 256);
     const sizeBytes = blockCount * BLOCK_SIZE;
     const island = await startIsland({
       workers: 1,
       twoRegions: true,
-      env: { ISLAND_BLOCK_SIZE: String(BLOCK_SIZE), ISLAND_QUOTA_GIGABYTES: '10000', ISLAND_SWIFT_TIMEOUT_MS: '600000' },
+      env: { ISLAND_QUOTA_GIGABYTES: '100000', ISLAND_SWIFT_TIMEOUT_MS: '600000' },
     });
     try {
-      ctx.log(`volume of ${blockCount} blocks of ${BLOCK_SIZE} bytes (${(sizeBytes / 2 ** 30).toFixed(1)} GiB), ${distinct} distinct`);
-      const { snapshotId, synthetic } = await syntheticSnapshot(island, sizeBytes, blockCount, distinct);
+      ctx.log(`volume of ${blockCount} blocks of ${BLOCK_SIZE} bytes (${(sizeBytes / 2 ** 40).toFixed(2)} TiB), ${distinct} distinct`);
+      const { volumeId, snapshotId, path } = await syntheticSnapshot(island, sizeBytes, blockCount, distinct);
       ctx.log('synthetic snapshot ready');
       const phases: Phase[] = [];
-      const measure = async (name: string, step: () => Promise<string | void>) => {
+      const measure = async (name: string, step: () => Promise<string>) => {
         for (const p of PROCESSES) resetPeakRss(island.pid(p));
         const started = performance.now();
         const detail = await step();
         const seconds = (performance.now() - started) / 1000;
         const peaks = Object.fromEntries(PROCESSES.map((p) => [p, peakRss(island.pid(p))]));
-        phases.push({ name, seconds, peaks, detail: detail ?? '' });
+        phases.push({ name, seconds, peaks, detail });
         ctx.log(`${name}: ${seconds.toFixed(0)} s, peaks ${describePeaks(peaks)}`);
       };
 
-      let clone = '';
-      await measure('restore', async () => {
-        clone = String((await island.request('POST', '/v1/volumes', { sizeBytes, snapshotId })).body.id);
-        const path = await attachAndWait(island, clone);
-        const differing = await compareSample(path, synthetic);
-        if (differing.length > 0) throw new Error(`the restored image differs from the snapshot at blocks ${differing.slice(0, 10).join(', ')}`);
-        return `${SAMPLES + 2} sampled blocks read back equal to the model`;
-      });
-      await measure('diff + commit (1 block changed)', async () => {
-        const volume = (await island.request<Json>('GET', `/v1/volumes/${clone}`)).body;
-        const image = await Qcow2Image.open((volume.connection as { path: string }).path, { writable: true });
-        await image.write(randomInt(blockCount) * BLOCK_SIZE, randomBytes(BLOCK_SIZE));
-        await image.close();
-        const created = await island.request('POST', '/v1/snapshots', { volumeId: clone });
-        const done = await pollUntil<Json>(island, `/v1/snapshots/${String(created.body.id)}`, (s) => s.status === 'available', { timeoutMs: 3_600_000 });
-        return `the snapshot uploaded ${String(done.blocksUploaded)} block`;
-      });
-      await measure('copy to RegionTwo (stage, commit and manifest of every entry)', async () => {
+      await measure('region copy (manifest streamed, every entry staged and committed, the copy’s manifest written)', async () => {
         const created = await island.request<Json>('POST', `/v1/snapshots/${snapshotId}/copy`, { region: 'RegionTwo' });
         const done = await pollUntil<Json>(island, `/v1/snapshots/${String(created.body.id)}`, (s) => s.status === 'available', { timeoutMs: 3_600_000 });
-        return `copy available, ${String(done.blocksTotal)} blocks`;
+        return `copy available with ${String(done.blocksTotal)} distinct blocks`;
+      });
+      await measure('incremental snapshot of the 4 M-block volume (diff, commit, manifest), 1 block changed', async () => {
+        const image = await Qcow2Image.open(path, { writable: true });
+        await image.write(randomInt(blockCount) * BLOCK_SIZE, randomBytes(BLOCK_SIZE));
+        await image.close();
+        const created = await island.request('POST', '/v1/snapshots', { volumeId });
+        const done = await pollUntil<Json>(island, `/v1/snapshots/${String(created.body.id)}`, (s) => s.status === 'available', { timeoutMs: 3_600_000 });
+        return `the snapshot uploaded ${String(done.blocksUploaded)} block(s)`;
+      });
+      await measure('fsck --deep (every manifest read against the catalog, every block opened)', async () => {
+        const report = island.adminJson<Json>('fsck', '--region', 'RegionOne', '--deep');
+        if (report.ok !== true) throw new Error(`fsck found problems: ${JSON.stringify(report).slice(0, 500)}`);
+        return 'fsck ok';
       });
       return { rows: phases.map((p) => rowOf(p)), notes: notes(blockCount, distinct, phases) };
     } finally {
@@ -89,32 +86,17 @@ async function syntheticSnapshot(
   sizeBytes: number,
   blockCount: number,
   distinct: number,
-): Promise<{ snapshotId: string; synthetic: SyntheticSnapshot }> {
+): Promise<{ volumeId: string; snapshotId: string; path: string }> {
   const volumeId = String((await island.request('POST', '/v1/volumes', { sizeBytes })).body.id);
-  const block0 = randomBytes(BLOCK_SIZE);
-  const image = await Qcow2Image.open(await attachAndWait(island, volumeId), { writable: true });
-  await image.write(0, block0);
+  const path = await attachAndWait(island, volumeId);
+  const image = await Qcow2Image.open(path, { writable: true });
+  await image.write(0, randomBytes(BLOCK_SIZE));
   await image.close();
   const created = await island.request('POST', '/v1/snapshots', { volumeId });
   const snapshotId = String(created.body.id);
   await pollUntil(island, `/v1/snapshots/${snapshotId}`, (s) => s.status === 'available', { timeoutMs: 600_000 });
-  const synthetic = await inflateSnapshot(island, snapshotId, { blockCount, distinct, projectId: 'alpha', block0 });
-  return { snapshotId, synthetic };
-}
-
-/** Indexes (of the first and last block and SAMPLES random ones) whose bytes in the image differ from the model. */
-async function compareSample(path: string, synthetic: SyntheticSnapshot): Promise<number[]> {
-  const image = await Qcow2Image.open(path);
-  try {
-    const indexes = [0, synthetic.blockCount - 1, ...Array.from({ length: SAMPLES }, () => randomInt(synthetic.blockCount))];
-    const differing: number[] = [];
-    for (const index of indexes) {
-      if (!(await image.read(index * BLOCK_SIZE, BLOCK_SIZE)).equals(synthetic.contentOf(index))) differing.push(index);
-    }
-    return differing;
-  } finally {
-    await image.close();
-  }
+  await inflateSnapshot(island, snapshotId, { blockCount, distinct, projectId: 'alpha' });
+  return { volumeId, snapshotId, path };
 }
 
 function rowOf(phase: Phase): BenchmarkRow {
@@ -138,11 +120,18 @@ function describePeaks(peaks: Record<string, number>): string {
 
 function notes(blockCount: number, distinct: number, phases: Phase[]): string[] {
   return [
-    `A volume of ${blockCount} allocated blocks of ${BLOCK_SIZE} bytes: the block count (and manifest size, ${((blockCount * 32) / MIB).toFixed(0)} MiB of ` +
-      `names) of 4 TiB in 1 MiB blocks, on a volume whose image fits this disk. Its snapshot is synthetic: block 0 written and ` +
-      `snapshotted through island, then ${distinct} distinct sealed blocks (each filling a stretch of consecutive indexes) put in ` +
-      'Swift, their catalog rows and every block version generated in SQL, and the manifest rewritten with the block store’s ' +
-      'streaming writer (tools/bench/src/synthetic-snapshot.ts). The phases then run through the real API, agents and workers.',
+    `A volume of ${blockCount} blocks of 1 MiB, all allocated in its snapshot: ${((blockCount * 32) / MIB).toFixed(0)} MiB of block ` +
+      `names in its manifest. The snapshot is synthetic: block 0 written and snapshotted through island, then ${distinct} ` +
+      'distinct sealed blocks (each filling a stretch of consecutive indexes) put in Swift, their catalog rows and every ' +
+      'block version generated in SQL, and the manifest rewritten with the block store’s streaming writer ' +
+      '(tools/bench/src/synthetic-snapshot.ts). The phases then run through the real API, agents, workers and GC worker. ' +
+      'The volume’s image on the host stays sparse (the snapshot’s data is in Swift), so the incremental snapshot diffs ' +
+      'a sparse image: it shows that commit and the next manifest do not hold the volume’s block map, not the cost of ' +
+      'diffing 4 TiB of allocated clusters.',
+    'Not run here: a full restore of this snapshot (it writes 4 TiB; this host has 80 GB free). A restore reads the same ' +
+      'streamed manifest and keeps only the blocks in flight (8 GETs, 32 queued writes, the last 16 distinct blocks), ' +
+      'but its qcow2 writer caches every refcount block it touches (2 bytes per 64 KiB cluster: 128 MiB for 4 TiB) — ' +
+      'the one structure left that grows with the image (libs/qcow2/src/refcounts.ts).',
     'Peak RSS is each process’s VmHWM, set back to its current RSS (clear_refs 5) before each phase.',
     ...phases.map((p) => `${p.name}: ${p.seconds.toFixed(0)} s; ${p.detail}; peaks: ${describePeaks(p.peaks)}.`),
     'Reproduce: `npm run bench -- memory` (ISLAND_BENCH_MEMORY_BLOCKS, ISLAND_BENCH_MEMORY_DISTINCT to scale it).',
