@@ -11,7 +11,7 @@ import { claimAfterGcDeletes } from './claims-after-gc';
 /** Distinct blocks claimed and moved together; a progress event follows each batch. */
 const BATCH = 64;
 /** Manifest entries a batch covers at most (a block repeated many times makes batches of few distinct blocks). */
-const MAX_BATCH_ENTRIES = 4096;
+const MAX_BATCH_ENTRIES = 16_384;
 /** Objects moving between the regions at once. */
 const TRANSFER_CONCURRENCY = 12;
 

@@ -83,27 +83,39 @@ export async function commitSnapshotVersions(m: EntityManager, s: LedgerSnapshot
     [s.id],
     deltas,
   );
-  const added = await sqlRows<{ hash: Buffer }>(
+  const added = await sqlRows<AddedBlock>(
     m,
-    `INSERT INTO block_version (volume_id, block_index, hash, first_seq)
-     SELECT $1, c.block_index, c.hash, $2 FROM snapshot_change c
-      WHERE c.snapshot_id = $3 AND c.hash IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM block_version v
-                         WHERE v.volume_id = $1 AND v.block_index = c.block_index AND v.last_seq IS NULL)
-  RETURNING hash`,
+    `WITH added AS (
+       INSERT INTO block_version (volume_id, block_index, hash, first_seq)
+       SELECT $1, c.block_index, c.hash, $2 FROM snapshot_change c
+        WHERE c.snapshot_id = $3 AND c.hash IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM block_version v
+                           WHERE v.volume_id = $1 AND v.block_index = c.block_index AND v.last_seq IS NULL)
+       RETURNING hash)
+     SELECT hash, count(*)::int AS versions FROM added GROUP BY hash`,
     [s.volumeId, s.seq, s.id],
   );
   await m.query(`UPDATE volume SET head_seq = $2, head_snapshot_id = $3, updated_at = now() WHERE id = $1`, [s.volumeId, s.seq, s.id]);
   await settleCommit(m, s, added, deltas);
-  return { versionsAdded: added.length, versionsRemoved: removed };
+  return { versionsAdded: versionsIn(added), versionsRemoved: removed };
+}
+
+/** Versions a commit added, counted per block in SQL: a volume's block map never comes back whole. */
+interface AddedBlock {
+  hash: Buffer;
+  versions: number;
+}
+
+function versionsIn(added: AddedBlock[]): number {
+  return added.reduce((sum, b) => sum + b.versions, 0);
 }
 
 /**
  * The end of every commit: the new versions' references and the snapshot's claims (now references) are
  * applied together, after checking every referenced block is present; the staged changes are done with.
  */
-async function settleCommit(m: EntityManager, s: LedgerSnapshot, added: { hash: Buffer }[], deltas: BlockDeltas): Promise<void> {
-  for (const v of added) deltas.add(v.hash, +1);
+async function settleCommit(m: EntityManager, s: LedgerSnapshot, added: AddedBlock[], deltas: BlockDeltas): Promise<void> {
+  for (const v of added) deltas.add(v.hash, v.versions);
   const claims = await sqlRows<{ hash: Buffer }>(m, `DELETE FROM block_claim WHERE snapshot_id = $1 RETURNING hash`, [s.id]);
   for (const c of claims) deltas.add(c.hash, 0, -1);
   await assertPresent(
@@ -123,17 +135,19 @@ async function settleCommit(m: EntityManager, s: LedgerSnapshot, added: { hash: 
  */
 export async function commitCopyVersions(m: EntityManager, s: LedgerSnapshot): Promise<LedgerResult> {
   await lockVolume(m, s.volumeId);
-  const added = await sqlRows<{ hash: Buffer }>(
+  const added = await sqlRows<AddedBlock>(
     m,
-    `INSERT INTO block_version (volume_id, block_index, hash, first_seq, last_seq)
-     SELECT $1, c.block_index, c.hash, $2, $2 + 1 FROM snapshot_change c
-      WHERE c.snapshot_id = $3 AND c.hash IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM block_version v WHERE v.volume_id = $1 AND v.first_seq = $2)
-  RETURNING hash`,
+    `WITH added AS (
+       INSERT INTO block_version (volume_id, block_index, hash, first_seq, last_seq)
+       SELECT $1, c.block_index, c.hash, $2, $2 + 1 FROM snapshot_change c
+        WHERE c.snapshot_id = $3 AND c.hash IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM block_version v WHERE v.volume_id = $1 AND v.first_seq = $2)
+       RETURNING hash)
+     SELECT hash, count(*)::int AS versions FROM added GROUP BY hash`,
     [s.volumeId, s.seq, s.id],
   );
   await settleCommit(m, s, added, new BlockDeltas());
-  return { versionsAdded: added.length, versionsRemoved: 0 };
+  return { versionsAdded: versionsIn(added), versionsRemoved: 0 };
 }
 
 async function assertPresent(m: EntityManager, region: string, hashes: Buffer[]): Promise<void> {
