@@ -40,6 +40,8 @@ export interface StackOptions {
   swiftAuthUrls?: Record<string, string>;
   /** The API reaches PostgreSQL at this host:port instead (e.g. a proxy a test cuts to take the catalog away). */
   apiCatalogAddress?: string;
+  /** Every process reaches PostgreSQL at this host:port instead (e.g. a proxy a benchmark counts statements with); apiCatalogAddress wins for the API. */
+  catalogAddress?: string;
 }
 
 export interface StackHost {
@@ -156,11 +158,13 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   const started = new Map<string, { script: string; extra: Record<string, string> }>();
   const proxyLogStart = new Map(LOCAL_REGIONS.map((r) => [r.name, fileSize(proxyLogPath(r.name))]));
   const logs: string[] = [];
+  const catalogAt = (address?: string): Record<string, string> =>
+    address ? { ISLAND_DATABASE_URL: env.ISLAND_DATABASE_URL.replace(/@[^/]+\//, `@${address}/`) } : {};
   const start = (name: string, script: string, extra: Record<string, string> = {}) => {
     // ISLAND_STACK_NODE_ARGS: extra node flags for the stack's processes (e.g. --cpu-prof to profile them)
     const nodeArgs = (process.env.ISLAND_STACK_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const child = spawn(process.execPath, [...nodeArgs, join(ROOT, script)], {
-      env: { ...env, ...extra, ...options.processEnv?.[name] },
+      env: { ...env, ...catalogAt(options.catalogAddress), ...extra, ...options.processEnv?.[name] },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const keep = (d: Buffer) => logs.push(`[${name}] ${d.toString()}`);
@@ -170,9 +174,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     byName.set(name, child);
     started.set(name, { script, extra });
   };
-  const apiCatalog: Record<string, string> = options.apiCatalogAddress
-    ? { ISLAND_DATABASE_URL: env.ISLAND_DATABASE_URL.replace(/@[^/]+\//, `@${options.apiCatalogAddress}/`) }
-    : {};
+  const apiCatalog = catalogAt(options.apiCatalogAddress);
   start('api', 'apps/api/dist/main.js', apiCatalog);
   start('agent', 'apps/node-agent/dist/main.js', { ISLAND_AGENT_PORT: String(agentPort) });
   workerPorts.forEach((p, w) => start(`worker-${w + 1}`, 'apps/snapshot-worker/dist/main.js', { ISLAND_WORKER_PORT: String(p) }));

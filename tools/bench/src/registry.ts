@@ -1,5 +1,6 @@
 import { Benchmark } from './benchmark';
 import { blockSize } from './benchmarks/block-size';
+import { controlPlane } from './benchmarks/control-plane';
 import { cpuPerGib } from './benchmarks/cpu-per-gib';
 import { encryption } from './benchmarks/encryption';
 import { memoryBounded } from './benchmarks/memory-bounded';
@@ -22,4 +23,5 @@ export const BENCHMARKS: Benchmark[] = [
   encryption,
   cpuPerGib,
   memoryBounded,
+  controlPlane,
 ];
