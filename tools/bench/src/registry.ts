@@ -1,5 +1,6 @@
 import { Benchmark } from './benchmark';
 import { blockSize } from './benchmarks/block-size';
+import { catalogScale } from './benchmarks/catalog-scale';
 import { cpuPerGib } from './benchmarks/cpu-per-gib';
 import { encryption } from './benchmarks/encryption';
 import { qcow2Io } from './benchmarks/qcow2-io';
@@ -20,4 +21,5 @@ export const BENCHMARKS: Benchmark[] = [
   regionCopy,
   encryption,
   cpuPerGib,
+  catalogScale,
 ];
