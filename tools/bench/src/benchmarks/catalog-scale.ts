@@ -1,11 +1,12 @@
 import { referenceDiscrepancies } from '@island/catalog';
 import { Benchmark, BenchmarkRow } from '../benchmark';
-import { ledgerRound, RoundTimes } from '../catalog-scale/ledger-operations';
+import { ledgerRound, noSamples, Operation, Samples } from '../catalog-scale/ledger-operations';
 import { gib, RelationSize, relationSizes } from '../catalog-scale/relation-sizes';
 import { dropScaleDatabase, markFilled, openScaleDatabase, ScaleDatabase } from '../catalog-scale/scale-database';
 import { serverSettings } from '../catalog-scale/server-settings';
 import { CatalogShape, configuredScales, scaleLabel, snapshotCount } from '../catalog-scale/shape';
 import { fillSyntheticCatalog, SCALE_REGION } from '../catalog-scale/synthetic-fill';
+import { WalMeter } from '../catalog-scale/wal-meter';
 import { median } from '../stack-timing';
 
 /** Blocks each measured operation changes (2 GiB of 1 MiB blocks). */
@@ -18,13 +19,14 @@ interface Scale {
   db: ScaleDatabase;
   /** Seconds the fill took in this run; null when a filled database was reused. */
   fillSeconds: number | null;
-  times: RoundTimes;
+  wal: WalMeter;
+  samples: Samples;
   fsckMsPerVersion: number;
   discrepancies: number;
   sizes: RelationSize[];
 }
 
-const OPERATIONS: { key: keyof RoundTimes; metric: string }[] = [
+const OPERATIONS: { key: Operation; metric: string }[] = [
   { key: 'claim', metric: `upload claims + mark present (LedgerRepository.claim, markPresent), ${CHANGED_BLOCKS} new blocks` },
   { key: 'commit', metric: `commit of a snapshot rewriting ${CHANGED_BLOCKS} blocks of a volume with 100 snapshots (LedgerRepository.commit)` },
   { key: 'delete', metric: `delete of a snapshot holding ${CHANGED_BLOCKS} versions of its own (LedgerRepository.removeSnapshot)` },
@@ -48,12 +50,17 @@ export const catalogScale: Benchmark = {
     try {
       for (const shape of [base, large]) scales.push(await prepare(shape, refill, ctx.log));
       // a first round on each touches what a fresh connection and plan cache touch once; not counted
-      for (const s of scales) await ledgerRound(s.db.dataSource, s.shape, CHANGED_BLOCKS);
+      for (const s of scales) await ledgerRound(s.db.dataSource, s.wal, s.shape, CHANGED_BLOCKS);
       for (let round = 0; round < rounds; round++) {
         for (const s of scales) {
-          const times = await ledgerRound(s.db.dataSource, s.shape, CHANGED_BLOCKS);
-          for (const { key } of OPERATIONS) s.times[key].push(...times[key]);
-          ctx.log(`${scaleLabel(s.shape.versionRows)} round ${round + 1}: ${OPERATIONS.map(({ key }) => `${key} ${formatMs(median(times[key]))}`).join(', ')}`);
+          const samples = await ledgerRound(s.db.dataSource, s.wal, s.shape, CHANGED_BLOCKS);
+          for (const { key } of OPERATIONS) {
+            s.samples[key].ms.push(...samples[key].ms);
+            s.samples[key].walBytes.push(...samples[key].walBytes);
+          }
+          ctx.log(
+            `${scaleLabel(s.shape.versionRows)} round ${round + 1}: ${OPERATIONS.map(({ key }) => `${key} ${formatMs(median(samples[key].ms))}`).join(', ')}`,
+          );
         }
       }
       for (const s of scales) await audit(s, ctx.log);
@@ -80,8 +87,7 @@ async function prepare(shape: CatalogShape, refill: boolean, log: (m: string) =>
     fillSeconds = (performance.now() - started) / 1000;
   }
   log(`${label}: database ${db.name} ${db.reused ? 'reused' : `filled in ${fillSeconds?.toFixed(0)} s`}`);
-  const times: RoundTimes = { claim: [], commit: [], delete: [], gc: [], rebuild: [] };
-  return { shape, db, fillSeconds, times, fsckMsPerVersion: 0, discrepancies: 0, sizes: [] };
+  return { shape, db, fillSeconds, wal: await WalMeter.open(db.dataSource), samples: noSamples(), fsckMsPerVersion: 0, discrepancies: 0, sizes: [] };
 }
 
 /** fsck's count audit: every block's counters recomputed from all versions and claims of the region, one statement. */
@@ -119,7 +125,9 @@ function ledgerBytesPerVersion(s: Scale, part: 'all' | 'indexes'): number {
 function resultRows(small: Scale, big: Scale): BenchmarkRow[] {
   const smallLabel = scaleLabel(small.shape.versionRows);
   const bigLabel = scaleLabel(big.shape.versionRows);
-  const rows = OPERATIONS.map(({ key, metric }) => perBlockRow(metric, median(big.times[key]), median(small.times[key]), bigLabel, smallLabel, 'block'));
+  const rows = OPERATIONS.map(({ key, metric }) =>
+    perBlockRow(metric, median(big.samples[key].ms), median(small.samples[key].ms), bigLabel, smallLabel, 'block'),
+  );
   rows.push(
     perBlockRow(
       "fsck's count audit of the whole region (referenceDiscrepancies: a full scan)",
@@ -154,6 +162,12 @@ function sizeNote(s: Scale): string {
   return `Sizes at ${label} (rows as ANALYZE estimates them): ${tables.join('; ')}.`;
 }
 
+function walNote(small: Scale, big: Scale): string {
+  const perBlock = (s: Scale, key: Operation) => `${median(s.samples[key].walBytes).toFixed(0)} B`;
+  const figures = OPERATIONS.map(({ key }) => `${key} ${perBlock(big, key)} (${perBlock(small, key)})`);
+  return `WAL per block at ${scaleLabel(big.shape.versionRows)} (at ${scaleLabel(small.shape.versionRows)}), medians, records naming the bench's database (pg_walinspect; full-page images included, commit records not): ${figures.join(', ')}.`;
+}
+
 function notes(small: Scale, big: Scale, rounds: number, settings: string): string[] {
   const shapeOf = (s: Scale) =>
     `${scaleLabel(s.shape.versionRows)}: ${s.shape.volumes.toLocaleString('en')} volumes, ${snapshotCount(s.shape).toLocaleString('en')} snapshots, ${s.shape.versionRows.toLocaleString('en')} block versions, ${(s.shape.versionRows + s.shape.unreferencedBlocks).toLocaleString('en')} block rows`;
@@ -165,6 +179,7 @@ function notes(small: Scale, big: Scale, rounds: number, settings: string): stri
     `Per-block figures: medians of ${rounds} rounds (after one uncounted round) at each scale, the two scales alternating; each round works on a random volume (cold at 100 M: the catalog is larger than RAM) and times only calls into libs/catalog (LedgerRepository, markBlocksForDeletion/forgetDeletedBlocks under a real GcLease, CatalogRebuildRepository + stageSnapshotChanges + commitSnapshotVersions); snapshot rows and statuses around them are set by plain SQL, untimed. Claims and commits have two samples per round (snapshots A and B). GC leaves out the Swift deletes between mark and forget.`,
     `fsck: referenceDiscrepancies recomputes every block's counts from all versions and claims of the region in one statement — a full scan whose time grows with the catalog, so it is reported per block version; it found ${small.discrepancies} discrepancies at ${scaleLabel(small.shape.versionRows)} and ${big.discrepancies} at ${scaleLabel(big.shape.versionRows)} (the synthetic catalogs are consistent). fsck's other catalog reads (presentBlocks, knownBlockHashes) hold the whole region in memory and were not run at this size (docs/scaling.md).`,
     `PostgreSQL as the machine has it, untuned (docs/scaling.md discusses a production server's): ${settings}.`,
+    walNote(small, big),
     sizeNote(small),
     sizeNote(big),
   ];

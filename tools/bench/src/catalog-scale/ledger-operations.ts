@@ -12,16 +12,21 @@ import {
 } from '@island/catalog';
 import { CatalogShape } from './shape';
 import { SCALE_REGION, synthetic } from './synthetic-fill';
+import { WalMeter } from './wal-meter';
 
-/** Milliseconds per block of each catalog operation in one round. */
-export interface RoundTimes {
-  /** Workers' upload bookkeeping: claim, then mark present. */
-  claim: number[];
-  commit: number[];
-  delete: number[];
-  /** One GC pass over the blocks the delete freed: mark (batches of GC_BATCH) and forget. */
-  gc: number[];
-  rebuild: number[];
+/**
+ * The measured operations: claim (workers' upload bookkeeping: claim, then mark present), commit, delete, gc (one
+ * pass over as many unreferenced blocks: mark in batches of GC_BATCH, forget) and rebuild.
+ */
+export const OPERATIONS = ['claim', 'commit', 'delete', 'gc', 'rebuild'] as const;
+export type Operation = (typeof OPERATIONS)[number];
+
+/** Per block of each sample: milliseconds, and bytes of WAL written for the catalog. */
+export type Samples = Record<Operation, { ms: number[]; walBytes: number[] }>;
+
+export function noSamples(): Samples {
+  const none = () => ({ ms: [], walBytes: [] });
+  return { claim: none(), commit: none(), delete: none(), gc: none(), rebuild: none() };
 }
 
 /** As the gc-worker marks, deletes and forgets. */
@@ -40,27 +45,32 @@ interface ScaleVolume {
  * pass marks and forgets as many unreferenced blocks, and a rebuild restores a new volume's snapshot of as many
  * blocks. The SQL here only does the API's bookkeeping around them (snapshot rows and statuses), untimed.
  */
-export async function ledgerRound(db: DataSource, shape: CatalogShape, changed: number): Promise<RoundTimes> {
-  const times: RoundTimes = { claim: [], commit: [], delete: [], gc: [], rebuild: [] };
+export async function ledgerRound(db: DataSource, wal: WalMeter, shape: CatalogShape, changed: number): Promise<Samples> {
+  const samples = noSamples();
+  const timed = <T>(operation: Operation, blocks: number, work: () => Promise<T>) => measured(samples[operation], wal, blocks, work);
   const volume = await pickVolume(db, shape);
   const indexes = distinctIndexes(changed, shape.baseBlocks);
-  const first = await snapshotWithChange(db, volume, indexes, times);
-  await snapshotWithChange(db, volume, indexes, times);
+  const first = await snapshotWithChange(db, volume, indexes, timed);
+  await snapshotWithChange(db, volume, indexes, timed);
 
   await setStatus(db, first.id, 'deleting');
-  const removed = await timed(times.delete, changed, () => db.transaction((m) => new LedgerRepository(m).removeSnapshot(first)));
+  const removed = await timed('delete', changed, () => db.transaction((m) => new LedgerRepository(m).removeSnapshot(first)));
   if (removed.versionsRemoved !== changed) throw new Error(`deleting snapshot ${first.id} removed ${removed.versionsRemoved} versions, not ${changed}`);
   await setStatus(db, first.id, 'deleted');
 
-  await timed(times.gc, changed, () => gcPass(db, changed));
-  await timed(times.rebuild, changed, () => db.transaction((m) => rebuildVolume(m, shape, changed)));
-  return times;
+  await timed('gc', changed, () => gcPass(db, changed));
+  await timed('rebuild', changed, () => db.transaction((m) => rebuildVolume(m, shape, changed)));
+  return samples;
 }
 
-async function timed<T>(into: number[], blocks: number, work: () => Promise<T>): Promise<T> {
+type Timed = <T>(operation: Operation, blocks: number, work: () => Promise<T>) => Promise<T>;
+
+async function measured<T>(into: Samples[Operation], wal: WalMeter, blocks: number, work: () => Promise<T>): Promise<T> {
+  const from = await wal.position();
   const started = performance.now();
   const result = await work();
-  into.push((performance.now() - started) / blocks);
+  into.ms.push((performance.now() - started) / blocks);
+  into.walBytes.push((await wal.bytesSince(from)) / blocks);
   return result;
 }
 
@@ -76,10 +86,10 @@ function distinctIndexes(count: number, below: number): number[] {
 }
 
 /** A new snapshot of the volume whose `indexes` got new content: uploaded (claims), staged and committed. */
-async function snapshotWithChange(db: DataSource, volume: ScaleVolume, indexes: number[], times: RoundTimes): Promise<LedgerSnapshot> {
+async function snapshotWithChange(db: DataSource, volume: ScaleVolume, indexes: number[], timed: Timed): Promise<LedgerSnapshot> {
   const snapshot = await newUploadingSnapshot(db, volume);
   const hashes = indexes.map(() => randomBytes(32));
-  await timed(times.claim, indexes.length, async () => {
+  await timed('claim', indexes.length, async () => {
     await db.transaction((m) =>
       new LedgerRepository(m).claim(
         snapshot.id,
@@ -98,7 +108,7 @@ async function snapshotWithChange(db: DataSource, volume: ScaleVolume, indexes: 
     await stageSnapshotChanges(m, snapshot.id, indexes, hashes);
     await setStatus(m, snapshot.id, 'committing');
   });
-  await timed(times.commit, indexes.length, () => db.transaction((m) => new LedgerRepository(m).commit({ ...snapshot, copyOf: null })));
+  await timed('commit', indexes.length, () => db.transaction((m) => new LedgerRepository(m).commit({ ...snapshot, copyOf: null })));
   await setStatus(db, snapshot.id, 'available');
   return snapshot;
 }
