@@ -1,6 +1,7 @@
 import { Benchmark } from './benchmark';
 import { blockSize } from './benchmarks/block-size';
 import { controlPlane } from './benchmarks/control-plane';
+import { catalogScale } from './benchmarks/catalog-scale';
 import { cpuPerGib } from './benchmarks/cpu-per-gib';
 import { encryption } from './benchmarks/encryption';
 import { memoryBounded } from './benchmarks/memory-bounded';
@@ -24,4 +25,5 @@ export const BENCHMARKS: Benchmark[] = [
   cpuPerGib,
   memoryBounded,
   controlPlane,
+  catalogScale,
 ];
