@@ -76,22 +76,6 @@ describe('manifests', () => {
     expect(manifest.blockLength(10)).toBe(512);
   });
 
-  it('lists each distinct block once, with every index it fills and its length, in order of first appearance', () => {
-    const builder = new ManifestBuilder(1 << 20, 4 * (1 << 20) + 512, META);
-    for (const [i, content] of [
-      [0, 7],
-      [1, 8],
-      [2, 7],
-      [4, 9],
-    ])
-      builder.add(i, hash(content));
-    expect(builder.build().distinctBlocks()).toEqual([
-      { hash: hash(7), indexes: [0, 2], length: 1 << 20 },
-      { hash: hash(8), indexes: [1], length: 1 << 20 },
-      { hash: hash(9), indexes: [4], length: 512 },
-    ]);
-  });
-
   it('costs no more than 32 bytes a block plus a small header for a fully written volume', () => {
     const blocks = 8192;
     const builder = new ManifestBuilder(1 << 20, blocks * (1 << 20), META);

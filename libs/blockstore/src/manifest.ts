@@ -104,21 +104,6 @@ export class Manifest {
     return { header: this.header, etag, batches: () => this.batches(), close: () => undefined };
   }
 
-  /**
-   * The distinct blocks, each with every index it fills and its length, in the order they first appear:
-   * what a copy or a restore moves once however often a block repeats across the volume.
-   */
-  distinctBlocks(): { hash: Buffer; indexes: number[]; length: number }[] {
-    const byHash = new Map<string, { hash: Buffer; indexes: number[]; length: number }>();
-    for (const entry of this.entries()) {
-      const key = entry.hash.toString('hex');
-      const block = byHash.get(key);
-      if (block) block.indexes.push(entry.index);
-      else byHash.set(key, { hash: Buffer.from(entry.hash), indexes: [entry.index], length: this.blockLength(entry.index) });
-    }
-    return [...byHash.values()];
-  }
-
   *entries(): Generator<ManifestEntry> {
     let at = 0;
     for (const run of this.runs) {

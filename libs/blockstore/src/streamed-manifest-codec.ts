@@ -97,7 +97,7 @@ async function* plainManifestStream(header: ManifestHeader, batches: AsyncIterab
   yield* plain.write(encodeHeader(header));
   const blockCount = Math.ceil(header.volumeSize / header.blockSize);
   const recordHeader = Buffer.alloc(RECORD_HEADER);
-  let names = Buffer.allocUnsafe(MAX_RECORD_ENTRIES * 32);
+  const names = Buffer.allocUnsafe(MAX_RECORD_ENTRIES * 32);
   let start = -1;
   let count = 0;
   let last = -1;
@@ -123,7 +123,6 @@ async function* plainManifestStream(header: ManifestHeader, batches: AsyncIterab
     }
   }
   if (count > 0) yield* record();
-  names = Buffer.alloc(0);
   if (total !== header.entryCount) throw new RangeError(`the manifest's header counts ${header.entryCount} entries, ${total} came`);
 }
 
