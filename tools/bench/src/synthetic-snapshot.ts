@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
-import { BlockEncoder, ManifestEntry, objectNames, SwiftBlockStore } from '@island/blockstore';
+import { BlockEncoder, objectNames, SwiftBlockStore } from '@island/blockstore';
+import { createCatalogDataSource, entriesAt } from '@island/catalog';
 import { IslandStack, localSwift } from '@island/stack';
 
 /**
@@ -19,54 +19,41 @@ export async function inflateSnapshot(
   const keys = await island.projectKeys(projectId);
   const swift = localSwift('RegionOne');
   const store = new SwiftBlockStore(swift, island.container);
-  const db = new Client({ connectionString: island.databaseUrl });
-  await db.connect();
+  const catalog = await createCatalogDataSource(island.databaseUrl, 'island-bench-synthetic-snapshot', 2).initialize();
   try {
-    const snapshot = (
-      await db.query<{
-        volume_id: string;
-        seq: number;
-        block_size: number;
-        size_bytes: string;
-        name: string;
-        created_at: Date;
-        manifest_object: string;
-        volume_name: string;
-      }>(
-        `SELECT s.volume_id, s.seq, s.block_size, s.size_bytes, s.name, s.created_at, s.manifest_object, v.name AS volume_name
-           FROM snapshot s JOIN volume v ON v.id = s.volume_id WHERE s.id = $1`,
-        [snapshotId],
-      )
-    ).rows[0];
+    const [snapshot] = await catalog.query<SnapshotRow[]>(
+      `SELECT s.volume_id, s.seq, s.block_size, s.size_bytes, s.name, s.created_at, s.manifest_object, v.name AS volume_name
+         FROM snapshot s JOIN volume v ON v.id = s.volume_id WHERE s.id = $1`,
+      [snapshotId],
+    );
     const blockSize = snapshot.block_size;
-    const contents = Array.from({ length: distinct }, () => randomBytes(blockSize));
     const stretch = Math.ceil(blockCount / distinct);
     const encoder = new BlockEncoder();
     const names: Buffer[] = [];
-    for (const raw of contents) {
-      const block = encoder.encodeSealed(raw, keys, objectNames.block);
+    for (let k = 0; k < distinct; k++) {
+      const block = encoder.encodeSealed(randomBytes(blockSize), keys, objectNames.block);
       await store.putBlock(block);
       names.push(block.hash);
     }
-    await db.query('BEGIN');
-    await db.query(
-      `INSERT INTO block (region, hash, size, stored_size, refcount, state, project_id)
-       SELECT 'RegionOne', h, $2, $2 + 40, 0, 'present', $3 FROM unnest($1::bytea[]) AS h`,
-      [names, blockSize, projectId],
-    );
-    await db.query(
-      `INSERT INTO block_version (volume_id, block_index, hash, first_seq, last_seq)
-       SELECT $1, i, ($2::bytea[])[(i / $3) % $4 + 1], $5, NULL FROM generate_series(1, $6 - 1) AS i`,
-      [snapshot.volume_id, names, stretch, distinct, snapshot.seq, blockCount],
-    );
-    await db.query(
-      `UPDATE block b SET refcount = b.refcount + c.n FROM
-         (SELECT hash, count(*)::int AS n FROM block_version WHERE volume_id = $1 AND block_index > 0 GROUP BY hash) c
-        WHERE b.region = 'RegionOne' AND b.hash = c.hash`,
-      [snapshot.volume_id],
-    );
-    await db.query(`UPDATE snapshot SET blocks_total = $2, blocks_done = $2 WHERE id = $1`, [snapshotId, blockCount]);
-    await db.query('COMMIT');
+    await catalog.transaction(async (m) => {
+      await m.query(
+        `INSERT INTO block (region, hash, size, stored_size, refcount, state, project_id)
+         SELECT 'RegionOne', h, $2, $2 + 40, 0, 'present', $3 FROM unnest($1::bytea[]) AS h`,
+        [names, blockSize, projectId],
+      );
+      await m.query(
+        `INSERT INTO block_version (volume_id, block_index, hash, first_seq, last_seq)
+         SELECT $1, i, ($2::bytea[])[(i / $3) % $4 + 1], $5, NULL FROM generate_series(1, $6 - 1) AS i`,
+        [snapshot.volume_id, names, stretch, distinct, snapshot.seq, blockCount],
+      );
+      await m.query(
+        `UPDATE block b SET refcount = b.refcount + c.n FROM
+           (SELECT hash, count(*)::int AS n FROM block_version WHERE volume_id = $1 AND block_index > 0 GROUP BY hash) c
+          WHERE b.region = 'RegionOne' AND b.hash = c.hash`,
+        [snapshot.volume_id],
+      );
+      await m.query(`UPDATE snapshot SET blocks_total = $2, blocks_done = $2 WHERE id = $1`, [snapshotId, blockCount]);
+    });
     await swift.deleteObject(island.container, snapshot.manifest_object);
     const header = {
       blockSize,
@@ -83,22 +70,21 @@ export async function inflateSnapshot(
         volumeName: snapshot.volume_name,
       },
     };
-    const written = await store.putManifest(header, () => versionsOf(db, snapshot.volume_id), keys);
+    const written = await store.putManifest(header, () => entriesAt(catalog.manager, snapshot.volume_id, snapshot.seq), keys);
     if (written.name !== snapshot.manifest_object) throw new Error(`the manifest was written as ${written.name}, the catalog says ${snapshot.manifest_object}`);
   } finally {
-    await db.end();
+    await catalog.destroy();
     await swift.close();
   }
 }
 
-async function* versionsOf(db: Client, volumeId: string): AsyncGenerator<ManifestEntry[]> {
-  for (let after = -1; ;) {
-    const { rows } = await db.query<{ block_index: string; hash: Buffer }>(
-      `SELECT block_index, hash FROM block_version WHERE volume_id = $1 AND last_seq IS NULL AND block_index > $2 ORDER BY block_index LIMIT 65536`,
-      [volumeId, after],
-    );
-    if (rows.length === 0) return;
-    yield rows.map((r) => ({ index: Number(r.block_index), hash: r.hash }));
-    after = Number(rows[rows.length - 1].block_index);
-  }
+interface SnapshotRow {
+  volume_id: string;
+  seq: number;
+  block_size: number;
+  size_bytes: string;
+  name: string;
+  created_at: Date;
+  manifest_object: string;
+  volume_name: string;
 }

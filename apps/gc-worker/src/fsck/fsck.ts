@@ -163,24 +163,32 @@ export class FsckChecker {
     unclaimed.delete(snapshot.manifestObject);
     let differing = 0;
     const entries = eachEntry(manifest.batches());
+    // the manifest streams in: a read failing midway is the manifest's problem; the catalog's own errors go up
+    let unreadable: Error | undefined;
+    const nextEntry = () =>
+      entries.next().catch((error: Error): IteratorReturnResult<undefined> => {
+        unreadable = error;
+        return { done: true, value: undefined };
+      });
     try {
-      let next = await entries.next();
+      let next = await nextEntry();
       for await (const page of entriesAt(this.dataSource.manager, snapshot.volumeId, snapshot.seq)) {
         for (const entry of page) {
-          while (!next.done && next.value.index < entry.blockIndex) {
+          while (!next.done && next.value.index < entry.index) {
             differing++; // in the manifest, a hole in the catalog
-            next = await entries.next();
+            next = await nextEntry();
           }
-          if (next.done || next.value.index !== entry.blockIndex || !next.value.hash.equals(entry.hash)) differing++;
-          if (!next.done && next.value.index === entry.blockIndex) next = await entries.next();
+          if (next.done || next.value.index !== entry.index || !next.value.hash.equals(entry.hash)) differing++;
+          if (!next.done && next.value.index === entry.index) next = await nextEntry();
         }
       }
-      for (; !next.done; next = await entries.next()) differing++;
-    } catch (error) {
-      report.add({ kind: 'manifest-unreadable', snapshotId: snapshot.id, object: snapshot.manifestObject, error: (error as Error).message });
-      return;
+      for (; !next.done; next = await nextEntry()) differing++;
     } finally {
       manifest.close();
+    }
+    if (unreadable) {
+      report.add({ kind: 'manifest-unreadable', snapshotId: snapshot.id, object: snapshot.manifestObject, error: unreadable.message });
+      return;
     }
     if (differing > 0) report.add({ kind: 'manifest-mismatch', snapshotId: snapshot.id, object: snapshot.manifestObject, differingBlocks: differing });
   }

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { ManifestEntry, ManifestMetadata, ProjectKeyService, RegionStores } from '@island/blockstore';
+import { ManifestMetadata, ProjectKeyService, RegionStores } from '@island/blockstore';
 import { countEntriesAt, entriesAt } from '@island/catalog';
 import { SnapshotManifestWritten, SnapshotWriteManifest, SnapshotWriteManifestJob } from '@island/contracts';
 import { MessagePublisher, OnMessage } from '@island/messaging';
@@ -37,11 +37,8 @@ export class ManifestJobs {
     const store = await this.stores.store(job.region);
     const keys = await this.projectKeys.keysForWriting(job.projectId, job.region);
     // streamed from the catalog a page at a time: a 4 TiB volume's 128 MiB of names is never held whole
-    const entries = async function* (): AsyncGenerator<ManifestEntry[]> {
-      for await (const page of entriesAt(m, job.volumeId, job.seq)) yield page.map((e) => ({ index: e.blockIndex, hash: e.hash }));
-    };
     const header = { blockSize: job.blockSize, volumeSize: job.sizeBytes, metadata, entryCount };
-    const { name, bytes } = await store.putManifest(header, entries, keys);
+    const { name, bytes } = await store.putManifest(header, () => entriesAt(m, job.volumeId, job.seq), keys);
     await this.publisher.publish(SnapshotManifestWritten, { snapshotId: job.snapshotId, manifestObject: name, bytes, sealed: true });
   }
 }

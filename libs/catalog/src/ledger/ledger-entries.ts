@@ -2,7 +2,8 @@ import { EntityManager } from 'typeorm';
 import { sqlRows } from './sql-rows';
 
 export interface LedgerEntry {
-  blockIndex: number;
+  /** The block's index in the volume (the same shape as a manifest's entry). */
+  index: number;
   hash: Buffer;
 }
 
@@ -23,7 +24,7 @@ export async function* entriesAt(m: EntityManager, volumeId: string, seq: number
       [volumeId, seq, after, PAGE],
     );
     if (rows.length === 0) return;
-    yield rows.map((r) => ({ blockIndex: Number(r.block_index), hash: r.hash }));
+    yield rows.map((r) => ({ index: Number(r.block_index), hash: r.hash }));
     after = Number(rows[rows.length - 1].block_index);
     if (rows.length < PAGE) return;
   }

@@ -101,7 +101,7 @@ describe('snapshot ledger', () => {
     for (let c = 0; c < 5000; c++) byHash.set(hashOf(c).toString('hex'), c);
     await tx(async (m) => {
       for await (const page of entriesAt(m, volumeId, seq)) {
-        for (const e of page) out.set(e.blockIndex, byHash.get(e.hash.toString('hex'))!);
+        for (const e of page) out.set(e.index, byHash.get(e.hash.toString('hex'))!);
       }
     });
     return out;
