@@ -14,3 +14,5 @@ export * from './crypto/kek-source';
 export * from './crypto/project-keys';
 export * from './crypto/sealed-object';
 export * from './crypto/keyring';
+export { ByteReader } from './byte-reader';
+export { RecentBlocks } from './recent-blocks';

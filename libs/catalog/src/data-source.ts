@@ -19,6 +19,7 @@ import { CopyTransferReports1764900000000 } from './migrations/1764900000000-cop
 import { ProjectKeys1765000000000 } from './migrations/1765000000000-project-keys';
 import { BlockProjects1765100000000 } from './migrations/1765100000000-block-projects';
 import { KeyIntegrity1765200000000 } from './migrations/1765200000000-key-integrity';
+import { LazyFills1765300000000 } from './migrations/1765300000000-lazy-fills';
 
 export const CATALOG_ENTITIES = [ProjectEntity, RegionEntity, HostEntity, VolumeEntity, SnapshotEntity, JobEntity, OutboxEntity];
 export const CATALOG_MIGRATIONS = [
@@ -35,6 +36,7 @@ export const CATALOG_MIGRATIONS = [
   ProjectKeys1765000000000,
   BlockProjects1765100000000,
   KeyIntegrity1765200000000,
+  LazyFills1765300000000,
 ];
 
 /** TypeORM options for the catalog; schema changes only through migrations, never `synchronize`. */

@@ -18,6 +18,7 @@ export interface BackingSource {
  */
 export async function openBacking(imagePath: string, header: Qcow2Header, openQcow2: (path: string) => Promise<BackingSource>): Promise<BackingSource> {
   const name = header.backingFile as string;
+  if (PROTOCOL_URL.test(name)) return remoteBacking(name, header.size);
   const path = isAbsolute(name) ? name : resolve(dirname(imagePath), name);
   const magic = Buffer.alloc(4);
   const handle = await openFile(path, 'r').catch((error: Error) => {
@@ -39,5 +40,20 @@ export async function openBacking(imagePath: string, header: Qcow2Header, openQc
       return out;
     },
     close: () => handle.close(),
+  };
+}
+
+/** A backing file name that is a protocol URL (e.g. `nbd+unix:///…`): a server QEMU reads, not a file. */
+const PROTOCOL_URL = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+/**
+ * A backing served over a protocol (a volume still filling from its snapshot): its metadata and allocated clusters read
+ * as usual, but bytes under an unallocated cluster are only on the server, so reading them is refused, never zeros.
+ */
+function remoteBacking(name: string, size: number): BackingSource {
+  return {
+    size,
+    read: () => Promise.reject(new ImageUsageError(`the image's backing ${name} is served over a protocol: its bytes are not in a file here`)),
+    close: () => Promise.resolve(),
   };
 }

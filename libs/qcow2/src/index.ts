@@ -7,7 +7,7 @@ export { ImageInfo, OpenOptions, Qcow2Image } from './qcow2-image';
 export { SnapshotInfo } from './snapshot-table';
 export { View } from './tables';
 export { ImageLockedError, ImageUsageError, InvalidImageError, Qcow2Error, UnsupportedFeatureError } from './qcow2-errors';
-export { createSnapshot, deleteSnapshot, revertToSnapshot } from './snapshots';
+export { createSnapshot, deleteSnapshot, hasSnapshotNamed, revertToSnapshot } from './snapshots';
 export { growImage } from './grow';
 export { acquireWriterLock, WriterLock } from './image-lock';
 export { openForWriting, WRITER_WAIT_MS } from './open-for-writing';

@@ -71,3 +71,13 @@ export async function revertToSnapshot(image: Qcow2Image, nameOrId: string): Pro
 function requireName(name: string): void {
   if (!name || Buffer.byteLength(name) > 65535) throw new ImageUsageError('a snapshot name must be 1 to 65535 bytes');
 }
+
+/** Whether the image at `path` has an internal snapshot named `name` (read-only: snapshot tables change atomically). */
+export async function hasSnapshotNamed(path: string, name: string): Promise<boolean> {
+  const image = await Qcow2Image.open(path);
+  try {
+    return image.snapshots().some((s) => s.name === name);
+  } finally {
+    await image.close();
+  }
+}

@@ -4,6 +4,7 @@ import { controlPlane } from './benchmarks/control-plane';
 import { catalogScale } from './benchmarks/catalog-scale';
 import { cpuPerGib } from './benchmarks/cpu-per-gib';
 import { encryption } from './benchmarks/encryption';
+import { lazyRestore } from './benchmarks/lazy-restore';
 import { memoryBounded } from './benchmarks/memory-bounded';
 import { qcow2Io } from './benchmarks/qcow2-io';
 import { regionCopy } from './benchmarks/region-copy';
@@ -21,6 +22,7 @@ export const BENCHMARKS: Benchmark[] = [
   snapshotDeletion,
   blockSize,
   regionCopy,
+  lazyRestore,
   encryption,
   cpuPerGib,
   memoryBounded,

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
-import { EXPORT_KINDS, ExportKind, VolumeEntity, VolumeStatus } from '@island/catalog';
+import { EXPORT_KINDS, ExportKind, FillStatus, VolumeEntity, VolumeStatus } from '@island/catalog';
 
 export const MIN_VOLUME_BYTES = 1024 * 1024;
 /** 64 TiB: far below what 64 KiB-cluster qcow2 allows, far above any local disk. */
@@ -86,6 +86,18 @@ export class ConnectionView {
   device?: string;
 }
 
+export class FillView {
+  @ApiProperty({
+    enum: ['filling', 'failed'],
+    description: "'filling': blocks not yet local are read from the snapshot on first use while the rest streams in; 'failed': the fill stopped (reason)",
+  })
+  status!: FillStatus;
+  @ApiProperty({ description: 'Bytes of the image filled so far' }) doneBytes!: number;
+  @ApiProperty() totalBytes!: number;
+  @ApiProperty({ description: 'doneBytes of totalBytes, rounded down' }) percent!: number;
+  @ApiPropertyOptional({ nullable: true, type: String }) reason!: string | null;
+}
+
 export class VolumeView {
   @ApiProperty() id!: string;
   @ApiProperty() name!: string;
@@ -99,6 +111,12 @@ export class VolumeView {
   @ApiProperty() attached!: boolean;
   @ApiPropertyOptional({ type: ConnectionView, nullable: true }) connection!: ConnectionView | null;
   @ApiPropertyOptional({ nullable: true, type: String }) sourceSnapshotId!: string | null;
+  @ApiPropertyOptional({
+    type: FillView,
+    nullable: true,
+    description: 'Made from a snapshot and attached with an export: the image still filling from the snapshot (null once it is whole)',
+  })
+  fill!: FillView | null;
   @ApiProperty() blockSize!: number;
   @ApiProperty() createdAt!: string;
   @ApiProperty() updatedAt!: string;
@@ -126,6 +144,15 @@ export class VolumeView {
             }
           : null,
       sourceSnapshotId: v.sourceSnapshotId,
+      fill: v.fillStatus
+        ? {
+            status: v.fillStatus,
+            doneBytes: v.fillDone,
+            totalBytes: v.fillTotal,
+            percent: v.fillTotal > 0 ? Math.floor((100 * v.fillDone) / v.fillTotal) : 0,
+            reason: v.fillReason,
+          }
+        : null,
       blockSize: v.blockSize,
       createdAt: v.createdAt.toISOString(),
       updatedAt: v.updatedAt.toISOString(),

@@ -12,6 +12,12 @@ import {
   ImageUnexportedEvent,
   ImageGrown,
   ImageGrownEvent,
+  ImageFilled,
+  ImageFilledEvent,
+  ImageFillFailed,
+  ImageFillFailedEvent,
+  ImageFillProgressed,
+  ImageFillProgressedEvent,
   ImageReplaced,
   ImageReplacedEvent,
   OperationFailed,
@@ -99,6 +105,21 @@ export class CatalogEvents {
   @OnMessage(ImageGrown)
   imageGrown(e: ImageGrownEvent) {
     return this.volumes.grown(e);
+  }
+
+  @OnMessage(ImageFillProgressed)
+  imageFillProgressed(e: ImageFillProgressedEvent) {
+    return this.volumes.fillProgressed(e);
+  }
+
+  @OnMessage(ImageFilled)
+  imageFilled(e: ImageFilledEvent) {
+    return this.volumes.filled(e);
+  }
+
+  @OnMessage(ImageFillFailed)
+  imageFillFailed(e: ImageFillFailedEvent) {
+    return this.volumes.fillFailed(e);
   }
 
   @OnMessage(ImageExported)

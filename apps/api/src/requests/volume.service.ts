@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { IslandConfig } from '@island/config';
-import { Catalog, HostEntity, restoredPointInTime, UNPLACED_VOLUME, VolumeEntity } from '@island/catalog';
-import { ImageCreate, ImageDelete, ImageExport, ImageGrow, ImageUnexport, VolumeRestore } from '@island/contracts';
+import { Catalog, ExportKind, HostEntity, restoredPointInTime, UNPLACED_VOLUME, VolumeEntity } from '@island/catalog';
+import { ImageCreate, ImageCreateFromSnapshot, ImageDelete, ImageExport, ImageGrow, ImageUnexport, VolumeRestore } from '@island/contracts';
 import { InjectConfig, MetricsService } from '@island/platform';
 import { Caller } from '../auth/caller';
 import { HOST_OFFLINE_AFTER_MS } from '../dtos/host.dto';
@@ -17,6 +17,25 @@ import { assertKeyNotShredded, assertUuid, findSnapshot, findVolume } from './vi
 /** Room kept free on a host beside a volume restored there. */
 const PLACEMENT_MARGIN_BYTES = 64 * 1024 * 1024;
 const gib = (bytes: number) => (bytes / 1024 ** 3).toFixed(2);
+/** qcow2's largest cluster: a lazily filled image has one cluster per block. */
+const MAX_LAZY_BLOCK_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Whether the volume can be served before its content is local: exported over NBD (QEMU 7.2's FUSE export, behind
+ * 'raw' and 'block', needs the resize permission its fill job does not share), with blocks an image's clusters can be.
+ */
+function fillsLazily(volume: VolumeEntity, exportKind: ExportKind): boolean {
+  if (exportKind !== 'nbd') return false;
+  const b = volume.blockSize;
+  return b >= 512 && b <= MAX_LAZY_BLOCK_BYTES && (b & (b - 1)) === 0;
+}
+
+/** Refuses what needs the image to itself (file-mode access, grow, revert) while the storage daemon fills it. */
+function assertNotFilling(volume: VolumeEntity, action: string): void {
+  if (volume.fillStatus !== 'filling') return;
+  const percent = volume.fillTotal > 0 ? Math.floor((100 * volume.fillDone) / volume.fillTotal) : 0;
+  throw new ConflictError(`volume ${volume.id} is still filling from its snapshot (${percent} %); ${action} once it is filled`);
+}
 
 @Injectable()
 export class VolumeService {
@@ -126,6 +145,7 @@ export class VolumeService {
       if (Date.now() - host.lastSeenAt.getTime() > HOST_OFFLINE_AFTER_MS) throw new ConflictError(`host ${host.name} is offline`);
 
       if (volume.host === dto.host && volume.imagePath) {
+        if (!wanted) assertNotFilling(volume, 'attach it in file mode');
         if (wanted) {
           const job = await catalog.jobs.start('attach', { type: 'volume', id, projectId: volume.projectId }, { export: wanted });
           await catalog.volumes.startAttach(id, host.name, wanted);
@@ -161,19 +181,24 @@ export class VolumeService {
     if (!head.manifestObject) {
       throw new ConflictError(`snapshot ${head.id} holding the volume's content is still being sealed; retry shortly`);
     }
-    await tx.send(VolumeRestore, {
+    const source = {
       host: host.name,
       volumeId: volume.id,
       operationId: job.id,
-      purpose: 'attach',
       projectId: volume.projectId,
       region: volume.region,
       manifestObject: head.manifestObject,
       manifestSealed: head.manifestSealed,
-      targetPath: path,
       sizeBytes: volume.sizeBytes,
       pointInTime: restoredPointInTime(job.id),
-    });
+    };
+    if (exportKind && fillsLazily(volume, exportKind)) {
+      // served at once: the storage daemon reads missing blocks from the snapshot and fills the image behind the guest
+      await catalog.volumes.startFill(volume.id, volume.sizeBytes);
+      await tx.send(ImageCreateFromSnapshot, { ...source, path });
+      return;
+    }
+    await tx.send(VolumeRestore, { ...source, purpose: 'attach', targetPath: path });
   }
 
   /**
@@ -212,6 +237,7 @@ export class VolumeService {
       if (target.volumeId !== volume.id) throw new InvalidRequestError(`snapshot ${snapshotId} is not a snapshot of volume ${id}`);
       if (target.status !== 'available' || !target.manifestObject) throw new ConflictError(`snapshot ${snapshotId} is ${target.status}`);
       if (volume.attached) throw new ConflictError(`volume ${id} is attached; detach it before reverting`);
+      assertNotFilling(volume, 'revert it');
       if (volume.status !== 'available') throw new ConflictError(`volume ${id} is ${volume.status}`);
       const busy = await catalog.snapshots.countInFlight(id);
       if (busy > 0) throw new ConflictError(`volume ${id} has ${busy} snapshot(s) in progress; revert when they finish`);
@@ -256,6 +282,7 @@ export class VolumeService {
       if (volume.sizeBytes === sizeBytes) return VolumeView.of(volume);
       if (sizeBytes < volume.sizeBytes) throw new InvalidRequestError(`volume ${id} is ${volume.sizeBytes} bytes; volumes only grow`);
       if (volume.status !== 'available' && volume.status !== 'in-use') throw new ConflictError(`volume ${id} is ${volume.status}`);
+      assertNotFilling(volume, 'extend it');
       if (volume.exportKind) {
         // QEMU's NBD export does not share the resize permission: the daemon cannot grow an image it serves
         throw new ConflictError(

@@ -5,6 +5,9 @@ import {
   ImageDeletedEvent,
   ImageExport,
   ImageExportedEvent,
+  ImageFilledEvent,
+  ImageFillFailedEvent,
+  ImageFillProgressedEvent,
   ImageUnexportedEvent,
   ImageGrownEvent,
   ImageReplace,
@@ -72,6 +75,34 @@ export class VolumeLifecycle {
       if (volume?.status !== 'attaching' || volume.host !== e.host || !volume.exportKind) return;
       await catalog.volumes.markAttached(volume.id, { nbdUri: e.nbd ?? null, rawPath: e.raw ?? null, blockDevice: e.device ?? null });
       await catalog.jobs.finish(e.operationId);
+    });
+  }
+
+  /** A lazily filled volume's progress: what `island volume show` reports as `restoring N %`. */
+  async fillProgressed(e: ImageFillProgressedEvent): Promise<void> {
+    await this.uow.run(async ({ catalog }) => {
+      const volume = await catalog.volumes.lock(e.volumeId);
+      if (volume?.host !== e.host || !volume.fillStatus) return;
+      await catalog.volumes.recordFillProgress(volume.id, e.done, e.total);
+    });
+  }
+
+  /** The image holds every block of its snapshot: an ordinary local image from now on. */
+  async filled(e: ImageFilledEvent): Promise<void> {
+    await this.uow.run(async ({ catalog }) => {
+      const volume = await catalog.volumes.lock(e.volumeId);
+      if (volume?.host !== e.host) return;
+      await catalog.volumes.finishFill(volume.id);
+    });
+  }
+
+  /** The fill stopped for good: the guest got an I/O error for the blocks that could not be read; the volume says why. */
+  async fillFailed(e: ImageFillFailedEvent): Promise<void> {
+    await this.uow.run(async ({ catalog }) => {
+      const volume = await catalog.volumes.lock(e.volumeId);
+      if (volume?.host !== e.host || !volume.fillStatus) return;
+      this.logger.warn(`volume ${volume.id}: ${e.reason}`);
+      await catalog.volumes.failFill(volume.id, e.reason);
     });
   }
 

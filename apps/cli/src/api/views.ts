@@ -11,6 +11,8 @@ export interface VolumeView {
   attached: boolean;
   connection: { path: string; format: string; host: string; nbd?: string; raw?: string; device?: string } | null;
   sourceSnapshotId: string | null;
+  /** Made from a snapshot and attached with an export: still filling from it (null once whole). */
+  fill: { status: 'filling' | 'failed'; doneBytes: number; totalBytes: number; percent: number; reason: string | null } | null;
   createdAt: string;
 }
 

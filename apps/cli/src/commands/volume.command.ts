@@ -40,7 +40,15 @@ const describe = (v: VolumeView) =>
     ...(v.connection?.nbd ? [`  served by the host's storage daemon: ${v.connection.nbd}`] : []),
     ...(v.connection?.raw ? [`  raw view (the volume's bytes as a file): ${v.connection.raw}`] : []),
     ...(v.connection?.device ? [`  block device: ${v.connection.device}`] : []),
+    ...(v.fill ? [describeFill(v.fill)] : []),
   ].join('\n');
+
+/** `restoring 63 %`: made from a snapshot, served before its blocks are all local. */
+function describeFill(fill: NonNullable<VolumeView['fill']>): string {
+  const amount = `${formatBytes(fill.doneBytes)} of ${formatBytes(fill.totalBytes)}`;
+  if (fill.status === 'failed') return `  restore failed at ${fill.percent} % (${amount}): ${fill.reason ?? 'no reason given'}`;
+  return `  restoring ${fill.percent} % (${amount} local; the rest is read from the snapshot on first use)`;
+}
 
 export function volumeCommand(api = new ApiClient()): Command {
   const volume = new Command('volume').description('create, attach, snapshot-restore and delete volumes');

@@ -4,6 +4,7 @@ import { IslandConfig } from '@island/config';
 import { MessagePublisher, OnMessage } from '@island/messaging';
 import { InjectConfig, insideDataDir } from '@island/platform';
 import { openForWriting } from '@island/qcow2';
+import { SnapshotServer } from '../snapshot-server/snapshot-server';
 import { StorageDaemon } from '../storage-daemon/storage-daemon';
 import { VolumeLocks } from '../volume-locks';
 
@@ -17,18 +18,21 @@ export class ExportJobs {
     private readonly publisher: MessagePublisher,
     private readonly locks: VolumeLocks,
     private readonly daemon: StorageDaemon,
+    private readonly snapshots: SnapshotServer,
   ) {}
 
   @OnMessage(ImageExport)
   export(job: ImageExportJob): Promise<void> {
     return this.locks.run(job.volumeId, async () => {
       const path = insideDataDir(this.config.host.dataDir, job.path);
-      if (!(await this.daemon.isExported(job.volumeId))) {
+      if (!(await this.daemon.holds(job.volumeId))) {
         // waits for (and then refuses) another writer, e.g. `island image write`; checks the image too
         const probe = await openForWriting(path);
         await probe.close();
       }
-      const served = await this.daemon.export(job.volumeId, path, job.export);
+      // a volume made lazily from a snapshot fills while it is served
+      const fill = (await this.snapshots.fills.get(job.volumeId)) ? { socket: this.snapshots.socketPath } : undefined;
+      const served = await this.daemon.export(job.volumeId, path, job.export, fill);
       this.logger.log(`exported ${path} as ${served.nbd ?? served.raw}${served.device ? ` behind ${served.device}` : ''}`);
       await this.publisher.publish(ImageExported, { host: job.host, volumeId: job.volumeId, operationId: job.operationId, ...served });
     });

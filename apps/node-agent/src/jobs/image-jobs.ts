@@ -21,6 +21,8 @@ import { MessagePublisher, OnMessage } from '@island/messaging';
 import { InjectConfig, insideDataDir } from '@island/platform';
 import { createImage, growImage, openForWriting, Qcow2Image } from '@island/qcow2';
 
+import { SnapshotServer } from '../snapshot-server/snapshot-server';
+import { StorageDaemon } from '../storage-daemon/storage-daemon';
 import { VolumeLocks } from '../volume-locks';
 
 /** Creating, replacing and deleting the image files of this host's volumes (each idempotent). */
@@ -32,6 +34,8 @@ export class ImageJobs {
     @InjectConfig() private readonly config: IslandConfig,
     private readonly publisher: MessagePublisher,
     private readonly locks: VolumeLocks,
+    private readonly daemon: StorageDaemon,
+    private readonly snapshots: SnapshotServer,
   ) {}
 
   @OnMessage(ImageCreate)
@@ -88,10 +92,20 @@ export class ImageJobs {
     });
   }
 
+  /** A volume deleted while it fills (detached): the fill stops, the daemon lets go of the image, the snapshot is forgotten. */
+  private async stopFilling(volumeId: string): Promise<void> {
+    if (!(await this.snapshots.fills.get(volumeId))) return;
+    await this.daemon.cancelFill(volumeId);
+    await this.daemon.releaseFilled(volumeId);
+    await this.snapshots.forget(volumeId);
+    await this.snapshots.fills.remove(volumeId);
+  }
+
   @OnMessage(ImageDelete)
   delete(job: ImageDeleteJob): Promise<void> {
     return this.locks.run(job.volumeId, async () => {
       const path = insideDataDir(this.config.host.dataDir, job.path);
+      await this.stopFilling(job.volumeId);
       if (existsSync(path)) {
         const probe = await openForWriting(path); // never delete an image a writer holds
         await probe.close();

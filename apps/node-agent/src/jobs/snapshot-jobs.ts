@@ -64,7 +64,7 @@ export class SnapshotJobs {
     try {
       for (const point of points) {
         const path = insideDataDir(this.config.host.dataDir, point.path);
-        if (await this.daemon.isExported(point.volumeId)) {
+        if (await this.daemon.holds(point.volumeId)) {
           // snapshot metadata is read beside the daemon: only its own writes change it
           const image = await Qcow2Image.open(path);
           const taken = image.snapshots().some((s) => s.name === point.pointInTime);
@@ -109,7 +109,7 @@ export class SnapshotJobs {
   release(job: PointsInTimeReleaseJob): Promise<void> {
     return this.locks.run(job.volumeId, async () => {
       const path = insideDataDir(this.config.host.dataDir, job.path);
-      if (await this.daemon.isExported(job.volumeId)) {
+      if (await this.daemon.holds(job.volumeId)) {
         for (const name of job.drop) await this.daemon.deleteSnapshot(job.volumeId, name);
         return;
       }

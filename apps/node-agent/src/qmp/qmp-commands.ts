@@ -12,11 +12,32 @@ export interface QmpCommands {
   qmp_capabilities: { args: Record<string, never>; reply: Record<string, never> };
   'query-version': { args: Record<string, never>; reply: { qemu: { major: number; minor: number; micro: number }; package: string } };
   'blockdev-add': {
-    args: { driver: 'qcow2'; 'node-name': string; file: BlockdevFile; discard?: 'ignore' | 'unmap' };
+    args:
+      | { driver: 'qcow2'; 'node-name': string; file: BlockdevFile; discard?: 'ignore' | 'unmap'; backing?: string }
+      | {
+          driver: 'nbd';
+          'node-name': string;
+          server: { type: 'unix'; path: string };
+          export: string;
+          'read-only': true;
+          /** Seconds a lost connection is retried while requests wait, before they fail. */
+          'reconnect-delay': number;
+          'open-timeout'?: number;
+        };
     reply: Record<string, never>;
   };
   'blockdev-del': { args: { 'node-name': string }; reply: Record<string, never> };
-  'query-named-block-nodes': { args: { flat?: boolean }; reply: { 'node-name': string; drv: string; file: string }[] };
+  'query-named-block-nodes': {
+    args: { flat?: boolean };
+    reply: { 'node-name': string; drv: string; file: string; backing_file?: string }[];
+  };
+  'block-stream': {
+    args: { 'job-id': string; device: string; 'auto-dismiss': boolean; 'on-error'?: 'report' | 'stop' };
+    reply: Record<string, never>;
+  };
+  'query-block-jobs': { args: Record<string, never>; reply: BlockJobInfo[] };
+  'block-job-cancel': { args: { device: string; force?: boolean }; reply: Record<string, never> };
+  'job-dismiss': { args: { id: string }; reply: Record<string, never> };
   'block-export-add': {
     args:
       | { type: 'nbd'; id: string; 'node-name': string; name: string; writable: boolean }
@@ -35,6 +56,16 @@ export interface QmpCommands {
 }
 
 export type QmpCommand = keyof QmpCommands;
+
+/** A block job as `query-block-jobs` shows it; `device` is the job's id. */
+export interface BlockJobInfo {
+  device: string;
+  type: string;
+  status: 'created' | 'running' | 'paused' | 'ready' | 'standby' | 'waiting' | 'pending' | 'aborting' | 'concluded' | 'undefined' | 'null';
+  offset: number;
+  len: number;
+  error?: string;
+}
 
 /** An asynchronous event QEMU sends, e.g. BLOCK_EXPORT_DELETED with `{ id }`. */
 export interface QmpEvent {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { IslandConfig } from '@island/config';
 import { InjectConfig } from '@island/platform';
+import { BlockJobInfo } from '../qmp/qmp-commands';
 import { QmpClient } from '../qmp/qmp-client';
 import { QmpCommandError } from '../qmp/qmp-errors';
 
@@ -13,6 +14,24 @@ const run = promisify(execFile);
 /** QEMU limits node names to 31 characters: a volume's is `v` and the first 30 hex digits of its id. */
 export function nodeName(volumeId: string): string {
   return `v${volumeId.replace(/-/g, '').slice(0, 30)}`;
+}
+
+/** The node reading the snapshot a filling volume's missing blocks come from (the host's snapshot server, over NBD). */
+function sourceNodeName(volumeId: string): string {
+  return `s${volumeId.replace(/-/g, '').slice(0, 30)}`;
+}
+
+/** The id of the stream job that fills a volume's image from its snapshot. */
+export function fillJobId(volumeId: string): string {
+  return `f${volumeId.replace(/-/g, '').slice(0, 30)}`;
+}
+
+/** Seconds the daemon keeps retrying a lost connection to the snapshot server (an agent restart) while reads wait. */
+const SOURCE_RECONNECT_SECONDS = 120;
+
+/** Where a filling image's missing blocks are served: the snapshot server's socket (the export is the volume's id). */
+export interface FillSourceSocket {
+  socket: string;
 }
 
 /** The id of a volume's raw-file (FUSE) export; its NBD export's id is the node name. */
@@ -64,12 +83,15 @@ export class StorageDaemon implements OnModuleDestroy {
     return join(this.exportsDir, `${volumeId}.raw`);
   }
 
-  /** True while the daemon serves this volume (it then owns the image: writes go through it). */
-  async isExported(volumeId: string): Promise<boolean> {
+  /**
+   * True while the daemon has the volume's image open (it then owns the image: writes go through it): while it is
+   * exported, and while it fills from its snapshot after a detach.
+   */
+  async holds(volumeId: string): Promise<boolean> {
     const qmp = await this.running();
     if (!qmp) return false;
-    const exports = await qmp.execute('query-block-exports', {});
-    return exports.some((e) => e['node-name'] === nodeName(volumeId));
+    const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
+    return nodes.some((n) => n['node-name'] === nodeName(volumeId));
   }
 
   /**
@@ -77,14 +99,16 @@ export class StorageDaemon implements OnModuleDestroy {
    * QEMU's FUSE export needs the resize permission an NBD export does not share). The daemon opens the image
    * read-write and holds QEMU's image locks.
    */
-  async export(volumeId: string, path: string, kind: 'nbd' | 'raw' | 'block'): Promise<ExportedVolume> {
+  async export(volumeId: string, path: string, kind: 'nbd' | 'raw' | 'block', fill?: FillSourceSocket): Promise<ExportedVolume> {
     const qmp = await this.started();
     const node = nodeName(volumeId);
     const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
     const served = nodes.some((n) => n['node-name'] === node);
     if (!served) {
-      await qmp.execute('blockdev-add', { driver: 'qcow2', 'node-name': node, file: { driver: 'file', filename: path }, discard: 'unmap' });
+      const backing = fill ? await this.addFillSource(qmp, volumeId, fill, nodes) : undefined;
+      await qmp.execute('blockdev-add', { driver: 'qcow2', 'node-name': node, file: { driver: 'file', filename: path }, discard: 'unmap', backing });
     }
+    if (fill) await this.startFill(volumeId);
     const exports = await qmp.execute('query-block-exports', {});
     if (kind === 'nbd') {
       if (!exports.some((e) => e.id === node)) {
@@ -129,6 +153,86 @@ export class StorageDaemon implements OnModuleDestroy {
       .filter(Boolean);
   }
 
+  /** The node reading the volume's snapshot from the snapshot server (kept from an earlier attempt if there is one). */
+  private async addFillSource(qmp: QmpClient, volumeId: string, fill: FillSourceSocket, nodes: { 'node-name': string }[]): Promise<string> {
+    const source = sourceNodeName(volumeId);
+    if (!nodes.some((n) => n['node-name'] === source)) {
+      await qmp.execute('blockdev-add', {
+        driver: 'nbd',
+        'node-name': source,
+        server: { type: 'unix', path: fill.socket },
+        export: volumeId,
+        'read-only': true,
+        'reconnect-delay': SOURCE_RECONNECT_SECONDS,
+      });
+    }
+    return source;
+  }
+
+  /**
+   * Starts copying every block the image lacks from its snapshot (a `block-stream` job; idempotent). While it runs, a
+   * guest read of a missing block is answered from the snapshot and kept (the job's copy-on-read); a block the guest
+   * wrote is never copied over. When it ends the image no longer has a backing file.
+   */
+  async startFill(volumeId: string): Promise<void> {
+    const qmp = await this.started();
+    const job = await this.fillJob(volumeId);
+    if (job && job.status !== 'concluded') return;
+    if (job) await this.dismissFill(volumeId); // one that failed before (its failure was reported): a new attempt
+    await qmp.execute('block-stream', {
+      'job-id': fillJobId(volumeId),
+      device: nodeName(volumeId),
+      'auto-dismiss': false,
+      'on-error': 'report',
+    });
+  }
+
+  /** The volume's fill job as the daemon shows it, or undefined (none runs, or the daemon does not). */
+  async fillJob(volumeId: string): Promise<BlockJobInfo | undefined> {
+    return (await this.fillJobs()).get(volumeId.replace(/-/g, '').slice(0, 30));
+  }
+
+  /** Every fill job, by the first 30 hex digits of its volume's id. */
+  async fillJobs(): Promise<Map<string, BlockJobInfo>> {
+    const qmp = await this.running();
+    if (!qmp) return new Map();
+    const jobs = await qmp.execute('query-block-jobs', {});
+    return new Map(jobs.filter((j) => j.type === 'stream' && j.device.startsWith('f')).map((j) => [j.device.slice(1), j]));
+  }
+
+  /** Forgets a fill job that ended (it stays listed until dismissed, so that an agent that was down sees how it ended). */
+  async dismissFill(volumeId: string): Promise<void> {
+    const qmp = await this.started();
+    await qmp.execute('job-dismiss', { id: fillJobId(volumeId) });
+  }
+
+  /** Stops a fill (the volume is deleted): waits for the job to end, then dismisses it. */
+  async cancelFill(volumeId: string): Promise<void> {
+    const qmp = await this.running();
+    const job = await this.fillJob(volumeId);
+    if (!qmp || !job) return;
+    if (job.status !== 'concluded') {
+      const ended = qmp.waitForEvent('JOB_STATUS_CHANGE', (d) => d.id === fillJobId(volumeId) && d.status === 'concluded');
+      await qmp.execute('block-job-cancel', { device: fillJobId(volumeId), force: true });
+      await ended;
+    }
+    await this.dismissFill(volumeId);
+  }
+
+  /**
+   * After a fill: the snapshot's node goes, and the image too unless it is exported (a volume detached while filling is
+   * the agent's again).
+   */
+  async releaseFilled(volumeId: string): Promise<void> {
+    const qmp = await this.running();
+    if (!qmp) return;
+    const exports = await qmp.execute('query-block-exports', {});
+    const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
+    const exported = exports.some((e) => e['node-name'] === nodeName(volumeId));
+    if (!exported && nodes.some((n) => n['node-name'] === nodeName(volumeId))) await qmp.execute('blockdev-del', { 'node-name': nodeName(volumeId) });
+    if (nodes.some((n) => n['node-name'] === sourceNodeName(volumeId))) await qmp.execute('blockdev-del', { 'node-name': sourceNodeName(volumeId) });
+  }
+
   /** Stops serving the volume (idempotent): waits until its exports are gone, then closes the image. */
   async unexport(volumeId: string): Promise<void> {
     const qmp = await this.running();
@@ -147,23 +251,49 @@ export class StorageDaemon implements OnModuleDestroy {
       await deleted;
     }
     rmSync(this.rawPath(volumeId), { force: true });
+    // a volume still filling stays open in the daemon until its fill ends (releaseFilled) or is cancelled
+    if (await this.fillJob(volumeId)) return;
     const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
     if (nodes.some((n) => n['node-name'] === node)) await qmp.execute('blockdev-del', { 'node-name': node });
+    if (nodes.some((n) => n['node-name'] === sourceNodeName(volumeId))) await qmp.execute('blockdev-del', { 'node-name': sourceNodeName(volumeId) });
   }
 
   /** Takes internal snapshots of exported volumes at one instant (one transaction), while writes go on. */
   async snapshot(points: { volumeId: string; name: string }[]): Promise<void> {
     const qmp = await this.started();
-    await qmp.execute('transaction', {
-      actions: points.map((p) => ({ type: 'blockdev-snapshot-internal-sync' as const, data: { device: nodeName(p.volumeId), name: p.name } })),
-    });
+    await this.withFillsPaused(
+      points.map((p) => p.volumeId),
+      () =>
+        qmp.execute('transaction', {
+          actions: points.map((p) => ({ type: 'blockdev-snapshot-internal-sync' as const, data: { device: nodeName(p.volumeId), name: p.name } })),
+        }),
+    );
+  }
+
+  /**
+   * Runs `work` with the volumes' fills stopped: QEMU takes and deletes internal snapshots only on a node no job uses.
+   * A stopped fill keeps what it copied; started again, it skips that.
+   */
+  private async withFillsPaused<T>(volumeIds: string[], work: () => Promise<T>): Promise<T> {
+    const filling: string[] = [];
+    for (const volumeId of volumeIds) {
+      const job = await this.fillJob(volumeId);
+      if (!job || job.status === 'concluded') continue;
+      await this.cancelFill(volumeId);
+      filling.push(volumeId);
+    }
+    try {
+      return await work();
+    } finally {
+      for (const volumeId of filling) await this.startFill(volumeId);
+    }
   }
 
   /** Deletes an internal snapshot through the daemon; one already gone is fine. */
   async deleteSnapshot(volumeId: string, name: string): Promise<void> {
     const qmp = await this.started();
     try {
-      await qmp.execute('blockdev-snapshot-delete-internal-sync', { device: nodeName(volumeId), name });
+      await this.withFillsPaused([volumeId], () => qmp.execute('blockdev-snapshot-delete-internal-sync', { device: nodeName(volumeId), name }));
     } catch (error) {
       if (error instanceof QmpCommandError && /not found|doesn't exist|does not exist/i.test(error.description)) return;
       throw error;

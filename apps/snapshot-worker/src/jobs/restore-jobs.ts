@@ -2,18 +2,18 @@ import { Injectable, Logger } from '@nestjs/common';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { ProjectKeys, ProjectKeyService, RegionStores, SwiftBlockStore } from '@island/blockstore';
+import { ProjectKeys, ProjectKeyService, RecentBlocks, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { IslandConfig } from '@island/config';
 import { OperationProgress, VolumeRestore, VolumeRestored, VolumeRestoreJob } from '@island/contracts';
 import { isPermanentFailure, MessageContext, MessagePublisher, OnMessage } from '@island/messaging';
 import { InjectConfig, injectedDelay, insideDataDir, MetricsService } from '@island/platform';
-import { createSnapshot, ImageLockedError, Qcow2Error, Qcow2Image } from '@island/qcow2';
+import { createSnapshot, hasSnapshotNamed, ImageLockedError, Qcow2Error } from '@island/qcow2';
 import { OpenedPartial, PartialRestore } from '../restore/partial-restore';
 import { RestoreCheckpoints } from '../restore/restore-checkpoints';
 import { restoreIdentity } from '../restore/restore-record';
 import { assertRoomFor } from '../restore/free-space';
 import { RestoreWriter } from '../restore/restore-writer';
-import { RecentBlocks } from '../restore/recent-blocks';
+
 import { RestorePlan } from '../restore/restore-plan';
 
 const GET_CONCURRENCY = 8;
@@ -59,7 +59,7 @@ export class RestoreJobs {
   /** `finalAttempt`: no retry follows a failure, so the partial image would only take space: it goes too. */
   private async restoreInto(job: VolumeRestoreJob, partial: PartialRestore, finalAttempt: boolean): Promise<void> {
     try {
-      if (existsSync(partial.target) && (await this.hasPointInTime(partial.target, job.pointInTime))) {
+      if (existsSync(partial.target) && (await hasSnapshotNamed(partial.target, job.pointInTime))) {
         await partial.record.remove(); // left if the worker died between the rename and the record's removal
         return await this.done(job, partial.target, 0, 0); // a redelivery after the work finished
       }
@@ -183,15 +183,6 @@ export class RestoreJobs {
 
   private blocksRestored() {
     return this.metrics.counter('island_worker_restore_blocks_total', 'Blocks restored, by how: fetched from Swift or resumed from a partial image', ['how']);
-  }
-
-  private async hasPointInTime(path: string, pointInTime: string): Promise<boolean> {
-    const image = await Qcow2Image.open(path);
-    try {
-      return image.snapshots().some((s) => s.name === pointInTime);
-    } finally {
-      await image.close();
-    }
   }
 
   private async done(job: VolumeRestoreJob, target: string, bytesWritten: number, blocksWritten: number): Promise<void> {

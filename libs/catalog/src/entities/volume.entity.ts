@@ -24,6 +24,8 @@ export type VolumeStatus = (typeof VOLUME_STATUSES)[number];
 export const EXPORT_KINDS = ['nbd', 'raw', 'block'] as const;
 export type ExportKind = (typeof EXPORT_KINDS)[number];
 
+export type FillStatus = 'filling' | 'failed';
+
 @Entity('volume')
 export class VolumeEntity {
   @PrimaryColumn('uuid') id!: string;
@@ -59,6 +61,11 @@ export class VolumeEntity {
   @Column({ name: 'head_snapshot_id', type: 'uuid', nullable: true }) headSnapshotId!: string | null;
   /** The internal qcow2 snapshot on the host that equals the head content (the next diff's base). */
   @Column({ name: 'point_in_time', type: 'text', nullable: true }) pointInTime!: string | null;
+  /** Made lazily from a snapshot: 'filling' while its image still reads missing blocks from it, 'failed' when that stopped. */
+  @Column({ name: 'fill_status', type: 'text', nullable: true }) fillStatus!: FillStatus | null;
+  @Column({ name: 'fill_done', type: 'bigint', transformer: bigintToNumber }) fillDone!: number;
+  @Column({ name: 'fill_total', type: 'bigint', transformer: bigintToNumber }) fillTotal!: number;
+  @Column({ name: 'fill_reason', type: 'text', nullable: true }) fillReason!: string | null;
   @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' }) createdAt!: Date;
   @Column({ name: 'updated_at', type: 'timestamptz', default: () => 'now()' }) updatedAt!: Date;
   @Column({ name: 'deleted_at', type: 'timestamptz', nullable: true }) deletedAt!: Date | null;
@@ -74,6 +81,10 @@ export const NOT_PLACED = {
   rawPath: null,
   blockDevice: null,
   pointInTime: null,
+  fillStatus: null,
+  fillDone: 0,
+  fillTotal: 0,
+  fillReason: null,
 } as const satisfies Partial<VolumeEntity>;
 
 /** A new volume's placement and lineage fields: on no host yet, no snapshot taken, nothing attached. */

@@ -75,6 +75,29 @@ export class VolumeRepository {
     await this.patch(id, { imagePath, pointInTime });
   }
 
+  /** Its image was made lazily from a snapshot: it fills from it, `total` bytes to go. */
+  async startFill(id: string, total: number): Promise<void> {
+    await this.patch(id, { fillStatus: 'filling', fillDone: 0, fillTotal: total, fillReason: null });
+  }
+
+  /** Fill progress; a report that arrives late (after the fill ended) changes nothing. */
+  async recordFillProgress(id: string, done: number, total: number): Promise<void> {
+    await this.m.query(
+      `UPDATE volume SET fill_done = GREATEST(fill_done, $2), fill_total = $3, fill_status = 'filling', fill_reason = NULL, updated_at = now()
+        WHERE id = $1 AND fill_status IS NOT NULL`,
+      [id, done, total],
+    );
+  }
+
+  /** The image is whole: it no longer depends on the snapshot. */
+  async finishFill(id: string): Promise<void> {
+    await this.m.query(`UPDATE volume SET fill_status = NULL, fill_done = fill_total, fill_reason = NULL, updated_at = now() WHERE id = $1`, [id]);
+  }
+
+  async failFill(id: string, reason: string): Promise<void> {
+    await this.patch(id, { fillStatus: 'failed', fillReason: reason });
+  }
+
   /** Attached: in use on its host, with where the storage daemon serves it when exported. */
   async markAttached(id: string, at: Partial<VolumeExport> & { imagePath?: string; pointInTime?: string | null } = {}): Promise<void> {
     await this.patch(id, { status: 'in-use', attached: true, statusReason: null, ...at });

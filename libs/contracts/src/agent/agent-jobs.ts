@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
-import { IsIn, IsOptional, IsString, ArrayMaxSize, ArrayMinSize, ValidateNested } from 'class-validator';
+import { IsBoolean, IsIn, IsOptional, IsString, ArrayMaxSize, ArrayMinSize, MaxLength, ValidateNested } from 'class-validator';
 import { defineContract, FailurePolicy } from '../contract';
 import { routes } from '../topology';
-import { IsAbsolutePath, IsBlockSize, IsByteCount, IsHostName, IsPointInTime, IsResourceId } from '../validators';
+import { IsAbsolutePath, IsBlockSize, IsByteCount, IsHostName, IsPointInTime, IsRegionName, IsResourceId } from '../validators';
 
 /** Work for the agent of the payload's host (it owns the host's images). */
 const agentJob = <N extends string, P extends { host: string }>(name: N, schema: new () => P, onFailure: FailurePolicy<P>, version = 1) =>
@@ -25,6 +25,25 @@ export class ImageCreateJob {
   @IsByteCount() sizeBytes!: number;
 }
 export const ImageCreate = agentJob('image.create', ImageCreateJob, endsVolumeOperation());
+
+/**
+ * Create a volume's image that fills lazily from a snapshot (attach with an export): an image of the volume's size whose
+ * clusters are its blocks, backed by the snapshot as the host's snapshot server serves it, with the point in time that
+ * equals the snapshot; the storage daemon copies the blocks in once the image is exported. Answered by VolumeRestored.
+ */
+export class ImageCreateFromSnapshotJob {
+  @IsHostName() host!: string;
+  @IsResourceId() volumeId!: string;
+  @IsResourceId() operationId!: string;
+  @IsString() projectId!: string;
+  @IsRegionName() region!: string;
+  @IsString() @MaxLength(1024) manifestObject!: string;
+  @IsBoolean() manifestSealed!: boolean;
+  @IsAbsolutePath() path!: string;
+  @IsByteCount() sizeBytes!: number;
+  @IsPointInTime() pointInTime!: string;
+}
+export const ImageCreateFromSnapshot = agentJob('image.create-from-snapshot', ImageCreateFromSnapshotJob, endsVolumeOperation());
 
 /** Take a point in time: an internal qcow2 snapshot of the volume's image, now. */
 export class SnapshotTakeJob {

@@ -146,6 +146,30 @@ export class ImageUnexportedEvent {
 }
 export const ImageUnexported = event('image.unexported', ImageUnexportedEvent);
 
+/** A lazily filled volume's fill: bytes of the image copied (or found written) so far, of its size. */
+export class ImageFillProgressedEvent {
+  @IsHostName() host!: string;
+  @IsResourceId() volumeId!: string;
+  @IsByteCount() done!: number;
+  @IsByteCount() total!: number;
+}
+export const ImageFillProgressed = event('image.fill-progressed', ImageFillProgressedEvent);
+
+/** The volume's image holds every block of its snapshot: it no longer depends on Swift. */
+export class ImageFilledEvent {
+  @IsHostName() host!: string;
+  @IsResourceId() volumeId!: string;
+}
+export const ImageFilled = event('image.filled', ImageFilledEvent);
+
+/** The fill stopped for good (retries spent): blocks not yet copied cannot be read; the reason says which and why. */
+export class ImageFillFailedEvent {
+  @IsHostName() host!: string;
+  @IsResourceId() volumeId!: string;
+  @IsString() @MaxLength(2000) reason!: string;
+}
+export const ImageFillFailed = event('image.fill-failed', ImageFillFailedEvent);
+
 export class ImageDeletedEvent {
   @IsHostName() host!: string;
   @IsResourceId() volumeId!: string;

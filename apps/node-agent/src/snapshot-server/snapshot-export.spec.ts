@@ -1,0 +1,78 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { SwiftBlockStore } from '@island/blockstore';
+import { FillSource } from './fill-registry';
+import { SnapshotExport } from './snapshot-export';
+
+const BLOCK = 4096;
+
+/** A block store holding blocks named by one byte: block n's name is 32 bytes of n, its content BLOCK bytes of n. */
+function storeOf(broken: number[] = []): SwiftBlockStore & { gets: number[] } {
+  const gets: number[] = [];
+  return {
+    gets,
+    async getBlock(name: Buffer) {
+      gets.push(name[0]);
+      if (broken.includes(name[0])) throw new Error(`block object ${name[0]} does not authenticate`);
+      return Buffer.alloc(name[0] === 9 ? 100 : BLOCK, name[0]); // block 9 is a short last block
+    },
+  } as unknown as SwiftBlockStore & { gets: number[] };
+}
+
+describe('a snapshot served as a disk (SnapshotExport)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'snapshot-export-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Blocks 0..9 of a snapshot of 10 blocks; block 3 and 7 are holes; the volume is 12 blocks (grown since). */
+  async function exportOf(store: SwiftBlockStore) {
+    const map = Buffer.alloc(10 * 32);
+    for (const b of [0, 1, 2, 4, 5, 6, 8, 9]) map.fill(b, b * 32, b * 32 + 32);
+    // block 0's name is all zeros, which is a hole: name it 10 instead
+    map.fill(10, 0, 32);
+    const path = join(dir, `${Math.random()}.map`);
+    writeFileSync(path, map);
+    const source: FillSource = {
+      volumeId: '00000000-0000-0000-0000-000000000000',
+      imagePath: '/nowhere',
+      projectId: 'p',
+      region: 'R',
+      manifestObject: 'manifests/x/1',
+      manifestSealed: true,
+      blockSize: BLOCK,
+      snapshotBytes: 9 * BLOCK + 100,
+      volumeBytes: 12 * BLOCK,
+      attempts: 0,
+    };
+    return new SnapshotExport(source, await open(path, 'r'), store, undefined, () => undefined);
+  }
+
+  it('answers a read spanning several blocks, holes and the end of the snapshot with the right bytes', async () => {
+    const store = storeOf();
+    const disk = await exportOf(store);
+    const out = await disk.read(BLOCK / 2, 11 * BLOCK);
+    const expected = Buffer.alloc(12 * BLOCK);
+    for (const b of [1, 2, 4, 5, 6, 8]) expected.fill(b, b * BLOCK, (b + 1) * BLOCK);
+    expected.fill(10, 0, BLOCK);
+    expected.fill(9, 9 * BLOCK, 9 * BLOCK + 100);
+    expect(out.equals(expected.subarray(BLOCK / 2, BLOCK / 2 + 11 * BLOCK))).toBe(true);
+    expect(store.gets.sort((a, b) => a - b)).toEqual([1, 2, 4, 5, 6, 8, 9, 10]); // holes and bytes past the end: no GET
+    await disk.close();
+  });
+
+  it('fetches a block once for reads of its parts in a row', async () => {
+    const store = storeOf();
+    const disk = await exportOf(store);
+    for (let at = 2 * BLOCK; at < 3 * BLOCK; at += 512) await disk.read(at, 512);
+    expect(store.gets).toEqual([2]);
+    await disk.close();
+  });
+
+  it('fails a read of a block that cannot be fetched, naming the block, and remembers why', async () => {
+    const disk = await exportOf(storeOf([5]));
+    await expect(disk.read(4 * BLOCK, 2 * BLOCK)).rejects.toThrow('block 5 of manifests/x/1 could not be read: block object 5 does not authenticate');
+    expect(disk.lastError).toMatch(/block 5/);
+    await disk.close();
+  });
+});

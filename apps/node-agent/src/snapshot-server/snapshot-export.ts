@@ -1,0 +1,79 @@
+import { FileHandle } from 'node:fs/promises';
+import { ProjectKeys, RecentBlocks, SwiftBlockStore } from '@island/blockstore';
+import { injectedDelay } from '@island/platform';
+import { NbdExport } from './nbd-server';
+import { FillSource } from './fill-registry';
+
+const NAME_BYTES = 32;
+/** Blocks kept after a read: QEMU reads a 1 MiB block in several requests (its clusters, the stream job's chunks). */
+const KEPT_BLOCKS = 32;
+
+/** Why a read of the snapshot failed, with what it was reading (the fill reports the last one). */
+export class SnapshotReadError extends Error {}
+
+/**
+ * A snapshot as a read-only disk of the volume's size: a read finds each block's name in the block map, fetches the
+ * block from Swift (authenticated and verified against its name under the project's keys, by the block store), and
+ * answers with its bytes; holes and bytes past the snapshot's end read as zeros without touching Swift.
+ */
+export class SnapshotExport implements NbdExport {
+  private readonly recent = new RecentBlocks(KEPT_BLOCKS);
+  lastError?: string;
+
+  constructor(
+    private readonly source: FillSource,
+    private readonly map: FileHandle,
+    private readonly store: SwiftBlockStore,
+    private readonly keys: ProjectKeys | undefined,
+    private readonly onBlockFetched: (bytes: number) => void,
+  ) {}
+
+  get size(): number {
+    return this.source.volumeBytes;
+  }
+
+  get preferredBlockSize(): number {
+    return this.source.blockSize;
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    const out = Buffer.alloc(length);
+    const { blockSize } = this.source;
+    const reads: Promise<void>[] = [];
+    for (let at = offset; at < offset + length;) {
+      const index = Math.floor(at / blockSize);
+      const end = Math.min((index + 1) * blockSize, offset + length);
+      const into = at - offset;
+      const within = at - index * blockSize;
+      const count = end - at;
+      reads.push(this.block(index).then((block) => void block?.copy(out, into, within, within + count)));
+      at = end;
+    }
+    await Promise.all(reads);
+    return out;
+  }
+
+  /** The block's bytes, or undefined for zeros (a hole, or past the snapshot's end). */
+  private async block(index: number): Promise<Buffer | undefined> {
+    if (index * this.source.blockSize >= this.source.snapshotBytes) return undefined;
+    const name = Buffer.alloc(NAME_BYTES);
+    await this.map.read(name, 0, NAME_BYTES, index * NAME_BYTES);
+    if (name.every((b) => b === 0)) return undefined;
+    return this.recent.get(name, async () => {
+      try {
+        await injectedDelay('snapshot-server.fetch');
+        const block = await this.store.getBlock(name, this.keys);
+        this.onBlockFetched(block.length);
+        return block;
+      } catch (error) {
+        const reason = `block ${index} of ${this.source.manifestObject} could not be read: ${(error as Error).message}`;
+        this.lastError = reason;
+        throw new SnapshotReadError(reason);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.map.close();
+  }
+}

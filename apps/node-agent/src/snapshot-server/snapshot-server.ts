@@ -1,0 +1,90 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { mkdirSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ProjectKeyService, RegionStores } from '@island/blockstore';
+import { IslandConfig } from '@island/config';
+import { InjectConfig, MetricsService } from '@island/platform';
+import { FillRegistry } from './fill-registry';
+import { NbdServer } from './nbd-server';
+import { SnapshotExport } from './snapshot-export';
+
+/**
+ * The host's snapshot server: serves each volume that fills lazily its snapshot as a read-only NBD export named by
+ * the volume's id, on a unix socket only root reaches (`<data dir>/snapshot-server/nbd.sock`). The storage daemon
+ * reads the volume's missing blocks through it. An export exists only for a volume the API placed here from one of its
+ * project's snapshots, and reads it with that project's keys. It restarts with the agent; the daemon's NBD client
+ * reconnects, holding the guest's reads meanwhile.
+ */
+@Injectable()
+export class SnapshotServer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('SnapshotServer');
+  readonly fills: FillRegistry;
+  private readonly dir: string;
+  private readonly server: NbdServer;
+  private readonly exports = new Map<string, Promise<SnapshotExport>>();
+
+  constructor(
+    @InjectConfig() config: IslandConfig,
+    private readonly stores: RegionStores,
+    private readonly projectKeys: ProjectKeyService,
+    private readonly metrics: MetricsService,
+  ) {
+    this.dir = join(config.host.dataDir, 'snapshot-server');
+    this.fills = new FillRegistry(join(config.host.dataDir, 'fills'));
+    this.server = new NbdServer(this.socketPath, (name) => this.exportOf(name));
+  }
+
+  get socketPath(): string {
+    return join(this.dir, 'nbd.sock');
+  }
+
+  /** What a filling image names as its backing file. */
+  backingUri(volumeId: string): string {
+    return `nbd+unix:///${volumeId}?socket=${this.socketPath}`;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    await this.server.listen();
+    this.logger.log(`serving snapshots to filling volumes on ${this.socketPath}`);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.server.close();
+    for (const volumeId of [...this.exports.keys()]) await this.forget(volumeId);
+  }
+
+  /** The last read of the volume's snapshot that failed, and why (the fill reports it). */
+  async lastReadError(volumeId: string): Promise<string | undefined> {
+    return (await this.exports.get(volumeId)?.catch(() => undefined))?.lastError;
+  }
+
+  /** Stops serving a volume (its fill ended, or it is deleted). */
+  async forget(volumeId: string): Promise<void> {
+    const served = this.exports.get(volumeId);
+    this.exports.delete(volumeId);
+    await (await served?.catch(() => undefined))?.close();
+  }
+
+  private async exportOf(volumeId: string): Promise<SnapshotExport | undefined> {
+    if (!(await this.fills.get(volumeId))) return undefined;
+    let served = this.exports.get(volumeId);
+    if (!served) {
+      served = this.openExport(volumeId);
+      this.exports.set(volumeId, served);
+      served.catch(() => this.exports.get(volumeId) === served && this.exports.delete(volumeId));
+    }
+    return served;
+  }
+
+  private async openExport(volumeId: string): Promise<SnapshotExport> {
+    const source = await this.fills.get(volumeId);
+    if (!source) throw new Error(`volume ${volumeId} no longer fills from a snapshot`);
+    const store = await this.stores.store(source.region);
+    const keys = await this.projectKeys.keysFor(source.projectId);
+    const map = await open(this.fills.mapPath(volumeId), 'r');
+    const fetched = this.metrics.counter('island_agent_fill_bytes_fetched_total', 'Bytes of snapshot blocks fetched from Swift for lazily filled volumes');
+    return new SnapshotExport(source, map, store, keys, (bytes) => fetched.inc(bytes));
+  }
+}
