@@ -132,7 +132,7 @@ export class CopyJobs {
 
   private async copyBatch(job: SnapshotCopyJob, source: SwiftBlockStore, target: SwiftBlockStore, batch: CopyBatch, resumed: boolean): Promise<void> {
     const claim = await claimAfterGcDeletes(
-      () => this.dataSource.transaction((m) => new Catalog(m).ledger.claim(job.snapshotId, job.region, batch.blocks)),
+      () => this.catalog().ledger.claim(job.snapshotId, job.region, batch.blocks),
       `copy ${job.snapshotId}, batch ${batch.index}`,
       this.logger,
       this.metrics,
@@ -155,7 +155,7 @@ export class CopyJobs {
       present.push({ hash, storedSize: data.length });
     });
     await injectedDelay('copy.before-present');
-    await this.dataSource.transaction((m) => new Catalog(m).ledger.markPresent(job.region, present));
+    await this.catalog().ledger.markPresent(job.region, present);
     this.metrics.counter('island_worker_copy_bytes_total', 'Bytes of block objects copied between regions').inc(bytesCopied);
     // the worker reports, the API counts: each batch once, and the copy commits only when every batch is counted
     await this.publisher.publish(SnapshotCopyProgressed, {

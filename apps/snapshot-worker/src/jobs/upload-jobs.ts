@@ -117,13 +117,11 @@ export class UploadJobs {
     const stored = read.filter((b): b is { index: number; data: Buffer; hash: Buffer } => b.hash !== null);
     const claim = await claimAfterGcDeletes(
       () =>
-        this.dataSource.transaction((m) =>
-          claimBlocks(
-            m,
-            job.snapshotId,
-            job.region,
-            stored.map((b) => ({ hash: b.hash, size: b.data.length })),
-          ),
+        claimBlocks(
+          this.dataSource.manager,
+          job.snapshotId,
+          job.region,
+          stored.map((b) => ({ hash: b.hash, size: b.data.length })),
         ),
       `part ${job.partIndex} of snapshot ${job.snapshotId}`,
       this.logger,
@@ -140,7 +138,7 @@ export class UploadJobs {
       present.push({ hash: b.hash, storedSize: await this.put(part, b.data, b.hash) });
     });
     await injectedDelay('worker.before-present');
-    await this.dataSource.transaction((m) => markBlocksPresent(m, job.region, present));
+    await markBlocksPresent(this.dataSource.manager, job.region, present);
     totals.blocksReused += stored.length - mine.length;
     return read.map((b) => ({ index: b.index, hash: b.hash ? b.hash.toString('hex') : null }));
   }

@@ -1,55 +1,37 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { EntityManager } from 'typeorm';
-import { createTestDatabase, TestDatabase } from '../testing/test-database';
+import { hashOf, LedgerFixture } from '../testing/ledger-fixture';
 import { forgetEndedLeases, hasAbandonedMarks, takeOverAbandonedMarks } from './abandoned-marks';
 import { claimBlocks } from './block-claims';
 import { waitingForBlockDeletes } from './block-deletion-wait';
 import { forgetDeletedBlocks, markBlocksForDeletion, unmarkBlocks } from './block-collection';
 import { GC_LEASE, GcLease } from './gc-lease';
 import { BlocksBeingDeletedError } from './ledger-errors';
-import { sqlRows } from './sql-rows';
 
-const hashOf = (content: string) => createHash('sha256').update(content).digest();
 const hex = (blocks: { hash: Buffer }[]) => blocks.map((b) => b.hash.toString('hex'));
 
 /** The rules of GC leases and takeovers (ARCHITECTURE.md, "Fencing") on the real PostgreSQL, with real lease sessions. */
 describe('GC leases', () => {
-  let db: TestDatabase;
+  let fixture: LedgerFixture;
   const open: GcLease[] = [];
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    await db.dataSource.query(`INSERT INTO project (id) VALUES ('p')`);
+    fixture = await LedgerFixture.create();
   });
   afterEach(async () => {
     await Promise.all(open.splice(0).map((lease) => lease.close()));
   });
-  afterAll(async () => db?.drop());
+  afterAll(async () => fixture?.drop());
 
-  const tx = <T>(fn: (m: EntityManager) => Promise<T>) => db.dataSource.transaction(fn);
-  const sql = <T>(text: string, params: unknown[] = []) => sqlRows<T>(db.dataSource.manager, text, params);
-
-  /** A region of its own per test: marking takes every collectable block of a region. */
-  async function newRegion(): Promise<string> {
-    const region = `r-${randomUUID().slice(0, 8)}`;
-    await sql(`INSERT INTO region (name, container) VALUES ($1, 'c')`, [region]);
-    return region;
-  }
+  const tx = <T>(fn: (m: EntityManager) => Promise<T>) => fixture.tx(fn);
+  const sql = <T>(text: string, params: unknown[] = []) => fixture.sql<T>(text, params);
+  const newRegion = () => fixture.newRegion();
+  const unreferencedBlock = (region: string, content: string) => fixture.unreferencedBlock(region, content);
 
   async function lease(region: string): Promise<GcLease> {
-    const opened = await GcLease.open(db.dataSource, region);
+    const opened = await GcLease.open(fixture.dataSource, region);
     open.push(opened);
     return opened;
-  }
-
-  /** A block without references whose grace window has passed. */
-  async function unreferencedBlock(region: string, content: string): Promise<Buffer> {
-    const hash = hashOf(content);
-    await sql(`INSERT INTO block (region, hash, size, stored_size, state, zero_since) VALUES ($1, $2, 1, 10, 'present', now() - interval '1 hour')`, [
-      region,
-      hash,
-    ]);
-    return hash;
   }
 
   /** Lets a lease's end lie `seconds` in the past (as if its holder stopped renewing then). */
@@ -106,9 +88,9 @@ describe('GC leases', () => {
     await killSession(dead);
     expect(await tx((m) => takeOverAbandonedMarks(m, region, 10, taker.token))).toEqual([]); // dead, lease not ended
     await endedAgo(dead, pastMargin - 2);
-    expect(await hasAbandonedMarks(db.dataSource.manager, region)).toBe(false); // within the margin
+    expect(await hasAbandonedMarks(fixture.dataSource.manager, region)).toBe(false); // within the margin
     await endedAgo(dead, pastMargin);
-    expect(await hasAbandonedMarks(db.dataSource.manager, region)).toBe(true);
+    expect(await hasAbandonedMarks(fixture.dataSource.manager, region)).toBe(true);
     expect(hex(await tx((m) => takeOverAbandonedMarks(m, region, 10, taker.token)))).toEqual([hash.toString('hex')]);
 
     // the dead holder's token forgets nothing any more; the taker's does
@@ -124,7 +106,7 @@ describe('GC leases', () => {
     const taker = await lease(region);
     await tx((m) => markBlocksForDeletion(m, region, 0, 10, stalled.token));
     await endedAgo(stalled, pastMargin + 60);
-    expect(await hasAbandonedMarks(db.dataSource.manager, region)).toBe(false);
+    expect(await hasAbandonedMarks(fixture.dataSource.manager, region)).toBe(false);
     expect(await tx((m) => takeOverAbandonedMarks(m, region, 10, taker.token))).toEqual([]);
     await endedAgo(stalled, GC_LEASE.stalledTakeoverMs / 1000 + 1);
     expect(hex(await tx((m) => takeOverAbandonedMarks(m, region, 10, taker.token)))).toEqual([hash.toString('hex')]);
@@ -159,11 +141,11 @@ describe('GC leases', () => {
   it('on close, drops a lease holding nothing and ends at once one whose marks remain, for a takeover', async () => {
     const region = await newRegion();
     await unreferencedBlock(region, 'closed');
-    const idle = await GcLease.open(db.dataSource, region);
+    const idle = await GcLease.open(fixture.dataSource, region);
     await idle.close();
     expect(await sql(`SELECT 1 FROM gc_lease WHERE token = $1`, [idle.token])).toEqual([]);
 
-    const holder = await GcLease.open(db.dataSource, region);
+    const holder = await GcLease.open(fixture.dataSource, region);
     await tx((m) => markBlocksForDeletion(m, region, 0, 10, holder.token));
     await holder.close();
     expect(holder.signal.aborted).toBe(true);
@@ -183,32 +165,18 @@ describe('GC leases', () => {
     await killSession(empty);
     await endedAgo(holding, pastMargin);
     await endedAgo(empty, pastMargin);
-    await forgetEndedLeases(db.dataSource.manager);
+    await forgetEndedLeases(fixture.dataSource.manager);
     const left = (await sql<{ token: string }>(`SELECT token FROM gc_lease WHERE region = $1`, [region])).map((r) => r.token);
     expect(left.sort()).toEqual([holding.token, live.token].sort());
   });
 
   describe('a claim of a block GC is deleting', () => {
-    async function uploadingSnapshot(region: string): Promise<string> {
-      const volumeId = randomUUID();
-      const snapshotId = randomUUID();
-      await sql(`INSERT INTO volume (id, project_id, region, size_bytes, block_size, status) VALUES ($1, 'p', $2, 1048576, 65536, 'available')`, [
-        volumeId,
-        region,
-      ]);
-      await sql(
-        `INSERT INTO snapshot (id, volume_id, project_id, region, seq, status, size_bytes, block_size) VALUES ($1, $2, 'p', $3, 0, 'uploading', 1, 1)`,
-        [snapshotId, volumeId, region],
-      );
-      return snapshotId;
-    }
-
     it('waits for the outcome, holding no lock meanwhile, and uploads afresh once the block is forgotten or given back', async () => {
       const region = await newRegion();
       const [forgotten, givenBack] = [await unreferencedBlock(region, 'forgotten'), await unreferencedBlock(region, 'given back')];
       const gc = await lease(region);
       await tx((m) => markBlocksForDeletion(m, region, 0, 10, gc.token));
-      const snapshotId = await uploadingSnapshot(region);
+      const snapshotId = await fixture.uploadingSnapshot(region);
       let waits = 0;
       const claim = waitingForBlockDeletes(
         () =>
@@ -238,7 +206,7 @@ describe('GC leases', () => {
       const hash = await unreferencedBlock(region, 'bounded');
       const gc = await lease(region);
       await tx((m) => markBlocksForDeletion(m, region, 0, 10, gc.token));
-      const snapshotId = await uploadingSnapshot(region);
+      const snapshotId = await fixture.uploadingSnapshot(region);
       const claim = waitingForBlockDeletes(
         () => tx((m) => claimBlocks(m, snapshotId, region, [{ hash, size: 1 }])),
         () => undefined,

@@ -49,10 +49,12 @@ export class LedgerRepository {
     return Number(row.n);
   }
 
+  /** One statement (claimBlocks): on a handle outside a transaction it is one round trip. */
   claim(snapshotId: string, region: string, blocks: ClaimRequest[]): Promise<ClaimResult> {
     return claimBlocks(this.m, snapshotId, region, blocks);
   }
 
+  /** One statement, atomic on its own: needs no transaction. */
   markPresent(region: string, blocks: { hash: Buffer; storedSize: number }[]): Promise<void> {
     return markBlocksPresent(this.m, region, blocks);
   }
