@@ -65,7 +65,24 @@ describe('a snapshot served as a disk (SnapshotExport)', () => {
     const store = storeOf();
     const disk = await exportOf(store);
     for (let at = 2 * BLOCK; at < 3 * BLOCK; at += 512) await disk.read(at, 512);
-    expect(store.gets).toEqual([2]);
+    expect(store.gets.filter((b) => b === 2)).toEqual([2]);
+    await disk.close();
+  });
+
+  it('fetches the next blocks while a sequential reader copies one, and nothing ahead of random reads', async () => {
+    const store = storeOf();
+    const disk = await exportOf(store);
+    await disk.read(4 * BLOCK, BLOCK); // a first read: nothing to continue
+    expect(store.gets).toEqual([4]);
+    await disk.read(8 * BLOCK, 512); // not after the last one: random
+    expect(store.gets).toEqual([4, 8]);
+    await disk.read(9 * BLOCK, BLOCK); // continues: the blocks after it would be fetched, but the snapshot ends
+    expect(store.gets).toEqual([4, 8, 9]);
+    await disk.read(1 * BLOCK, BLOCK);
+    await disk.read(2 * BLOCK, BLOCK); // continues from 1: 3 … 10 ahead (holes and kept blocks cost no GET)
+    for (let waited = 0; store.gets.length < 7 && waited < 2_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    expect(store.gets.slice(0, 4)).toEqual([4, 8, 9, 1]);
+    expect(store.gets.slice(4).sort()).toEqual([2, 5, 6]); // block 2 and those fetched ahead, in any order
     await disk.close();
   });
 

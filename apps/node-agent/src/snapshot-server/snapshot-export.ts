@@ -7,6 +7,12 @@ import { FillSource } from './fill-registry';
 const NAME_BYTES = 32;
 /** Blocks kept after a read: QEMU reads a 1 MiB block in several requests (its clusters, the stream job's chunks). */
 const KEPT_BLOCKS = 32;
+/**
+ * Blocks fetched ahead of a sequential reader (the fill job reads one chunk at a time, in order): the next ones are in
+ * flight while QEMU copies this one, as a full restore keeps 8 GETs going. Fewer than KEPT_BLOCKS, so none is evicted
+ * before it is read.
+ */
+const READ_AHEAD = 8;
 
 /** Why a read of the snapshot failed, with what it was reading (the fill reports the last one). */
 export class SnapshotReadError extends Error {}
@@ -18,6 +24,8 @@ export class SnapshotReadError extends Error {}
  */
 export class SnapshotExport implements NbdExport {
   private readonly recent = new RecentBlocks(KEPT_BLOCKS);
+  /** The block after the last one a read ended in: a read that starts there continues a sequential stream. */
+  private nextInSequence = -1;
   lastError?: string;
 
   constructor(
@@ -49,8 +57,17 @@ export class SnapshotExport implements NbdExport {
       reads.push(this.block(index).then((block) => void block?.copy(out, into, within, within + count)));
       at = end;
     }
+    this.readAhead(Math.floor(offset / blockSize), Math.floor((offset + length - 1) / blockSize));
     await Promise.all(reads);
     return out;
+  }
+
+  /** A read that continues the previous one: the blocks after it are fetched now (failures are left to their own reads). */
+  private readAhead(first: number, last: number): void {
+    const sequential = first === this.nextInSequence || first === this.nextInSequence - 1;
+    this.nextInSequence = last + 1;
+    if (!sequential) return;
+    for (let index = last + 1; index <= last + READ_AHEAD; index++) this.block(index).catch(() => undefined);
   }
 
   /** The block's bytes, or undefined for zeros (a hole, or past the snapshot's end). */

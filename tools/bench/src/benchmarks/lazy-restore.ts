@@ -70,7 +70,8 @@ async function measureSize(island: IslandStack, ctx: BenchContext, gib: number):
   await pollUntil<Json>(island, `/v1/volumes/${lazy}`, (v) => v.fill === null, { what: 'the fill', timeoutMs: 3_600_000 });
   const filledMs = performance.now() - started;
   ctx.log(`${gib} GiB: full restore ${fullMs.toFixed(0)} ms; lazy: first byte ${firstByteMs.toFixed(0)} ms, filled ${filledMs.toFixed(0)} ms`);
-  await io.deleteVolume(lazy);
+  await detachAndDelete(island, lazy);
+  await io.deleteVolume(source, true);
   return [
     {
       metric: `${gib} GiB volume from a snapshot: time until the guest reads its first byte`,
@@ -89,6 +90,13 @@ async function measureSize(island: IslandStack, ctx: BenchContext, gib: number):
       pass: fullMs / filledMs >= 0.8,
     },
   ];
+}
+
+/** An exported volume detaches asynchronously (the daemon lets the image go): delete once it is available again. */
+async function detachAndDelete(island: IslandStack, volumeId: string): Promise<void> {
+  await island.request('POST', `/v1/volumes/${volumeId}/detach`);
+  await pollUntil<Json>(island, `/v1/volumes/${volumeId}`, (v) => v.status === 'available', { what: `detach of ${volumeId}` });
+  await guestIo(island).deleteVolume(volumeId);
 }
 
 async function attachLazily(island: IslandStack, volumeId: string): Promise<string> {
@@ -115,7 +123,7 @@ async function coldReads(island: IslandStack, ctx: BenchContext): Promise<Benchm
   if (lazyMs.length !== COLD_READS) throw new Error(`qemu-io reported ${lazyMs.length} read times: ${stdout}`);
   const rawMs = await rawGets(island, COLD_READS);
   ctx.log(`cold reads: lazy median ${median(lazyMs).toFixed(1)} ms, raw GET median ${median(rawMs).toFixed(1)} ms`);
-  await io.deleteVolume(lazy);
+  await detachAndDelete(island, lazy);
   return {
     metric: `4 KiB read of a block not yet local (${COLD_READS} random blocks of a 1 GiB volume just attached), median`,
     island: `${median(lazyMs).toFixed(1)} ms`,
