@@ -4,7 +4,8 @@
 # (the services keep running; `scripts/services.sh down` stops Swift and memcached; a host's
 # qemu-storage-daemon keeps serving exported volumes, as it would for VMs: docs/attached-volumes.md).
 #
-# Settings: ISLAND_WORKERS (snapshot workers, default 2); any ISLAND_* variable (docs/configuration.md).
+# Settings: ISLAND_WORKERS (snapshot workers, default 2); any ISLAND_* variable (docs/configuration.md), among them
+# ISLAND_HEAP_MIB, each process's V8 heap cap.
 # Two regions on this machine: ISLAND_LOCAL_REGIONS="RegionOne RegionTwo" npm start — one Swift per region, and
 # one more host per extra region (its own agent, worker, host name <host>-<region> and data directory).
 set -euo pipefail
@@ -28,10 +29,15 @@ if [ "${ISLAND_KEK_MANAGER:-file}" = file ]; then
     FileKekSource.create(process.env.ISLAND_KEK_FILE).then((k) => console.error(`[island] KEK ${k.id} in ${process.env.ISLAND_KEK_FILE}`));'
 fi
 
+# every process's V8 heap cap (ISLAND_HEAP_MIB, docs/configuration.md); a bad value stops here, as a process would
+heap_flags=$(node -e 'try { console.log(require("@island/config").nodeHeapFlags().join(" ")) }
+  catch (e) { console.error(`[island] ${e.message}`); process.exit(78) }')
+read -r -a node_flags <<<"$heap_flags"
+
 pids=()
 start() { # start NAME PORT-VARIABLE PORT SCRIPT [VARIABLE=VALUE…]
   local name=$1 var=$2 port=$3 script=$4
-  ( export "$var=$port" "${@:5}"; exec node "$script" ) 2>&1 | sed -u "s/^/[$name] /" &
+  ( export "$var=$port" "${@:5}"; exec node "${node_flags[@]}" "$script" ) 2>&1 | sed -u "s/^/[$name] /" &
   pids+=($!)
 }
 stop() {

@@ -114,11 +114,6 @@ export class Manifest {
   }
 }
 
-/** A reader's entries one at a time. */
-export async function* eachEntry(batches: AsyncIterable<ManifestEntry[]>): AsyncGenerator<ManifestEntry> {
-  for await (const batch of batches) yield* batch;
-}
-
 /** Reads a whole manifest into memory (for small manifests and tests: a big one is read batch by batch instead). */
 export async function collectManifest(header: ManifestHeader, batches: AsyncIterable<ManifestEntry[]>): Promise<Manifest> {
   const builder = new ManifestBuilder(header.blockSize, header.volumeSize, header.metadata);

@@ -113,6 +113,17 @@ export class EnvDto {
   @Max(3600)
   ISLAND_SWEEP_SECONDS?: number;
 
+  /**
+   * The V8 old-space cap of every island process, in MiB: the launchers pass it to node (--max-old-space-size), so
+   * garbage is collected before a process's resident set grows past its budget (docs/performance.md).
+   */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(64)
+  @Max(16384)
+  ISLAND_HEAP_MIB?: number;
+
   /** Parallel Swift requests per process. */
   @IsOptional()
   @Transform(toInt)

@@ -3,7 +3,8 @@ import { loadConfig } from './load-config';
 import type { IslandConfig } from './island-config';
 
 export * from './island-config';
-export { ConfigError, LOCAL_DEFAULTS, loadConfig } from './load-config';
+export { ConfigError, DEFAULT_HEAP_MIB, LOCAL_DEFAULTS, loadConfig } from './load-config';
+export { heapCapInForce, heapCapMib, nodeHeapFlags } from './heap-cap';
 
 let cached: IslandConfig | undefined;
 

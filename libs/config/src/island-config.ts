@@ -59,6 +59,8 @@ export interface IslandConfig {
   /** Cinder's side: the broker (its own vhost and user, apart from island's internal traffic), exchange, topic. */
   rpc: { url: string; exchange: string; topic: string; server: string; backendName: string };
   log: { level: LogLevel };
+  /** The V8 old-space cap (MiB) the launchers start this process with (ISLAND_HEAP_MIB). */
+  heap: { oldSpaceMib: number };
   /** The key manager holding the key-encryption keys that wrap every project's data key. */
   keys: KekManagerConfig;
 }

@@ -16,6 +16,9 @@ export const LOCAL_DEFAULTS = {
   apiPort: 9660,
 } as const;
 
+/** Old space per island process when ISLAND_HEAP_MIB is not set (why this size: docs/performance.md, memory). */
+export const DEFAULT_HEAP_MIB = 192;
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`Invalid environment variables: ${problems.join('; ')}`);
@@ -92,6 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): IslandConfig {
       backendName: dto.ISLAND_RPC_BACKEND_NAME ?? 'island',
     },
     log: { level: (dto.ISLAND_LOG_LEVEL ?? 'log') as LogLevel },
+    heap: { oldSpaceMib: dto.ISLAND_HEAP_MIB ?? DEFAULT_HEAP_MIB },
     keys: keys as KekManagerConfig,
   };
 }

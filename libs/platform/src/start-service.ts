@@ -3,7 +3,7 @@ import { Server } from 'node:http';
 import { INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { CustomTransportStrategy } from '@nestjs/microservices';
-import { ConfigError, getConfig, IslandConfig } from '@island/config';
+import { ConfigError, getConfig, heapCapInForce, IslandConfig } from '@island/config';
 import { createLogger } from './logging/create-logger';
 
 /** Idle keep-alive connections stay open this long (longer than common clients' and load balancers' 60 s). */
@@ -43,6 +43,13 @@ export async function startService(definition: ServiceDefinition): Promise<INest
     throw error;
   }
   const logger = createLogger(definition.name, config.log.level);
+  const heapCap = heapCapInForce();
+  if (heapCap !== config.heap.oldSpaceMib) {
+    const running = heapCap === undefined ? 'no heap cap' : `a ${heapCap} MiB heap cap`;
+    logger.warn(
+      `runs with ${running}, not ISLAND_HEAP_MIB's ${config.heap.oldSpaceMib} MiB: launch it with node --max-old-space-size=${config.heap.oldSpaceMib}`,
+    );
+  }
   const tls = definition.tls ? config.http.tls : undefined;
   const httpsOptions = tls && { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) };
   const app = await NestFactory.create(definition.module, { logger, bufferLogs: true, ...(httpsOptions && { httpsOptions }) });

@@ -25,6 +25,8 @@ interface UpdateCase {
   barriers: number;
   /** The active image changes as a whole (revert), not sector by sector. */
   atomicActive?: boolean;
+  /** Refcount blocks island keeps in memory (default: its own default). */
+  refcountCacheBlocks?: number;
 }
 
 // 512-byte clusters keep the images, and so the hundreds of crash states, small
@@ -186,11 +188,38 @@ const cases: UpdateCase[] = [
   },
 ];
 
+/**
+ * Updates run again with refcount blocks pushed out of a one-block cache mid-update: with 512-byte clusters and 64-bit
+ * refcounts a block covers 64 clusters (32 KiB of file), the data written first (above the guest offsets the updates
+ * use) makes the image span several, and every step that touches another block writes the last one back (moved to a
+ * fresh cluster first, inside an atomic change).
+ */
+const EVICTING_REFCOUNTS = [
+  'guest writes that allocate data clusters and a new L2 table',
+  'creating an internal snapshot',
+  'deleting an internal snapshot',
+  'reverting to an internal snapshot',
+];
+const withEvictedRefcounts = cases
+  .filter((c) => EVICTING_REFCOUNTS.includes(c.name))
+  .map((c): UpdateCase => ({
+    ...c,
+    name: `${c.name}, across refcount blocks with a refcount cache of one block`,
+    refcountBits: 64,
+    size: 512 << 10,
+    refcountCacheBlocks: 1,
+    setup: async (image, guest) => {
+      await guest.write(image, 128 << 10, 48 << 10, 0x0a);
+      await guest.write(image, 300 << 10, 8 << 10, 0x0b);
+      await c.setup(image, guest);
+    },
+  }));
+
 describe('power loss during an update', () => {
   const { dir, cleanup } = scratchDir('crash');
   afterAll(cleanup);
 
-  it.each(cases)(
+  it.each([...cases, ...withEvictedRefcounts])(
     'leaves an image that qemu-img and island find consistent, holding what the guest wrote, at any moment of $name',
     async (c) => {
       const work = join(dir, c.name.replace(/\W+/g, '-'));
@@ -199,7 +228,7 @@ describe('power loss during an update', () => {
       qemuImg('create', '-f', 'qcow2', '-o', `cluster_size=${c.clusterSize},refcount_bits=${c.refcountBits}`, path, String(c.size));
       const guest = new GuestModel(Buffer.alloc(c.size));
       c.prepare?.(path, guest);
-      const { image, file } = await openRecorded(path);
+      const { image, file } = await openRecorded(path, { refcountCacheBlocks: c.refcountCacheBlocks });
       await c.setup(image, guest);
       await image.flush();
       const snapshotsBefore = new Map(guest.snapshots);

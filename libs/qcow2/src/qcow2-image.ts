@@ -19,6 +19,8 @@ export interface OpenOptions {
   writable?: boolean;
   /** Opens the image file (default: node:fs/promises). Tests pass one that records the writes and barriers. */
   openFile?: OpenFileIo;
+  /** Refcount blocks kept in memory (default REFCOUNT_CACHE_BLOCKS); more are written back and read again as needed. */
+  refcountCacheBlocks?: number;
 }
 
 export interface ImageInfo {
@@ -100,12 +102,16 @@ export class Qcow2Image {
       const header = await readHeader(file);
       if (writable) requireWritableFeatures(header.incompatibleFeatures);
       const l1 = await readL1(file, header.l1TableOffset, header.l1Size, 'L1 table');
-      const refcounts = await Refcounts.load(file, {
-        clusterBits: header.clusterBits,
-        refcountOrder: header.refcountOrder,
-        tableOffset: header.refcountTableOffset,
-        tableClusters: header.refcountTableClusters,
-      });
+      const refcounts = await Refcounts.load(
+        file,
+        {
+          clusterBits: header.clusterBits,
+          refcountOrder: header.refcountOrder,
+          tableOffset: header.refcountTableOffset,
+          tableClusters: header.refcountTableClusters,
+        },
+        options.refcountCacheBlocks,
+      );
       const snapshots = await readSnapshotTable(file, header);
       const backing = header.backingFile ? await openBacking(path, header, openQcow2Backing) : undefined;
       const image = new Qcow2Image(path, file, header, l1, refcounts, snapshots, backing, writable, lock);

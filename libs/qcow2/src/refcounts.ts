@@ -9,6 +9,17 @@ export interface RefcountLayout {
   tableClusters: number;
 }
 
+/**
+ * Refcount blocks kept in memory by default: with 64 KiB clusters and 16-bit refcounts, 16 MiB covering 512 GiB of
+ * image (all of them for a 4 TiB image would be 128 MiB).
+ */
+export const REFCOUNT_CACHE_BLOCKS = 256;
+
+interface CachedBlock {
+  data: Buffer;
+  dirty: boolean;
+}
+
 /** Clusters an atomic change took and freed: the state on disk does not use the first, and still uses the second. */
 interface AtomicChange {
   fresh: Set<number>;
@@ -24,6 +35,14 @@ interface AtomicChange {
  * `deferred` until the image applies them after writing that metadata, and until then the clusters stay in
  * use. During an atomic change (snapshots) the blocks are moved to new clusters instead, so releases apply at
  * once, and the clusters they free are not reused before the change is committed.
+ *
+ * About `cacheBlocks` refcount blocks stay in memory, least recently used pushed out first. A changed block pushed
+ * out is written then, which keeps the image's write order: outside an atomic change a cached block holds only raised
+ * refcounts and releases already applied (applyDeferredReleases runs once the metadata that dropped them is on disk),
+ * and writing either early is safe. Inside one, a changed block still where the state on disk has it ("stale") must
+ * first move to a fresh cluster, as relocateForCommit moves it; moving allocates, and an allocation must not happen in
+ * the middle of another one's search for free clusters, so stale blocks are moved only where the bulk changes
+ * (changeMany, overwriteAll) step to another block, and are pushed out once moved.
  */
 export class Refcounts {
   readonly clusterSize: number;
@@ -32,7 +51,10 @@ export class Refcounts {
   readonly max: number;
   private table: number[];
   private tableDirty = false;
-  private readonly blocks = new Map<number, { data: Buffer; dirty: boolean }>();
+  /** Cached refcount blocks by table index, least recently used first. */
+  private readonly blocks = new Map<number, CachedBlock>();
+  /** The table index last used (the end of `blocks`): using it again costs no reordering. */
+  private mostRecent = -1;
   /** Clusters below this index were all in use when last looked at. */
   private freeHint = 0;
   /** One past the last cluster allocated or present in the file. */
@@ -47,6 +69,7 @@ export class Refcounts {
     private readonly file: ImageFile,
     public layout: RefcountLayout,
     table: number[],
+    private readonly cacheBlocks: number,
   ) {
     this.clusterSize = 2 ** layout.clusterBits;
     this.bits = 2 ** layout.refcountOrder;
@@ -56,7 +79,7 @@ export class Refcounts {
     this.endCluster = Math.ceil(file.size / this.clusterSize);
   }
 
-  static async load(file: ImageFile, layout: RefcountLayout): Promise<Refcounts> {
+  static async load(file: ImageFile, layout: RefcountLayout, cacheBlocks = REFCOUNT_CACHE_BLOCKS): Promise<Refcounts> {
     const clusterSize = 2 ** layout.clusterBits;
     const raw = await file.readExact(layout.tableOffset, layout.tableClusters * clusterSize, 'refcount table');
     const table: number[] = [];
@@ -67,11 +90,16 @@ export class Refcounts {
       if (offset % clusterSize !== 0) throw new InvalidImageError(`refcount block offset (entry ${i})`, offset, 'is not cluster aligned');
       table.push(offset);
     }
-    return new Refcounts(file, layout, table);
+    return new Refcounts(file, layout, table, Math.max(1, cacheBlocks));
   }
 
   get fileClusters(): number {
     return this.endCluster;
+  }
+
+  /** Refcount blocks in memory now (about `cacheBlocks` at most: see the class comment). */
+  get cachedBlocks(): number {
+    return this.blocks.size;
   }
 
   /** Offsets of the refcount blocks (0 where none). */
@@ -112,10 +140,11 @@ export class Refcounts {
    * once: the cost of taking or dropping a snapshot is one pass over its clusters, not an await per cluster.
    */
   async changeMany(clusters: readonly number[], delta: 1 | -1): Promise<void> {
+    await this.relieveStaleBlocks();
     for (const cluster of clusters) {
       const tableIndex = Math.floor(cluster / this.entriesPerBlock);
       const present = tableIndex < this.table.length && this.table[tableIndex] !== 0;
-      const block = present ? (this.blocks.get(tableIndex) ?? (await this.block(tableIndex))) : undefined;
+      const block = present ? (this.cached(tableIndex) ?? (await this.relieveThenLoad(tableIndex))) : undefined;
       if (!block) {
         await this.change(cluster, delta); // no refcount block yet: the general path creates it
         continue;
@@ -137,7 +166,7 @@ export class Refcounts {
         values[k] = 0;
         continue;
       }
-      const block = this.blocks.get(tableIndex) ?? (await this.block(tableIndex));
+      const block = this.cached(tableIndex) ?? (await this.block(tableIndex));
       values[k] = this.read(block.data, cluster % this.entriesPerBlock);
     }
     return values;
@@ -213,6 +242,7 @@ export class Refcounts {
   /** Replaces every refcount with `computed` (check --repair, dirty-image rebuild); zero elsewhere. */
   async overwriteAll(computed: Map<number, number>, clusters: number): Promise<void> {
     for (let c = 0; c < clusters; c++) {
+      if (c % this.entriesPerBlock === 0) await this.relieveStaleBlocks();
       const want = computed.get(c) ?? 0;
       if ((await this.get(c)) !== want) await this.set(c, want);
     }
@@ -233,14 +263,9 @@ export class Refcounts {
   /** Moves every changed refcount block, then the table, to fresh clusters; allocating those changes more blocks, hence the loop. */
   async relocateForCommit(): Promise<void> {
     for (;;) {
-      const stale = [...this.blocks].filter(([i, block]) => block.dirty && !this.isFresh(this.table[i])).map(([i]) => i);
+      const stale = [...this.blocks].filter(([i, block]) => this.isStale(i, block)).map(([i]) => i);
       if (stale.length) {
-        for (const tableIndex of stale) {
-          const old = this.table[tableIndex];
-          this.table[tableIndex] = await this.allocate(1);
-          this.tableDirty = true;
-          await this.release(old);
-        }
+        for (const tableIndex of stale) await this.relocate(tableIndex);
         continue;
       }
       if (!this.tableDirty || this.isFresh(this.layout.tableOffset)) return;
@@ -256,7 +281,55 @@ export class Refcounts {
 
   // ---- internals --------------------------------------------------------------------------------------
 
-  private store(block: { data: Buffer; dirty: boolean }, cluster: number, value: number): void {
+  /** Changed during an atomic change and still where the state on disk has it: it must move before it is written. */
+  private isStale(tableIndex: number, block: CachedBlock): boolean {
+    return this.atomic !== undefined && block.dirty && !this.isFresh(this.table[tableIndex]);
+  }
+
+  /** Moves a refcount block to a fresh cluster (an atomic change's copy of it); its data follows when it is written. */
+  private async relocate(tableIndex: number): Promise<void> {
+    const old = this.table[tableIndex];
+    this.table[tableIndex] = await this.allocate(1);
+    this.tableDirty = true;
+    await this.release(old);
+  }
+
+  /**
+   * Pushes out least recently used blocks beyond the cache's size: clean ones are dropped, changed ones written where
+   * they are. Never `keep` (the block being handed out), nor a stale one (see the class comment), nor allocates.
+   */
+  private async evictBeyondCache(keep: number): Promise<void> {
+    for (const [tableIndex, block] of this.blocks) {
+      if (this.blocks.size <= this.cacheBlocks) return;
+      if (tableIndex === keep || this.isStale(tableIndex, block)) continue;
+      if (block.dirty) {
+        await this.file.write(this.table[tableIndex], block.data);
+        block.dirty = false;
+      }
+      this.blocks.delete(tableIndex);
+    }
+  }
+
+  /** relieveStaleBlocks, then the block at a table index: for the bulk changes, which step from block to block. */
+  private async relieveThenLoad(tableIndex: number): Promise<CachedBlock> {
+    await this.relieveStaleBlocks();
+    return this.block(tableIndex);
+  }
+
+  /**
+   * Inside an atomic change, moves the least recently used stale blocks that would keep the cache full once another
+   * block is read, so that reading it pushes them out. Called only between allocations (see the class comment).
+   */
+  private async relieveStaleBlocks(): Promise<void> {
+    const beyond = this.blocks.size - this.cacheBlocks + 1;
+    if (!this.atomic || beyond <= 0) return;
+    for (const tableIndex of [...this.blocks.keys()].slice(0, beyond)) {
+      const block = this.blocks.get(tableIndex);
+      if (block && this.isStale(tableIndex, block)) await this.relocate(tableIndex);
+    }
+  }
+
+  private store(block: CachedBlock, cluster: number, value: number): void {
     const index = cluster % this.entriesPerBlock;
     if (this.atomic) {
       const old = this.read(block.data, index);
@@ -269,13 +342,28 @@ export class Refcounts {
     if (cluster >= this.endCluster && value > 0) this.endCluster = cluster + 1;
   }
 
-  private async block(tableIndex: number): Promise<{ data: Buffer; dirty: boolean }> {
-    let block = this.blocks.get(tableIndex);
-    if (!block) {
-      const data = await this.file.readExact(this.table[tableIndex], this.clusterSize, `refcount block ${tableIndex}`);
-      block = { data, dirty: false };
-      this.blocks.set(tableIndex, block);
-    }
+  /** The refcount block at a table index if it is in memory, made the most recently used. */
+  private cached(tableIndex: number): CachedBlock | undefined {
+    const block = this.blocks.get(tableIndex);
+    if (block && tableIndex !== this.mostRecent) this.cache(tableIndex, block);
+    return block;
+  }
+
+  /** (Re)places a block at the end of the cache, as the most recently used. */
+  private cache(tableIndex: number, block: CachedBlock): void {
+    this.blocks.delete(tableIndex);
+    this.blocks.set(tableIndex, block);
+    this.mostRecent = tableIndex;
+  }
+
+  /** The refcount block at a table index, read and cached if it is not in memory, as the most recently used. */
+  private async block(tableIndex: number): Promise<CachedBlock> {
+    const cached = this.cached(tableIndex);
+    if (cached) return cached;
+    const data = await this.file.readExact(this.table[tableIndex], this.clusterSize, `refcount block ${tableIndex}`);
+    const block = { data, dirty: false };
+    this.cache(tableIndex, block);
+    await this.evictBeyondCache(tableIndex);
     return block;
   }
 
@@ -283,8 +371,9 @@ export class Refcounts {
     const cluster = this.endCluster++;
     this.table[tableIndex] = cluster * this.clusterSize;
     this.tableDirty = true;
-    this.blocks.set(tableIndex, { data: Buffer.alloc(this.clusterSize), dirty: true });
+    this.cache(tableIndex, { data: Buffer.alloc(this.clusterSize), dirty: true });
     await this.set(cluster, 1, depth + 1);
+    await this.evictBeyondCache(tableIndex);
   }
 
   private async growTable(minEntries: number, depth: number): Promise<void> {

@@ -1,6 +1,6 @@
 import { FileHandle, open, readFile } from 'node:fs/promises';
 import { FileIo } from '../src/image-file';
-import { Qcow2Image } from '../src/index';
+import { OpenOptions, Qcow2Image } from '../src/index';
 
 /** What reached the image file while recording: a write, a size change, or a durability barrier. */
 export type FileEvent = { kind: 'write'; offset: number; bytes: Buffer } | { kind: 'truncate'; size: number } | { kind: 'barrier' };
@@ -51,9 +51,10 @@ export class RecordingFile implements FileIo {
 }
 
 /** Opens `path` for writing through a RecordingFile. */
-export async function openRecorded(path: string): Promise<{ image: Qcow2Image; file: RecordingFile }> {
+export async function openRecorded(path: string, options: Pick<OpenOptions, 'refcountCacheBlocks'> = {}): Promise<{ image: Qcow2Image; file: RecordingFile }> {
   let file: RecordingFile | undefined;
   const image = await Qcow2Image.open(path, {
+    ...options,
     writable: true,
     openFile: async (p, flags) => (file = new RecordingFile(await open(p, flags))),
   });

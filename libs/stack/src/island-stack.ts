@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { connect } from 'amqplib';
 import { Client } from 'pg';
 import { FileKekSource, Keyring, ProjectKeys, ProjectKeyStore } from '@island/blockstore';
+import { nodeHeapFlags } from '@island/config';
 import { swiftClientFor } from '@island/swift';
 
 /** The repository root, from libs/stack/src (sources under Jest) or libs/stack/dist (built). */
@@ -163,8 +164,10 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   const start = (name: string, script: string, extra: Record<string, string> = {}) => {
     // ISLAND_STACK_NODE_ARGS: extra node flags for the stack's processes (e.g. --cpu-prof to profile them)
     const nodeArgs = (process.env.ISLAND_STACK_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const child = spawn(process.execPath, [...nodeArgs, join(ROOT, script)], {
-      env: { ...env, ...catalogAt(options.catalogAddress), ...extra, ...options.processEnv?.[name] },
+    const processEnv = { ...env, ...catalogAt(options.catalogAddress), ...extra, ...options.processEnv?.[name] };
+    // launched as scripts/run.sh launches it: with its heap cap (ISLAND_HEAP_MIB)
+    const child = spawn(process.execPath, [...nodeHeapFlags(processEnv), ...nodeArgs, join(ROOT, script)], {
+      env: processEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const keep = (d: Buffer) => logs.push(`[${name}] ${d.toString()}`);

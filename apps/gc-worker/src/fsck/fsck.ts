@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import {
   KeyUnwrapError,
-  eachEntry,
+  ManifestEntry,
   ManifestReader,
   objectNames,
   ProjectKeys,
@@ -26,6 +26,7 @@ import {
 import { forEachBounded } from '@island/platform';
 import { SwiftNotFoundError } from '@island/swift';
 import { GarbageCollector } from '../gc/garbage-collector';
+import { countDifferingBlocks } from './block-map-differences';
 import { FsckReport } from './fsck-report';
 
 const DEEP_READ_CONCURRENCY = 8;
@@ -161,28 +162,18 @@ export class FsckChecker {
       return;
     }
     unclaimed.delete(snapshot.manifestObject);
-    let differing = 0;
-    const entries = eachEntry(manifest.batches());
     // the manifest streams in: a read failing midway is the manifest's problem; the catalog's own errors go up
     let unreadable: Error | undefined;
-    const nextEntry = () =>
-      entries.next().catch((error: Error): IteratorReturnResult<undefined> => {
-        unreadable = error;
-        return { done: true, value: undefined };
-      });
-    try {
-      let next = await nextEntry();
-      for await (const page of entriesAt(this.dataSource.manager, snapshot.volumeId, snapshot.seq)) {
-        for (const entry of page) {
-          while (!next.done && next.value.index < entry.index) {
-            differing++; // in the manifest, a hole in the catalog
-            next = await nextEntry();
-          }
-          if (next.done || next.value.index !== entry.index || !next.value.hash.equals(entry.hash)) differing++;
-          if (!next.done && next.value.index === entry.index) next = await nextEntry();
-        }
+    const readable = async function* (batches: AsyncIterable<ManifestEntry[]>) {
+      try {
+        yield* batches;
+      } catch (error) {
+        unreadable = error as Error;
       }
-      for (; !next.done; next = await nextEntry()) differing++;
+    };
+    let differing: number;
+    try {
+      differing = await countDifferingBlocks(readable(manifest.batches()), entriesAt(this.dataSource.manager, snapshot.volumeId, snapshot.seq));
     } finally {
       manifest.close();
     }

@@ -102,6 +102,7 @@ export class CopyJobs {
     try {
       let batch = new Map<string, CopyBlock>();
       let entries = 0;
+      let previous: Buffer | undefined; // the last entry's name, while it is in this batch
       for await (const page of manifest.batches()) {
         if (staged < header.entryCount)
           await uploads.stageChanges(
@@ -110,12 +111,15 @@ export class CopyJobs {
             page.map((e) => e.hash),
           );
         for (const { index, hash } of page) {
-          batch.set(hash.toString('hex'), { hash, size: blockLength(header, index) });
+          // a block repeated over a run of entries is keyed once, not once an entry
+          if (!previous?.equals(hash)) batch.set(hash.toString('hex'), { hash, size: blockLength(header, index) });
+          previous = hash;
           entries++;
           if (batch.size === BATCH || entries === MAX_BATCH_ENTRIES) {
             await send([...batch.values()], entries);
             batch = new Map();
             entries = 0;
+            previous = undefined;
           }
         }
       }

@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -12,6 +13,9 @@ export class MetricsService {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'island_process_' });
+    this.gauge('island_process_heap_size_limit_bytes', "V8's heap size limit: the old-space cap (ISLAND_HEAP_MIB) and the young generation").set(
+      getHeapStatistics().heap_size_limit,
+    );
   }
 
   counter(name: string, help: string, labelNames: string[] = []): Counter {

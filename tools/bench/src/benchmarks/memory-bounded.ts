@@ -129,9 +129,10 @@ function notes(blockCount: number, distinct: number, phases: Phase[]): string[] 
       'a sparse image: it shows that commit and the next manifest do not hold the volume’s block map, not the cost of ' +
       'diffing 4 TiB of allocated clusters.',
     'Not run here: a full restore of this snapshot (it writes 4 TiB; this host has 80 GB free). A restore reads the same ' +
-      'streamed manifest and keeps only the blocks in flight (8 GETs, 32 queued writes, the last 16 distinct blocks), ' +
-      'but its qcow2 writer caches every refcount block it touches (2 bytes per 64 KiB cluster: 128 MiB for 4 TiB) — ' +
-      'the one structure left that grows with the image (libs/qcow2/src/refcounts.ts).',
+      'streamed manifest and keeps only the blocks in flight (8 GETs, 32 queued writes, the last 16 distinct blocks); ' +
+      'its qcow2 writer keeps at most 256 refcount blocks (16 MiB) in memory, where it held every one it touched ' +
+      '(2 bytes per 64 KiB cluster: 128 MiB for 4 TiB; libs/qcow2/src/refcounts.ts).',
+    'Every island process runs with the heap cap the stack gives it (ISLAND_HEAP_MIB, 192 MiB of old space by default).',
     'Peak RSS is each process’s VmHWM, set back to its current RSS (clear_refs 5) before each phase.',
     ...phases.map((p) => `${p.name}: ${p.seconds.toFixed(0)} s; ${p.detail}; peaks: ${describePeaks(p.peaks)}.`),
     'Reproduce: `npm run bench -- memory` (ISLAND_BENCH_MEMORY_BLOCKS, ISLAND_BENCH_MEMORY_DISTINCT to scale it).',

@@ -1,0 +1,64 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { qemuCheck, qemuRaw, scratchDir } from '../test/qemu-tools';
+import { createImage, createSnapshot, Qcow2Image } from './index';
+
+const CLUSTER = 512;
+/** With 64-bit refcounts a 512-byte refcount block covers 64 clusters: 32 KiB of file. */
+const REFCOUNT_BITS = 64;
+const CACHE_BLOCKS = 2;
+
+/** The refcount cache: bounded, and written back in the image's write order. */
+describe('the refcount cache', () => {
+  const { dir, cleanup } = scratchDir('refcount-cache');
+  afterAll(cleanup);
+
+  async function newImage(name: string, size: number): Promise<string> {
+    const path = join(dir, name);
+    await createImage(path, { size, clusterSize: CLUSTER, refcountBits: REFCOUNT_BITS });
+    return path;
+  }
+
+  it('keeps no more refcount blocks in memory than it is given while a restore-like write fills an image many blocks long', async () => {
+    const size = 4 << 20; // 8192 data clusters: over 128 refcount blocks
+    const path = await newImage('sequential.qcow2', size);
+    const image = await Qcow2Image.open(path, { writable: true, refcountCacheBlocks: CACHE_BLOCKS });
+    const content = Buffer.alloc(size);
+    let most = 0;
+    for (let offset = 0; offset < size; offset += 64 << 10) {
+      const chunk = Buffer.alloc(64 << 10, (offset >> 16) + 1);
+      await image.write(offset, chunk);
+      chunk.copy(content, offset);
+      most = Math.max(most, image.refcounts.cachedBlocks);
+    }
+    await createSnapshot(image, 'restored');
+    most = Math.max(most, image.refcounts.cachedBlocks);
+    await image.close();
+
+    expect(most).toBeLessThanOrEqual(CACHE_BLOCKS + 1); // an atomic change may hold a changed block it has not moved yet
+    expect(qemuCheck(path)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });
+    expect(qemuRaw(dir, path).equals(content)).toBe(true);
+    expect(qemuRaw(dir, path, 'restored').equals(content)).toBe(true);
+  });
+
+  it('leaves the refcount blocks the image on disk uses untouched during an atomic change, however few it keeps', async () => {
+    const path = await newImage('atomic.qcow2', 1 << 20);
+    const image = await Qcow2Image.open(path, { writable: true, refcountCacheBlocks: 1 });
+    await image.write(0, Buffer.alloc(96 << 10, 0x5a)); // data across several refcount blocks
+    await image.flush();
+    const before = await readFile(path);
+    const firstBlock = image.refcounts.blockOffsets[0];
+    const clustersPerBlock = image.refcounts.entriesPerBlock;
+    let during: Buffer | undefined;
+    await image.atomically(async () => {
+      await image.refcounts.change(1, 1); // the first block changes in memory…
+      for (let c = clustersPerBlock; c < image.refcounts.fileClusters; c += clustersPerBlock) await image.refcounts.get(c); // …and is pushed out
+      during = await readFile(path);
+      await image.refcounts.change(1, -1);
+    });
+    await image.close();
+
+    expect(during?.subarray(firstBlock, firstBlock + CLUSTER).equals(before.subarray(firstBlock, firstBlock + CLUSTER))).toBe(true);
+    expect(qemuCheck(path)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });
+  });
+});
