@@ -184,7 +184,7 @@ describe('lazy restore: a volume from a snapshot is usable at once and fills in 
     expect(detached.status).toBe('available');
     expect((detached.fill as Fill)?.status).toBe('filling'); // the daemon goes on filling the detached image
     expect(island.cli('volume', 'attach', volumeId, '--host', island.host).stderr).toMatch(
-      /still filling from its snapshot \(\d+ %\); attach it in file mode once it is filled/,
+      /still filling from its snapshot \(\d+ %\); attach it with --export nbd \(the fill goes on\), or in file mode once it is filled/,
     );
     await io.deleteVolume(volumeId);
     await pollUntil<Json>(island, '/v1/volumes', () => !existsSync(path), { what: 'the image removed', timeoutMs: 30_000 });

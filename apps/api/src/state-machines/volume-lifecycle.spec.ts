@@ -49,6 +49,27 @@ describe('the volume lifecycle (state machine on the real catalog, no broker)', 
     expect(await f.jobOf(volume.id)).toMatchObject({ status: 'failed', error: 'image.create on host-1: disk full' });
   });
 
+  it('forgets the fill of a volume whose lazy image was never created, so nothing waits for it', async () => {
+    const volume = await f.placedVolume({ status: 'attaching', imagePath: null, exportKind: 'nbd', fillStatus: 'filling', fillTotal: 1 << 30 });
+    await f.startJob('attach', volume.id, 'volume', { export: 'nbd' });
+    await lifecycle.failed(volume.id, reasonOf('image.create-from-snapshot'));
+    expect(await f.volume(volume.id)).toMatchObject({ status: 'available', host: null, fillStatus: null, fillTotal: 0 });
+  });
+
+  it('follows a fill: progress, a late report after the end changes nothing, a failure keeps the volume in use with the reason', async () => {
+    const volume = await f.placedVolume({ status: 'in-use', attached: true, exportKind: 'nbd', fillStatus: 'filling', fillTotal: 4096 });
+    await lifecycle.fillProgressed({ host: HOST, volumeId: volume.id, done: 1024, total: 4096 });
+    expect(await f.volume(volume.id)).toMatchObject({ fillStatus: 'filling', fillDone: 1024 });
+    await lifecycle.fillProgressed({ host: HOST, volumeId: volume.id, done: 512, total: 4096 }); // a restarted job starts over
+    expect((await f.volume(volume.id)).fillDone).toBe(1024);
+    await lifecycle.fillFailed({ host: HOST, volumeId: volume.id, reason: 'block 3 could not be read' });
+    expect(await f.volume(volume.id)).toMatchObject({ status: 'in-use', fillStatus: 'failed', fillReason: 'block 3 could not be read' });
+    await lifecycle.filled({ host: HOST, volumeId: volume.id });
+    expect(await f.volume(volume.id)).toMatchObject({ fillStatus: null, fillDone: 4096 });
+    await lifecycle.fillProgressed({ host: HOST, volumeId: volume.id, done: 100, total: 4096 });
+    expect(await f.volume(volume.id)).toMatchObject({ fillStatus: null });
+  });
+
   it('keeps an attached volume in use when re-checking its export failed', async () => {
     const volume = await f.placedVolume({ status: 'attaching', attached: true, exportKind: 'nbd', nbdUri: 'nbd+unix:///v' });
     await f.startJob('attach', volume.id, 'volume', { export: 'nbd', reattach: true });

@@ -110,7 +110,9 @@ export class VolumeRepository {
 
   /** An attach that failed: the volume is available again, on `host` when its image was placed there (else unplaced). */
   async abandonAttach(id: string, host: string | null, reason: string): Promise<void> {
-    await this.patch(id, { status: 'available', host, exportKind: null, statusReason: reason });
+    // an image that was never placed has nothing filling either
+    const unplaced = host === null ? { fillStatus: null, fillDone: 0, fillTotal: 0, fillReason: null } : {};
+    await this.patch(id, { status: 'available', host, exportKind: null, statusReason: reason, ...unplaced });
   }
 
   /** The volume's host is lost: it is on no host again, its content the head in Swift (placed anew at the next attach). */
