@@ -95,7 +95,7 @@ export class ImageJobs {
   /** A volume deleted while it fills (detached): the fill stops, the daemon lets go of the image, the snapshot is forgotten. */
   private async stopFilling(volumeId: string): Promise<void> {
     if (!(await this.snapshots.fills.get(volumeId))) return;
-    await this.daemon.cancelFill(volumeId);
+    if (!(await this.daemon.cancelFill(volumeId)) && (await this.daemon.fillJob(volumeId))) await this.daemon.dismissFill(volumeId);
     await this.daemon.releaseFilled(volumeId);
     await this.snapshots.forget(volumeId);
     await this.snapshots.fills.remove(volumeId);

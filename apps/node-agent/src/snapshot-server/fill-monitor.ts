@@ -96,21 +96,24 @@ export class FillMonitor implements OnApplicationBootstrap, OnApplicationShutdow
     }
     const reason = `the volume could not be filled from its snapshot: ${(await this.server.lastReadError(fill.volumeId)) ?? error}`;
     this.logger.error(`volume ${fill.volumeId}: ${reason}`);
+    // reported before the job is let go: a report the broker did not take is made again at the next poll
+    await this.publisher.publish(ImageFillFailed, { host: this.config.host.name, volumeId: fill.volumeId, reason });
     await this.daemon.dismissFill(fill.volumeId);
     await this.server.fills.save({ ...fill, attempts: 0 });
-    await this.publisher.publish(ImageFillFailed, { host: this.config.host.name, volumeId: fill.volumeId, reason });
   }
 
   /** The image holds every block: the snapshot is let go, the volume reported filled. */
   private async finish(fill: FillSource): Promise<void> {
     if (await this.daemon.fillJob(fill.volumeId)) await this.daemon.dismissFill(fill.volumeId);
     await this.daemon.releaseFilled(fill.volumeId);
+    // reported before the fill is forgotten: until the broker takes the report, the next poll finds the image standalone
+    // and reports it again
+    await this.publisher.publish(ImageFilled, { host: this.config.host.name, volumeId: fill.volumeId });
     await this.server.forget(fill.volumeId);
     await this.server.fills.remove(fill.volumeId);
     this.lastReported.delete(fill.volumeId);
     this.metrics.gauge('island_agent_fill_remaining_bytes', 'Bytes a lazily filled volume still lacks', ['volume']).set({ volume: fill.volumeId }, 0);
     this.logger.log(`volume ${fill.volumeId} is filled: its image no longer depends on the snapshot`);
-    await this.publisher.publish(ImageFilled, { host: this.config.host.name, volumeId: fill.volumeId });
   }
 
   /** A fill that ended while no agent watched (its job dismissed, the registry not yet cleared): the image has no backing. */

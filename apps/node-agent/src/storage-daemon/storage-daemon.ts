@@ -206,17 +206,27 @@ export class StorageDaemon implements OnModuleDestroy {
     await qmp.execute('job-dismiss', { id: fillJobId(volumeId) });
   }
 
-  /** Stops a fill (the volume is deleted): waits for the job to end, then dismisses it. */
-  async cancelFill(volumeId: string): Promise<void> {
+  /**
+   * Stops a fill (the volume is deleted, or a point in time needs the node): waits for the job to end, then dismisses it.
+   * True when it stopped a running job; false when there was none or it had ended (finished or failed) on its own, in
+   * which case it is left for the fill monitor to report.
+   */
+  async cancelFill(volumeId: string): Promise<boolean> {
     const qmp = await this.running();
     const job = await this.fillJob(volumeId);
-    if (!qmp || !job) return;
-    if (job.status !== 'concluded') {
-      const ended = qmp.waitForEvent('JOB_STATUS_CHANGE', (d) => d.id === fillJobId(volumeId) && d.status === 'concluded');
+    if (!qmp || !job || job.status === 'concluded') return false;
+    const ended = qmp.waitForEvent('JOB_STATUS_CHANGE', (d) => d.id === fillJobId(volumeId) && d.status === 'concluded');
+    try {
       await qmp.execute('block-job-cancel', { device: fillJobId(volumeId), force: true });
-      await ended;
+    } catch (error) {
+      ended.catch(() => undefined);
+      // it ended between the look and the cancel
+      if ((await this.fillJob(volumeId))?.status === 'concluded') return false;
+      throw error;
     }
+    await ended;
     await this.dismissFill(volumeId);
+    return true;
   }
 
   /**
@@ -277,10 +287,7 @@ export class StorageDaemon implements OnModuleDestroy {
   private async withFillsPaused<T>(volumeIds: string[], work: () => Promise<T>): Promise<T> {
     const filling: string[] = [];
     for (const volumeId of volumeIds) {
-      const job = await this.fillJob(volumeId);
-      if (!job || job.status === 'concluded') continue;
-      await this.cancelFill(volumeId);
-      filling.push(volumeId);
+      if (await this.cancelFill(volumeId)) filling.push(volumeId);
     }
     try {
       return await work();
