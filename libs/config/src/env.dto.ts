@@ -124,6 +124,15 @@ export class EnvDto {
   @Max(16384)
   ISLAND_HEAP_MIB?: number;
 
+  /**
+   * '1': a volume made from a snapshot and attached with an NBD export is served before its content is local and fills
+   * in the background (docs/attached-volumes.md); '0' (the default while a known fault is open there): it is restored
+   * whole before the attach returns.
+   */
+  @IsOptional()
+  @IsIn(['0', '1'], { message: "must be '0' or '1'" })
+  ISLAND_LAZY_RESTORE?: string;
+
   /** Parallel Swift requests per process. */
   @IsOptional()
   @Transform(toInt)

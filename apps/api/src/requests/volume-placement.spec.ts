@@ -15,7 +15,7 @@ describe('placing a volume with content on a host (on the real catalog)', () => 
 
   beforeAll(async () => {
     f = await CatalogFixture.create();
-    const config = { region: REGION, regions: [{ name: REGION }], quotas: {}, blocks: { size: 65536 } } as unknown as IslandConfig;
+    const config = { region: REGION, regions: [{ name: REGION }], quotas: {}, blocks: { size: 65536 }, lazyRestore: true } as unknown as IslandConfig;
     volumes = new VolumeService(config, f.uow, new MetricsService(), new SnapshotCopyService(config, f.uow));
   });
   afterAll(() => f?.drop());

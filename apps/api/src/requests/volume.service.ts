@@ -192,7 +192,7 @@ export class VolumeService {
       sizeBytes: volume.sizeBytes,
       pointInTime: restoredPointInTime(job.id),
     };
-    if (exportKind && fillsLazily(volume, exportKind)) {
+    if (exportKind && this.config.lazyRestore && fillsLazily(volume, exportKind)) {
       // served at once: the storage daemon reads missing blocks from the snapshot and fills the image behind the guest
       await catalog.volumes.startFill(volume.id, volume.sizeBytes);
       await tx.send(ImageCreateFromSnapshot, { ...source, path });

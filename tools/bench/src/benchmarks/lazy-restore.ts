@@ -26,7 +26,7 @@ export const lazyRestore: Benchmark = {
   name: 'lazy-restore',
   title: 'Lazy restore: time to first byte and to full fill vs a full restore; cold-block reads vs raw Swift GETs',
   async run(ctx) {
-    const island = await startIsland({ workers: 2 });
+    const island = await startIsland({ workers: 2, env: { ISLAND_LAZY_RESTORE: '1' } });
     const rows: BenchmarkRow[] = [];
     try {
       for (const gib of sizes()) rows.push(...(await measureSize(island, ctx, gib)));
