@@ -39,7 +39,7 @@ describe('the refcount cache', () => {
     expect(qemuCheck(path)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });
     expect(qemuRaw(dir, path).equals(content)).toBe(true);
     expect(qemuRaw(dir, path, 'restored').equals(content)).toBe(true);
-  });
+  }, 120_000); // thousands of metadata writes with fsyncs: seconds alone, far more on a loaded CI machine
 
   it('leaves the refcount blocks the image on disk uses untouched during an atomic change, however few it keeps', async () => {
     const path = await newImage('atomic.qcow2', 1 << 20);
