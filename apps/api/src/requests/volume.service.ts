@@ -145,7 +145,9 @@ export class VolumeService {
       if (Date.now() - host.lastSeenAt.getTime() > HOST_OFFLINE_AFTER_MS) throw new ConflictError(`host ${host.name} is offline`);
 
       if (volume.host === dto.host && volume.imagePath) {
-        if (!wanted) assertNotFilling(volume, 'attach it with --export nbd (the fill goes on), or in file mode');
+        // only an NBD export can serve an image that still fills (QEMU's FUSE export conflicts with the fill job)
+        if (wanted !== 'nbd')
+          assertNotFilling(volume, `attach it with --export nbd (the fill goes on), or ${wanted ? `with --export ${wanted}` : 'in file mode'}`);
         if (wanted) {
           const job = await catalog.jobs.start('attach', { type: 'volume', id, projectId: volume.projectId }, { export: wanted });
           await catalog.volumes.startAttach(id, host.name, wanted);
