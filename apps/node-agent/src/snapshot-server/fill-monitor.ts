@@ -4,7 +4,7 @@ import { IslandConfig } from '@island/config';
 import { MessagePublisher } from '@island/messaging';
 import { InjectConfig, MetricsService, PeriodicTask } from '@island/platform';
 import { Qcow2Image } from '@island/qcow2';
-import { StorageDaemon } from '../storage-daemon/storage-daemon';
+import { fillJobId, StorageDaemon } from '../storage-daemon/storage-daemon';
 import { VolumeLocks } from '../volume-locks';
 import { FillSource } from './fill-registry';
 import { SnapshotServer } from './snapshot-server';
@@ -52,7 +52,7 @@ export class FillMonitor implements OnApplicationBootstrap, OnApplicationShutdow
     if (fills.length === 0) return;
     const jobs = await this.daemon.fillJobs();
     for (const fill of fills) {
-      const job = jobs.get(fill.volumeId.replace(/-/g, '').slice(0, 30));
+      const job = jobs.get(fillJobId(fill.volumeId));
       if (!job) {
         if (await this.imageIsStandalone(fill)) await this.locks.run(fill.volumeId, () => this.finish(fill));
         continue; // not exported yet, or the daemon restarted: the next export starts it

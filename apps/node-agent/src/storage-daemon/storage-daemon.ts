@@ -11,19 +11,24 @@ import { QmpCommandError } from '../qmp/qmp-errors';
 
 const run = promisify(execFile);
 
-/** QEMU limits node names to 31 characters: a volume's is `v` and the first 30 hex digits of its id. */
+/** QEMU limits node and job names to 31 characters: a kind letter and the first 30 hex digits of the volume's id. */
+function qemuName(kind: 'v' | 's' | 'f', volumeId: string): string {
+  return `${kind}${volumeId.replace(/-/g, '').slice(0, 30)}`;
+}
+
+/** The node of a volume's image. */
 export function nodeName(volumeId: string): string {
-  return `v${volumeId.replace(/-/g, '').slice(0, 30)}`;
+  return qemuName('v', volumeId);
 }
 
 /** The node reading the snapshot a filling volume's missing blocks come from (the host's snapshot server, over NBD). */
 function sourceNodeName(volumeId: string): string {
-  return `s${volumeId.replace(/-/g, '').slice(0, 30)}`;
+  return qemuName('s', volumeId);
 }
 
 /** The id of the stream job that fills a volume's image from its snapshot. */
 export function fillJobId(volumeId: string): string {
-  return `f${volumeId.replace(/-/g, '').slice(0, 30)}`;
+  return qemuName('f', volumeId);
 }
 
 /** Seconds the daemon keeps retrying a lost connection to the snapshot server (an agent restart) while reads wait. */
@@ -189,15 +194,15 @@ export class StorageDaemon implements OnModuleDestroy {
 
   /** The volume's fill job as the daemon shows it, or undefined (none runs, or the daemon does not). */
   async fillJob(volumeId: string): Promise<BlockJobInfo | undefined> {
-    return (await this.fillJobs()).get(volumeId.replace(/-/g, '').slice(0, 30));
+    return (await this.fillJobs()).get(fillJobId(volumeId));
   }
 
-  /** Every fill job, by the first 30 hex digits of its volume's id. */
+  /** Every fill job, by its id (fillJobId). */
   async fillJobs(): Promise<Map<string, BlockJobInfo>> {
     const qmp = await this.running();
     if (!qmp) return new Map();
     const jobs = await qmp.execute('query-block-jobs', {});
-    return new Map(jobs.filter((j) => j.type === 'stream' && j.device.startsWith('f')).map((j) => [j.device.slice(1), j]));
+    return new Map(jobs.filter((j) => j.type === 'stream').map((j) => [j.device, j]));
   }
 
   /** Forgets a fill job that ended (it stays listed until dismissed, so that an agent that was down sees how it ended). */
