@@ -44,8 +44,11 @@ export class SnapshotDataService {
     const limit = integerParam('limit', query.limit, 1, CHANGED_BLOCKS_MAX_LIMIT) ?? CHANGED_BLOCKS_DEFAULT_LIMIT;
     const marker = integerParam('marker', query.marker, 0, Number.MAX_SAFE_INTEGER);
     return this.uow.readConsistent(async (catalog) => {
-      const snapshot = readable(await findSnapshot(catalog, caller, id));
-      const base = query.base !== undefined ? readable(await findSnapshot(catalog, caller, query.base)) : undefined;
+      // both found (or not found) before either's state is judged: another project learns nothing
+      const snapshot = await findSnapshot(catalog, caller, id);
+      const base = query.base !== undefined ? await findSnapshot(catalog, caller, query.base) : undefined;
+      readable(snapshot);
+      if (base) readable(base);
       const to = await ledgerPoint(catalog, snapshot);
       let from: LedgerPoint | undefined;
       if (base) {
@@ -112,7 +115,8 @@ export class SnapshotDataService {
 
 /** Only an available snapshot is read: one still uploading has no content yet, a deleted or failed one none. */
 function readable(snapshot: SnapshotEntity): SnapshotEntity {
-  if (snapshot.status !== 'available') throw new ConflictError(`snapshot ${snapshot.id} is ${snapshot.status}: only an available snapshot's blocks can be read`);
+  if (snapshot.status !== 'available')
+    throw new ConflictError(`snapshot ${snapshot.id} is ${snapshot.status}: only an available snapshot's blocks can be read`);
   return snapshot;
 }
 
