@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { FileHandle, open } from 'node:fs/promises';
 import { createImage, openForWriting, Qcow2Image } from '@island/qcow2';
+import { SnapshotView, VolumeView } from '../api/views';
 import { ApiClient } from '../api/api-client';
 import { ProgressBar } from '../api/progress-bar';
 import { CliError } from '../cli-error';
@@ -102,7 +103,41 @@ async function fetchBlock(api: ApiClient, id: string, index: number): Promise<Bu
   return data;
 }
 
-export function registerSnapshotData(snapshot: Command, api: ApiClient): void {
+/** An image to import: raw, or qcow2 (its active content), read a range at a time. */
+interface ImportSource {
+  size: number;
+  read(offset: number, length: number): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
+
+async function importSource(path: string): Promise<ImportSource> {
+  if (!existsSync(path)) throw new CliError(`${path}: no such file`);
+  const file = await open(path, 'r');
+  const magic = Buffer.alloc(4);
+  await file.read(magic, 0, 4, 0);
+  if (magic.equals(QCOW2_MAGIC)) {
+    await file.close();
+    const image = await Qcow2Image.open(path);
+    return { size: image.info.virtualSize, read: (offset, length) => image.read(offset, length), close: () => image.close() };
+  }
+  const size = (await file.stat()).size;
+  return {
+    size,
+    read: async (offset, length) => {
+      const out = Buffer.alloc(length);
+      await file.read(out, 0, Math.max(0, Math.min(length, size - offset)), offset);
+      return out;
+    },
+    close: () => file.close(),
+  };
+}
+
+/** Compared and written a block at a time (any size works; the volume's own is the natural one). */
+const IMPORT_CHUNK = 1 << 20;
+
+export function registerSnapshotData(snapshot: Command, api: ApiClient, waitForSnapshot: (s: SnapshotView) => Promise<SnapshotView>): void {
   snapshot
     .command('diff <BASE_ID> <SNAP_ID>')
     .description('the blocks whose content differs between two snapshots of a volume (from the catalog, reading no data)')
@@ -147,7 +182,78 @@ export function registerSnapshotData(snapshot: Command, api: ApiClient): void {
         bar.finish();
         await target.close();
       }
-      const report = { snapshotId: id, baseSnapshotId: o.base ?? null, file: path, format: o.format, sizeBytes: diff.sizeBytes, blocksWritten: done, bytesWritten: bytes };
+      const report = {
+        snapshotId: id,
+        baseSnapshotId: o.base ?? null,
+        file: path,
+        format: o.format,
+        sizeBytes: diff.sizeBytes,
+        blocksWritten: done,
+        bytesWritten: bytes,
+      };
       print(!!o.json, report, () => `exported snapshot ${id} to ${path} (${o.format}): ${done} blocks, ${formatBytes(bytes)} written`);
+    });
+
+  snapshot
+    .command('import <VOL_ID> <FILE>')
+    .description(
+      'write a raw or qcow2 image into a volume attached on this host (without an export) and snapshot it: the snapshot ' +
+        'pipeline uploads only blocks the project does not hold already',
+    )
+    .option('--name <NAME>', "the snapshot's name")
+    .option('--json', 'print JSON')
+    .action(async (volumeId: string, file: string, o: { name?: string; json?: boolean }) => {
+      const volume = await api.get<VolumeView>(`/v1/volumes/${encodeURIComponent(volumeId)}`);
+      const connection = volume.connection;
+      if (!volume.attached || !connection || connection.nbd || connection.raw || connection.device) {
+        throw new CliError(
+          `volume ${volumeId} must be attached without an export (island volume attach ${volumeId} --host HOST): import writes into its image`,
+        );
+      }
+      if (!existsSync(connection.path)) throw new CliError(`volume ${volumeId}'s image is on host ${connection.host}: run the import there`);
+      const source = await importSource(file);
+      let written = 0;
+      try {
+        if (source.size > volume.sizeBytes) {
+          throw new CliError(`${file} holds ${source.size} bytes, volume ${volumeId} ${volume.sizeBytes}: extend the volume first`);
+        }
+        const image = await openForWriting(connection.path);
+        const bar = new ProgressBar(`importing into ${volumeId}`);
+        try {
+          // only what differs is written: an unchanged cluster stays shared with the last point in time, so the
+          // snapshot reads and hashes only the blocks the image changes (and the rest of the volume becomes zeros)
+          for (let offset = 0; offset < volume.sizeBytes; offset += IMPORT_CHUNK) {
+            const length = Math.min(IMPORT_CHUNK, volume.sizeBytes - offset);
+            const wanted = offset < source.size ? await source.read(offset, length) : Buffer.alloc(length);
+            if (!(await image.read(offset, length)).equals(wanted)) {
+              await (wanted.every((b) => b === 0) ? image.writeZeroes(offset, length) : image.write(offset, wanted));
+              written++;
+            }
+            bar.update((100 * (offset + length)) / volume.sizeBytes, `${written} blocks written`);
+          }
+        } finally {
+          bar.finish();
+          await image.close();
+        }
+      } finally {
+        await source.close();
+      }
+      const created = await api.post<SnapshotView>('/v1/snapshots', { volumeId, ...(o.name !== undefined && { name: o.name }) });
+      const s = await waitForSnapshot(created);
+      const report = {
+        snapshotId: s.id,
+        volumeId,
+        file,
+        blocksWritten: written,
+        blocksUploaded: s.blocksUploaded,
+        blocksReused: s.blocksReused,
+        bytesUploaded: s.bytesUploaded,
+      };
+      print(
+        !!o.json,
+        report,
+        () =>
+          `imported ${file} into volume ${volumeId} as snapshot ${s.id}: ${written} blocks differed, ${s.blocksUploaded} uploaded, ${s.blocksReused} already held`,
+      );
     });
 }

@@ -105,6 +105,6 @@ export function snapshotCommand(api = new ApiClient()): Command {
       print(!!o.json, s, () => `snapshot ${id}: ${s.status}`);
     });
 
-  registerSnapshotData(snapshot, api);
+  registerSnapshotData(snapshot, api, (s) => waitFor(() => api.get<SnapshotView>(`/v1/snapshots/${s.id}`), snapshotState, `snapshot ${s.id}`));
   return snapshot;
 }

@@ -45,6 +45,8 @@ export async function changedBlockIndexes(
     );
     return rows.map((r) => Number(r.block_index));
   }
+  // past ~10k changes the planner's estimate crosses jit_above_cost, and compiling takes longer than the query runs
+  if (m.queryRunner?.isTransactionActive) await m.query(`SET LOCAL jit = off`);
   const rows = await sqlRows<{ block_index: string }>(m, CHANGED_BETWEEN, [volumeId, fromSeq, toSeq, after, limit]);
   return rows.map((r) => Number(r.block_index));
 }
