@@ -28,6 +28,7 @@ import { RegionService } from './requests/region.service';
 import { SnapshotCopyService } from './requests/snapshot-copy.service';
 import { SnapshotPipeline } from './state-machines/snapshot-pipeline';
 import { SnapshotService } from './requests/snapshot.service';
+import { SnapshotDataService } from './requests/snapshot-data.service';
 import { VolumeLifecycle } from './state-machines/volume-lifecycle';
 import { OperationSweeper } from './state-machines/operation-sweeper';
 import { DeadLetterArchive } from './dead-letters/dead-letter-archive';
@@ -68,6 +69,7 @@ import { VolumeService } from './requests/volume.service';
     RegionService,
     VolumeService,
     SnapshotService,
+    SnapshotDataService,
     SnapshotPipeline,
     SnapshotCopyService,
     VolumeLifecycle,

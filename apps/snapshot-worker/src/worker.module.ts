@@ -8,6 +8,7 @@ import { CopyJobs } from './jobs/copy-jobs';
 import { ManifestJobs } from './jobs/manifest-jobs';
 import { RestoreJobs } from './jobs/restore-jobs';
 import { UploadJobs } from './jobs/upload-jobs';
+import { BlockJobs } from './jobs/block-jobs';
 
 /** A snapshot worker: moves blocks between this host's images and Swift, and between regions. */
 @Module({
@@ -19,7 +20,7 @@ import { UploadJobs } from './jobs/upload-jobs';
     CatalogModule.forRoot({ applicationName: 'island-worker', migrate: false }),
     MessagingModule.forService('snapshot-worker', { prefetch: 2 }),
   ],
-  providers: [UploadJobs, ManifestJobs, RestoreJobs, CopyJobs],
+  providers: [UploadJobs, ManifestJobs, RestoreJobs, CopyJobs, BlockJobs],
 })
 export class WorkerModule implements OnModuleInit {
   constructor(

@@ -21,6 +21,7 @@ export const CONTRACTS = [
   worker.VolumeRestore,
   worker.SnapshotWriteManifest,
   worker.SnapshotCopy,
+  worker.BlockRead,
   gc.GcRun,
   gc.Fsck,
   gc.CatalogRebuild,

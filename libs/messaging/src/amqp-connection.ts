@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { ChannelModel, ConfirmChannel, connect, Options, RecoveringChannelModel } from 'amqplib';
+import { Channel, ChannelModel, ConfirmChannel, connect, Options, RecoveringChannelModel } from 'amqplib';
 import { BrokerUnavailableError } from './messaging-errors';
 
 export type ConnectionSetup = (model: ChannelModel) => Promise<void>;
@@ -71,6 +71,12 @@ export class AmqpConnection {
   /** Throws with the last connection error unless connected (for readiness). */
   assertConnected(): void {
     if (!this.publisher) throw new BrokerUnavailableError(this.lastError);
+  }
+
+  /** A channel of the process's own (a request's reply consumer); it closes with the connection. */
+  async openChannel(): Promise<Channel> {
+    if (!this.model || !this.publisher) throw new BrokerUnavailableError(this.lastError);
+    return this.model.createChannel();
   }
 
   /** Publishes and waits for the broker's confirm. */

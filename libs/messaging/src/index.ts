@@ -4,6 +4,7 @@ export { checkHandlers } from './handler-discovery';
 export { MessageContext, MessageHandler } from './message-context';
 export { FailureReporter } from './message-dispatcher';
 export { MessagePublisher } from './message-publisher';
+export { MessageRequester, Reply, RequestTimeoutError } from './message-requester';
 export { BrokerUnavailableError, HandlerSetupError, isPermanentFailure, PermanentMessageError } from './messaging-errors';
 export { MessagingModule, MessagingModuleAsyncOptions } from './messaging.module';
 export { DEFAULT_RETRY_DELAYS_MS, MessagingOptions } from './messaging-options';

@@ -10,6 +10,9 @@ export interface MessageContext {
   /** No retry follows this attempt: if it fails, the message is dead-lettered (fail the operation now). */
   finalAttempt: boolean;
   routingKey: string;
+  /** A request's reply queue and correlation id (MessageRequester); MessagePublisher.reply answers there. */
+  replyTo?: string;
+  correlationId?: string;
 }
 
 export type MessageHandler<P = object> = (payload: P, context: MessageContext) => Promise<void> | void;

@@ -67,6 +67,8 @@ export class MessageDispatcher {
       redelivered: message.fields.redelivered,
       finalAttempt: attempt > this.retryDelaysMs.length,
       routingKey: message.fields.routingKey,
+      replyTo: message.properties.replyTo as string | undefined,
+      correlationId: message.properties.correlationId as string | undefined,
     };
     const timer = this.metrics.histogram('island_message_handler_seconds', 'Time spent in message handlers', ['contract']).startTimer({ contract: key });
     try {

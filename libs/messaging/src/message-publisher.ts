@@ -3,6 +3,7 @@ import { ContractDefinition, contractKey, parsePayload, PayloadOf } from '@islan
 import { MetricsService } from '@island/platform';
 import { AmqpConnection } from './amqp-connection';
 import { BrokerNames, HEADERS } from './broker-names';
+import { MessageContext } from './message-context';
 
 /** Sends island messages: validated against their contract, persistent, confirmed by the broker. */
 export class MessagePublisher {
@@ -17,6 +18,12 @@ export class MessagePublisher {
     const plain = JSON.parse(JSON.stringify(payload)) as object;
     const checked = parsePayload(contract, plain);
     await this.publishRaw(contract.routingKey(checked), contract.name, contract.version, plain);
+  }
+
+  /** Answers a request (MessageRequester) on its reply queue; nothing when the sender asked for no reply. */
+  async reply(context: MessageContext, content: Buffer, headers: Record<string, string | number>): Promise<void> {
+    if (!context.replyTo) return;
+    await this.connection.publish('', context.replyTo, content, { correlationId: context.correlationId, headers });
   }
 
   /** Publishes an already validated payload (the API's outbox stored it in the same transaction). */

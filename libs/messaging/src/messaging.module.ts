@@ -9,6 +9,7 @@ import { BrokerNames } from './broker-names';
 import { checkHandlers, discoverHandlers } from './handler-discovery';
 import { MessageDispatcher } from './message-dispatcher';
 import { MessagePublisher } from './message-publisher';
+import { MessageRequester } from './message-requester';
 import { declareTopology } from './topology-setup';
 import { DEFAULT_RETRY_DELAYS_MS, MESSAGING_OPTIONS, MessagingOptions } from './messaging-options';
 
@@ -61,8 +62,13 @@ export class MessagingModule implements OnApplicationBootstrap, OnApplicationShu
           inject: [AmqpConnection, BrokerNames, MetricsService],
           useFactory: (c: AmqpConnection, n: BrokerNames, m: MetricsService) => new MessagePublisher(c, n, m),
         },
+        {
+          provide: MessageRequester,
+          inject: [AmqpConnection, BrokerNames],
+          useFactory: (c: AmqpConnection, n: BrokerNames) => new MessageRequester(c, n),
+        },
       ],
-      exports: [MessagePublisher, AmqpConnection, BrokerNames],
+      exports: [MessagePublisher, MessageRequester, AmqpConnection, BrokerNames],
     };
   }
 
@@ -75,6 +81,7 @@ export class MessagingModule implements OnApplicationBootstrap, OnApplicationShu
     private readonly metrics: MetricsService,
     private readonly readiness: ReadinessRegistry,
     private readonly publisher: MessagePublisher,
+    private readonly requester: MessageRequester,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -109,6 +116,7 @@ export class MessagingModule implements OnApplicationBootstrap, OnApplicationShu
       await Promise.race([Promise.allSettled(this.inFlight), new Promise((r) => (timer = setTimeout(r, grace)))]);
       clearTimeout(timer);
     }
+    await this.requester.close();
     await this.connection.close();
   }
 

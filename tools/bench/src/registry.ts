@@ -2,6 +2,7 @@ import { Benchmark } from './benchmark';
 import { blockSize } from './benchmarks/block-size';
 import { controlPlane } from './benchmarks/control-plane';
 import { catalogScale } from './benchmarks/catalog-scale';
+import { changedBlocks } from './benchmarks/changed-blocks';
 import { cpuPerGib } from './benchmarks/cpu-per-gib';
 import { encryption } from './benchmarks/encryption';
 import { lazyRestore } from './benchmarks/lazy-restore';
@@ -28,4 +29,5 @@ export const BENCHMARKS: Benchmark[] = [
   memoryBounded,
   controlPlane,
   catalogScale,
+  changedBlocks,
 ];

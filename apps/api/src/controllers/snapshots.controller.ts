@@ -1,10 +1,13 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import type { Response } from 'express';
+import { ApiBearerAuth, ApiOkResponse, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { AuthGuard } from '../auth/auth.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
 import { CopySnapshotDto, CreateSnapshotDto, CreateSnapshotGroupDto, SnapshotGroupView, SnapshotView } from '../dtos/snapshot.dto';
 import { SnapshotCopyService } from '../requests/snapshot-copy.service';
 import { SnapshotService } from '../requests/snapshot.service';
+import { ChangedBlocksView } from '../dtos/snapshot-data.dto';
+import { CHANGED_BLOCKS_DEFAULT_LIMIT, CHANGED_BLOCKS_MAX_LIMIT, SnapshotDataService } from '../requests/snapshot-data.service';
 
 @ApiTags('snapshots')
 @ApiBearerAuth()
@@ -14,6 +17,7 @@ export class SnapshotsController {
   constructor(
     private readonly snapshots: SnapshotService,
     private readonly copies: SnapshotCopyService,
+    private readonly data: SnapshotDataService,
   ) {}
 
   @Post()
@@ -41,6 +45,32 @@ export class SnapshotsController {
   @ApiOkResponse({ type: SnapshotView })
   show(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<SnapshotView> {
     return this.snapshots.show(caller, id);
+  }
+
+  @Get(':id/changed-blocks')
+  @ApiQuery({ name: 'base', required: false, description: 'an older snapshot of the same volume; without it, changed from an empty volume' })
+  @ApiQuery({ name: 'marker', required: false, description: "the previous page's nextMarker" })
+  @ApiQuery({ name: 'limit', required: false, description: `indexes per page (default ${CHANGED_BLOCKS_DEFAULT_LIMIT}, at most ${CHANGED_BLOCKS_MAX_LIMIT})` })
+  @ApiOkResponse({ type: ChangedBlocksView, description: 'Block indexes whose content differs, from the catalog alone (cost follows what changed)' })
+  changedBlocks(
+    @CurrentCaller() caller: Caller,
+    @Param('id') id: string,
+    @Query('base') base?: string,
+    @Query('marker') marker?: string,
+    @Query('limit') limit?: string,
+  ): Promise<ChangedBlocksView> {
+    return this.data.changedBlocks(caller, id, { base, marker, limit });
+  }
+
+  @Get(':id/blocks/:index')
+  @ApiProduces('application/octet-stream')
+  @ApiOkResponse({ description: "The block's bytes (decrypted, verified); X-Checksum-Sha256 is their SHA-256, X-Island-Hole: true for zeros never stored" })
+  async block(@CurrentCaller() caller: Caller, @Param('id') id: string, @Param('index') index: string, @Res() res: Response): Promise<void> {
+    const block = await this.data.block(caller, id, index);
+    res
+      .status(200)
+      .set({ 'content-type': 'application/octet-stream', 'x-checksum-sha256': block.sha256, 'x-island-hole': String(block.hole) })
+      .send(block.data);
   }
 
   @Post(':id/copy')

@@ -43,6 +43,11 @@ export class UnitOfWork {
     }
   }
 
+  /** Reads that must agree with each other (one REPEATABLE READ transaction: one committed state), writing nothing. */
+  readConsistent<T>(work: (catalog: Catalog) => Promise<T>): Promise<T> {
+    return this.dataSource.transaction('REPEATABLE READ', (m) => work(new Catalog(m)));
+  }
+
   /** Reads outside a transaction (each statement on its own). */
   read<T>(work: (catalog: Catalog) => Promise<T>): Promise<T> {
     return work(new Catalog(this.dataSource.manager));

@@ -46,11 +46,17 @@ export class ApiClient {
     return this.request<T>('DELETE', path);
   }
 
-  private async request<T>(method: string, path: string, body?: object): Promise<T> {
+  /** A binary answer (e.g. a snapshot block) with its headers; failures as for JSON requests. */
+  async getBytes(path: string): Promise<{ data: Buffer; headers: Headers }> {
+    const response = await this.send('GET', path);
+    if (!response.ok) return this.failure('GET', path, response, await response.text());
+    return { data: Buffer.from(await response.arrayBuffer()), headers: response.headers };
+  }
+
+  private async send(method: string, path: string, body?: object): Promise<Response> {
     const [baseUrl, auth] = await Promise.all([this.baseUrl(), this.credentials.headers()]);
-    let response: Response;
     try {
-      response = await fetch(`${baseUrl}${path}`, {
+      return await fetch(`${baseUrl}${path}`, {
         method,
         headers: { ...auth, ...(body && { 'content-type': 'application/json' }) },
         ...(body && { body: JSON.stringify(body) }),
@@ -60,20 +66,30 @@ export class ApiClient {
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
       throw new ApiUnavailableError(`cannot reach the island API at ${baseUrl} (${cause}); is it running? (ISLAND_API_URL)`);
     }
+  }
+
+  private async request<T>(method: string, path: string, body?: object): Promise<T> {
+    const response = await this.send(method, path, body);
     const text = await response.text();
-    let json: unknown;
+    if (!response.ok) return this.failure(method, path, response, text);
     try {
-      json = text ? JSON.parse(text) : {};
+      return (text ? JSON.parse(text) : {}) as T;
     } catch {
       const Failure = [502, 503, 504].includes(response.status) ? ApiUnavailableError : CliError;
       throw new Failure(`${method} ${path}: the API answered ${response.status} with a body that is not JSON`);
     }
-    if (!response.ok) {
-      const message = (json as { message?: unknown }).message;
-      const detail = Array.isArray(message) ? message.join('; ') : typeof message === 'string' ? message : text;
-      const Failure = [502, 503, 504].includes(response.status) ? ApiUnavailableError : CliError;
-      throw new Failure(`${detail} (HTTP ${response.status})`);
+  }
+
+  private failure(method: string, path: string, response: Response, text: string): never {
+    const Failure = [502, 503, 504].includes(response.status) ? ApiUnavailableError : CliError;
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : {};
+    } catch {
+      throw new Failure(`${method} ${path}: the API answered ${response.status} with a body that is not JSON`);
     }
-    return json as T;
+    const message = (json as { message?: unknown }).message;
+    const detail = Array.isArray(message) ? message.join('; ') : typeof message === 'string' ? message : text;
+    throw new Failure(`${detail} (HTTP ${response.status})`);
   }
 }

@@ -5,6 +5,7 @@ import { SnapshotView } from '../api/views';
 import { waitFor, WaitState } from '../api/wait';
 import { print, table } from '../output';
 import { formatBytes } from '../sizes';
+import { registerSnapshotData } from './snapshot-data';
 
 const snapshotState = (s: SnapshotView): WaitState => {
   if (s.status === 'available') return { state: 'done' };
@@ -104,5 +105,6 @@ export function snapshotCommand(api = new ApiClient()): Command {
       print(!!o.json, s, () => `snapshot ${id}: ${s.status}`);
     });
 
+  registerSnapshotData(snapshot, api, (s) => waitFor(() => api.get<SnapshotView>(`/v1/snapshots/${s.id}`), snapshotState, `snapshot ${s.id}`));
   return snapshot;
 }

@@ -12,3 +12,4 @@ export * from './manifest-collection';
 export * from './reference-audit';
 export * from './snapshot-changes';
 export * from './region-audit-queries';
+export * from './snapshot-contents';

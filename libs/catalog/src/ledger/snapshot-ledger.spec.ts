@@ -14,6 +14,7 @@ import {
   revertVolumeVersions,
   seedVolumeFromSnapshot,
 } from './snapshot-ledger';
+import { changedBlockIndexes } from './snapshot-contents';
 import { sqlRows } from './sql-rows';
 
 const REGION = 'r1';
@@ -126,7 +127,10 @@ describe('snapshot ledger', () => {
     expect(dead).toEqual([]);
   }
 
-  it('keeps every snapshot readable and every count exact through random writes, deletes and reverts', async () => {
+  /** The indexes whose content differs between two contents of the model, ascending. */
+  const differing = (a: Content, b: Content) => [...new Set([...a.keys(), ...b.keys()])].filter((i) => a.get(i) !== b.get(i)).sort((x, y) => x - y);
+
+  it('keeps every snapshot readable and every count exact through random writes, deletes and reverts, and lists the blocks changed between any two as the model does', async () => {
     const random = rng(20261123);
     const volumeId = await newVolume();
     let head: Content = new Map();
@@ -162,6 +166,12 @@ describe('snapshot ledger', () => {
       }
       await expectConsistentCounts();
       for (const { s, content } of live) expect(await contentAt(volumeId, s.seq)).toEqual(content);
+      for (const [k, b] of live.entries()) {
+        expect(await tx((m) => changedBlockIndexes(m, volumeId, null, b.s.seq, -1, 100))).toEqual(differing(new Map(), b.content));
+        for (const a of live.slice(0, k)) {
+          expect(await tx((m) => changedBlockIndexes(m, volumeId, a.s.seq, b.s.seq, -1, 100))).toEqual(differing(a.content, b.content));
+        }
+      }
       const [{ head_seq }] = await db.dataSource.query(`SELECT head_seq FROM volume WHERE id = $1`, [volumeId]);
       expect(await contentAt(volumeId, head_seq)).toEqual(head);
     }

@@ -11,6 +11,7 @@ import {
   revertVolumeVersions,
   seedVolumeFromSnapshot,
 } from '../ledger/snapshot-ledger';
+import { blockNameAt, changedBlockIndexes } from '../ledger/snapshot-contents';
 
 /**
  * The block ledger as one transaction sees it: which block versions each volume and snapshot references,
@@ -47,6 +48,16 @@ export class LedgerRepository {
   async headBlockCount(volumeId: string): Promise<number> {
     const [row] = await sqlRows<{ n: string }>(this.m, `SELECT count(*) AS n FROM block_version WHERE volume_id = $1 AND last_seq IS NULL`, [volumeId]);
     return Number(row.n);
+  }
+
+  /** The name of block `index` of a volume at `seq`; undefined for a hole. */
+  blockNameAt(volumeId: string, seq: number, index: number): Promise<Buffer | undefined> {
+    return blockNameAt(this.m, volumeId, seq, index);
+  }
+
+  /** Block indexes after `after` whose content differs between two seqs of a volume (`fromSeq` null: from empty). */
+  changedBlocks(volumeId: string, fromSeq: number | null, toSeq: number, after: number, limit: number): Promise<number[]> {
+    return changedBlockIndexes(this.m, volumeId, fromSeq, toSeq, after, limit);
   }
 
   /** One statement (claimBlocks): on a handle outside a transaction it is one round trip. */

@@ -1,7 +1,7 @@
 import { ArrayMaxSize, ArrayMinSize, IsBoolean, IsIn, IsOptional, IsString } from 'class-validator';
 import { defineContract, FailurePolicy } from '../contract';
 import { routes } from '../topology';
-import { IsAbsolutePath, IsBlockIndexList, IsBlockSize, IsByteCount, IsCount, IsHostName, IsPointInTime, IsRegionName, IsResourceId } from '../validators';
+import { IsAbsolutePath, IsBlockIndexList, IsBlockSize, IsByteCount, IsCount, IsHostName, IsPointInTime, IsRegionName, IsResourceId, IsSha256Hex } from '../validators';
 
 /** Work for the workers of the payload's host: they read its disk, so they compete on its own queue. */
 const hostWorkerJob = <N extends string, P extends { host: string }>(name: N, schema: new () => P, onFailure: FailurePolicy<P>, version = 1) =>
@@ -103,3 +103,24 @@ export class SnapshotCopyJob {
   @IsByteCount() sizeBytes!: number;
 }
 export const SnapshotCopy = anyWorkerJob('snapshot.copy', SnapshotCopyJob, endsSnapshot());
+
+/**
+ * Read one block of a snapshot and answer with its bytes (the API's `GET /v1/snapshots/{id}/blocks/{index}`, which
+ * holds no keys). A request, not a job: sent directly, not through the outbox (it changes nothing), with a reply
+ * queue and an expiry; the worker answers on the reply queue (success or the reason), never retries, and a failure
+ * ends nothing.
+ */
+export class BlockReadJob {
+  /** Whose keys open the block. */
+  @IsString() projectId!: string;
+  @IsRegionName() region!: string;
+  /** The block's name (its object is `blocks/<name>`), from the catalog's versions. */
+  @IsSha256Hex() name!: string;
+  /** Bytes to answer: the block size, less at the end of the volume. */
+  @IsBlockSize() blockSize!: number;
+  @IsByteCount() length!: number;
+}
+export const BlockRead = anyWorkerJob('block.read', BlockReadJob, { ends: null, resourceId: (p) => p.name });
+
+/** Headers of a block read's answer: the body's SHA-256 (checked by the API before it passes the bytes on), or why it failed. */
+export const BLOCK_READ_REPLY = { sha256: 'x-island-sha256', error: 'x-island-error' } as const;
