@@ -30,6 +30,7 @@ import { SnapshotPipeline } from './state-machines/snapshot-pipeline';
 import { SnapshotService } from './requests/snapshot.service';
 import { VolumeLifecycle } from './state-machines/volume-lifecycle';
 import { OperationSweeper } from './state-machines/operation-sweeper';
+import { RecycleBinPurge } from './state-machines/recycle-bin-purge';
 import { DeadLetterArchive } from './dead-letters/dead-letter-archive';
 import { VolumeEvacuationService } from './requests/volume-evacuation.service';
 import { DeadLettersController } from './dead-letters/dead-letters.controller';
@@ -72,6 +73,7 @@ import { VolumeService } from './requests/volume.service';
     SnapshotCopyService,
     VolumeLifecycle,
     OperationSweeper,
+    RecycleBinPurge,
     DeadLetterArchive,
     VolumeEvacuationService,
     DeadLettersService,
