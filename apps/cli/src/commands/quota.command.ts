@@ -47,11 +47,11 @@ export function quotaCommand(api = new ApiClient()): Command {
     .option('--snapshot-retention <SECONDS>', 'seconds deleted snapshots stay restorable in the recycle bin (0: no bin)', limit)
     .option('--json', 'print JSON')
     .action(async (project: string, o: Partial<Record<Resource, string>> & { snapshotRetention?: string; json?: boolean }) => {
-      const value = (v: string) => (v === 'default' ? null : Number(v));
-      const body = {
-        ...Object.fromEntries(RESOURCES.filter((r) => o[r] !== undefined).map((r) => [r, value(o[r]!)])),
-        ...(o.snapshotRetention !== undefined && { snapshotRetentionSeconds: value(o.snapshotRetention) }),
-      };
+      const given: [string, string | undefined][] = [
+        ...RESOURCES.map((r) => [r, o[r]] as [string, string | undefined]),
+        ['snapshotRetentionSeconds', o.snapshotRetention],
+      ];
+      const body = Object.fromEntries(given.flatMap(([field, v]) => (v === undefined ? [] : [[field, v === 'default' ? null : Number(v)]])));
       const q = await api.put<QuotaView>(`/v1/quotas/${encodeURIComponent(project)}`, body);
       print(!!o.json, q, () => describe(q));
     });
