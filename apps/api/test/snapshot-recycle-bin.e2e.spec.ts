@@ -1,10 +1,13 @@
-import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { blockHashes, guestIo, useIsland } from '@island/stack';
 
 const MIB = 1 << 20;
 const SIZE = 8 * MIB;
 const RETENTION = 3600;
 type Json = Record<string, unknown>;
+type RpcOutcome = { result?: unknown; error?: { class: string; kwargs: Json | null } };
 
 /**
  * The recycle bin on the real services: with a retention (ISLAND_SNAPSHOT_RETENTION_SECONDS, or a project's own), a
@@ -158,6 +161,48 @@ describe('the snapshot recycle bin', () => {
     expect(await recycledIds()).not.toContain(snap.id);
     expect(island.adminJson('fsck')).toMatchObject({ ok: true, problems: [] });
   }, 120_000);
+
+  it("deletes a snapshot for Cinder through its RPC while island keeps it in the bin, and Cinder's volume delete purges it", async () => {
+    // Cinder's own client (python3-oslo.messaging), as in cinder-rpc.e2e.spec.ts
+    const context = { project_id: 'alpha', user_id: 'cinder-user', request_id: 'req-bin' };
+    const rpc = (method: string, kwargs: Json): RpcOutcome => {
+      const request = { url: island.rpc.url, exchange: island.rpc.exchange, topic: island.rpc.topic, calls: [{ context, method, kwargs }] };
+      const run = spawnSync('/usr/bin/python3', [join(__dirname, 'oslo', 'rpc_client.py')], {
+        input: JSON.stringify(request),
+        encoding: 'utf8',
+        timeout: 300_000,
+      });
+      if (run.status !== 0) throw new Error(`rpc_client.py exited ${run.status}: ${run.stderr}`);
+      return JSON.parse(run.stdout.trim()) as RpcOutcome;
+    };
+    const volume = (id: string) => ({ id, size: 1, project_id: 'alpha', display_name: `rpc-${id.slice(0, 8)}`, status: 'creating' });
+    const connector = { host: island.host, initiator: 'iqn.1993-08.org.debian:01:e2e', ip: '127.0.0.1', multipath: false, island_export: 'file' };
+    const v1 = randomUUID();
+    const s1 = randomUUID();
+    const snapshot = { id: s1, volume_id: v1, volume_size: 1, project_id: 'alpha', display_name: 'rpc-snap' };
+    expect(rpc('create_volume', { volume: volume(v1) }).error).toBeUndefined();
+    const connection = rpc('initialize_connection', { volume: volume(v1), connector }).result as { data: { device_path: string } };
+    await io.write(connection.data.device_path, 0, randomBytes(MIB));
+    expect(rpc('create_snapshot', { snapshot }).error).toBeUndefined();
+    await io.until(`/v1/snapshots/${s1}`, (s) => s.status === 'available', 'snapshot s1');
+    const binBefore = await recycledIds();
+
+    expect(rpc('delete_snapshot', { snapshot })).toEqual({ result: null });
+    expect(rpc('get_snapshot', { snapshot }).error).toMatchObject({ class: 'SnapshotNotFound_Remote', kwargs: { snapshot_id: s1 } });
+    expect(rpc('delete_snapshot', { snapshot })).toEqual({ result: null }); // a retried delete: gone already
+    expect(await recycledIds()).toEqual([...binBefore, s1]);
+    // a clone's temporary snapshot is island's own: purged at once, never in the bin
+    const v2 = randomUUID();
+    expect(rpc('create_cloned_volume', { volume: volume(v2), src_vref: volume(v1) }).error).toBeUndefined();
+    expect(await recycledIds()).toEqual([...binBefore, s1]);
+
+    rpc('terminate_connection', { volume: volume(v1), connector });
+    for (const id of [v1, v2]) expect(rpc('delete_volume', { volume: volume(id) })).toEqual({ result: null });
+    expect((await island.request('GET', `/v1/volumes/${v1}`)).status).toBe(404);
+    expect(await recycledIds()).toEqual(binBefore);
+    expect((await island.request('POST', `/v1/snapshots/${s1}/undelete`)).status).toBe(404);
+    expect(island.adminJson('fsck')).toMatchObject({ ok: true, problems: [] });
+  }, 240_000);
 
   it('refuses bad requests with a clear error and changes nothing', async () => {
     const volumeId = await io.createVolume(SIZE);
