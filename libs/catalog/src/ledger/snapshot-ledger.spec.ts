@@ -208,23 +208,23 @@ describe('snapshot ledger', () => {
     const s1 = await snapshot(
       volumeId,
       new Map([
-        [0, 3001],
-        [1, 3002],
+        [0, 4501],
+        [1, 4502],
       ]),
     );
-    const s2 = await snapshot(volumeId, new Map([[1, 3003]]));
-    const s3 = await snapshot(volumeId, new Map([[1, 3004]]));
+    const s2 = await snapshot(volumeId, new Map([[1, 4503]]));
+    const s3 = await snapshot(volumeId, new Map([[1, 4504]]));
     const s2Content = await contentAt(volumeId, s2.seq);
     const refs = async (c: number) => Number((await db.dataSource.query(`SELECT refcount FROM block WHERE hash = $1`, [hashOf(c)]))[0].refcount);
     const setStatus = (s: LedgerSnapshot, status: string) => db.dataSource.query(`UPDATE snapshot SET status = $2 WHERE id = $1`, [s.id, status]);
 
     await setStatus(s2, 'recycled'); // into the bin: its versions stay
     await remove(s3);
-    await snapshot(volumeId, new Map([[1, 3005]])); // the head moves on past it
+    await snapshot(volumeId, new Map([[1, 4505]])); // the head moves on past it
     const seq = await nextSeq(volumeId);
     await tx((m) => revertVolumeVersions(m, s1, seq)); // and back before it
     await remove(s1);
-    expect(await refs(3003)).toBe(1); // seen by the recycled snapshot alone
+    expect(await refs(4503)).toBe(1); // seen by the recycled snapshot alone
     expect(await contentAt(volumeId, s2.seq)).toEqual(s2Content);
     await expectConsistentCounts();
 
@@ -232,8 +232,8 @@ describe('snapshot ledger', () => {
     expect(await contentAt(volumeId, s2.seq)).toEqual(s2Content);
     await setStatus(s2, 'recycled');
     await remove(s2); // the purge: exactly a delete
-    expect(await refs(3003)).toBe(0);
-    expect(await refs(3004)).toBe(0);
+    expect(await refs(4503)).toBe(0);
+    expect(await refs(4504)).toBe(0);
     await expectConsistentCounts();
   });
 
