@@ -31,6 +31,7 @@ import { SnapshotService } from './requests/snapshot.service';
 import { SnapshotDataService } from './requests/snapshot-data.service';
 import { VolumeLifecycle } from './state-machines/volume-lifecycle';
 import { OperationSweeper } from './state-machines/operation-sweeper';
+import { RecycleBinPurge } from './state-machines/recycle-bin-purge';
 import { DeadLetterArchive } from './dead-letters/dead-letter-archive';
 import { VolumeEvacuationService } from './requests/volume-evacuation.service';
 import { DeadLettersController } from './dead-letters/dead-letters.controller';
@@ -74,6 +75,7 @@ import { VolumeService } from './requests/volume.service';
     SnapshotCopyService,
     VolumeLifecycle,
     OperationSweeper,
+    RecycleBinPurge,
     DeadLetterArchive,
     VolumeEvacuationService,
     DeadLettersService,

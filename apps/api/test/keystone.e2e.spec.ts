@@ -88,6 +88,8 @@ describe('the API trusts Keystone', () => {
       ['GET', `/v1/snapshots/${ids.sb}`],
       ['POST', `/v1/snapshots/${ids.sb}/copy`, { region: 'RegionOne' }],
       ['DELETE', `/v1/snapshots/${ids.sb}`],
+      ['GET', `/v1/snapshots?deleted=true&volumeId=${ids.vb}`],
+      ['POST', `/v1/snapshots/${ids.sb}/undelete`, {}],
     ];
     const bobsJob = (await db.query<{ id: string }>('SELECT id FROM job WHERE resource_id = $1 LIMIT 1', [ids.vb])).rows[0].id;
     attempts.push(['GET', `/v1/operations/${bobsJob}`]);
@@ -102,6 +104,8 @@ describe('the API trusts Keystone', () => {
     expect((await call(tokens.alice, 'POST', `/v1/volumes/${ids.vb}/evacuate`, { host: island.host })).status).toBe(403);
     expect((await call(tokens.alice, 'GET', '/v1/dead-letters')).status).toBe(403);
     expect((await call(tokens.alice, 'POST', '/v1/dead-letters/1/retry', {})).status).toBe(403);
+    // purging a snapshot past the recycle bin is the admin's, even in the member's own project
+    expect((await call(tokens.alice, 'DELETE', `/v1/snapshots/${ids.sa}?purge=true`)).status).toBe(403);
     // projects' keys are the admin's: not listed, rotated or shredded by a member (not even its own project's)
     const alicesProject = (await localKeystone.token('alice')).projectId;
     expect((await call(tokens.alice, 'GET', '/v1/keys')).status).toBe(403);
@@ -122,10 +126,12 @@ describe('the API trusts Keystone', () => {
     const before = await catalog();
     expect((await call(tokens.rita, 'GET', '/v1/volumes')).body.volumes).toEqual([expect.objectContaining({ id: ids.va })]);
     expect((await call(tokens.rita, 'GET', `/v1/snapshots/${ids.sa}`)).status).toBe(200);
+    expect((await call(tokens.rita, 'GET', '/v1/snapshots?deleted=true')).body).toEqual({ snapshots: [] });
     for (const [method, path, body] of [
       ['POST', '/v1/volumes', { sizeBytes: 8 * MIB }],
       ['POST', '/v1/snapshots', { volumeId: ids.va }],
       ['DELETE', `/v1/snapshots/${ids.sa}`, undefined],
+      ['POST', `/v1/snapshots/${ids.sa}/undelete`, {}],
       ['POST', `/v1/volumes/${ids.va}/attach`, { host: island.host }],
     ] as const) {
       const res = await call(tokens.rita, method, path, body);

@@ -13,7 +13,13 @@ describe('project quotas', () => {
 
   it('shows a project its limits (the configured default until the admin sets its own) and what it uses', () => {
     const mine = island.json<Json>('quota', 'show');
-    expect(mine).toEqual({ projectId: 'alpha', limits: { volumes: null, snapshots: 50, gigabytes: null }, usage: { volumes: 0, snapshots: 0, gigabytes: 0 } });
+    expect(mine).toEqual({
+      projectId: 'alpha',
+      limits: { volumes: null, snapshots: 50, gigabytes: null },
+      usage: { volumes: 0, snapshots: 0, gigabytes: 0 },
+      snapshotRetentionSeconds: 0,
+      snapshotRetentionIsDefault: true,
+    });
     const refused = island.cli('quota', 'set', 'alpha', '--volumes', '100');
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/needs the admin role \(HTTP 403\)/);
@@ -46,6 +52,8 @@ describe('project quotas', () => {
       projectId: 'alpha',
       limits: { volumes: 2, snapshots: 1, gigabytes: 3 },
       usage: { volumes: 2, snapshots: 1, gigabytes: 3 },
+      snapshotRetentionSeconds: 0,
+      snapshotRetentionIsDefault: true,
     });
     // another project is not limited by alpha's quota
     const beta = await island.request<Json>('POST', '/v1/volumes', { sizeBytes: 4 * GIB }, island.otherToken);

@@ -21,6 +21,7 @@ import { BlockProjects1765100000000 } from './migrations/1765100000000-block-pro
 import { KeyIntegrity1765200000000 } from './migrations/1765200000000-key-integrity';
 import { LazyFills1765300000000 } from './migrations/1765300000000-lazy-fills';
 import { ChangedBlocks1765400000000 } from './migrations/1765400000000-changed-blocks';
+import { SnapshotRecycleBin1765500000000 } from './migrations/1765500000000-snapshot-recycle-bin';
 
 export const CATALOG_ENTITIES = [ProjectEntity, RegionEntity, HostEntity, VolumeEntity, SnapshotEntity, JobEntity, OutboxEntity];
 export const CATALOG_MIGRATIONS = [
@@ -39,6 +40,7 @@ export const CATALOG_MIGRATIONS = [
   KeyIntegrity1765200000000,
   LazyFills1765300000000,
   ChangedBlocks1765400000000,
+  SnapshotRecycleBin1765500000000,
 ];
 
 /** TypeORM options for the catalog; schema changes only through migrations, never `synchronize`. */

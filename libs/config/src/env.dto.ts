@@ -1,6 +1,6 @@
 import { Transform } from 'class-transformer';
 import { IsIn, IsInt, IsIP, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
-import { STATIC_TOKEN } from './island-config';
+import { MAX_SNAPSHOT_RETENTION_SECONDS, STATIC_TOKEN } from './island-config';
 
 const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value);
 
@@ -104,6 +104,18 @@ export class EnvDto {
   @IsString()
   @Matches(/^[a-z-]+=\d+(,[a-z-]+=\d+)*$/, { message: 'must be kind=seconds pairs separated by commas, e.g. attach=600,snapshot=1800' })
   ISLAND_OPERATION_DEADLINES?: string;
+
+  /**
+   * Seconds a deleted snapshot stays restorable in the recycle bin (`snapshot list --deleted`, `snapshot undelete`)
+   * before its references are dropped; 0 (the default): no bin, a delete drops them at once. A project's own
+   * value (`island quota set --snapshot-retention`) wins.
+   */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(MAX_SNAPSHOT_RETENTION_SECONDS)
+  ISLAND_SNAPSHOT_RETENTION_SECONDS?: number;
 
   /** Seconds between the API's sweeps for operations past their deadline. */
   @IsOptional()

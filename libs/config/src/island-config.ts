@@ -35,6 +35,9 @@ export interface KeystoneConfig {
   cacheSeconds: number;
 }
 
+/** The longest a deleted snapshot may stay in the recycle bin: a year (366 days), in seconds. */
+export const MAX_SNAPSHOT_RETENTION_SECONDS = 366 * 86400;
+
 export interface IslandConfig {
   database: { url: string };
   amqp: { url: string; prefetch: number; namespace?: string };
@@ -53,6 +56,8 @@ export interface IslandConfig {
   /** Every project's default limits; undefined: unlimited. */
   quotas: { volumes?: number; snapshots?: number; gigabytes?: number };
   gc: { graceSeconds: number; intervalSeconds: number };
+  /** Seconds a deleted snapshot stays restorable by default (0: no recycle bin); a project may have its own. */
+  recycleBin: { retentionSeconds: number };
   /** How often the API sweeps for operations without progress, and the deadlines (seconds) set over its defaults. */
   operations: { sweepSeconds: number; deadlineOverrides: Readonly<Record<string, number>> };
   swift: { concurrency: number; timeoutMs: number; retries: number };

@@ -14,6 +14,7 @@ describe('loadConfig', () => {
     ]);
     expect(config.region).toBe('RegionOne');
     expect(config.blocks.size).toBe(1048576);
+    expect(config.recycleBin.retentionSeconds).toBe(0);
     expect(config.auth.tokens).toEqual(new Map([[LOCAL_DEFAULTS.devToken, LOCAL_DEFAULTS.devProject]]));
   });
 
@@ -27,8 +28,10 @@ describe('loadConfig', () => {
       ]),
       ISLAND_REGION: 'west',
       ISLAND_TOKENS: '{"token-aaaa-1":"p1","token-bbbb-2":"p2"}',
+      ISLAND_SNAPSHOT_RETENTION_SECONDS: '86400',
     });
     expect(config.amqp.prefetch).toBe(4);
+    expect(config.recycleBin.retentionSeconds).toBe(86400);
     expect(config.blocks.size).toBe(4194304);
     expect(config.regions.map((r) => [r.name, r.swift.authVersion, r.container])).toEqual([
       ['east', '3', 'c1'],
@@ -52,13 +55,22 @@ describe('loadConfig', () => {
         ISLAND_API_PORT: 'eighty',
         ISLAND_REGIONS: '[{"name":"r1","authUrl":"ftp://x","user":"u"}]',
         ISLAND_TOKENS: '{"short":"p"}',
+        ISLAND_SNAPSHOT_RETENTION_SECONDS: '-1',
       });
     } catch (e) {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
     const problems = (error as ConfigError).problems.join('\n');
-    for (const name of ['ISLAND_DATABASE_URL', 'ISLAND_BLOCK_SIZE', 'ISLAND_API_PORT', 'ISLAND_REGIONS[0].authUrl', 'ISLAND_REGIONS[0].key', 'ISLAND_TOKENS']) {
+    for (const name of [
+      'ISLAND_DATABASE_URL',
+      'ISLAND_BLOCK_SIZE',
+      'ISLAND_API_PORT',
+      'ISLAND_REGIONS[0].authUrl',
+      'ISLAND_REGIONS[0].key',
+      'ISLAND_TOKENS',
+      'ISLAND_SNAPSHOT_RETENTION_SECONDS',
+    ]) {
       expect(problems).toContain(name);
     }
   });

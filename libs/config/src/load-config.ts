@@ -70,6 +70,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): IslandConfig {
     blocks: { size: dto.ISLAND_BLOCK_SIZE ?? 1024 * 1024 },
     quotas: { volumes: dto.ISLAND_QUOTA_VOLUMES, snapshots: dto.ISLAND_QUOTA_SNAPSHOTS, gigabytes: dto.ISLAND_QUOTA_GIGABYTES },
     gc: { graceSeconds: dto.ISLAND_GC_GRACE_SECONDS ?? 300, intervalSeconds: dto.ISLAND_GC_INTERVAL_SECONDS ?? 60 },
+    recycleBin: { retentionSeconds: dto.ISLAND_SNAPSHOT_RETENTION_SECONDS ?? 0 },
     operations: {
       sweepSeconds: dto.ISLAND_SWEEP_SECONDS ?? 30,
       deadlineOverrides: Object.fromEntries(

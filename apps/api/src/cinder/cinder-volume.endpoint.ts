@@ -148,7 +148,7 @@ export class CinderVolumeEndpoint {
       return this.modelUpdate(created);
     } finally {
       await this.untilStored(caller, point.id).catch(() => undefined);
-      await this.snapshots.delete(caller, point.id).catch(() => undefined);
+      await this.snapshots.deleteTransient(caller, point.id).catch(() => undefined);
     }
   }
 

@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger
 import { AuthGuard } from '../auth/auth.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
 import { OperationView, RunningOperationView, StartCatalogRebuildDto, StartFsckDto, StartGcRunDto } from '../dtos/operation.dto';
-import { InvalidRequestError } from '../errors/domain-errors';
+import { booleanQuery } from './boolean-query';
 import { OperationsService } from '../requests/operations.service';
 
 @ApiTags('operations')
@@ -17,8 +17,7 @@ export class OperationsController {
   @ApiQuery({ name: 'stuck', required: false, description: 'true: only operations without progress for over two minutes' })
   @ApiOkResponse({ type: RunningOperationView, isArray: true, description: "running operations: the project's own, every one for the admin" })
   async list(@CurrentCaller() caller: Caller, @Query('stuck') stuck?: string): Promise<{ operations: RunningOperationView[] }> {
-    if (stuck !== undefined && stuck !== 'true' && stuck !== 'false') throw new InvalidRequestError(`stuck must be true or false, not ${stuck}`);
-    return { operations: await this.operations.listRunning(caller, { stuck: stuck === 'true' }) };
+    return { operations: await this.operations.listRunning(caller, { stuck: booleanQuery('stuck', stuck) }) };
   }
 
   @Get('operations/:id')

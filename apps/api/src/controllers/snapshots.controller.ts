@@ -4,6 +4,7 @@ import { ApiBearerAuth, ApiOkResponse, ApiProduces, ApiQuery, ApiTags } from '@n
 import { AuthGuard } from '../auth/auth.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
 import { CopySnapshotDto, CreateSnapshotDto, CreateSnapshotGroupDto, SnapshotGroupView, SnapshotView } from '../dtos/snapshot.dto';
+import { booleanQuery } from './boolean-query';
 import { SnapshotCopyService } from '../requests/snapshot-copy.service';
 import { SnapshotService } from '../requests/snapshot.service';
 import { ChangedBlocksView } from '../dtos/snapshot-data.dto';
@@ -36,9 +37,14 @@ export class SnapshotsController {
 
   @Get()
   @ApiQuery({ name: 'volumeId', required: false })
+  @ApiQuery({ name: 'deleted', required: false, description: 'true: the recycle bin (deleted snapshots still restorable, with deletedAt and purgeAfter)' })
   @ApiOkResponse({ type: SnapshotView, isArray: true })
-  async list(@CurrentCaller() caller: Caller, @Query('volumeId') volumeId?: string): Promise<{ snapshots: SnapshotView[] }> {
-    return { snapshots: await this.snapshots.list(caller, volumeId) };
+  async list(
+    @CurrentCaller() caller: Caller,
+    @Query('volumeId') volumeId?: string,
+    @Query('deleted') deleted?: string,
+  ): Promise<{ snapshots: SnapshotView[] }> {
+    return { snapshots: await this.snapshots.list(caller, volumeId, booleanQuery('deleted', deleted)) };
   }
 
   @Get(':id')
@@ -85,8 +91,15 @@ export class SnapshotsController {
 
   @Delete(':id')
   @HttpCode(202)
-  @ApiOkResponse({ type: SnapshotView })
-  delete(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<SnapshotView> {
-    return this.snapshots.delete(caller, id);
+  @ApiQuery({ name: 'purge', required: false, description: 'admin, true: drop it now, skipping (or emptying) the recycle bin' })
+  @ApiOkResponse({ type: SnapshotView, description: 'status recycled (kept restorable until purgeAfter) when the project has a retention, else deleted' })
+  delete(@CurrentCaller() caller: Caller, @Param('id') id: string, @Query('purge') purge?: string): Promise<SnapshotView> {
+    return this.snapshots.delete(caller, id, { purge: booleanQuery('purge', purge) });
+  }
+
+  @Post(':id/undelete')
+  @ApiOkResponse({ type: SnapshotView, description: 'Out of the recycle bin: available again (409 for a live snapshot, 404 once purged)' })
+  undelete(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<SnapshotView> {
+    return this.snapshots.undelete(caller, id);
   }
 }

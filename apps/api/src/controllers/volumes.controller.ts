@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger
 import { AuthGuard } from '../auth/auth.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
 import { AttachVolumeDto, CreateVolumeDto, EvacuateVolumeDto, ExtendVolumeDto, RevertVolumeDto, VolumeView } from '../dtos/volume.dto';
-import { InvalidRequestError } from '../errors/domain-errors';
+import { booleanQuery } from './boolean-query';
 import { VolumeEvacuationService } from '../requests/volume-evacuation.service';
 import { VolumeService } from '../requests/volume.service';
 
@@ -79,9 +79,6 @@ export class VolumesController {
   @ApiQuery({ name: 'cascade', required: false, description: "true: delete the volume's snapshots with it" })
   @ApiOkResponse({ type: VolumeView })
   delete(@CurrentCaller() caller: Caller, @Param('id') id: string, @Query('cascade') cascade?: string): Promise<VolumeView> {
-    if (cascade !== undefined && cascade !== 'true' && cascade !== 'false') {
-      throw new InvalidRequestError(`cascade must be true or false, not ${JSON.stringify(cascade)}`);
-    }
-    return this.volumes.delete(caller, id, { cascade: cascade === 'true' });
+    return this.volumes.delete(caller, id, { cascade: booleanQuery('cascade', cascade) });
   }
 }

@@ -1,6 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsInt, IsOptional, Max, Min, ValidateIf } from 'class-validator';
+import { MAX_SNAPSHOT_RETENTION_SECONDS } from '@island/config';
 
 const MAX_LIMIT = 1_000_000_000;
 
@@ -19,7 +20,10 @@ export class QuotaUsageView {
 export class QuotaView {
   @ApiProperty() projectId!: string;
   @ApiProperty({ type: QuotaNumbersView }) limits!: QuotaNumbersView;
-  @ApiProperty({ type: QuotaUsageView }) usage!: QuotaUsageView;
+  @ApiProperty({ type: QuotaUsageView, description: 'snapshots: those in the recycle bin count' }) usage!: QuotaUsageView;
+  @ApiProperty({ description: 'Seconds a deleted snapshot stays restorable in the recycle bin (0: no bin)' }) snapshotRetentionSeconds!: number;
+  @ApiProperty({ description: "true: the configured default (ISLAND_SNAPSHOT_RETENTION_SECONDS), not the project's own" })
+  snapshotRetentionIsDefault!: boolean;
 }
 
 /** A limit, or null: back to the configured default. */
@@ -38,4 +42,12 @@ export class SetQuotaDto {
   @QuotaLimit() volumes?: number | null;
   @QuotaLimit() snapshots?: number | null;
   @QuotaLimit() gigabytes?: number | null;
+
+  @ApiPropertyOptional({ nullable: true, type: Number, description: 'Seconds deleted snapshots stay in the recycle bin (0: none; null: the default)' })
+  @IsOptional()
+  @ValidateIf((_, v) => v !== null)
+  @IsInt()
+  @Min(0)
+  @Max(MAX_SNAPSHOT_RETENTION_SECONDS)
+  snapshotRetentionSeconds?: number | null;
 }

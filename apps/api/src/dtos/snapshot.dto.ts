@@ -68,6 +68,10 @@ export class SnapshotView {
   regions?: SnapshotPlacementView[];
   @ApiPropertyOptional({ nullable: true, type: String, description: 'Taken at one instant with the other snapshots of this group' })
   groupId!: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'Deleted (a recycled snapshot: into the recycle bin) at' })
+  deletedAt!: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'A recycled snapshot: when the purge drops it (until then `undelete` brings it back)' })
+  purgeAfter!: string | null;
 
   static of(s: SnapshotEntity): SnapshotView {
     return {
@@ -92,6 +96,8 @@ export class SnapshotView {
       copyOf: s.copyOf,
       copiedFrom: s.copiedFrom,
       groupId: s.groupId,
+      deletedAt: s.deletedAt?.toISOString() ?? null,
+      purgeAfter: s.purgeAfter?.toISOString() ?? null,
     };
   }
 }
@@ -110,6 +116,7 @@ export function snapshotProgress(s: Pick<SnapshotEntity, 'status' | 'blocksDone'
     case 'sealing':
       return 98;
     case 'available':
+    case 'recycled':
     case 'deleted':
       return 100;
     default:

@@ -9,11 +9,14 @@ export interface ProjectQuota {
   projectId: string;
   limits: Record<QuotaResource, number | null>;
   usage: Record<QuotaResource, number>;
+  /** Seconds its deleted snapshots stay in the recycle bin, and whether that is the configured default. */
+  snapshotRetentionSeconds: number;
+  snapshotRetentionIsDefault: boolean;
 }
 
 /** What a project holds against its limits: its own, else the configured defaults. */
 export async function projectQuota(catalog: Catalog, config: IslandConfig, projectId: string): Promise<ProjectQuota> {
-  const { limits, usage } = await catalog.projects.holdings(projectId);
+  const { limits, usage, snapshotRetentionSeconds } = await catalog.projects.holdings(projectId);
   const defaults = config.quotas;
   return {
     projectId,
@@ -23,6 +26,8 @@ export async function projectQuota(catalog: Catalog, config: IslandConfig, proje
       gigabytes: limits.gigabytes ?? defaults.gigabytes ?? null,
     },
     usage,
+    snapshotRetentionSeconds: snapshotRetentionSeconds ?? config.recycleBin.retentionSeconds,
+    snapshotRetentionIsDefault: snapshotRetentionSeconds === null,
   };
 }
 

@@ -26,7 +26,10 @@ export class QuotaService {
   async set(caller: Caller, projectId: string, dto: SetQuotaDto): Promise<QuotaView> {
     this.checkProject(projectId);
     if (!caller.admin) throw new ForbiddenError('setting quotas needs the admin role');
-    await this.uow.run(({ catalog }) => catalog.projects.setLimits(projectId, dto));
+    await this.uow.run(async ({ catalog }) => {
+      await catalog.projects.setLimits(projectId, dto);
+      if (dto.snapshotRetentionSeconds !== undefined) await catalog.projects.setSnapshotRetention(projectId, dto.snapshotRetentionSeconds);
+    });
     return this.uow.read((catalog) => projectQuota(catalog, this.config, projectId));
   }
 

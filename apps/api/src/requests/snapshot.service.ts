@@ -1,16 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { IslandConfig } from '@island/config';
-import { NEW_SNAPSHOT_COUNTERS, SnapshotEntity, snapshotPointInTime, VolumeEntity } from '@island/catalog';
+import { GONE_STATUSES, NEW_SNAPSHOT_COUNTERS, SnapshotEntity, snapshotPointInTime, VolumeEntity } from '@island/catalog';
 import { SnapshotTake, SnapshotTakeGroup } from '@island/contracts';
 import { InjectConfig, MetricsService } from '@island/platform';
 import { Caller } from '../auth/caller';
 import { CreateSnapshotDto, CreateSnapshotGroupDto, SnapshotGroupView, SnapshotView } from '../dtos/snapshot.dto';
-import { ConflictError, InvalidRequestError } from '../errors/domain-errors';
+import { ConflictError, ForbiddenError, InvalidRequestError, NotFoundError } from '../errors/domain-errors';
 import { Tx, UnitOfWork } from '../outbox/unit-of-work';
 import { SnapshotPipeline } from '../state-machines/snapshot-pipeline';
 import { SnapshotCopyService } from './snapshot-copy.service';
-import { deleteSnapshotInCatalog } from './snapshot-deletion';
+import { deleteSnapshotInCatalog, purgeSnapshotInCatalog, SnapshotDeletion } from './snapshot-deletion';
 import { reserveQuota } from './quota-check';
 import { assertKeyNotShredded, assertUuid, findSnapshot, findVolume } from './visible-resources';
 
@@ -36,7 +36,7 @@ export class SnapshotService {
       if (options.id) {
         // Cinder's snapshot id: asking again for the same snapshot returns it
         const existing = await catalog.snapshots.find(options.id);
-        if (existing && (existing.volumeId !== dto.volumeId || existing.status === 'deleted')) {
+        if (existing && (existing.volumeId !== dto.volumeId || GONE_STATUSES.includes(existing.status))) {
           throw new ConflictError(`snapshot id ${options.id} is taken`);
         }
         if (existing) return SnapshotView.of(await findSnapshot(catalog, caller, existing.id));
@@ -134,30 +134,70 @@ export class SnapshotService {
     return { ...view, regions: await this.copies.placements(id) };
   }
 
-  async list(caller: Caller, volumeId?: string): Promise<SnapshotView[]> {
+  /** The caller's snapshots (with a volume, its); `deleted`: those in the recycle bin instead, the soonest purged first. */
+  async list(caller: Caller, volumeId?: string, deleted = false): Promise<SnapshotView[]> {
     if (volumeId) assertUuid('volume', volumeId);
     const snapshots = await this.uow.read(async (catalog) => {
       if (volumeId) await findVolume(catalog, caller, volumeId);
-      return catalog.snapshots.list(caller.scope, volumeId);
+      return catalog.snapshots.list(caller.scope, volumeId, deleted);
     });
     return snapshots.map((s) => SnapshotView.of(s));
   }
 
   /**
-   * Deletes a snapshot, any of them in any order: the block versions only it could see lose their references
-   * at once (work proportional to what changed around it); GC removes the blocks left without references
-   * and, once no volume's content still points at it, the manifest. A snapshot still being made cannot be
-   * deleted until it is available or has failed, nor one a revert is restoring right now.
+   * Deletes a snapshot, any of them in any order. When the project keeps deleted snapshots (a retention, see
+   * snapshotRetentionSeconds) it goes to the recycle bin: gone for every request but `list --deleted`, `undelete`
+   * and the admin's purge, its blocks kept until the purge. Otherwise — or with `purge` (the admin; also a snapshot
+   * already in the bin) — the block versions only it could see lose their references at once (work proportional
+   * to what changed around it); GC removes the blocks left without references and, once no volume's content still
+   * points at it, the manifest. A snapshot still being made cannot be deleted until it is available or has failed,
+   * nor one a revert is restoring right now.
    */
-  async delete(caller: Caller, id: string): Promise<SnapshotView> {
+  delete(caller: Caller, id: string, o: SnapshotDeletion = {}): Promise<SnapshotView> {
+    if (o.purge && !caller.admin)
+      throw new ForbiddenError('purging a snapshot at once needs the admin role; a delete keeps it in the recycle bin for its retention');
+    return this.remove(caller, id, o);
+  }
+
+  /** Deletes a snapshot island took for itself (a clone's): never kept in the recycle bin. */
+  deleteTransient(caller: Caller, id: string): Promise<SnapshotView> {
+    return this.remove(caller, id, { purge: true });
+  }
+
+  private remove(caller: Caller, id: string, o: SnapshotDeletion): Promise<SnapshotView> {
     assertUuid('snapshot', id);
     return this.uow.run(async ({ catalog }) => {
-      const found = await findSnapshot(catalog, caller, id);
+      const lookup = { scope: caller.scope, recycled: o.purge };
+      const found = await catalog.snapshots.visible(id, lookup);
+      if (!found) throw new NotFoundError('snapshot', id);
       await catalog.volumes.lockRow(found.volumeId); // every writer locks volume → snapshot
-      const snapshot = await findSnapshot(catalog, caller, id, true);
-      await deleteSnapshotInCatalog(catalog, snapshot, this.metrics);
+      const snapshot = await catalog.snapshots.visible(id, { ...lookup, lock: true });
+      if (!snapshot) throw new NotFoundError('snapshot', id); // deleted meanwhile
+      if (snapshot.status === 'recycled') await purgeSnapshotInCatalog(catalog, snapshot, this.metrics);
+      else await deleteSnapshotInCatalog(catalog, this.config, snapshot, this.metrics, o);
       await catalog.copies.retireEmptyReplica(snapshot.volumeId);
-      return SnapshotView.of({ ...snapshot, status: 'deleted' });
+      return SnapshotView.of(await catalog.snapshots.get(id));
+    });
+  }
+
+  /**
+   * Takes a snapshot out of the recycle bin: available again, with the block versions and manifest it kept, so it
+   * restores as before. A live snapshot is refused (409); a purged or unknown one is not found (404).
+   */
+  async undelete(caller: Caller, id: string): Promise<SnapshotView> {
+    assertUuid('snapshot', id);
+    return this.uow.run(async ({ catalog }) => {
+      const live = await catalog.snapshots.visible(id, { scope: caller.scope });
+      if (live)
+        throw new ConflictError(`snapshot ${id} is ${live.status}, not in the recycle bin; only a deleted snapshot kept for its retention can be undeleted`);
+      const found = await catalog.snapshots.recycled(id, { scope: caller.scope });
+      if (!found) throw new NotFoundError('snapshot', id);
+      await catalog.volumes.lockRow(found.volumeId); // every writer locks volume → snapshot
+      const snapshot = await catalog.snapshots.recycled(id, { scope: caller.scope, lock: true });
+      if (!snapshot) throw new NotFoundError('snapshot', id); // purged meanwhile
+      await catalog.snapshots.markUndeleted(id);
+      this.metrics.counter('island_snapshots_undeleted_total', 'Snapshots taken back out of the recycle bin').inc();
+      return SnapshotView.of(await catalog.snapshots.get(id));
     });
   }
 }

@@ -11,7 +11,7 @@ import { ConflictError, InvalidRequestError, NotFoundError } from '../errors/dom
 import { Tx, UnitOfWork } from '../outbox/unit-of-work';
 import { gigabytesOf, reserveQuota } from './quota-check';
 import { SnapshotCopyService } from './snapshot-copy.service';
-import { deleteSnapshotInCatalog } from './snapshot-deletion';
+import { deleteSnapshotInCatalog, purgeSnapshotInCatalog } from './snapshot-deletion';
 import { assertKeyNotShredded, assertUuid, findSnapshot, findVolume } from './visible-resources';
 
 /** Room kept free on a host beside a volume restored there. */
@@ -304,7 +304,10 @@ export class VolumeService {
     });
   }
 
-  /** Deletes a volume; with cascade, its snapshots go first (each as `snapshot delete` would). */
+  /**
+   * Deletes a volume; with cascade, its snapshots go first (each as `snapshot delete --purge` would). Its snapshots in
+   * the recycle bin do not hold it back (Cinder deletes a volume right after its snapshots): they are purged with it.
+   */
   async delete(caller: Caller, id: string, options: { cascade?: boolean } = {}): Promise<VolumeView> {
     assertUuid('volume', id);
     return this.uow.run(async (tx) => {
@@ -317,7 +320,9 @@ export class VolumeService {
       if (snapshots.length > 0 && !options.cascade) {
         throw new ConflictError(`volume ${id} has ${snapshots.length} snapshot(s); delete them first, or delete the volume with cascade`);
       }
-      for (const snapshot of snapshots) await deleteSnapshotInCatalog(catalog, snapshot, this.metrics);
+      // the volume takes its snapshots along for good: the cascade's and those in the recycle bin are purged
+      for (const snapshot of snapshots) await deleteSnapshotInCatalog(catalog, this.config, snapshot, this.metrics, { purge: true });
+      for (const snapshot of await catalog.snapshots.liveOfVolume(id, true)) await purgeSnapshotInCatalog(catalog, snapshot, this.metrics);
       if (volume.host && volume.imagePath) {
         await catalog.jobs.start('volume-delete', { type: 'volume', id, projectId: volume.projectId }, {});
         await catalog.volumes.setStatus(id, 'deleting');

@@ -36,6 +36,9 @@ export interface SnapshotView {
   copyOf: string | null;
   copiedFrom: string | null;
   groupId: string | null;
+  /** Deleted at; a snapshot in the recycle bin (status recycled) is purged after purgeAfter. */
+  deletedAt: string | null;
+  purgeAfter: string | null;
   /** GET of one snapshot: every region holding its content. */
   regions?: { region: string; snapshotId: string; status: string }[];
 }

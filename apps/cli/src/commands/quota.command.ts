@@ -6,6 +6,8 @@ interface QuotaView {
   projectId: string;
   limits: Record<Resource, number | null>;
   usage: Record<Resource, number>;
+  snapshotRetentionSeconds: number;
+  snapshotRetentionIsDefault: boolean;
 }
 type Resource = 'volumes' | 'snapshots' | 'gigabytes';
 const RESOURCES: Resource[] = ['volumes', 'snapshots', 'gigabytes'];
@@ -21,10 +23,11 @@ const describe = (q: QuotaView) =>
   table(
     RESOURCES.map((r) => ({ resource: r, used: String(q.usage[r]), limit: q.limits[r] === null ? 'unlimited' : String(q.limits[r]) })),
     ['resource', 'used', 'limit'],
-  );
+  ) +
+  `\ndeleted snapshots stay restorable for ${q.snapshotRetentionSeconds} s${q.snapshotRetentionSeconds === 0 ? ' (no recycle bin)' : ''}${q.snapshotRetentionIsDefault ? ' (the default)' : ''}`;
 
 export function quotaCommand(api = new ApiClient()): Command {
-  const quota = new Command('quota').description("a project's limits (volumes, snapshots, gigabytes) and what it uses");
+  const quota = new Command('quota').description("a project's limits (volumes, snapshots, gigabytes), what it uses, and its snapshots' recycle-bin retention");
 
   quota
     .command('show [PROJECT]')
@@ -41,9 +44,14 @@ export function quotaCommand(api = new ApiClient()): Command {
     .option('--volumes <N>', 'volumes', limit)
     .option('--snapshots <N>', 'snapshots (copies in other regions count)', limit)
     .option('--gigabytes <N>', "GiB of volumes' provisioned size", limit)
+    .option('--snapshot-retention <SECONDS>', 'seconds deleted snapshots stay restorable in the recycle bin (0: no bin)', limit)
     .option('--json', 'print JSON')
-    .action(async (project: string, o: Partial<Record<Resource, string>> & { json?: boolean }) => {
-      const body = Object.fromEntries(RESOURCES.filter((r) => o[r] !== undefined).map((r) => [r, o[r] === 'default' ? null : Number(o[r])]));
+    .action(async (project: string, o: Partial<Record<Resource, string>> & { snapshotRetention?: string; json?: boolean }) => {
+      const given: [string, string | undefined][] = [
+        ...RESOURCES.map((r) => [r, o[r]] as [string, string | undefined]),
+        ['snapshotRetentionSeconds', o.snapshotRetention],
+      ];
+      const body = Object.fromEntries(given.flatMap(([field, v]) => (v === undefined ? [] : [[field, v === 'default' ? null : Number(v)]])));
       const q = await api.put<QuotaView>(`/v1/quotas/${encodeURIComponent(project)}`, body);
       print(!!o.json, q, () => describe(q));
     });

@@ -72,14 +72,21 @@ export function snapshotCommand(api = new ApiClient()): Command {
   snapshot
     .command('list')
     .option('--volume <VOL_ID>', "only this volume's")
+    .option('--deleted', 'the recycle bin: deleted snapshots still restorable (`snapshot undelete`), and when each is purged')
     .option('--json', 'print JSON')
-    .action(async (o: { volume?: string; json?: boolean }) => {
-      const r = await api.get<{ snapshots: SnapshotView[] }>(`/v1/snapshots${o.volume ? `?volumeId=${encodeURIComponent(o.volume)}` : ''}`);
+    .action(async (o: { volume?: string; deleted?: boolean; json?: boolean }) => {
+      const query = new URLSearchParams({ ...(o.volume && { volumeId: o.volume }), ...(o.deleted && { deleted: 'true' }) }).toString();
+      const r = await api.get<{ snapshots: SnapshotView[] }>(`/v1/snapshots${query ? `?${query}` : ''}`);
       print(!!o.json, r, () =>
-        table(
-          r.snapshots.map((s) => ({ ...s, uploaded: formatBytes(s.bytesUploaded), created: s.createdAt })),
-          ['id', 'volumeId', 'region', 'status', 'progress', 'uploaded', 'created'],
-        ),
+        o.deleted
+          ? table(
+              r.snapshots.map((s) => ({ ...s, deleted: s.deletedAt ?? '', purged: s.purgeAfter ?? '' })),
+              ['id', 'volumeId', 'region', 'name', 'deleted', 'purged'],
+            )
+          : table(
+              r.snapshots.map((s) => ({ ...s, uploaded: formatBytes(s.bytesUploaded), created: s.createdAt })),
+              ['id', 'volumeId', 'region', 'status', 'progress', 'uploaded', 'created'],
+            ),
       );
     });
 
@@ -97,12 +104,24 @@ export function snapshotCommand(api = new ApiClient()): Command {
 
   snapshot
     .command('delete <SNAP_ID>')
-    .description('delete a snapshot (any, in any order); GC frees its blocks no other snapshot uses after the grace window')
+    .description(
+      'delete a snapshot (any, in any order); with a retention it stays restorable in the recycle bin until purged; GC frees its blocks no other snapshot uses after the grace window',
+    )
+    .option('--purge', 'admin: drop it now, skipping the recycle bin (or taking it out of the bin for good)')
     .option('--wait', 'wait until deleted (references are dropped at once; `island gc run` frees the space)')
     .option('--json', 'print JSON')
-    .action(async (id: string, o: { wait?: boolean; json?: boolean }) => {
-      const s = await api.delete<SnapshotView>(`/v1/snapshots/${id}`);
-      print(!!o.json, s, () => `snapshot ${id}: ${s.status}`);
+    .action(async (id: string, o: { purge?: boolean; wait?: boolean; json?: boolean }) => {
+      const s = await api.delete<SnapshotView>(`/v1/snapshots/${id}${o.purge ? '?purge=true' : ''}`);
+      print(!!o.json, s, () => `snapshot ${id}: ${s.status}${s.purgeAfter ? ` (restorable with \`island snapshot undelete\` until ${s.purgeAfter})` : ''}`);
+    });
+
+  snapshot
+    .command('undelete <SNAP_ID>')
+    .description('take a deleted snapshot out of the recycle bin: available again, it restores as before')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { json?: boolean }) => {
+      const s = await api.post<SnapshotView>(`/v1/snapshots/${id}/undelete`);
+      print(!!o.json, s, () => describe(s));
     });
 
   registerSnapshotData(snapshot, api, (s) => waitFor(() => api.get<SnapshotView>(`/v1/snapshots/${s.id}`), snapshotState, `snapshot ${s.id}`));

@@ -9,6 +9,7 @@ export const SNAPSHOT_STATUSES = [
   'sealing', // committed in the catalog; its manifest is being written to Swift
   'available',
   'deleting',
+  'recycled', // deleted, but kept restorable (its versions and manifest) until purge_after; then deleted
   'deleted',
   'error',
 ] as const;
@@ -21,8 +22,8 @@ export interface CopyTransferReport {
   batches: number;
 }
 
-/** Snapshots whose block versions are in the ledger (they hold references). */
-export const LEDGER_STATUSES: readonly SnapshotStatus[] = ['sealing', 'available'];
+/** Snapshots whose block versions are in the ledger (they hold references); a recycled one keeps its own until purged. */
+export const LEDGER_STATUSES: readonly SnapshotStatus[] = ['sealing', 'available', 'recycled'];
 
 /** A new snapshot's progress and transfer counters. */
 export const NEW_SNAPSHOT_COUNTERS = {
@@ -69,4 +70,6 @@ export class SnapshotEntity {
   @Column({ name: 'updated_at', type: 'timestamptz', default: () => 'now()' }) updatedAt!: Date;
   @Column({ name: 'committed_at', type: 'timestamptz', nullable: true }) committedAt!: Date | null;
   @Column({ name: 'deleted_at', type: 'timestamptz', nullable: true }) deletedAt!: Date | null;
+  /** A recycled snapshot: when the purge drops it (its versions, then GC its blocks and manifest). */
+  @Column({ name: 'purge_after', type: 'timestamptz', nullable: true }) purgeAfter!: Date | null;
 }

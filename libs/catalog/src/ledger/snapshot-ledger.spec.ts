@@ -16,6 +16,7 @@ import {
 } from './snapshot-ledger';
 import { changedBlockIndexes } from './snapshot-contents';
 import { sqlRows } from './sql-rows';
+import { LEDGER_STATUSES } from '../entities/snapshot.entity';
 
 const REGION = 'r1';
 const OTHER_REGION = 'r2';
@@ -119,11 +120,14 @@ describe('snapshot ledger', () => {
           OR b.pending <> ${claims}
           OR (b.refcount = 0 AND b.pending = 0) <> (b.zero_since IS NOT NULL)`);
     expect(wrong).toEqual([]);
-    const dead = await db.dataSource.query(`
+    const dead = await db.dataSource.query(
+      `
       SELECT v.id FROM block_version v
        WHERE v.last_seq IS NOT NULL
-         AND NOT EXISTS (SELECT 1 FROM snapshot s WHERE s.volume_id = v.volume_id AND s.status IN ('sealing', 'available')
-                          AND s.seq >= v.first_seq AND s.seq < v.last_seq)`);
+         AND NOT EXISTS (SELECT 1 FROM snapshot s WHERE s.volume_id = v.volume_id AND s.status = ANY($1)
+                          AND s.seq >= v.first_seq AND s.seq < v.last_seq)`,
+      [LEDGER_STATUSES],
+    );
     expect(dead).toEqual([]);
   }
 
@@ -206,6 +210,40 @@ describe('snapshot ledger', () => {
     expect([await refs(1001), await refs(1005)]).toEqual([1, 1]);
     await tx((m) => removeVolumeVersions(m, volumeId, REGION));
     expect([await refs(1001), await refs(1005)]).toEqual([0, 0]);
+    await expectConsistentCounts();
+  });
+
+  it("keeps a recycled snapshot's blocks through the deletes, commits and reverts around it, and its purge frees what a delete would", async () => {
+    const volumeId = await newVolume();
+    const s1 = await snapshot(
+      volumeId,
+      new Map([
+        [0, 4501],
+        [1, 4502],
+      ]),
+    );
+    const s2 = await snapshot(volumeId, new Map([[1, 4503]]));
+    const s3 = await snapshot(volumeId, new Map([[1, 4504]]));
+    const s2Content = await contentAt(volumeId, s2.seq);
+    const refs = async (c: number) => Number((await db.dataSource.query(`SELECT refcount FROM block WHERE hash = $1`, [hashOf(c)]))[0].refcount);
+    const setStatus = (s: LedgerSnapshot, status: string) => db.dataSource.query(`UPDATE snapshot SET status = $2 WHERE id = $1`, [s.id, status]);
+
+    await setStatus(s2, 'recycled'); // into the bin: its versions stay
+    await remove(s3);
+    await snapshot(volumeId, new Map([[1, 4505]])); // the head moves on past it
+    const seq = await nextSeq(volumeId);
+    await tx((m) => revertVolumeVersions(m, s1, seq)); // and back before it
+    await remove(s1);
+    expect(await refs(4503)).toBe(1); // seen by the recycled snapshot alone
+    expect(await contentAt(volumeId, s2.seq)).toEqual(s2Content);
+    await expectConsistentCounts();
+
+    await setStatus(s2, 'available'); // undeleted: readable as before
+    expect(await contentAt(volumeId, s2.seq)).toEqual(s2Content);
+    await setStatus(s2, 'recycled');
+    await remove(s2); // the purge: exactly a delete
+    expect(await refs(4503)).toBe(0);
+    expect(await refs(4504)).toBe(0);
     await expectConsistentCounts();
   });
 

@@ -2,6 +2,9 @@ import { EntityManager, In, Not } from 'typeorm';
 import { CopyTransferReport, SnapshotEntity, SnapshotStatus } from '../entities/snapshot.entity';
 import { sqlRows } from '../ledger/sql-rows';
 
+/** Snapshots no request sees as such: deleted, or in the recycle bin (only its own routes see those). */
+export const GONE_STATUSES: readonly SnapshotStatus[] = ['deleted', 'recycled'];
+
 /** Snapshots of a volume that are not finished uploading: the volume's image must not change under them. */
 export const IN_FLIGHT_STATUSES: readonly SnapshotStatus[] = ['creating', 'pending', 'uploading', 'committing'];
 
@@ -9,6 +12,8 @@ export interface SnapshotLookup {
   /** The caller's project; undefined: every project (the admin). */
   scope?: string;
   lock?: boolean;
+  /** Snapshots in the recycle bin count as visible too (the admin's purge). */
+  recycled?: boolean;
 }
 
 /** What one uploaded part adds to its snapshot's counters. */
@@ -24,10 +29,22 @@ export interface UploadedPartCounters {
 export class SnapshotRepository {
   constructor(private readonly m: EntityManager) {}
 
-  /** A snapshot the caller may see (not deleted), or null. */
+  /** A snapshot the caller may see (neither deleted nor, unless asked for, in the recycle bin), or null. */
   async visible(id: string, o: SnapshotLookup = {}): Promise<SnapshotEntity | null> {
+    const snapshot = await this.inScope(id, o);
+    if (!snapshot || snapshot.status === 'deleted' || (snapshot.status === 'recycled' && !o.recycled)) return null;
+    return snapshot;
+  }
+
+  /** A snapshot of the caller's project in the recycle bin, or null. */
+  async recycled(id: string, o: SnapshotLookup = {}): Promise<SnapshotEntity | null> {
+    const snapshot = await this.inScope(id, o);
+    return snapshot?.status === 'recycled' ? snapshot : null;
+  }
+
+  private async inScope(id: string, o: SnapshotLookup): Promise<SnapshotEntity | null> {
     const snapshot = await this.m.getRepository(SnapshotEntity).findOne({ where: { id }, ...(o.lock && { lock: { mode: 'pessimistic_write' as const } }) });
-    if (!snapshot || snapshot.status === 'deleted' || (o.scope !== undefined && snapshot.projectId !== o.scope)) return null;
+    if (!snapshot || (o.scope !== undefined && snapshot.projectId !== o.scope)) return null;
     return snapshot;
   }
 
@@ -59,22 +76,29 @@ export class SnapshotRepository {
     await this.m.query(`SELECT 1 FROM snapshot WHERE id = $1 FOR UPDATE`, [id]);
   }
 
-  /** The snapshots people see (deleted ones aside), oldest first; with a scope, of that project; with a volume, of it. */
-  list(scope?: string, volumeId?: string): Promise<SnapshotEntity[]> {
+  /**
+   * The snapshots people see (deleted and recycled ones aside), oldest first; with a scope, of that project; with a
+   * volume, of it. `recycled`: the recycle bin's instead, the soonest purged first.
+   */
+  list(scope?: string, volumeId?: string, recycled = false): Promise<SnapshotEntity[]> {
     return this.m.getRepository(SnapshotEntity).find({
-      where: { status: Not('deleted'), ...(scope !== undefined && { projectId: scope }), ...(volumeId && { volumeId }) },
-      order: { createdAt: 'ASC', seq: 'ASC' },
+      where: { status: recycled ? 'recycled' : Not(In([...GONE_STATUSES])), ...(scope !== undefined && { projectId: scope }), ...(volumeId && { volumeId }) },
+      order: recycled ? { purgeAfter: 'ASC', id: 'ASC' } : { createdAt: 'ASC', seq: 'ASC' },
     });
   }
 
-  /** A volume's snapshots that still count (not deleted), in sequence order, locked: a cascade delete's list. */
-  liveOfVolume(volumeId: string): Promise<SnapshotEntity[]> {
-    return this.m
-      .getRepository(SnapshotEntity)
-      .find({ where: { volumeId, status: Not('deleted') }, order: { seq: 'ASC' }, lock: { mode: 'pessimistic_write' } });
+  /** A volume's snapshots that still count (not deleted), in sequence order, locked: a cascade delete's list; `recycled`: the bin's. */
+  liveOfVolume(volumeId: string, recycled = false): Promise<SnapshotEntity[]> {
+    return this.m.getRepository(SnapshotEntity).find({
+      where: { volumeId, status: recycled ? 'recycled' : Not(In([...GONE_STATUSES])) },
+      order: { seq: 'ASC' },
+      lock: { mode: 'pessimistic_write' },
+    });
   }
 
-  add(snapshot: Omit<SnapshotEntity, 'createdAt' | 'updatedAt'> & Partial<Pick<SnapshotEntity, 'createdAt' | 'updatedAt'>>): Promise<SnapshotEntity> {
+  add(
+    snapshot: Omit<SnapshotEntity, 'createdAt' | 'updatedAt' | 'purgeAfter'> & Partial<Pick<SnapshotEntity, 'createdAt' | 'updatedAt' | 'purgeAfter'>>,
+  ): Promise<SnapshotEntity> {
     const repo = this.m.getRepository(SnapshotEntity);
     return repo.save(repo.create(snapshot));
   }
@@ -93,7 +117,33 @@ export class SnapshotRepository {
   }
 
   async markDeleted(id: string): Promise<void> {
-    await this.patch(id, { status: 'deleted', deletedAt: new Date() });
+    await this.patch(id, { status: 'deleted', deletedAt: new Date(), purgeAfter: null });
+  }
+
+  /** Into the recycle bin: deleted for everyone but `snapshot list --deleted` and `undelete` until the purge after `retentionSeconds`. */
+  async markRecycled(id: string, retentionSeconds: number): Promise<void> {
+    await this.m.query(
+      `UPDATE snapshot SET status = 'recycled', deleted_at = now(), purge_after = now() + make_interval(secs => $2), updated_at = now() WHERE id = $1`,
+      [id, retentionSeconds],
+    );
+  }
+
+  /** Out of the recycle bin: available again, with the versions and manifest it kept. */
+  async markUndeleted(id: string): Promise<void> {
+    await this.patch(id, { status: 'available', deletedAt: null, purgeAfter: null });
+  }
+
+  /**
+   * Recycled snapshots whose retention ended by the catalog's clock (at most `limit`, the longest overdue first): the
+   * purge's work; with `id`, that one if it is due.
+   */
+  async duePurge(limit: number, id?: string): Promise<string[]> {
+    const rows = await sqlRows<{ id: string }>(
+      this.m,
+      `SELECT id FROM snapshot WHERE status = 'recycled' AND purge_after <= now() AND ($2::uuid IS NULL OR id = $2) ORDER BY purge_after LIMIT $1`,
+      [limit, id ?? null],
+    );
+    return rows.map((r) => r.id);
   }
 
   /** Snapshots of the volume not finished uploading (see IN_FLIGHT_STATUSES). */
