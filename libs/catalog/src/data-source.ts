@@ -20,6 +20,7 @@ import { ProjectKeys1765000000000 } from './migrations/1765000000000-project-key
 import { BlockProjects1765100000000 } from './migrations/1765100000000-block-projects';
 import { KeyIntegrity1765200000000 } from './migrations/1765200000000-key-integrity';
 import { LazyFills1765300000000 } from './migrations/1765300000000-lazy-fills';
+import { BlockScrubs1765600000000 } from './migrations/1765600000000-block-scrubs';
 
 export const CATALOG_ENTITIES = [ProjectEntity, RegionEntity, HostEntity, VolumeEntity, SnapshotEntity, JobEntity, OutboxEntity];
 export const CATALOG_MIGRATIONS = [
@@ -37,6 +38,7 @@ export const CATALOG_MIGRATIONS = [
   BlockProjects1765100000000,
   KeyIntegrity1765200000000,
   LazyFills1765300000000,
+  BlockScrubs1765600000000,
 ];
 
 /** TypeORM options for the catalog; schema changes only through migrations, never `synchronize`. */

@@ -68,6 +68,12 @@ export class SnapshotView {
   regions?: SnapshotPlacementView[];
   @ApiPropertyOptional({ nullable: true, type: String, description: 'Taken at one instant with the other snapshots of this group' })
   groupId!: string | null;
+  @ApiProperty({
+    description: 'A block it needs is lost in Swift (a scrub or fsck found it missing or corrupt and no other region held it): a restore would fail',
+  })
+  damaged!: boolean;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'Which block, how it was lost, and where a repair was tried' })
+  damagedReason!: string | null;
 
   static of(s: SnapshotEntity): SnapshotView {
     return {
@@ -92,6 +98,8 @@ export class SnapshotView {
       copyOf: s.copyOf,
       copiedFrom: s.copiedFrom,
       groupId: s.groupId,
+      damaged: s.damagedReason !== null,
+      damagedReason: s.damagedReason,
     };
   }
 }

@@ -36,6 +36,9 @@ export interface SnapshotView {
   copyOf: string | null;
   copiedFrom: string | null;
   groupId: string | null;
+  /** A block it needs is lost in Swift (found by a scrub or fsck, no other region held it): restoring it would fail. */
+  damaged: boolean;
+  damagedReason: string | null;
   /** GET of one snapshot: every region holding its content. */
   regions?: { region: string; snapshotId: string; status: string }[];
 }

@@ -12,3 +12,5 @@ export * from './manifest-collection';
 export * from './reference-audit';
 export * from './snapshot-changes';
 export * from './region-audit-queries';
+export * from './block-damage';
+export * from './scrub-state';
