@@ -132,7 +132,7 @@ export class SwiftBlockStore {
   async repairBlockFrom(source: SwiftBlockStore, hash: Buffer, keys?: ProjectKeys): Promise<number> {
     const name = objectNames.block(hash);
     const { data, md5 } = await source.readBlockObject(hash);
-    this.decoder.decode(data, hash, `${source.container}/${name}`, keys);
+    this.decoder.decode(data, hash, name, keys);
     await this.swift.putObject(this.container, name, data, { md5 });
     await this.getBlock(hash, keys);
     return data.length;
