@@ -143,7 +143,7 @@ export class ScrubScheduler implements OnApplicationBootstrap, OnApplicationShut
         const mended = await this.scrubber.mend(region, store, block, projectKeys, found);
         if (mended.repairedFrom !== undefined) {
           progress.repaired++;
-          this.logger.log(`scrub of region ${region}: block ${block.hash.toString('hex')} was ${found.problem}; repaired from ${mended.repairedFrom}`);
+          this.logger.warn(`scrub of region ${region}: block ${block.hash.toString('hex')} was ${found.problem}; repaired from ${mended.repairedFrom}`);
         } else if (mended.marked) {
           progress.damaged++;
           this.logger.warn(`scrub of region ${region}: ${mended.reason}`);

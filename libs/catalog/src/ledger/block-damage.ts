@@ -28,12 +28,13 @@ export async function unrepairedDamagedBlocks(m: EntityManager, region: string):
 /**
  * Marks a block lost in Swift: `uploading` again, so that the next snapshot holding the same bytes claims it as
  * absent and uploads it (a claim treats `uploading` as "upload"), with why. Only a block still `present` (or already
- * marked): one GC is deleting, or has forgotten, is no loss. Returns whether it was marked.
+ * marked: its first reason stays, e.g. `corrupt` once its object was deleted): one GC is deleting, or has forgotten,
+ * is no loss. Returns whether it was marked.
  */
 export async function markBlockDamaged(m: EntityManager, region: string, hash: Buffer, reason: string): Promise<boolean> {
   const rows = await sqlRows<{ hash: Buffer }>(
     m,
-    `UPDATE block SET state = 'uploading', damaged_reason = $3, damaged_at = coalesce(damaged_at, now())
+    `UPDATE block SET state = 'uploading', damaged_reason = coalesce(damaged_reason, $3), damaged_at = coalesce(damaged_at, now())
       WHERE region = $1 AND hash = $2 AND (state = 'present' OR (state = 'uploading' AND damaged_reason IS NOT NULL))
       RETURNING hash`,
     [region, hash, reason],
