@@ -11,10 +11,13 @@ import { OperationRunner } from './gc/operation-runner';
 import { GcJobs } from './jobs/gc-jobs';
 import { KeyManagement } from './keys/key-management';
 import { CatalogRebuilder } from './rebuild/catalog-rebuild';
+import { BlockScrubber } from './scrub/block-scrubber';
+import { ScrubScheduler } from './scrub/scrub-scheduler';
 
 /**
  * The garbage collector: deletes from Swift the blocks and manifests no snapshot needs once their grace has
- * passed (on its own schedule and on request), checks a region (fsck), rebuilds a catalog from Swift, rotates the
+ * passed (on its own schedule and on request), checks a region (fsck) and scrubs it on a schedule (repairing lost blocks
+ * from another region, marking the rest damaged), rebuilds a catalog from Swift, rotates the
  * KEK and shreds projects' keys.
  */
 @Module({
@@ -26,6 +29,17 @@ import { CatalogRebuilder } from './rebuild/catalog-rebuild';
     CatalogModule.forRoot({ applicationName: 'island-gc', migrate: false }),
     MessagingModule.forService('gc-worker'),
   ],
-  providers: [GarbageCollector, GcScheduler, AbandonedMarksSweep, OperationRunner, FsckChecker, CatalogRebuilder, KeyManagement, GcJobs],
+  providers: [
+    GarbageCollector,
+    GcScheduler,
+    AbandonedMarksSweep,
+    OperationRunner,
+    BlockScrubber,
+    ScrubScheduler,
+    FsckChecker,
+    CatalogRebuilder,
+    KeyManagement,
+    GcJobs,
+  ],
 })
 export class GcModule {}

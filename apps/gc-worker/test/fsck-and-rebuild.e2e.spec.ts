@@ -64,10 +64,20 @@ describe('fsck and catalog rebuild', () => {
       const damaged = Buffer.from(original);
       damaged[damaged.length - 1] ^= 0xff;
       await swift.putObject(island.container, victim, damaged);
+      // with no other region to repair it from, it is marked damaged (its object deleted, for an upload to write it again)
       const deep = fsck('--deep', '--repair');
       expect(deep.code).toBe(1);
-      expect(deep.report.problems).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'block-corrupt', hash: rows[0].hash })]));
+      expect(deep.report.problems).toEqual(
+        expect.arrayContaining([expect.objectContaining({ kind: 'block-corrupt', hash: rows[0].hash, damaged: expect.stringMatching(/no other region/) })]),
+      );
+      expect(deep.report.damage).toMatchObject({ damagedBlocks: 1 });
+      expect(fsck('--deep').report.problems).toEqual([expect.objectContaining({ kind: 'block-damaged', hash: rows[0].hash })]);
+      // put back, it reads whole: the next repairing check clears the mark
       await swift.putObject(island.container, victim, original);
+      expect(fsck('--deep', '--repair')).toMatchObject({
+        code: 0,
+        report: { ok: true, problems: [{ kind: 'damage-cleared', hash: rows[0].hash }], damage: { damagedBlocks: 0, damagedSnapshots: 0 } },
+      });
       expect(fsck('--deep')).toMatchObject({ code: 0, report: { ok: true } });
     } finally {
       await db.end();

@@ -129,6 +129,38 @@ describe('SwiftBlockStore', () => {
     expect(await store.blockObjectSize(kept.hash)).toBe(kept.object.length);
   });
 
+  it('repairs a corrupt or missing block object from another container holding it whole, and refuses a copy that does not authenticate', async () => {
+    const other = new SwiftBlockStore(swift, `${store.container}-other`);
+    await other.ensureContainer();
+    try {
+      const keys = new ProjectKeys('demo', ProjectKeys.newMasterKey());
+      const raw = randomBytes(70_000);
+      const sealed = encoder.encodeSealed(raw, keys, objectNames.block);
+      await store.putBlock(sealed);
+      await other.putBlock(sealed);
+      const damaged = Buffer.from(sealed.object);
+      damaged[damaged.length - 1] ^= 0xff;
+      await swift.putObject(store.container, objectNames.block(sealed.hash), damaged);
+      await expect(store.getBlock(sealed.hash, keys)).rejects.toThrow(CorruptObjectError);
+
+      expect(await store.repairBlockFrom(other, sealed.hash, keys)).toBe(sealed.object.length);
+      expect(await store.getBlock(sealed.hash, keys)).toEqual(raw);
+      await store.deleteBlock(sealed.hash);
+      expect(await store.repairBlockFrom(other, sealed.hash, keys)).toBe(sealed.object.length);
+      expect(await store.getBlock(sealed.hash, keys)).toEqual(raw);
+
+      // the other copy damaged too: nothing is written here
+      await swift.putObject(other.container, objectNames.block(sealed.hash), damaged);
+      await store.deleteBlock(sealed.hash);
+      await expect(store.repairBlockFrom(other, sealed.hash, keys)).rejects.toThrow(CorruptObjectError);
+      expect(await store.blockObjectSize(sealed.hash)).toBeUndefined();
+    } finally {
+      const names = [];
+      for await (const e of swift.iterateObjects(other.container)) names.push({ container: other.container, name: e.name });
+      await swift.bulkDelete([...names, { container: other.container }]);
+    }
+  });
+
   it('writes a sealed manifest idempotently, reports its stored size, reads it back, and refuses a plain one put in its place', async () => {
     const metadata = { ...manifestMetadata(3), createdAt: new Date().toISOString(), name: 'nightly', volumeName: 'db' };
     const manifest = new ManifestBuilder(1 << 20, 10 << 20, metadata).add(0, randomBytes(32)).add(7, randomBytes(32)).build();

@@ -120,6 +120,24 @@ export class SwiftBlockStore {
     }
   }
 
+  /**
+   * Repairs this container's object of a block from another region's store: reads `source`'s object, checks that it
+   * decodes and authenticates under the block's name (with `keys` for a sealed block; the name bound in is the same in
+   * every region's container), PUTs it here with its MD5 over whatever is here, and reads it back through getBlock.
+   * This is the one write that replaces a block object (every other PUT is write-once): what it replaces is missing or
+   * failed that same check, and what replaces it is the block's own bytes. Returns the object's size. Throws
+   * SwiftNotFoundError when `source` lacks the block, CorruptObjectError when its copy is damaged too or the repaired
+   * object does not read back whole.
+   */
+  async repairBlockFrom(source: SwiftBlockStore, hash: Buffer, keys?: ProjectKeys): Promise<number> {
+    const name = objectNames.block(hash);
+    const { data, md5 } = await source.readBlockObject(hash);
+    this.decoder.decode(data, hash, name, keys);
+    await this.swift.putObject(this.container, name, data, { md5 });
+    await this.getBlock(hash, keys);
+    return data.length;
+  }
+
   /** The stored object's size, or undefined when it is absent. */
   async blockObjectSize(hash: Buffer): Promise<number | undefined> {
     try {

@@ -1,8 +1,9 @@
 import { Transform } from 'class-transformer';
-import { IsIn, IsInt, IsIP, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsIP, IsNumber, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { MAX_SNAPSHOT_RETENTION_SECONDS, STATIC_TOKEN } from './island-config';
 
 const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value);
+const toNumber = ({ value }: { value: unknown }) => (typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : value);
 
 /**
  * Every environment variable island reads, as the process received it. Documented in docs/configuration.md;
@@ -95,6 +96,25 @@ export class EnvDto {
   @Min(0)
   @Max(86400)
   ISLAND_GC_INTERVAL_SECONDS?: number;
+
+  /**
+   * Hours between the GC worker's scheduled scrubs of a region (`fsck --deep` of every block, repairing from other
+   * regions, marking what cannot be repaired); fractions allowed; 0: only when asked (`island fsck --deep`).
+   */
+  @IsOptional()
+  @Transform(toNumber)
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'must be a number of hours' })
+  @Min(0)
+  @Max(8760)
+  ISLAND_SCRUB_INTERVAL_HOURS?: number;
+
+  /** MiB per second a scrub, and a deep fsck unless it names its own rate, reads from a region's Swift; 0: unlimited. */
+  @IsOptional()
+  @Transform(toNumber)
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'must be a number of MiB per second' })
+  @Min(0)
+  @Max(100000)
+  ISLAND_SCRUB_MIB_PER_S?: number;
 
   /**
    * Seconds an operation may go without progress before the API ends it, per kind, over the defaults:

@@ -58,6 +58,8 @@ export interface IslandConfig {
   gc: { graceSeconds: number; intervalSeconds: number };
   /** Seconds a deleted snapshot stays restorable by default (0: no recycle bin); a project may have its own. */
   recycleBin: { retentionSeconds: number };
+  /** Scheduled scrubs: seconds between a region's passes (0: none), and bytes per second a scrub or deep fsck reads (0: unlimited). */
+  scrub: { intervalSeconds: number; bytesPerSecond: number };
   /** How often the API sweeps for operations without progress, and the deadlines (seconds) set over its defaults. */
   operations: { sweepSeconds: number; deadlineOverrides: Readonly<Record<string, number>> };
   swift: { concurrency: number; timeoutMs: number; retries: number };

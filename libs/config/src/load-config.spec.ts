@@ -87,4 +87,14 @@ describe('loadConfig', () => {
       }),
     ).toThrow(/region a is listed twice/);
   });
+  it('reads the scrub schedule in hours (fractions too) and its rate in MiB/s, and names a bad value', () => {
+    expect(loadConfig({}).scrub).toEqual({ intervalSeconds: 168 * 3600, bytesPerSecond: 20 * 1048576 });
+    expect(loadConfig({ ISLAND_SCRUB_INTERVAL_HOURS: '0.5', ISLAND_SCRUB_MIB_PER_S: '2.5' }).scrub).toEqual({
+      intervalSeconds: 1800,
+      bytesPerSecond: 2.5 * 1048576,
+    });
+    expect(loadConfig({ ISLAND_SCRUB_INTERVAL_HOURS: '0', ISLAND_SCRUB_MIB_PER_S: '0' }).scrub).toEqual({ intervalSeconds: 0, bytesPerSecond: 0 });
+    expect(() => loadConfig({ ISLAND_SCRUB_INTERVAL_HOURS: 'weekly' })).toThrow(/ISLAND_SCRUB_INTERVAL_HOURS.*must be a number of hours/);
+    expect(() => loadConfig({ ISLAND_SCRUB_MIB_PER_S: '-1' })).toThrow(/ISLAND_SCRUB_MIB_PER_S/);
+  });
 });

@@ -71,6 +71,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): IslandConfig {
     quotas: { volumes: dto.ISLAND_QUOTA_VOLUMES, snapshots: dto.ISLAND_QUOTA_SNAPSHOTS, gigabytes: dto.ISLAND_QUOTA_GIGABYTES },
     gc: { graceSeconds: dto.ISLAND_GC_GRACE_SECONDS ?? 300, intervalSeconds: dto.ISLAND_GC_INTERVAL_SECONDS ?? 60 },
     recycleBin: { retentionSeconds: dto.ISLAND_SNAPSHOT_RETENTION_SECONDS ?? 0 },
+    scrub: {
+      intervalSeconds: Math.round((dto.ISLAND_SCRUB_INTERVAL_HOURS ?? 168) * 3600),
+      bytesPerSecond: Math.round((dto.ISLAND_SCRUB_MIB_PER_S ?? 20) * 1024 * 1024),
+    },
     operations: {
       sweepSeconds: dto.ISLAND_SWEEP_SECONDS ?? 30,
       deadlineOverrides: Object.fromEntries(

@@ -148,6 +148,8 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     ISLAND_ADMIN_TOKEN: ADMIN_TOKEN,
     // the tests run GC when they mean to
     ISLAND_GC_INTERVAL_SECONDS: '0',
+    // and scrub when they mean to
+    ISLAND_SCRUB_INTERVAL_HOURS: '0',
     ISLAND_GC_PORT: String(gcPorts[0]),
     ISLAND_RPC_TOPIC: `island-volume-e2e-${id}`,
     ISLAND_KEK_FILE: kekFile,

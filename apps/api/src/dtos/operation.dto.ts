@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
+import { IsBoolean, IsInt, IsNumber, IsOptional, Matches, Max, Min } from 'class-validator';
 import { JobEntity } from '@island/catalog';
 import { MAX_GC_GRACE_SECONDS } from '@island/contracts';
 
@@ -35,10 +35,17 @@ export class StartFsckDto {
   @IsBoolean()
   deep?: boolean;
 
-  @ApiPropertyOptional({ description: 'Correct reference counts and delete orphans' })
+  @ApiPropertyOptional({ description: 'Correct reference counts, delete orphans, repair lost blocks from another region and mark the rest damaged' })
   @IsOptional()
   @IsBoolean()
   repair?: boolean;
+
+  @ApiPropertyOptional({ description: "MiB per second the deep read may take from Swift (0: unlimited); default: the GC worker's ISLAND_SCRUB_MIB_PER_S" })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'mibPerSecond must be a number of MiB per second' })
+  @Min(0, { message: 'mibPerSecond must be 0 (unlimited) or more' })
+  @Max(100000, { message: 'mibPerSecond must be at most 100000' })
+  mibPerSecond?: number;
 }
 
 export class StartCatalogRebuildDto {

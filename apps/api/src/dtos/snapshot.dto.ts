@@ -72,6 +72,12 @@ export class SnapshotView {
   deletedAt!: string | null;
   @ApiPropertyOptional({ nullable: true, type: String, description: 'A recycled snapshot: when the purge drops it (until then `undelete` brings it back)' })
   purgeAfter!: string | null;
+  @ApiProperty({
+    description: 'A block it needs is lost in Swift (a scrub or fsck found it missing or corrupt and no other region held it): a restore would fail',
+  })
+  damaged!: boolean;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'Which block, how it was lost, and where a repair was tried' })
+  damagedReason!: string | null;
 
   static of(s: SnapshotEntity): SnapshotView {
     return {
@@ -98,6 +104,8 @@ export class SnapshotView {
       groupId: s.groupId,
       deletedAt: s.deletedAt?.toISOString() ?? null,
       purgeAfter: s.purgeAfter?.toISOString() ?? null,
+      damaged: s.damagedReason !== null,
+      damagedReason: s.damagedReason,
     };
   }
 }

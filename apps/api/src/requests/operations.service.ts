@@ -61,8 +61,14 @@ export class OperationsService {
   async startFsck(caller: Caller, dto: StartFsckDto): Promise<OperationView> {
     const region = this.region(caller, dto.region);
     return this.uow.run(async (tx) => {
-      const job = await tx.catalog.jobs.start('fsck', { type: 'region', projectId: null }, { region, deep: dto.deep ?? false, repair: dto.repair ?? false });
-      await tx.send(Fsck, { operationId: job.id, region, deep: dto.deep ?? false, repair: dto.repair ?? false });
+      const params = {
+        region,
+        deep: dto.deep ?? false,
+        repair: dto.repair ?? false,
+        ...(dto.mibPerSecond !== undefined && { mibPerSecond: dto.mibPerSecond }),
+      };
+      const job = await tx.catalog.jobs.start('fsck', { type: 'region', projectId: null }, params);
+      await tx.send(Fsck, { operationId: job.id, ...params });
       return OperationView.of(job);
     });
   }

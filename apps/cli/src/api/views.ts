@@ -39,6 +39,9 @@ export interface SnapshotView {
   /** Deleted at; a snapshot in the recycle bin (status recycled) is purged after purgeAfter. */
   deletedAt: string | null;
   purgeAfter: string | null;
+  /** A block it needs is lost in Swift (found by a scrub or fsck, no other region held it): restoring it would fail. */
+  damaged: boolean;
+  damagedReason: string | null;
   /** GET of one snapshot: every region holding its content. */
   regions?: { region: string; snapshotId: string; status: string }[];
 }

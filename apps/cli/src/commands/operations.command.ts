@@ -19,6 +19,11 @@ const seconds = (value: string): number => {
   return Number(value);
 };
 
+function mibPerSecond(value: string): number {
+  if (!/^\d{1,6}(\.\d+)?$/.test(value)) throw new InvalidArgumentError('a number of MiB per second (0: unlimited)');
+  return Number(value);
+}
+
 /** `island gc run`, `island fsck`, `island catalog rebuild`: the operator's commands (admin token). */
 export function operationsCommands(api = new ApiClient()): Command[] {
   const gc = new Command('gc').description('garbage collection of blocks no snapshot references (admin)');
@@ -50,13 +55,15 @@ export function operationsCommands(api = new ApiClient()): Command[] {
     .description('check a region: reference counts, manifests, and blocks in Swift (admin); exits 1 when problems remain')
     .option('--region <REGION>', "region (default: the API's)")
     .option('--deep', 'also read every block and verify its checksum')
-    .option('--repair', 'correct reference counts and delete orphans')
+    .option('--repair', 'correct reference counts, delete orphans, repair lost blocks from another region, mark the rest damaged')
+    .option('--rate <MiB/s>', "MiB per second the deep read may take from Swift (0: unlimited; default: the GC worker's ISLAND_SCRUB_MIB_PER_S)", mibPerSecond)
     .option('--json', 'print JSON')
-    .action(async (o: { region?: string; deep?: boolean; repair?: boolean; json?: boolean }) => {
+    .action(async (o: { region?: string; deep?: boolean; repair?: boolean; rate?: number; json?: boolean }) => {
       const started = await api.post<OperationView>('/v1/fsck', {
         ...(o.region !== undefined && { region: o.region }),
         ...(o.deep && { deep: true }),
         ...(o.repair && { repair: true }),
+        ...(o.rate !== undefined && { mibPerSecond: o.rate }),
       });
       const report = (await waitOperation(api, started)).result ?? {};
       const problems = (report.problems as { kind: string }[] | undefined) ?? [];

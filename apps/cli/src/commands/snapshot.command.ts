@@ -23,6 +23,7 @@ const describe = (s: SnapshotView) =>
       ? `  copied ${formatBytes(s.bytesUploaded)} in ${s.blocksUploaded} blocks, ${s.blocksReused} blocks were there already`
       : `  changed ${formatBytes(s.bytesChanged)}, uploaded ${formatBytes(s.bytesUploaded)} in ${s.blocksUploaded} blocks, ${s.blocksReused} blocks reused`,
     ...(s.regions ? [`  held in: ${s.regions.map((r) => `${r.region} (${r.snapshotId}, ${r.status})`).join(', ')}`] : []),
+    ...(s.damaged ? [`  DAMAGED: ${s.damagedReason ?? 'a block it needs is lost'}`] : []),
   ].join('\n');
 
 /** What `snapshot copy` reports: the copy (a snapshot of the target region) and what moved. */
@@ -84,8 +85,8 @@ export function snapshotCommand(api = new ApiClient()): Command {
               ['id', 'volumeId', 'region', 'name', 'deleted', 'purged'],
             )
           : table(
-              r.snapshots.map((s) => ({ ...s, uploaded: formatBytes(s.bytesUploaded), created: s.createdAt })),
-              ['id', 'volumeId', 'region', 'status', 'progress', 'uploaded', 'created'],
+              r.snapshots.map((s) => ({ ...s, uploaded: formatBytes(s.bytesUploaded), created: s.createdAt, damaged: s.damaged ? 'DAMAGED' : '' })),
+              ['id', 'volumeId', 'region', 'status', 'progress', 'uploaded', 'created', 'damaged'],
             ),
       );
     });

@@ -5,22 +5,28 @@ export type FsckProblem =
   | { kind: 'block-not-in-catalog'; hash: string; expectedRefcount: number }
   | { kind: 'referenced-block-not-present'; hash: string; state: string }
   | { kind: 'wrong-counts'; hash: string; refcount: number; expectedRefcount: number; pending: number; expectedPending: number }
-  | { kind: 'block-missing'; hash: string }
+  | { kind: 'block-missing'; hash: string; damaged?: string }
   | { kind: 'block-size'; hash: string; catalogBytes: number; swiftBytes: number }
-  | { kind: 'block-corrupt'; hash: string; error: string }
+  | { kind: 'block-corrupt'; hash: string; error: string; damaged?: string }
+  | { kind: 'block-damaged'; hash: string; reason: string }
+  | { kind: 'block-repaired'; hash: string; problem: 'missing' | 'corrupt'; from: string }
+  | { kind: 'damage-cleared'; hash: string }
   | { kind: 'orphan-block'; hash: string; bytes: number }
   | { kind: 'orphan-manifest'; object: string }
   | { kind: 'project-key-unopenable'; projectId: string; error: string };
 
 /** Problems repair fixes; every other kind is lost or damaged data that only a human can judge. */
-const REPAIRABLE = new Set<FsckProblem['kind']>(['wrong-counts', 'orphan-block', 'orphan-manifest']);
+const REPAIRABLE = new Set<FsckProblem['kind']>(['wrong-counts', 'orphan-block', 'orphan-manifest', 'block-repaired', 'damage-cleared']);
 
 /** What `island fsck --json` prints: ok when nothing is wrong (after repair, when repairing). */
 export class FsckReport {
   readonly problems: FsckProblem[] = [];
   readonly problemCounts: Partial<Record<FsckProblem['kind'], number>> = {};
-  readonly checked = { manifests: 0, blocks: 0 };
-  readonly repaired = { counts: 0, orphanBlocks: 0, orphanManifests: 0 };
+  /** Deep: bytes read, the rate they were held to (bytes/s, 0: unlimited) and how long the reading took. */
+  readonly checked = { manifests: 0, blocks: 0, bytes: 0, bytesPerSecondLimit: 0, readSeconds: 0 };
+  readonly repaired = { counts: 0, orphanBlocks: 0, orphanManifests: 0, blocks: 0 };
+  /** With repair: the region's blocks marked damaged and the live snapshots that need them, after this check. */
+  damage: { damagedBlocks: number; damagedSnapshots: number; cleared: number } | undefined;
   /** Projects whose key was shredded on purpose: their sealed objects are unreadable by design, not checked. */
   readonly shreddedProjects = new Set<string>();
   /** Projects whose key no KEK the manager holds opens (reported once each; their objects are not checked). */
@@ -49,6 +55,7 @@ export class FsckReport {
       checked: this.checked,
       ...(this.shreddedProjects.size > 0 && { shreddedProjects: [...this.shreddedProjects].sort() }),
       ...(this.options.repair && { repaired: this.repaired }),
+      ...(this.damage && { damage: this.damage }),
     };
   }
 }

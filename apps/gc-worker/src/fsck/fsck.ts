@@ -18,14 +18,20 @@ import {
   knownBlockHashes,
   ManifestedSnapshot,
   manifestedSnapshots,
+  PresentBlock,
   presentBlocks,
   referenceDiscrepancies,
+  refreshSnapshotDamage,
   repairReferenceCounts,
   snapshotsKeepingManifests,
+  unrepairedDamagedBlocks,
 } from '@island/catalog';
-import { forEachBounded } from '@island/platform';
+import { IslandConfig } from '@island/config';
+import { forEachBounded, InjectConfig } from '@island/platform';
 import { SwiftNotFoundError } from '@island/swift';
 import { GarbageCollector } from '../gc/garbage-collector';
+import { BlockCheck, BlockScrubber } from '../scrub/block-scrubber';
+import { ByteRateLimiter } from '../scrub/byte-rate-limiter';
 import { countDifferingBlocks } from './block-map-differences';
 import { FsckReport } from './fsck-report';
 
@@ -33,13 +39,16 @@ const DEEP_READ_CONCURRENCY = 8;
 /** Problems listed in a report; past this they are only counted. */
 const LISTED_PROBLEMS = 1000;
 const REPAIR_ATTEMPTS = 5;
+const MIB = 1024 * 1024;
 
 /**
  * Checks one region: every live snapshot's manifest against the catalog's block versions, every block's
  * reference and claim counts recomputed from scratch, every block the catalog says is present against
  * Swift (size; with `deep`, content and checksum, and a sealed block's authenticity under its project's key), and
- * Swift's objects against the catalog (orphans).
- * With `repair`: wrong counts are recomputed, orphans deleted through GC's fencing protocol.
+ * Swift's objects against the catalog (orphans). Deep reads go at `mibPerSecond` (default ISLAND_SCRUB_MIB_PER_S).
+ * With `repair`: wrong counts are recomputed, orphans deleted through GC's fencing protocol, blocks missing or
+ * corrupt repaired from another region's copy or else marked damaged with the snapshots that need them (BlockScrubber),
+ * and blocks marked damaged earlier tried again (unmarked when whole).
  */
 @Injectable()
 export class FsckChecker {
@@ -48,15 +57,19 @@ export class FsckChecker {
     private readonly stores: RegionStores,
     private readonly projectKeys: ProjectKeyService,
     private readonly collector: GarbageCollector,
+    private readonly scrubber: BlockScrubber,
+    @InjectConfig() private readonly config: IslandConfig,
   ) {}
 
   async check(
     region: string,
-    options: { deep: boolean; repair: boolean },
+    options: { deep: boolean; repair: boolean; mibPerSecond?: number },
     progress: (done: number, total: number) => void = () => undefined,
   ): Promise<Record<string, unknown>> {
     const store = await this.stores.store(region);
     const report = new FsckReport(region, options, LISTED_PROBLEMS);
+    const limiter = new ByteRateLimiter(options.mibPerSecond !== undefined ? options.mibPerSecond * MIB : this.config.scrub.bytesPerSecond);
+    report.checked.bytesPerSecondLimit = limiter.bytesPerSecond;
     // Swift first: an object listed now had its catalog row before it was written, unless GC since deleted it
     const objects = await this.listObjects(store);
     const snapshots = await manifestedSnapshots(this.dataSource.manager, region);
@@ -67,21 +80,40 @@ export class FsckChecker {
       progress(++done, total);
     }
 
+    // blocks marked damaged earlier, first: whole again (written again, put back) or repairable now
+    if (options.repair) {
+      for (const block of await unrepairedDamagedBlocks(this.dataSource.manager, region)) {
+        const keys = block.projectId === null ? undefined : await this.keysOf(block.projectId, report);
+        if (keys === 'unreadable') continue;
+        const found = await this.scrubber.check(region, store, block, keys, limiter);
+        report.checked.bytes += block.storedSize;
+        if (found.problem === undefined) {
+          if (await this.scrubber.unmark(region, store, block)) report.add({ kind: 'damage-cleared', hash: hex(block.hash) });
+        } else {
+          await this.mend(region, store, block, keys, found, report, false);
+        }
+      }
+    }
+    const damaged = new Map((await unrepairedDamagedBlocks(this.dataSource.manager, region)).map((b) => [hex(b.hash), b.damagedReason]));
+
     const discrepancies = await referenceDiscrepancies(this.dataSource.manager, region);
     for (const d of discrepancies) {
+      const reason = damaged.get(hex(d.hash));
       report.add(
         d.state === null
           ? { kind: 'block-not-in-catalog', hash: hex(d.hash), expectedRefcount: d.expectedRefcount }
-          : d.expectedRefcount > 0 && d.state !== 'present'
-            ? { kind: 'referenced-block-not-present', hash: hex(d.hash), state: d.state }
-            : {
-                kind: 'wrong-counts',
-                hash: hex(d.hash),
-                refcount: d.refcount,
-                expectedRefcount: d.expectedRefcount,
-                pending: d.pending,
-                expectedPending: d.expectedPending,
-              },
+          : reason
+            ? { kind: 'block-damaged', hash: hex(d.hash), reason }
+            : d.expectedRefcount > 0 && d.state !== 'present'
+              ? { kind: 'referenced-block-not-present', hash: hex(d.hash), state: d.state }
+              : {
+                  kind: 'wrong-counts',
+                  hash: hex(d.hash),
+                  refcount: d.refcount,
+                  expectedRefcount: d.expectedRefcount,
+                  pending: d.pending,
+                  expectedPending: d.expectedPending,
+                },
       );
     }
     if (options.repair)
@@ -93,12 +125,17 @@ export class FsckChecker {
     const present = await presentBlocks(this.dataSource.manager, region);
     const known = await knownBlockHashes(this.dataSource.manager, region);
     const knownHashes = new Set(known.map(hex));
-    const toRead: { hash: Buffer; projectId: string | null }[] = [];
+    const toRead: PresentBlock[] = [];
     for (const block of present) {
       const size = objects.blocks.get(hex(block.hash));
       if (size === undefined) {
         // listed before the query: a block uploaded in between is simply not in the listing yet
-        if (!(await store.blockObjectSize(block.hash))) report.add({ kind: 'block-missing', hash: hex(block.hash) });
+        if (!(await store.blockObjectSize(block.hash))) {
+          const keys = options.repair && block.projectId !== null ? await this.keysOf(block.projectId, report) : undefined;
+          if (options.repair && keys !== 'unreadable')
+            await this.mend(region, store, block, keys, { problem: 'missing', detail: 'the object is not in Swift' }, report);
+          else report.add({ kind: 'block-missing', hash: hex(block.hash) });
+        }
       } else if (block.storedSize > 0 && size !== block.storedSize) {
         report.add({ kind: 'block-size', hash: hex(block.hash), catalogBytes: block.storedSize, swiftBytes: size });
       } else if (options.deep) {
@@ -106,18 +143,23 @@ export class FsckChecker {
       }
     }
     report.checked.blocks = present.length;
-    await forEachBounded(toRead, DEEP_READ_CONCURRENCY, async ({ hash, projectId }) => {
+    const reading = performance.now();
+    await forEachBounded(toRead, DEEP_READ_CONCURRENCY, async (block) => {
       // a sealed block is authenticated under its project's key and its content checked against its keyed name
-      const keys = projectId === null ? undefined : await this.keysOf(projectId, report);
+      const keys = block.projectId === null ? undefined : await this.keysOf(block.projectId, report);
       if (keys === 'unreadable') return;
-      try {
-        await store.getBlock(hash, keys);
-      } catch (error) {
-        if (error instanceof SwiftNotFoundError) return; // deleted by GC since the listing
-        report.add({ kind: 'block-corrupt', hash: hex(hash), error: (error as Error).message });
-      }
+      const found = await this.scrubber.check(region, store, block, keys, limiter);
+      report.checked.bytes += block.storedSize;
+      if (found.problem === 'corrupt') {
+        if (options.repair) await this.mend(region, store, block, keys, found, report);
+        else report.add({ kind: 'block-corrupt', hash: hex(block.hash), error: found.detail });
+      } else if (found.problem === undefined && block.damagedReason !== null && options.repair) {
+        if (await this.scrubber.unmark(region, store, block)) report.add({ kind: 'damage-cleared', hash: hex(block.hash) });
+      } // missing: deleted by GC since the listing (one missing before it was found above)
       progress(++done, total);
     });
+    report.checked.readSeconds = Math.round(performance.now() - reading) / 1000;
+    if (options.repair) report.damage = await refreshSnapshotDamage(this.dataSource.manager, region);
 
     const orphans = [...objects.blocks.keys()].filter((h) => !knownHashes.has(h));
     for (const h of orphans) report.add({ kind: 'orphan-block', hash: h, bytes: objects.blocks.get(h)! });
@@ -133,6 +175,29 @@ export class FsckChecker {
       report.repaired.orphanManifests = orphanManifests.length;
     }
     return report.finish();
+  }
+
+  /** Repairs a lost block from another region, or marks it damaged; reports which. `add`: report a block still damaged. */
+  private async mend(
+    region: string,
+    store: SwiftBlockStore,
+    block: PresentBlock,
+    keys: ProjectKeys | undefined,
+    found: Exclude<BlockCheck, { problem: undefined }>,
+    report: FsckReport,
+    add = true,
+  ): Promise<void> {
+    const mended = await this.scrubber.mend(region, store, block, keys, found);
+    if (mended.repairedFrom !== undefined) {
+      report.add({ kind: 'block-repaired', hash: hex(block.hash), problem: found.problem, from: mended.repairedFrom });
+      report.repaired.blocks++;
+    } else if (mended.marked && add) {
+      report.add(
+        found.problem === 'missing'
+          ? { kind: 'block-missing', hash: hex(block.hash), damaged: mended.reason }
+          : { kind: 'block-corrupt', hash: hex(block.hash), error: found.detail, damaged: mended.reason },
+      );
+    }
   }
 
   private async listObjects(store: SwiftBlockStore): Promise<{ blocks: Map<string, number>; manifests: Set<string> }> {

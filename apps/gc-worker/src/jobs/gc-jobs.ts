@@ -27,7 +27,9 @@ export class GcJobs {
 
   @OnMessage(Fsck)
   fsck(job: FsckJob): Promise<void> {
-    return this.runner.run(Fsck.name, job.operationId, (progress) => this.checker.check(job.region, { deep: job.deep, repair: job.repair }, progress));
+    return this.runner.run(Fsck.name, job.operationId, (progress) =>
+      this.checker.check(job.region, { deep: job.deep, repair: job.repair, mibPerSecond: job.mibPerSecond }, progress),
+    );
   }
 
   @OnMessage(CatalogRebuild)

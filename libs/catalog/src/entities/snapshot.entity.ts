@@ -66,6 +66,9 @@ export class SnapshotEntity {
   /** A copy whose worker reported every block there, waiting for its last batches to be counted (then it commits). */
   @Column({ name: 'copy_transfer', type: 'jsonb', nullable: true }) copyTransfer!: CopyTransferReport | null;
   @Column({ name: 'group_id', type: 'uuid', nullable: true }) groupId!: string | null;
+  /** Why a block it needs is lost (missing or corrupt in Swift, no other region held it), from the last scrub; null: whole. */
+  @Column({ name: 'damaged_reason', type: 'text', nullable: true }) damagedReason!: string | null;
+  @Column({ name: 'damaged_at', type: 'timestamptz', nullable: true }) damagedAt!: Date | null;
   @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' }) createdAt!: Date;
   @Column({ name: 'updated_at', type: 'timestamptz', default: () => 'now()' }) updatedAt!: Date;
   @Column({ name: 'committed_at', type: 'timestamptz', nullable: true }) committedAt!: Date | null;

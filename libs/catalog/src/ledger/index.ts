@@ -13,3 +13,5 @@ export * from './reference-audit';
 export * from './snapshot-changes';
 export * from './region-audit-queries';
 export * from './snapshot-contents';
+export * from './block-damage';
+export * from './scrub-state';

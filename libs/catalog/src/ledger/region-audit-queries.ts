@@ -16,7 +16,17 @@ export interface PresentBlock {
   storedSize: number;
   /** The project whose key seals it; null for a block stored before encryption. */
   projectId: string | null;
+  /** Marked damaged by a scrub and not found whole since (null: not marked). */
+  damagedReason: string | null;
 }
+
+export type PresentBlockRow = { hash: Buffer; stored_size: number; project_id: string | null; damaged_reason: string | null };
+export const toPresentBlock = (r: PresentBlockRow): PresentBlock => ({
+  hash: r.hash,
+  storedSize: r.stored_size,
+  projectId: r.project_id,
+  damagedReason: r.damaged_reason,
+});
 
 /** The region's snapshots in the ledger that name a manifest, by volume and sequence number. */
 export async function manifestedSnapshots(m: EntityManager, region: string): Promise<ManifestedSnapshot[]> {
@@ -38,12 +48,10 @@ export async function manifestedSnapshots(m: EntityManager, region: string): Pro
 
 /** The region's blocks the catalog says Swift holds, with the size of their objects. */
 export async function presentBlocks(m: EntityManager, region: string): Promise<PresentBlock[]> {
-  const rows = await sqlRows<{ hash: Buffer; stored_size: number; project_id: string | null }>(
-    m,
-    `SELECT hash, stored_size, project_id FROM block WHERE region = $1 AND state = 'present'`,
-    [region],
-  );
-  return rows.map((r) => ({ hash: r.hash, storedSize: r.stored_size, projectId: r.project_id }));
+  const rows = await sqlRows<PresentBlockRow>(m, `SELECT hash, stored_size, project_id, damaged_reason FROM block WHERE region = $1 AND state = 'present'`, [
+    region,
+  ]);
+  return rows.map(toPresentBlock);
 }
 
 /** Every block of the region with a catalog row, whatever its state. */

@@ -17,7 +17,7 @@ export interface JobParamsByKind {
   'snapshot-copy': { from: string; fromRegion: string; region: string };
   'volume-delete': Record<string, never>;
   'gc-run': { region: string; graceSeconds: number; dryRun: boolean };
-  fsck: { region: string; deep: boolean; repair: boolean };
+  fsck: { region: string; deep: boolean; repair: boolean; mibPerSecond?: number };
   'catalog-rebuild': { region: string; acceptPlain: boolean };
   /** A KEK rotation: every project key re-wrapped by a new KEK, in the catalog and in Swift. */
   'keys-rotate': Record<string, never>;

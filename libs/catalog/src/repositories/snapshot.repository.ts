@@ -26,6 +26,8 @@ export interface UploadedPartCounters {
 }
 
 /** The snapshot aggregate's row: its state, its lineage (volume, group, copies) and its transfer counters. */
+type SnapshotDefaults = 'createdAt' | 'updatedAt' | 'purgeAfter' | 'damagedReason' | 'damagedAt';
+
 export class SnapshotRepository {
   constructor(private readonly m: EntityManager) {}
 
@@ -96,11 +98,10 @@ export class SnapshotRepository {
     });
   }
 
-  add(
-    snapshot: Omit<SnapshotEntity, 'createdAt' | 'updatedAt' | 'purgeAfter'> & Partial<Pick<SnapshotEntity, 'createdAt' | 'updatedAt' | 'purgeAfter'>>,
-  ): Promise<SnapshotEntity> {
+  /** A new snapshot (never damaged: only a scrub marks one). */
+  add(snapshot: Omit<SnapshotEntity, SnapshotDefaults> & Partial<Pick<SnapshotEntity, SnapshotDefaults>>): Promise<SnapshotEntity> {
     const repo = this.m.getRepository(SnapshotEntity);
-    return repo.save(repo.create(snapshot));
+    return repo.save(repo.create({ damagedReason: null, damagedAt: null, ...snapshot }));
   }
 
   async setStatus(id: string, status: SnapshotStatus): Promise<void> {

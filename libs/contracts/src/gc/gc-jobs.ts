@@ -1,4 +1,4 @@
-import { IsBoolean, IsInt, IsString, Matches, Max, Min } from 'class-validator';
+import { IsBoolean, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import { defineContract, FailurePolicy } from '../contract';
 import { routes } from '../topology';
 import { IsRegionName, IsResourceId } from '../validators';
@@ -40,13 +40,16 @@ export const GcRun = gcJob('gc.run', GcRunJob);
 /**
  * Check a region: recompute every block's reference count from the live snapshots and volumes and compare
  * with the catalog; check every referenced block is in Swift with its size (deep: its data and checksum);
- * find orphans (objects nothing references). Repair deletes orphans and corrects reference counts.
+ * find orphans (objects nothing references). Repair deletes orphans, corrects reference counts, repairs lost blocks
+ * from another region's copy and marks the rest damaged (with the snapshots that need them).
  */
 export class FsckJob {
   @IsResourceId() operationId!: string;
   @IsRegionName() region!: string;
   @IsBoolean() deep!: boolean;
   @IsBoolean() repair!: boolean;
+  /** MiB per second the deep read may take from Swift (0: unlimited); absent: the worker's ISLAND_SCRUB_MIB_PER_S. */
+  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) @Max(100000) mibPerSecond?: number;
 }
 export const Fsck = gcJob('gc.fsck', FsckJob);
 
