@@ -40,11 +40,13 @@ export class MessageRequester {
         this.waiting.delete(correlationId);
         reject(new RequestTimeoutError(`no answer to ${contract.name} within ${timeoutMs / 1000} s (are the ${contract.consumer}s running?)`));
       }, timeoutMs);
-      const settle = <T>(fn: (v: T) => void) => (v: T) => {
-        clearTimeout(timer);
-        this.waiting.delete(correlationId);
-        fn(v);
-      };
+      const settle =
+        <T>(fn: (v: T) => void) =>
+        (v: T) => {
+          clearTimeout(timer);
+          this.waiting.delete(correlationId);
+          fn(v);
+        };
       this.waiting.set(correlationId, { resolve: settle(resolve), reject: settle(reject) });
       try {
         channel.publish(this.names.exchange, contract.routingKey(checked), Buffer.from(JSON.stringify(plain)), {
@@ -84,11 +86,15 @@ export class MessageRequester {
       for (const [, waiter] of this.waiting) waiter.reject(new BrokerUnavailableError('the broker connection was lost while waiting for an answer'));
       this.waiting.clear();
     });
-    await channel.consume(REPLY_QUEUE, (message: ConsumeMessage | null) => {
-      if (!message) return;
-      const waiter = this.waiting.get(message.properties.correlationId as string);
-      waiter?.resolve({ content: message.content, headers: (message.properties.headers ?? {}) as Record<string, unknown> });
-    }, { noAck: true });
+    await channel.consume(
+      REPLY_QUEUE,
+      (message: ConsumeMessage | null) => {
+        if (!message) return;
+        const waiter = this.waiting.get(message.properties.correlationId as string);
+        waiter?.resolve({ content: message.content, headers: (message.properties.headers ?? {}) as Record<string, unknown> });
+      },
+      { noAck: true },
+    );
     return channel;
   }
 }

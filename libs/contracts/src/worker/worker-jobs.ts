@@ -1,7 +1,18 @@
 import { ArrayMaxSize, ArrayMinSize, IsBoolean, IsIn, IsOptional, IsString } from 'class-validator';
 import { defineContract, FailurePolicy } from '../contract';
 import { routes } from '../topology';
-import { IsAbsolutePath, IsBlockIndexList, IsBlockSize, IsByteCount, IsCount, IsHostName, IsPointInTime, IsRegionName, IsResourceId, IsSha256Hex } from '../validators';
+import {
+  IsAbsolutePath,
+  IsBlockIndexList,
+  IsBlockSize,
+  IsByteCount,
+  IsCount,
+  IsHostName,
+  IsPointInTime,
+  IsRegionName,
+  IsResourceId,
+  IsSha256Hex,
+} from '../validators';
 
 /** Work for the workers of the payload's host: they read its disk, so they compete on its own queue. */
 const hostWorkerJob = <N extends string, P extends { host: string }>(name: N, schema: new () => P, onFailure: FailurePolicy<P>, version = 1) =>
