@@ -198,10 +198,17 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     await new Promise((r) => setTimeout(r, 150));
   }
   const request = async <T>(method: string, path: string, body?: object, token = 'e2e-token') => {
-    const res = await fetch(`${api}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
+    const send = () =>
+      fetch(`${api}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+    // a synchronous CLI call (spawnSync) can hold the test's event loop past the API's keep-alive timeout: the next
+    // request then goes out on a socket the API already closed, before the API read it — sent again on a new one
+    const res = await send().catch((error: Error & { cause?: { code?: string } }) => {
+      if (error.cause?.code === 'UND_ERR_SOCKET') return send();
+      throw error;
     });
     const text = await res.text();
     return { status: res.status, body: (text ? JSON.parse(text) : {}) as T };
