@@ -5,10 +5,10 @@ import { NbdExport } from './nbd-server';
 import { FillSource } from './fill-registry';
 
 const NAME_BYTES = 32;
-/** Blocks kept after a read: QEMU reads a 1 MiB block in several requests (its clusters, the stream job's chunks). */
+/** Blocks kept after a read: QEMU reads a 1 MiB block in several requests (a guest's reads, the copy-on-read of a cluster). */
 const KEPT_BLOCKS = 32;
 /**
- * Blocks fetched ahead of a sequential reader (the fill job reads one chunk at a time, in order): the next ones are in
+ * Blocks fetched ahead of a sequential reader (the agent's fill reads a few blocks at a time, in order): the next ones are in
  * flight while QEMU copies this one, as a full restore keeps 8 GETs going. Fewer than KEPT_BLOCKS, so none is evicted
  * before it is read.
  */
