@@ -98,6 +98,7 @@ export class FillMonitor implements OnApplicationBootstrap, OnApplicationShutdow
     const last = this.lastReported.get(fill.volumeId);
     if (last && (last.done === done || Date.now() - last.at < PROGRESS_EVERY_MS)) return;
     this.lastReported.set(fill.volumeId, { at: Date.now(), done });
+    if (run.stopped || run.finished) return; // its record may be gone (deleted, or completed): not written again
     await this.server.fills.save({ ...fill, cursor: run.cursor, attempts: 0 });
     await this.publisher.publish(ImageFillProgressed, { host: this.config.host.name, volumeId: fill.volumeId, done, total });
   }
