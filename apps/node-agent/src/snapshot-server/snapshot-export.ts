@@ -13,6 +13,8 @@ const KEPT_BLOCKS = 32;
  * before it is read.
  */
 const READ_AHEAD = 8;
+/** Blocks a read may start behind where the previous one ended and still count as sequential. */
+const SEQUENTIAL_SLACK = 4;
 
 /** Why a read of the snapshot failed, with what it was reading (the fill reports the last one). */
 export class SnapshotReadError extends Error {}
@@ -64,8 +66,10 @@ export class SnapshotExport implements NbdExport {
 
   /** A read that continues the previous one: the blocks after it are fetched now (failures are left to their own reads). */
   private readAhead(first: number, last: number): void {
-    const sequential = first === this.nextInSequence || first === this.nextInSequence - 1;
-    this.nextInSequence = last + 1;
+    // a few reads in flight at once may arrive slightly out of order: one that starts a little behind where the stream
+    // got to still continues it
+    const sequential = first <= this.nextInSequence && first >= this.nextInSequence - SEQUENTIAL_SLACK;
+    this.nextInSequence = sequential ? Math.max(this.nextInSequence, last + 1) : last + 1;
     if (!sequential) return;
     for (let index = last + 1; index <= last + READ_AHEAD; index++) this.block(index).catch(() => undefined);
   }
