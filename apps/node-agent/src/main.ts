@@ -1,3 +1,4 @@
+import './threadpool';
 import 'reflect-metadata';
 import { runService } from '@island/platform';
 import { AgentModule } from './agent.module';

@@ -7,6 +7,8 @@ const NAME_BYTES = 32;
 const MAP_PAGE = 4096;
 /** Blocks read at once: the snapshot server fetches ahead of a sequential reader, the filter copies each as it comes. */
 const READS_IN_FLIGHT = 4;
+/** Through a FUSE file each read holds a libuv worker thread until the daemon answers (threadpool.ts): fewer. */
+const FILE_READS_IN_FLIGHT = 2;
 
 /** Where the agent reads a filling volume: the guest's FUSE file, or an NBD export of the daemon. */
 export type FillReadTarget = { file: string } | { socket: string; exportName: string };
@@ -25,7 +27,7 @@ async function openReader(target: FillReadTarget, blockSize: number): Promise<Ra
     return { read: (offset, length) => client.read(offset, length), abort: () => client.abort(), close: () => client.close() };
   }
   const file: FileHandle = await open(target.file, 'r');
-  const buffers = Array.from({ length: READS_IN_FLIGHT }, () => Buffer.allocUnsafe(blockSize));
+  const buffers = Array.from({ length: FILE_READS_IN_FLIGHT }, () => Buffer.allocUnsafe(blockSize));
   let next = 0;
   return {
     read: async (offset, length) => {
@@ -86,7 +88,7 @@ export class FillRun {
         const read = this.reader.read(offset, Math.min(this.source.blockSize, this.source.snapshotBytes - offset));
         read.catch(() => undefined); // awaited in order by settle
         inFlight.push({ index, read });
-        if (inFlight.length >= READS_IN_FLIGHT) await settle();
+        if (inFlight.length >= ('file' in this.target ? FILE_READS_IN_FLIGHT : READS_IN_FLIGHT)) await settle();
       }
       while (inFlight.length > 0) await settle();
       if (!this.stopped) this.cursor = this.blocks;
