@@ -7,7 +7,6 @@ import { IslandConfig } from '@island/config';
 import { InjectConfig } from '@island/platform';
 import { QmpClient } from '../qmp/qmp-client';
 import { QmpCommandError } from '../qmp/qmp-errors';
-import { startDetached } from './detached-process';
 
 const run = promisify(execFile);
 
@@ -345,31 +344,21 @@ export class StorageDaemon implements OnModuleDestroy {
     const qmp = await this.running();
     if (qmp) return qmp;
     mkdirSync(this.dir, { recursive: true });
-    this.logger.log(`starting qemu-storage-daemon (monitor ${this.qmpSocket}, NBD ${this.nbdSocket}, log ${this.logFile})`);
-    const pidFile = join(this.dir, 'qsd.pid');
-    for (const stale of [pidFile, this.qmpSocket, this.nbdSocket]) rmSync(stale, { force: true });
-    await startDetached(
-      'qemu-storage-daemon',
-      [
-        '--chardev',
-        `socket,id=qmp,path=${this.qmpSocket},server=on,wait=off`,
-        '--monitor',
-        'chardev=qmp',
-        '--nbd-server',
-        `addr.type=unix,addr.path=${this.nbdSocket}`,
-        '--pidfile',
-        pidFile,
-      ],
-      this.logFile,
-      // the pid file is written once every option (monitor, NBD server) is set up
-      () => existsSync(pidFile),
-    );
+    this.logger.log(`starting qemu-storage-daemon (monitor ${this.qmpSocket}, NBD ${this.nbdSocket})`);
+    // --daemonize: started without it (stderr kept in a log file), the daemon's FUSE exports stalled their detach in
+    // the e2e suite; QEMU's own messages are then lost (it sends them to /dev/null)
+    await run('qemu-storage-daemon', [
+      '--chardev',
+      `socket,id=qmp,path=${this.qmpSocket},server=on,wait=off`,
+      '--monitor',
+      'chardev=qmp',
+      '--nbd-server',
+      `addr.type=unix,addr.path=${this.nbdSocket}`,
+      '--pidfile',
+      join(this.dir, 'qsd.pid'),
+      '--daemonize',
+    ]);
     return this.connect();
-  }
-
-  /** QEMU's own messages (a failed request's reason, a crash): kept, as --daemonize would send them to /dev/null. */
-  private get logFile(): string {
-    return join(this.dir, 'qsd.log');
   }
 
   private connect(): Promise<QmpClient> {
