@@ -1,4 +1,3 @@
-import './threadpool';
 import 'reflect-metadata';
 import { runService } from '@island/platform';
 import { AgentModule } from './agent.module';

@@ -25,7 +25,6 @@ const MAX_LAZY_BLOCK_BYTES = 2 * 1024 * 1024;
  * 'raw' and 'block', needs the resize permission its fill job does not share), with blocks an image's clusters can be.
  */
 function fillsLazily(volume: VolumeEntity, exportKind: ExportKind): boolean {
-  // raw/block (FUSE) exports: the agent's fill through the FUSE file hung in the e2e suite (docs/attached-volumes.md)
   if (exportKind !== 'nbd') return false;
   const b = volume.blockSize;
   return b >= 512 && b <= MAX_LAZY_BLOCK_BYTES && (b & (b - 1)) === 0;

@@ -4,7 +4,6 @@ import { IslandConfig } from '@island/config';
 import { MessagePublisher, OnMessage } from '@island/messaging';
 import { InjectConfig, insideDataDir } from '@island/platform';
 import { openForWriting } from '@island/qcow2';
-import { FillMonitor } from '../snapshot-server/fill-monitor';
 import { SnapshotServer } from '../snapshot-server/snapshot-server';
 import { StorageDaemon } from '../storage-daemon/storage-daemon';
 import { VolumeLocks } from '../volume-locks';
@@ -20,7 +19,6 @@ export class ExportJobs {
     private readonly locks: VolumeLocks,
     private readonly daemon: StorageDaemon,
     private readonly snapshots: SnapshotServer,
-    private readonly fillMonitor: FillMonitor,
   ) {}
 
   @OnMessage(ImageExport)
@@ -33,11 +31,8 @@ export class ExportJobs {
         await probe.close();
       }
       // a volume made lazily from a snapshot fills while it is served
-      const filling = await this.snapshots.fills.get(job.volumeId);
-      // a fill that failed for good (reported) is tried again by a new export
-      if (filling?.failed) await this.snapshots.fills.save({ ...filling, failed: false, attempts: 0 });
-      const fill = filling ? { socket: this.snapshots.socketPath } : undefined;
-      const served = await this.fillMonitor.whilePaused(job.volumeId, () => this.daemon.export(job.volumeId, path, job.export, fill));
+      const fill = (await this.snapshots.fills.get(job.volumeId)) ? { socket: this.snapshots.socketPath } : undefined;
+      const served = await this.daemon.export(job.volumeId, path, job.export, fill);
       this.logger.log(`exported ${path} as ${served.nbd ?? served.raw}${served.device ? ` behind ${served.device}` : ''}`);
       await this.publisher.publish(ImageExported, { host: job.host, volumeId: job.volumeId, operationId: job.operationId, ...served });
     });
@@ -46,7 +41,7 @@ export class ExportJobs {
   @OnMessage(ImageUnexport)
   unexport(job: ImageUnexportJob): Promise<void> {
     return this.locks.run(job.volumeId, async () => {
-      await this.fillMonitor.whilePaused(job.volumeId, () => this.daemon.unexport(job.volumeId));
+      await this.daemon.unexport(job.volumeId);
       this.logger.log(`volume ${job.volumeId} is no longer exported`);
       await this.publisher.publish(ImageUnexported, { host: job.host, volumeId: job.volumeId, operationId: job.operationId });
     });

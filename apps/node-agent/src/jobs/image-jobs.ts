@@ -21,7 +21,6 @@ import { MessagePublisher, OnMessage } from '@island/messaging';
 import { InjectConfig, insideDataDir } from '@island/platform';
 import { createImage, growImage, openForWriting, Qcow2Image } from '@island/qcow2';
 
-import { FillMonitor } from '../snapshot-server/fill-monitor';
 import { SnapshotServer } from '../snapshot-server/snapshot-server';
 import { StorageDaemon } from '../storage-daemon/storage-daemon';
 import { VolumeLocks } from '../volume-locks';
@@ -37,7 +36,6 @@ export class ImageJobs {
     private readonly locks: VolumeLocks,
     private readonly daemon: StorageDaemon,
     private readonly snapshots: SnapshotServer,
-    private readonly fillMonitor: FillMonitor,
   ) {}
 
   @OnMessage(ImageCreate)
@@ -97,11 +95,10 @@ export class ImageJobs {
   /** A volume deleted while it fills (detached): the fill stops, the daemon lets go of the image, the snapshot is forgotten. */
   private async stopFilling(volumeId: string): Promise<void> {
     if (!(await this.snapshots.fills.get(volumeId))) return;
-    await this.fillMonitor.whilePaused(volumeId, async () => {
-      await this.daemon.dropFill(volumeId);
-      await this.snapshots.forget(volumeId);
-      await this.snapshots.fills.remove(volumeId);
-    });
+    if (!(await this.daemon.cancelFill(volumeId)) && (await this.daemon.fillJob(volumeId))) await this.daemon.dismissFill(volumeId);
+    await this.daemon.releaseFilled(volumeId);
+    await this.snapshots.forget(volumeId);
+    await this.snapshots.fills.remove(volumeId);
   }
 
   @OnMessage(ImageDelete)

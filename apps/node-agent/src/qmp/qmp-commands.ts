@@ -6,7 +6,6 @@
 export interface BlockdevFile {
   driver: 'file';
   filename: string;
-  'node-name'?: string;
 }
 
 export interface QmpCommands {
@@ -15,8 +14,6 @@ export interface QmpCommands {
   'blockdev-add': {
     args:
       | { driver: 'qcow2'; 'node-name': string; file: BlockdevFile; discard?: 'ignore' | 'unmap'; backing?: string }
-      /** A filter whose reads of what the node below lacks are answered from its backing and written into it. */
-      | { driver: 'copy-on-read'; 'node-name': string; file: string; discard?: 'ignore' | 'unmap' }
       | {
           driver: 'nbd';
           'node-name': string;
@@ -34,21 +31,20 @@ export interface QmpCommands {
     args: { flat?: boolean };
     reply: { 'node-name': string; drv: string; file: string; backing_file?: string }[];
   };
-  /** Opens a node again with new options: here, an image let go of its backing node. */
-  'blockdev-reopen': {
-    args: { options: { driver: 'qcow2'; 'node-name': string; file: string; discard?: 'ignore' | 'unmap'; backing: null }[] };
+  'block-stream': {
+    args: { 'job-id': string; device: string; 'auto-dismiss': boolean; 'on-error'?: 'report' | 'stop' };
     reply: Record<string, never>;
   };
-  /** Rewrites the backing file name in an image's header ('' = none); `device` is the root node above it. */
-  'change-backing-file': { args: { device: string; 'image-node-name': string; 'backing-file': string }; reply: Record<string, never> };
+  'query-block-jobs': { args: Record<string, never>; reply: BlockJobInfo[] };
+  'block-job-cancel': { args: { device: string; force?: boolean }; reply: Record<string, never> };
+  'job-dismiss': { args: { id: string }; reply: Record<string, never> };
   'block-export-add': {
     args:
       | { type: 'nbd'; id: string; 'node-name': string; name: string; writable: boolean }
       | { type: 'fuse'; id: string; 'node-name': string; mountpoint: string; writable: boolean };
     reply: Record<string, never>;
   };
-  /** 'hard' drops the export's client connections instead of refusing while there are some. */
-  'block-export-del': { args: { id: string; mode?: 'safe' | 'hard' }; reply: Record<string, never> };
+  'block-export-del': { args: { id: string }; reply: Record<string, never> };
   'query-block-exports': { args: Record<string, never>; reply: { id: string; type: string; 'node-name': string; 'shutting-down': boolean }[] };
   'blockdev-snapshot-internal-sync': { args: { device: string; name: string }; reply: Record<string, never> };
   'blockdev-snapshot-delete-internal-sync': { args: { device: string; name: string }; reply: { id: string; name: string } };
@@ -60,6 +56,16 @@ export interface QmpCommands {
 }
 
 export type QmpCommand = keyof QmpCommands;
+
+/** A block job as `query-block-jobs` shows it; `device` is the job's id. */
+export interface BlockJobInfo {
+  device: string;
+  type: string;
+  status: 'created' | 'running' | 'paused' | 'ready' | 'standby' | 'waiting' | 'pending' | 'aborting' | 'concluded' | 'undefined' | 'null';
+  offset: number;
+  len: number;
+  error?: string;
+}
 
 /** An asynchronous event QEMU sends, e.g. BLOCK_EXPORT_DELETED with `{ id }`. */
 export interface QmpEvent {

@@ -17,12 +17,8 @@ export interface FillSource {
   snapshotBytes: number;
   /** Bytes the volume's image shows. */
   volumeBytes: number;
-  /** Passes that failed in a row (a failed one is started again a few times). */
+  /** Stream jobs started so far (a failed one is started again a few times). */
   attempts: number;
-  /** The first block index not yet known to be copied into the image (absent: 0). */
-  cursor?: number;
-  /** The fill failed for good and was reported; the next export of the volume tries again. */
-  failed?: boolean;
 }
 
 const NAME_BYTES = 32;

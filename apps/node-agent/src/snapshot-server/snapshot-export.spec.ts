@@ -86,18 +86,6 @@ describe('a snapshot served as a disk (SnapshotExport)', () => {
     await disk.close();
   });
 
-  it('still fetches ahead when a few reads in flight arrive slightly out of order', async () => {
-    const store = storeOf();
-    const disk = await exportOf(store);
-    await disk.read(4 * BLOCK, BLOCK);
-    await disk.read(6 * BLOCK, BLOCK); // overtook block 5's read: not yet a stream
-    await disk.read(5 * BLOCK, BLOCK); // a little behind where the stream got to: it continues, 6 … 13 ahead
-    for (let waited = 0; store.gets.length < 5 && waited < 2_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
-    expect(store.gets.slice(0, 3)).toEqual([4, 6, 5]);
-    expect(store.gets.slice(3).sort()).toEqual([8, 9]); // 6 is kept, 7 a hole, the snapshot ends after 9
-    await disk.close();
-  });
-
   it('fails a read of a block that cannot be fetched, naming the block, and remembers why', async () => {
     const disk = await exportOf(storeOf([5]));
     await expect(disk.read(4 * BLOCK, 2 * BLOCK)).rejects.toThrow('block 5 of manifests/x/1 could not be read: block object 5 does not authenticate');

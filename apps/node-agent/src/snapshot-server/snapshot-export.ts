@@ -5,16 +5,14 @@ import { NbdExport } from './nbd-server';
 import { FillSource } from './fill-registry';
 
 const NAME_BYTES = 32;
-/** Blocks kept after a read: QEMU reads a 1 MiB block in several requests (a guest's reads, the copy-on-read of a cluster). */
+/** Blocks kept after a read: QEMU reads a 1 MiB block in several requests (its clusters, the stream job's chunks). */
 const KEPT_BLOCKS = 32;
 /**
- * Blocks fetched ahead of a sequential reader (the agent's fill reads a few blocks at a time, in order): the next ones are in
+ * Blocks fetched ahead of a sequential reader (the fill job reads one chunk at a time, in order): the next ones are in
  * flight while QEMU copies this one, as a full restore keeps 8 GETs going. Fewer than KEPT_BLOCKS, so none is evicted
  * before it is read.
  */
 const READ_AHEAD = 8;
-/** Blocks a read may start behind where the previous one ended and still count as sequential. */
-const SEQUENTIAL_SLACK = 4;
 
 /** Why a read of the snapshot failed, with what it was reading (the fill reports the last one). */
 export class SnapshotReadError extends Error {}
@@ -66,10 +64,8 @@ export class SnapshotExport implements NbdExport {
 
   /** A read that continues the previous one: the blocks after it are fetched now (failures are left to their own reads). */
   private readAhead(first: number, last: number): void {
-    // a few reads in flight at once may arrive slightly out of order: one that starts a little behind where the stream
-    // got to still continues it
-    const sequential = first <= this.nextInSequence && first >= this.nextInSequence - SEQUENTIAL_SLACK;
-    this.nextInSequence = sequential ? Math.max(this.nextInSequence, last + 1) : last + 1;
+    const sequential = first === this.nextInSequence || first === this.nextInSequence - 1;
+    this.nextInSequence = last + 1;
     if (!sequential) return;
     for (let index = last + 1; index <= last + READ_AHEAD; index++) this.block(index).catch(() => undefined);
   }

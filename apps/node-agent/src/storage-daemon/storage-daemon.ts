@@ -5,17 +5,18 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { IslandConfig } from '@island/config';
 import { InjectConfig } from '@island/platform';
+import { BlockJobInfo } from '../qmp/qmp-commands';
 import { QmpClient } from '../qmp/qmp-client';
 import { QmpCommandError } from '../qmp/qmp-errors';
 
 const run = promisify(execFile);
 
-/** QEMU limits node names to 31 characters: a kind letter and the first 30 hex digits of the volume's id. */
-function qemuName(kind: 'v' | 's' | 'c' | 'i', volumeId: string): string {
+/** QEMU limits node and job names to 31 characters: a kind letter and the first 30 hex digits of the volume's id. */
+function qemuName(kind: 'v' | 's' | 'f', volumeId: string): string {
   return `${kind}${volumeId.replace(/-/g, '').slice(0, 30)}`;
 }
 
-/** The node of a volume's image (its qcow2 format node). */
+/** The node of a volume's image. */
 export function nodeName(volumeId: string): string {
   return qemuName('v', volumeId);
 }
@@ -25,22 +26,9 @@ function sourceNodeName(volumeId: string): string {
   return qemuName('s', volumeId);
 }
 
-/**
- * The copy-on-read filter above a filling volume's image: a read of a block the image lacks is answered from the
- * snapshot and written into the image. Exports and points in time go through it while it is there.
- */
-function fillFilterName(volumeId: string): string {
-  return qemuName('c', volumeId);
-}
-
-/** The protocol node of a volume's image file. */
-function fileNodeName(volumeId: string): string {
-  return qemuName('i', volumeId);
-}
-
-/** The NBD export name through which the agent reads a filling volume that no guest export can be read through. */
-export function fillExportName(volumeId: string): string {
-  return `fill-${volumeId}`;
+/** The id of the stream job that fills a volume's image from its snapshot. */
+export function fillJobId(volumeId: string): string {
+  return qemuName('f', volumeId);
 }
 
 /** Seconds the daemon keeps retrying a lost connection to the snapshot server (an agent restart) while reads wait. */
@@ -114,8 +102,7 @@ export class StorageDaemon implements OnModuleDestroy {
   /**
    * Serves the image (idempotent): 'nbd', an NBD export; 'raw', a file showing its raw bytes (one or the other:
    * QEMU's FUSE export needs the resize permission an NBD export does not share). The daemon opens the image
-   * read-write and holds QEMU's image locks. A volume that fills from its snapshot (`fill`) is opened over that
-   * snapshot (its backing) behind a copy-on-read filter, which the exports serve.
+   * read-write and holds QEMU's image locks.
    */
   async export(volumeId: string, path: string, kind: 'nbd' | 'raw' | 'block', fill?: FillSourceSocket): Promise<ExportedVolume> {
     const qmp = await this.started();
@@ -124,32 +111,23 @@ export class StorageDaemon implements OnModuleDestroy {
     const served = nodes.some((n) => n['node-name'] === node);
     if (!served) {
       const backing = fill ? await this.addFillSource(qmp, volumeId, fill, nodes) : undefined;
-      await qmp.execute('blockdev-add', {
-        driver: 'qcow2',
-        'node-name': node,
-        file: { driver: 'file', filename: path, 'node-name': fileNodeName(volumeId) },
-        discard: 'unmap',
-        backing,
-      });
-      if (fill) await qmp.execute('blockdev-add', { driver: 'copy-on-read', 'node-name': fillFilterName(volumeId), file: node, discard: 'unmap' });
+      await qmp.execute('blockdev-add', { driver: 'qcow2', 'node-name': node, file: { driver: 'file', filename: path }, discard: 'unmap', backing });
     }
-    const top = await this.topNode(qmp, volumeId);
+    if (fill) await this.startFill(volumeId);
     const exports = await qmp.execute('query-block-exports', {});
     if (kind === 'nbd') {
       if (!exports.some((e) => e.id === node)) {
-        await qmp.execute('block-export-add', { type: 'nbd', id: node, 'node-name': top, name: volumeId, writable: true });
+        await qmp.execute('block-export-add', { type: 'nbd', id: node, 'node-name': node, name: volumeId, writable: true });
       }
       return { nbd: this.nbdUri(volumeId) };
     }
     const raw = this.rawPath(volumeId);
     try {
       if (!exports.some((e) => e.id === rawExportId(volumeId))) {
-        // the FUSE export needs the resize permission the agent's own NBD export of a filling volume does not share
-        await this.removeExport(qmp, fillExportName(volumeId), exports);
         // a FUSE export mounts over an existing regular file
         mkdirSync(this.exportsDir, { recursive: true });
         closeSync(openSync(raw, 'a', 0o600));
-        await qmp.execute('block-export-add', { type: 'fuse', id: rawExportId(volumeId), 'node-name': top, mountpoint: raw, writable: true });
+        await qmp.execute('block-export-add', { type: 'fuse', id: rawExportId(volumeId), 'node-name': node, mountpoint: raw, writable: true });
       }
       if (kind === 'raw') return { raw };
       return { raw, device: await this.loopDevice(raw) };
@@ -161,20 +139,6 @@ export class StorageDaemon implements OnModuleDestroy {
       }
       throw error;
     }
-  }
-
-  /** The node exports and points in time use: the copy-on-read filter while the volume fills, else the image's node. */
-  private async topNode(qmp: QmpClient, volumeId: string): Promise<string> {
-    const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
-    return nodes.some((n) => n['node-name'] === fillFilterName(volumeId)) ? fillFilterName(volumeId) : nodeName(volumeId);
-  }
-
-  /** Removes an export and waits until it is gone; the agent's own fill export goes even while its reader is connected. */
-  private async removeExport(qmp: QmpClient, id: string, exports: { id: string }[]): Promise<void> {
-    if (!exports.some((e) => e.id === id)) return;
-    const deleted = qmp.waitForEvent('BLOCK_EXPORT_DELETED', (d) => d.id === id);
-    await qmp.execute('block-export-del', { id, ...(id.startsWith('fill-') && { mode: 'hard' as const }) });
-    await deleted;
   }
 
   /** The loop device over a file, attached now unless one is already (idempotent). */
@@ -210,110 +174,138 @@ export class StorageDaemon implements OnModuleDestroy {
     return source;
   }
 
-  /** True while the daemon has the volume open over its snapshot (its fill has not ended: completeFill closes the source). */
-  async filling(volumeId: string): Promise<boolean> {
+  /**
+   * Starts copying every block the image lacks from its snapshot (a `block-stream` job; idempotent). While it runs, a
+   * guest read of a missing block is answered from the snapshot and kept (the job's copy-on-read); a block the guest
+   * wrote is never copied over. When it ends the image no longer has a backing file.
+   */
+  async startFill(volumeId: string): Promise<void> {
+    const qmp = await this.started();
+    const job = await this.fillJob(volumeId);
+    if (job && job.status !== 'concluded') return;
+    if (job) await this.dismissFill(volumeId); // one that failed before (its failure was reported): a new attempt
+    await qmp.execute('block-stream', {
+      'job-id': fillJobId(volumeId),
+      device: nodeName(volumeId),
+      'auto-dismiss': false,
+      'on-error': 'report',
+    });
+  }
+
+  /** The volume's fill job as the daemon shows it, or undefined (none runs, or the daemon does not). */
+  async fillJob(volumeId: string): Promise<BlockJobInfo | undefined> {
+    return (await this.fillJobs()).get(fillJobId(volumeId));
+  }
+
+  /** Every fill job, by its id (fillJobId). */
+  async fillJobs(): Promise<Map<string, BlockJobInfo>> {
     const qmp = await this.running();
-    if (!qmp) return false;
-    const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
-    return nodes.some((n) => n['node-name'] === fillFilterName(volumeId)) && nodes.some((n) => n['node-name'] === sourceNodeName(volumeId));
+    if (!qmp) return new Map();
+    const jobs = await qmp.execute('query-block-jobs', {});
+    return new Map(jobs.filter((j) => j.type === 'stream').map((j) => [j.device, j]));
+  }
+
+  /** Forgets a fill job that ended (it stays listed until dismissed, so that an agent that was down sees how it ended). */
+  async dismissFill(volumeId: string): Promise<void> {
+    const qmp = await this.started();
+    await qmp.execute('job-dismiss', { id: fillJobId(volumeId) });
   }
 
   /**
-   * Where the agent reads a filling volume so that its copy-on-read filter copies what the image lacks: the guest's
-   * FUSE file when there is one (an NBD export cannot be added beside it), else a read-only NBD export of the agent's
-   * own (added now). Undefined when the daemon does not serve the volume.
+   * Stops a fill (the volume is deleted, or a point in time needs the node): waits for the job to end, then dismisses it.
+   * True when it stopped a running job; false when there was none or it had ended (finished or failed) on its own, in
+   * which case it is left for the fill monitor to report.
    */
-  async fillReadTarget(volumeId: string): Promise<{ file: string } | { socket: string; exportName: string } | undefined> {
+  async cancelFill(volumeId: string): Promise<boolean> {
     const qmp = await this.running();
-    if (!qmp || !(await this.filling(volumeId))) return undefined;
-    const exports = await qmp.execute('query-block-exports', {});
-    if (exports.some((e) => e.id === rawExportId(volumeId))) return { file: this.rawPath(volumeId) };
-    // never the guest's own NBD export: a detach must not wait for the agent's reads
-    if (!exports.some((e) => e.id === fillExportName(volumeId))) {
-      await qmp.execute('block-export-add', {
-        type: 'nbd',
-        id: fillExportName(volumeId),
-        'node-name': fillFilterName(volumeId),
-        name: fillExportName(volumeId),
-        writable: false,
-      });
+    const job = await this.fillJob(volumeId);
+    if (!qmp || !job || job.status === 'concluded') return false;
+    const ended = qmp.waitForEvent('JOB_STATUS_CHANGE', (d) => d.id === fillJobId(volumeId) && d.status === 'concluded');
+    try {
+      await qmp.execute('block-job-cancel', { device: fillJobId(volumeId), force: true });
+    } catch (error) {
+      ended.catch(() => undefined);
+      // it ended between the look and the cancel
+      if ((await this.fillJob(volumeId))?.status === 'concluded') return false;
+      throw error;
     }
-    return { socket: this.nbdSocket, exportName: fillExportName(volumeId) };
+    await ended;
+    await this.dismissFill(volumeId);
+    return true;
   }
 
   /**
-   * Ends a fill that read every block: the image's header and node let go of the snapshot (it is an ordinary qcow2
-   * from now on), the snapshot's node goes; the filter stays in the path of a served volume until its exports go (QEMU
-   * 7.2 cannot take a node out from under an export), passing everything through. A detached volume is let go.
+   * After a fill: the snapshot's node goes, and the image too unless it is exported (a volume detached while filling is
+   * the agent's again).
    */
-  async completeFill(volumeId: string): Promise<void> {
+  async releaseFilled(volumeId: string): Promise<void> {
     const qmp = await this.running();
     if (!qmp) return;
+    const exports = await qmp.execute('query-block-exports', {});
     const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
-    const image = nodes.find((n) => n['node-name'] === nodeName(volumeId));
-    const filter = nodes.find((n) => n['node-name'] === fillFilterName(volumeId));
-    if (image && filter && image.backing_file) {
-      await qmp.execute('change-backing-file', { device: fillFilterName(volumeId), 'image-node-name': nodeName(volumeId), 'backing-file': '' });
-      const file = nodes.find((n) => n.drv === 'file' && n.file === image.file)?.['node-name'] ?? fileNodeName(volumeId);
-      await qmp.execute('blockdev-reopen', { options: [{ driver: 'qcow2', 'node-name': nodeName(volumeId), file, discard: 'unmap', backing: null }] });
-    }
+    const exported = exports.some((e) => e['node-name'] === nodeName(volumeId));
+    if (!exported && nodes.some((n) => n['node-name'] === nodeName(volumeId))) await qmp.execute('blockdev-del', { 'node-name': nodeName(volumeId) });
     if (nodes.some((n) => n['node-name'] === sourceNodeName(volumeId))) await qmp.execute('blockdev-del', { 'node-name': sourceNodeName(volumeId) });
-    const exports = await qmp.execute('query-block-exports', {});
-    await this.removeExport(qmp, fillExportName(volumeId), exports);
-    if (!exports.some((e) => e.id === nodeName(volumeId) || e.id === rawExportId(volumeId))) await this.closeImage(qmp, volumeId);
   }
 
-  /** Closes the volume's nodes in the daemon (filter, image, snapshot source), those that are open. */
-  private async closeImage(qmp: QmpClient, volumeId: string): Promise<void> {
-    const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
-    for (const name of [fillFilterName(volumeId), nodeName(volumeId), sourceNodeName(volumeId)]) {
-      if (nodes.some((n) => n['node-name'] === name)) await qmp.execute('blockdev-del', { 'node-name': name });
-    }
-  }
-
-  /** Lets go of a filling volume that is deleted: its exports, the agent's included, and its nodes. */
-  async dropFill(volumeId: string): Promise<void> {
-    const qmp = await this.running();
-    if (!qmp) return;
-    const exports = await qmp.execute('query-block-exports', {});
-    for (const id of [fillExportName(volumeId), rawExportId(volumeId), nodeName(volumeId)]) await this.removeExport(qmp, id, exports);
-    await this.closeImage(qmp, volumeId);
-  }
-
-  /**
-   * Stops serving the volume (idempotent): waits until its exports are gone, then closes the image — unless it still
-   * fills from its snapshot: then the daemon keeps it open and the agent goes on reading it through an NBD export of
-   * its own until the fill ends (completeFill) or the volume is deleted (dropFill).
-   */
+  /** Stops serving the volume (idempotent): waits until its exports are gone, then closes the image. */
   async unexport(volumeId: string): Promise<void> {
     const qmp = await this.running();
     if (!qmp) {
       rmSync(this.rawPath(volumeId), { force: true });
       return;
     }
+    const node = nodeName(volumeId);
     // a loop device keeps the FUSE file busy: it goes first
     for (const device of await this.loopDevicesOf(this.rawPath(volumeId))) await run('losetup', ['--detach', device]);
     const exports = await qmp.execute('query-block-exports', {});
-    for (const id of [rawExportId(volumeId), nodeName(volumeId)]) await this.removeExport(qmp, id, exports);
+    for (const id of [rawExportId(volumeId), node]) {
+      if (!exports.some((e) => e.id === id)) continue;
+      const deleted = qmp.waitForEvent('BLOCK_EXPORT_DELETED', (d) => d.id === id);
+      await qmp.execute('block-export-del', { id });
+      await deleted;
+    }
     rmSync(this.rawPath(volumeId), { force: true });
-    if (await this.filling(volumeId)) return;
-    await this.closeImage(qmp, volumeId);
+    // a volume still filling stays open in the daemon until its fill ends (releaseFilled) or is cancelled
+    if (await this.fillJob(volumeId)) return;
+    const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
+    if (nodes.some((n) => n['node-name'] === node)) await qmp.execute('blockdev-del', { 'node-name': node });
+    if (nodes.some((n) => n['node-name'] === sourceNodeName(volumeId))) await qmp.execute('blockdev-del', { 'node-name': sourceNodeName(volumeId) });
   }
 
   /** Takes internal snapshots of exported volumes at one instant (one transaction), while writes go on. */
   async snapshot(points: { volumeId: string; name: string }[]): Promise<void> {
     const qmp = await this.started();
-    const devices = await Promise.all(points.map((p) => this.topNode(qmp, p.volumeId)));
-    await qmp.execute('transaction', {
-      actions: points.map((p, i) => ({ type: 'blockdev-snapshot-internal-sync' as const, data: { device: devices[i], name: p.name } })),
-    });
+    await this.withFillsPaused(
+      points.map((p) => p.volumeId),
+      () =>
+        qmp.execute('transaction', {
+          actions: points.map((p) => ({ type: 'blockdev-snapshot-internal-sync' as const, data: { device: nodeName(p.volumeId), name: p.name } })),
+        }),
+    );
+  }
+
+  /**
+   * Runs `work` with the volumes' fills stopped: QEMU takes and deletes internal snapshots only on a node no job uses.
+   * A stopped fill keeps what it copied; started again, it skips that.
+   */
+  private async withFillsPaused<T>(volumeIds: string[], work: () => Promise<T>): Promise<T> {
+    const filling: string[] = [];
+    for (const volumeId of volumeIds) {
+      if (await this.cancelFill(volumeId)) filling.push(volumeId);
+    }
+    try {
+      return await work();
+    } finally {
+      for (const volumeId of filling) await this.startFill(volumeId);
+    }
   }
 
   /** Deletes an internal snapshot through the daemon; one already gone is fine. */
   async deleteSnapshot(volumeId: string, name: string): Promise<void> {
     const qmp = await this.started();
     try {
-      await qmp.execute('blockdev-snapshot-delete-internal-sync', { device: await this.topNode(qmp, volumeId), name });
+      await this.withFillsPaused([volumeId], () => qmp.execute('blockdev-snapshot-delete-internal-sync', { device: nodeName(volumeId), name }));
     } catch (error) {
       if (error instanceof QmpCommandError && /not found|doesn't exist|does not exist/i.test(error.description)) return;
       throw error;
@@ -345,8 +337,6 @@ export class StorageDaemon implements OnModuleDestroy {
     if (qmp) return qmp;
     mkdirSync(this.dir, { recursive: true });
     this.logger.log(`starting qemu-storage-daemon (monitor ${this.qmpSocket}, NBD ${this.nbdSocket})`);
-    // --daemonize: started without it (stderr kept in a log file), the daemon's FUSE exports stalled their detach in
-    // the e2e suite; QEMU's own messages are then lost (it sends them to /dev/null)
     await run('qemu-storage-daemon', [
       '--chardev',
       `socket,id=qmp,path=${this.qmpSocket},server=on,wait=off`,
