@@ -104,11 +104,14 @@ describe('scheduled scrubs that repair', () => {
     } finally {
       await swift.close();
     }
+    // the worker logs the repair after its PUT: the line may reach the test a moment after the object does
+    const repairLine = `${name.slice(7)} was corrupt; repaired from RegionTwo`;
+    await until('the scrub to log the repair', async () => (island.logs().includes(repairLine) ? true : undefined));
     const scrubLog = island
       .logs()
       .split('\n')
       .filter((line) => line.includes('scrub'));
-    expect(scrubLog.filter((line) => line.includes(`${name.slice(7)} was corrupt; repaired from RegionTwo`))).toHaveLength(1);
+    expect(scrubLog.filter((line) => line.includes(repairLine))).toHaveLength(1);
     expect(await gcMetrics()).toMatch(/island_scrub_blocks_repaired_total\{region="RegionOne",from="RegionTwo"\} 1\b/);
     expect(island.json('snapshot', 'show', taken[0].id)).toMatchObject({ damaged: false, damagedReason: null });
     await expectRestoresBitExact(taken[0].id, taken[0].content);

@@ -55,6 +55,8 @@ export class Qcow2Image {
   private closed = false;
   /** Set when an atomic change failed half way: the cached metadata no longer matches the disk. */
   private abandoned: Error | undefined;
+  /** The last write, flush or atomic change issued: each runs whole (allocation, L2 update) before the next starts. */
+  private lastWrite: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly path: string,
@@ -206,15 +208,29 @@ export class Qcow2Image {
   }
 
   /** Writes guest bytes to the active image; whole clusters of zeros become zero clusters (v3). */
-  async write(offset: number, data: Buffer): Promise<void> {
+  write(offset: number, data: Buffer): Promise<void> {
     this.requireWritable();
-    await this.writer.write(offset, data);
+    return this.inIssueOrder(() => this.writer.write(offset, data));
   }
 
   /** Makes guest bytes read as zero; whole clusters become zero clusters (v3) or unallocated (v2, no backing). */
-  async writeZeroes(offset: number, length: number): Promise<void> {
+  writeZeroes(offset: number, length: number): Promise<void> {
     this.requireWritable();
-    await this.writer.writeZeroes(offset, length);
+    return this.inIssueOrder(() => this.writer.writeZeroes(offset, length));
+  }
+
+  /**
+   * Callers may issue writes without waiting for the previous one (the CLI's export writes several blocks at
+   * once); two writes allocating the same L2 table or refcount block together would each take their own.
+   */
+  private inIssueOrder<T>(work: () => Promise<T>): Promise<T> {
+    const run = () => {
+      this.requireWritable();
+      return work();
+    };
+    const next = this.lastWrite.then(run, run);
+    this.lastWrite = next.catch(() => undefined);
+    return next;
   }
 
   private requireWritable(): void {
@@ -230,7 +246,7 @@ export class Qcow2Image {
     if (!this.writable) return;
     this.requireWritable();
     if (this.metadata.inAtomicChange) throw new ImageUsageError('flush() inside an atomic change');
-    await this.metadata.flush();
+    await this.inIssueOrder(() => this.metadata.flush());
   }
 
   /**
@@ -241,7 +257,7 @@ export class Qcow2Image {
   async atomically(change: () => Promise<void>): Promise<void> {
     this.requireWritable();
     try {
-      await this.metadata.atomically(change);
+      await this.inIssueOrder(() => this.metadata.atomically(change));
     } catch (error) {
       this.abandoned = error instanceof Error ? error : new Error(String(error));
       throw error;
