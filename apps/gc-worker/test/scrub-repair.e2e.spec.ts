@@ -117,6 +117,33 @@ describe('scheduled scrubs that repair', () => {
     await expectRestoresBitExact(taken[0].id, taken[0].content);
   }, 600_000);
 
+  it('puts back a block lost in every region from the volume whose point in time still holds it, and the snapshot restores bit-exact', async () => {
+    const kept = randomBytes(MIB);
+    const { volumeId, taken } = await volumeWith([
+      [
+        [4, kept],
+        [6, randomBytes(MIB)],
+      ],
+    ]);
+    const name = `blocks/${await hashOf(kept)}`;
+    expect((await island.swiftObjects('blocks/', 'RegionTwo')).has(name)).toBe(false);
+    const damaged = Buffer.from(await flipLastByte(name));
+    damaged[damaged.length - 1] ^= 0xff;
+
+    const repairLine = `${name.slice(7)} was corrupt; repaired from volume ${volumeId} on `;
+    await until('the scrub to put the block back from the volume', async () => (island.logs().includes(repairLine) ? true : undefined));
+    const swift = localSwift('RegionOne');
+    try {
+      // sealed again from the volume's bytes (a new nonce): another object than the damaged one
+      expect((await swift.getObject(island.container, name)).equals(damaged)).toBe(false);
+    } finally {
+      await swift.close();
+    }
+    expect(await gcMetrics()).toMatch(/island_scrub_blocks_repaired_total\{region="RegionOne",from="volume"\} 1\b/);
+    expect(island.json('snapshot', 'show', taken[0].id)).toMatchObject({ damaged: false, damagedReason: null });
+    await expectRestoresBitExact(taken[0].id, taken[0].content);
+  }, 600_000);
+
   it('marks exactly the snapshots that need a block lost with no copy elsewhere (corrupt or deleted) as damaged, until the same bytes are uploaded again', async () => {
     const [x, y, z] = [randomBytes(MIB), randomBytes(MIB), randomBytes(MIB)];
     // a1 needs x and y; a2 overwrote x (needs y only); b1 needs z; c1 shares nothing
@@ -127,7 +154,8 @@ describe('scheduled scrubs that repair', () => {
       ],
       [[0, randomBytes(MIB)]],
     ]);
-    const b = await volumeWith([[[2, z]]]);
+    // b2 overwrote z: no volume holds it any more (a head version would be put back from the volume)
+    const b = await volumeWith([[[2, z]], [[2, randomBytes(MIB)]]]);
     const c = await volumeWith([[[0, randomBytes(MIB)]]]);
     const [a1, a2] = a.taken.map((t) => t.id);
     const b1 = b.taken[0].id;

@@ -9,6 +9,7 @@ import { ManifestJobs } from './jobs/manifest-jobs';
 import { RestoreJobs } from './jobs/restore-jobs';
 import { UploadJobs } from './jobs/upload-jobs';
 import { BlockJobs } from './jobs/block-jobs';
+import { BlockRecoverJobs } from './jobs/block-recover-jobs';
 
 /** A snapshot worker: moves blocks between this host's images and Swift, and between regions. */
 @Module({
@@ -20,7 +21,7 @@ import { BlockJobs } from './jobs/block-jobs';
     CatalogModule.forRoot({ applicationName: 'island-worker', migrate: false }),
     MessagingModule.forService('snapshot-worker', { prefetch: 2 }),
   ],
-  providers: [UploadJobs, ManifestJobs, RestoreJobs, CopyJobs, BlockJobs],
+  providers: [UploadJobs, ManifestJobs, RestoreJobs, CopyJobs, BlockJobs, BlockRecoverJobs],
 })
 export class WorkerModule implements OnModuleInit {
   constructor(

@@ -124,18 +124,30 @@ export class SwiftBlockStore {
    * Repairs this container's object of a block from another region's store: reads `source`'s object, checks that it
    * decodes and authenticates under the block's name (with `keys` for a sealed block; the name bound in is the same in
    * every region's container), PUTs it here with its MD5 over whatever is here, and reads it back through getBlock.
-   * This is the one write that replaces a block object (every other PUT is write-once): what it replaces is missing or
-   * failed that same check, and what replaces it is the block's own bytes. Returns the object's size. Throws
-   * SwiftNotFoundError when `source` lacks the block, CorruptObjectError when its copy is damaged too or the repaired
-   * object does not read back whole.
+   * This and replaceBlock are the writes that replace a block object (every other PUT is write-once): what they
+   * replace is missing or failed that same check, and what replaces it is the block's own bytes. Returns the object's
+   * size. Throws SwiftNotFoundError when `source` lacks the block, CorruptObjectError when its copy is damaged too or
+   * the repaired object does not read back whole.
    */
   async repairBlockFrom(source: SwiftBlockStore, hash: Buffer, keys?: ProjectKeys): Promise<number> {
-    const name = objectNames.block(hash);
     const { data, md5 } = await source.readBlockObject(hash);
-    this.decoder.decode(data, hash, name, keys);
-    await this.swift.putObject(this.container, name, data, { md5 });
+    this.decoder.decode(data, hash, objectNames.block(hash), keys);
+    return this.replaceVerified(hash, data, md5, keys);
+  }
+
+  /**
+   * Repairs this container's object of a block from its content encoded anew (read from a volume that still holds
+   * it): checked to decode under its name, PUT over whatever is here, read back through getBlock. Returns its size.
+   */
+  async replaceBlock(block: EncodedBlock, keys?: ProjectKeys): Promise<number> {
+    this.decoder.decode(block.object, block.hash, objectNames.block(block.hash), keys);
+    return this.replaceVerified(block.hash, block.object, undefined, keys);
+  }
+
+  private async replaceVerified(hash: Buffer, object: Buffer, md5: string | undefined, keys?: ProjectKeys): Promise<number> {
+    await this.swift.putObject(this.container, objectNames.block(hash), object, { md5 });
     await this.getBlock(hash, keys);
-    return data.length;
+    return object.length;
   }
 
   /** The stored object's size, or undefined when it is absent. */

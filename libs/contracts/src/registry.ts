@@ -22,6 +22,7 @@ export const CONTRACTS = [
   worker.SnapshotWriteManifest,
   worker.SnapshotCopy,
   worker.BlockRead,
+  worker.BlockRecover,
   gc.GcRun,
   gc.Fsck,
   gc.CatalogRebuild,

@@ -7,6 +7,8 @@ import { ServiceName } from './contract';
  *   agent.<host>.<name>.v<n>     → island.agent.<host>     (the one agent of that host)
  *   worker.<host>.<name>.v<n>    → island.worker.<host>    (that host's workers compete: they read its disk)
  *   worker.any.<name>.v<n>       → island.worker           (every worker competes: no local data needed)
+ *   read.<name>.v<n>             → island.worker.read      (every worker competes: reads a caller waits for, with
+ *                                                            their own prefetch so they never queue behind jobs)
  *   gc.<name>.v<n>               → island.gc               (GC replicas compete)
  */
 export const EXCHANGE = 'island';
@@ -14,13 +16,19 @@ export const EXCHANGE = 'island';
 export interface QueueSpec {
   name: string;
   bindings: string[];
+  /** Consumed on a channel of its own with this many messages in flight (default: the service's channel and prefetch). */
+  prefetch?: number;
 }
+
+/** Block reads a worker serves at once: each holds a block (≤ 4 MiB) and waits mostly on Swift. */
+export const WORKER_READ_PREFETCH = 16;
 
 export const routes = {
   event: (name: string, version: number) => `event.${name}.v${version}`,
   agent: (host: string, name: string, version: number) => `agent.${host}.${name}.v${version}`,
   hostWorker: (host: string, name: string, version: number) => `worker.${host}.${name}.v${version}`,
   anyWorker: (name: string, version: number) => `worker.any.${name}.v${version}`,
+  read: (name: string, version: number) => `read.${name}.v${version}`,
   gc: (name: string, version: number) => `gc.${name}.v${version}`,
 };
 
@@ -39,6 +47,7 @@ export function queuesFor(service: ServiceName, host?: string): QueueSpec[] {
       return [
         { name: `island.worker.${needHost()}`, bindings: [`worker.${needHost()}.#`] },
         { name: 'island.worker', bindings: ['worker.any.#'] },
+        { name: 'island.worker.read', bindings: ['read.#'], prefetch: WORKER_READ_PREFETCH },
       ];
     case 'gc-worker':
       return [{ name: 'island.gc', bindings: ['gc.#'] }];

@@ -5,7 +5,7 @@ export interface MessagingOptions {
   /** Required by host-scoped services (node-agent, snapshot-worker). */
   host?: string;
   url: string;
-  /** Unacknowledged deliveries per consumer channel. */
+  /** Unacknowledged deliveries per consumer (a queue may set its own: QueueSpec.prefetch). */
   prefetch: number;
   /** Prefixes every exchange and queue name: isolates tests from a running island. */
   namespace?: string;

@@ -97,9 +97,12 @@ export class MessagingModule implements OnApplicationBootstrap, OnApplicationShu
     this.connection.onConnect(async (model: ChannelModel) => {
       const channel = await model.createChannel();
       channel.on('error', (error: Error) => this.logger.warn(`consumer channel: ${error.message}`));
-      await channel.prefetch(this.options.prefetch);
       const declared = await declareTopology(channel, this.names, queues, retryDelays);
-      for (const queue of declared) await this.consume(channel, queue, dispatcher);
+      for (const [i, queue] of declared.entries()) {
+        // RabbitMQ applies a (non-global) prefetch to each consumer started after it: a queue may have its own
+        await channel.prefetch(queues[i].prefetch ?? this.options.prefetch);
+        await this.consume(channel, queue, dispatcher);
+      }
       this.logger.log(`${service} consuming ${declared.join(', ')} (${handlers.length} handlers)`);
     });
     this.readiness.register('rabbitmq', async () => this.connection.assertConnected());

@@ -4,7 +4,7 @@ import { Injectable, INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { connect } from 'amqplib';
 import { IsInt, IsString } from 'class-validator';
-import { defineContract, routes } from '@island/contracts';
+import { ContractDefinition, defineContract, routes, ServiceName, WORKER_READ_PREFETCH } from '@island/contracts';
 import { HealthModule, MetricsModule, ReadinessRegistry } from '@island/platform';
 import { HandlerSetupError, HEADERS, MessageContext, MessagePublisher, MessagingModule, OnMessage, PermanentMessageError } from './index';
 
@@ -20,6 +20,24 @@ class Pong {
   @IsString() text!: string;
 }
 const PongV1 = defineContract({ name: 'TestPong', version: 1, kind: 'event', consumer: 'api', schema: Pong, routingKey: () => routes.event('TestPong', 1) });
+
+/** Worker jobs: one on a queue with its own prefetch (reads), one on the service's ordinary queue. */
+const ReadV1 = defineContract({
+  name: 'TestRead',
+  version: 1,
+  kind: 'job',
+  consumer: 'snapshot-worker',
+  schema: Pong,
+  routingKey: () => routes.read('TestRead', 1),
+});
+const SlowJobV1 = defineContract({
+  name: 'TestSlowJob',
+  version: 1,
+  kind: 'job',
+  consumer: 'snapshot-worker',
+  schema: Pong,
+  routingKey: () => routes.anyWorker('TestSlowJob', 1),
+});
 
 type Behaviour = (payload: Ping, context: MessageContext) => Promise<void> | void;
 
@@ -67,13 +85,38 @@ class SecondPongHandler {
   }
 }
 
-async function startApp(namespace: string, handlers: (new () => object)[], contracts = [PingV1, PongV1]): Promise<INestApplicationContext> {
+/** Counts handlers running at once per contract; each waits until the test lets them all go. */
+const running = { read: 0, maxRead: 0, slow: 0, maxSlow: 0, release: () => undefined as void, gate: Promise.resolve() };
+
+@Injectable()
+class WorkerHandlers {
+  @OnMessage(ReadV1)
+  async onRead() {
+    running.maxRead = Math.max(running.maxRead, ++running.read);
+    await running.gate;
+    running.read--;
+  }
+
+  @OnMessage(SlowJobV1)
+  async onSlow() {
+    running.maxSlow = Math.max(running.maxSlow, ++running.slow);
+    await running.gate;
+    running.slow--;
+  }
+}
+
+async function startApp(
+  namespace: string,
+  handlers: (new () => object)[],
+  contracts: ContractDefinition[] = [PingV1, PongV1],
+  service: { service: ServiceName; host?: string } = { service: 'api' },
+): Promise<INestApplicationContext> {
   @Module({
     imports: [
       HealthModule,
       MetricsModule,
       MessagingModule.forRootAsync({
-        useFactory: () => ({ service: 'api', url: AMQP_URL, prefetch: 4, namespace, retryDelaysMs: [200, 400], contracts, shutdownGraceMs: 0 }),
+        useFactory: () => ({ ...service, url: AMQP_URL, prefetch: 4, namespace, retryDelaysMs: [200, 400], contracts, shutdownGraceMs: 0 }),
       }),
     ],
     providers: handlers,
@@ -109,7 +152,10 @@ async function waitForDeadLetters(namespace: string, count: number) {
 async function removeNamespace(namespace: string) {
   const conn = await connect(AMQP_URL);
   const ch = await conn.createChannel();
-  for (const q of ['island.api', 'island.api.retry.200ms', 'island.api.retry.400ms', 'island.dead']) await ch.deleteQueue(`${namespace}.${q}`);
+  for (const q of ['island.api', 'island.worker.h1', 'island.worker', 'island.worker.read']) {
+    for (const name of [q, `${q}.retry.200ms`, `${q}.retry.400ms`]) await ch.deleteQueue(`${namespace}.${name}`);
+  }
+  await ch.deleteQueue(`${namespace}.island.dead`);
   for (const x of ['island', 'island.dead']) await ch.deleteExchange(`${namespace}.${x}`);
   await conn.close();
 }
@@ -224,6 +270,18 @@ describe('messaging on the real RabbitMQ', () => {
     await inbox.waitFor(1);
     expect(inbox.received[0].context.redelivered).toBe(true);
     release();
+  });
+
+  it("gives a queue with a prefetch of its own that many messages in flight, while the service's other queues keep theirs", async () => {
+    running.gate = new Promise<void>((resolve) => (running.release = resolve));
+    app = await startApp(namespace, [WorkerHandlers], [ReadV1, SlowJobV1], { service: 'snapshot-worker', host: 'h1' });
+    const publisher = app.get(MessagePublisher);
+    for (let i = 0; i < 10; i++) await publisher.publish(SlowJobV1, { text: `job ${i}` });
+    for (let i = 0; i < WORKER_READ_PREFETCH + 4; i++) await publisher.publish(ReadV1, { text: `read ${i}` });
+    for (let i = 0; i < 200 && (running.read < WORKER_READ_PREFETCH || running.slow < 4); i++) await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, 200)); // time for any delivery past the limits to arrive
+    expect({ reads: running.maxRead, jobs: running.maxSlow }).toEqual({ reads: WORKER_READ_PREFETCH, jobs: 4 });
+    running.release();
   });
 
   it('reconnects after the broker drops its connection and consumes again', async () => {

@@ -312,7 +312,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
       const ch = await conn.createChannel();
       const ns = env.ISLAND_AMQP_NAMESPACE;
       const hostQueues = hosts.flatMap((h) => [`${ns}.island.agent.${h.name}`, `${ns}.island.worker.${h.name}`]);
-      for (const q of [`${ns}.island.api`, ...hostQueues, `${ns}.island.worker`, `${ns}.island.gc`, `${ns}.island.dead`]) {
+      for (const q of [`${ns}.island.api`, ...hostQueues, `${ns}.island.worker`, `${ns}.island.worker.read`, `${ns}.island.gc`, `${ns}.island.dead`]) {
         await ch.deleteQueue(q).catch(() => undefined);
         for (const delay of [1000, 5000, 30000, 120000, 300000]) await ch.deleteQueue(`${q}.retry.${delay}ms`).catch(() => undefined);
       }

@@ -25,6 +25,41 @@ export async function unrepairedDamagedBlocks(m: EntityManager, region: string):
   return rows.map(toPresentBlock);
 }
 
+/** A volume whose point in time on its host still holds a block's bytes (its head content, at `blockIndex`). */
+export interface BlockHolder {
+  volumeId: string;
+  host: string;
+  imagePath: string;
+  pointInTime: string;
+  blockIndex: number;
+  blockSize: number;
+}
+
+/**
+ * Volumes of the project whose head content — what their point in time on the host equals — holds block `hash`: where
+ * a block lost in every region can still be read. Scans block_version by hash (no index serves it): a repair's
+ * question, asked once per lost block, not on any write path.
+ */
+export async function volumesHoldingBlock(m: EntityManager, projectId: string, hash: Buffer, limit: number): Promise<BlockHolder[]> {
+  const rows = await sqlRows<{ id: string; host: string; image_path: string; point_in_time: string; block_index: string; block_size: number }>(
+    m,
+    `SELECT v.id, v.host, v.image_path, v.point_in_time, bv.block_index, v.block_size
+       FROM block_version bv JOIN volume v ON v.id = bv.volume_id
+      WHERE bv.hash = $2 AND bv.last_seq IS NULL AND v.project_id = $1 AND v.deleted_at IS NULL
+        AND v.host IS NOT NULL AND v.image_path IS NOT NULL AND v.point_in_time IS NOT NULL
+      ORDER BY v.id LIMIT $3`,
+    [projectId, hash, limit],
+  );
+  return rows.map((r) => ({
+    volumeId: r.id,
+    host: r.host,
+    imagePath: r.image_path,
+    pointInTime: r.point_in_time,
+    blockIndex: Number(r.block_index),
+    blockSize: r.block_size,
+  }));
+}
+
 /**
  * Marks a block lost in Swift: `uploading` again, so that the next snapshot holding the same bytes claims it as
  * absent and uploads it (a claim treats `uploading` as "upload"), with why. Only a block still `present` (or already

@@ -30,6 +30,10 @@ const hostWorkerJob = <N extends string, P extends { host: string }>(name: N, sc
 const anyWorkerJob = <N extends string, P extends object>(name: N, schema: new () => P, onFailure: FailurePolicy<P>, version = 1) =>
   defineContract({ name, version, kind: 'job', consumer: 'snapshot-worker', schema, routingKey: () => routes.anyWorker(name, version), onFailure });
 
+/** A read a caller waits for (any worker): its own queue and prefetch, never behind uploads and copies. */
+const readJob = <N extends string, P extends object>(name: N, schema: new () => P, onFailure: FailurePolicy<P>, version = 1) =>
+  defineContract({ name, version, kind: 'job', consumer: 'snapshot-worker', schema, routingKey: () => routes.read(name, version), onFailure });
+
 const endsSnapshot = <P extends { snapshotId: string }>(): FailurePolicy<P> => ({ ends: 'snapshot', resourceId: (p) => p.snapshotId });
 
 /** Upper bound on blocks per upload part: parts are what several workers share. */
@@ -131,7 +135,30 @@ export class BlockReadJob {
   @IsBlockSize() blockSize!: number;
   @IsByteCount() length!: number;
 }
-export const BlockRead = anyWorkerJob('block.read', BlockReadJob, { ends: null, resourceId: (p) => p.name });
+export const BlockRead = readJob('block.read', BlockReadJob, { ends: null, resourceId: (p) => p.name });
 
 /** Headers of a block read's answer: the body's SHA-256 (checked by the API before it passes the bytes on), or why it failed. */
 export const BLOCK_READ_REPLY = { sha256: 'x-island-sha256', error: 'x-island-error' } as const;
+
+/**
+ * Put a lost block (missing or corrupt in `region`'s Swift, with no whole copy in another region) back from a volume
+ * on this host whose point in time still holds it at `blockIndex` (the GC worker's scrub asks; a request with a reply,
+ * like block.read). The worker reads the block from the point in time, names it under the project's key and writes
+ * it only when that name is `name`: a point in time released or replaced meanwhile is refused, never stored.
+ */
+export class BlockRecoverJob {
+  @IsHostName() host!: string;
+  @IsString() projectId!: string;
+  /** Where the block is lost (the volume itself may be in another region: names are the project's, not a region's). */
+  @IsRegionName() region!: string;
+  @IsSha256Hex() name!: string;
+  @IsResourceId() volumeId!: string;
+  @IsAbsolutePath() path!: string;
+  @IsPointInTime() pointInTime!: string;
+  @IsCount() blockIndex!: number;
+  @IsBlockSize() blockSize!: number;
+}
+export const BlockRecover = hostWorkerJob('block.recover', BlockRecoverJob, { ends: null, resourceId: (p) => p.name });
+
+/** Headers of a recovery's answer: the size of the object now stored, or why the block was not recovered. */
+export const BLOCK_RECOVER_REPLY = { storedSize: 'x-island-stored-size', error: 'x-island-error' } as const;
