@@ -23,6 +23,7 @@ import { LazyFills1765300000000 } from './migrations/1765300000000-lazy-fills';
 import { ChangedBlocks1765400000000 } from './migrations/1765400000000-changed-blocks';
 import { SnapshotRecycleBin1765500000000 } from './migrations/1765500000000-snapshot-recycle-bin';
 import { BlockScrubs1765600000000 } from './migrations/1765600000000-block-scrubs';
+import { CoveringVersionIndexes1765700000000 } from './migrations/1765700000000-covering-version-indexes';
 
 export const CATALOG_ENTITIES = [ProjectEntity, RegionEntity, HostEntity, VolumeEntity, SnapshotEntity, JobEntity, OutboxEntity];
 export const CATALOG_MIGRATIONS = [
@@ -43,6 +44,7 @@ export const CATALOG_MIGRATIONS = [
   ChangedBlocks1765400000000,
   SnapshotRecycleBin1765500000000,
   BlockScrubs1765600000000,
+  CoveringVersionIndexes1765700000000,
 ];
 
 /** TypeORM options for the catalog; schema changes only through migrations, never `synchronize`. */
