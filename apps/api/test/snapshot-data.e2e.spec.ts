@@ -168,6 +168,7 @@ describe('changed blocks, block reads and exports of snapshots', () => {
     expect(bytes.equals(models[3].subarray(12 * MIB, 13 * MIB))).toBe(true);
     expect(block.headers.get('x-checksum-sha256')).toBe(createHash('sha256').update(bytes).digest('hex'));
     expect(block.headers.get('x-island-hole')).toBe('false');
+    expect(block.headers.get('etag')).toBe(`"${block.headers.get('x-checksum-sha256')}"`);
 
     await new Promise((r) => setTimeout(r, 1000)); // the proxy logs after it answers
     const before = gets();
