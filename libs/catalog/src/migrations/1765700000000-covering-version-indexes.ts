@@ -23,7 +23,10 @@ export class CoveringVersionIndexes1765700000000 implements MigrationInterface {
   }
 }
 
-/** Builds the new index beside the old one, so the statements that use it always have one. */
+/**
+ * Builds the new index beside the old one, so the statements that use it always have one. A plain CREATE INDEX (a
+ * migration runs in a transaction): writes to block_version wait while it builds, for a time that grows with the versions.
+ */
 async function replace(q: QueryRunner, name: string, definition: string): Promise<void> {
   await q.query(`CREATE INDEX ${name}_next ON block_version ${definition}`);
   await q.query(`DROP INDEX ${name}`);
