@@ -57,18 +57,40 @@ describe('fsck and catalog rebuild', () => {
       expect(fsck()).toMatchObject({ code: 0, report: { ok: true, problems: [] } });
       expect(await swift.objectExists(island.container, `blocks/${orphanHash}`)).toBe(false);
 
-      // damage that cannot be repaired is reported, never hidden: a referenced block with other bytes
-      const { rows } = await db.query(`SELECT encode(hash, 'hex') AS hash FROM block WHERE refcount > 0 LIMIT 1`);
+      const corrupt = async (hash: string) => {
+        const original = await swift.getObject(island.container, `blocks/${hash}`);
+        const damaged = Buffer.from(original);
+        damaged[damaged.length - 1] ^= 0xff;
+        await swift.putObject(island.container, `blocks/${hash}`, damaged);
+        return original;
+      };
+      // a corrupt block the volume still holds (its head, which its point in time on the host equals) is put back from it
+      const head = (await db.query(`SELECT encode(hash, 'hex') AS hash FROM block_version WHERE volume_id = $1 AND last_seq IS NULL LIMIT 1`, [volumeId]))
+        .rows[0].hash as string;
+      await corrupt(head);
+      const mended = fsck('--deep', '--repair');
+      expect(mended).toMatchObject({ code: 0, report: { ok: true } });
+      expect(mended.report.problems).toEqual([
+        expect.objectContaining({ kind: 'block-repaired', hash: head, problem: 'corrupt', from: expect.stringMatching(new RegExp(`^volume ${volumeId} on `)) }),
+      ]);
+      expect(fsck('--deep')).toMatchObject({ code: 0, report: { ok: true, problems: [] } });
+
+      // damage that cannot be repaired is reported, never hidden: a block only an older snapshot needs, with other bytes
+      await io.write(path, 0, randomBytes(3 * MIB), model);
+      await io.snapshot(volumeId);
+      const { rows } = await db.query(
+        `SELECT encode(v.hash, 'hex') AS hash FROM block_version v JOIN block b ON b.hash = v.hash WHERE v.volume_id = $1 AND v.last_seq IS NOT NULL AND b.refcount > 0 LIMIT 1`,
+        [volumeId],
+      );
       const victim = `blocks/${rows[0].hash}`;
-      const original = await swift.getObject(island.container, victim);
-      const damaged = Buffer.from(original);
-      damaged[damaged.length - 1] ^= 0xff;
-      await swift.putObject(island.container, victim, damaged);
-      // with no other region to repair it from, it is marked damaged (its object deleted, for an upload to write it again)
+      const original = await corrupt(rows[0].hash);
+      // with no other region or volume to repair it from, it is marked damaged (its object deleted, for an upload to write it again)
       const deep = fsck('--deep', '--repair');
       expect(deep.code).toBe(1);
       expect(deep.report.problems).toEqual(
-        expect.arrayContaining([expect.objectContaining({ kind: 'block-corrupt', hash: rows[0].hash, damaged: expect.stringMatching(/no other region/) })]),
+        expect.arrayContaining([
+          expect.objectContaining({ kind: 'block-corrupt', hash: rows[0].hash, damaged: expect.stringMatching(/no other region or volume/) }),
+        ]),
       );
       expect(deep.report.damage).toMatchObject({ damagedBlocks: 1 });
       expect(fsck('--deep').report.problems).toEqual([expect.objectContaining({ kind: 'block-damaged', hash: rows[0].hash })]);
