@@ -16,7 +16,7 @@ export const EXCHANGE = 'island';
 export interface QueueSpec {
   name: string;
   bindings: string[];
-  /** Consumed on a channel of its own with this many messages in flight (default: the service's channel and prefetch). */
+  /** Consumed with this many messages in flight (default: the service's prefetch); RabbitMQ counts it per consumer. */
   prefetch?: number;
 }
 

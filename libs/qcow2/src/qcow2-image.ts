@@ -208,15 +208,15 @@ export class Qcow2Image {
   }
 
   /** Writes guest bytes to the active image; whole clusters of zeros become zero clusters (v3). */
-  write(offset: number, data: Buffer): Promise<void> {
+  async write(offset: number, data: Buffer): Promise<void> {
     this.requireWritable();
-    return this.inIssueOrder(() => this.writer.write(offset, data));
+    await this.inIssueOrder(() => this.writer.write(offset, data));
   }
 
   /** Makes guest bytes read as zero; whole clusters become zero clusters (v3) or unallocated (v2, no backing). */
-  writeZeroes(offset: number, length: number): Promise<void> {
+  async writeZeroes(offset: number, length: number): Promise<void> {
     this.requireWritable();
-    return this.inIssueOrder(() => this.writer.writeZeroes(offset, length));
+    await this.inIssueOrder(() => this.writer.writeZeroes(offset, length));
   }
 
   /**
