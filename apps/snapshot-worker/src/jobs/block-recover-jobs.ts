@@ -3,8 +3,8 @@ import { BlockEncoderPool, objectNames, ProjectKeyService, RegionStores } from '
 import { BLOCK_RECOVER_REPLY, BlockRecover, BlockRecoverJob } from '@island/contracts';
 import { MessageContext, MessagePublisher, OnMessage } from '@island/messaging';
 import { IslandConfig } from '@island/config';
-import { InjectConfig, insideDataDir, MetricsService } from '@island/platform';
-import { Qcow2Image, retryingTornReads } from '@island/qcow2';
+import { InjectConfig, MetricsService } from '@island/platform';
+import { openPointInTime } from './point-in-time-image';
 
 /**
  * Puts a lost block back from a volume of this host (the scrub's request, when no other region has a whole copy):
@@ -42,17 +42,15 @@ export class BlockRecoverJobs {
   }
 
   private async recoverFromVolume(job: BlockRecoverJob): Promise<number> {
-    const content = await retryingTornReads(async () => {
-      const image = await Qcow2Image.open(insideDataDir(this.config.host.dataDir, job.path));
-      try {
-        const view = await image.snapshotView(job.pointInTime);
-        const offset = job.blockIndex * job.blockSize;
-        if (offset >= view.size) throw new Error(`block ${job.blockIndex} is past the end of point in time ${job.pointInTime}`);
-        return await image.readView(view, offset, Math.min(job.blockSize, view.size - offset));
-      } finally {
-        await image.close();
-      }
-    });
+    const { image, view } = await openPointInTime(this.config.host.dataDir, job.path, job.pointInTime);
+    let content: Buffer;
+    try {
+      const offset = job.blockIndex * job.blockSize;
+      if (offset >= view.size) throw new Error(`block ${job.blockIndex} is past the end of point in time ${job.pointInTime}`);
+      content = await image.readView(view, offset, Math.min(job.blockSize, view.size - offset));
+    } finally {
+      await image.close();
+    }
     const keys = await this.projectKeys.keysForWriting(job.projectId, job.region);
     const name = keys.blockName(content);
     if (name.toString('hex') !== job.name) {

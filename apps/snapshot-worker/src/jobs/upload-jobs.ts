@@ -6,9 +6,10 @@ import { claimBlocks, markBlocksPresent, SnapshotNotUploadingError } from '@isla
 import { IslandConfig } from '@island/config';
 import { SnapshotPartUploaded, SnapshotUploadPart, SnapshotUploadPartJob } from '@island/contracts';
 import { MessagePublisher, OnMessage } from '@island/messaging';
-import { forEachBounded, injectedDelay, InjectConfig, insideDataDir, MetricsService } from '@island/platform';
-import { Qcow2Image, retryingTornReads, View } from '@island/qcow2';
+import { forEachBounded, injectedDelay, InjectConfig, MetricsService } from '@island/platform';
+import { Qcow2Image, View } from '@island/qcow2';
 import { claimAfterGcDeletes } from './claims-after-gc';
+import { openPointInTime } from './point-in-time-image';
 import { growingBatches } from './upload-batches';
 
 const PUT_CONCURRENCY = 8;
@@ -60,16 +61,7 @@ export class UploadJobs {
 
   @OnMessage(SnapshotUploadPart)
   async uploadPart(job: SnapshotUploadPartJob): Promise<void> {
-    // the agent may be rewriting the snapshot table beside this read: a torn read is read again
-    const { image, view } = await retryingTornReads(async () => {
-      const opened = await Qcow2Image.open(insideDataDir(this.config.host.dataDir, job.path));
-      try {
-        return { image: opened, view: await opened.snapshotView(job.pointInTime) };
-      } catch (error) {
-        await opened.close();
-        throw error;
-      }
-    });
+    const { image, view } = await openPointInTime(this.config.host.dataDir, job.path, job.pointInTime);
     try {
       const store = await this.stores.store(job.region);
       const keys = await this.projectKeys.keysForWriting(job.projectId, job.region);
