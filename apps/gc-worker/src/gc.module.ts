@@ -6,6 +6,7 @@ import { HealthModule, IslandConfigModule, MetricsModule } from '@island/platfor
 import { FsckChecker } from './fsck/fsck';
 import { AbandonedMarksSweep } from './gc/abandoned-marks-sweep';
 import { GarbageCollector } from './gc/garbage-collector';
+import { RecycleMarkerSync } from './gc/recycle-marker-sync';
 import { GcScheduler } from './gc/gc-scheduler';
 import { OperationRunner } from './gc/operation-runner';
 import { GcJobs } from './jobs/gc-jobs';
@@ -31,6 +32,7 @@ import { ScrubScheduler } from './scrub/scrub-scheduler';
   ],
   providers: [
     GarbageCollector,
+    RecycleMarkerSync,
     GcScheduler,
     AbandonedMarksSweep,
     OperationRunner,

@@ -158,6 +158,57 @@ describe('fsck and catalog rebuild', () => {
     }
   }, 180_000);
 
+  it('brings a snapshot that was in the recycle bin back into it, until the same time, from the marker GC keeps in Swift', async () => {
+    const volumeId = await io.createVolume(SIZE, { name: 'bin-to-rebuild' });
+    const path = await io.attach(volumeId);
+    const model = Buffer.alloc(SIZE);
+    const snapshots: { id: string; content: Buffer }[] = [];
+    for (const at of [0, 2 * MIB, 4 * MIB]) {
+      await io.write(path, at, randomBytes(2 * MIB), model);
+      snapshots.push({ id: String((await io.snapshot(volumeId)).id), content: Buffer.from(model) });
+    }
+    const [binned, undeleted, kept] = snapshots;
+    const markers = async () => [...(await island.swiftObjects('recycle-bin/')).keys()];
+    let purgeAfter = '';
+    expect(island.adminJson('quota', 'set', 'alpha', '--snapshot-retention', '3600')).toMatchObject({ snapshotRetentionSeconds: 3600 });
+    try {
+      purgeAfter = String(island.json<Json>('snapshot', 'delete', binned.id).purgeAfter);
+      expect(island.json('snapshot', 'delete', undeleted.id)).toMatchObject({ status: 'recycled' });
+    } finally {
+      island.adminJson('quota', 'set', 'alpha', '--snapshot-retention', 'default');
+    }
+    const marker = `recycle-bin/${binned.id}/${Math.floor(Date.parse(purgeAfter) / 1000)}`;
+    expect(await markers()).toEqual([]); // the API has no Swift: GC writes the markers
+    expect(island.adminCli('gc', 'run', '--grace', '0', '--wait').code).toBe(0);
+    const written = await markers();
+    expect(written).toHaveLength(2);
+    expect(written).toEqual(expect.arrayContaining([marker, expect.stringMatching(new RegExp(`^recycle-bin/${undeleted.id}/\\d+$`))]));
+    expect(island.json('snapshot', 'undelete', undeleted.id)).toMatchObject({ status: 'available' });
+    expect(island.adminCli('gc', 'run', '--grace', '0', '--wait').code).toBe(0);
+    expect(await markers()).toEqual([marker]); // out of the bin: its marker removed
+
+    const second = await startIsland({ container: island.container, env: { ISLAND_KEK_FILE: island.kekFile } });
+    try {
+      const rebuilt = second.adminJson<Json>('catalog', 'rebuild', '--region', 'RegionOne', '--wait');
+      expect(rebuilt).toMatchObject({ snapshotsIncomplete: 0, snapshotsRecycled: 1 });
+      const live = (await second.request<{ snapshots: Json[] }>('GET', `/v1/snapshots?volumeId=${volumeId}`)).body.snapshots;
+      expect(live.map((s) => s.id)).toEqual([undeleted.id, kept.id]);
+      const bin = second.json<{ snapshots: Json[] }>('snapshot', 'list', '--deleted').snapshots.filter((s) => s.volumeId === volumeId);
+      expect(bin).toEqual([expect.objectContaining({ id: binned.id, status: 'recycled' })]);
+      expect(Math.abs(Date.parse(String(bin[0].purgeAfter)) - Date.parse(purgeAfter))).toBeLessThan(1000); // kept to the second
+      expect(second.adminJson('fsck', '--deep')).toMatchObject({ ok: true, problems: [] });
+
+      const io2 = guestIo(second);
+      expect(second.json('snapshot', 'undelete', binned.id)).toMatchObject({ status: 'available' });
+      const clone = await io2.createVolume(SIZE, { snapshotId: binned.id });
+      expect((await io2.read(await io2.attach(clone))).equals(binned.content)).toBe(true);
+      expect(second.adminCli('gc', 'run', '--grace', '0', '--wait').code).toBe(0);
+      expect(await markers()).toEqual([]);
+    } finally {
+      await second.stop();
+    }
+  }, 240_000);
+
   it('keeps restoring data stored before encryption, alone and mixed with sealed blocks in a later snapshot', async () => {
     // what island wrote before encryption: plain blocks named by their SHA-256 and a plain manifest
     const container = `island-e2e-legacy-${randomUUID().slice(0, 8)}`;

@@ -24,6 +24,7 @@ import { ChangedBlocks1765400000000 } from './migrations/1765400000000-changed-b
 import { SnapshotRecycleBin1765500000000 } from './migrations/1765500000000-snapshot-recycle-bin';
 import { BlockScrubs1765600000000 } from './migrations/1765600000000-block-scrubs';
 import { CoveringVersionIndexes1765700000000 } from './migrations/1765700000000-covering-version-indexes';
+import { RecycleMarkers1765800000000 } from './migrations/1765800000000-recycle-markers';
 
 export const CATALOG_ENTITIES = [ProjectEntity, RegionEntity, HostEntity, VolumeEntity, SnapshotEntity, JobEntity, OutboxEntity];
 export const CATALOG_MIGRATIONS = [
@@ -45,6 +46,7 @@ export const CATALOG_MIGRATIONS = [
   SnapshotRecycleBin1765500000000,
   BlockScrubs1765600000000,
   CoveringVersionIndexes1765700000000,
+  RecycleMarkers1765800000000,
 ];
 
 /** TypeORM options for the catalog; schema changes only through migrations, never `synchronize`. */

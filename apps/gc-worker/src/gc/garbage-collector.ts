@@ -19,6 +19,7 @@ import {
 import { injectedDelay, MetricsService } from '@island/platform';
 import { RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { deleteWhileLeased } from './leased-deletes';
+import { RecycleMarkerSync } from './recycle-marker-sync';
 
 /** Blocks marked, deleted and forgotten together. */
 const BATCH = 1000;
@@ -47,7 +48,7 @@ interface Deleted {
 
 /**
  * Deletes what no snapshot needs from a region's Swift: manifests of deleted snapshots, then blocks without
- * references or upload claims past the grace window. A run marks blocks in the catalog under its lease, deletes
+ * references or upload claims past the grace window; on the way it keeps the recycle bin's markers in Swift in line. A run marks blocks in the catalog under its lease, deletes
  * them from Swift while the lease lasts, then forgets them (ARCHITECTURE.md: why GC cannot delete a block a
  * snapshot needs).
  */
@@ -59,6 +60,7 @@ export class GarbageCollector {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly stores: RegionStores,
     private readonly metrics: MetricsService,
+    private readonly recycleMarkers: RecycleMarkerSync,
   ) {}
 
   async collect(region: string, graceSeconds: number, dryRun: boolean, progress: (done: number) => void = () => undefined): Promise<GcReport> {
@@ -78,6 +80,7 @@ export class GarbageCollector {
       await this.plan(region, graceSeconds, report);
     } else {
       report.manifestsDeleted = await this.deleteManifests(region, store);
+      await this.recycleMarkers.sync(region, store);
       await this.withLease(region, async (lease) => {
         const takenOver = await this.takeOver(region, store, lease);
         report.blocksTakenOver = takenOver.blocks;

@@ -2,7 +2,15 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { Manifest, objectNames, ProjectKeyService, RegionStores, SwiftBlockStore } from '@island/blockstore';
-import { CatalogRebuildRepository, commitCopyVersions, commitSnapshotVersions, stageSnapshotChanges } from '@island/catalog';
+import {
+  CatalogRebuildRepository,
+  commitCopyVersions,
+  commitSnapshotVersions,
+  parseRecycleMarker,
+  RECYCLE_MARKER_PREFIX,
+  RecycleMarker,
+  stageSnapshotChanges,
+} from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { InjectConfig } from '@island/platform';
 
@@ -16,6 +24,8 @@ export interface RebuildReport {
   /** Volumes the catalog already holds: left as they are (a rebuild can be resumed). */
   volumesSkipped: number;
   snapshotsRebuilt: number;
+  /** Of those, snapshots a marker in Swift says were in the recycle bin: back in it, until the same time. */
+  snapshotsRecycled: number;
   /** Snapshots whose manifest names blocks Swift does not have: recorded in error, outside the ledger. */
   snapshotsIncomplete: number;
   /** Plain manifests (from before encryption) left out: rebuilt only with `acceptPlain`. */
@@ -29,6 +39,7 @@ export interface RebuildReport {
  * manifest (opened with its project's key) becomes a snapshot of its volume, each
  * volume's snapshots are committed in sequence order through the same ledger code as live commits (the
  * difference between consecutive manifests is the snapshot's change), and reference counts follow.
+ * Snapshots that were in the recycle bin (a marker GC keeps in Swift) go back into it, with the same purge time.
  * Rebuilt volumes are not placed on any host: attaching one restores its newest snapshot.
  */
 @Injectable()
@@ -59,6 +70,12 @@ export class CatalogRebuilder {
       list.push({ seq: Number(match[2]), name: o.name });
       volumes.set(match[1], list);
     }
+    const recycled = new Map<string, RecycleMarker & { name: string }>();
+    for await (const o of store.swift.iterateObjects(store.container, { prefix: RECYCLE_MARKER_PREFIX })) {
+      const marker = parseRecycleMarker(o.name);
+      const other = marker && recycled.get(marker.snapshotId); // two only when GC stopped between writing one and removing the other
+      if (marker && (!other || marker.purgeAfter > other.purgeAfter)) recycled.set(marker.snapshotId, { ...marker, name: o.name });
+    }
     const stored = new Map<string, number>();
     for await (const o of store.swift.iterateObjects(store.container, { prefix: 'blocks/' })) {
       const hash = objectNames.blockHash(o.name);
@@ -71,6 +88,7 @@ export class CatalogRebuilder {
       volumesRebuilt: 0,
       volumesSkipped: 0,
       snapshotsRebuilt: 0,
+      snapshotsRecycled: 0,
       snapshotsIncomplete: 0,
       plainManifestsLeftOut: 0,
       blocks: 0,
@@ -79,7 +97,7 @@ export class CatalogRebuilder {
     let done = 0;
     for (const [volumeId, manifests] of volumes) {
       manifests.sort((a, b) => a.seq - b.seq);
-      await this.dataSource.transaction((m) => this.rebuildVolume(m, store, region, volumeId, manifests, stored, report, options.acceptPlain));
+      await this.dataSource.transaction((m) => this.rebuildVolume(m, store, region, volumeId, manifests, { stored, recycled }, report, options.acceptPlain));
       progress(++done, volumes.size);
     }
     return report;
@@ -91,7 +109,7 @@ export class CatalogRebuilder {
     region: string,
     volumeId: string,
     manifests: { seq: number; name: string }[],
-    stored: Map<string, number>,
+    found: { stored: Map<string, number>; recycled: Map<string, RecycleMarker & { name: string }> },
     report: RebuildReport,
     acceptPlain: boolean,
   ): Promise<void> {
@@ -100,6 +118,7 @@ export class CatalogRebuilder {
       report.volumesSkipped++;
       return;
     }
+    const { stored, recycled } = found;
     let previous = new Map<number, string>();
     let created = false;
     for (const { name } of manifests) {
@@ -127,6 +146,9 @@ export class CatalogRebuilder {
         sizes.set(hash, manifest.blockLength(entry.index));
       }
       await this.restoreSnapshot(catalog, manifest, name, sealed, missing.length);
+      // an incomplete snapshot stays in error, but names its marker so that GC removes it
+      const marker = recycled.get(meta.snapshotId);
+      if (marker) await catalog.recordRecycleMarker(meta.snapshotId, marker.name);
       if (missing.length > 0) {
         this.logger.warn(`snapshot ${meta.snapshotId}: ${missing.length} block(s) its manifest names are not in Swift; kept in error`);
         report.snapshotsIncomplete++;
@@ -143,6 +165,10 @@ export class CatalogRebuilder {
       const result = await (meta.copyOf ? commitCopyVersions(m, ledgerSnapshot) : commitSnapshotVersions(m, ledgerSnapshot));
       report.blockVersions += result.versionsAdded;
       report.snapshotsRebuilt++;
+      if (marker) {
+        await catalog.putInRecycleBin(meta.snapshotId, marker.purgeAfter);
+        report.snapshotsRecycled++;
+      }
       previous = current;
     }
     if (created) report.volumesRebuilt++;

@@ -75,4 +75,6 @@ export class SnapshotEntity {
   @Column({ name: 'deleted_at', type: 'timestamptz', nullable: true }) deletedAt!: Date | null;
   /** A recycled snapshot: when the purge drops it (its versions, then GC its blocks and manifest). */
   @Column({ name: 'purge_after', type: 'timestamptz', nullable: true }) purgeAfter!: Date | null;
+  /** The recycle-bin marker GC last wrote for it in Swift (ledger/recycle-markers.ts); read by a catalog rebuild. */
+  @Column({ name: 'recycle_marker', type: 'text', nullable: true }) recycleMarker!: string | null;
 }

@@ -15,3 +15,4 @@ export * from './region-audit-queries';
 export * from './snapshot-contents';
 export * from './block-damage';
 export * from './scrub-state';
+export * from './recycle-markers';

@@ -93,6 +93,19 @@ export class CatalogRebuildRepository {
     );
   }
 
+  /** The recycle-bin marker found in Swift for a snapshot: GC keeps it from here on (ledger/recycle-markers.ts). */
+  async recordRecycleMarker(snapshotId: string, marker: string): Promise<void> {
+    await this.m.query(`UPDATE snapshot SET recycle_marker = $2 WHERE id = $1`, [snapshotId, marker]);
+  }
+
+  /** A committed snapshot that was in the recycle bin: back in it (its versions kept, as the bin keeps them) until `purgeAfter`. */
+  async putInRecycleBin(snapshotId: string, purgeAfter: Date): Promise<void> {
+    await this.m.query(
+      `UPDATE snapshot SET status = 'recycled', deleted_at = now(), purge_after = $2, updated_at = now() WHERE id = $1 AND status = 'available'`,
+      [snapshotId, purgeAfter],
+    );
+  }
+
   /**
    * Rows, present, for the blocks the catalog does not know yet; returns how many it did not know. `projectId`: the
    * project of the manifest naming them (whose key seals them, unless they were stored before encryption).

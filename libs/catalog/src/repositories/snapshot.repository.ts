@@ -26,7 +26,7 @@ export interface UploadedPartCounters {
 }
 
 /** The snapshot aggregate's row: its state, its lineage (volume, group, copies) and its transfer counters. */
-type SnapshotDefaults = 'createdAt' | 'updatedAt' | 'purgeAfter' | 'damagedReason' | 'damagedAt';
+type SnapshotDefaults = 'createdAt' | 'updatedAt' | 'purgeAfter' | 'recycleMarker' | 'damagedReason' | 'damagedAt';
 
 export class SnapshotRepository {
   constructor(private readonly m: EntityManager) {}
