@@ -51,6 +51,7 @@ describe('the snapshot recycle bin', () => {
     const kept = (Date.parse(String(deleted.purgeAfter)) - Date.parse(String(deleted.deletedAt))) / 1000;
     expect(kept).toBeCloseTo(RETENTION, 0);
     expect((await island.request('GET', `/v1/snapshots/${first.id}`)).status).toBe(404);
+    expect((await island.request('GET', `/v1/snapshots/${first.id}/blocks/0`)).status).toBe(404);
     expect(island.json<{ snapshots: Json[] }>('snapshot', 'list').snapshots.map((s) => s.id)).not.toContain(first.id);
     expect(island.json<{ snapshots: Json[] }>('snapshot', 'list', '--deleted').snapshots).toEqual([
       expect.objectContaining({ id: first.id, volumeId, status: 'recycled', deletedAt: deleted.deletedAt, purgeAfter: deleted.purgeAfter }),

@@ -163,6 +163,8 @@ describe('encryption at rest', () => {
     const refused = await island.request<Json>('POST', '/v1/volumes', { sizeBytes: SIZE, snapshotId: taken.beta!.id }, island.otherToken);
     expect(refused).toMatchObject({ status: 409, body: { message: expect.stringMatching(/the key of project beta was shredded/) } });
     expect((await island.request('POST', '/v1/snapshots', { volumeId: lost }, island.otherToken)).status).toBe(409);
+    const blockRead = await island.request<Json>('GET', `/v1/snapshots/${taken.beta!.id}/blocks/0`, undefined, island.otherToken);
+    expect(blockRead).toMatchObject({ status: 409, body: { message: expect.stringMatching(/the key of project beta was shredded/) } });
     // fsck lists the project as shredded, not its objects as damaged
     expect(JSON.parse(island.adminCli('fsck', '--deep', '--json').stdout)).toMatchObject({ ok: true, shreddedProjects: ['beta'] });
   }, 240_000);

@@ -25,9 +25,11 @@ export function assertUuid(resource: 'volume' | 'snapshot' | 'operation', id: st
 /** A project whose key was shredded has nothing readable and takes no new snapshot: refused up front, saying why. */
 export async function assertKeyNotShredded(catalog: Catalog, projectId: string): Promise<void> {
   const key = await catalog.projectKeys.find(projectId);
-  if (key?.shreddedAt) {
-    throw new ConflictError(
-      `the key of project ${projectId} was shredded at ${key.shreddedAt.toISOString()}: its snapshots can no longer be read, and it takes no new ones`,
-    );
-  }
+  if (key?.shreddedAt) throw keyShreddedError(projectId, key.shreddedAt);
+}
+
+export function keyShreddedError(projectId: string, shreddedAt: Date): ConflictError {
+  return new ConflictError(
+    `the key of project ${projectId} was shredded at ${shreddedAt.toISOString()}: its snapshots can no longer be read, and it takes no new ones`,
+  );
 }

@@ -1,4 +1,5 @@
 import { EntityManager } from 'typeorm';
+import { SnapshotStatus } from '../entities/snapshot.entity';
 import { sqlRows } from './sql-rows';
 
 /**
@@ -7,15 +8,56 @@ import { sqlRows } from './sql-rows';
  * first_seq ≤ seq < last_seq are its content; an index without one is a hole.
  */
 
-/** The name of block `index` at `seq` of a volume, or undefined for a hole. */
-export async function blockNameAt(m: EntityManager, volumeId: string, seq: number, index: number): Promise<Buffer | undefined> {
-  const [row] = await sqlRows<{ hash: Buffer }>(
+/** A snapshot as a block read needs it, with its project key's state and the name of one of its blocks. */
+export interface SnapshotBlockLookup {
+  snapshotId: string;
+  projectId: string;
+  status: SnapshotStatus;
+  region: string;
+  sizeBytes: number;
+  blockSize: number;
+  /** When its project's key was shredded (nothing of it can be read any more), else null. */
+  keyShreddedAt: Date | null;
+  /** The block's name at the snapshot's point, or null for a hole (or an index past its end). */
+  name: Buffer | null;
+}
+
+/**
+ * Snapshot `snapshotId` and the name of its block `index`, in one statement (one consistent view, one round trip:
+ * a block read asks this once per megabyte it serves); null when there is no such snapshot.
+ */
+export async function snapshotBlockAt(m: EntityManager, snapshotId: string, index: number): Promise<SnapshotBlockLookup | null> {
+  const [row] = await sqlRows<{
+    project_id: string;
+    status: SnapshotStatus;
+    region: string;
+    size_bytes: string;
+    block_size: number;
+    shredded_at: Date | null;
+    hash: Buffer | null;
+  }>(
     m,
-    `SELECT hash FROM block_version
-      WHERE volume_id = $1 AND block_index = $3 AND first_seq <= $2 AND (last_seq IS NULL OR last_seq > $2)`,
-    [volumeId, seq, index],
+    `SELECT s.project_id, s.status, s.region, s.size_bytes, s.block_size, k.shredded_at, v.hash
+       FROM snapshot s
+       LEFT JOIN project_key k ON k.project_id = s.project_id
+       LEFT JOIN LATERAL (
+         SELECT bv.hash FROM block_version bv
+          WHERE bv.volume_id = s.volume_id AND bv.block_index = $2 AND bv.first_seq <= s.seq AND (bv.last_seq IS NULL OR bv.last_seq > s.seq)
+       ) v ON true
+      WHERE s.id = $1`,
+    [snapshotId, index],
   );
-  return row?.hash;
+  if (!row) return null;
+  return {
+    snapshotId,
+    projectId: row.project_id,
+    status: row.status,
+    region: row.region,
+    sizeBytes: Number(row.size_bytes),
+    blockSize: row.block_size,
+    keyShreddedAt: row.shredded_at,
+    name: row.hash,
+  };
 }
 
 /**

@@ -11,7 +11,7 @@ import {
   revertVolumeVersions,
   seedVolumeFromSnapshot,
 } from '../ledger/snapshot-ledger';
-import { blockNameAt, changedBlockIndexes } from '../ledger/snapshot-contents';
+import { changedBlockIndexes, SnapshotBlockLookup, snapshotBlockAt } from '../ledger/snapshot-contents';
 
 /**
  * The block ledger as one transaction sees it: which block versions each volume and snapshot references,
@@ -50,9 +50,9 @@ export class LedgerRepository {
     return Number(row.n);
   }
 
-  /** The name of block `index` of a volume at `seq`; undefined for a hole. */
-  blockNameAt(volumeId: string, seq: number, index: number): Promise<Buffer | undefined> {
-    return blockNameAt(this.m, volumeId, seq, index);
+  /** A snapshot with the name of its block `index` (null: a hole), in one statement. */
+  snapshotBlockAt(snapshotId: string, index: number): Promise<SnapshotBlockLookup | null> {
+    return snapshotBlockAt(this.m, snapshotId, index);
   }
 
   /** Block indexes after `after` whose content differs between two seqs of a volume (`fromSeq` null: from empty). */

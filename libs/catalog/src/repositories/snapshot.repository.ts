@@ -28,14 +28,19 @@ export interface UploadedPartCounters {
 /** The snapshot aggregate's row: its state, its lineage (volume, group, copies) and its transfer counters. */
 type SnapshotDefaults = 'createdAt' | 'updatedAt' | 'purgeAfter' | 'recycleMarker' | 'damagedReason' | 'damagedAt';
 
+/** Whether a caller looking up a snapshot sees it: of its project (unless the admin), neither deleted nor, unless asked for, recycled. */
+export function isVisibleSnapshot(snapshot: Pick<SnapshotEntity, 'projectId' | 'status'>, o: Omit<SnapshotLookup, 'lock'> = {}): boolean {
+  if (o.scope !== undefined && snapshot.projectId !== o.scope) return false;
+  return snapshot.status !== 'deleted' && (snapshot.status !== 'recycled' || o.recycled === true);
+}
+
 export class SnapshotRepository {
   constructor(private readonly m: EntityManager) {}
 
   /** A snapshot the caller may see (neither deleted nor, unless asked for, in the recycle bin), or null. */
   async visible(id: string, o: SnapshotLookup = {}): Promise<SnapshotEntity | null> {
     const snapshot = await this.inScope(id, o);
-    if (!snapshot || snapshot.status === 'deleted' || (snapshot.status === 'recycled' && !o.recycled)) return null;
-    return snapshot;
+    return snapshot && isVisibleSnapshot(snapshot, o) ? snapshot : null;
   }
 
   /** A snapshot of the caller's project in the recycle bin, or null. */
