@@ -4,6 +4,7 @@ import { Qcow2Header } from './header';
 import { ImageFile } from './image-file';
 import { ImageUsageError } from './qcow2-errors';
 import { ActiveL1, ClusterTables } from './tables';
+import { isAllZero } from './zero-bytes';
 
 /**
  * Guest writes to the active image. A cluster the image owns alone (COPIED) is written in place; any other
@@ -72,7 +73,7 @@ export class GuestWriter {
       const slice = data.subarray(i * clusterSize, (i + 1) * clusterSize);
       const index = (first + i) % l2Entries;
       const mapping = this.tables.decode(table, index, first + i);
-      if (isZero(slice) && this.canMarkZero()) {
+      if (isAllZero(slice) && this.canMarkZero()) {
         await this.allocator.markZero(table, l2Offset, index, mapping);
       } else if (mapping.kind === 'data' && mapping.copied) {
         await this.file.write(mapping.offset, slice);
@@ -105,12 +106,4 @@ export class GuestWriter {
     data.copy(full, inCluster);
     await this.allocator.writeToNewClusters(table, l2Offset, cluster, full);
   }
-}
-
-function isZero(buf: Buffer): boolean {
-  for (let i = 0; i < buf.length; i += 8192) {
-    const end = Math.min(buf.length, i + 8192);
-    for (let j = i; j < end; j++) if (buf[j] !== 0) return false;
-  }
-  return true;
 }

@@ -12,3 +12,4 @@ export { growImage } from './grow';
 export { acquireWriterLock, WriterLock } from './image-lock';
 export { openForWriting, WRITER_WAIT_MS } from './open-for-writing';
 export { retryingTornReads } from './torn-reads';
+export { isAllZero } from './zero-bytes';

@@ -1,3 +1,4 @@
+import { request as undiciRequest } from 'undici';
 import { ApiUnavailableError, CliError } from '../cli-error';
 import { Credentials, credentialsFromEnv, StaticToken } from './credentials';
 
@@ -46,11 +47,22 @@ export class ApiClient {
     return this.request<T>('DELETE', path);
   }
 
-  /** A binary answer (e.g. a snapshot block) with its headers; failures as for JSON requests. */
-  async getBytes(path: string): Promise<{ data: Buffer; headers: Headers }> {
-    const response = await this.send('GET', path);
-    if (!response.ok) return this.failure('GET', path, response, await response.text());
-    return { data: Buffer.from(await response.arrayBuffer()), headers: response.headers };
+  /**
+   * A binary answer (e.g. a snapshot block) with its headers; failures as for JSON requests. On undici's own request
+   * API rather than fetch: an export reads thousands of megabytes through here, and fetch's web streams cost about
+   * twice the CPU per megabyte.
+   */
+  async getBytes(path: string): Promise<{ data: Buffer; headers: Record<string, string | undefined> }> {
+    const [baseUrl, auth] = await Promise.all([this.baseUrl(), this.credentials.headers()]);
+    let response;
+    try {
+      response = await undiciRequest(`${baseUrl}${path}`, { method: 'GET', headers: auth, headersTimeout: 60_000, bodyTimeout: 60_000 });
+    } catch (error) {
+      throw this.unreachable(baseUrl, error);
+    }
+    if (response.statusCode >= 400) return this.failure('GET', path, response.statusCode, await response.body.text());
+    const headers = Object.fromEntries(Object.entries(response.headers).map(([name, value]) => [name, Array.isArray(value) ? value.join(', ') : value]));
+    return { data: Buffer.from(await response.body.arrayBuffer()), headers };
   }
 
   private async send(method: string, path: string, body?: object): Promise<Response> {
@@ -63,15 +75,19 @@ export class ApiClient {
         signal: AbortSignal.timeout(60_000),
       });
     } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-      throw new ApiUnavailableError(`cannot reach the island API at ${baseUrl} (${cause}); is it running? (ISLAND_API_URL)`);
+      throw this.unreachable(baseUrl, error);
     }
+  }
+
+  private unreachable(baseUrl: string, error: unknown): ApiUnavailableError {
+    const e = error as { cause?: { code?: string }; code?: string; message: string };
+    return new ApiUnavailableError(`cannot reach the island API at ${baseUrl} (${e.cause?.code ?? e.code ?? e.message}); is it running? (ISLAND_API_URL)`);
   }
 
   private async request<T>(method: string, path: string, body?: object): Promise<T> {
     const response = await this.send(method, path, body);
     const text = await response.text();
-    if (!response.ok) return this.failure(method, path, response, text);
+    if (!response.ok) return this.failure(method, path, response.status, text);
     try {
       return (text ? JSON.parse(text) : {}) as T;
     } catch {
@@ -80,16 +96,16 @@ export class ApiClient {
     }
   }
 
-  private failure(method: string, path: string, response: Response, text: string): never {
-    const Failure = [502, 503, 504].includes(response.status) ? ApiUnavailableError : CliError;
+  private failure(method: string, path: string, status: number, text: string): never {
+    const Failure = [502, 503, 504].includes(status) ? ApiUnavailableError : CliError;
     let json: unknown;
     try {
       json = text ? JSON.parse(text) : {};
     } catch {
-      throw new Failure(`${method} ${path}: the API answered ${response.status} with a body that is not JSON`);
+      throw new Failure(`${method} ${path}: the API answered ${status} with a body that is not JSON`);
     }
     const message = (json as { message?: unknown }).message;
     const detail = Array.isArray(message) ? message.join('; ') : typeof message === 'string' ? message : text;
-    throw new Failure(`${detail} (HTTP ${response.status})`);
+    throw new Failure(`${detail} (HTTP ${status})`);
   }
 }

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { FileHandle, open } from 'node:fs/promises';
-import { createImage, openForWriting, Qcow2Image } from '@island/qcow2';
+import { createImage, isAllZero, openForWriting, Qcow2Image } from '@island/qcow2';
 import { SnapshotView, VolumeView } from '../api/views';
 import { ApiClient } from '../api/api-client';
 import { ProgressBar } from '../api/progress-bar';
@@ -89,7 +89,7 @@ async function qcow2Target(path: string, sizeBytes: number, onto: boolean): Prom
     throw new CliError(`${path} is ${image.info.virtualSize} bytes, the snapshot ${sizeBytes}: export the whole snapshot instead`);
   }
   return {
-    write: (offset, data) => (data.every((b) => b === 0) ? image.writeZeroes(offset, data.length) : image.write(offset, data)),
+    write: (offset, data) => (isAllZero(data) ? image.writeZeroes(offset, data.length) : image.write(offset, data)),
     close: () => image.close(),
   };
 }
@@ -97,7 +97,7 @@ async function qcow2Target(path: string, sizeBytes: number, onto: boolean): Prom
 /** One block of a snapshot, checked against the checksum the API sent with it. */
 async function fetchBlock(api: ApiClient, id: string, index: number): Promise<Buffer> {
   const { data, headers } = await api.getBytes(`/v1/snapshots/${encodeURIComponent(id)}/blocks/${index}`);
-  const expected = headers.get('x-checksum-sha256');
+  const expected = headers['x-checksum-sha256'];
   const actual = createHash('sha256').update(data).digest('hex');
   if (expected !== actual) throw new CliError(`block ${index} of snapshot ${id} arrived damaged (SHA-256 ${actual}, the API sent ${expected ?? 'none'})`);
   return data;
@@ -226,7 +226,7 @@ export function registerSnapshotData(snapshot: Command, api: ApiClient, waitForS
             const length = Math.min(IMPORT_CHUNK, volume.sizeBytes - offset);
             const wanted = offset < source.size ? await source.read(offset, length) : Buffer.alloc(length);
             if (!(await image.read(offset, length)).equals(wanted)) {
-              await (wanted.every((b) => b === 0) ? image.writeZeroes(offset, length) : image.write(offset, wanted));
+              await (isAllZero(wanted) ? image.writeZeroes(offset, length) : image.write(offset, wanted));
               written++;
             }
             bar.update((100 * (offset + length)) / volume.sizeBytes, `${written} blocks written`);
