@@ -80,7 +80,10 @@ export class GarbageCollector {
       await this.plan(region, graceSeconds, report);
     } else {
       report.manifestsDeleted = await this.deleteManifests(region, store);
-      await this.recycleMarkers.sync(region, store);
+      // a marker Swift refused now is written by the next run; it never holds back the deletes
+      await this.recycleMarkers
+        .sync(region, store)
+        .catch((e: Error) => this.logger.warn(`GC of region ${region}: recycle-bin markers not brought in line: ${e.message}`));
       await this.withLease(region, async (lease) => {
         const takenOver = await this.takeOver(region, store, lease);
         report.blocksTakenOver = takenOver.blocks;
