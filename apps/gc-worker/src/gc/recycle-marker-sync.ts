@@ -12,7 +12,8 @@ const BATCH = 500;
  * Brings a region's recycle-bin markers in Swift in line with the catalog (ledger/recycle-markers.ts): a marker
  * written for each snapshot in the bin (replaced when it was deleted again with another retention), removed once
  * the snapshot leaves the bin. The marker is written before the row names it and the row forgets it only after it
- * is gone, so a marker the catalog does not know never stays behind; in between, a rebuild reads what Swift holds.
+ * is gone, so a rebuild in between reads what Swift holds. Only two GC replicas passing one snapshot while it leaves
+ * and re-enters the bin can leave a stale marker beside the new one; a rebuild then takes the later purge time.
  */
 @Injectable()
 export class RecycleMarkerSync {
