@@ -35,17 +35,6 @@ export function hashBlock(raw: Buffer): Buffer {
   return createHash('sha256').update(raw).digest();
 }
 
-/** Cuts no corners: a block that is all zero is never stored (it is a hole in the manifest). */
-export function isAllZero(raw: Buffer): boolean {
-  return raw.length === 0 || (raw[0] === 0 && raw.equals(zeroBuffer(raw.length)));
-}
-
-let zeros = Buffer.alloc(0);
-function zeroBuffer(length: number): Buffer {
-  if (zeros.length < length) zeros = Buffer.alloc(length);
-  return zeros.subarray(0, length);
-}
-
 /** Encodes blocks; keeps one zstd context (not thread-safe: one per concurrent user). */
 export class BlockEncoder {
   private readonly compressor = new Compressor();

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { BlockCodec, BlockDecoder, BlockEncoder, hashBlock, isAllZero } from './block-codec';
+import { BlockCodec, BlockDecoder, BlockEncoder, hashBlock } from './block-codec';
 import { CorruptObjectError } from './blockstore-errors';
 import { ManifestBuilder, ManifestMetadata } from './manifest';
 import { decodeManifest, encodeManifest } from './manifest-codec';
@@ -48,13 +48,6 @@ describe('block objects', () => {
     badCodec[5] = 9;
     expect(() => decoder.decode(badCodec, block.hash)).toThrow(/unknown block codec 9/);
     expect(() => decoder.decode(block.object.subarray(0, 5), block.hash)).toThrow(CorruptObjectError);
-  });
-
-  it('recognises all-zero blocks, which are never stored', () => {
-    expect(isAllZero(Buffer.alloc(1 << 20))).toBe(true);
-    const almost = Buffer.alloc(1 << 20);
-    almost[almost.length - 1] = 1;
-    expect(isAllZero(almost)).toBe(false);
   });
 });
 

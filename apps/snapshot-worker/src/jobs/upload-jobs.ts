@@ -1,13 +1,13 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { BlockEncoderPool, isAllZero, objectNames, ProjectKeys, ProjectKeyService, RegionStores, SwiftBlockStore } from '@island/blockstore';
+import { BlockEncoderPool, objectNames, ProjectKeys, ProjectKeyService, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { claimBlocks, markBlocksPresent, SnapshotNotUploadingError } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { SnapshotPartUploaded, SnapshotUploadPart, SnapshotUploadPartJob } from '@island/contracts';
 import { MessagePublisher, OnMessage } from '@island/messaging';
 import { forEachBounded, injectedDelay, InjectConfig, MetricsService } from '@island/platform';
-import { Qcow2Image, View } from '@island/qcow2';
+import { isAllZero, Qcow2Image, View } from '@island/qcow2';
 import { claimAfterGcDeletes } from './claims-after-gc';
 import { openPointInTime } from './point-in-time-image';
 import { growingBatches } from './upload-batches';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { BlockDecoder, BlockEncoder, EncodedBlock, isAllZero, objectNames, ProjectKeys } from '@island/blockstore';
-import { createImage, createSnapshot, Qcow2Image } from '@island/qcow2';
+import { BlockDecoder, BlockEncoder, EncodedBlock, objectNames, ProjectKeys } from '@island/blockstore';
+import { createImage, createSnapshot, isAllZero, Qcow2Image } from '@island/qcow2';
 import { writeBlockMarkers } from './block-markers';
 
 const ROUNDS = 3;
