@@ -48,9 +48,9 @@ interface Deleted {
 
 /**
  * Deletes what no snapshot needs from a region's Swift: manifests of deleted snapshots, then blocks without
- * references or upload claims past the grace window; on the way it keeps the recycle bin's markers in Swift in line. A run marks blocks in the catalog under its lease, deletes
- * them from Swift while the lease lasts, then forgets them (ARCHITECTURE.md: why GC cannot delete a block a
- * snapshot needs).
+ * references or upload claims past the grace window; on the way it keeps the recycle bin's markers in Swift in line.
+ * A run marks blocks in the catalog under its lease, deletes them from Swift while the lease lasts, then forgets them
+ * (ARCHITECTURE.md: why GC cannot delete a block a snapshot needs).
  */
 @Injectable()
 export class GarbageCollector {
