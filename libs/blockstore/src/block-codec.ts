@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Compressor, Decompressor } from 'zstd-napi';
 import { CorruptObjectError } from './blockstore-errors';
 import { ProjectKeys } from './crypto/project-keys';
-import { openSealedObject, SEALED_VERSION, sealObject } from './crypto/sealed-object';
+import { openSealedObject, SEALED_VERSION, sealObjectPieces } from './crypto/sealed-object';
 
 /**
  * A block object in Swift, format 1: a 12-byte header, then the block's bytes, zstd-compressed when that saves
@@ -27,8 +27,27 @@ const PROBE_BYTES = 64 * 1024;
 
 export interface EncodedBlock {
   hash: Buffer;
-  object: Buffer;
+  /** The object as Swift stores it, in the pieces it was made of: a PUT sends them one after the other. */
+  readonly pieces: readonly Buffer[];
+  /** The object's size in bytes. */
+  readonly size: number;
+  /** The object in one Buffer, joined on first use (repairs and tests; uploads send `pieces`). */
+  readonly object: Buffer;
   codec: BlockCodec;
+}
+
+function encodedBlock(hash: Buffer, codec: BlockCodec, pieces: readonly Buffer[]): EncodedBlock {
+  let joined: Buffer | undefined;
+  return {
+    hash,
+    codec,
+    pieces,
+    size: pieces.reduce((sum, piece) => sum + piece.length, 0),
+    get object() {
+      joined ??= pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
+      return joined;
+    },
+  };
 }
 
 export function hashBlock(raw: Buffer): Buffer {
@@ -55,7 +74,7 @@ export class BlockEncoder {
    */
   encodeSealed(raw: Buffer, keys: ProjectKeys, objectName: (name: Buffer) => string, name: Buffer = keys.blockName(raw)): EncodedBlock {
     const { codec, payload } = this.pack(raw);
-    return { hash: name, codec, object: sealObject(keys.encryption, MAGIC, objectName(name), { codec, plainLength: raw.length, payload }) };
+    return encodedBlock(name, codec, sealObjectPieces(keys.encryption, MAGIC, objectName(name), { codec, plainLength: raw.length, payload }));
   }
 
   /** The block compressed when that saves enough, else as it is. */
@@ -74,7 +93,7 @@ export class BlockEncoder {
     const object = Buffer.allocUnsafe(BLOCK_HEADER_BYTES + payload.length);
     writeHeader(object, codec, rawLength);
     payload.copy(object, BLOCK_HEADER_BYTES);
-    return { hash, object, codec };
+    return encodedBlock(hash, codec, [object]);
   }
 }
 

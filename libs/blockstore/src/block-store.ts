@@ -1,5 +1,6 @@
 import { SwiftClient, SwiftConflictError, SwiftNotFoundError, SwiftObjectExistsError, SwiftProtocolError } from '@island/swift';
 import { BlockDecoder, BlockEncoder, EncodedBlock } from './block-codec';
+import { blockBuffers } from './block-buffers';
 import { Readable } from 'node:stream';
 import { ByteReader } from './byte-reader';
 import { decodeManifest, encodeManifest, isSealedManifest, openManifest } from './manifest-codec';
@@ -69,14 +70,14 @@ export class SwiftBlockStore {
 
   /** Stores an encoded block; an existing object of the same name already holds the same bytes. */
   putBlock(block: EncodedBlock): Promise<PutBlockOutcome> {
-    return this.putBlockObject(block.hash, block.object);
+    return this.putBlockObject(block.hash, block.pieces);
   }
 
   /**
    * Stores a block object as another region holds it (copy between regions): the bytes go unchanged, with
    * the MD5 they arrived with, so Swift refuses them if a bit flipped on the way.
    */
-  async putBlockObject(hash: Buffer, object: Buffer, md5?: string): Promise<PutBlockOutcome> {
+  async putBlockObject(hash: Buffer, object: Buffer | readonly Buffer[], md5?: string): Promise<PutBlockOutcome> {
     try {
       await this.swift.putObject(this.container, objectNames.block(hash), object, { ifNoneMatch: true, md5 });
       return 'stored';
@@ -88,10 +89,11 @@ export class SwiftBlockStore {
 
   /**
    * A block's stored object as it is, with the MD5 Swift stores for it, for a copy to another region:
-   * putBlockObject elsewhere with that MD5 makes the receiving Swift check the bytes end to end.
+   * putBlockObject elsewhere with that MD5 makes the receiving Swift check the bytes end to end. Its memory comes from
+   * blockBuffers: give it back once sent.
    */
   readBlockObject(hash: Buffer): Promise<{ data: Buffer; md5: string }> {
-    return this.swift.getObjectForCopy(this.container, objectNames.block(hash));
+    return this.swift.getObjectForCopy(this.container, objectNames.block(hash), (length) => blockBuffers.take(length));
   }
 
   /**
@@ -105,9 +107,13 @@ export class SwiftBlockStore {
     const object = `${this.container}/${name}`;
     for (let attempt = 1; ; attempt++) {
       try {
-        const body = await injectedBlockFaults.read(hash, object, () => this.swift.getObject(this.container, name, undefined, { verifyMd5: false }));
+        const body = await injectedBlockFaults.read(hash, object, () =>
+          this.swift.getObject(this.container, name, undefined, { verifyMd5: false, memory: (length) => blockBuffers.take(length) }),
+        );
         // the name inside the container is what a sealed block binds: the same in every region's container
-        return this.decoder.decode(body, hash, name, keys);
+        const content = this.decoder.decode(body, hash, name, keys);
+        if (content.buffer !== body.buffer) blockBuffers.giveBack(body); // opened or decompressed into memory of its own
+        return content;
       } catch (error) {
         const damage = damageOf(error);
         if (!damage) throw error;

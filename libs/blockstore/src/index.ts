@@ -16,3 +16,4 @@ export * from './crypto/sealed-object';
 export * from './crypto/keyring';
 export { ByteReader } from './byte-reader';
 export { RecentBlocks } from './recent-blocks';
+export * from './block-buffers';

@@ -5,6 +5,7 @@ import { NestFactory } from '@nestjs/core';
 import { CustomTransportStrategy } from '@nestjs/microservices';
 import { ConfigError, getConfig, heapCapInForce, IslandConfig } from '@island/config';
 import { createLogger } from './logging/create-logger';
+import { setHeapGrowth } from './heap-growth';
 
 /** Idle keep-alive connections stay open this long (longer than common clients' and load balancers' 60 s). */
 const KEEP_ALIVE_MS = 65_000;
@@ -30,6 +31,7 @@ export interface ServiceDefinition {
  * health, readiness and metrics.
  */
 export async function startService(definition: ServiceDefinition): Promise<INestApplication> {
+  setHeapGrowth();
   let config: IslandConfig;
   try {
     config = getConfig();

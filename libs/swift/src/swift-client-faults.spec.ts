@@ -108,6 +108,28 @@ describe('SwiftClient under faults', () => {
     expect(requests.filter((r) => r.startsWith('GET'))).toHaveLength(2);
   });
 
+  it('refuses a body read into given memory that ends before its Content-Length, and joins one the memory given cannot hold', async () => {
+    let calls = 0;
+    const { client } = await setup((req, res) => {
+      calls += 1;
+      if (req.url?.endsWith('/short')) {
+        res.writeHead(200, { 'content-length': '10' });
+        res.write('abcd');
+        res.destroy();
+        return;
+      }
+      res.writeHead(200, { 'content-length': '3' });
+      res.end('abc');
+    });
+    const lent = Buffer.alloc(10);
+    const error = await client.getObject('c', 'short', undefined, { verifyMd5: false, memory: () => lent }).catch((e) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(calls).toBeGreaterThan(1); // a cut reply is retried, never returned as the object
+    const small = Buffer.alloc(2);
+    const body = await client.getObject('c', 'long', undefined, { verifyMd5: false, memory: () => small });
+    expect(body.toString()).toBe('abc');
+  });
+
   it('detects a body that does not match its ETag on GET', async () => {
     const { client } = await setup((_req, res) => {
       res.writeHead(200, { etag: '00000000000000000000000000000000' });

@@ -56,6 +56,29 @@ describe('SwiftClient against the real Swift', () => {
     expect(Buffer.concat(received)).toEqual(whole);
   });
 
+  it('stores an object sent in pieces as their bytes joined, checked against their MD5', async () => {
+    const pieces = [randomBytes(24), randomBytes(1 << 20), randomBytes(16)];
+    const whole = Buffer.concat(pieces);
+    expect(await swift.putObject(container, 'pieces', pieces, { ifNoneMatch: true })).toBe(md5(whole));
+    expect(await swift.getObject(container, 'pieces')).toEqual(whole);
+  });
+
+  it('reads a body into the memory it is given', async () => {
+    const data = randomBytes(300_000);
+    await swift.putObject(container, 'into-memory', data);
+    const lent = Buffer.alloc(data.length);
+    const lengths: number[] = [];
+    const body = await swift.getObject(container, 'into-memory', undefined, {
+      memory: (length) => {
+        lengths.push(length);
+        return lent;
+      },
+    });
+    expect(body).toBe(lent);
+    expect(body).toEqual(data);
+    expect(lengths).toEqual([data.length]);
+  });
+
   it('fails an upload whose stream fails, with the error of the stream, and stores nothing', async () => {
     async function* failing() {
       yield randomBytes(256 * 1024);

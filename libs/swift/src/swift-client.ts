@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 import { Agent, Dispatcher, request } from 'undici';
 import { header, SwiftAuthenticator, SwiftSession } from './auth';
-import { BufferedResponse, bufferedGet } from './buffered-get';
+import { BodyMemory, BufferedResponse, bufferedGet } from './buffered-get';
 import { BulkDeleteResult, parseBulkDeleteReply } from './bulk-delete';
 import { ObjectEntry, ContainerEntry, parseListing } from './listing';
 import { backoffDelay, DEFAULT_RETRY_POLICY, isTransientNetworkError, RetryPolicy, sleep } from './retry-policy';
@@ -28,8 +28,18 @@ export interface SwiftClientOptions {
   retry?: Partial<RetryPolicy>;
 }
 
-/** A body that can be sent again on retry: bytes, or a factory that opens a fresh stream per attempt. */
-export type ObjectBody = Uint8Array | (() => Readable);
+/**
+ * A body that can be sent again on retry: bytes, bytes in pieces sent one after the other (no joined copy), or a
+ * factory that opens a fresh stream per attempt.
+ */
+export type ObjectBody = Uint8Array | readonly Uint8Array[] | (() => Readable);
+
+/** What one attempt sends: pieces go as a stream of them. */
+type SendableBody = Uint8Array | (() => Readable);
+
+function isPieces(body: ObjectBody): body is readonly Uint8Array[] {
+  return Array.isArray(body);
+}
 
 export interface PutOptions {
   /** Write-once: fail with SwiftObjectExistsError instead of replacing an existing object. */
@@ -83,7 +93,7 @@ interface Call {
   path: string;
   query?: Record<string, string | undefined>;
   headers?: Record<string, string>;
-  body?: ObjectBody | string;
+  body?: SendableBody | string;
   /** Aborts the request (and every retry) once it fires: a request not yet written is never sent. */
   signal?: AbortSignal;
 }
@@ -181,17 +191,28 @@ export class SwiftClient {
     if (options.ifNoneMatch) headers['if-none-match'] = '*';
     let expectedMd5 = options.md5;
     let sent: () => string | undefined = () => expectedMd5;
-    let sendBody: ObjectBody = body;
+    let sendBody: SendableBody;
     if (body instanceof Uint8Array) {
       expectedMd5 ??= createHash('md5').update(body).digest('hex');
       headers['content-length'] = String(body.byteLength);
+      sendBody = body;
+    } else if (isPieces(body)) {
+      const pieces = body;
+      sendBody = () => Readable.from(pieces, { objectMode: false });
+      if (!expectedMd5) {
+        const hash = createHash('md5');
+        for (const piece of pieces) hash.update(piece);
+        expectedMd5 = hash.digest('hex');
+      }
+      headers['content-length'] = String(pieces.reduce((sum, piece) => sum + piece.byteLength, 0));
     } else {
+      const source = body;
       if (options.contentLength !== undefined) headers['content-length'] = String(options.contentLength);
       let hashed: string | undefined;
       sent = () => expectedMd5 ?? hashed;
       sendBody = () => {
         const hash = createHash('md5');
-        const source = body();
+        const stream = source();
         const hashing = new Transform({
           transform(chunk: Buffer, _encoding, done) {
             hash.update(chunk);
@@ -202,8 +223,8 @@ export class SwiftClient {
             done();
           },
         });
-        source.on('error', (error) => hashing.destroy(error)); // pipe() does not pass a failing source on: the PUT must fail with it
-        return source.pipe(hashing);
+        stream.on('error', (error) => hashing.destroy(error)); // pipe() does not pass a failing source on: the PUT must fail with it
+        return stream.pipe(hashing);
       };
     }
     if (expectedMd5) headers.etag = expectedMd5;
@@ -220,10 +241,11 @@ export class SwiftClient {
   /**
    * Reads an object (or a byte range of it) into memory, retrying as a whole on failure. A whole plain
    * object is checked against its MD5 ETag unless the caller verifies the bytes itself (`verifyMd5: false`,
-   * e.g. content-addressed blocks checked against their SHA-256 name); a range cannot be checked here.
+   * e.g. content-addressed blocks checked against their SHA-256 name); a range cannot be checked here. `memory`
+   * gives the memory a successful body is read into (see bufferedGet).
    */
-  async getObject(container: string, name: string, range?: ByteRange, options: { verifyMd5?: boolean } = {}): Promise<Buffer> {
-    return (await this.getChecked(container, name, range, options.verifyMd5 !== false)).data;
+  async getObject(container: string, name: string, range?: ByteRange, options: { verifyMd5?: boolean; memory?: BodyMemory } = {}): Promise<Buffer> {
+    return (await this.getChecked(container, name, range, options.verifyMd5 !== false, options.memory)).data;
   }
 
   /** Reads a whole object, MD5-checked, with its X-Object-Meta-* metadata (keys lower-cased without the prefix). */
@@ -237,8 +259,8 @@ export class SwiftClient {
    * to be PUT elsewhere with that ETag, and the receiving Swift's check then covers the whole way from the
    * source's disk (one MD5 pass instead of two). Without an ETag the MD5 is computed.
    */
-  async getObjectForCopy(container: string, name: string): Promise<{ data: Buffer; md5: string }> {
-    const { data, etag } = await this.getChecked(container, name, undefined, false);
+  async getObjectForCopy(container: string, name: string, memory?: BodyMemory): Promise<{ data: Buffer; md5: string }> {
+    const { data, etag } = await this.getChecked(container, name, undefined, false, memory);
     return { data, md5: etag && /^[0-9a-f]{32}$/.test(etag) ? etag : createHash('md5').update(data).digest('hex') };
   }
 
@@ -247,13 +269,14 @@ export class SwiftClient {
     name: string,
     range: ByteRange | undefined,
     verifyMd5: boolean,
+    memory?: BodyMemory,
   ): Promise<{ data: Buffer; etag?: string; metadata: Record<string, string> }> {
     const target = `${container}/${name}`;
     const path = objectPath(container, name);
     return this.withRetries('GET', target, async () => {
       for (let reauthenticated = false; ; reauthenticated = true) {
         const session = await this.tokens.session();
-        const res = await bufferedGet(this.dispatcher, session.storageUrl + path, { ...rangeHeaders(range), 'x-auth-token': session.token });
+        const res = await bufferedGet(this.dispatcher, session.storageUrl + path, { ...rangeHeaders(range), 'x-auth-token': session.token }, memory);
         if (res.statusCode === 401 && !reauthenticated) {
           this.tokens.invalidate(session.token);
           continue;
@@ -418,7 +441,7 @@ export class SwiftClient {
     target: string,
     path: string,
     headers: Record<string, string>,
-    body?: ObjectBody | string,
+    body?: SendableBody | string,
     query?: Record<string, string | undefined>,
     operation: string = method,
     signal?: AbortSignal,

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { BlockEncoderPool, objectNames, ProjectKeys, ProjectKeyService, RegionStores, SwiftBlockStore } from '@island/blockstore';
+import { blockBuffers, BlockEncoderPool, objectNames, ProjectKeys, ProjectKeyService, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { claimBlocks, markBlocksPresent, SnapshotNotUploadingError } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { SnapshotPartUploaded, SnapshotUploadPart, SnapshotUploadPartJob } from '@island/contracts';
@@ -101,7 +101,7 @@ export class UploadJobs {
     const read = [];
     for (const index of batch) {
       const offset = index * job.blockSize;
-      const data: Buffer = Buffer.allocUnsafe(Math.min(job.blockSize, view.size - offset));
+      const data = blockBuffers.take(Math.min(job.blockSize, view.size - offset));
       await image.readInto(view, offset, data);
       totals.bytesRead += data.length;
       read.push({ index, data, hash: isAllZero(data) ? null : part.keys.blockName(data) });
@@ -125,6 +125,8 @@ export class UploadJobs {
     // registered before any PUT starts, so an overlapping batch of this part never sends one of them again
     const mine = uploads.filter((b) => !part.sending.has(b.hash.toString('hex')));
     for (const b of mine) part.sending.add(b.hash.toString('hex'));
+    const sent = new Set<Buffer>(mine.map((b) => b.data));
+    for (const b of read) if (!sent.has(b.data)) blockBuffers.giveBack(b.data); // zero, already held, or sent by another batch
     const present: { hash: Buffer; storedSize: number }[] = [];
     await forEachBounded(mine, PUT_CONCURRENCY, async (b) => {
       present.push({ hash: b.hash, storedSize: await this.put(part, b.data, b.hash) });
@@ -138,14 +140,15 @@ export class UploadJobs {
   /** Seals and PUTs one block (write-once); returns the size of the object Swift holds for it. */
   private async put(part: PartUpload, data: Buffer, name: Buffer): Promise<number> {
     const encoded = this.encoders.with((encoder) => encoder.encodeSealed(data, part.keys, objectNames.block, name));
+    blockBuffers.giveBack(data); // what is sent is the sealed copy
     const outcome = await part.store.putBlock(encoded);
     if (outcome === 'stored') {
-      part.totals.bytesUploaded += encoded.object.length;
-      part.totals.bytesStored += encoded.object.length;
+      part.totals.bytesUploaded += encoded.size;
+      part.totals.bytesStored += encoded.size;
       part.totals.blocksUploaded += 1;
     } else {
       part.totals.blocksReused += 1;
     }
-    return encoded.object.length;
+    return encoded.size;
   }
 }

@@ -25,6 +25,11 @@ export interface SealedContent {
 }
 
 export function sealObject(key: Buffer, magic: Buffer, objectName: string, content: SealedContent): Buffer {
+  return Buffer.concat(sealObjectPieces(key, magic, objectName, content));
+}
+
+/** The sealed object as header, ciphertext and tag, to be sent one after the other without joining a copy of them. */
+export function sealObjectPieces(key: Buffer, magic: Buffer, objectName: string, content: SealedContent): Buffer[] {
   const header = Buffer.alloc(SEALED_HEADER_BYTES);
   magic.copy(header, 0, 0, 4);
   header[4] = content.version ?? SEALED_VERSION;
@@ -32,7 +37,9 @@ export function sealObject(key: Buffer, magic: Buffer, objectName: string, conte
   header.writeUInt32BE(content.plainLength, 8);
   randomBytes(12).copy(header, 12);
   const cipher = createCipheriv('aes-256-gcm', key, header.subarray(12, 24)).setAAD(associatedData(header, objectName));
-  return Buffer.concat([header, cipher.update(content.payload), cipher.final(), cipher.getAuthTag()]);
+  const ciphertext = cipher.update(content.payload);
+  const tail = cipher.final(); // empty for GCM
+  return tail.length > 0 ? [header, ciphertext, tail, cipher.getAuthTag()] : [header, ciphertext, cipher.getAuthTag()];
 }
 
 /** Opens a sealed object; throws CorruptObjectError (permanent) naming the object unless it authenticates. */

@@ -1,0 +1,45 @@
+import { BlockBuffers } from './block-buffers';
+
+const MIB = 1024 * 1024;
+
+describe('BlockBuffers', () => {
+  it('lends a body given back again instead of allocating new memory', () => {
+    const buffers = new BlockBuffers();
+    const first = buffers.take(MIB);
+    expect(first.length).toBe(MIB);
+    buffers.giveBack(first);
+    expect(buffers.heldBytes).toBe(MIB);
+    const second = buffers.take(MIB);
+    expect(second.buffer).toBe(first.buffer);
+    expect(buffers.heldBytes).toBe(0);
+  });
+
+  it('lends only memory of the length asked for', () => {
+    const buffers = new BlockBuffers();
+    buffers.giveBack(buffers.take(MIB));
+    const other = buffers.take(256 * 1024);
+    expect(other.length).toBe(256 * 1024);
+    expect(buffers.heldBytes).toBe(MIB);
+  });
+
+  it('keeps memory given back twice only once, so two callers never share it', () => {
+    const buffers = new BlockBuffers();
+    const body = buffers.take(MIB);
+    buffers.giveBack(body);
+    buffers.giveBack(body);
+    expect(buffers.heldBytes).toBe(MIB);
+    const a = buffers.take(MIB);
+    const b = buffers.take(MIB);
+    expect(a.buffer).not.toBe(b.buffer);
+  });
+
+  it('ignores views into other memory, small bodies and memory beyond its limit', () => {
+    const buffers = new BlockBuffers(2 * MIB);
+    const whole = Buffer.allocUnsafe(2 * MIB);
+    buffers.giveBack(whole.subarray(0, MIB)); // a view: the rest of its memory may still be in use
+    buffers.giveBack(Buffer.allocUnsafe(1024));
+    expect(buffers.heldBytes).toBe(0);
+    for (let i = 0; i < 3; i++) buffers.giveBack(Buffer.allocUnsafe(MIB));
+    expect(buffers.heldBytes).toBe(2 * MIB);
+  });
+});
