@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export const MIB = 1 << 20;
 export const GIB = 1 << 30;
@@ -7,6 +7,47 @@ export const GIB = 1 << 30;
 export function processCpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** A process's CPU seconds so far split by thread: its main (JavaScript) thread and the rest, user and system each. */
+export interface ThreadCpu {
+  mainUser: number;
+  mainSystem: number;
+  /** libuv's pool (file reads and writes, fdatasync) and V8's helpers (concurrent marking and sweeping). */
+  otherUser: number;
+  otherSystem: number;
+}
+
+export function processThreadCpu(pid: number): ThreadCpu {
+  const split: ThreadCpu = { mainUser: 0, mainSystem: 0, otherUser: 0, otherSystem: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // a thread that ended meanwhile
+    }
+    const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+    const [user, system] = [Number(fields[11]) / 100, Number(fields[12]) / 100];
+    if (tid === String(pid)) {
+      split.mainUser += user;
+      split.mainSystem += system;
+    } else {
+      split.otherUser += user;
+      split.otherSystem += system;
+    }
+  }
+  return split;
+}
+
+/** `after` less `before`, field by field. */
+export function threadCpuSince(before: ThreadCpu, after: ThreadCpu): ThreadCpu {
+  return {
+    mainUser: after.mainUser - before.mainUser,
+    mainSystem: after.mainSystem - before.mainSystem,
+    otherUser: after.otherUser - before.otherUser,
+    otherSystem: after.otherSystem - before.otherSystem,
+  };
 }
 
 /** CPU seconds (this process, user + system) a piece of work takes. */

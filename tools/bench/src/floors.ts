@@ -1,5 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
-import { cpuSeconds, medianOf, MIB, overOneGiB } from './cpu';
+import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { cpuSeconds, GIB, medianOf, MIB, overOneGiB } from './cpu';
 
 /** Distinct 1 MiB blocks cycled through for the floors (1 GiB of work, 64 MiB of memory). */
 export const SAMPLE_BLOCKS = 64;
@@ -47,4 +49,28 @@ export function measureFloors(blocks: Buffer[], key: Buffer): Floors {
       ),
     ),
   };
+}
+
+/**
+ * CPU seconds (this process, user + system: the kernel's page-cache copy, block allocation and the writeback it does
+ * for fdatasync) to write 1 GiB of `blocks` into a new file in `dir` in 1 MiB writes, then fdatasync it: what a
+ * restore also pays to put its image on the disk, beyond the floors. Median of FLOOR_ROUNDS rounds.
+ */
+export function measureDiskWrite(blocks: Buffer[], dir: string): number {
+  const file = join(dir, 'disk-write-reference');
+  try {
+    return medianOf(FLOOR_ROUNDS, () =>
+      cpuSeconds(() => {
+        const fd = openSync(file, 'w');
+        try {
+          for (let at = 0, i = 0; at < GIB; at += MIB, i++) writeSync(fd, blocks[i % blocks.length], 0, MIB, at);
+          fdatasyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+      }),
+    );
+  } finally {
+    rmSync(file, { force: true });
+  }
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Qcow2Image } from '@island/qcow2';
 import { IslandStack, pollUntil } from '@island/stack';
-import { GIB, MIB, processCpuSeconds } from './cpu';
+import { GIB, MIB, processCpuSeconds, processThreadCpu, ThreadCpu, threadCpuSince } from './cpu';
 import { attachAndWait } from './stack-timing';
 
 type Json = Record<string, unknown>;
@@ -11,6 +11,8 @@ export interface StepUsage {
   total: number;
   seconds: number;
   byProcess: Record<string, number>;
+  /** The process that used the most CPU in the step, and how its threads shared it. */
+  busiest: { name: string; threads: ThreadCpu };
 }
 
 /**
@@ -26,13 +28,16 @@ export async function measureOneGiB(
   const pids = Object.fromEntries(processes.map((name) => [name, island.pid(name)]));
   const measure = async (what: string, step: () => Promise<unknown>): Promise<StepUsage> => {
     const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processCpuSeconds(pid)]));
+    const threadsBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processThreadCpu(pid)]));
     const started = performance.now();
     await step();
     const seconds = (performance.now() - started) / 1000;
     const byProcess = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processCpuSeconds(pid) - before[name]]));
     const total = Object.values(byProcess).reduce((a, b) => a + b, 0);
+    const busiest = Object.entries(byProcess).reduce((a, b) => (b[1] > a[1] ? b : a))[0];
+    const threads = threadCpuSince(threadsBefore[busiest], processThreadCpu(pids[busiest]));
     log(`${what}: ${seconds.toFixed(1)} s, CPU of ${processes.join(' + ')} ${total.toFixed(2)} s`);
-    return { total, seconds, byProcess };
+    return { total, seconds, byProcess, busiest: { name: busiest, threads } };
   };
 
   const volumeId = String((await island.request('POST', '/v1/volumes', { sizeBytes: GIB })).body.id);
