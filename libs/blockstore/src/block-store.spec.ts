@@ -219,6 +219,23 @@ describe('SwiftBlockStore', () => {
     expect(await store.swift.objectExists(store.container, objectNames.manifest(metadata.volumeId, 1, wrongCount.metadata.snapshotId))).toBe(false);
   }, 120_000);
 
+  it('replaces a manifest an earlier attempt left changed in Swift, and reads back the one it wrote', async () => {
+    const metadata = manifestMetadata(4);
+    const keys = new ProjectKeys('demo', ProjectKeys.newMasterKey());
+    const manifest = new ManifestBuilder(1 << 20, 10 << 20, metadata).add(1, randomBytes(32)).add(5, randomBytes(32)).build();
+    const { name } = await store.putWholeManifest(manifest, keys);
+    // what a write whose bytes were changed on the way leaves: Swift stored them (a streamed PUT sends no ETag)
+    const stored = await store.swift.getObjectWithMetadata(store.container, name);
+    const changed = Buffer.from(stored.data);
+    changed[changed.length - 20] ^= 0x10;
+    await store.swift.putObject(store.container, name, changed, { headers: { 'x-object-meta-project': 'demo' } });
+    await expect(store.getManifest(name, keys, true)).rejects.toThrow(CorruptObjectError);
+
+    const written = await store.putWholeManifest(manifest, keys);
+    expect(written).toEqual({ name, bytes: (await store.swift.headObject(store.container, name)).size });
+    expect((await store.getManifest(name, keys, true)).hashes).toEqual(manifest.hashes);
+  });
+
   it('still reads the manifests it wrote whole, sealed (format 2) or plain (format 1)', async () => {
     const metadata = manifestMetadata(2);
     const manifest = new ManifestBuilder(1 << 20, 10 << 20, metadata).add(1, randomBytes(32)).add(2, randomBytes(32)).build();

@@ -1,4 +1,4 @@
-import { SwiftClient, SwiftConflictError, SwiftNotFoundError, SwiftObjectExistsError, SwiftProtocolError } from '@island/swift';
+import { SwiftChecksumError, SwiftClient, SwiftConflictError, SwiftNotFoundError, SwiftObjectExistsError, SwiftProtocolError } from '@island/swift';
 import { BlockDecoder, BlockEncoder, EncodedBlock } from './block-codec';
 import { blockBuffers } from './block-buffers';
 import { Readable } from 'node:stream';
@@ -184,7 +184,9 @@ export class SwiftBlockStore {
    * Writes a manifest: sealed and streamed (format 3) under its project's keys as its entries come, or plain (format 1,
    * only for tests of older stores) without keys. `entries` is called again for each attempt. A retry after a lost
    * reply finds the same manifest already there: its content is compared, not its bytes (nonces differ each time).
-   * Returns its object name and size.
+   * One there that cannot be read is what an earlier attempt left when its bytes were changed on the way (a streamed
+   * body's MD5 is only known once sent, so Swift could not refuse it): the name is this snapshot's alone and the
+   * manifest not yet recorded anywhere, so ours replaces it. Returns its object name and size.
    */
   async putManifest(
     header: ManifestHeader,
@@ -194,26 +196,43 @@ export class SwiftBlockStore {
     const { volumeId, seq, snapshotId } = header.metadata;
     const name = objectNames.manifest(volumeId, seq, snapshotId);
     let bytes = 0;
-    try {
+    const put = async (ifNoneMatch: boolean) => {
       if (keys) {
         const body = () => {
           bytes = 0;
           return Readable.from(counted(sealedManifestSegments(header, entries(), keys, name), (n) => (bytes += n)));
         };
-        await this.swift.putObject(this.container, name, body, { ifNoneMatch: true, headers: { [`x-object-meta-${MANIFEST_PROJECT_META}`]: keys.projectId } });
+        await this.swift.putObject(this.container, name, body, { ifNoneMatch, headers: { [`x-object-meta-${MANIFEST_PROJECT_META}`]: keys.projectId } });
       } else {
         const plain = encodeManifest(await collectManifest(header, entries()));
         bytes = plain.length;
-        await this.swift.putObject(this.container, name, plain, { ifNoneMatch: true });
+        await this.swift.putObject(this.container, name, plain, { ifNoneMatch });
       }
+    };
+    try {
+      await put(true);
     } catch (error) {
       if (!(error instanceof SwiftObjectExistsError)) throw error;
-      const existing = await this.readManifest(name, keys, keys !== undefined);
-      const [theirs, ours] = await Promise.all([manifestDigest(existing.header, existing.batches()), manifestDigest(header, entries())]);
+      const [theirs, ours] = await Promise.all([this.storedManifestDigest(name, keys), manifestDigest(header, entries())]);
+      if (theirs === undefined) {
+        await put(false);
+        return { name, bytes };
+      }
       if (theirs !== ours) throw new Error(`manifest ${name} already exists with different content`);
       return { name, bytes: (await this.swift.headObject(this.container, name)).size };
     }
     return { name, bytes };
+  }
+
+  /** The content digest of the manifest stored under `name`, or undefined when what is stored is not a readable one. */
+  private async storedManifestDigest(name: string, keys: ProjectKeys | undefined): Promise<string | undefined> {
+    try {
+      const existing = await this.readManifest(name, keys, keys !== undefined);
+      return await manifestDigest(existing.header, existing.batches());
+    } catch (error) {
+      if (error instanceof CorruptObjectError || error instanceof SwiftChecksumError) return undefined;
+      throw error;
+    }
   }
 
   /** putManifest of a manifest already in memory. */

@@ -1,6 +1,8 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createHash } from 'node:crypto';
 import { AddressInfo } from 'node:net';
-import { backoffDelay, KeystoneV3Auth, SwiftClient, SwiftProtocolError, SwiftRequestError, SwiftUnavailableError, TempAuth } from './index';
+import { Readable } from 'node:stream';
+import { backoffDelay, KeystoneV3Auth, SwiftChecksumError, SwiftClient, SwiftProtocolError, SwiftRequestError, SwiftUnavailableError, TempAuth } from './index';
 
 /**
  * Faults the real Swift will not produce on demand (5xx, resets, stalls, broken JSON) come from a local
@@ -146,6 +148,25 @@ describe('SwiftClient under faults', () => {
       res.end();
     });
     await expect(client.putObject('c', 'o', Buffer.from('abc'))).rejects.toThrow(/Swift stored ETag ffff.* but we sent MD5 9001/);
+  });
+
+  it('deletes what a streamed PUT stored when the ETag shows its bytes changed on the way, and says so', async () => {
+    const { client, requests } = await setup((req, res, body) => {
+      if (req.method === 'DELETE') {
+        res.writeHead(204).end();
+        return;
+      }
+      const changed = Buffer.from(body);
+      changed[0] ^= 1;
+      res.writeHead(201, { etag: createHash('md5').update(changed).digest('hex') }).end();
+    });
+    const error = await client.putObject('c', 'manifest', () => Readable.from([Buffer.from('abc')]), { ifNoneMatch: true }).catch((e) => e);
+    expect(error).toBeInstanceOf(SwiftChecksumError);
+    expect(error.message).toMatch(/Swift stored ETag [0-9a-f]{32} but we sent MD5 900150983cd24fb0d6963f7d28e17f72; the stored object was deleted$/);
+    expect(requests.filter((r) => r !== 'auth').map((r) => r.split(' ').slice(0, 2).join(' '))).toEqual([
+      'PUT /v1/AUTH_t/c/manifest',
+      'DELETE /v1/AUTH_t/c/manifest',
+    ]);
   });
 
   it('treats a listing that is not JSON as a protocol error, never as an empty list', async () => {

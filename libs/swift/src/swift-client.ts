@@ -233,7 +233,16 @@ export class SwiftClient {
     const etag = unquote(header(res.headers, 'etag'));
     const md5 = sent();
     if (!etag || (md5 && etag !== md5)) {
-      throw new SwiftChecksumError('PUT', target, res.statusCode, `Swift stored ETag ${etag ?? '(none)'} but we sent MD5 ${md5}`);
+      let detail = `Swift stored ETag ${etag ?? '(none)'} but we sent MD5 ${md5}`;
+      if (!headers.etag) {
+        // streamed without an ETag, Swift could not refuse the changed bytes: they are taken away again
+        const removed = await this.deleteObject(container, name, { ignoreMissing: true }).then(
+          () => 'the stored object was deleted',
+          (error: Error) => `deleting the stored object failed too: ${error.message}`,
+        );
+        detail = `${detail}; ${removed}`;
+      }
+      throw new SwiftChecksumError('PUT', target, res.statusCode, detail);
     }
     return etag;
   }

@@ -101,6 +101,25 @@ describe('the snapshot pipeline (state machine on the real catalog, no broker)',
     expect(await f.snapshot(snapshot.id)).toMatchObject({ status: 'available', manifestObject: 'first' });
   });
 
+  it('keeps a sealing snapshot committed when its manifest write fails for good, showing why until the manifest is written', async () => {
+    const volume = await f.placedVolume();
+    const snapshot = await f.newSnapshot(volume);
+    for (const part of await takenAndDiffed(snapshot, [3])) await pipeline.partUploaded(await uploadPart(part));
+    await pipeline.failed(snapshot.id, 'snapshot.write-manifest on a worker: manifest m already exists with different content');
+    expect(await f.snapshot(snapshot.id)).toMatchObject({
+      status: 'sealing',
+      statusReason:
+        'committed; its manifest write failed and will be asked for again: snapshot.write-manifest on a worker: manifest m already exists with different content',
+    });
+    expect(await f.jobOf(snapshot.id)).toMatchObject({ status: 'running' });
+
+    await pipeline.resendManifest(snapshot.id);
+    expect(await f.sent(SnapshotWriteManifest)).toHaveLength(2);
+    await pipeline.manifestWritten({ snapshotId: snapshot.id, manifestObject: 'manifests/y', bytes: 10, sealed: true });
+    expect(await f.snapshot(snapshot.id)).toMatchObject({ status: 'available', statusReason: null, manifestObject: 'manifests/y' });
+    expect(await f.jobOf(snapshot.id)).toMatchObject({ status: 'succeeded' });
+  });
+
   it("uploads a volume's snapshots one after the other: the second diffs against the first's point in time", async () => {
     const volume = await f.placedVolume();
     const first = await f.newSnapshot(volume);

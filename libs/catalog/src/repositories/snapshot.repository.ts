@@ -117,9 +117,14 @@ export class SnapshotRepository {
     await this.patch(id, { status: 'error', statusReason: reason });
   }
 
+  /** Why a snapshot is held where it is (e.g. a sealing one whose manifest write failed and is asked for again). */
+  async noteReason(id: string, reason: string): Promise<void> {
+    await this.patch(id, { statusReason: reason });
+  }
+
   /** Its manifest is in Swift (sealed or, from a worker before encryption, plain): the snapshot is complete. */
   async markAvailable(id: string, manifestObject: string, manifestSealed: boolean): Promise<void> {
-    await this.patch(id, { status: 'available', manifestObject, manifestSealed, committedAt: new Date() });
+    await this.patch(id, { status: 'available', statusReason: null, manifestObject, manifestSealed, committedAt: new Date() });
   }
 
   async markDeleted(id: string): Promise<void> {
