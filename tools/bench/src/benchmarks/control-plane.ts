@@ -133,6 +133,18 @@ function notesFor(runs: RunResult[], cost: DataPlaneCost, roundTrips: RoundTripC
       )
       .join(', ')} ms.`,
     ...perPhase,
-    'The machine was shared during the run (another engineer\'s catalog benchmark on the same PostgreSQL, tests of the main checkout): "not ours" is the machine\'s busy CPU that no measured process accounts for. CPU per operation grows under such contention, so the central figures are high rather than low.',
+    contentionNote(runs, cores),
   ];
+}
+
+/** How busy the machine was with work none of the measured processes did ("not ours"), over every phase. */
+function contentionNote(runs: RunResult[], cores: number): string {
+  const phases = runs.flatMap((run) => phasesOf(run).map(([, u]) => u));
+  const other = phases.reduce((sum, u) => sum + u.otherCpu, 0);
+  const capacity = phases.reduce((sum, u) => sum + u.seconds * cores, 0);
+  return (
+    `"Not ours" is the machine's busy CPU that no measured process accounts for: ${other.toFixed(1)} CPU-s over the phases, ` +
+    `${((100 * other) / capacity).toFixed(0)} % of the ${cores} cores' capacity. CPU per operation grows under such contention ` +
+    `(shared caches, the hypervisor's scheduling), so a busy machine's central figures are high rather than low.`
+  );
 }
