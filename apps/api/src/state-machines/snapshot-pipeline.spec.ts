@@ -1,15 +1,21 @@
 import { createHash } from 'node:crypto';
 import { Catalog, SnapshotEntity } from '@island/catalog';
 import {
+  failureReport,
   PointsInTimeRelease,
   SnapshotDiff,
   SnapshotPartUploadedEvent,
   SnapshotUploadPart,
   SnapshotUploadPartJob,
   SnapshotWriteManifest,
+  SnapshotWriteManifestJob,
 } from '@island/contracts';
 import { MetricsService } from '@island/platform';
+import { CatalogEvents } from '../events/catalog-events';
+import { HostService } from '../requests/host.service';
+import { OperationsService } from '../requests/operations.service';
 import { SnapshotPipeline } from './snapshot-pipeline';
+import { VolumeLifecycle } from './volume-lifecycle';
 import { CatalogFixture, HOST, REGION } from './testing/catalog-fixture';
 
 const hashOf = (block: number, version = 1) => createHash('sha256').update(`block ${block} v${version}`).digest();
@@ -104,8 +110,14 @@ describe('the snapshot pipeline (state machine on the real catalog, no broker)',
   it('keeps a sealing snapshot committed when its manifest write fails for good, showing why until the manifest is written', async () => {
     const volume = await f.placedVolume();
     const snapshot = await f.newSnapshot(volume);
-    for (const part of await takenAndDiffed(snapshot, [3])) await pipeline.partUploaded(await uploadPart(part));
-    await pipeline.failed(snapshot.id, 'snapshot.write-manifest on a worker: manifest m already exists with different content');
+    const [partJob] = await takenAndDiffed(snapshot, [3]);
+    await pipeline.partUploaded(await uploadPart(partJob));
+    const events = new CatalogEvents(pipeline, {} as VolumeLifecycle, {} as HostService, {} as OperationsService);
+    // a late failure of another of its jobs changes nothing: it is committed
+    await events.operationFailed(failureReport(SnapshotUploadPart, partJob, 'redelivered after the commit')!);
+    expect(await f.snapshot(snapshot.id)).toMatchObject({ status: 'sealing', statusReason: null });
+    const [manifestJob] = await f.sent<SnapshotWriteManifestJob>(SnapshotWriteManifest);
+    await events.operationFailed(failureReport(SnapshotWriteManifest, manifestJob, 'manifest m already exists with different content')!);
     expect(await f.snapshot(snapshot.id)).toMatchObject({
       status: 'sealing',
       statusReason:

@@ -240,21 +240,26 @@ export class SnapshotPipeline {
     });
   }
 
-  /**
-   * A job of this snapshot cannot succeed: the snapshot fails, its claims and point in time are released. A sealing
-   * one is committed and stays so: only its manifest write failed, which the sweeper asks for again once the
-   * operation's deadline passes; the reason is kept on the snapshot meanwhile, so a manifest that keeps failing is seen.
-   */
+  /** A job of this snapshot cannot succeed: the snapshot fails, its claims and point in time are released. */
   async failed(snapshotId: string, reason: string): Promise<void> {
     await this.uow.run(async (tx) => {
       const snapshot = await this.lockSnapshot(tx, snapshotId);
-      if (snapshot?.status === 'sealing') {
-        this.logger.warn(`snapshot ${snapshot.id}: manifest write failed, to be asked for again: ${reason}`);
-        await tx.catalog.snapshots.noteReason(snapshot.id, `committed; its manifest write failed and will be asked for again: ${reason}`);
-        return;
-      }
       if (!snapshot || !['creating', 'pending', 'uploading', 'committing'].includes(snapshot.status)) return;
       await this.fail(tx, snapshot, reason);
+    });
+  }
+
+  /**
+   * A sealing snapshot's manifest write failed for good: the snapshot is committed and stays so, the sweeper asks for
+   * the manifest again once the operation's deadline passes, and the reason is kept on the snapshot meanwhile, so a
+   * manifest that keeps failing is seen.
+   */
+  async manifestWriteFailed(snapshotId: string, reason: string): Promise<void> {
+    await this.uow.run(async (tx) => {
+      const snapshot = await this.lockSnapshot(tx, snapshotId);
+      if (snapshot?.status !== 'sealing') return;
+      this.logger.warn(`snapshot ${snapshot.id}: manifest write failed, to be asked for again: ${reason}`);
+      await tx.catalog.snapshots.noteReason(snapshot.id, `committed; its manifest write failed and will be asked for again: ${reason}`);
     });
   }
 
