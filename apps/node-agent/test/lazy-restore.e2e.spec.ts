@@ -26,6 +26,17 @@ async function guestReads(nbd: string, offset: number, length: number, pattern: 
   }
 }
 
+/** The guest's whole disk through its NBD export, as qemu-img converts it to raw. */
+async function diskThrough(nbd: string): Promise<Buffer> {
+  const raw = join(tmpdir(), `lazy-${Date.now()}-${Math.random().toString(16).slice(2)}.raw`);
+  try {
+    await run('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', nbd, raw]);
+    return readFileSync(raw);
+  } finally {
+    rmSync(raw, { force: true });
+  }
+}
+
 /** What both stacks' tests do: snapshots of patterned blocks, and the volume's fill as the API shows it. */
 function lazyHelpers(island: IslandStack, io: ReturnType<typeof guestIo>) {
   /** A snapshot of a volume of `size` whose listed blocks hold their pattern (every other block a hole). */
@@ -95,6 +106,47 @@ describe('lazy restore: time to first byte', () => {
       expect(stdout).not.toMatch(/Pattern verification failed/);
     }
   }, 300_000);
+
+  it('keeps every guest write through snapshots taken one after another while a fast fill ends', async () => {
+    // QEMU 7.2's qemu-storage-daemon died here (a segfault right after the fill job completed while the guest wrote)
+    const blocks = Array.from({ length: 32 }, (_, b) => b);
+    const snapshotId = await snapshotWithBlocks(32 * MIB, blocks, 5);
+    const model = Buffer.alloc(32 * MIB);
+    for (const b of blocks) model.fill(patternOf(b, 5), b * MIB, (b + 1) * MIB);
+    const volumeId = await io.createVolume(32 * MIB, { snapshotId });
+    const volume = island.json('volume', 'attach', volumeId, '--host', island.host, '--export', 'nbd', '--wait');
+    const nbd = (volume.connection as { nbd: string }).nbd;
+
+    const guest = new GuestWriter(nbd); // a connection opened while the fill runs
+    const CHUNK = 64 * 1024;
+    let writing = true;
+    let writes = 0;
+    const writer = (async () => {
+      while (writing) {
+        const chunk = (writes * 37) % ((32 * MIB) / CHUNK);
+        const pattern = 100 + (writes % 100);
+        await guest.write(chunk * CHUNK, CHUNK, pattern);
+        model.fill(pattern, chunk * CHUNK, (chunk + 1) * CHUNK);
+        writes++;
+      }
+    })();
+    let snapshotsAfterFill = 0;
+    try {
+      while (snapshotsAfterFill < 3) {
+        const filled = (await fillOf(volumeId)) === null;
+        await io.snapshot(volumeId);
+        if (filled) snapshotsAfterFill++;
+      }
+    } finally {
+      writing = false;
+      await writer.finally(() => guest.close());
+    }
+    expect(writes).toBeGreaterThan(0);
+    await guestReads(nbd, 0, CHUNK, model[0]);
+    expect((await diskThrough(nbd)).equals(model)).toBe(true);
+    island.json('volume', 'detach', volumeId, '--wait');
+    execFileSync('qemu-img', ['check', String((volume.connection as { path: string }).path)]);
+  }, 300_000);
 });
 
 /**
@@ -107,17 +159,6 @@ describe('lazy restore: a volume from a snapshot is usable at once and fills in 
   const island = useIsland({ env: { ISLAND_LAZY_RESTORE: '1', ISLAND_INJECT_DELAYS_MS: 'snapshot-server.fetch=3000-3000' } });
   const io = guestIo(island);
   const { snapshotWithBlocks, fillOf, untilFilled } = lazyHelpers(island, io);
-
-  /** The guest's whole disk through its NBD export, as qemu-img converts it to raw. */
-  async function diskThrough(nbd: string): Promise<Buffer> {
-    const raw = join(tmpdir(), `lazy-${Date.now()}-${Math.random().toString(16).slice(2)}.raw`);
-    try {
-      await run('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', nbd, raw]);
-      return readFileSync(raw);
-    } finally {
-      rmSync(raw, { force: true });
-    }
-  }
 
   /** A 64 MiB snapshot with every block patterned, a volume made from it, attached over NBD (filling). */
   async function fillingVolume(seed: number): Promise<{ volumeId: string; nbd: string; path: string; model: Buffer }> {

@@ -27,9 +27,11 @@ export interface QmpCommands {
     reply: Record<string, never>;
   };
   'blockdev-del': { args: { 'node-name': string }; reply: Record<string, never> };
-  'query-named-block-nodes': {
-    args: { flat?: boolean };
-    reply: { 'node-name': string; drv: string; file: string; backing_file?: string }[];
+  // Not `query-named-block-nodes`: it crashes qemu-storage-daemon (7.2 and 10.0, SIGSEGV) once a block-stream job has
+  // left its former backing node without a parent, which every fill does until the agent deletes that node.
+  'x-debug-query-block-graph': {
+    args: Record<string, never>;
+    reply: { nodes: { id: number; type: string; name: string }[]; edges: { parent: number; child: number; name: string }[] };
   };
   'block-stream': {
     args: { 'job-id': string; device: string; 'auto-dismiss': boolean; 'on-error'?: 'report' | 'stop' };

@@ -39,6 +39,15 @@ export interface FillSourceSocket {
   socket: string;
 }
 
+/**
+ * The names of the daemon's block nodes, read from its block graph: `query-named-block-nodes` would crash the daemon
+ * while a finished fill's source node waits to be deleted (see qmp-commands.ts).
+ */
+async function namedNodes(qmp: QmpClient): Promise<Set<string>> {
+  const graph = await qmp.execute('x-debug-query-block-graph', {});
+  return new Set(graph.nodes.filter((n) => n.type === 'block-driver' && n.name && !n.name.startsWith('#')).map((n) => n.name));
+}
+
 /** The id of a volume's raw-file (FUSE) export; its NBD export's id is the node name. */
 function rawExportId(volumeId: string): string {
   return `${nodeName(volumeId)}-raw`;
@@ -95,8 +104,8 @@ export class StorageDaemon implements OnModuleDestroy {
   async holds(volumeId: string): Promise<boolean> {
     const qmp = await this.running();
     if (!qmp) return false;
-    const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
-    return nodes.some((n) => n['node-name'] === nodeName(volumeId));
+    const nodes = await namedNodes(qmp);
+    return nodes.has(nodeName(volumeId));
   }
 
   /**
@@ -107,8 +116,8 @@ export class StorageDaemon implements OnModuleDestroy {
   async export(volumeId: string, path: string, kind: 'nbd' | 'raw' | 'block', fill?: FillSourceSocket): Promise<ExportedVolume> {
     const qmp = await this.started();
     const node = nodeName(volumeId);
-    const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
-    const served = nodes.some((n) => n['node-name'] === node);
+    const nodes = await namedNodes(qmp);
+    const served = nodes.has(node);
     if (!served) {
       const backing = fill ? await this.addFillSource(qmp, volumeId, fill, nodes) : undefined;
       await qmp.execute('blockdev-add', { driver: 'qcow2', 'node-name': node, file: { driver: 'file', filename: path }, discard: 'unmap', backing });
@@ -159,9 +168,9 @@ export class StorageDaemon implements OnModuleDestroy {
   }
 
   /** The node reading the volume's snapshot from the snapshot server (kept from an earlier attempt if there is one). */
-  private async addFillSource(qmp: QmpClient, volumeId: string, fill: FillSourceSocket, nodes: { 'node-name': string }[]): Promise<string> {
+  private async addFillSource(qmp: QmpClient, volumeId: string, fill: FillSourceSocket, nodes: Set<string>): Promise<string> {
     const source = sourceNodeName(volumeId);
-    if (!nodes.some((n) => n['node-name'] === source)) {
+    if (!nodes.has(source)) {
       await qmp.execute('blockdev-add', {
         driver: 'nbd',
         'node-name': source,
@@ -242,10 +251,10 @@ export class StorageDaemon implements OnModuleDestroy {
     const qmp = await this.running();
     if (!qmp) return;
     const exports = await qmp.execute('query-block-exports', {});
-    const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
+    const nodes = await namedNodes(qmp);
     const exported = exports.some((e) => e['node-name'] === nodeName(volumeId));
-    if (!exported && nodes.some((n) => n['node-name'] === nodeName(volumeId))) await qmp.execute('blockdev-del', { 'node-name': nodeName(volumeId) });
-    if (nodes.some((n) => n['node-name'] === sourceNodeName(volumeId))) await qmp.execute('blockdev-del', { 'node-name': sourceNodeName(volumeId) });
+    if (!exported && nodes.has(nodeName(volumeId))) await qmp.execute('blockdev-del', { 'node-name': nodeName(volumeId) });
+    if (nodes.has(sourceNodeName(volumeId))) await qmp.execute('blockdev-del', { 'node-name': sourceNodeName(volumeId) });
   }
 
   /** Stops serving the volume (idempotent): waits until its exports are gone, then closes the image. */
@@ -268,9 +277,9 @@ export class StorageDaemon implements OnModuleDestroy {
     rmSync(this.rawPath(volumeId), { force: true });
     // a volume still filling stays open in the daemon until its fill ends (releaseFilled) or is cancelled
     if (await this.fillJob(volumeId)) return;
-    const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
-    if (nodes.some((n) => n['node-name'] === node)) await qmp.execute('blockdev-del', { 'node-name': node });
-    if (nodes.some((n) => n['node-name'] === sourceNodeName(volumeId))) await qmp.execute('blockdev-del', { 'node-name': sourceNodeName(volumeId) });
+    const nodes = await namedNodes(qmp);
+    if (nodes.has(node)) await qmp.execute('blockdev-del', { 'node-name': node });
+    if (nodes.has(sourceNodeName(volumeId))) await qmp.execute('blockdev-del', { 'node-name': sourceNodeName(volumeId) });
   }
 
   /** Takes internal snapshots of exported volumes at one instant (one transaction), while writes go on. */
@@ -287,12 +296,21 @@ export class StorageDaemon implements OnModuleDestroy {
 
   /**
    * Runs `work` with the volumes' fills stopped: QEMU takes and deletes internal snapshots only on a node no job uses.
-   * A stopped fill keeps what it copied; started again, it skips that.
+   * A stopped fill keeps what it copied; started again, it skips that. A fill that ended on its own still uses the node
+   * until its job is dismissed ("Need a root block node"): dismissed here, a finished one is reported by the fill
+   * monitor from the image (no backing file left), and a failed one is started again like a stopped one.
    */
   private async withFillsPaused<T>(volumeIds: string[], work: () => Promise<T>): Promise<T> {
     const filling: string[] = [];
     for (const volumeId of volumeIds) {
-      if (await this.cancelFill(volumeId)) filling.push(volumeId);
+      if (await this.cancelFill(volumeId)) {
+        filling.push(volumeId);
+        continue;
+      }
+      const ended = await this.fillJob(volumeId);
+      if (ended?.status !== 'concluded') continue;
+      await this.dismissFill(volumeId);
+      if (ended.error) filling.push(volumeId);
     }
     try {
       return await work();
