@@ -157,9 +157,8 @@ export class EnvDto {
   ISLAND_HEAP_MIB?: number;
 
   /**
-   * '1': a volume made from a snapshot and attached with an NBD export is served before its content is local and fills
-   * in the background (docs/attached-volumes.md); '0' (the default while a known fault is open there): it is restored
-   * whole before the attach returns.
+   * '1' (the default): a volume made from a snapshot and attached with an NBD export is served before its content is
+   * local and fills in the background (docs/attached-volumes.md); '0': it is restored whole before the attach returns.
    */
   @IsOptional()
   @IsIn(['0', '1'], { message: "must be '0' or '1'" })

@@ -101,7 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): IslandConfig {
     },
     log: { level: (dto.ISLAND_LOG_LEVEL ?? 'log') as LogLevel },
     heap: { oldSpaceMib: dto.ISLAND_HEAP_MIB ?? DEFAULT_HEAP_MIB },
-    lazyRestore: dto.ISLAND_LAZY_RESTORE === '1',
+    lazyRestore: dto.ISLAND_LAZY_RESTORE !== '0',
     keys: keys as KekManagerConfig,
   };
 }
