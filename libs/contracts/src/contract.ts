@@ -3,10 +3,11 @@ import { validateSync, ValidationError } from 'class-validator';
 
 /**
  * What the final failure of a job ends (the API ends it, with the failure's reason): one snapshot, the
- * snapshots of a group, the operation a volume is in (attach, detach, extend, revert, delete), or an
- * operator's operation on a region (GC run, fsck, rebuild).
+ * snapshots of a group, a committed snapshot's manifest write (the snapshot stays committed and the manifest is
+ * asked for again), the operation a volume is in (attach, detach, extend, revert, delete), or an operator's
+ * operation on a region (GC run, fsck, rebuild).
  */
-export const FAILURE_SCOPES = ['snapshot', 'snapshot-group', 'volume-operation', 'region-operation'] as const;
+export const FAILURE_SCOPES = ['snapshot', 'snapshot-group', 'snapshot-manifest', 'volume-operation', 'region-operation'] as const;
 export type FailureScope = (typeof FAILURE_SCOPES)[number];
 
 /** A job's failure policy: what its final failure ends and which resource that is. */

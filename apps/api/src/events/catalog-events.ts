@@ -38,7 +38,6 @@ import {
   SnapshotPartUploadedEvent,
   SnapshotTaken,
   SnapshotTakenEvent,
-  SnapshotWriteManifest,
   VolumeRestored,
   VolumeRestoredEvent,
 } from '@island/contracts';
@@ -149,8 +148,9 @@ export class CatalogEvents {
     const reason = `${e.job} on ${e.host ?? 'a worker'}: ${e.reason}`;
     switch (e.ends) {
       case 'snapshot':
-        if (e.job === SnapshotWriteManifest.name) return this.snapshots.manifestWriteFailed(e.resourceId, reason);
         return this.snapshots.failed(e.resourceId, reason);
+      case 'snapshot-manifest':
+        return this.snapshots.manifestWriteFailed(e.resourceId, reason);
       case 'snapshot-group':
         return this.snapshots.groupTakeFailed(e.resourceId, reason);
       case 'volume-operation':

@@ -97,7 +97,10 @@ export class SnapshotWriteManifestJob {
   @IsOptional() @IsResourceId() copyOf?: string;
   @IsOptional() @IsResourceId() replicaOf?: string;
 }
-export const SnapshotWriteManifest = anyWorkerJob('snapshot.write-manifest', SnapshotWriteManifestJob, endsSnapshot());
+export const SnapshotWriteManifest = anyWorkerJob('snapshot.write-manifest', SnapshotWriteManifestJob, {
+  ends: 'snapshot-manifest',
+  resourceId: (p) => p.snapshotId,
+});
 
 /**
  * Copy a snapshot into another region: the blocks the target region lacks (by name) and then, after the
