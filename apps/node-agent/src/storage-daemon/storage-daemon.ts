@@ -48,6 +48,12 @@ async function namedNodes(qmp: QmpClient): Promise<Set<string>> {
   return new Set(graph.nodes.filter((n) => n.type === 'block-driver' && n.name && !n.name.startsWith('#')).map((n) => n.name));
 }
 
+/** Closes those of the nodes the daemon has, in order (an image before the node backing it). */
+async function deleteNodes(qmp: QmpClient, names: string[]): Promise<void> {
+  const nodes = await namedNodes(qmp);
+  for (const name of names) if (nodes.has(name)) await qmp.execute('blockdev-del', { 'node-name': name });
+}
+
 /** The id of a volume's raw-file (FUSE) export; its NBD export's id is the node name. */
 function rawExportId(volumeId: string): string {
   return `${nodeName(volumeId)}-raw`;
@@ -251,10 +257,8 @@ export class StorageDaemon implements OnModuleDestroy {
     const qmp = await this.running();
     if (!qmp) return;
     const exports = await qmp.execute('query-block-exports', {});
-    const nodes = await namedNodes(qmp);
     const exported = exports.some((e) => e['node-name'] === nodeName(volumeId));
-    if (!exported && nodes.has(nodeName(volumeId))) await qmp.execute('blockdev-del', { 'node-name': nodeName(volumeId) });
-    if (nodes.has(sourceNodeName(volumeId))) await qmp.execute('blockdev-del', { 'node-name': sourceNodeName(volumeId) });
+    await deleteNodes(qmp, exported ? [sourceNodeName(volumeId)] : [nodeName(volumeId), sourceNodeName(volumeId)]);
   }
 
   /** Stops serving the volume (idempotent): waits until its exports are gone, then closes the image. */
@@ -277,9 +281,7 @@ export class StorageDaemon implements OnModuleDestroy {
     rmSync(this.rawPath(volumeId), { force: true });
     // a volume still filling stays open in the daemon until its fill ends (releaseFilled) or is cancelled
     if (await this.fillJob(volumeId)) return;
-    const nodes = await namedNodes(qmp);
-    if (nodes.has(node)) await qmp.execute('blockdev-del', { 'node-name': node });
-    if (nodes.has(sourceNodeName(volumeId))) await qmp.execute('blockdev-del', { 'node-name': sourceNodeName(volumeId) });
+    await deleteNodes(qmp, [node, sourceNodeName(volumeId)]);
   }
 
   /** Takes internal snapshots of exported volumes at one instant (one transaction), while writes go on. */
