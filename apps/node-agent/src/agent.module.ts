@@ -9,7 +9,6 @@ import { ExportJobs } from './jobs/export-jobs';
 import { FillJobs } from './jobs/fill-jobs';
 import { ImageJobs } from './jobs/image-jobs';
 import { SnapshotJobs } from './jobs/snapshot-jobs';
-import { CopyOnReadFills } from './snapshot-server/copy-on-read-fill';
 import { FillMonitor } from './snapshot-server/fill-monitor';
 import { SnapshotServer } from './snapshot-server/snapshot-server';
 import { StorageDaemon } from './storage-daemon/storage-daemon';
@@ -26,7 +25,7 @@ import { VolumeLocks } from './volume-locks';
     CatalogModule.forRoot({ applicationName: 'island-agent', migrate: false }),
     MessagingModule.forService('node-agent'),
   ],
-  providers: [VolumeLocks, StorageDaemon, SnapshotServer, CopyOnReadFills, FillMonitor, ImageJobs, SnapshotJobs, ExportJobs, FillJobs, HeartbeatService],
+  providers: [VolumeLocks, StorageDaemon, SnapshotServer, FillMonitor, ImageJobs, SnapshotJobs, ExportJobs, FillJobs, HeartbeatService],
 })
 export class AgentModule implements OnModuleInit {
   constructor(

@@ -154,7 +154,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     ISLAND_RPC_TOPIC: `island-volume-e2e-${id}`,
     ISLAND_KEK_FILE: kekFile,
     ...options.env,
-    ISLAND_LOG_LEVEL: 'warn',
+    ISLAND_LOG_LEVEL: process.env.ISLAND_STACK_LOG_LEVEL ?? 'warn',
   };
   const children: ChildProcess[] = [];
   const byName = new Map<string, ChildProcess>();

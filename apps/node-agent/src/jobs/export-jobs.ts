@@ -4,7 +4,6 @@ import { IslandConfig } from '@island/config';
 import { MessagePublisher, OnMessage } from '@island/messaging';
 import { InjectConfig, insideDataDir } from '@island/platform';
 import { openForWriting } from '@island/qcow2';
-import { CopyOnReadFills } from '../snapshot-server/copy-on-read-fill';
 import { SnapshotServer } from '../snapshot-server/snapshot-server';
 import { StorageDaemon } from '../storage-daemon/storage-daemon';
 import { VolumeLocks } from '../volume-locks';
@@ -20,7 +19,6 @@ export class ExportJobs {
     private readonly locks: VolumeLocks,
     private readonly daemon: StorageDaemon,
     private readonly snapshots: SnapshotServer,
-    private readonly reads: CopyOnReadFills,
   ) {}
 
   @OnMessage(ImageExport)
@@ -34,8 +32,6 @@ export class ExportJobs {
       }
       // a volume made lazily from a snapshot fills while it is served
       const fill = (await this.snapshots.fills.get(job.volumeId)) ? { socket: this.snapshots.socketPath } : undefined;
-      // an export asked for again starts a fill that failed anew (as a stream job is started again)
-      if (fill) this.reads.forget(job.volumeId);
       const served = await this.daemon.export(job.volumeId, path, job.export, fill);
       this.logger.log(`exported ${path} as ${served.nbd ?? served.raw}${served.device ? ` behind ${served.device}` : ''}`);
       await this.publisher.publish(ImageExported, { host: job.host, volumeId: job.volumeId, operationId: job.operationId, ...served });

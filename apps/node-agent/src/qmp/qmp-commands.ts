@@ -23,17 +23,9 @@ export interface QmpCommands {
           /** Seconds a lost connection is retried while requests wait, before they fail. */
           'reconnect-delay': number;
           'open-timeout'?: number;
-        }
-      | { driver: 'copy-on-read'; 'node-name': string; file: string };
+        };
     reply: Record<string, never>;
   };
-  /** Here only to let go of a filled image's backing node (`backing: null`); `file` names the image's file node. */
-  'blockdev-reopen': {
-    args: { options: { driver: 'qcow2'; 'node-name': string; file: string; discard?: 'ignore' | 'unmap'; backing: null }[] };
-    reply: Record<string, never>;
-  };
-  /** Rewrites the backing file name in an image's header; '' leaves the header without one. */
-  'change-backing-file': { args: { device: string; 'image-node-name': string; 'backing-file': string }; reply: Record<string, never> };
   'blockdev-del': { args: { 'node-name': string }; reply: Record<string, never> };
   // Not `query-named-block-nodes`: it crashes qemu-storage-daemon (7.2 and 10.0, SIGSEGV) once a block-stream job has
   // left its former backing node without a parent, which every fill does until the agent deletes that node.

@@ -4,10 +4,8 @@ import { IslandConfig } from '@island/config';
 import { MessagePublisher } from '@island/messaging';
 import { InjectConfig, MetricsService, PeriodicTask } from '@island/platform';
 import { Qcow2Image } from '@island/qcow2';
-import { BlockJobInfo } from '../qmp/qmp-commands';
 import { fillJobId, StorageDaemon } from '../storage-daemon/storage-daemon';
 import { VolumeLocks } from '../volume-locks';
-import { CopyOnReadFills, CopyOnReadState } from './copy-on-read-fill';
 import { FillSource } from './fill-registry';
 import { SnapshotServer } from './snapshot-server';
 
@@ -18,11 +16,9 @@ const MAX_ATTEMPTS = 3;
 const RETRY_AFTER_MS = 3_000;
 
 /**
- * Watches the fills of this host's volumes: stream jobs in the storage daemon (which runs them whether or not an agent
- * runs; they stay listed until dismissed here) and, for an image a FUSE export serves, the agent's own reading of it
- * through its copy-on-read filter (CopyOnReadFills, which goes on from its saved position after a restart). Reports
+ * Watches the fills of this host's volumes in the storage daemon (which runs them whether or not an agent runs): reports
  * progress, starts a failed fill again a few times, and when one ends lets go of the snapshot and reports the volume
- * filled.
+ * filled. An agent that restarts picks up where the last one stopped: the jobs stay listed until dismissed here.
  */
 @Injectable()
 export class FillMonitor implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -41,7 +37,6 @@ export class FillMonitor implements OnApplicationBootstrap, OnApplicationShutdow
     private readonly publisher: MessagePublisher,
     private readonly locks: VolumeLocks,
     private readonly metrics: MetricsService,
-    private readonly reads: CopyOnReadFills,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -58,55 +53,20 @@ export class FillMonitor implements OnApplicationBootstrap, OnApplicationShutdow
     const jobs = await this.daemon.fillJobs();
     for (const fill of fills) {
       const job = jobs.get(fillJobId(fill.volumeId));
-      if (job) {
-        this.reads.forget(fill.volumeId); // its FUSE export went (a detach): the daemon's job goes on
-        await this.watchJob(fill, job);
-        continue;
-      }
-      if (await this.imageIsStandalone(fill)) {
-        await this.locks.run(fill.volumeId, () => this.finish(fill));
-        continue;
-      }
-      const raw = await this.daemon.copyOnReadFill(fill.volumeId);
-      if (!raw) {
-        this.reads.forget(fill.volumeId);
+      if (!job) {
+        if (await this.imageIsStandalone(fill)) await this.locks.run(fill.volumeId, () => this.finish(fill));
         continue; // not exported yet, or the daemon restarted: the next export starts it
       }
-      await this.watchReading(fill, this.reads.state(fill, raw));
+      if (job.status !== 'concluded') {
+        await this.progressed(fill, job.offset, job.len);
+        continue;
+      }
+      await this.locks.run(fill.volumeId, async () => {
+        // seen again under the volume's lock: a point in time stops and restarts the fill while holding it
+        const now = await this.daemon.fillJob(fill.volumeId);
+        if (now?.status === 'concluded') await this.concluded(fill, now.error);
+      });
     }
-  }
-
-  private async watchJob(fill: FillSource, job: BlockJobInfo): Promise<void> {
-    if (job.status !== 'concluded') return this.progressed(fill, job.offset, job.len);
-    await this.locks.run(fill.volumeId, async () => {
-      // seen again under the volume's lock: a point in time stops and restarts the fill while holding it
-      const now = await this.daemon.fillJob(fill.volumeId);
-      if (now?.status !== 'concluded') return;
-      if (!now.error) return this.finish(fill);
-      await this.failed(
-        fill,
-        now.error,
-        () => this.daemon.startFill(fill.volumeId),
-        () => this.daemon.dismissFill(fill.volumeId),
-      );
-    });
-  }
-
-  private async watchReading(fill: FillSource, state: CopyOnReadState): Promise<void> {
-    if (state.status === 'reading') return this.progressed(fill, state.doneBytes, state.totalBytes);
-    if (state.status === 'failed') {
-      if (state.reported) return;
-      return this.failed(
-        fill,
-        state.error,
-        async () => this.reads.forget(fill.volumeId), // the next poll starts it again from its saved position
-        async () => this.reads.markReported(fill.volumeId),
-      );
-    }
-    await this.locks.run(fill.volumeId, async () => {
-      // seen again under the volume's lock: a detach removes the export and its filter while holding it
-      if (await this.daemon.copyOnReadFill(fill.volumeId)) await this.finish(fill);
-    });
   }
 
   private async progressed(fill: FillSource, done: number, total: number): Promise<void> {
@@ -119,8 +79,8 @@ export class FillMonitor implements OnApplicationBootstrap, OnApplicationShutdow
     await this.publisher.publish(ImageFillProgressed, { host: this.config.host.name, volumeId: fill.volumeId, done, total });
   }
 
-  /** A fill that failed is started again (restart) a few times, then reported failed (and giveUp called). */
-  private async failed(fill: FillSource, error: string, restart: () => Promise<void>, giveUp: () => Promise<void>): Promise<void> {
+  private async concluded(fill: FillSource, error: string | undefined): Promise<void> {
+    if (!error) return this.finish(fill);
     const due = this.retryAt.get(fill.volumeId);
     if (fill.attempts + 1 < MAX_ATTEMPTS) {
       if (due === undefined) {
@@ -131,14 +91,14 @@ export class FillMonitor implements OnApplicationBootstrap, OnApplicationShutdow
       if (Date.now() < due) return;
       this.retryAt.delete(fill.volumeId);
       await this.server.fills.save({ ...fill, attempts: fill.attempts + 1 });
-      await restart();
+      await this.daemon.startFill(fill.volumeId);
       return;
     }
     const reason = `the volume could not be filled from its snapshot: ${(await this.server.lastReadError(fill.volumeId)) ?? error}`;
     this.logger.error(`volume ${fill.volumeId}: ${reason}`);
     // reported before the job is let go: a report the broker did not take is made again at the next poll
     await this.publisher.publish(ImageFillFailed, { host: this.config.host.name, volumeId: fill.volumeId, reason });
-    await giveUp();
+    await this.daemon.dismissFill(fill.volumeId);
     await this.server.fills.save({ ...fill, attempts: 0 });
   }
 
@@ -146,7 +106,6 @@ export class FillMonitor implements OnApplicationBootstrap, OnApplicationShutdow
   private async finish(fill: FillSource): Promise<void> {
     if (await this.daemon.fillJob(fill.volumeId)) await this.daemon.dismissFill(fill.volumeId);
     await this.daemon.releaseFilled(fill.volumeId);
-    this.reads.forget(fill.volumeId);
     // reported before the fill is forgotten: until the broker takes the report, the next poll finds the image standalone
     // and reports it again
     await this.publisher.publish(ImageFilled, { host: this.config.host.name, volumeId: fill.volumeId });

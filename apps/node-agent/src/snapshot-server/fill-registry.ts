@@ -17,10 +17,8 @@ export interface FillSource {
   snapshotBytes: number;
   /** Bytes the volume's image shows. */
   volumeBytes: number;
-  /** Fills started so far (a failed one is started again a few times). */
+  /** Stream jobs started so far (a failed one is started again a few times). */
   attempts: number;
-  /** Blocks from the start known to be in the image, when it fills by being read through its FUSE export. */
-  readThrough?: number;
 }
 
 const NAME_BYTES = 32;

@@ -12,7 +12,7 @@ import { QmpCommandError } from '../qmp/qmp-errors';
 const run = promisify(execFile);
 
 /** QEMU limits node and job names to 31 characters: a kind letter and the first 30 hex digits of the volume's id. */
-function qemuName(kind: 'v' | 's' | 'c' | 'f', volumeId: string): string {
+function qemuName(kind: 'v' | 's' | 'f', volumeId: string): string {
   return `${kind}${volumeId.replace(/-/g, '').slice(0, 30)}`;
 }
 
@@ -24,14 +24,6 @@ export function nodeName(volumeId: string): string {
 /** The node reading the snapshot a filling volume's missing blocks come from (the host's snapshot server, over NBD). */
 function sourceNodeName(volumeId: string): string {
   return qemuName('s', volumeId);
-}
-
-/**
- * The copy-on-read filter over a filling image that a FUSE export serves: a writable FUSE export takes QEMU's resize
- * permission, which the stream job does not share, so such an image fills by being read whole through this filter.
- */
-function copyOnReadNodeName(volumeId: string): string {
-  return qemuName('c', volumeId);
 }
 
 /** The id of the stream job that fills a volume's image from its snapshot. */
@@ -54,12 +46,6 @@ export interface FillSourceSocket {
 async function namedNodes(qmp: QmpClient): Promise<Set<string>> {
   const graph = await qmp.execute('x-debug-query-block-graph', {});
   return new Set(graph.nodes.filter((n) => n.type === 'block-driver' && n.name && !n.name.startsWith('#')).map((n) => n.name));
-}
-
-/** The node a volume's exports and snapshots address: its copy-on-read filter while there is one, else its image. */
-function rootNode(nodes: Set<string>, volumeId: string): string {
-  const filter = copyOnReadNodeName(volumeId);
-  return nodes.has(filter) ? filter : nodeName(volumeId);
 }
 
 /** Closes those of the nodes the daemon has, in order (an image before the node backing it). */
@@ -142,9 +128,9 @@ export class StorageDaemon implements OnModuleDestroy {
       const backing = fill ? await this.addFillSource(qmp, volumeId, fill, nodes) : undefined;
       await qmp.execute('blockdev-add', { driver: 'qcow2', 'node-name': node, file: { driver: 'file', filename: path }, discard: 'unmap', backing });
     }
+    if (fill) await this.startFill(volumeId);
     const exports = await qmp.execute('query-block-exports', {});
     if (kind === 'nbd') {
-      if (fill) await this.startFill(volumeId);
       if (!exports.some((e) => e.id === node)) {
         await qmp.execute('block-export-add', { type: 'nbd', id: node, 'node-name': node, name: volumeId, writable: true });
       }
@@ -156,8 +142,7 @@ export class StorageDaemon implements OnModuleDestroy {
         // a FUSE export mounts over an existing regular file
         mkdirSync(this.exportsDir, { recursive: true });
         closeSync(openSync(raw, 'a', 0o600));
-        const exported = fill ? await this.addCopyOnRead(qmp, volumeId, nodes) : node;
-        await qmp.execute('block-export-add', { type: 'fuse', id: rawExportId(volumeId), 'node-name': exported, mountpoint: raw, writable: true });
+        await qmp.execute('block-export-add', { type: 'fuse', id: rawExportId(volumeId), 'node-name': node, mountpoint: raw, writable: true });
       }
       if (kind === 'raw') return { raw };
       return { raw, device: await this.loopDevice(raw) };
@@ -202,30 +187,6 @@ export class StorageDaemon implements OnModuleDestroy {
       });
     }
     return source;
-  }
-
-  /**
-   * The copy-on-read filter a FUSE export of a filling image serves (idempotent): a guest's read of a missing block is
-   * answered from the snapshot and kept, and the agent reads the rest (the fill). A stream job left filling the image
-   * since a detach is stopped first (it keeps what it copied): it cannot run beside a FUSE export.
-   */
-  private async addCopyOnRead(qmp: QmpClient, volumeId: string, nodes: Set<string>): Promise<string> {
-    const filter = copyOnReadNodeName(volumeId);
-    if (nodes.has(filter)) return filter;
-    if (!(await this.cancelFill(volumeId)) && (await this.fillJob(volumeId))) await this.dismissFill(volumeId);
-    await qmp.execute('blockdev-add', { driver: 'copy-on-read', 'node-name': filter, file: nodeName(volumeId) });
-    return filter;
-  }
-
-  /**
-   * The FUSE file through which a volume's image fills (its export serves the copy-on-read filter and the snapshot is
-   * still behind the image), or undefined.
-   */
-  async copyOnReadFill(volumeId: string): Promise<string | undefined> {
-    const qmp = await this.running();
-    if (!qmp) return undefined;
-    const nodes = await namedNodes(qmp);
-    return nodes.has(copyOnReadNodeName(volumeId)) && nodes.has(sourceNodeName(volumeId)) ? this.rawPath(volumeId) : undefined;
   }
 
   /**
@@ -295,30 +256,9 @@ export class StorageDaemon implements OnModuleDestroy {
   async releaseFilled(volumeId: string): Promise<void> {
     const qmp = await this.running();
     if (!qmp) return;
-    await this.dropBacking(qmp, volumeId);
     const exports = await qmp.execute('query-block-exports', {});
-    const served = [nodeName(volumeId), copyOnReadNodeName(volumeId)];
-    const exported = exports.some((e) => served.includes(e['node-name']));
-    await deleteNodes(qmp, exported ? [sourceNodeName(volumeId)] : [copyOnReadNodeName(volumeId), nodeName(volumeId), sourceNodeName(volumeId)]);
-  }
-
-  /**
-   * Lets a filled image go of the snapshot node behind it (idempotent): a stream job does so when it completes; an
-   * image filled through its copy-on-read filter gets a header without a backing file, then a node without one.
-   */
-  private async dropBacking(qmp: QmpClient, volumeId: string): Promise<void> {
-    const node = nodeName(volumeId);
-    const graph = await qmp.execute('x-debug-query-block-graph', {});
-    const id = graph.nodes.find((n) => n.name === node)?.id;
-    const childOf = (name: string) => {
-      const edge = graph.edges.find((e) => e.parent === id && e.name === name);
-      return graph.nodes.find((n) => n.id === edge?.child)?.name;
-    };
-    const file = childOf('file');
-    if (id === undefined || !childOf('backing') || !file) return;
-    const nodes = new Set(graph.nodes.map((n) => n.name));
-    await qmp.execute('change-backing-file', { device: rootNode(nodes, volumeId), 'image-node-name': node, 'backing-file': '' });
-    await qmp.execute('blockdev-reopen', { options: [{ driver: 'qcow2', 'node-name': node, file, discard: 'unmap', backing: null }] });
+    const exported = exports.some((e) => e['node-name'] === nodeName(volumeId));
+    await deleteNodes(qmp, exported ? [sourceNodeName(volumeId)] : [nodeName(volumeId), sourceNodeName(volumeId)]);
   }
 
   /** Stops serving the volume (idempotent): waits until its exports are gone, then closes the image. */
@@ -339,12 +279,6 @@ export class StorageDaemon implements OnModuleDestroy {
       await deleted;
     }
     rmSync(this.rawPath(volumeId), { force: true });
-    const nodes = await namedNodes(qmp);
-    if (nodes.has(copyOnReadNodeName(volumeId))) {
-      await qmp.execute('blockdev-del', { 'node-name': copyOnReadNodeName(volumeId) });
-      // it filled through its FUSE export: without one, the daemon's stream job goes on with what is not local yet
-      if (nodes.has(sourceNodeName(volumeId))) await this.startFill(volumeId);
-    }
     // a volume still filling stays open in the daemon until its fill ends (releaseFilled) or is cancelled
     if (await this.fillJob(volumeId)) return;
     await deleteNodes(qmp, [node, sourceNodeName(volumeId)]);
@@ -353,15 +287,11 @@ export class StorageDaemon implements OnModuleDestroy {
   /** Takes internal snapshots of exported volumes at one instant (one transaction), while writes go on. */
   async snapshot(points: { volumeId: string; name: string }[]): Promise<void> {
     const qmp = await this.started();
-    const nodes = await namedNodes(qmp);
     await this.withFillsPaused(
       points.map((p) => p.volumeId),
       () =>
         qmp.execute('transaction', {
-          actions: points.map((p) => ({
-            type: 'blockdev-snapshot-internal-sync' as const,
-            data: { device: rootNode(nodes, p.volumeId), name: p.name },
-          })),
+          actions: points.map((p) => ({ type: 'blockdev-snapshot-internal-sync' as const, data: { device: nodeName(p.volumeId), name: p.name } })),
         }),
     );
   }
@@ -395,8 +325,7 @@ export class StorageDaemon implements OnModuleDestroy {
   async deleteSnapshot(volumeId: string, name: string): Promise<void> {
     const qmp = await this.started();
     try {
-      const device = rootNode(await namedNodes(qmp), volumeId);
-      await this.withFillsPaused([volumeId], () => qmp.execute('blockdev-snapshot-delete-internal-sync', { device, name }));
+      await this.withFillsPaused([volumeId], () => qmp.execute('blockdev-snapshot-delete-internal-sync', { device: nodeName(volumeId), name }));
     } catch (error) {
       if (error instanceof QmpCommandError && /not found|doesn't exist|does not exist/i.test(error.description)) return;
       throw error;
