@@ -1,6 +1,6 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { AddressInfo, createServer, Server } from 'node:net';
 import { join } from 'node:path';
@@ -154,6 +154,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     ISLAND_RPC_TOPIC: `island-volume-e2e-${id}`,
     ISLAND_KEK_FILE: kekFile,
     ...options.env,
+    // the stack's processes log warnings only; ISLAND_STACK_LOG_LEVEL (e.g. 'log') with ISLAND_STACK_LOG_FILE to debug a test
     ISLAND_LOG_LEVEL: process.env.ISLAND_STACK_LOG_LEVEL ?? 'warn',
   };
   const children: ChildProcess[] = [];
@@ -172,7 +173,10 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
       env: processEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const keep = (d: Buffer) => logs.push(`[${name}] ${d.toString()}`);
+    const keep = (d: Buffer) => {
+      logs.push(`[${name}] ${d.toString()}`);
+      if (process.env.ISLAND_STACK_LOG_FILE) appendFileSync(process.env.ISLAND_STACK_LOG_FILE, `[${name}] ${d.toString()}`);
+    };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
     children.push(child);
