@@ -162,6 +162,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   const started = new Map<string, { script: string; extra: Record<string, string> }>();
   const proxyLogStart = new Map(LOCAL_REGIONS.map((r) => [r.name, fileSize(proxyLogPath(r.name))]));
   const logs: string[] = [];
+  const logFile = process.env.ISLAND_STACK_LOG_FILE;
   const catalogAt = (address?: string): Record<string, string> =>
     address ? { ISLAND_DATABASE_URL: env.ISLAND_DATABASE_URL.replace(/@[^/]+\//, `@${address}/`) } : {};
   const start = (name: string, script: string, extra: Record<string, string> = {}) => {
@@ -174,8 +175,9 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const keep = (d: Buffer) => {
-      logs.push(`[${name}] ${d.toString()}`);
-      if (process.env.ISLAND_STACK_LOG_FILE) appendFileSync(process.env.ISLAND_STACK_LOG_FILE, `[${name}] ${d.toString()}`);
+      const line = `[${name}] ${d.toString()}`;
+      logs.push(line);
+      if (logFile) appendFileSync(logFile, line);
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
