@@ -308,7 +308,7 @@ start_swift() {
     swift_auth_ok "$pp" || die "something answers on 127.0.0.1:$pp but Swift auth fails there (not ours?)"
     swift_configs_current "$region" "$base" && return 0
     log "restarting Swift for $region: its configuration changed"
-    for s in proxy object container account; do stop_pidfile "$base/run/$s-server.pid"; done
+    for s in proxy object container account; do stop_pidfile "$base/run/$s-server.pid" "$base/etc/$s-server.conf"; done
   fi
   for s in object container account; do
     p=$(backend_port "$region" $([ $s = object ] && echo 0 || ([ $s = container ] && echo 1 || echo 2)))
@@ -319,7 +319,7 @@ start_swift() {
   write_swift_configs "$region" "$base"
   [ -f "$base/etc/object.ring.gz" ] || build_swift_rings "$region" "$base"
   for s in account container object proxy; do
-    stop_pidfile "$base/run/$s-server.pid"
+    stop_pidfile "$base/run/$s-server.pid" "$base/etc/$s-server.conf"
     nohup "$PY" "/usr/bin/swift-$s-server" "$base/etc/$s-server.conf" -v >>"$base/log/$s.log" 2>&1 </dev/null &
     echo $! >"$base/run/$s-server.pid"
   done
@@ -336,16 +336,25 @@ swift_auth_ok() {
     "http://127.0.0.1:$1/auth/v1.0" 2>/dev/null
 }
 
-stop_pidfile() {
-  local f=$1 pid i
-  [ -f "$f" ] || return 0
-  pid=$(cat "$f")
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+# A pid file outlives a reboot (state is under /var/tmp) and its pid may then belong to anything, CI's own
+# shell included: a pid counts only while its command line still names what the file was written for.
+pidfile_pid() { # FILE FRAGMENT -> the pid when that process runs and its command line holds FRAGMENT
+  local pid
+  [ -f "$1" ] || return 1
+  pid=$(cat "$1")
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2" || return 1
+  echo "$pid"
+}
+
+stop_pidfile() { # FILE FRAGMENT (as pidfile_pid)
+  local pid i
+  if pid=$(pidfile_pid "$1" "$2"); then
     kill -TERM "$pid" 2>/dev/null || true
     for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
   fi
-  rm -f "$f"
+  rm -f "$1"
 }
 
 # --- Keystone ---------------------------------------------------------------------------------------
@@ -459,12 +468,7 @@ keystone_bootstrap() {
 
 # Keystone's and Barbican's uwsgi: each has a state directory DIR with uwsgi.ini, run/NAME.pid and log/uwsgi.log.
 uwsgi_pid() { # DIR NAME -> its pid when it runs (checked against its command line, not only the pid file)
-  local f=$1/run/$2.pid pid
-  [ -f "$f" ] || return 1
-  pid=$(cat "$f")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--ini $1/uwsgi.ini" || return 1
-  echo "$pid"
+  pidfile_pid "$1/run/$2.pid" "--ini $1/uwsgi.ini"
 }
 
 start_uwsgi() { # DIR NAME WHAT: in a session of its own, whose process group stop_uwsgi signals
@@ -612,11 +616,11 @@ start_swift_keystone() {
   conf=$base/etc/proxy-server-keystone.conf
   pidf=$base/run/proxy-keystone-server.pid
   fresh=$(write_swift_keystone_config "$base")
-  if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null && swift_healthy "$SWIFT_KEYSTONE_PORT"; then
+  if pidfile_pid "$pidf" "$conf" >/dev/null && swift_healthy "$SWIFT_KEYSTONE_PORT"; then
     [ "$fresh" != "$(cat "$conf" 2>/dev/null)" ] || return 0
     log "restarting Swift's Keystone proxy for $KEYSTONE_REGION: its configuration changed"
   fi
-  stop_pidfile "$pidf"
+  stop_pidfile "$pidf" "$conf"
   port_open "$SWIFT_KEYSTONE_PORT" && die "port $SWIFT_KEYSTONE_PORT (Swift's Keystone proxy) is taken by another process"
   log "starting Swift's Keystone proxy for $KEYSTONE_REGION on 127.0.0.1:$SWIFT_KEYSTONE_PORT"
   (umask 077; printf '%s\n' "$fresh" >"$conf") # it holds user swift's password
@@ -919,13 +923,15 @@ cmd_down() {
     log "stopped Keystone"
   fi
   for d in "$SERVICES_DIR"/swift/*/; do
+    d=${d%/}
     [ -d "$d/run" ] || continue
-    for s in proxy-keystone proxy object container account; do stop_pidfile "$d/run/$s-server.pid"; done
+    stop_pidfile "$d/run/proxy-keystone-server.pid" "$d/etc/proxy-server-keystone.conf"
+    for s in proxy object container account; do stop_pidfile "$d/run/$s-server.pid" "$d/etc/$s-server.conf"; done
     log "stopped Swift $(basename "$d")"
   done
   for d in "$SERVICES_DIR"/run/memcached*.pid; do
     [ -f "$d" ] || continue
-    stop_pidfile "$d"
+    stop_pidfile "$d" "-P $d"
     log "stopped memcached ($(basename "$d" .pid))"
   done
 }

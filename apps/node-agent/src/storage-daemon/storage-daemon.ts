@@ -383,13 +383,14 @@ export class StorageDaemon implements OnModuleDestroy {
     return this.connecting;
   }
 
+  /** The pid file survives a reboot of the host, and its pid may then be any process: it counts only while that process is our daemon. */
   private daemonAlive(): boolean {
     const pidFile = join(this.dir, 'qsd.pid');
     if (!existsSync(pidFile)) return false;
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
     try {
-      process.kill(pid, 0);
-      return existsSync(this.qmpSocket);
+      const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      return commandLine.some((arg) => arg.includes(this.qmpSocket)) && existsSync(this.qmpSocket);
     } catch {
       return false;
     }
