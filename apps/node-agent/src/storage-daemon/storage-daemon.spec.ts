@@ -35,5 +35,14 @@ describe('StorageDaemon on the real qemu-storage-daemon', () => {
     const newPid = Number(readFileSync(join(dataDir, 'qsd', 'qsd.pid'), 'utf8').trim());
     expect(newPid).not.toBe(process.pid);
     expect(readFileSync(`/proc/${newPid}/cmdline`, 'utf8')).toContain('qemu-storage-daemon');
+
+    // and a restarted agent finds that daemon by the same pid file (the monitor takes one client at a time)
+    daemon.onModuleDestroy();
+    const restarted = new StorageDaemon({ host: { dataDir } } as IslandConfig);
+    try {
+      expect(await restarted.holds('v1')).toBe(true);
+    } finally {
+      restarted.onModuleDestroy();
+    }
   });
 });
