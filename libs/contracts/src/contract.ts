@@ -19,6 +19,16 @@ export interface FailurePolicy<Payload> {
   operationId?(payload: Payload): string | undefined;
 }
 
+/** The job is a step of its snapshot: its final failure fails the snapshot. */
+export const endsSnapshot = <P extends { snapshotId: string }>(): FailurePolicy<P> => ({ ends: 'snapshot', resourceId: (p) => p.snapshotId });
+
+/** The job is a step of the operation its volume is in. */
+export const endsVolumeOperation = <P extends { volumeId: string; operationId?: string }>(): FailurePolicy<P> => ({
+  ends: 'volume-operation',
+  resourceId: (p) => p.volumeId,
+  operationId: (p) => p.operationId,
+});
+
 /** The island services that consume messages. */
 export type ServiceName = 'api' | 'node-agent' | 'snapshot-worker' | 'gc-worker';
 

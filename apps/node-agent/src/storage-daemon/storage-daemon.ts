@@ -304,7 +304,9 @@ export class StorageDaemon implements OnModuleDestroy {
    */
   private async withFillsPaused<T>(volumeIds: string[], work: () => Promise<T>): Promise<T> {
     const filling: string[] = [];
+    const jobs = await this.fillJobs();
     for (const volumeId of volumeIds) {
+      if (!jobs.has(fillJobId(volumeId))) continue; // most points in time: no fill to pause, one query for them all
       if (await this.cancelFill(volumeId)) {
         filling.push(volumeId);
         continue;

@@ -1,21 +1,13 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsOptional, IsString, ArrayMaxSize, ArrayMinSize, MaxLength, ValidateNested } from 'class-validator';
-import { defineContract, FailurePolicy } from '../contract';
+import { defineContract, endsSnapshot, endsVolumeOperation, FailurePolicy } from '../contract';
 import { routes } from '../topology';
 import { IsAbsolutePath, IsBlockSize, IsByteCount, IsHostName, IsPointInTime, IsRegionName, IsResourceId } from '../validators';
 
 /** Work for the agent of the payload's host (it owns the host's images). */
 const agentJob = <N extends string, P extends { host: string }>(name: N, schema: new () => P, onFailure: FailurePolicy<P>, version = 1) =>
   defineContract({ name, version, kind: 'job', consumer: 'node-agent', schema, routingKey: (p: P) => routes.agent(p.host, name, version), onFailure });
-
-/** The job is a step of the operation its volume is in. */
-const endsVolumeOperation = <P extends { volumeId: string; operationId?: string }>(): FailurePolicy<P> => ({
-  ends: 'volume-operation',
-  resourceId: (p) => p.volumeId,
-  operationId: (p) => p.operationId,
-});
-const endsSnapshot = <P extends { snapshotId: string }>(): FailurePolicy<P> => ({ ends: 'snapshot', resourceId: (p) => p.snapshotId });
 
 /** Create an empty qcow2 image for a volume on the host's disk (the lazy create at first attach). */
 export class ImageCreateJob {

@@ -1,5 +1,5 @@
 import { ArrayMaxSize, ArrayMinSize, IsBoolean, IsIn, IsOptional, IsString } from 'class-validator';
-import { defineContract, FailurePolicy } from '../contract';
+import { defineContract, endsSnapshot, endsVolumeOperation, FailurePolicy } from '../contract';
 import { routes } from '../topology';
 import {
   IsAbsolutePath,
@@ -33,8 +33,6 @@ const anyWorkerJob = <N extends string, P extends object>(name: N, schema: new (
 /** A read a caller waits for (any worker): its own queue and prefetch, never behind uploads and copies. */
 const readJob = <N extends string, P extends object>(name: N, schema: new () => P, onFailure: FailurePolicy<P>, version = 1) =>
   defineContract({ name, version, kind: 'job', consumer: 'snapshot-worker', schema, routingKey: () => routes.read(name, version), onFailure });
-
-const endsSnapshot = <P extends { snapshotId: string }>(): FailurePolicy<P> => ({ ends: 'snapshot', resourceId: (p) => p.snapshotId });
 
 /** Upper bound on blocks per upload part: parts are what several workers share. */
 export const MAX_PART_BLOCKS = 1024;
@@ -75,11 +73,7 @@ export class VolumeRestoreJob {
   @IsByteCount() sizeBytes!: number;
   @IsPointInTime() pointInTime!: string;
 }
-export const VolumeRestore = hostWorkerJob('volume.restore', VolumeRestoreJob, {
-  ends: 'volume-operation',
-  resourceId: (p) => p.volumeId,
-  operationId: (p) => p.operationId,
-});
+export const VolumeRestore = hostWorkerJob('volume.restore', VolumeRestoreJob, endsVolumeOperation());
 
 /** Write a committed snapshot's manifest to Swift from the catalog's block versions (any worker). */
 export class SnapshotWriteManifestJob {
