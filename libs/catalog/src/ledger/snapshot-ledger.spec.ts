@@ -181,6 +181,34 @@ describe('snapshot ledger', () => {
     }
   }, 120_000);
 
+  it('refuses to commit a snapshot whose blocks are not all present, counting each missing block once, and changes nothing', async () => {
+    const volumeId = await newVolume();
+    const kept = await snapshot(volumeId, new Map([[0, 4501]]));
+    const s: LedgerSnapshot = { id: randomUUID(), volumeId, region: REGION, seq: await nextSeq(volumeId) };
+    await db.dataSource.query(
+      `INSERT INTO snapshot (id, volume_id, project_id, region, seq, status, size_bytes, block_size) VALUES ($1, $2, 'p', $3, $4, 'uploading', 1048576, 65536)`,
+      [s.id, volumeId, REGION, s.seq],
+    );
+    // block 4502 is claimed but its upload never reported; 4501 is present (the kept snapshot's); 4502 appears twice
+    await tx((m) => claimBlocks(m, s.id, REGION, [{ hash: hashOf(4502), size: 65536 }]));
+    for (const [index, content] of [
+      [0, 4501],
+      [1, 4502],
+      [2, 4502],
+    ]) {
+      await db.dataSource.query(`INSERT INTO snapshot_change (snapshot_id, block_index, hash) VALUES ($1, $2, $3)`, [s.id, index, hashOf(content)]);
+    }
+
+    await expect(tx((m) => commitSnapshotVersions(m, s))).rejects.toThrow(`1 block(s) the snapshot references are not present in region ${REGION}`);
+
+    expect(await contentAt(volumeId, kept.seq)).toEqual(new Map([[0, 4501]]));
+    const [volume] = await sqlRows<{ head_seq: number }>(db.dataSource.manager, `SELECT head_seq FROM volume WHERE id = $1`, [volumeId]);
+    expect(volume.head_seq).toBe(kept.seq);
+    await tx((m) => releaseClaims(m, s.id, REGION));
+    await db.dataSource.query(`UPDATE snapshot SET status = 'error' WHERE id = $1`, [s.id]);
+    await db.dataSource.query(`DELETE FROM snapshot_change WHERE snapshot_id = $1`, [s.id]);
+  });
+
   it('frees exactly the blocks only the deleted snapshot used, whichever order snapshots are deleted in', async () => {
     const volumeId = await newVolume();
     const s1 = await snapshot(

@@ -150,16 +150,22 @@ export async function commitCopyVersions(m: EntityManager, s: LedgerSnapshot): P
   return { versionsAdded: versionsIn(added), versionsRemoved: 0 };
 }
 
+/**
+ * Counts the present rows among the hashes rather than the hashes without one: an anti-join over unnest() was
+ * planned as a scan of the region's rows for every hash while the table was young and not yet analyzed (37 ms for
+ * 512 hashes among 4,096 rows); `hash = ANY` is one pass or index probes whatever the statistics say.
+ */
 async function assertPresent(m: EntityManager, region: string, hashes: Buffer[]): Promise<void> {
   if (hashes.length === 0) return;
-  const [row] = await sqlRows<{ missing: string }>(
+  const distinct = new Set(hashes.map((h) => h.toString('hex'))).size;
+  const [row] = await sqlRows<{ present: string }>(
     m,
-    `SELECT count(*) AS missing FROM (SELECT DISTINCT h FROM unnest($2::bytea[]) AS h) want
-      WHERE NOT EXISTS (SELECT 1 FROM block b WHERE b.region = $1 AND b.hash = want.h AND b.state = 'present')`,
+    `SELECT count(*) AS present FROM block WHERE region = $1 AND hash = ANY($2::bytea[]) AND state = 'present'`,
     [region, hashes],
   );
-  if (Number(row.missing) > 0) {
-    throw new LedgerError(`${row.missing} block(s) the snapshot references are not present in region ${region}`);
+  const missing = distinct - Number(row.present);
+  if (missing > 0) {
+    throw new LedgerError(`${missing} block(s) the snapshot references are not present in region ${region}`);
   }
 }
 
