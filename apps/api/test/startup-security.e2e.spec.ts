@@ -6,7 +6,7 @@ import { get as httpsGet, RequestOptions } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { freePorts } from '@island/stack';
+import { freePorts, releasePorts } from '@island/stack';
 
 const MAIN = join(__dirname, '..', 'dist', 'main.js');
 const ADMIN_DB = process.env.ISLAND_TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -51,6 +51,7 @@ describe('the API at start-up', () => {
     } finally {
       api.kill('SIGTERM');
       await new Promise((r) => api.once('exit', r));
+      releasePorts([port]);
       await admin.query(`DROP DATABASE ${database} WITH (FORCE)`);
       await admin.end();
     }

@@ -1,4 +1,5 @@
 export * from './island-stack';
+export * from './free-ports';
 export * from './guest-io';
 export * from './guest-writer';
 export * from './poll';

@@ -2,12 +2,12 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { AddressInfo, createServer, Server } from 'node:net';
 import { join } from 'node:path';
 import { connect } from 'amqplib';
 import { Client } from 'pg';
 import { FileKekSource, Keyring, ProjectKeys, ProjectKeyStore } from '@island/blockstore';
 import { nodeHeapFlags } from '@island/config';
+import { freePorts, releasePorts } from './free-ports';
 import { swiftClientFor } from '@island/swift';
 
 /** The repository root, from libs/stack/src (sources under Jest) or libs/stack/dist (built). */
@@ -115,7 +115,8 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   const dataDir = mkdtempSync(join(tmpdir(), `island-e2e-${id}-`));
   const host = options.hostName ?? `e2e-${id}`;
   // ports the kernel hands out as free right now: a random range could collide with another stack or any socket
-  const [apiPort, agentPort, ...rest] = await freePorts(2 + workers + gcWorkers + (options.twoRegions ? 2 : 0));
+  const ports = await freePorts(2 + workers + gcWorkers + (options.twoRegions ? 2 : 0));
+  const [apiPort, agentPort, ...rest] = ports;
   const workerPorts = rest.slice(0, workers);
   const gcPorts = rest.slice(workers, workers + gcWorkers);
   const [agentTwoPort, workerTwoPort] = rest.slice(workers + gcWorkers);
@@ -310,6 +311,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     async stop() {
       for (const child of children) child.kill('SIGTERM');
       await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r)))));
+      releasePorts(ports);
       const db = new Client({ connectionString: ADMIN_DB });
       await db.connect();
       await db.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
@@ -388,24 +390,6 @@ export function localSwift(region: string) {
 /** A Swift client for the local RegionOne every stack uses. */
 export function regionOneSwift() {
   return localSwift('RegionOne');
-}
-
-/** `count` distinct TCP ports that were free on 127.0.0.1 a moment ago. */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<Server>((resolve, reject) => {
-          const server = createServer();
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
 }
 
 /** A project's keys from its wrapped key in the catalog and the KEK file (read only: never makes a key). */

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
-import { freePorts, IslandStack } from './island-stack';
+import { freePorts, releasePorts } from './free-ports';
+import { IslandStack } from './island-stack';
 
 /** The repository root, from libs/stack/src (sources under Jest) or libs/stack/dist (built). */
 const ROOT = join(__dirname, '..', '..', '..');
@@ -102,6 +103,7 @@ export async function startRealCinder(island: IslandStack, project: string): Pro
     },
     async stop() {
       spawnSync(SCRIPT, ['down', dir], { env, encoding: 'utf8', timeout: 60_000 });
+      releasePorts([port]);
       const admin = new Client({ connectionString: ADMIN_DB });
       await admin.connect();
       await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
