@@ -28,7 +28,7 @@ export async function acquireWriterLock(path: string): Promise<WriterLock> {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
-      if (owner && owner !== process.pid && isAlive(owner)) {
+      if (owner && owner !== process.pid && isProcessAlive(owner)) {
         throw new ImageLockedError(`${path} is open for writing by process ${owner} (lock file ${lockPath})`);
       }
       if (owner === process.pid) throw new ImageLockedError(`${path} is already open for writing in this process`);
@@ -38,7 +38,8 @@ export async function acquireWriterLock(path: string): Promise<WriterLock> {
   throw new ImageLockedError(`${path}: could not take the writer lock ${lockPath}`);
 }
 
-function isAlive(pid: number): boolean {
+/** A process with this pid runs (EPERM: it runs as another user). */
+export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -9,7 +9,7 @@ export { View } from './tables';
 export { ImageLockedError, ImageUsageError, InvalidImageError, Qcow2Error, UnsupportedFeatureError } from './qcow2-errors';
 export { createSnapshot, deleteSnapshot, hasSnapshotNamed, revertToSnapshot } from './snapshots';
 export { growImage } from './grow';
-export { acquireWriterLock, WriterLock } from './image-lock';
+export { acquireWriterLock, isProcessAlive, WriterLock } from './image-lock';
 export { openForWriting, WRITER_WAIT_MS } from './open-for-writing';
 export { retryingTornReads } from './torn-reads';
 export { isAllZero } from './zero-bytes';

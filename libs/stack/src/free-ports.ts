@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { AddressInfo, createServer, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isProcessAlive } from '@island/qcow2';
 
 /** One file per port a process of this machine's tests holds for a server it is about to start; the file holds its pid. */
 const RESERVATIONS = join(tmpdir(), 'island-stack-ports');
@@ -55,7 +56,7 @@ function reserve(port: number): boolean {
     return true;
   } catch {
     const owner = ownerOf(port);
-    if (owner !== undefined && alive(owner)) return false; // this process's own: a stack of it that has not stopped
+    if (owner !== undefined && isProcessAlive(owner)) return false; // held by a live process, this one included (a stack of it that has not stopped)
     rmSync(file, { force: true });
     return reserve(port);
   }
@@ -67,14 +68,5 @@ function ownerOf(port: number): number | undefined {
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   } catch {
     return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -7,8 +7,8 @@ import { connect } from 'amqplib';
 import { Client } from 'pg';
 import { FileKekSource, Keyring, ProjectKeys, ProjectKeyStore } from '@island/blockstore';
 import { nodeHeapFlags } from '@island/config';
-import { freePorts, releasePorts } from './free-ports';
 import { swiftClientFor } from '@island/swift';
+import { freePorts, releasePorts } from './free-ports';
 
 /** The repository root, from libs/stack/src (sources under Jest) or libs/stack/dist (built). */
 const ROOT = join(__dirname, '..', '..', '..');
@@ -114,7 +114,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   await admin.end();
   const dataDir = mkdtempSync(join(tmpdir(), `island-e2e-${id}-`));
   const host = options.hostName ?? `e2e-${id}`;
-  // ports the kernel hands out as free right now: a random range could collide with another stack or any socket
+  // ports the kernel hands out as free right now, reserved for this stack until it stops (free-ports.ts)
   const ports = await freePorts(2 + workers + gcWorkers + (options.twoRegions ? 2 : 0));
   const [apiPort, agentPort, ...rest] = ports;
   const workerPorts = rest.slice(0, workers);
