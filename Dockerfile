@@ -1,6 +1,6 @@
 # One image for every island app (the command picks the app); see docker-compose.yml.
 FROM node:20-bookworm
-RUN apt-get update && apt-get install -y --no-install-recommends qemu-utils qemu-system-common curl \
+RUN apt-get update && apt-get install -y --no-install-recommends qemu-utils qemu-system-common libnbd-bin curl \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/island
 COPY . .

@@ -58,7 +58,7 @@ BARBICAN_DIR=$SERVICES_DIR/barbican
 BARBICAN_DB=barbican
 
 PACKAGES=(swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached
-  qemu-utils qemu-system-common python3-oslo.messaging restic curl)
+  qemu-utils qemu-system-common libnbd-bin python3-oslo.messaging restic curl)
 KEYSTONE_PACKAGES=(keystone python3-psycopg2 uwsgi-core uwsgi-plugin-python3 python3-keystonemiddleware)
 # barbican-common has the code's commands (barbican-manage) and pulls in python3-barbican; barbican-api would add
 # only Debian's own uwsgi service (and python3-openstackclient): this script runs its own uwsgi

@@ -56,14 +56,25 @@ function lazyHelpers(island: IslandStack, io: ReturnType<typeof guestIo>) {
     return pollUntil<Json>(island, `/v1/volumes/${volumeId}`, (v) => v.fill === null, { what: `fill of ${volumeId}`, timeoutMs: 180_000 });
   }
 
-  return { snapshotWithBlocks, fillOf, untilFilled };
+  /** A volume made from a snapshot of `size` whose every block holds its pattern, attached with an export; and its bytes. */
+  async function attachedFromSnapshot(size: number, seed: number, exportKind: 'nbd' | 'block' = 'nbd') {
+    const blocks = Array.from({ length: size / MIB }, (_, b) => b);
+    const snapshotId = await snapshotWithBlocks(size, blocks, seed);
+    const model = Buffer.alloc(size);
+    for (const b of blocks) model.fill(patternOf(b, seed), b * MIB, (b + 1) * MIB);
+    const volumeId = await io.createVolume(size, { snapshotId });
+    const volume = island.json('volume', 'attach', volumeId, '--host', island.host, '--export', exportKind, '--wait');
+    return { volumeId, volume, connection: volume.connection as { nbd: string; raw: string; device: string; path: string }, model };
+  }
+
+  return { snapshotWithBlocks, fillOf, untilFilled, attachedFromSnapshot };
 }
 
 /** Attach of a large volume from a snapshot, on a stack whose snapshot server fetches at full speed. */
 describe('lazy restore: time to first byte', () => {
   const island = useIsland({ env: { ISLAND_LAZY_RESTORE: '1' } });
   const io = guestIo(island);
-  const { snapshotWithBlocks, fillOf, untilFilled } = lazyHelpers(island, io);
+  const { snapshotWithBlocks, fillOf, untilFilled, attachedFromSnapshot } = lazyHelpers(island, io);
 
   it('serves the first read of a 4 GiB volume seconds after the attach, with the right bytes, and ends as a standalone image', async () => {
     const blocks = [0, 1, 513, 2047, 3000, 4095];
@@ -110,13 +121,8 @@ describe('lazy restore: time to first byte', () => {
   it('keeps every guest write through snapshots taken one after another while a fast fill ends', async () => {
     // Two faults lived here: qemu-storage-daemon (7.2 and 10.0) segfaulted when asked for its named nodes once the fill
     // job had completed, and a snapshot taken before that job was dismissed failed ("Need a root block node")
-    const blocks = Array.from({ length: 32 }, (_, b) => b);
-    const snapshotId = await snapshotWithBlocks(32 * MIB, blocks, 5);
-    const model = Buffer.alloc(32 * MIB);
-    for (const b of blocks) model.fill(patternOf(b, 5), b * MIB, (b + 1) * MIB);
-    const volumeId = await io.createVolume(32 * MIB, { snapshotId });
-    const volume = island.json('volume', 'attach', volumeId, '--host', island.host, '--export', 'nbd', '--wait');
-    const nbd = (volume.connection as { nbd: string }).nbd;
+    const { volumeId, connection, model } = await attachedFromSnapshot(32 * MIB, 5);
+    const nbd = connection.nbd;
 
     const guest = new GuestWriter(nbd); // a connection opened while the fill runs
     const CHUNK = 64 * 1024;
@@ -146,7 +152,7 @@ describe('lazy restore: time to first byte', () => {
     await guestReads(nbd, 0, CHUNK, model[0]);
     expect((await diskThrough(nbd)).equals(model)).toBe(true);
     island.json('volume', 'detach', volumeId, '--wait');
-    execFileSync('qemu-img', ['check', String((volume.connection as { path: string }).path)]);
+    execFileSync('qemu-img', ['check', connection.path]);
   }, 300_000);
 });
 
@@ -159,17 +165,11 @@ describe('lazy restore: time to first byte', () => {
 describe('lazy restore: a volume from a snapshot is usable at once and fills in the background', () => {
   const island = useIsland({ env: { ISLAND_LAZY_RESTORE: '1', ISLAND_INJECT_DELAYS_MS: 'snapshot-server.fetch=3000-3000' } });
   const io = guestIo(island);
-  const { snapshotWithBlocks, fillOf, untilFilled } = lazyHelpers(island, io);
+  const { snapshotWithBlocks, fillOf, untilFilled, attachedFromSnapshot } = lazyHelpers(island, io);
 
   /** A 64 MiB snapshot with every block patterned, a volume made from it, attached over NBD (filling). */
   async function fillingVolume(seed: number): Promise<{ volumeId: string; nbd: string; path: string; model: Buffer }> {
-    const blocks = Array.from({ length: 64 }, (_, b) => b);
-    const snapshotId = await snapshotWithBlocks(64 * MIB, blocks, seed);
-    const model = Buffer.alloc(64 * MIB);
-    for (const b of blocks) model.fill(patternOf(b, seed), b * MIB, (b + 1) * MIB);
-    const volumeId = await io.createVolume(64 * MIB, { snapshotId });
-    const volume = island.json('volume', 'attach', volumeId, '--host', island.host, '--export', 'nbd', '--wait');
-    const connection = volume.connection as { nbd: string; path: string };
+    const { volumeId, connection, model } = await attachedFromSnapshot(64 * MIB, seed);
     return { volumeId, nbd: connection.nbd, path: connection.path, model };
   }
 
@@ -230,11 +230,54 @@ describe('lazy restore: a volume from a snapshot is usable at once and fills in 
     expect(detached.status).toBe('available');
     expect((detached.fill as Fill)?.status).toBe('filling'); // the daemon goes on filling the detached image
     expect(island.cli('volume', 'attach', volumeId, '--host', island.host).stderr).toMatch(
-      /still filling from its snapshot \(\d+ %\); attach it with --export nbd \(the fill goes on\), or in file mode once it is filled/,
+      /still filling from its snapshot \(\d+ %\); attach it with --export nbd, raw or block \(the fill goes on\), or in file mode once it is filled/,
     );
     await io.deleteVolume(volumeId);
     await pollUntil<Json>(island, '/v1/volumes', () => !existsSync(path), { what: 'the image removed', timeoutMs: 30_000 });
     expect(readdirSync(join(island.dataDir, 'fills')).filter((f) => f.startsWith(volumeId))).toEqual([]);
+  }, 300_000);
+
+  it("serves a filling volume as a block device (Cinder's default) while the daemon stays free for other volumes", async () => {
+    // seed 42: none of its blocks is one of the damaged test's (seed 41), which must upload its own
+    const { volumeId, volume, connection, model } = await attachedFromSnapshot(64 * MIB, 42, 'block');
+    expect(volume.status).toBe('in-use');
+    expect((volume.fill as Fill)?.status).toBe('filling');
+    const { device, raw } = connection;
+    expect(device).toMatch(/^\/dev\/loop\d+$/);
+    const readBlock = (b: number) =>
+      run('dd', [`if=${device}`, 'bs=1M', `skip=${b}`, 'count=1', 'iflag=direct', 'status=none'], { encoding: 'buffer', maxBuffer: 2 * MIB }).then((r) =>
+        Buffer.from(r.stdout),
+      );
+
+    // blocks at the end are fetched last by the fill (3 s each here): each read waits for the snapshot server, and
+    // meanwhile another volume is attached and detached through the same storage daemon
+    let readsDone = false;
+    const lateReads = (async () => {
+      for (const b of [63, 62, 61, 60]) {
+        const data = await readBlock(b);
+        if (!data.equals(model.subarray(b * MIB, (b + 1) * MIB))) throw new Error(`block ${b} read through ${device} differs from the snapshot`);
+      }
+      readsDone = true;
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    const other = await io.createVolume(8 * MIB);
+    island.json('volume', 'attach', other, '--host', island.host, '--export', 'nbd', '--wait');
+    island.json('volume', 'detach', other, '--wait');
+    expect(readsDone).toBe(false);
+    await lateReads;
+
+    // a write through the device, then a detach while the fill goes on: nothing of the export is left on the host
+    const written = Buffer.alloc(MIB, 0xa5);
+    execFileSync('dd', [`of=${device}`, 'bs=1M', 'seek=50', 'count=1', 'iflag=fullblock', 'oflag=direct', 'conv=fsync', 'status=none'], { input: written });
+    model.fill(0xa5, 50 * MIB, 51 * MIB);
+    const detached = island.json('volume', 'detach', volumeId, '--wait');
+    expect(detached.status).toBe('available');
+    expect(execFileSync('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE']).toString()).not.toContain(raw);
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(raw);
+    expect(existsSync(raw)).toBe(false);
+
+    await untilFilled(volumeId);
+    expect((await io.read(await io.attach(volumeId))).equals(model)).toBe(true);
   }, 300_000);
 
   it('fails a read of a block Swift holds damaged with an I/O error, and the fill with a reason naming the block', async () => {

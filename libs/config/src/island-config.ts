@@ -68,7 +68,7 @@ export interface IslandConfig {
   log: { level: LogLevel };
   /** The V8 old-space cap (MiB) the launchers start this process with (ISLAND_HEAP_MIB). */
   heap: { oldSpaceMib: number };
-  /** Serve volumes made from snapshots before their content is local, over NBD (ISLAND_LAZY_RESTORE). */
+  /** Serve volumes made from snapshots before their content is local, through any export (ISLAND_LAZY_RESTORE). */
   lazyRestore: boolean;
   /** The key manager holding the key-encryption keys that wrap every project's data key. */
   keys: KekManagerConfig;

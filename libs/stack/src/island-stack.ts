@@ -1,6 +1,6 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'amqplib';
@@ -358,8 +358,19 @@ const LOCAL_REGIONS = [
   { name: 'RegionTwo', authUrl: 'http://127.0.0.1:8090/auth/v1.0' },
 ];
 
-/** A host's qemu-storage-daemon outlives its agent by design (VMs keep their disks): the stack ends it. */
+/**
+ * A host's qemu-storage-daemon and the nbdfuse mounts of filling volumes outlive their agent by design (VMs keep their
+ * disks): the stack ends them, with any loop device a test left over a raw file.
+ */
 function stopStorageDaemon(dataDir: string): void {
+  const exportsDir = join(dataDir, 'exports');
+  for (const name of existsSync(exportsDir) ? readdirSync(exportsDir) : []) {
+    if (!name.endsWith('.raw')) continue;
+    const raw = join(exportsDir, name);
+    const devices = spawnSync('losetup', ['--associated', raw, '--noheadings', '--output', 'NAME'], { encoding: 'utf8' }).stdout ?? '';
+    for (const device of devices.split('\n').filter(Boolean)) spawnSync('losetup', ['--detach', device.trim()]);
+    if (readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${raw} `)) spawnSync('umount', ['--lazy', raw]);
+  }
   const pidFile = join(dataDir, 'qsd', 'qsd.pid');
   if (!existsSync(pidFile)) return;
   try {

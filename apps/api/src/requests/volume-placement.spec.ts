@@ -57,24 +57,24 @@ describe('placing a volume with content on a host (on the real catalog)', () => 
     expect(await f.jobOf(id)).toMatchObject({ status: 'running' });
   });
 
-  it('serves a volume with content attached over NBD before its content is local, and restores it whole for any other attach', async () => {
+  it('serves a volume with content attached with any export before its content is local, and restores it whole for file mode', async () => {
     await hostWithFree(1e12);
-    const lazy = await unplacedWithContent(4);
-    await f.clearOutbox();
-    await volumes.attach(caller, lazy, { host: HOST, export: 'nbd' });
-    expect(await f.sent(ImageCreateFromSnapshot)).toEqual([
-      expect.objectContaining({ volumeId: lazy, manifestObject: 'manifests/m', path: `/data/volumes/${lazy}.qcow2` }),
-    ]);
-    expect(await f.sent(VolumeRestore)).toEqual([]);
-    expect(await f.volume(lazy)).toMatchObject({ status: 'attaching', fillStatus: 'filling', fillDone: 0 });
-
-    for (const how of [{}, { export: 'block' as const }]) {
-      const whole = await unplacedWithContent(4);
+    for (const exportKind of ['nbd', 'raw', 'block'] as const) {
+      const lazy = await unplacedWithContent(4);
       await f.clearOutbox();
-      await volumes.attach(caller, whole, { host: HOST, ...how });
-      expect(await f.sent(VolumeRestore)).toEqual([expect.objectContaining({ volumeId: whole, purpose: 'attach' })]);
-      expect(await f.sent(ImageCreateFromSnapshot)).toEqual([]);
-      expect(await f.volume(whole)).toMatchObject({ fillStatus: null });
+      await volumes.attach(caller, lazy, { host: HOST, export: exportKind });
+      expect(await f.sent(ImageCreateFromSnapshot)).toEqual([
+        expect.objectContaining({ volumeId: lazy, manifestObject: 'manifests/m', path: `/data/volumes/${lazy}.qcow2` }),
+      ]);
+      expect(await f.sent(VolumeRestore)).toEqual([]);
+      expect(await f.volume(lazy)).toMatchObject({ status: 'attaching', exportKind, fillStatus: 'filling', fillDone: 0 });
     }
+
+    const whole = await unplacedWithContent(4);
+    await f.clearOutbox();
+    await volumes.attach(caller, whole, { host: HOST });
+    expect(await f.sent(VolumeRestore)).toEqual([expect.objectContaining({ volumeId: whole, purpose: 'attach' })]);
+    expect(await f.sent(ImageCreateFromSnapshot)).toEqual([]);
+    expect(await f.volume(whole)).toMatchObject({ fillStatus: null });
   });
 });

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { IslandConfig } from '@island/config';
-import { Catalog, ExportKind, HostEntity, restoredPointInTime, UNPLACED_VOLUME, VolumeEntity } from '@island/catalog';
+import { Catalog, HostEntity, restoredPointInTime, UNPLACED_VOLUME, VolumeEntity } from '@island/catalog';
 import { ImageCreate, ImageCreateFromSnapshot, ImageDelete, ImageExport, ImageGrow, ImageUnexport, VolumeRestore } from '@island/contracts';
 import { InjectConfig, MetricsService } from '@island/platform';
 import { Caller } from '../auth/caller';
@@ -21,11 +21,10 @@ const gib = (bytes: number) => (bytes / 1024 ** 3).toFixed(2);
 const MAX_LAZY_BLOCK_BYTES = 2 * 1024 * 1024;
 
 /**
- * Whether the volume can be served before its content is local: exported over NBD (QEMU 7.2's FUSE export, behind
- * 'raw' and 'block', needs the resize permission its fill job does not share), with blocks an image's clusters can be.
+ * Whether the volume can be served before its content is local: exported (the storage daemon fills it; file mode
+ * gives the image itself to its user), with blocks an image's clusters can be.
  */
-function fillsLazily(volume: VolumeEntity, exportKind: ExportKind): boolean {
-  if (exportKind !== 'nbd') return false;
+function fillsLazily(volume: VolumeEntity): boolean {
   const b = volume.blockSize;
   return b >= 512 && b <= MAX_LAZY_BLOCK_BYTES && (b & (b - 1)) === 0;
 }
@@ -145,9 +144,8 @@ export class VolumeService {
       if (Date.now() - host.lastSeenAt.getTime() > HOST_OFFLINE_AFTER_MS) throw new ConflictError(`host ${host.name} is offline`);
 
       if (volume.host === dto.host && volume.imagePath) {
-        // only an NBD export can serve an image that still fills (QEMU's FUSE export conflicts with the fill job)
-        if (wanted !== 'nbd')
-          assertNotFilling(volume, `attach it with --export nbd (the fill goes on), or ${wanted ? `with --export ${wanted}` : 'in file mode'}`);
+        // the storage daemon owns an image that still fills: only an export can serve it
+        if (!wanted) assertNotFilling(volume, 'attach it with --export nbd, raw or block (the fill goes on), or in file mode');
         if (wanted) {
           const job = await catalog.jobs.start('attach', { type: 'volume', id, projectId: volume.projectId }, { export: wanted });
           await catalog.volumes.startAttach(id, host.name, wanted);
@@ -194,7 +192,7 @@ export class VolumeService {
       sizeBytes: volume.sizeBytes,
       pointInTime: restoredPointInTime(job.id),
     };
-    if (exportKind && this.config.lazyRestore && fillsLazily(volume, exportKind)) {
+    if (exportKind && this.config.lazyRestore && fillsLazily(volume)) {
       // served at once: the storage daemon reads missing blocks from the snapshot and fills the image behind the guest
       await catalog.volumes.startFill(volume.id, volume.sizeBytes);
       await tx.send(ImageCreateFromSnapshot, { ...source, path });

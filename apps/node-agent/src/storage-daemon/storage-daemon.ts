@@ -8,6 +8,7 @@ import { InjectConfig } from '@island/platform';
 import { BlockJobInfo } from '../qmp/qmp-commands';
 import { QmpClient } from '../qmp/qmp-client';
 import { QmpCommandError } from '../qmp/qmp-errors';
+import { NbdFuseMount } from './nbd-fuse-mount';
 
 const run = promisify(execFile);
 
@@ -69,7 +70,8 @@ export type ExportedVolume = { nbd: string; raw?: undefined; device?: undefined 
  * Each exported volume is a qcow2 block node with a writable NBD export on the daemon's unix socket or, exported
  * as 'raw', a writable FUSE export: a regular file under `<data dir>/exports` whose bytes are the volume's, for
  * clients that open a path (a guest's QEMU, os-brick's local connector, cinder-backup); as 'block', also a loop
- * block device over that file (Nova's libvirt driver opens `local` volumes as block devices).
+ * block device over that file (Nova's libvirt driver opens `local` volumes as block devices). The file of a volume
+ * that still fills from its snapshot is served by nbdfuse from the volume's NBD export instead (NbdFuseMount).
  */
 @Injectable()
 export class StorageDaemon implements OnModuleDestroy {
@@ -115,9 +117,9 @@ export class StorageDaemon implements OnModuleDestroy {
   }
 
   /**
-   * Serves the image (idempotent): 'nbd', an NBD export; 'raw', a file showing its raw bytes (one or the other:
-   * QEMU's FUSE export needs the resize permission an NBD export does not share). The daemon opens the image
-   * read-write and holds QEMU's image locks.
+   * Serves the image (idempotent): 'nbd', an NBD export; 'raw', a file showing its raw bytes (QEMU's FUSE export; one
+   * or the other: it needs the resize permission an NBD export does not share), or, while the image fills, nbdfuse
+   * over its NBD export. The daemon opens the image read-write and holds QEMU's image locks.
    */
   async export(volumeId: string, path: string, kind: 'nbd' | 'raw' | 'block', fill?: FillSourceSocket): Promise<ExportedVolume> {
     const qmp = await this.started();
@@ -131,18 +133,24 @@ export class StorageDaemon implements OnModuleDestroy {
     if (fill) await this.startFill(volumeId);
     const exports = await qmp.execute('query-block-exports', {});
     if (kind === 'nbd') {
-      if (!exports.some((e) => e.id === node)) {
-        await qmp.execute('block-export-add', { type: 'nbd', id: node, 'node-name': node, name: volumeId, writable: true });
-      }
+      await this.addNbdExport(qmp, volumeId, exports);
       return { nbd: this.nbdUri(volumeId) };
     }
     const raw = this.rawPath(volumeId);
     try {
-      if (!exports.some((e) => e.id === rawExportId(volumeId))) {
-        // a FUSE export mounts over an existing regular file
+      const mount = this.fuseMount(volumeId);
+      if (!exports.some((e) => e.id === rawExportId(volumeId)) && !mount.serving) {
         mkdirSync(this.exportsDir, { recursive: true });
-        closeSync(openSync(raw, 'a', 0o600));
-        await qmp.execute('block-export-add', { type: 'fuse', id: rawExportId(volumeId), 'node-name': node, mountpoint: raw, writable: true });
+        if (fill) {
+          // QEMU's FUSE export would stall the daemon while a read waits for the snapshot, and needs the resize
+          // permission the fill job does not share: nbdfuse serves the file from the NBD export instead
+          await this.addNbdExport(qmp, volumeId, exports);
+          await mount.mount(this.nbdUri(volumeId));
+        } else {
+          // a FUSE export mounts over an existing regular file
+          closeSync(openSync(raw, 'a', 0o600));
+          await qmp.execute('block-export-add', { type: 'fuse', id: rawExportId(volumeId), 'node-name': node, mountpoint: raw, writable: true });
+        }
       }
       if (kind === 'raw') return { raw };
       return { raw, device: await this.loopDevice(raw) };
@@ -154,6 +162,18 @@ export class StorageDaemon implements OnModuleDestroy {
       }
       throw error;
     }
+  }
+
+  private async addNbdExport(qmp: QmpClient, volumeId: string, exports: { id: string }[]): Promise<void> {
+    const node = nodeName(volumeId);
+    if (exports.some((e) => e.id === node)) return;
+    await qmp.execute('block-export-add', { type: 'nbd', id: node, 'node-name': node, name: volumeId, writable: true });
+  }
+
+  /** The nbdfuse mount that serves a filling volume's raw file (see NbdFuseMount). */
+  private fuseMount(volumeId: string): NbdFuseMount {
+    const base = join(this.exportsDir, volumeId);
+    return new NbdFuseMount(this.rawPath(volumeId), `${base}.nbdfuse.pid`, `${base}.nbdfuse.log`);
   }
 
   /** The loop device over a file, attached now unless one is already (idempotent). */
@@ -264,13 +284,16 @@ export class StorageDaemon implements OnModuleDestroy {
   /** Stops serving the volume (idempotent): waits until its exports are gone, then closes the image. */
   async unexport(volumeId: string): Promise<void> {
     const qmp = await this.running();
+    const mount = this.fuseMount(volumeId);
+    // a loop device keeps the FUSE file busy: it goes first
+    for (const device of await this.loopDevicesOf(this.rawPath(volumeId))) await run('losetup', ['--detach', device]);
+    await mount.unmount();
+    rmSync(mount.logFile, { force: true });
     if (!qmp) {
       rmSync(this.rawPath(volumeId), { force: true });
       return;
     }
     const node = nodeName(volumeId);
-    // a loop device keeps the FUSE file busy: it goes first
-    for (const device of await this.loopDevicesOf(this.rawPath(volumeId))) await run('losetup', ['--detach', device]);
     const exports = await qmp.execute('query-block-exports', {});
     for (const id of [rawExportId(volumeId), node]) {
       if (!exports.some((e) => e.id === id)) continue;
