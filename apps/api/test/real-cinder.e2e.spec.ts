@@ -1,5 +1,6 @@
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { GuestWriter, IslandStack, RealCinder, startIsland, startRealCinder } from '@island/stack';
 
 const MIB = 1 << 20;
@@ -136,7 +137,13 @@ describe('the real Cinder services drive island', () => {
     ).toEqual([s1, s2].sort());
 
     const fromS1 = await createVolume('--snapshot-id', s1, '--name', 'from-s1', '1');
-    expect((await contentOf(fromS1)).equals(atS1)).toBe(true);
+    {
+      // served before its content is local (lazy restore): nbdfuse serves the file under the loop device while it fills
+      const lazy = await attach(fromS1);
+      expect(existsSync(join(island.dataDir, 'exports', `${fromS1}.nbdfuse.pid`))).toBe(true);
+      expect(readDisk(lazy.device, CONTENT).equals(atS1)).toBe(true);
+      await detach(fromS1, lazy.attachment);
+    }
 
     const clone = await createVolume('--source-volid', a, '--name', 'clone', '1');
     expect((await contentOf(clone)).equals(atS2)).toBe(true);
