@@ -237,7 +237,7 @@ describe('lazy restore: a volume from a snapshot is usable at once and fills in 
     expect(readdirSync(join(island.dataDir, 'fills')).filter((f) => f.startsWith(volumeId))).toEqual([]);
   }, 300_000);
 
-  it("serves a filling volume as a block device (Cinder's default) while the daemon stays free for other volumes", async () => {
+  it("serves a filling volume as a block device (Cinder's default) while the daemon stays free for other volumes and the agent restarts", async () => {
     // seed 42: none of its blocks is one of the damaged test's (seed 41), which must upload its own
     const { volumeId, volume, connection, model } = await attachedFromSnapshot(64 * MIB, 42, 'block');
     expect(volume.status).toBe('in-use');
@@ -264,6 +264,10 @@ describe('lazy restore: a volume from a snapshot is usable at once and fills in 
     island.json('volume', 'attach', other, '--host', island.host, '--export', 'nbd', '--wait');
     island.json('volume', 'detach', other, '--wait');
     expect(readsDone).toBe(false);
+    // nbdfuse runs apart from the agent: a kill -9 of the agent leaves the device served, the waiting reads reconnect
+    await island.crash('agent');
+    await new Promise((r) => setTimeout(r, 1_000));
+    await island.revive('agent');
     await lateReads;
 
     // a write through the device, then a detach while the fill goes on: nothing of the export is left on the host
