@@ -1,6 +1,6 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NbdFuseMount } from './nbd-fuse-mount';
@@ -54,6 +54,19 @@ describe('NbdFuseMount with the real nbdfuse and an NBD server (qemu-nbd)', () =
     expect(existsSync(`/proc/${pid}`)).toBe(false);
     expect(existsSync(join(dir, 'vol.pid'))).toBe(false);
   });
+
+  it('refuses to unmount while a process holds the file open, and goes on serving it', async () => {
+    await mount.mount(`nbd+unix:///vol?socket=${socket}`);
+    const fd = openSync(mount.file, 'r');
+    try {
+      await expect(mount.unmount()).rejects.toThrow(new RegExp(`cannot unmount ${mount.file}: .*busy`));
+      expect(mount.serving).toBe(true);
+    } finally {
+      closeSync(fd);
+    }
+    await mount.unmount();
+    expect(mounted(mount.file)).toBe(false);
+  }, 30_000);
 
   it('mounts again over the dead mount an nbdfuse killed with -9 leaves', async () => {
     await mount.mount(`nbd+unix:///vol?socket=${socket}`);

@@ -1,6 +1,5 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -9,6 +8,9 @@ const run = promisify(execFile);
 const MOUNT_TIMEOUT_MS = 15_000;
 const EXIT_TIMEOUT_MS = 10_000;
 const POLL_MS = 50;
+/** A busy mount point is tried again this many times, this far apart (5 s in all). */
+const BUSY_ATTEMPTS = 20;
+const BUSY_RETRY_MS = 250;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -94,10 +96,15 @@ export class NbdFuseMount {
    * process still has the file open (a loop device is detached before).
    */
   async unmount(): Promise<void> {
-    if (fuseMountPoints().has(this.file)) {
-      await run('umount', [this.file]).catch((error: Error & { stderr?: string }) => {
-        throw new Error(`cannot unmount ${this.file}: ${(error.stderr ?? error.message).trim()}`);
-      });
+    // a loop device just detached may hold the file for a moment longer: "target is busy" is retried for a while
+    for (let attempt = 1; fuseMountPoints().has(this.file); attempt++) {
+      const refused = await run('umount', [this.file]).then(
+        () => undefined,
+        (error: Error & { stderr?: string }) => (error.stderr ?? error.message).trim(),
+      );
+      if (refused === undefined) break;
+      if (!/busy/i.test(refused) || attempt >= BUSY_ATTEMPTS) throw new Error(`cannot unmount ${this.file}: ${refused}`);
+      await sleep(BUSY_RETRY_MS);
     }
     const deadline = Date.now() + EXIT_TIMEOUT_MS;
     for (let pid = nbdfusePid(this.pidFile, this.file); pid !== undefined; pid = nbdfusePid(this.pidFile, this.file)) {
