@@ -32,8 +32,9 @@ island_opts = [
                help='Topic island\'s RPC endpoint listens on '
                     '(ISLAND_RPC_TOPIC).'),
     cfg.IntOpt('island_rpc_timeout', default=3600, min=1,
-               help='Seconds a call may take in total (an attach restores '
-                    'the whole volume from Swift).'),
+               help='Seconds a call may take in total (an attach with '
+                    'island_export file restores the whole volume from '
+                    'Swift first).'),
     cfg.IntOpt('island_call_monitor_timeout', default=30, min=2,
                help='Seconds without a heartbeat from island after which '
                     'a call is abandoned.'),

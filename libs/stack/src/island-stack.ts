@@ -364,12 +364,15 @@ const LOCAL_REGIONS = [
  */
 function stopStorageDaemon(dataDir: string): void {
   const exportsDir = join(dataDir, 'exports');
+  const loops = (spawnSync('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE'], { encoding: 'utf8' }).stdout ?? '')
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/));
+  for (const [device, backing] of loops) if (device && backing?.startsWith(`${exportsDir}/`)) spawnSync('losetup', ['--detach', device]);
   for (const name of existsSync(exportsDir) ? readdirSync(exportsDir) : []) {
-    if (!name.endsWith('.raw')) continue;
-    const raw = join(exportsDir, name);
-    const devices = spawnSync('losetup', ['--associated', raw, '--noheadings', '--output', 'NAME'], { encoding: 'utf8' }).stdout ?? '';
-    for (const device of devices.split('\n').filter(Boolean)) spawnSync('losetup', ['--detach', device.trim()]);
-    if (readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${raw} `)) spawnSync('umount', ['--lazy', raw]);
+    // nbdfuse exits once its file is unmounted
+    if (name.endsWith('.raw') && readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${join(exportsDir, name)} `)) {
+      spawnSync('umount', ['--lazy', join(exportsDir, name)]);
+    }
   }
   const pidFile = join(dataDir, 'qsd', 'qsd.pid');
   if (!existsSync(pidFile)) return;

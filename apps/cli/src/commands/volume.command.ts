@@ -79,7 +79,7 @@ export function volumeCommand(api = new ApiClient()): Command {
     .requiredOption('--host <HOST>', 'host name')
     .option(
       '--export <KIND>',
-      "serve the image through the host's qemu-storage-daemon: nbd (an NBD export on a unix socket; a volume made from a snapshot is served at once and fills in the background), raw (a file showing the volume's raw bytes) or block (that file behind a loop block device)",
+      "serve the image through the host's qemu-storage-daemon: nbd (an NBD export on a unix socket), raw (a file showing the volume's raw bytes) or block (that file behind a loop block device); with any of them a volume made from a snapshot is served at once and fills in the background",
     )
     .option('--wait', 'wait until attached')
     .option('--json', 'print JSON')

@@ -1,10 +1,11 @@
-import { execFile, spawn } from 'node:child_process';
+import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { pidFileProcess } from './pid-file';
 
 const run = promisify(execFile);
 
-/** How long nbdfuse may take to connect and mount, and to exit once unmounted. */
+/** How long nbdfuse may take to connect and mount, and to exit once unmounted or signalled. */
 const MOUNT_TIMEOUT_MS = 15_000;
 const EXIT_TIMEOUT_MS = 10_000;
 const POLL_MS = 50;
@@ -15,7 +16,7 @@ const BUSY_RETRY_MS = 250;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The FUSE mounts of this host, by mount point (/proc/self/mountinfo's fifth field, octal escapes undone). */
-function fuseMountPoints(): Set<string> {
+export function fuseMountPoints(): Set<string> {
   const points = new Set<string>();
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const [before, after] = line.split(' - ');
@@ -26,16 +27,11 @@ function fuseMountPoints(): Set<string> {
   return points;
 }
 
-/** The pid in a pid file while that process is still the nbdfuse serving `file` (a reboot reuses pids). */
-function nbdfusePid(pidFile: string, file: string): number | undefined {
-  if (!existsSync(pidFile)) return undefined;
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+function signal(pid: number, name: NodeJS.Signals): void {
   try {
-    const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return commandLine[0]?.endsWith('nbdfuse') && commandLine.includes(file) ? pid : undefined;
+    process.kill(pid, name);
   } catch {
-    return undefined;
+    // it exited in between
   }
 }
 
@@ -47,7 +43,8 @@ function nbdfusePid(pidFile: string, file: string): number | undefined {
  *
  * nbdfuse runs detached from the agent (its own session, a pid file), like the storage daemon: a restarted agent
  * finds it serving. Only root may open the file (mode 0600, enforced by the kernel); `allow_other` lets root's
- * processes other than nbdfuse's own (the loop driver, a hypervisor run as root) open it.
+ * processes other than nbdfuse's own (the loop driver, a hypervisor run as root) open it. The pid file stays until
+ * the mount is gone, so that a mount whose nbdfuse died is still known as this one's.
  */
 export class NbdFuseMount {
   constructor(
@@ -58,24 +55,30 @@ export class NbdFuseMount {
 
   /** True while nbdfuse serves the file. */
   get serving(): boolean {
-    return nbdfusePid(this.pidFile, this.file) !== undefined && fuseMountPoints().has(this.file);
+    return this.pid() !== undefined && fuseMountPoints().has(this.file);
   }
 
-  /** Mounts the export over the file (idempotent); a mount left by an nbdfuse that died is cleared first. */
+  /** True when nbdfuse was started for the file and the mount has not been let go since (it may have died). */
+  get present(): boolean {
+    return existsSync(this.pidFile);
+  }
+
+  /** Mounts the export over the file (idempotent); a mount left by an nbdfuse that died is let go first. */
   async mount(nbdUri: string): Promise<void> {
     if (this.serving) return;
-    await this.clearStaleMount();
+    if (this.present) await this.unmount();
+    if (fuseMountPoints().has(this.file)) throw new Error(`${this.file} is already a FUSE mount not served by nbdfuse`);
     closeSync(openSync(this.file, 'a', 0o600));
-    rmSync(this.pidFile, { force: true });
     const log = openSync(this.logFile, 'a', 0o600);
+    let child: ChildProcess;
     let exited: string | undefined;
     try {
-      const child = spawn('nbdfuse', ['-o', 'allow_other', '-o', 'default_permissions', '-o', 'umask=0177', '-P', this.pidFile, this.file, nbdUri], {
+      child = spawn('nbdfuse', ['-o', 'allow_other', '-o', 'default_permissions', '-o', 'umask=0177', '-P', this.pidFile, this.file, nbdUri], {
         detached: true,
         stdio: ['ignore', log, log],
       });
       child.on('error', (error) => (exited = error.message));
-      child.on('exit', (code, signal) => (exited = `exited with ${signal ?? `code ${code}`}`));
+      child.on('exit', (code, signalName) => (exited = `exited with ${signalName ?? `code ${code}`}`));
       child.unref();
     } finally {
       closeSync(log);
@@ -84,6 +87,8 @@ export class NbdFuseMount {
     while (!this.serving) {
       if (exited || Date.now() > deadline) {
         const reason = exited ?? `did not mount within ${MOUNT_TIMEOUT_MS / 1000} s`;
+        // one that hangs connecting has written no pid file yet: it is ended through its handle
+        if (!exited && child.pid !== undefined) signal(child.pid, 'SIGKILL');
         await this.unmount().catch(() => undefined);
         throw new Error(`nbdfuse serving ${nbdUri} at ${this.file} ${reason}: ${this.logTail()}`);
       }
@@ -92,10 +97,14 @@ export class NbdFuseMount {
   }
 
   /**
-   * Unmounts the file and waits for nbdfuse to exit, having answered what was in flight (idempotent). Refused while a
-   * process still has the file open (a loop device is detached before).
+   * Unmounts the file and waits for nbdfuse to exit, having answered what was in flight (idempotent). While nbdfuse
+   * serves, refused as long as a process holds the file open (a loop device is detached before); the mount of an
+   * nbdfuse that died answers nothing and is detached at once.
    */
   async unmount(): Promise<void> {
+    if (fuseMountPoints().has(this.file) && this.pid() === undefined) {
+      await run('umount', ['--lazy', this.file]);
+    }
     // a loop device just detached may hold the file for a moment longer: "target is busy" is retried for a while
     for (let attempt = 1; fuseMountPoints().has(this.file); attempt++) {
       const refused = await run('umount', [this.file]).then(
@@ -106,19 +115,22 @@ export class NbdFuseMount {
       if (!/busy/i.test(refused) || attempt >= BUSY_ATTEMPTS) throw new Error(`cannot unmount ${this.file}: ${refused}`);
       await sleep(BUSY_RETRY_MS);
     }
-    const deadline = Date.now() + EXIT_TIMEOUT_MS;
-    for (let pid = nbdfusePid(this.pidFile, this.file); pid !== undefined; pid = nbdfusePid(this.pidFile, this.file)) {
-      if (Date.now() > deadline) process.kill(pid, 'SIGKILL');
-      await sleep(POLL_MS);
-    }
+    await this.untilExited();
     rmSync(this.pidFile, { force: true });
   }
 
-  /** After an nbdfuse killed or crashed, its mount point answers "Transport endpoint is not connected" until unmounted. */
-  private async clearStaleMount(): Promise<void> {
-    const pid = nbdfusePid(this.pidFile, this.file);
-    if (pid !== undefined) process.kill(pid, 'SIGTERM');
-    if (fuseMountPoints().has(this.file)) await run('umount', ['--lazy', this.file]);
+  /** Waits for nbdfuse to exit once unmounted; one that does not is killed, and one that outlives that is an error. */
+  private async untilExited(): Promise<void> {
+    const killAt = Date.now() + EXIT_TIMEOUT_MS;
+    for (let pid = this.pid(); pid !== undefined; pid = this.pid()) {
+      if (Date.now() > killAt + EXIT_TIMEOUT_MS) throw new Error(`nbdfuse (pid ${pid}) serving ${this.file} outlived its SIGKILL`);
+      if (Date.now() > killAt) signal(pid, 'SIGKILL');
+      await sleep(POLL_MS);
+    }
+  }
+
+  private pid(): number | undefined {
+    return pidFileProcess(this.pidFile, (argv) => argv[0].endsWith('nbdfuse') && argv.includes(this.file));
   }
 
   private logTail(): string {

@@ -1,8 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IslandConfig } from '@island/config';
+import { fuseMountPoints } from './nbd-fuse-mount';
 import { StorageDaemon } from './storage-daemon';
 
 describe('StorageDaemon on the real qemu-storage-daemon', () => {
@@ -45,4 +47,41 @@ describe('StorageDaemon on the real qemu-storage-daemon', () => {
       restarted.onModuleDestroy();
     }
   });
+
+  it('lets go of a block export whose nbdfuse was killed, loop device included, and serves it again with a new one', async () => {
+    const image = join(dataDir, 'v2.qcow2');
+    const content = randomBytes(1 << 20);
+    writeFileSync(join(dataDir, 'v2.bin'), content);
+    execFileSync('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', join(dataDir, 'v2.bin'), image]);
+    execFileSync('qemu-img', ['resize', '-q', image, '2M']); // its second MiB is read only once nbdfuse is dead
+    // an NBD export left on the node (here: an earlier attach) makes the file nbdfuse's, as a fill does
+    await daemon.export('v2', image, 'nbd');
+    const first = await daemon.export('v2', image, 'block');
+    const device = String(first.device);
+    expect(fuseMountPoints().has(daemon.rawPath('v2'))).toBe(true);
+    expect(execFileSync('dd', [`if=${device}`, 'bs=1M', 'count=1', 'iflag=direct', 'status=none']).equals(content)).toBe(true);
+
+    process.kill(Number(readFileSync(join(dataDir, 'exports', 'v2.nbdfuse.pid'), 'utf8')), 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(() => execFileSync('dd', [`if=${device}`, 'bs=4k', 'skip=300', 'count=1', 'iflag=direct', 'status=none'], { stdio: 'pipe' })).toThrow();
+
+    // attached again: the dead mount and its loop device go, a new mount and device serve the same bytes
+    const again = await daemon.export('v2', image, 'block');
+    expect(execFileSync('dd', [`if=${String(again.device)}`, 'bs=1M', 'count=1', 'iflag=direct', 'status=none']).equals(content)).toBe(true);
+    expect(
+      execFileSync('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE'])
+        .toString()
+        .split('\n')
+        .filter((l) => l.trim() === daemon.rawPath('v2')),
+    ).toHaveLength(1);
+
+    // and detached after another kill: nothing is left on the host
+    process.kill(Number(readFileSync(join(dataDir, 'exports', 'v2.nbdfuse.pid'), 'utf8')), 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 200));
+    await daemon.unexport('v2');
+    expect(execFileSync('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE']).toString()).not.toContain(daemon.rawPath('v2'));
+    expect(fuseMountPoints().has(daemon.rawPath('v2'))).toBe(false);
+    expect(existsSync(daemon.rawPath('v2'))).toBe(false);
+    expect(await daemon.holds('v2')).toBe(false);
+  }, 60_000);
 });

@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { execFile } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { IslandConfig } from '@island/config';
@@ -9,6 +9,7 @@ import { BlockJobInfo } from '../qmp/qmp-commands';
 import { QmpClient } from '../qmp/qmp-client';
 import { QmpCommandError } from '../qmp/qmp-errors';
 import { NbdFuseMount } from './nbd-fuse-mount';
+import { pidFileProcess } from './pid-file';
 
 const run = promisify(execFile);
 
@@ -141,9 +142,15 @@ export class StorageDaemon implements OnModuleDestroy {
       const mount = this.fuseMount(volumeId);
       if (!exports.some((e) => e.id === rawExportId(volumeId)) && !mount.serving) {
         mkdirSync(this.exportsDir, { recursive: true });
-        if (fill) {
+        if (mount.present) {
+          // its nbdfuse died: the file and any loop device over it answer nothing, they go before a new mount
+          await this.detachLoopDevices(raw);
+          await mount.unmount();
+        }
+        if (fill || exports.some((e) => e.id === node)) {
           // QEMU's FUSE export would stall the daemon while a read waits for the snapshot, and needs the resize
-          // permission the fill job does not share: nbdfuse serves the file from the NBD export instead
+          // permission the fill job (and an NBD export left from an earlier attach) does not share: nbdfuse serves
+          // the file from the NBD export instead
           await this.addNbdExport(qmp, volumeId, exports);
           await mount.mount(this.nbdUri(volumeId));
         } else {
@@ -184,13 +191,18 @@ export class StorageDaemon implements OnModuleDestroy {
     return stdout.trim();
   }
 
+  /** Loop devices by their backing file's path (`--associated` would stat the file, which fails on a dead FUSE mount). */
   private async loopDevicesOf(file: string): Promise<string[]> {
-    if (!existsSync(file)) return [];
-    const { stdout } = await run('losetup', ['--associated', file, '--noheadings', '--output', 'NAME']);
+    const { stdout } = await run('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE']);
     return stdout
       .split('\n')
-      .map((l) => l.trim())
-      .filter(Boolean);
+      .map((line) => line.trim().split(/\s+/))
+      .filter(([name, backing]) => name && backing === file)
+      .map(([name]) => name);
+  }
+
+  private async detachLoopDevices(file: string): Promise<void> {
+    for (const device of await this.loopDevicesOf(file)) await run('losetup', ['--detach', device]);
   }
 
   /** The node reading the volume's snapshot from the snapshot server (kept from an earlier attempt if there is one). */
@@ -286,8 +298,8 @@ export class StorageDaemon implements OnModuleDestroy {
     const qmp = await this.running();
     const mount = this.fuseMount(volumeId);
     // a loop device keeps the FUSE file busy: it goes first
-    for (const device of await this.loopDevicesOf(this.rawPath(volumeId))) await run('losetup', ['--detach', device]);
-    await mount.unmount();
+    await this.detachLoopDevices(this.rawPath(volumeId));
+    if (mount.present) await mount.unmount(); // QEMU's own FUSE export goes with block-export-del below
     rmSync(mount.logFile, { force: true });
     if (!qmp) {
       rmSync(this.rawPath(volumeId), { force: true });
@@ -408,16 +420,9 @@ export class StorageDaemon implements OnModuleDestroy {
     return this.connecting;
   }
 
-  /** The pid file survives a reboot of the host, and its pid may then be any process: it counts only while that process is our daemon. */
+  /** The daemon's pid file counts only while its process is this host's daemon (see pidFileProcess). */
   private daemonAlive(): boolean {
-    const pidFile = join(this.dir, 'qsd.pid');
-    if (!existsSync(pidFile)) return false;
-    const pid = Number(readFileSync(pidFile, 'utf8').trim());
-    try {
-      const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      return commandLine.some((arg) => arg.includes(this.qmpSocket)) && existsSync(this.qmpSocket);
-    } catch {
-      return false;
-    }
+    const pid = pidFileProcess(join(this.dir, 'qsd.pid'), (argv) => argv.some((arg) => arg.includes(this.qmpSocket)));
+    return pid !== undefined && existsSync(this.qmpSocket);
   }
 }
