@@ -368,11 +368,10 @@ function stopStorageDaemon(dataDir: string): void {
     .split('\n')
     .map((line) => line.trim().split(/\s+/));
   for (const [device, backing] of loops) if (device && backing?.startsWith(`${exportsDir}/`)) spawnSync('losetup', ['--detach', device]);
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
   for (const name of existsSync(exportsDir) ? readdirSync(exportsDir) : []) {
     // nbdfuse exits once its file is unmounted
-    if (name.endsWith('.raw') && readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${join(exportsDir, name)} `)) {
-      spawnSync('umount', ['--lazy', join(exportsDir, name)]);
-    }
+    if (name.endsWith('.raw') && mounts.includes(` ${join(exportsDir, name)} `)) spawnSync('umount', ['--lazy', join(exportsDir, name)]);
   }
   const pidFile = join(dataDir, 'qsd', 'qsd.pid');
   if (!existsSync(pidFile)) return;
