@@ -29,6 +29,7 @@ export class FillMonitor implements OnApplicationBootstrap, OnApplicationShutdow
   );
   private readonly lastReported = new Map<string, { at: number; done: number }>();
   private readonly retryAt = new Map<string, number>();
+  private stopWatchingEnds = (): void => undefined;
 
   constructor(
     @InjectConfig() private readonly config: IslandConfig,
@@ -41,9 +42,12 @@ export class FillMonitor implements OnApplicationBootstrap, OnApplicationShutdow
 
   onApplicationBootstrap(): void {
     this.task.start(POLL_MS);
+    // a fill that ends is handled at once rather than at the next poll
+    this.stopWatchingEnds = this.daemon.onFillConcluded(() => this.task.runSoon());
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.stopWatchingEnds();
     await this.task.stop();
   }
 

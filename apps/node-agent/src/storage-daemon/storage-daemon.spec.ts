@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -84,4 +84,35 @@ describe('StorageDaemon on the real qemu-storage-daemon', () => {
     expect(existsSync(daemon.rawPath('v2'))).toBe(false);
     expect(await daemon.holds('v2')).toBe(false);
   }, 60_000);
+
+  it('tells its listeners as soon as a fill job ends, so the image is seen filled without waiting for a poll', async () => {
+    const snapshot = join(dataDir, 'snapshot.raw');
+    const content = randomBytes(4 << 20);
+    writeFileSync(snapshot, content);
+    const socket = join(dataDir, 'source.sock');
+    const source = spawn('qemu-nbd', ['-f', 'raw', '-r', '-x', 'v3', '-k', socket, '--persistent', snapshot], { stdio: 'ignore' });
+    try {
+      for (let waited = 0; !existsSync(socket) && waited < 5_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+      const image = join(dataDir, 'v3.qcow2');
+      execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '4M']);
+      const ended: number[] = [];
+      const stop = daemon.onFillConcluded(() => ended.push(Date.now()));
+
+      await daemon.export('v3', image, 'nbd', { socket });
+      for (let waited = 0; ended.length === 0 && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+
+      expect(ended).toHaveLength(1);
+      const job = await daemon.fillJob('v3');
+      expect(job?.status).toBe('concluded');
+      expect(job?.error).toBeUndefined();
+      stop();
+      await daemon.dismissFill('v3');
+      await daemon.releaseFilled('v3');
+      await daemon.unexport('v3');
+      expect(JSON.parse(execFileSync('qemu-img', ['info', '--output=json', image]).toString())['backing-filename']).toBeUndefined();
+      expect(execFileSync('qemu-img', ['compare', '-q', '-f', 'qcow2', '-F', 'raw', image, snapshot]).length).toBe(0);
+    } finally {
+      source.kill('SIGKILL');
+    }
+  }, 30_000);
 });

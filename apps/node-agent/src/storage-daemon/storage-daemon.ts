@@ -5,9 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { IslandConfig } from '@island/config';
 import { InjectConfig } from '@island/platform';
-import { BlockJobInfo } from '../qmp/qmp-commands';
-import { QmpClient } from '../qmp/qmp-client';
-import { QmpCommandError } from '../qmp/qmp-errors';
+import { BlockJobInfo, QmpClient, QmpCommandError } from '@island/qmp';
 import { NbdFuseMount } from './nbd-fuse-mount';
 import { pidFileProcess } from './pid-file';
 
@@ -31,6 +29,10 @@ function sourceNodeName(volumeId: string): string {
 /** The id of the stream job that fills a volume's image from its snapshot. */
 export function fillJobId(volumeId: string): string {
   return qemuName('f', volumeId);
+}
+
+function isFillJobId(id: unknown): boolean {
+  return typeof id === 'string' && id.startsWith(qemuName('f', ''));
 }
 
 /** Seconds the daemon keeps retrying a lost connection to the snapshot server (an agent restart) while reads wait. */
@@ -82,6 +84,7 @@ export class StorageDaemon implements OnModuleDestroy {
   private connecting?: Promise<QmpClient>;
   private starting?: Promise<QmpClient>;
   private qmp?: QmpClient;
+  private readonly fillEndListeners = new Set<() => void>();
 
   constructor(@InjectConfig() config: IslandConfig) {
     this.dir = join(config.host.dataDir, 'qsd');
@@ -252,6 +255,15 @@ export class StorageDaemon implements OnModuleDestroy {
     return new Map(jobs.filter((j) => j.type === 'stream').map((j) => [j.device, j]));
   }
 
+  /**
+   * Calls `listener` each time a fill job ends, whether done or failed (QEMU's JOB_STATUS_CHANGE to `concluded`), on
+   * this and every later monitor connection. Returns what stops it.
+   */
+  onFillConcluded(listener: () => void): () => void {
+    this.fillEndListeners.add(listener);
+    return () => this.fillEndListeners.delete(listener);
+  }
+
   /** Forgets a fill job that ended (it stays listed until dismissed, so that an agent that was down sees how it ended). */
   async dismissFill(volumeId: string): Promise<void> {
     const qmp = await this.started();
@@ -412,6 +424,10 @@ export class StorageDaemon implements OnModuleDestroy {
     this.connecting ??= QmpClient.connect(this.qmpSocket)
       .then((qmp) => {
         this.qmp = qmp;
+        qmp.onEvent(({ event, data }) => {
+          if (event !== 'JOB_STATUS_CHANGE' || data?.status !== 'concluded' || !isFillJobId(data.id)) return;
+          for (const listener of this.fillEndListeners) listener();
+        });
         return qmp;
       })
       .finally(() => {

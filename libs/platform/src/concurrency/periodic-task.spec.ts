@@ -29,3 +29,33 @@ describe('a periodic task', () => {
     expect(errors).toEqual(['first run failed']);
   });
 });
+
+describe('a periodic task asked to run soon', () => {
+  it('runs at once when idle, once more after the run in progress when busy, and not at all once stopped', async () => {
+    const starts: number[] = [];
+    let release = (): void => undefined;
+    const task = new PeriodicTask(
+      () => {
+        starts.push(Date.now());
+        return new Promise<void>((r) => (release = r));
+      },
+      () => undefined,
+    );
+    task.start(60_000);
+    task.runSoon();
+    expect(starts).toHaveLength(1);
+    task.runSoon();
+    task.runSoon();
+    expect(starts).toHaveLength(1);
+    release();
+    await new Promise((r) => setImmediate(r));
+    expect(starts).toHaveLength(2);
+    release();
+    await new Promise((r) => setImmediate(r));
+    expect(starts).toHaveLength(2);
+    const stopped = task.stop();
+    task.runSoon();
+    await stopped;
+    expect(starts).toHaveLength(2);
+  });
+});

@@ -1,0 +1,3 @@
+export * from './qmp-client';
+export * from './qmp-commands';
+export * from './qmp-errors';
