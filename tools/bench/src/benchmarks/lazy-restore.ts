@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { guestIo, IslandStack, localSwift, pollUntil, startIsland } from '@island/stack';
 import { Benchmark, BenchContext, BenchmarkRow } from '../benchmark';
 import { attachAndWait, median, timedSnapshot } from '../stack-timing';
-import { qemuStreamMs } from './qemu-stream-ceiling';
+import { qemuStreamMs } from './qemu-block-stream';
 
 const run = promisify(execFile);
 const MIB = 1 << 20;
@@ -39,9 +39,9 @@ export const lazyRestore: Benchmark = {
       rows,
       notes: [
         'Each volume is filled with incompressible data (64 MiB random writes), snapshotted, then made into new volumes from that snapshot.',
-        "Full restore: `island volume attach` in file mode, timed until the volume is in use (the worker restored every block). QEMU's ceiling: that restored image, detached, served by `qemu-nbd` (read-only, in the page cache) and copied by QEMU's `block-stream` into an empty qcow2 in a qemu-storage-daemon of its own, timed from the job's start to its end: the same job as the fill, with a source that answers at once; QEMU 7.2 copies one 512 KiB chunk at a time. Lazy: the same attach with `--export nbd`, timed until a 4 KiB read at a random offset through the NBD export (qemu-io) returned, then until the volume reports no fill (the image holds every block and has no backing file). Through Cinder's default connection: a third volume attached with `--export block`, timed until a 4 KiB direct read at a random block of its loop device (over the raw file nbdfuse serves from the NBD export while the volume fills) returned.",
+        "Full restore: `island volume attach` in file mode, timed until the volume is in use (the worker restored every block). QEMU alone: that restored image, detached, served by `qemu-nbd` (read-only, in the page cache) and copied by QEMU's `block-stream` into an empty qcow2 in a qemu-storage-daemon of its own, timed from the job's start to its end: the same job as the fill, with a source that answers at once; QEMU 7.2 copies one 512 KiB chunk at a time. Lazy: the same attach with `--export nbd`, timed until a 4 KiB read at a random offset through the NBD export (qemu-io) returned, then until the volume reports no fill (the image holds every block and has no backing file). Through Cinder's default connection: a third volume attached with `--export block`, timed until a 4 KiB direct read at a random block of its loop device (over the raw file nbdfuse serves from the NBD export while the volume fills) returned.",
         'Cold reads: one qemu-io session reads 4 KiB at 16 random blocks of a volume just attached lazily (each block fetched from Swift, verified, decrypted by the agent’s snapshot server, then copied into the image by QEMU); qemu-io’s per-read time. Raw: curl GETs of 16 block objects of the same container, one at a time on one keep-alive connection (time_total each). Medians.',
-        "Swift, the agent, the workers and QEMU share the 2 cores. The fill is QEMU's `block-stream` job, which in QEMU 7.2 copies one 512 KiB chunk at a time (read from the backing, then written, nothing else in flight; no option widens it): from a local qemu-nbd answering out of the page cache it copies about as fast as island's full restore does from Swift here (the ceiling rows), so on this machine the fill can at best match the full restore; below that ceiling, the fill loses the CPU that Swift and the snapshot server take from QEMU on the same 2 cores. The snapshot server keeps 8 blocks in flight ahead of the job. Shallower read-ahead shortens reads of blocks not yet local during the fill (they queue in Swift behind fewer GETs: 40–50 ms with 4 ahead, 60–70 with 8, 80–90 with 16, 1 GiB runs) but starves the job: in single 8 GiB runs the fill took 102.5 s with 4 ahead against QEMU's 84.0 s, 96.7 s with a depth set by the job's pace (blocks per second × the shortest GET, plus one) against 79.4 s, and 80.7 s with 8 against 84.3 s (this table).",
+        "Swift, the agent, the workers and QEMU share the 2 cores. The fill is QEMU's `block-stream` job, which in QEMU 7.2 copies one 512 KiB chunk at a time (read from the backing, then written, nothing else in flight; no option widens it): from a local qemu-nbd answering out of the page cache it copies about as fast as island's full restore does from Swift here (the QEMU rows), so on this machine the fill can at best match the full restore; short of that, the fill loses the CPU that Swift and the snapshot server take from QEMU on the same 2 cores. The snapshot server keeps 8 blocks in flight ahead of the job. Shallower read-ahead shortens reads of blocks not yet local during the fill (they queue in Swift behind fewer GETs: 40–50 ms with 4 ahead, 60–70 with 8, 80–90 with 16, 1 GiB runs) but starves the job: in single 8 GiB runs the fill took 102.5 s with 4 ahead against QEMU's 84.0 s, 96.7 s with a depth set by the job's pace (blocks per second × the shortest GET, plus one) against 79.4 s, and 80.7 s with 8 against 84.3 s (this table).",
       ],
     };
   },
@@ -112,7 +112,7 @@ async function measureSize(island: IslandStack, ctx: BenchContext, gib: number):
       pass: fullMs / filledMs >= 0.8,
     },
     {
-      metric: `${gib} GiB lazy fill against QEMU's own block-stream of the same bytes from a local NBD server (no Swift, no island): the fill's ceiling here`,
+      metric: `${gib} GiB lazy fill against QEMU's own block-stream of the same bytes from a local NBD server (no Swift, no island): the job's own speed here`,
       island: `lazy fill ${(filledMs / 1000).toFixed(2)} s`,
       baseline: `QEMU block-stream ${(qemuMs / 1000).toFixed(2)} s`,
       ratio: qemuMs / filledMs,
