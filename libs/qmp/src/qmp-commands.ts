@@ -1,5 +1,5 @@
 /**
- * The QMP commands the node agent sends to qemu-storage-daemon, with their arguments and replies
+ * The QMP commands island sends to qemu-storage-daemon (the node agent, and the bench timing QEMU alone), with their arguments and replies
  * (QEMU's qapi schema, version 7.2). Only what island uses is typed; a command not listed here cannot be sent.
  */
 
