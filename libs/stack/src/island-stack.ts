@@ -1,12 +1,13 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'amqplib';
 import { Client } from 'pg';
 import { FileKekSource, Keyring, ProjectKeys, ProjectKeyStore } from '@island/blockstore';
 import { nodeHeapFlags } from '@island/config';
+import { fuseMountPoints, LOOP_DEVICE_LISTING, loopDevicesIn } from '@island/platform';
 import { swiftClientFor } from '@island/swift';
 import { freePorts, releasePorts } from './free-ports';
 
@@ -364,15 +365,10 @@ const LOCAL_REGIONS = [
  */
 function stopStorageDaemon(dataDir: string): void {
   const exportsDir = join(dataDir, 'exports');
-  const loops = (spawnSync('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE'], { encoding: 'utf8' }).stdout ?? '')
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/));
-  for (const [device, backing] of loops) if (device && backing?.startsWith(`${exportsDir}/`)) spawnSync('losetup', ['--detach', device]);
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
-  for (const name of existsSync(exportsDir) ? readdirSync(exportsDir) : []) {
-    // nbdfuse exits once its file is unmounted
-    if (name.endsWith('.raw') && mounts.includes(` ${join(exportsDir, name)} `)) spawnSync('umount', ['--lazy', join(exportsDir, name)]);
-  }
+  const listing = spawnSync('losetup', LOOP_DEVICE_LISTING, { encoding: 'utf8' }).stdout ?? '';
+  for (const { device, backingFile } of loopDevicesIn(listing)) if (backingFile.startsWith(`${exportsDir}/`)) spawnSync('losetup', ['--detach', device]);
+  // nbdfuse exits once its file is unmounted
+  for (const point of fuseMountPoints()) if (point.startsWith(`${exportsDir}/`)) spawnSync('umount', ['--lazy', point]);
   const pidFile = join(dataDir, 'qsd', 'qsd.pid');
   if (!existsSync(pidFile)) return;
   try {

@@ -1,6 +1,7 @@
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { fuseMountPoints } from '@island/platform';
 import { pidFileProcess } from './pid-file';
 
 const run = promisify(execFile);
@@ -14,18 +15,6 @@ const BUSY_ATTEMPTS = 20;
 const BUSY_RETRY_MS = 250;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** The FUSE mounts of this host, by mount point (/proc/self/mountinfo's fifth field, octal escapes undone). */
-export function fuseMountPoints(): Set<string> {
-  const points = new Set<string>();
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const [before, after] = line.split(' - ');
-    if (!after?.startsWith('fuse ')) continue;
-    const point = before.split(' ')[4];
-    if (point) points.add(point.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))));
-  }
-  return points;
-}
 
 function signal(pid: number, name: NodeJS.Signals): void {
   try {

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IslandConfig } from '@island/config';
-import { fuseMountPoints } from './nbd-fuse-mount';
+import { fuseMountPoints } from '@island/platform';
 import { StorageDaemon } from './storage-daemon';
 
 describe('StorageDaemon on the real qemu-storage-daemon', () => {

@@ -4,7 +4,7 @@ import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { IslandConfig } from '@island/config';
-import { InjectConfig } from '@island/platform';
+import { InjectConfig, LOOP_DEVICE_LISTING, loopDevicesIn } from '@island/platform';
 import { BlockJobInfo, QmpClient, QmpCommandError } from '@island/qmp';
 import { NbdFuseMount } from './nbd-fuse-mount';
 import { pidFileProcess } from './pid-file';
@@ -194,14 +194,11 @@ export class StorageDaemon implements OnModuleDestroy {
     return stdout.trim();
   }
 
-  /** Loop devices by their backing file's path (`--associated` would stat the file, which fails on a dead FUSE mount). */
   private async loopDevicesOf(file: string): Promise<string[]> {
-    const { stdout } = await run('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE']);
-    return stdout
-      .split('\n')
-      .map((line) => line.trim().split(/\s+/))
-      .filter(([name, backing]) => name && backing === file)
-      .map(([name]) => name);
+    const { stdout } = await run('losetup', LOOP_DEVICE_LISTING);
+    return loopDevicesIn(stdout)
+      .filter((loop) => loop.backingFile === file)
+      .map((loop) => loop.device);
   }
 
   private async detachLoopDevices(file: string): Promise<void> {
