@@ -11,6 +11,7 @@ import { ImageJobs } from './jobs/image-jobs';
 import { SnapshotJobs } from './jobs/snapshot-jobs';
 import { FillMonitor } from './snapshot-server/fill-monitor';
 import { SnapshotServer } from './snapshot-server/snapshot-server';
+import { ServedVolumes } from './storage-daemon/served-volumes';
 import { StorageDaemon } from './storage-daemon/storage-daemon';
 import { VolumeLocks } from './volume-locks';
 
@@ -25,7 +26,7 @@ import { VolumeLocks } from './volume-locks';
     CatalogModule.forRoot({ applicationName: 'island-agent', migrate: false }),
     MessagingModule.forService('node-agent'),
   ],
-  providers: [VolumeLocks, StorageDaemon, SnapshotServer, FillMonitor, ImageJobs, SnapshotJobs, ExportJobs, FillJobs, HeartbeatService],
+  providers: [VolumeLocks, StorageDaemon, SnapshotServer, FillMonitor, ServedVolumes, ImageJobs, SnapshotJobs, ExportJobs, FillJobs, HeartbeatService],
 })
 export class AgentModule implements OnModuleInit {
   constructor(

@@ -26,6 +26,20 @@ async function guestReads(nbd: string, offset: number, length: number, pattern: 
   }
 }
 
+/** Retries `check` until it passes (30 s at most): what a guest sees once the host serves its disk again. */
+async function untilPasses(check: () => Promise<unknown>, what: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`${what}: not within 30 s: ${(error as Error).message}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 /** The guest's whole disk through its NBD export, as qemu-img converts it to raw. */
 async function diskThrough(nbd: string): Promise<Buffer> {
   const raw = join(tmpdir(), `lazy-${Date.now()}-${Math.random().toString(16).slice(2)}.raw`);
@@ -57,7 +71,7 @@ function lazyHelpers(island: IslandStack, io: ReturnType<typeof guestIo>) {
   }
 
   /** A volume made from a snapshot of `size` whose every block holds its pattern, attached with an export; and its bytes. */
-  async function attachedFromSnapshot(size: number, seed: number, exportKind: 'nbd' | 'block' = 'nbd') {
+  async function attachedFromSnapshot(size: number, seed: number, exportKind: 'nbd' | 'raw' | 'block' = 'nbd') {
     const blocks = Array.from({ length: size / MIB }, (_, b) => b);
     const snapshotId = await snapshotWithBlocks(size, blocks, seed);
     const model = Buffer.alloc(size);
@@ -282,6 +296,66 @@ describe('lazy restore: a volume from a snapshot is usable at once and fills in 
 
     await untilFilled(volumeId);
     expect((await io.read(await io.attach(volumeId))).equals(model)).toBe(true);
+  }, 300_000);
+
+  it('serves its volumes again after a host reboot: the same NBD URI and loop device, the guest writes kept, fills resumed, a detached one filled', async () => {
+    // seeds 51-53: none of their blocks is one of the damaged test's (seed 41), which must upload its own
+    const overNbd = await fillingVolume(51);
+    const guest = new GuestWriter(overNbd.nbd);
+    try {
+      await guest.write(5 * MIB, 64 * 1024, 0xee);
+    } finally {
+      await guest.close();
+    }
+    overNbd.model.fill(0xee, 5 * MIB, 5 * MIB + 64 * 1024);
+    const asBlock = await attachedFromSnapshot(64 * MIB, 52, 'block');
+    const { device, raw } = asBlock.connection;
+    const detached = await fillingVolume(53);
+    expect(island.json('volume', 'detach', detached.volumeId, '--wait').status).toBe('available');
+    for (const v of [overNbd.volumeId, asBlock.volumeId, detached.volumeId]) expect((await fillOf(v))?.status).toBe('filling');
+
+    // the reboot: the agent, the storage daemon and nbdfuse die, the mounts and loop devices go
+    await island.crash('agent');
+    island.loseStorageDaemon();
+    await expect(guestReads(overNbd.nbd, 5 * MIB, 4096, 0xee)).rejects.toThrow();
+    expect(execFileSync('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE']).toString()).not.toContain(raw);
+    await island.revive('agent');
+
+    // served again where the guests left them, without anyone attaching again
+    await untilPasses(() => guestReads(overNbd.nbd, 5 * MIB, 64 * 1024, 0xee), 'the NBD export served again');
+    await untilPasses(async () => {
+      const listed = execFileSync('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE']).toString();
+      if (!listed.split('\n').some((line) => line.trim() === `${device} ${raw}`)) throw new Error(`${device} is not over ${raw}: ${listed}`);
+    }, 'the same loop device over the raw file');
+    const wholeDevice = await run('dd', [`if=${device}`, 'bs=1M', 'iflag=direct', 'status=none'], { encoding: 'buffer', maxBuffer: 65 * MIB });
+    expect(Buffer.from(wholeDevice.stdout).equals(asBlock.model)).toBe(true);
+
+    for (const v of [overNbd.volumeId, asBlock.volumeId, detached.volumeId]) await untilFilled(v);
+    expect((await diskThrough(overNbd.nbd)).equals(overNbd.model)).toBe(true);
+    expect((await io.read(await io.attach(detached.volumeId))).equals(detached.model)).toBe(true);
+    expect(island.logs()).toMatch(/volume [0-9a-f-]+ was not served \(the storage daemon had let it go\): served again as nbd\+unix/);
+    expect(island.logs()).toMatch(/was filling, detached, when the storage daemon let it go: its fill goes on/);
+  }, 300_000);
+
+  it('mounts the raw file of a filling volume again when its nbdfuse is killed under the guest', async () => {
+    // seed 56: none of its blocks is one of the damaged test's (seed 41)
+    const { volumeId, connection, model } = await attachedFromSnapshot(64 * MIB, 56, 'raw');
+    const { raw } = connection;
+    const pidFile = join(island.dataDir, 'exports', `${volumeId}.nbdfuse.pid`);
+    const killed = Number(readFileSync(pidFile, 'utf8').trim());
+    process.kill(killed, 'SIGKILL');
+    await untilPasses(async () => {
+      if (existsSync(`/proc/${killed}`)) throw new Error(`nbdfuse ${killed} still runs`);
+    }, 'the nbdfuse killed');
+    await untilPasses(async () => {
+      const first = await run('dd', [`if=${raw}`, 'bs=1M', 'count=1', 'status=none'], { encoding: 'buffer', maxBuffer: 2 * MIB });
+      if (!Buffer.from(first.stdout).equals(model.subarray(0, MIB))) throw new Error(`the first block read through ${raw} differs from the snapshot`);
+    }, 'the raw file served again');
+    expect(Number(readFileSync(pidFile, 'utf8').trim())).not.toBe(killed);
+    expect(island.logs()).toMatch(new RegExp(`volume ${volumeId} was not served \\(its export had stopped\\): served again as ${raw}`));
+    await untilFilled(volumeId);
+    expect(readFileSync(raw).equals(model)).toBe(true);
+    island.json('volume', 'detach', volumeId, '--wait');
   }, 300_000);
 
   it('fails a read of a block Swift holds damaged with an I/O error, and the fill with a reason naming the block', async () => {

@@ -1,6 +1,6 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'amqplib';
@@ -94,6 +94,11 @@ export interface IslandStack {
   pid(name: string): number;
   /** Starts a killed process again, as a supervisor would (resolves once it is ready). */
   revive(name: string): Promise<void>;
+  /**
+   * What a host reboot takes from the stack's host, its agent aside (crash that first): the storage daemon and nbdfuse
+   * killed (-9), their FUSE mounts and loop devices gone. Image files stay.
+   */
+  loseStorageDaemon(): void;
   /** Lines the local Swift proxy of a region logged since the stack started (scripts/services.sh's log). */
   swiftProxyLog(region: string): string[];
   stop(): Promise<void>;
@@ -295,6 +300,9 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
       if (pid === undefined) throw new Error(`no running process ${name} in this stack`);
       return pid;
     },
+    loseStorageDaemon() {
+      stopStorageDaemon(dataDir, 'SIGKILL');
+    },
     async revive(name: string) {
       const how = started.get(name);
       if (!how) throw new Error(`no process ${name} in this stack`);
@@ -361,21 +369,28 @@ const LOCAL_REGIONS = [
 
 /**
  * A host's qemu-storage-daemon and the nbdfuse mounts of filling volumes outlive their agent by design (VMs keep their
- * disks): the stack ends them, with any loop device a test left over a raw file.
+ * disks): the stack ends them, with any loop device a test left over a raw file. With SIGKILL, as a host reboot does:
+ * the daemon and every nbdfuse die first, without a word to their clients.
  */
-function stopStorageDaemon(dataDir: string): void {
+function stopStorageDaemon(dataDir: string, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): void {
   const exportsDir = join(dataDir, 'exports');
+  const kill = (pidFile: string) => {
+    if (!existsSync(pidFile)) return;
+    try {
+      process.kill(Number(readFileSync(pidFile, 'utf8').trim()), signal);
+    } catch {
+      // gone already
+    }
+  };
+  if (signal === 'SIGKILL') {
+    kill(join(dataDir, 'qsd', 'qsd.pid'));
+    if (existsSync(exportsDir)) for (const name of readdirSync(exportsDir)) if (name.endsWith('.nbdfuse.pid')) kill(join(exportsDir, name));
+  }
   const listing = spawnSync('losetup', LOOP_DEVICE_LISTING, { encoding: 'utf8' }).stdout ?? '';
   for (const { device, backingFile } of loopDevicesIn(listing)) if (backingFile.startsWith(`${exportsDir}/`)) spawnSync('losetup', ['--detach', device]);
   // nbdfuse exits once its file is unmounted
   for (const point of fuseMountPoints()) if (point.startsWith(`${exportsDir}/`)) spawnSync('umount', ['--lazy', point]);
-  const pidFile = join(dataDir, 'qsd', 'qsd.pid');
-  if (!existsSync(pidFile)) return;
-  try {
-    process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGTERM');
-  } catch {
-    // gone already
-  }
+  if (signal === 'SIGTERM') kill(join(dataDir, 'qsd', 'qsd.pid'));
 }
 
 function proxyLogPath(region: string): string {

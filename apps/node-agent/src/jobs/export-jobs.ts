@@ -31,8 +31,7 @@ export class ExportJobs {
         await probe.close();
       }
       // a volume made lazily from a snapshot fills while it is served
-      const fill = (await this.snapshots.fills.get(job.volumeId)) ? { socket: this.snapshots.socketPath } : undefined;
-      const served = await this.daemon.export(job.volumeId, path, job.export, fill);
+      const served = await this.daemon.export(job.volumeId, path, job.export, await this.snapshots.fillSourceOf(job.volumeId));
       this.logger.log(`exported ${path} as ${served.nbd ?? served.raw}${served.device ? ` behind ${served.device}` : ''}`);
       await this.publisher.publish(ImageExported, { host: job.host, volumeId: job.volumeId, operationId: job.operationId, ...served });
     });

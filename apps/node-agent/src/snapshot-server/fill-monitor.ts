@@ -3,10 +3,9 @@ import { ImageFilled, ImageFillFailed, ImageFillProgressed } from '@island/contr
 import { IslandConfig } from '@island/config';
 import { MessagePublisher } from '@island/messaging';
 import { InjectConfig, MetricsService, PeriodicTask } from '@island/platform';
-import { Qcow2Image } from '@island/qcow2';
 import { fillJobId, StorageDaemon } from '../storage-daemon/storage-daemon';
 import { VolumeLocks } from '../volume-locks';
-import { FillSource } from './fill-registry';
+import { FillSource, imageIsStandalone } from './fill-registry';
 import { SnapshotServer } from './snapshot-server';
 
 const POLL_MS = 1_000;
@@ -58,8 +57,8 @@ export class FillMonitor implements OnApplicationBootstrap, OnApplicationShutdow
     for (const fill of fills) {
       const job = jobs.get(fillJobId(fill.volumeId));
       if (!job) {
-        if (await this.imageIsStandalone(fill)) await this.locks.run(fill.volumeId, () => this.finish(fill));
-        continue; // not exported yet, or the daemon restarted: the next export starts it
+        if (await imageIsStandalone(fill.imagePath)) await this.locks.run(fill.volumeId, () => this.finish(fill));
+        continue; // not exported yet, or the daemon restarted: ServedVolumes resumes it
       }
       if (job.status !== 'concluded') {
         await this.progressed(fill, job.offset, job.len);
@@ -118,16 +117,5 @@ export class FillMonitor implements OnApplicationBootstrap, OnApplicationShutdow
     this.lastReported.delete(fill.volumeId);
     this.metrics.gauge('island_agent_fill_remaining_bytes', 'Bytes a lazily filled volume still lacks', ['volume']).set({ volume: fill.volumeId }, 0);
     this.logger.log(`volume ${fill.volumeId} is filled: its image no longer depends on the snapshot`);
-  }
-
-  /** A fill that ended while no agent watched (its job dismissed, the registry not yet cleared): the image has no backing. */
-  private async imageIsStandalone(fill: FillSource): Promise<boolean> {
-    const image = await Qcow2Image.open(fill.imagePath).catch(() => undefined);
-    if (!image) return false;
-    try {
-      return image.info.backingFile === null;
-    } finally {
-      await image.close();
-    }
   }
 }

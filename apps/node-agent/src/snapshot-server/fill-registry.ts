@@ -1,7 +1,8 @@
-import { existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ManifestReader } from '@island/blockstore';
+import { Qcow2Image } from '@island/qcow2';
+import { VolumeRecords } from '../volume-records';
 
 /** What a volume being filled lazily reads from: one snapshot's manifest in one region, opened with its project's keys. */
 export interface FillSource {
@@ -31,10 +32,10 @@ const RUN_ENTRIES = 4096;
  * restarted agent serves the same volume again without reading the manifest.
  */
 export class FillRegistry {
-  constructor(private readonly dir: string) {}
+  private readonly sources: VolumeRecords<FillSource>;
 
-  sourcePath(volumeId: string): string {
-    return join(this.dir, `${volumeId}.json`);
+  constructor(private readonly dir: string) {
+    this.sources = new VolumeRecords(dir);
   }
 
   mapPath(volumeId: string): string {
@@ -70,32 +71,37 @@ export class FillRegistry {
     await this.save(source);
   }
 
-  async save(source: FillSource): Promise<void> {
-    const partial = `${this.sourcePath(source.volumeId)}.partial`;
-    await writeFile(partial, JSON.stringify(source), { mode: 0o600 });
-    await rename(partial, this.sourcePath(source.volumeId));
+  save(source: FillSource): Promise<void> {
+    return this.sources.save(source);
   }
 
-  async get(volumeId: string): Promise<FillSource | undefined> {
-    if (!isVolumeId(volumeId) || !existsSync(this.sourcePath(volumeId))) return undefined;
-    return JSON.parse(await readFile(this.sourcePath(volumeId), 'utf8')) as FillSource;
+  get(volumeId: string): Promise<FillSource | undefined> {
+    return this.sources.get(volumeId);
   }
 
-  async all(): Promise<FillSource[]> {
-    if (!existsSync(this.dir)) return [];
-    const names = (await readdir(this.dir)).filter((n) => n.endsWith('.json'));
-    const sources = await Promise.all(names.map((n) => this.get(n.slice(0, -'.json'.length))));
-    return sources.filter((s): s is FillSource => s !== undefined);
+  all(): Promise<FillSource[]> {
+    return this.sources.all();
   }
 
   /** Forgets a fill (done, or its volume deleted): the source first, so a half-removed fill is never served. */
   async remove(volumeId: string): Promise<void> {
-    await rm(this.sourcePath(volumeId), { force: true });
+    await this.sources.remove(volumeId);
     await rm(this.mapPath(volumeId), { force: true });
     await rm(`${this.mapPath(volumeId)}.partial`, { force: true });
   }
 }
 
-function isVolumeId(name: string): boolean {
-  return /^[0-9a-f-]{36}$/.test(name);
+/**
+ * True when the image no longer has a backing file: its fill ended (perhaps while no agent watched, its job dismissed
+ * and the registry not yet cleared). Such an image must never be backed by its snapshot again: a fill would copy the
+ * snapshot's blocks into what the guest discarded since.
+ */
+export async function imageIsStandalone(imagePath: string): Promise<boolean> {
+  const image = await Qcow2Image.open(imagePath).catch(() => undefined);
+  if (!image) return false;
+  try {
+    return image.info.backingFile === null;
+  } finally {
+    await image.close();
+  }
 }

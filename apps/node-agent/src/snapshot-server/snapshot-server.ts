@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { ProjectKeyService, RegionStores } from '@island/blockstore';
 import { IslandConfig } from '@island/config';
 import { InjectConfig, MetricsService } from '@island/platform';
-import { FillRegistry } from './fill-registry';
+import type { FillSourceSocket } from '../storage-daemon/storage-daemon';
+import { FillRegistry, imageIsStandalone } from './fill-registry';
 import { NbdServer } from './nbd-server';
 import { SnapshotExport } from './snapshot-export';
 
@@ -23,6 +24,9 @@ export class SnapshotServer implements OnApplicationBootstrap, OnApplicationShut
   private readonly dir: string;
   private readonly server: NbdServer;
   private readonly exports = new Map<string, Promise<SnapshotExport>>();
+  private markListening: () => void = () => undefined;
+  /** Resolves once the server listens: a filling image's node connects to it as the daemon opens the image. */
+  readonly listening = new Promise<void>((resolve) => (this.markListening = resolve));
 
   constructor(
     @InjectConfig() config: IslandConfig,
@@ -39,6 +43,16 @@ export class SnapshotServer implements OnApplicationBootstrap, OnApplicationShut
     return join(this.dir, 'nbd.sock');
   }
 
+  /**
+   * Where the storage daemon reads the volume's missing blocks while it fills from a snapshot; undefined when it does
+   * not, or its image holds them all already (filled while no agent watched: the fill monitor reports it).
+   */
+  async fillSourceOf(volumeId: string): Promise<FillSourceSocket | undefined> {
+    const fill = await this.fills.get(volumeId);
+    if (!fill || (await imageIsStandalone(fill.imagePath))) return undefined;
+    return { socket: this.socketPath };
+  }
+
   /** What a filling image names as its backing file. */
   backingUri(volumeId: string): string {
     return `nbd+unix:///${volumeId}?socket=${this.socketPath}`;
@@ -47,6 +61,7 @@ export class SnapshotServer implements OnApplicationBootstrap, OnApplicationShut
   async onApplicationBootstrap(): Promise<void> {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     await this.server.listen();
+    this.markListening();
     this.logger.log(`serving snapshots to filling volumes on ${this.socketPath}`);
   }
 

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { IslandConfig } from '@island/config';
 import { InjectConfig, LOOP_DEVICE_LISTING, loopDevicesIn } from '@island/platform';
 import { BlockJobInfo, QmpClient, QmpCommandError } from '@island/qmp';
+import { VolumeRecords } from '../volume-records';
 import { NbdFuseMount } from './nbd-fuse-mount';
 import { pidFileProcess } from './pid-file';
 
@@ -63,6 +64,20 @@ function rawExportId(volumeId: string): string {
   return `${nodeName(volumeId)}-raw`;
 }
 
+export type ExportKind = 'nbd' | 'raw' | 'block';
+
+/**
+ * What the daemon was last asked to hold for a volume, kept on disk so that it is held again after the daemon stopped
+ * (a host reboot, a crash): its image, served as `export` (with `device`, the loop device it had), or, with `export`
+ * null, only while it fills from its snapshot (detached before the fill ended).
+ */
+export interface ServedVolume {
+  volumeId: string;
+  path: string;
+  export: ExportKind | null;
+  device?: string;
+}
+
 /** Where the daemon serves a volume's image: an NBD URI, or the file showing its raw bytes (and a loop device over it). */
 export type ExportedVolume = { nbd: string; raw?: undefined; device?: undefined } | { raw: string; device?: string; nbd?: undefined };
 
@@ -85,10 +100,13 @@ export class StorageDaemon implements OnModuleDestroy {
   private starting?: Promise<QmpClient>;
   private qmp?: QmpClient;
   private readonly fillEndListeners = new Set<() => void>();
+  /** What the daemon holds for each volume, as it was asked (ServedVolumes holds it again when the daemon lost it). */
+  readonly served: VolumeRecords<ServedVolume>;
 
   constructor(@InjectConfig() config: IslandConfig) {
     this.dir = join(config.host.dataDir, 'qsd');
     this.exportsDir = join(config.host.dataDir, 'exports');
+    this.served = new VolumeRecords(join(this.dir, 'served'));
   }
 
   get qmpSocket(): string {
@@ -125,7 +143,18 @@ export class StorageDaemon implements OnModuleDestroy {
    * or the other: it needs the resize permission an NBD export does not share), or, while the image fills, nbdfuse
    * over its NBD export. The daemon opens the image read-write and holds QEMU's image locks.
    */
-  async export(volumeId: string, path: string, kind: 'nbd' | 'raw' | 'block', fill?: FillSourceSocket): Promise<ExportedVolume> {
+  async export(volumeId: string, path: string, kind: ExportKind, fill?: FillSourceSocket, device?: string): Promise<ExportedVolume> {
+    const served = await this.open(volumeId, path, fill);
+    const exported = await this.addExports(volumeId, kind, fill, served, device);
+    await this.served.save({ volumeId, path, export: kind, device: exported.device });
+    return exported;
+  }
+
+  /**
+   * Opens the image (idempotent; with `fill`, backed by its snapshot) and starts its fill. True when the daemon had it
+   * open already.
+   */
+  private async open(volumeId: string, path: string, fill?: FillSourceSocket): Promise<boolean> {
     const qmp = await this.started();
     const node = nodeName(volumeId);
     const nodes = await namedNodes(qmp);
@@ -135,6 +164,40 @@ export class StorageDaemon implements OnModuleDestroy {
       await qmp.execute('blockdev-add', { driver: 'qcow2', 'node-name': node, file: { driver: 'file', filename: path }, discard: 'unmap', backing });
     }
     if (fill) await this.startFill(volumeId);
+    return served;
+  }
+
+  /**
+   * Holds a volume that no guest uses for its fill alone (detached while it filled, then the daemon stopped): the fill
+   * goes on from where the image is, and ends like any other (FillMonitor).
+   */
+  async holdForFill(volumeId: string, path: string, fill: FillSourceSocket): Promise<void> {
+    await this.open(volumeId, path, fill);
+    await this.served.save({ volumeId, path, export: null });
+  }
+
+  /**
+   * What the daemon serves now, read once for many volumes: true for a volume served as `kind` (its image open, its
+   * export there and, for 'raw' and 'block', its file mounted and served, with a loop device over it for 'block').
+   */
+  async servingNow(): Promise<(volumeId: string, kind: ExportKind) => boolean> {
+    const qmp = await this.running();
+    if (!qmp) return () => false;
+    const nodes = await namedNodes(qmp);
+    const exports = new Set((await qmp.execute('query-block-exports', {})).map((e) => e.id));
+    const { stdout } = await run('losetup', LOOP_DEVICE_LISTING);
+    const looped = new Set(loopDevicesIn(stdout).map((loop) => loop.backingFile));
+    return (volumeId, kind) => {
+      if (!nodes.has(nodeName(volumeId))) return false;
+      if (kind === 'nbd') return exports.has(nodeName(volumeId));
+      if (!exports.has(rawExportId(volumeId)) && !this.fuseMount(volumeId).serving) return false;
+      return kind === 'raw' || looped.has(this.rawPath(volumeId));
+    };
+  }
+
+  private async addExports(volumeId: string, kind: ExportKind, fill: FillSourceSocket | undefined, served: boolean, device?: string): Promise<ExportedVolume> {
+    const qmp = await this.started();
+    const node = nodeName(volumeId);
     const exports = await qmp.execute('query-block-exports', {});
     if (kind === 'nbd') {
       await this.addNbdExport(qmp, volumeId, exports);
@@ -163,7 +226,7 @@ export class StorageDaemon implements OnModuleDestroy {
         }
       }
       if (kind === 'raw') return { raw };
-      return { raw, device: await this.loopDevice(raw) };
+      return { raw, device: await this.loopDevice(raw, device) };
     } catch (error) {
       // half a new export would keep the image open in the daemon with nothing serving it: let it go. One that
       // was serving before this call (a guest's disk, asked again) stays as it was.
@@ -186,10 +249,21 @@ export class StorageDaemon implements OnModuleDestroy {
     return new NbdFuseMount(this.rawPath(volumeId), `${base}.nbdfuse.pid`, `${base}.nbdfuse.log`);
   }
 
-  /** The loop device over a file, attached now unless one is already (idempotent). */
-  private async loopDevice(file: string): Promise<string> {
+  /**
+   * The loop device over a file, attached now unless one is already (idempotent): `preferred` when it is free (the
+   * device the volume had before the daemon stopped, which its guest's configuration names), else the first free one.
+   */
+  private async loopDevice(file: string, preferred?: string): Promise<string> {
     const [existing] = await this.loopDevicesOf(file);
     if (existing) return existing;
+    if (preferred && /^\/dev\/loop\d+$/.test(preferred)) {
+      const attached = await run('losetup', [preferred, file]).then(
+        () => true,
+        () => false, // taken by another file meanwhile
+      );
+      if (attached) return preferred;
+      this.logger.warn(`${preferred} is taken: ${file} gets another loop device`);
+    }
     const { stdout } = await run('losetup', ['--find', '--show', file]);
     return stdout.trim();
   }
@@ -300,6 +374,7 @@ export class StorageDaemon implements OnModuleDestroy {
     const exports = await qmp.execute('query-block-exports', {});
     const exported = exports.some((e) => e['node-name'] === nodeName(volumeId));
     await deleteNodes(qmp, exported ? [sourceNodeName(volumeId)] : [nodeName(volumeId), sourceNodeName(volumeId)]);
+    if (!exported) await this.served.remove(volumeId);
   }
 
   /** Stops serving the volume (idempotent): waits until its exports are gone, then closes the image. */
@@ -312,6 +387,7 @@ export class StorageDaemon implements OnModuleDestroy {
     rmSync(mount.logFile, { force: true });
     if (!qmp) {
       rmSync(this.rawPath(volumeId), { force: true });
+      await this.holdOnlyForFill(volumeId); // whether it fills is ServedVolumes' to find out
       return;
     }
     const node = nodeName(volumeId);
@@ -324,8 +400,14 @@ export class StorageDaemon implements OnModuleDestroy {
     }
     rmSync(this.rawPath(volumeId), { force: true });
     // a volume still filling stays open in the daemon until its fill ends (releaseFilled) or is cancelled
-    if (await this.fillJob(volumeId)) return;
+    if (await this.fillJob(volumeId)) return this.holdOnlyForFill(volumeId);
     await deleteNodes(qmp, [node, sourceNodeName(volumeId)]);
+    await this.served.remove(volumeId);
+  }
+
+  private async holdOnlyForFill(volumeId: string): Promise<void> {
+    const record = await this.served.get(volumeId);
+    if (record) await this.served.save({ ...record, export: null, device: undefined });
   }
 
   /** Takes internal snapshots of exported volumes at one instant (one transaction), while writes go on. */

@@ -1,0 +1,88 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { existsSync } from 'node:fs';
+import { PeriodicTask } from '@island/platform';
+import { SnapshotServer } from '../snapshot-server/snapshot-server';
+import { VolumeLocks } from '../volume-locks';
+import { ServedVolume, StorageDaemon } from './storage-daemon';
+
+/** How often the agent looks for volumes it should serve and does not. */
+const CHECK_EVERY_MS = 5_000;
+
+/**
+ * Keeps the host serving what it was asked to, whatever stopped it: after a host reboot, or the storage daemon killed
+ * (OOM, kill -9), the daemon is started again and every volume exported on the host is exported again as it was (the
+ * same NBD URI and file, the same loop device when it is free), its fill resumed where the image is; a volume detached
+ * while it filled goes on filling; an nbdfuse that died under a 'raw' or 'block' export is mounted again. Looks at
+ * start and every few seconds; each volume under its lock, so an export, detach or delete in flight wins.
+ */
+@Injectable()
+export class ServedVolumes implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('ServedVolumes');
+  private readonly task = new PeriodicTask(
+    () => this.check(),
+    (error) => this.logger.warn(`checking what this host serves: ${error.message}`),
+  );
+
+  constructor(
+    private readonly daemon: StorageDaemon,
+    private readonly snapshots: SnapshotServer,
+    private readonly locks: VolumeLocks,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.task.start(CHECK_EVERY_MS);
+    // the first look once the snapshot server listens: resuming a fill connects the daemon to it at once
+    void this.snapshots.listening.then(() => this.task.runSoon());
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.task.stop();
+  }
+
+  async check(): Promise<void> {
+    const records = await this.daemon.served.all();
+    if (records.length === 0) return;
+    const serves = await this.daemon.servingNow();
+    for (const record of records) {
+      if (record.export !== null && serves(record.volumeId, record.export)) continue;
+      await this.locks
+        .run(record.volumeId, () => this.restore(record.volumeId))
+        .catch((error: Error) => this.logger.error(`volume ${record.volumeId} is not served as it should be: ${error.message}`));
+    }
+  }
+
+  /** Under the volume's lock, from its record as it is now (a detach or delete may have changed it since the look). */
+  private async restore(volumeId: string): Promise<void> {
+    const record = await this.daemon.served.get(volumeId);
+    if (!record) return;
+    if (!existsSync(record.path)) {
+      this.logger.error(`volume ${volumeId}: its image ${record.path} is gone, there is nothing to serve`);
+      await this.daemon.served.remove(volumeId);
+      return;
+    }
+    if (record.export === null) return this.resumeFill(record);
+    if ((await this.daemon.servingNow())(volumeId, record.export)) return;
+    const held = await this.daemon.holds(volumeId);
+    // a fill the daemon still runs (or that ended) is the fill monitor's: only an image the daemon lost resumes its fill
+    const fill = held ? undefined : await this.snapshots.fillSourceOf(volumeId);
+    const served = await this.daemon.export(volumeId, record.path, record.export, fill, record.device);
+    const where = served.nbd ?? `${served.raw}${served.device ? ` behind ${served.device}` : ''}`;
+    const why = held ? 'its export had stopped' : 'the storage daemon had let it go';
+    this.logger.warn(`volume ${volumeId} was not served (${why}): served again as ${where}${fill ? ', its fill resumed' : ''}`);
+    if (record.device && served.device !== record.device) {
+      this.logger.error(`volume ${volumeId} was behind ${record.device} and is now behind ${served.device}: its guest's configuration must change`);
+    }
+  }
+
+  /** A volume detached while it filled, which the daemon no longer holds: its fill goes on, unless it ended. */
+  private async resumeFill(record: ServedVolume): Promise<void> {
+    const fill = await this.snapshots.fillSourceOf(record.volumeId);
+    if (!fill) {
+      await this.daemon.served.remove(record.volumeId); // filled (the fill monitor reports it) or deleted
+      return;
+    }
+    if (await this.daemon.holds(record.volumeId)) return;
+    await this.daemon.holdForFill(record.volumeId, record.path, fill);
+    this.logger.warn(`volume ${record.volumeId} was filling, detached, when the storage daemon let it go: its fill goes on`);
+  }
+}

@@ -1,0 +1,46 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/**
+ * One JSON file per volume in a directory of the agent's (`<dir>/<volume id>.json`), each replaced whole (written
+ * beside it, then renamed): a record read after a crash is an old one or a new one, never half of one.
+ */
+export class VolumeRecords<T extends { volumeId: string }> {
+  constructor(readonly dir: string) {}
+
+  path(volumeId: string): string {
+    return join(this.dir, `${volumeId}.json`);
+  }
+
+  async save(record: T): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const partial = `${this.path(record.volumeId)}.partial`;
+    await writeFile(partial, JSON.stringify(record), { mode: 0o600 });
+    await rename(partial, this.path(record.volumeId));
+  }
+
+  async get(volumeId: string): Promise<T | undefined> {
+    if (!isVolumeId(volumeId) || !existsSync(this.path(volumeId))) return undefined;
+    return JSON.parse(await readFile(this.path(volumeId), 'utf8')) as T;
+  }
+
+  async all(): Promise<T[]> {
+    if (!existsSync(this.dir)) return [];
+    const names = (await readdir(this.dir)).filter((n) => n.endsWith('.json'));
+    const records: T[] = [];
+    for (const name of names) {
+      const record = await this.get(name.slice(0, -'.json'.length));
+      if (record) records.push(record);
+    }
+    return records;
+  }
+
+  async remove(volumeId: string): Promise<void> {
+    await rm(this.path(volumeId), { force: true });
+  }
+}
+
+function isVolumeId(name: string): boolean {
+  return /^[0-9a-f-]{36}$/.test(name);
+}
