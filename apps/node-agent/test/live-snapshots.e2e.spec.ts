@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { guestIo, GuestWriter, pollUntil, useIsland } from '@island/stack';
 
 const MIB = 1 << 20;
@@ -10,6 +11,13 @@ const WRITE = 64 * KIB;
 type Json = Record<string, unknown>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until `holds` (30 s at most). */
+async function waitFor(holds: () => boolean, what: string): Promise<void> {
+  for (const deadline = Date.now() + 30_000; !holds(); await sleep(250)) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within 30 s`);
+  }
+}
 
 /**
  * Attached volumes served by a real qemu-storage-daemon (the agent drives it over QMP) and written by a
@@ -156,6 +164,38 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
     expect(attaches.body.status).toBe('in-use');
     island.json('volume', 'detach', volume.id, '--wait');
   }, 60_000);
+
+  it('serves raw and block exports again when the storage daemon is killed under them: the file and the same loop device read what the VM wrote', async () => {
+    const asRaw = await exportedVolume('raw');
+    const asBlock = await exportedVolume('block');
+    for (const volume of [asRaw, asBlock]) {
+      const vm = new GuestWriter(volume.disk);
+      await vm.write(2 * MIB, MIB, 0x5a);
+      await vm.close();
+    }
+    const daemon = Number(readFileSync(join(island.dataDir, 'qsd', 'qsd.pid'), 'utf8').trim());
+    process.kill(daemon, 'SIGKILL');
+    await waitFor(() => !existsSync(`/proc/${daemon}`), 'the storage daemon killed');
+    const readAt = (disk: string) => {
+      try {
+        return execFileSync('dd', [`if=${disk}`, 'bs=1M', 'skip=2', 'count=1', 'iflag=direct', 'status=none'], {
+          maxBuffer: 2 * MIB,
+          stdio: ['ignore', 'pipe', 'ignore'],
+        });
+      } catch {
+        return undefined; // nothing serves it yet
+      }
+    };
+    for (const disk of [asRaw.disk, asBlock.disk]) {
+      await waitFor(() => readAt(disk)?.equals(Buffer.alloc(MIB, 0x5a)) === true, `${disk} served again with what the VM wrote`);
+    }
+    expect(Number(readFileSync(join(island.dataDir, 'qsd', 'qsd.pid'), 'utf8').trim())).not.toBe(daemon);
+    for (const volume of [asRaw, asBlock]) {
+      expect(island.json('volume', 'detach', volume.id, '--wait')).toMatchObject({ status: 'available' });
+      execFileSync('qemu-img', ['check', volume.path]);
+      expect(existsSync(volume.raw!)).toBe(false);
+    }
+  }, 120_000);
 
   it('snapshots a group of volumes written in lockstep at one instant', async () => {
     const a = await exportedVolume();

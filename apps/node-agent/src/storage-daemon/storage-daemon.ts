@@ -4,7 +4,7 @@ import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { IslandConfig } from '@island/config';
-import { InjectConfig, LOOP_DEVICE_LISTING, loopDevicesIn } from '@island/platform';
+import { fuseMountPoints, InjectConfig, LOOP_DEVICE_LISTING, loopDevicesIn } from '@island/platform';
 import { BlockJobInfo, QmpClient, QmpCommandError } from '@island/qmp';
 import { VolumeRecords } from '../volume-records';
 import { NbdFuseMount } from './nbd-fuse-mount';
@@ -208,8 +208,9 @@ export class StorageDaemon implements OnModuleDestroy {
       const mount = this.fuseMount(volumeId);
       if (!exports.some((e) => e.id === rawExportId(volumeId)) && !mount.serving) {
         mkdirSync(this.exportsDir, { recursive: true });
-        if (mount.present) {
-          // its nbdfuse died: the file and any loop device over it answer nothing, they go before a new mount
+        if (mount.present || fuseMountPoints().has(raw)) {
+          // its nbdfuse or the daemon serving it died: the file and any loop device over it answer nothing, they go
+          // before a new mount
           await this.detachLoopDevices(raw);
           await mount.unmount();
         }
@@ -379,6 +380,8 @@ export class StorageDaemon implements OnModuleDestroy {
 
   /** Stops serving the volume (idempotent): waits until its exports are gone, then closes the image. */
   async unexport(volumeId: string): Promise<void> {
+    // from here on nothing exports it again by itself, even if what follows fails and the detach is retried
+    await this.holdOnlyForFill(volumeId);
     const qmp = await this.running();
     const mount = this.fuseMount(volumeId);
     // a loop device keeps the FUSE file busy: it goes first
@@ -387,8 +390,7 @@ export class StorageDaemon implements OnModuleDestroy {
     rmSync(mount.logFile, { force: true });
     if (!qmp) {
       rmSync(this.rawPath(volumeId), { force: true });
-      await this.holdOnlyForFill(volumeId); // whether it fills is ServedVolumes' to find out
-      return;
+      return; // whether it still fills is ServedVolumes' to find out
     }
     const node = nodeName(volumeId);
     const exports = await qmp.execute('query-block-exports', {});
@@ -400,7 +402,7 @@ export class StorageDaemon implements OnModuleDestroy {
     }
     rmSync(this.rawPath(volumeId), { force: true });
     // a volume still filling stays open in the daemon until its fill ends (releaseFilled) or is cancelled
-    if (await this.fillJob(volumeId)) return this.holdOnlyForFill(volumeId);
+    if (await this.fillJob(volumeId)) return;
     await deleteNodes(qmp, [node, sourceNodeName(volumeId)]);
     await this.served.remove(volumeId);
   }
