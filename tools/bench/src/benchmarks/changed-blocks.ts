@@ -192,7 +192,8 @@ async function measureExport(island: IslandStack, ctx: BenchContext): Promise<Be
     const files = objects.map((name, i) => ({ name, file: join(ctx.workDir, `raw-${round}-${i}`) }));
     for (const f of files) writeFileSync(f.file, '');
     rawMs.push(
-      await curlTransfers({ storageUrl, token, container: island.container, objects: files, direction: 'get', workDir: join(ctx.workDir, `curl-${round}`) }),
+      (await curlTransfers({ storageUrl, token, container: island.container, objects: files, direction: 'get', workDir: join(ctx.workDir, `curl-${round}`) }))
+        .ms,
     );
   }
   const mine = median(islandMs);

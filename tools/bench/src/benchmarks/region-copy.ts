@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { guestIo, IslandStack, localSwift, pollUntil, startIsland } from '@island/stack';
-import { Benchmark, BenchContext, BenchmarkRow, mibPerSecond } from '../benchmark';
-import { curlTransfers } from '../raw-curl';
+import { guestIo, IslandStack, pollUntil, startIsland } from '@island/stack';
+import { Benchmark, BenchmarkRow, mibPerSecond } from '../benchmark';
+import { curlRegionCopy } from '../raw-curl';
 import { timedSnapshot } from '../stack-timing';
 
 const MIB = 1 << 20;
@@ -33,7 +31,9 @@ export const regionCopy: Benchmark = {
 
       const full = await timedCopy(island, first.id);
       const blockNames = [...(await island.swiftObjects('blocks/', 'RegionOne')).keys()];
-      const rawMs = await rawCopy(island, ctx, blockNames);
+      const raw = await curlRegionCopy(island, ctx.workDir, blockNames);
+      ctx.log(`raw: GET ${raw.get.ms.toFixed(0)} ms + PUT ${raw.put.ms.toFixed(0)} ms for ${blockNames.length} objects`);
+      const rawMs = raw.get.ms + raw.put.ms;
       const islandRate = mibPerSecond(full.bytesCopied, full.ms);
       const rawRate = mibPerSecond(full.bytesCopied, rawMs);
       rows.push({
@@ -84,24 +84,4 @@ async function timedCopy(island: IslandStack, snapshotId: string): Promise<{ ms:
   const manifests = await island.swiftObjects(`manifests/${String(copy.volumeId)}/`, 'RegionTwo');
   const manifestBytes = [...manifests].find(([name]) => name.endsWith(String(copy.id)))?.[1] ?? 0;
   return { ms, bytesCopied: Number(copy.bytesUploaded), blocksCopied: Number(copy.blocksUploaded), manifestBytes };
-}
-
-/** GET every block object from RegionOne into /dev/shm, then PUT them all to RegionTwo: the raw floor. */
-async function rawCopy(island: IslandStack, ctx: BenchContext, blockNames: string[]): Promise<number> {
-  const sessions = [];
-  for (const region of ['RegionOne', 'RegionTwo']) {
-    const swift = localSwift(region);
-    if (region === 'RegionTwo') await swift.createContainer(`${island.container}-raw`);
-    sessions.push(await swift.session());
-    await swift.close();
-  }
-  const objects = blockNames.map((name, i) => ({ name, file: join('/dev/shm', `island-bench-copy-${i}`) }));
-  try {
-    const getMs = await curlTransfers({ ...sessions[0], container: island.container, objects, direction: 'get', workDir: join(ctx.workDir, 'get') });
-    const putMs = await curlTransfers({ ...sessions[1], container: `${island.container}-raw`, objects, direction: 'put', workDir: join(ctx.workDir, 'put') });
-    ctx.log(`raw: GET ${getMs.toFixed(0)} ms + PUT ${putMs.toFixed(0)} ms for ${objects.length} objects`);
-    return getMs + putMs;
-  } finally {
-    for (const o of objects) rmSync(o.file, { force: true });
-  }
 }

@@ -214,7 +214,7 @@ class Driver {
       if (direction === 'put') writeFileSync(file, block);
       return { name: `${prefix}b${i}`, file: direction === 'put' ? file : '/dev/null' };
     });
-    const ms = await curlTransfers({ storageUrl, token, container, objects, direction, workDir: join(this.ctx.workDir, `raw-${direction}`) });
+    const { ms } = await curlTransfers({ storageUrl, token, container, objects, direction, workDir: join(this.ctx.workDir, `raw-${direction}`) });
     execFileSync('sh', ['-c', 'rm -f /dev/shm/island-bench-raw-*']);
     return ms;
   }
