@@ -40,4 +40,14 @@ describe('VolumeRecords', () => {
     expect(await records.all()).toEqual([{ volumeId: B, export: 'raw' }]);
     expect(await records.get('../escape')).toBeUndefined();
   });
+
+  it('lists the records it can read when another is damaged, and names the damaged one', async () => {
+    const unreadable: string[] = [];
+    const records = new VolumeRecords<Record>(dir, (path, error) => unreadable.push(`${path}: ${error.name}`));
+    await records.save({ volumeId: B, export: 'nbd' });
+    writeFileSync(join(dir, `${A}.json`), ''); // e.g. emptied by a file system that lost it
+    expect(await records.all()).toEqual([{ volumeId: B, export: 'nbd' }]);
+    expect(unreadable).toEqual([`${join(dir, `${A}.json`)}: SyntaxError`]);
+    await expect(records.get(A)).rejects.toThrow(SyntaxError);
+  });
 });

@@ -1,13 +1,18 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
  * One JSON file per volume in a directory of the agent's (`<dir>/<volume id>.json`), each replaced whole (written
- * beside it, then renamed): a record read after a crash is an old one or a new one, never half of one.
+ * beside it and synced, then renamed): a record read after a crash or a power loss is an old one or a new one, never
+ * half of one.
  */
 export class VolumeRecords<T extends { volumeId: string }> {
-  constructor(readonly dir: string) {}
+  /** `onUnreadable`: told of a record `all()` leaves out because it cannot be read (the others are still listed). */
+  constructor(
+    readonly dir: string,
+    private readonly onUnreadable: (path: string, error: Error) => void = () => undefined,
+  ) {}
 
   path(volumeId: string): string {
     return join(this.dir, `${volumeId}.json`);
@@ -16,7 +21,13 @@ export class VolumeRecords<T extends { volumeId: string }> {
   async save(record: T): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const partial = `${this.path(record.volumeId)}.partial`;
-    await writeFile(partial, JSON.stringify(record), { mode: 0o600 });
+    const file = await open(partial, 'w', 0o600);
+    try {
+      await file.writeFile(JSON.stringify(record));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
     await rename(partial, this.path(record.volumeId));
   }
 
@@ -30,7 +41,10 @@ export class VolumeRecords<T extends { volumeId: string }> {
     const names = (await readdir(this.dir)).filter((n) => n.endsWith('.json'));
     const records: T[] = [];
     for (const name of names) {
-      const record = await this.get(name.slice(0, -'.json'.length));
+      const record = await this.get(name.slice(0, -'.json'.length)).catch((error: Error) => {
+        this.onUnreadable(join(this.dir, name), error);
+        return undefined;
+      });
       if (record) records.push(record);
     }
     return records;

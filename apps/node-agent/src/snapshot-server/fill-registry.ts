@@ -34,8 +34,12 @@ const RUN_ENTRIES = 4096;
 export class FillRegistry {
   private readonly sources: VolumeRecords<FillSource>;
 
-  constructor(private readonly dir: string) {
-    this.sources = new VolumeRecords(dir);
+  /** `onUnreadable`: told of a fill whose source cannot be read (it is left out of `all()`). */
+  constructor(
+    private readonly dir: string,
+    onUnreadable?: (path: string, error: Error) => void,
+  ) {
+    this.sources = new VolumeRecords(dir, onUnreadable);
   }
 
   mapPath(volumeId: string): string {

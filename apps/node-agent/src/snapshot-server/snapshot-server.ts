@@ -35,7 +35,9 @@ export class SnapshotServer implements OnApplicationBootstrap, OnApplicationShut
     private readonly metrics: MetricsService,
   ) {
     this.dir = join(config.host.dataDir, 'snapshot-server');
-    this.fills = new FillRegistry(join(config.host.dataDir, 'fills'));
+    this.fills = new FillRegistry(join(config.host.dataDir, 'fills'), (path, error) =>
+      this.logger.error(`cannot read ${path}, its volume's fill is not watched: ${error.message}`),
+    );
     this.server = new NbdServer(this.socketPath, (name) => this.exportOf(name));
   }
 

@@ -106,7 +106,9 @@ export class StorageDaemon implements OnModuleDestroy {
   constructor(@InjectConfig() config: IslandConfig) {
     this.dir = join(config.host.dataDir, 'qsd');
     this.exportsDir = join(config.host.dataDir, 'exports');
-    this.served = new VolumeRecords(join(this.dir, 'served'));
+    this.served = new VolumeRecords(join(this.dir, 'served'), (path, error) =>
+      this.logger.error(`cannot read ${path}, its volume is not served again: ${error.message}`),
+    );
   }
 
   get qmpSocket(): string {
