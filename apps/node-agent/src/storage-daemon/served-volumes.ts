@@ -42,9 +42,10 @@ export class ServedVolumes implements OnApplicationBootstrap, OnApplicationShutd
   async check(): Promise<void> {
     const records = await this.daemon.served.all();
     if (records.length === 0) return;
-    const serves = await this.daemon.servingNow();
+    const now = await this.daemon.servingNow();
     for (const record of records) {
-      if (record.export !== null && serves(record.volumeId, record.export)) continue;
+      // a volume held for its fill alone is the fill monitor's while the daemon holds it
+      if (record.export === null ? now.holds(record.volumeId) : now.serves(record.volumeId, record.export)) continue;
       await this.locks
         .run(record.volumeId, () => this.restore(record.volumeId))
         .catch((error: Error) => this.logger.error(`volume ${record.volumeId} is not served as it should be: ${error.message}`));
@@ -61,8 +62,9 @@ export class ServedVolumes implements OnApplicationBootstrap, OnApplicationShutd
       return;
     }
     if (record.export === null) return this.resumeFill(record);
-    if ((await this.daemon.servingNow())(volumeId, record.export)) return;
-    const held = await this.daemon.holds(volumeId);
+    const now = await this.daemon.servingNow();
+    if (now.serves(volumeId, record.export)) return;
+    const held = now.holds(volumeId);
     // a fill the daemon still runs (or that ended) is the fill monitor's: only an image the daemon lost resumes its fill
     const fill = held ? undefined : await this.snapshots.fillSourceOf(volumeId);
     const served = await this.daemon.export(volumeId, record.path, record.export, fill, record.device);

@@ -78,6 +78,12 @@ export interface ServedVolume {
   device?: string;
 }
 
+/** What the daemon held and served at one look (StorageDaemon.servingNow). */
+export interface DaemonServing {
+  holds(volumeId: string): boolean;
+  serves(volumeId: string, kind: ExportKind): boolean;
+}
+
 /** Where the daemon serves a volume's image: an NBD URI, or the file showing its raw bytes (and a loop device over it). */
 export type ExportedVolume = { nbd: string; raw?: undefined; device?: undefined } | { raw: string; device?: string; nbd?: undefined };
 
@@ -179,22 +185,25 @@ export class StorageDaemon implements OnModuleDestroy {
   }
 
   /**
-   * What the daemon serves now, read once for many volumes: true for a volume served as `kind` (its image open, its
-   * export there and, for 'raw' and 'block', its file mounted and served, with a loop device over it for 'block').
+   * What the daemon serves now, read once for many volumes: `holds`, its image open; `serves`, served as `kind` (its
+   * image open, its export there and, for 'raw' and 'block', its file mounted and served, with a loop device over it
+   * for 'block').
    */
-  async servingNow(): Promise<(volumeId: string, kind: ExportKind) => boolean> {
+  async servingNow(): Promise<DaemonServing> {
     const qmp = await this.running();
-    if (!qmp) return () => false;
+    if (!qmp) return { holds: () => false, serves: () => false };
     const nodes = await namedNodes(qmp);
     const exports = new Set((await qmp.execute('query-block-exports', {})).map((e) => e.id));
     const { stdout } = await run('losetup', LOOP_DEVICE_LISTING);
     const looped = new Set(loopDevicesIn(stdout).map((loop) => loop.backingFile));
-    return (volumeId, kind) => {
-      if (!nodes.has(nodeName(volumeId))) return false;
+    const holds = (volumeId: string) => nodes.has(nodeName(volumeId));
+    const serves = (volumeId: string, kind: ExportKind) => {
+      if (!holds(volumeId)) return false;
       if (kind === 'nbd') return exports.has(nodeName(volumeId));
       if (!exports.has(rawExportId(volumeId)) && !this.fuseMount(volumeId).serving) return false;
       return kind === 'raw' || looped.has(this.rawPath(volumeId));
     };
+    return { holds, serves };
   }
 
   private async addExports(volumeId: string, kind: ExportKind, fill: FillSourceSocket | undefined, served: boolean, device?: string): Promise<ExportedVolume> {
