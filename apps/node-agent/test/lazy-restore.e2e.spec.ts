@@ -299,30 +299,41 @@ describe('lazy restore: a volume from a snapshot is usable at once and fills in 
   }, 300_000);
 
   it('serves its volumes again after a host reboot: the same NBD URI and loop device, the guest writes kept, fills resumed, a detached one filled', async () => {
-    // seeds 51-53: none of their blocks is one of the damaged test's (seed 41), which must upload its own
-    const overNbd = await fillingVolume(51);
-    const guest = new GuestWriter(overNbd.nbd);
+    // seeds 51-53: none of their blocks is one of the damaged test's (seed 41), which must upload its own. The snapshots
+    // come first, then the three attaches back to back: each fill (~24 s here) must still run at the reboot
+    const allBlocks = Array.from({ length: 64 }, (_, b) => b);
+    const snapshots = [];
+    for (const seed of [51, 52, 53]) snapshots.push({ seed, id: await snapshotWithBlocks(64 * MIB, allBlocks, seed) });
+    const attach = async ({ seed, id }: { seed: number; id: string }, kind: 'nbd' | 'block') => {
+      const model = Buffer.alloc(64 * MIB);
+      for (const b of allBlocks) model.fill(patternOf(b, seed), b * MIB, (b + 1) * MIB);
+      const volumeId = await io.createVolume(64 * MIB, { snapshotId: id });
+      const volume = island.json('volume', 'attach', volumeId, '--host', island.host, '--export', kind, '--wait');
+      return { volumeId, model, connection: volume.connection as { nbd: string; raw: string; device: string } };
+    };
+    const overNbd = await attach(snapshots[0], 'nbd');
+    const asBlock = await attach(snapshots[1], 'block');
+    const detached = await attach(snapshots[2], 'nbd');
+    expect(island.json('volume', 'detach', detached.volumeId, '--wait').status).toBe('available');
+    const guest = new GuestWriter(overNbd.connection.nbd);
     try {
       await guest.write(5 * MIB, 64 * 1024, 0xee);
     } finally {
       await guest.close();
     }
     overNbd.model.fill(0xee, 5 * MIB, 5 * MIB + 64 * 1024);
-    const asBlock = await attachedFromSnapshot(64 * MIB, 52, 'block');
     const { device, raw } = asBlock.connection;
-    const detached = await fillingVolume(53);
-    expect(island.json('volume', 'detach', detached.volumeId, '--wait').status).toBe('available');
     for (const v of [overNbd.volumeId, asBlock.volumeId, detached.volumeId]) expect((await fillOf(v))?.status).toBe('filling');
 
     // the reboot: the agent, the storage daemon and nbdfuse die, the mounts and loop devices go
     await island.crash('agent');
     island.loseStorageDaemon();
-    await expect(guestReads(overNbd.nbd, 5 * MIB, 4096, 0xee)).rejects.toThrow();
+    await expect(guestReads(overNbd.connection.nbd, 5 * MIB, 4096, 0xee)).rejects.toThrow();
     expect(execFileSync('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE']).toString()).not.toContain(raw);
     await island.revive('agent');
 
     // served again where the guests left them, without anyone attaching again
-    await untilPasses(() => guestReads(overNbd.nbd, 5 * MIB, 64 * 1024, 0xee), 'the NBD export served again');
+    await untilPasses(() => guestReads(overNbd.connection.nbd, 5 * MIB, 64 * 1024, 0xee), 'the NBD export served again');
     await untilPasses(async () => {
       const listed = execFileSync('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE']).toString();
       if (!listed.split('\n').some((line) => line.trim() === `${device} ${raw}`)) throw new Error(`${device} is not over ${raw}: ${listed}`);
@@ -331,7 +342,7 @@ describe('lazy restore: a volume from a snapshot is usable at once and fills in 
     expect(Buffer.from(wholeDevice.stdout).equals(asBlock.model)).toBe(true);
 
     for (const v of [overNbd.volumeId, asBlock.volumeId, detached.volumeId]) await untilFilled(v);
-    expect((await diskThrough(overNbd.nbd)).equals(overNbd.model)).toBe(true);
+    expect((await diskThrough(overNbd.connection.nbd)).equals(overNbd.model)).toBe(true);
     expect((await io.read(await io.attach(detached.volumeId))).equals(detached.model)).toBe(true);
     expect(island.logs()).toMatch(/volume [0-9a-f-]+ was not served \(the storage daemon had let it go\): served again as nbd\+unix/);
     expect(island.logs()).toMatch(/was filling, detached, when the storage daemon let it go: its fill goes on/);
