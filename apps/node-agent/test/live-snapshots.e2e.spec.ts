@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { guestIo, GuestWriter, pollUntil, useIsland } from '@island/stack';
 
@@ -194,6 +194,36 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
       expect(island.json('volume', 'detach', volume.id, '--wait')).toMatchObject({ status: 'available' });
       execFileSync('qemu-img', ['check', volume.path]);
       expect(existsSync(volume.raw!)).toBe(false);
+    }
+  }, 120_000);
+
+  it("serves a block export behind another loop device when its own was taken while the host was down, and the API's connection names it", async () => {
+    const volume = await exportedVolume('block');
+    const vm = new GuestWriter(volume.disk);
+    await vm.write(2 * MIB, MIB, 0x5a);
+    await vm.close();
+    const listed = () => execFileSync('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE']).toString();
+    // a reboot, and before the agent is back another program takes the volume's loop device
+    await island.crash('agent');
+    island.loseStorageDaemon();
+    const squatter = join(island.dataDir, 'squatter.img');
+    writeFileSync(squatter, Buffer.alloc(4 * MIB, 0x11));
+    execFileSync('losetup', [volume.disk, squatter]);
+    try {
+      await island.revive('agent');
+      const moved = await pollUntil<Json>(island, `/v1/volumes/${volume.id}`, (v) => (v.connection as Json).device !== volume.disk, {
+        what: 'the connection naming the new loop device',
+        timeoutMs: 30_000,
+      });
+      const device = String((moved.connection as Json).device);
+      expect(listed()).toContain(`${device} ${volume.raw}`);
+      expect(execFileSync('dd', [`if=${device}`, 'bs=1M', 'skip=2', 'count=1', 'iflag=direct', 'status=none']).equals(Buffer.alloc(MIB, 0x5a))).toBe(true);
+      // the other program's file is still what its device shows
+      expect(execFileSync('dd', [`if=${volume.disk}`, 'bs=1M', 'count=1', 'iflag=direct', 'status=none']).equals(Buffer.alloc(MIB, 0x11))).toBe(true);
+      expect(island.json('volume', 'detach', volume.id, '--wait')).toMatchObject({ status: 'available' });
+      expect(listed()).not.toContain(String(volume.raw));
+    } finally {
+      execFileSync('losetup', ['--detach', volume.disk]);
     }
   }, 120_000);
 

@@ -41,6 +41,7 @@ export const CONTRACTS = [
   events.ImageDeleted,
   events.ImageExported,
   events.ImageUnexported,
+  events.ImageServedAgain,
   events.ImageGrown,
   events.ImageFillProgressed,
   events.ImageFilled,

@@ -7,7 +7,7 @@ export { createLogger } from './logging/create-logger';
 export { runService, startService, ServiceDefinition } from './start-service';
 export { registerDataDirReadiness } from './host/data-dir';
 export { insideDataDir, PathOutsideDataDirError } from './host/host-paths';
-export { fuseMountPoints, LOOP_DEVICE_LISTING, loopDevicesIn } from './host/host-mounts';
+export { fuseMountPoints, LOOP_DEVICE_LISTING, loopDeviceCandidates, loopDevicesIn } from './host/host-mounts';
 export { injectedDelay } from './faults/injected-delay';
 export { forEachBounded } from './concurrency/bounded';
 export { PeriodicTask } from './concurrency/periodic-task';

@@ -8,6 +8,8 @@ import {
   ImageDeletedEvent,
   ImageExported,
   ImageExportedEvent,
+  ImageServedAgain,
+  ImageServedEvent,
   ImageUnexported,
   ImageUnexportedEvent,
   ImageGrown,
@@ -125,6 +127,11 @@ export class CatalogEvents {
   @OnMessage(ImageExported)
   imageExported(e: ImageExportedEvent) {
     return this.volumes.exported(e);
+  }
+
+  @OnMessage(ImageServedAgain)
+  imageServedAgain(e: ImageServedEvent) {
+    return this.volumes.servedAgain(e);
   }
 
   @OnMessage(ImageUnexported)

@@ -5,6 +5,7 @@ import {
   ImageDeletedEvent,
   ImageExport,
   ImageExportedEvent,
+  ImageServedEvent,
   ImageFilledEvent,
   ImageFillFailedEvent,
   ImageFillProgressedEvent,
@@ -75,6 +76,18 @@ export class VolumeLifecycle {
       if (volume?.status !== 'attaching' || volume.host !== e.host || !volume.exportKind) return;
       await catalog.volumes.markAttached(volume.id, { nbdUri: e.nbd ?? null, rawPath: e.raw ?? null, blockDevice: e.device ?? null });
       await catalog.jobs.finish(e.operationId);
+    });
+  }
+
+  /**
+   * The host serves an attached volume again by itself (a host reboot, a storage daemon that died): the connection names
+   * what serves it now. One the host answers for an attach in flight is that attach's (exported).
+   */
+  async servedAgain(e: ImageServedEvent): Promise<void> {
+    await this.uow.run(async ({ catalog }) => {
+      const volume = await catalog.volumes.lock(e.volumeId);
+      if (volume?.host !== e.host || !volume.attached || !volume.exportKind || volume.status === 'attaching') return;
+      await catalog.volumes.recordConnection(volume.id, { nbdUri: e.nbd ?? null, rawPath: e.raw ?? null, blockDevice: e.device ?? null });
     });
   }
 

@@ -1,19 +1,27 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { existsSync } from 'node:fs';
-import { PeriodicTask } from '@island/platform';
+import { ImageServedAgain } from '@island/contracts';
+import { IslandConfig } from '@island/config';
+import { MessagePublisher } from '@island/messaging';
+import { InjectConfig, PeriodicTask } from '@island/platform';
 import { SnapshotServer } from '../snapshot-server/snapshot-server';
 import { VolumeLocks } from '../volume-locks';
-import { ServedVolume, StorageDaemon } from './storage-daemon';
+import { ExportedVolume, ServedVolume, StorageDaemon } from './storage-daemon';
 
 /** How often the agent looks for volumes it should serve and does not. */
 const CHECK_EVERY_MS = 5_000;
+
+/** A volume that could not be served again waits this long before the next try, doubled after each failure. */
+const RETRY_MAX_MS = 300_000;
 
 /**
  * Keeps the host serving what it was asked to, whatever stopped it: after a host reboot, or the storage daemon killed
  * (OOM, kill -9), the daemon is started again and every volume exported on the host is exported again as it was (the
  * same NBD URI and file, the same loop device when it is free), its fill resumed where the image is; a volume detached
  * while it filled goes on filling; an nbdfuse that died under a 'raw' or 'block' export is mounted again. Looks at
- * start and every few seconds; each volume under its lock, so an export, detach or delete in flight wins.
+ * start and every few seconds; each volume under its lock, so an export, detach or delete in flight wins. The API learns
+ * where each volume is served now (ImageServedAgain). One that fails (a damaged image, no loop device) is tried again
+ * after a wait that doubles up to 5 minutes, each failure in the log.
  */
 @Injectable()
 export class ServedVolumes implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -23,10 +31,15 @@ export class ServedVolumes implements OnApplicationBootstrap, OnApplicationShutd
     (error) => this.logger.warn(`checking what this host serves: ${error.message}`),
   );
 
+  /** Volumes whose last try failed: when the next one is due, and the wait after it fails again. */
+  private readonly retries = new Map<string, { at: number; waitMs: number }>();
+
   constructor(
+    @InjectConfig() private readonly config: IslandConfig,
     private readonly daemon: StorageDaemon,
     private readonly snapshots: SnapshotServer,
     private readonly locks: VolumeLocks,
+    private readonly publisher: MessagePublisher,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -41,39 +54,65 @@ export class ServedVolumes implements OnApplicationBootstrap, OnApplicationShutd
 
   async check(): Promise<void> {
     const records = await this.daemon.served.all();
+    for (const volumeId of this.retries.keys()) if (!records.some((r) => r.volumeId === volumeId)) this.retries.delete(volumeId);
     if (records.length === 0) return;
     const now = await this.daemon.servingNow();
     for (const record of records) {
+      const { volumeId } = record;
       // a volume held for its fill alone is the fill monitor's while the daemon holds it
-      if (record.export === null ? now.holds(record.volumeId) : now.serves(record.volumeId, record.export)) continue;
-      await this.locks
-        .run(record.volumeId, () => this.restore(record.volumeId))
-        .catch((error: Error) => this.logger.error(`volume ${record.volumeId} is not served as it should be: ${error.message}`));
+      if (record.export === null ? now.holds(volumeId) : now.serves(volumeId, record.export)) {
+        this.retries.delete(volumeId);
+        continue;
+      }
+      const retry = this.retries.get(volumeId);
+      if (retry && retry.at > Date.now()) continue;
+      let served: ExportedVolume | undefined;
+      try {
+        served = await this.locks.run(volumeId, () => this.restore(volumeId));
+        this.retries.delete(volumeId);
+      } catch (error) {
+        const waitMs = Math.min(RETRY_MAX_MS, retry ? retry.waitMs * 2 : CHECK_EVERY_MS);
+        this.retries.set(volumeId, { at: Date.now() + waitMs, waitMs });
+        this.logger.error(`volume ${volumeId} is not served as it should be (tried again in ${waitMs / 1000} s): ${(error as Error).message}`);
+      }
+      // outside the lock: a broker that is down must not hold up the volume's detach
+      if (served) {
+        await this.publisher
+          .publish(ImageServedAgain, { host: this.config.host.name, volumeId, ...served })
+          .catch((error: Error) => this.logger.warn(`volume ${volumeId}: the API was not told where it is served now (${error.message})`));
+      }
     }
   }
 
-  /** Under the volume's lock, from its record as it is now (a detach or delete may have changed it since the look). */
-  private async restore(volumeId: string): Promise<void> {
+  /**
+   * Under the volume's lock, from its record as it is now (a detach or delete may have changed it since the look). Where
+   * it exports the volume again, if it did.
+   */
+  private async restore(volumeId: string): Promise<ExportedVolume | undefined> {
     const record = await this.daemon.served.get(volumeId);
-    if (!record) return;
+    if (!record) return undefined;
     if (!existsSync(record.path)) {
       this.logger.error(`volume ${volumeId}: its image ${record.path} is gone, there is nothing to serve`);
       await this.daemon.served.remove(volumeId);
-      return;
+      return undefined;
     }
-    if (record.export === null) return this.resumeFill(record);
+    if (record.export === null) {
+      await this.resumeFill(record);
+      return undefined;
+    }
     const now = await this.daemon.servingNow();
-    if (now.serves(volumeId, record.export)) return;
+    if (now.serves(volumeId, record.export)) return undefined;
     const held = now.holds(volumeId);
     // a fill the daemon still runs (or that ended) is the fill monitor's: only an image the daemon lost resumes its fill
     const fill = held ? undefined : await this.snapshots.fillSourceOf(volumeId);
-    const served = await this.daemon.export(volumeId, record.path, record.export, fill, record.device);
+    const served = await this.daemon.export(volumeId, record.path, record.export, fill);
     const where = served.nbd ?? `${served.raw}${served.device ? ` behind ${served.device}` : ''}`;
     const why = held ? 'its export had stopped' : 'the storage daemon had let it go';
     this.logger.warn(`volume ${volumeId} was not served (${why}): served again as ${where}${fill ? ', its fill resumed' : ''}`);
     if (record.device && served.device !== record.device) {
       this.logger.error(`volume ${volumeId} was behind ${record.device} and is now behind ${served.device}: its guest's configuration must change`);
     }
+    return served;
   }
 
   /** A volume detached while it filled, which the daemon no longer holds: its fill goes on, unless it ended. */

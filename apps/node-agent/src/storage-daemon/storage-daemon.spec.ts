@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +83,36 @@ describe('StorageDaemon on the real qemu-storage-daemon', () => {
     expect(fuseMountPoints().has(daemon.rawPath('v2'))).toBe(false);
     expect(existsSync(daemon.rawPath('v2'))).toBe(false);
     expect(await daemon.holds('v2')).toBe(false);
+  }, 60_000);
+
+  it('gives a volume its loop device back after a reboot, and another volume exported first a different one', async () => {
+    const contents = { a: randomBytes(1 << 20), b: randomBytes(1 << 20) };
+    const images = { a: join(dataDir, 'a.qcow2'), b: join(dataDir, 'b.qcow2') };
+    for (const v of ['a', 'b'] as const) {
+      writeFileSync(join(dataDir, `${v}.bin`), contents[v]);
+      execFileSync('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', join(dataDir, `${v}.bin`), images[v]]);
+    }
+    const ids = { a: randomUUID(), b: randomUUID() }; // records are kept for volume ids only
+    const readDevice = (device: string) => execFileSync('dd', [`if=${device}`, 'bs=1M', 'count=1', 'iflag=direct', 'status=none']);
+    const deviceOfA = String((await daemon.export(ids.a, images.a, 'block')).device);
+
+    // a reboot: the daemon, its FUSE mount and the loop device are gone; the records are what is left
+    daemon.onModuleDestroy();
+    process.kill(Number(readFileSync(join(dataDir, 'qsd', 'qsd.pid'), 'utf8').trim()), 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 200));
+    execFileSync('losetup', ['--detach', deviceOfA]);
+    execFileSync('umount', ['-l', daemon.rawPath(ids.a)]);
+    daemon = new StorageDaemon({ host: { dataDir } } as IslandConfig);
+
+    // b is attached before a is served again: a's device is the lowest free one, yet b must not get it
+    const deviceOfB = String((await daemon.export(ids.b, images.b, 'block')).device);
+    expect(deviceOfB).not.toBe(deviceOfA);
+    expect((await daemon.export(ids.a, images.a, 'block')).device).toBe(deviceOfA);
+    expect(readDevice(deviceOfA).equals(contents.a)).toBe(true);
+    expect(readDevice(deviceOfB).equals(contents.b)).toBe(true);
+    await daemon.unexport(ids.a);
+    await daemon.unexport(ids.b);
+    expect(execFileSync('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE']).toString()).not.toContain(dataDir);
   }, 60_000);
 
   it('tells its listeners as soon as a fill job ends, so the image is seen filled without waiting for a poll', async () => {

@@ -1,10 +1,10 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { execFile } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { IslandConfig } from '@island/config';
-import { fuseMountPoints, InjectConfig, LOOP_DEVICE_LISTING, loopDevicesIn } from '@island/platform';
+import { fuseMountPoints, InjectConfig, LOOP_DEVICE_LISTING, loopDeviceCandidates, loopDevicesIn } from '@island/platform';
 import { BlockJobInfo, QmpClient, QmpCommandError } from '@island/qmp';
 import { VolumeRecords } from '../volume-records';
 import { NbdFuseMount } from './nbd-fuse-mount';
@@ -42,6 +42,14 @@ const SOURCE_RECONNECT_SECONDS = 120;
 /** Where a filling image's missing blocks are served: the snapshot server's socket (the export is the volume's id). */
 export interface FillSourceSocket {
   socket: string;
+}
+
+/** Binds `device` to `file`: undefined when done, else losetup's reason (e.g. bound meanwhile, or by another container). */
+async function attachLoopDevice(device: string, file: string): Promise<string | undefined> {
+  return run('losetup', [device, file]).then(
+    () => undefined,
+    (error: Error & { stderr?: string }) => error.stderr?.trim() || error.message,
+  );
 }
 
 /**
@@ -151,8 +159,10 @@ export class StorageDaemon implements OnModuleDestroy {
    * or the other: it needs the resize permission an NBD export does not share), or, while the image fills, nbdfuse
    * over its NBD export. The daemon opens the image read-write and holds QEMU's image locks.
    */
-  async export(volumeId: string, path: string, kind: ExportKind, fill?: FillSourceSocket, device?: string): Promise<ExportedVolume> {
+  async export(volumeId: string, path: string, kind: ExportKind, fill?: FillSourceSocket): Promise<ExportedVolume> {
     const served = await this.open(volumeId, path, fill);
+    // the loop device the volume had before the daemon stopped: its guest's configuration names it
+    const device = (await this.served.get(volumeId))?.device;
     const exported = await this.addExports(volumeId, kind, fill, served, device);
     await this.served.save({ volumeId, path, export: kind, device: exported.device });
     return exported;
@@ -238,7 +248,7 @@ export class StorageDaemon implements OnModuleDestroy {
         }
       }
       if (kind === 'raw') return { raw };
-      return { raw, device: await this.loopDevice(raw, device) };
+      return { raw, device: await this.loopDevice(volumeId, raw, device) };
     } catch (error) {
       // half a new export would keep the image open in the daemon with nothing serving it: let it go. One that
       // was serving before this call (a guest's disk, asked again) stays as it was.
@@ -262,22 +272,33 @@ export class StorageDaemon implements OnModuleDestroy {
   }
 
   /**
-   * The loop device over a file, attached now unless one is already (idempotent): `preferred` when it is free (the
-   * device the volume had before the daemon stopped, which its guest's configuration names), else the first free one.
+   * The loop device over a volume's file, attached now unless one is already (idempotent): `preferred` when it is free
+   * (the device the volume had before the daemon stopped), else a free one that no other volume's record names — a
+   * guest configured before a host reboot must never find another volume behind its device.
    */
-  private async loopDevice(file: string, preferred?: string): Promise<string> {
-    const [existing] = await this.loopDevicesOf(file);
-    if (existing) return existing;
+  private async loopDevice(volumeId: string, file: string, preferred?: string): Promise<string> {
+    const { stdout } = await run('losetup', LOOP_DEVICE_LISTING);
+    const bound = loopDevicesIn(stdout);
+    const existing = bound.find((loop) => loop.backingFile === file);
+    if (existing) return existing.device;
     if (preferred && /^\/dev\/loop\d+$/.test(preferred)) {
-      const attached = await run('losetup', [preferred, file]).then(
-        () => true,
-        () => false, // taken by another file meanwhile
-      );
-      if (attached) return preferred;
-      this.logger.warn(`${preferred} is taken: ${file} gets another loop device`);
+      const refused = await attachLoopDevice(preferred, file);
+      if (refused === undefined) return preferred;
+      this.logger.warn(`${file} cannot have ${preferred} again (${refused}): it gets another loop device`);
     }
-    const { stdout } = await run('losetup', ['--find', '--show', file]);
-    return stdout.trim();
+    const reserved = (await this.served.all()).filter((r) => r.volumeId !== volumeId && r.device).map((r) => r.device as string);
+    const present = readdirSync('/dev').map((name) => `/dev/${name}`);
+    const candidates = loopDeviceCandidates(
+      present,
+      bound.map((loop) => loop.device),
+      reserved,
+    );
+    let refused: string | undefined;
+    for (const device of candidates) {
+      refused = await attachLoopDevice(device, file);
+      if (refused === undefined) return device;
+    }
+    throw new Error(`no loop device could be attached to ${file} (tried ${candidates.join(', ')}; the last: ${refused})`);
   }
 
   private async loopDevicesOf(file: string): Promise<string[]> {

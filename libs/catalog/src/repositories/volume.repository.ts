@@ -103,6 +103,11 @@ export class VolumeRepository {
     await this.patch(id, { status: 'in-use', attached: true, statusReason: null, ...at });
   }
 
+  /** Where the storage daemon serves the attached volume now (it served it again by itself, e.g. after a host reboot). */
+  async recordConnection(id: string, at: VolumeExport): Promise<void> {
+    await this.patch(id, at);
+  }
+
   /** Detached: available again, no longer served by the storage daemon. */
   async markDetached(id: string): Promise<void> {
     await this.patch(id, { status: 'available', attached: false, exportKind: null, nbdUri: null, rawPath: null, blockDevice: null });

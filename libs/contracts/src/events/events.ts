@@ -126,18 +126,28 @@ export class ImageGrownEvent {
 }
 export const ImageGrown = event('image.grown', ImageGrownEvent);
 
-export class ImageExportedEvent {
+/** Where the host's storage daemon serves a volume's image. */
+export class ImageServedEvent {
   @IsHostName() host!: string;
   @IsResourceId() volumeId!: string;
-  @IsResourceId() operationId!: string;
   /** Exported as 'nbd': nbd+unix:///<export>?socket=<path> */
-  @ValidateIf((e: ImageExportedEvent) => e.raw === undefined) @IsString() @MaxLength(400) nbd?: string;
+  @ValidateIf((e: ImageServedEvent) => e.raw === undefined) @IsString() @MaxLength(400) nbd?: string;
   /** Exported as 'raw' or 'block': the file showing the volume's raw bytes. */
-  @ValidateIf((e: ImageExportedEvent) => e.nbd === undefined) @IsAbsolutePath() raw?: string;
+  @ValidateIf((e: ImageServedEvent) => e.nbd === undefined) @IsAbsolutePath() raw?: string;
   /** Exported as 'block': the loop block device over `raw`. */
   @IsOptional() @IsAbsolutePath() device?: string;
 }
+
+export class ImageExportedEvent extends ImageServedEvent {
+  @IsResourceId() operationId!: string;
+}
 export const ImageExported = event('image.exported', ImageExportedEvent);
+
+/**
+ * The host serves an attached volume again by itself, no operation asking (after a host reboot, or its storage daemon
+ * or nbdfuse died): where it serves it now — the loop device differs when the old one was taken meanwhile.
+ */
+export const ImageServedAgain = event('image.served-again', ImageServedEvent);
 
 export class ImageUnexportedEvent {
   @IsHostName() host!: string;

@@ -26,3 +26,18 @@ export function loopDevicesIn(listing: string): { device: string; backingFile: s
     .filter((match): match is RegExpExecArray => match !== null)
     .map(([, device, backingFile]) => ({ device, backingFile }));
 }
+
+const LOOP_DEVICE = /^\/dev\/loop(\d+)$/;
+
+/**
+ * The loop devices to try, in order, for a file that needs a new one: the host's devices (`present`, e.g. read from
+ * /dev) that are neither `bound` to a file nor `reserved` (named by another volume's record: its guest's configuration
+ * may still name it), lowest first; then new ones past every number seen, which `losetup` creates.
+ */
+export function loopDeviceCandidates(present: Iterable<string>, bound: Iterable<string>, reserved: Iterable<string>, fresh = 4): string[] {
+  const number = (device: string) => Number(LOOP_DEVICE.exec(device)?.[1] ?? -1);
+  const taken = new Set([...bound, ...reserved]);
+  const free = [...new Set(present)].filter((d) => LOOP_DEVICE.test(d) && !taken.has(d)).sort((a, b) => number(a) - number(b));
+  const highest = Math.max(-1, ...[...present, ...taken].map(number));
+  return [...free, ...Array.from({ length: fresh }, (_, i) => `/dev/loop${highest + 1 + i}`)];
+}
