@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { IslandConfig } from '@island/config';
 import { fuseMountPoints, InjectConfig, LOOP_DEVICE_LISTING, loopDeviceCandidates, loopDevicesIn } from '@island/platform';
-import { BlockJobInfo, QmpClient, QmpCommandError } from '@island/qmp';
+import { BlockJobInfo, QmpClient, QmpCommandError, storageDaemonEnvironment } from '@island/qmp';
 import { VolumeRecords } from '../volume-records';
 import { NbdFuseMount } from './nbd-fuse-mount';
 import { pidFileProcess } from './pid-file';
@@ -519,17 +519,21 @@ export class StorageDaemon implements OnModuleDestroy {
     if (qmp) return qmp;
     mkdirSync(this.dir, { recursive: true });
     this.logger.log(`starting qemu-storage-daemon (monitor ${this.qmpSocket}, NBD ${this.nbdSocket})`);
-    await run('qemu-storage-daemon', [
-      '--chardev',
-      `socket,id=qmp,path=${this.qmpSocket},server=on,wait=off`,
-      '--monitor',
-      'chardev=qmp',
-      '--nbd-server',
-      `addr.type=unix,addr.path=${this.nbdSocket}`,
-      '--pidfile',
-      join(this.dir, 'qsd.pid'),
-      '--daemonize',
-    ]);
+    await run(
+      'qemu-storage-daemon',
+      [
+        '--chardev',
+        `socket,id=qmp,path=${this.qmpSocket},server=on,wait=off`,
+        '--monitor',
+        'chardev=qmp',
+        '--nbd-server',
+        `addr.type=unix,addr.path=${this.nbdSocket}`,
+        '--pidfile',
+        join(this.dir, 'qsd.pid'),
+        '--daemonize',
+      ],
+      { env: storageDaemonEnvironment() },
+    );
     return this.connect();
   }
 

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { QmpClient } from '@island/qmp';
+import { QmpClient, storageDaemonEnvironment } from '@island/qmp';
 
 const run = promisify(execFile);
 
@@ -27,15 +27,11 @@ export async function qemuStreamMs(image: string, bytes: number): Promise<number
       await new Promise((r) => setTimeout(r, 50));
     }
     await run('qemu-img', ['create', '-q', '-f', 'qcow2', join(dir, 'target.qcow2'), String(bytes)]);
-    await run('qemu-storage-daemon', [
-      '--chardev',
-      `socket,id=qmp,path=${monitor},server=on,wait=off`,
-      '--monitor',
-      'chardev=qmp',
-      '--pidfile',
-      pidFile,
-      '--daemonize',
-    ]);
+    await run(
+      'qemu-storage-daemon',
+      ['--chardev', `socket,id=qmp,path=${monitor},server=on,wait=off`, '--monitor', 'chardev=qmp', '--pidfile', pidFile, '--daemonize'],
+      { env: storageDaemonEnvironment() },
+    ); // started as the agent starts its daemon
     qmp = await QmpClient.connect(monitor);
     await qmp.execute('blockdev-add', {
       driver: 'nbd',
