@@ -25,14 +25,8 @@ describe('a snapshot served as a disk (SnapshotExport)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'snapshot-export-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  /** Blocks 0..9 of a snapshot of 10 blocks; block 3 and 7 are holes; the volume is 12 blocks (grown since). */
-  async function exportOf(store: SwiftBlockStore) {
-    const map = Buffer.alloc(10 * 32);
-    for (const b of [0, 1, 2, 4, 5, 6, 8, 9]) map.fill(b, b * 32, b * 32 + 32);
-    // block 0's name is all zeros, which is a hole: name it 10 instead
-    map.fill(10, 0, 32);
-    const path = join(dir, `${Math.random()}.map`);
-    writeFileSync(path, map);
+  /** A snapshot of `snapshotBytes` whose block map is the file at `mapPath`, served as a disk of `volumeBytes`. */
+  async function exportOfMap(mapPath: string, snapshotBytes: number, volumeBytes: number, store: SwiftBlockStore) {
     const source: FillSource = {
       volumeId: '00000000-0000-0000-0000-000000000000',
       imagePath: '/nowhere',
@@ -41,11 +35,22 @@ describe('a snapshot served as a disk (SnapshotExport)', () => {
       manifestObject: 'manifests/x/1',
       manifestSealed: true,
       blockSize: BLOCK,
-      snapshotBytes: 9 * BLOCK + 100,
-      volumeBytes: 12 * BLOCK,
+      snapshotBytes,
+      volumeBytes,
       attempts: 0,
     };
-    return new SnapshotExport(source, await open(path, 'r'), store, undefined, () => undefined);
+    return new SnapshotExport(source, await open(mapPath, 'r'), store, undefined, () => undefined);
+  }
+
+  /** Blocks 0..9 of a snapshot of 10 blocks; block 3 and 7 are holes; the volume is 12 blocks (grown since). */
+  async function exportOf(store: SwiftBlockStore) {
+    const map = Buffer.alloc(10 * 32);
+    for (const b of [0, 1, 2, 4, 5, 6, 8, 9]) map.fill(b, b * 32, b * 32 + 32);
+    // block 0's name is all zeros, which is a hole: name it 10 instead
+    map.fill(10, 0, 32);
+    const path = join(dir, `${Math.random()}.map`);
+    writeFileSync(path, map);
+    return exportOfMap(path, 9 * BLOCK + 100, 12 * BLOCK, store);
   }
 
   it('answers a read spanning several blocks, holes and the end of the snapshot with the right bytes', async () => {
@@ -58,6 +63,30 @@ describe('a snapshot served as a disk (SnapshotExport)', () => {
     expected.fill(9, 9 * BLOCK, 9 * BLOCK + 100);
     expect(out.equals(expected.subarray(BLOCK / 2, BLOCK / 2 + 11 * BLOCK))).toBe(true);
     expect(store.gets.sort((a, b) => a - b)).toEqual([1, 2, 4, 5, 6, 8, 9, 10]); // holes and bytes past the end: no GET
+    await disk.close();
+  });
+
+  it('answers reads inside one block (a whole block, part of one, a hole, the short last block, past the end) with the right bytes', async () => {
+    const disk = await exportOf(storeOf());
+    expect((await disk.read(BLOCK, BLOCK)).equals(Buffer.alloc(BLOCK, 1))).toBe(true);
+    expect((await disk.read(2 * BLOCK + 100, 200)).equals(Buffer.alloc(200, 2))).toBe(true);
+    expect((await disk.read(3 * BLOCK, BLOCK)).equals(Buffer.alloc(BLOCK))).toBe(true);
+    expect((await disk.read(9 * BLOCK, BLOCK)).equals(Buffer.concat([Buffer.alloc(100, 9), Buffer.alloc(BLOCK - 100)]))).toBe(true);
+    expect((await disk.read(11 * BLOCK, BLOCK)).equals(Buffer.alloc(BLOCK))).toBe(true);
+    await disk.close();
+  });
+
+  it('finds every block of a map longer than the part of it kept in memory, in any order', async () => {
+    const blocks = 5000; // the map is read 1024 names at a time, 4 such pages kept
+    const nameByte = (index: number) => (index % 250) + 1;
+    const map = Buffer.alloc(blocks * 32);
+    for (let i = 0; i < blocks; i++) map.fill(nameByte(i), i * 32, (i + 1) * 32);
+    const path = join(dir, `${Math.random()}.map`);
+    writeFileSync(path, map);
+    const disk = await exportOfMap(path, blocks * BLOCK, blocks * BLOCK, storeOf());
+    for (const index of [0, 1023, 1024, 4999, 2048, 17, 3071, 3072, 1500, 4096, 0, 2500]) {
+      expect((await disk.read(index * BLOCK, BLOCK)).equals(Buffer.alloc(BLOCK, nameByte(index)))).toBe(true);
+    }
     await disk.close();
   });
 

@@ -13,6 +13,9 @@ const KEPT_BLOCKS = 32;
  * before it is read.
  */
 const READ_AHEAD = 8;
+/** Block names read from the block map at a time (32 KiB), and how many such pages are kept: a sequential reader reads the map once. */
+const MAP_PAGE_NAMES = 1024;
+const MAP_PAGES_KEPT = 4;
 
 /** Why a read of the snapshot failed, with what it was reading (the fill reports the last one). */
 export class SnapshotReadError extends Error {}
@@ -24,6 +27,7 @@ export class SnapshotReadError extends Error {}
  */
 export class SnapshotExport implements NbdExport {
   private readonly recent = new RecentBlocks(KEPT_BLOCKS);
+  private readonly mapPages = new Map<number, Promise<Buffer>>();
   /** The block after the last one a read ended in: a read that starts there continues a sequential stream. */
   private nextInSequence = -1;
   lastError?: string;
@@ -45,20 +49,23 @@ export class SnapshotExport implements NbdExport {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    const out = Buffer.alloc(length);
     const { blockSize } = this.source;
-    const reads: Promise<void>[] = [];
-    for (let at = offset; at < offset + length;) {
-      const index = Math.floor(at / blockSize);
-      const end = Math.min((index + 1) * blockSize, offset + length);
-      const into = at - offset;
-      const within = at - index * blockSize;
-      const count = end - at;
-      reads.push(this.block(index).then((block) => void block?.copy(out, into, within, within + count)));
-      at = end;
-    }
-    this.readAhead(Math.floor(offset / blockSize), Math.floor((offset + length - 1) / blockSize));
-    await Promise.all(reads);
+    const first = Math.floor(offset / blockSize);
+    const last = Math.floor((offset + length - 1) / blockSize);
+    const reads: Promise<Buffer | undefined>[] = [];
+    for (let index = first; index <= last; index++) reads.push(this.block(index));
+    this.readAhead(first, last);
+    const blocks = await Promise.all(reads);
+    const within = offset - first * blockSize;
+    // within one block (the fill job and copy-on-read read whole clusters, a block each): the block's own bytes, not a
+    // copy — a fetched block is never written to
+    if (first === last && blocks[0] && within + length <= blocks[0].length) return blocks[0].subarray(within, within + length);
+    const out = Buffer.alloc(length);
+    blocks.forEach((block, i) => {
+      const start = (first + i) * blockSize;
+      const from = Math.max(offset, start) - start;
+      block?.copy(out, start + from - offset, from, Math.min(offset + length, start + blockSize) - start);
+    });
     return out;
   }
 
@@ -73,8 +80,7 @@ export class SnapshotExport implements NbdExport {
   /** The block's bytes, or undefined for zeros (a hole, or past the snapshot's end). */
   private async block(index: number): Promise<Buffer | undefined> {
     if (index * this.source.blockSize >= this.source.snapshotBytes) return undefined;
-    const name = Buffer.alloc(NAME_BYTES);
-    await this.map.read(name, 0, NAME_BYTES, index * NAME_BYTES);
+    const name = await this.nameOf(index);
     if (name.every((b) => b === 0)) return undefined;
     return this.recent.get(name, async () => {
       try {
@@ -88,6 +94,21 @@ export class SnapshotExport implements NbdExport {
         throw new SnapshotReadError(reason);
       }
     });
+  }
+
+  /** The name of block `index` in the snapshot's block map (all zeros: a hole). */
+  private async nameOf(index: number): Promise<Buffer> {
+    const page = Math.floor(index / MAP_PAGE_NAMES);
+    let names = this.mapPages.get(page);
+    if (!names) {
+      const read = Buffer.alloc(MAP_PAGE_NAMES * NAME_BYTES);
+      names = this.map.read(read, 0, read.length, page * read.length).then(() => read);
+      this.mapPages.set(page, names);
+      names.catch(() => this.mapPages.get(page) === names && this.mapPages.delete(page));
+      if (this.mapPages.size > MAP_PAGES_KEPT) this.mapPages.delete(this.mapPages.keys().next().value as number);
+    }
+    const at = (index % MAP_PAGE_NAMES) * NAME_BYTES;
+    return (await names).subarray(at, at + NAME_BYTES);
   }
 
   async close(): Promise<void> {
