@@ -34,7 +34,7 @@ const LOOP_DEVICE = /^\/dev\/loop(\d+)$/;
  * /dev) that are neither `bound` to a file nor `reserved` (named by another volume's record: its guest's configuration
  * may still name it), lowest first; then new ones past every number seen, which `losetup` creates.
  */
-export function loopDeviceCandidates(present: Iterable<string>, bound: Iterable<string>, reserved: Iterable<string>, fresh = 4): string[] {
+export function loopDeviceCandidates(present: readonly string[], bound: readonly string[], reserved: readonly string[], fresh = 4): string[] {
   const number = (device: string) => Number(LOOP_DEVICE.exec(device)?.[1] ?? -1);
   const taken = new Set([...bound, ...reserved]);
   const free = [...new Set(present)].filter((d) => LOOP_DEVICE.test(d) && !taken.has(d)).sort((a, b) => number(a) - number(b));
