@@ -6,6 +6,7 @@ import { MessagePublisher, MessagingModule } from '@island/messaging';
 import { HealthModule, IslandConfigModule, MetricsModule } from '@island/platform';
 import { AuthGuard, Authenticator } from './auth/auth.guard';
 import { KeystoneTokens } from './auth/keystone/keystone-tokens';
+import { ProjectDirectory } from './auth/project-directory';
 import { CinderRpcService } from './cinder/cinder-rpc.service';
 import { CinderVolumeEndpoint } from './cinder/cinder-volume.endpoint';
 import { HostsController } from './controllers/hosts.controller';
@@ -63,6 +64,7 @@ import { VolumeService } from './requests/volume.service';
     Authenticator,
     AuthGuard,
     KeystoneTokens,
+    ProjectDirectory,
     UnitOfWork,
     OutboxRelay,
     { provide: OutboxPublisher, useExisting: MessagePublisher },

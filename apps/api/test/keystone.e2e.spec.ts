@@ -149,6 +149,29 @@ describe('the API trusts Keystone', () => {
     expect((await call(tokens.admin, 'POST', '/v1/gc/runs', {})).status).toBe(202);
   });
 
+  it("finds a project the admin names by its Keystone name, so a quota set as `demo-a` binds alice's project, and refuses names Keystone does not know", async () => {
+    const alicesProject = (await localKeystone.token('alice')).projectId;
+    const bobsProject = (await localKeystone.token('bob')).projectId;
+    const set = await call(tokens.admin, 'PUT', '/v1/quotas/demo-a', { snapshots: 7, snapshotRetentionSeconds: 3600 });
+    expect(set.status).toBe(200);
+    expect(set.body).toMatchObject({ projectId: alicesProject, limits: { snapshots: 7 }, snapshotRetentionSeconds: 3600 });
+    // what alice's own requests are held to: her project's id, whichever way the admin named it
+    expect((await call(tokens.alice, 'GET', '/v1/quotas')).body).toMatchObject({ projectId: alicesProject, limits: { snapshots: 7 } });
+    expect((await call(tokens.admin, 'GET', `/v1/quotas/${alicesProject}`)).body).toMatchObject({ snapshotRetentionSeconds: 3600 });
+    // a member may name its own project either way; another project, by name or not existing, is refused alike
+    expect((await call(tokens.alice, 'GET', '/v1/quotas/demo-a')).body).toMatchObject({ projectId: alicesProject });
+    expect((await call(tokens.alice, 'GET', '/v1/quotas/demo-b')).status).toBe(403);
+    expect((await call(tokens.alice, 'GET', '/v1/quotas/no-such-project')).status).toBe(403);
+    // the admin naming a project Keystone does not have changes nothing
+    const unknown = await call(tokens.admin, 'PUT', '/v1/quotas/no-such-project', { volumes: 1 });
+    expect(unknown.status).toBe(404);
+    expect(String(unknown.body.message)).toBe('project no-such-project not found');
+    expect((await db.query('SELECT 1 FROM project WHERE id = $1', ['no-such-project'])).rowCount).toBe(0);
+    expect((await call(tokens.admin, 'POST', '/v1/projects/no-such-project/key/shred', { confirm: 'no-such-project' })).status).toBe(404);
+    expect((await call(tokens.admin, 'GET', `/v1/quotas/${bobsProject}`)).body).toMatchObject({ limits: { snapshots: null } });
+    await call(tokens.admin, 'PUT', `/v1/quotas/${alicesProject}`, { snapshots: null, snapshotRetentionSeconds: null });
+  });
+
   it("treats the admin role of any other project (a service's user in `service`) as that project's member, not island's admin", async () => {
     const service = await localKeystone.token('island');
     const volumes = await call(service.token, 'GET', '/v1/volumes');

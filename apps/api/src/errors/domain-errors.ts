@@ -15,7 +15,7 @@ export abstract class DomainError extends Error {
 export class NotFoundError extends DomainError {
   readonly kind = 'not-found' as const;
   constructor(
-    readonly resource: 'volume' | 'snapshot' | 'host' | 'region' | 'job' | 'operation' | 'dead-letter' | 'project key',
+    readonly resource: 'volume' | 'snapshot' | 'host' | 'region' | 'job' | 'operation' | 'dead-letter' | 'project' | 'project key',
     readonly id: string,
   ) {
     super(`${resource} ${id} not found`);

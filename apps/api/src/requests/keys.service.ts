@@ -1,17 +1,19 @@
 import { Injectable } from '@nestjs/common';
 import { KeyShred, KeysRotate } from '@island/contracts';
 import { Caller } from '../auth/caller';
+import { ProjectDirectory } from '../auth/project-directory';
 import { OperationView } from '../dtos/operation.dto';
 import { ProjectKeyView, ShredProjectKeyDto } from '../dtos/keys.dto';
 import { ConflictError, ForbiddenError, InvalidRequestError, NotFoundError } from '../errors/domain-errors';
 import { UnitOfWork } from '../outbox/unit-of-work';
 
-const PROJECT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
-
 /** Projects' keys (admin): their status, a KEK rotation, crypto-shredding a project. The GC worker does the work. */
 @Injectable()
 export class KeysService {
-  constructor(private readonly uow: UnitOfWork) {}
+  constructor(
+    private readonly uow: UnitOfWork,
+    private readonly projects: ProjectDirectory,
+  ) {}
 
   async list(caller: Caller): Promise<ProjectKeyView[]> {
     this.assertAdmin(caller);
@@ -36,11 +38,11 @@ export class KeysService {
     });
   }
 
-  async shred(caller: Caller, projectId: string, dto: ShredProjectKeyDto): Promise<OperationView> {
+  /** Shreds the key of `project` (its id, or with Keystone its name); `confirm` repeats `project` as given. */
+  async shred(caller: Caller, project: string, dto: ShredProjectKeyDto): Promise<OperationView> {
     this.assertAdmin(caller);
-    if (!PROJECT_NAME.test(projectId)) throw new InvalidRequestError(`project must be 1 to 64 letters, digits, '.', '_' or '-'`);
-    if (dto.confirm !== projectId)
-      throw new InvalidRequestError(`confirm must repeat the project id (${projectId}): shredding makes all its snapshots unreadable`);
+    if (dto.confirm !== project) throw new InvalidRequestError(`confirm must repeat the project (${project}): shredding makes all its snapshots unreadable`);
+    const projectId = await this.projects.projectId(project);
     return this.uow.run(async (tx) => {
       const key = await tx.catalog.projectKeys.find(projectId);
       if (!key) throw new NotFoundError('project key', projectId);

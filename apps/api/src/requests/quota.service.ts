@@ -2,30 +2,29 @@ import { Injectable } from '@nestjs/common';
 import { IslandConfig } from '@island/config';
 import { InjectConfig } from '@island/platform';
 import { Caller } from '../auth/caller';
+import { ProjectDirectory } from '../auth/project-directory';
 import { QuotaView, SetQuotaDto } from '../dtos/quota.dto';
-import { ForbiddenError, InvalidRequestError } from '../errors/domain-errors';
+import { DomainError, ForbiddenError } from '../errors/domain-errors';
 import { UnitOfWork } from '../outbox/unit-of-work';
 import { projectQuota } from './quota-check';
 
-const PROJECT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
-
-/** Limits per project: each project sees its own; the admin sees and sets any. */
+/** Limits per project: each project sees its own; the admin sees and sets any. A project is named by its id or name. */
 @Injectable()
 export class QuotaService {
   constructor(
     @InjectConfig() private readonly config: IslandConfig,
     private readonly uow: UnitOfWork,
+    private readonly projects: ProjectDirectory,
   ) {}
 
-  show(caller: Caller, projectId = caller.projectId): Promise<QuotaView> {
-    this.checkProject(projectId);
-    if (!caller.admin && projectId !== caller.projectId) throw new ForbiddenError(`the quotas of project ${projectId} are for its members and the admin`);
+  async show(caller: Caller, project = caller.projectId): Promise<QuotaView> {
+    const projectId = caller.admin ? await this.projects.projectId(project) : await this.ownProject(caller, project);
     return this.uow.read((catalog) => projectQuota(catalog, this.config, projectId));
   }
 
-  async set(caller: Caller, projectId: string, dto: SetQuotaDto): Promise<QuotaView> {
-    this.checkProject(projectId);
+  async set(caller: Caller, project: string, dto: SetQuotaDto): Promise<QuotaView> {
     if (!caller.admin) throw new ForbiddenError('setting quotas needs the admin role');
+    const projectId = await this.projects.projectId(project);
     await this.uow.run(async ({ catalog }) => {
       await catalog.projects.setLimits(projectId, dto);
       if (dto.snapshotRetentionSeconds !== undefined) await catalog.projects.setSnapshotRetention(projectId, dto.snapshotRetentionSeconds);
@@ -33,7 +32,14 @@ export class QuotaService {
     return this.uow.read((catalog) => projectQuota(catalog, this.config, projectId));
   }
 
-  private checkProject(projectId: string): void {
-    if (!PROJECT_NAME.test(projectId)) throw new InvalidRequestError(`project must be 1 to 64 letters, digits, '.', '_' or '-'`);
+  /** A member names its own project (by id or name); any other, existing or not, is refused alike. */
+  private async ownProject(caller: Caller, project: string): Promise<string> {
+    const refused = new ForbiddenError(`the quotas of project ${project} are for its members and the admin`);
+    if (project === caller.projectId) return project;
+    const projectId = await this.projects.projectId(project).catch((error: unknown) => {
+      throw error instanceof DomainError ? refused : error;
+    });
+    if (projectId !== caller.projectId) throw refused;
+    return projectId;
   }
 }

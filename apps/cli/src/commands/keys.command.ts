@@ -56,8 +56,8 @@ export function keysCommand(api = new ApiClient()): Command {
   keys
     .command('shred')
     .description("destroy a project's key: ALL its snapshots become unreadable at once, for good (crypto-shredding)")
-    .argument('<PROJECT>', 'the project id')
-    .option('--confirm <PROJECT>', 'the project id again, to confirm without being asked')
+    .argument('<PROJECT>', 'the project: its id, or with Keystone its name')
+    .option('--confirm <PROJECT>', 'PROJECT again, as given, to confirm without being asked')
     .option('--json', 'print JSON')
     .action(async (project: string, o: { confirm?: string; json?: boolean }) => {
       const confirm = o.confirm ?? (await ask(`Every snapshot of project ${project} becomes unreadable, for good. Type the project id to confirm: `));

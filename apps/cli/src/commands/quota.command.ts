@@ -31,7 +31,7 @@ export function quotaCommand(api = new ApiClient()): Command {
 
   quota
     .command('show [PROJECT]')
-    .description("your project's limits and usage; the admin may name any project")
+    .description("your project's limits and usage; the admin may name any project (its id, or with Keystone its name)")
     .option('--json', 'print JSON')
     .action(async (project: string | undefined, o: { json?: boolean }) => {
       const q = await api.get<QuotaView>(project ? `/v1/quotas/${encodeURIComponent(project)}` : '/v1/quotas');
@@ -40,7 +40,7 @@ export function quotaCommand(api = new ApiClient()): Command {
 
   quota
     .command('set <PROJECT>')
-    .description('admin: set a project\'s own limits ("default": back to the configured default)')
+    .description('admin: set a project\'s own limits ("default": back to the configured default); PROJECT: its id, or with Keystone its name')
     .option('--volumes <N>', 'volumes', limit)
     .option('--snapshots <N>', 'snapshots (copies in other regions count)', limit)
     .option('--gigabytes <N>', "GiB of volumes' provisioned size", limit)

@@ -64,19 +64,24 @@ export class KeystoneTokens {
     }
   }
 
-  private async askKeystone(token: string, renewed = false): Promise<KeystoneIdentity> {
-    const service = await this.serviceToken(renewed);
-    const res = await this.call('GET', '/auth/tokens?nocatalog', { 'x-auth-token': service, 'x-subject-token': token });
+  private async askKeystone(token: string): Promise<KeystoneIdentity> {
+    const res = await this.asService('/auth/tokens?nocatalog', { 'x-subject-token': token });
     if (res.status === 200) return identityOf(res.body);
     if (res.status === 404) throw new TokenRefusedError('the token is not valid (unknown, expired or revoked)');
-    if (res.status === 401 && !renewed) {
-      // island's own token expired or was revoked: one new one
-      this.service = undefined;
-      return this.askKeystone(token, true);
-    }
     if (res.status === 401 || res.status === 403)
       throw new IdentityUnavailableError(`Keystone refused island's service user ${this.settings.user} (${res.status})`);
     throw new IdentityUnavailableError(`Keystone answered ${res.status} to a token validation`);
+  }
+
+  /**
+   * A GET of Keystone's API (path under /v3) with island's service token; when Keystone refuses that token
+   * (expired, revoked), once more with a new one. Throws IdentityUnavailableError when Keystone cannot be reached.
+   */
+  async asService(path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: unknown }> {
+    const res = await this.call('GET', path, { ...headers, 'x-auth-token': await this.serviceToken(false) });
+    if (res.status !== 401) return res;
+    this.service = undefined;
+    return this.call('GET', path, { ...headers, 'x-auth-token': await this.serviceToken(true) });
   }
 
   private serviceToken(renew: boolean): Promise<string> {
