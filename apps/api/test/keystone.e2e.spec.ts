@@ -188,6 +188,10 @@ describe('the API trusts Keystone', () => {
     expect(unscoped).toMatchObject({ status: 401, body: { message: expect.stringMatching(/not scoped to a project/) } });
     const staticToken = await fetch(`${island.api}/v1/volumes`, { headers: { authorization: `Bearer ${island.token}` } });
     expect(staticToken.status).toBe(401);
+    // nor does any answer name the server's framework
+    expect(staticToken.headers.get('x-powered-by')).toBeNull();
+    const answered = await fetch(`${island.api}/v1/volumes`, { headers: { 'x-auth-token': tokens.alice } });
+    expect({ status: answered.status, poweredBy: answered.headers.get('x-powered-by') }).toEqual({ status: 200, poweredBy: null });
   });
 
   it('shows /metrics and /docs to the admin alone', async () => {

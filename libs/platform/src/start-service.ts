@@ -57,6 +57,8 @@ export async function startService(definition: ServiceDefinition): Promise<INest
   const app = await NestFactory.create(definition.module, { logger, bufferLogs: true, ...(httpsOptions && { httpsOptions }) });
   app.useLogger(logger);
   app.enableShutdownHooks();
+  // no "X-Powered-By: Express" on every answer: it tells a scanner what to try, and no client needs it
+  (app.getHttpAdapter().getInstance() as { disable?: (setting: string) => void }).disable?.('x-powered-by');
   for (const strategy of definition.transports?.(app, config) ?? []) {
     app.connectMicroservice({ strategy }, { inheritAppConfig: true });
   }
