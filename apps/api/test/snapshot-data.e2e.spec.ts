@@ -273,6 +273,21 @@ describe('changed blocks, block reads and exports of snapshots', () => {
       `holds ${SIZE + MIB} bytes, volume ${volumeId} ${SIZE}: extend the volume first`,
     );
     expect(island.cli('snapshot', 'import', volumeId, join(dir, 'none.raw')).stderr).toContain('none.raw: no such file');
+    // a qcow2 image whose header was damaged is not taken for a raw disk's bytes
+    const damaged = join(dir, 'damaged.qcow2');
+    const damagedBytes = readFileSync(qcow2);
+    damagedBytes.write('XXXX', 0, 'latin1');
+    writeFileSync(damaged, damagedBytes);
+    expect(island.cli('snapshot', 'import', volumeId, damaged).stderr).toContain(
+      "damaged.qcow2 is named as a qcow2 image but does not start with qcow2's magic",
+    );
+    expect(island.cli('snapshot', 'import', volumeId, raw, '--format', 'qcow2').stderr).toContain('import-new.raw is not a qcow2 image');
+    // nor does an image's header make the import read a file of the host it names
+    const secret = join(dir, 'host-secret.raw');
+    writeFileSync(secret, Buffer.alloc(MIB, 0x5a));
+    const overlay = join(dir, 'overlay.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', secret, '-F', 'raw', overlay, String(SIZE)]);
+    expect(island.cli('snapshot', 'import', volumeId, overlay).stderr).toContain(`overlay.qcow2 reads through to backing file ${secret}`);
     const unplaced = await guestIo(island).createVolume(SIZE);
     expect(island.cli('snapshot', 'import', unplaced, raw).stderr).toContain(`volume ${unplaced} must be attached without an export`);
     expect((await island.request<{ snapshots: Json[] }>('GET', `/v1/snapshots?volumeId=${volumeId}`)).body.snapshots.length).toBe(snapshotsBefore);

@@ -21,6 +21,11 @@ export interface OpenOptions {
   openFile?: OpenFileIo;
   /** Refcount blocks kept in memory (default REFCOUNT_CACHE_BLOCKS); more are written back and read again as needed. */
   refcountCacheBlocks?: number;
+  /**
+   * Refuse an image that names a backing file instead of opening it: for an image from elsewhere, whose header must
+   * not make this process read a file of the host it names (qemu's probing lesson, CVE-2008-2004).
+   */
+  refuseBacking?: boolean;
 }
 
 export interface ImageInfo {
@@ -102,6 +107,11 @@ export class Qcow2Image {
     try {
       const file = new ImageFile(handle, (await handle.stat()).size);
       const header = await readHeader(file);
+      if (header.backingFile && options.refuseBacking) {
+        throw new ImageUsageError(
+          `${path} reads through to backing file ${header.backingFile}: give an image that stands alone (qemu-img convert -O qcow2 makes one)`,
+        );
+      }
       if (writable) requireWritableFeatures(header.incompatibleFeatures);
       const l1 = await readL1(file, header.l1TableOffset, header.l1Size, 'L1 table');
       const refcounts = await Refcounts.load(

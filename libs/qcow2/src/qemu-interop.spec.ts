@@ -94,6 +94,15 @@ describe('reading images that qemu made', () => {
     qemuIo(top, 'write -P 0x30 1536k 64k', 'write -z 3M 64k');
     await expectSameBytes(top);
   });
+
+  it('refuses, when asked to, an image that names a backing file, before opening that file', async () => {
+    const missing = join(dir, 'never-opened.raw');
+    const overlay = join(dir, 'overlay-of-missing.qcow2');
+    qemuImg('create', '-f', 'qcow2', '-b', missing, '-F', 'raw', '-u', overlay, '4M');
+    await expect(Qcow2Image.open(overlay, { refuseBacking: true })).rejects.toThrow(`reads through to backing file ${missing}`);
+    // without the option the same image follows its header to the backing file (which does not exist here)
+    await expect(Qcow2Image.open(overlay)).rejects.toThrow(`backing file ${missing} cannot be opened`);
+  });
 });
 
 /** Images island writes pass `qemu-img check` and read the same in qemu. */

@@ -111,15 +111,35 @@ interface ImportSource {
 }
 
 const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
+const QCOW2_NAME = /\.qcow2?$/i;
+type ImportFormat = 'raw' | 'qcow2';
 
-async function importSource(path: string): Promise<ImportSource> {
+/**
+ * The image at `path`, read as `format`; without one, as qcow2 when it starts with qcow2's magic, else as raw — but a
+ * file named *.qcow2 without the magic is refused (a damaged image must not be taken for a disk's bytes). A qcow2 image
+ * that reads through to a backing file is refused: its header must not make the import read a file of this host.
+ */
+async function importSource(path: string, format: ImportFormat | undefined): Promise<ImportSource> {
   if (!existsSync(path)) throw new CliError(`${path}: no such file`);
   const file = await open(path, 'r');
   const magic = Buffer.alloc(4);
   await file.read(magic, 0, 4, 0);
-  if (magic.equals(QCOW2_MAGIC)) {
+  const isQcow2 = magic.equals(QCOW2_MAGIC);
+  if (format === 'qcow2' && !isQcow2) {
     await file.close();
-    const image = await Qcow2Image.open(path);
+    throw new CliError(`${path} is not a qcow2 image: it does not start with qcow2's magic (QFI\\xfb); nothing was written`);
+  }
+  if (format === undefined && !isQcow2 && QCOW2_NAME.test(path)) {
+    await file.close();
+    throw new CliError(
+      `${path} is named as a qcow2 image but does not start with qcow2's magic (QFI\\xfb): damaged, or not qcow2; nothing was written (--format raw imports its bytes as they are)`,
+    );
+  }
+  if (isQcow2 && format !== 'raw') {
+    await file.close();
+    const image = await Qcow2Image.open(path, { refuseBacking: true }).catch((error: unknown) => {
+      throw new CliError(`${path}: ${(error as Error).message}; nothing was written`);
+    });
     return { size: image.info.virtualSize, read: (offset, length) => image.read(offset, length), close: () => image.close() };
   }
   const size = (await file.stat()).size;
@@ -201,8 +221,10 @@ export function registerSnapshotData(snapshot: Command, api: ApiClient, waitForS
         'pipeline uploads only blocks the project does not hold already',
     )
     .option('--name <NAME>', "the snapshot's name")
+    .option('--format <FORMAT>', "raw or qcow2 (default: qcow2 when the file starts with qcow2's magic, else raw)")
     .option('--json', 'print JSON')
-    .action(async (volumeId: string, file: string, o: { name?: string; json?: boolean }) => {
+    .action(async (volumeId: string, file: string, o: { name?: string; format?: string; json?: boolean }) => {
+      if (o.format !== undefined && o.format !== 'raw' && o.format !== 'qcow2') throw new CliError(`--format must be raw or qcow2, not ${o.format}`);
       const volume = await api.get<VolumeView>(`/v1/volumes/${encodeURIComponent(volumeId)}`);
       const connection = volume.connection;
       if (!volume.attached || !connection || connection.nbd || connection.raw || connection.device) {
@@ -211,7 +233,7 @@ export function registerSnapshotData(snapshot: Command, api: ApiClient, waitForS
         );
       }
       if (!existsSync(connection.path)) throw new CliError(`volume ${volumeId}'s image is on host ${connection.host}: run the import there`);
-      const source = await importSource(file);
+      const source = await importSource(file, o.format as ImportFormat | undefined);
       let written = 0;
       try {
         if (source.size > volume.sizeBytes) {
