@@ -1,6 +1,7 @@
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { ApiClient } from './api-client';
+import { DEFAULT_TOKEN, StaticToken } from './credentials';
 
 describe(ApiClient.name, () => {
   let server: Server;
@@ -16,6 +17,8 @@ describe(ApiClient.name, () => {
         seen.body = body;
         if (req.url === '/v1/volumes/missing') {
           res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ statusCode: 404, message: 'volume missing not found' }));
+        } else if (req.url === '/v1/hosts' && req.headers.authorization !== 'Bearer tok-123') {
+          res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ statusCode: 401, message: 'missing X-Auth-Token' }));
         } else if (req.url === '/v1/garbage') {
           res.writeHead(200).end('<html>');
         } else {
@@ -36,6 +39,13 @@ describe(ApiClient.name, () => {
 
   it('turns an API error into its message and status', async () => {
     await expect(new ApiClient(url, 't').get('/v1/volumes/missing')).rejects.toThrow('volume missing not found (HTTP 404)');
+  });
+
+  it('says how to set credentials when the API refuses a caller who gave none, and only then', async () => {
+    const none = new ApiClient(url, new StaticToken(DEFAULT_TOKEN, true));
+    await expect(none.get('/v1/hosts')).rejects.toThrow(/missing X-Auth-Token \(HTTP 401\); no credentials are set: set OS_AUTH_URL, OS_USERNAME/);
+    await expect(new ApiClient(url, 'wrong').get('/v1/hosts')).rejects.toThrow(/^missing X-Auth-Token \(HTTP 401\)$/);
+    await expect(new ApiClient(url, 'tok-123').get('/v1/hosts')).resolves.toEqual({ ok: true });
   });
 
   it('says clearly when the API is unreachable or answers something else than JSON', async () => {

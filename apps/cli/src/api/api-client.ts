@@ -3,6 +3,9 @@ import { ApiUnavailableError, CliError } from '../cli-error';
 import { Credentials, credentialsFromEnv, StaticToken } from './credentials';
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:9660';
+const NO_CREDENTIALS =
+  'no credentials are set: set OS_AUTH_URL, OS_USERNAME, OS_PASSWORD and OS_PROJECT_NAME (or OS_TOKEN) as for the openstack client; ' +
+  'on a machine running `npm start`: eval "$(scripts/services.sh env alice)"';
 
 /**
  * A thin REST client: every failure becomes a CliError with the API's own message. The API's URL is
@@ -106,6 +109,7 @@ export class ApiClient {
     }
     const message = (json as { message?: unknown }).message;
     const detail = Array.isArray(message) ? message.join('; ') : typeof message === 'string' ? message : text;
-    throw new Failure(`${detail} (HTTP ${status})`);
+    const hint = status === 401 && this.credentials.unset ? `; ${NO_CREDENTIALS}` : '';
+    throw new Failure(`${detail} (HTTP ${status})${hint}`);
   }
 }

@@ -10,11 +10,16 @@ export interface Credentials {
   headers(): Promise<Record<string, string>>;
   /** The API's URL from the identity service's catalog, when the credentials come with one. */
   catalogEndpoint(): Promise<string | undefined>;
+  /** True when the environment named none and the local development token stands in. */
+  readonly unset?: boolean;
 }
 
 /** A static bearer token (development mode: ISLAND_TOKEN). */
 export class StaticToken implements Credentials {
-  constructor(private readonly token: string) {}
+  constructor(
+    private readonly token: string,
+    readonly unset = false,
+  ) {}
 
   headers(): Promise<Record<string, string>> {
     return Promise.resolve({ authorization: `Bearer ${this.token}` });
@@ -135,7 +140,7 @@ export function credentialsFromEnv(env: NodeJS.ProcessEnv = process.env): Creden
       ...(env.OS_REGION_NAME && { region: env.OS_REGION_NAME }),
     });
   }
-  return new StaticToken(DEFAULT_TOKEN);
+  return new StaticToken(DEFAULT_TOKEN, true);
 }
 
 /** A domain by name, else by id, else the default domain (by name, as the openstack client does). */
