@@ -60,7 +60,7 @@ export function keysCommand(api = new ApiClient()): Command {
     .option('--confirm <PROJECT>', 'PROJECT again, as given, to confirm without being asked')
     .option('--json', 'print JSON')
     .action(async (project: string, o: { confirm?: string; json?: boolean }) => {
-      const confirm = o.confirm ?? (await ask(`Every snapshot of project ${project} becomes unreadable, for good. Type the project id to confirm: `));
+      const confirm = o.confirm ?? (await ask(`Every snapshot of project ${project} becomes unreadable, for good. Type the project again to confirm: `));
       if (confirm !== project) throw new CliError(`not confirmed: "${confirm}" is not ${project}; nothing was shredded`);
       const started = await api.post<OperationView>(`/v1/projects/${encodeURIComponent(project)}/key/shred`, { confirm });
       const report = (await waitOperation(api, started)).result ?? {};
