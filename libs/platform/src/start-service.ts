@@ -57,6 +57,7 @@ export async function startService(definition: ServiceDefinition): Promise<INest
   const app = await NestFactory.create(definition.module, { logger, bufferLogs: true, ...(httpsOptions && { httpsOptions }) });
   app.useLogger(logger);
   app.enableShutdownHooks();
+  boundShutdown(definition.name);
   // no "X-Powered-By: Express" on every answer: it tells a scanner what to try, and no client needs it
   (app.getHttpAdapter().getInstance() as { disable?: (setting: string) => void }).disable?.('x-powered-by');
   for (const strategy of definition.transports?.(app, config) ?? []) {
@@ -73,6 +74,24 @@ export async function startService(definition: ServiceDefinition): Promise<INest
   await app.listen(port, config.http.bindAddress);
   logger.log(`listening on ${httpsOptions ? 'https' : 'http'}://${config.http.bindAddress}:${port} (healthz, readyz, metrics)`);
   return app;
+}
+
+/** How long a stop may take: past it the process exits anyway, as a crash would (island recovers from those). */
+const SHUTDOWN_DEADLINE_MS = 30_000;
+
+/**
+ * A SIGTERM or SIGINT ends the process within SHUTDOWN_DEADLINE_MS: a shutdown hook waiting on something that never
+ * answers (a connection, a job) must not keep a service manager or an operator waiting without a word.
+ */
+function boundShutdown(name: string): void {
+  const deadline = () => {
+    setTimeout(() => {
+      process.stderr.write(`${name}: still stopping ${SHUTDOWN_DEADLINE_MS / 1000} s after the signal; exiting now\n`);
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
+  };
+  process.once('SIGTERM', deadline);
+  process.once('SIGINT', deadline);
 }
 
 /** `startService` for a process's main: any start-up failure is printed once and ends the process. */

@@ -319,7 +319,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     },
     async stop() {
       for (const child of children) child.kill('SIGTERM');
-      await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r)))));
+      await Promise.all(children.map((c) => exitWithin(c, STOP_WAIT_MS, [...byName].find(([, b]) => b === c)?.[0] ?? `pid ${c.pid}`)));
       releasePorts(ports);
       const db = new Client({ connectionString: ADMIN_DB });
       await db.connect();
@@ -345,6 +345,27 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
       }
     },
   };
+}
+
+/** A stopping process has this long to exit (services bound their own shutdown to 30 s) before it is killed. */
+const STOP_WAIT_MS = 40_000;
+
+/** Resolves once `child` has exited; past `ms`, kills it and says so on stderr (a shutdown that hung is a finding). */
+function exitWithin(child: ChildProcess, ms: number, name: string): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const timer = setTimeout(() => {
+      process.stderr.write(`island stack: ${name} (pid ${child.pid}) had not exited ${ms / 1000} s after SIGTERM; killing it\n`);
+      child.kill('SIGKILL');
+    }, ms);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      const took = Date.now() - started;
+      if (took > 10_000) process.stderr.write(`island stack: ${name} took ${(took / 1000).toFixed(1)} s to stop (exit ${code ?? signal})\n`);
+      resolve();
+    });
+  });
 }
 
 /** Deletes this stack's Swift containers (its own and any a benchmark made beside it) with everything in them. */
