@@ -5,10 +5,10 @@ import { InjectConfig } from '@island/platform';
 import { ADMIN_PROJECT, Caller } from './caller';
 import { IdentityUnavailableError, TokenRefusedError } from './keystone/keystone-identity';
 import { KeystoneTokens } from './keystone/keystone-tokens';
+import { PROJECT_ARGUMENT } from './project-directory';
 import { StaticTokens } from './static-tokens';
 
 const PROJECT_HEADER = 'x-island-project';
-const PROJECT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Longest X-Auth-Token accepted (Fernet tokens are ~200 characters; PKI tokens were up to a few KiB). */
 const MAX_KEYSTONE_TOKEN = 8192;
 const READ_METHODS = new Set(['GET', 'HEAD']);
@@ -85,7 +85,7 @@ export class Authenticator {
   private adminCaller(request: Request, ownProject: string): Caller {
     const named = request.headers[PROJECT_HEADER];
     const project = typeof named === 'string' ? named : undefined;
-    if (project !== undefined && !PROJECT_NAME.test(project)) throw new UnauthorizedException(`invalid ${PROJECT_HEADER} header`);
+    if (project !== undefined && !PROJECT_ARGUMENT.test(project)) throw new UnauthorizedException(`invalid ${PROJECT_HEADER} header`);
     return { projectId: project ?? ownProject, admin: true, scope: project, readOnly: false };
   }
 }

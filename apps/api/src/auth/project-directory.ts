@@ -5,7 +5,8 @@ import { InvalidRequestError, NotFoundError } from '../errors/domain-errors';
 import { IdentityUnavailableError } from './keystone/keystone-identity';
 import { KeystoneTokens } from './keystone/keystone-tokens';
 
-const PROJECT_ARGUMENT = /^[A-Za-z0-9_.-]{1,64}$/;
+/** How a request may name a project (an id, or a name where names are ids). */
+export const PROJECT_ARGUMENT = /^[A-Za-z0-9_.-]{1,64}$/;
 
 interface KeystoneProject {
   id?: unknown;
