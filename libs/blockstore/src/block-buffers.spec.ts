@@ -42,4 +42,19 @@ describe('BlockBuffers', () => {
     for (let i = 0; i < 3; i++) buffers.giveBack(Buffer.allocUnsafe(MIB));
     expect(buffers.heldBytes).toBe(2 * MIB);
   });
+
+  it('lends odd lengths from size classes, so bodies of many lengths reuse memory instead of filling the pool', () => {
+    const buffers = new BlockBuffers(4 * MIB);
+    const odd = buffers.take(MIB - 123);
+    expect(odd.length).toBe(MIB - 123);
+    buffers.giveBack(odd);
+    const other = buffers.take(MIB - 4567);
+    expect(other.buffer).toBe(odd.buffer);
+    expect(other.length).toBe(MIB - 4567);
+    buffers.giveBack(other);
+    const copy = buffers.copyOf(Buffer.alloc(MIB - 9, 7));
+    expect(copy.buffer).toBe(odd.buffer);
+    expect(copy.length).toBe(MIB - 9);
+    expect(copy.every((b) => b === 7)).toBe(true);
+  });
 });

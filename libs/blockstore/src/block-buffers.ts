@@ -7,7 +7,7 @@
  * one that is never given back (an error path) is simply collected.
  */
 export class BlockBuffers {
-  /** Free memory by byte length (block sizes are few: 256 KiB, 1 MiB, 4 MiB). */
+  /** Free memory by size class: lengths are rounded up to a multiple of CLASS_BYTES, so odd lengths share memory. */
   private readonly free = new Map<number, ArrayBuffer[]>();
   private freeBytes = 0;
 
@@ -22,32 +22,50 @@ export class BlockBuffers {
 
   /** A Buffer of exactly `length` bytes, contents undefined (like Buffer.allocUnsafe). */
   take(length: number): Buffer {
-    const memory = length >= this.minBytes ? this.free.get(length)?.pop() : undefined;
-    if (!memory) return Buffer.allocUnsafe(length);
-    this.freeBytes -= length;
+    if (length < this.minBytes) return Buffer.allocUnsafe(length);
+    const size = sizeClass(length);
+    const memory = this.free.get(size)?.pop();
+    if (!memory) return Buffer.allocUnsafeSlow(size).subarray(0, length);
+    this.freeBytes -= size;
     return Buffer.from(memory, 0, length);
   }
 
   /**
-   * Gives a body back for reuse. Only whole bodies from `take` (or any Buffer that alone owns its memory) are kept;
-   * a view into other memory is ignored, and so is memory given back twice.
+   * The bytes copied into lent memory. Output Node allocates itself (a cipher's, a decompressor's) then dies at once,
+   * which costs the collector nothing; memory allocated and kept for a while is what drives full collections.
+   */
+  copyOf(bytes: Buffer): Buffer {
+    const lent = this.take(bytes.length);
+    bytes.copy(lent);
+    return lent;
+  }
+
+  /**
+   * Gives a body back for reuse. Only whole bodies from `take` (a Buffer at the start of memory of its size class that
+   * nothing else uses) are kept; a view into other memory is ignored, and so is memory given back twice.
    */
   giveBack(body: Buffer): void {
     const memory = body.buffer;
-    const length = body.byteLength;
-    if (!(memory instanceof ArrayBuffer) || body.byteOffset !== 0 || memory.byteLength !== length || length < this.minBytes) return;
-    if (this.freeBytes + length > this.maxFreeBytes) return;
-    const list = this.free.get(length) ?? [];
+    if (!(memory instanceof ArrayBuffer) || body.byteOffset !== 0 || body.byteLength < this.minBytes) return;
+    const size = memory.byteLength;
+    if (size !== sizeClass(body.byteLength) || this.freeBytes + size > this.maxFreeBytes) return;
+    const list = this.free.get(size) ?? [];
     if (list.includes(memory)) return;
     list.push(memory);
-    this.free.set(length, list);
-    this.freeBytes += length;
+    this.free.set(size, list);
+    this.freeBytes += size;
   }
 
   /** Bytes held for reuse now. */
   get heldBytes(): number {
     return this.freeBytes;
   }
+}
+
+const CLASS_BYTES = 64 * 1024;
+
+function sizeClass(length: number): number {
+  return Math.ceil(length / CLASS_BYTES) * CLASS_BYTES;
 }
 
 /** The process's block bodies: the upload, restore and copy paths share them. */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Compressor, Decompressor } from 'zstd-napi';
 import { CorruptObjectError } from './blockstore-errors';
+import { BlockBuffers } from './block-buffers';
 import { ProjectKeys } from './crypto/project-keys';
 import { openSealedObject, SEALED_VERSION, sealObjectPieces } from './crypto/sealed-object';
 
@@ -34,14 +35,17 @@ export interface EncodedBlock {
   /** The object in one Buffer, joined on first use (repairs and tests; uploads send `pieces`). */
   readonly object: Buffer;
   codec: BlockCodec;
+  /** Gives memory the pieces borrowed back to its pool (`encodeSealed` with `buffers`), once nothing sends them any more. */
+  release(): void;
 }
 
-function encodedBlock(hash: Buffer, codec: BlockCodec, pieces: readonly Buffer[]): EncodedBlock {
+function encodedBlock(hash: Buffer, codec: BlockCodec, pieces: readonly Buffer[], lent?: { memory: Buffer; from: BlockBuffers }): EncodedBlock {
   let joined: Buffer | undefined;
   return {
     hash,
     codec,
     pieces,
+    release: () => lent?.from.giveBack(lent.memory),
     size: pieces.reduce((sum, piece) => sum + piece.length, 0),
     get object() {
       joined ??= pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
@@ -70,11 +74,18 @@ export class BlockEncoder {
   /**
    * Encodes a block sealed under its project's keys (format 2): named by the project's keyed hash of its content
    * (`name`, when the caller has it already), compressed as `encode` would, then encrypted with its object name
-   * (`objectName(name)`) bound in.
+   * (`objectName(name)`) bound in. With `buffers`, the ciphertext is in memory lent from them: `release()` it once sent.
    */
-  encodeSealed(raw: Buffer, keys: ProjectKeys, objectName: (name: Buffer) => string, name: Buffer = keys.blockName(raw)): EncodedBlock {
+  encodeSealed(raw: Buffer, keys: ProjectKeys, objectName: (name: Buffer) => string, name: Buffer = keys.blockName(raw), buffers?: BlockBuffers): EncodedBlock {
     const { codec, payload } = this.pack(raw);
-    return encodedBlock(name, codec, sealObjectPieces(keys.encryption, MAGIC, objectName(name), { codec, plainLength: raw.length, payload }));
+    const pieces = sealObjectPieces(
+      keys.encryption,
+      MAGIC,
+      objectName(name),
+      { codec, plainLength: raw.length, payload },
+      buffers && ((b) => buffers.copyOf(b)),
+    );
+    return encodedBlock(name, codec, pieces, buffers && { memory: pieces[1], from: buffers });
   }
 
   /** The block compressed when that saves enough, else as it is. */
@@ -112,14 +123,22 @@ function writeHeader(object: Buffer, codec: BlockCodec, rawLength: number): void
 export class BlockDecoder {
   private readonly decompressor = new Decompressor();
 
-  decode(object: Buffer, expectedHash: Buffer, name = `block ${expectedHash.toString('hex')}`, keys?: ProjectKeys): Buffer {
+  /**
+   * With `buffers`, a sealed block's content is returned in memory lent from them (the caller gives it back): the
+   * cipher's and decompressor's own outputs die at once instead of living as long as the caller keeps the block.
+   */
+  decode(object: Buffer, expectedHash: Buffer, name = `block ${expectedHash.toString('hex')}`, keys?: ProjectKeys, buffers?: BlockBuffers): Buffer {
     if (object.length < BLOCK_HEADER_BYTES || !object.subarray(0, 4).equals(MAGIC)) {
       throw new CorruptObjectError(name, 'not an island block object (bad magic)');
     }
     if (object[4] === SEALED_VERSION) {
       if (!keys) throw new CorruptObjectError(name, 'is sealed (format 2) and no project key was given to open it');
-      const opened = openSealedObject(keys.encryption, MAGIC, name, object);
-      const raw = this.unpack(name, opened.codec, opened.payload, opened.plainLength);
+      const opened = openSealedObject(keys.encryption, MAGIC, name, object, SEALED_VERSION, buffers && ((b) => buffers.copyOf(b)));
+      let raw = this.unpack(name, opened.codec, opened.payload, opened.plainLength);
+      if (buffers && raw !== opened.payload) {
+        buffers.giveBack(opened.payload); // decompressed: the lent memory held the compressed payload
+        raw = buffers.copyOf(raw);
+      }
       if (!keys.blockName(raw).equals(expectedHash))
         throw new CorruptObjectError(name, `content does not match its name under project ${keys.projectId}'s key`);
       return raw;

@@ -101,8 +101,9 @@ export class SwiftBlockStore {
    * authenticate it and name its content). A body that fails the check or arrives cut short is
    * fetched again, up to BLOCK_READ_ATTEMPTS GETs in all: bytes damaged in transit come right; an object stored
    * damaged keeps failing, with a CorruptObjectError naming the block, its region and what was wrong.
+   * `lent`: a sealed block's content comes in memory lent from blockBuffers — give it back once done with it.
    */
-  async getBlock(hash: Buffer, keys?: ProjectKeys): Promise<Buffer> {
+  async getBlock(hash: Buffer, keys?: ProjectKeys, options: { lent?: boolean } = {}): Promise<Buffer> {
     const name = objectNames.block(hash);
     const object = `${this.container}/${name}`;
     for (let attempt = 1; ; attempt++) {
@@ -111,7 +112,7 @@ export class SwiftBlockStore {
           this.swift.getObject(this.container, name, undefined, { verifyMd5: false, memory: (length) => blockBuffers.take(length) }),
         );
         // the name inside the container is what a sealed block binds: the same in every region's container
-        const content = this.decoder.decode(body, hash, name, keys);
+        const content = this.decoder.decode(body, hash, name, keys, options.lent ? blockBuffers : undefined);
         if (content.buffer !== body.buffer) blockBuffers.giveBack(body); // opened or decompressed into memory of its own
         return content;
       } catch (error) {
@@ -124,6 +125,11 @@ export class SwiftBlockStore {
         this.options.onRefetch?.({ hash, region: this.options.region, ...damage, attempt });
       }
     }
+  }
+
+  /** Reads a block and checks it against its name as getBlock does, keeping nothing. */
+  async checkBlock(hash: Buffer, keys?: ProjectKeys): Promise<void> {
+    blockBuffers.giveBack(await this.getBlock(hash, keys, { lent: true }));
   }
 
   /**
@@ -152,7 +158,7 @@ export class SwiftBlockStore {
 
   private async replaceVerified(hash: Buffer, object: Buffer, md5: string | undefined, keys?: ProjectKeys): Promise<number> {
     await this.swift.putObject(this.container, objectNames.block(hash), object, { md5 });
-    await this.getBlock(hash, keys);
+    await this.checkBlock(hash, keys);
     return object.length;
   }
 

@@ -32,4 +32,18 @@ describe('the blocks a restore fetched last', () => {
     await expect(recent.get(name(1), () => Promise.reject(new Error('503')))).rejects.toThrow('503');
     expect(String(await recent.get(name(1), async () => Buffer.from('ok')))).toBe('ok');
   });
+
+  it('tells what it lets go of, after every caller that received the block, and lets go of all on clear', async () => {
+    const forgotten: string[] = [];
+    const recent = new RecentBlocks(1, (block) => forgotten.push(`forget ${String(block)}`));
+    const got: Promise<void>[] = [];
+    const ask = (n: number) => got.push(recent.get(name(n), async () => Buffer.from(`b${n}`)).then((block) => void forgotten.push(`got ${String(block)}`)));
+    ask(1);
+    ask(2); // pushes 1 out while its fetch is in flight
+    await Promise.all(got);
+    expect(forgotten).toEqual(['got b1', 'forget b1', 'got b2']);
+    recent.clear();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(forgotten).toEqual(['got b1', 'forget b1', 'got b2', 'forget b2']);
+  });
 });

@@ -6,7 +6,11 @@
 export class RecentBlocks {
   private readonly blocks = new Map<string, Promise<Buffer>>();
 
-  constructor(private readonly capacity: number) {}
+  /** @param forget told of each block the cache lets go of (pushed out, or `clear`), e.g. to give lent memory back. */
+  constructor(
+    private readonly capacity: number,
+    private readonly forget?: (block: Buffer) => void,
+  ) {}
 
   /** The block's bytes: the fetch already made or in flight for the same name, or `fetch()`. */
   get(hash: Buffer, fetch: () => Promise<Buffer>): Promise<Buffer> {
@@ -20,7 +24,23 @@ export class RecentBlocks {
     const fetched = fetch();
     fetched.catch(() => this.blocks.get(key) === fetched && this.blocks.delete(key));
     this.blocks.set(key, fetched);
-    if (this.blocks.size > this.capacity) this.blocks.delete(this.blocks.keys().next().value as string);
+    if (this.blocks.size > this.capacity) this.drop(this.blocks.keys().next().value as string);
     return fetched;
+  }
+
+  /** Lets go of every block. */
+  clear(): void {
+    for (const key of [...this.blocks.keys()]) this.drop(key);
+  }
+
+  /**
+   * A caller that received a block before it was dropped registered its own reaction to the same promise earlier,
+   * so `forget` always runs after it: a caller keeping the block takes its hold first.
+   */
+  private drop(key: string): void {
+    const block = this.blocks.get(key);
+    this.blocks.delete(key);
+    const forget = this.forget;
+    if (block && forget) block.then(forget, () => undefined);
   }
 }

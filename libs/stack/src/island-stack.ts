@@ -62,6 +62,8 @@ export interface IslandStack {
   rpc: { url: string; exchange: string; topic: string; server: string };
   /** Where each process listens (health, readiness, /metrics). */
   ports: { api: number; agent: number; gc: number; gcReplicas: number[]; workers: number[] };
+  /** Where the process of that name (api, agent, worker-1, gc, agent-two, …) serves /metrics; undefined: no such process. */
+  metricsPort(name: string): number | undefined;
   host: string;
   dataDir: string;
   /** The local key file holding the stack's key-encryption key(s) (ISLAND_KEK_FILE). */
@@ -126,6 +128,18 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   const workerPorts = rest.slice(0, workers);
   const gcPorts = rest.slice(workers, workers + gcWorkers);
   const [agentTwoPort, workerTwoPort] = rest.slice(workers + gcWorkers);
+  const metricsPorts = new Map<string, number>([
+    ['api', apiPort],
+    ['agent', agentPort],
+    ...workerPorts.map((p, w): [string, number] => [`worker-${w + 1}`, p]),
+    ...gcPorts.map((p, g): [string, number] => [gcProcessName(g), p]),
+    ...(options.twoRegions
+      ? ([
+          ['agent-two', agentTwoPort],
+          ['worker-two', workerTwoPort],
+        ] as [string, number][])
+      : []),
+  ]);
   const container = options.container ?? `island-e2e-${id}`;
   // the KEK of this stack's projects' keys (made by the first process that needs it; tests may use another manager)
   const kekFile = join(mkdtempSync(join(tmpdir(), `island-e2e-${id}-keys-`)), 'kek');
@@ -196,7 +210,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   start('api', 'apps/api/dist/main.js', apiCatalog);
   start('agent', 'apps/node-agent/dist/main.js', { ISLAND_AGENT_PORT: String(agentPort) });
   workerPorts.forEach((p, w) => start(`worker-${w + 1}`, 'apps/snapshot-worker/dist/main.js', { ISLAND_WORKER_PORT: String(p) }));
-  gcPorts.forEach((p, g) => start(g === 0 ? 'gc' : `gc-${g + 1}`, 'apps/gc-worker/dist/main.js', { ISLAND_GC_PORT: String(p) }));
+  gcPorts.forEach((p, g) => start(gcProcessName(g), 'apps/gc-worker/dist/main.js', { ISLAND_GC_PORT: String(p) }));
   if (options.twoRegions) {
     const two = { ISLAND_REGION: 'RegionTwo', ISLAND_HOST: hosts[1].name, ISLAND_DATA_DIR: hosts[1].dataDir };
     start('agent-two', 'apps/node-agent/dist/main.js', { ...two, ISLAND_AGENT_PORT: String(agentTwoPort) });
@@ -256,6 +270,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     databaseUrl: env.ISLAND_DATABASE_URL,
     rpc: { url: AMQP.replace(/^amqp:/, 'rabbit:'), exchange: 'openstack', topic: env.ISLAND_RPC_TOPIC, server: host },
     ports: { api: apiPort, agent: agentPort, gc: gcPorts[0], gcReplicas: gcPorts, workers: workerPorts },
+    metricsPort: (name) => metricsPorts.get(name),
     host,
     dataDir,
     kekFile,
@@ -455,4 +470,9 @@ async function readProjectKeys(databaseUrl: string, kekFile: string, projectId: 
   } finally {
     await db.end();
   }
+}
+
+/** The stack's name for its GC worker number `g` (from 0): gc, gc-2, gc-3, … */
+function gcProcessName(g: number): string {
+  return g === 0 ? 'gc' : `gc-${g + 1}`;
 }

@@ -11,8 +11,8 @@ export interface StepUsage {
   total: number;
   seconds: number;
   byProcess: Record<string, number>;
-  /** The process that used the most CPU in the step, and how its threads shared it. */
-  busiest: { name: string; threads: ThreadCpu };
+  /** The process that used the most CPU in the step, how its threads shared it, and its full (mark-compact) collections. */
+  busiest: { name: string; threads: ThreadCpu; fullCollections: number };
 }
 
 /**
@@ -29,6 +29,7 @@ export async function measureOneGiB(
   const measure = async (what: string, step: () => Promise<unknown>): Promise<StepUsage> => {
     const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processCpuSeconds(pid)]));
     const threadsBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processThreadCpu(pid)]));
+    const collectionsBefore = Object.fromEntries(await Promise.all(processes.map(async (name) => [name, await fullCollections(island, name)] as const)));
     const started = performance.now();
     await step();
     const seconds = (performance.now() - started) / 1000;
@@ -36,8 +37,9 @@ export async function measureOneGiB(
     const total = Object.values(byProcess).reduce((a, b) => a + b, 0);
     const busiest = Object.entries(byProcess).reduce((a, b) => (b[1] > a[1] ? b : a))[0];
     const threads = threadCpuSince(threadsBefore[busiest], processThreadCpu(pids[busiest]));
+    const collections = (await fullCollections(island, busiest)) - collectionsBefore[busiest];
     log(`${what}: ${seconds.toFixed(1)} s, CPU of ${processes.join(' + ')} ${total.toFixed(2)} s`);
-    return { total, seconds, byProcess, busiest: { name: busiest, threads } };
+    return { total, seconds, byProcess, busiest: { name: busiest, threads, fullCollections: collections } };
   };
 
   const volumeId = String((await island.request('POST', '/v1/volumes', { sizeBytes: GIB })).body.id);
@@ -59,4 +61,13 @@ export async function measureOneGiB(
     await pollUntil(island, `/v1/snapshots/${String(created.body.id)}`, (s) => s.status === 'available', { timeoutMs: 600_000 });
   });
   return { snapshot, restore, copy };
+}
+
+/** Full (mark-compact) collections a process of the stack has run so far, from its /metrics (prom-client's GC histogram). */
+async function fullCollections(island: IslandStack, name: string): Promise<number> {
+  const port = island.metricsPort(name);
+  if (port === undefined) return NaN;
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('island_process_nodejs_gc_duration_seconds_count{') && l.includes('kind="major"'));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
 }

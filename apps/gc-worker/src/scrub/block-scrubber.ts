@@ -58,7 +58,7 @@ export class BlockScrubber {
     this.metrics.counter('island_scrub_bytes_read_total', 'Bytes of blocks read from Swift by scrubs and deep fsck', ['region']).inc({ region }, bytes);
     this.metrics.counter('island_scrub_blocks_checked_total', 'Blocks read and authenticated by scrubs and deep fsck', ['region']).inc({ region });
     try {
-      await store.getBlock(block.hash, keys);
+      await store.checkBlock(block.hash, keys);
       return { problem: undefined };
     } catch (error) {
       if (error instanceof SwiftNotFoundError) return { problem: 'missing', detail: 'the object is not in Swift' };

@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { ProjectKeys, ProjectKeyService, RecentBlocks, RegionStores, SwiftBlockStore } from '@island/blockstore';
+import { blockBuffers, ProjectKeys, ProjectKeyService, RecentBlocks, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { IslandConfig } from '@island/config';
 import { OperationProgress, VolumeRestore, VolumeRestored, VolumeRestoreJob } from '@island/contracts';
 import { isPermanentFailure, MessageContext, MessagePublisher, OnMessage } from '@island/messaging';
@@ -13,6 +13,7 @@ import { RestoreCheckpoints } from '../restore/restore-checkpoints';
 import { restoreIdentity } from '../restore/restore-record';
 import { assertRoomFor } from '../restore/free-space';
 import { RestoreWriter } from '../restore/restore-writer';
+import { LentBlocks } from '../restore/lent-blocks';
 
 import { RestorePlan } from '../restore/restore-plan';
 
@@ -94,11 +95,12 @@ export class RestoreJobs {
         throw error;
       });
       const checkpoints = new RestoreCheckpoints(image, partial.record, identity, written);
-      const writer = new RestoreWriter(image, header.blockSize, AHEAD, checkpoints);
+      const lent = new LentBlocks(blockBuffers);
+      const writer = new RestoreWriter(image, header.blockSize, AHEAD, checkpoints, (data) => lent.release(data));
       const plan = new RestorePlan(manifest, written);
       const entriesBefore = written.count;
       try {
-        await this.fetchInto(writer, store, keys, plan, (done) =>
+        await this.fetchInto(writer, lent, store, keys, plan, (done) =>
           this.publisher.publish(OperationProgress, {
             operationId: job.operationId,
             resourceId: job.volumeId,
@@ -129,17 +131,19 @@ export class RestoreJobs {
    * most AHEAD queued blocks (plus the batch being written), so memory stays bounded — by neither the volume's size nor
    * its number of distinct blocks — while the network never waits for the disk. A block repeated within the last
    * RECENT distinct blocks is fetched once. Every fetcher has stopped when this returns or throws, so none hands the
-   * writer a block afterwards.
+   * writer a block afterwards. Blocks arrive in memory lent from blockBuffers; `lent` gives each back once neither
+   * the recent blocks nor a queued write hold it.
    */
   private async fetchInto(
     writer: RestoreWriter,
+    lent: LentBlocks,
     store: SwiftBlockStore,
     keys: ProjectKeys | undefined,
     plan: RestorePlan,
     progress: (done: number) => Promise<void>,
   ): Promise<void> {
     const restored = this.blocksRestored();
-    const recent = new RecentBlocks(RECENT);
+    const recent = new RecentBlocks(RECENT, (block) => lent.release(block));
     const entries = plan.toFetch();
     let stopped = false;
     let lastProgress = Date.now();
@@ -150,10 +154,12 @@ export class RestoreJobs {
           if (next.done) return;
           const { ordinal, index, hash } = next.value;
           const data = await recent.get(hash, async () => {
-            const fetched = await store.getBlock(hash, keys);
+            const fetched = await store.getBlock(hash, keys, { lent: true });
+            lent.hold(fetched); // the recent blocks' hold
             restored.inc({ how: 'fetched' });
             return fetched;
           });
+          lent.hold(data); // this write's, taken before the recent blocks can let go of it (RecentBlocks.drop)
           await writer.add(ordinal, [index], data);
           if (Date.now() - lastProgress >= PROGRESS_MS) {
             lastProgress = Date.now();
@@ -166,6 +172,7 @@ export class RestoreJobs {
       }
     };
     const results = await Promise.allSettled(Array.from({ length: GET_CONCURRENCY }, fetcher));
+    recent.clear();
     await entries.return(undefined);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;

@@ -139,10 +139,11 @@ export class UploadJobs {
 
   /** Seals and PUTs one block (write-once); returns the size of the object Swift holds for it. */
   private async put(part: PartUpload, data: Buffer, name: Buffer): Promise<number> {
-    const encoded = this.encoders.with((encoder) => encoder.encodeSealed(data, part.keys, objectNames.block, name));
+    const encoded = this.encoders.with((encoder) => encoder.encodeSealed(data, part.keys, objectNames.block, name, blockBuffers));
     blockBuffers.giveBack(data); // what is sent is the sealed copy
     const outcome = await part.store.putBlock(encoded);
     if (outcome === 'stored') {
+      encoded.release(); // Swift read every byte to check the MD5: none is still being sent (else: left to the collector)
       part.totals.bytesUploaded += encoded.size;
       part.totals.bytesStored += encoded.size;
       part.totals.blocksUploaded += 1;

@@ -38,6 +38,8 @@ export class RestoreWriter {
      */
     private readonly maxQueued: number,
     private readonly progress?: WriterProgress,
+    /** Told after each queued entry is written: the writer no longer holds its bytes. */
+    private readonly entryDone?: (data: Buffer) => void,
   ) {}
 
   /** Queues block `ordinal`'s bytes for each of its indexes; resolves once the queue has room again. */
@@ -72,6 +74,7 @@ export class RestoreWriter {
           await this.image.write(index * this.blockSize, data);
           this.bytesWritten += data.length;
           this.entriesWritten += 1;
+          this.entryDone?.(data);
           this.entryWritten(ordinal);
         }
         await this.progress?.checkpointIfDue();

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { BlockCodec, BlockDecoder, BlockEncoder } from '../block-codec';
+import { BlockBuffers } from '../block-buffers';
 import { CorruptObjectError } from '../blockstore-errors';
 import { KeyUnwrapError, kekId, rewrapProjectKey, unwrapProjectKey, wrapProjectKey } from './key-wrapping';
 import { ProjectKeys } from './project-keys';
@@ -96,6 +97,27 @@ describe('sealed block objects', () => {
     expect(encoder.encodeSealed(compressible, keys, objectName).codec).toBe(BlockCodec.Zstd);
     const plain = encoder.encode(random);
     expect(decoder.decode(plain.object, plain.hash, objectName(plain.hash)).equals(random)).toBe(true);
+  });
+
+  it('seal into and open into memory lent from a pool, which goes back to it for the next block', () => {
+    const encoder = new BlockEncoder();
+    const decoder = new BlockDecoder();
+    const buffers = new BlockBuffers();
+    for (const raw of [compressible, random]) {
+      const sealed = encoder.encodeSealed(raw, keys, objectName, undefined, buffers);
+      const plainSealed = encoder.encodeSealed(raw, keys, objectName);
+      expect(sealed.size).toBe(plainSealed.size);
+      const opened = decoder.decode(sealed.object, sealed.hash, objectName(sealed.hash), keys, buffers);
+      expect(opened.equals(raw)).toBe(true);
+      const held = buffers.heldBytes;
+      sealed.release();
+      buffers.giveBack(opened);
+      expect(buffers.heldBytes).toBeGreaterThan(held);
+      // the next block of the same size is opened into memory given back, not new memory
+      const again = decoder.decode(sealed.object, sealed.hash, objectName(sealed.hash), keys, buffers);
+      expect(again.buffer).toBe(opened.buffer);
+      expect(again.equals(raw)).toBe(true);
+    }
   });
 
   it('refuse another project, a missing key and a swapped name with the object named, writing nothing', () => {

@@ -28,8 +28,15 @@ export function sealObject(key: Buffer, magic: Buffer, objectName: string, conte
   return Buffer.concat(sealObjectPieces(key, magic, objectName, content));
 }
 
-/** The sealed object as header, ciphertext and tag, to be sent one after the other without joining a copy of them. */
-export function sealObjectPieces(key: Buffer, magic: Buffer, objectName: string, content: SealedContent): Buffer[] {
+/** A copy of the bytes in memory the caller owns and gives back later (e.g. BlockBuffers' `copyOf`). */
+export type LentCopy = (bytes: Buffer) => Buffer;
+
+/**
+ * The sealed object as header, ciphertext and tag, to be sent one after the other without joining a copy of them.
+ * With `lend`, the ciphertext is copied into memory it lends (the cipher's own output dies at once, so it never
+ * outlives a young-generation collection; the lent copy is reused once the caller gives it back).
+ */
+export function sealObjectPieces(key: Buffer, magic: Buffer, objectName: string, content: SealedContent, lend?: LentCopy): Buffer[] {
   const header = Buffer.alloc(SEALED_HEADER_BYTES);
   magic.copy(header, 0, 0, 4);
   header[4] = content.version ?? SEALED_VERSION;
@@ -37,13 +44,14 @@ export function sealObjectPieces(key: Buffer, magic: Buffer, objectName: string,
   header.writeUInt32BE(content.plainLength, 8);
   randomBytes(12).copy(header, 12);
   const cipher = createCipheriv('aes-256-gcm', key, header.subarray(12, 24)).setAAD(associatedData(header, objectName));
-  const ciphertext = cipher.update(content.payload);
+  const update = cipher.update(content.payload);
+  const ciphertext = lend ? lend(update) : update;
   const tail = cipher.final(); // empty for GCM
   return tail.length > 0 ? [header, ciphertext, tail, cipher.getAuthTag()] : [header, ciphertext, cipher.getAuthTag()];
 }
 
 /** Opens a sealed object; throws CorruptObjectError (permanent) naming the object unless it authenticates. */
-export function openSealedObject(key: Buffer, magic: Buffer, objectName: string, object: Buffer, version = SEALED_VERSION): SealedContent {
+export function openSealedObject(key: Buffer, magic: Buffer, objectName: string, object: Buffer, version = SEALED_VERSION, lend?: LentCopy): SealedContent {
   if (object.length < SEALED_HEADER_BYTES + TAG_BYTES) throw new CorruptObjectError(objectName, `${object.length} bytes: too short for a sealed object`);
   if (!object.subarray(0, 4).equals(magic)) throw new CorruptObjectError(objectName, 'not an island object of this kind (bad magic)');
   if (object[4] !== version) throw new CorruptObjectError(objectName, `format version ${object[4]} is not ${version}`);
@@ -52,7 +60,8 @@ export function openSealedObject(key: Buffer, magic: Buffer, objectName: string,
   decipher.setAuthTag(object.subarray(object.length - TAG_BYTES));
   let payload: Buffer;
   try {
-    const opened = decipher.update(object.subarray(SEALED_HEADER_BYTES, object.length - TAG_BYTES));
+    const update = decipher.update(object.subarray(SEALED_HEADER_BYTES, object.length - TAG_BYTES));
+    const opened = lend ? lend(update) : update;
     const tail = decipher.final(); // empty for GCM: no second 1 MiB buffer and copy per block
     payload = tail.length > 0 ? Buffer.concat([opened, tail]) : opened;
   } catch {

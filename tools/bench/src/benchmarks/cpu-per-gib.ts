@@ -66,7 +66,7 @@ export const cpuPerGib: Benchmark = {
         .join(', ')}`;
     const threads = (name: string, usage: StepUsage) => {
       const t = usage.busiest.threads;
-      return `${name}, ${usage.busiest.name}: main thread ${t.mainUser.toFixed(2)} user + ${t.mainSystem.toFixed(2)} system, other threads ${t.otherUser.toFixed(2)} + ${t.otherSystem.toFixed(2)}`;
+      return `${name}, ${usage.busiest.name}: main thread ${t.mainUser.toFixed(2)} user + ${t.mainSystem.toFixed(2)} system, other threads ${t.otherUser.toFixed(2)} + ${t.otherSystem.toFixed(2)}, ${usage.busiest.fullCollections} mark-compacts`;
     };
     return {
       rows: [
@@ -85,7 +85,7 @@ export const cpuPerGib: Benchmark = {
       notes: [
         `island's processes (API, agents, workers, GC) from /proc, user + system, per GiB: ${split('snapshot', used.snapshot)}; ${split('restore', used.restore)}; ${split('copy', copy)}.`,
         `Floors, in the bench's own process on one core, ${SAMPLE_BLOCKS} distinct random 1 MiB blocks cycled to 1 GiB, medians of ${FLOOR_ROUNDS} rounds (CPU s/GiB): HMAC-SHA256 ${f.hmac.toFixed(2)}, MD5 ${f.md5.toFixed(2)}, AES-256-GCM seal ${f.seal.toFixed(2)}, open ${f.open.toFixed(2)}. A snapshot names each block (HMAC), seals it and sends it with its MD5 (Swift checks it); a restore authenticates, opens and checks each block's name (block GETs skip the MD5: the tag and the name check them); a copy moves sealed objects unopened, with the MD5 Swift gave (the target Swift checks it).`,
-        `How the busiest process's threads shared its CPU (s/GiB; the other threads are libuv's pool — image reads and writes, fdatasync — and V8's concurrent collector): ${threads('snapshot', used.snapshot)}; ${threads('restore', used.restore)}; ${threads('copy', copy)}.`,
+        `How the busiest process's threads shared its CPU (s/GiB; the other threads are libuv's pool — image reads and writes, fdatasync — and V8's concurrent collector, whose work is mostly the process's full collections): ${threads('snapshot', used.snapshot)}; ${threads('restore', used.restore)}; ${threads('copy', copy)}.`,
         `What moving the bytes costs by itself: curl (8 processes on keep-alive connections, as the throughput baselines) GETs the same ${curl.objects} block objects from RegionOne into /dev/null and (read from files in /dev/shm) PUTs them to RegionTwo, using ${curlGet.toFixed(2)} CPU-s per GiB for the GETs and ${curlPut.toFixed(2)} for the PUTs (user + system of the curl processes, from bash's \`times\`; most of it the kernel's socket copies), ${(curlGet + curlPut).toFixed(2)} for the copy: more than the copy's goal allows island in all (1.2 × MD5 = ${(1.2 * floors.copy).toFixed(2)}), which counts only the checksum. The last row compares island's copy with that transfer cost instead.`,
         `Writing the restored image: 1 GiB written to a new file on the same disk in 1 MiB writes and fdatasync'd cost ${diskWrite.toFixed(2)} CPU-s in the bench's own process in the same run (median of ${FLOOR_ROUNDS}; kernel time, from 0.25 to 3 s between runs on this VM). A restore pays it beyond its floor; the goal's floor leaves it out.`,
         'The stack has one snapshot worker per region and shares the 2 cores with both Swifts, PostgreSQL and RabbitMQ: CPU time grows under that contention (a hash costs about twice its idle-core time here, docs/performance.md), so the floors, taken on an idle core, are a lower bound the ratios are judged against.',

@@ -1,0 +1,33 @@
+import { BlockBuffers } from '@island/blockstore';
+import { LentBlocks } from './lent-blocks';
+
+const MIB = 1024 * 1024;
+
+describe('the blocks a restore holds in lent memory', () => {
+  it('gives a block back to its pool only when its last holder lets go', () => {
+    const buffers = new BlockBuffers();
+    const lent = new LentBlocks(buffers);
+    const block = buffers.take(MIB);
+    lent.hold(block); // the recent blocks
+    lent.hold(block); // a queued write
+    lent.hold(block); // a second write of the same block at another index
+    lent.release(block);
+    lent.release(block);
+    expect(buffers.heldBytes).toBe(0);
+    expect(lent.held).toBe(1);
+    lent.release(block);
+    expect(buffers.heldBytes).toBe(MIB);
+    expect(lent.held).toBe(0);
+  });
+
+  it('ignores a block nobody holds, so memory is never given back twice', () => {
+    const buffers = new BlockBuffers();
+    const lent = new LentBlocks(buffers);
+    const block = buffers.take(MIB);
+    lent.hold(block);
+    lent.release(block);
+    buffers.take(MIB); // lent out again to someone else
+    lent.release(block);
+    expect(buffers.heldBytes).toBe(0);
+  });
+});

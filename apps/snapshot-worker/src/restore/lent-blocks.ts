@@ -1,0 +1,33 @@
+import { BlockBuffers } from '@island/blockstore';
+
+/**
+ * Who holds each block a restore fetched into lent memory — the recent-blocks cache, each write queued — so that the
+ * memory goes back to its pool when the last holder lets go and the next GET reuses it instead of new memory
+ * (block memory kept for a while and then dropped is what drives full collections: docs/performance.md).
+ */
+export class LentBlocks {
+  private readonly holders = new Map<Buffer, number>();
+
+  constructor(private readonly buffers: BlockBuffers) {}
+
+  hold(block: Buffer): void {
+    this.holders.set(block, (this.holders.get(block) ?? 0) + 1);
+  }
+
+  /** One holder lets go; the last one gives the memory back. A block nobody holds is ignored. */
+  release(block: Buffer): void {
+    const left = this.holders.get(block);
+    if (left === undefined) return;
+    if (left > 1) {
+      this.holders.set(block, left - 1);
+    } else {
+      this.holders.delete(block);
+      this.buffers.giveBack(block);
+    }
+  }
+
+  /** Blocks some holder still has (none once a restore's fetchers and writer are done). */
+  get held(): number {
+    return this.holders.size;
+  }
+}
