@@ -1,4 +1,4 @@
-import { IslandStack, pollUntil } from '@island/stack';
+import { IslandStack, PollOptions, pollUntil } from '@island/stack';
 
 type Json = Record<string, unknown>;
 
@@ -18,8 +18,8 @@ export function median(values: number[]): number {
 }
 
 /** Attaches a volume on the stack's host and waits until it is in use (a restore, when it has content); its image path. */
-export async function attachAndWait(island: IslandStack, volumeId: string): Promise<string> {
+export async function attachAndWait(island: IslandStack, volumeId: string, poll: PollOptions<Json> = {}): Promise<string> {
   await island.request('POST', `/v1/volumes/${volumeId}/attach`, { host: island.host });
-  const volume = await pollUntil<Json>(island, `/v1/volumes/${volumeId}`, (v) => v.status === 'in-use', { timeoutMs: 600_000 });
+  const volume = await pollUntil<Json>(island, `/v1/volumes/${volumeId}`, (v) => v.status === 'in-use', { timeoutMs: 600_000, ...poll });
   return (volume.connection as { path: string }).path;
 }
