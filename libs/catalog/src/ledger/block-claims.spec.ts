@@ -79,6 +79,23 @@ describe('block claims', () => {
     expect(await claimsOf(snapshotId)).toEqual(hex([a, b]));
   });
 
+  it('is planned once per session: a second claim on the same connection runs the statement the first one prepared', async () => {
+    const region = await fixture.newRegion();
+    const [first, second] = [await fixture.uploadingSnapshot(region), await fixture.uploadingSnapshot(region)];
+    const prepared = (m: EntityManager) =>
+      sqlRows<{ name: string; calls: number }>(m, `SELECT name, (generic_plans + custom_plans)::int AS calls FROM pg_prepared_statements`);
+    const [afterFirst, afterSecond] = await fixture.tx(async (m) => {
+      await claimBlocks(m, first, region, [{ hash: hashOf('prepared a'), size: 1 }]);
+      const one = await prepared(m);
+      await claimBlocks(m, second, region, [{ hash: hashOf('prepared b'), size: 1 }]);
+      return [one, await prepared(m)];
+    });
+    expect(afterFirst.map((p) => p.name)).toEqual(['island_claim_blocks_v1']);
+    expect(afterSecond).toEqual([{ name: 'island_claim_blocks_v1', calls: afterFirst[0].calls + 1 }]);
+    expect(await claimsOf(first)).toEqual(hex([hashOf('prepared a')]));
+    expect(await claimsOf(second)).toEqual(hex([hashOf('prepared b')]));
+  });
+
   it('raises an existing block’s claim count once per snapshot and tells a present block from one to upload', async () => {
     const region = await fixture.newRegion();
     const [present, uploading] = [hashOf('present'), hashOf('uploading')];

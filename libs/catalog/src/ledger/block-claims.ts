@@ -1,7 +1,7 @@
 import { EntityManager } from 'typeorm';
 import { applyBlockDeltas, BlockDeltas } from './block-references';
 import { BlocksBeingDeletedError, SnapshotNotUploadingError } from './ledger-errors';
-import { sqlRows } from './sql-rows';
+import { preparedRows, sqlRows } from './sql-rows';
 
 export interface ClaimRequest {
   hash: Buffer;
@@ -58,7 +58,12 @@ interface ClaimOutcome {
 }
 
 async function claimOnce(m: EntityManager, snapshotId: string, region: string, blocks: ClaimRequest[]): Promise<ClaimOutcome> {
-  const [outcome] = await sqlRows<ClaimOutcome>(m, CLAIM, [snapshotId, region, blocks.map((b) => b.hash), blocks.map((b) => b.size)]);
+  const [outcome] = await preparedRows<ClaimOutcome>(m, 'island_claim_blocks_v1', CLAIM, [
+    snapshotId,
+    region,
+    blocks.map((b) => b.hash),
+    blocks.map((b) => b.size),
+  ]);
   if (outcome.status !== 'uploading') throw new SnapshotNotUploadingError(snapshotId, outcome.status ?? undefined);
   if (outcome.deleting > 0) throw new BlocksBeingDeletedError(region, outcome.deleting);
   return outcome;
