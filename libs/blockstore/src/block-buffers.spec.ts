@@ -33,14 +33,27 @@ describe('BlockBuffers', () => {
     expect(a.buffer).not.toBe(b.buffer);
   });
 
-  it('ignores views into other memory, small bodies and memory beyond its limit', () => {
+  it('ignores memory it did not lend, views of what it lent, small bodies and memory beyond its limit', () => {
     const buffers = new BlockBuffers(2 * MIB);
-    const whole = Buffer.allocUnsafe(2 * MIB);
-    buffers.giveBack(whole.subarray(0, MIB)); // a view: the rest of its memory may still be in use
-    buffers.giveBack(Buffer.allocUnsafe(1024));
+    buffers.giveBack(Buffer.allocUnsafe(MIB)); // not lent here
+    const lent = buffers.take(2 * MIB);
+    buffers.giveBack(lent.subarray(0, MIB)); // a view: the rest of its memory may still be in use
+    buffers.giveBack(buffers.take(1024));
     expect(buffers.heldBytes).toBe(0);
-    for (let i = 0; i < 3; i++) buffers.giveBack(Buffer.allocUnsafe(MIB));
+    const bodies = [buffers.take(MIB), buffers.take(MIB), buffers.take(MIB)];
+    for (const body of bodies) buffers.giveBack(body);
     expect(buffers.heldBytes).toBe(2 * MIB);
+  });
+
+  it('ignores a body given back again after its memory went out as another, so its new owner keeps it alone', () => {
+    const buffers = new BlockBuffers();
+    const first = buffers.take(MIB);
+    buffers.giveBack(first);
+    const second = buffers.take(MIB);
+    expect(second.buffer).toBe(first.buffer);
+    buffers.giveBack(first); // a stale owner: ignored
+    expect(buffers.heldBytes).toBe(0);
+    expect(buffers.take(MIB).buffer).not.toBe(second.buffer);
   });
 
   it('lends odd lengths from size classes, so bodies of many lengths reuse memory instead of filling the pool', () => {

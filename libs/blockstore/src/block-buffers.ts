@@ -10,6 +10,8 @@ export class BlockBuffers {
   /** Free memory by size class: lengths are rounded up to a multiple of CLASS_BYTES, so odd lengths share memory. */
   private readonly free = new Map<number, ArrayBuffer[]>();
   private freeBytes = 0;
+  /** Memory lent out and not yet given back, with the Buffer it went out as: only that Buffer brings it back, once. */
+  private readonly lent = new WeakMap<ArrayBuffer, Buffer>();
 
   /**
    * @param maxFreeBytes memory kept for reuse at most; what is given back beyond it is left to the collector.
@@ -24,10 +26,12 @@ export class BlockBuffers {
   take(length: number): Buffer {
     if (length < this.minBytes) return Buffer.allocUnsafe(length);
     const size = sizeClass(length);
-    const memory = this.free.get(size)?.pop();
-    if (!memory) return Buffer.allocUnsafeSlow(size).subarray(0, length);
-    this.freeBytes -= size;
-    return Buffer.from(memory, 0, length);
+    let memory = this.free.get(size)?.pop();
+    if (memory) this.freeBytes -= size;
+    else memory = Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer;
+    const body = Buffer.from(memory, 0, length);
+    this.lent.set(memory, body);
+    return body;
   }
 
   /**
@@ -41,16 +45,17 @@ export class BlockBuffers {
   }
 
   /**
-   * Gives a body back for reuse. Only whole bodies from `take` (a Buffer at the start of memory of its size class that
-   * nothing else uses) are kept; a view into other memory is ignored, and so is memory given back twice.
+   * Gives a body back for reuse: only the very Buffer `take` or `copyOf` returned, once, by its owner, who keeps no
+   * view of it in use. Anything else is ignored: memory not lent here, a view of it, or a body given back again
+   * (even after its memory went out again as another Buffer, whose owner it now is).
    */
   giveBack(body: Buffer): void {
     const memory = body.buffer;
-    if (!(memory instanceof ArrayBuffer) || body.byteOffset !== 0 || body.byteLength < this.minBytes) return;
+    if (!(memory instanceof ArrayBuffer) || this.lent.get(memory) !== body) return;
+    this.lent.delete(memory);
     const size = memory.byteLength;
-    if (size !== sizeClass(body.byteLength) || this.freeBytes + size > this.maxFreeBytes) return;
+    if (this.freeBytes + size > this.maxFreeBytes) return;
     const list = this.free.get(size) ?? [];
-    if (list.includes(memory)) return;
     list.push(memory);
     this.free.set(size, list);
     this.freeBytes += size;

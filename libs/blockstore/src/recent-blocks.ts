@@ -10,7 +10,10 @@ export class RecentBlocks {
   constructor(
     private readonly capacity: number,
     private readonly forget?: (block: Buffer) => void,
-  ) {}
+  ) {
+    // with none kept, `get` would drop the block it returns before its caller could take a hold on it
+    if (!(capacity >= 1)) throw new RangeError(`recent blocks kept: ${capacity}; at least 1`);
+  }
 
   /** The block's bytes: the fetch already made or in flight for the same name, or `fetch()`. */
   get(hash: Buffer, fetch: () => Promise<Buffer>): Promise<Buffer> {

@@ -30,9 +30,10 @@ export async function measureOneGiB(
 ): Promise<{ snapshot: StepUsage; restore: StepUsage; copy?: StepUsage }> {
   const pids = Object.fromEntries(processes.map((name) => [name, island.pid(name)]));
   const measure = async (what: string, step: () => Promise<unknown>): Promise<StepUsage> => {
+    // scraped before the CPU baseline: the processes' CPU answering it is not the step's
+    const collectionsBefore = Object.fromEntries(await Promise.all(processes.map(async (name) => [name, await fullCollections(island, name)] as const)));
     const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processCpuSeconds(pid)]));
     const threadsBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processThreadCpu(pid)]));
-    const collectionsBefore = Object.fromEntries(await Promise.all(processes.map(async (name) => [name, await fullCollections(island, name)] as const)));
     const started = performance.now();
     await step();
     const seconds = (performance.now() - started) / 1000;
