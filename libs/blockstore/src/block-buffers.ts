@@ -1,9 +1,10 @@
 /**
- * Reusable memory for block-sized bodies (a block read from an image, a block object arriving from Swift).
+ * Reusable memory for block-sized bodies (a block read from an image, a block object arriving from Swift, a sealed
+ * block's ciphertext until Swift has it, an opened block until the restore wrote it).
  *
- * Every 1 MiB Buffer is memory outside V8's heap; V8 answers each ~64 MiB of such memory allocated with a full
- * collection, which cost a worker ~1.8 CPU-s per GiB restored (docs/performance.md). Bodies handed back here are
- * lent out again instead. A body is given back only by the code that took it, once nothing reads it any more;
+ * Every 1 MiB Buffer is memory outside V8's heap; V8 answers each ~64 MiB of such memory that outlives a scavenge with
+ * a full collection, which cost a worker ~1.8 CPU-s per GiB restored (docs/performance.md, "Block memory that lives a
+ * while"). Bodies handed back here are lent out again instead. A body is given back only by the code that took it, once nothing reads it any more;
  * one that is never given back (an error path) is simply collected.
  */
 export class BlockBuffers {
