@@ -128,18 +128,6 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   const workerPorts = rest.slice(0, workers);
   const gcPorts = rest.slice(workers, workers + gcWorkers);
   const [agentTwoPort, workerTwoPort] = rest.slice(workers + gcWorkers);
-  const metricsPorts = new Map<string, number>([
-    ['api', apiPort],
-    ['agent', agentPort],
-    ...workerPorts.map((p, w): [string, number] => [`worker-${w + 1}`, p]),
-    ...gcPorts.map((p, g): [string, number] => [gcProcessName(g), p]),
-    ...(options.twoRegions
-      ? ([
-          ['agent-two', agentTwoPort],
-          ['worker-two', workerTwoPort],
-        ] as [string, number][])
-      : []),
-  ]);
   const container = options.container ?? `island-e2e-${id}`;
   // the KEK of this stack's projects' keys (made by the first process that needs it; tests may use another manager)
   const kekFile = join(mkdtempSync(join(tmpdir(), `island-e2e-${id}-keys-`)), 'kek');
@@ -181,12 +169,14 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   const children: ChildProcess[] = [];
   const byName = new Map<string, ChildProcess>();
   const started = new Map<string, { script: string; extra: Record<string, string> }>();
+  /** Where each process serves health, readiness and /metrics, by name. */
+  const portOf = new Map<string, number>();
   const proxyLogStart = new Map(LOCAL_REGIONS.map((r) => [r.name, fileSize(proxyLogPath(r.name))]));
   const logs: string[] = [];
   const logFile = process.env.ISLAND_STACK_LOG_FILE;
   const catalogAt = (address?: string): Record<string, string> =>
     address ? { ISLAND_DATABASE_URL: env.ISLAND_DATABASE_URL.replace(/@[^/]+\//, `@${address}/`) } : {};
-  const start = (name: string, script: string, extra: Record<string, string> = {}) => {
+  const start = (name: string, script: string, port: number, extra: Record<string, string> = {}) => {
     // ISLAND_STACK_NODE_ARGS: extra node flags for the stack's processes (e.g. --cpu-prof to profile them)
     const nodeArgs = (process.env.ISLAND_STACK_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const processEnv = { ...env, ...catalogAt(options.catalogAddress), ...extra, ...options.processEnv?.[name] };
@@ -205,21 +195,22 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     children.push(child);
     byName.set(name, child);
     started.set(name, { script, extra });
+    portOf.set(name, port);
   };
   const apiCatalog = catalogAt(options.apiCatalogAddress);
-  start('api', 'apps/api/dist/main.js', apiCatalog);
-  start('agent', 'apps/node-agent/dist/main.js', { ISLAND_AGENT_PORT: String(agentPort) });
-  workerPorts.forEach((p, w) => start(`worker-${w + 1}`, 'apps/snapshot-worker/dist/main.js', { ISLAND_WORKER_PORT: String(p) }));
-  gcPorts.forEach((p, g) => start(gcProcessName(g), 'apps/gc-worker/dist/main.js', { ISLAND_GC_PORT: String(p) }));
+  start('api', 'apps/api/dist/main.js', apiPort, apiCatalog);
+  start('agent', 'apps/node-agent/dist/main.js', agentPort, { ISLAND_AGENT_PORT: String(agentPort) });
+  workerPorts.forEach((p, w) => start(`worker-${w + 1}`, 'apps/snapshot-worker/dist/main.js', p, { ISLAND_WORKER_PORT: String(p) }));
+  gcPorts.forEach((p, g) => start(g === 0 ? 'gc' : `gc-${g + 1}`, 'apps/gc-worker/dist/main.js', p, { ISLAND_GC_PORT: String(p) }));
   if (options.twoRegions) {
     const two = { ISLAND_REGION: 'RegionTwo', ISLAND_HOST: hosts[1].name, ISLAND_DATA_DIR: hosts[1].dataDir };
-    start('agent-two', 'apps/node-agent/dist/main.js', { ...two, ISLAND_AGENT_PORT: String(agentTwoPort) });
-    start('worker-two', 'apps/snapshot-worker/dist/main.js', { ...two, ISLAND_WORKER_PORT: String(workerTwoPort) });
+    start('agent-two', 'apps/node-agent/dist/main.js', agentTwoPort, { ...two, ISLAND_AGENT_PORT: String(agentTwoPort) });
+    start('worker-two', 'apps/snapshot-worker/dist/main.js', workerTwoPort, { ...two, ISLAND_WORKER_PORT: String(workerTwoPort) });
   }
   const api = `http://127.0.0.1:${apiPort}`;
   const ready = async (p: number) => (await fetch(`http://127.0.0.1:${p}/readyz`).catch(() => undefined))?.ok === true;
   for (let i = 0; i < 200; i++) {
-    const states = await Promise.all([apiPort, agentPort, ...workerPorts, ...gcPorts, ...(options.twoRegions ? [agentTwoPort, workerTwoPort] : [])].map(ready));
+    const states = await Promise.all([...portOf.values()].map(ready));
     if (states.every(Boolean)) break;
     if (i === 199) throw new Error(`island did not become ready:\n${logs.join('')}`);
     await new Promise((r) => setTimeout(r, 150));
@@ -270,7 +261,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     databaseUrl: env.ISLAND_DATABASE_URL,
     rpc: { url: AMQP.replace(/^amqp:/, 'rabbit:'), exchange: 'openstack', topic: env.ISLAND_RPC_TOPIC, server: host },
     ports: { api: apiPort, agent: agentPort, gc: gcPorts[0], gcReplicas: gcPorts, workers: workerPorts },
-    metricsPort: (name) => metricsPorts.get(name),
+    metricsPort: (name) => portOf.get(name),
     host,
     dataDir,
     kekFile,
@@ -320,9 +311,9 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
     },
     async revive(name: string) {
       const how = started.get(name);
-      if (!how) throw new Error(`no process ${name} in this stack`);
-      const port = name === 'api' ? apiPort : Number(how.extra.ISLAND_WORKER_PORT ?? how.extra.ISLAND_AGENT_PORT ?? how.extra.ISLAND_GC_PORT);
-      start(name, how.script, how.extra);
+      const port = portOf.get(name);
+      if (!how || port === undefined) throw new Error(`no process ${name} in this stack`);
+      start(name, how.script, port, how.extra);
       for (let i = 0; i < 200 && !(await ready(port)); i++) await new Promise((r) => setTimeout(r, 150));
     },
     swiftProxyLog(region: string) {
@@ -470,9 +461,4 @@ async function readProjectKeys(databaseUrl: string, kekFile: string, projectId: 
   } finally {
     await db.end();
   }
-}
-
-/** The stack's name for its GC worker number `g` (from 0): gc, gc-2, gc-3, … */
-function gcProcessName(g: number): string {
-  return g === 0 ? 'gc' : `gc-${g + 1}`;
 }
