@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Qcow2Image } from '@island/qcow2';
 import { IslandStack, pollUntil } from '@island/stack';
 import { GIB, MIB, processCpuSeconds, processThreadCpu, ThreadCpu, threadCpuSince } from './cpu';
+import { counterTotal } from './control-plane/island-metrics';
 import { attachAndWait } from './stack-timing';
 
 type Json = Record<string, unknown>;
@@ -73,8 +74,5 @@ export async function measureOneGiB(
 /** Full (mark-compact) collections a process of the stack has run so far, from its /metrics (prom-client's GC histogram). */
 async function fullCollections(island: IslandStack, name: string): Promise<number> {
   const port = island.metricsPort(name);
-  if (port === undefined) return NaN;
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('island_process_nodejs_gc_duration_seconds_count{') && l.includes('kind="major"'));
-  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+  return port === undefined ? NaN : counterTotal([port], 'island_process_nodejs_gc_duration_seconds_count', 'kind="major"');
 }
