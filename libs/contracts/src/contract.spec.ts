@@ -47,8 +47,19 @@ describe('contracts', () => {
 
 describe('the contract registry', () => {
   // imported here so the registry's own duplicate check runs in this test too
-  const { CONTRACTS, contractKey, contractsConsumedBy, SnapshotUploadPart, SnapshotDiffed, failureReport, ImageGrow, OperationFailed, PointsInTimeRelease } =
-    jest.requireActual('./index') as typeof import('./index');
+  const {
+    CONTRACTS,
+    contractKey,
+    contractsConsumedBy,
+    SnapshotUploadPart,
+    SnapshotDiffed,
+    SnapshotPartUploaded,
+    MAX_PART_BLOCKS,
+    failureReport,
+    ImageGrow,
+    OperationFailed,
+    PointsInTimeRelease,
+  } = jest.requireActual('./index') as typeof import('./index');
 
   it('routes every job to its consumer scope and every event to the API', () => {
     for (const c of CONTRACTS) {
@@ -79,6 +90,49 @@ describe('the contract registry', () => {
     expect(() =>
       parsePayload(SnapshotDiffed, { host: 'h1', snapshotId: '6f1c1c5e-8d0a-4b7e-9a51-0d6b1c2f3a4b', changed: [{ start: -1, count: 0 }], bytesChanged: 1 }),
     ).toThrow(/changed\.0\.start.*changed\.0\.count|changed\.0\.count.*changed\.0\.start/s);
+  });
+
+  it("takes a part's blocks as they are reported and names the first block that is not one", () => {
+    const report = (blocks: unknown) => ({
+      host: 'h1',
+      snapshotId: '6f1c1c5e-8d0a-4b7e-9a51-0d6b1c2f3a4b',
+      partIndex: 0,
+      blocks,
+      bytesRead: 0,
+      bytesUploaded: 0,
+      bytesStored: 0,
+      blocksUploaded: 0,
+      blocksReused: 0,
+    });
+    const hash = 'ab'.repeat(32);
+    expect(
+      parsePayload(
+        SnapshotPartUploaded,
+        report([
+          { index: 3, hash },
+          { index: 4, hash: null },
+        ]),
+      ).blocks,
+    ).toEqual([
+      { index: 3, hash },
+      { index: 4, hash: null },
+    ]);
+    const refused = (blocks: unknown) => () => parsePayload(SnapshotPartUploaded, report(blocks));
+    expect(
+      refused([
+        { index: 3, hash },
+        { index: 4, hash: 'AB'.repeat(32) },
+      ]),
+    ).toThrow('blocks: blocks[1].hash must be a SHA-256 in hex or null');
+    expect(refused([{ index: 3 }])).toThrow('blocks[0].hash must be a SHA-256 in hex or null');
+    expect(refused([{ index: -1, hash }])).toThrow('blocks[0].index must be a non-negative integer');
+    expect(refused([{ index: 1.5, hash }])).toThrow('blocks[0].index must be a non-negative integer');
+    expect(refused([{ index: 1, hash, size: 4 }])).toThrow('blocks[0].size should not exist');
+    expect(refused([null])).toThrow('blocks[0] must be an object');
+    expect(refused({ index: 1, hash })).toThrow('blocks must be an array');
+    expect(refused(Array.from({ length: MAX_PART_BLOCKS + 1 }, (_, index) => ({ index, hash })))).toThrow(
+      `blocks must hold at most ${MAX_PART_BLOCKS} blocks, not ${MAX_PART_BLOCKS + 1}`,
+    );
   });
 
   it('declares for every job what its final failure ends, and reports it with the resource and host', () => {

@@ -1,11 +1,11 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, MaxLength, Min, ValidateIf, ValidateNested } from 'class-validator';
+import { IsArray, IsBoolean, IsIn, IsObject, IsOptional, IsString, MaxLength, ValidateIf, ValidateNested } from 'class-validator';
 import { BlockRun } from '../block-run';
 import { defineContract, FAILURE_SCOPES, FailureScope } from '../contract';
 import { routes } from '../topology';
 import { MAX_PART_BLOCKS } from '../worker/worker-jobs';
-import { IsAbsolutePath, IsByteCount, IsCount, IsHostName, IsPointInTime, IsRegionName, IsResourceId, IsSha256Hex } from '../validators';
+import { IsAbsolutePath, IsByteCount, IsCount, IsHostName, IsPartBlockList, IsPointInTime, IsRegionName, IsResourceId, PartBlock } from '../validators';
 
 /** What happened, for the API (its replicas compete). */
 const event = <N extends string, P extends object>(name: N, schema: new () => P, version = 1) =>
@@ -34,17 +34,12 @@ export class SnapshotDiffedEvent {
 }
 export const SnapshotDiffed = event('snapshot.diffed', SnapshotDiffedEvent);
 
-export class PartBlock {
-  @IsInt() @Min(0) index!: number;
-  /** null: the block is all zero now (a hole). */
-  @IsOptional() @IsSha256Hex() hash!: string | null;
-}
-
 export class SnapshotPartUploadedEvent {
   @IsHostName() host!: string;
   @IsResourceId() snapshotId!: string;
   @IsCount() partIndex!: number;
-  @IsArray() @ArrayMaxSize(MAX_PART_BLOCKS) @ValidateNested({ each: true }) @Type(() => PartBlock) blocks!: PartBlock[];
+  /** Each block's hash is null where the block is all zero now (a hole). */
+  @IsPartBlockList(MAX_PART_BLOCKS) blocks!: PartBlock[];
   @IsByteCount() bytesRead!: number;
   @IsByteCount() bytesUploaded!: number;
   @IsByteCount() bytesStored!: number;
