@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EntityManager, QueryRunner } from 'typeorm';
 import { hashOf, LedgerFixture } from '../testing/ledger-fixture';
-import { claimBlocks } from './block-claims';
+import { claimBlocks, markBlocksPresent } from './block-claims';
 import { markBlocksForDeletion } from './block-collection';
 import { BlocksBeingDeletedError } from './ledger-errors';
 import { sqlRows } from './sql-rows';
@@ -94,6 +94,40 @@ describe('block claims', () => {
     expect(afterSecond).toEqual([{ name: 'island_claim_blocks_v1', calls: afterFirst[0].calls + 1 }]);
     expect(await claimsOf(first)).toEqual(hex([hashOf('prepared a')]));
     expect(await claimsOf(second)).toEqual(hex([hashOf('prepared b')]));
+  });
+
+  it('marks each uploaded block present with its own stored size, leaving present and deleting blocks as they are', async () => {
+    const region = await fixture.newRegion();
+    // statistics taken while no block was uploading, then thousands that are: a catalog between two autovacuum runs
+    await sql(`ALTER TABLE block SET (autovacuum_enabled = false)`);
+    try {
+      await sql(`ANALYZE block`);
+      await sql(`INSERT INTO block (region, hash, size, state, pending) SELECT $1, sha256(int4send(g)), 1, 'uploading', 1 FROM generate_series(1, 6000) g`, [
+        region,
+      ]);
+      const hashOfRow = (g: number) =>
+        createHash('sha256')
+          .update(Buffer.from([0, 0, g >> 8, g & 255]))
+          .digest();
+      const uploaded = Array.from({ length: 32 }, (_, i) => ({ hash: hashOfRow(100 + i), storedSize: 1000 + i }));
+      await sql(`UPDATE block SET state = 'present', stored_size = 7 WHERE region = $1 AND hash = $2`, [region, uploaded[0].hash]);
+      await sql(`UPDATE block SET state = 'deleting', stored_size = 8 WHERE region = $1 AND hash = $2`, [region, uploaded[1].hash]);
+      await markBlocksPresent(autocommitted(), region, [...uploaded].reverse());
+      const rows = await sql<{ hash: Buffer; state: string; stored_size: number }>(
+        `SELECT hash, state, stored_size FROM block WHERE region = $1 AND hash = ANY($2::bytea[])`,
+        [region, uploaded.map((u) => u.hash)],
+      );
+      const byHash = new Map(rows.map((r) => [r.hash.toString('hex'), r]));
+      expect(byHash.get(uploaded[0].hash.toString('hex'))).toMatchObject({ state: 'present', stored_size: 7 });
+      expect(byHash.get(uploaded[1].hash.toString('hex'))).toMatchObject({ state: 'deleting', stored_size: 8 });
+      for (const u of uploaded.slice(2)) expect(byHash.get(u.hash.toString('hex'))).toMatchObject({ state: 'present', stored_size: u.storedSize });
+      const [{ uploading }] = await sql<{ uploading: number }>(`SELECT count(*)::int AS uploading FROM block WHERE region = $1 AND state = 'uploading'`, [
+        region,
+      ]);
+      expect(uploading).toBe(6000 - 32);
+    } finally {
+      await sql(`ALTER TABLE block RESET (autovacuum_enabled)`);
+    }
   });
 
   it('raises an existing block’s claim count once per snapshot and tells a present block from one to upload', async () => {

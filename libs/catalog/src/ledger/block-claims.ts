@@ -129,15 +129,17 @@ const CLAIM = `
 
 /**
  * Records that uploaded blocks are now in Swift (with their stored, compressed size). One statement, atomic on its
- * own: run it outside a transaction (one round trip, no BEGIN/COMMIT).
+ * own: run it outside a transaction (one round trip, no BEGIN/COMMIT). Rows are found by the primary key's hashes
+ * alone, each row's size picked from the array by position: joined to `unnest` of the hashes, the planner took a
+ * scan of the whole table with the hashes looped over per row whenever statistics said few blocks were uploading — as
+ * after an ANALYZE while none were (88 ms for 32 blocks among 6 000 rows).
  */
 export async function markBlocksPresent(m: EntityManager, region: string, blocks: { hash: Buffer; storedSize: number }[]): Promise<void> {
   if (blocks.length === 0) return;
   const sorted = [...blocks].sort((a, b) => Buffer.compare(a.hash, b.hash));
   await m.query(
-    `UPDATE block b SET state = 'present', stored_size = d.stored
-       FROM unnest($2::bytea[], $3::int[]) AS d(hash, stored)
-      WHERE b.region = $1 AND b.hash = d.hash AND b.state = 'uploading'`,
+    `UPDATE block SET state = 'present', stored_size = ($3::int[])[array_position($2::bytea[], hash)]
+      WHERE region = $1 AND hash = ANY($2::bytea[]) AND state = 'uploading'`,
     [region, sorted.map((b) => b.hash), sorted.map((b) => b.storedSize)],
   );
 }
