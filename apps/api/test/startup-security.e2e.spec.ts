@@ -6,10 +6,9 @@ import { get as httpsGet, RequestOptions } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { freePorts, releasePorts } from '@island/stack';
+import { ADMIN_DATABASE_URL, freePorts, releasePorts } from '@island/stack';
 
 const MAIN = join(__dirname, '..', 'dist', 'main.js');
-const ADMIN_DB = process.env.ISLAND_TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** The API's own process as an operator starts it: what it refuses to start with, and HTTPS. */
 describe('the API at start-up', () => {
@@ -30,14 +29,14 @@ describe('the API at start-up', () => {
   /** Starts the API process alone on a fresh catalog; `get` asks it once it answers. */
   async function apiAlone(extra: Record<string, string>, run: (port: number) => Promise<void>): Promise<void> {
     const database = `island_alone_${randomBytes(4).toString('hex')}`;
-    const admin = new Client({ connectionString: ADMIN_DB });
+    const admin = new Client({ connectionString: ADMIN_DATABASE_URL });
     await admin.connect();
     await admin.query(`CREATE DATABASE ${database}`);
     const [port] = await freePorts(1);
     const api = spawn(process.execPath, [MAIN], {
       env: {
         ...process.env,
-        ISLAND_DATABASE_URL: ADMIN_DB.replace(/\/[^/]*$/, `/${database}`),
+        ISLAND_DATABASE_URL: ADMIN_DATABASE_URL.replace(/\/[^/]*$/, `/${database}`),
         ISLAND_AMQP_NAMESPACE: `alone-${database.slice(-8)}`,
         ISLAND_API_PORT: String(port),
         ISLAND_RPC_TOPIC: `island-volume-${database}`,

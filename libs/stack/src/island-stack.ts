@@ -13,7 +13,8 @@ import { freePorts, releasePorts } from './free-ports';
 
 /** The repository root, from libs/stack/src (sources under Jest) or libs/stack/dist (built). */
 const ROOT = join(__dirname, '..', '..', '..');
-const ADMIN_DB = process.env.ISLAND_TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+/** The PostgreSQL server's maintenance database, where stacks create and drop their own catalogs. */
+export const ADMIN_DATABASE_URL = process.env.ISLAND_TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const AMQP = process.env.ISLAND_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const ADMIN_TOKEN = 'e2e-admin-token';
 
@@ -116,7 +117,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   const gcWorkers = options.gcWorkers ?? 1;
   const id = randomBytes(4).toString('hex');
   const database = `island_e2e_${id}`;
-  const admin = new Client({ connectionString: ADMIN_DB });
+  const admin = new Client({ connectionString: ADMIN_DATABASE_URL });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${database}`);
   await admin.end();
@@ -136,7 +137,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   if (options.twoRegions) hosts.push({ name: `${host}-two`, region: 'RegionTwo', dataDir: mkdtempSync(join(tmpdir(), `island-e2e-${id}-two-`)) });
   const env = {
     ...process.env,
-    ISLAND_DATABASE_URL: ADMIN_DB.replace(/\/[^/]*$/, `/${database}`),
+    ISLAND_DATABASE_URL: ADMIN_DATABASE_URL.replace(/\/[^/]*$/, `/${database}`),
     ISLAND_AMQP_URL: AMQP,
     ISLAND_AMQP_NAMESPACE: `e2e-${id}`,
     ISLAND_REGIONS: JSON.stringify(
@@ -327,7 +328,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
       for (const child of children) child.kill('SIGTERM');
       await Promise.all(children.map((c) => exitWithin(c, STOP_WAIT_MS, [...byName].find(([, b]) => b === c)?.[0] ?? `pid ${c.pid}`)));
       releasePorts(ports);
-      const db = new Client({ connectionString: ADMIN_DB });
+      const db = new Client({ connectionString: ADMIN_DATABASE_URL });
       await db.connect();
       await db.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
       await db.end();

@@ -5,13 +5,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { freePorts, releasePorts } from './free-ports';
-import { IslandStack } from './island-stack';
+import { ADMIN_DATABASE_URL, IslandStack } from './island-stack';
 
 /** The repository root, from libs/stack/src (sources under Jest) or libs/stack/dist (built). */
 const ROOT = join(__dirname, '..', '..', '..');
 const SCRIPT = join(ROOT, 'scripts', 'cinder.sh');
 const run = promisify(execFile);
-const ADMIN_DB = process.env.ISLAND_TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export type Table = Record<string, string>;
 
@@ -104,7 +103,7 @@ export async function startRealCinder(island: IslandStack, project: string): Pro
     async stop() {
       spawnSync(SCRIPT, ['down', dir], { env, encoding: 'utf8', timeout: 60_000 });
       releasePorts([port]);
-      const admin = new Client({ connectionString: ADMIN_DB });
+      const admin = new Client({ connectionString: ADMIN_DATABASE_URL });
       await admin.connect();
       await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
       await admin.end();

@@ -1,4 +1,5 @@
 import { cpus } from 'node:os';
+import { ADMIN_DATABASE_URL } from '@island/stack';
 import { Benchmark, BenchmarkRow } from '../benchmark';
 import { MIB } from '../cpu';
 import { DataPlaneCost, measureDataPlaneCost } from '../control-plane/data-plane-cost';
@@ -14,7 +15,6 @@ const GOAL_BLOCKS_PER_SECOND = 5_000;
 const HOST_BLOCKS_PER_SECOND = 97;
 /** What one control plane runs for all its hosts. */
 const CENTRAL: Component[] = ['api', 'catalog', 'broker', 'gc'];
-const ADMIN_DB = process.env.ISLAND_TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** Per block of one phase. */
 interface PerBlock {
@@ -41,12 +41,12 @@ export const controlPlane: Benchmark = {
   async run(ctx) {
     const cost = await measureDataPlaneCost(ctx.workDir, 256, MIB);
     ctx.log(`data plane in process: snapshot ${ms(cost.snapshot)} ms/block, restore ${ms(cost.restore)} ms/block`);
-    const roundTrips = [await measureRoundTripCost(ADMIN_DB)];
+    const roundTrips = [await measureRoundTripCost(ADMIN_DATABASE_URL)];
     const runs: RunResult[] = [];
     for (const workers of WORKER_COUNTS) {
       runs.push(await runOnStack({ workers, volumes: VOLUMES, blocksPerVolume: BLOCKS_PER_VOLUME, blockSize: MIB, sinkMaxBytes: 1024 * MIB }, ctx.log));
     }
-    roundTrips.push(await measureRoundTripCost(ADMIN_DB));
+    roundTrips.push(await measureRoundTripCost(ADMIN_DATABASE_URL));
     const cores = cpus().length;
     const rows: BenchmarkRow[] = runs.flatMap((run) =>
       phasesOf(run).map(([what, usage]) => {
@@ -115,7 +115,7 @@ function notesFor(runs: RunResult[], cost: DataPlaneCost, roundTrips: RoundTripC
   const snapshotCentral = runs.flatMap((run) => [run.firstSnapshots, run.nextSnapshots].map((u) => perBlock(u, run).central));
   const hosts = (central: number) => Math.floor(cores / central / HOST_BLOCKS_PER_SECOND);
   return [
-    `Setup: one stack per worker count (API, one node agent, N snapshot workers, one GC worker) on the real PostgreSQL and RabbitMQ; RegionOne's object store is the Swift sink, a bench process of its own that answers tempauth, checks the MD5 each PUT states and If-None-Match, and keeps bodies in memory (bounded; none was refused) so the restores GET them back. ${VOLUMES} volumes of ${BLOCKS_PER_VOLUME} × 1 MiB blocks (the default block size; each volume's change is cut into parts as in production: four of 128 blocks) are snapshotted at once, written again in every block and snapshotted again, and the second snapshots restored into ${VOLUMES} new volumes attached on the host. Before anything is measured, a warm-up volume as large as a phase (${VOLUMES * BLOCKS_PER_VOLUME} blocks) is snapshotted and restored once: what a process pays once (code compiled on first use, its memory growing to its working size, the catalog's first connections, the project's first key) is not a cost per block of a control plane that runs for months. Its rows stay in the catalog.`,
+    `Setup: one stack per worker count (API, one node agent, N snapshot workers, one GC worker) on the real PostgreSQL and RabbitMQ; RegionOne's object store is the Swift sink, a bench process of its own that answers tempauth, checks the MD5 each PUT states and If-None-Match, and keeps bodies in memory (bounded; none was refused) so the restores GET them back. ${VOLUMES} volumes of ${BLOCKS_PER_VOLUME} × 1 MiB blocks (the default block size; each volume's change is cut into parts as in production: four of 128 blocks) are snapshotted at once, written again in every block and snapshotted again, and the second snapshots restored into ${VOLUMES} new volumes attached on the host. Before anything is measured, a warm-up volume as large as a phase (${VOLUMES * BLOCKS_PER_VOLUME} blocks) is snapshotted and restored once: what a process pays once (code compiled on first use, its memory growing to its working size, the catalog's first connections, the project's first key) is not a cost per block of a control plane that runs for months. Its rows stay in the catalog, which is then analyzed as autovacuum would have done by then: otherwise the workers' prepared block claim keeps the plan it made for an empty table, a scan of the region's every block per claim, until autovacuum comes by (a catalog's first minutes).`,
     'Blocks: 32 random bytes at the start of each 1 MiB block, zeros after. Every block is distinct, so none is deduplicated: each is named, claimed, PUT, marked present, reported, committed and listed in the manifest like any block; its sealed object is ~100 bytes, so compression, the cipher, MD5 and the PUT body are small; naming it still hashes the full MiB.',
     `Central CPU per block: the API, this stack's catalog backends (pg_stat_activity), RabbitMQ (beam.smp) and the GC worker, from /proc, less each one's CPU per second while the stack stood idle for ${runs[0].idle.seconds.toFixed(0)} s but for the bench's polling (times the phase's seconds: on a shared machine a phase lasts long, and heartbeats, outbox polling, sweeps and the bench's own polling would be charged to its blocks). The ceiling = ${cores} cores ÷ that: the blocks per second one control plane on this machine coordinates for hosts whose workers run elsewhere. "Achieved" is the wall-clock rate of the whole stack on the same ${cores} cores with its data plane, the sink, the proxy and other people's work.`,
     `Not included: the object store's work (the sink's CPU is measured and left out), the statement-counting proxy's CPU, PostgreSQL's background writers, and the hosts' side — agent and workers, reported per phase below: mostly data plane (in process, on blocks like these: ${ms(cost.snapshot)} CPU-ms a block for a snapshot's read, zero check, HMAC name, seal and MD5; ${ms(cost.restore)} for a restore's open, verify and write), plus their HTTP to the sink, their catalog and broker clients, and GC of the 1 MiB buffers.`,
