@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import { blockBuffers, BlockEncoderPool, objectNames, ProjectKeys, ProjectKeyService, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { claimBlocks, markBlocksPresent, SnapshotNotUploadingError } from '@island/catalog';
 import { IslandConfig } from '@island/config';
-import { SnapshotPartUploaded, SnapshotUploadPart, SnapshotUploadPartJob } from '@island/contracts';
+import { PartBlock, SnapshotPartUploaded, SnapshotUploadPart, SnapshotUploadPartJob } from '@island/contracts';
 import { MessagePublisher, OnMessage } from '@island/messaging';
 import { forEachBounded, injectedDelay, InjectConfig, MetricsService } from '@island/platform';
 import { isAllZero, Qcow2Image, View } from '@island/qcow2';
@@ -67,10 +67,10 @@ export class UploadJobs {
       const keys = await this.projectKeys.keysForWriting(job.projectId, job.region);
       const totals: PartTotals = { bytesRead: 0, bytesUploaded: 0, bytesStored: 0, blocksUploaded: 0, blocksReused: 0 };
       const part: PartUpload = { job, image, view, store, keys, totals, sending: new Set() };
-      const reported: { index: number; hash: string | null }[] = [];
+      const reported: PartBlock[] = [];
       // two batches in flight: one is read and hashed while the other's blocks are being PUT
       const batches = growingBatches(job.blocks);
-      const results: { index: number; hash: string | null }[][] = [];
+      const results: PartBlock[][] = [];
       const inFlight: Promise<void>[] = [];
       for (const [k, batch] of batches.entries()) {
         const work = this.uploadBatch(part, batch).then((r) => {
@@ -96,7 +96,7 @@ export class UploadJobs {
     }
   }
 
-  private async uploadBatch(part: PartUpload, batch: number[]): Promise<{ index: number; hash: string | null }[]> {
+  private async uploadBatch(part: PartUpload, batch: number[]): Promise<PartBlock[]> {
     const { job, image, view, totals } = part;
     const read = [];
     for (const index of batch) {

@@ -5,7 +5,7 @@ import { BlockRun } from '../block-run';
 import { defineContract, FAILURE_SCOPES, FailureScope } from '../contract';
 import { routes } from '../topology';
 import { MAX_PART_BLOCKS } from '../worker/worker-jobs';
-import { IsAbsolutePath, IsByteCount, IsCount, IsHostName, IsPartBlockList, IsPointInTime, IsRegionName, IsResourceId, PartBlock } from '../validators';
+import { IsAbsolutePath, IsByteCount, IsCount, IsHostName, IsPartBlockList, IsPointInTime, IsRegionName, IsResourceId } from '../validators';
 
 /** What happened, for the API (its replicas compete). */
 const event = <N extends string, P extends object>(name: N, schema: new () => P, version = 1) =>
@@ -33,6 +33,12 @@ export class SnapshotDiffedEvent {
   @IsByteCount() bytesChanged!: number;
 }
 export const SnapshotDiffed = event('snapshot.diffed', SnapshotDiffedEvent);
+
+/** One block of a snapshot part: its index in the volume and its content's name, null for a hole. */
+export interface PartBlock {
+  index: number;
+  hash: string | null;
+}
 
 export class SnapshotPartUploadedEvent {
   @IsHostName() host!: string;
