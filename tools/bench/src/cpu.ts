@@ -9,6 +9,11 @@ export function processCpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** A process's minor page faults so far (all its threads): memory it touched for the first time, or touched again after giving it back. */
+export function processMinorFaults(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[7]);
+}
+
 /** A process's CPU seconds so far split by thread: its main (JavaScript) thread and the rest, user and system each. */
 export interface ThreadCpu {
   mainUser: number;

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -49,6 +50,30 @@ export function measureFloors(blocks: Buffer[], key: Buffer): Floors {
       ),
     ),
   };
+}
+
+/**
+ * glibc's allocator settings the floors are measured under (GLIBC_TUNABLES, read when a process starts). Node allocates
+ * a cipher's or hash's 1 MiB output with malloc; with glibc's defaults that memory went back to the kernel before the
+ * next call, so every output faulted in 256 fresh pages (200–260 minor faults per MiB) and the measured "floor" of
+ * AES-256-GCM was 1.7–2.4 CPU-s per GiB against 0.24 in `openssl speed` (docs/performance.md, "The floors counted page
+ * faults"). Kept in the heap, the memory is reused: what is left is the primitive's cost.
+ */
+export const FLOOR_MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=134217728';
+
+/**
+ * The floors measured in a new node process started with FLOOR_MALLOC_TUNABLES, on random sample blocks and key of its
+ * own (island's processes, launched as deployed, pool their block memory instead: the bench reports their page faults).
+ */
+export function measureFloorsApart(): Floors {
+  const script = `const { measureFloors, sampleBlocks } = require(${JSON.stringify(__filename)});
+    process.stdout.write(JSON.stringify(measureFloors(sampleBlocks(), require('node:crypto').randomBytes(32))));`;
+  const out = execFileSync(process.execPath, ['-e', script], {
+    env: { ...process.env, GLIBC_TUNABLES: FLOOR_MALLOC_TUNABLES },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return JSON.parse(out) as Floors;
 }
 
 /**

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Qcow2Image } from '@island/qcow2';
 import { IslandStack, pollUntil } from '@island/stack';
-import { GIB, MIB, processCpuSeconds, processThreadCpu, ThreadCpu, threadCpuSince } from './cpu';
+import { GIB, MIB, processCpuSeconds, processMinorFaults, processThreadCpu, ThreadCpu, threadCpuSince } from './cpu';
 import { counterTotal } from './control-plane/island-metrics';
+import { peakRss, resetPeakRss } from './process-memory';
 import { attachAndWait } from './stack-timing';
 
 type Json = Record<string, unknown>;
@@ -15,8 +16,8 @@ export interface StepUsage {
   total: number;
   seconds: number;
   byProcess: Record<string, number>;
-  /** The process that used the most CPU in the step, how its threads shared it, and its full (mark-compact) collections. */
-  busiest: { name: string; threads: ThreadCpu; fullCollections: number };
+  /** The process that used the most CPU in the step, how its threads shared it, its full (mark-compact) collections, minor page faults and peak RSS (bytes). */
+  busiest: { name: string; threads: ThreadCpu; fullCollections: number; minorFaults: number; peakRss: number };
 }
 
 /**
@@ -35,6 +36,8 @@ export async function measureOneGiB(
     const collectionsBefore = Object.fromEntries(await Promise.all(processes.map(async (name) => [name, await fullCollections(island, name)] as const)));
     const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processCpuSeconds(pid)]));
     const threadsBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processThreadCpu(pid)]));
+    const faultsBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processMinorFaults(pid)]));
+    for (const pid of Object.values(pids)) resetPeakRss(pid);
     const started = performance.now();
     await step();
     const seconds = (performance.now() - started) / 1000;
@@ -42,9 +45,10 @@ export async function measureOneGiB(
     const total = Object.values(byProcess).reduce((a, b) => a + b, 0);
     const busiest = Object.entries(byProcess).reduce((a, b) => (b[1] > a[1] ? b : a))[0];
     const threads = threadCpuSince(threadsBefore[busiest], processThreadCpu(pids[busiest]));
+    const minorFaults = processMinorFaults(pids[busiest]) - faultsBefore[busiest];
     const collections = (await fullCollections(island, busiest)) - collectionsBefore[busiest];
     log(`${what}: ${seconds.toFixed(1)} s, CPU of ${processes.join(' + ')} ${total.toFixed(2)} s`);
-    return { total, seconds, byProcess, busiest: { name: busiest, threads, fullCollections: collections } };
+    return { total, seconds, byProcess, busiest: { name: busiest, threads, fullCollections: collections, minorFaults, peakRss: peakRss(pids[busiest]) } };
   };
 
   // waits poll as the CLI's --wait does: the API's CPU for a user's wait is part of what a GiB costs, a test's faster

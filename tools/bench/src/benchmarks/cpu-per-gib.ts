@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { localSwift, startIsland } from '@island/stack';
 import { Benchmark, BenchmarkRow } from '../benchmark';
-import { FLOOR_ROUNDS, measureDiskWrite, measureFloors, SAMPLE_BLOCKS, sampleBlocks } from '../floors';
+import { FLOOR_MALLOC_TUNABLES, FLOOR_ROUNDS, measureDiskWrite, measureFloorsApart, SAMPLE_BLOCKS, sampleBlocks } from '../floors';
 import { curlRegionCopy, curlTransfers, RawTransferTime } from '../raw-curl';
 import { measureOneGiB, StepUsage } from '../stack-cpu';
 
@@ -13,15 +12,14 @@ const ISLAND_PROCESSES = ['api', 'agent', 'worker-1', 'gc', 'agent-two', 'worker
  * What island's own processes cost in CPU per GiB moved, the measure that holds on any host (deployed, Swift runs
  * elsewhere and these seconds are what a compute host gives up): a first snapshot, a restore and a region copy of
  * 1 GiB of incompressible data, each against the floor of what it must compute, measured in the same run on one
- * core of the bench's own process.
+ * core of a process of its own (measureFloorsApart).
  */
 export const cpuPerGib: Benchmark = {
   name: 'cpu-per-gib',
   title: "CPU seconds per GiB of island's own processes against the checksums and cipher they must compute",
   async run(ctx) {
-    const blocks = sampleBlocks();
-    const f = measureFloors(blocks, randomBytes(32));
-    const diskWrite = measureDiskWrite(blocks, ctx.workDir);
+    const f = measureFloorsApart();
+    const diskWrite = measureDiskWrite(sampleBlocks(), ctx.workDir);
     const floors = { snapshot: f.hmac + f.md5 + f.seal, restore: f.hmac + f.open, copy: f.md5 };
     ctx.log(`floors (CPU s/GiB): snapshot ${floors.snapshot.toFixed(2)}, restore ${floors.restore.toFixed(2)}, copy ${floors.copy.toFixed(2)}`);
     const island = await startIsland({ workers: 1, twoRegions: true });
@@ -66,7 +64,7 @@ export const cpuPerGib: Benchmark = {
         .join(', ')}`;
     const threads = (name: string, usage: StepUsage) => {
       const t = usage.busiest.threads;
-      return `${name}, ${usage.busiest.name}: main thread ${t.mainUser.toFixed(2)} user + ${t.mainSystem.toFixed(2)} system, other threads ${t.otherUser.toFixed(2)} + ${t.otherSystem.toFixed(2)}, ${usage.busiest.fullCollections} mark-compacts`;
+      return `${name}, ${usage.busiest.name}: main thread ${t.mainUser.toFixed(2)} user + ${t.mainSystem.toFixed(2)} system, other threads ${t.otherUser.toFixed(2)} + ${t.otherSystem.toFixed(2)}, ${usage.busiest.fullCollections} mark-compacts, ${(usage.busiest.minorFaults / 1024).toFixed(0)} page faults per MiB, peak RSS ${(usage.busiest.peakRss / 2 ** 20).toFixed(0)} MiB`;
     };
     return {
       rows: [
@@ -84,8 +82,8 @@ export const cpuPerGib: Benchmark = {
       ],
       notes: [
         `island's processes (API, agents, workers, GC) from /proc, user + system, per GiB: ${split('snapshot', used.snapshot)}; ${split('restore', used.restore)}; ${split('copy', copy)}.`,
-        `Floors, in the bench's own process on one core, ${SAMPLE_BLOCKS} distinct random 1 MiB blocks cycled to 1 GiB, medians of ${FLOOR_ROUNDS} rounds (CPU s/GiB): HMAC-SHA256 ${f.hmac.toFixed(2)}, MD5 ${f.md5.toFixed(2)}, AES-256-GCM seal ${f.seal.toFixed(2)}, open ${f.open.toFixed(2)}. A snapshot names each block (HMAC), seals it and sends it with its MD5 (Swift checks it); a restore authenticates, opens and checks each block's name (block GETs skip the MD5: the tag and the name check them); a copy moves sealed objects unopened, with the MD5 Swift gave (the target Swift checks it).`,
-        `How the busiest process's threads shared its CPU (s/GiB; the other threads are libuv's pool — image reads and writes, fdatasync — and V8's concurrent collector, whose work is mostly the process's full collections): ${threads('snapshot', used.snapshot)}; ${threads('restore', used.restore)}; ${threads('copy', copy)}.`,
+        `Floors, in a process of their own on one core, started with GLIBC_TUNABLES=${FLOOR_MALLOC_TUNABLES} so that each 1 MiB output reuses freed memory instead of faulting in fresh pages (under glibc's defaults the cipher's floors counted 200–260 page faults per MiB: docs/performance.md), ${SAMPLE_BLOCKS} distinct random 1 MiB blocks cycled to 1 GiB, medians of ${FLOOR_ROUNDS} rounds (CPU s/GiB): HMAC-SHA256 ${f.hmac.toFixed(2)}, MD5 ${f.md5.toFixed(2)}, AES-256-GCM seal ${f.seal.toFixed(2)}, open ${f.open.toFixed(2)}. A snapshot names each block (HMAC), seals it and sends it with its MD5 (Swift checks it); a restore authenticates, opens and checks each block's name (block GETs skip the MD5: the tag and the name check them); a copy moves sealed objects unopened, with the MD5 Swift gave (the target Swift checks it).`,
+        `How the busiest process's threads shared its CPU (s/GiB; the other threads are libuv's pool — image reads and writes, fdatasync — and V8's concurrent collector, whose work is mostly the process's full collections; its minor page faults per MiB moved, where a MiB of fresh memory is 256; its peak resident set in the step): ${threads('snapshot', used.snapshot)}; ${threads('restore', used.restore)}; ${threads('copy', copy)}.`,
         `What moving the bytes costs by itself: curl (8 processes on keep-alive connections, as the throughput baselines) GETs the same ${curl.objects} block objects from RegionOne into /dev/null and (read from files in /dev/shm) PUTs them to RegionTwo, using ${curlGet.toFixed(2)} CPU-s per GiB for the GETs and ${curlPut.toFixed(2)} for the PUTs (user + system of the curl processes, from bash's \`times\`; most of it the kernel's socket copies), ${(curlGet + curlPut).toFixed(2)} for the copy: more than the copy's goal allows island in all (1.2 × MD5 = ${(1.2 * floors.copy).toFixed(2)}), which counts only the checksum. The last row compares island's copy with that transfer cost instead.`,
         `Writing the restored image: 1 GiB written to a new file on the same disk in 1 MiB writes and fdatasync'd cost ${diskWrite.toFixed(2)} CPU-s in the bench's own process in the same run (median of ${FLOOR_ROUNDS}; kernel time, from 0.25 to 3 s between runs on this VM). A restore pays it beyond its floor; the goal's floor leaves it out.`,
         'The stack has one snapshot worker per region and shares the 2 cores with both Swifts, PostgreSQL and RabbitMQ: CPU time grows under that contention (a hash costs about twice its idle-core time here, docs/performance.md), so the floors, taken on an idle core, are a lower bound the ratios are judged against.',
