@@ -54,7 +54,7 @@ export function measureFloors(blocks: Buffer[], key: Buffer): Floors {
 
 /**
  * glibc's allocator settings the floors are measured under (GLIBC_TUNABLES, read when a process starts). Node allocates
- * a cipher's or hash's 1 MiB output with malloc; with glibc's defaults that memory went back to the kernel before the
+ * each cipher call's 1 MiB output with malloc; with glibc's defaults that memory went back to the kernel before the
  * next call, so every output faulted in 256 fresh pages (200–260 minor faults per MiB) and the measured "floor" of
  * AES-256-GCM was 1.7–2.4 CPU-s per GiB against 0.24 in `openssl speed` (docs/performance.md, "The floors counted page
  * faults"). Kept in the heap, the memory is reused: what is left is the primitive's cost.

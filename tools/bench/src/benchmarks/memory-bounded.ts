@@ -132,7 +132,7 @@ function notes(blockCount: number, distinct: number, phases: Phase[]): string[] 
       'streamed manifest and keeps only the blocks in flight (8 GETs, 32 queued writes, the last 16 distinct blocks); ' +
       'its qcow2 writer keeps at most 256 refcount blocks (16 MiB) in memory, where it held every one it touched ' +
       '(2 bytes per 64 KiB cluster: 128 MiB for 4 TiB; libs/qcow2/src/refcounts.ts). Its blocks in flight, the block ' +
-      'pool and the young generation take a worker to 269–314 MiB over a restore of 1 GiB of incompressible data ' +
+      'pool and per-block garbage outside V8’s heap take a worker to 269–314 MiB over a restore of 1 GiB of incompressible data ' +
       '(`npm run bench -- cpu-per-gib`, 2026-12-04): over 256 MiB at any volume size (docs/performance.md).',
     'Every island process runs with the heap cap the stack gives it (ISLAND_HEAP_MIB, 192 MiB of old space by default).',
     'Peak RSS is each process’s VmHWM, set back to its current RSS (clear_refs 5) before each phase.',
