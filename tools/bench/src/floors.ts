@@ -62,18 +62,31 @@ export function measureFloors(blocks: Buffer[], key: Buffer): Floors {
 export const FLOOR_MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=134217728';
 
 /**
- * The floors measured in a new node process started with FLOOR_MALLOC_TUNABLES, on random sample blocks and key of its
- * own (island's processes, launched as deployed, pool their block memory instead: the bench reports their page faults).
+ * Runs `exportName` of the compiled module `file` (a function without arguments returning JSON) in a new node process
+ * started with FLOOR_MALLOC_TUNABLES, and returns its result: measurements of primitives in process, without the page
+ * faults glibc's defaults add to every 1 MiB output.
  */
-export function measureFloorsApart(): Floors {
-  const script = `const { measureFloors, sampleBlocks } = require(${JSON.stringify(__filename)});
-    process.stdout.write(JSON.stringify(measureFloors(sampleBlocks(), require('node:crypto').randomBytes(32))));`;
+export function runWithFloorAllocator<T>(file: string, exportName: string): T {
+  const script = `process.stdout.write(JSON.stringify(require(${JSON.stringify(file)})[${JSON.stringify(exportName)}]()));`;
   const out = execFileSync(process.execPath, ['-e', script], {
     env: { ...process.env, GLIBC_TUNABLES: FLOOR_MALLOC_TUNABLES },
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  return JSON.parse(out) as Floors;
+  return JSON.parse(out) as T;
+}
+
+/** The floors on random sample blocks and key: what measureFloorsApart runs in its own process. */
+export function measureSampleFloors(): Floors {
+  return measureFloors(sampleBlocks(), randomBytes(32));
+}
+
+/**
+ * The floors measured in a new node process started with FLOOR_MALLOC_TUNABLES (island's processes, launched as
+ * deployed, pool their block memory instead: the bench reports their page faults).
+ */
+export function measureFloorsApart(): Floors {
+  return runWithFloorAllocator<Floors>(__filename, 'measureSampleFloors');
 }
 
 /**
