@@ -3,15 +3,21 @@ import { readdirSync, readFileSync } from 'node:fs';
 export const MIB = 1 << 20;
 export const GIB = 1 << 30;
 
+/** The fields of a /proc `stat` file after the command name (which may hold spaces and parentheses): [0] is the state. */
+function statFields(path: string): string[] {
+  const stat = readFileSync(path, 'utf8');
+  return stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+}
+
 /** User + system CPU seconds a process has used so far (/proc/<pid>/stat, clock ticks of 1/100 s). */
 export function processCpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const fields = statFields(`/proc/${pid}/stat`);
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** A process's minor page faults so far (all its threads): memory it touched for the first time, or touched again after giving it back. */
 export function processMinorFaults(pid: number): number {
-  return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[7]);
+  return Number(statFields(`/proc/${pid}/stat`)[7]);
 }
 
 /** A process's CPU seconds so far split by thread: its main (JavaScript) thread and the rest, user and system each. */
@@ -26,13 +32,12 @@ export interface ThreadCpu {
 export function processThreadCpu(pid: number): ThreadCpu {
   const split: ThreadCpu = { mainUser: 0, mainSystem: 0, otherUser: 0, otherSystem: 0 };
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    let stat: string;
+    let fields: string[];
     try {
-      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      fields = statFields(`/proc/${pid}/task/${tid}/stat`);
     } catch {
       continue; // a thread that ended meanwhile
     }
-    const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
     const [user, system] = [Number(fields[11]) / 100, Number(fields[12]) / 100];
     if (tid === String(pid)) {
       split.mainUser += user;

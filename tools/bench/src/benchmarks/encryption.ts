@@ -41,7 +41,7 @@ export const encryption: Benchmark = {
   title: 'Encryption at rest: CPU seconds per GiB against AES-256-GCM alone',
   async run(ctx) {
     const { cipher, decipher, hmac, sha, sealed, plain, opened } = runWithFloorAllocator<SealingCosts>(__filename, 'measureSealing');
-    ctx.log(`in process: AES-GCM ${cipher.toFixed(2)} s/GiB, sealed ${sealed.toFixed(2)}, plain ${plain.toFixed(2)}`);
+    ctx.log(`in a process of its own: AES-GCM ${cipher.toFixed(2)} s/GiB, sealed ${sealed.toFixed(2)}, plain ${plain.toFixed(2)}`);
 
     const island = await startIsland({ workers: 1 });
     const used = await measureOneGiB(island, ['worker-1'], ctx.log, { copy: false }).finally(() => island.stop());
