@@ -50,7 +50,8 @@ function curlWithCpu(config: string): Promise<number> {
     let report = '';
     const shell = spawn('bash', ['-c', 'curl -K "$1"; status=$?; times; exit $status', 'curl-times', config], { stdio: ['ignore', 'pipe', 'inherit'] });
     shell.stdout.on('data', (chunk: Buffer) => (report += chunk.toString()));
-    shell.on('exit', (code) => {
+    // 'close', not 'exit': the shell can exit before its stdout (the `times` line) has been read
+    shell.on('close', (code) => {
       if (code !== 0) return reject(new Error(`curl -K ${config} exited ${code}`));
       // `times` prints the shell's user and system time, then its children's: "0m0.150s 0m0.230s"
       const children = report.trim().split('\n').at(-1) ?? '';
