@@ -6,6 +6,6 @@ WORKDIR /opt/island
 COPY . .
 RUN npm ci --no-audit --no-fund && npx nx run-many -t build && npm prune --omit=dev
 ENV NODE_ENV=production
-# each process's V8 heap cap (ISLAND_HEAP_MIB, docs/configuration.md): set both, node reads NODE_OPTIONS
-ENV ISLAND_HEAP_MIB=192 NODE_OPTIONS=--max-old-space-size=192
+# each process's V8 heap sizes (ISLAND_HEAP_MIB, docs/configuration.md): set both, node reads NODE_OPTIONS
+ENV ISLAND_HEAP_MIB=192 NODE_OPTIONS="--max-old-space-size=192 --max-semi-space-size=4"
 CMD ["node", "apps/api/dist/main.js"]

@@ -8,7 +8,7 @@ describe('BlockBuffers', () => {
     const first = buffers.take(MIB);
     expect(first.length).toBe(MIB);
     buffers.giveBack(first);
-    expect(buffers.heldBytes).toBe(MIB);
+    expect(buffers.heldBytes).toBe(first.buffer.byteLength);
     const second = buffers.take(MIB);
     expect(second.buffer).toBe(first.buffer);
     expect(buffers.heldBytes).toBe(0);
@@ -16,10 +16,11 @@ describe('BlockBuffers', () => {
 
   it('lends only memory of the length asked for', () => {
     const buffers = new BlockBuffers();
-    buffers.giveBack(buffers.take(MIB));
+    const block = buffers.take(MIB);
+    buffers.giveBack(block);
     const other = buffers.take(256 * 1024);
     expect(other.length).toBe(256 * 1024);
-    expect(buffers.heldBytes).toBe(MIB);
+    expect(buffers.heldBytes).toBe(block.buffer.byteLength);
   });
 
   it('keeps memory given back twice only once, so two callers never share it', () => {
@@ -27,14 +28,14 @@ describe('BlockBuffers', () => {
     const body = buffers.take(MIB);
     buffers.giveBack(body);
     buffers.giveBack(body);
-    expect(buffers.heldBytes).toBe(MIB);
+    expect(buffers.heldBytes).toBe(body.buffer.byteLength);
     const a = buffers.take(MIB);
     const b = buffers.take(MIB);
     expect(a.buffer).not.toBe(b.buffer);
   });
 
   it('ignores memory it did not lend, views of what it lent, small bodies and memory beyond its limit', () => {
-    const buffers = new BlockBuffers(2 * MIB);
+    const buffers = new BlockBuffers(3 * MIB); // room for two bodies of 1 MiB (each in memory a little larger), not three
     buffers.giveBack(Buffer.allocUnsafe(MIB)); // not lent here
     const lent = buffers.take(2 * MIB);
     buffers.giveBack(lent.subarray(0, MIB)); // a view: the rest of its memory may still be in use
@@ -42,7 +43,7 @@ describe('BlockBuffers', () => {
     expect(buffers.heldBytes).toBe(0);
     const bodies = [buffers.take(MIB), buffers.take(MIB), buffers.take(MIB)];
     for (const body of bodies) buffers.giveBack(body);
-    expect(buffers.heldBytes).toBe(2 * MIB);
+    expect(buffers.heldBytes).toBe(2 * bodies[0].buffer.byteLength);
   });
 
   it('ignores a body given back again after its memory went out as another, so its new owner keeps it alone', () => {
@@ -61,13 +62,23 @@ describe('BlockBuffers', () => {
     const odd = buffers.take(MIB - 123);
     expect(odd.length).toBe(MIB - 123);
     buffers.giveBack(odd);
-    const other = buffers.take(MIB - 4567);
+    const other = buffers.take(MIB - 1234);
     expect(other.buffer).toBe(odd.buffer);
-    expect(other.length).toBe(MIB - 4567);
+    expect(other.length).toBe(MIB - 1234);
     buffers.giveBack(other);
     const copy = buffers.copyOf(Buffer.alloc(MIB - 9, 7));
     expect(copy.buffer).toBe(odd.buffer);
     expect(copy.length).toBe(MIB - 9);
     expect(copy.every((b) => b === 7)).toBe(true);
+  });
+
+  it("lends a block's sealed object (a header and tag longer) the memory the block gave back, and the other way round", () => {
+    const buffers = new BlockBuffers();
+    const block = buffers.take(MIB);
+    buffers.giveBack(block);
+    const sealed = buffers.take(MIB + 40);
+    expect(sealed.buffer).toBe(block.buffer);
+    buffers.giveBack(sealed);
+    expect(buffers.take(MIB).buffer).toBe(block.buffer);
   });
 });

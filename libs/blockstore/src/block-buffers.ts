@@ -1,3 +1,5 @@
+import { droppedBuffers } from '@island/platform';
+
 /**
  * Reusable memory for block-sized bodies (a block read from an image, a block object arriving from Swift, a sealed
  * block's ciphertext until Swift has it, an opened block until the restore wrote it).
@@ -8,7 +10,10 @@
  * one that is never given back (an error path) is simply collected.
  */
 export class BlockBuffers {
-  /** Free memory by size class: lengths are rounded up to a multiple of CLASS_BYTES, so odd lengths share memory. */
+  /**
+   * Free memory by size class: lengths plus FRAMING_BYTES are rounded up to a multiple of CLASS_BYTES, so odd lengths,
+   * a block and its sealed object (the block plus a header and tag) share memory.
+   */
   private readonly free = new Map<number, ArrayBuffer[]>();
   private freeBytes = 0;
   /** Memory lent out and not yet given back, with the Buffer it went out as: only that Buffer brings it back, once. */
@@ -35,13 +40,20 @@ export class BlockBuffers {
     return body;
   }
 
+  /** Memory for a body read from a socket: the chunks it is copied from are garbage once it is filled (counted now). */
+  takeForSocketBody(length: number): Buffer {
+    droppedBuffers.add(length);
+    return this.take(length);
+  }
+
   /**
-   * The bytes copied into lent memory. Output Node allocates itself (a cipher's, a decompressor's) then dies at once,
-   * which costs the collector nothing; memory allocated and kept for a while is what drives full collections.
+   * The bytes copied into lent memory. Output Node allocates itself (a cipher's, a decompressor's) then dies at once and
+   * is counted as dropped (droppedBuffers); memory allocated and kept for a while is what drives full collections.
    */
   copyOf(bytes: Buffer): Buffer {
     const lent = this.take(bytes.length);
     bytes.copy(lent);
+    droppedBuffers.add(bytes.length);
     return lent;
   }
 
@@ -69,9 +81,14 @@ export class BlockBuffers {
 }
 
 const CLASS_BYTES = 64 * 1024;
+/**
+ * Room for an object's framing over its block. Without it a 1 MiB block and its sealed object (1 MiB + 40 bytes) fell in
+ * two classes, and a worker kept free memory of both: what a snapshot left in one a restore or copy did not reuse.
+ */
+const FRAMING_BYTES = 4096;
 
 function sizeClass(length: number): number {
-  return Math.ceil(length / CLASS_BYTES) * CLASS_BYTES;
+  return Math.ceil((length + FRAMING_BYTES) / CLASS_BYTES) * CLASS_BYTES;
 }
 
 /** The process's block bodies: the upload, restore and copy paths share them. */

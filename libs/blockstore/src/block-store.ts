@@ -93,7 +93,7 @@ export class SwiftBlockStore {
    * blockBuffers: give it back once sent.
    */
   readBlockObject(hash: Buffer): Promise<{ data: Buffer; md5: string }> {
-    return this.swift.getObjectForCopy(this.container, objectNames.block(hash), (length) => blockBuffers.take(length));
+    return this.swift.getObjectForCopy(this.container, objectNames.block(hash), (length) => blockBuffers.takeForSocketBody(length));
   }
 
   /**
@@ -109,7 +109,7 @@ export class SwiftBlockStore {
     for (let attempt = 1; ; attempt++) {
       try {
         const body = await injectedBlockFaults.read(hash, object, () =>
-          this.swift.getObject(this.container, name, undefined, { verifyMd5: false, memory: (length) => blockBuffers.take(length) }),
+          this.swift.getObject(this.container, name, undefined, { verifyMd5: false, memory: (length) => blockBuffers.takeForSocketBody(length) }),
         );
         // the name inside the container is what a sealed block binds: the same in every region's container
         const content = this.decoder.decode(body, hash, name, keys, options.lent ? blockBuffers : undefined);

@@ -17,3 +17,4 @@ export * from './crypto/keyring';
 export { ByteReader } from './byte-reader';
 export { RecentBlocks } from './recent-blocks';
 export * from './block-buffers';
+export * from './block-memory-budget';

@@ -12,3 +12,4 @@ export { injectedDelay } from './faults/injected-delay';
 export { forEachBounded } from './concurrency/bounded';
 export { PeriodicTask } from './concurrency/periodic-task';
 export { PROJECT_KEY_STORE } from './keys/project-key-store.token';
+export { DroppedBuffers, droppedBuffers, collectYoungGeneration, DROPPED_BYTES_PER_COLLECTION } from './memory/dropped-buffers';

@@ -18,6 +18,8 @@ export interface StepUsage {
   byProcess: Record<string, number>;
   /** The process that used the most CPU in the step, how its threads shared it, its full (mark-compact) collections, minor page faults and peak RSS (bytes). */
   busiest: { name: string; threads: ThreadCpu; fullCollections: number; minorFaults: number; peakRss: number };
+  /** The process whose resident set peaked highest in the step, and that peak (bytes). */
+  largest: { name: string; peakRss: number };
 }
 
 /**
@@ -47,8 +49,16 @@ export async function measureOneGiB(
     const threads = threadCpuSince(threadsBefore[busiest], processThreadCpu(pids[busiest]));
     const minorFaults = processMinorFaults(pids[busiest]) - faultsBefore[busiest];
     const collections = (await fullCollections(island, busiest)) - collectionsBefore[busiest];
+    const peaks = Object.entries(pids).map(([name, pid]) => ({ name, peakRss: peakRss(pid) }));
+    const largest = peaks.reduce((a, b) => (b.peakRss > a.peakRss ? b : a));
     log(`${what}: ${seconds.toFixed(1)} s, CPU of ${processes.join(' + ')} ${total.toFixed(2)} s`);
-    return { total, seconds, byProcess, busiest: { name: busiest, threads, fullCollections: collections, minorFaults, peakRss: peakRss(pids[busiest]) } };
+    return {
+      total,
+      seconds,
+      byProcess,
+      busiest: { name: busiest, threads, fullCollections: collections, minorFaults, peakRss: peakRss(pids[busiest]) },
+      largest,
+    };
   };
 
   // waits poll as the CLI's --wait does: the API's CPU for a user's wait is part of what a GiB costs, a test's faster

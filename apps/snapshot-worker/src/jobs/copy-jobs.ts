@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { blockBuffers, blockLength, ManifestReader, ProjectKeyService, RegionStores, SwiftBlockStore } from '@island/blockstore';
+import { blockBuffers, blockLength, blockMemory, ManifestReader, ProjectKeyService, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { Catalog, SnapshotNotUploadingError } from '@island/catalog';
 import { SnapshotCopy, SnapshotCopyJob, SnapshotCopyProgressed, SnapshotCopyTransferred } from '@island/contracts';
 import { MessagePublisher, OnMessage, PermanentMessageError } from '@island/messaging';
@@ -151,13 +151,18 @@ export class CopyJobs {
         present.push({ hash, storedSize: already });
         return;
       }
-      const { data, md5 } = await source.readBlockObject(hash);
-      // sent either way: 'already-present' is a retried PUT of ours whose first reply was lost, or a concurrent uploader's
-      const outcome = await target.putBlockObject(hash, data, md5);
-      bytesCopied += data.length;
-      blocksCopied += 1;
-      present.push({ hash, storedSize: data.length });
-      if (outcome === 'stored') blockBuffers.giveBack(data); // Swift checked every byte against the MD5: none is still being sent
+      const memory = await blockMemory.reserve(job.blockSize);
+      try {
+        const { data, md5 } = await source.readBlockObject(hash);
+        // sent either way: 'already-present' is a retried PUT of ours whose first reply was lost, or a concurrent uploader's
+        const outcome = await target.putBlockObject(hash, data, md5);
+        bytesCopied += data.length;
+        blocksCopied += 1;
+        present.push({ hash, storedSize: data.length });
+        if (outcome === 'stored') blockBuffers.giveBack(data); // Swift checked every byte against the MD5: none is still being sent
+      } finally {
+        memory.release();
+      }
     });
     await injectedDelay('copy.before-present');
     await this.catalog().ledger.markPresent(job.region, present);

@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { blockBuffers, ProjectKeys, ProjectKeyService, RecentBlocks, RegionStores, SwiftBlockStore } from '@island/blockstore';
+import { blockBuffers, blockMemory, ProjectKeys, ProjectKeyService, RecentBlocks, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { IslandConfig } from '@island/config';
 import { OperationProgress, VolumeRestore, VolumeRestored, VolumeRestoreJob } from '@island/contracts';
 import { isPermanentFailure, MessageContext, MessagePublisher, OnMessage } from '@island/messaging';
@@ -18,7 +18,7 @@ import { LentBlocks } from '../restore/lent-blocks';
 import { RestorePlan } from '../restore/restore-plan';
 
 const GET_CONCURRENCY = 8;
-const AHEAD = 32;
+const AHEAD = 16;
 const PROGRESS_MS = 1_000;
 /** Distinct blocks kept after fetching, so that one repeated nearby (a pattern, a copied file) is fetched once. */
 const RECENT = 16;
@@ -100,7 +100,7 @@ export class RestoreJobs {
       const plan = new RestorePlan(manifest, written);
       const entriesBefore = written.count;
       try {
-        await this.fetchInto(writer, lent, store, keys, plan, (done) =>
+        await this.fetchInto(writer, lent, store, keys, plan, header.blockSize, (done) =>
           this.publisher.publish(OperationProgress, {
             operationId: job.operationId,
             resourceId: job.volumeId,
@@ -116,6 +116,7 @@ export class RestoreJobs {
         throw error;
       } finally {
         await writer.finish().catch(() => undefined); // never close under a write in flight
+        lent.releaseReservations();
         await image.close();
       }
       await partial.moveIntoPlace();
@@ -131,8 +132,9 @@ export class RestoreJobs {
    * most AHEAD queued blocks (plus the batch being written), so memory stays bounded — by neither the volume's size nor
    * its number of distinct blocks — while the network never waits for the disk. A block repeated within the last
    * RECENT distinct blocks is fetched once. Every fetcher has stopped when this returns or throws, so none hands the
-   * writer a block afterwards. Blocks arrive in memory lent from blockBuffers; `lent` gives each back once neither
-   * the recent blocks nor a queued write hold it.
+   * writer a block afterwards. Blocks arrive in memory lent from blockBuffers, reserved first from the process's
+   * blockMemory; `lent` gives each back, and releases its reservation, once neither the recent blocks nor a queued
+   * write hold it.
    */
   private async fetchInto(
     writer: RestoreWriter,
@@ -140,6 +142,7 @@ export class RestoreJobs {
     store: SwiftBlockStore,
     keys: ProjectKeys | undefined,
     plan: RestorePlan,
+    blockSize: number,
     progress: (done: number) => Promise<void>,
   ): Promise<void> {
     const restored = this.blocksRestored();
@@ -154,8 +157,13 @@ export class RestoreJobs {
           if (next.done) return;
           const { ordinal, index, hash } = next.value;
           const data = await recent.get(hash, async () => {
-            const fetched = await store.getBlock(hash, keys, { lent: true });
+            const memory = await blockMemory.reserve(blockSize);
+            const fetched = await store.getBlock(hash, keys, { lent: true }).catch((error: unknown) => {
+              memory.release();
+              throw error;
+            });
             lent.hold(fetched); // the recent blocks' hold
+            lent.reservedFor(fetched, memory);
             restored.inc({ how: 'fetched' });
             return fetched;
           });

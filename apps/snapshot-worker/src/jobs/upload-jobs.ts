@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { blockBuffers, BlockEncoderPool, objectNames, ProjectKeys, ProjectKeyService, RegionStores, SwiftBlockStore } from '@island/blockstore';
+import { blockBuffers, BlockEncoderPool, blockMemory, objectNames, ProjectKeys, ProjectKeyService, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import { claimBlocks, markBlocksPresent, SnapshotNotUploadingError } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { PartBlock, SnapshotPartUploaded, SnapshotUploadPart, SnapshotUploadPartJob } from '@island/contracts';
@@ -96,7 +96,17 @@ export class UploadJobs {
     }
   }
 
+  /** A batch holds up to a block's memory for each of its blocks until its PUTs are over: reserved first (blockMemory). */
   private async uploadBatch(part: PartUpload, batch: number[]): Promise<PartBlock[]> {
+    const memory = await blockMemory.reserve(batch.length * part.job.blockSize);
+    try {
+      return await this.readAndSend(part, batch);
+    } finally {
+      memory.release();
+    }
+  }
+
+  private async readAndSend(part: PartUpload, batch: number[]): Promise<PartBlock[]> {
     const { job, image, view, totals } = part;
     const read = [];
     for (const index of batch) {

@@ -1,4 +1,4 @@
-import { BlockBuffers } from '@island/blockstore';
+import { BlockBuffers, BlockMemoryReservation } from '@island/blockstore';
 
 /**
  * Who holds each block a restore fetched into lent memory — the recent-blocks cache, each write queued — so that the
@@ -7,6 +7,7 @@ import { BlockBuffers } from '@island/blockstore';
  */
 export class LentBlocks {
   private readonly holders = new Map<Buffer, number>();
+  private readonly reservations = new Map<Buffer, BlockMemoryReservation>();
 
   constructor(private readonly buffers: BlockBuffers) {}
 
@@ -23,7 +24,20 @@ export class LentBlocks {
     } else {
       this.holders.delete(block);
       this.buffers.giveBack(block);
+      this.reservations.get(block)?.release();
+      this.reservations.delete(block);
     }
+  }
+
+  /** The memory reserved for a block (blockMemory): released with the block, when its last holder lets go. */
+  reservedFor(block: Buffer, reservation: BlockMemoryReservation): void {
+    this.reservations.set(block, reservation);
+  }
+
+  /** Releases what is still reserved for blocks a failed restore left held (its fetchers and writer are done). */
+  releaseReservations(): void {
+    for (const reservation of this.reservations.values()) reservation.release();
+    this.reservations.clear();
   }
 
   /** Blocks some holder still has (none once a restore's fetchers and writer are done). */

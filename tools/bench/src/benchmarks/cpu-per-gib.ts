@@ -3,6 +3,7 @@ import { localSwift, startIsland } from '@island/stack';
 import { Benchmark, BenchmarkRow } from '../benchmark';
 import { FLOOR_MALLOC_TUNABLES, FLOOR_ROUNDS, measureDiskWrite, measureFloorsApart, SAMPLE_BLOCKS, sampleBlocks } from '../floors';
 import { curlRegionCopy, curlTransfers, RawTransferTime } from '../raw-curl';
+import { peakRssRow } from '../process-memory';
 import { measureOneGiB, StepUsage } from '../stack-cpu';
 
 /** The processes of island on the stack (two regions, one worker each): what the CPU per GiB counts. */
@@ -79,6 +80,9 @@ export const cpuPerGib: Benchmark = {
           goal: 'reported',
           pass: true,
         },
+        memoryRow('first snapshot', used.snapshot),
+        memoryRow('restore', used.restore),
+        memoryRow('region copy', copy),
       ],
       notes: [
         `island's processes (API, agents, workers, GC) from /proc, user + system, per GiB: ${split('snapshot', used.snapshot)}; ${split('restore', used.restore)}; ${split('copy', copy)}.`,
@@ -87,8 +91,13 @@ export const cpuPerGib: Benchmark = {
         `What moving the bytes costs by itself: curl (8 processes on keep-alive connections, as the throughput baselines) GETs the same ${curl.objects} block objects from RegionOne into /dev/null and (read from files in /dev/shm) PUTs them to RegionTwo, using ${curlGet.toFixed(2)} CPU-s per GiB for the GETs and ${curlPut.toFixed(2)} for the PUTs (user + system of the curl processes, from bash's \`times\`; most of it the kernel's socket copies), ${(curlGet + curlPut).toFixed(2)} for the copy: more than the copy's goal allows island in all (1.2 × MD5 = ${(1.2 * floors.copy).toFixed(2)}), which counts only the checksum. The last row compares island's copy with that transfer cost instead.`,
         `Writing the restored image: 1 GiB written to a new file on the same disk in 1 MiB writes and fdatasync'd cost ${diskWrite.toFixed(2)} CPU-s in the bench's own process in the same run (median of ${FLOOR_ROUNDS}; kernel time, from 0.25 to 3 s between runs on this VM). A restore pays it beyond its floor; the goal's floor leaves it out.`,
         'The stack has one snapshot worker per region and shares the 2 cores with both Swifts, PostgreSQL and RabbitMQ: CPU time grows under that contention (a hash costs about twice its idle-core time here, docs/performance.md), so the floors, taken on an idle core, are a lower bound the ratios are judged against.',
+        `Peak RSS: each island process's VmHWM, set back to its current RSS before each step (clear_refs 5); the steps run one after another in the same processes, so what a step leaves resident counts in the next one's peak. The memory goal is per process whatever the volume's size; these steps move 1 GiB of incompressible data, where \`npm run bench -- memory\` moves a 4 TiB volume's manifest.`,
         "The bench waits for each phase as `island … --wait` does, asking the API for its state every 400 ms: the API's CPU counted is what a user's wait costs it, not a test's faster polling.",
       ],
     };
   },
 };
+
+function memoryRow(step: string, usage: StepUsage): BenchmarkRow {
+  return peakRssRow(`peak RSS of the largest island process over the ${step} (${usage.largest.name})`, usage.largest.peakRss);
+}
