@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { SEMI_SPACE_MIB } from '@island/config';
 import { useIsland } from '@island/stack';
 
 const MIB = 1 << 20;
 const CAP_MIB = 128;
-/** V8's young generation, on top of the old space the cap sets (3 semi-spaces of 16 MiB on 64-bit Node 20). */
-const YOUNG_GENERATION_MIB = 48;
+/** V8's young generation, on top of the old space the cap sets: 3 semi-spaces, of the size every launcher gives. */
+const YOUNG_GENERATION_MIB = 3 * SEMI_SPACE_MIB;
 
 /** V8's heap size limit a process reports on its /metrics. */
 async function heapLimit(port: number): Promise<number> {
@@ -19,7 +20,7 @@ async function heapLimit(port: number): Promise<number> {
 describe('the heap cap', () => {
   const island = useIsland({ workers: 2, env: { ISLAND_HEAP_MIB: String(CAP_MIB) } });
 
-  it("runs every process of the stack under ISLAND_HEAP_MIB's old space", async () => {
+  it("runs every process of the stack under ISLAND_HEAP_MIB's old space and 4 MiB semi-spaces", async () => {
     const { api, agent, gc, workers } = island.ports;
     for (const port of [api, agent, gc, ...workers]) {
       expect(await heapLimit(port)).toBe((CAP_MIB + YOUNG_GENERATION_MIB) * MIB);

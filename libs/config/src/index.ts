@@ -4,7 +4,7 @@ import type { IslandConfig } from './island-config';
 
 export * from './island-config';
 export { ConfigError, DEFAULT_HEAP_MIB, LOCAL_DEFAULTS, loadConfig } from './load-config';
-export { heapCapInForce, heapCapMib, nodeHeapFlags } from './heap-cap';
+export { heapCapInForce, heapCapMib, nodeHeapFlags, SEMI_SPACE_MIB } from './heap-cap';
 
 let cached: IslandConfig | undefined;
 
