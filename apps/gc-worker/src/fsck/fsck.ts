@@ -27,7 +27,7 @@ import {
   unrepairedDamagedBlocks,
 } from '@island/catalog';
 import { IslandConfig } from '@island/config';
-import { forEachBounded, InjectConfig } from '@island/platform';
+import { forEachBounded, injectedDelay, InjectConfig } from '@island/platform';
 import { SwiftNotFoundError } from '@island/swift';
 import { GarbageCollector } from '../gc/garbage-collector';
 import { BlockCheck, BlockScrubber } from '../scrub/block-scrubber';
@@ -72,6 +72,7 @@ export class FsckChecker {
     report.checked.bytesPerSecondLimit = limiter.bytesPerSecond;
     // Swift first: an object listed now had its catalog row before it was written, unless GC since deleted it
     const objects = await this.listObjects(store);
+    await injectedDelay('fsck.after-listing');
     const snapshots = await manifestedSnapshots(this.dataSource.manager, region);
     let done = 0;
     const total = snapshots.length + objects.blocks.size;
@@ -161,9 +162,13 @@ export class FsckChecker {
     report.checked.readSeconds = Math.round(performance.now() - reading) / 1000;
     if (options.repair) report.damage = await refreshSnapshotDamage(this.dataSource.manager, region);
 
-    const orphans = [...objects.blocks.keys()].filter((h) => !knownHashes.has(h));
+    // GC deletes an object, then forgets its row: one listed, then collected, is not in the catalog and no longer in Swift
+    const orphans = await stillStored(
+      [...objects.blocks.keys()].filter((h) => !knownHashes.has(h)),
+      async (h) => (await store.blockObjectSize(Buffer.from(h, 'hex'))) !== undefined,
+    );
     for (const h of orphans) report.add({ kind: 'orphan-block', hash: h, bytes: objects.blocks.get(h)! });
-    const orphanManifests = await this.orphanManifests(region, objects.manifests);
+    const orphanManifests = await stillStored(await this.orphanManifests(region, objects.manifests), (name) => store.swift.objectExists(store.container, name));
     for (const name of orphanManifests) report.add({ kind: 'orphan-manifest', object: name });
     if (options.repair) {
       report.repaired.orphanBlocks = await this.deleteOrphanBlocks(
@@ -311,4 +316,13 @@ export class FsckChecker {
 
 export function hex(hash: Buffer): string {
   return hash.toString('hex');
+}
+
+/** Of objects listed earlier, those still in Swift now (`exists` asks it), in their order. */
+async function stillStored(names: string[], exists: (name: string) => Promise<boolean>): Promise<string[]> {
+  const stored = new Set<string>();
+  await forEachBounded(names, DEEP_READ_CONCURRENCY, async (name) => {
+    if (await exists(name)) stored.add(name);
+  });
+  return names.filter((name) => stored.has(name));
 }
