@@ -12,9 +12,10 @@ export interface BlockMemoryReservation {
  * A job reserves what a unit of its work will hold (an upload batch, a block being restored or copied) before taking
  * that memory, and releases it once the memory is given back. Reservations are granted in the order asked for, so a
  * large one is not passed over for ever by small ones; one larger than the whole budget waits until it can have all of it.
- * No job waits for a reservation while holding memory that only another reservation would free, except a restore's
- * recent blocks (16 MiB, held across its waits): two restores at most run in a worker (its host queue's prefetch), so
- * they keep half the budget at most and the rest always comes back.
+ * No job waits for a reservation while holding one that only its own later progress would release: an upload batch
+ * reserves once, a copy each transfer, a restore each block until its writes are done (the recent blocks it keeps for
+ * repeats hold no reservation: LentBlocks). So every reservation comes back, and one as large as the whole budget
+ * (a batch of 32 blocks of 2 or 4 MiB) is granted once the others before it are released.
  */
 export class BlockMemoryBudget {
   private available: number;
@@ -61,7 +62,7 @@ export class BlockMemoryBudget {
 
 /**
  * A worker's budget: 64 MiB, two upload batches of 32 blocks of 1 MiB, or a restore's blocks in flight (8 GETs, 16
- * queued writes, the 16 recent blocks), with room to spare for a copy's transfers.
+ * queued writes), with room to spare for a copy's transfers.
  */
 export const BLOCK_MEMORY_BYTES = 64 * 1024 * 1024;
 

@@ -22,6 +22,11 @@ const AHEAD = 16;
 const PROGRESS_MS = 1_000;
 /** Distinct blocks kept after fetching, so that one repeated nearby (a pattern, a copied file) is fetched once. */
 const RECENT = 16;
+/**
+ * ...and at most this much memory of them (4 blocks of 4 MiB): kept outside the process's block memory budget (see
+ * LentBlocks), two restores at most per worker (the host queue's prefetch).
+ */
+const RESTORE_RECENT_BYTES = 16 * 1024 * 1024;
 
 /**
  * Restores a snapshot into a new image on this host: the manifest names every block, so any snapshot
@@ -96,7 +101,7 @@ export class RestoreJobs {
       });
       const checkpoints = new RestoreCheckpoints(image, partial.record, identity, written);
       const lent = new LentBlocks(blockBuffers);
-      const writer = new RestoreWriter(image, header.blockSize, AHEAD, checkpoints, (data) => lent.release(data));
+      const writer = new RestoreWriter(image, header.blockSize, AHEAD, checkpoints, (data) => lent.releaseWrite(data));
       const plan = new RestorePlan(manifest, written);
       const entriesBefore = written.count;
       try {
@@ -131,10 +136,10 @@ export class RestoreJobs {
    * Fetches blocks in parallel as the manifest streams in and hands them to the writer; fetchers run ahead of it by at
    * most AHEAD queued blocks (plus the batch being written), so memory stays bounded — by neither the volume's size nor
    * its number of distinct blocks — while the network never waits for the disk. A block repeated within the last
-   * RECENT distinct blocks is fetched once. Every fetcher has stopped when this returns or throws, so none hands the
-   * writer a block afterwards. Blocks arrive in memory lent from blockBuffers, reserved first from the process's
-   * blockMemory; `lent` gives each back, and releases its reservation, once neither the recent blocks nor a queued
-   * write hold it.
+   * RECENT distinct blocks (RESTORE_RECENT_BYTES at most) is fetched once. Every fetcher has stopped when this returns
+   * or throws, so none hands the writer a block afterwards. Blocks arrive in memory lent from blockBuffers, reserved first from the process's
+   * blockMemory; `lent` releases its reservation once no queued write holds it, and gives it back once the recent
+   * blocks do not either.
    */
   private async fetchInto(
     writer: RestoreWriter,
@@ -146,7 +151,7 @@ export class RestoreJobs {
     progress: (done: number) => Promise<void>,
   ): Promise<void> {
     const restored = this.blocksRestored();
-    const recent = new RecentBlocks(RECENT, (block) => lent.release(block));
+    const recent = new RecentBlocks(Math.max(1, Math.min(RECENT, Math.floor(RESTORE_RECENT_BYTES / blockSize))), (block) => lent.release(block));
     const entries = plan.toFetch();
     let stopped = false;
     let lastProgress = Date.now();
@@ -167,7 +172,7 @@ export class RestoreJobs {
             restored.inc({ how: 'fetched' });
             return fetched;
           });
-          lent.hold(data); // this write's, taken before the recent blocks can let go of it (RecentBlocks.drop)
+          lent.holdForWrite(data); // this write's, taken before the recent blocks can let go of it (RecentBlocks.drop)
           await writer.add(ordinal, [index], data);
           if (Date.now() - lastProgress >= PROGRESS_MS) {
             lastProgress = Date.now();

@@ -31,22 +31,38 @@ describe('the blocks a restore holds in lent memory', () => {
     expect(buffers.heldBytes).toBe(0);
   });
 
-  it("releases a block's reserved memory with its last holder, and at the end what a failed restore left held", async () => {
+  it("releases a block's reservation once no write holds it, while the recent blocks keep the block", async () => {
     const buffers = new BlockBuffers();
     const budget = new BlockMemoryBudget(4 * MIB);
     const lent = new LentBlocks(buffers);
-    const written = buffers.take(MIB);
-    const stuck = buffers.take(MIB);
-    for (const block of [written, stuck]) {
-      lent.hold(block);
-      lent.reservedFor(block, await budget.reserve(MIB));
-    }
-    expect(budget.reservedBytes).toBe(2 * MIB);
-    lent.release(written);
+    const block = buffers.take(MIB);
+    lent.hold(block); // the recent blocks
+    lent.reservedFor(block, await budget.reserve(MIB));
+    lent.holdForWrite(block);
+    lent.holdForWrite(block); // the same content at a second index
+    lent.releaseWrite(block);
     expect(budget.reservedBytes).toBe(MIB);
-    lent.releaseReservations(); // the restore failed with `stuck` still queued for a write that never came
+    lent.releaseWrite(block);
     expect(budget.reservedBytes).toBe(0);
-    lent.release(stuck); // a late release reserves nothing back and releases nothing twice
+    expect(buffers.heldBytes).toBe(0); // still the recent blocks'
+    lent.release(block);
+    expect(buffers.heldBytes).toBe(block.buffer.byteLength);
+    expect(lent.held).toBe(0);
+  });
+
+  it('releases at the end what a failed restore left reserved, and nothing twice after', async () => {
+    const buffers = new BlockBuffers();
+    const budget = new BlockMemoryBudget(4 * MIB);
+    const lent = new LentBlocks(buffers);
+    const stuck = buffers.take(MIB);
+    lent.hold(stuck);
+    lent.reservedFor(stuck, await budget.reserve(MIB));
+    lent.holdForWrite(stuck); // queued for a write that never came
+    lent.releaseReservations();
     expect(budget.reservedBytes).toBe(0);
+    await budget.reserve(4 * MIB); // all of it, so a second release would show as a negative reservation
+    lent.releaseWrite(stuck);
+    lent.release(stuck);
+    expect(budget.reservedBytes).toBe(4 * MIB);
   });
 });

@@ -4,9 +4,15 @@ import { BlockBuffers, BlockMemoryReservation } from '@island/blockstore';
  * Who holds each block a restore fetched into lent memory — the recent-blocks cache, each write queued — so that the
  * memory goes back to its pool when the last holder lets go and the next GET reuses it instead of new memory
  * (block memory kept for a while and then dropped is what drives full collections: docs/performance.md).
+ *
+ * A block's reservation of the process's block memory (blockMemory) is released once no write holds it any more, even
+ * while the recent blocks keep it: a reservation held across the restore's own waits for memory could only come back
+ * when the restore moves on, and other jobs' reservations, granted in order, would wait for it (the recent blocks are
+ * bounded apart: RESTORE_RECENT_BYTES).
  */
 export class LentBlocks {
   private readonly holders = new Map<Buffer, number>();
+  private readonly writes = new Map<Buffer, number>();
   private readonly reservations = new Map<Buffer, BlockMemoryReservation>();
 
   constructor(private readonly buffers: BlockBuffers) {}
@@ -24,12 +30,29 @@ export class LentBlocks {
     } else {
       this.holders.delete(block);
       this.buffers.giveBack(block);
-      this.reservations.get(block)?.release();
-      this.reservations.delete(block);
+      this.releaseReservation(block);
     }
   }
 
-  /** The memory reserved for a block (blockMemory): released with the block, when its last holder lets go. */
+  /** A write's hold: a hold that also keeps the block's reservation. */
+  holdForWrite(block: Buffer): void {
+    this.writes.set(block, (this.writes.get(block) ?? 0) + 1);
+    this.hold(block);
+  }
+
+  /** A write is done with the block: the last write releases its reservation, then lets go as any holder. */
+  releaseWrite(block: Buffer): void {
+    const left = this.writes.get(block);
+    if (left !== undefined && left > 1) {
+      this.writes.set(block, left - 1);
+    } else {
+      this.writes.delete(block);
+      this.releaseReservation(block);
+    }
+    this.release(block);
+  }
+
+  /** The memory reserved for a block (blockMemory): released when no write holds it, or with the block. */
   reservedFor(block: Buffer, reservation: BlockMemoryReservation): void {
     this.reservations.set(block, reservation);
   }
@@ -43,5 +66,10 @@ export class LentBlocks {
   /** Blocks some holder still has (none once a restore's fetchers and writer are done). */
   get held(): number {
     return this.holders.size;
+  }
+
+  private releaseReservation(block: Buffer): void {
+    this.reservations.get(block)?.release();
+    this.reservations.delete(block);
   }
 }

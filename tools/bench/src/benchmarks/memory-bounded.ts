@@ -120,8 +120,9 @@ function notes(blockCount: number, distinct: number, phases: Phase[]): string[] 
       'a sparse image: it shows that commit and the next manifest do not hold the volume’s block map, not the cost of ' +
       'diffing 4 TiB of allocated clusters.',
     'Not run here: a full restore of this snapshot (it writes 4 TiB; this host has 80 GB free). A restore reads the same ' +
-      'streamed manifest and keeps only the blocks in flight (8 GETs, 16 queued writes, the last 16 distinct blocks), ' +
-      'within the worker’s block memory budget (64 MiB for all its jobs at once, libs/blockstore/src/block-memory-budget.ts); ' +
+      'streamed manifest and keeps only the blocks in flight (8 GETs and 16 queued writes, within the worker’s block ' +
+      'memory budget of 64 MiB for all its jobs at once: libs/blockstore/src/block-memory-budget.ts; and the last 16 ' +
+      'distinct blocks, 16 MiB at most); ' +
       'its qcow2 writer keeps at most 256 refcount blocks (16 MiB) in memory, where it held every one it touched ' +
       '(2 bytes per 64 KiB cluster: 128 MiB for 4 TiB; libs/qcow2/src/refcounts.ts). A restore of 1 GiB of ' +
       'incompressible data, where each block is distinct and sealed, is measured by `npm run bench -- cpu-per-gib` (its ' +

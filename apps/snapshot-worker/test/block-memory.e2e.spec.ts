@@ -1,0 +1,38 @@
+import { randomBytes } from 'node:crypto';
+import { guestIo, useIsland } from '@island/stack';
+
+const MIB = 1 << 20;
+const BLOCK = 4 * MIB;
+/** 24 distinct blocks of 4 MiB: more than the restore's recent blocks, and more than the 64 MiB block memory budget. */
+const SIZE = 24 * BLOCK;
+
+/**
+ * A worker's block memory budget (64 MiB for all its jobs) with the largest blocks: a restore keeps up to 16 MiB of
+ * recent blocks across its waits for more memory, and a snapshot's upload batch of 32 blocks of 4 MiB asks for the
+ * whole budget; both run in the one worker at once, and each ends with the bytes it was given.
+ */
+describe('block memory shared by a restore and a snapshot of 4 MiB blocks', () => {
+  const island = useIsland({ env: { ISLAND_BLOCK_SIZE: String(BLOCK) } });
+  const io = guestIo(island);
+
+  it('restores one volume while snapshotting another in the same worker, every byte as written', async () => {
+    const source = await io.createVolume(SIZE);
+    const sourcePath = await io.attach(source);
+    const sourceModel = Buffer.alloc(SIZE);
+    await io.write(sourcePath, 0, randomBytes(SIZE), sourceModel);
+    const snapshot = await io.snapshot(source);
+    expect(snapshot.blockSize).toBe(BLOCK);
+
+    const other = await io.createVolume(SIZE);
+    const otherPath = await io.attach(other);
+    const otherModel = Buffer.alloc(SIZE);
+    await io.write(otherPath, 0, randomBytes(SIZE), otherModel);
+
+    const clone = await io.createVolume(SIZE, { snapshotId: String(snapshot.id) });
+    const [clonePath, otherSnapshot] = await Promise.all([io.attach(clone), io.snapshot(other)]);
+    expect((await io.read(clonePath)).equals(sourceModel)).toBe(true);
+
+    const otherClone = await io.createVolume(SIZE, { snapshotId: String(otherSnapshot.id) });
+    expect((await io.read(await io.attach(otherClone))).equals(otherModel)).toBe(true);
+  }, 300_000);
+});
