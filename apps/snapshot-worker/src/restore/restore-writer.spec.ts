@@ -79,6 +79,18 @@ describe('RestoreWriter', () => {
     expect((await image.read(BLOCK, BLOCK)).equals(Buffer.alloc(BLOCK))).toBe(true);
   });
 
+  it('lets go of every entry it will never write once a write failed, the one that failed included', async () => {
+    const done: Buffer[] = [];
+    const writer = new RestoreWriter(image, BLOCK, 8, undefined, (data) => done.push(data));
+    const blocks = [randomBytes(BLOCK), randomBytes(BLOCK), randomBytes(BLOCK)];
+    await writer.add(0, [0], blocks[0]);
+    await writer.add(1, [100], blocks[1]); // beyond the image: fails
+    await writer.add(2, [2], blocks[2]);
+    await expect(writer.finish()).rejects.toThrow(ImageUsageError);
+    expect(new Set(done)).toEqual(new Set(blocks));
+    expect(done).toHaveLength(3);
+  });
+
   it('reports a block written only once all its indexes are, and offers checkpoints between batches with no write in flight', async () => {
     const events: string[] = [];
     let writing = 0;

@@ -38,7 +38,10 @@ export class RestoreWriter {
      */
     private readonly maxQueued: number,
     private readonly progress?: WriterProgress,
-    /** Told after each queued entry is written: the writer no longer holds its bytes. */
+    /**
+     * Told after each queued entry is written: the writer no longer holds its bytes. After a failed write, told at once
+     * of every entry it will now never write, so that their memory (and its reservation) comes back.
+     */
     private readonly entryDone?: (data: Buffer) => void,
   ) {}
 
@@ -65,13 +68,17 @@ export class RestoreWriter {
   }
 
   private async drain(): Promise<void> {
+    let unwritten: Pending[] = [];
     try {
       while (this.pending.length > 0) {
         const batch = this.pending.sort((a, b) => a.index - b.index);
         this.pending = [];
         this.wakeWaiters();
-        for (const { ordinal, index, data } of batch) {
+        unwritten = batch;
+        for (let i = 0; i < batch.length; i++) {
+          const { ordinal, index, data } = batch[i];
           await this.image.write(index * this.blockSize, data);
+          unwritten = batch.slice(i + 1);
           this.bytesWritten += data.length;
           this.entriesWritten += 1;
           this.entryDone?.(data);
@@ -81,6 +88,9 @@ export class RestoreWriter {
       }
     } catch (error) {
       this.failure = error as Error;
+      const dropped = [...unwritten, ...this.pending];
+      this.pending = [];
+      for (const { data } of dropped) this.entryDone?.(data);
       this.wakeWaiters();
     }
   }
