@@ -8,8 +8,8 @@ const SIZE = 24 * BLOCK;
 
 /**
  * A worker's block memory budget (64 MiB for all its jobs) with the largest blocks: a restore keeps up to 16 MiB of
- * recent blocks across its waits for more memory, and a snapshot's upload batch of 32 blocks of 4 MiB asks for the
- * whole budget; both run in the one worker at once, and each ends with the bytes it was given.
+ * recent blocks across its waits for more memory, and a snapshot's two upload batches of 8 blocks of 4 MiB ask for half
+ * the budget each; both run in the one worker at once, and each ends with the bytes it was given.
  */
 describe('block memory shared by a restore and a snapshot of 4 MiB blocks', () => {
   const island = useIsland({ env: { ISLAND_BLOCK_SIZE: String(BLOCK) } });

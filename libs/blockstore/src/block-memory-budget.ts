@@ -14,8 +14,8 @@ export interface BlockMemoryReservation {
  * large one is not passed over for ever by small ones; one larger than the whole budget waits until it can have all of it.
  * No job waits for a reservation while holding one that only its own later progress would release: an upload batch
  * reserves once, a copy each transfer, a restore each block until its writes are done (the recent blocks it keeps for
- * repeats hold no reservation: LentBlocks). So every reservation comes back, and one as large as the whole budget
- * (a batch of 32 blocks of 2 or 4 MiB) is granted once the others before it are released.
+ * repeats hold no reservation: LentBlocks). So every reservation comes back, and a large one is granted once the
+ * others before it are released. Upload batches are cut to fit (at most 32 MiB of blocks: upload-batches.ts).
  */
 export class BlockMemoryBudget {
   private available: number;
@@ -61,8 +61,8 @@ export class BlockMemoryBudget {
 }
 
 /**
- * A worker's budget: 64 MiB, two upload batches of 32 blocks of 1 MiB, or a restore's blocks in flight (8 GETs, 16
- * queued writes), with room to spare for a copy's transfers.
+ * A process's budget: 64 MiB — in a worker, two upload batches (32 blocks of 1 MiB, 8 of 4 MiB), or a restore's blocks in
+ * flight (8 GETs, 16 queued writes), with room to spare for a copy's transfers; in an agent, the snapshot server's GETs.
  */
 export const BLOCK_MEMORY_BYTES = 64 * 1024 * 1024;
 

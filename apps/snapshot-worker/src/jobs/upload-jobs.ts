@@ -69,7 +69,7 @@ export class UploadJobs {
       const part: PartUpload = { job, image, view, store, keys, totals, sending: new Set() };
       const reported: PartBlock[] = [];
       // two batches in flight: one is read and hashed while the other's blocks are being PUT
-      const batches = growingBatches(job.blocks);
+      const batches = growingBatches(job.blocks, job.blockSize);
       const results: PartBlock[][] = [];
       const inFlight: Promise<void>[] = [];
       for (const [k, batch] of batches.entries()) {
