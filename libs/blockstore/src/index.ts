@@ -15,6 +15,7 @@ export * from './crypto/project-keys';
 export * from './crypto/sealed-object';
 export * from './crypto/keyring';
 export { ByteReader } from './byte-reader';
+export { HeldBlocks } from './held-blocks';
 export { RecentBlocks } from './recent-blocks';
 export * from './block-buffers';
 export * from './block-memory-budget';

@@ -46,4 +46,28 @@ describe('the blocks a restore fetched last', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(forgotten).toEqual(['got b1', 'forget b1', 'got b2', 'forget b2']);
   });
+
+  it('keeps blocks of several sizes up to a total weight, pushing out the least recently used, never the one just asked for', async () => {
+    const forgotten: number[] = [];
+    const recent = new RecentBlocks(10, (block) => forgotten.push(block.length));
+    const ask = (n: number, length: number) => recent.get(name(n), async () => Buffer.alloc(length), length);
+    await ask(1, 4);
+    await ask(2, 4);
+    expect(recent.weight).toBe(8);
+    await ask(1, 4); // 1 is now the most recent
+    await ask(3, 4); // 12 > 10: 2 goes, 1 stays
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(forgotten).toEqual([4]);
+    expect(recent.weight).toBe(8);
+    expect((await ask(4, 16)).length).toBe(16); // heavier than the whole capacity: every other block goes, it is still returned
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(forgotten).toEqual([4, 4, 4]);
+    expect(recent.weight).toBe(16);
+  });
+
+  it('takes back the weight of a failed fetch', async () => {
+    const recent = new RecentBlocks(10);
+    await expect(recent.get('x', () => Promise.reject(new Error('503')), 6)).rejects.toThrow('503');
+    expect(recent.weight).toBe(0);
+  });
 });

@@ -40,7 +40,9 @@ async function qemuIo(uri: string, command: string): Promise<string> {
 describe('the read-only NBD server, with QEMU as its client', () => {
   const dir = mkdtempSync(join(tmpdir(), 'nbd-server-'));
   const socket = join(dir, 'nbd.sock');
-  const disks: Record<string, NbdExport> = { disk: patternDisk(8, 5), whole: patternDisk(8) };
+  const done: Buffer[] = [];
+  const tracked: NbdExport = { ...patternDisk(8), read: (offset, length) => patternDisk(8).read(offset, length), readDone: (reply) => done.push(reply) };
+  const disks: Record<string, NbdExport> = { disk: patternDisk(8, 5), whole: patternDisk(8), tracked };
   const server = new NbdServer(socket, async (name) => disks[name]);
   const uri = (name: string) => `nbd+unix:///${name}?socket=${socket}`;
 
@@ -79,5 +81,11 @@ describe('the read-only NBD server, with QEMU as its client', () => {
 
   it('tells a client that names an unknown export that it does not exist', async () => {
     expect(await qemuIo(uri('other'), 'read 0 512')).toMatch(/export|not (found|available)|unknown/i);
+  });
+
+  it('tells the export each reply it wrote, so that the memory behind it can be reused', async () => {
+    expect(await qemuIo(uri('tracked'), `read -P 2 ${MIB} 65536`)).toMatch(/read 65536\/65536 bytes/);
+    for (let waited = 0; done.length === 0 && waited < 1_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    expect(done.map((reply) => reply.length)).toEqual([65536]);
   });
 });

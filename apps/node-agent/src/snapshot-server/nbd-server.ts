@@ -30,6 +30,8 @@ export interface NbdExport {
   /** The client's best request size (a block of the snapshot). */
   readonly preferredBlockSize: number;
   read(offset: number, length: number): Promise<Buffer>;
+  /** Told once a reply `read` returned is written to the client (or its connection closed): its memory may be reused. */
+  readDone?(reply: Buffer): void;
 }
 
 /** Finds the export a client names; undefined: no such export (the client is told so). */
@@ -172,7 +174,7 @@ export class NbdServer {
     // header and data written together (corked, in one tick), so that concurrent replies never interleave
     socket.cork();
     socket.write(simpleReply(handle, 0));
-    socket.write(data);
+    socket.write(data, () => served.readDone?.(data)); // called once written, or with an error once the socket is gone
     socket.uncork();
   }
 

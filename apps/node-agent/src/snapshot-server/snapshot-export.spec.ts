@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SwiftBlockStore } from '@island/blockstore';
+import { blockMemory, type SwiftBlockStore } from '@island/blockstore';
 import { FillSource } from './fill-registry';
+import { ServedBlocks } from './served-blocks';
 import { SnapshotExport } from './snapshot-export';
 
 const BLOCK = 4096;
@@ -26,7 +27,7 @@ describe('a snapshot served as a disk (SnapshotExport)', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   /** A snapshot of `snapshotBytes` whose block map is the file at `mapPath`, served as a disk of `volumeBytes`. */
-  async function exportOfMap(mapPath: string, snapshotBytes: number, volumeBytes: number, store: SwiftBlockStore) {
+  async function exportOfMap(mapPath: string, snapshotBytes: number, volumeBytes: number, store: SwiftBlockStore, served = new ServedBlocks(32 * BLOCK)) {
     const source: FillSource = {
       volumeId: '00000000-0000-0000-0000-000000000000',
       imagePath: '/nowhere',
@@ -39,18 +40,18 @@ describe('a snapshot served as a disk (SnapshotExport)', () => {
       volumeBytes,
       attempts: 0,
     };
-    return new SnapshotExport(source, await open(mapPath, 'r'), store, undefined, () => undefined);
+    return new SnapshotExport(source, await open(mapPath, 'r'), store, undefined, served, () => undefined);
   }
 
   /** Blocks 0..9 of a snapshot of 10 blocks; block 3 and 7 are holes; the volume is 12 blocks (grown since). */
-  async function exportOf(store: SwiftBlockStore) {
+  async function exportOf(store: SwiftBlockStore, served?: ServedBlocks) {
     const map = Buffer.alloc(10 * 32);
     for (const b of [0, 1, 2, 4, 5, 6, 8, 9]) map.fill(b, b * 32, b * 32 + 32);
     // block 0's name is all zeros, which is a hole: name it 10 instead
     map.fill(10, 0, 32);
     const path = join(dir, `${Math.random()}.map`);
     writeFileSync(path, map);
-    return exportOfMap(path, 9 * BLOCK + 100, 12 * BLOCK, store);
+    return exportOfMap(path, 9 * BLOCK + 100, 12 * BLOCK, store, served);
   }
 
   it('answers a read spanning several blocks, holes and the end of the snapshot with the right bytes', async () => {
@@ -120,5 +121,98 @@ describe('a snapshot served as a disk (SnapshotExport)', () => {
     await expect(disk.read(4 * BLOCK, 2 * BLOCK)).rejects.toThrow('block 5 of manifests/x/1 could not be read: block object 5 does not authenticate');
     expect(disk.lastError).toMatch(/block 5/);
     await disk.close();
+  });
+
+  it('keeps the blocks of all its exports within one bound, and never serves one export the block another fetched', async () => {
+    const served = new ServedBlocks(3 * BLOCK);
+    const storeA = storeOf();
+    const storeB = storeOf();
+    const a = await exportOf(storeA, served);
+    const b = await exportOf(storeB, served);
+    await a.read(BLOCK, BLOCK);
+    await a.read(4 * BLOCK, BLOCK); // random reads: nothing fetched ahead
+    await b.read(BLOCK, BLOCK); // the same name in another export: fetched by that export, through its own store and keys
+    expect(storeB.gets).toEqual([1]);
+    expect(served.keptBytes).toBe(3 * BLOCK);
+    await b.read(6 * BLOCK, BLOCK); // a fourth block: a's block 1, the least recent, goes
+    expect(served.keptBytes).toBe(3 * BLOCK);
+    await b.read(BLOCK, BLOCK);
+    expect(storeB.gets).toEqual([1, 6]); // still kept
+    await a.read(BLOCK, BLOCK);
+    expect(storeA.gets).toEqual([1, 4, 1]); // pushed out, fetched again
+    await a.close();
+    await b.close();
+  });
+
+  it('holds a block memory reservation while a block is being fetched, and gives it back once fetched or failed', async () => {
+    let release: () => void = () => undefined;
+    const slow = {
+      async getBlock(name: Buffer) {
+        await new Promise<void>((resolve) => (release = resolve));
+        if (name[0] === 5) throw new Error('503');
+        return Buffer.alloc(BLOCK, name[0]);
+      },
+    } as unknown as SwiftBlockStore;
+    const disk = await exportOf(slow);
+    const before = blockMemory.reservedBytes;
+    const read = disk.read(2 * BLOCK, BLOCK);
+    for (let waited = 0; blockMemory.reservedBytes === before && waited < 1_000; waited += 5) await new Promise((r) => setTimeout(r, 5));
+    expect(blockMemory.reservedBytes).toBe(before + BLOCK);
+    release();
+    expect((await read).equals(Buffer.alloc(BLOCK, 2))).toBe(true);
+    expect(blockMemory.reservedBytes).toBe(before);
+    const failed = disk.read(5 * BLOCK, BLOCK);
+    for (let waited = 0; blockMemory.reservedBytes === before && waited < 1_000; waited += 5) await new Promise((r) => setTimeout(r, 5));
+    release();
+    await expect(failed).rejects.toThrow('503');
+    expect(blockMemory.reservedBytes).toBe(before);
+    await disk.close();
+  });
+
+  it('holds a block while a reply made of its bytes is being written, and lets go of blocks copied or failed', async () => {
+    const served = new ServedBlocks(BLOCK); // keeps one block
+    const disk = await exportOf(storeOf([5]), served);
+    const reply = await disk.read(BLOCK, BLOCK); // a view of block 1
+    expect(served.heldBlocks).toBe(1);
+    const copied = await disk.read(6 * BLOCK, 2 * BLOCK); // blocks 6 and 7 (a hole), copied: 1 is pushed out of the cache, not let go
+    expect(copied.equals(Buffer.concat([Buffer.alloc(BLOCK, 6), Buffer.alloc(BLOCK)]))).toBe(true);
+    expect(served.heldBlocks).toBe(2); // block 1 (the reply), block 6 (the cache)
+    disk.readDone(reply);
+    expect(served.heldBlocks).toBe(1);
+    await expect(disk.read(4 * BLOCK, 2 * BLOCK)).rejects.toThrow(/block 5/); // block 4 fetched and let go, pushed out by 5, which failed
+    expect(served.heldBlocks).toBe(0);
+    await disk.close();
+  });
+
+  it('lets go of the blocks it fetched ahead once the served blocks push them out', async () => {
+    const store = storeOf();
+    const served = new ServedBlocks(4 * BLOCK); // one export: 2 blocks ahead
+    const disk = await exportOf(store, served);
+    disk.readDone(await disk.read(BLOCK, BLOCK));
+    disk.readDone(await disk.read(2 * BLOCK, BLOCK)); // sequential: 3 (a hole) and 4 ahead
+    for (let waited = 0; !store.gets.includes(4) && waited < 1_000; waited += 5) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(store.gets).toEqual([1, 2, 4]);
+    for (const at of [8, 0, 5, 9]) disk.readDone(await disk.read(at * BLOCK, BLOCK)); // random: 1, 2 and 4 pushed out
+    expect(served.heldBlocks).toBe(4); // 8, 0, 5, 9: the cache's; none left held by a read or the read-ahead
+    await disk.close();
+  });
+
+  it('fetches fewer blocks ahead as more exports share the served blocks', async () => {
+    const store = storeOf();
+    const served = new ServedBlocks(32 * BLOCK); // one export: 16 blocks' worth ahead, 8 at most
+    const disk = await exportOf(store, served);
+    expect(served.aheadBytesPerExport).toBe(16 * BLOCK);
+    const others = await Promise.all([1, 2, 3, 4, 5, 6, 7].map(() => exportOf(storeOf(), served)));
+    expect(served.aheadBytesPerExport).toBe(2 * BLOCK); // 8 exports: 2 blocks ahead each
+    disk.readDone(await disk.read(0, BLOCK));
+    disk.readDone(await disk.read(BLOCK, BLOCK)); // sequential: 2 and 3 (a hole) ahead
+    for (let waited = 0; store.gets.length < 3 && waited < 1_000; waited += 5) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(store.gets).toEqual([10, 1, 2]);
+    for (const other of others) await other.close();
+    await disk.close();
+    await disk.close(); // closing twice counts once
+    expect(served.aheadBytesPerExport).toBe(16 * BLOCK);
   });
 });

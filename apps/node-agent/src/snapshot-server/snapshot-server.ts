@@ -8,7 +8,15 @@ import { InjectConfig, MetricsService } from '@island/platform';
 import type { FillSourceSocket } from '../storage-daemon/storage-daemon';
 import { FillRegistry, imageIsStandalone } from './fill-registry';
 import { NbdServer } from './nbd-server';
+import { ServedBlocks } from './served-blocks';
 import { SnapshotExport } from './snapshot-export';
+
+/**
+ * Bytes of fetched blocks the server keeps across reads, all its exports together: however many volumes fill at once,
+ * the agent holds this much of their blocks (plus what the GETs and replies in flight hold: the block memory budget and
+ * the NBD connections bound those).
+ */
+const SERVED_BLOCK_BYTES = 32 * 1024 * 1024;
 
 /**
  * The host's snapshot server: serves each volume that fills lazily its snapshot as a read-only NBD export named by
@@ -24,6 +32,7 @@ export class SnapshotServer implements OnApplicationBootstrap, OnApplicationShut
   private readonly dir: string;
   private readonly server: NbdServer;
   private readonly exports = new Map<string, Promise<SnapshotExport>>();
+  private readonly servedBlocks = new ServedBlocks(SERVED_BLOCK_BYTES);
   private markListening: () => void = () => undefined;
   /** Resolves once the server listens: a filling image's node connects to it as the daemon opens the image. */
   readonly listening = new Promise<void>((resolve) => (this.markListening = resolve));
@@ -102,6 +111,6 @@ export class SnapshotServer implements OnApplicationBootstrap, OnApplicationShut
     const keys = await this.projectKeys.keysFor(source.projectId);
     const map = await open(this.fills.mapPath(volumeId), 'r');
     const fetched = this.metrics.counter('island_agent_fill_bytes_fetched_total', 'Bytes of snapshot blocks fetched from Swift for lazily filled volumes');
-    return new SnapshotExport(source, map, store, keys, (bytes) => fetched.inc(bytes));
+    return new SnapshotExport(source, map, store, keys, this.servedBlocks, (bytes) => fetched.inc(bytes));
   }
 }

@@ -1,9 +1,8 @@
-import { BlockBuffers, BlockMemoryReservation } from '@island/blockstore';
+import { BlockBuffers, BlockMemoryReservation, HeldBlocks } from '@island/blockstore';
 
 /**
- * Who holds each block a restore fetched into lent memory — the recent-blocks cache, each write queued — so that the
- * memory goes back to its pool when the last holder lets go and the next GET reuses it instead of new memory
- * (block memory kept for a while and then dropped is what drives full collections: docs/performance.md).
+ * Who holds each block a restore fetched into lent memory — the recent-blocks cache, each write queued (HeldBlocks) —
+ * and what each block reserved.
  *
  * A block's reservation of the process's block memory (blockMemory) is released once no write holds it any more, even
  * while the recent blocks keep it: a reservation held across the restore's own waits for memory could only come back
@@ -11,27 +10,21 @@ import { BlockBuffers, BlockMemoryReservation } from '@island/blockstore';
  * bounded apart: RESTORE_RECENT_BYTES).
  */
 export class LentBlocks {
-  private readonly holders = new Map<Buffer, number>();
+  private readonly holds: HeldBlocks;
   private readonly writes = new Map<Buffer, number>();
   private readonly reservations = new Map<Buffer, BlockMemoryReservation>();
 
-  constructor(private readonly buffers: BlockBuffers) {}
+  constructor(buffers: BlockBuffers) {
+    this.holds = new HeldBlocks(buffers, (block) => this.releaseReservation(block));
+  }
 
   hold(block: Buffer): void {
-    this.holders.set(block, (this.holders.get(block) ?? 0) + 1);
+    this.holds.hold(block);
   }
 
   /** One holder lets go; the last one gives the memory back. A block nobody holds is ignored. */
   release(block: Buffer): void {
-    const left = this.holders.get(block);
-    if (left === undefined) return;
-    if (left > 1) {
-      this.holders.set(block, left - 1);
-    } else {
-      this.holders.delete(block);
-      this.buffers.giveBack(block);
-      this.releaseReservation(block);
-    }
+    this.holds.release(block);
   }
 
   /** A write's hold: a hold that also keeps the block's reservation. */
@@ -65,7 +58,7 @@ export class LentBlocks {
 
   /** Blocks some holder still has (none once a restore's fetchers and writer are done). */
   get held(): number {
-    return this.holders.size;
+    return this.holds.held;
   }
 
   private releaseReservation(block: Buffer): void {

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { guestIo, IslandStack, localSwift, pollUntil, startIsland } from '@island/stack';
 import { Benchmark, BenchContext, BenchmarkRow } from '../benchmark';
+import { peakRss, peakRssRow, resetPeakRss } from '../process-memory';
 import { attachAndWait, median, timedSnapshot } from '../stack-timing';
 import { qemuStreamMs } from './qemu-block-stream';
 
@@ -11,6 +12,10 @@ const MIB = 1 << 20;
 const GIB = 1 << 30;
 /** Reads of blocks not yet local timed on a fresh lazy volume, and raw GETs of as many block objects. */
 const COLD_READS = 16;
+/** Volumes made from one 1 GiB snapshot and filling at once, while the agent's peak resident set is measured (ISLAND_BENCH_CONCURRENT_FILLS, default 4). */
+function concurrentFillCount(): number {
+  return Number(process.env.ISLAND_BENCH_CONCURRENT_FILLS ?? 4);
+}
 type Json = Record<string, unknown>;
 
 /** Sizes in GiB (ISLAND_BENCH_LAZY_GIB, default "1 8"). */
@@ -32,6 +37,7 @@ export const lazyRestore: Benchmark = {
     try {
       for (const gib of sizes()) rows.push(...(await measureSize(island, ctx, gib)));
       rows.push(await coldReads(island, ctx));
+      rows.push(await concurrentFills(island, ctx));
     } finally {
       await island.stop();
     }
@@ -120,6 +126,34 @@ async function measureSize(island: IslandStack, ctx: BenchContext, gib: number):
       pass: true,
     },
   ];
+}
+
+/**
+ * Several volumes (concurrentFillCount) from one 1 GiB snapshot attached lazily at once: the agent's snapshot server serves them all,
+ * its fetched blocks kept within one bound for all its exports (and its GETs within the block memory budget); its peak
+ * resident set over the fills against the memory goal.
+ */
+async function concurrentFills(island: IslandStack, ctx: BenchContext): Promise<BenchmarkRow> {
+  const io = guestIo(island);
+  const source = await io.createVolume(GIB);
+  const path = await attachAndWait(island, source);
+  for (let at = 0; at < GIB; at += 64 * MIB) await io.write(path, at, randomBytes(64 * MIB));
+  const snapshot = await timedSnapshot(island, source);
+  const fills = concurrentFillCount();
+  const volumes = await Promise.all(Array.from({ length: fills }, () => io.createVolume(GIB, { snapshotId: snapshot.id })));
+  const agent = island.pid('agent');
+  resetPeakRss(agent);
+  const started = performance.now();
+  await Promise.all(volumes.map((v) => attachLazily(island, v, 'nbd')));
+  await Promise.all(
+    volumes.map((v) => pollUntil<Json>(island, `/v1/volumes/${v}`, (vol) => vol.fill === null, { what: `the fill of ${v}`, timeoutMs: 3_600_000 })),
+  );
+  const filledMs = performance.now() - started;
+  const peak = peakRss(agent);
+  ctx.log(`${fills} lazy fills of 1 GiB at once: ${filledMs.toFixed(0)} ms, agent peak RSS ${(peak / MIB).toFixed(0)} MiB`);
+  for (const v of volumes) await detachAndDelete(island, v);
+  await io.deleteVolume(source, true);
+  return peakRssRow(`${fills} volumes filling lazily at once from one 1 GiB snapshot (${(filledMs / 1000).toFixed(1)} s): the agent's peak RSS`, peak);
 }
 
 /** Detaches and waits until the volume is available again (an exported one: once the daemon let its image go). */
