@@ -38,8 +38,11 @@ export function collectYoungGeneration(): void {
   gc({ type: 'minor' });
 }
 
-/** Bytes dropped between two collections: 8 MiB, ~8 MiB of garbage at most instead of ~64, for ~0.3 ms per collection. */
-export const DROPPED_BYTES_PER_COLLECTION = 8 * 1024 * 1024;
+/**
+ * Bytes dropped between two collections: 16 MiB of garbage at most instead of ~64. Every 8 MiB cost a restore ~0.9 CPU-s
+ * more per GiB (three alternating pairs of `npm run bench -- cpu-per-gib`, docs/performance.md) for ~8 MiB less peak RSS.
+ */
+export const DROPPED_BYTES_PER_COLLECTION = 16 * 1024 * 1024;
 
 /** The process's count: the Swift client (socket chunks) and the block codecs (cipher outputs) add to it. */
 export const droppedBuffers = new DroppedBuffers(DROPPED_BYTES_PER_COLLECTION, collectYoungGeneration);
