@@ -68,17 +68,17 @@ export class RestoreWriter {
   }
 
   private async drain(): Promise<void> {
-    let unwritten: Pending[] = [];
+    let batch: Pending[] = [];
+    let next = 0; // the first entry of `batch` not yet written
     try {
       while (this.pending.length > 0) {
-        const batch = this.pending.sort((a, b) => a.index - b.index);
+        batch = this.pending.sort((a, b) => a.index - b.index);
         this.pending = [];
         this.wakeWaiters();
-        unwritten = batch;
-        for (let i = 0; i < batch.length; i++) {
-          const { ordinal, index, data } = batch[i];
+        for (next = 0; next < batch.length;) {
+          const { ordinal, index, data } = batch[next];
           await this.image.write(index * this.blockSize, data);
-          unwritten = batch.slice(i + 1);
+          next++;
           this.bytesWritten += data.length;
           this.entriesWritten += 1;
           this.entryDone?.(data);
@@ -88,7 +88,7 @@ export class RestoreWriter {
       }
     } catch (error) {
       this.failure = error as Error;
-      const dropped = [...unwritten, ...this.pending];
+      const dropped = [...batch.slice(next), ...this.pending];
       this.pending = [];
       for (const { data } of dropped) this.entryDone?.(data);
       this.wakeWaiters();
