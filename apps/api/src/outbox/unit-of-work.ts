@@ -14,11 +14,19 @@ const ATTEMPTS = 4;
  * transaction, so a state change and its message never diverge; the relay publishes them after commit.
  */
 export class Tx {
+  /** Whether this transaction wrote messages: only then is the relay woken after its commit. */
+  private wroteMessages = false;
+
   constructor(readonly catalog: Catalog) {}
+
+  get sentMessages(): boolean {
+    return this.wroteMessages;
+  }
 
   async send<P extends object>(contract: ContractDefinition<string, P>, payload: P): Promise<void> {
     const valid = parsePayload(contract, payload);
     await this.catalog.outbox.append({ routingKey: contract.routingKey(valid), contract: contract.name, version: contract.version, payload: valid });
+    this.wroteMessages = true;
   }
 }
 
@@ -32,8 +40,12 @@ export class UnitOfWork {
   async run<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await this.dataSource.transaction((m) => work(new Tx(new Catalog(m))));
-        this.relay.kick();
+        const { result, tx } = await this.dataSource.transaction(async (m) => {
+          const tx = new Tx(new Catalog(m));
+          return { result: await work(tx), tx };
+        });
+        // a transaction without messages leaves the relay nothing to do (its timer still polls for other writers)
+        if (tx.sentMessages) this.relay.kick();
         return result;
       } catch (error) {
         const code = (error as { driverError?: { code?: string }; code?: string }).driverError?.code ?? (error as { code?: string }).code;

@@ -107,6 +107,33 @@ describe('the snapshot pipeline (state machine on the real catalog, no broker)',
     expect(await f.snapshot(snapshot.id)).toMatchObject({ status: 'available', manifestObject: 'first' });
   });
 
+  it('commits a change cut into parts only when its last part is in, whatever order the parts arrive in, showing progress meanwhile', async () => {
+    const MIB = 1024 * 1024;
+    const volume = await f.placedVolume({ sizeBytes: 256 * MIB, blockSize: MIB });
+    const snapshot = await f.newSnapshot(volume);
+    const parts = await takenAndDiffed(
+      snapshot,
+      Array.from({ length: 256 }, (_, i) => i),
+    );
+    expect(parts.map((p) => p.blocks.length)).toEqual([64, 64, 64, 64]);
+
+    const progress: number[] = [];
+    for (const part of [parts[3], parts[0], parts[0], parts[2]]) {
+      await pipeline.partUploaded(await uploadPart(part));
+      expect(await f.snapshot(snapshot.id)).toMatchObject({ status: 'uploading' });
+      progress.push((await f.jobOf(snapshot.id)).progress);
+    }
+    expect(await f.sent(SnapshotWriteManifest)).toEqual([]);
+    expect(progress[0]).toBeGreaterThan(0);
+    expect(progress[1]).toBeGreaterThan(progress[0]);
+    expect(progress[2]).toBe(progress[1]); // the redelivered part counted once
+    expect(progress[3]).toBeGreaterThan(progress[2]);
+
+    await pipeline.partUploaded(await uploadPart(parts[1]));
+    expect(await f.snapshot(snapshot.id)).toMatchObject({ status: 'sealing', blocksDone: 256, blocksUploaded: 256 });
+    expect(await f.sent(SnapshotWriteManifest)).toEqual([expect.objectContaining({ snapshotId: snapshot.id })]);
+  });
+
   it('keeps a sealing snapshot committed when its manifest write fails for good, showing why until the manifest is written', async () => {
     const volume = await f.placedVolume();
     const snapshot = await f.newSnapshot(volume);

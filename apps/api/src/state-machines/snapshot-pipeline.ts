@@ -111,7 +111,7 @@ export class SnapshotPipeline {
       if (snapshot?.status !== 'uploading') return;
       const given = await catalog.uploads.completePart(snapshot.id, e.partIndex);
       if (!given) return; // already counted
-      const expected = given.sort((a, b) => a - b);
+      const expected = given.blocks.sort((a, b) => a - b);
       const got = e.blocks.map((b) => b.index).sort((a, b) => a - b);
       if (expected.length !== got.length || expected.some((b, i) => b !== got[i])) {
         await this.fail(tx, snapshot, `part ${e.partIndex} reported blocks that differ from the blocks it was given`);
@@ -131,7 +131,7 @@ export class SnapshotPipeline {
       });
       this.metrics.counter('island_snapshot_bytes_uploaded_total', 'Compressed bytes of snapshot blocks PUT to Swift').inc(e.bytesUploaded);
       await this.progress(catalog, snapshot, { status: 'uploading', ...updated });
-      if ((await catalog.uploads.countQueuedParts(snapshot.id)) === 0) await this.commit(tx, snapshot, await catalog.volumes.get(snapshot.volumeId));
+      if (given.stillQueued === 0) await this.commit(tx, snapshot, await catalog.volumes.get(snapshot.volumeId));
     });
   }
 
@@ -320,8 +320,7 @@ export class SnapshotPipeline {
 
   /** The snapshot's job shows how far it got. */
   private async progress(catalog: Catalog, snapshot: SnapshotEntity, now: Pick<SnapshotEntity, 'status' | 'blocksDone' | 'blocksTotal'>): Promise<void> {
-    const job = await catalog.jobs.running(snapshot.id, snapshotJobKind(snapshot));
-    if (job) await catalog.jobs.progress(job.id, snapshotProgress(now));
+    await catalog.jobs.progressRunning(snapshot.id, snapshotJobKind(snapshot), snapshotProgress(now));
   }
 }
 

@@ -138,7 +138,9 @@ const CLAIM = `
 export async function markBlocksPresent(m: EntityManager, region: string, blocks: { hash: Buffer; storedSize: number }[]): Promise<void> {
   if (blocks.length === 0) return;
   const sorted = [...blocks].sort((a, b) => Buffer.compare(a.hash, b.hash));
-  await m.query(
+  await preparedRows(
+    m,
+    'island_mark_present_v1',
     `UPDATE block SET state = 'present', stored_size = ($3::int[])[array_position($2::bytea[], hash)]
       WHERE region = $1 AND hash = ANY($2::bytea[]) AND state = 'uploading'`,
     [region, sorted.map((b) => b.hash), sorted.map((b) => b.storedSize)],

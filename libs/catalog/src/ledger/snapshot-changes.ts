@@ -1,4 +1,5 @@
 import { EntityManager } from 'typeorm';
+import { preparedRows } from './sql-rows';
 
 /** Rows staged per statement: large block maps go in slices that keep each statement's arrays small. */
 const ROWS_PER_STATEMENT = 50_000;
@@ -16,7 +17,9 @@ export async function stageSnapshotChanges(
 ): Promise<void> {
   if (indexes.length !== hashes.length) throw new Error(`staging ${indexes.length} block indexes with ${hashes.length} hashes`);
   for (let at = 0; at < indexes.length; at += ROWS_PER_STATEMENT) {
-    await m.query(
+    await preparedRows(
+      m,
+      'island_stage_changes_v1',
       `INSERT INTO snapshot_change (snapshot_id, block_index, hash)
        SELECT $1, i, h FROM unnest($2::bigint[], $3::bytea[]) AS t(i, h) ON CONFLICT DO NOTHING`,
       [snapshotId, indexes.slice(at, at + ROWS_PER_STATEMENT), hashes.slice(at, at + ROWS_PER_STATEMENT)],

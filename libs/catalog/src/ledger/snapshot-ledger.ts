@@ -2,7 +2,7 @@ import { EntityManager } from 'typeorm';
 import { LEDGER_STATUSES } from '../entities/snapshot.entity';
 import { applyBlockDeltas, BlockDeltas } from './block-references';
 import { LedgerError } from './ledger-errors';
-import { sqlRows } from './sql-rows';
+import { preparedRows, sqlRows } from './sql-rows';
 
 /**
  * The reference ledger of block versions. A version row says: block `hash` is the content of
@@ -26,15 +26,16 @@ export interface LedgerResult {
 }
 
 async function lockVolume(m: EntityManager, volumeId: string): Promise<{ head_seq: number }> {
-  const [row] = await sqlRows<{ head_seq: number }>(m, `SELECT head_seq FROM volume WHERE id = $1 FOR UPDATE`, [volumeId]);
+  const [row] = await preparedRows<{ head_seq: number }>(m, 'island_lock_volume_v1', `SELECT head_seq FROM volume WHERE id = $1 FOR UPDATE`, [volumeId]);
   if (!row) throw new LedgerError(`volume ${volumeId} does not exist`);
   return row;
 }
 
 /** The sequence number of the volume's latest ledger snapshot before `seq` (-1 when none). */
 async function previousLedgerSeq(m: EntityManager, volumeId: string, seq: number, exceptId?: string): Promise<number> {
-  const [row] = await sqlRows<{ seq: number | null }>(
+  const [row] = await preparedRows<{ seq: number | null }>(
     m,
+    'island_previous_ledger_seq_v1',
     `SELECT max(seq) AS seq FROM snapshot
       WHERE volume_id = $1 AND seq < $2 AND status = ANY($3) AND ($4::uuid IS NULL OR id <> $4)`,
     [volumeId, seq, LEDGER_STATUSES, exceptId ?? null],
@@ -95,7 +96,11 @@ export async function commitSnapshotVersions(m: EntityManager, s: LedgerSnapshot
      SELECT hash, count(*)::int AS versions FROM added GROUP BY hash`,
     [s.volumeId, s.seq, s.id],
   );
-  await m.query(`UPDATE volume SET head_seq = $2, head_snapshot_id = $3, updated_at = now() WHERE id = $1`, [s.volumeId, s.seq, s.id]);
+  await preparedRows(m, 'island_advance_head_v1', `UPDATE volume SET head_seq = $2, head_snapshot_id = $3, updated_at = now() WHERE id = $1`, [
+    s.volumeId,
+    s.seq,
+    s.id,
+  ]);
   await settleCommit(m, s, added, deltas);
   return { versionsAdded: versionsIn(added), versionsRemoved: removed };
 }
@@ -116,7 +121,7 @@ function versionsIn(added: AddedBlock[]): number {
  */
 async function settleCommit(m: EntityManager, s: LedgerSnapshot, added: AddedBlock[], deltas: BlockDeltas): Promise<void> {
   for (const v of added) deltas.add(v.hash, v.versions);
-  const claims = await sqlRows<{ hash: Buffer }>(m, `DELETE FROM block_claim WHERE snapshot_id = $1 RETURNING hash`, [s.id]);
+  const claims = await preparedRows<{ hash: Buffer }>(m, 'island_settle_claims_v1', `DELETE FROM block_claim WHERE snapshot_id = $1 RETURNING hash`, [s.id]);
   for (const c of claims) deltas.add(c.hash, 0, -1);
   await assertPresent(
     m,
@@ -124,7 +129,7 @@ async function settleCommit(m: EntityManager, s: LedgerSnapshot, added: AddedBlo
     added.map((v) => v.hash),
   );
   await applyBlockDeltas(m, s.region, deltas);
-  await m.query(`DELETE FROM snapshot_change WHERE snapshot_id = $1`, [s.id]);
+  await preparedRows(m, 'island_drop_staged_v1', `DELETE FROM snapshot_change WHERE snapshot_id = $1`, [s.id]);
 }
 
 /**

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EntityManager } from 'typeorm';
 import { JobEntity } from '../entities/job.entity';
 import { ExportKind } from '../entities/volume.entity';
-import { sqlRows } from '../ledger/sql-rows';
+import { preparedRows, sqlRows } from '../ledger/sql-rows';
 
 /** What each kind of operation keeps for the events that finish it. */
 export interface JobParamsByKind {
@@ -122,6 +122,17 @@ export class JobRepository {
       order: { createdAt: 'DESC' },
       lock: { mode: 'pessimistic_write' },
     }) as Promise<Job<K> | null>;
+  }
+
+  /** Sets the progress of the running job of a kind on a resource (the latest), if any: `running` and `progress` in one round trip. */
+  async progressRunning(resourceId: string, kind: JobKind, percent: number): Promise<void> {
+    await preparedRows(
+      this.m,
+      'island_job_progress_running_v1',
+      `UPDATE job SET progress = $3, updated_at = now()
+        WHERE id = (SELECT id FROM job WHERE resource_id = $1 AND kind = $2 AND status = 'running' ORDER BY created_at DESC LIMIT 1 FOR UPDATE)`,
+      [resourceId, kind, percent],
+    );
   }
 
   async finish(id: string, outcome: JobOutcome = {}): Promise<void> {

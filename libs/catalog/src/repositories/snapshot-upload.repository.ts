@@ -1,5 +1,5 @@
 import { EntityManager } from 'typeorm';
-import { sqlRows } from '../ledger/sql-rows';
+import { preparedRows, sqlRows } from '../ledger/sql-rows';
 import { stageSnapshotChanges } from '../ledger/snapshot-changes';
 
 /**
@@ -19,19 +19,22 @@ export class SnapshotUploadRepository {
     await this.m.query(`INSERT INTO snapshot_part (snapshot_id, part_index, blocks, status) VALUES ($1, $2, $3, 'queued')`, [snapshotId, partIndex, blocks]);
   }
 
-  /** Marks a queued part done; returns the blocks it was given, or null when it was done already (a redelivery). */
-  async completePart(snapshotId: string, partIndex: number): Promise<number[] | null> {
-    const [part] = await sqlRows<{ blocks: string[] }>(
+  /**
+   * Marks a queued part done; returns the blocks it was given and how many parts are still queued after it, or null
+   * when it was done already (a redelivery). One statement: its count sees the parts as they were before it, this one
+   * still queued. Callers hold the snapshot's volume locked, so no other part completes meanwhile.
+   */
+  async completePart(snapshotId: string, partIndex: number): Promise<{ blocks: number[]; stillQueued: number } | null> {
+    const [part] = await preparedRows<{ blocks: string[]; queued_before: string }>(
       this.m,
-      `UPDATE snapshot_part SET status = 'done', done_at = now() WHERE snapshot_id = $1 AND part_index = $2 AND status = 'queued' RETURNING blocks`,
+      'island_complete_part_v1',
+      `WITH done AS (
+         UPDATE snapshot_part SET status = 'done', done_at = now()
+          WHERE snapshot_id = $1 AND part_index = $2 AND status = 'queued' RETURNING blocks)
+       SELECT done.blocks, (SELECT count(*) FROM snapshot_part WHERE snapshot_id = $1 AND status = 'queued') AS queued_before FROM done`,
       [snapshotId, partIndex],
     );
-    return part ? part.blocks.map(Number) : null;
-  }
-
-  async countQueuedParts(snapshotId: string): Promise<number> {
-    const [row] = await sqlRows<{ n: string }>(this.m, `SELECT count(*) AS n FROM snapshot_part WHERE snapshot_id = $1 AND status = 'queued'`, [snapshotId]);
-    return Number(row.n);
+    return part ? { blocks: part.blocks.map(Number), stillQueued: Number(part.queued_before) - 1 } : null;
   }
 
   /** Records a region copy's batch once; false when it was recorded already (a redelivered or resumed report). */

@@ -1,6 +1,6 @@
 import { EntityManager, In, Not } from 'typeorm';
 import { CopyTransferReport, SnapshotEntity, SnapshotStatus } from '../entities/snapshot.entity';
-import { sqlRows } from '../ledger/sql-rows';
+import { preparedRows, sqlRows } from '../ledger/sql-rows';
 
 /** Snapshots no request sees as such: deleted, or in the recycle bin (only its own routes see those). */
 export const GONE_STATUSES: readonly SnapshotStatus[] = ['deleted', 'recycled'];
@@ -69,9 +69,14 @@ export class SnapshotRepository {
    * blocks for it (see claimBlocks); whoever then ends its upload must call `lockUploadEnd` first.
    */
   async lockWithVolume(id: string, mode: 'pessimistic_write' | 'for_no_key_update' = 'pessimistic_write'): Promise<SnapshotEntity | null> {
-    const [row] = await sqlRows<{ volume_id: string }>(this.m, `SELECT volume_id FROM snapshot WHERE id = $1`, [id]);
-    if (!row) return null;
-    await this.m.query(`SELECT 1 FROM volume WHERE id = $1 FOR UPDATE`, [row.volume_id]);
+    // a snapshot's volume never changes: it is read and its row locked in one round trip
+    const locked = await preparedRows(
+      this.m,
+      'island_lock_snapshot_volume_v1',
+      `SELECT 1 FROM volume WHERE id = (SELECT volume_id FROM snapshot WHERE id = $1) FOR UPDATE`,
+      [id],
+    );
+    if (locked.length === 0) return null;
     return this.m.getRepository(SnapshotEntity).findOne({ where: { id }, lock: { mode } });
   }
 
@@ -191,8 +196,9 @@ export class SnapshotRepository {
 
   /** Adds an uploaded part's counters; returns the progress after it. */
   async addUploadedPart(id: string, c: UploadedPartCounters): Promise<{ blocksDone: number; blocksTotal: number }> {
-    const [row] = await sqlRows<{ blocks_done: number; blocks_total: number }>(
+    const [row] = await preparedRows<{ blocks_done: number; blocks_total: number }>(
       this.m,
+      'island_add_uploaded_part_v1',
       `UPDATE snapshot SET blocks_done = blocks_done + $2, bytes_uploaded = bytes_uploaded + $3, bytes_stored = bytes_stored + $4,
               blocks_uploaded = blocks_uploaded + $5, blocks_reused = blocks_reused + $6, updated_at = now()
         WHERE id = $1 RETURNING blocks_done, blocks_total`,
