@@ -25,6 +25,7 @@ import { SnapshotRecycleBin1765500000000 } from './migrations/1765500000000-snap
 import { BlockScrubs1765600000000 } from './migrations/1765600000000-block-scrubs';
 import { CoveringVersionIndexes1765700000000 } from './migrations/1765700000000-covering-version-indexes';
 import { RecycleMarkers1765800000000 } from './migrations/1765800000000-recycle-markers';
+import { StagedChangeBatches1765900000000 } from './migrations/1765900000000-staged-change-batches';
 
 export const CATALOG_ENTITIES = [ProjectEntity, RegionEntity, HostEntity, VolumeEntity, SnapshotEntity, JobEntity, OutboxEntity];
 export const CATALOG_MIGRATIONS = [
@@ -47,6 +48,7 @@ export const CATALOG_MIGRATIONS = [
   BlockScrubs1765600000000,
   CoveringVersionIndexes1765700000000,
   RecycleMarkers1765800000000,
+  StagedChangeBatches1765900000000,
 ];
 
 /** TypeORM options for the catalog; schema changes only through migrations, never `synchronize`. */

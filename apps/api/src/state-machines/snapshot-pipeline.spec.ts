@@ -213,7 +213,7 @@ describe('the snapshot pipeline (state machine on the real catalog, no broker)',
     const hashes = [hashOf(100), hashOf(101)];
     await f.db.dataSource.transaction(async (m) => {
       const c = new Catalog(m);
-      await c.uploads.stageChanges(copy.id, [0, 1], hashes);
+      await c.uploads.stageChanges(copy.id, 0, [0, 1], hashes);
       await c.ledger.claim(
         copy.id,
         REGION,

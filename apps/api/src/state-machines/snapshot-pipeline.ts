@@ -119,6 +119,7 @@ export class SnapshotPipeline {
       }
       await catalog.uploads.stageChanges(
         snapshot.id,
+        e.partIndex,
         e.blocks.map((b) => b.index),
         e.blocks.map((b) => (b.hash === null ? null : Buffer.from(b.hash, 'hex'))),
       );

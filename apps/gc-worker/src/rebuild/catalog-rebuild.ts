@@ -9,7 +9,7 @@ import {
   parseRecycleMarker,
   RECYCLE_MARKER_PREFIX,
   RecycleMarker,
-  stageSnapshotChanges,
+  stageBlockMap,
 } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { InjectConfig } from '@island/platform';
@@ -224,7 +224,7 @@ export class CatalogRebuilder {
         hashes.push(null);
       }
     }
-    await stageSnapshotChanges(
+    await stageBlockMap(
       m,
       snapshotId,
       indexes,

@@ -103,13 +103,17 @@ export class CopyJobs {
       let batch = new Map<string, CopyBlock>();
       let entries = 0;
       let previous: Buffer | undefined; // the last entry's name, while it is in this batch
+      let pageNumber = 0;
       for await (const page of manifest.batches()) {
+        // a page is staged as its own batch: a resumed copy reads the same pages and stores none of them twice
         if (staged < header.entryCount)
           await uploads.stageChanges(
             job.snapshotId,
+            pageNumber,
             page.map((e) => e.index),
             page.map((e) => e.hash),
           );
+        pageNumber++;
         for (const { index, hash } of page) {
           // a block repeated over a run of entries is keyed once, not once an entry
           if (!previous?.equals(hash)) batch.set(hash.toString('hex'), { hash, size: blockLength(header, index) });

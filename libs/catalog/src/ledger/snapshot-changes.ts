@@ -1,28 +1,46 @@
 import { EntityManager } from 'typeorm';
 import { preparedRows } from './sql-rows';
 
-/** Rows staged per statement: large block maps go in slices that keep each statement's arrays small. */
-const ROWS_PER_STATEMENT = 50_000;
+/** Block entries in one staged batch: a larger block map (a rebuilt snapshot's whole change) is staged in several. */
+export const MAX_STAGED_BATCH_ENTRIES = 65_536;
 
 /**
- * Stages a snapshot's block map before its commit: block `indexes[i]` holds content `hashes[i]` (null: the
- * block became a hole). Idempotent: rows staged already are kept, so a redelivered report or a resumed copy
- * stages only what is missing.
+ * Stages one batch of a snapshot's block map for its commit: block `indexes[i]` holds content `hashes[i]` (null: the
+ * block became a hole). `batch` is the stager's own number for it (an upload's part, a copied manifest's page), and a
+ * batch staged already is kept as it was: a redelivered report or a resumed copy stores nothing twice. The batches of
+ * one snapshot hold distinct block indexes; the commit reads them as one map.
  */
 export async function stageSnapshotChanges(
   m: EntityManager,
   snapshotId: string,
+  batch: number,
   indexes: readonly number[],
   hashes: readonly (Buffer | null)[],
 ): Promise<void> {
   if (indexes.length !== hashes.length) throw new Error(`staging ${indexes.length} block indexes with ${hashes.length} hashes`);
-  for (let at = 0; at < indexes.length; at += ROWS_PER_STATEMENT) {
-    await preparedRows(
-      m,
-      'island_stage_changes_v1',
-      `INSERT INTO snapshot_change (snapshot_id, block_index, hash)
-       SELECT $1, i, h FROM unnest($2::bigint[], $3::bytea[]) AS t(i, h) ON CONFLICT DO NOTHING`,
-      [snapshotId, indexes.slice(at, at + ROWS_PER_STATEMENT), hashes.slice(at, at + ROWS_PER_STATEMENT)],
-    );
+  if (indexes.length > MAX_STAGED_BATCH_ENTRIES) throw new Error(`staging ${indexes.length} block entries in one batch (at most ${MAX_STAGED_BATCH_ENTRIES})`);
+  if (indexes.length === 0) return;
+  await preparedRows(
+    m,
+    'island_stage_change_batch_v1',
+    `INSERT INTO snapshot_change_batch (snapshot_id, batch, indexes, hashes) VALUES ($1, $2, $3::bigint[], $4::bytea[]) ON CONFLICT DO NOTHING`,
+    [snapshotId, batch, indexes, hashes],
+  );
+}
+
+/** Stages a whole block map (a rebuilt snapshot's change) as consecutive batches 0, 1, … of at most MAX_STAGED_BATCH_ENTRIES. */
+export async function stageBlockMap(m: EntityManager, snapshotId: string, indexes: readonly number[], hashes: readonly (Buffer | null)[]): Promise<void> {
+  if (indexes.length !== hashes.length) throw new Error(`staging ${indexes.length} block indexes with ${hashes.length} hashes`);
+  for (let at = 0, batch = 0; at < indexes.length; at += MAX_STAGED_BATCH_ENTRIES, batch++) {
+    await stageSnapshotChanges(m, snapshotId, batch, indexes.slice(at, at + MAX_STAGED_BATCH_ENTRIES), hashes.slice(at, at + MAX_STAGED_BATCH_ENTRIES));
   }
+}
+
+/**
+ * The staged block map of snapshot `$<param>` as rows (block_index, hash), for use in a FROM clause: each batch's arrays
+ * unnested side by side.
+ */
+export function stagedChanges(param: string): string {
+  return `(SELECT c.block_index, c.hash FROM snapshot_change_batch b, unnest(b.indexes, b.hashes) AS c(block_index, hash)
+            WHERE b.snapshot_id = ${param})`;
 }

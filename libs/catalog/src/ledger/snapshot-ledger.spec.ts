@@ -14,6 +14,7 @@ import {
   revertVolumeVersions,
   seedVolumeFromSnapshot,
 } from './snapshot-ledger';
+import { stageBlockMap } from './snapshot-changes';
 import { changedBlockIndexes } from './snapshot-contents';
 import { sqlRows } from './sql-rows';
 import { LEDGER_STATUSES } from '../entities/snapshot.entity';
@@ -80,13 +81,12 @@ describe('snapshot ledger', () => {
         claim.upload.map((hash) => ({ hash, storedSize: 100 })),
       );
     });
-    for (const [index, content] of changes) {
-      await db.dataSource.query(`INSERT INTO snapshot_change (snapshot_id, block_index, hash) VALUES ($1, $2, $3)`, [
-        s.id,
-        index,
-        content === null ? null : hashOf(content),
-      ]);
-    }
+    await stageBlockMap(
+      db.dataSource.manager,
+      s.id,
+      [...changes.keys()],
+      [...changes.values()].map((content) => (content === null ? null : hashOf(content))),
+    );
     await tx((m) => commitSnapshotVersions(m, s));
     await db.dataSource.query(`UPDATE snapshot SET status = 'available' WHERE id = $1`, [s.id]);
     return s;
@@ -191,13 +191,7 @@ describe('snapshot ledger', () => {
     );
     // block 4502 is claimed but its upload never reported; 4501 is present (the kept snapshot's); 4502 appears twice
     await tx((m) => claimBlocks(m, s.id, REGION, [{ hash: hashOf(4502), size: 65536 }]));
-    for (const [index, content] of [
-      [0, 4501],
-      [1, 4502],
-      [2, 4502],
-    ]) {
-      await db.dataSource.query(`INSERT INTO snapshot_change (snapshot_id, block_index, hash) VALUES ($1, $2, $3)`, [s.id, index, hashOf(content)]);
-    }
+    await stageBlockMap(db.dataSource.manager, s.id, [0, 1, 2], [hashOf(4501), hashOf(4502), hashOf(4502)]);
 
     await expect(tx((m) => commitSnapshotVersions(m, s))).rejects.toThrow(`1 block(s) the snapshot references are not present in region ${REGION}`);
 
@@ -206,7 +200,7 @@ describe('snapshot ledger', () => {
     expect(volume.head_seq).toBe(kept.seq);
     await tx((m) => releaseClaims(m, s.id, REGION));
     await db.dataSource.query(`UPDATE snapshot SET status = 'error' WHERE id = $1`, [s.id]);
-    await db.dataSource.query(`DELETE FROM snapshot_change WHERE snapshot_id = $1`, [s.id]);
+    await db.dataSource.query(`DELETE FROM snapshot_change_batch WHERE snapshot_id = $1`, [s.id]);
   });
 
   it('frees exactly the blocks only the deleted snapshot used, whichever order snapshots are deleted in', async () => {
@@ -331,9 +325,13 @@ describe('snapshot ledger', () => {
           claim.upload.map((hash) => ({ hash, storedSize: 100 })),
         );
       });
-      for (const [index, content] of original.content) {
-        await db.dataSource.query(`INSERT INTO snapshot_change (snapshot_id, block_index, hash) VALUES ($1, $2, $3)`, [c.id, index, hashOf(content)]);
-      }
+      const map = [...original.content];
+      await stageBlockMap(
+        db.dataSource.manager,
+        c.id,
+        map.map(([index]) => index),
+        map.map(([, content]) => hashOf(content)),
+      );
       await tx((m) => commitCopyVersions(m, c));
       await db.dataSource.query(`UPDATE snapshot SET status = 'available' WHERE id = $1`, [c.id]);
       return c;

@@ -2,6 +2,7 @@ import { EntityManager } from 'typeorm';
 import { LEDGER_STATUSES } from '../entities/snapshot.entity';
 import { applyBlockDeltas, BlockDeltas } from './block-references';
 import { LedgerError } from './ledger-errors';
+import { stagedChanges } from './snapshot-changes';
 import { preparedRows, sqlRows } from './sql-rows';
 
 /**
@@ -43,17 +44,24 @@ async function previousLedgerSeq(m: EntityManager, volumeId: string, seq: number
   return row?.seq ?? -1;
 }
 
+/** Which head versions a step ends: rows joined to them (`from`, may be empty) and the condition on both. */
+interface HeadSelection {
+  from: string;
+  where: string;
+  params: unknown[];
+}
+
 /**
- * Ends the head versions selected by `where` at `seq`; those no ledger snapshot can see any more
+ * Ends the head versions selected at `seq`; those no ledger snapshot can see any more
  * (introduced after the previous ledger snapshot) are deleted and lose their reference.
  */
-async function supersedeHeads(m: EntityManager, volumeId: string, seq: number, where: string, params: unknown[], deltas: BlockDeltas): Promise<number> {
+async function supersedeHeads(m: EntityManager, volumeId: string, seq: number, heads: HeadSelection, deltas: BlockDeltas): Promise<number> {
   const ended = await sqlRows<{ id: string; hash: Buffer; first_seq: number }>(
     m,
-    `UPDATE block_version v SET last_seq = $2
-      WHERE v.volume_id = $1 AND v.last_seq IS NULL AND ${where}
+    `UPDATE block_version v SET last_seq = $2 ${heads.from && `FROM ${heads.from}`}
+      WHERE v.volume_id = $1 AND v.last_seq IS NULL AND ${heads.where}
   RETURNING v.id, v.hash, v.first_seq`,
-    [volumeId, seq, ...params],
+    [volumeId, seq, ...heads.params],
   );
   const previous = await previousLedgerSeq(m, volumeId, seq);
   const dead = ended.filter((v) => v.first_seq > previous);
@@ -65,7 +73,7 @@ async function supersedeHeads(m: EntityManager, volumeId: string, seq: number, w
 }
 
 /**
- * Commits a snapshot's staged changes (snapshot_change) as its block versions at its sequence number,
+ * Commits a snapshot's staged changes (snapshot_change_batch) as its block versions at its sequence number,
  * turns its upload claims into references, and makes it the volume's head. The blocks it references must
  * be present in Swift: an upload claim kept them from GC since they were checked.
  */
@@ -75,21 +83,20 @@ export async function commitSnapshotVersions(m: EntityManager, s: LedgerSnapshot
     throw new LedgerError(`snapshot ${s.id} (seq ${s.seq}) is not newer than the volume's head (seq ${volume.head_seq})`);
   }
   const deltas = new BlockDeltas();
+  // driven by the staged rows, each finding its head by the head index: the cost of the change, not of the volume
   const removed = await supersedeHeads(
     m,
     s.volumeId,
     s.seq,
-    `EXISTS (SELECT 1 FROM snapshot_change c WHERE c.snapshot_id = $3 AND c.block_index = v.block_index
-                AND (c.hash IS NULL OR c.hash <> v.hash))`,
-    [s.id],
+    { from: `${stagedChanges('$3')} c`, where: `v.block_index = c.block_index AND (c.hash IS NULL OR c.hash <> v.hash)`, params: [s.id] },
     deltas,
   );
   const added = await sqlRows<AddedBlock>(
     m,
     `WITH added AS (
        INSERT INTO block_version (volume_id, block_index, hash, first_seq)
-       SELECT $1, c.block_index, c.hash, $2 FROM snapshot_change c
-        WHERE c.snapshot_id = $3 AND c.hash IS NOT NULL
+       SELECT $1, c.block_index, c.hash, $2 FROM ${stagedChanges('$3')} c
+        WHERE c.hash IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM block_version v
                            WHERE v.volume_id = $1 AND v.block_index = c.block_index AND v.last_seq IS NULL)
        RETURNING hash)
@@ -129,11 +136,11 @@ async function settleCommit(m: EntityManager, s: LedgerSnapshot, added: AddedBlo
     added.map((v) => v.hash),
   );
   await applyBlockDeltas(m, s.region, deltas);
-  await preparedRows(m, 'island_drop_staged_v1', `DELETE FROM snapshot_change WHERE snapshot_id = $1`, [s.id]);
+  await preparedRows(m, 'island_drop_staged_batches_v1', `DELETE FROM snapshot_change_batch WHERE snapshot_id = $1`, [s.id]);
 }
 
 /**
- * Commits a region copy: the staged block map (snapshot_change) becomes versions of the replica volume
+ * Commits a region copy: the staged block map (snapshot_change_batch) becomes versions of the replica volume
  * that only the copy's sequence number sees ([seq, seq + 1)), so copies enter and leave a replica in any
  * order and removeSnapshotVersions drops exactly a copy's own rows. Its claims turn into references; the
  * replica's head does not move (a replica has none). A copy's rows are as many as its non-hole blocks.
@@ -144,8 +151,8 @@ export async function commitCopyVersions(m: EntityManager, s: LedgerSnapshot): P
     m,
     `WITH added AS (
        INSERT INTO block_version (volume_id, block_index, hash, first_seq, last_seq)
-       SELECT $1, c.block_index, c.hash, $2, $2 + 1 FROM snapshot_change c
-        WHERE c.snapshot_id = $3 AND c.hash IS NOT NULL
+       SELECT $1, c.block_index, c.hash, $2, $2 + 1 FROM ${stagedChanges('$3')} c
+        WHERE c.hash IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM block_version v WHERE v.volume_id = $1 AND v.first_seq = $2)
        RETURNING hash)
      SELECT hash, count(*)::int AS versions FROM added GROUP BY hash`,
@@ -226,7 +233,7 @@ export async function revertVolumeVersions(m: EntityManager, target: LedgerSnaps
   const volume = await lockVolume(m, target.volumeId);
   if (seq <= volume.head_seq) throw new LedgerError(`revert seq ${seq} is not newer than the head (seq ${volume.head_seq})`);
   const deltas = new BlockDeltas();
-  const removed = await supersedeHeads(m, target.volumeId, seq, `v.first_seq > $3`, [target.seq], deltas);
+  const removed = await supersedeHeads(m, target.volumeId, seq, { from: '', where: `v.first_seq > $3`, params: [target.seq] }, deltas);
   const added = await sqlRows<{ hash: Buffer }>(
     m,
     `INSERT INTO block_version (volume_id, block_index, hash, first_seq)

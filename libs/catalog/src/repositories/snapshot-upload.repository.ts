@@ -1,6 +1,6 @@
 import { EntityManager } from 'typeorm';
 import { preparedRows, sqlRows } from '../ledger/sql-rows';
-import { stageSnapshotChanges } from '../ledger/snapshot-changes';
+import { stagedChanges, stageSnapshotChanges } from '../ledger/snapshot-changes';
 
 /**
  * A snapshot's transfer in flight: the parts its upload was split into (or, for a region copy, the batches
@@ -53,19 +53,22 @@ export class SnapshotUploadRepository {
     return Number(row.n);
   }
 
-  /** Stages block `indexes[i]` = `hashes[i]` (null: a hole) for the commit; idempotent. */
-  stageChanges(snapshotId: string, indexes: readonly number[], hashes: readonly (Buffer | null)[]): Promise<void> {
-    return stageSnapshotChanges(this.m, snapshotId, indexes, hashes);
+  /** Stages batch `batch` of the block map: block `indexes[i]` = `hashes[i]` (null: a hole) for the commit; idempotent per batch. */
+  stageChanges(snapshotId: string, batch: number, indexes: readonly number[], hashes: readonly (Buffer | null)[]): Promise<void> {
+    return stageSnapshotChanges(this.m, snapshotId, batch, indexes, hashes);
   }
 
+  /** Block entries staged (each batch holds distinct blocks, batches hold different ones). */
   async countStaged(snapshotId: string): Promise<number> {
-    const [row] = await sqlRows<{ n: string }>(this.m, `SELECT count(*) AS n FROM snapshot_change WHERE snapshot_id = $1`, [snapshotId]);
+    const [row] = await sqlRows<{ n: string }>(this.m, `SELECT coalesce(sum(cardinality(indexes)), 0) AS n FROM snapshot_change_batch WHERE snapshot_id = $1`, [
+      snapshotId,
+    ]);
     return Number(row.n);
   }
 
   /** Distinct blocks in a staged block map (a copy's, once its manifest was read). */
   async countStagedDistinct(snapshotId: string): Promise<number> {
-    const [row] = await sqlRows<{ n: string }>(this.m, `SELECT count(DISTINCT hash) AS n FROM snapshot_change WHERE snapshot_id = $1`, [snapshotId]);
+    const [row] = await sqlRows<{ n: string }>(this.m, `SELECT count(DISTINCT c.hash) AS n FROM ${stagedChanges('$1')} c`, [snapshotId]);
     return Number(row.n);
   }
 
@@ -74,6 +77,6 @@ export class SnapshotUploadRepository {
   }
 
   async dropStaged(snapshotId: string): Promise<void> {
-    await this.m.query(`DELETE FROM snapshot_change WHERE snapshot_id = $1`, [snapshotId]);
+    await this.m.query(`DELETE FROM snapshot_change_batch WHERE snapshot_id = $1`, [snapshotId]);
   }
 }

@@ -1,0 +1,114 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createTestDatabase, TestDatabase } from '../testing/test-database';
+import { SnapshotUploadRepository } from '../repositories/snapshot-upload.repository';
+import { MAX_STAGED_BATCH_ENTRIES, stageBlockMap, stagedChanges, stageSnapshotChanges } from './snapshot-changes';
+import { sqlRows } from './sql-rows';
+
+const hashOf = (content: number) => createHash('sha256').update(`staged-${content}`).digest();
+
+describe('staged block maps', () => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await db.dataSource.query(`INSERT INTO project (id) VALUES ('p'); INSERT INTO region (name, container) VALUES ('r1', 'c')`);
+  });
+  afterAll(async () => db?.drop());
+
+  async function uploadingSnapshot(): Promise<string> {
+    const [volumeId, snapshotId] = [randomUUID(), randomUUID()];
+    await db.dataSource.query(
+      `INSERT INTO volume (id, project_id, region, size_bytes, block_size, status) VALUES ($1, 'p', 'r1', 1048576, 65536, 'available')`,
+      [volumeId],
+    );
+    await db.dataSource.query(
+      `INSERT INTO snapshot (id, volume_id, project_id, region, seq, status, size_bytes, block_size) VALUES ($1, $2, 'p', 'r1', 1, 'uploading', 1048576, 65536)`,
+      [snapshotId, volumeId],
+    );
+    return snapshotId;
+  }
+
+  const staged = (snapshotId: string) =>
+    sqlRows<{ block_index: string; hash: Buffer | null }>(db.dataSource.manager, `SELECT c.block_index, c.hash FROM ${stagedChanges('$1')} c ORDER BY 1`, [
+      snapshotId,
+    ]);
+  const uploads = () => new SnapshotUploadRepository(db.dataSource.manager);
+
+  it('keeps a batch as first staged: staging it again (a redelivered report, a resumed copy) stores nothing twice', async () => {
+    const s = await uploadingSnapshot();
+    await stageSnapshotChanges(db.dataSource.manager, s, 0, [0, 1], [hashOf(1), null]);
+    await stageSnapshotChanges(db.dataSource.manager, s, 1, [5], [hashOf(5)]);
+    await stageSnapshotChanges(db.dataSource.manager, s, 0, [0, 1], [hashOf(1), null]);
+
+    expect(await staged(s)).toEqual([
+      { block_index: '0', hash: hashOf(1) },
+      { block_index: '1', hash: null },
+      { block_index: '5', hash: hashOf(5) },
+    ]);
+    expect(await uploads().countStaged(s)).toBe(3);
+    expect(await uploads().countStagedDistinct(s)).toBe(2);
+    await uploads().dropStaged(s);
+    expect(await uploads().countStaged(s)).toBe(0);
+  });
+
+  it('stages a block map larger than a batch in consecutive batches, every entry once', async () => {
+    const s = await uploadingSnapshot();
+    const count = MAX_STAGED_BATCH_ENTRIES + 10;
+    const indexes = Array.from({ length: count }, (_, i) => i);
+    await stageBlockMap(
+      db.dataSource.manager,
+      s,
+      indexes,
+      indexes.map((i) => hashOf(i % 7)),
+    );
+
+    const batches = await sqlRows<{ batch: number; n: number }>(
+      db.dataSource.manager,
+      `SELECT batch, cardinality(indexes) AS n FROM snapshot_change_batch WHERE snapshot_id = $1 ORDER BY batch`,
+      [s],
+    );
+    expect(batches).toEqual([
+      { batch: 0, n: MAX_STAGED_BATCH_ENTRIES },
+      { batch: 1, n: 10 },
+    ]);
+    expect(await uploads().countStaged(s)).toBe(count);
+    expect(await uploads().countStagedDistinct(s)).toBe(7);
+  });
+
+  it('refuses a batch whose indexes and hashes differ in number, or larger than a batch may be, staging nothing', async () => {
+    const s = await uploadingSnapshot();
+    await expect(stageSnapshotChanges(db.dataSource.manager, s, 0, [0, 1], [hashOf(0)])).rejects.toThrow('staging 2 block indexes with 1 hashes');
+    const tooMany = Array.from({ length: MAX_STAGED_BATCH_ENTRIES + 1 }, (_, i) => i);
+    await expect(
+      stageSnapshotChanges(
+        db.dataSource.manager,
+        s,
+        0,
+        tooMany,
+        tooMany.map(() => null),
+      ),
+    ).rejects.toThrow(`staging ${MAX_STAGED_BATCH_ENTRIES + 1} block entries in one batch`);
+    expect(await uploads().countStaged(s)).toBe(0);
+  });
+
+  it('moves staged block maps back on a downgrade, and those staged before the upgrade into one batch per snapshot', async () => {
+    const s = await uploadingSnapshot();
+    await stageSnapshotChanges(db.dataSource.manager, s, 0, [7], [hashOf(7)]);
+    // back to the catalog before batches (later migrations undone first, all of them run again below)
+    for (let last = ''; last !== 'StagedChangeBatches1765900000000';) {
+      [{ name: last }] = await sqlRows<{ name: string }>(db.dataSource.manager, `SELECT name FROM catalog_migrations ORDER BY id DESC LIMIT 1`);
+      await db.dataSource.undoLastMigration();
+    }
+    expect(await sqlRows(db.dataSource.manager, `SELECT block_index, hash FROM snapshot_change WHERE snapshot_id = $1`, [s])).toEqual([
+      { block_index: '7', hash: hashOf(7) },
+    ]);
+    await db.dataSource.query(`INSERT INTO snapshot_change (snapshot_id, block_index, hash) VALUES ($1, 3, NULL)`, [s]);
+    await db.dataSource.runMigrations();
+
+    expect(await staged(s)).toEqual([
+      { block_index: '3', hash: null },
+      { block_index: '7', hash: hashOf(7) },
+    ]);
+    expect(await uploads().countStaged(s)).toBe(2);
+  });
+});
