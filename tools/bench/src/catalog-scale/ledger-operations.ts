@@ -8,7 +8,7 @@ import {
   LedgerRepository,
   LedgerSnapshot,
   markBlocksForDeletion,
-  stageSnapshotChanges,
+  stageBlockMap,
 } from '@island/catalog';
 import { CatalogShape } from './shape';
 import { SCALE_REGION, synthetic } from './synthetic-fill';
@@ -105,7 +105,7 @@ async function snapshotWithChange(db: DataSource, volume: ScaleVolume, indexes: 
     );
   });
   await db.transaction(async (m) => {
-    await stageSnapshotChanges(m, snapshot.id, indexes, hashes);
+    await stageBlockMap(m, snapshot.id, indexes, hashes);
     await setStatus(m, snapshot.id, 'committing');
   });
   await timed('commit', indexes.length, () => db.transaction((m) => new LedgerRepository(m).commit({ ...snapshot, copyOf: null })));
@@ -177,7 +177,7 @@ async function rebuildVolume(m: EntityManager, shape: CatalogShape, blocks: numb
     projectId,
     hashes.map((h) => ({ hash: h.toString('hex'), size: 1 << 20, storedSize: STORED_SIZE })),
   );
-  await stageSnapshotChanges(
+  await stageBlockMap(
     m,
     snapshotId,
     hashes.map((_, i) => i),
