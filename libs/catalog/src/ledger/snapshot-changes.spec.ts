@@ -91,24 +91,29 @@ describe('staged block maps', () => {
     expect(await uploads().countStaged(s)).toBe(0);
   });
 
-  it('moves staged block maps back on a downgrade, and those staged before the upgrade into one batch per snapshot', async () => {
-    const s = await uploadingSnapshot();
-    await stageSnapshotChanges(db.dataSource.manager, s, 0, [7], [hashOf(7)]);
+  it("moves staged block maps back on a downgrade; on the upgrade keeps an upload's beside its parts still to come, and drops a copy's", async () => {
+    const [upload, copy] = [await uploadingSnapshot(), await uploadingSnapshot()];
+    await db.dataSource.query(`UPDATE snapshot SET copy_of = $2 WHERE id = $1`, [copy, randomUUID()]);
+    await stageSnapshotChanges(db.dataSource.manager, upload, 1, [7], [hashOf(7)]);
     // back to the catalog before batches (later migrations undone first, all of them run again below)
     for (let last = ''; last !== 'StagedChangeBatches1765900000000';) {
       [{ name: last }] = await sqlRows<{ name: string }>(db.dataSource.manager, `SELECT name FROM catalog_migrations ORDER BY id DESC LIMIT 1`);
       await db.dataSource.undoLastMigration();
     }
-    expect(await sqlRows(db.dataSource.manager, `SELECT block_index, hash FROM snapshot_change WHERE snapshot_id = $1`, [s])).toEqual([
+    expect(await sqlRows(db.dataSource.manager, `SELECT block_index, hash FROM snapshot_change WHERE snapshot_id = $1`, [upload])).toEqual([
       { block_index: '7', hash: hashOf(7) },
     ]);
-    await db.dataSource.query(`INSERT INTO snapshot_change (snapshot_id, block_index, hash) VALUES ($1, 3, NULL)`, [s]);
+    await db.dataSource.query(`INSERT INTO snapshot_change (snapshot_id, block_index, hash) VALUES ($1, 3, NULL), ($2, 4, $3)`, [upload, copy, hashOf(4)]);
     await db.dataSource.runMigrations();
 
-    expect(await staged(s)).toEqual([
+    // part 0, reported after the upgrade, is staged beside what parts 1 and 2 staged before it
+    await stageSnapshotChanges(db.dataSource.manager, upload, 0, [0], [hashOf(0)]);
+    expect(await staged(upload)).toEqual([
+      { block_index: '0', hash: hashOf(0) },
       { block_index: '3', hash: null },
       { block_index: '7', hash: hashOf(7) },
     ]);
-    expect(await uploads().countStaged(s)).toBe(2);
+    expect(await uploads().countStaged(upload)).toBe(3);
+    expect(await uploads().countStaged(copy)).toBe(0);
   });
 });

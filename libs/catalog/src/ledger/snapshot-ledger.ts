@@ -83,7 +83,7 @@ export async function commitSnapshotVersions(m: EntityManager, s: LedgerSnapshot
     throw new LedgerError(`snapshot ${s.id} (seq ${s.seq}) is not newer than the volume's head (seq ${volume.head_seq})`);
   }
   const deltas = new BlockDeltas();
-  // driven by the staged rows, each finding its head by the head index: the cost of the change, not of the volume
+  // driven by the staged rows, each finding its head version by index: the cost of the change, not of the volume
   const removed = await supersedeHeads(
     m,
     s.volumeId,
