@@ -16,9 +16,9 @@ export async function sqlRows<T>(m: EntityManager, text: string, params: unknown
  * sqlRows as a named prepared statement: each session parses and plans `text` once (PostgreSQL then reuses a generic
  * plan) instead of for every call. For the large statements run per batch of blocks, where planning costs more than
  * running them: the claim's CTE took ~1.2 ms of backend CPU unnamed against ~0.25 ms prepared (docs/performance.md).
- * Only for statements whose best plan does not depend on their arrays' length (a batch of at most a few dozen blocks,
- * rows found by key): a generic plan cannot see how long an array parameter is, so statements over a whole snapshot's
- * blocks (a commit's versions, its block deltas) stay unnamed and are planned for what they are given.
+ * Only for statements whose best plan does not depend on their arrays' length (rows found by key, a batch of a few dozen
+ * blocks, one row inserted): a generic plan cannot see how long an array parameter is, so statements over a whole
+ * snapshot's blocks (a commit's versions, its block deltas) stay unnamed and are planned for what they are given.
  * `name` must belong to this one text. It goes through TypeORM's query runner like any statement (its transaction,
  * its errors): node-postgres takes a query config object where TypeORM passes the text on.
  */
