@@ -1,9 +1,10 @@
 /**
  * The last few distinct blocks fetched (by a restore, by the agent's snapshot server), by key, so that a block asked for
- * again close by (a pattern, a file copied twice, a block QEMU reads in several requests) is fetched once. Bounded: a volume's distinct blocks are never all remembered; one repeated far apart is
- * fetched again. Each block weighs what its `get` says (1 by default, so that the capacity counts blocks; its length in
- * bytes where blocks of several sizes share one cache), and the least recently used go once the weights kept pass the
- * capacity; a block in flight weighs as much as one fetched.
+ * again close by (a pattern, a file copied twice, a block QEMU reads in several requests) is fetched once. Bounded: a
+ * volume's distinct blocks are never all remembered; one repeated far apart is fetched again. Each block weighs what
+ * its `get` says (1 by default, so that the capacity counts blocks; its length in bytes where blocks of several sizes
+ * share one cache), and the least recently used go once the weights kept pass the capacity; a block in flight weighs as
+ * much as one fetched.
  */
 export class RecentBlocks {
   private readonly blocks = new Map<string, { block: Promise<Buffer>; weight: number }>();

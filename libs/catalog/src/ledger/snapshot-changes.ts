@@ -36,6 +36,11 @@ export async function stageBlockMap(m: EntityManager, snapshotId: string, indexe
   }
 }
 
+/** Drops a snapshot's staged block map: its commit consumed it, or it failed. */
+export async function dropStagedChanges(m: EntityManager, snapshotId: string): Promise<void> {
+  await preparedRows(m, 'island_drop_staged_batches_v1', `DELETE FROM snapshot_change_batch WHERE snapshot_id = $1`, [snapshotId]);
+}
+
 /**
  * The staged block map of snapshot `$<param>` as rows (block_index, hash), for use in a FROM clause: each batch's arrays
  * unnested side by side.

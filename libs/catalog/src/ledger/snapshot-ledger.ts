@@ -2,7 +2,7 @@ import { EntityManager } from 'typeorm';
 import { LEDGER_STATUSES } from '../entities/snapshot.entity';
 import { applyBlockDeltas, BlockDeltas } from './block-references';
 import { LedgerError } from './ledger-errors';
-import { stagedChanges } from './snapshot-changes';
+import { dropStagedChanges, stagedChanges } from './snapshot-changes';
 import { preparedRows, sqlRows } from './sql-rows';
 
 /**
@@ -136,7 +136,7 @@ async function settleCommit(m: EntityManager, s: LedgerSnapshot, added: AddedBlo
     added.map((v) => v.hash),
   );
   await applyBlockDeltas(m, s.region, deltas);
-  await preparedRows(m, 'island_drop_staged_batches_v1', `DELETE FROM snapshot_change_batch WHERE snapshot_id = $1`, [s.id]);
+  await dropStagedChanges(m, s.id);
 }
 
 /**

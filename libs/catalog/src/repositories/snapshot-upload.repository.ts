@@ -1,6 +1,6 @@
 import { EntityManager } from 'typeorm';
 import { preparedRows, sqlRows } from '../ledger/sql-rows';
-import { stagedChanges, stageSnapshotChanges } from '../ledger/snapshot-changes';
+import { dropStagedChanges, stagedChanges, stageSnapshotChanges } from '../ledger/snapshot-changes';
 
 /**
  * A snapshot's transfer in flight: the parts its upload was split into (or, for a region copy, the batches
@@ -76,7 +76,7 @@ export class SnapshotUploadRepository {
     await this.m.query(`DELETE FROM snapshot_part WHERE snapshot_id = $1`, [snapshotId]);
   }
 
-  async dropStaged(snapshotId: string): Promise<void> {
-    await this.m.query(`DELETE FROM snapshot_change_batch WHERE snapshot_id = $1`, [snapshotId]);
+  dropStaged(snapshotId: string): Promise<void> {
+    return dropStagedChanges(this.m, snapshotId);
   }
 }
