@@ -22,6 +22,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly logger = new Logger(OutboxRelay.name);
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private polling: Promise<void> | undefined;
   private again = false;
   private stopped = false;
 
@@ -32,17 +33,34 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   ) {}
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => this.kick(), POLL_MS);
+    this.timer = setInterval(() => this.poll(), POLL_MS);
     this.kick();
+  }
+
+  /**
+   * The timer's pass, for messages no kick announced (another replica's, or left by a failed publish): one statement
+   * outside a transaction asks whether any wait, as the outbox is nearly always empty; a relay already running
+   * drains them anyway.
+   */
+  private poll(): void {
+    if (this.stopped || this.running || this.polling) return;
+    this.polling = new OutboxRepository(this.dataSource.manager)
+      .hasMessages()
+      .then(
+        (waiting) => waiting && this.kick(),
+        (error: unknown) => this.logger.warn(`outbox relay: ${error instanceof Error ? error.message : String(error)}`),
+      )
+      .finally(() => (this.polling = undefined));
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    await this.polling;
     await this.running;
   }
 
-  /** Relay soon (after a commit that wrote messages); coalesces calls made while a relay runs. */
+  /** Relay soon (after a commit that wrote messages, or a poll that found some); coalesces calls made while a relay runs. */
   kick(): void {
     if (this.stopped) return;
     if (this.running) {
