@@ -47,7 +47,9 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     this.polling = new OutboxRepository(this.dataSource.manager)
       .hasMessages()
       .then(
-        (waiting) => waiting && this.kick(),
+        (waiting) => {
+          if (waiting) this.kick();
+        },
         (error: unknown) => this.logger.warn(`outbox relay: ${error instanceof Error ? error.message : String(error)}`),
       )
       .finally(() => (this.polling = undefined));

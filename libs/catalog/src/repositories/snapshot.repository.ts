@@ -1,6 +1,7 @@
 import { EntityManager, In, Not } from 'typeorm';
 import { CopyTransferReport, SnapshotEntity, SnapshotStatus } from '../entities/snapshot.entity';
 import { preparedRows, sqlRows } from '../ledger/sql-rows';
+import { lockedEntity } from './prepared-entities';
 
 /** Snapshots no request sees as such: deleted, or in the recycle bin (only its own routes see those). */
 export const GONE_STATUSES: readonly SnapshotStatus[] = ['deleted', 'recycled'];
@@ -77,7 +78,7 @@ export class SnapshotRepository {
       [id],
     );
     if (locked.length === 0) return null;
-    return this.m.getRepository(SnapshotEntity).findOne({ where: { id }, lock: { mode } });
+    return lockedEntity(this.m, SnapshotEntity, mode === 'pessimistic_write' ? 'FOR UPDATE' : 'FOR NO KEY UPDATE', id);
   }
 
   /**

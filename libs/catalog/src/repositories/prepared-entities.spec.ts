@@ -1,0 +1,50 @@
+import { SnapshotEntity } from '../entities/snapshot.entity';
+import { VolumeEntity } from '../entities/volume.entity';
+import { LedgerFixture } from '../testing/ledger-fixture';
+import { lockedEntity } from './prepared-entities';
+
+describe('an entity locked by a prepared statement', () => {
+  let f: LedgerFixture;
+
+  beforeAll(async () => {
+    f = await LedgerFixture.create();
+  });
+  afterAll(() => f?.drop());
+
+  it('is the entity TypeORM finds, whatever its columns hold: big numbers, JSON, times, flags and nulls', async () => {
+    const region = await f.newRegion();
+    const id = await f.uploadingSnapshot(region);
+    await f.sql(
+      `UPDATE snapshot SET size_bytes = 4398046511104, bytes_uploaded = 9007199254740991, manifest_sealed = true,
+              copy_transfer = '{"entries": 3, "distinctBlocks": 2, "batches": 1}', damaged_at = '2026-12-05T10:00:00.123Z',
+              damaged_reason = 'one block failed its check', point_in_time = NULL WHERE id = $1`,
+      [id],
+    );
+    const found = await f.tx((m) => lockedEntity(m, SnapshotEntity, 'FOR NO KEY UPDATE', id));
+    const typeorm = await f.dataSource.getRepository(SnapshotEntity).findOneByOrFail({ id });
+    expect(found).toBeInstanceOf(SnapshotEntity);
+    expect(found).toEqual(typeorm);
+    expect(found).toMatchObject({ sizeBytes: 4398046511104, manifestSealed: true, copyTransfer: { entries: 3 }, pointInTime: null });
+    expect(found?.damagedAt).toEqual(new Date('2026-12-05T10:00:00.123Z'));
+  });
+
+  it('is null for a key no row has', async () => {
+    expect(await f.tx((m) => lockedEntity(m, VolumeEntity, 'FOR UPDATE', '00000000-0000-4000-8000-000000000000'))).toBeNull();
+  });
+
+  it('holds its row lock until the transaction ends: another writer waits for it', async () => {
+    const id = await f.uploadingSnapshot(await f.newRegion());
+    const order: string[] = [];
+    let other: Promise<unknown> = Promise.resolve();
+    await f.tx(async (m) => {
+      await lockedEntity(m, SnapshotEntity, 'FOR UPDATE', id);
+      other = f.sql(`UPDATE snapshot SET name = 'second' WHERE id = $1`, [id]).then(() => order.push('other writer'));
+      await new Promise((r) => setTimeout(r, 300));
+      order.push('lock holder commits');
+      await m.query(`UPDATE snapshot SET name = 'first' WHERE id = $1`, [id]);
+    });
+    await other;
+    expect(order).toEqual(['lock holder commits', 'other writer']);
+    expect((await f.sql<{ name: string }>(`SELECT name FROM snapshot WHERE id = $1`, [id]))[0].name).toBe('second');
+  });
+});
