@@ -3,6 +3,7 @@ import { EntityManager } from 'typeorm';
 import { JobEntity } from '../entities/job.entity';
 import { ExportKind } from '../entities/volume.entity';
 import { preparedRows, sqlRows } from '../ledger/sql-rows';
+import { entityByKey } from './entity-by-key';
 
 /** What each kind of operation keeps for the events that finish it. */
 export interface JobParamsByKind {
@@ -101,12 +102,12 @@ export class JobRepository {
   }
 
   find(id: string): Promise<Job | null> {
-    return this.m.getRepository(JobEntity).findOne({ where: { id } }) as Promise<Job | null>;
+    return entityByKey(this.m, JobEntity, id) as Promise<Job | null>;
   }
 
   /** A job locked for the event that moves it on. */
   lock(id: string): Promise<Job | null> {
-    return this.m.getRepository(JobEntity).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } }) as Promise<Job | null>;
+    return entityByKey(this.m, JobEntity, id, 'FOR UPDATE') as Promise<Job | null>;
   }
 
   /** A job of a kind, locked, when it is that kind (an event naming another kind's job finds nothing). */

@@ -1,7 +1,7 @@
 import { EntityManager, In, Not } from 'typeorm';
 import { CopyTransferReport, SnapshotEntity, SnapshotStatus } from '../entities/snapshot.entity';
 import { preparedRows, sqlRows } from '../ledger/sql-rows';
-import { lockedEntity } from './prepared-entities';
+import { entityByKey, existingEntityByKey } from './entity-by-key';
 
 /** Snapshots no request sees as such: deleted, or in the recycle bin (only its own routes see those). */
 export const GONE_STATUSES: readonly SnapshotStatus[] = ['deleted', 'recycled'];
@@ -51,17 +51,17 @@ export class SnapshotRepository {
   }
 
   private async inScope(id: string, o: SnapshotLookup): Promise<SnapshotEntity | null> {
-    const snapshot = await this.m.getRepository(SnapshotEntity).findOne({ where: { id }, ...(o.lock && { lock: { mode: 'pessimistic_write' as const } }) });
+    const snapshot = await entityByKey(this.m, SnapshotEntity, id, o.lock ? 'FOR UPDATE' : undefined);
     if (!snapshot || (o.scope !== undefined && snapshot.projectId !== o.scope)) return null;
     return snapshot;
   }
 
   find(id: string): Promise<SnapshotEntity | null> {
-    return this.m.getRepository(SnapshotEntity).findOne({ where: { id } });
+    return entityByKey(this.m, SnapshotEntity, id);
   }
 
   get(id: string): Promise<SnapshotEntity> {
-    return this.m.getRepository(SnapshotEntity).findOneByOrFail({ id });
+    return existingEntityByKey(this.m, SnapshotEntity, id);
   }
 
   /**
@@ -78,7 +78,7 @@ export class SnapshotRepository {
       [id],
     );
     if (locked.length === 0) return null;
-    return lockedEntity(this.m, SnapshotEntity, mode === 'pessimistic_write' ? 'FOR UPDATE' : 'FOR NO KEY UPDATE', id);
+    return entityByKey(this.m, SnapshotEntity, id, mode === 'pessimistic_write' ? 'FOR UPDATE' : 'FOR NO KEY UPDATE');
   }
 
   /**

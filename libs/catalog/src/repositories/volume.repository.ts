@@ -1,6 +1,7 @@
 import { EntityManager, IsNull, Not } from 'typeorm';
 import { ExportKind, NOT_PLACED, VolumeEntity, VolumeStatus } from '../entities/volume.entity';
 import { sqlRows } from '../ledger/sql-rows';
+import { entityByKey, existingEntityByKey } from './entity-by-key';
 
 /** Volume rows a caller sees: not deleted, not a hidden replica, and (with a scope) of that project. */
 export interface VolumeLookup {
@@ -23,7 +24,7 @@ export class VolumeRepository {
 
   /** A volume the caller may see, or null. */
   async visible(id: string, o: VolumeLookup = {}): Promise<VolumeEntity | null> {
-    const volume = await this.m.getRepository(VolumeEntity).findOne({ where: { id }, ...(o.lock && { lock: { mode: 'pessimistic_write' as const } }) });
+    const volume = await entityByKey(this.m, VolumeEntity, id, o.lock ? 'FOR UPDATE' : undefined);
     // a replica (copies of another volume's snapshots in its region) is not a volume anyone uses
     if (!volume || volume.status === 'deleted' || volume.status === 'replica' || (o.scope !== undefined && volume.projectId !== o.scope)) return null;
     return volume;
@@ -31,7 +32,7 @@ export class VolumeRepository {
 
   /** Any volume row (replicas and deleted ones included), locked for a state change. */
   lock(id: string): Promise<VolumeEntity | null> {
-    return this.m.getRepository(VolumeEntity).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
+    return entityByKey(this.m, VolumeEntity, id, 'FOR UPDATE');
   }
 
   /** Takes the volume's row lock without loading it: the first step of every snapshot writer. */
@@ -40,11 +41,11 @@ export class VolumeRepository {
   }
 
   get(id: string): Promise<VolumeEntity> {
-    return this.m.getRepository(VolumeEntity).findOneByOrFail({ id });
+    return existingEntityByKey(this.m, VolumeEntity, id);
   }
 
   find(id: string): Promise<VolumeEntity | null> {
-    return this.m.getRepository(VolumeEntity).findOne({ where: { id } });
+    return entityByKey(this.m, VolumeEntity, id);
   }
 
   /** The volumes people use (no replicas), oldest first; with a scope, of that project only. */

@@ -1,9 +1,12 @@
+import { EntityNotFoundError } from 'typeorm';
+import { JobEntity } from '../entities/job.entity';
 import { SnapshotEntity } from '../entities/snapshot.entity';
 import { VolumeEntity } from '../entities/volume.entity';
 import { LedgerFixture } from '../testing/ledger-fixture';
-import { lockedEntity } from './prepared-entities';
+import { entityByKey, existingEntityByKey } from './entity-by-key';
+import { JobRepository } from './job.repository';
 
-describe('an entity locked by a prepared statement', () => {
+describe('an entity found by its key with a prepared statement', () => {
   let f: LedgerFixture;
 
   beforeAll(async () => {
@@ -20,7 +23,7 @@ describe('an entity locked by a prepared statement', () => {
               damaged_reason = 'one block failed its check', point_in_time = NULL WHERE id = $1`,
       [id],
     );
-    const found = await f.tx((m) => lockedEntity(m, SnapshotEntity, 'FOR NO KEY UPDATE', id));
+    const found = await f.tx((m) => entityByKey(m, SnapshotEntity, id, 'FOR NO KEY UPDATE'));
     const typeorm = await f.dataSource.getRepository(SnapshotEntity).findOneByOrFail({ id });
     expect(found).toBeInstanceOf(SnapshotEntity);
     expect(found).toEqual(typeorm);
@@ -28,8 +31,20 @@ describe('an entity locked by a prepared statement', () => {
     expect(found?.damagedAt).toEqual(new Date('2026-12-05T10:00:00.123Z'));
   });
 
-  it('is null for a key no row has', async () => {
-    expect(await f.tx((m) => lockedEntity(m, VolumeEntity, 'FOR UPDATE', '00000000-0000-4000-8000-000000000000'))).toBeNull();
+  it('is, read without a lock, the volume and the job TypeORM finds', async () => {
+    const snapshot = await f.dataSource.getRepository(SnapshotEntity).findOneByOrFail({ id: await f.uploadingSnapshot(await f.newRegion()) });
+    const m = f.dataSource.manager;
+    expect(await entityByKey(m, VolumeEntity, snapshot.volumeId)).toEqual(await m.getRepository(VolumeEntity).findOneByOrFail({ id: snapshot.volumeId }));
+    const job = await new JobRepository(m).start('snapshot', { type: 'snapshot', id: snapshot.id, projectId: 'p' }, {});
+    const read = await entityByKey(m, JobEntity, job.id);
+    expect(read).toBeInstanceOf(JobEntity);
+    expect(read).toEqual(await m.getRepository(JobEntity).findOneByOrFail({ id: job.id }));
+  });
+
+  it("is null for a key no row has, or TypeORM's not-found error where the row must exist", async () => {
+    const none = '00000000-0000-4000-8000-000000000000';
+    expect(await f.tx((m) => entityByKey(m, VolumeEntity, none, 'FOR UPDATE'))).toBeNull();
+    await expect(existingEntityByKey(f.dataSource.manager, SnapshotEntity, none)).rejects.toThrow(EntityNotFoundError);
   });
 
   it('holds its row lock until the transaction ends: another writer waits for it', async () => {
@@ -37,7 +52,7 @@ describe('an entity locked by a prepared statement', () => {
     const order: string[] = [];
     let other: Promise<unknown> = Promise.resolve();
     await f.tx(async (m) => {
-      await lockedEntity(m, SnapshotEntity, 'FOR UPDATE', id);
+      await entityByKey(m, SnapshotEntity, id, 'FOR UPDATE');
       other = f.sql(`UPDATE snapshot SET name = 'second' WHERE id = $1`, [id]).then(() => order.push('other writer'));
       await new Promise((r) => setTimeout(r, 300));
       order.push('lock holder commits');
