@@ -3,7 +3,7 @@ import { JobEntity } from '../entities/job.entity';
 import { SnapshotEntity } from '../entities/snapshot.entity';
 import { VolumeEntity } from '../entities/volume.entity';
 import { LedgerFixture } from '../testing/ledger-fixture';
-import { entityByKey, existingEntityByKey } from './entity-by-key';
+import { entityByKey, existingEntityByKey, patchByKey } from './entity-by-key';
 import { JobRepository } from './job.repository';
 
 describe('an entity found by its key with a prepared statement', () => {
@@ -61,5 +61,42 @@ describe('an entity found by its key with a prepared statement', () => {
     await other;
     expect(order).toEqual(['lock holder commits', 'other writer']);
     expect((await f.sql<{ name: string }>(`SELECT name FROM snapshot WHERE id = $1`, [id]))[0].name).toBe('second');
+  });
+
+  it("sets a row as TypeORM's update sets it, whatever kinds of values, and leaves the other columns be", async () => {
+    const region = await f.newRegion();
+    const [ours, theirs] = [await f.uploadingSnapshot(region), await f.uploadingSnapshot(region)];
+    const m = f.dataSource.manager;
+    const changes: Partial<SnapshotEntity>[] = [
+      { status: 'available', statusReason: null, manifestObject: 'manifests/x', manifestSealed: true, committedAt: new Date('2026-12-05T10:00:00.5Z') },
+      { bytesUploaded: 9007199254740991, copyTransfer: { entries: 3, distinctBlocks: 2, batches: 1 }, manifestSealed: false },
+      { statusReason: 'held for a reason', damagedAt: null, bytesChanged: undefined },
+    ];
+    for (const fields of changes) {
+      await patchByKey(m, SnapshotEntity, ours, fields);
+      await m.update(SnapshotEntity, { id: theirs }, fields);
+      const [a, b] = await Promise.all([ours, theirs].map((id) => m.getRepository(SnapshotEntity).findOneByOrFail({ id })));
+      expect({ ...a, id: undefined, volumeId: undefined, createdAt: undefined, updatedAt: undefined }).toEqual({
+        ...b,
+        id: undefined,
+        volumeId: undefined,
+        createdAt: undefined,
+        updatedAt: undefined,
+      });
+    }
+    expect(await entityByKey(m, SnapshotEntity, ours)).toMatchObject({
+      statusReason: 'held for a reason',
+      manifestObject: 'manifests/x',
+      bytesUploaded: 9007199254740991,
+    });
+  });
+
+  it('refuses a field its entity has no column for, and changes nothing', async () => {
+    const id = await f.uploadingSnapshot(await f.newRegion());
+    const before = await entityByKey(f.dataSource.manager, SnapshotEntity, id);
+    await expect(patchByKey(f.dataSource.manager, SnapshotEntity, id, { status: 'error', nonsense: 1 } as Partial<SnapshotEntity>)).rejects.toThrow(
+      'snapshot has no column for nonsense',
+    );
+    expect(await entityByKey(f.dataSource.manager, SnapshotEntity, id)).toEqual(before);
   });
 });

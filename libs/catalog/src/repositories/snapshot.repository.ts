@@ -1,7 +1,7 @@
 import { EntityManager, In, Not } from 'typeorm';
 import { CopyTransferReport, SnapshotEntity, SnapshotStatus } from '../entities/snapshot.entity';
 import { preparedRows, sqlRows } from '../ledger/sql-rows';
-import { entityByKey, existingEntityByKey } from './entity-by-key';
+import { entityByKey, existingEntityByKey, patchByKey } from './entity-by-key';
 
 /** Snapshots no request sees as such: deleted, or in the recycle bin (only its own routes see those). */
 export const GONE_STATUSES: readonly SnapshotStatus[] = ['deleted', 'recycled'];
@@ -242,6 +242,6 @@ export class SnapshotRepository {
   }
 
   private async patch(id: string, fields: Partial<SnapshotEntity>): Promise<void> {
-    await this.m.update(SnapshotEntity, { id }, { ...fields, updatedAt: new Date() });
+    await patchByKey(this.m, SnapshotEntity, id, { ...fields, updatedAt: new Date() });
   }
 }

@@ -1,7 +1,7 @@
 import { EntityManager, IsNull, Not } from 'typeorm';
 import { ExportKind, NOT_PLACED, VolumeEntity, VolumeStatus } from '../entities/volume.entity';
 import { sqlRows } from '../ledger/sql-rows';
-import { entityByKey, existingEntityByKey } from './entity-by-key';
+import { entityByKey, existingEntityByKey, patchByKey } from './entity-by-key';
 
 /** Volume rows a caller sees: not deleted, not a hidden replica, and (with a scope) of that project. */
 export interface VolumeLookup {
@@ -179,6 +179,6 @@ export class VolumeRepository {
   }
 
   private async patch(id: string, fields: Partial<VolumeEntity>): Promise<void> {
-    await this.m.update(VolumeEntity, { id }, { ...fields, updatedAt: new Date() });
+    await patchByKey(this.m, VolumeEntity, id, { ...fields, updatedAt: new Date() });
   }
 }
