@@ -50,7 +50,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         (waiting) => {
           if (waiting) this.kick();
         },
-        (error: unknown) => this.logger.warn(`outbox relay: ${error instanceof Error ? error.message : String(error)}`),
+        (error: unknown) => this.warn(error),
       )
       .finally(() => (this.polling = undefined));
   }
@@ -71,7 +71,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     }
     this.running = this.drain()
       .then(() => undefined)
-      .catch((error: unknown) => this.logger.warn(`outbox relay: ${error instanceof Error ? error.message : String(error)}`))
+      .catch((error: unknown) => this.warn(error))
       .finally(() => {
         this.running = undefined;
         if (this.again) {
@@ -103,5 +103,10 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       }
       return messages.length;
     });
+  }
+
+  /** A failed pass is logged and left to the next: the outbox keeps every message until one is published. */
+  private warn(error: unknown): void {
+    this.logger.warn(`outbox relay: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
