@@ -79,6 +79,8 @@ export async function addReferences(tables: ClusterTables, refcounts: Refcounts,
   }
 }
 
+const COPIED_HIGH_BIT = Number(OFLAG_COPIED >> 32n);
+
 /** Sets the COPIED flag exactly where the refcount is 1, in the active L1 and its L2 tables. */
 export async function refreshCopiedFlags(tables: ClusterTables, refcounts: Refcounts, active: ActiveL1): Promise<void> {
   const l1 = active.entries;
@@ -90,11 +92,12 @@ export async function refreshCopiedFlags(tables: ClusterTables, refcounts: Refco
     const counts = await refcounts.getMany(clusters);
     let changed = false;
     for (let k = 0; k < entries.length; k++) {
+      // COPIED is bit 63: the top bit of the entry's first (big-endian) 32-bit word
       const at = entries[k] * tables.entryBytes;
-      const entry = table.readBigUInt64BE(at);
-      const wanted = counts[k] === 1 ? entry | OFLAG_COPIED : entry & ~OFLAG_COPIED;
-      if (wanted !== entry) {
-        table.writeBigUInt64BE(wanted, at);
+      const high = table.readUInt32BE(at);
+      const wanted = counts[k] === 1 ? (high | COPIED_HIGH_BIT) >>> 0 : high & ~COPIED_HIGH_BIT;
+      if (wanted !== high) {
+        table.writeUInt32BE(wanted, at);
         changed = true;
       }
     }
