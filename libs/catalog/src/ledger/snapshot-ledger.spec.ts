@@ -67,6 +67,14 @@ describe('snapshot ledger', () => {
 
   /** Stages changes, claims and uploads their blocks the way workers do, and commits them as a snapshot. */
   async function snapshot(volumeId: string, changes: Map<number, number | null>): Promise<LedgerSnapshot> {
+    const s = await uploaded(volumeId, changes);
+    await tx((m) => commitSnapshotVersions(m, s));
+    await db.dataSource.query(`UPDATE snapshot SET status = 'available' WHERE id = $1`, [s.id]);
+    return s;
+  }
+
+  /** An uploading snapshot whose changes are staged and whose blocks are claimed and present: ready to commit. */
+  async function uploaded(volumeId: string, changes: Map<number, number | null>): Promise<LedgerSnapshot> {
     const s: LedgerSnapshot = { id: randomUUID(), volumeId, region: REGION, seq: await nextSeq(volumeId) };
     await db.dataSource.query(
       `INSERT INTO snapshot (id, volume_id, project_id, region, seq, status, size_bytes, block_size) VALUES ($1, $2, 'p', $3, $4, 'uploading', 1048576, 65536)`,
@@ -87,8 +95,6 @@ describe('snapshot ledger', () => {
       [...changes.keys()],
       [...changes.values()].map((content) => (content === null ? null : hashOf(content))),
     );
-    await tx((m) => commitSnapshotVersions(m, s));
-    await db.dataSource.query(`UPDATE snapshot SET status = 'available' WHERE id = $1`, [s.id]);
     return s;
   }
 
@@ -201,6 +207,46 @@ describe('snapshot ledger', () => {
     await tx((m) => releaseClaims(m, s.id, REGION));
     await db.dataSource.query(`UPDATE snapshot SET status = 'error' WHERE id = $1`, [s.id]);
     await db.dataSource.query(`DELETE FROM snapshot_change_batch WHERE snapshot_id = $1`, [s.id]);
+  });
+
+  it("commits a change by reading the heads it replaces, not every head of the volume, before the volume's versions were ever analyzed", async () => {
+    const volumeId = await newVolume();
+    const blocks = 3_000;
+    await snapshot(volumeId, new Map(Array.from({ length: blocks }, (_, i): [number, number | null] => [i, 20_000 + i])));
+    // three blocks rewritten, one staged again with the content it has, one punched out
+    const change = new Map<number, number | null>([
+      [3, 40_003],
+      [2_000, 42_000],
+      [2_999, 42_999],
+      [7, 20_007],
+      [8, null],
+    ]);
+    const s = await uploaded(volumeId, change);
+
+    // the session's counts of rows read, before and after, within the commit's transaction: the counts it has not reported
+    // yet include its earlier transactions', and it reports none while a transaction is open
+    const rowsReadSoFar = async (m: EntityManager) => {
+      const [read] = await sqlRows<{ rows: string }>(
+        m,
+        `SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) AS rows FROM pg_stat_xact_user_tables WHERE relname = 'block_version'`,
+      );
+      return Number(read.rows);
+    };
+    const rowsRead = await tx(async (m) => {
+      const before = await rowsReadSoFar(m);
+      await commitSnapshotVersions(m, s);
+      return (await rowsReadSoFar(m)) - before;
+    });
+
+    expect(rowsRead).toBeLessThan(50); // every head of the volume read once would be 3,000
+    const heads = new Map<number, string>();
+    await tx(async (m) => {
+      for await (const page of entriesAt(m, volumeId, s.seq)) for (const e of page) heads.set(e.index, e.hash.toString('hex'));
+    });
+    expect(heads.size).toBe(blocks - 1);
+    for (const [index, content] of change) expect(heads.get(index)).toBe(content === null ? undefined : hashOf(content).toString('hex'));
+    expect(heads.get(5)).toBe(hashOf(20_005).toString('hex'));
+    await expectConsistentCounts();
   });
 
   it('frees exactly the blocks only the deleted snapshot used, whichever order snapshots are deleted in', async () => {
