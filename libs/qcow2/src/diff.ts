@@ -1,6 +1,7 @@
 import { Qcow2Image } from './qcow2-image';
 import { View } from './tables';
 import { ClusterMapping } from './l2-entry';
+import { COPIED_HIGH_WORD_BIT } from './limits';
 
 export interface DiffExtent {
   offset: number;
@@ -60,6 +61,6 @@ function word(table: Buffer | undefined, at: number): number {
 }
 
 function sameEntry(a: Buffer | undefined, b: Buffer | undefined, at: number, extended: boolean): boolean {
-  if ((word(a, at) & 0x7fffffff) !== (word(b, at) & 0x7fffffff) || word(a, at + 4) !== word(b, at + 4)) return false;
+  if ((word(a, at) & ~COPIED_HIGH_WORD_BIT) !== (word(b, at) & ~COPIED_HIGH_WORD_BIT) || word(a, at + 4) !== word(b, at + 4)) return false;
   return !extended || (word(a, at + 8) === word(b, at + 8) && word(a, at + 12) === word(b, at + 12));
 }

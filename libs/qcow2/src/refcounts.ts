@@ -109,7 +109,7 @@ export class Refcounts {
 
   async get(cluster: number): Promise<number> {
     const tableIndex = Math.floor(cluster / this.entriesPerBlock);
-    if (tableIndex >= this.table.length || this.table[tableIndex] === 0) return 0;
+    if (!this.hasBlock(tableIndex)) return 0;
     const block = await this.block(tableIndex);
     return this.read(block.data, cluster % this.entriesPerBlock);
   }
@@ -143,8 +143,7 @@ export class Refcounts {
     await this.relieveStaleBlocks();
     for (const cluster of clusters) {
       const tableIndex = Math.floor(cluster / this.entriesPerBlock);
-      const present = tableIndex < this.table.length && this.table[tableIndex] !== 0;
-      const block = present ? (this.cached(tableIndex) ?? (await this.relieveThenLoad(tableIndex))) : undefined;
+      const block = this.hasBlock(tableIndex) ? (this.cached(tableIndex) ?? (await this.relieveThenLoad(tableIndex))) : undefined;
       if (!block) {
         await this.change(cluster, delta); // no refcount block yet: the general path creates it
         continue;
@@ -162,7 +161,7 @@ export class Refcounts {
     for (let k = 0; k < clusters.length; k++) {
       const cluster = clusters[k];
       const tableIndex = Math.floor(cluster / this.entriesPerBlock);
-      if (tableIndex >= this.table.length || this.table[tableIndex] === 0) {
+      if (!this.hasBlock(tableIndex)) {
         values[k] = 0;
         continue;
       }
@@ -181,8 +180,7 @@ export class Refcounts {
     for (let c = this.freeHint; c < this.endCluster && run < count;) {
       const tableIndex = Math.floor(c / this.entriesPerBlock);
       const blockEnd = Math.min(this.endCluster, (tableIndex + 1) * this.entriesPerBlock);
-      const present = tableIndex < this.table.length && this.table[tableIndex] !== 0;
-      const data = present ? (await this.block(tableIndex)).data : undefined;
+      const data = this.hasBlock(tableIndex) ? (await this.block(tableIndex)).data : undefined;
       for (; c < blockEnd && run < count; c++) {
         const free = (data === undefined || this.read(data, c % this.entriesPerBlock) === 0) && !freed?.has(c);
         if (free) {
@@ -289,6 +287,11 @@ export class Refcounts {
   }
 
   // ---- internals --------------------------------------------------------------------------------------
+
+  /** Whether the refcount table names a block at this index (none: every cluster it would cover has refcount 0). */
+  private hasBlock(tableIndex: number): boolean {
+    return tableIndex < this.table.length && this.table[tableIndex] !== 0;
+  }
 
   /** Changed during an atomic change and still where the state on disk has it: it must move before it is written. */
   private isStale(tableIndex: number, block: CachedBlock): boolean {

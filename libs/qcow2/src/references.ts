@@ -1,7 +1,7 @@
 import { Qcow2Header } from './header';
 import { ImageFile } from './image-file';
 import { compressedClusters } from './l2-entry';
-import { OFLAG_COPIED } from './limits';
+import { COPIED_HIGH_WORD_BIT, OFLAG_COPIED } from './limits';
 import { hex } from './qcow2-errors';
 import { Refcounts } from './refcounts';
 import { serializeSnapshotTable, SnapshotEntry } from './snapshot-table';
@@ -79,8 +79,6 @@ export async function addReferences(tables: ClusterTables, refcounts: Refcounts,
   }
 }
 
-const COPIED_HIGH_BIT = Number(OFLAG_COPIED >> 32n);
-
 /** Sets the COPIED flag exactly where the refcount is 1, in the active L1 and its L2 tables. */
 export async function refreshCopiedFlags(tables: ClusterTables, refcounts: Refcounts, active: ActiveL1): Promise<void> {
   const l1 = active.entries;
@@ -92,10 +90,9 @@ export async function refreshCopiedFlags(tables: ClusterTables, refcounts: Refco
     const counts = await refcounts.getMany(clusters);
     let changed = false;
     for (let k = 0; k < entries.length; k++) {
-      // COPIED is bit 63: the top bit of the entry's first (big-endian) 32-bit word
       const at = entries[k] * tables.entryBytes;
       const high = table.readUInt32BE(at);
-      const wanted = counts[k] === 1 ? (high | COPIED_HIGH_BIT) >>> 0 : high & ~COPIED_HIGH_BIT;
+      const wanted = counts[k] === 1 ? (high | COPIED_HIGH_WORD_BIT) >>> 0 : high & ~COPIED_HIGH_WORD_BIT;
       if (wanted !== high) {
         table.writeUInt32BE(wanted, at);
         changed = true;
