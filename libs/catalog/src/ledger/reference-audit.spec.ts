@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createTestDatabase, TestDatabase } from '../testing/test-database';
-import { referenceDiscrepancies, repairReferenceCounts } from './reference-audit';
+import { AUDIT_WORK_MEM, referenceDiscrepancies, repairReferenceCounts } from './reference-audit';
 
 const REGION = 'r1';
 const OTHER_REGION = 'r2';
@@ -67,6 +67,23 @@ describe('reference audit (fsck counts)', () => {
         { hash: h.referencedUploading.toString('hex'), state: 'uploading', refcount: 1, pending: 0, expectedRefcount: 1, expectedPending: 0 },
       ]),
     );
+  });
+
+  it("leaves the work_mem of the session it ran on as it found it, inside a caller's transaction or not", async () => {
+    const runner = db.dataSource.createQueryRunner();
+    try {
+      const before = (await runner.query(`SHOW work_mem`))[0].work_mem;
+      expect(before).not.toBe(AUDIT_WORK_MEM);
+      await referenceDiscrepancies(runner.manager, REGION);
+      expect((await runner.query(`SHOW work_mem`))[0].work_mem).toBe(before);
+      await runner.startTransaction();
+      await referenceDiscrepancies(runner.manager, REGION);
+      // inside a caller's transaction the audit runs in a savepoint: its setting ends with that transaction
+      await runner.rollbackTransaction();
+      expect((await runner.query(`SHOW work_mem`))[0].work_mem).toBe(before);
+    } finally {
+      await runner.release();
+    }
   });
 
   it('repairs the counters of the blocks it is given and leaves what counters cannot fix', async () => {

@@ -28,6 +28,13 @@ const EXPECTED = `
          coalesce(e.refs, 0) AS expected_refcount, coalesce(e.claims, 0) AS expected_pending
     FROM blocks b FULL JOIN counted e ON e.hash = b.hash`;
 
+/**
+ * Memory each of the audit's aggregates and joins may use before spilling to disk (PostgreSQL gives hash nodes twice
+ * this). The server's default (4 MB) spilled the 100 M-version audit in thousands of batches (docs/scaling.md); fsck
+ * runs rarely and alone, so its one statement may take what a server with room for the block table has to spare.
+ */
+export const AUDIT_WORK_MEM = '256MB';
+
 const WRONG = `b.hash IS NULL OR b.refcount <> coalesce(e.refs, 0) OR b.pending <> coalesce(e.claims, 0)
                OR (coalesce(e.refs, 0) > 0 AND b.state <> 'present')`;
 
@@ -38,14 +45,17 @@ const WRONG = `b.hash IS NULL OR b.refcount <> coalesce(e.refs, 0) OR b.pending 
  * operation in flight is never mistaken for damage.
  */
 export async function referenceDiscrepancies(m: EntityManager, region: string): Promise<ReferenceDiscrepancy[]> {
-  const rows = await sqlRows<{
-    hash: Buffer;
-    state: string | null;
-    refcount: number;
-    pending: number;
-    expected_refcount: number;
-    expected_pending: number;
-  }>(m, `${EXPECTED} WHERE ${WRONG} ORDER BY 1`, [region]);
+  const rows = await m.transaction(async (t) => {
+    await t.query(`SET LOCAL work_mem = '${AUDIT_WORK_MEM}'`);
+    return sqlRows<{
+      hash: Buffer;
+      state: string | null;
+      refcount: number;
+      pending: number;
+      expected_refcount: number;
+      expected_pending: number;
+    }>(t, `${EXPECTED} WHERE ${WRONG} ORDER BY 1`, [region]);
+  });
   return rows.map((r) => ({
     hash: r.hash,
     state: r.state,
