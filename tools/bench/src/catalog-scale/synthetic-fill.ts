@@ -62,7 +62,8 @@ async function onBulkSession(dataSource: DataSource, work: (m: EntityManager) =>
     await runner.query(`SET session_replication_role = replica; SET synchronous_commit = off; SET maintenance_work_mem = '2GB'`);
     await work(runner.manager);
   } finally {
-    await runner.query(`RESET session_replication_role`).catch(() => undefined);
+    // the connection goes back to the pool: no later statement may run without foreign keys or commit asynchronously
+    await runner.query(`RESET ALL`).catch(() => undefined);
     await runner.release();
   }
 }
