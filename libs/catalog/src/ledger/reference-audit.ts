@@ -35,6 +35,9 @@ const EXPECTED = `
  */
 export const AUDIT_WORK_MEM = '256MB';
 
+/** For the rest of the caller's transaction (outside one PostgreSQL ignores it with a warning). */
+const giveAuditMemory = (m: EntityManager) => m.query(`SET LOCAL work_mem = '${AUDIT_WORK_MEM}'`);
+
 const WRONG = `b.hash IS NULL OR b.refcount <> coalesce(e.refs, 0) OR b.pending <> coalesce(e.claims, 0)
                OR (coalesce(e.refs, 0) > 0 AND b.state <> 'present')`;
 
@@ -46,7 +49,7 @@ const WRONG = `b.hash IS NULL OR b.refcount <> coalesce(e.refs, 0) OR b.pending 
  */
 export async function referenceDiscrepancies(m: EntityManager, region: string): Promise<ReferenceDiscrepancy[]> {
   const rows = await m.transaction(async (t) => {
-    await t.query(`SET LOCAL work_mem = '${AUDIT_WORK_MEM}'`);
+    await giveAuditMemory(t);
     return sqlRows<{
       hash: Buffer;
       state: string | null;
@@ -68,11 +71,13 @@ export async function referenceDiscrepancies(m: EntityManager, region: string): 
 
 /**
  * Sets the counters of the given blocks to their recomputed values (the grace window starts when they reach
- * zero). Run it in a REPEATABLE READ transaction: a block a ledger writer changed since the recomputation
- * then fails the transaction (serialization failure) instead of receiving stale counts; retry it.
+ * zero); the recomputation is the audit's, with its memory for the rest of the transaction. Run it in a REPEATABLE
+ * READ transaction: a block a ledger writer changed since the recomputation then fails the transaction (serialization
+ * failure) instead of receiving stale counts; retry it.
  */
 export async function repairReferenceCounts(m: EntityManager, region: string, hashes: Buffer[]): Promise<number> {
   if (hashes.length === 0) return 0;
+  await giveAuditMemory(m);
   const rows = await sqlRows(
     m,
     `WITH expected AS (${EXPECTED})
