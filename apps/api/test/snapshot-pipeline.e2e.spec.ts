@@ -49,6 +49,11 @@ describe('volumes, incremental snapshots and restores, end to end', () => {
     const third = await io.snapshot(volumeId, 'third');
     expect(third).toMatchObject({ blocksTotal: 0, bytesUploaded: 0 });
 
+    // the agent diffed each point in time with its take: none of the three needed a diff job of its own
+    const agentMetrics = await (await fetch(`http://127.0.0.1:${island.metricsPort('agent')}/metrics`)).text();
+    expect(agentMetrics).toMatch(/^island_messages_published_total\{contract="snapshot\.taken\.v1"\} 3$/m);
+    expect(agentMetrics).not.toMatch(/contract="snapshot\.diffed\.v1"/);
+
     // every snapshot restores into a new volume, bit-exact, whichever order
     for (const [snap, expected] of [
       [second, atSecond],

@@ -54,6 +54,8 @@ describe('the contract registry', () => {
     SnapshotUploadPart,
     SnapshotDiffed,
     SnapshotPartUploaded,
+    SnapshotTake,
+    SnapshotTaken,
     MAX_PART_BLOCKS,
     failureReport,
     ImageGrow,
@@ -90,6 +92,27 @@ describe('the contract registry', () => {
     expect(() =>
       parsePayload(SnapshotDiffed, { host: 'h1', snapshotId: '6f1c1c5e-8d0a-4b7e-9a51-0d6b1c2f3a4b', changed: [{ start: -1, count: 0 }], bytesChanged: 1 }),
     ).toThrow(/changed\.0\.start.*changed\.0\.count|changed\.0\.count.*changed\.0\.start/s);
+  });
+
+  it('validates the diff a taken event may carry, nested block runs and base alike, and takes an event without one', () => {
+    const snapshotId = '6f1c1c5e-8d0a-4b7e-9a51-0d6b1c2f3a4b';
+    expect(parsePayload(SnapshotTaken, { host: 'h1', snapshotId }).diff).toBeUndefined();
+    const ok = parsePayload(SnapshotTaken, { host: 'h1', snapshotId, diff: { base: null, changed: [{ start: 4, count: 2 }], bytesChanged: 7 } });
+    expect(ok.diff).toEqual({ base: null, changed: [{ start: 4, count: 2 }], bytesChanged: 7 });
+    expect(() => parsePayload(SnapshotTaken, { host: 'h1', snapshotId, diff: { base: null, changed: [{ start: 0, count: 0 }], bytesChanged: 7 } })).toThrow(
+      /diff\.changed\.0\.count/,
+    );
+    expect(() => parsePayload(SnapshotTaken, { host: 'h1', snapshotId, diff: { base: '../x', changed: [], bytesChanged: 0 } })).toThrow(/diff\.base/);
+    expect(() =>
+      parsePayload(SnapshotTake, {
+        host: 'h1',
+        snapshotId,
+        volumeId: snapshotId,
+        path: '/v/x.qcow2',
+        pointInTime: 'island-1',
+        diff: { base: null, blockSize: 3 },
+      }),
+    ).toThrow(/diff\.blockSize/);
   });
 
   it("takes a part's blocks as they are reported and names the first block that is not one", () => {

@@ -42,6 +42,8 @@ export class SnapshotService {
         if (existing) return SnapshotView.of(await findSnapshot(catalog, caller, existing.id));
       }
       const volume = await findVolume(catalog, caller, dto.volumeId, true);
+      // none of the volume's snapshots before it still to upload: this one uploads next, against the head as it stands
+      const uploadsNext = (await catalog.snapshots.countInFlight(volume.id)) === 0;
       const snapshot = await this.newSnapshot(tx, volume, { id: options.id, name: dto.name, groupId: null, counted: !options.transient });
       if (snapshot.pointInTime) {
         await tx.send(SnapshotTake, {
@@ -50,6 +52,7 @@ export class SnapshotService {
           volumeId: volume.id,
           path: volume.imagePath!,
           pointInTime: snapshot.pointInTime,
+          ...(uploadsNext && { diff: { base: volume.pointInTime, blockSize: snapshot.blockSize } }),
         });
       }
       return SnapshotView.of(await findSnapshot(catalog, caller, snapshot.id));

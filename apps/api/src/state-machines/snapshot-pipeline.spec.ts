@@ -173,6 +173,54 @@ describe('the snapshot pipeline (state machine on the real catalog, no broker)',
     expect(await f.sent(SnapshotDiff)).toEqual([expect.objectContaining({ snapshotId: second.id, base: first.pointInTime })]);
   });
 
+  it("uploads the diff the agent made with the take, against the volume's head, without asking the agent for another", async () => {
+    const volume = await f.placedVolume();
+    const first = await f.newSnapshot(volume);
+    await pipeline.taken({ host: HOST, snapshotId: first.id, diff: { base: null, changed: [{ start: 2, count: 3 }], bytesChanged: 3 * 4096 } });
+
+    expect(await f.snapshot(first.id)).toMatchObject({ status: 'uploading', blocksTotal: 3, bytesChanged: 3 * 4096 });
+    expect(await f.sent(SnapshotDiff)).toEqual([]);
+    const parts = (await f.sent<SnapshotUploadPartJob>(SnapshotUploadPart)).filter((p) => p.snapshotId === first.id);
+    expect(parts.flatMap((p) => p.blocks).sort()).toEqual([2, 3, 4]);
+    for (const part of parts) await pipeline.partUploaded(await uploadPart(part));
+    expect((await f.snapshot(first.id)).status).toBe('sealing');
+
+    await f.clearOutbox();
+    const second = await f.newSnapshot(volume);
+    await pipeline.taken({ host: HOST, snapshotId: second.id, diff: { base: first.pointInTime, changed: [], bytesChanged: 0 } });
+    expect(await f.snapshot(second.id)).toMatchObject({ status: 'sealing', blocksTotal: 0 });
+    expect(await f.sent(SnapshotDiff)).toEqual([]);
+    expect((await f.volume(volume.id)).pointInTime).toBe(second.pointInTime);
+  });
+
+  it("asks the agent for a diff when the one made with the take is against another point in time than the volume's head", async () => {
+    const volume = await f.placedVolume();
+    const first = await f.newSnapshot(volume);
+    for (const part of await takenAndDiffed(first, [1])) await pipeline.partUploaded(await uploadPart(part));
+    await f.clearOutbox();
+
+    const second = await f.newSnapshot(volume);
+    // made against the state before the first snapshot committed: not what the second's upload must diff against
+    await pipeline.taken({ host: HOST, snapshotId: second.id, diff: { base: null, changed: [{ start: 0, count: 16 }], bytesChanged: 1 } });
+    expect(await f.snapshot(second.id)).toMatchObject({ status: 'uploading', blocksTotal: 0 });
+    expect(await f.sent(SnapshotUploadPart)).toEqual([]);
+    expect(await f.sent(SnapshotDiff)).toEqual([expect.objectContaining({ snapshotId: second.id, base: first.pointInTime })]);
+  });
+
+  it('keeps the diff made with a take unused while an earlier snapshot of the volume uploads, and asks for one when its turn comes', async () => {
+    const volume = await f.placedVolume();
+    const first = await f.newSnapshot(volume);
+    const second = await f.newSnapshot(volume);
+    const parts = await takenAndDiffed(first, [0]);
+    await pipeline.taken({ host: HOST, snapshotId: second.id, diff: { base: null, changed: [{ start: 5, count: 1 }], bytesChanged: 1 } });
+    expect(await f.snapshot(second.id)).toMatchObject({ status: 'pending', blocksTotal: 0 });
+
+    await f.clearOutbox();
+    for (const part of parts) await pipeline.partUploaded(await uploadPart(part));
+    expect((await f.snapshot(second.id)).status).toBe('uploading');
+    expect(await f.sent(SnapshotDiff)).toEqual([expect.objectContaining({ snapshotId: second.id, base: first.pointInTime })]);
+  });
+
   it('fails a snapshot whose part reports other blocks than it was given, releasing its claims and its point in time', async () => {
     const volume = await f.placedVolume();
     const snapshot = await f.newSnapshot(volume);

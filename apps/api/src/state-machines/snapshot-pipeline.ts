@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Catalog, CopyTransferReport, JobKind, SnapshotEntity, VolumeEntity } from '@island/catalog';
 import {
+  ChangedBlocks,
   PointsInTimeRelease,
   SnapshotCopyProgressedEvent,
   SnapshotCopyTransferredEvent,
@@ -11,6 +12,7 @@ import {
   SnapshotTakenEvent,
   SnapshotUploadPart,
   SnapshotWriteManifest,
+  TakenDiff,
 } from '@island/contracts';
 import { MetricsService } from '@island/platform';
 import { Tx, UnitOfWork } from '../outbox/unit-of-work';
@@ -38,21 +40,26 @@ export class SnapshotPipeline {
       const snapshot = await this.lockSnapshot(tx, e.snapshotId);
       if (snapshot?.status !== 'creating') return;
       await this.setStatus(tx, snapshot, 'pending');
-      await this.scheduleUploads(tx, snapshot.volumeId);
+      await this.scheduleUploads(tx, snapshot.volumeId, e.diff && { snapshotId: snapshot.id, ...e.diff });
     });
   }
 
   /**
    * Starts the next upload of a volume when none runs: the oldest pending snapshot diffs against the
-   * volume's head point in time, so uploads of one volume commit in order.
+   * volume's head point in time, so uploads of one volume commit in order. `ready`: a diff the agent made with the
+   * take, used when it is that snapshot's and against that head (otherwise the agent is asked for one).
    */
-  async scheduleUploads(tx: Tx, volumeId: string): Promise<void> {
+  async scheduleUploads(tx: Tx, volumeId: string, ready?: TakenDiff & { snapshotId: string }): Promise<void> {
     const { catalog } = tx;
     if ((await catalog.snapshots.countUploading(volumeId)) > 0) return;
     const next = await catalog.snapshots.nextPending(volumeId);
     if (!next) return;
     const volume = await catalog.volumes.get(volumeId);
     await this.setStatus(tx, next, 'uploading');
+    if (ready && ready.snapshotId === next.id && (ready.base ?? null) === volume.pointInTime) {
+      await this.uploadChanges(tx, { ...next, status: 'uploading' }, volume, ready);
+      return;
+    }
     await tx.send(SnapshotDiff, {
       host: volume.host!,
       snapshotId: next.id,
@@ -70,37 +77,42 @@ export class SnapshotPipeline {
       const snapshot = await this.lockSnapshot(tx, e.snapshotId);
       if (snapshot?.status !== 'uploading') return;
       if (await catalog.uploads.hasParts(snapshot.id)) return; // a redelivered diff: the parts exist already
-      const volume = await catalog.volumes.get(snapshot.volumeId);
-      const blocks = e.changed.flatMap((run) => Array.from({ length: run.count }, (_, i) => run.start + i));
-      const lastBlock = Math.ceil(snapshot.sizeBytes / snapshot.blockSize) - 1;
-      const outside = blocks.find((b) => b > lastBlock);
-      if (outside !== undefined) {
-        await this.fail(tx, snapshot, `agent reported block ${outside} changed, beyond the volume's last block ${lastBlock}`);
-        return;
-      }
-      await catalog.snapshots.recordDiff(snapshot.id, blocks.length, e.bytesChanged);
-      if (blocks.length === 0) {
-        await this.commit(tx, { ...snapshot, blocksTotal: 0 }, volume);
-        return;
-      }
-      const parts = splitIntoParts(blocks, snapshot.blockSize);
-      for (const [part, slice] of parts.entries()) {
-        await catalog.uploads.queuePart(snapshot.id, part, slice);
-        await tx.send(SnapshotUploadPart, {
-          host: volume.host!,
-          snapshotId: snapshot.id,
-          volumeId: volume.id,
-          projectId: snapshot.projectId,
-          region: snapshot.region,
-          path: volume.imagePath!,
-          pointInTime: snapshot.pointInTime!,
-          blockSize: snapshot.blockSize,
-          sizeBytes: snapshot.sizeBytes,
-          partIndex: part,
-          blocks: slice,
-        });
-      }
+      await this.uploadChanges(tx, snapshot, await catalog.volumes.get(snapshot.volumeId), e);
     });
+  }
+
+  /** An uploading snapshot's diff, from the agent: recorded, then cut into parts for the workers (or committed when empty). */
+  private async uploadChanges(tx: Tx, snapshot: SnapshotEntity, volume: VolumeEntity, e: ChangedBlocks): Promise<void> {
+    const { catalog } = tx;
+    const blocks = e.changed.flatMap((run) => Array.from({ length: run.count }, (_, i) => run.start + i));
+    const lastBlock = Math.ceil(snapshot.sizeBytes / snapshot.blockSize) - 1;
+    const outside = blocks.find((b) => b > lastBlock);
+    if (outside !== undefined) {
+      await this.fail(tx, snapshot, `agent reported block ${outside} changed, beyond the volume's last block ${lastBlock}`);
+      return;
+    }
+    await catalog.snapshots.recordDiff(snapshot.id, blocks.length, e.bytesChanged);
+    if (blocks.length === 0) {
+      await this.commit(tx, { ...snapshot, blocksTotal: 0 }, volume);
+      return;
+    }
+    const parts = splitIntoParts(blocks, snapshot.blockSize);
+    for (const [part, slice] of parts.entries()) {
+      await catalog.uploads.queuePart(snapshot.id, part, slice);
+      await tx.send(SnapshotUploadPart, {
+        host: volume.host!,
+        snapshotId: snapshot.id,
+        volumeId: volume.id,
+        projectId: snapshot.projectId,
+        region: snapshot.region,
+        path: volume.imagePath!,
+        pointInTime: snapshot.pointInTime!,
+        blockSize: snapshot.blockSize,
+        sizeBytes: snapshot.sizeBytes,
+        partIndex: part,
+        blocks: slice,
+      });
+    }
   }
 
   async partUploaded(e: SnapshotPartUploadedEvent): Promise<void> {

@@ -1,5 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import {
+  ChangedBlocks,
   PointsInTimeRelease,
   PointsInTimeReleaseJob,
   SnapshotDiff,
@@ -10,6 +11,8 @@ import {
   SnapshotTakeGroup,
   SnapshotTakeGroupJob,
   SnapshotTakeJob,
+  TakeDiffRequest,
+  TakenDiff,
 } from '@island/contracts';
 import { IslandConfig } from '@island/config';
 import { MessagePublisher, OnMessage } from '@island/messaging';
@@ -26,6 +29,8 @@ import { extentsToBlockRuns } from './extents-to-blocks';
  */
 @Injectable()
 export class SnapshotJobs {
+  private readonly logger = new Logger(SnapshotJobs.name);
+
   constructor(
     @InjectConfig() private readonly config: IslandConfig,
     private readonly publisher: MessagePublisher,
@@ -37,8 +42,25 @@ export class SnapshotJobs {
   take(job: SnapshotTakeJob): Promise<void> {
     return this.locks.run(job.volumeId, async () => {
       await this.takeTogether([job]);
-      await this.publisher.publish(SnapshotTaken, { host: job.host, snapshotId: job.snapshotId });
+      const diff = job.diff && (await this.diffAfterTake(job, job.diff));
+      await this.publisher.publish(SnapshotTaken, { host: job.host, snapshotId: job.snapshotId, ...(diff && { diff }) });
     });
+  }
+
+  /**
+   * The diff the take asked for, or undefined when it cannot be had (its base dropped meanwhile, say): the point in
+   * time is taken either way, and the API then asks for the diff on its own (SnapshotDiff).
+   */
+  private async diffAfterTake(job: SnapshotTakeJob, request: TakeDiffRequest): Promise<TakenDiff | undefined> {
+    const base = request.base ?? null;
+    try {
+      return { base, ...(await this.changedBlocks(job.path, base, job.pointInTime, request.blockSize)) };
+    } catch (error) {
+      this.logger.warn(
+        `snapshot ${job.snapshotId}: taken, but its diff against ${base ?? 'nothing'} failed; the API will ask again: ${(error as Error).message}`,
+      );
+      return undefined;
+    }
   }
 
   /** Points in time of several volumes at one instant (a consistency group). */
@@ -86,22 +108,22 @@ export class SnapshotJobs {
 
   @OnMessage(SnapshotDiff)
   async diff(job: SnapshotDiffJob): Promise<void> {
+    const changed = await this.changedBlocks(job.path, job.base, job.pointInTime, job.blockSize);
+    await this.publisher.publish(SnapshotDiffed, { host: job.host, snapshotId: job.snapshotId, ...changed });
+  }
+
+  /** The blocks that changed between two points in time of the image at `path`, from its metadata alone. */
+  private async changedBlocks(path: string, base: string | null, pointInTime: string, blockSize: number): Promise<ChangedBlocks> {
     const { extents } = await retryingTornReads(async () => {
       // snapshots are immutable: a read-only open beside the writer is safe, no volume lock needed
-      const image = await Qcow2Image.open(insideDataDir(this.config.host.dataDir, job.path));
+      const image = await Qcow2Image.open(insideDataDir(this.config.host.dataDir, path));
       try {
-        return await diffSnapshots(image, job.base, job.pointInTime);
+        return await diffSnapshots(image, base, pointInTime);
       } finally {
         await image.close();
       }
     });
-    const bytesChanged = extents.reduce((n, e) => n + e.length, 0);
-    await this.publisher.publish(SnapshotDiffed, {
-      host: job.host,
-      snapshotId: job.snapshotId,
-      changed: extentsToBlockRuns(extents, job.blockSize),
-      bytesChanged,
-    });
+    return { changed: extentsToBlockRuns(extents, blockSize), bytesChanged: extents.reduce((n, e) => n + e.length, 0) };
   }
 
   /** Drops points in time no longer needed; ones already gone are fine (a redelivery). */

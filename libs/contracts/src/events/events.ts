@@ -18,19 +18,30 @@ export class ImageCreatedEvent {
 }
 export const ImageCreated = event('image.created', ImageCreatedEvent);
 
-export class SnapshotTakenEvent {
-  @IsHostName() host!: string;
-  @IsResourceId() snapshotId!: string;
-}
-export const SnapshotTaken = event('snapshot.taken', SnapshotTakenEvent);
-
-export class SnapshotDiffedEvent {
-  @IsHostName() host!: string;
-  @IsResourceId() snapshotId!: string;
+/** What changed between two points in time, in blocks. */
+export class ChangedBlocks {
   /** Blocks holding at least one cluster that changed since the base point in time. */
   @IsArray() @ValidateNested({ each: true }) @Type(() => BlockRun) changed!: BlockRun[];
   /** Guest bytes in changed clusters (what a dirty-bitmap tool would have to read). */
   @IsByteCount() bytesChanged!: number;
+}
+
+/** The diff a take was asked for, and the base it is against (null: since empty). */
+export class TakenDiff extends ChangedBlocks {
+  @IsOptional() @IsPointInTime() base!: string | null;
+}
+
+export class SnapshotTakenEvent {
+  @IsHostName() host!: string;
+  @IsResourceId() snapshotId!: string;
+  /** Present when the take asked for it and the agent could diff. */
+  @IsOptional() @ValidateNested() @Type(() => TakenDiff) diff?: TakenDiff;
+}
+export const SnapshotTaken = event('snapshot.taken', SnapshotTakenEvent);
+
+export class SnapshotDiffedEvent extends ChangedBlocks {
+  @IsHostName() host!: string;
+  @IsResourceId() snapshotId!: string;
 }
 export const SnapshotDiffed = event('snapshot.diffed', SnapshotDiffedEvent);
 
