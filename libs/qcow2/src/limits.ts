@@ -24,6 +24,8 @@ export const EXT_DATA_FILE = 0x44415441;
 export const OFLAG_COPIED = 1n << 63n;
 /** OFLAG_COPIED in an entry's first (big-endian) 32-bit word: the bit tables read as two words test and flip. */
 export const COPIED_HIGH_WORD_BIT = Number(OFLAG_COPIED >> 32n);
+/** OFLAG_COPIED in an entry's first (big-endian) byte: the bit a pass over every entry flips without decoding it. */
+export const COPIED_FIRST_BYTE_BIT = Number(OFLAG_COPIED >> 56n);
 export const OFLAG_COMPRESSED = 1n << 62n;
 export const OFLAG_ZERO = 1n;
 export const L1E_OFFSET_MASK = 0x00fffffffffffe00n;

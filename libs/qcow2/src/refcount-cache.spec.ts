@@ -86,4 +86,18 @@ describe('the refcount cache', () => {
     expect(during?.subarray(firstBlock, firstBlock + CLUSTER).equals(before.subarray(firstBlock, firstBlock + CLUSTER))).toBe(true);
     expect(qemuCheck(path)).toEqual({ errors: 0, leaks: 0, corruptions: 0 });
   });
+
+  it('skips a refcount of 256 beside a refcount of 1 when it looks for a free cluster: their bytes 01 00 00 01 hold no zero entry', async () => {
+    const path = join(dir, 'refcount-256.qcow2');
+    await createImage(path, { size: 1 << 20, clusterSize: CLUSTER }); // 16-bit refcounts, the default
+    const image = await Qcow2Image.open(path, { writable: true });
+    const end = image.refcounts.fileClusters;
+    await image.refcounts.set(end, 256);
+    await image.refcounts.set(end + 1, 1);
+    await image.refcounts.set(end + 3, 1); // end + 2 stays free, inside the file
+
+    expect(await image.refcounts.allocate(1)).toBe((end + 2) * CLUSTER);
+    expect(await image.refcounts.allocate(1)).toBe((end + 4) * CLUSTER);
+    await image.close();
+  });
 });

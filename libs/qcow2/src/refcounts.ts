@@ -15,6 +15,8 @@ export interface RefcountLayout {
  */
 export const REFCOUNT_CACHE_BLOCKS = 256;
 
+const ZERO_PAIR = Buffer.alloc(2);
+
 interface CachedBlock {
   data: Buffer;
   dirty: boolean;
@@ -139,34 +141,50 @@ export class Refcounts {
    * Adds `delta` to the refcount of each cluster listed (repeats count twice), reading each refcount block
    * once: the cost of taking or dropping a snapshot is one pass over its clusters, not an await per cluster.
    */
-  async changeMany(clusters: readonly number[], delta: 1 | -1): Promise<void> {
+  async changeMany(clusters: ArrayLike<number>, delta: 1 | -1): Promise<void> {
     await this.relieveStaleBlocks();
-    for (const cluster of clusters) {
-      const tableIndex = Math.floor(cluster / this.entriesPerBlock);
-      const block = this.hasBlock(tableIndex) ? (this.cached(tableIndex) ?? (await this.relieveThenLoad(tableIndex))) : undefined;
+    let tableIndex = -1;
+    let block: CachedBlock | undefined;
+    for (let k = 0; k < clusters.length; k++) {
+      const cluster = clusters[k];
+      const index = Math.floor(cluster / this.entriesPerBlock);
+      if (index !== tableIndex || !block) {
+        tableIndex = index;
+        block = this.hasBlock(index) ? (this.cached(index) ?? (await this.relieveThenLoad(index))) : undefined;
+      }
       if (!block) {
         await this.change(cluster, delta); // no refcount block yet: the general path creates it
+        tableIndex = -1; // and may have moved blocks in the cache
         continue;
       }
-      const value = this.read(block.data, cluster % this.entriesPerBlock) + delta;
+      const entry = cluster - index * this.entriesPerBlock;
+      const old = this.read(block.data, entry);
+      const value = old + delta;
       if (value < 0) throw new Qcow2Error(`refcount of cluster ${hex(cluster * this.clusterSize)} would drop below zero`);
       if (value > this.max) throw new Qcow2Error(`refcount of cluster ${hex(cluster * this.clusterSize)} would become ${value} (allowed 0..${this.max})`);
-      this.store(block, cluster, value);
+      if (old > 0 && value > 0 && cluster < this.endCluster) {
+        // still in use either way: none of the bookkeeping store() keeps for clusters taken or freed applies
+        this.write(block.data, entry, value);
+        block.dirty = true;
+      } else {
+        this.store(block, cluster, value);
+      }
     }
   }
 
   /** The refcounts of the clusters listed, reading each refcount block once. */
-  async getMany(clusters: readonly number[]): Promise<number[]> {
-    const values: number[] = new Array<number>(clusters.length);
+  async getMany(clusters: ArrayLike<number>): Promise<Float64Array> {
+    const values = new Float64Array(clusters.length);
+    let tableIndex = -1;
+    let data: Buffer | undefined;
     for (let k = 0; k < clusters.length; k++) {
       const cluster = clusters[k];
-      const tableIndex = Math.floor(cluster / this.entriesPerBlock);
-      if (!this.hasBlock(tableIndex)) {
-        values[k] = 0;
-        continue;
+      const index = Math.floor(cluster / this.entriesPerBlock);
+      if (index !== tableIndex) {
+        tableIndex = index;
+        data = this.hasBlock(index) ? (this.cached(index) ?? (await this.block(index))).data : undefined;
       }
-      const block = this.cached(tableIndex) ?? (await this.block(tableIndex));
-      values[k] = this.read(block.data, cluster % this.entriesPerBlock);
+      values[k] = data === undefined ? 0 : this.read(data, cluster - index * this.entriesPerBlock);
     }
     return values;
   }
@@ -182,6 +200,15 @@ export class Refcounts {
       const blockEnd = Math.min(this.endCluster, (tableIndex + 1) * this.entriesPerBlock);
       const data = this.hasBlock(tableIndex) ? (await this.block(tableIndex)).data : undefined;
       for (; c < blockEnd && run < count; c++) {
+        if (run === 0 && data !== undefined) {
+          // every cluster before the block's next zero refcount is in use: skip to it
+          const first = tableIndex * this.entriesPerBlock;
+          const zero = this.nextZero(data, c - first, blockEnd - first);
+          const next = zero < 0 ? blockEnd : first + zero;
+          if (c === this.freeHint) this.freeHint = next;
+          c = next;
+          if (c === blockEnd) break;
+        }
         const free = (data === undefined || this.read(data, c % this.entriesPerBlock) === 0) && !freed?.has(c);
         if (free) {
           if (run === 0) start = c;
@@ -350,7 +377,9 @@ export class Refcounts {
     }
     this.write(block.data, index, value);
     block.dirty = true;
-    if (value === 0 && cluster < this.freeHint) this.freeHint = cluster;
+    // a cluster an atomic change frees stays in use on disk until the change commits (endAtomicChange lowers the hint
+    // then): lowering it now would send every later allocation of the change scanning from here to the end of the file
+    if (value === 0 && cluster < this.freeHint && !this.atomic?.freed.has(cluster)) this.freeHint = cluster;
     if (cluster >= this.endCluster && value > 0) this.endCluster = cluster + 1;
   }
 
@@ -409,6 +438,20 @@ export class Refcounts {
     this.onTableMoved(this.layout.tableOffset, clusters);
   }
 
+  /** The index of the first zero refcount in [from, to) of a refcount block, -1 if none. */
+  private nextZero(data: Buffer, from: number, to: number): number {
+    if (this.bits === 16) {
+      // a byte search finds two zero bytes; only a pair that is one entry (even offset) is a zero refcount
+      for (let at = from * 2; ; at++) {
+        at = data.indexOf(ZERO_PAIR, at);
+        if (at < 0 || at >= to * 2) return -1;
+        if (at % 2 === 0) return at / 2;
+      }
+    }
+    for (let i = from; i < to; i++) if (this.read(data, i) === 0) return i;
+    return -1;
+  }
+
   private read(data: Buffer, index: number): number {
     switch (this.bits) {
       case 1:
@@ -420,7 +463,7 @@ export class Refcounts {
       case 8:
         return data[index];
       case 16:
-        return data.readUInt16BE(index * 2);
+        return (data[index * 2] << 8) | data[index * 2 + 1];
       case 32:
         return data.readUInt32BE(index * 4);
       default: {
@@ -447,7 +490,8 @@ export class Refcounts {
         data[index] = value;
         return;
       case 16:
-        data.writeUInt16BE(value, index * 2);
+        data[index * 2] = value >>> 8;
+        data[index * 2 + 1] = value & 0xff;
         return;
       case 32:
         data.writeUInt32BE(value, index * 4);

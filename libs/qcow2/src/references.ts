@@ -1,7 +1,7 @@
 import { Qcow2Header } from './header';
 import { ImageFile } from './image-file';
 import { compressedClusters } from './l2-entry';
-import { COPIED_HIGH_WORD_BIT, OFLAG_COPIED } from './limits';
+import { COPIED_FIRST_BYTE_BIT, OFLAG_COPIED } from './limits';
 import { hex } from './qcow2-errors';
 import { Refcounts } from './refcounts';
 import { serializeSnapshotTable, SnapshotEntry } from './snapshot-table';
@@ -90,11 +90,12 @@ export async function refreshCopiedFlags(tables: ClusterTables, refcounts: Refco
     const counts = await refcounts.getMany(clusters);
     let changed = false;
     for (let k = 0; k < entries.length; k++) {
+      // the flag is the top bit of the entry's first (most significant) byte
       const at = entries[k] * tables.entryBytes;
-      const high = table.readUInt32BE(at);
-      const wanted = counts[k] === 1 ? (high | COPIED_HIGH_WORD_BIT) >>> 0 : high & ~COPIED_HIGH_WORD_BIT;
-      if (wanted !== high) {
-        table.writeUInt32BE(wanted, at);
+      const first = table[at];
+      const wanted = counts[k] === 1 ? first | COPIED_FIRST_BYTE_BIT : first & ~COPIED_FIRST_BYTE_BIT;
+      if (wanted !== first) {
+        table[at] = wanted;
         changed = true;
       }
     }

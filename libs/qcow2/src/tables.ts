@@ -124,37 +124,59 @@ export class ClusterTables implements TableLookup {
    * The host clusters an L2 table references, with the entries referencing them: data clusters and
    * preallocated zero clusters; with `all`, also compressed clusters and subcluster allocations (the ones
    * holding references). Plain data entries — nearly all of them — are decoded from two 32-bit words; any
-   * other entry goes through the full decoder and its checks.
+   * other entry goes through the full decoder and its checks. Typed arrays, not lists: a take or drop of a
+   * point in time goes through every allocated cluster of the image.
    */
-  hostClusters(table: Buffer, l1Index: number, all: boolean): { entries: number[]; clusters: number[] } {
-    const entries: number[] = [];
-    const clusters: number[] = [];
+  hostClusters(table: Buffer, l1Index: number, all: boolean): HostClusters {
+    let entries = new Uint32Array(this.l2Entries);
+    let clusters = new Float64Array(this.l2Entries);
+    let n = 0;
+    // bits 0 (zero flag), 1..8 (reserved) and, for an aligned offset, every bit below the cluster size are clear
+    const lowBits = this.clusterSize - 1;
     for (let j = 0; j < this.l2Entries; j++) {
       const at = j * this.entryBytes;
-      const hi = table.readUInt32BE(at);
-      const lo = table.readUInt32BE(at + 4);
-      if (!this.extendedL2 && (hi & 0x40000000) === 0 && (lo & 0x1ff) === 0) {
-        const offset = (hi & 0x00ffffff) * 0x100000000 + ((lo & 0xfffffe00) >>> 0);
+      const hi = ((table[at] << 24) | (table[at + 1] << 16) | (table[at + 2] << 8) | table[at + 3]) >>> 0;
+      const lo = ((table[at + 4] << 24) | (table[at + 5] << 16) | (table[at + 6] << 8) | table[at + 7]) >>> 0;
+      if (!this.extendedL2 && (hi & 0x40000000) === 0 && (lo & lowBits) === 0) {
+        const offset = (hi & 0x00ffffff) * 0x100000000 + lo;
         if (offset === 0) continue; // unallocated
-        if (offset % this.clusterSize === 0 && offset <= MAX_OFFSET - this.clusterSize) {
-          entries.push(j);
-          clusters.push(offset / this.clusterSize);
+        if (offset <= MAX_OFFSET - this.clusterSize) {
+          entries[n] = j;
+          clusters[n++] = offset / this.clusterSize;
           continue;
         }
       }
       const mapping = this.decode(table, j, l1Index * this.l2Entries + j);
       if ((mapping.kind === 'data' || mapping.kind === 'zero' || (all && mapping.kind === 'subclusters')) && mapping.offset) {
-        entries.push(j);
-        clusters.push(mapping.offset / this.clusterSize);
+        entries[n] = j;
+        clusters[n++] = mapping.offset / this.clusterSize;
       } else if (all && mapping.kind === 'compressed') {
-        for (const c of compressedClusters(mapping.offset, mapping.size, this.clusterSize)) {
-          entries.push(j);
-          clusters.push(c);
+        const spanned = compressedClusters(mapping.offset, mapping.size, this.clusterSize);
+        if (n + spanned.length > clusters.length) {
+          // a compressed cluster's bytes may straddle host clusters: more references than entries
+          const capacity = 2 * clusters.length + spanned.length;
+          entries = grown(entries, new Uint32Array(capacity));
+          clusters = grown(clusters, new Float64Array(capacity));
+        }
+        for (const c of spanned) {
+          entries[n] = j;
+          clusters[n++] = c;
         }
       }
     }
-    return { entries, clusters };
+    return { entries: entries.subarray(0, n), clusters: clusters.subarray(0, n) };
   }
+}
+
+function grown<T extends Uint32Array | Float64Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
+}
+
+/** Host clusters of an L2 table (see ClusterTables.hostClusters): `clusters[k]` is referenced by entry `entries[k]`. */
+export interface HostClusters {
+  entries: Uint32Array;
+  clusters: Float64Array;
 }
 
 export async function readL1(file: ImageFile, offset: number, size: number, what: string): Promise<BigUint64Array> {
