@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { mkdir, statfs } from 'node:fs/promises';
-import { AgentHeartbeat } from '@island/contracts';
+import { AGENT_VERSION, AgentHeartbeat } from '@island/contracts';
 import { IslandConfig } from '@island/config';
 import { MessagePublisher } from '@island/messaging';
 import { InjectConfig } from '@island/platform';
@@ -49,7 +49,7 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
         dataDir,
         capacityBytes: fs.blocks * fs.bsize,
         freeBytes: fs.bavail * fs.bsize,
-        version: '0.1.0',
+        version: AGENT_VERSION,
       });
       if (this.failing) this.logger.log('heartbeats are published again');
       this.failing = false;

@@ -4,6 +4,7 @@ export * from './topology';
 export * from './block-run';
 export * from './registry';
 export * from './agent/agent-jobs';
+export * from './agent/agent-version';
 export * from './worker/worker-jobs';
 export * from './gc/gc-jobs';
 export * from './events/events';

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { IslandConfig } from '@island/config';
 import { GONE_STATUSES, NEW_SNAPSHOT_COUNTERS, SnapshotEntity, snapshotPointInTime, VolumeEntity } from '@island/catalog';
-import { SnapshotTake, SnapshotTakeGroup } from '@island/contracts';
+import { agentSupports, SnapshotTake, SnapshotTakeGroup } from '@island/contracts';
 import { InjectConfig, MetricsService } from '@island/platform';
 import { Caller } from '../auth/caller';
 import { CreateSnapshotDto, CreateSnapshotGroupDto, SnapshotGroupView, SnapshotView } from '../dtos/snapshot.dto';
@@ -42,8 +42,7 @@ export class SnapshotService {
         if (existing) return SnapshotView.of(await findSnapshot(catalog, caller, existing.id));
       }
       const volume = await findVolume(catalog, caller, dto.volumeId, true);
-      // none of the volume's snapshots before it still to upload: this one uploads next, against the head as it stands
-      const uploadsNext = (await catalog.snapshots.countInFlight(volume.id)) === 0;
+      const diffWithTake = await this.takesWithDiff(tx, volume);
       const snapshot = await this.newSnapshot(tx, volume, { id: options.id, name: dto.name, groupId: null, counted: !options.transient });
       if (snapshot.pointInTime) {
         await tx.send(SnapshotTake, {
@@ -52,11 +51,23 @@ export class SnapshotService {
           volumeId: volume.id,
           path: volume.imagePath!,
           pointInTime: snapshot.pointInTime,
-          ...(uploadsNext && { diff: { base: volume.pointInTime, blockSize: snapshot.blockSize } }),
+          ...(diffWithTake && { diff: { base: volume.pointInTime, blockSize: snapshot.blockSize } }),
         });
       }
       return SnapshotView.of(await findSnapshot(catalog, caller, snapshot.id));
     });
+  }
+
+  /**
+   * Whether the take of a new snapshot of the volume should bring its diff, asked before the snapshot is added: when
+   * none of the volume's snapshots is still to upload (the new one uploads next, against the head as it stands), and
+   * the host's agent accepts a take that carries one (an agent not yet upgraded refuses it).
+   */
+  private async takesWithDiff(tx: Tx, volume: VolumeEntity): Promise<boolean> {
+    const { catalog } = tx;
+    if (volume.host === null || (await catalog.snapshots.countInFlight(volume.id)) > 0) return false;
+    const host = await catalog.hosts.byName(volume.host);
+    return agentSupports(host?.agentVersion, 'takeWithDiff');
   }
 
   /**

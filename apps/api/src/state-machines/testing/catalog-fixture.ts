@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Catalog, JobKind, NEW_SNAPSHOT_COUNTERS, SnapshotEntity, snapshotPointInTime, UNPLACED_VOLUME, VolumeEntity } from '@island/catalog';
+import { AGENT_VERSION } from '@island/contracts';
 import { createTestDatabase, TestDatabase } from '@island/catalog/testing';
 import { UnitOfWork } from '../../outbox/unit-of-work';
 import { OutboxRelay } from '../../outbox/outbox-relay.service';
@@ -20,7 +21,14 @@ export class CatalogFixture {
     await db.dataSource.query(`INSERT INTO project (id) VALUES ('p1')`);
     await db.dataSource.query(`INSERT INTO region (name, container) VALUES ($1, 'island')`, [REGION]);
     const fixture = new CatalogFixture(db);
-    await fixture.catalog.hosts.recordHeartbeat({ name: HOST, region: REGION, dataDir: '/data', capacityBytes: 1e12, freeBytes: 1e12, agentVersion: 'test' });
+    await fixture.catalog.hosts.recordHeartbeat({
+      name: HOST,
+      region: REGION,
+      dataDir: '/data',
+      capacityBytes: 1e12,
+      freeBytes: 1e12,
+      agentVersion: AGENT_VERSION,
+    });
     return fixture;
   }
 

@@ -1,0 +1,23 @@
+import { AGENT_FEATURES, AGENT_VERSION, agentSupports } from './agent-version';
+
+describe('agentSupports', () => {
+  it('refuses the take with its diff to an agent that reported 0.1.0, as every agent before it did', () => {
+    expect(agentSupports('0.1.0', 'takeWithDiff')).toBe(false);
+  });
+
+  it('offers every feature to an agent of this version', () => {
+    for (const feature of Object.keys(AGENT_FEATURES) as (keyof typeof AGENT_FEATURES)[]) expect(agentSupports(AGENT_VERSION, feature)).toBe(true);
+  });
+
+  it('compares versions by number, not as text', () => {
+    expect(agentSupports('0.10.0', 'takeWithDiff')).toBe(true);
+    expect(agentSupports('0.2.10', 'takeWithDiff')).toBe(true);
+    expect(agentSupports('1.0.0', 'takeWithDiff')).toBe(true);
+    expect(agentSupports('0.1.99', 'takeWithDiff')).toBe(false);
+    expect(agentSupports('0.2.0+build.7', 'takeWithDiff')).toBe(true);
+  });
+
+  it('offers nothing to an agent whose version is not major.minor.patch, or that reported none', () => {
+    for (const version of ['test', '', '0.2', 'v0.2.0', '0.2.0.1', null, undefined]) expect(agentSupports(version, 'takeWithDiff')).toBe(false);
+  });
+});
