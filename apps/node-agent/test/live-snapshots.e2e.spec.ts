@@ -66,6 +66,12 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
     return { state, done };
   }
 
+  /** How many answers to diff jobs (`snapshot.diffed`) the agent has published. */
+  async function diffsPublished(): Promise<number> {
+    const metrics = await (await fetch(`http://127.0.0.1:${island.metricsPort('agent')}/metrics`)).text();
+    return Number(/^island_messages_published_total\{contract="snapshot\.diffed\.v1"\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
+  }
+
   /** Asks for a snapshot (or a group) and returns when its point in time is taken, with the writer's bounds. */
   async function snapshotDuring(state: { acked: number; issued: number }, volumeIds: string[]) {
     const before = state.acked;
@@ -263,9 +269,12 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
       await io.write(path, 0, Buffer.alloc(WRITE, 0x21 + k));
       paths.push(path);
     }
+    const diffsBefore = await diffsPublished();
     const group = island.json<{ groupId: string; snapshots: Json[] }>('snapshot', 'create', ...ids, '--group', '--wait');
     expect(group.snapshots.map((s) => s.status)).toEqual(['available', 'available']);
     expect(group.snapshots.every((s) => s.groupId === group.groupId)).toBe(true);
+    // the agent diffed each volume with the group's take: neither needed a diff job of its own
+    expect(await diffsPublished()).toBe(diffsBefore);
     for (const s of group.snapshots) {
       const k = ids.indexOf(String(s.volumeId));
       expect((await slotsOf(String(s.id), 1))[0]).toBe(0x21 + k);

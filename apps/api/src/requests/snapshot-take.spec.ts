@@ -1,5 +1,5 @@
 import { IslandConfig } from '@island/config';
-import { AGENT_VERSION, parsePayload, SnapshotTake } from '@island/contracts';
+import { AGENT_VERSION, parsePayload, SnapshotTake, SnapshotTakeGroup } from '@island/contracts';
 import { MetricsService } from '@island/platform';
 import { Caller } from '../auth/caller';
 import { SnapshotPipeline } from '../state-machines/snapshot-pipeline';
@@ -57,5 +57,28 @@ describe("the take a snapshot of a placed volume sends its host's agent (on the 
     await snapshots.create(caller, { volumeId: volume.id });
     const [take] = await f.sent(SnapshotTake);
     expect(take).not.toHaveProperty('diff');
+  });
+
+  it("asks for each volume's diff with a group's take, but not for a volume with an earlier snapshot still to upload", async () => {
+    await agentReports(AGENT_VERSION);
+    const idle = await f.placedVolume({ pointInTime: 'island-s2' });
+    const busy = await f.placedVolume();
+    await f.newSnapshot(busy, { status: 'uploading' });
+    const group = await snapshots.createGroup(caller, { volumeIds: [idle.id, busy.id] });
+    const [take] = await f.sent<{ points: Record<string, unknown>[] }>(SnapshotTakeGroup);
+    const pointOf = (volumeId: string) => take.points.find((p) => p.volumeId === volumeId);
+    expect(pointOf(idle.id)).toMatchObject({ diff: { base: 'island-s2', blockSize: idle.blockSize } });
+    expect(pointOf(busy.id)).not.toHaveProperty('diff');
+    expect(take.points.map((p) => p.snapshotId).sort()).toEqual(group.snapshots.map((s) => s.id).sort());
+    expect(() => parsePayload(SnapshotTakeGroup, take)).not.toThrow();
+  });
+
+  it("sends a group's take without diffs to an agent not yet upgraded", async () => {
+    await agentReports('0.1.0');
+    const volume = await f.placedVolume();
+    await snapshots.createGroup(caller, { volumeIds: [volume.id] });
+    const [take] = await f.sent<{ points: Record<string, unknown>[] }>(SnapshotTakeGroup);
+    expect(take.points).toHaveLength(1);
+    expect(take.points[0]).not.toHaveProperty('diff');
   });
 });

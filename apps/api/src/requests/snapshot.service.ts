@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { IslandConfig } from '@island/config';
 import { GONE_STATUSES, NEW_SNAPSHOT_COUNTERS, SnapshotEntity, snapshotPointInTime, VolumeEntity } from '@island/catalog';
-import { agentSupports, SnapshotTake, SnapshotTakeGroup } from '@island/contracts';
+import { agentSupports, GroupPoint, SnapshotTake, SnapshotTakeGroup } from '@island/contracts';
 import { InjectConfig, MetricsService } from '@island/platform';
 import { Caller } from '../auth/caller';
 import { CreateSnapshotDto, CreateSnapshotGroupDto, SnapshotGroupView, SnapshotView } from '../dtos/snapshot.dto';
@@ -44,16 +44,7 @@ export class SnapshotService {
       const volume = await findVolume(catalog, caller, dto.volumeId, true);
       const diffWithTake = await this.takesWithDiff(tx, volume);
       const snapshot = await this.newSnapshot(tx, volume, { id: options.id, name: dto.name, groupId: null, counted: !options.transient });
-      if (snapshot.pointInTime) {
-        await tx.send(SnapshotTake, {
-          host: volume.host!,
-          snapshotId: snapshot.id,
-          volumeId: volume.id,
-          path: volume.imagePath!,
-          pointInTime: snapshot.pointInTime,
-          ...(diffWithTake && { diff: { base: volume.pointInTime, blockSize: snapshot.blockSize } }),
-        });
-      }
+      if (snapshot.pointInTime) await tx.send(SnapshotTake, { host: volume.host!, ...takePoint(volume, snapshot, snapshot.pointInTime, diffWithTake) });
       return SnapshotView.of(await findSnapshot(catalog, caller, snapshot.id));
     });
   }
@@ -85,12 +76,14 @@ export class SnapshotService {
       const hosts = [...new Set(volumes.filter((v) => v.host && v.imagePath).map((v) => v.host))];
       if (hosts.length > 1) throw new InvalidRequestError(`a group is taken on one host; these volumes live on ${hosts.join(', ')}`);
       const groupId = randomUUID();
+      const points: GroupPoint[] = [];
       const snapshots: SnapshotEntity[] = [];
-      for (const volume of volumes) snapshots.push(await this.newSnapshot(tx, volume, { name: dto.name, groupId }));
-      const points = snapshots
-        .map((s, i) => ({ snapshot: s, volume: volumes[i] }))
-        .filter(({ snapshot }) => snapshot.pointInTime)
-        .map(({ snapshot, volume }) => ({ snapshotId: snapshot.id, volumeId: volume.id, path: volume.imagePath!, pointInTime: snapshot.pointInTime! }));
+      for (const volume of volumes) {
+        const diffWithTake = await this.takesWithDiff(tx, volume);
+        const snapshot = await this.newSnapshot(tx, volume, { name: dto.name, groupId });
+        snapshots.push(snapshot);
+        if (snapshot.pointInTime) points.push(takePoint(volume, snapshot, snapshot.pointInTime, diffWithTake));
+      }
       if (points.length > 0) await tx.send(SnapshotTakeGroup, { host: hosts[0]!, points });
       const views = [];
       for (const s of snapshots) views.push(SnapshotView.of(await findSnapshot(catalog, caller, s.id)));
@@ -214,4 +207,15 @@ export class SnapshotService {
       return SnapshotView.of(await catalog.snapshots.get(id));
     });
   }
+}
+
+/** What a placed volume's agent is asked to take for its new snapshot; with the diff against the volume's head when asked for. */
+function takePoint(volume: VolumeEntity, snapshot: SnapshotEntity, pointInTime: string, withDiff: boolean): GroupPoint {
+  return {
+    snapshotId: snapshot.id,
+    volumeId: volume.id,
+    path: volume.imagePath!,
+    pointInTime,
+    ...(withDiff && { diff: { base: volume.pointInTime, blockSize: snapshot.blockSize } }),
+  };
 }

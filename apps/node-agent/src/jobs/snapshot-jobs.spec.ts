@@ -12,8 +12,9 @@ import { SnapshotJobs } from './snapshot-jobs';
 const MIB = 1 << 20;
 const HOST = 'host-a';
 const VOLUME = '7f1c2a54-3b9e-4c1d-8e2f-0a1b2c3d4e5f';
+const OTHER_VOLUME = '7f1c2a54-3b9e-4c1d-8e2f-0a1b2c3d4e60';
 
-describe('the agent taking a point in time with the diff the API asked for', () => {
+describe('the agent taking points in time with the diff the API asked for', () => {
   let dataDir: string;
   let path: string;
   let published: SnapshotTakenEvent[];
@@ -80,5 +81,35 @@ describe('the agent taking a point in time with the diff the API asked for', () 
   it('publishes no diff when the take asked for none', async () => {
     await take('a1b2c3d4-0000-4000-8000-000000000004', 'island-4');
     expect(published).toEqual([{ host: HOST, snapshotId: 'a1b2c3d4-0000-4000-8000-000000000004' }]);
+  });
+
+  it("publishes each point of a group's take with the diff that point asked for, and none where it asked for none", async () => {
+    const other = join(dataDir, 'other.qcow2');
+    await createImage(other, { size: 16 * MIB });
+    await write(3 * MIB, 4096);
+    await jobs.takeGroup({
+      host: HOST,
+      points: [
+        { snapshotId: 'a1b2c3d4-0000-4000-8000-000000000005', volumeId: VOLUME, path, pointInTime: 'island-5', diff: { base: null, blockSize: MIB } },
+        { snapshotId: 'a1b2c3d4-0000-4000-8000-000000000006', volumeId: OTHER_VOLUME, path: other, pointInTime: 'island-6' },
+      ],
+    });
+
+    expect(published).toEqual([
+      {
+        host: HOST,
+        snapshotId: 'a1b2c3d4-0000-4000-8000-000000000005',
+        diff: { base: null, changed: [{ start: 3, count: 1 }], bytesChanged: 64 * 1024 },
+      },
+      { host: HOST, snapshotId: 'a1b2c3d4-0000-4000-8000-000000000006' },
+    ]);
+    for (const [image, name] of [
+      [path, 'island-5'],
+      [other, 'island-6'],
+    ]) {
+      const opened = await openForWriting(image);
+      expect(opened.snapshots().map((s) => s.name)).toEqual([name]);
+      await opened.close();
+    }
   });
 });

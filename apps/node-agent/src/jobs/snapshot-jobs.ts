@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import {
   ChangedBlocks,
+  GroupPoint,
   PointsInTimeRelease,
   PointsInTimeReleaseJob,
   SnapshotDiff,
@@ -42,22 +43,27 @@ export class SnapshotJobs {
   take(job: SnapshotTakeJob): Promise<void> {
     return this.locks.run(job.volumeId, async () => {
       await this.takeTogether([job]);
-      const diff = job.diff && (await this.diffAfterTake(job, job.diff));
-      await this.publisher.publish(SnapshotTaken, { host: job.host, snapshotId: job.snapshotId, ...(diff && { diff }) });
+      await this.publishTaken(job.host, job);
     });
+  }
+
+  /** Reports a point in time taken, with the diff its take asked for when that can be had. */
+  private async publishTaken(host: string, point: GroupPoint): Promise<void> {
+    const diff = point.diff && (await this.diffAfterTake(point, point.diff));
+    await this.publisher.publish(SnapshotTaken, { host, snapshotId: point.snapshotId, ...(diff && { diff }) });
   }
 
   /**
    * The diff the take asked for, or undefined when it cannot be had (its base dropped meanwhile, say): the point in
    * time is taken either way, and the API then asks for the diff on its own (SnapshotDiff).
    */
-  private async diffAfterTake(job: SnapshotTakeJob, request: TakeDiffRequest): Promise<TakenDiff | undefined> {
+  private async diffAfterTake(point: GroupPoint, request: TakeDiffRequest): Promise<TakenDiff | undefined> {
     const base = request.base ?? null;
     try {
-      return { base, ...(await this.changedBlocks(job.path, base, job.pointInTime, request.blockSize)) };
+      return { base, ...(await this.changedBlocks(point.path, base, point.pointInTime, request.blockSize)) };
     } catch (error) {
       this.logger.warn(
-        `snapshot ${job.snapshotId}: taken, but its diff against ${base ?? 'nothing'} failed; the API will ask again: ${(error as Error).message}`,
+        `snapshot ${point.snapshotId}: taken, but its diff against ${base ?? 'nothing'} failed; the API will ask again: ${(error as Error).message}`,
       );
       return undefined;
     }
@@ -70,7 +76,7 @@ export class SnapshotJobs {
       job.points.map((p) => p.volumeId),
       async () => {
         await this.takeTogether(job.points);
-        for (const p of job.points) await this.publisher.publish(SnapshotTaken, { host: job.host, snapshotId: p.snapshotId });
+        for (const p of job.points) await this.publishTaken(job.host, p);
       },
     );
   }

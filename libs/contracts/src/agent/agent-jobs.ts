@@ -63,6 +63,7 @@ export class GroupPoint {
   @IsResourceId() volumeId!: string;
   @IsAbsolutePath() path!: string;
   @IsPointInTime() pointInTime!: string;
+  @IsOptional() @ValidateNested() @Type(() => TakeDiffRequest) diff?: TakeDiffRequest;
 }
 
 /**

@@ -10,7 +10,7 @@ export const AGENT_VERSION = '0.2.0';
  * at least this version: during a rolling upgrade, hosts not yet upgraded get the jobs they understand.
  */
 export const AGENT_FEATURES = {
-  /** SnapshotTakeJob.diff: the agent diffs right after the take and reports the changed blocks with it. */
+  /** SnapshotTakeJob.diff and GroupPoint.diff: the agent diffs right after the take and reports the changed blocks with it. */
   takeWithDiff: '0.2.0',
 } as const;
 
