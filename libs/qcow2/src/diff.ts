@@ -44,8 +44,17 @@ export async function diffSnapshots(image: Qcow2Image, from: string | null, to?:
     const tableB = b ? await image.l2Table(b, `L2 table ${i}`) : undefined;
     const first = i * image.l2Entries;
     const count = Math.min(image.l2Entries, clusters - first);
+    const bytes = image.entryBytes;
     for (let j = 0; j < count; j++) {
-      const at = j * image.entryBytes;
+      if (tableA && tableB && j % ENTRIES_PER_RUN === 0) {
+        // a table rewritten for a few clusters is otherwise the same bytes: runs of it are skipped by one native compare
+        const end = Math.min(count, j + ENTRIES_PER_RUN);
+        if (tableA.compare(tableB, j * bytes, end * bytes, j * bytes, end * bytes) === 0) {
+          j = end - 1;
+          continue;
+        }
+      }
+      const at = j * bytes;
       // compare as two 32-bit halves (fast), ignoring COPIED (bit 63), which only says "not shared"
       if (before !== undefined && sameEntry(tableA, tableB, at, image.extendedL2)) continue;
       const mapping: ClusterMapping = tableB ? image.decode(tableB, j, first + j) : { kind: 'unallocated' };
@@ -55,6 +64,9 @@ export async function diffSnapshots(image: Qcow2Image, from: string | null, to?:
   }
   return { clusterSize, extents };
 }
+
+/** Entries of two L2 tables compared as raw bytes at once before one by one (64: 512 bytes of standard entries). */
+const ENTRIES_PER_RUN = 64;
 
 function word(table: Buffer | undefined, at: number): number {
   return table ? table.readUInt32BE(at) : 0;
