@@ -1,7 +1,7 @@
 import { Qcow2Image } from './qcow2-image';
 import { View } from './tables';
 import { ClusterMapping } from './l2-entry';
-import { COPIED_HIGH_WORD_BIT } from './limits';
+import { COPIED_FIRST_BYTE_BIT, COPIED_HIGH_WORD_BIT } from './limits';
 
 export interface DiffExtent {
   offset: number;
@@ -45,17 +45,23 @@ export async function diffSnapshots(image: Qcow2Image, from: string | null, to?:
     const first = i * image.l2Entries;
     const count = Math.min(image.l2Entries, clusters - first);
     const bytes = image.entryBytes;
+    // COPIED (bit 63) only says "not shared": without it, a table rewritten for a few clusters is the same bytes as
+    // the other but for them, and runs of it are skipped by one native compare
+    const plainA = tableA && tableB && withoutCopied(tableA, bytes);
+    const plainB = tableA && tableB && withoutCopied(tableB, bytes);
+    const sameRun = (j: number, entries: number) => {
+      const end = Math.min(count, j + entries);
+      return plainA && plainB && j % entries === 0 && plainA.compare(plainB, j * bytes, end * bytes, j * bytes, end * bytes) === 0 ? end : 0;
+    };
     for (let j = 0; j < count; j++) {
-      if (tableA && tableB && j % ENTRIES_PER_RUN === 0) {
-        // a table rewritten for a few clusters is otherwise the same bytes: runs of it are skipped by one native compare
-        const end = Math.min(count, j + ENTRIES_PER_RUN);
-        if (tableA.compare(tableB, j * bytes, end * bytes, j * bytes, end * bytes) === 0) {
-          j = end - 1;
-          continue;
-        }
+      // a long run first, then, where it differs, its short runs: scattered rewrites leave most short runs the same
+      const end = sameRun(j, LONG_RUN) || sameRun(j, SHORT_RUN);
+      if (end > 0) {
+        j = end - 1;
+        continue;
       }
       const at = j * bytes;
-      // compare as two 32-bit halves (fast), ignoring COPIED (bit 63), which only says "not shared"
+      // compare as two 32-bit halves (fast), ignoring COPIED
       if (before !== undefined && sameEntry(tableA, tableB, at, image.extendedL2)) continue;
       const mapping: ClusterMapping = tableB ? image.decode(tableB, j, first + j) : { kind: 'unallocated' };
       if (before === undefined && (mapping.kind === 'unallocated' || mapping.kind === 'zero')) continue;
@@ -65,8 +71,16 @@ export async function diffSnapshots(image: Qcow2Image, from: string | null, to?:
   return { clusterSize, extents };
 }
 
-/** Entries of two L2 tables compared as raw bytes at once before one by one (64: 512 bytes of standard entries). */
-const ENTRIES_PER_RUN = 64;
+/** Entries of two L2 tables compared as bytes at once before one by one: runs of 64, then of 8. */
+const LONG_RUN = 64;
+const SHORT_RUN = 8;
+
+/** A copy of an L2 table with every entry's COPIED flag (the top bit of its first byte) cleared. */
+function withoutCopied(table: Buffer, entryBytes: number): Buffer {
+  const copy = Buffer.from(table);
+  for (let at = 0; at < copy.length; at += entryBytes) copy[at] &= ~COPIED_FIRST_BYTE_BIT;
+  return copy;
+}
 
 function word(table: Buffer | undefined, at: number): number {
   return table ? table.readUInt32BE(at) : 0;
