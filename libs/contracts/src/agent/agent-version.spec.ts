@@ -9,12 +9,13 @@ describe('agentSupports', () => {
     for (const feature of Object.keys(AGENT_FEATURES) as (keyof typeof AGENT_FEATURES)[]) expect(agentSupports(AGENT_VERSION, feature)).toBe(true);
   });
 
-  it('compares versions by number, not as text', () => {
+  it('compares versions by number, not as text, and ignores a pre-release or build suffix', () => {
     expect(agentSupports('0.10.0', 'takeWithDiff')).toBe(true);
     expect(agentSupports('0.2.10', 'takeWithDiff')).toBe(true);
     expect(agentSupports('1.0.0', 'takeWithDiff')).toBe(true);
     expect(agentSupports('0.1.99', 'takeWithDiff')).toBe(false);
     expect(agentSupports('0.2.0+build.7', 'takeWithDiff')).toBe(true);
+    expect(agentSupports('0.2.0-rc.1', 'takeWithDiff')).toBe(true); // a pre-release is not told from its release
   });
 
   it('offers nothing to an agent whose version is not major.minor.patch, or that reported none', () => {

@@ -16,7 +16,7 @@ export const AGENT_FEATURES = {
 
 export type AgentFeature = keyof typeof AGENT_FEATURES;
 
-/** Whether an agent that reported `agentVersion` accepts `feature`. A version that is not major.minor.patch accepts none. */
+/** Whether an agent that reported `agentVersion` accepts `feature`: by major.minor.patch (a pre-release or build suffix is not compared); any other version accepts none. */
 export function agentSupports(agentVersion: string | null | undefined, feature: AgentFeature): boolean {
   const have = releaseOf(agentVersion);
   const need = releaseOf(AGENT_FEATURES[feature]);
