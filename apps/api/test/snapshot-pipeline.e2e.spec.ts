@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { guestIo, IslandStack, startIsland } from '@island/stack';
+import { guestIo, IslandStack, pollUntil, startIsland } from '@island/stack';
 
 const MIB = 1 << 20;
 type Json = Record<string, unknown>;
@@ -105,9 +105,15 @@ describe('volumes, incremental snapshots and restores, end to end', () => {
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toContain('property colour should not exist');
     expect((await island.request('GET', '/v1/volumes', undefined, 'not-a-token')).status).toBe(401);
+    // an unplaced volume's snapshot commits at once and waits for a worker to write its manifest: with the workers
+    // down it stays sealing (with them up, it could be available before the DELETE arrives)
+    for (const worker of ['worker-1', 'worker-2']) await island.crash(worker);
     const snap = await island.request('POST', '/v1/snapshots', { volumeId: mine.body.id, name: 'unplaced' });
     expect(snap.status).toBe(202);
     const deleted = await island.request('DELETE', `/v1/snapshots/${snap.body.id}`);
     expect(deleted.status).toBe(409);
+    expect((await island.request<Json>('GET', `/v1/snapshots/${snap.body.id}`)).body.status).toBe('sealing');
+    for (const worker of ['worker-1', 'worker-2']) await island.revive(worker);
+    await pollUntil(island, `/v1/snapshots/${snap.body.id}`, (s) => s.status === 'available');
   }, 60_000);
 });
