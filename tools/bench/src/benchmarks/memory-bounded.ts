@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { Qcow2Image } from '@island/qcow2';
 import { IslandStack, pollUntil, startIsland } from '@island/stack';
@@ -16,7 +17,8 @@ const PROCESSES = ['api', 'agent', 'worker-1', 'gc', 'agent-two', 'worker-two'];
  * Memory bounded by design: a snapshot of a 4 TiB volume with all of its 4 M blocks allocated (synthetic: see
  * synthetic-snapshot.ts) goes through the paths whose work grows with the block map — a region copy (the source manifest
  * streamed, every entry staged, the copy committed, its manifest written from the catalog in the other region), an
- * incremental snapshot of the volume (diff, commit, manifest) and fsck --deep (every manifest read against the catalog) —
+ * incremental snapshot of the volume (diff, commit, manifest), the agent's take, diff and drop of points in time of an
+ * image as large allocated in full, and fsck --deep (every manifest read against the catalog) —
  * with each island process's peak resident set measured per phase (VmHWM, set back before each phase). A full restore
  * would write 4 TiB to this host's disk: it is not run at this size (see the notes).
  */
@@ -60,6 +62,16 @@ export const memoryBounded: Benchmark = {
         const done = await pollUntil<Json>(island, `/v1/snapshots/${String(created.body.id)}`, (s) => s.status === 'available', { timeoutMs: 3_600_000 });
         return `the snapshot uploaded ${String(done.blocksUploaded)} block(s)`;
       });
+      const allocated = await fullyAllocatedVolume(island, sizeBytes);
+      ctx.log('a volume whose image is allocated in full ready');
+      await measure('snapshot of a 4 TiB volume whose image is allocated in full (the agent takes, diffs and drops points in time)', async () => {
+        const created = await island.request('POST', '/v1/snapshots', { volumeId: allocated.volumeId });
+        const done = await pollUntil<Json>(island, `/v1/snapshots/${String(created.body.id)}`, (s) => s.status === 'available', { timeoutMs: 3_600_000 });
+        const available = performance.now();
+        await waitUntilDropped(allocated.path, allocated.pointInTime);
+        const dropped = ((performance.now() - available) / 1000).toFixed(0);
+        return `the snapshot available with ${String(done.blocksTotal)} changed block(s); the earlier point in time dropped ${dropped} s later`;
+      });
       await measure('fsck --deep (every manifest read against the catalog, every block opened)', async () => {
         const report = island.adminJson<Json>('fsck', '--region', 'RegionOne', '--deep');
         if (report.ok !== true) throw new Error(`fsck found problems: ${JSON.stringify(report).slice(0, 500)}`);
@@ -98,6 +110,38 @@ async function syntheticSnapshot(
   return { volumeId, snapshotId, path };
 }
 
+/**
+ * A volume snapshotted once through island while its image was empty, whose image is then replaced by one of the same
+ * size with every cluster allocated (qemu-img's preallocation=metadata: all L2 tables and refcounts written, the file
+ * sparse) holding the same point in time: the next snapshot makes the agent take, diff and drop points in time of an
+ * image as large as the volume, allocated in full, without 4 TiB written to this host's disk.
+ */
+async function fullyAllocatedVolume(island: IslandStack, sizeBytes: number): Promise<{ volumeId: string; path: string; pointInTime: string }> {
+  const volumeId = String((await island.request('POST', '/v1/volumes', { sizeBytes })).body.id);
+  const path = await attachAndWait(island, volumeId);
+  const created = await island.request('POST', '/v1/snapshots', { volumeId });
+  await pollUntil(island, `/v1/snapshots/${String(created.body.id)}`, (s) => s.status === 'available', { timeoutMs: 600_000 });
+  const [pointInTime] = pointsInTime(path);
+  if (!pointInTime) throw new Error(`${path} holds no point in time after its first snapshot`);
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', 'preallocation=metadata', path, String(sizeBytes)]);
+  execFileSync('qemu-img', ['snapshot', '-c', pointInTime, path]);
+  return { volumeId, path, pointInTime };
+}
+
+/** The internal snapshots of an image, by name, read beside its writer (`-U`). */
+function pointsInTime(path: string): string[] {
+  const info = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', path]).toString()) as { snapshots?: { name: string }[] };
+  return (info.snapshots ?? []).map((s) => s.name);
+}
+
+/** Waits until the agent has dropped `pointInTime` from the image (after the next snapshot's commit). */
+async function waitUntilDropped(path: string, pointInTime: string): Promise<void> {
+  for (const started = performance.now(); pointsInTime(path).includes(pointInTime);) {
+    if (performance.now() - started > 600_000) throw new Error(`${pointInTime} still in ${path} after 10 minutes`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 function rowOf(phase: Phase): BenchmarkRow {
   const [busiest, bytes] = Object.entries(phase.peaks).sort((a, b) => b[1] - a[1])[0];
   return peakRssRow(`${phase.name}: peak RSS of the largest island process (${busiest})`, bytes);
@@ -117,8 +161,12 @@ function notes(blockCount: number, distinct: number, phases: Phase[]): string[] 
       'block version generated in SQL, and the manifest rewritten with the block store’s streaming writer ' +
       '(tools/bench/src/synthetic-snapshot.ts). The phases then run through the real API, agents, workers and GC worker. ' +
       'The volume’s image on the host stays sparse (the snapshot’s data is in Swift), so the incremental snapshot diffs ' +
-      'a sparse image: it shows that commit and the next manifest do not hold the volume’s block map, not the cost of ' +
-      'diffing 4 TiB of allocated clusters.',
+      'a sparse image: it shows that commit and the next manifest do not hold the volume’s block map. The agent’s own ' +
+      'work on a volume of that size allocated in full is the next phase: a second volume as large, snapshotted through ' +
+      'island while empty, then its image replaced by one allocated in full (`qemu-img create -o preallocation=metadata`: ' +
+      'every L2 table and refcount written, the file sparse) holding the same point in time (`qemu-img snapshot -c`); its ' +
+      'next snapshot makes the agent take a point in time of it (every cluster’s refcount raised), diff it against the ' +
+      'first and, after the commit, drop the first.',
     'Not run here: a full restore of this snapshot (it writes 4 TiB; this host has 80 GB free). A restore reads the same ' +
       'streamed manifest and keeps only the blocks in flight (8 GETs and 16 queued writes, within the worker’s block ' +
       'memory budget of 64 MiB for all its jobs at once: libs/blockstore/src/block-memory-budget.ts; and the last 16 ' +
