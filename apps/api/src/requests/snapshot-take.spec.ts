@@ -28,7 +28,7 @@ describe("the take a snapshot of a placed volume sends its host's agent (on the 
   beforeEach(() => f.clearOutbox());
 
   async function agentReports(version: string): Promise<void> {
-    await f.catalog.hosts.recordHeartbeat({ name: HOST, region: REGION, dataDir: '/data', capacityBytes: 1e12, freeBytes: 1e12, agentVersion: version });
+    await f.heartbeat({ agentVersion: version });
   }
 
   it('asks an agent of this version to diff against the head with the take when nothing of the volume is in flight', async () => {

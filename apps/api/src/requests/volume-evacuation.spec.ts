@@ -1,5 +1,5 @@
 import { IslandConfig } from '@island/config';
-import { AGENT_VERSION, VolumeRestore } from '@island/contracts';
+import { VolumeRestore } from '@island/contracts';
 import { MetricsService } from '@island/platform';
 import { Caller } from '../auth/caller';
 import { ConflictError, ForbiddenError } from '../errors/domain-errors';
@@ -22,14 +22,7 @@ describe('evacuating a volume from a lost host (on the real catalog)', () => {
     const metrics = new MetricsService();
     const volumes = new VolumeService(config, f.uow, metrics, new SnapshotCopyService(config, f.uow));
     evacuation = new VolumeEvacuationService(f.uow, volumes, new SnapshotPipeline(f.uow, metrics));
-    await f.catalog.hosts.recordHeartbeat({
-      name: OTHER_HOST,
-      region: REGION,
-      dataDir: '/data2',
-      capacityBytes: 1e12,
-      freeBytes: 1e12,
-      agentVersion: AGENT_VERSION,
-    });
+    await f.heartbeat({ name: OTHER_HOST, dataDir: '/data2' });
   });
   afterAll(() => f?.drop());
 

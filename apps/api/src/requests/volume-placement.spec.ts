@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { IslandConfig } from '@island/config';
-import { AGENT_VERSION, ImageCreateFromSnapshot, VolumeRestore } from '@island/contracts';
+import { ImageCreateFromSnapshot, VolumeRestore } from '@island/contracts';
 import { MetricsService } from '@island/platform';
 import { Caller } from '../auth/caller';
 import { ConflictError } from '../errors/domain-errors';
@@ -36,7 +36,7 @@ describe('placing a volume with content on a host (on the real catalog)', () => 
   }
 
   async function hostWithFree(freeBytes: number): Promise<void> {
-    await f.catalog.hosts.recordHeartbeat({ name: HOST, region: REGION, dataDir: '/data', capacityBytes: 1e12, freeBytes, agentVersion: AGENT_VERSION });
+    await f.heartbeat({ freeBytes });
   }
 
   it('refuses before anything starts when the host has not the room for the content, saying how much', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Catalog, JobKind, NEW_SNAPSHOT_COUNTERS, SnapshotEntity, snapshotPointInTime, UNPLACED_VOLUME, VolumeEntity } from '@island/catalog';
+import { Catalog, HostReport, JobKind, NEW_SNAPSHOT_COUNTERS, SnapshotEntity, snapshotPointInTime, UNPLACED_VOLUME, VolumeEntity } from '@island/catalog';
 import { AGENT_VERSION } from '@island/contracts';
 import { createTestDatabase, TestDatabase } from '@island/catalog/testing';
 import { UnitOfWork } from '../../outbox/unit-of-work';
@@ -21,15 +21,21 @@ export class CatalogFixture {
     await db.dataSource.query(`INSERT INTO project (id) VALUES ('p1')`);
     await db.dataSource.query(`INSERT INTO region (name, container) VALUES ($1, 'island')`, [REGION]);
     const fixture = new CatalogFixture(db);
-    await fixture.catalog.hosts.recordHeartbeat({
+    await fixture.heartbeat();
+    return fixture;
+  }
+
+  /** A heartbeat of HOST's agent (this release's, with a terabyte free), with the given fields instead. */
+  heartbeat(fields: Partial<HostReport> = {}): Promise<void> {
+    return this.catalog.hosts.recordHeartbeat({
       name: HOST,
       region: REGION,
       dataDir: '/data',
       capacityBytes: 1e12,
       freeBytes: 1e12,
       agentVersion: AGENT_VERSION,
+      ...fields,
     });
-    return fixture;
   }
 
   drop(): Promise<void> {
