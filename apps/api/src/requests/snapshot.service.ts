@@ -42,23 +42,11 @@ export class SnapshotService {
         if (existing) return SnapshotView.of(await findSnapshot(catalog, caller, existing.id));
       }
       const volume = await findVolume(catalog, caller, dto.volumeId, true);
-      const diffWithTake = await this.takesWithDiff(tx, volume);
+      const diffWithTake = volume.host !== null && (await uploadsNext(tx, volume)) && (await agentTakesDiff(tx, volume.host));
       const snapshot = await this.newSnapshot(tx, volume, { id: options.id, name: dto.name, groupId: null, counted: !options.transient });
       if (snapshot.pointInTime) await tx.send(SnapshotTake, { host: volume.host!, ...takePoint(volume, snapshot, snapshot.pointInTime, diffWithTake) });
       return SnapshotView.of(await findSnapshot(catalog, caller, snapshot.id));
     });
-  }
-
-  /**
-   * Whether the take of a new snapshot of the volume should bring its diff, asked before the snapshot is added: when
-   * none of the volume's snapshots is still to upload (the new one uploads next, against the head as it stands), and
-   * the host's agent accepts a take that carries one (an agent not yet upgraded refuses it).
-   */
-  private async takesWithDiff(tx: Tx, volume: VolumeEntity): Promise<boolean> {
-    const { catalog } = tx;
-    if (volume.host === null || (await catalog.snapshots.countInFlight(volume.id)) > 0) return false;
-    const host = await catalog.hosts.byName(volume.host);
-    return agentSupports(host?.agentVersion, 'takeWithDiff');
   }
 
   /**
@@ -76,10 +64,11 @@ export class SnapshotService {
       const hosts = [...new Set(volumes.filter((v) => v.host && v.imagePath).map((v) => v.host))];
       if (hosts.length > 1) throw new InvalidRequestError(`a group is taken on one host; these volumes live on ${hosts.join(', ')}`);
       const groupId = randomUUID();
+      const agentDiffs = hosts.length > 0 && (await agentTakesDiff(tx, hosts[0]!));
       const points: GroupPoint[] = [];
       const snapshots: SnapshotEntity[] = [];
       for (const volume of volumes) {
-        const diffWithTake = await this.takesWithDiff(tx, volume);
+        const diffWithTake = agentDiffs && (await uploadsNext(tx, volume));
         const snapshot = await this.newSnapshot(tx, volume, { name: dto.name, groupId });
         snapshots.push(snapshot);
         if (snapshot.pointInTime) points.push(takePoint(volume, snapshot, snapshot.pointInTime, diffWithTake));
@@ -207,6 +196,20 @@ export class SnapshotService {
       return SnapshotView.of(await catalog.snapshots.get(id));
     });
   }
+}
+
+/**
+ * Whether a new snapshot of the volume, asked for now, uploads next (none of the volume's snapshots is still to upload):
+ * its take may then bring the diff against the volume's head as it stands. Asked before the snapshot is added.
+ */
+async function uploadsNext(tx: Tx, volume: VolumeEntity): Promise<boolean> {
+  return (await tx.catalog.snapshots.countInFlight(volume.id)) === 0;
+}
+
+/** Whether the host's agent accepts a take that brings its diff (an agent not yet upgraded refuses one). */
+async function agentTakesDiff(tx: Tx, hostName: string): Promise<boolean> {
+  const host = await tx.catalog.hosts.byName(hostName);
+  return agentSupports(host?.agentVersion, 'takeWithDiff');
 }
 
 /** What a placed volume's agent is asked to take for its new snapshot; with the diff against the volume's head when asked for. */
