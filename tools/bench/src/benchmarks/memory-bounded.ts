@@ -5,7 +5,7 @@ import { IslandStack, pollUntil, startIsland } from '@island/stack';
 import { Benchmark, BenchmarkRow } from '../benchmark';
 import { MIB } from '../cpu';
 import { peakRss, peakRssRow, resetPeakRss } from '../process-memory';
-import { attachAndWait } from '../stack-timing';
+import { attachAndWait, timedSnapshot } from '../stack-timing';
 import { inflateSnapshot } from '../synthetic-snapshot';
 
 type Json = Record<string, unknown>;
@@ -120,8 +120,7 @@ async function syntheticSnapshot(
 async function fullyAllocatedVolume(island: IslandStack, sizeBytes: number): Promise<{ volumeId: string; path: string; pointInTime: string }> {
   const volumeId = String((await island.request('POST', '/v1/volumes', { sizeBytes })).body.id);
   const path = await attachAndWait(island, volumeId);
-  const created = await island.request('POST', '/v1/snapshots', { volumeId });
-  await pollUntil(island, `/v1/snapshots/${String(created.body.id)}`, (s) => s.status === 'available', { timeoutMs: 600_000 });
+  await timedSnapshot(island, volumeId);
   const [pointInTime] = pointsInTime(path);
   if (!pointInTime) throw new Error(`${path} holds no point in time after its first snapshot`);
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', 'preallocation=metadata', path, String(sizeBytes)]);
