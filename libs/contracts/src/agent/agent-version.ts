@@ -4,22 +4,38 @@
  */
 export const AGENT_VERSION = '0.2.0';
 
+/** Something an agent accepts from a version on, which an earlier agent refuses. */
+export interface AgentFeatureDefinition {
+  /** The first agent version that accepts it. */
+  readonly since: string;
+  /**
+   * The job fields it adds, each as `<contract key> <field>` (a nested field as `diff.base`), or a job a new contract
+   * key names alone. agent-job-fields.spec.ts checks that every field an earlier release refuses is listed here.
+   */
+  readonly fields: readonly string[];
+}
+
 /**
- * The first agent version that accepts each optional field of a job. An earlier agent refuses a job that carries
- * one (contracts refuse fields they do not know), so the API sends such a field only to hosts whose agent reported
- * at least this version: during a rolling upgrade, hosts not yet upgraded get the jobs they understand.
+ * What agents accept from a version on. An earlier agent refuses a job that carries such a field (contracts refuse
+ * fields they do not know), so the API sends it only to hosts whose agent reported at least `since`: during a rolling
+ * upgrade, hosts not yet upgraded get the jobs they understand.
  */
 export const AGENT_FEATURES = {
-  /** SnapshotTakeJob.diff and GroupPoint.diff: the agent diffs right after the take and reports the changed blocks with it. */
-  takeWithDiff: '0.2.0',
-} as const;
+  /** The agent diffs right after the take and reports the changed blocks with it. */
+  takeWithDiff: { since: '0.2.0', fields: ['snapshot.take.v1 diff', 'snapshot.take-group.v1 points.diff'] },
+} as const satisfies Record<string, AgentFeatureDefinition>;
 
 export type AgentFeature = keyof typeof AGENT_FEATURES;
 
-/** Whether an agent that reported `agentVersion` accepts `feature`: by major.minor.patch (a pre-release or build suffix is not compared); any other version accepts none. */
+/** Whether an agent that reported `agentVersion` accepts `feature`. */
 export function agentSupports(agentVersion: string | null | undefined, feature: AgentFeature): boolean {
-  const have = releaseOf(agentVersion);
-  const need = releaseOf(AGENT_FEATURES[feature]);
+  return isAtLeast(agentVersion, AGENT_FEATURES[feature].since);
+}
+
+/** Whether `version` is `minimum` or later, by major.minor.patch (a pre-release or build suffix is not compared); a version of any other form is not. */
+export function isAtLeast(version: string | null | undefined, minimum: string): boolean {
+  const have = releaseOf(version);
+  const need = releaseOf(minimum);
   if (!have || !need) return false;
   for (let i = 0; i < 3; i++) if (have[i] !== need[i]) return have[i] > need[i];
   return true;
