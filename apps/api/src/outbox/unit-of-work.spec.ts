@@ -1,4 +1,4 @@
-import { PointsInTimeRelease } from '@island/contracts';
+import { PointsInTimeRelease, SnapshotTake, SnapshotTakeGroup } from '@island/contracts';
 import { CatalogFixture, HOST } from '../state-machines/testing/catalog-fixture';
 import { OutboxRelay } from './outbox-relay.service';
 import { UnitOfWork } from './unit-of-work';
@@ -42,5 +42,45 @@ describe('a unit of work (on the real catalog)', () => {
     ).rejects.toThrow('the step failed');
     expect(kicks).toBe(0);
     expect(await f.sent(PointsInTimeRelease)).toEqual([]);
+  });
+
+  describe('a job that only later agents accept', () => {
+    afterEach(() => f.heartbeat());
+
+    const takeWithDiff = (volumeId: string, path: string) => ({
+      host: HOST,
+      snapshotId: '00000000-0000-4000-8000-000000000001',
+      volumeId,
+      path,
+      pointInTime: 'island-1',
+      diff: { base: null, blockSize: 1048576 },
+    });
+
+    it('is refused, and nothing written, for a host whose agent reported an earlier release', async () => {
+      const volume = await f.placedVolume();
+      await f.heartbeat({ agentVersion: '0.1.0' });
+      await expect(uow.run((tx) => tx.send(SnapshotTake, takeWithDiff(volume.id, volume.imagePath!)))).rejects.toThrow(
+        `snapshot.take.v1 for host ${HOST} uses takeWithDiff, which its agent (version 0.1.0) does not accept`,
+      );
+      const point = { snapshotId: '00000000-0000-4000-8000-000000000002', volumeId: volume.id, path: volume.imagePath!, pointInTime: 'island-2' };
+      await expect(
+        uow.run((tx) => tx.send(SnapshotTakeGroup, { host: HOST, points: [point, { ...point, diff: { base: null, blockSize: 1048576 } }] })),
+      ).rejects.toThrow('uses takeWithDiff');
+      expect(await f.sent(SnapshotTake)).toEqual([]);
+      expect(await f.sent(SnapshotTakeGroup)).toEqual([]);
+      expect(kicks).toBe(0);
+    });
+
+    it('goes to a host whose agent accepts it, and its older form to any host', async () => {
+      const volume = await f.placedVolume();
+      await uow.run((tx) => tx.send(SnapshotTake, takeWithDiff(volume.id, volume.imagePath!)));
+      await f.heartbeat({ agentVersion: '0.1.0' });
+      const { diff: _, ...takeAlone } = takeWithDiff(volume.id, volume.imagePath!);
+      await uow.run((tx) => tx.send(SnapshotTake, takeAlone));
+      expect(await f.sent(SnapshotTake)).toEqual([
+        expect.objectContaining({ diff: { base: null, blockSize: 1048576 } }),
+        expect.not.objectContaining({ diff: expect.anything() }),
+      ]);
+    });
   });
 });

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { Catalog } from '@island/catalog';
-import { ContractDefinition, parsePayload } from '@island/contracts';
+import { agentSupports, ContractDefinition, contractKey, featuresUsedBy, parsePayload } from '@island/contracts';
 import { OutboxRelay } from './outbox-relay.service';
 
 /** Postgres errors that mean "run the same transaction again": deadlock, serialization failure. */
@@ -25,8 +25,27 @@ export class Tx {
 
   async send<P extends object>(contract: ContractDefinition<string, P>, payload: P): Promise<void> {
     const valid = parsePayload(contract, payload);
+    if (contract.consumer === 'node-agent') await this.requireAgentAccepts(contract, valid);
     await this.catalog.outbox.append({ routingKey: contract.routingKey(valid), contract: contract.name, version: contract.version, payload: valid });
     this.wroteMessages = true;
+  }
+
+  /**
+   * A job that uses what only later agents accept goes only to a host whose agent reported such a version (callers
+   * check `agentSupports` and send an older form otherwise): sent anyway, the agent would refuse it. A caller that
+   * forgot the check fails here, before anything is written, instead of on the host.
+   */
+  private async requireAgentAccepts(contract: ContractDefinition, payload: object): Promise<void> {
+    const features = featuresUsedBy(contract, payload);
+    if (features.length === 0) return;
+    const hostName = (payload as { host?: string }).host ?? '';
+    const host = await this.catalog.hosts.byName(hostName);
+    const refused = features.filter((feature) => !agentSupports(host?.agentVersion, feature));
+    if (refused.length > 0) {
+      throw new Error(
+        `${contractKey(contract)} for host ${hostName} uses ${refused.join(', ')}, which its agent (version ${host?.agentVersion ?? 'not reported'}) does not accept`,
+      );
+    }
   }
 }
 

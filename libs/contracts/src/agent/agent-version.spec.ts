@@ -1,4 +1,5 @@
-import { AGENT_FEATURES, AGENT_VERSION, agentSupports } from './agent-version';
+import { SnapshotDiff, SnapshotTake, SnapshotTakeGroup } from './agent-jobs';
+import { AGENT_FEATURES, AGENT_VERSION, agentSupports, featuresUsedBy } from './agent-version';
 
 describe('agentSupports', () => {
   it('refuses the take with its diff to an agent that reported 0.1.0, as every agent before it did', () => {
@@ -20,5 +21,26 @@ describe('agentSupports', () => {
 
   it('offers nothing to an agent whose version is not major.minor.patch, or that reported none', () => {
     for (const version of ['test', '', '0.2', 'v0.2.0', '0.2.0.1', null, undefined]) expect(agentSupports(version, 'takeWithDiff')).toBe(false);
+  });
+});
+
+describe('featuresUsedBy', () => {
+  const take = { host: 'h', snapshotId: 's', volumeId: 'v', path: '/p', pointInTime: 'island-x' };
+  const point = { snapshotId: 's', volumeId: 'v', path: '/p', pointInTime: 'island-x' };
+
+  it('finds the take-with-diff feature in a take that carries a diff, and nothing in one without', () => {
+    expect(featuresUsedBy(SnapshotTake, { ...take, diff: { base: null, blockSize: 1048576 } })).toEqual(['takeWithDiff']);
+    expect(featuresUsedBy(SnapshotTake, take)).toEqual([]);
+  });
+
+  it('looks into each point of a group take: one point with a diff is enough', () => {
+    expect(featuresUsedBy(SnapshotTakeGroup, { host: 'h', points: [point, { ...point, diff: { base: 'island-y', blockSize: 1048576 } }] })).toEqual([
+      'takeWithDiff',
+    ]);
+    expect(featuresUsedBy(SnapshotTakeGroup, { host: 'h', points: [point, point] })).toEqual([]);
+  });
+
+  it('does not take a field of the same name in another job for the feature', () => {
+    expect(featuresUsedBy(SnapshotDiff, { ...take, base: null, blockSize: 1048576, diff: {} })).toEqual([]);
   });
 });

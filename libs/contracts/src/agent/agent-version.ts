@@ -1,3 +1,5 @@
+import { contractKey } from '../contract';
+
 /**
  * The node agent's version, as its heartbeat reports it and the API records it on the host. What the API may ask
  * of an agent depends on it: kept equal to apps/node-agent/package.json's version (a spec checks).
@@ -44,4 +46,23 @@ export function isAtLeast(version: string | null | undefined, minimum: string): 
 function releaseOf(version: string | null | undefined): number[] | null {
   const match = /^(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$/.exec(version ?? '');
   return match ? match.slice(1, 4).map(Number) : null;
+}
+
+/** The features a job for an agent relies on: those whose job it is, or whose fields it carries. */
+export function featuresUsedBy(contract: { name: string; version: number }, payload: object): AgentFeature[] {
+  const key = contractKey(contract);
+  return (Object.keys(AGENT_FEATURES) as AgentFeature[]).filter((feature) =>
+    AGENT_FEATURES[feature].fields.some((field) => {
+      const [job, path] = field.split(' ');
+      return job === key && (path === undefined || valuesAt(payload, path.split('.')).length > 0);
+    }),
+  );
+}
+
+/** The values at `path` (an array on the way: each of its elements'). */
+function valuesAt(value: unknown, path: string[]): unknown[] {
+  if (path.length === 0) return value === undefined ? [] : [value];
+  if (Array.isArray(value)) return value.flatMap((element) => valuesAt(element, path));
+  if (value === null || typeof value !== 'object') return [];
+  return valuesAt((value as Record<string, unknown>)[path[0]], path.slice(1));
 }
