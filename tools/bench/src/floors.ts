@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -110,5 +110,24 @@ export function measureDiskWrite(blocks: Buffer[], dir: string): number {
     );
   } finally {
     rmSync(file, { force: true });
+  }
+}
+
+/**
+ * The same floors while another process keeps the machine's other core busy hashing 1 MiB buffers: whether a hash
+ * costs more CPU when the core beside it works, as island's processes always run beside Swift here.
+ */
+export function measureFloorsBesideLoad(): Floors {
+  const load = spawn(
+    process.execPath,
+    ['-e', "const c = require('node:crypto'); const b = c.randomBytes(1 << 20); for (;;) c.createHash('sha1').update(b).digest();"],
+    {
+      stdio: 'ignore',
+    },
+  );
+  try {
+    return measureFloorsApart();
+  } finally {
+    load.kill('SIGKILL');
   }
 }

@@ -20,23 +20,28 @@ export interface StepUsage {
   busiest: { name: string; threads: ThreadCpu; fullCollections: number; minorFaults: number; peakRss: number };
   /** The process whose resident set peaked highest in the step, and that peak (bytes). */
   largest: { name: string; peakRss: number };
+  /** CPU seconds of the processes measured beside island's (`besides`), not counted in `total`. */
+  besides: Record<string, number>;
 }
 
 /**
  * On a stack: a first snapshot of 1 GiB of random data, its restore into a new volume and (`copy`) its copy to
- * RegionTwo, each with the CPU the named processes used (/proc, user + system).
+ * RegionTwo, each with the CPU the named processes used (/proc, user + system), and that of the processes `besides`
+ * (by name, their pids: e.g. the object store) apart.
  */
 export async function measureOneGiB(
   island: IslandStack,
   processes: string[],
   log: (m: string) => void,
-  options: { copy: boolean },
+  options: { copy: boolean; besides?: Record<string, number> },
 ): Promise<{ snapshot: StepUsage; restore: StepUsage; copy?: StepUsage }> {
   const pids = Object.fromEntries(processes.map((name) => [name, island.pid(name)]));
+  const besidePids = options.besides ?? {};
   const measure = async (what: string, step: () => Promise<unknown>): Promise<StepUsage> => {
     // scraped before the CPU baseline: the processes' CPU answering it is not the step's
     const collectionsBefore = Object.fromEntries(await Promise.all(processes.map(async (name) => [name, await fullCollections(island, name)] as const)));
     const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processCpuSeconds(pid)]));
+    const besideBefore = Object.fromEntries(Object.entries(besidePids).map(([name, pid]) => [name, processCpuSeconds(pid)]));
     const threadsBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processThreadCpu(pid)]));
     const faultsBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processMinorFaults(pid)]));
     for (const pid of Object.values(pids)) resetPeakRss(pid);
@@ -44,6 +49,7 @@ export async function measureOneGiB(
     await step();
     const seconds = (performance.now() - started) / 1000;
     const byProcess = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processCpuSeconds(pid) - before[name]]));
+    const besides = Object.fromEntries(Object.entries(besidePids).map(([name, pid]) => [name, processCpuSeconds(pid) - besideBefore[name]]));
     const total = Object.values(byProcess).reduce((a, b) => a + b, 0);
     const busiest = Object.entries(byProcess).reduce((a, b) => (b[1] > a[1] ? b : a))[0];
     const threads = threadCpuSince(threadsBefore[busiest], processThreadCpu(pids[busiest]));
@@ -58,6 +64,7 @@ export async function measureOneGiB(
       byProcess,
       busiest: { name: busiest, threads, fullCollections: collections, minorFaults, peakRss: peakRss(pids[busiest]) },
       largest,
+      besides,
     };
   };
 
