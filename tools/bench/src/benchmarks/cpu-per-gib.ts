@@ -1,7 +1,16 @@
 import { join } from 'node:path';
 import { localSwift, startIsland } from '@island/stack';
 import { Benchmark, BenchmarkRow } from '../benchmark';
-import { FLOOR_MALLOC_TUNABLES, FLOOR_ROUNDS, measureDiskWrite, measureFloorsApart, measureFloorsBesideLoad, SAMPLE_BLOCKS, sampleBlocks } from '../floors';
+import {
+  FLOOR_MALLOC_TUNABLES,
+  FLOOR_ROUNDS,
+  Floors,
+  measureDiskWrite,
+  measureFloorsApart,
+  measureFloorsBesideLoad,
+  SAMPLE_BLOCKS,
+  sampleBlocks,
+} from '../floors';
 import { curlRegionCopy, curlTransfers, RawTransferTime } from '../raw-curl';
 import { peakRssRow } from '../process-memory';
 import { measureOneGiB, StepUsage } from '../stack-cpu';
@@ -26,9 +35,8 @@ export const cpuPerGib: Benchmark = {
   async run(ctx) {
     const f = measureFloorsApart();
     const diskWrite = measureDiskWrite(sampleBlocks(), ctx.workDir);
-    const floors = { snapshot: f.hmac + f.md5 + f.seal, restore: f.hmac + f.open, copy: f.md5 };
-    const loaded = measureFloorsBesideLoad();
-    const loadedFloors = { snapshot: loaded.hmac + loaded.md5 + loaded.seal, restore: loaded.hmac + loaded.open, copy: loaded.md5 };
+    const floors = stepFloors(f);
+    const loadedFloors = stepFloors(measureFloorsBesideLoad());
     ctx.log(`floors (CPU s/GiB): snapshot ${floors.snapshot.toFixed(2)}, restore ${floors.restore.toFixed(2)}, copy ${floors.copy.toFixed(2)}`);
     const island = await startIsland({ workers: 1, twoRegions: true });
     let used: { snapshot: StepUsage; restore: StepUsage; copy?: StepUsage };
@@ -108,6 +116,11 @@ export const cpuPerGib: Benchmark = {
     };
   },
 };
+
+/** The floor of each step: a snapshot names (HMAC), checksums (MD5) and seals each block, a restore checks its name and opens it; a copy is judged against MD5 alone. */
+function stepFloors(f: Floors): { snapshot: number; restore: number; copy: number } {
+  return { snapshot: f.hmac + f.md5 + f.seal, restore: f.hmac + f.open, copy: f.md5 };
+}
 
 /** A first snapshot and a restore of 1 GiB on a stack whose RegionOne object store is the bench's Swift sink. */
 async function measureOverSink(log: (m: string) => void): Promise<{ snapshot: StepUsage; restore: StepUsage }> {
