@@ -1,33 +1,10 @@
-import { getMetadataStorage } from 'class-validator';
-import type { MetadataStorage } from 'class-transformer/types/MetadataStorage';
-import { contractKey } from '../contract';
+import { contractFields } from '../contract-fields';
 import { contractsConsumedBy } from '../registry';
 import { AGENT_FEATURES, AGENT_VERSION, isAtLeast } from './agent-version';
 
-// @Type's nested classes are kept in a store class-transformer does not export from its index.
-const { defaultMetadataStorage } = require('class-transformer/cjs/storage') as { defaultMetadataStorage: MetadataStorage };
-
-type PayloadClass = new () => object;
-
-/** Every field of a payload class, nested ones as `parent.child` (an array of objects: the element's fields). */
-function fieldsOf(schema: PayloadClass, prefix = ''): string[] {
-  const names = new Set(
-    getMetadataStorage()
-      .getTargetValidationMetadatas(schema, '', true, false)
-      .map((m) => m.propertyName),
-  );
-  return [...names].flatMap((name) => {
-    const nested = defaultMetadataStorage.findTypeMetadata(schema, name)?.typeFunction() as PayloadClass | undefined;
-    return [`${prefix}${name}`, ...(nested ? fieldsOf(nested, `${prefix}${name}.`) : [])];
-  });
-}
-
 /** What the agent of this tree accepts: each job's contract key alone, and `<key> <field>` for each of its fields. */
 function agentJobFields(): string[] {
-  return contractsConsumedBy('node-agent').flatMap((contract) => {
-    const key = contractKey(contract);
-    return [key, ...fieldsOf(contract.schema).map((field) => `${key} ${field}`)];
-  });
+  return contractsConsumedBy('node-agent').flatMap(contractFields);
 }
 
 const RELEASE_0_1_0 = [

@@ -29,6 +29,15 @@ export const AGENT_FEATURES = {
 
 export type AgentFeature = keyof typeof AGENT_FEATURES;
 
+/**
+ * Fields the agent adds to the events it publishes since 0.1.0, each sent only in answer to a job that used the feature
+ * named: only an API that sends that feature, and so knows the field, ever receives it. An agent upgraded before the
+ * API publishes nothing that API refuses (apps/node-agent's published-events.spec.ts checks that every new field is here).
+ */
+export const AGENT_EVENT_ANSWERS: Readonly<Record<string, AgentFeature>> = {
+  'snapshot.taken.v1 diff': 'takeWithDiff',
+};
+
 /** Whether an agent that reported `agentVersion` accepts `feature`. */
 export function agentSupports(agentVersion: string | null | undefined, feature: AgentFeature): boolean {
   return isAtLeast(agentVersion, AGENT_FEATURES[feature].since);
