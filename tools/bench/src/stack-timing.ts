@@ -3,12 +3,12 @@ import { IslandStack, PollOptions, pollUntil } from '@island/stack';
 type Json = Record<string, unknown>;
 
 /** Creates a snapshot and times it until available; returns the final snapshot too. */
-export async function timedSnapshot(island: IslandStack, volumeId: string): Promise<{ ms: number; id: string; snap: Json }> {
+export async function timedSnapshot(island: IslandStack, volumeId: string, poll: PollOptions<Json> = {}): Promise<{ ms: number; id: string; snap: Json }> {
   const started = performance.now();
   const created = await island.request('POST', '/v1/snapshots', { volumeId });
   if (created.status !== 202) throw new Error(`snapshot of ${volumeId}: ${created.status} ${JSON.stringify(created.body)}`);
   const id = String(created.body.id);
-  const snap = await pollUntil(island, `/v1/snapshots/${id}`, (s) => s.status === 'available');
+  const snap = await pollUntil<Json>(island, `/v1/snapshots/${id}`, (s) => s.status === 'available', poll);
   return { ms: performance.now() - started, id, snap };
 }
 

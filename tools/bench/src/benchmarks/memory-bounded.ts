@@ -58,8 +58,7 @@ export const memoryBounded: Benchmark = {
         const image = await Qcow2Image.open(path, { writable: true });
         await image.write(randomInt(blockCount) * BLOCK_SIZE, randomBytes(BLOCK_SIZE));
         await image.close();
-        const created = await island.request('POST', '/v1/snapshots', { volumeId });
-        const done = await pollUntil<Json>(island, `/v1/snapshots/${String(created.body.id)}`, (s) => s.status === 'available', { timeoutMs: 3_600_000 });
+        const { snap: done } = await timedSnapshot(island, volumeId, { timeoutMs: 3_600_000 });
         return `the snapshot uploaded ${String(done.blocksUploaded)} block(s)`;
       });
       await measure('fsck --deep (every manifest read against the catalog, every block opened)', async () => {
@@ -71,8 +70,7 @@ export const memoryBounded: Benchmark = {
       const allocated = await fullyAllocatedVolume(island, sizeBytes);
       ctx.log('a volume whose image is allocated in full ready');
       await measure('snapshot of a 4 TiB volume whose image is allocated in full (the agent takes, diffs and drops points in time)', async () => {
-        const created = await island.request('POST', '/v1/snapshots', { volumeId: allocated.volumeId });
-        const done = await pollUntil<Json>(island, `/v1/snapshots/${String(created.body.id)}`, (s) => s.status === 'available', { timeoutMs: 3_600_000 });
+        const { snap: done } = await timedSnapshot(island, allocated.volumeId, { timeoutMs: 3_600_000 });
         const available = performance.now();
         await waitUntilDropped(allocated.path, allocated.pointInTime);
         const dropped = ((performance.now() - available) / 1000).toFixed(0);
@@ -104,9 +102,7 @@ async function syntheticSnapshot(
   const image = await Qcow2Image.open(path, { writable: true });
   await image.write(0, randomBytes(BLOCK_SIZE));
   await image.close();
-  const created = await island.request('POST', '/v1/snapshots', { volumeId });
-  const snapshotId = String(created.body.id);
-  await pollUntil(island, `/v1/snapshots/${snapshotId}`, (s) => s.status === 'available', { timeoutMs: 600_000 });
+  const { id: snapshotId } = await timedSnapshot(island, volumeId, { timeoutMs: 600_000 });
   await inflateSnapshot(island, snapshotId, { blockCount, distinct, projectId: 'alpha' });
   return { volumeId, snapshotId, path };
 }
