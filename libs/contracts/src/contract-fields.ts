@@ -16,6 +16,11 @@ export function contractFields(contract: ContractDefinition): string[] {
   return [key, ...fieldsOf(contract.schema).map((field) => `${key} ${field}`)];
 }
 
+/** Whether `field` (as contractFields names it) is `declared` or lies within it: a field of its job, or nested in it. */
+export function isWithin(field: string, declared: string): boolean {
+  return field === declared || field.startsWith(`${declared}.`) || field.startsWith(`${declared} `);
+}
+
 function fieldsOf(schema: PayloadClass, prefix = ''): string[] {
   const names = new Set(
     getMetadataStorage()

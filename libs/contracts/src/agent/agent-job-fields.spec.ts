@@ -1,4 +1,4 @@
-import { contractFields } from '../contract-fields';
+import { contractFields, isWithin } from '../contract-fields';
 import { contractsConsumedBy } from '../registry';
 import { AGENT_FEATURES, AGENT_VERSION, isAtLeast } from './agent-version';
 
@@ -82,9 +82,7 @@ const RELEASED: Record<string, readonly string[]> = {
 
 /** The feature that gates `field`, if any: it names the field, or a job or field that holds it. */
 function featureOf(field: string) {
-  return Object.entries(AGENT_FEATURES).find(([, feature]) =>
-    feature.fields.some((f) => field === f || field.startsWith(`${f}.`) || field.startsWith(`${f} `)),
-  );
+  return Object.entries(AGENT_FEATURES).find(([, feature]) => feature.fields.some((f) => isWithin(field, f)));
 }
 
 describe('the jobs an agent accepts, release by release', () => {
