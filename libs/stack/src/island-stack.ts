@@ -433,10 +433,12 @@ function fileSize(path: string): number {
 export function localSwift(region: string) {
   const local = LOCAL_REGIONS.find((r) => r.name === region);
   if (!local) throw new Error(`no local Swift for region ${region}`);
-  return swiftClientFor(
-    { name: local.name, swift: { authUrl: local.authUrl, authVersion: '1', user: 'test:tester', key: 'testing' } },
-    { concurrency: 8, timeoutMs: 60_000, retries: 2 },
-  );
+  return testerSwift(local.name, local.authUrl);
+}
+
+/** A Swift client for the test account at a v1 auth URL (a local Swift, or a bench's sink that answers as one). */
+export function testerSwift(name: string, authUrl: string) {
+  return swiftClientFor({ name, swift: { authUrl, authVersion: '1', user: 'test:tester', key: 'testing' } }, { concurrency: 8, timeoutMs: 60_000, retries: 2 });
 }
 
 /** A Swift client for the local RegionOne every stack uses. */
