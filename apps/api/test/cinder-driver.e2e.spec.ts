@@ -36,6 +36,8 @@ describe('the Cinder volume driver', () => {
       default_connection: { type: 'local', format: 'raw', block_device: true },
       stored_when_returned: 'available',
       progress_saved: true,
+      // a small upload is seen stored as it ends, a long one asked about every island_snapshot_poll_interval
+      poll_delays: [0.05, 0.05, 0.25, 1, 2],
       from_snapshot_restored: true,
       file_connection_format: 'qcow2',
       clone_restored: true,

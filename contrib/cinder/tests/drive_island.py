@@ -96,6 +96,8 @@ def main():
     s2 = snapshot(v1)
     drv.create_snapshot(s2)
     findings['progress_saved'] = all(p.endswith('%') for p in progress.get(s2.id, []) + progress.get(s1.id, []))
+    # how long the wait for a snapshot's upload sleeps between checks, that many seconds into it (interval 2 s)
+    findings['poll_delays'] = [island_driver._poll_delay(waited, 2) for waited in (0, 0.1, 1, 4, 60)]
 
     v2 = volume()
     drv.create_volume_from_snapshot(v2, s1)

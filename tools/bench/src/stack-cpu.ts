@@ -8,7 +8,7 @@ import { attachAndWait } from './stack-timing';
 
 type Json = Record<string, unknown>;
 
-/** How often `island … --wait` asks for the state of what it waits on (apps/cli/src/api/wait.ts). */
+/** How often `island … --wait` asks for the state of what it waits on once it has waited 1.6 s (apps/cli/src/api/wait.ts, pollDelay). */
 const CLI_POLL_MS = 400;
 
 /** CPU seconds the named processes of a stack used for one step, and the step's wall clock. */

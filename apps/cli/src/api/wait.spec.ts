@@ -1,5 +1,5 @@
 import { ApiUnavailableError, CliError } from '../cli-error';
-import { waitFor, WaitState } from './wait';
+import { pollDelay, waitFor, WaitState } from './wait';
 
 const done: WaitState = { state: 'done' };
 
@@ -57,5 +57,21 @@ describe(waitFor.name, () => {
         'attach v1',
       ),
     ).rejects.toThrow('volume v1 not found (HTTP 404)');
+  });
+});
+
+describe(pollDelay.name, () => {
+  it('asks again after 50 ms at first, so that an operation of a few hundred ms is seen as it ends', () => {
+    expect(pollDelay(0)).toBe(50);
+    expect(pollDelay(150)).toBe(50);
+  });
+
+  it('overshoots the end of a wait by at most a quarter of the time waited', () => {
+    for (const waited of [200, 400, 800, 1200, 1600]) expect(pollDelay(waited)).toBeLessThanOrEqual(Math.max(50, waited / 4));
+  });
+
+  it('asks no more often than every 400 ms once a wait is long', () => {
+    expect(pollDelay(1600)).toBe(400);
+    expect(pollDelay(600_000)).toBe(400);
   });
 });
