@@ -76,6 +76,7 @@ def _poll_delay(waited, interval):
     """
     return min(interval, max(FIRST_POLL_SECONDS, waited / 4.0))
 
+
 CONF = cfg.CONF
 CONF.register_opts(island_opts, group=configuration.SHARED_CONF_GROUP)
 
