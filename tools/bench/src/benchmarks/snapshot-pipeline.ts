@@ -19,7 +19,7 @@ type Json = Record<string, unknown>;
 /**
  * The core pipeline on a real stack (API, agent, two workers; PostgreSQL, RabbitMQ, Swift on this machine):
  * full and incremental snapshots, restores, two workers against one, and restic backing up the same
- * image to the same Swift.
+ * image to the same Swift; then the incremental rounds again on a stack whose object store is the bench's sink.
  */
 export const snapshotPipeline: Benchmark = {
   name: 'snapshot-pipeline',
