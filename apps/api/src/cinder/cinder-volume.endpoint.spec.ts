@@ -4,7 +4,7 @@ import { RemoteFailure, RpcEndpoint } from '@island/oslo-rpc';
 import { Caller } from '../auth/caller';
 import { SnapshotService } from '../requests/snapshot.service';
 import { VolumeService } from '../requests/volume.service';
-import { CinderVolumeEndpoint } from './cinder-volume.endpoint';
+import { CinderVolumeEndpoint, settleDelay } from './cinder-volume.endpoint';
 
 const VOLUME = { id: '6f1c1c5e-8d0a-4b7e-9a51-0d6b1c2f3a4b', size: 1, project_id: 'alpha', display_name: 'v' };
 const SNAPSHOT = { id: '0b5a3c1e-2d4f-4a6b-8c9d-1e2f3a4b5c6d', volume_id: VOLUME.id, project_id: 'beta' };
@@ -108,5 +108,21 @@ describe('the Cinder endpoint’s method table', () => {
     expect(await failure(call('get_volume', { volume: { ...VOLUME, project_id: 'a b' } }))).toMatchObject({
       message: expect.stringContaining('project_id must be 1 to 64 letters'),
     });
+  });
+});
+
+describe(settleDelay.name, () => {
+  it('asks again after 20 ms at first: a snapshot whose point in time takes ~50 ms returns soon after', () => {
+    expect(settleDelay(0)).toBe(20);
+    expect(settleDelay(60)).toBe(20);
+  });
+
+  it('overshoots the end of a wait by at most a quarter of the time waited', () => {
+    for (const waited of [100, 400, 2000, 4000]) expect(settleDelay(waited)).toBeLessThanOrEqual(Math.max(20, waited / 4));
+  });
+
+  it('reads the catalog about once a second while a long operation runs', () => {
+    expect(settleDelay(4000)).toBe(1000);
+    expect(settleDelay(3_600_000)).toBe(1000);
   });
 });
