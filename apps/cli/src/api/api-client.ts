@@ -1,4 +1,3 @@
-import { request as undiciRequest } from 'undici';
 import { ApiUnavailableError, CliError } from '../cli-error';
 import { Credentials, credentialsFromEnv, StaticToken } from './credentials';
 
@@ -57,6 +56,8 @@ export class ApiClient {
    */
   async getBytes(path: string): Promise<{ data: Buffer; headers: Record<string, string | undefined> }> {
     const [baseUrl, auth] = await Promise.all([this.baseUrl(), this.credentials.headers()]);
+    // loaded here, not with the CLI: undici takes ~65 ms to load, a third of every other command's run
+    const { request: undiciRequest } = await import('undici');
     let response;
     try {
       response = await undiciRequest(`${baseUrl}${path}`, { method: 'GET', headers: auth, headersTimeout: 60_000, bodyTimeout: 60_000 });
