@@ -2,13 +2,13 @@ import { Command } from 'commander';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { FileHandle, open } from 'node:fs/promises';
-import { createImage, isAllZero, openForWriting, Qcow2Image } from '@island/qcow2';
 import { SnapshotView, VolumeView } from '../api/views';
 import { ApiClient } from '../api/api-client';
 import { ProgressBar } from '../api/progress-bar';
 import { CliError } from '../cli-error';
 import { print } from '../output';
 import { formatBytes } from '../sizes';
+import { loadQcow2 } from '../image/load-qcow2';
 
 /** What `GET /v1/snapshots/{id}/changed-blocks` answers (a page). */
 interface ChangedBlocksPage {
@@ -77,13 +77,14 @@ async function rawTarget(path: string, sizeBytes: number, onto: boolean): Promis
 }
 
 async function qcow2Target(path: string, sizeBytes: number, onto: boolean): Promise<ExportTarget> {
+  const { createImage, isAllZero, openForWriting } = await loadQcow2();
   if (onto) {
     if (!existsSync(path)) throw new CliError(`${path}: no such file (with --base, FILE is an existing export of the base snapshot)`);
   } else {
     if (existsSync(path)) throw new CliError(`${path} exists: a qcow2 export makes a new image (remove it, or give --base to update an export)`);
     await createImage(path, { size: sizeBytes });
   }
-  const image: Qcow2Image = await openForWriting(path);
+  const image = await openForWriting(path);
   if (image.info.virtualSize !== sizeBytes) {
     await image.close();
     throw new CliError(`${path} is ${image.info.virtualSize} bytes, the snapshot ${sizeBytes}: export the whole snapshot instead`);
@@ -137,6 +138,7 @@ async function importSource(path: string, format: ImportFormat | undefined): Pro
   }
   if (isQcow2 && format !== 'raw') {
     await file.close();
+    const { Qcow2Image } = await loadQcow2();
     const image = await Qcow2Image.open(path, { refuseBacking: true }).catch((error: unknown) => {
       throw new CliError(`${path}: ${(error as Error).message}; nothing was written`);
     });
@@ -239,6 +241,7 @@ export function registerSnapshotData(snapshot: Command, api: ApiClient, waitForS
         if (source.size > volume.sizeBytes) {
           throw new CliError(`${file} holds ${source.size} bytes, volume ${volumeId} ${volume.sizeBytes}: extend the volume first`);
         }
+        const { isAllZero, openForWriting } = await loadQcow2();
         const image = await openForWriting(connection.path);
         const bar = new ProgressBar(`importing into ${volumeId}`);
         try {

@@ -1,11 +1,12 @@
-import { InvalidImageError, Qcow2Error, UnsupportedFeatureError } from '@island/qcow2';
 import { CliError } from '../cli-error';
+import { loadQcow2 } from './load-qcow2';
 
 /** Exit 2 for an invalid or unsupported image, 1 for anything else; one line, no stack trace. */
 export async function withImageErrors<T>(path: string, work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
+    const { InvalidImageError, Qcow2Error, UnsupportedFeatureError } = await loadQcow2();
     if (error instanceof InvalidImageError || error instanceof UnsupportedFeatureError) {
       throw new CliError(`${path}: ${error.message}`, 2);
     }

@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
-import { Qcow2Image, View } from '@island/qcow2';
+import type { Qcow2Image, View } from '@island/qcow2';
 
 const CHUNK = 4 << 20;
 

@@ -1,9 +1,10 @@
 import { Command, Option } from 'commander';
-import { checkImage, createImage, createSnapshot, deleteSnapshot, diffSnapshots, Qcow2Image, revertToSnapshot } from '@island/qcow2';
+import type * as Qcow2 from '@island/qcow2';
 import { CliError } from '../cli-error';
 import { parseSize } from '../sizes';
 import { withImageErrors } from './image-errors';
 import { copyGuest, exportTo, fileSource, writeFromStream } from './image-io';
+import { loadQcow2 } from './load-qcow2';
 
 /** `island image …`: works on qcow2 files directly (libs/qcow2). Sizes and offsets are bytes (K/M/G/T allowed). */
 export function imageCommand(): Command {
@@ -17,8 +18,8 @@ export function imageCommand(): Command {
     .addOption(new Option('--compat <version>', 'qcow2 version').choices(['0.10', '1.1']).default('1.1'))
     .option('--backing <file>', 'backing file (qcow2 or raw) that unallocated clusters read through to')
     .action((path: string, o: { size: string; clusterSize: string; compat: '0.10' | '1.1'; backing?: string }) =>
-      withImageErrors(path, () =>
-        createImage(path, {
+      withImageErrors(path, async () =>
+        (await loadQcow2()).createImage(path, {
           size: parseSize(o.size, '--size'),
           clusterSize: parseSize(o.clusterSize, '--cluster-size'),
           compat: o.compat,
@@ -113,9 +114,11 @@ export function imageCommand(): Command {
     );
 
   const snapshot = image.command('snapshot').description('internal snapshots');
-  snapshot.command('create <path> <name>').action((path: string, name: string) => withOpen(path, true, async (img) => void (await createSnapshot(img, name))));
-  snapshot.command('delete <path> <name>').action((path: string, name: string) => withOpen(path, true, (img) => deleteSnapshot(img, name)));
-  snapshot.command('revert <path> <name>').action((path: string, name: string) => withOpen(path, true, (img) => revertToSnapshot(img, name)));
+  snapshot
+    .command('create <path> <name>')
+    .action((path: string, name: string) => withOpen(path, true, async (img, q) => void (await q.createSnapshot(img, name))));
+  snapshot.command('delete <path> <name>').action((path: string, name: string) => withOpen(path, true, (img, q) => q.deleteSnapshot(img, name)));
+  snapshot.command('revert <path> <name>').action((path: string, name: string) => withOpen(path, true, (img, q) => q.revertToSnapshot(img, name)));
   snapshot
     .command('list <path>')
     .option('--json', 'machine-readable output')
@@ -134,8 +137,8 @@ export function imageCommand(): Command {
     .option('--to <snapshot>', 'the later point in time (default: the active image)')
     .option('--json', 'machine-readable output')
     .action((path: string, o: { from: string; to?: string; json?: boolean }) =>
-      withOpen(path, false, async (img) => {
-        const diff = await diffSnapshots(img, o.from, o.to);
+      withOpen(path, false, async (img, q) => {
+        const diff = await q.diffSnapshots(img, o.from, o.to);
         if (o.json) return out(JSON.stringify(diff));
         out(diff.extents.map((e) => `${e.offset}\t${e.length}\t${e.kind}`).join('\n'));
       }),
@@ -147,8 +150,8 @@ export function imageCommand(): Command {
     .option('--repair', 'release leaked clusters')
     .option('--json', 'machine-readable output')
     .action((path: string, o: { repair?: boolean; json?: boolean }) =>
-      withOpen(path, Boolean(o.repair), async (img) => {
-        const result = await checkImage(img, { repair: o.repair });
+      withOpen(path, Boolean(o.repair), async (img, q) => {
+        const result = await q.checkImage(img, { repair: o.repair });
         const json = {
           errors: result.errors,
           leaks: result.leaks,
@@ -170,11 +173,12 @@ export function imageCommand(): Command {
   return image;
 }
 
-async function withOpen(path: string, writable: boolean, work: (image: Qcow2Image) => Promise<void>): Promise<void> {
+async function withOpen(path: string, writable: boolean, work: (image: Qcow2.Qcow2Image, qcow2: typeof Qcow2) => Promise<void>): Promise<void> {
   await withImageErrors(path, async () => {
-    const image = await Qcow2Image.open(path, { writable });
+    const qcow2 = await loadQcow2();
+    const image = await qcow2.Qcow2Image.open(path, { writable });
     try {
-      await work(image);
+      await work(image, qcow2);
     } finally {
       await image.close();
     }
