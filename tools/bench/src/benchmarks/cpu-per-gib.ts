@@ -14,8 +14,7 @@ import {
 import { curlRegionCopy, curlTransfers, RawTransferTime } from '../raw-curl';
 import { peakRssRow } from '../process-memory';
 import { measureOneGiB, StepUsage } from '../stack-cpu';
-import { startChildServer } from '../child-servers/child-server';
-import { SinkCounts } from '../sink/sink-objects';
+import { withIslandOverSink } from '../sink/sink-process';
 
 /** The processes of island on the stack (two regions, one worker each): what the CPU per GiB counts. */
 const ISLAND_PROCESSES = ['api', 'agent', 'worker-1', 'gc', 'agent-two', 'worker-two'];
@@ -124,17 +123,9 @@ function stepFloors(f: Floors): { snapshot: number; restore: number; copy: numbe
 
 /** A first snapshot and a restore of 1 GiB on a stack whose RegionOne object store is the bench's Swift sink. */
 async function measureOverSink(log: (m: string) => void): Promise<{ snapshot: StepUsage; restore: StepUsage }> {
-  const sink = await startChildServer<SinkCounts>(join(__dirname, '..', 'sink', 'sink-main.js'), [String(SINK_MAX_BYTES)]);
-  try {
-    const island = await startIsland({ workers: 1, swiftAuthUrls: { RegionOne: `http://127.0.0.1:${sink.port}/auth/v1.0` } });
-    try {
-      return await measureOneGiB(island, ['api', 'agent', 'worker-1', 'gc'], (m) => log(`over the sink, ${m}`), { copy: false, besides: { sink: sink.pid } });
-    } finally {
-      await island.stop();
-    }
-  } finally {
-    await sink.stop();
-  }
+  return withIslandOverSink(SINK_MAX_BYTES, { workers: 1 }, (island, sink) =>
+    measureOneGiB(island, ['api', 'agent', 'worker-1', 'gc'], (m) => log(`over the sink, ${m}`), { copy: false, besides: { sink: sink.pid } }),
+  );
 }
 
 function sinkRow(metric: string, usage: StepUsage, floor: number): BenchmarkRow {

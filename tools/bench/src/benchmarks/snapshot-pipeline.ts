@@ -7,9 +7,8 @@ import { IslandStack, pollUntil, regionOneSwift, startIsland, testerSwift } from
 import { SwiftClient } from '@island/swift';
 import { Benchmark, BenchContext, BenchmarkRow, mibPerSecond } from '../benchmark';
 import { curlTransfers } from '../raw-curl';
-import { median } from '../stack-timing';
-import { startChildServer } from '../child-servers/child-server';
-import { SinkCounts } from '../sink/sink-objects';
+import { median, timedSnapshot } from '../stack-timing';
+import { withIslandOverSink } from '../sink/sink-process';
 
 const MIB = 1 << 20;
 const GIB = 1 << 30;
@@ -143,24 +142,15 @@ const SINK_MAX_BYTES = GIB;
 
 /** The incremental rounds again on a stack whose object store is the bench's sink, against curl PUTting the same blocks to it. */
 async function incrementalOverSink(ctx: BenchContext): Promise<{ islandMs: number; wireMs: number; changedBlocks: number; rounds: string }> {
-  const sink = await startChildServer<SinkCounts>(join(__dirname, '..', 'sink', 'sink-main.js'), [String(SINK_MAX_BYTES)]);
-  try {
-    const authUrl = `http://127.0.0.1:${sink.port}/auth/v1.0`;
-    const island = await startIsland({ workers: 2, swiftAuthUrls: { RegionOne: authUrl } });
-    try {
-      const driver = new Driver(island, ctx, () => testerSwift('sink', authUrl));
-      const big = await driver.volume(8 * GIB);
-      await driver.fillPattern(big.path, 8 * GIB);
-      await driver.snapshot(big.id);
-      const { islandRounds, wireRounds, changedBlocks } = await incrementalRounds(driver, big, 'sink');
-      const rounds = islandRounds.map((v, i) => `${v.toFixed(0)} / ${wireRounds[i].toFixed(0)}`).join(', ');
-      return { islandMs: median(islandRounds), wireMs: median(wireRounds), changedBlocks, rounds };
-    } finally {
-      await island.stop();
-    }
-  } finally {
-    await sink.stop();
-  }
+  return withIslandOverSink(SINK_MAX_BYTES, { workers: 2 }, async (island, sink) => {
+    const driver = new Driver(island, ctx, () => testerSwift('sink', sink.authUrl));
+    const big = await driver.volume(8 * GIB);
+    await driver.fillPattern(big.path, 8 * GIB);
+    await driver.snapshot(big.id);
+    const { islandRounds, wireRounds, changedBlocks } = await incrementalRounds(driver, big, 'sink');
+    const rounds = islandRounds.map((v, i) => `${v.toFixed(0)} / ${wireRounds[i].toFixed(0)}`).join(', ');
+    return { islandMs: median(islandRounds), wireMs: median(wireRounds), changedBlocks, rounds };
+  });
 }
 
 /**
@@ -248,11 +238,8 @@ class Driver {
     return changed;
   }
 
-  async snapshot(volumeId: string): Promise<{ ms: number; snap: Json }> {
-    const started = performance.now();
-    const created = await this.island.request('POST', '/v1/snapshots', { volumeId });
-    const snap = await pollUntil(this.island, `/v1/snapshots/${created.body.id}`, (s) => s.status === 'available');
-    return { ms: performance.now() - started, snap };
+  snapshot(volumeId: string): Promise<{ ms: number; snap: Json }> {
+    return timedSnapshot(this.island, volumeId);
   }
 
   async restore(snapshotId: string, size: number): Promise<number> {

@@ -3,7 +3,7 @@ import { Client } from 'pg';
 import { ADMIN_DATABASE_URL, guestIo, startIsland } from '@island/stack';
 import { startChildServer } from '../child-servers/child-server';
 import { MessageCounts } from '../catalog-counter/frontend-messages';
-import { SinkCounts } from '../sink/sink-objects';
+import { startSinkProcess } from '../sink/sink-process';
 import { writeBlockMarkers } from './block-markers';
 import { pollIdle, restoreAll, snapshotAll } from './island-phases';
 import { PhaseUsage, StackProbe, usageBetween } from './stack-probe';
@@ -37,7 +37,7 @@ export interface RunResult {
  * block and a second snapshot, then each second snapshot is restored into a new volume on the host.
  */
 export async function runOnStack(shape: RunShape, log: (m: string) => void): Promise<RunResult> {
-  const sink = await startChildServer<SinkCounts>(join(__dirname, '..', 'sink', 'sink-main.js'), [String(shape.sinkMaxBytes)]);
+  const sink = await startSinkProcess(shape.sinkMaxBytes);
   const catalog = new URL(ADMIN_DATABASE_URL);
   const proxy = await startChildServer<MessageCounts>(join(__dirname, '..', 'catalog-counter', 'counting-proxy-main.js'), [
     catalog.hostname,
@@ -47,7 +47,7 @@ export async function runOnStack(shape: RunShape, log: (m: string) => void): Pro
   try {
     const island = await startIsland({
       workers: shape.workers,
-      swiftAuthUrls: { RegionOne: `http://127.0.0.1:${sink.port}/auth/v1.0` },
+      swiftAuthUrls: { RegionOne: sink.authUrl },
       catalogAddress: `127.0.0.1:${proxy.port}`,
       env: { ISLAND_BLOCK_SIZE: String(shape.blockSize) },
     });
