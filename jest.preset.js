@@ -11,6 +11,7 @@ module.exports = {
   moduleFileExtensions: ['ts', 'js', 'json'],
   moduleNameMapper: {
     '^@island/catalog/testing$': path.join(__dirname, 'libs/catalog/src/testing/test-database.ts'),
+    '^@island/contracts/testing$': path.join(__dirname, 'libs/contracts/src/testing/contract-fields.ts'),
     '^@island/(.*)$': path.join(__dirname, 'libs/$1/src/index.ts'),
   },
   testMatch: ['<rootDir>/**/*.spec.ts'],

@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import {
   AGENT_EVENT_ANSWERS,
   AgentHeartbeat,
-  contractFields,
   ImageCreated,
   ImageDeleted,
   ImageExported,
@@ -14,12 +13,12 @@ import {
   ImageReplaced,
   ImageServedAgain,
   ImageUnexported,
-  isWithin,
   OperationFailed,
   SnapshotDiffed,
   SnapshotTaken,
   VolumeRestored,
 } from '@island/contracts';
+import { contractFields, isWithin } from '@island/contracts/testing';
 
 /** What the agent publishes itself; and OperationFailed, which libs/messaging publishes for it when a job fails for good. */
 const PUBLISHED_BY_THE_AGENT = {

@@ -9,4 +9,3 @@ export * from './worker/worker-jobs';
 export * from './gc/gc-jobs';
 export * from './events/events';
 export * from './failure-report';
-export * from './contract-fields';

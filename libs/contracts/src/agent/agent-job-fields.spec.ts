@@ -1,4 +1,4 @@
-import { contractFields, isWithin } from '../contract-fields';
+import { contractFields, isWithin } from '../testing/contract-fields';
 import { contractsConsumedBy } from '../registry';
 import { AGENT_FEATURES, AGENT_VERSION, isAtLeast } from './agent-version';
 

@@ -1,6 +1,6 @@
 import { getMetadataStorage } from 'class-validator';
 import type { MetadataStorage } from 'class-transformer/types/MetadataStorage';
-import { ContractDefinition, contractKey } from './contract';
+import { ContractDefinition, contractKey } from '../contract';
 
 // @Type's nested classes are kept in a store class-transformer does not export from its index.
 const { defaultMetadataStorage } = require('class-transformer/cjs/storage') as { defaultMetadataStorage: MetadataStorage };
