@@ -40,8 +40,11 @@ export class BlockBuffers {
     return body;
   }
 
-  /** Memory for a body read from a socket: the chunks it is copied from are garbage once it is filled (counted now). */
-  takeForSocketBody(length: number): Buffer {
+  /**
+   * Memory for bytes copied out of Buffers Node allocated itself (a body's socket chunks, a cipher's output), which are
+   * garbage once it is filled (counted now: see copyOf).
+   */
+  takeForCopiedBytes(length: number): Buffer {
     droppedBuffers.add(length);
     return this.take(length);
   }

@@ -3,7 +3,7 @@ import { Compressor, Decompressor } from 'zstd-napi';
 import { CorruptObjectError } from './blockstore-errors';
 import { BlockBuffers } from './block-buffers';
 import { ProjectKeys } from './crypto/project-keys';
-import { openSealedObject, SEALED_VERSION, sealObjectPieces } from './crypto/sealed-object';
+import { openSealedObject, SEALED_VERSION, sealObject } from './crypto/sealed-object';
 
 /**
  * A block object in Swift, format 1: a 12-byte header, then the block's bytes, zstd-compressed when that saves
@@ -28,30 +28,15 @@ const PROBE_BYTES = 64 * 1024;
 
 export interface EncodedBlock {
   hash: Buffer;
-  /** The object as Swift stores it, in the pieces it was made of: a PUT sends them one after the other. */
-  readonly pieces: readonly Buffer[];
-  /** The object's size in bytes. */
-  readonly size: number;
-  /** The object in one Buffer, joined on first use (repairs and tests; uploads send `pieces`). */
+  /** The object as Swift stores it. */
   readonly object: Buffer;
   codec: BlockCodec;
-  /** Gives memory the pieces borrowed back to its pool (`encodeSealed` with `buffers`), once nothing sends them any more. */
+  /** Gives the object's memory back to its pool (`encodeSealed` with `buffers`), once nothing sends it any more. */
   release(): void;
 }
 
-function encodedBlock(hash: Buffer, codec: BlockCodec, pieces: readonly Buffer[], lent?: { memory: Buffer; from: BlockBuffers }): EncodedBlock {
-  let joined: Buffer | undefined;
-  return {
-    hash,
-    codec,
-    pieces,
-    release: () => lent?.from.giveBack(lent.memory),
-    size: pieces.reduce((sum, piece) => sum + piece.length, 0),
-    get object() {
-      joined ??= pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
-      return joined;
-    },
-  };
+function encodedBlock(hash: Buffer, codec: BlockCodec, object: Buffer, lent?: BlockBuffers): EncodedBlock {
+  return { hash, codec, object, release: () => lent?.giveBack(object) };
 }
 
 export function hashBlock(raw: Buffer): Buffer {
@@ -74,18 +59,18 @@ export class BlockEncoder {
   /**
    * Encodes a block sealed under its project's keys (format 2): named by the project's keyed hash of its content
    * (`name`, when the caller has it already), compressed as `encode` would, then encrypted with its object name
-   * (`objectName(name)`) bound in. With `buffers`, the ciphertext is in memory lent from them: `release()` it once sent.
+   * (`objectName(name)`) bound in. With `buffers`, the object is in memory lent from them: `release()` it once sent.
    */
   encodeSealed(raw: Buffer, keys: ProjectKeys, objectName: (name: Buffer) => string, name: Buffer = keys.blockName(raw), buffers?: BlockBuffers): EncodedBlock {
     const { codec, payload } = this.pack(raw);
-    const pieces = sealObjectPieces(
+    const object = sealObject(
       keys.encryption,
       MAGIC,
       objectName(name),
       { codec, plainLength: raw.length, payload },
-      buffers && ((b) => buffers.copyOf(b)),
+      buffers && ((length) => buffers.takeForCopiedBytes(length)),
     );
-    return encodedBlock(name, codec, pieces, buffers && { memory: pieces[1], from: buffers });
+    return encodedBlock(name, codec, object, buffers);
   }
 
   /** The block compressed when that saves enough, else as it is. */
@@ -104,7 +89,7 @@ export class BlockEncoder {
     const object = Buffer.allocUnsafe(BLOCK_HEADER_BYTES + payload.length);
     writeHeader(object, codec, rawLength);
     payload.copy(object, BLOCK_HEADER_BYTES);
-    return encodedBlock(hash, codec, [object]);
+    return encodedBlock(hash, codec, object);
   }
 }
 

@@ -70,14 +70,14 @@ export class SwiftBlockStore {
 
   /** Stores an encoded block; an existing object of the same name already holds the same bytes. */
   putBlock(block: EncodedBlock): Promise<PutBlockOutcome> {
-    return this.putBlockObject(block.hash, block.pieces);
+    return this.putBlockObject(block.hash, block.object);
   }
 
   /**
    * Stores a block object as another region holds it (copy between regions): the bytes go unchanged, with
    * the MD5 they arrived with, so Swift refuses them if a bit flipped on the way.
    */
-  async putBlockObject(hash: Buffer, object: Buffer | readonly Buffer[], md5?: string): Promise<PutBlockOutcome> {
+  async putBlockObject(hash: Buffer, object: Buffer, md5?: string): Promise<PutBlockOutcome> {
     try {
       await this.swift.putObject(this.container, objectNames.block(hash), object, { ifNoneMatch: true, md5 });
       return 'stored';
@@ -93,7 +93,7 @@ export class SwiftBlockStore {
    * blockBuffers: give it back once sent.
    */
   readBlockObject(hash: Buffer): Promise<{ data: Buffer; md5: string }> {
-    return this.swift.getObjectForCopy(this.container, objectNames.block(hash), (length) => blockBuffers.takeForSocketBody(length));
+    return this.swift.getObjectForCopy(this.container, objectNames.block(hash), (length) => blockBuffers.takeForCopiedBytes(length));
   }
 
   /**
@@ -109,7 +109,7 @@ export class SwiftBlockStore {
     for (let attempt = 1; ; attempt++) {
       try {
         const body = await injectedBlockFaults.read(hash, object, () =>
-          this.swift.getObject(this.container, name, undefined, { verifyMd5: false, memory: (length) => blockBuffers.takeForSocketBody(length) }),
+          this.swift.getObject(this.container, name, undefined, { verifyMd5: false, memory: (length) => blockBuffers.takeForCopiedBytes(length) }),
         );
         // the name inside the container is what a sealed block binds: the same in every region's container
         const content = this.decoder.decode(body, hash, name, keys, options.lent ? blockBuffers : undefined);

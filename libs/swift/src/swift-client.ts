@@ -28,18 +28,8 @@ export interface SwiftClientOptions {
   retry?: Partial<RetryPolicy>;
 }
 
-/**
- * A body that can be sent again on retry: bytes, bytes in pieces sent one after the other (no joined copy), or a
- * factory that opens a fresh stream per attempt.
- */
-export type ObjectBody = Uint8Array | readonly Uint8Array[] | (() => Readable);
-
-/** What one attempt sends: pieces go as a stream of them. */
-type SendableBody = Uint8Array | (() => Readable);
-
-function isPieces(body: ObjectBody): body is readonly Uint8Array[] {
-  return Array.isArray(body);
-}
+/** A body that can be sent again on retry: bytes (sent in one write), or a factory that opens a fresh stream per attempt. */
+export type ObjectBody = Uint8Array | (() => Readable);
 
 export interface PutOptions {
   /** Write-once: fail with SwiftObjectExistsError instead of replacing an existing object. */
@@ -93,7 +83,7 @@ interface Call {
   path: string;
   query?: Record<string, string | undefined>;
   headers?: Record<string, string>;
-  body?: SendableBody | string;
+  body?: ObjectBody | string;
   /** Aborts the request (and every retry) once it fires: a request not yet written is never sent. */
   signal?: AbortSignal;
 }
@@ -191,20 +181,11 @@ export class SwiftClient {
     if (options.ifNoneMatch) headers['if-none-match'] = '*';
     let expectedMd5 = options.md5;
     let sent: () => string | undefined = () => expectedMd5;
-    let sendBody: SendableBody;
+    let sendBody: ObjectBody;
     if (body instanceof Uint8Array) {
       expectedMd5 ??= createHash('md5').update(body).digest('hex');
       headers['content-length'] = String(body.byteLength);
       sendBody = body;
-    } else if (isPieces(body)) {
-      const pieces = body;
-      sendBody = () => Readable.from(pieces, { objectMode: false });
-      if (!expectedMd5) {
-        const hash = createHash('md5');
-        for (const piece of pieces) hash.update(piece);
-        expectedMd5 = hash.digest('hex');
-      }
-      headers['content-length'] = String(pieces.reduce((sum, piece) => sum + piece.byteLength, 0));
     } else {
       const source = body;
       if (options.contentLength !== undefined) headers['content-length'] = String(options.contentLength);
@@ -450,7 +431,7 @@ export class SwiftClient {
     target: string,
     path: string,
     headers: Record<string, string>,
-    body?: SendableBody | string,
+    body?: ObjectBody | string,
     query?: Record<string, string | undefined>,
     operation: string = method,
     signal?: AbortSignal,

@@ -154,12 +154,12 @@ export class UploadJobs {
     const outcome = await part.store.putBlock(encoded);
     if (outcome === 'stored') {
       encoded.release(); // Swift read every byte to check the MD5: none is still being sent (else: left to the collector)
-      part.totals.bytesUploaded += encoded.size;
-      part.totals.bytesStored += encoded.size;
+      part.totals.bytesUploaded += encoded.object.length;
+      part.totals.bytesStored += encoded.object.length;
       part.totals.blocksUploaded += 1;
     } else {
       part.totals.blocksReused += 1;
     }
-    return encoded.size;
+    return encoded.object.length;
   }
 }

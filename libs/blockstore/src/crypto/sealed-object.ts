@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
 import { CorruptObjectError } from '../blockstore-errors';
 
 /**
@@ -24,31 +24,32 @@ export interface SealedContent {
   payload: Buffer;
 }
 
-export function sealObject(key: Buffer, magic: Buffer, objectName: string, content: SealedContent): Buffer {
-  return Buffer.concat(sealObjectPieces(key, magic, objectName, content));
+/** Memory for an object of `length` bytes (e.g. BlockBuffers' `take`), which the caller gives back later. */
+export type ObjectMemory = (length: number) => Buffer;
+
+/**
+ * The sealed object in one Buffer: header, ciphertext and tag side by side, so that a PUT sends it in one write. With
+ * `memory`, it is built in memory the caller lends (the cipher's own output dies at once and never outlives a
+ * young-generation collection; the lent memory is reused once given back).
+ */
+export function sealObject(key: Buffer, magic: Buffer, objectName: string, content: SealedContent, memory: ObjectMemory = Buffer.allocUnsafe): Buffer {
+  const object = memory(SEALED_HEADER_BYTES + content.payload.length + TAG_BYTES);
+  const header = object.subarray(0, SEALED_HEADER_BYTES);
+  magic.copy(header, 0, 0, 4);
+  header[4] = content.version ?? SEALED_VERSION;
+  header[5] = content.codec;
+  header.writeUInt16BE(0, 6);
+  header.writeUInt32BE(content.plainLength, 8);
+  randomFillSync(header, 12, 12);
+  const cipher = createCipheriv('aes-256-gcm', key, header.subarray(12, 24)).setAAD(associatedData(header, objectName));
+  cipher.update(content.payload).copy(object, SEALED_HEADER_BYTES);
+  if (cipher.final().length > 0) throw new Error('AES-256-GCM returned bytes at final: a sealed object has no room for them');
+  cipher.getAuthTag().copy(object, object.length - TAG_BYTES);
+  return object;
 }
 
 /** A copy of the bytes in memory the caller owns and gives back later (e.g. BlockBuffers' `copyOf`). */
 export type LentCopy = (bytes: Buffer) => Buffer;
-
-/**
- * The sealed object as header, ciphertext and tag, to be sent one after the other without joining a copy of them.
- * With `lend`, the ciphertext is copied into memory it lends (the cipher's own output dies at once, so it never
- * outlives a young-generation collection; the lent copy is reused once the caller gives it back).
- */
-export function sealObjectPieces(key: Buffer, magic: Buffer, objectName: string, content: SealedContent, lend?: LentCopy): Buffer[] {
-  const header = Buffer.alloc(SEALED_HEADER_BYTES);
-  magic.copy(header, 0, 0, 4);
-  header[4] = content.version ?? SEALED_VERSION;
-  header[5] = content.codec;
-  header.writeUInt32BE(content.plainLength, 8);
-  randomBytes(12).copy(header, 12);
-  const cipher = createCipheriv('aes-256-gcm', key, header.subarray(12, 24)).setAAD(associatedData(header, objectName));
-  const update = cipher.update(content.payload);
-  const ciphertext = lend ? lend(update) : update;
-  const tail = cipher.final(); // empty for GCM
-  return tail.length > 0 ? [header, ciphertext, tail, cipher.getAuthTag()] : [header, ciphertext, cipher.getAuthTag()];
-}
 
 /** Opens a sealed object; throws CorruptObjectError (permanent) naming the object unless it authenticates. */
 export function openSealedObject(key: Buffer, magic: Buffer, objectName: string, object: Buffer, version = SEALED_VERSION, lend?: LentCopy): SealedContent {
