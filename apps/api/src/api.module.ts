@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import { ValidationPipe } from '@nestjs/common';
 import { CatalogModule } from '@island/catalog';
 import { MessagePublisher, MessagingModule } from '@island/messaging';
@@ -10,6 +10,7 @@ import { ProjectDirectory } from './auth/project-directory';
 import { CinderRpcService } from './cinder/cinder-rpc.service';
 import { CinderVolumeEndpoint } from './cinder/cinder-volume.endpoint';
 import { HostsController } from './controllers/hosts.controller';
+import { KnownQueryParametersInterceptor } from './controllers/known-query-parameters.interceptor';
 import { OperationsController } from './controllers/operations.controller';
 import { KeysController } from './controllers/keys.controller';
 import { QuotasController } from './controllers/quotas.controller';
@@ -59,6 +60,7 @@ import { VolumeService } from './requests/volume.service';
   ],
   providers: [
     { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
+    { provide: APP_INTERCEPTOR, useClass: KnownQueryParametersInterceptor },
     { provide: APP_FILTER, useClass: CatalogUnavailableFilter },
     { provide: APP_FILTER, useClass: DomainErrorFilter },
     Authenticator,
