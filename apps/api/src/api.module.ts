@@ -10,6 +10,7 @@ import { ProjectDirectory } from './auth/project-directory';
 import { CinderRpcService } from './cinder/cinder-rpc.service';
 import { CinderVolumeEndpoint } from './cinder/cinder-volume.endpoint';
 import { HostsController } from './controllers/hosts.controller';
+import { JsonBodyInterceptor } from './controllers/json-body.interceptor';
 import { KnownQueryParametersInterceptor } from './controllers/known-query-parameters.interceptor';
 import { OperationsController } from './controllers/operations.controller';
 import { KeysController } from './controllers/keys.controller';
@@ -60,6 +61,7 @@ import { VolumeService } from './requests/volume.service';
   ],
   providers: [
     { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
+    { provide: APP_INTERCEPTOR, useClass: JsonBodyInterceptor },
     { provide: APP_INTERCEPTOR, useClass: KnownQueryParametersInterceptor },
     { provide: APP_FILTER, useClass: CatalogUnavailableFilter },
     { provide: APP_FILTER, useClass: DomainErrorFilter },

@@ -145,6 +145,20 @@ describe('invalid requests on every endpoint', () => {
     expect(await catalog()).toEqual(before);
   });
 
+  it('refuses a JSON body sent as another type with 415, naming the type, and creates nothing', async () => {
+    const before = await catalog();
+    const res = await fetch(`${island.api}/v1/volumes`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${island.token}`, 'content-type': 'text/plain' },
+      body: JSON.stringify({ sizeBytes: 8 * MIB }),
+    });
+    expect({ status: res.status, text: await res.text() }).toEqual({
+      status: 415,
+      text: expect.stringContaining('the body must be JSON (Content-Type: application/json), not text/plain'),
+    });
+    expect(await catalog()).toEqual(before);
+  });
+
   it('refuses a body that is not JSON', async () => {
     const res = await fetch(`${island.api}/v1/volumes`, {
       method: 'POST',
