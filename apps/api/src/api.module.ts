@@ -10,11 +10,10 @@ import { ProjectDirectory } from './auth/project-directory';
 import { CinderRpcService } from './cinder/cinder-rpc.service';
 import { CinderVolumeEndpoint } from './cinder/cinder-volume.endpoint';
 import { HostsController } from './controllers/hosts.controller';
-import { JsonBodyInterceptor } from './controllers/json-body.interceptor';
-import { KnownQueryParametersInterceptor } from './controllers/known-query-parameters.interceptor';
 import { OperationsController } from './controllers/operations.controller';
 import { KeysController } from './controllers/keys.controller';
 import { QuotasController } from './controllers/quotas.controller';
+import { RestRequestInterceptor } from './controllers/rest-request.interceptor';
 import { RegionsController } from './controllers/regions.controller';
 import { SnapshotsController } from './controllers/snapshots.controller';
 import { VolumesController } from './controllers/volumes.controller';
@@ -61,8 +60,7 @@ import { VolumeService } from './requests/volume.service';
   ],
   providers: [
     { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
-    { provide: APP_INTERCEPTOR, useClass: JsonBodyInterceptor },
-    { provide: APP_INTERCEPTOR, useClass: KnownQueryParametersInterceptor },
+    { provide: APP_INTERCEPTOR, useClass: RestRequestInterceptor },
     { provide: APP_FILTER, useClass: CatalogUnavailableFilter },
     { provide: APP_FILTER, useClass: DomainErrorFilter },
     Authenticator,

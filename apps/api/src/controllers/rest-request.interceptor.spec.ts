@@ -1,5 +1,5 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
-import { declaredQueryParameters } from './known-query-parameters.interceptor';
+import { declaredQueryParameters } from './rest-request.interceptor';
 
 @Controller('v1/things')
 class ThingsController {
