@@ -54,9 +54,8 @@ export class BlockBuffers {
    * is counted as dropped (droppedBuffers); memory allocated and kept for a while is what drives full collections.
    */
   copyOf(bytes: Buffer): Buffer {
-    const lent = this.take(bytes.length);
+    const lent = this.takeForCopiedBytes(bytes.length);
     bytes.copy(lent);
-    droppedBuffers.add(bytes.length);
     return lent;
   }
 
