@@ -101,10 +101,10 @@ describe('invalid requests on every endpoint', () => {
     [
       'list volumes with a query parameter no route takes',
       'GET',
-      '/v1/volumes?limit=5',
+      '/v1/volumes?limt=5',
       () => undefined,
       400,
-      /query parameter limit should not exist \(this route takes none\)/,
+      /query parameter limt should not exist \(this route takes marker, limit\)/,
     ],
     [
       'list snapshots by a mistyped filter (not answered unfiltered)',
@@ -112,7 +112,7 @@ describe('invalid requests on every endpoint', () => {
       '/v1/snapshots?volumeID=:volume',
       () => undefined,
       400,
-      /query parameter volumeID should not exist \(this route takes volumeId, deleted\)/,
+      /query parameter volumeID should not exist \(this route takes volumeId, deleted, marker, limit\)/,
     ],
     [
       'delete a snapshot with a mistyped option',

@@ -126,7 +126,7 @@ describe('the API trusts Keystone', () => {
     const before = await catalog();
     expect((await call(tokens.rita, 'GET', '/v1/volumes')).body.volumes).toEqual([expect.objectContaining({ id: ids.va })]);
     expect((await call(tokens.rita, 'GET', `/v1/snapshots/${ids.sa}`)).status).toBe(200);
-    expect((await call(tokens.rita, 'GET', '/v1/snapshots?deleted=true')).body).toEqual({ snapshots: [] });
+    expect((await call(tokens.rita, 'GET', '/v1/snapshots?deleted=true')).body).toEqual({ snapshots: [], nextMarker: null });
     for (const [method, path, body] of [
       ['POST', '/v1/volumes', { sizeBytes: 8 * MIB }],
       ['POST', '/v1/snapshots', { volumeId: ids.va }],

@@ -26,6 +26,7 @@ import { BlockScrubs1765600000000 } from './migrations/1765600000000-block-scrub
 import { CoveringVersionIndexes1765700000000 } from './migrations/1765700000000-covering-version-indexes';
 import { RecycleMarkers1765800000000 } from './migrations/1765800000000-recycle-markers';
 import { StagedChangeBatches1765900000000 } from './migrations/1765900000000-staged-change-batches';
+import { ListPageIndexes1766000000000 } from './migrations/1766000000000-list-page-indexes';
 
 export const CATALOG_ENTITIES = [ProjectEntity, RegionEntity, HostEntity, VolumeEntity, SnapshotEntity, JobEntity, OutboxEntity];
 export const CATALOG_MIGRATIONS = [
@@ -49,6 +50,7 @@ export const CATALOG_MIGRATIONS = [
   CoveringVersionIndexes1765700000000,
   RecycleMarkers1765800000000,
   StagedChangeBatches1765900000000,
+  ListPageIndexes1766000000000,
 ];
 
 const IDLE_CONNECTION_MS = 10 * 60_000;

@@ -215,7 +215,7 @@ export class CinderVolumeEndpoint {
     // Cinder takes a temporary snapshot right before reverting (snapshot_revert_use_temp_snapshot): a revert
     // waits for the volume's snapshots in flight instead of refusing
     await this.settle(
-      () => this.snapshots.list(caller, volume.id),
+      () => this.snapshots.ofVolume(caller, volume.id),
       (all) => !all.some((s) => IN_FLIGHT_STATUSES.includes(s.status)),
       () => undefined,
     );

@@ -3,10 +3,11 @@ import type { Response } from 'express';
 import { ApiBearerAuth, ApiOkResponse, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { AuthGuard } from '../auth/auth.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
-import { CopySnapshotDto, CreateSnapshotDto, CreateSnapshotGroupDto, SnapshotGroupView, SnapshotView } from '../dtos/snapshot.dto';
+import { CopySnapshotDto, CreateSnapshotDto, CreateSnapshotGroupDto, SnapshotGroupView, SnapshotListView, SnapshotView } from '../dtos/snapshot.dto';
 import { booleanQuery } from './boolean-query';
 import { SnapshotCopyService } from '../requests/snapshot-copy.service';
 import { SnapshotService } from '../requests/snapshot.service';
+import { LIST_MAX_LIMIT } from '../requests/list-query';
 import { ChangedBlocksView } from '../dtos/snapshot-data.dto';
 import { CHANGED_BLOCKS_DEFAULT_LIMIT, CHANGED_BLOCKS_MAX_LIMIT, SnapshotDataService } from '../requests/snapshot-data.service';
 
@@ -38,13 +39,17 @@ export class SnapshotsController {
   @Get()
   @ApiQuery({ name: 'volumeId', required: false })
   @ApiQuery({ name: 'deleted', required: false, description: 'true: the recycle bin (deleted snapshots still restorable, with deletedAt and purgeAfter)' })
-  @ApiOkResponse({ type: SnapshotView, isArray: true })
-  async list(
+  @ApiQuery({ name: 'marker', required: false, description: "the previous page's nextMarker" })
+  @ApiQuery({ name: 'limit', required: false, description: `snapshots per page (default and at most ${LIST_MAX_LIMIT})` })
+  @ApiOkResponse({ type: SnapshotListView, description: 'oldest first; the recycle bin: the soonest purged first' })
+  list(
     @CurrentCaller() caller: Caller,
     @Query('volumeId') volumeId?: string,
     @Query('deleted') deleted?: string,
-  ): Promise<{ snapshots: SnapshotView[] }> {
-    return { snapshots: await this.snapshots.list(caller, volumeId, booleanQuery('deleted', deleted)) };
+    @Query('marker') marker?: string,
+    @Query('limit') limit?: string,
+  ): Promise<SnapshotListView> {
+    return this.snapshots.list(caller, { volumeId, deleted: booleanQuery('deleted', deleted), marker, limit });
   }
 
   @Get(':id')

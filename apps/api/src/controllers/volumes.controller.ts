@@ -2,8 +2,9 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UseGuards 
 import { ApiBearerAuth, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { AuthGuard } from '../auth/auth.guard';
 import { Caller, CurrentCaller } from '../auth/caller';
-import { AttachVolumeDto, CreateVolumeDto, EvacuateVolumeDto, ExtendVolumeDto, RevertVolumeDto, VolumeView } from '../dtos/volume.dto';
+import { AttachVolumeDto, CreateVolumeDto, EvacuateVolumeDto, ExtendVolumeDto, RevertVolumeDto, VolumeListView, VolumeView } from '../dtos/volume.dto';
 import { booleanQuery } from './boolean-query';
+import { LIST_MAX_LIMIT } from '../requests/list-query';
 import { VolumeEvacuationService } from '../requests/volume-evacuation.service';
 import { VolumeService } from '../requests/volume.service';
 
@@ -24,9 +25,11 @@ export class VolumesController {
   }
 
   @Get()
-  @ApiOkResponse({ type: VolumeView, isArray: true })
-  async list(@CurrentCaller() caller: Caller): Promise<{ volumes: VolumeView[] }> {
-    return { volumes: await this.volumes.list(caller) };
+  @ApiQuery({ name: 'marker', required: false, description: "the previous page's nextMarker" })
+  @ApiQuery({ name: 'limit', required: false, description: `volumes per page (default and at most ${LIST_MAX_LIMIT})` })
+  @ApiOkResponse({ type: VolumeListView, description: 'oldest first' })
+  list(@CurrentCaller() caller: Caller, @Query('marker') marker?: string, @Query('limit') limit?: string): Promise<VolumeListView> {
+    return this.volumes.list(caller, { marker, limit });
   }
 
   @Get(':id')

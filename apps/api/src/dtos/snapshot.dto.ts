@@ -136,3 +136,9 @@ export class SnapshotGroupView {
   @ApiProperty() groupId!: string;
   @ApiProperty({ type: SnapshotView, isArray: true }) snapshots!: SnapshotView[];
 }
+
+export class SnapshotListView {
+  @ApiProperty({ type: SnapshotView, isArray: true }) snapshots!: SnapshotView[];
+  @ApiProperty({ type: String, nullable: true, description: 'pass as `marker` for the next page; null on the last page' })
+  nextMarker!: string | null;
+}

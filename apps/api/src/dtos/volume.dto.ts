@@ -159,3 +159,9 @@ export class VolumeView {
     };
   }
 }
+
+export class VolumeListView {
+  @ApiProperty({ type: VolumeView, isArray: true }) volumes!: VolumeView[];
+  @ApiProperty({ type: String, nullable: true, description: 'pass as `marker` for the next page; null on the last page' })
+  nextMarker!: string | null;
+}

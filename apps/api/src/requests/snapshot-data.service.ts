@@ -7,6 +7,7 @@ import { Caller } from '../auth/caller';
 import { ChangedBlocksView } from '../dtos/snapshot-data.dto';
 import { ConflictError, InvalidRequestError, NotFoundError } from '../errors/domain-errors';
 import { UnitOfWork } from '../outbox/unit-of-work';
+import { integerParam } from './list-query';
 import { assertUuid, findSnapshot, keyShreddedError } from './visible-resources';
 
 export const CHANGED_BLOCKS_DEFAULT_LIMIT = 10_000;
@@ -134,13 +135,6 @@ async function ledgerPoint(catalog: Catalog, snapshot: SnapshotEntity): Promise<
     if (original?.status === 'available') return { volumeId: original.volumeId, seq: original.seq };
   }
   return { volumeId: snapshot.volumeId, seq: snapshot.seq };
-}
-
-function integerParam(what: string, value: string | undefined, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = /^\d{1,16}$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidRequestError(`${what} must be an integer from ${min} to ${max}, not "${value}"`);
-  return n;
 }
 
 function sha256(data: Buffer): string {

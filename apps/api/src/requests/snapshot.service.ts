@@ -5,12 +5,13 @@ import { GONE_STATUSES, NEW_SNAPSHOT_COUNTERS, SnapshotEntity, snapshotPointInTi
 import { agentSupports, GroupPoint, SnapshotTake, SnapshotTakeGroup } from '@island/contracts';
 import { InjectConfig, MetricsService } from '@island/platform';
 import { Caller } from '../auth/caller';
-import { CreateSnapshotDto, CreateSnapshotGroupDto, SnapshotGroupView, SnapshotView } from '../dtos/snapshot.dto';
+import { CreateSnapshotDto, CreateSnapshotGroupDto, SnapshotGroupView, SnapshotListView, SnapshotView } from '../dtos/snapshot.dto';
 import { ConflictError, ForbiddenError, InvalidRequestError, NotFoundError } from '../errors/domain-errors';
 import { Tx, UnitOfWork } from '../outbox/unit-of-work';
 import { SnapshotPipeline } from '../state-machines/snapshot-pipeline';
 import { SnapshotCopyService } from './snapshot-copy.service';
 import { deleteSnapshotInCatalog, purgeSnapshotInCatalog, SnapshotDeletion } from './snapshot-deletion';
+import { pageRequest, unknownMarker } from './list-query';
 import { reserveQuota } from './quota-check';
 import { assertKeyNotShredded, assertUuid, findSnapshot, findVolume } from './visible-resources';
 
@@ -131,13 +132,27 @@ export class SnapshotService {
   }
 
   /** The caller's snapshots (with a volume, its); `deleted`: those in the recycle bin instead, the soonest purged first. */
-  async list(caller: Caller, volumeId?: string, deleted = false): Promise<SnapshotView[]> {
-    if (volumeId) assertUuid('volume', volumeId);
+  /** Every snapshot people see of a volume the caller sees, oldest first. */
+  async ofVolume(caller: Caller, volumeId: string): Promise<SnapshotView[]> {
+    assertUuid('volume', volumeId);
     const snapshots = await this.uow.read(async (catalog) => {
-      if (volumeId) await findVolume(catalog, caller, volumeId);
-      return catalog.snapshots.list(caller.scope, volumeId, deleted);
+      await findVolume(catalog, caller, volumeId);
+      return catalog.snapshots.ofVolume(volumeId);
     });
     return snapshots.map((s) => SnapshotView.of(s));
+  }
+
+  /** A page of the caller's snapshots (every project's for the admin), of one volume if given; `deleted`: the recycle bin. */
+  async list(caller: Caller, query: { volumeId?: string; deleted: boolean; marker?: string; limit?: string }): Promise<SnapshotListView> {
+    const { volumeId, deleted } = query;
+    if (volumeId) assertUuid('volume', volumeId);
+    const request = pageRequest('snapshot', query);
+    const page = await this.uow.read(async (catalog) => {
+      if (volumeId) await findVolume(catalog, caller, volumeId);
+      return catalog.snapshots.page(caller.scope, { volumeId, recycled: deleted }, request);
+    });
+    if (!page) throw unknownMarker('snapshot', request.marker, deleted ? 'in the recycle bin of this project' : undefined);
+    return { snapshots: page.items.map((s) => SnapshotView.of(s)), nextMarker: page.nextMarker };
   }
 
   /**

@@ -19,7 +19,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Ids arrive from URLs: anything that is not a UUID is simply not found (and never reaches SQL). */
 export function assertUuid(resource: 'volume' | 'snapshot' | 'operation', id: string): void {
-  if (!UUID.test(id)) throw new NotFoundError(resource, id);
+  if (!isUuid(id)) throw new NotFoundError(resource, id);
+}
+
+export function isUuid(id: string): boolean {
+  return UUID.test(id);
 }
 
 /** A project whose key was shredded has nothing readable and takes no new snapshot: refused up front, saying why. */

@@ -32,7 +32,7 @@ export class VolumeEvacuationService {
     const inFlight = await this.uow.read(async (catalog) => {
       const volume = await findVolume(catalog, caller, id);
       await this.assertHostLost(volume.host, volume.id, targetHost, catalog);
-      return (await catalog.snapshots.list(undefined, id)).filter((s) => IN_FLIGHT_STATUSES.includes(s.status));
+      return (await catalog.snapshots.ofVolume(id)).filter((s) => IN_FLIGHT_STATUSES.includes(s.status));
     });
     // their points in time were on the lost host
     for (const s of inFlight) await this.snapshots.failed(s.id, `host lost before the snapshot was uploaded (volume evacuated to ${targetHost})`);

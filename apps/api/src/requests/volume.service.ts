@@ -6,9 +6,10 @@ import { ImageCreate, ImageCreateFromSnapshot, ImageDelete, ImageExport, ImageGr
 import { InjectConfig, MetricsService } from '@island/platform';
 import { Caller } from '../auth/caller';
 import { HOST_OFFLINE_AFTER_MS } from '../dtos/host.dto';
-import { AttachVolumeDto, CreateVolumeDto, MAX_VOLUME_BYTES, VolumeView } from '../dtos/volume.dto';
+import { AttachVolumeDto, CreateVolumeDto, MAX_VOLUME_BYTES, VolumeListView, VolumeView } from '../dtos/volume.dto';
 import { ConflictError, InvalidRequestError, NotFoundError } from '../errors/domain-errors';
 import { Tx, UnitOfWork } from '../outbox/unit-of-work';
+import { pageRequest, unknownMarker } from './list-query';
 import { gigabytesOf, reserveQuota } from './quota-check';
 import { SnapshotCopyService } from './snapshot-copy.service';
 import { deleteSnapshotInCatalog, purgeSnapshotInCatalog } from './snapshot-deletion';
@@ -105,9 +106,12 @@ export class VolumeService {
     return VolumeView.of(await this.uow.read((catalog) => findVolume(catalog, caller, id)));
   }
 
-  async list(caller: Caller): Promise<VolumeView[]> {
-    const volumes = await this.uow.read((catalog) => catalog.volumes.list(caller.scope));
-    return volumes.map((v) => VolumeView.of(v));
+  /** A page of the caller's volumes (every project's for the admin), oldest first. */
+  async list(caller: Caller, query: { marker?: string; limit?: string }): Promise<VolumeListView> {
+    const request = pageRequest('volume', query);
+    const page = await this.uow.read((catalog) => catalog.volumes.page(caller.scope, request));
+    if (!page) throw unknownMarker('volume', request.marker);
+    return { volumes: page.items.map((v) => VolumeView.of(v)), nextMarker: page.nextMarker };
   }
 
   /**

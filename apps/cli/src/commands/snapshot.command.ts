@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { ApiClient } from '../api/api-client';
+import { listPages, noteNextPage, PageOptions } from '../api/list-pages';
 import { CliError } from '../cli-error';
 import { SnapshotView } from '../api/views';
 import { waitFor, WaitState } from '../api/wait';
@@ -74,21 +75,24 @@ export function snapshotCommand(api = new ApiClient()): Command {
     .command('list')
     .option('--volume <VOL_ID>', "only this volume's")
     .option('--deleted', 'the recycle bin: deleted snapshots still restorable (`snapshot undelete`), and when each is purged')
+    .option('--limit <N>', 'at most N snapshots (one page; at most 1000)')
+    .option('--marker <SNAP_ID>', 'the page after this snapshot (the nextMarker a page ended with)')
     .option('--json', 'print JSON')
-    .action(async (o: { volume?: string; deleted?: boolean; json?: boolean }) => {
-      const query = new URLSearchParams({ ...(o.volume && { volumeId: o.volume }), ...(o.deleted && { deleted: 'true' }) }).toString();
-      const r = await api.get<{ snapshots: SnapshotView[] }>(`/v1/snapshots${query ? `?${query}` : ''}`);
-      print(!!o.json, r, () =>
+    .action(async (o: PageOptions & { volume?: string; deleted?: boolean; json?: boolean }) => {
+      const query = { ...(o.volume && { volumeId: o.volume }), ...(o.deleted && { deleted: 'true' }) };
+      const listed = await listPages<SnapshotView>(api, '/v1/snapshots', 'snapshots', query, o);
+      print(!!o.json, { snapshots: listed.items, nextMarker: listed.nextMarker }, () =>
         o.deleted
           ? table(
-              r.snapshots.map((s) => ({ ...s, deleted: s.deletedAt ?? '', purged: s.purgeAfter ?? '' })),
+              listed.items.map((s) => ({ ...s, deleted: s.deletedAt ?? '', purged: s.purgeAfter ?? '' })),
               ['id', 'volumeId', 'region', 'name', 'deleted', 'purged'],
             )
           : table(
-              r.snapshots.map((s) => ({ ...s, uploaded: formatBytes(s.bytesUploaded), created: s.createdAt, damaged: s.damaged ? 'DAMAGED' : '' })),
+              listed.items.map((s) => ({ ...s, uploaded: formatBytes(s.bytesUploaded), created: s.createdAt, damaged: s.damaged ? 'DAMAGED' : '' })),
               ['id', 'volumeId', 'region', 'status', 'progress', 'uploaded', 'created', 'damaged'],
             ),
       );
+      if (!o.json) noteNextPage(listed);
     });
 
   snapshot

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { ApiClient } from '../api/api-client';
+import { listPages, noteNextPage, PageOptions } from '../api/list-pages';
 import { VolumeView } from '../api/views';
 import { waitFor, WaitState } from '../api/wait';
 import { print, table } from '../output';
@@ -122,15 +123,19 @@ export function volumeCommand(api = new ApiClient()): Command {
 
   volume
     .command('list')
+    .description('volumes, oldest first: every one, or a page with --limit/--marker')
+    .option('--limit <N>', 'at most N volumes (one page; at most 1000)')
+    .option('--marker <VOL_ID>', 'the page after this volume (the nextMarker a page ended with)')
     .option('--json', 'print JSON')
-    .action(async (o: { json?: boolean }) => {
-      const r = await api.get<{ volumes: VolumeView[] }>('/v1/volumes');
-      print(!!o.json, r, () =>
+    .action(async (o: PageOptions & { json?: boolean }) => {
+      const listed = await listPages<VolumeView>(api, '/v1/volumes', 'volumes', {}, o);
+      print(!!o.json, { volumes: listed.items, nextMarker: listed.nextMarker }, () =>
         table(
-          r.volumes.map((v) => ({ ...v, size: formatBytes(v.sizeBytes), host: v.host ?? '-' })),
+          listed.items.map((v) => ({ ...v, size: formatBytes(v.sizeBytes), host: v.host ?? '-' })),
           ['id', 'name', 'status', 'size', 'region', 'host'],
         ),
       );
+      if (!o.json) noteNextPage(listed);
     });
 
   volume

@@ -2,6 +2,7 @@ import { EntityManager, In, Not } from 'typeorm';
 import { CopyTransferReport, SnapshotEntity, SnapshotStatus } from '../entities/snapshot.entity';
 import { preparedRows, sqlRows } from '../ledger/sql-rows';
 import { entityByKey, existingEntityByKey, patchByKey } from './entity-by-key';
+import { keysetPage, Page, PageRequest } from './keyset-page';
 
 /** Snapshots no request sees as such: deleted, or in the recycle bin (only its own routes see those). */
 export const GONE_STATUSES: readonly SnapshotStatus[] = ['deleted', 'recycled'];
@@ -89,15 +90,28 @@ export class SnapshotRepository {
     await this.m.query(`SELECT 1 FROM snapshot WHERE id = $1 FOR UPDATE`, [id]);
   }
 
-  /**
-   * The snapshots people see (deleted and recycled ones aside), oldest first; with a scope, of that project; with a
-   * volume, of it. `recycled`: the recycle bin's instead, the soonest purged first.
-   */
-  list(scope?: string, volumeId?: string, recycled = false): Promise<SnapshotEntity[]> {
+  /** The snapshots people see (deleted and recycled ones aside) of a volume, oldest first. */
+  ofVolume(volumeId: string): Promise<SnapshotEntity[]> {
     return this.m.getRepository(SnapshotEntity).find({
-      where: { status: recycled ? 'recycled' : Not(In([...GONE_STATUSES])), ...(scope !== undefined && { projectId: scope }), ...(volumeId && { volumeId }) },
-      order: recycled ? { purgeAfter: 'ASC', id: 'ASC' } : { createdAt: 'ASC', seq: 'ASC' },
+      where: { volumeId, status: Not(In([...GONE_STATUSES])) },
+      order: { createdAt: 'ASC', seq: 'ASC', id: 'ASC' },
     });
+  }
+
+  /**
+   * A page of the snapshots people see (deleted and recycled ones aside), oldest first; with a scope, of that
+   * project; with a volume, of it. `recycled`: the recycle bin's instead, the soonest purged first. Null when the
+   * marker is not a snapshot of the scope (a deleted one still marks its place, but in the bin's order only one
+   * still in the bin does).
+   */
+  page(scope: string | undefined, o: { volumeId?: string; recycled?: boolean }, page: PageRequest): Promise<Page<SnapshotEntity> | null> {
+    const query = this.m.getRepository(SnapshotEntity).createQueryBuilder('s');
+    if (o.recycled) query.where(`s.status = 'recycled'`);
+    else query.where('s.deleted_at IS NULL').andWhere('s.status NOT IN (:...gone)', { gone: GONE_STATUSES });
+    if (scope !== undefined) query.andWhere('s.project_id = :scope', { scope });
+    if (o.volumeId) query.andWhere('s.volume_id = :volumeId', { volumeId: o.volumeId });
+    const columns = o.recycled ? ['purge_after', 'id'] : ['created_at', 'seq', 'id'];
+    return keysetPage(this.m, query, { columns, scope }, page);
   }
 
   /** A volume's snapshots that still count (not deleted), in sequence order, locked: a cascade delete's list; `recycled`: the bin's. */

@@ -1,7 +1,8 @@
-import { EntityManager, IsNull, Not } from 'typeorm';
+import { EntityManager } from 'typeorm';
 import { ExportKind, NOT_PLACED, VolumeEntity, VolumeStatus } from '../entities/volume.entity';
 import { sqlRows } from '../ledger/sql-rows';
 import { entityByKey, existingEntityByKey, patchByKey } from './entity-by-key';
+import { keysetPage, Page, PageRequest } from './keyset-page';
 
 /** Volume rows a caller sees: not deleted, not a hidden replica, and (with a scope) of that project. */
 export interface VolumeLookup {
@@ -48,12 +49,14 @@ export class VolumeRepository {
     return entityByKey(this.m, VolumeEntity, id);
   }
 
-  /** The volumes people use (no replicas), oldest first; with a scope, of that project only. */
-  list(scope?: string): Promise<VolumeEntity[]> {
-    return this.m.getRepository(VolumeEntity).find({
-      where: { deletedAt: IsNull(), status: Not('replica'), ...(scope !== undefined && { projectId: scope }) },
-      order: { createdAt: 'ASC' },
-    });
+  /**
+   * A page of the volumes people use (no replicas), oldest first; with a scope, of that project only. Null when the
+   * marker is not a volume of the scope (a deleted one still marks its place).
+   */
+  page(scope: string | undefined, page: PageRequest): Promise<Page<VolumeEntity> | null> {
+    const query = this.m.getRepository(VolumeEntity).createQueryBuilder('v').where('v.deleted_at IS NULL').andWhere(`v.status <> 'replica'`);
+    if (scope !== undefined) query.andWhere('v.project_id = :scope', { scope });
+    return keysetPage(this.m, query, { columns: ['created_at', 'id'], scope }, page);
   }
 
   add(volume: Omit<VolumeEntity, 'createdAt' | 'updatedAt'>): Promise<VolumeEntity> {
