@@ -98,7 +98,7 @@ describe('the API at start-up', () => {
       await apiAlone({ ISLAND_TLS_CERT: join(dir, 'cert.pem'), ISLAND_TLS_KEY: join(dir, 'key.pem') }, async (port) => {
         const ca = readFileSync(join(dir, 'cert.pem'));
         const answer = await getWhenUp(`https://127.0.0.1:${port}/v1/volumes`, { ca, headers: { authorization: 'Bearer island-dev-token' } });
-        expect(answer).toEqual({ status: 200, body: JSON.stringify({ volumes: [] }) });
+        expect(answer).toEqual({ status: 200, body: JSON.stringify({ volumes: [], nextMarker: null }) });
       });
     } finally {
       rmSync(dir, { recursive: true, force: true });
