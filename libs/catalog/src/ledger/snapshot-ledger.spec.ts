@@ -65,6 +65,16 @@ describe('snapshot ledger', () => {
     return row.seq;
   }
 
+  /** A new snapshot row of the volume, uploading, at its next sequence number. */
+  async function uploadingSnapshot(volumeId: string): Promise<LedgerSnapshot> {
+    const s: LedgerSnapshot = { id: randomUUID(), volumeId, region: REGION, seq: await nextSeq(volumeId) };
+    await db.dataSource.query(
+      `INSERT INTO snapshot (id, volume_id, project_id, region, seq, status, size_bytes, block_size) VALUES ($1, $2, 'p', $3, $4, 'uploading', 1048576, 65536)`,
+      [s.id, volumeId, REGION, s.seq],
+    );
+    return s;
+  }
+
   /** Stages changes, claims and uploads their blocks the way workers do, and commits them as a snapshot. */
   async function snapshot(volumeId: string, changes: Map<number, number | null>): Promise<LedgerSnapshot> {
     const s = await uploaded(volumeId, changes);
@@ -75,11 +85,7 @@ describe('snapshot ledger', () => {
 
   /** An uploading snapshot whose changes are staged and whose blocks are claimed and present: ready to commit. */
   async function uploaded(volumeId: string, changes: Map<number, number | null>): Promise<LedgerSnapshot> {
-    const s: LedgerSnapshot = { id: randomUUID(), volumeId, region: REGION, seq: await nextSeq(volumeId) };
-    await db.dataSource.query(
-      `INSERT INTO snapshot (id, volume_id, project_id, region, seq, status, size_bytes, block_size) VALUES ($1, $2, 'p', $3, $4, 'uploading', 1048576, 65536)`,
-      [s.id, volumeId, REGION, s.seq],
-    );
+    const s = await uploadingSnapshot(volumeId);
     const blocks = [...changes.values()].filter((c): c is number => c !== null).map((c) => ({ hash: hashOf(c), size: 65536 }));
     await tx(async (m) => {
       const claim = await claimBlocks(m, s.id, REGION, blocks);
@@ -190,11 +196,7 @@ describe('snapshot ledger', () => {
   it('refuses to commit a snapshot whose blocks are not all present, counting each missing block once, and changes nothing', async () => {
     const volumeId = await newVolume();
     const kept = await snapshot(volumeId, new Map([[0, 4501]]));
-    const s: LedgerSnapshot = { id: randomUUID(), volumeId, region: REGION, seq: await nextSeq(volumeId) };
-    await db.dataSource.query(
-      `INSERT INTO snapshot (id, volume_id, project_id, region, seq, status, size_bytes, block_size) VALUES ($1, $2, 'p', $3, $4, 'uploading', 1048576, 65536)`,
-      [s.id, volumeId, REGION, s.seq],
-    );
+    const s = await uploadingSnapshot(volumeId);
     // block 4502 is claimed but its upload never reported; 4501 is present (the kept snapshot's); 4502 appears twice
     await tx((m) => claimBlocks(m, s.id, REGION, [{ hash: hashOf(4502), size: 65536 }]));
     await stageBlockMap(db.dataSource.manager, s.id, [0, 1, 2], [hashOf(4501), hashOf(4502), hashOf(4502)]);
@@ -205,6 +207,25 @@ describe('snapshot ledger', () => {
     const [volume] = await sqlRows<{ head_seq: number }>(db.dataSource.manager, `SELECT head_seq FROM volume WHERE id = $1`, [volumeId]);
     expect(volume.head_seq).toBe(kept.seq);
     await tx((m) => releaseClaims(m, s.id, REGION));
+    await db.dataSource.query(`UPDATE snapshot SET status = 'error' WHERE id = $1`, [s.id]);
+    await db.dataSource.query(`DELETE FROM snapshot_change_batch WHERE snapshot_id = $1`, [s.id]);
+  });
+
+  it('refuses to commit a snapshot referencing a block the catalog has no row for, as not present, and changes nothing', async () => {
+    const volumeId = await newVolume();
+    const kept = await snapshot(volumeId, new Map([[0, 4601]]));
+    const s = await uploadingSnapshot(volumeId);
+    // 4602 was never claimed nor uploaded: no block row at all
+    await stageBlockMap(db.dataSource.manager, s.id, [0, 1], [hashOf(4601), hashOf(4602)]);
+
+    await expect(tx((m) => commitSnapshotVersions(m, s))).rejects.toThrow(`1 block(s) the snapshot references are not present in region ${REGION}`);
+
+    expect(await contentAt(volumeId, kept.seq)).toEqual(new Map([[0, 4601]]));
+    const [block] = await sqlRows<{ refcount: number }>(db.dataSource.manager, `SELECT refcount FROM block WHERE region = $1 AND hash = $2`, [
+      REGION,
+      hashOf(4601),
+    ]);
+    expect(block.refcount).toBe(1);
     await db.dataSource.query(`UPDATE snapshot SET status = 'error' WHERE id = $1`, [s.id]);
     await db.dataSource.query(`DELETE FROM snapshot_change_batch WHERE snapshot_id = $1`, [s.id]);
   });
@@ -442,24 +463,15 @@ describe('snapshot ledger', () => {
     expect(await sqlRows(db.dataSource.manager, `SELECT 1 FROM block_claim WHERE snapshot_id = $1`, [snapshotId])).toEqual([]);
   });
 
-  async function uploadingSnapshot(volumeId: string): Promise<string> {
-    const id = randomUUID();
-    await db.dataSource.query(
-      `INSERT INTO snapshot (id, volume_id, project_id, region, seq, status, size_bytes, block_size) VALUES ($1, $2, 'p', $3, $4, 'uploading', 1, 1)`,
-      [id, volumeId, REGION, await nextSeq(volumeId)],
-    );
-    return id;
-  }
-
   it('refuses claims for a snapshot that failed or was deleted, so no claim outlives its snapshot', async () => {
-    const snapshotId = await uploadingSnapshot(await newVolume());
+    const snapshotId = (await uploadingSnapshot(await newVolume())).id;
     await db.dataSource.query(`UPDATE snapshot SET status = 'error' WHERE id = $1`, [snapshotId]);
     await expect(tx((m) => claimBlocks(m, snapshotId, REGION, [{ hash: hashOf(5001), size: 1 }]))).rejects.toThrow(/is error, no longer uploading/);
     expect(await sqlRows(db.dataSource.manager, `SELECT 1 FROM block_claim WHERE snapshot_id = $1`, [snapshotId])).toEqual([]);
   });
 
   it('lets only the GC run holding the mark forget a block, and never marks a claimed one', async () => {
-    const snapshotId = await uploadingSnapshot(await newVolume());
+    const snapshotId = (await uploadingSnapshot(await newVolume())).id;
     await tx((m) =>
       claimBlocks(m, snapshotId, REGION, [
         { hash: hashOf(6001), size: 1 },
@@ -473,7 +485,7 @@ describe('snapshot ledger', () => {
       ]),
     );
     await tx((m) => releaseClaims(m, snapshotId, REGION));
-    const claimer = await uploadingSnapshot(await newVolume());
+    const claimer = (await uploadingSnapshot(await newVolume())).id;
     await tx((m) => claimBlocks(m, claimer, REGION, [{ hash: hashOf(6002), size: 1 }]));
 
     const [first, second] = ['a0000000-0000-4000-8000-000000000001', 'b0000000-0000-4000-8000-000000000002'];
@@ -501,7 +513,7 @@ describe('snapshot ledger', () => {
   }
 
   it('gives marks back as not-known-present, and only to the run holding them', async () => {
-    const snapshotId = await uploadingSnapshot(await newVolume());
+    const snapshotId = (await uploadingSnapshot(await newVolume())).id;
     await tx((m) => claimBlocks(m, snapshotId, REGION, [{ hash: hashOf(7001), size: 1 }]));
     await tx((m) => markBlocksPresent(m, REGION, [{ hash: hashOf(7001), storedSize: 10 }]));
     await tx((m) => releaseClaims(m, snapshotId, REGION));

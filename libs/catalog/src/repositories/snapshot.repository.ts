@@ -179,17 +179,19 @@ export class SnapshotRepository {
 
   /** Snapshots of the volume not finished uploading (see IN_FLIGHT_STATUSES). */
   countInFlight(volumeId: string): Promise<number> {
-    return this.m.getRepository(SnapshotEntity).count({ where: { volumeId, status: In([...IN_FLIGHT_STATUSES]) } });
+    return this.countOfVolume(volumeId, IN_FLIGHT_STATUSES);
   }
 
   /** Snapshots of the volume uploading or committing now (at most one: uploads of a volume commit in order). */
   countUploading(volumeId: string): Promise<number> {
-    return this.m.getRepository(SnapshotEntity).count({
-      where: [
-        { volumeId, status: 'uploading' },
-        { volumeId, status: 'committing' },
-      ],
-    });
+    return this.countOfVolume(volumeId, ['uploading', 'committing']);
+  }
+
+  /** A volume's snapshots in some statuses, counted by a prepared statement: asked on every take, commit and upload start. */
+  private async countOfVolume(volumeId: string, statuses: readonly SnapshotStatus[]): Promise<number> {
+    const text = `SELECT count(*)::int AS n FROM snapshot WHERE volume_id = $1 AND status = ANY($2::text[])`;
+    const [row] = await preparedRows<{ n: number }>(this.m, 'island_snapshots_of_volume_in_v1', text, [volumeId, statuses]);
+    return row.n;
   }
 
   /** The volume's oldest snapshot waiting for its upload, locked. */
