@@ -44,6 +44,23 @@ export class ChaosApi {
     return answer.body;
   }
 
+  /** Every item of a list route (`{ [key]: items, nextMarker }` a page), following its pages. */
+  async all(path: string, key: string, token?: string): Promise<Json[]> {
+    const items: Json[] = [];
+    for (let marker: string | null = null; ;) {
+      const page: Json = await this.must<Json>(
+        'GET',
+        marker === null ? path : `${path}${path.includes('?') ? '&' : '?'}marker=${marker}`,
+        undefined,
+        [200],
+        token,
+      );
+      items.push(...(page[key] as Json[]));
+      marker = (page.nextMarker as string | null | undefined) ?? null;
+      if (marker === null) return items;
+    }
+  }
+
   /** GETs `path` until `done` holds; a 404 is given to `done` as { status: 'gone' }; other failed GETs are asked again. */
   async until<T extends Json = Json>(path: string, done: (body: T) => boolean, what: string, timeoutMs: number, token?: string): Promise<T> {
     const deadline = Date.now() + timeoutMs;

@@ -36,9 +36,9 @@ export async function finalCheck(run: ChaosRun, log: (line: string) => void): Pr
     .catch((error: Error) => error);
   if (settled instanceof Error) finding(`operations still running after ${SETTLE_MS / 60_000} min: ${settled.message}`);
 
-  const volumes = (await api.must<{ volumes: Json[] }>('GET', '/v1/volumes', undefined, [200])).volumes;
+  const volumes = await api.all('/v1/volumes', 'volumes');
   for (const v of volumes.filter((v) => TRANSITIONAL_VOLUME.includes(String(v.status)))) finding(`volume ${v.id} left ${v.status}`);
-  const snapshots = (await api.must<{ snapshots: Json[] }>('GET', '/v1/snapshots', undefined, [200])).snapshots;
+  const snapshots = await api.all('/v1/snapshots', 'snapshots');
   for (const s of snapshots.filter((s) => TRANSITIONAL_SNAPSHOT.includes(String(s.status)))) finding(`snapshot ${s.id} left ${s.status}`);
 
   const listed = new Map(snapshots.map((s) => [String(s.id), s]));
