@@ -131,7 +131,6 @@ export class SnapshotService {
     return { ...view, regions: await this.copies.placements(id) };
   }
 
-  /** The caller's snapshots (with a volume, its); `deleted`: those in the recycle bin instead, the soonest purged first. */
   /** Every snapshot people see of a volume the caller sees, oldest first. */
   async ofVolume(caller: Caller, volumeId: string): Promise<SnapshotView[]> {
     assertUuid('volume', volumeId);
