@@ -319,13 +319,14 @@ export class VolumeService {
       if (volume.status === 'deleting') return VolumeView.of(volume);
       if (volume.attached) throw new ConflictError(`volume ${id} is attached; detach it first`);
       if (volume.status !== 'available' && volume.status !== 'error') throw new ConflictError(`volume ${id} is ${volume.status}`);
-      const snapshots = await catalog.snapshots.liveOfVolume(id);
+      const snapshots = await catalog.snapshots.ofVolume(id, { lock: true });
       if (snapshots.length > 0 && !options.cascade) {
         throw new ConflictError(`volume ${id} has ${snapshots.length} snapshot(s); delete them first, or delete the volume with cascade`);
       }
       // the volume takes its snapshots along for good: the cascade's and those in the recycle bin are purged
       for (const snapshot of snapshots) await deleteSnapshotInCatalog(catalog, this.config, snapshot, this.metrics, { purge: true });
-      for (const snapshot of await catalog.snapshots.liveOfVolume(id, true)) await purgeSnapshotInCatalog(catalog, snapshot, this.metrics);
+      for (const snapshot of await catalog.snapshots.ofVolume(id, { recycled: true, lock: true }))
+        await purgeSnapshotInCatalog(catalog, snapshot, this.metrics);
       if (volume.host && volume.imagePath) {
         await catalog.jobs.start('volume-delete', { type: 'volume', id, projectId: volume.projectId }, {});
         await catalog.volumes.setStatus(id, 'deleting');

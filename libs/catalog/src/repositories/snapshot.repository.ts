@@ -90,14 +90,6 @@ export class SnapshotRepository {
     await this.m.query(`SELECT 1 FROM snapshot WHERE id = $1 FOR UPDATE`, [id]);
   }
 
-  /** The snapshots people see (deleted and recycled ones aside) of a volume, oldest first. */
-  ofVolume(volumeId: string): Promise<SnapshotEntity[]> {
-    return this.m.getRepository(SnapshotEntity).find({
-      where: { volumeId, status: Not(In([...GONE_STATUSES])) },
-      order: { createdAt: 'ASC', seq: 'ASC', id: 'ASC' },
-    });
-  }
-
   /**
    * A page of the snapshots people see (deleted and recycled ones aside), oldest first; with a scope, of that
    * project; with a volume, of it. `recycled`: the recycle bin's instead, the soonest purged first. Null when the
@@ -114,12 +106,15 @@ export class SnapshotRepository {
     return keysetPage(this.m, query, { columns, scope }, page);
   }
 
-  /** A volume's snapshots that still count (not deleted), in sequence order, locked: a cascade delete's list; `recycled`: the bin's. */
-  liveOfVolume(volumeId: string, recycled = false): Promise<SnapshotEntity[]> {
+  /**
+   * A volume's snapshots that still count (neither deleted nor recycled), in sequence order; `recycled`: the bin's
+   * instead; `lock`: locked for update (a cascade delete's list).
+   */
+  ofVolume(volumeId: string, o: { recycled?: boolean; lock?: boolean } = {}): Promise<SnapshotEntity[]> {
     return this.m.getRepository(SnapshotEntity).find({
-      where: { volumeId, status: recycled ? 'recycled' : Not(In([...GONE_STATUSES])) },
+      where: { volumeId, status: o.recycled ? 'recycled' : Not(In([...GONE_STATUSES])) },
       order: { seq: 'ASC' },
-      lock: { mode: 'pessimistic_write' },
+      ...(o.lock && { lock: { mode: 'pessimistic_write' as const } }),
     });
   }
 
