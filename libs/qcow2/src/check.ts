@@ -1,5 +1,6 @@
 import { Qcow2Image } from './qcow2-image';
 import { computeReferences } from './references';
+import { ReferenceWindow } from './reference-window';
 import { OFLAG_COPIED } from './limits';
 import { hex } from './qcow2-errors';
 
@@ -14,57 +15,75 @@ export interface CheckResult {
   imageEndOffset: number;
 }
 
-/** Like `qemu-img check`: recomputes refcounts and compares; with repair, leaked clusters are released. */
-export async function checkImage(image: Qcow2Image, options: { repair?: boolean } = {}): Promise<CheckResult> {
+/** Problems listed at most (of each kind: errors, leaks); `errors` and `leaks` count them all. */
+const PROBLEMS_LISTED = 1000;
+
+/**
+ * Like `qemu-img check`: recomputes refcounts and compares; with repair, leaked clusters are released. Counts a window
+ * of clusters at a time (computeReferences), so its memory does not grow with the image.
+ */
+export async function checkImage(image: Qcow2Image, options: { repair?: boolean; windowClusters?: number } = {}): Promise<CheckResult> {
   await image.flush();
-  const { counts, clusters, problems } = await computeReferences(image);
-  let errors = problems.length;
+  let errors = 0;
   let leaks = 0;
-  const leaked: number[] = [];
-  const limit = Math.max(clusters, image.refcounts.fileClusters);
-  for (let c = 0; c < limit; c++) {
-    const stored = await image.refcounts.get(c);
-    const expected = counts.get(c) ?? 0;
-    if (stored < expected) {
-      errors++;
-      problems.push(`cluster ${hex(c * image.clusterSize)}: refcount ${stored} but ${expected} references`);
-    } else if (stored > expected) {
-      leaks++;
-      leaked.push(c);
-      if (problems.length < 1000) problems.push(`cluster ${hex(c * image.clusterSize)} leaked: refcount ${stored}, ${expected} references`);
-    }
-  }
-  errors += await checkCopiedFlags(image, problems);
   let leaksFixed = 0;
-  if (options.repair && leaked.length) {
-    for (const c of leaked) await image.refcounts.set(c, counts.get(c) ?? 0);
-    leaksFixed = leaked.length;
-    await image.flush();
-  }
-  return { errors, leaks: leaks - leaksFixed, leaksFixed, problems, imageEndOffset: image.file.size };
+  const errorProblems: string[] = [];
+  const leakProblems: string[] = [];
+  const visit = async (window: ReferenceWindow): Promise<void> => {
+    const leaked: number[] = [];
+    await image.refcounts.forEachRefcount(window.first, window.end, (c, stored) => {
+      const expected = window.get(c);
+      if (stored < expected) {
+        errors++;
+        if (errorProblems.length < PROBLEMS_LISTED) errorProblems.push(`cluster ${hex(c * image.clusterSize)}: refcount ${stored} but ${expected} references`);
+      } else if (stored > expected) {
+        leaks++;
+        if (options.repair) leaked.push(c);
+        if (leakProblems.length < PROBLEMS_LISTED)
+          leakProblems.push(`cluster ${hex(c * image.clusterSize)} leaked: refcount ${stored}, ${expected} references`);
+      }
+    });
+    for (const c of leaked) await image.refcounts.set(c, window.get(c));
+    leaksFixed += leaked.length;
+  };
+  const { problems } = await computeReferences(image, visit, options.windowClusters);
+  errors += problems.length;
+  const flags = await checkCopiedFlags(image);
+  errors += flags.errors;
+  if (leaksFixed) await image.flush();
+  return {
+    errors,
+    leaks: leaks - leaksFixed,
+    leaksFixed,
+    problems: [...problems, ...errorProblems, ...leakProblems, ...flags.problems],
+    imageEndOffset: image.file.size,
+  };
 }
 
-async function checkCopiedFlags(image: Qcow2Image, problems: string[]): Promise<number> {
+/** Whether each L2 table's and data cluster's COPIED flag says what its refcount does (1: written in place). */
+async function checkCopiedFlags(image: Qcow2Image): Promise<{ errors: number; problems: string[] }> {
   let errors = 0;
+  const problems: string[] = [];
+  const mismatch = (problem: string) => {
+    errors++;
+    if (problems.length < PROBLEMS_LISTED) problems.push(problem);
+  };
   const active = image.activeView();
   for (let i = 0; i < active.l1.length; i++) {
     const l2 = image.l2OffsetOf(active.l1[i], i);
     if (!l2 || l2 >= image.file.size) continue;
     const refcount = await image.refcounts.get(l2 / image.clusterSize);
-    if (((active.l1[i] & OFLAG_COPIED) !== 0n) !== (refcount === 1)) {
-      errors++;
-      problems.push(`L1 entry ${i}: COPIED flag does not match refcount ${refcount} of its L2 table`);
-    }
+    if (((active.l1[i] & OFLAG_COPIED) !== 0n) !== (refcount === 1)) mismatch(`L1 entry ${i}: COPIED flag does not match refcount ${refcount} of its L2 table`);
     const table = await image.l2Table(l2, `L2 table ${i}`);
+    const data: { offset: number; copied: boolean }[] = [];
     for (let j = 0; j < image.l2Entries; j++) {
       const m = image.decode(table, j, i * image.l2Entries + j);
-      if (m.kind !== 'data') continue;
-      const rc = await image.refcounts.get(m.offset / image.clusterSize);
-      if (m.copied !== (rc === 1)) {
-        errors++;
-        problems.push(`data cluster ${hex(m.offset)}: COPIED flag does not match refcount ${rc}`);
-      }
+      if (m.kind === 'data') data.push({ offset: m.offset, copied: m.copied });
     }
+    const refcounts = await image.refcounts.getMany(data.map((d) => d.offset / image.clusterSize));
+    data.forEach((d, k) => {
+      if (d.copied !== (refcounts[k] === 1)) mismatch(`data cluster ${hex(d.offset)}: COPIED flag does not match refcount ${refcounts[k]}`);
+    });
   }
-  return errors;
+  return { errors, problems };
 }

@@ -10,9 +10,10 @@ import { ClusterMapping } from './l2-entry';
 import { MetadataWriter } from './metadata-writer';
 import { ImageUsageError, Qcow2Error } from './qcow2-errors';
 import { addReferences, computeReferences, refreshCopiedFlags } from './references';
+import { ReferenceWindow } from './reference-window';
 import { Refcounts } from './refcounts';
 import { findSnapshotEntry, readSnapshotTable, SnapshotEntry, SnapshotInfo, snapshotInfo, snapshotTableClusters, storeSnapshotTable } from './snapshot-table';
-import { ActiveL1, ClusterTables, readL1, View } from './tables';
+import { ActiveL1, ClusterTables, HostClusters, readL1, View } from './tables';
 
 export interface OpenOptions {
   /** Open for writing: takes the writer lock; refused on a corrupt image. */
@@ -197,6 +198,10 @@ export class Qcow2Image {
     return this.tables.decode(table, index, cluster);
   }
 
+  hostClusters(table: Buffer, l1Index: number, all: boolean): HostClusters {
+    return this.tables.hostClusters(table, l1Index, all);
+  }
+
   // ---- guest I/O --------------------------------------------------------------------------------
 
   /** Reads guest bytes of the active image, or of a snapshot. */
@@ -353,11 +358,11 @@ export class Qcow2Image {
     this.header.size = size;
   }
 
-  /** Rewrites refcounts from what the metadata references (dirty images, check --repair of errors). */
-  async rebuildRefcounts(): Promise<void> {
+  /** Rewrites refcounts from what the metadata references (dirty images), a window of clusters at a time. */
+  async rebuildRefcounts(windowClusters?: number): Promise<void> {
     await this.atomically(async () => {
-      const { counts, clusters } = await computeReferences(this);
-      await this.refcounts.overwriteAll(counts, Math.max(clusters, this.refcounts.fileClusters));
+      const overwrite = (window: ReferenceWindow) => this.refcounts.overwriteRange(window.first, window.end, (c) => window.get(c));
+      await computeReferences(this, overwrite, windowClusters);
       this.header.incompatibleFeatures &= ~INCOMPAT_DIRTY;
     });
   }

@@ -273,12 +273,31 @@ export class Refcounts {
     this.tableDirty = false;
   }
 
-  /** Replaces every refcount with `computed` (check --repair, dirty-image rebuild); zero elsewhere. */
-  async overwriteAll(computed: Map<number, number>, clusters: number): Promise<void> {
-    for (let c = 0; c < clusters; c++) {
-      if (c % this.entriesPerBlock === 0) await this.relieveStaleBlocks();
-      const want = computed.get(c) ?? 0;
-      if ((await this.get(c)) !== want) await this.set(c, want);
+  /**
+   * Sets the refcount of every cluster in [first, end) to `computed(cluster)` where it differs (dirty-image rebuild),
+   * comparing a refcount block at a time in memory: an await only where a refcount changes or a block is read.
+   */
+  async overwriteRange(first: number, end: number, computed: (cluster: number) => number): Promise<void> {
+    for (let c = first; c < end;) {
+      await this.relieveStaleBlocks();
+      const index = Math.floor(c / this.entriesPerBlock);
+      const blockEnd = Math.min(end, (index + 1) * this.entriesPerBlock);
+      for (; c < blockEnd; c++) {
+        const want = computed(c);
+        // looked up each time: a change may allocate, and push this block out of the cache
+        const data = this.hasBlock(index) ? (this.cached(index) ?? (await this.block(index))).data : undefined;
+        if ((data === undefined ? 0 : this.read(data, c - index * this.entriesPerBlock)) !== want) await this.set(c, want);
+      }
+    }
+  }
+
+  /** Calls `visit` with the refcount of each cluster in [first, end), reading each refcount block once. */
+  async forEachRefcount(first: number, end: number, visit: (cluster: number, refcount: number) => void): Promise<void> {
+    for (let c = first; c < end;) {
+      const index = Math.floor(c / this.entriesPerBlock);
+      const blockEnd = Math.min(end, (index + 1) * this.entriesPerBlock);
+      const data = this.hasBlock(index) ? (this.cached(index) ?? (await this.block(index))).data : undefined;
+      for (; c < blockEnd; c++) visit(c, data === undefined ? 0 : this.read(data, c - index * this.entriesPerBlock));
     }
   }
 

@@ -1,11 +1,11 @@
 import { Qcow2Header } from './header';
 import { ImageFile } from './image-file';
-import { compressedClusters } from './l2-entry';
 import { COPIED_FIRST_BYTE_BIT, OFLAG_COPIED } from './limits';
 import { hex } from './qcow2-errors';
+import { REFERENCE_WINDOW_CLUSTERS, ReferenceWindow } from './reference-window';
 import { Refcounts } from './refcounts';
 import { serializeSnapshotTable, SnapshotEntry } from './snapshot-table';
-import { ActiveL1, ClusterTables, TableLookup, View } from './tables';
+import { ActiveL1, ClusterTables, HostClusters, TableLookup, View } from './tables';
 
 /**
  * What counting an image's references reads. Qcow2Image provides it: the check and the dirty-image
@@ -18,29 +18,51 @@ export interface ReferencedImage extends TableLookup {
   readonly snapshotList: readonly SnapshotEntry[];
   activeView(): View;
   snapshotView(nameOrId: string): Promise<View>;
+  hostClusters(table: Buffer, l1Index: number, all: boolean): HostClusters;
 }
 
-/** The references every cluster should have, recomputed from the metadata alone. */
-export async function computeReferences(image: ReferencedImage): Promise<{ counts: Map<number, number>; clusters: number; problems: string[] }> {
-  const counts = new Map<number, number>();
+/**
+ * The references every cluster of the image should have, recomputed from the metadata alone, a window of clusters at
+ * a time (REFERENCE_WINDOW_CLUSTERS: the metadata is walked once per window). `visit` gets each window once it is
+ * counted, before the next one is; windows cover every cluster up to `clusters` (the file's clusters, or more where
+ * the refcounts already cover more). A reference beyond the end of the file is a problem, said once.
+ */
+export async function computeReferences(
+  image: ReferencedImage,
+  visit: (window: ReferenceWindow) => Promise<void>,
+  windowClusters = REFERENCE_WINDOW_CLUSTERS,
+): Promise<{ clusters: number; problems: string[] }> {
   const problems: string[] = [];
+  const fileClusters = Math.ceil(image.file.size / image.clusterSize);
+  const clusters = Math.max(fileClusters, image.refcounts.fileClusters);
+  for (let first = 0; first < clusters; first += windowClusters) {
+    const window = new ReferenceWindow(first, Math.min(windowClusters, clusters - first));
+    await walkReferences(image, (cluster, what, guestCluster) => {
+      if (cluster >= fileClusters) {
+        if (first !== 0) return;
+        const referrer = guestCluster === undefined ? what : `${what} ${hex(guestCluster * image.clusterSize)}`;
+        problems.push(`${referrer} at ${hex(cluster * image.clusterSize)} lies beyond the end of the file`);
+      } else if (window.covers(cluster)) window.add(cluster);
+    });
+    await visit(window);
+  }
+  return { clusters, problems };
+}
+
+/**
+ * Calls `reference` for each cluster the metadata references, once per reference, saying what references it (a data
+ * cluster: with the guest cluster it holds, so that no text is made per entry).
+ */
+async function walkReferences(image: ReferencedImage, reference: (cluster: number, what: string, guestCluster?: number) => void): Promise<void> {
   const cs = image.clusterSize;
-  const fileClusters = Math.ceil(image.file.size / cs);
-  const add = (cluster: number, what: string) => {
-    if (cluster >= fileClusters) {
-      problems.push(`${what} at ${hex(cluster * cs)} lies beyond the end of the file`);
-      return;
-    }
-    counts.set(cluster, (counts.get(cluster) ?? 0) + 1);
-  };
   const addRange = (offset: number, bytes: number, what: string) => {
-    for (let c = Math.floor(offset / cs); c < Math.ceil((offset + bytes) / cs); c++) add(c, what);
+    for (let c = Math.floor(offset / cs); c < Math.ceil((offset + bytes) / cs); c++) reference(c, what);
   };
-  add(0, 'header');
+  reference(0, 'header');
   const h = image.header;
   addRange(h.l1TableOffset, h.l1Size * 8, 'active L1 table');
   addRange(h.refcountTableOffset, h.refcountTableClusters * cs, 'refcount table');
-  image.refcounts.blockOffsets.forEach((offset) => offset && add(offset / cs, 'refcount block'));
+  image.refcounts.blockOffsets.forEach((offset) => offset && reference(offset / cs, 'refcount block'));
   if (h.nbSnapshots) addRange(h.snapshotsOffset, serializeSnapshotTable([...image.snapshotList]).length, 'snapshot table');
   const views = [image.activeView()];
   for (const s of image.snapshotList) {
@@ -51,20 +73,13 @@ export async function computeReferences(image: ReferencedImage): Promise<{ count
     for (let i = 0; i < view.l1.length; i++) {
       const l2 = image.l2OffsetOf(view.l1[i], i);
       if (!l2) continue;
-      add(l2 / cs, `L2 table ${i}`);
+      reference(l2 / cs, `L2 table ${i}`);
       if (l2 >= image.file.size) continue;
       const table = await image.l2Table(l2, `L2 table ${i}`);
-      for (let j = 0; j < image.l2Entries; j++) {
-        const m = image.decode(table, j, i * image.l2Entries + j);
-        if ((m.kind === 'data' || m.kind === 'zero' || m.kind === 'subclusters') && m.offset)
-          add(m.offset / cs, `data cluster of guest ${hex((i * image.l2Entries + j) * cs)}`);
-        else if (m.kind === 'compressed') for (const c of compressedClusters(m.offset, m.size, cs)) add(c, 'compressed cluster');
-      }
+      const { entries, clusters } = image.hostClusters(table, i, true);
+      for (let k = 0; k < clusters.length; k++) reference(clusters[k], 'data cluster of guest', i * image.l2Entries + entries[k]);
     }
   }
-  let clusters = fileClusters;
-  for (const c of counts.keys()) if (c + 1 > clusters) clusters = c + 1;
-  return { counts, clusters, problems };
 }
 
 /** Adds `delta` to the refcount of every L2 table and cluster reachable from `l1` (a point in time taken or dropped). */
