@@ -7,7 +7,10 @@ export const REFERENCE_WINDOW_CLUSTERS = 2 ** 24;
 
 const SATURATED = 0xffff;
 
-/** References counted to the clusters [first, first + length), 16 bits each; a count beyond that goes to a map. */
+/**
+ * References counted to the clusters [first, first + length), 16 bits each in `counts` (zeroed here: the windows of one
+ * pass share it), a count beyond that in a map.
+ */
 export class ReferenceWindow {
   private readonly counts: Uint16Array;
   /** Counts of clusters referenced 0xffff times or more (points in time sharing a cluster: rare). */
@@ -16,8 +19,9 @@ export class ReferenceWindow {
   constructor(
     readonly first: number,
     readonly length: number,
+    counts = new Uint16Array(length),
   ) {
-    this.counts = new Uint16Array(length);
+    this.counts = counts.subarray(0, length).fill(0);
   }
 
   get end(): number {

@@ -35,8 +35,9 @@ export async function computeReferences(
   const problems: string[] = [];
   const fileClusters = Math.ceil(image.file.size / image.clusterSize);
   const clusters = Math.max(fileClusters, image.refcounts.fileClusters);
+  const counts = new Uint16Array(Math.min(windowClusters, clusters));
   for (let first = 0; first < clusters; first += windowClusters) {
-    const window = new ReferenceWindow(first, Math.min(windowClusters, clusters - first));
+    const window = new ReferenceWindow(first, Math.min(windowClusters, clusters - first), counts);
     await walkReferences(image, (cluster, what, guestCluster) => {
       if (cluster >= fileClusters) {
         if (first !== 0) return;
