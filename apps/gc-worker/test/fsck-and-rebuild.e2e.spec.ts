@@ -107,6 +107,31 @@ describe('fsck and catalog rebuild', () => {
     }
   }, 120_000);
 
+  it('reports a present block whose object is gone from Swift, having checked every present block once', async () => {
+    const volumeId = await io.createVolume(SIZE);
+    const path = await io.attach(volumeId);
+    await io.write(path, 0, randomBytes(5 * MIB), Buffer.alloc(SIZE));
+    await io.snapshot(volumeId);
+    const db = new Client({ connectionString: island.databaseUrl });
+    await db.connect();
+    const swift = regionOneSwift();
+    try {
+      const present = Number((await db.query(`SELECT count(*) FROM block WHERE state = 'present'`)).rows[0].count);
+      const hash = (await db.query(`SELECT encode(hash, 'hex') AS hash FROM block_version WHERE volume_id = $1 LIMIT 1`, [volumeId])).rows[0].hash as string;
+      const original = await swift.getObject(island.container, `blocks/${hash}`);
+      await swift.deleteObject(island.container, `blocks/${hash}`);
+      const found = fsck();
+      expect(found.code).toBe(1);
+      expect(found.report.problems).toEqual([expect.objectContaining({ kind: 'block-missing', hash })]);
+      expect(found.report.checked).toMatchObject({ blocks: present });
+      await swift.putObject(island.container, `blocks/${hash}`, original);
+      expect(fsck()).toMatchObject({ code: 0, report: { ok: true, problems: [], checked: { blocks: present } } });
+    } finally {
+      await db.end();
+      await swift.close();
+    }
+  }, 120_000);
+
   it('rebuilds volumes, snapshots and reference counts from Swift alone into an empty catalog', async () => {
     const volumeId = await io.createVolume(SIZE, { name: 'to-rebuild' });
     const path = await io.attach(volumeId);

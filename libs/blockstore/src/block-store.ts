@@ -35,6 +35,7 @@ export interface BlockStoreOptions {
 /** Object names in a region's container. Blocks are named by content; manifests by volume and sequence. */
 export const objectNames = {
   block: (hash: Buffer) => `blocks/${hash.toString('hex')}`,
+  blockPrefix: 'blocks/',
   blockHash: (name: string): Buffer | undefined => {
     const m = /^blocks\/([0-9a-f]{64})$/.exec(name);
     return m ? Buffer.from(m[1], 'hex') : undefined;

@@ -15,13 +15,13 @@ import {
 import {
   adoptOrphanBlocks,
   entriesAt,
-  knownBlockHashes,
   ManifestedSnapshot,
   manifestedSnapshots,
   PresentBlock,
-  presentBlocks,
+  presentBlockCount,
   referenceDiscrepancies,
   refreshSnapshotDamage,
+  regionBlocksBetween,
   repairReferenceCounts,
   snapshotsKeepingManifests,
   unrepairedDamagedBlocks,
@@ -33,9 +33,12 @@ import { GarbageCollector } from '../gc/garbage-collector';
 import { BlockCheck, BlockScrubber } from '../scrub/block-scrubber';
 import { ByteRateLimiter } from '../scrub/byte-rate-limiter';
 import { countDifferingBlocks } from './block-map-differences';
+import { BlocksInHashOrder, MergedBlock } from './blocks-in-hash-order';
 import { FsckReport } from './fsck-report';
 
 const DEEP_READ_CONCURRENCY = 8;
+/** Blocks checked together (their deep reads in parallel, their orphans deleted in one lease). */
+const BLOCK_BATCH = 1000;
 /** Problems listed in a report; past this they are only counted. */
 const LISTED_PROBLEMS = 1000;
 const REPAIR_ATTEMPTS = 5;
@@ -70,15 +73,21 @@ export class FsckChecker {
     const report = new FsckReport(region, options, LISTED_PROBLEMS);
     const limiter = new ByteRateLimiter(options.mibPerSecond !== undefined ? options.mibPerSecond * MIB : this.config.scrub.bytesPerSecond);
     report.checked.bytesPerSecondLimit = limiter.bytesPerSecond;
-    // Swift first: an object listed now had its catalog row before it was written, unless GC since deleted it
-    const objects = await this.listObjects(store);
+    // Swift first: an object listed now had its catalog row before it was written, unless GC since deleted it (block
+    // objects are listed a chunk at a time, each before the catalog's rows in its range: BlocksInHashOrder)
+    const blocks = new BlocksInHashOrder(store.swift.iterateObjects(store.container, { prefix: objectNames.blockPrefix }), (after, upTo, limit) =>
+      regionBlocksBetween(this.dataSource.manager, region, after, upTo, limit),
+    );
+    await blocks.start();
+    const manifests = await this.listManifests(store);
     await injectedDelay('fsck.after-listing');
     const snapshots = await manifestedSnapshots(this.dataSource.manager, region);
     let done = 0;
-    const total = snapshots.length + objects.blocks.size;
+    const total = snapshots.length + (await presentBlockCount(this.dataSource.manager, region));
+    const tick = () => progress(++done, Math.max(done, total));
     for (const snapshot of snapshots) {
-      await this.checkManifest(store, snapshot, objects.manifests, report);
-      progress(++done, total);
+      await this.checkManifest(store, snapshot, manifests, report);
+      tick();
     }
 
     // blocks marked damaged earlier, first: whole again (written again, put back) or repairable now
@@ -123,59 +132,19 @@ export class FsckChecker {
         discrepancies.filter((d) => d.state !== null).map((d) => d.hash),
       );
 
-    const present = await presentBlocks(this.dataSource.manager, region);
-    const known = await knownBlockHashes(this.dataSource.manager, region);
-    const knownHashes = new Set(known.map(hex));
-    const toRead: PresentBlock[] = [];
-    for (const block of present) {
-      const size = objects.blocks.get(hex(block.hash));
-      if (size === undefined) {
-        // listed before the query: a block uploaded in between is simply not in the listing yet
-        if (!(await store.blockObjectSize(block.hash))) {
-          const keys = options.repair && block.projectId !== null ? await this.keysOf(block.projectId, report) : undefined;
-          if (options.repair && keys !== 'unreadable')
-            await this.mend(region, store, block, keys, { problem: 'missing', detail: 'the object is not in Swift' }, report);
-          else report.add({ kind: 'block-missing', hash: hex(block.hash) });
-        }
-      } else if (block.storedSize > 0 && size !== block.storedSize) {
-        report.add({ kind: 'block-size', hash: hex(block.hash), catalogBytes: block.storedSize, swiftBytes: size });
-      } else if (options.deep) {
-        toRead.push(block);
-      }
+    let batch: MergedBlock[] = [];
+    for await (const block of blocks.blocks()) {
+      batch.push(block);
+      if (batch.length < BLOCK_BATCH) continue;
+      await this.checkBlocks(region, store, batch, options, report, limiter, tick);
+      batch = [];
     }
-    report.checked.blocks = present.length;
-    const reading = performance.now();
-    await forEachBounded(toRead, DEEP_READ_CONCURRENCY, async (block) => {
-      // a sealed block is authenticated under its project's key and its content checked against its keyed name
-      const keys = block.projectId === null ? undefined : await this.keysOf(block.projectId, report);
-      if (keys === 'unreadable') return;
-      const found = await this.scrubber.check(region, store, block, keys, limiter);
-      report.checked.bytes += block.storedSize;
-      if (found.problem === 'corrupt') {
-        if (options.repair) await this.mend(region, store, block, keys, found, report);
-        else report.add({ kind: 'block-corrupt', hash: hex(block.hash), error: found.detail });
-      } else if (found.problem === undefined && block.damagedReason !== null && options.repair) {
-        if (await this.scrubber.unmark(region, store, block)) report.add({ kind: 'damage-cleared', hash: hex(block.hash) });
-      } // missing: deleted by GC since the listing (one missing before it was found above)
-      progress(++done, total);
-    });
-    report.checked.readSeconds = Math.round(performance.now() - reading) / 1000;
+    await this.checkBlocks(region, store, batch, options, report, limiter, tick);
     if (options.repair) report.damage = await refreshSnapshotDamage(this.dataSource.manager, region);
 
-    // GC deletes an object, then forgets its row: one listed, then collected, is not in the catalog and no longer in Swift
-    const orphans = await stillStored(
-      [...objects.blocks.keys()].filter((h) => !knownHashes.has(h)),
-      async (h) => (await store.blockObjectSize(Buffer.from(h, 'hex'))) !== undefined,
-    );
-    for (const h of orphans) report.add({ kind: 'orphan-block', hash: h, bytes: objects.blocks.get(h)! });
-    const orphanManifests = await stillStored(await this.orphanManifests(region, objects.manifests), (name) => store.swift.objectExists(store.container, name));
+    const orphanManifests = await stillStored(await this.orphanManifests(region, manifests), (name) => store.swift.objectExists(store.container, name));
     for (const name of orphanManifests) report.add({ kind: 'orphan-manifest', object: name });
     if (options.repair) {
-      report.repaired.orphanBlocks = await this.deleteOrphanBlocks(
-        region,
-        store,
-        orphans.map((h) => Buffer.from(h, 'hex')),
-      );
       if (orphanManifests.length > 0) await store.swift.bulkDelete(orphanManifests.map((name) => ({ container: store.container, name })));
       report.repaired.orphanManifests = orphanManifests.length;
     }
@@ -205,15 +174,77 @@ export class FsckChecker {
     }
   }
 
-  private async listObjects(store: SwiftBlockStore): Promise<{ blocks: Map<string, number>; manifests: Set<string> }> {
-    const blocks = new Map<string, number>();
-    for await (const o of store.swift.iterateObjects(store.container, { prefix: 'blocks/' })) {
-      const hash = objectNames.blockHash(o.name);
-      if (hash) blocks.set(hex(hash), o.bytes);
-    }
+  private async listManifests(store: SwiftBlockStore): Promise<Set<string>> {
     const manifests = new Set<string>();
     for await (const o of store.swift.iterateObjects(store.container, { prefix: objectNames.manifestPrefix() })) manifests.add(o.name);
-    return { blocks, manifests };
+    return manifests;
+  }
+
+  /**
+   * A batch of the region's blocks in hash order (BlocksInHashOrder): each present block against its listed object
+   * (missing, size; with `deep`, read), and objects the catalog has no row for (orphans, deleted with `repair`).
+   */
+  private async checkBlocks(
+    region: string,
+    store: SwiftBlockStore,
+    batch: MergedBlock[],
+    options: { deep: boolean; repair: boolean },
+    report: FsckReport,
+    limiter: ByteRateLimiter,
+    tick: () => void,
+  ): Promise<void> {
+    const toRead: PresentBlock[] = [];
+    const unknown: MergedBlock[] = [];
+    for (const merged of batch) {
+      const { row: block, listedBytes } = merged;
+      if (!block) {
+        unknown.push(merged);
+        continue;
+      }
+      if (block.state !== 'present') continue;
+      report.checked.blocks++;
+      if (listedBytes === undefined) {
+        // listed before the row was read: a block uploaded in between is simply not in the listing yet
+        if (!(await store.blockObjectSize(block.hash))) {
+          const keys = options.repair && block.projectId !== null ? await this.keysOf(block.projectId, report) : undefined;
+          if (options.repair && keys !== 'unreadable')
+            await this.mend(region, store, block, keys, { problem: 'missing', detail: 'the object is not in Swift' }, report);
+          else report.add({ kind: 'block-missing', hash: hex(block.hash) });
+        }
+      } else if (block.storedSize > 0 && listedBytes !== block.storedSize) {
+        report.add({ kind: 'block-size', hash: hex(block.hash), catalogBytes: block.storedSize, swiftBytes: listedBytes });
+      } else if (options.deep) {
+        toRead.push(block);
+        continue;
+      }
+      tick();
+    }
+    const reading = performance.now();
+    await forEachBounded(toRead, DEEP_READ_CONCURRENCY, async (block) => {
+      // a sealed block is authenticated under its project's key and its content checked against its keyed name
+      const keys = block.projectId === null ? undefined : await this.keysOf(block.projectId, report);
+      if (keys === 'unreadable') return;
+      const found = await this.scrubber.check(region, store, block, keys, limiter);
+      report.checked.bytes += block.storedSize;
+      if (found.problem === 'corrupt') {
+        if (options.repair) await this.mend(region, store, block, keys, found, report);
+        else report.add({ kind: 'block-corrupt', hash: hex(block.hash), error: found.detail });
+      } else if (found.problem === undefined && block.damagedReason !== null && options.repair) {
+        if (await this.scrubber.unmark(region, store, block)) report.add({ kind: 'damage-cleared', hash: hex(block.hash) });
+      } // missing: deleted by GC since the listing (one missing before it was found above)
+      tick();
+    });
+    report.checked.readSeconds += Math.round(performance.now() - reading) / 1000;
+
+    // GC deletes an object, then forgets its row: one listed, then collected, has no row and is no longer in Swift
+    const orphans = await stillStored(unknown, async (b) => (await store.blockObjectSize(b.hash)) !== undefined);
+    for (const b of orphans) report.add({ kind: 'orphan-block', hash: hex(b.hash), bytes: b.listedBytes ?? 0 });
+    if (options.repair && orphans.length > 0)
+      report.repaired.orphanBlocks += await this.deleteOrphanBlocks(
+        region,
+        store,
+        orphans.map((b) => b.hash),
+      );
   }
 
   private async checkManifest(store: SwiftBlockStore, snapshot: ManifestedSnapshot, unclaimed: Set<string>, report: FsckReport): Promise<void> {
@@ -319,10 +350,10 @@ export function hex(hash: Buffer): string {
 }
 
 /** Of objects listed earlier, those still in Swift now (`exists` asks it), in their order. */
-async function stillStored(names: string[], exists: (name: string) => Promise<boolean>): Promise<string[]> {
-  const stored = new Set<string>();
-  await forEachBounded(names, DEEP_READ_CONCURRENCY, async (name) => {
-    if (await exists(name)) stored.add(name);
+async function stillStored<T>(listed: T[], exists: (object: T) => Promise<boolean>): Promise<T[]> {
+  const stored = new Set<T>();
+  await forEachBounded(listed, DEEP_READ_CONCURRENCY, async (object) => {
+    if (await exists(object)) stored.add(object);
   });
-  return names.filter((name) => stored.has(name));
+  return listed.filter((object) => stored.has(object));
 }

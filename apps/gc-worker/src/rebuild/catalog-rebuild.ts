@@ -77,7 +77,7 @@ export class CatalogRebuilder {
       if (marker && (!other || marker.purgeAfter > other.purgeAfter)) recycled.set(marker.snapshotId, { ...marker, name: o.name });
     }
     const stored = new Map<string, number>();
-    for await (const o of store.swift.iterateObjects(store.container, { prefix: 'blocks/' })) {
+    for await (const o of store.swift.iterateObjects(store.container, { prefix: objectNames.blockPrefix })) {
       const hash = objectNames.blockHash(o.name);
       if (hash) stored.set(hash.toString('hex'), o.bytes);
     }

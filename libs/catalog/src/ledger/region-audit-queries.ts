@@ -46,18 +46,32 @@ export async function manifestedSnapshots(m: EntityManager, region: string): Pro
   }));
 }
 
-/** The region's blocks the catalog says Swift holds, with the size of their objects. */
-export async function presentBlocks(m: EntityManager, region: string): Promise<PresentBlock[]> {
-  const rows = await sqlRows<PresentBlockRow>(m, `SELECT hash, stored_size, project_id, damaged_reason FROM block WHERE region = $1 AND state = 'present'`, [
-    region,
-  ]);
-  return rows.map(toPresentBlock);
+/** A block of the region with a catalog row, in any state. */
+export interface RegionBlock extends PresentBlock {
+  state: 'uploading' | 'present' | 'deleting';
 }
 
-/** Every block of the region with a catalog row, whatever its state. */
-export async function knownBlockHashes(m: EntityManager, region: string): Promise<Buffer[]> {
-  const rows = await sqlRows<{ hash: Buffer }>(m, `SELECT hash FROM block WHERE region = $1`, [region]);
-  return rows.map((r) => r.hash);
+/**
+ * The region's blocks with a catalog row, any state, in hash order within (after, upTo] — null: unbounded on that side
+ * — at most `limit` of them: fsck walks the region a range at a time beside Swift's listing, never holding it whole.
+ */
+export async function regionBlocksBetween(m: EntityManager, region: string, after: Buffer | null, upTo: Buffer | null, limit: number): Promise<RegionBlock[]> {
+  const params: unknown[] = [region, limit];
+  // bounds spelled only where given: an index range the planner sees, whatever the plan
+  const bound = (op: string, value: Buffer | null) => (value === null ? '' : ` AND hash ${op} $${params.push(value)}`);
+  const where = `region = $1${bound('>', after)}${bound('<=', upTo)}`;
+  const rows = await sqlRows<PresentBlockRow & { state: RegionBlock['state'] }>(
+    m,
+    `SELECT hash, state, stored_size, project_id, damaged_reason FROM block WHERE ${where} ORDER BY hash LIMIT $2`,
+    params,
+  );
+  return rows.map((r) => ({ ...toPresentBlock(r), state: r.state }));
+}
+
+/** How many of the region's blocks the catalog says Swift holds. */
+export async function presentBlockCount(m: EntityManager, region: string): Promise<number> {
+  const [row] = await sqlRows<{ count: number }>(m, `SELECT count(*)::int AS count FROM block WHERE region = $1 AND state = 'present'`, [region]);
+  return row.count;
 }
 
 /** Those of the given snapshots whose manifest must stay: being sealed now, or still named (live, or deleted and kept for GC). */
