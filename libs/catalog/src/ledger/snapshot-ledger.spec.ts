@@ -359,6 +359,36 @@ describe('snapshot ledger', () => {
     await expectConsistentCounts();
   });
 
+  it('refuses to seed a volume from a snapshot one of whose blocks has no row, changing nothing; a block in its grace window leaves it', async () => {
+    const source = await newVolume();
+    const s = await snapshot(
+      source,
+      new Map([
+        [0, 2101],
+        [1, 2102],
+        [2, 2101],
+      ]),
+    );
+    await db.dataSource.query(`UPDATE block SET zero_since = now() WHERE hash = $1`, [hashOf(2101)]);
+    const [deleted] = (await db.dataSource.query(`DELETE FROM block WHERE hash = $1 RETURNING *`, [hashOf(2102)])) as [Record<string, unknown>[], number];
+    const clone = await newVolume();
+    await expect(tx((m) => seedVolumeFromSnapshot(m, clone, s))).rejects.toThrow('1 referenced block(s) are missing from the catalog');
+    expect(await contentAt(clone, 0)).toEqual(new Map());
+    const [kept] = await db.dataSource.query(`SELECT refcount FROM block WHERE hash = $1`, [hashOf(2101)]);
+    expect(kept.refcount).toBe(2);
+
+    const row = deleted[0];
+    const columns = Object.keys(row);
+    await db.dataSource.query(
+      `INSERT INTO block (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
+      columns.map((c) => row[c]),
+    );
+    await tx((m) => seedVolumeFromSnapshot(m, clone, s));
+    const [raised] = await db.dataSource.query(`SELECT refcount, zero_since FROM block WHERE hash = $1`, [hashOf(2101)]);
+    expect(raised).toEqual({ refcount: 4, zero_since: null });
+    await expectConsistentCounts();
+  });
+
   it('takes copies into a replica and drops them in any order, each readable and every count exact', async () => {
     const random = rng(77);
     const volumeId = await newVolume();
