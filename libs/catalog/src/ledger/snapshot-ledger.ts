@@ -1,6 +1,6 @@
 import { EntityManager } from 'typeorm';
 import { LEDGER_STATUSES } from '../entities/snapshot.entity';
-import { applyBlockDeltas, BlockDeltas } from './block-references';
+import { applyDeltaRows } from './block-references';
 import { LedgerError } from './ledger-errors';
 import { dropStagedChanges, stagedChanges } from './snapshot-changes';
 import { preparedRows, sqlRows } from './sql-rows';
@@ -44,34 +44,6 @@ async function previousLedgerSeq(m: EntityManager, volumeId: string, seq: number
   return row?.seq ?? -1;
 }
 
-/** Which head versions a step ends: rows joined to them (`from`, may be empty) and the condition on both. */
-interface HeadSelection {
-  from: string;
-  where: string;
-  params: unknown[];
-}
-
-/**
- * Ends the head versions selected at `seq`; those no ledger snapshot can see any more
- * (introduced after the previous ledger snapshot) are deleted and lose their reference.
- */
-async function supersedeHeads(m: EntityManager, volumeId: string, seq: number, heads: HeadSelection, deltas: BlockDeltas): Promise<number> {
-  const ended = await sqlRows<{ id: string; hash: Buffer; first_seq: number }>(
-    m,
-    `UPDATE block_version v SET last_seq = $2 ${heads.from && `FROM ${heads.from}`}
-      WHERE v.volume_id = $1 AND v.last_seq IS NULL AND ${heads.where}
-  RETURNING v.id, v.hash, v.first_seq`,
-    [volumeId, seq, ...heads.params],
-  );
-  const previous = await previousLedgerSeq(m, volumeId, seq);
-  const dead = ended.filter((v) => v.first_seq > previous);
-  if (dead.length > 0) {
-    await m.query(`DELETE FROM block_version WHERE id = ANY($1::bigint[])`, [dead.map((v) => v.id)]);
-    for (const v of dead) deltas.add(v.hash, -1);
-  }
-  return dead.length;
-}
-
 /**
  * Commits a snapshot's staged changes (snapshot_change_batch) as its block versions at its sequence number,
  * turns its upload claims into references, and makes it the volume's head. The blocks it references must
@@ -82,28 +54,28 @@ export async function commitSnapshotVersions(m: EntityManager, s: LedgerSnapshot
   if (s.seq <= volume.head_seq) {
     throw new LedgerError(`snapshot ${s.id} (seq ${s.seq}) is not newer than the volume's head (seq ${volume.head_seq})`);
   }
-  const deltas = new BlockDeltas();
-  // joined to the staged rows: each finds its head by index once block_version has statistics; before, the planner hashes
-  // the volume's heads (linear in the volume: 5.5 ms for 8,192)
-  const removed = await supersedeHeads(
+  // the heads the staged blocks replace end at seq. Joined to the staged rows: each finds its head by index once
+  // block_version has statistics; before, the planner hashes the volume's heads (linear in the volume: 5.5 ms for 8,192)
+  await preparedRows(
     m,
-    s.volumeId,
-    s.seq,
-    { from: `${stagedChanges('$3')} c`, where: `v.block_index = c.block_index AND (c.hash IS NULL OR c.hash <> v.hash)`, params: [s.id] },
-    deltas,
+    'island_end_replaced_heads_v1',
+    `UPDATE block_version v SET last_seq = $2 FROM ${stagedChanges('$3')} c
+      WHERE v.volume_id = $1 AND v.last_seq IS NULL AND v.block_index = c.block_index AND (c.hash IS NULL OR c.hash <> v.hash)`,
+    [s.volumeId, s.seq, s.id],
   );
   // a staged block whose head was not ended above (the same content) keeps it: the head index itself refuses the new
   // version (ON CONFLICT), whatever plan the statement gets. Asked as NOT EXISTS, the planner took a volume whose versions
   // were not analyzed yet for one row and compared every staged block with every head (47 ms for 82 of 8,192 heads)
-  const added = await sqlRows<AddedBlock>(
+  const [added] = await preparedRows<{ versions: number }>(
     m,
+    'island_add_staged_versions_v2',
     `WITH added AS (
        INSERT INTO block_version (volume_id, block_index, hash, first_seq)
        SELECT $1, c.block_index, c.hash, $2 FROM ${stagedChanges('$3')} c
         WHERE c.hash IS NOT NULL
        ON CONFLICT (volume_id, block_index) WHERE last_seq IS NULL DO NOTHING
-       RETURNING hash)
-     SELECT hash, count(*)::int AS versions FROM added GROUP BY hash`,
+       RETURNING 1)
+     SELECT count(*)::int AS versions FROM added`,
     [s.volumeId, s.seq, s.id],
   );
   await preparedRows(m, 'island_advance_head_v1', `UPDATE volume SET head_seq = $2, head_snapshot_id = $3, updated_at = now() WHERE id = $1`, [
@@ -111,30 +83,41 @@ export async function commitSnapshotVersions(m: EntityManager, s: LedgerSnapshot
     s.seq,
     s.id,
   ]);
-  await settleCommit(m, s, added, deltas);
-  return { versionsAdded: versionsIn(added), versionsRemoved: removed };
+  // ended heads no ledger snapshot can see (introduced after the previous one) go, with their references; seq is new to
+  // the volume, so the rows ended at it and those added at it are exactly this commit's
+  const previous = await previousLedgerSeq(m, s.volumeId, s.seq);
+  const removed = await settleCommit(m, s, previous);
+  return { versionsAdded: added.versions, versionsRemoved: removed };
 }
 
-/** Versions a commit added, counted per block in SQL: a volume's block map never comes back whole. */
-interface AddedBlock {
-  hash: Buffer;
-  versions: number;
-}
-
-function versionsIn(added: AddedBlock[]): number {
-  return added.reduce((sum, b) => sum + b.versions, 0);
-}
+/** Heads ended at seq $2 of volume $1 that no ledger snapshot sees (introduced after the previous one's seq, `previous`). */
+const deadHeads = (previous: string) => `FROM block_version WHERE volume_id = $1 AND last_seq = $2 AND first_seq > ${previous}`;
 
 /**
- * The end of every commit: the new versions' references and the snapshot's claims (now references) are
- * applied together, each referenced block checked present as its row is updated; the staged changes are done with.
+ * The end of every commit, in SQL (applyDeltaRows): the versions added at the snapshot's sequence number gain their
+ * references, each block checked present as its row is locked; its claims end; with `previous` (a commit, not a copy),
+ * the heads it ended that no ledger snapshot sees — introduced after `previous` — lose theirs and go. The staged changes
+ * are done with. Returns the versions removed.
  */
-async function settleCommit(m: EntityManager, s: LedgerSnapshot, added: AddedBlock[], deltas: BlockDeltas): Promise<void> {
-  for (const v of added) deltas.add(v.hash, v.versions, 0, true);
-  const claims = await preparedRows<{ hash: Buffer }>(m, 'island_settle_claims_v1', `DELETE FROM block_claim WHERE snapshot_id = $1 RETURNING hash`, [s.id]);
-  for (const c of claims) deltas.add(c.hash, 0, -1);
-  await applyBlockDeltas(m, s.region, deltas);
+async function settleCommit(m: EntityManager, s: LedgerSnapshot, previous?: number): Promise<number> {
+  const deltas = [
+    `SELECT hash, 1 AS d, 0 AS p, true AS must FROM block_version WHERE volume_id = $1 AND first_seq = $2`,
+    `SELECT hash, 0 AS d, -1 AS p, false AS must FROM block_claim WHERE snapshot_id = $3`,
+  ];
+  if (previous !== undefined) deltas.push(`SELECT hash, -1 AS d, 0 AS p, false AS must ${deadHeads('$4')}`);
+  await applyDeltaRows(m, s.region, deltas.join(' UNION ALL '), [s.volumeId, s.seq, s.id, ...(previous === undefined ? [] : [previous])]);
+  let removed = 0;
+  if (previous !== undefined) {
+    const [gone] = await sqlRows<{ versions: number }>(m, `WITH gone AS (DELETE ${deadHeads('$3')} RETURNING 1) SELECT count(*)::int AS versions FROM gone`, [
+      s.volumeId,
+      s.seq,
+      previous,
+    ]);
+    removed = gone.versions;
+  }
+  await preparedRows(m, 'island_settle_claims_v2', `DELETE FROM block_claim WHERE snapshot_id = $1`, [s.id]);
   await dropStagedChanges(m, s.id);
+  return removed;
 }
 
 /**
@@ -145,19 +128,19 @@ async function settleCommit(m: EntityManager, s: LedgerSnapshot, added: AddedBlo
  */
 export async function commitCopyVersions(m: EntityManager, s: LedgerSnapshot): Promise<LedgerResult> {
   await lockVolume(m, s.volumeId);
-  const added = await sqlRows<AddedBlock>(
+  const [added] = await sqlRows<{ versions: number }>(
     m,
     `WITH added AS (
        INSERT INTO block_version (volume_id, block_index, hash, first_seq, last_seq)
        SELECT $1, c.block_index, c.hash, $2, $2 + 1 FROM ${stagedChanges('$3')} c
         WHERE c.hash IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM block_version v WHERE v.volume_id = $1 AND v.first_seq = $2)
-       RETURNING hash)
-     SELECT hash, count(*)::int AS versions FROM added GROUP BY hash`,
+       RETURNING 1)
+     SELECT count(*)::int AS versions FROM added`,
     [s.volumeId, s.seq, s.id],
   );
-  await settleCommit(m, s, added, new BlockDeltas());
-  return { versionsAdded: versionsIn(added), versionsRemoved: 0 };
+  await settleCommit(m, s);
+  return { versionsAdded: added.versions, versionsRemoved: 0 };
 }
 
 /**
@@ -172,19 +155,19 @@ export async function removeSnapshotVersions(m: EntityManager, s: LedgerSnapshot
     `SELECT min(seq) AS seq FROM snapshot WHERE volume_id = $1 AND seq > $2 AND status = ANY($3) AND id <> $4`,
     [s.volumeId, s.seq, LEDGER_STATUSES, s.id],
   );
-  // its references go first, counted in SQL (changeReferencesOf), then the rows: the volume's lock keeps them as they are
+  // its references go first, counted in SQL (applyDeltaRows), then the rows: the volume's lock keeps them as they are
   const only = `FROM block_version
       WHERE volume_id = $1 AND first_seq > $2 AND first_seq <= $3
         AND last_seq IS NOT NULL AND last_seq > $3 AND ($4::int IS NULL OR last_seq <= $4)`;
   const params = [s.volumeId, previous, s.seq, next?.seq ?? null];
-  await changeReferencesOf(m, s.region, `SELECT hash, -1 AS d ${only}`, params);
+  await applyDeltaRows(m, s.region, `SELECT hash, -1 AS d, 0 AS p, false AS must ${only}`, params);
   const [removed] = await sqlRows<{ versions: number }>(m, `WITH dead AS (DELETE ${only} RETURNING 1) SELECT count(*)::int AS versions FROM dead`, params);
   return { versionsAdded: 0, versionsRemoved: removed.versions };
 }
 
 /**
  * Gives a new volume the content of a snapshot as its head (sequence 0): it shares all its blocks. The references are
- * counted and applied in SQL (changeReferencesOf).
+ * counted and applied in SQL (applyDeltaRows).
  */
 export async function seedVolumeFromSnapshot(m: EntityManager, volumeId: string, source: LedgerSnapshot): Promise<LedgerResult> {
   await lockVolume(m, volumeId);
@@ -199,38 +182,9 @@ export async function seedVolumeFromSnapshot(m: EntityManager, volumeId: string,
     [volumeId, source.volumeId, source.seq],
   );
   // a new volume: every version it has is one just added
-  await changeReferencesOf(m, source.region, `SELECT hash, 1 AS d FROM block_version WHERE volume_id = $1`, [volumeId]);
+  await applyDeltaRows(m, source.region, `SELECT hash, 1 AS d, 0 AS p, false AS must FROM block_version WHERE volume_id = $1`, [volumeId]);
   await m.query(`UPDATE volume SET head_seq = 0, head_snapshot_id = $2, updated_at = now() WHERE id = $1`, [volumeId, source.id]);
   return { versionsAdded: seeded.versions, versionsRemoved: 0 };
-}
-
-/**
- * Changes the references of the region's blocks by what `deltas` selects — a query over `params` with a `hash` and an
- * integer `d` column, a row per version added (1) or dropped (-1) — in SQL: the block rows are locked in hash order, as
- * applyBlockDeltas locks them (so that no two writers deadlock), then changed by the sum of their rows, a block left
- * with no reference and no claim starting its grace window. Nothing per block comes back to the process: a volume of
- * 4 M blocks once came back as 4 M rows, past the heap of the process that asked. Every block must have a row.
- */
-async function changeReferencesOf(m: EntityManager, region: string, deltas: string, params: unknown[]): Promise<void> {
-  const r = `$${params.length + 1}`;
-  const [locked] = await sqlRows<{ blocks: number; rows: number }>(
-    m,
-    `SELECT (SELECT count(DISTINCT hash) FROM (${deltas}) v)::int AS blocks,
-            (SELECT count(*) FROM (SELECT 1 FROM block b WHERE b.region = ${r} AND b.hash IN (SELECT hash FROM (${deltas}) v)
-              ORDER BY b.hash FOR UPDATE OF b) l)::int AS rows`,
-    [...params, region],
-  );
-  if (locked.rows !== locked.blocks) {
-    throw new LedgerError(`${locked.blocks - locked.rows} referenced block(s) are missing from the catalog of region ${region}`);
-  }
-  await m.query(
-    `UPDATE block b
-        SET refcount = b.refcount + c.refs,
-            zero_since = CASE WHEN b.refcount + c.refs = 0 AND b.pending = 0 THEN coalesce(b.zero_since, now()) ELSE NULL END
-       FROM (SELECT hash, sum(d)::int AS refs FROM (${deltas}) v GROUP BY hash) c
-      WHERE b.region = ${r} AND b.hash = c.hash AND c.refs <> 0`,
-    [...params, region],
-  );
 }
 
 /**
@@ -256,10 +210,10 @@ export async function revertVolumeVersions(m: EntityManager, target: LedgerSnaps
   // so the rows ended at it and those added at it are exactly this revert's
   const previous = await previousLedgerSeq(m, target.volumeId, seq);
   const dead = `FROM block_version WHERE volume_id = $1 AND last_seq = $2 AND first_seq > $3`;
-  await changeReferencesOf(
+  await applyDeltaRows(
     m,
     target.region,
-    `SELECT hash, -1 AS d ${dead} UNION ALL SELECT hash, 1 AS d FROM block_version WHERE volume_id = $1 AND first_seq = $2`,
+    `SELECT hash, -1 AS d, 0 AS p, false AS must ${dead} UNION ALL SELECT hash, 1, 0, false FROM block_version WHERE volume_id = $1 AND first_seq = $2`,
     [target.volumeId, seq, previous],
   );
   const [removed] = await sqlRows<{ versions: number }>(m, `WITH gone AS (DELETE ${dead} RETURNING 1) SELECT count(*)::int AS versions FROM gone`, [
@@ -274,7 +228,7 @@ export async function revertVolumeVersions(m: EntityManager, target: LedgerSnaps
 /** Drops every version of a volume that is being deleted together with its snapshots. */
 export async function removeVolumeVersions(m: EntityManager, volumeId: string, region: string): Promise<LedgerResult> {
   await lockVolume(m, volumeId);
-  await changeReferencesOf(m, region, `SELECT hash, -1 AS d FROM block_version WHERE volume_id = $1`, [volumeId]);
+  await applyDeltaRows(m, region, `SELECT hash, -1 AS d, 0 AS p, false AS must FROM block_version WHERE volume_id = $1`, [volumeId]);
   const [removed] = await sqlRows<{ versions: number }>(
     m,
     `WITH dead AS (DELETE FROM block_version WHERE volume_id = $1 RETURNING 1) SELECT count(*)::int AS versions FROM dead`,
