@@ -225,9 +225,10 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
       });
     // a synchronous CLI call (spawnSync) can hold the test's event loop past the API's keep-alive timeout: the next
     // request then goes out on a socket the API already closed, before the API read it — sent again on a new one
+    // (undici says so as "other side closed", or as the reset or broken pipe the write met)
     const res = await send().catch((error: Error & { cause?: { code?: string } }) => {
-      if (error.cause?.code === 'UND_ERR_SOCKET') return send();
-      throw error;
+      if (['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'].includes(error.cause?.code ?? '')) return send();
+      throw new Error(`${method} ${path}: ${error.message} (${error.cause?.code ?? String(error.cause)})`);
     });
     const text = await res.text();
     return { status: res.status, body: (text ? JSON.parse(text) : {}) as T };
