@@ -209,14 +209,13 @@ export async function revertVolumeVersions(m: EntityManager, target: LedgerSnaps
   // ended heads no ledger snapshot can see (introduced after the previous one) go, with their references; `seq` is new,
   // so the rows ended at it and those added at it are exactly this revert's
   const previous = await previousLedgerSeq(m, target.volumeId, seq);
-  const dead = `FROM block_version WHERE volume_id = $1 AND last_seq = $2 AND first_seq > $3`;
   await applyDeltaRows(
     m,
     target.region,
-    `SELECT hash, -1 AS d, 0 AS p, false AS must ${dead} UNION ALL SELECT hash, 1, 0, false FROM block_version WHERE volume_id = $1 AND first_seq = $2`,
+    `SELECT hash, -1 AS d, 0 AS p, false AS must ${deadHeads('$3')} UNION ALL SELECT hash, 1, 0, false FROM block_version WHERE volume_id = $1 AND first_seq = $2`,
     [target.volumeId, seq, previous],
   );
-  const [removed] = await sqlRows<{ versions: number }>(m, `WITH gone AS (DELETE ${dead} RETURNING 1) SELECT count(*)::int AS versions FROM gone`, [
+  const [removed] = await sqlRows<{ versions: number }>(m, `WITH gone AS (DELETE ${deadHeads('$3')} RETURNING 1) SELECT count(*)::int AS versions FROM gone`, [
     target.volumeId,
     seq,
     previous,
