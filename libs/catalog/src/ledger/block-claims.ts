@@ -1,5 +1,5 @@
 import { EntityManager } from 'typeorm';
-import { applyBlockDeltas, BlockDeltas } from './block-references';
+import { applyDeltaRows } from './block-references';
 import { BlocksBeingDeletedError, SnapshotNotUploadingError } from './ledger-errors';
 import { preparedRows, sqlRows } from './sql-rows';
 
@@ -149,9 +149,8 @@ export async function markBlocksPresent(m: EntityManager, region: string, blocks
 
 /** Releases every claim of an abandoned snapshot; its uploaded-but-unreferenced blocks become collectable. */
 export async function releaseClaims(m: EntityManager, snapshotId: string, region: string): Promise<number> {
-  const claims = await sqlRows<{ hash: Buffer }>(m, `DELETE FROM block_claim WHERE snapshot_id = $1 RETURNING hash`, [snapshotId]);
-  const deltas = new BlockDeltas();
-  for (const c of claims) deltas.add(c.hash, 0, -1);
-  await applyBlockDeltas(m, region, deltas);
-  return claims.length;
+  const claims = `FROM block_claim WHERE snapshot_id = $1`;
+  await applyDeltaRows(m, region, `SELECT hash, 0 AS d, -1 AS p, false AS must ${claims}`, [snapshotId]);
+  const [released] = await sqlRows<{ claims: number }>(m, `WITH gone AS (DELETE ${claims} RETURNING 1) SELECT count(*)::int AS claims FROM gone`, [snapshotId]);
+  return released.claims;
 }
