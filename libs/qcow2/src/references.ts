@@ -24,14 +24,14 @@ export interface ReferencedImage extends TableLookup {
 /**
  * The references every cluster of the image should have, recomputed from the metadata alone, a window of clusters at
  * a time (REFERENCE_WINDOW_CLUSTERS: the metadata is walked once per window). `visit` gets each window once it is
- * counted, before the next one is; windows cover every cluster up to `clusters` (the file's clusters, or more where
- * the refcounts already cover more). A reference beyond the end of the file is a problem, said once.
+ * counted, before the next one is; windows cover every cluster of the file, or more where the refcounts already
+ * cover more. A reference beyond the end of the file is a problem, said once.
  */
 export async function computeReferences(
   image: ReferencedImage,
   visit: (window: ReferenceWindow) => Promise<void>,
   windowClusters = REFERENCE_WINDOW_CLUSTERS,
-): Promise<{ clusters: number; problems: string[] }> {
+): Promise<{ problems: string[] }> {
   const problems: string[] = [];
   const fileClusters = Math.ceil(image.file.size / image.clusterSize);
   const clusters = Math.max(fileClusters, image.refcounts.fileClusters);
@@ -47,7 +47,7 @@ export async function computeReferences(
     });
     await visit(window);
   }
-  return { clusters, problems };
+  return { problems };
 }
 
 /**
