@@ -19,6 +19,8 @@ const AMQP = process.env.ISLAND_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const ADMIN_TOKEN = 'e2e-admin-token';
 
 export interface StackOptions {
+  /** Where the hosts' data directories are made (default: the system's temporary directory). */
+  dataRoot?: string;
   /** Snapshot workers to start (default 2). */
   workers?: number;
   /** GC workers to start (default 1); replicas compete for requested runs and run their own schedules side by side. */
@@ -121,7 +123,8 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   await admin.connect();
   await admin.query(`CREATE DATABASE ${database}`);
   await admin.end();
-  const dataDir = mkdtempSync(join(tmpdir(), `island-e2e-${id}-`));
+  const dataRoot = options.dataRoot ?? tmpdir();
+  const dataDir = mkdtempSync(join(dataRoot, `island-e2e-${id}-`));
   const host = options.hostName ?? `e2e-${id}`;
   // ports the kernel hands out as free right now, reserved for this stack until it stops (free-ports.ts)
   const ports = await freePorts(2 + workers + gcWorkers + (options.twoRegions ? 2 : 0));
@@ -134,7 +137,7 @@ export async function startIsland(options: StackOptions = {}): Promise<IslandSta
   const kekFile = join(mkdtempSync(join(tmpdir(), `island-e2e-${id}-keys-`)), 'kek');
   await FileKekSource.create(kekFile);
   const hosts: StackHost[] = [{ name: host, region: 'RegionOne', dataDir }];
-  if (options.twoRegions) hosts.push({ name: `${host}-two`, region: 'RegionTwo', dataDir: mkdtempSync(join(tmpdir(), `island-e2e-${id}-two-`)) });
+  if (options.twoRegions) hosts.push({ name: `${host}-two`, region: 'RegionTwo', dataDir: mkdtempSync(join(dataRoot, `island-e2e-${id}-two-`)) });
   const env = {
     ...process.env,
     ISLAND_DATABASE_URL: ADMIN_DATABASE_URL.replace(/\/[^/]*$/, `/${database}`),

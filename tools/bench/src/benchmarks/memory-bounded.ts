@@ -35,14 +35,16 @@ export const memoryBounded: Benchmark = {
     const sizeBytes = blockCount * BLOCK_SIZE;
     // the hosts' data directories on a file system that reports room for the restore (see resumedRestore)
     const roomy = sparseFilesystem(ctx.workDir, 2 * sizeBytes + 2 ** 40);
-    const tmpdir = process.env.TMPDIR;
-    if ('mountPoint' in roomy) process.env.TMPDIR = roomy.mountPoint;
-    else ctx.log(`no file system with room for the restore: ${roomy.unavailable}`);
+    if ('unavailable' in roomy) ctx.log(`no file system with room for the restore: ${roomy.unavailable}`);
     const island = await startIsland({
+      ...('mountPoint' in roomy && { dataRoot: roomy.mountPoint }),
       workers: 1,
       twoRegions: true,
       env: { ISLAND_QUOTA_GIGABYTES: '100000', ISLAND_SWIFT_TIMEOUT_MS: '600000' },
-    }).finally(() => restoreEnv('TMPDIR', tmpdir));
+    }).catch((error: unknown) => {
+      if ('mountPoint' in roomy) roomy.remove();
+      throw error;
+    });
     try {
       ctx.log(`volume of ${blockCount} blocks of ${BLOCK_SIZE} bytes (${(sizeBytes / 2 ** 40).toFixed(2)} TiB), ${distinct} distinct`);
       const { volumeId, snapshotId, path } = await syntheticSnapshot(island, sizeBytes, blockCount, distinct);
@@ -106,11 +108,6 @@ export const memoryBounded: Benchmark = {
     }
   },
 };
-
-function restoreEnv(name: string, value: string | undefined): void {
-  if (value === undefined) delete process.env[name];
-  else process.env[name] = value;
-}
 
 interface Phase {
   name: string;
