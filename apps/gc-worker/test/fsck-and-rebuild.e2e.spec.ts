@@ -234,6 +234,62 @@ describe('fsck and catalog rebuild', () => {
     }
   }, 240_000);
 
+  it("keeps a snapshot whose block is gone from Swift in error, and takes the next one's change against the last complete snapshot", async () => {
+    const volumeId = await io.createVolume(SIZE, { name: 'gap-to-rebuild' });
+    const path = await io.attach(volumeId);
+    const model = Buffer.alloc(SIZE);
+    await io.write(path, 0, randomBytes(4 * MIB), model);
+    const first = { id: String((await io.snapshot(volumeId)).id), content: Buffer.from(model) };
+    await io.write(path, MIB, randomBytes(2 * MIB), model);
+    const gap = String((await io.snapshot(volumeId)).id);
+    // the next snapshot writes block 1 again and a new block 5: block 1's content of the gap is named by the gap alone;
+    // block 2's is the last snapshot's too, so its change must be taken against the first snapshot, not the gap
+    await io.write(path, MIB, randomBytes(MIB), model);
+    await io.write(path, 5 * MIB, randomBytes(MIB), model);
+    const last = { id: String((await io.snapshot(volumeId)).id), content: Buffer.from(model) };
+
+    const db = new Client({ connectionString: island.databaseUrl });
+    await db.connect();
+    const swift = regionOneSwift();
+    let lost: string;
+    try {
+      const { rows } = await db.query(
+        `SELECT encode(hash, 'hex') AS hash FROM block_version WHERE volume_id = $1 AND block_index = 1 AND first_seq = 2 AND last_seq = 3`,
+        [volumeId],
+      );
+      expect(rows).toHaveLength(1);
+      lost = rows[0].hash as string;
+      await swift.deleteObject(island.container, `blocks/${lost}`);
+    } finally {
+      await db.end();
+      await swift.close();
+    }
+
+    const second = await startIsland({ container: island.container, env: { ISLAND_KEK_FILE: island.kekFile } });
+    try {
+      const rebuilt = second.adminJson<Json>('catalog', 'rebuild', '--region', 'RegionOne', '--wait');
+      expect(rebuilt).toMatchObject({ snapshotsIncomplete: 1 });
+      const snapshots = (await second.request<{ snapshots: Json[] }>('GET', `/v1/snapshots?volumeId=${volumeId}`)).body.snapshots;
+      expect(snapshots.map((s) => [s.id, s.status])).toEqual([
+        [first.id, 'available'],
+        [gap, 'error'],
+        [last.id, 'available'],
+      ]);
+      expect(snapshots[1].statusReason).toBe('rebuilt from Swift: 1 block(s) its manifest names are missing');
+      // what the rebuilt versions do not hold, GC deletes: every block a complete snapshot names must survive it
+      expect(second.adminCli('gc', 'run', '--grace', '0', '--wait').code).toBe(0);
+      const io2 = guestIo(second);
+      for (const { id, content } of [first, last]) {
+        const clone = await io2.createVolume(SIZE, { snapshotId: id });
+        expect((await io2.read(await io2.attach(clone))).equals(content)).toBe(true);
+      }
+      // the volume's own newest state: blocks 0 and 3 from the first snapshot, 2 from the gap, 1 and 5 from the last
+      expect((await io2.read(await io2.attach(volumeId))).equals(last.content)).toBe(true);
+    } finally {
+      await second.stop();
+    }
+  }, 240_000);
+
   it('keeps restoring data stored before encryption, alone and mixed with sealed blocks in a later snapshot', async () => {
     // what island wrote before encryption: plain blocks named by their SHA-256 and a plain manifest
     const container = `island-e2e-legacy-${randomUUID().slice(0, 8)}`;

@@ -293,7 +293,7 @@ export class SwiftBlockStore {
     return opened;
   }
 
-  /** readManifestOfAnyProject, read whole (a rebuild keeps a volume's block maps in memory anyway). */
+  /** readManifestOfAnyProject, read whole (small manifests, tests). */
   async getManifestOfAnyProject(
     name: string,
     keysOf: (projectId: string) => Promise<ProjectKeys | undefined>,

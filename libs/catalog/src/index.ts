@@ -25,4 +25,5 @@ export * from './repositories/snapshot-upload.repository';
 export * from './repositories/snapshot.repository';
 export * from './repositories/volume.repository';
 export * from './repositories/catalog-rebuild.repository';
+export * from './repositories/rebuild-scratch';
 export * from './repositories/keyset-page';

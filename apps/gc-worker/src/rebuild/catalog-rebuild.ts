@@ -1,20 +1,23 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { Manifest, objectNames, ProjectKeyService, RegionStores, SwiftBlockStore } from '@island/blockstore';
+import { ManifestHeader, objectNames, ProjectKeyService, RegionStores, SwiftBlockStore } from '@island/blockstore';
 import {
   CatalogRebuildRepository,
   commitCopyVersions,
   commitSnapshotVersions,
+  ListedBlock,
+  ListedRecycleMarker,
   parseRecycleMarker,
+  RebuildScratch,
   RECYCLE_MARKER_PREFIX,
-  RecycleMarker,
-  stageBlockMap,
 } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { InjectConfig } from '@island/platform';
 
 const MANIFEST_NAME = /^manifests\/([0-9a-f-]{36})\/(\d{10})-([0-9a-f-]{36})$/;
+/** Swift's listings go into the rebuild's scratch tables this many names at a time. */
+const LISTING_BATCH = 1000;
 
 export interface RebuildReport {
   region: string;
@@ -34,6 +37,12 @@ export interface RebuildReport {
   blockVersions: number;
 }
 
+/** A volume's manifests, as Swift lists them. */
+interface ListedVolume {
+  volumeId: string;
+  manifests: { seq: number; name: string }[];
+}
+
 /**
  * Rebuilds a region's catalog from Swift alone (and the KEK): projects' wrapped keys come back first, then every
  * manifest (opened with its project's key) becomes a snapshot of its volume, each
@@ -41,6 +50,10 @@ export interface RebuildReport {
  * difference between consecutive manifests is the snapshot's change), and reference counts follow.
  * Snapshots that were in the recycle bin (a marker GC keeps in Swift) go back into it, with the same purge time.
  * Rebuilt volumes are not placed on any host: attaching one restores its newest snapshot.
+ *
+ * Memory does not grow with the region or its volumes: Swift's listings and each manifest's block map go into temporary
+ * tables on the rebuild's own connection (RebuildScratch), and the changes, missing blocks and block rows are computed
+ * there; volumes are taken one at a time as the listing of manifests (sorted by name: by volume, then sequence) gives them.
  */
 @Injectable()
 export class CatalogRebuilder {
@@ -62,25 +75,6 @@ export class CatalogRebuilder {
     // projects' keys first: every sealed manifest and block of the region opens with one of them (and the KEK)
     let projectKeys = 0;
     for (const wrapped of await store.listProjectKeys()) if (await this.projectKeys.adopt(wrapped)) projectKeys++;
-    const volumes = new Map<string, { seq: number; name: string }[]>();
-    for await (const o of store.swift.iterateObjects(store.container, { prefix: objectNames.manifestPrefix() })) {
-      const match = MANIFEST_NAME.exec(o.name);
-      if (!match) continue;
-      const list = volumes.get(match[1]) ?? [];
-      list.push({ seq: Number(match[2]), name: o.name });
-      volumes.set(match[1], list);
-    }
-    const recycled = new Map<string, RecycleMarker & { name: string }>();
-    for await (const o of store.swift.iterateObjects(store.container, { prefix: RECYCLE_MARKER_PREFIX })) {
-      const marker = parseRecycleMarker(o.name);
-      const other = marker && recycled.get(marker.snapshotId); // two only when GC stopped between writing one and removing the other
-      if (marker && (!other || marker.purgeAfter > other.purgeAfter)) recycled.set(marker.snapshotId, { ...marker, name: o.name });
-    }
-    const stored = new Map<string, number>();
-    for await (const o of store.swift.iterateObjects(store.container, { prefix: objectNames.blockPrefix })) {
-      const hash = objectNames.blockHash(o.name);
-      if (hash) stored.set(hash.toString('hex'), o.bytes);
-    }
 
     const report: RebuildReport = {
       region,
@@ -94,22 +88,64 @@ export class CatalogRebuilder {
       blocks: 0,
       blockVersions: 0,
     };
-    let done = 0;
-    for (const [volumeId, manifests] of volumes) {
-      manifests.sort((a, b) => a.seq - b.seq);
-      await this.dataSource.transaction((m) => this.rebuildVolume(m, store, region, volumeId, manifests, { stored, recycled }, report, options.acceptPlain));
-      progress(++done, volumes.size);
+    const runner = this.dataSource.createQueryRunner();
+    await runner.connect();
+    const scratch = new RebuildScratch(runner.manager);
+    try {
+      await scratch.create();
+      await this.loadListings(store, scratch);
+      const total = await countListedVolumes(store); // for progress
+      let done = 0;
+      for await (const volume of listedVolumes(store)) {
+        await runner.startTransaction();
+        try {
+          await this.rebuildVolume(runner.manager, scratch, store, region, volume, report, options.acceptPlain);
+          await runner.commitTransaction();
+        } catch (error) {
+          if (runner.isTransactionActive) await runner.rollbackTransaction();
+          throw error;
+        }
+        done++;
+        progress(done, Math.max(done, total));
+      }
+    } finally {
+      await scratch.drop().catch(() => undefined); // the connection may be gone: its temporary tables went with it
+      await runner.release();
     }
     return report;
   }
 
+  /** Swift's recycle-bin markers and block objects, into the scratch tables. */
+  private async loadListings(store: SwiftBlockStore, scratch: RebuildScratch): Promise<void> {
+    let markers: ListedRecycleMarker[] = [];
+    for await (const o of store.swift.iterateObjects(store.container, { prefix: RECYCLE_MARKER_PREFIX })) {
+      const marker = parseRecycleMarker(o.name);
+      if (marker) markers.push({ ...marker, name: o.name });
+      if (markers.length === LISTING_BATCH) {
+        await scratch.addRecycleMarkers(markers);
+        markers = [];
+      }
+    }
+    await scratch.addRecycleMarkers(markers);
+    let blocks: ListedBlock[] = [];
+    for await (const o of store.swift.iterateObjects(store.container, { prefix: objectNames.blockPrefix })) {
+      const hash = objectNames.blockHash(o.name);
+      if (hash) blocks.push({ hash, storedSize: o.bytes });
+      if (blocks.length === LISTING_BATCH) {
+        await scratch.addListedBlocks(blocks);
+        blocks = [];
+      }
+    }
+    await scratch.addListedBlocks(blocks);
+    await scratch.listingLoaded();
+  }
+
   private async rebuildVolume(
     m: EntityManager,
+    scratch: RebuildScratch,
     store: SwiftBlockStore,
     region: string,
-    volumeId: string,
-    manifests: { seq: number; name: string }[],
-    found: { stored: Map<string, number>; recycled: Map<string, RecycleMarker & { name: string }> },
+    { volumeId, manifests }: ListedVolume,
     report: RebuildReport,
     acceptPlain: boolean,
   ): Promise<void> {
@@ -118,50 +154,42 @@ export class CatalogRebuilder {
       report.volumesSkipped++;
       return;
     }
-    const { stored, recycled } = found;
-    let previous = new Map<number, string>();
+    await scratch.startVolume();
     let created = false;
     for (const { name } of manifests) {
-      const read = await store.getManifestOfAnyProject(name, (projectId) => this.projectKeys.keysFor(projectId), acceptPlain);
+      const read = await store.readManifestOfAnyProject(name, (projectId) => this.projectKeys.keysFor(projectId), acceptPlain);
       if (!read) {
         report.plainManifestsLeftOut++;
         continue;
       }
-      const { manifest, sealed } = read;
-      const meta = manifest.metadata;
+      const { reader, sealed } = read;
+      const header = reader.header;
+      const meta = header.metadata;
       if (meta.volumeId !== volumeId || meta.region !== region) {
+        reader.close();
         throw new Error(`manifest ${name} describes volume ${meta.volumeId} in region ${meta.region}, not what its name says`);
       }
+      await scratch.startMap();
+      for await (const batch of reader.batches()) await scratch.addToMap(batch);
+      await scratch.mapLoaded();
       if (!created) {
-        await this.restoreVolume(catalog, region, manifest, manifests[manifests.length - 1].seq);
+        await this.restoreVolume(catalog, region, header, manifests[manifests.length - 1].seq);
         created = true;
       }
-      const current = new Map<number, string>();
-      const missing: string[] = [];
-      const sizes = new Map<string, number>();
-      for (const entry of manifest.entries()) {
-        const hash = entry.hash.toString('hex');
-        current.set(entry.index, hash);
-        if (!stored.has(hash)) missing.push(hash);
-        sizes.set(hash, manifest.blockLength(entry.index));
-      }
-      await this.restoreSnapshot(catalog, manifest, name, sealed, missing.length);
+      const missing = await scratch.missingBlocks();
+      await this.restoreSnapshot(catalog, header, name, sealed, missing);
       // an incomplete snapshot stays in error, but names its marker so that GC removes it
-      const marker = recycled.get(meta.snapshotId);
+      const marker = await scratch.recycleMarker(meta.snapshotId);
       if (marker) await catalog.recordRecycleMarker(meta.snapshotId, marker.name);
-      if (missing.length > 0) {
-        this.logger.warn(`snapshot ${meta.snapshotId}: ${missing.length} block(s) its manifest names are not in Swift; kept in error`);
+      if (missing > 0) {
+        this.logger.warn(`snapshot ${meta.snapshotId}: ${missing} block(s) its manifest names are not in Swift; kept in error`);
         report.snapshotsIncomplete++;
         continue;
       }
-      report.blocks += await catalog.restorePresentBlocks(
-        region,
-        meta.projectId,
-        [...sizes].map(([hash, size]) => ({ hash, size, storedSize: stored.get(hash)! })),
-      );
+      report.blocks += await scratch.restorePresentBlocks(region, meta.projectId, header);
       // a copy's versions are its own whole block map (a replica's copies arrive in any order); a snapshot's, its change
+      await scratch.stageMap(meta.snapshotId, meta.copyOf ? 'whole' : 'change');
       const ledgerSnapshot = { id: meta.snapshotId, volumeId, region, seq: meta.seq };
-      await this.stageChanges(m, meta.snapshotId, meta.copyOf ? new Map() : previous, current);
       const result = await (meta.copyOf ? commitCopyVersions(m, ledgerSnapshot) : commitSnapshotVersions(m, ledgerSnapshot));
       report.blockVersions += result.versionsAdded;
       report.snapshotsRebuilt++;
@@ -169,12 +197,12 @@ export class CatalogRebuilder {
         await catalog.putInRecycleBin(meta.snapshotId, marker.purgeAfter);
         report.snapshotsRecycled++;
       }
-      previous = current;
+      scratch.keepMapAsPrevious();
     }
     if (created) report.volumesRebuilt++;
   }
 
-  private async restoreVolume(catalog: CatalogRebuildRepository, region: string, first: Manifest, lastSeq: number): Promise<void> {
+  private async restoreVolume(catalog: CatalogRebuildRepository, region: string, first: ManifestHeader, lastSeq: number): Promise<void> {
     const meta = first.metadata;
     await catalog.restoreVolume({
       id: meta.volumeId,
@@ -189,8 +217,14 @@ export class CatalogRebuilder {
     });
   }
 
-  private async restoreSnapshot(catalog: CatalogRebuildRepository, manifest: Manifest, object: string, sealed: boolean, missingBlocks: number): Promise<void> {
-    const meta = manifest.metadata;
+  private async restoreSnapshot(
+    catalog: CatalogRebuildRepository,
+    header: ManifestHeader,
+    object: string,
+    sealed: boolean,
+    missingBlocks: number,
+  ): Promise<void> {
+    const meta = header.metadata;
     await catalog.restoreSnapshot({
       id: meta.snapshotId,
       volumeId: meta.volumeId,
@@ -198,8 +232,8 @@ export class CatalogRebuilder {
       region: meta.region,
       seq: meta.seq,
       name: meta.name,
-      sizeBytes: manifest.volumeSize,
-      blockSize: manifest.blockSize,
+      sizeBytes: header.volumeSize,
+      blockSize: header.blockSize,
       manifestObject: object,
       manifestSealed: sealed,
       createdAt: meta.createdAt,
@@ -207,28 +241,38 @@ export class CatalogRebuilder {
       missingBlocks,
     });
   }
+}
 
-  /** The snapshot's change against the previous one: blocks that differ, and blocks that became holes. */
-  private async stageChanges(m: EntityManager, snapshotId: string, previous: Map<number, string>, current: Map<number, string>): Promise<void> {
-    const indexes: number[] = [];
-    const hashes: (string | null)[] = [];
-    for (const [index, hash] of current) {
-      if (previous.get(index) !== hash) {
-        indexes.push(index);
-        hashes.push(hash);
-      }
-    }
-    for (const index of previous.keys()) {
-      if (!current.has(index)) {
-        indexes.push(index);
-        hashes.push(null);
-      }
-    }
-    await stageBlockMap(
-      m,
-      snapshotId,
-      indexes,
-      hashes.map((h) => (h === null ? null : Buffer.from(h, 'hex'))),
-    );
+/** How many volumes the listing of manifests names. */
+async function countListedVolumes(store: SwiftBlockStore): Promise<number> {
+  let count = 0;
+  let last: string | undefined;
+  for await (const o of store.swift.iterateObjects(store.container, { prefix: objectNames.manifestPrefix() })) {
+    const volumeId = MANIFEST_NAME.exec(o.name)?.[1];
+    if (volumeId && volumeId !== last) count++;
+    last = volumeId ?? last;
   }
+  return count;
+}
+
+/**
+ * The region's volumes, one at a time, with their manifests in sequence order: Swift lists names in order, so a volume's
+ * manifests come together and volumes in increasing id; a listing out of that order is an error, not a guess.
+ */
+async function* listedVolumes(store: SwiftBlockStore): AsyncGenerator<ListedVolume> {
+  let volume: ListedVolume | undefined;
+  for await (const o of store.swift.iterateObjects(store.container, { prefix: objectNames.manifestPrefix() })) {
+    const match = MANIFEST_NAME.exec(o.name);
+    if (!match) continue;
+    const [volumeId, seq] = [match[1], Number(match[2])];
+    if (volume && volumeId !== volume.volumeId) {
+      if (volumeId < volume.volumeId)
+        throw new Error(`Swift listed manifest ${o.name} after those of volume ${volume.volumeId}: the listing is not in name order`);
+      yield volume;
+      volume = undefined;
+    }
+    volume ??= { volumeId, manifests: [] };
+    volume.manifests.push({ seq, name: o.name });
+  }
+  if (volume) yield volume;
 }

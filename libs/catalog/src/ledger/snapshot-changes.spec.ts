@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createTestDatabase, TestDatabase } from '../testing/test-database';
 import { SnapshotUploadRepository } from '../repositories/snapshot-upload.repository';
-import { MAX_STAGED_BATCH_ENTRIES, stageBlockMap, stagedChanges, stageSnapshotChanges } from './snapshot-changes';
+import { MAX_STAGED_BATCH_ENTRIES, stageBlockMapFrom, stagedChanges, stageSnapshotChanges } from './snapshot-changes';
 import { sqlRows } from './sql-rows';
 
 const hashOf = (content: number) => createHash('sha256').update(`staged-${content}`).digest();
@@ -51,28 +51,33 @@ describe('staged block maps', () => {
     expect(await uploads().countStaged(s)).toBe(0);
   });
 
-  it('stages a block map larger than a batch in consecutive batches, every entry once', async () => {
+  it('stages a block map the database holds, larger than a batch, in consecutive batches in block order, every entry once', async () => {
     const s = await uploadingSnapshot();
     const count = MAX_STAGED_BATCH_ENTRIES + 10;
-    const indexes = Array.from({ length: count }, (_, i) => i);
-    await stageBlockMap(
+    // generated in reverse order, every 5th block a hole: the batches come out in block order all the same
+    await stageBlockMapFrom(
       db.dataSource.manager,
       s,
-      indexes,
-      indexes.map((i) => hashOf(i % 7)),
+      `SELECT i::bigint AS block_index, CASE WHEN i % 5 = 4 THEN NULL ELSE sha256(('staged-' || (i % 7))::bytea) END AS hash
+         FROM generate_series(${count - 1}, 0, -1) AS i`,
     );
 
-    const batches = await sqlRows<{ batch: number; n: number }>(
+    const batches = await sqlRows<{ batch: number; n: number; first: string; last: string }>(
       db.dataSource.manager,
-      `SELECT batch, cardinality(indexes) AS n FROM snapshot_change_batch WHERE snapshot_id = $1 ORDER BY batch`,
+      `SELECT batch, cardinality(indexes) AS n, indexes[1] AS first, indexes[cardinality(indexes)] AS last
+         FROM snapshot_change_batch WHERE snapshot_id = $1 ORDER BY batch`,
       [s],
     );
     expect(batches).toEqual([
-      { batch: 0, n: MAX_STAGED_BATCH_ENTRIES },
-      { batch: 1, n: 10 },
+      { batch: 0, n: MAX_STAGED_BATCH_ENTRIES, first: '0', last: String(MAX_STAGED_BATCH_ENTRIES - 1) },
+      { batch: 1, n: 10, first: String(MAX_STAGED_BATCH_ENTRIES), last: String(count - 1) },
     ]);
     expect(await uploads().countStaged(s)).toBe(count);
     expect(await uploads().countStagedDistinct(s)).toBe(7);
+    const sample = await staged(s);
+    expect(sample[3]).toEqual({ block_index: '3', hash: hashOf(3) });
+    expect(sample[4]).toEqual({ block_index: '4', hash: null });
+    expect(sample[count - 1]).toEqual({ block_index: String(count - 1), hash: (count - 1) % 5 === 4 ? null : hashOf((count - 1) % 7) });
   });
 
   it('refuses a batch whose indexes and hashes differ in number, or larger than a batch may be, staging nothing', async () => {

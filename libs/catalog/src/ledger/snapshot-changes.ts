@@ -28,12 +28,19 @@ export async function stageSnapshotChanges(
   );
 }
 
-/** Stages a whole block map (a rebuilt snapshot's change) as consecutive batches 0, 1, … of at most MAX_STAGED_BATCH_ENTRIES. */
-export async function stageBlockMap(m: EntityManager, snapshotId: string, indexes: readonly number[], hashes: readonly (Buffer | null)[]): Promise<void> {
-  if (indexes.length !== hashes.length) throw new Error(`staging ${indexes.length} block indexes with ${hashes.length} hashes`);
-  for (let at = 0, batch = 0; at < indexes.length; at += MAX_STAGED_BATCH_ENTRIES, batch++) {
-    await stageSnapshotChanges(m, snapshotId, batch, indexes.slice(at, at + MAX_STAGED_BATCH_ENTRIES), hashes.slice(at, at + MAX_STAGED_BATCH_ENTRIES));
-  }
+/**
+ * Stages a block map the database already holds (a rebuilt snapshot's change): the rows (block_index, hash) that
+ * `changesSql` selects, as consecutive batches 0, 1, … of at most MAX_STAGED_BATCH_ENTRIES in block order.
+ */
+export async function stageBlockMapFrom(m: EntityManager, snapshotId: string, changesSql: string): Promise<void> {
+  await m.query(
+    `INSERT INTO snapshot_change_batch (snapshot_id, batch, indexes, hashes)
+     SELECT $1, n / $2, array_agg(block_index ORDER BY block_index), array_agg(hash ORDER BY block_index)
+       FROM (SELECT c.block_index, c.hash, row_number() OVER (ORDER BY c.block_index) - 1 AS n FROM (${changesSql}) c) numbered
+      GROUP BY n / $2
+     ON CONFLICT DO NOTHING`,
+    [snapshotId, MAX_STAGED_BATCH_ENTRIES],
+  );
 }
 
 /** Drops a snapshot's staged block map: its commit consumed it, or it failed. */

@@ -14,7 +14,7 @@ import {
   revertVolumeVersions,
   seedVolumeFromSnapshot,
 } from './snapshot-ledger';
-import { stageBlockMap } from './snapshot-changes';
+import { stageSnapshotChanges } from './snapshot-changes';
 import { changedBlockIndexes } from './snapshot-contents';
 import { sqlRows } from './sql-rows';
 import { LEDGER_STATUSES } from '../entities/snapshot.entity';
@@ -95,9 +95,10 @@ describe('snapshot ledger', () => {
         claim.upload.map((hash) => ({ hash, storedSize: 100 })),
       );
     });
-    await stageBlockMap(
+    await stageSnapshotChanges(
       db.dataSource.manager,
       s.id,
+      0,
       [...changes.keys()],
       [...changes.values()].map((content) => (content === null ? null : hashOf(content))),
     );
@@ -199,7 +200,7 @@ describe('snapshot ledger', () => {
     const s = await uploadingSnapshot(volumeId);
     // block 4502 is claimed but its upload never reported; 4501 is present (the kept snapshot's); 4502 appears twice
     await tx((m) => claimBlocks(m, s.id, REGION, [{ hash: hashOf(4502), size: 65536 }]));
-    await stageBlockMap(db.dataSource.manager, s.id, [0, 1, 2], [hashOf(4501), hashOf(4502), hashOf(4502)]);
+    await stageSnapshotChanges(db.dataSource.manager, s.id, 0, [0, 1, 2], [hashOf(4501), hashOf(4502), hashOf(4502)]);
 
     await expect(tx((m) => commitSnapshotVersions(m, s))).rejects.toThrow(`1 block(s) the snapshot references are not present in region ${REGION}`);
 
@@ -216,7 +217,7 @@ describe('snapshot ledger', () => {
     const kept = await snapshot(volumeId, new Map([[0, 4601]]));
     const s = await uploadingSnapshot(volumeId);
     // 4602 was never claimed nor uploaded: no block row at all
-    await stageBlockMap(db.dataSource.manager, s.id, [0, 1], [hashOf(4601), hashOf(4602)]);
+    await stageSnapshotChanges(db.dataSource.manager, s.id, 0, [0, 1], [hashOf(4601), hashOf(4602)]);
 
     await expect(tx((m) => commitSnapshotVersions(m, s))).rejects.toThrow(`1 block(s) the snapshot references are not present in region ${REGION}`);
 
@@ -424,9 +425,10 @@ describe('snapshot ledger', () => {
         );
       });
       const map = [...original.content];
-      await stageBlockMap(
+      await stageSnapshotChanges(
         db.dataSource.manager,
         c.id,
+        0,
         map.map(([index]) => index),
         map.map(([, content]) => hashOf(content)),
       );

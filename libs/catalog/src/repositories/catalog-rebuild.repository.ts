@@ -1,9 +1,6 @@
 import { EntityManager } from 'typeorm';
 import { sqlRows } from '../ledger/sql-rows';
 
-/** Block rows are inserted this many at a time (one statement's arrays stay small). */
-const BLOCK_CHUNK = 10_000;
-
 /** A volume as its first manifest in Swift describes it. */
 export interface RebuiltVolume {
   id: string;
@@ -35,13 +32,6 @@ export interface RebuiltSnapshot {
   copyOf: string | null;
   /** Blocks its manifest names that Swift does not have: with any, the snapshot is kept in error, without its manifest. */
   missingBlocks: number;
-}
-
-/** A block found in Swift: its content size, and the size of its object. */
-export interface RebuiltBlock {
-  hash: string;
-  size: number;
-  storedSize: number;
 }
 
 /** The catalog rows a rebuild from Swift writes back. */
@@ -104,25 +94,5 @@ export class CatalogRebuildRepository {
       `UPDATE snapshot SET status = 'recycled', deleted_at = now(), purge_after = $2, updated_at = now() WHERE id = $1 AND status = 'available'`,
       [snapshotId, purgeAfter],
     );
-  }
-
-  /**
-   * Rows, present, for the blocks the catalog does not know yet; returns how many it did not know. `projectId`: the
-   * project of the manifest naming them (whose key seals them, unless they were stored before encryption).
-   */
-  async restorePresentBlocks(region: string, projectId: string, blocks: RebuiltBlock[]): Promise<number> {
-    let inserted = 0;
-    for (let i = 0; i < blocks.length; i += BLOCK_CHUNK) {
-      const chunk = blocks.slice(i, i + BLOCK_CHUNK);
-      const rows = await sqlRows(
-        this.m,
-        `INSERT INTO block (region, hash, size, stored_size, state, zero_since, project_id)
-         SELECT $1, decode(h, 'hex'), s, o, 'present', now(), $5 FROM unnest($2::text[], $3::int[], $4::int[]) AS t(h, s, o)
-         ON CONFLICT (region, hash) DO NOTHING RETURNING hash`,
-        [region, chunk.map((b) => b.hash), chunk.map((b) => b.size), chunk.map((b) => b.storedSize), projectId],
-      );
-      inserted += rows.length;
-    }
-    return inserted;
   }
 }

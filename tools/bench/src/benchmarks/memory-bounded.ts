@@ -22,7 +22,7 @@ const RESUME_LEFT_BLOCKS = 64;
  * synthetic-snapshot.ts) goes through the paths whose work grows with the block map — a region copy (the source manifest
  * streamed, every entry staged, the copy committed, its manifest written from the catalog in the other region), an
  * incremental snapshot of the volume (diff, commit, manifest), fsck --deep (every manifest read against the catalog),
- * a restore resumed near its end after its worker was killed (a full one would write 4 TiB: see resumedRestore) and the
+ * a catalog rebuild of the region from Swift by a second island (every manifest streamed into its scratch tables), a restore resumed near its end after its worker was killed (a full one would write 4 TiB: see resumedRestore) and the
  * agent's take, diff and drop of points in time of an image as large allocated in full — with each island process's
  * peak resident set measured per phase (VmHWM, set back before each phase).
  */
@@ -50,14 +50,17 @@ export const memoryBounded: Benchmark = {
       const { volumeId, snapshotId, path } = await syntheticSnapshot(island, sizeBytes, blockCount, distinct);
       ctx.log('synthetic snapshot ready');
       const phases: Phase[] = [];
-      /** `step` may name the peaks of processes it killed (their successors' are read at the end). */
-      const measure = async (name: string, step: () => Promise<string | { detail: string; killedPeaks: Record<string, number> }>) => {
+      /**
+       * `step` may give peaks it measured itself: of processes it killed (their successors' are read at the end), or of
+       * processes of another stack.
+       */
+      const measure = async (name: string, step: () => Promise<string | { detail: string; ownPeaks: Record<string, number> }>) => {
         for (const p of PROCESSES) resetPeakRss(island.pid(p));
         const started = performance.now();
         const done = await step();
-        const { detail, killedPeaks } = typeof done === 'string' ? { detail: done, killedPeaks: {} } : done;
+        const { detail, ownPeaks } = typeof done === 'string' ? { detail: done, ownPeaks: {} } : done;
         const seconds = (performance.now() - started) / 1000;
-        const peaks = Object.fromEntries(PROCESSES.map((p) => [p, Math.max(peakRss(island.pid(p)), killedPeaks[p] ?? 0)]));
+        const peaks = { ...ownPeaks, ...Object.fromEntries(PROCESSES.map((p) => [p, Math.max(peakRss(island.pid(p)), ownPeaks[p] ?? 0)])) };
         phases.push({ name, seconds, peaks, detail });
         ctx.log(`${name}: ${seconds.toFixed(0)} s, peaks ${describePeaks(peaks)}`);
       };
@@ -79,12 +82,15 @@ export const memoryBounded: Benchmark = {
         if (report.ok !== true) throw new Error(`fsck found problems: ${JSON.stringify(report).slice(0, 500)}`);
         return 'fsck ok';
       });
+      await measure('catalog rebuild of the region from Swift into an empty catalog (every manifest streamed into scratch tables)', () =>
+        rebuildInSecondIsland(island),
+      );
       if ('mountPoint' in roomy) {
         await measure(
           `restore of the ${blockCount >= 2 ** 20 ? `${blockCount / 2 ** 20} M` : blockCount}-block volume, resumed near its end after its worker was killed (partial image allocated in full checked, manifest streamed, point in time taken)`,
           async () => {
             const { detail, killedWorkerPeak } = await resumedRestore(island, snapshotId, sizeBytes, RESUME_LEFT_BLOCKS);
-            return { detail, killedPeaks: { 'worker-1': killedWorkerPeak } };
+            return { detail, ownPeaks: { 'worker-1': killedWorkerPeak } };
           },
         );
       }
@@ -131,6 +137,34 @@ async function syntheticSnapshot(
   const { id: snapshotId } = await timedSnapshot(island, volumeId, { timeoutMs: 600_000 });
   await inflateSnapshot(island, snapshotId, { blockCount, distinct, projectId: 'alpha' });
   return { volumeId, snapshotId, path };
+}
+
+/**
+ * `island catalog rebuild` of RegionOne by a second island with an empty catalog, on the first one's Swift container
+ * and with its KEK, as an operator who lost the catalog would run it; the second island's GC worker (which rebuilds) and
+ * API peaks are the phase's.
+ */
+async function rebuildInSecondIsland(island: IslandStack): Promise<{ detail: string; ownPeaks: Record<string, number> }> {
+  const second = await startIsland({
+    container: island.container,
+    workers: 1,
+    env: { ISLAND_KEK_FILE: island.kekFile, ISLAND_QUOTA_GIGABYTES: '100000', ISLAND_SWIFT_TIMEOUT_MS: '600000' },
+  });
+  try {
+    const measured = ['gc', 'api'];
+    for (const p of measured) resetPeakRss(second.pid(p));
+    const report = second.adminJson<Json>('catalog', 'rebuild', '--region', 'RegionOne', '--wait');
+    if (Number(report.snapshotsIncomplete) !== 0 || Number(report.snapshotsRebuilt) < 2) {
+      throw new Error(`the rebuild did not bring every snapshot back: ${JSON.stringify(report)}`);
+    }
+    const ownPeaks = Object.fromEntries(measured.map((p) => [`${p} of the rebuilding island`, peakRss(second.pid(p))]));
+    return {
+      detail: `${String(report.volumesRebuilt)} volume(s), ${String(report.snapshotsRebuilt)} snapshot(s), ${String(report.blockVersions)} block versions rebuilt`,
+      ownPeaks,
+    };
+  } finally {
+    await second.stop();
+  }
 }
 
 /**
@@ -205,6 +239,11 @@ function notes(blockCount: number, distinct: number, phases: Phase[], restoreSki
       'The volume’s bytes are then not the snapshot’s (the claimed blocks are zeros): it is detached and deleted. Its ' +
       'row’s worker-1 peak is the larger of the killed worker’s and the revived one’s. ' +
       (restoreSkipped ? `Not run in this run: ${restoreSkipped}.` : ''),
+    'The catalog rebuild: a second island with an empty catalog, on the same Swift container and with the same KEK, ' +
+      'runs `island catalog rebuild --region RegionOne --wait`, as an operator who lost the catalog would; its GC worker ' +
+      'loads Swift’s block listing and each manifest’s block map, streamed, into temporary tables of its own database ' +
+      'session (libs/catalog/src/repositories/rebuild-scratch.ts) and computes there what is missing, the block rows and ' +
+      'each snapshot’s change against the one before; the rows are the second island’s GC worker and API.',
     'Every island process runs with the heap cap the stack gives it (ISLAND_HEAP_MIB, 192 MiB of old space by default).',
     'Peak RSS is each process’s VmHWM, set back to its current RSS (clear_refs 5) before each phase.',
     ...phases.map((p) => `${p.name}: ${p.seconds.toFixed(0)} s; ${p.detail}; peaks: ${describePeaks(p.peaks)}.`),

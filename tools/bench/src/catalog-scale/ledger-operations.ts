@@ -8,7 +8,9 @@ import {
   LedgerRepository,
   LedgerSnapshot,
   markBlocksForDeletion,
-  stageBlockMap,
+  MAX_STAGED_BATCH_ENTRIES,
+  RebuildScratch,
+  stageSnapshotChanges,
 } from '@island/catalog';
 import { CatalogShape } from './shape';
 import { SCALE_REGION, synthetic } from './synthetic-fill';
@@ -105,7 +107,10 @@ async function snapshotWithChange(db: DataSource, volume: ScaleVolume, indexes: 
     );
   });
   await db.transaction(async (m) => {
-    await stageBlockMap(m, snapshot.id, indexes, hashes);
+    // as uploads stage them: a batch per part
+    for (let at = 0, part = 0; at < indexes.length; at += MAX_STAGED_BATCH_ENTRIES, part++) {
+      await stageSnapshotChanges(m, snapshot.id, part, indexes.slice(at, at + MAX_STAGED_BATCH_ENTRIES), hashes.slice(at, at + MAX_STAGED_BATCH_ENTRIES));
+    }
     await setStatus(m, snapshot.id, 'committing');
   });
   await timed('commit', indexes.length, () => db.transaction((m) => new LedgerRepository(m).commit({ ...snapshot, copyOf: null })));
@@ -150,38 +155,44 @@ async function gcPass(db: DataSource, blocks: number): Promise<void> {
   }
 }
 
-/** A rebuild's catalog writes for one volume with one snapshot of `blocks` blocks, as the gc-worker makes them. */
+/**
+ * A rebuild's catalog work for one volume with one snapshot of `blocks` blocks, as the gc-worker does it: Swift's
+ * listing of those blocks and the manifest's map into its scratch tables, then the volume, the snapshot, the missing
+ * blocks counted, the block rows, the staged map and the commit.
+ */
 async function rebuildVolume(m: EntityManager, shape: CatalogShape, blocks: number): Promise<void> {
   const catalog = new CatalogRebuildRepository(m);
+  const scratch = new RebuildScratch(m);
   const volumeId = randomUUID();
   const snapshotId = randomUUID();
   const projectId = `scale-project-${randomInt(shape.projects)}`;
   const createdAt = new Date().toISOString();
-  const common = { projectId, region: SCALE_REGION, sizeBytes: 2 * shape.baseBlocks * (1 << 20), blockSize: 1 << 20, createdAt };
+  const geometry = { blockSize: 1 << 20, volumeSize: 2 * shape.baseBlocks * (1 << 20) };
+  const common = { projectId, region: SCALE_REGION, sizeBytes: geometry.volumeSize, blockSize: geometry.blockSize, createdAt };
+  const hashes = Array.from({ length: blocks }, () => randomBytes(32));
+  await scratch.create(); // in the transaction: gone with it if it fails
+  await scratch.addListedBlocks(hashes.map((hash) => ({ hash, storedSize: STORED_SIZE })));
+  await scratch.listingLoaded();
+  await scratch.startVolume();
+  await scratch.startMap();
+  await scratch.addToMap(hashes.map((hash, index) => ({ index, hash })));
+  await scratch.mapLoaded();
   await catalog.restoreVolume({ ...common, id: volumeId, name: 'rebuilt', replicaOf: null, nextSeq: 2 });
-  const manifestObject = `manifests/${volumeId}/1-${snapshotId}`;
+  const missingBlocks = await scratch.missingBlocks();
+  if (missingBlocks !== 0) throw new Error(`rebuild bench: ${missingBlocks} block(s) missing from its own listing`);
   await catalog.restoreSnapshot({
     ...common,
     id: snapshotId,
     volumeId,
     seq: 1,
     name: 'rebuilt',
-    manifestObject,
+    manifestObject: `manifests/${volumeId}/1-${snapshotId}`,
     manifestSealed: true,
     copyOf: null,
-    missingBlocks: 0,
+    missingBlocks,
   });
-  const hashes = Array.from({ length: blocks }, () => randomBytes(32));
-  await catalog.restorePresentBlocks(
-    SCALE_REGION,
-    projectId,
-    hashes.map((h) => ({ hash: h.toString('hex'), size: 1 << 20, storedSize: STORED_SIZE })),
-  );
-  await stageBlockMap(
-    m,
-    snapshotId,
-    hashes.map((_, i) => i),
-    hashes,
-  );
+  await scratch.restorePresentBlocks(SCALE_REGION, projectId, geometry);
+  await scratch.stageMap(snapshotId, 'change');
   await commitSnapshotVersions(m, { id: snapshotId, volumeId, region: SCALE_REGION, seq: 1 });
+  await scratch.drop();
 }
