@@ -1,6 +1,11 @@
 import { ImageFile } from './image-file';
 
-const L2_CACHE_TABLES = 512;
+/**
+ * 8 MiB of 64 KiB tables, covering 64 GiB of guest data: island's own reads and writes go through an image in block order
+ * (uploads, restores) and its walks (check, points in time taken and dropped, diffs) read each table once, so a larger
+ * cache only holds tables already used; 512 put 32 MiB more on the peak of a worker resuming a 4 TiB restore.
+ */
+const L2_CACHE_TABLES = 128;
 
 interface CachedTable {
   data: Buffer;

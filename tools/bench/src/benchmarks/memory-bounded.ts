@@ -235,7 +235,7 @@ function notes(blockCount: number, distinct: number, phases: Phase[], restoreSki
       'resumes: it checks the partial image (every cluster’s references counted, 2^24 clusters — 1 TiB — a pass: ' +
       'libs/qcow2/src/reference-window.ts; a Map entry per cluster, before, threw past ~1 TiB allocated), streams the ' +
       'manifest past what the record claims, writes the last blocks, takes the point in time (every cluster’s refcount ' +
-      'raised; the qcow2 writer keeps at most 256 refcount blocks, 16 MiB, in memory) and renames the image into place. ' +
+      'raised; the qcow2 writer keeps at most 64 refcount blocks, 4 MiB, and 128 L2 tables, 8 MiB, in memory) and renames the image into place. ' +
       'The volume’s bytes are then not the snapshot’s (the claimed blocks are zeros): it is detached and deleted. Its ' +
       'row’s worker-1 peak is the larger of the killed worker’s and the revived one’s. ' +
       (restoreSkipped ? `Not run in this run: ${restoreSkipped}.` : ''),
