@@ -93,8 +93,9 @@ export class CatalogRebuilder {
     const scratch = new RebuildScratch(runner.manager);
     try {
       await scratch.create();
-      await this.loadListings(store, scratch);
       const total = await countListedVolumes(store); // for progress
+      // a region's listing takes a while to load: the operation shows it is alive, with nothing rebuilt yet
+      await this.loadListings(store, scratch, () => progress(0, total));
       let done = 0;
       for await (const volume of listedVolumes(store)) {
         await runner.startTransaction();
@@ -116,7 +117,7 @@ export class CatalogRebuilder {
   }
 
   /** Swift's recycle-bin markers and block objects, into the scratch tables. */
-  private async loadListings(store: SwiftBlockStore, scratch: RebuildScratch): Promise<void> {
+  private async loadListings(store: SwiftBlockStore, scratch: RebuildScratch, alive: () => void): Promise<void> {
     let markers: ListedRecycleMarker[] = [];
     for await (const o of store.swift.iterateObjects(store.container, { prefix: RECYCLE_MARKER_PREFIX })) {
       const marker = parseRecycleMarker(o.name);
@@ -124,6 +125,7 @@ export class CatalogRebuilder {
       if (markers.length === LISTING_BATCH) {
         await scratch.addRecycleMarkers(markers);
         markers = [];
+        alive();
       }
     }
     await scratch.addRecycleMarkers(markers);
@@ -134,6 +136,7 @@ export class CatalogRebuilder {
       if (blocks.length === LISTING_BATCH) {
         await scratch.addListedBlocks(blocks);
         blocks = [];
+        alive();
       }
     }
     await scratch.addListedBlocks(blocks);
