@@ -31,7 +31,10 @@ const OPERATIONS: { key: Operation; metric: string }[] = [
   { key: 'commit', metric: `commit of a snapshot rewriting ${CHANGED_BLOCKS} blocks of a volume with 100 snapshots (LedgerRepository.commit)` },
   { key: 'delete', metric: `delete of a snapshot holding ${CHANGED_BLOCKS} versions of its own (LedgerRepository.removeSnapshot)` },
   { key: 'gc', metric: `GC pass over ${CHANGED_BLOCKS} unreferenced blocks (markBlocksForDeletion + forgetDeletedBlocks, batches of 1000)` },
-  { key: 'rebuild', metric: `rebuild of a volume's snapshot of ${CHANGED_BLOCKS} blocks (Swift's listing and the manifest's map into RebuildScratch, CatalogRebuildRepository, commitSnapshotVersions)` },
+  {
+    key: 'rebuild',
+    metric: `rebuild of a volume's snapshot of ${CHANGED_BLOCKS} blocks (Swift's listing and the manifest's map into RebuildScratch, CatalogRebuildRepository, commitSnapshotVersions)`,
+  },
 ];
 
 /**
