@@ -6,8 +6,7 @@ import {
   CatalogRebuildRepository,
   commitCopyVersions,
   commitSnapshotVersions,
-  ListedBlock,
-  ListedRecycleMarker,
+  ListedVolume,
   parseRecycleMarker,
   RebuildScratch,
   RECYCLE_MARKER_PREFIX,
@@ -37,12 +36,6 @@ export interface RebuildReport {
   blockVersions: number;
 }
 
-/** A volume's manifests, as Swift lists them. */
-interface ListedVolume {
-  volumeId: string;
-  manifests: { seq: number; name: string }[];
-}
-
 /**
  * Rebuilds a region's catalog from Swift alone (and the KEK): projects' wrapped keys come back first, then every
  * manifest (opened with its project's key) becomes a snapshot of its volume, each
@@ -51,9 +44,9 @@ interface ListedVolume {
  * Snapshots that were in the recycle bin (a marker GC keeps in Swift) go back into it, with the same purge time.
  * Rebuilt volumes are not placed on any host: attaching one restores its newest snapshot.
  *
- * Memory does not grow with the region or its volumes: Swift's listings and each manifest's block map go into temporary
- * tables on the rebuild's own connection (RebuildScratch), and the changes, missing blocks and block rows are computed
- * there; volumes are taken one at a time as the listing of manifests (sorted by name: by volume, then sequence) gives them.
+ * Memory does not grow with the region or its volumes: Swift's listings (each read once) and each manifest's block map go
+ * into temporary tables on the rebuild's own connection (RebuildScratch), the changes, missing blocks and block rows are
+ * computed there, and volumes are taken from there one at a time.
  */
 @Injectable()
 export class CatalogRebuilder {
@@ -93,11 +86,11 @@ export class CatalogRebuilder {
     const scratch = new RebuildScratch(runner.manager);
     try {
       await scratch.create();
-      const total = await countListedVolumes(store); // for progress
       // a region's listing takes a while to load: the operation shows it is alive, with nothing rebuilt yet
-      await this.loadListings(store, scratch, () => progress(0, total));
+      await this.loadListings(store, scratch, () => progress(0, 0));
+      const total = await scratch.listedVolumeCount();
       let done = 0;
-      for await (const volume of listedVolumes(store)) {
+      for (let volume = await scratch.nextListedVolume(null); volume; volume = await scratch.nextListedVolume(volume.volumeId)) {
         await runner.startTransaction();
         try {
           await this.rebuildVolume(runner.manager, scratch, store, region, volume, report, options.acceptPlain);
@@ -116,30 +109,45 @@ export class CatalogRebuilder {
     return report;
   }
 
-  /** Swift's recycle-bin markers and block objects, into the scratch tables. */
+  /** Swift's listings of manifests, recycle-bin markers and block objects, into the scratch tables. */
   private async loadListings(store: SwiftBlockStore, scratch: RebuildScratch, alive: () => void): Promise<void> {
-    let markers: ListedRecycleMarker[] = [];
-    for await (const o of store.swift.iterateObjects(store.container, { prefix: RECYCLE_MARKER_PREFIX })) {
-      const marker = parseRecycleMarker(o.name);
-      if (marker) markers.push({ ...marker, name: o.name });
-      if (markers.length === LISTING_BATCH) {
-        await scratch.addRecycleMarkers(markers);
-        markers = [];
-        alive();
+    const load = async <T>(prefix: string, parse: (name: string, bytes: number) => T | undefined, add: (batch: T[]) => Promise<void>) => {
+      let batch: T[] = [];
+      for await (const o of store.swift.iterateObjects(store.container, { prefix })) {
+        const item = parse(o.name, o.bytes);
+        if (item) batch.push(item);
+        if (batch.length === LISTING_BATCH) {
+          await add(batch);
+          batch = [];
+          alive();
+        }
       }
-    }
-    await scratch.addRecycleMarkers(markers);
-    let blocks: ListedBlock[] = [];
-    for await (const o of store.swift.iterateObjects(store.container, { prefix: objectNames.blockPrefix })) {
-      const hash = objectNames.blockHash(o.name);
-      if (hash) blocks.push({ hash, storedSize: o.bytes });
-      if (blocks.length === LISTING_BATCH) {
-        await scratch.addListedBlocks(blocks);
-        blocks = [];
-        alive();
-      }
-    }
-    await scratch.addListedBlocks(blocks);
+      await add(batch);
+    };
+    await load(
+      objectNames.manifestPrefix(),
+      (name) => {
+        const match = MANIFEST_NAME.exec(name);
+        return match ? { volumeId: match[1], seq: Number(match[2]), name } : undefined;
+      },
+      (batch) => scratch.addListedManifests(batch),
+    );
+    await load(
+      RECYCLE_MARKER_PREFIX,
+      (name) => {
+        const marker = parseRecycleMarker(name);
+        return marker && { ...marker, name };
+      },
+      (batch) => scratch.addRecycleMarkers(batch),
+    );
+    await load(
+      objectNames.blockPrefix,
+      (name, bytes) => {
+        const hash = objectNames.blockHash(name);
+        return hash && { hash, storedSize: bytes };
+      },
+      (batch) => scratch.addListedBlocks(batch),
+    );
     await scratch.listingLoaded();
   }
 
@@ -244,38 +252,4 @@ export class CatalogRebuilder {
       missingBlocks,
     });
   }
-}
-
-/** How many volumes the listing of manifests names. */
-async function countListedVolumes(store: SwiftBlockStore): Promise<number> {
-  let count = 0;
-  let last: string | undefined;
-  for await (const o of store.swift.iterateObjects(store.container, { prefix: objectNames.manifestPrefix() })) {
-    const volumeId = MANIFEST_NAME.exec(o.name)?.[1];
-    if (volumeId && volumeId !== last) count++;
-    last = volumeId ?? last;
-  }
-  return count;
-}
-
-/**
- * The region's volumes, one at a time, with their manifests in sequence order: Swift lists names in order, so a volume's
- * manifests come together and volumes in increasing id; a listing out of that order is an error, not a guess.
- */
-async function* listedVolumes(store: SwiftBlockStore): AsyncGenerator<ListedVolume> {
-  let volume: ListedVolume | undefined;
-  for await (const o of store.swift.iterateObjects(store.container, { prefix: objectNames.manifestPrefix() })) {
-    const match = MANIFEST_NAME.exec(o.name);
-    if (!match) continue;
-    const [volumeId, seq] = [match[1], Number(match[2])];
-    if (volume && volumeId !== volume.volumeId) {
-      if (volumeId < volume.volumeId)
-        throw new Error(`Swift listed manifest ${o.name} after those of volume ${volume.volumeId}: the listing is not in name order`);
-      yield volume;
-      volume = undefined;
-    }
-    volume ??= { volumeId, manifests: [] };
-    volume.manifests.push({ seq, name: o.name });
-  }
-  if (volume) yield volume;
 }

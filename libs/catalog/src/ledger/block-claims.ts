@@ -1,7 +1,7 @@
 import { EntityManager } from 'typeorm';
 import { applyDeltaRows } from './block-references';
 import { BlocksBeingDeletedError, SnapshotNotUploadingError } from './ledger-errors';
-import { preparedRows, sqlRows } from './sql-rows';
+import { changedRowCount, preparedRows } from './sql-rows';
 
 export interface ClaimRequest {
   hash: Buffer;
@@ -151,6 +151,5 @@ export async function markBlocksPresent(m: EntityManager, region: string, blocks
 export async function releaseClaims(m: EntityManager, snapshotId: string, region: string): Promise<number> {
   const claims = `FROM block_claim WHERE snapshot_id = $1`;
   await applyDeltaRows(m, region, `SELECT hash, 0 AS d, -1 AS p, false AS must ${claims}`, [snapshotId]);
-  const [released] = await sqlRows<{ claims: number }>(m, `WITH gone AS (DELETE ${claims} RETURNING 1) SELECT count(*)::int AS claims FROM gone`, [snapshotId]);
-  return released.claims;
+  return changedRowCount(m, `DELETE ${claims}`, [snapshotId]);
 }

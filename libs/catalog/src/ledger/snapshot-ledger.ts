@@ -3,7 +3,7 @@ import { LEDGER_STATUSES } from '../entities/snapshot.entity';
 import { applyDeltaRows } from './block-references';
 import { LedgerError } from './ledger-errors';
 import { dropStagedChanges, stagedChanges } from './snapshot-changes';
-import { preparedRows, sqlRows } from './sql-rows';
+import { changedRowCount, preparedRows, sqlRows } from './sql-rows';
 
 /**
  * The reference ledger of block versions. A version row says: block `hash` is the content of
@@ -106,15 +106,7 @@ async function settleCommit(m: EntityManager, s: LedgerSnapshot, previous?: numb
   ];
   if (previous !== undefined) deltas.push(`SELECT hash, -1 AS d, 0 AS p, false AS must ${deadHeads('$4')}`);
   await applyDeltaRows(m, s.region, deltas.join(' UNION ALL '), [s.volumeId, s.seq, s.id, ...(previous === undefined ? [] : [previous])]);
-  let removed = 0;
-  if (previous !== undefined) {
-    const [gone] = await sqlRows<{ versions: number }>(m, `WITH gone AS (DELETE ${deadHeads('$3')} RETURNING 1) SELECT count(*)::int AS versions FROM gone`, [
-      s.volumeId,
-      s.seq,
-      previous,
-    ]);
-    removed = gone.versions;
-  }
+  const removed = previous === undefined ? 0 : await changedRowCount(m, `DELETE ${deadHeads('$3')}`, [s.volumeId, s.seq, previous]);
   await preparedRows(m, 'island_settle_claims_v2', `DELETE FROM block_claim WHERE snapshot_id = $1`, [s.id]);
   await dropStagedChanges(m, s.id);
   return removed;
@@ -128,19 +120,16 @@ async function settleCommit(m: EntityManager, s: LedgerSnapshot, previous?: numb
  */
 export async function commitCopyVersions(m: EntityManager, s: LedgerSnapshot): Promise<LedgerResult> {
   await lockVolume(m, s.volumeId);
-  const [added] = await sqlRows<{ versions: number }>(
+  const added = await changedRowCount(
     m,
-    `WITH added AS (
-       INSERT INTO block_version (volume_id, block_index, hash, first_seq, last_seq)
-       SELECT $1, c.block_index, c.hash, $2, $2 + 1 FROM ${stagedChanges('$3')} c
-        WHERE c.hash IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM block_version v WHERE v.volume_id = $1 AND v.first_seq = $2)
-       RETURNING 1)
-     SELECT count(*)::int AS versions FROM added`,
+    `INSERT INTO block_version (volume_id, block_index, hash, first_seq, last_seq)
+     SELECT $1, c.block_index, c.hash, $2, $2 + 1 FROM ${stagedChanges('$3')} c
+      WHERE c.hash IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM block_version v WHERE v.volume_id = $1 AND v.first_seq = $2)`,
     [s.volumeId, s.seq, s.id],
   );
   await settleCommit(m, s);
-  return { versionsAdded: added.versions, versionsRemoved: 0 };
+  return { versionsAdded: added, versionsRemoved: 0 };
 }
 
 /**
@@ -161,8 +150,7 @@ export async function removeSnapshotVersions(m: EntityManager, s: LedgerSnapshot
         AND last_seq IS NOT NULL AND last_seq > $3 AND ($4::int IS NULL OR last_seq <= $4)`;
   const params = [s.volumeId, previous, s.seq, next?.seq ?? null];
   await applyDeltaRows(m, s.region, `SELECT hash, -1 AS d, 0 AS p, false AS must ${only}`, params);
-  const [removed] = await sqlRows<{ versions: number }>(m, `WITH dead AS (DELETE ${only} RETURNING 1) SELECT count(*)::int AS versions FROM dead`, params);
-  return { versionsAdded: 0, versionsRemoved: removed.versions };
+  return { versionsAdded: 0, versionsRemoved: await changedRowCount(m, `DELETE ${only}`, params) };
 }
 
 /**
@@ -171,20 +159,17 @@ export async function removeSnapshotVersions(m: EntityManager, s: LedgerSnapshot
  */
 export async function seedVolumeFromSnapshot(m: EntityManager, volumeId: string, source: LedgerSnapshot): Promise<LedgerResult> {
   await lockVolume(m, volumeId);
-  const [seeded] = await sqlRows<{ versions: number }>(
+  const seeded = await changedRowCount(
     m,
-    `WITH added AS (
-       INSERT INTO block_version (volume_id, block_index, hash, first_seq)
-       SELECT $1, block_index, hash, 0 FROM block_version
-        WHERE volume_id = $2 AND first_seq <= $3 AND (last_seq IS NULL OR last_seq > $3)
-       RETURNING 1)
-     SELECT count(*)::int AS versions FROM added`,
+    `INSERT INTO block_version (volume_id, block_index, hash, first_seq)
+     SELECT $1, block_index, hash, 0 FROM block_version
+      WHERE volume_id = $2 AND first_seq <= $3 AND (last_seq IS NULL OR last_seq > $3)`,
     [volumeId, source.volumeId, source.seq],
   );
   // a new volume: every version it has is one just added
   await applyDeltaRows(m, source.region, `SELECT hash, 1 AS d, 0 AS p, false AS must FROM block_version WHERE volume_id = $1`, [volumeId]);
   await m.query(`UPDATE volume SET head_seq = 0, head_snapshot_id = $2, updated_at = now() WHERE id = $1`, [volumeId, source.id]);
-  return { versionsAdded: seeded.versions, versionsRemoved: 0 };
+  return { versionsAdded: seeded, versionsRemoved: 0 };
 }
 
 /**
@@ -196,14 +181,11 @@ export async function revertVolumeVersions(m: EntityManager, target: LedgerSnaps
   if (seq <= volume.head_seq) throw new LedgerError(`revert seq ${seq} is not newer than the head (seq ${volume.head_seq})`);
   // heads written after the snapshot end at `seq`; its versions overwritten since become heads again, at `seq`
   await m.query(`UPDATE block_version SET last_seq = $2 WHERE volume_id = $1 AND last_seq IS NULL AND first_seq > $3`, [target.volumeId, seq, target.seq]);
-  const [reverted] = await sqlRows<{ versions: number }>(
+  const reverted = await changedRowCount(
     m,
-    `WITH added AS (
-       INSERT INTO block_version (volume_id, block_index, hash, first_seq)
-       SELECT $1, block_index, hash, $2 FROM block_version
-        WHERE volume_id = $1 AND first_seq <= $3 AND last_seq IS NOT NULL AND last_seq > $3
-       RETURNING 1)
-     SELECT count(*)::int AS versions FROM added`,
+    `INSERT INTO block_version (volume_id, block_index, hash, first_seq)
+     SELECT $1, block_index, hash, $2 FROM block_version
+      WHERE volume_id = $1 AND first_seq <= $3 AND last_seq IS NOT NULL AND last_seq > $3`,
     [target.volumeId, seq, target.seq],
   );
   // ended heads no ledger snapshot can see (introduced after the previous one) go, with their references; `seq` is new,
@@ -215,23 +197,14 @@ export async function revertVolumeVersions(m: EntityManager, target: LedgerSnaps
     `SELECT hash, -1 AS d, 0 AS p, false AS must ${deadHeads('$3')} UNION ALL SELECT hash, 1, 0, false FROM block_version WHERE volume_id = $1 AND first_seq = $2`,
     [target.volumeId, seq, previous],
   );
-  const [removed] = await sqlRows<{ versions: number }>(m, `WITH gone AS (DELETE ${deadHeads('$3')} RETURNING 1) SELECT count(*)::int AS versions FROM gone`, [
-    target.volumeId,
-    seq,
-    previous,
-  ]);
+  const removed = await changedRowCount(m, `DELETE ${deadHeads('$3')}`, [target.volumeId, seq, previous]);
   await m.query(`UPDATE volume SET head_seq = $2, head_snapshot_id = $3, updated_at = now() WHERE id = $1`, [target.volumeId, seq, target.id]);
-  return { versionsAdded: reverted.versions, versionsRemoved: removed.versions };
+  return { versionsAdded: reverted, versionsRemoved: removed };
 }
 
 /** Drops every version of a volume that is being deleted together with its snapshots. */
 export async function removeVolumeVersions(m: EntityManager, volumeId: string, region: string): Promise<LedgerResult> {
   await lockVolume(m, volumeId);
   await applyDeltaRows(m, region, `SELECT hash, -1 AS d, 0 AS p, false AS must FROM block_version WHERE volume_id = $1`, [volumeId]);
-  const [removed] = await sqlRows<{ versions: number }>(
-    m,
-    `WITH dead AS (DELETE FROM block_version WHERE volume_id = $1 RETURNING 1) SELECT count(*)::int AS versions FROM dead`,
-    [volumeId],
-  );
-  return { versionsAdded: 0, versionsRemoved: removed.versions };
+  return { versionsAdded: 0, versionsRemoved: await changedRowCount(m, `DELETE FROM block_version WHERE volume_id = $1`, [volumeId]) };
 }

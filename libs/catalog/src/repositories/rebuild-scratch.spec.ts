@@ -141,6 +141,33 @@ describe("a catalog rebuild's scratch tables", () => {
     expect(await staged(next)).toEqual([[0, A.toString('hex')]]);
   });
 
+  it('gives the listed volumes one at a time in id order, each with its manifests in sequence order, and counts them', async () => {
+    const [v1, v2] = ['11111111-0000-4000-8000-000000000000', '22222222-0000-4000-8000-000000000000'];
+    const name = (v: string, seq: number) => `manifests/${v}/${String(seq).padStart(10, '0')}-s${seq}`;
+    // in any order, over pages
+    await scratch.addListedManifests([
+      { volumeId: v2, seq: 10, name: name(v2, 10) },
+      { volumeId: v1, seq: 2, name: name(v1, 2) },
+    ]);
+    await scratch.addListedManifests([
+      { volumeId: v2, seq: 9, name: name(v2, 9) },
+      { volumeId: v1, seq: 1, name: name(v1, 1) },
+    ]);
+
+    expect(await scratch.listedVolumeCount()).toBe(2);
+    const first = await scratch.nextListedVolume(null);
+    expect(first).toEqual({
+      volumeId: v1,
+      manifests: [
+        { seq: 1, name: name(v1, 1) },
+        { seq: 2, name: name(v1, 2) },
+      ],
+    });
+    const second = await scratch.nextListedVolume(v1);
+    expect(second?.manifests.map((m) => m.seq)).toEqual([9, 10]);
+    expect(await scratch.nextListedVolume(v2)).toBeUndefined();
+  });
+
   it('keeps the later of two recycle-bin markers for one snapshot, within a page of the listing and across pages', async () => {
     const at = (s: number) => new Date(Date.UTC(2026, 11, 6, 0, 0, s));
     await scratch.addRecycleMarkers([

@@ -1,6 +1,6 @@
 import { EntityManager } from 'typeorm';
 import { stageBlockMapFrom } from '../ledger/snapshot-changes';
-import { sqlRows } from '../ledger/sql-rows';
+import { changedRowCount, sqlRows } from '../ledger/sql-rows';
 
 /** A block object Swift lists: its hash (the object's name) and its size. */
 export interface ListedBlock {
@@ -16,6 +16,19 @@ export interface ListedRecycleMarker {
   purgeAfter: Date;
 }
 
+/** A manifest Swift lists: its volume and sequence number come from its name. */
+export interface ListedManifest {
+  volumeId: string;
+  seq: number;
+  name: string;
+}
+
+/** A volume's manifests, in sequence order. */
+export interface ListedVolume {
+  volumeId: string;
+  manifests: { seq: number; name: string }[];
+}
+
 /** What a manifest says about its volume's geometry: its blocks' sizes follow (the last block may be short). */
 export interface MapGeometry {
   blockSize: number;
@@ -24,11 +37,12 @@ export interface MapGeometry {
 
 const STORED = 'island_rebuild_stored';
 const RECYCLED = 'island_rebuild_recycled';
+const MANIFESTS = 'island_rebuild_manifests';
 const MAPS = ['island_rebuild_map_a', 'island_rebuild_map_b'] as const;
 
 /**
  * What a catalog rebuild learns from Swift, kept in PostgreSQL rather than in the rebuilding process: the region's
- * block listing, its recycle-bin markers, and the block maps of the manifest being rebuilt and of the one before it (a
+ * block listing, its manifests, its recycle-bin markers, and the block maps of the manifest being rebuilt and of the one before it (a
  * region of 100 M blocks, a volume of 4 M). Temporary tables of one session: `m` must stay on one connection (a query
  * runner's manager) from `create()` to `drop()`, and they vanish with it if the process dies.
  */
@@ -41,12 +55,13 @@ export class RebuildScratch {
   async create(): Promise<void> {
     await this.drop();
     await this.m.query(`CREATE TEMP TABLE ${STORED} (hash bytea NOT NULL, stored_size bigint NOT NULL)`);
+    await this.m.query(`CREATE TEMP TABLE ${MANIFESTS} (volume_id text NOT NULL, seq bigint NOT NULL, name text NOT NULL, PRIMARY KEY (volume_id, seq, name))`);
     await this.m.query(`CREATE TEMP TABLE ${RECYCLED} (snapshot_id text PRIMARY KEY, marker text NOT NULL, purge_after timestamptz NOT NULL)`);
     for (const map of MAPS) await this.m.query(`CREATE TEMP TABLE ${map} (block_index bigint PRIMARY KEY, hash bytea NOT NULL)`);
   }
 
   async drop(): Promise<void> {
-    await this.m.query(`DROP TABLE IF EXISTS ${STORED}, ${RECYCLED}, ${MAPS.join(', ')}`);
+    await this.m.query(`DROP TABLE IF EXISTS ${STORED}, ${MANIFESTS}, ${RECYCLED}, ${MAPS.join(', ')}`);
   }
 
   /** A page of Swift's block listing. */
@@ -62,6 +77,33 @@ export class RebuildScratch {
   async listingLoaded(): Promise<void> {
     await this.m.query(`CREATE INDEX ON ${STORED} (hash)`);
     await this.m.query(`ANALYZE ${STORED}`);
+  }
+
+  /** A page of Swift's listing of manifests. */
+  async addListedManifests(manifests: readonly ListedManifest[]): Promise<void> {
+    if (manifests.length === 0) return;
+    await this.m.query(`INSERT INTO ${MANIFESTS} (volume_id, seq, name) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])`, [
+      manifests.map((x) => x.volumeId),
+      manifests.map((x) => x.seq),
+      manifests.map((x) => x.name),
+    ]);
+  }
+
+  async listedVolumeCount(): Promise<number> {
+    const [row] = await sqlRows<{ n: number }>(this.m, `SELECT count(DISTINCT volume_id)::int AS n FROM ${MANIFESTS}`);
+    return row.n;
+  }
+
+  /** The listed volume after `after` (null: the first) in id order, with its manifests in sequence order. */
+  async nextListedVolume(after: string | null): Promise<ListedVolume | undefined> {
+    const rows = await sqlRows<{ volume_id: string; seq: string; name: string }>(
+      this.m,
+      `SELECT volume_id, seq, name FROM ${MANIFESTS}
+        WHERE volume_id = (SELECT min(volume_id) FROM ${MANIFESTS} WHERE $1::text IS NULL OR volume_id > $1)
+        ORDER BY seq, name`,
+      [after],
+    );
+    return rows.length === 0 ? undefined : { volumeId: rows[0].volume_id, manifests: rows.map((r) => ({ seq: Number(r.seq), name: r.name })) };
   }
 
   /** Markers found in Swift; of two for one snapshot (GC stopped between writing one and removing the other), the later. */
@@ -127,21 +169,16 @@ export class RebuildScratch {
    * unless they were stored before encryption).
    */
   async restorePresentBlocks(region: string, projectId: string, geometry: MapGeometry): Promise<number> {
-    const [row] = await sqlRows<{ inserted: string }>(
+    return changedRowCount(
       this.m,
-      `WITH named AS (
-         SELECT c.hash, max(LEAST($3::bigint, $4::bigint - c.block_index * $3::bigint)) AS size FROM ${this.current} c GROUP BY c.hash
-       ), inserted AS (
-         INSERT INTO block (region, hash, size, stored_size, state, zero_since, project_id)
-         SELECT $1, n.hash, n.size, s.stored_size, 'present', now(), $2
-           FROM named n JOIN LATERAL (SELECT stored_size FROM ${STORED} s WHERE s.hash = n.hash LIMIT 1) s ON true
-          ORDER BY n.hash
-         ON CONFLICT (region, hash) DO NOTHING RETURNING 1
-       )
-       SELECT count(*) AS inserted FROM inserted`,
+      `INSERT INTO block (region, hash, size, stored_size, state, zero_since, project_id)
+       SELECT $1, n.hash, n.size, s.stored_size, 'present', now(), $2
+         FROM (SELECT c.hash, max(LEAST($3::bigint, $4::bigint - c.block_index * $3::bigint)) AS size FROM ${this.current} c GROUP BY c.hash) n
+         JOIN LATERAL (SELECT stored_size FROM ${STORED} s WHERE s.hash = n.hash LIMIT 1) s ON true
+        ORDER BY n.hash
+       ON CONFLICT (region, hash) DO NOTHING`,
       [region, projectId, geometry.blockSize, geometry.volumeSize],
     );
-    return Number(row.inserted);
   }
 
   /**
