@@ -42,6 +42,7 @@ describe('invalid requests on every endpoint', () => {
     ['create a volume from a malformed snapshot id', 'POST', '/v1/volumes', () => ({ sizeBytes: 8 * MIB, snapshotId: 'snap-1' }), 400, /snapshotId/],
     ['create a volume from a snapshot that does not exist', 'POST', '/v1/volumes', () => ({ sizeBytes: 8 * MIB, snapshotId: randomUUID() }), 404, /not found/],
     ['create a volume smaller than its snapshot', 'POST', '/v1/volumes', () => ({ sizeBytes: MIB, snapshotId }), 400, /smaller than snapshot/],
+    ['create a volume from a snapshot with a size given as text', 'POST', '/v1/volumes', () => ({ sizeBytes: '10G', snapshotId }), 400, /sizeBytes/],
     [
       'show a volume by a malformed id (a path that stays inside the route)',
       'GET',

@@ -70,7 +70,8 @@ describe('the mission scenario, through the CLI', () => {
       [s1, at1],
       [s2, at2],
     ] as const) {
-      const clone = island.json('volume', 'create', '--size', '32M', '--snapshot', String(snap.id));
+      const clone = island.json('volume', 'create', '--snapshot', String(snap.id));
+      expect(clone.sizeBytes).toBe(32 * MIB);
       const clonePath = (island.json('volume', 'attach', String(clone.id), '--host', island.host, '--wait').connection as { path: string }).path;
       expect(exported(clonePath).equals(expected)).toBe(true);
     }

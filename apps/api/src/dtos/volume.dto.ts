@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, ValidateIf } from 'class-validator';
 import { EXPORT_KINDS, ExportKind, FillStatus, VolumeEntity, VolumeStatus } from '@island/catalog';
 
 export const MIN_VOLUME_BYTES = 1024 * 1024;
@@ -7,11 +7,15 @@ export const MIN_VOLUME_BYTES = 1024 * 1024;
 export const MAX_VOLUME_BYTES = 64 * 1024 ** 4;
 
 export class CreateVolumeDto {
-  @ApiProperty({ description: 'Size in bytes: a multiple of 512, at least 1 MiB', example: 10737418240 })
-  @IsInt()
+  @ApiPropertyOptional({
+    description: "Size in bytes: a multiple of 512, at least 1 MiB; with snapshotId, at least the snapshot's size, which is the default",
+    example: 10737418240,
+  })
+  @ValidateIf((dto: CreateVolumeDto) => dto.snapshotId === undefined || dto.sizeBytes !== undefined)
+  @IsInt({ message: 'sizeBytes must be an integer (it may be left out only with snapshotId)' })
   @Min(MIN_VOLUME_BYTES)
   @Max(MAX_VOLUME_BYTES)
-  sizeBytes!: number;
+  sizeBytes?: number;
 
   @ApiPropertyOptional()
   @IsOptional()

@@ -51,7 +51,7 @@ export class VolumeService {
    * retrying after a lost reply gets the volume it made.
    */
   async create(caller: Caller, dto: CreateVolumeDto, options: { id?: string; managedBy?: 'cinder' } = {}): Promise<VolumeView> {
-    if (dto.sizeBytes % 512 !== 0) throw new InvalidRequestError(`sizeBytes ${dto.sizeBytes} is not a multiple of 512`);
+    if (dto.sizeBytes !== undefined && dto.sizeBytes % 512 !== 0) throw new InvalidRequestError(`sizeBytes ${dto.sizeBytes} is not a multiple of 512`);
     return this.uow.run(async (tx) => {
       const { catalog } = tx;
       if (options.id) {
@@ -69,8 +69,11 @@ export class VolumeService {
       if (requested) await assertKeyNotShredded(catalog, requested.projectId);
       const region = dto.region ?? requested?.region ?? this.config.region;
       if (!this.config.regions.some((r) => r.name === region)) throw new InvalidRequestError(`unknown region ${region}`);
-      if (requested && dto.sizeBytes < requested.sizeBytes) {
-        throw new InvalidRequestError(`sizeBytes ${dto.sizeBytes} is smaller than snapshot ${requested.id} (${requested.sizeBytes})`);
+      // without a size, the snapshot's: its content and nothing more
+      const sizeBytes = dto.sizeBytes ?? requested?.sizeBytes;
+      if (sizeBytes === undefined) throw new InvalidRequestError('sizeBytes is required unless snapshotId is given');
+      if (requested && sizeBytes < requested.sizeBytes) {
+        throw new InvalidRequestError(`sizeBytes ${sizeBytes} is smaller than snapshot ${requested.id} (${requested.sizeBytes})`);
       }
       // from another region: the snapshot's copy there, started now (copy on demand) unless one exists
       const inRegion = requested && requested.region !== region ? await this.copies.ensureCopy(tx, caller, requested.id, region) : requested;
@@ -79,13 +82,13 @@ export class VolumeService {
       const awaitingCopy = source !== undefined && source.copyOf !== null && source.status !== 'available';
       if (source && !awaitingCopy && source.status !== 'available') throw new ConflictError(`snapshot ${source.id} is ${source.status}, not available`);
       await catalog.projects.ensure(caller.projectId);
-      await reserveQuota(catalog, this.config, caller.projectId, { volumes: 1, gigabytes: gigabytesOf(dto.sizeBytes) });
+      await reserveQuota(catalog, this.config, caller.projectId, { volumes: 1, gigabytes: gigabytesOf(sizeBytes) });
       const volume = await catalog.volumes.add({
         id: options.id ?? randomUUID(),
         projectId: caller.projectId,
         name: dto.name ?? '',
         region,
-        sizeBytes: dto.sizeBytes,
+        sizeBytes,
         blockSize: source?.blockSize ?? this.config.blocks.size,
         status: awaitingCopy ? 'creating' : 'available',
         ...UNPLACED_VOLUME,

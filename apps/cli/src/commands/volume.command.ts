@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { ApiClient } from '../api/api-client';
+import { CliError } from '../cli-error';
 import { listPages, noteNextPage, PageOptions } from '../api/list-pages';
 import { VolumeView } from '../api/views';
 import { waitFor, WaitState } from '../api/wait';
@@ -57,15 +58,16 @@ export function volumeCommand(api = new ApiClient()): Command {
   volume
     .command('create')
     .description('create a volume (its image is created on a host at first attach)')
-    .requiredOption('--size <SIZE>', 'size in bytes; K, M, G, T suffixes')
+    .option('--size <SIZE>', "size in bytes; K, M, G, T suffixes (with --snapshot, default: the snapshot's size)")
     .option('--name <NAME>', 'a name')
     .option('--snapshot <SNAP_ID>', 'with the content of this snapshot')
     .option('--region <REGION>', "region (default: the snapshot's, or the API's); from another region's snapshot, it is copied here first")
     .option('--wait', 'wait until the volume can be attached (a snapshot from another region is copied first)')
     .option('--json', 'print JSON')
-    .action(async (o: { size: string; name?: string; snapshot?: string; region?: string; wait?: boolean; json?: boolean }) => {
+    .action(async (o: { size?: string; name?: string; snapshot?: string; region?: string; wait?: boolean; json?: boolean }) => {
+      if (o.size === undefined && o.snapshot === undefined) throw new CliError('--size is required unless --snapshot is given');
       let v = await api.post<VolumeView>('/v1/volumes', {
-        sizeBytes: parseSize(o.size),
+        ...(o.size !== undefined && { sizeBytes: parseSize(o.size) }),
         ...(o.name !== undefined && { name: o.name }),
         ...(o.snapshot !== undefined && { snapshotId: o.snapshot }),
         ...(o.region !== undefined && { region: o.region }),
