@@ -13,14 +13,16 @@ import { sqlRows } from './sql-rows';
 export async function applyDeltaRows(m: EntityManager, region: string, deltas: string, params: unknown[]): Promise<void> {
   const r = `$${params.length + 1}`;
   const perBlock = `SELECT hash, sum(d)::int AS ref, sum(p)::int AS pend, bool_or(must) AS must FROM (${deltas}) v GROUP BY hash`;
+  // the locked rows carry `must` along: joined back to `c` to count the present ones, a materialized CTE the planner takes
+  // for one row, they were compared with every block of the change (a delete of 2,000 blocks: 4 M comparisons, 130 ms)
   const [locked] = await sqlRows<{ blocks: number; rows: number; must: number; present: number }>(
     m,
     `WITH c AS MATERIALIZED (${perBlock}),
-          locked AS (SELECT b.hash, b.state FROM block b WHERE b.region = ${r} AND b.hash IN (SELECT hash FROM c) ORDER BY b.hash FOR UPDATE OF b)
+          locked AS (SELECT b.state, c.must FROM c JOIN block b ON b.region = ${r} AND b.hash = c.hash ORDER BY b.hash FOR UPDATE OF b)
      SELECT (SELECT count(*) FROM c)::int AS blocks,
             (SELECT count(*) FROM locked)::int AS rows,
             (SELECT count(*) FROM c WHERE must)::int AS must,
-            (SELECT count(*) FROM locked l JOIN c USING (hash) WHERE c.must AND l.state = 'present')::int AS present`,
+            (SELECT count(*) FROM locked WHERE must AND state = 'present')::int AS present`,
     [...params, region],
   );
   if (locked.present < locked.must) {
