@@ -3,7 +3,7 @@ import { Benchmark, BenchmarkRow } from '../benchmark';
 import { AuditResult, timedCountAudit } from '../catalog-scale/count-audit';
 import { ledgerRound, noSamples, Operation, Samples } from '../catalog-scale/ledger-operations';
 import { gib, RelationSize, relationSizes } from '../catalog-scale/relation-sizes';
-import { dropPageCache, loadBlockTable, RelationLoad } from '../catalog-scale/resident-block-table';
+import { dropPageCache, loadBlockTable, RelationLoad } from '../catalog-scale/page-cache';
 import { dropScaleDatabase, markFilled, openScaleDatabase, ScaleDatabase } from '../catalog-scale/scale-database';
 import { serverSettings } from '../catalog-scale/server-settings';
 import { CatalogShape, configuredScales, scaleLabel, snapshotCount } from '../catalog-scale/shape';
