@@ -41,8 +41,8 @@ export class BlockBuffers {
   }
 
   /**
-   * Memory for bytes copied out of Buffers Node allocated itself (a body's socket chunks, a cipher's output), which are
-   * garbage once it is filled (counted now: see copyOf).
+   * Memory for bytes copied out of Buffers Node allocated itself (a body's socket chunks, a decompressor's output), which
+   * are garbage once it is filled (counted now: see copyOf).
    */
   takeForCopiedBytes(length: number): Buffer {
     droppedBuffers.add(length);
@@ -50,7 +50,7 @@ export class BlockBuffers {
   }
 
   /**
-   * The bytes copied into lent memory. Output Node allocates itself (a cipher's, a decompressor's) then dies at once and
+   * The bytes copied into lent memory. Output Node allocates itself (a decompressor's) then dies at once and
    * is counted as dropped (droppedBuffers); memory allocated and kept for a while is what drives full collections.
    */
   copyOf(bytes: Buffer): Buffer {

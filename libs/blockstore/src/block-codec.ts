@@ -68,7 +68,7 @@ export class BlockEncoder {
       MAGIC,
       objectName(name),
       { codec, plainLength: raw.length, payload },
-      buffers && ((length) => buffers.takeForCopiedBytes(length)),
+      buffers && ((length) => buffers.take(length)),
     );
     return encodedBlock(name, codec, object, buffers);
   }
@@ -109,8 +109,8 @@ export class BlockDecoder {
   private readonly decompressor = new Decompressor();
 
   /**
-   * With `buffers`, a sealed block's content is returned in memory lent from them (the caller gives it back): the
-   * cipher's and decompressor's own outputs die at once instead of living as long as the caller keeps the block.
+   * With `buffers`, a sealed block's content is returned in memory lent from them (the caller gives it back): the cipher
+   * opens into it, and a decompressor's own output dies at once instead of living as long as the caller keeps the block.
    */
   decode(object: Buffer, expectedHash: Buffer, name = `block ${expectedHash.toString('hex')}`, keys?: ProjectKeys, buffers?: BlockBuffers): Buffer {
     if (object.length < BLOCK_HEADER_BYTES || !object.subarray(0, 4).equals(MAGIC)) {
@@ -118,7 +118,7 @@ export class BlockDecoder {
     }
     if (object[4] === SEALED_VERSION) {
       if (!keys) throw new CorruptObjectError(name, 'is sealed (format 2) and no project key was given to open it');
-      const opened = openSealedObject(keys.encryption, MAGIC, name, object, SEALED_VERSION, buffers && ((b) => buffers.copyOf(b)));
+      const opened = openSealedObject(keys.encryption, MAGIC, name, object, SEALED_VERSION, buffers && ((length) => buffers.take(length)));
       let raw = this.unpack(name, opened.codec, opened.payload, opened.plainLength);
       if (buffers && raw !== opened.payload) {
         buffers.giveBack(opened.payload); // decompressed: the lent memory held the compressed payload

@@ -13,6 +13,7 @@ export * from './crypto/barbican-kek';
 export * from './crypto/kek-source';
 export * from './crypto/project-keys';
 export * from './crypto/sealed-object';
+export { aead, Aead, AEAD_TAG_BYTES } from './crypto/aead';
 export * from './crypto/keyring';
 export { ByteReader } from './byte-reader';
 export { HeldBlocks } from './held-blocks';

@@ -1,7 +1,8 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { aead } from '@island/blockstore';
 import { cpuSeconds, GIB, medianOf, MIB, overOneGiB } from './cpu';
 
 /** Distinct 1 MiB blocks cycled through for the floors (1 GiB of work, 64 MiB of memory). */
@@ -22,30 +23,29 @@ export function sampleBlocks(): Buffer[] {
   return Array.from({ length: SAMPLE_BLOCKS }, () => randomBytes(MIB));
 }
 
-/** Medians of FLOOR_ROUNDS rounds of each primitive over 1 GiB of `blocks`, with `key` (32 bytes). */
+/**
+ * Medians of FLOOR_ROUNDS rounds of each primitive over 1 GiB of `blocks`, with `key` (32 bytes). The cipher is the one
+ * island's processes use (`aead`: island's addon, writing into given memory, where it is built).
+ */
 export function measureFloors(blocks: Buffer[], key: Buffer): Floors {
   const perGiB = (work: (b: Buffer) => unknown) => medianOf(FLOOR_ROUNDS, () => cpuSeconds(() => overOneGiB(blocks, work)));
-  const iv = randomBytes(12);
+  const nonce = randomBytes(12);
+  const associatedData = Buffer.alloc(0);
   const sealed = blocks.map((b) => {
-    const c = createCipheriv('aes-256-gcm', key, iv);
-    return { data: Buffer.concat([c.update(b), c.final()]), tag: c.getAuthTag() };
+    const object = Buffer.allocUnsafe(b.length + 16);
+    aead.seal(key, nonce, associatedData, b, object);
+    return object;
   });
+  const output = Buffer.allocUnsafeSlow(MIB + 16);
   return {
     hmac: perGiB((b) => createHmac('sha256', key).update(b).digest()),
     sha256: perGiB((b) => createHash('sha256').update(b).digest()),
     md5: perGiB((b) => createHash('md5').update(b).digest()),
-    seal: perGiB((b) => {
-      const c = createCipheriv('aes-256-gcm', key, randomBytes(12));
-      c.update(b);
-      c.final();
-      return c.getAuthTag();
-    }),
+    seal: perGiB((b) => aead.seal(key, randomBytes(12), associatedData, b, output.subarray(0, b.length + 16))),
     open: medianOf(FLOOR_ROUNDS, () =>
       cpuSeconds(() =>
         overOneGiB(sealed, (s) => {
-          const d = createDecipheriv('aes-256-gcm', key, iv).setAuthTag(s.tag);
-          d.update(s.data);
-          return d.final();
+          if (!aead.open(key, nonce, associatedData, s, output.subarray(0, s.length - 16))) throw new Error('a floor sample did not open');
         }),
       ),
     ),
@@ -53,8 +53,8 @@ export function measureFloors(blocks: Buffer[], key: Buffer): Floors {
 }
 
 /**
- * glibc's allocator settings the floors are measured under (GLIBC_TUNABLES, read when a process starts). Node allocates
- * each cipher call's 1 MiB output with malloc; with glibc's defaults that memory went back to the kernel before the
+ * glibc's allocator settings the floors are measured under (GLIBC_TUNABLES, read when a process starts). node:crypto
+ * allocates each cipher call's 1 MiB output with malloc (island's addon, where built, writes into given memory instead); with glibc's defaults that memory went back to the kernel before the
  * next call, so every output faulted in 256 fresh pages (200–260 minor faults per MiB) and the measured "floor" of
  * AES-256-GCM was 1.7–2.4 CPU-s per GiB against 0.24 in `openssl speed` (docs/performance.md, "The floors counted page
  * faults"). Kept in the heap, the memory is reused: what is left is the primitive's cost.

@@ -1,5 +1,6 @@
-import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { CorruptObjectError } from '../blockstore-errors';
+import { aead, AEAD_TAG_BYTES } from './aead';
 
 /**
  * An object sealed with AES-256-GCM (format version 2 of island's block and manifest objects):
@@ -13,7 +14,7 @@ import { CorruptObjectError } from '../blockstore-errors';
  */
 export const SEALED_VERSION = 2;
 export const SEALED_HEADER_BYTES = 24;
-const TAG_BYTES = 16;
+const TAG_BYTES = AEAD_TAG_BYTES;
 
 export interface SealedContent {
   codec: number;
@@ -28,9 +29,8 @@ export interface SealedContent {
 export type ObjectMemory = (length: number) => Buffer;
 
 /**
- * The sealed object in one Buffer: header, ciphertext and tag side by side, so that a PUT sends it in one write. With
- * `memory`, it is built in memory the caller lends (the cipher's own output dies at once and never outlives a
- * young-generation collection; the lent memory is reused once given back).
+ * The sealed object in one Buffer: header, ciphertext and tag side by side, so that a PUT sends it in one write. The
+ * cipher writes into it (aead.ts); with `memory`, it is memory the caller lends and reuses once given back.
  */
 export function sealObject(key: Buffer, magic: Buffer, objectName: string, content: SealedContent, memory: ObjectMemory = Buffer.allocUnsafe): Buffer {
   const object = memory(SEALED_HEADER_BYTES + content.payload.length + TAG_BYTES);
@@ -41,31 +41,26 @@ export function sealObject(key: Buffer, magic: Buffer, objectName: string, conte
   header.writeUInt16BE(0, 6);
   header.writeUInt32BE(content.plainLength, 8);
   randomFillSync(header, 12, 12);
-  const cipher = createCipheriv('aes-256-gcm', key, header.subarray(12, 24)).setAAD(associatedData(header, objectName));
-  cipher.update(content.payload).copy(object, SEALED_HEADER_BYTES);
-  if (cipher.final().length > 0) throw new Error('AES-256-GCM returned bytes at final: a sealed object has no room for them');
-  cipher.getAuthTag().copy(object, object.length - TAG_BYTES);
+  aead.seal(key, header.subarray(12, 24), associatedData(header, objectName), content.payload, object.subarray(SEALED_HEADER_BYTES));
   return object;
 }
 
-/** A copy of the bytes in memory the caller owns and gives back later (e.g. BlockBuffers' `copyOf`). */
-export type LentCopy = (bytes: Buffer) => Buffer;
-
-/** Opens a sealed object; throws CorruptObjectError (permanent) naming the object unless it authenticates. */
-export function openSealedObject(key: Buffer, magic: Buffer, objectName: string, object: Buffer, version = SEALED_VERSION, lend?: LentCopy): SealedContent {
+/** Opens a sealed object; throws CorruptObjectError (permanent) naming the object unless it authenticates. With `memory`,
+ * the payload is opened into memory the caller lends (and gives back later). */
+export function openSealedObject(
+  key: Buffer,
+  magic: Buffer,
+  objectName: string,
+  object: Buffer,
+  version = SEALED_VERSION,
+  memory: ObjectMemory = Buffer.allocUnsafe,
+): SealedContent {
   if (object.length < SEALED_HEADER_BYTES + TAG_BYTES) throw new CorruptObjectError(objectName, `${object.length} bytes: too short for a sealed object`);
   if (!object.subarray(0, 4).equals(magic)) throw new CorruptObjectError(objectName, 'not an island object of this kind (bad magic)');
   if (object[4] !== version) throw new CorruptObjectError(objectName, `format version ${object[4]} is not ${version}`);
   const header = object.subarray(0, SEALED_HEADER_BYTES);
-  const decipher = createDecipheriv('aes-256-gcm', key, header.subarray(12, 24)).setAAD(associatedData(header, objectName));
-  decipher.setAuthTag(object.subarray(object.length - TAG_BYTES));
-  let payload: Buffer;
-  try {
-    const update = decipher.update(object.subarray(SEALED_HEADER_BYTES, object.length - TAG_BYTES));
-    const opened = lend ? lend(update) : update;
-    const tail = decipher.final(); // empty for GCM: no second 1 MiB buffer and copy per block
-    payload = tail.length > 0 ? Buffer.concat([opened, tail]) : opened;
-  } catch {
+  const payload = memory(object.length - SEALED_HEADER_BYTES - TAG_BYTES);
+  if (!aead.open(key, header.subarray(12, 24), associatedData(header, objectName), object.subarray(SEALED_HEADER_BYTES), payload)) {
     throw new CorruptObjectError(objectName, 'does not authenticate: altered, cut short, stored under another name, or sealed with another key');
   }
   return { codec: header[5], plainLength: header.readUInt32BE(8), payload };
