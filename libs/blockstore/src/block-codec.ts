@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Compressor, Decompressor } from 'zstd-napi';
+import { CCtx, CParameter, compressBound, DCtx } from 'zstd-napi/binding';
 import { CorruptObjectError } from './blockstore-errors';
 import { BlockBuffers } from './block-buffers';
 import { ProjectKeys } from './crypto/project-keys';
@@ -25,6 +25,8 @@ export enum BlockCodec {
 const MIN_SAVING_SHIFT = 5;
 const ZSTD_LEVEL = 3;
 const PROBE_BYTES = 64 * 1024;
+/** The largest block island writes (ISLAND_BLOCK_SIZE): a header saying more is damage, never an allocation. */
+export const MAX_BLOCK_BYTES = 4 * 1024 * 1024;
 
 export interface EncodedBlock {
   hash: Buffer;
@@ -43,12 +45,16 @@ export function hashBlock(raw: Buffer): Buffer {
   return createHash('sha256').update(raw).digest();
 }
 
-/** Encodes blocks; keeps one zstd context (not thread-safe: one per concurrent user). */
+/**
+ * Encodes blocks; keeps one zstd context and the memory it compresses into (not thread-safe: one per concurrent user).
+ * Compressed bytes stay in that memory only until the block is framed or sealed: no fresh output per block.
+ */
 export class BlockEncoder {
-  private readonly compressor = new Compressor();
+  private readonly zstd = new CCtx();
+  private scratch = Buffer.alloc(0);
 
   constructor() {
-    this.compressor.setParameters({ compressionLevel: ZSTD_LEVEL });
+    this.zstd.setParameter(CParameter.compressionLevel, ZSTD_LEVEL);
   }
 
   encode(raw: Buffer, hash: Buffer = hashBlock(raw)): EncodedBlock {
@@ -77,12 +83,19 @@ export class BlockEncoder {
   private pack(raw: Buffer): { codec: BlockCodec; payload: Buffer } {
     // a probe of the first 64 KiB spares compressing whole blocks of incompressible data (most of the cost)
     if (raw.length > 2 * PROBE_BYTES && !this.saves(raw.subarray(0, PROBE_BYTES))) return { codec: BlockCodec.Raw, payload: raw };
-    const compressed = this.compressor.compress(raw);
+    const compressed = this.compress(raw);
     return this.saves(raw, compressed) ? { codec: BlockCodec.Zstd, payload: compressed } : { codec: BlockCodec.Raw, payload: raw };
   }
 
-  private saves(raw: Buffer, compressed: Buffer = this.compressor.compress(raw)): boolean {
+  private saves(raw: Buffer, compressed: Buffer = this.compress(raw)): boolean {
     return compressed.length <= raw.length - (raw.length >> MIN_SAVING_SHIFT);
+  }
+
+  /** `raw` compressed, in the encoder's memory: valid until its next compression. */
+  private compress(raw: Buffer): Buffer {
+    const bound = compressBound(raw.length);
+    if (this.scratch.length < bound) this.scratch = Buffer.allocUnsafeSlow(bound);
+    return this.scratch.subarray(0, this.zstd.compress2(this.scratch, raw));
   }
 
   private frame(payload: Buffer, hash: Buffer, codec: BlockCodec, rawLength = payload.length): EncodedBlock {
@@ -106,7 +119,7 @@ function writeHeader(object: Buffer, codec: BlockCodec, rawLength: number): void
  * a plain object (format 1), the project's keyed name of a sealed one (format 2, opened with the project's keys).
  */
 export class BlockDecoder {
-  private readonly decompressor = new Decompressor();
+  private readonly zstd = new DCtx();
 
   /**
    * With `buffers`, a sealed block's content is returned in memory lent from them (the caller gives it back): the cipher
@@ -118,12 +131,10 @@ export class BlockDecoder {
     }
     if (object[4] === SEALED_VERSION) {
       if (!keys) throw new CorruptObjectError(name, 'is sealed (format 2) and no project key was given to open it');
-      const opened = openSealedObject(keys.encryption, MAGIC, name, object, SEALED_VERSION, buffers && ((length) => buffers.take(length)));
-      let raw = this.unpack(name, opened.codec, opened.payload, opened.plainLength);
-      if (buffers && raw !== opened.payload) {
-        buffers.giveBack(opened.payload); // decompressed: the lent memory held the compressed payload
-        raw = buffers.copyOf(raw);
-      }
+      const lend = buffers && ((length: number) => buffers.take(length));
+      const opened = openSealedObject(keys.encryption, MAGIC, name, object, SEALED_VERSION, lend);
+      const raw = this.unpack(name, opened.codec, opened.payload, opened.plainLength, lend);
+      if (buffers && raw !== opened.payload) buffers.giveBack(opened.payload); // decompressed: the lent memory held the compressed payload
       if (!keys.blockName(raw).equals(expectedHash))
         throw new CorruptObjectError(name, `content does not match its name under project ${keys.projectId}'s key`);
       return raw;
@@ -134,18 +145,20 @@ export class BlockDecoder {
     return raw;
   }
 
-  private unpack(name: string, codec: number, payload: Buffer, rawLength: number): Buffer {
-    let raw: Buffer;
-    if (codec === BlockCodec.Raw) {
-      raw = payload;
-    } else if (codec === BlockCodec.Zstd) {
+  /** The block's bytes; a compressed one decompressed into `memory` (lent by the caller, or a new Buffer). */
+  private unpack(name: string, codec: number, payload: Buffer, rawLength: number, memory: (length: number) => Buffer = Buffer.allocUnsafe): Buffer {
+    if (codec !== BlockCodec.Raw && codec !== BlockCodec.Zstd) throw new CorruptObjectError(name, `unknown block codec ${codec}`);
+    let raw = payload;
+    if (codec === BlockCodec.Zstd) {
+      if (rawLength > MAX_BLOCK_BYTES) throw new CorruptObjectError(name, `its header says ${rawLength} bytes, more than a block holds (${MAX_BLOCK_BYTES})`);
+      const into = memory(rawLength);
+      let written: number;
       try {
-        raw = this.decompressor.decompress(payload);
+        written = this.zstd.decompress(into, payload);
       } catch (e) {
-        throw new CorruptObjectError(name, `zstd payload does not decompress (${(e as Error).message})`);
+        throw new CorruptObjectError(name, `zstd payload does not decompress into the ${rawLength} bytes its header says (${(e as Error).message})`);
       }
-    } else {
-      throw new CorruptObjectError(name, `unknown block codec ${codec}`);
+      raw = written === rawLength ? into : into.subarray(0, written); // the very Buffer lent, so that it can go back
     }
     if (raw.length !== rawLength) {
       throw new CorruptObjectError(name, `holds ${raw.length} bytes, its header says ${rawLength}`);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { BlockCodec, BlockDecoder, BlockEncoder, hashBlock } from './block-codec';
+import { BlockCodec, BlockDecoder, BlockEncoder, hashBlock, MAX_BLOCK_BYTES } from './block-codec';
 import { CorruptObjectError } from './blockstore-errors';
 import { ManifestBuilder, ManifestMetadata } from './manifest';
 import { decodeManifest, encodeManifest } from './manifest-codec';
@@ -48,6 +48,30 @@ describe('block objects', () => {
     badCodec[5] = 9;
     expect(() => decoder.decode(badCodec, block.hash)).toThrow(/unknown block codec 9/);
     expect(() => decoder.decode(block.object.subarray(0, 5), block.hash)).toThrow(CorruptObjectError);
+  });
+
+  it('refuses a compressed block whose header says another length than its frame holds, or more than a block', () => {
+    const raw = Buffer.alloc(256 * 1024, 'island ');
+    const block = encoder.encode(raw);
+    expect(block.codec).toBe(BlockCodec.Zstd);
+    const withLength = (length: number) => {
+      const object = Buffer.from(block.object);
+      object.writeUInt32BE(length, 8);
+      return object;
+    };
+    expect(() => decoder.decode(withLength(raw.length - 1), block.hash)).toThrow(/does not decompress into the 262143 bytes its header says/);
+    expect(() => decoder.decode(withLength(raw.length + 1), block.hash)).toThrow('holds 262144 bytes, its header says 262145');
+    expect(() => decoder.decode(withLength(0xffffffff), block.hash)).toThrow(`its header says 4294967295 bytes, more than a block holds (${MAX_BLOCK_BYTES})`);
+    expect(decoder.decode(block.object, block.hash).equals(raw)).toBe(true);
+  });
+
+  it('encodes blocks one after another in the encoder’s own memory without one changing another', () => {
+    const first = Buffer.alloc(1 << 20, 'first ');
+    const second = Buffer.alloc(1 << 20, 'second ');
+    const a = encoder.encode(first);
+    const b = encoder.encode(second);
+    expect(decoder.decode(a.object, a.hash).equals(first)).toBe(true);
+    expect(decoder.decode(b.object, b.hash).equals(second)).toBe(true);
   });
 });
 
