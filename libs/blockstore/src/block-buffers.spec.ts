@@ -66,10 +66,9 @@ describe('BlockBuffers', () => {
     expect(other.buffer).toBe(odd.buffer);
     expect(other.length).toBe(MIB - 1234);
     buffers.giveBack(other);
-    const copy = buffers.copyOf(Buffer.alloc(MIB - 9, 7));
+    const copy = buffers.takeForCopiedBytes(MIB - 9);
     expect(copy.buffer).toBe(odd.buffer);
     expect(copy.length).toBe(MIB - 9);
-    expect(copy.every((b) => b === 7)).toBe(true);
   });
 
   it("lends a block's sealed object (a header and tag longer) the memory the block gave back, and the other way round", () => {

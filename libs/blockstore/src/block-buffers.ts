@@ -41,8 +41,8 @@ export class BlockBuffers {
   }
 
   /**
-   * Memory for bytes copied out of Buffers Node allocated itself (a body's socket chunks, a decompressor's output), which
-   * are garbage once it is filled (counted now: see copyOf).
+   * Memory for bytes copied out of Buffers Node allocated itself (a body's socket chunks), which are garbage once it is
+   * filled: counted as dropped (droppedBuffers), since memory allocated and kept for a while drives full collections.
    */
   takeForCopiedBytes(length: number): Buffer {
     droppedBuffers.add(length);
@@ -50,17 +50,7 @@ export class BlockBuffers {
   }
 
   /**
-   * The bytes copied into lent memory. Output Node allocates itself (a decompressor's) then dies at once and
-   * is counted as dropped (droppedBuffers); memory allocated and kept for a while is what drives full collections.
-   */
-  copyOf(bytes: Buffer): Buffer {
-    const lent = this.takeForCopiedBytes(bytes.length);
-    bytes.copy(lent);
-    return lent;
-  }
-
-  /**
-   * Gives a body back for reuse: only the very Buffer `take` or `copyOf` returned, once, by its owner, who keeps no
+   * Gives a body back for reuse: only the very Buffer `take` returned, once, by its owner, who keeps no
    * view of it in use. Anything else is ignored: memory not lent here, a view of it, or a body given back again
    * (even after its memory went out again as another Buffer, whose owner it now is).
    */

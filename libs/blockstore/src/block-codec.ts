@@ -123,7 +123,7 @@ export class BlockDecoder {
 
   /**
    * With `buffers`, a sealed block's content is returned in memory lent from them (the caller gives it back): the cipher
-   * opens into it, and a decompressor's own output dies at once instead of living as long as the caller keeps the block.
+   * opens and zstd decompresses straight into it, so no output of their own lives as long as the caller keeps the block.
    */
   decode(object: Buffer, expectedHash: Buffer, name = `block ${expectedHash.toString('hex')}`, keys?: ProjectKeys, buffers?: BlockBuffers): Buffer {
     if (object.length < BLOCK_HEADER_BYTES || !object.subarray(0, 4).equals(MAGIC)) {

@@ -2,8 +2,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 /**
- * Buffers that die young: a socket read's chunk, a decompressor's output (a cipher's, where island's AES-GCM addon is not
- * built), each copied into pooled block memory (BlockBuffers) and dropped at once. Their bytes live outside V8's heap and their objects are a few bytes each, so they never fill the
+ * Buffers that die young: a socket read's chunk (and a cipher's output, where island's AES-GCM addon is not built), each
+ * copied into pooled block memory (BlockBuffers) and dropped at once. Their bytes live outside V8's heap and their objects are a few bytes each, so they never fill the
  * young generation: V8 frees them once ~64 MiB of such memory has built up (a limit it does not let anyone set), with a
  * full collection. On top of the blocks in flight that garbage took a restore's worker past 256 MiB RSS
  * (docs/performance.md, "Peak memory of a restore"). Code that drops such a buffer says how many bytes it dropped; every
@@ -44,5 +44,5 @@ export function collectYoungGeneration(): void {
  */
 export const DROPPED_BYTES_PER_COLLECTION = 16 * 1024 * 1024;
 
-/** The process's count: the Swift client (socket chunks) and the block codecs (decompressed blocks; cipher outputs without the addon) add to it. */
+/** The process's count: the Swift client (socket chunks) and the block codecs (cipher outputs, without the AES-GCM addon) add to it. */
 export const droppedBuffers = new DroppedBuffers(DROPPED_BYTES_PER_COLLECTION, collectYoungGeneration);
