@@ -97,7 +97,7 @@ static napi_value open_sealed(napi_env env, napi_callback_info info) {
            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_BYTES, sealed.data + plain) == 1 &&
            EVP_DecryptFinal_ex(ctx, out.data + written, &written) == 1;
   EVP_CIPHER_CTX_free(ctx);
-  if (!ok) memset(out.data, 0, out.length);
+  if (!ok && out.length > 0) memset(out.data, 0, out.length);
   napi_value result;
   napi_get_boolean(env, ok, &result);
   return result;

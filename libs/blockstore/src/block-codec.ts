@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { BLOCK_SIZES } from '@island/config';
 import { CCtx, CParameter, compressBound, DCtx } from 'zstd-napi/binding';
 import { CorruptObjectError } from './blockstore-errors';
 import { BlockBuffers } from './block-buffers';
@@ -26,7 +27,7 @@ const MIN_SAVING_SHIFT = 5;
 const ZSTD_LEVEL = 3;
 const PROBE_BYTES = 64 * 1024;
 /** The largest block island writes (ISLAND_BLOCK_SIZE): a header saying more is damage, never an allocation. */
-export const MAX_BLOCK_BYTES = 4 * 1024 * 1024;
+export const MAX_BLOCK_BYTES = Math.max(...BLOCK_SIZES);
 
 export interface EncodedBlock {
   hash: Buffer;

@@ -1,6 +1,6 @@
 import { Transform } from 'class-transformer';
 import { IsIn, IsInt, IsIP, IsNumber, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
-import { MAX_SNAPSHOT_RETENTION_SECONDS, STATIC_TOKEN } from './island-config';
+import { BLOCK_SIZES, MAX_SNAPSHOT_RETENTION_SECONDS, STATIC_TOKEN } from './island-config';
 
 const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value);
 const toNumber = ({ value }: { value: unknown }) => (typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : value);
@@ -77,7 +77,7 @@ export class EnvDto {
   /** Snapshot block size in bytes: a power of two from 256 KiB to 4 MiB. */
   @IsOptional()
   @Transform(toInt)
-  @IsIn([262144, 524288, 1048576, 2097152, 4194304], {
+  @IsIn([...BLOCK_SIZES], {
     message: 'must be a power of two from 262144 (256 KiB) to 4194304 (4 MiB)',
   })
   ISLAND_BLOCK_SIZE?: number;

@@ -37,6 +37,8 @@ export interface KeystoneConfig {
 
 /** The longest a deleted snapshot may stay in the recycle bin: a year (366 days), in seconds. */
 export const MAX_SNAPSHOT_RETENTION_SECONDS = 366 * 86400;
+/** The block sizes a region may be configured with (ISLAND_BLOCK_SIZE): powers of two from 256 KiB to 4 MiB. */
+export const BLOCK_SIZES = [262144, 524288, 1048576, 2097152, 4194304] as const;
 
 export interface IslandConfig {
   database: { url: string };
