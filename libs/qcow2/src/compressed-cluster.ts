@@ -1,13 +1,12 @@
 import { inflateRawSync } from 'node:zlib';
-import { Decompressor } from 'zstd-napi';
-import { findFrameCompressedSize } from 'zstd-napi/binding';
+import { DCtx, findFrameCompressedSize } from 'zstd-napi/binding';
 import { CompressionType } from './header';
 import { ImageFile } from './image-file';
 import { InvalidImageError, hex } from './qcow2-errors';
 
 /** Reads compressed clusters (deflate or zstd); the last one is kept, as sequential reads ask for it per chunk. */
 export class CompressedClusterReader {
-  private readonly decompressor = new Decompressor();
+  private readonly zstd = new DCtx();
   private last?: { offset: number; data: Buffer };
 
   constructor(
@@ -27,10 +26,10 @@ export class CompressedClusterReader {
     try {
       data =
         this.compressionType === 'zstd'
-          ? // one frame, then sector padding: decompress the frame alone
-            this.decompressor.decompress(compressed.subarray(0, findFrameCompressedSize(compressed)))
+          ? this.decompressZstd(offset, compressed)
           : inflateRawSync(compressed, { finishFlush: 2 /* Z_SYNC_FLUSH: trailing sector padding is not an error */, maxOutputLength: this.clusterSize });
     } catch (error) {
+      if (error instanceof InvalidImageError) throw error;
       throw new InvalidImageError(`compressed cluster at`, offset, `does not decompress (${(error as Error).message})`);
     }
     if (data.length < this.clusterSize) {
@@ -38,5 +37,20 @@ export class CompressedClusterReader {
     }
     this.last = { offset, data: data.subarray(0, this.clusterSize) };
     return this.last.data;
+  }
+
+  /**
+   * One frame, then sector padding: the frame alone, into one cluster's memory. A frame that holds more than a cluster is
+   * refused, never grown into (a few KiB of zstd can stand for gigabytes).
+   */
+  private decompressZstd(offset: number, compressed: Buffer): Buffer {
+    const cluster = Buffer.allocUnsafe(this.clusterSize);
+    const frame = compressed.subarray(0, findFrameCompressedSize(compressed));
+    try {
+      return cluster.subarray(0, this.zstd.decompress(cluster, frame));
+    } catch (error) {
+      if (!/too small/i.test((error as Error).message)) throw error;
+      throw new InvalidImageError('compressed cluster at', offset, `decompresses to more than one cluster (${this.clusterSize} bytes)`);
+    }
   }
 }

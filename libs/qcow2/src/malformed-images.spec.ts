@@ -24,6 +24,9 @@ describe('malformed images', () => {
     const compressed = join(dir, 'compressed.qcow2');
     qemuImg('convert', '-c', '-O', 'qcow2', join(dir, 'v3.qcow2'), compressed);
     bases.compressed = readFileSync(compressed);
+    const zstd = join(dir, 'zstd.qcow2');
+    qemuImg('convert', '-c', '-O', 'qcow2', '-o', 'compression_type=zstd', join(dir, 'v3.qcow2'), zstd);
+    bases.zstd = readFileSync(zstd);
   });
   afterAll(cleanup);
 

@@ -1,10 +1,12 @@
+import { compress } from 'zstd-napi';
+
 /**
  * Malformed qcow2 images, each a valid base image with one field corrupted (in the spirit of QEMU's
  * iotest 080), and the error that must name it. Base images come from qemu-img (see malformed-images.spec).
  */
 export interface MalformedCase {
   name: string;
-  base: 'v3' | 'v2' | 'compressed';
+  base: 'v3' | 'v2' | 'compressed' | 'zstd';
   mutate(image: Buffer, layout: Layout): void;
   /** What is done with the image: open it, read every guest byte, or check it. */
   action: 'open' | 'open-writable' | 'read-all' | 'check';
@@ -337,6 +339,26 @@ export const MALFORMED: MalformedCase[] = [
   {
     name: 'compressed cluster holding garbage',
     base: 'compressed',
+    mutate: (b, l) => {
+      const off = Number(b.readBigUInt64BE(l.firstL2) & ((1n << 54n) - 1n));
+      b.fill(0xff, off, off + 64);
+    },
+    action: 'read-all',
+    expected: /^compressed cluster at 0x[0-9a-f]+ does not decompress/,
+  },
+  {
+    name: 'zstd compressed cluster holding a frame of more than a cluster',
+    base: 'zstd',
+    mutate: (b, l) => {
+      const off = Number(b.readBigUInt64BE(l.firstL2) & ((1n << 54n) - 1n));
+      compress(Buffer.alloc(1 << 20)).copy(b, off); // 1 MiB of zeros in 50 bytes, where one cluster's frame was
+    },
+    action: 'read-all',
+    expected: /^compressed cluster at 0x[0-9a-f]+ decompresses to more than one cluster \(65536 bytes\)/,
+  },
+  {
+    name: 'zstd compressed cluster holding garbage',
+    base: 'zstd',
     mutate: (b, l) => {
       const off = Number(b.readBigUInt64BE(l.firstL2) & ((1n << 54n) - 1n));
       b.fill(0xff, off, off + 64);
