@@ -39,6 +39,8 @@ const u32 = (at: number, value: number) => (b: Buffer) => b.writeUInt32BE(value 
 const u64 = (at: number, value: bigint) => (b: Buffer) => b.writeBigUInt64BE(value, at);
 const orU64 = (at: number, bits: bigint) => (b: Buffer) => b.writeBigUInt64BE(b.readBigUInt64BE(at) | bits, at);
 const FEATURES = 72;
+/** The host offset of guest cluster 0's compressed data (64 KiB clusters: offset bits 0–53 of its L2 entry). */
+const firstCompressedCluster = (b: Buffer, l: Layout) => Number(b.readBigUInt64BE(l.firstL2) & ((1n << 54n) - 1n));
 
 /** The first header extension after the fixed header (the base images all have one: feature names). */
 function firstExtension(_b: Buffer, l: Layout): number {
@@ -339,10 +341,7 @@ export const MALFORMED: MalformedCase[] = [
   {
     name: 'compressed cluster holding garbage',
     base: 'compressed',
-    mutate: (b, l) => {
-      const off = Number(b.readBigUInt64BE(l.firstL2) & ((1n << 54n) - 1n));
-      b.fill(0xff, off, off + 64);
-    },
+    mutate: (b, l) => b.fill(0xff, firstCompressedCluster(b, l), firstCompressedCluster(b, l) + 64),
     action: 'read-all',
     expected: /^compressed cluster at 0x[0-9a-f]+ does not decompress/,
   },
@@ -350,8 +349,7 @@ export const MALFORMED: MalformedCase[] = [
     name: 'zstd compressed cluster holding a frame of more than a cluster',
     base: 'zstd',
     mutate: (b, l) => {
-      const off = Number(b.readBigUInt64BE(l.firstL2) & ((1n << 54n) - 1n));
-      compress(Buffer.alloc(1 << 20)).copy(b, off); // 1 MiB of zeros in 50 bytes, where one cluster's frame was
+      compress(Buffer.alloc(1 << 20)).copy(b, firstCompressedCluster(b, l)); // 1 MiB of zeros in 50 bytes, where one cluster's frame was
     },
     action: 'read-all',
     expected: /^compressed cluster at 0x[0-9a-f]+ decompresses to more than one cluster \(65536 bytes\)/,
@@ -359,10 +357,7 @@ export const MALFORMED: MalformedCase[] = [
   {
     name: 'zstd compressed cluster holding garbage',
     base: 'zstd',
-    mutate: (b, l) => {
-      const off = Number(b.readBigUInt64BE(l.firstL2) & ((1n << 54n) - 1n));
-      b.fill(0xff, off, off + 64);
-    },
+    mutate: (b, l) => b.fill(0xff, firstCompressedCluster(b, l), firstCompressedCluster(b, l) + 64),
     action: 'read-all',
     expected: /^compressed cluster at 0x[0-9a-f]+ does not decompress/,
   },
