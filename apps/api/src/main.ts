@@ -1,7 +1,7 @@
 import 'reflect-metadata';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { ApiExcludeController, DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { isLoopbackAddress } from '@island/config';
-import { runService } from '@island/platform';
+import { HealthController, MetricsController, runService } from '@island/platform';
 import { ApiModule } from './api.module';
 import { adminOnly } from './auth/admin-only.middleware';
 import { Authenticator } from './auth/auth.guard';
@@ -23,6 +23,8 @@ runService({
   beforeListen: (app, config) => {
     // operators' pages: the admin's alone once callers come from Keystone (docs/security.md)
     app.use(['/metrics', '/docs'], adminOnly(config, app.get(Authenticator)));
+    // every service has these probes; only the API loads swagger (~50–100 ms of a process's start), so it marks them here
+    for (const operational of [HealthController, MetricsController]) ApiExcludeController()(operational);
     const document = SwaggerModule.createDocument(
       app,
       new DocumentBuilder()

@@ -202,6 +202,14 @@ describe('the API trusts Keystone', () => {
     }
   });
 
+  it("documents the API's routes in its OpenAPI document, without the probes every service has", async () => {
+    const res = await fetch(`${island.api}/docs/openapi.json`, { headers: { 'x-auth-token': tokens.admin } });
+    expect(res.status).toBe(200);
+    const paths = Object.keys(((await res.json()) as { paths: Json }).paths);
+    expect(paths).toEqual(expect.arrayContaining(['/v1/volumes', '/v1/snapshots/{id}']));
+    expect(paths.filter((p) => ['/healthz', '/readyz', '/metrics'].includes(p))).toEqual([]);
+  });
+
   it('stops honouring a revoked token within the cache bound', async () => {
     const { token } = await localKeystone.token('alice');
     expect((await call(token, 'GET', '/v1/volumes')).status).toBe(200);

@@ -1,7 +1,9 @@
 export { IslandConfigModule, ISLAND_CONFIG, InjectConfig } from './config/config.module';
 export { HealthModule } from './health/health.module';
+export { HealthController } from './health/health.controller';
 export { ReadinessRegistry, ReadinessCheck, ReadinessReport } from './health/readiness.registry';
 export { MetricsModule } from './metrics/metrics.module';
+export { MetricsController } from './metrics/metrics.controller';
 export { MetricsService } from './metrics/metrics.service';
 export { createLogger } from './logging/create-logger';
 export { runService, startService, ServiceDefinition } from './start-service';

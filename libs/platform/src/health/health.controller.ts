@@ -1,8 +1,6 @@
 import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
-import { ApiExcludeController } from '@nestjs/swagger';
 import { ReadinessRegistry, ReadinessReport } from './readiness.registry';
 
-@ApiExcludeController()
 @Controller()
 export class HealthController {
   constructor(private readonly readiness: ReadinessRegistry) {}

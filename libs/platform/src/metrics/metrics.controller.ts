@@ -1,8 +1,6 @@
 import { Controller, Get, Header } from '@nestjs/common';
-import { ApiExcludeController } from '@nestjs/swagger';
 import { MetricsService } from './metrics.service';
 
-@ApiExcludeController()
 @Controller()
 export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}
