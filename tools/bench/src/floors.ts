@@ -2,8 +2,10 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { CCtx, CParameter, compressBound, DCtx } from 'zstd-napi/binding';
 import { aead } from '@island/blockstore';
 import { cpuSeconds, GIB, medianOf, MIB, overOneGiB } from './cpu';
+import { systemFileData } from './system-files';
 
 /** Distinct 1 MiB blocks cycled through for the floors (1 GiB of work, 64 MiB of memory). */
 export const SAMPLE_BLOCKS = 64;
@@ -52,6 +54,71 @@ export function measureFloors(blocks: Buffer[], key: Buffer): Floors {
   };
 }
 
+/** island's zstd level for blocks worth compressing (libs/blockstore/src/block-codec.ts). */
+const BLOCK_ZSTD_LEVEL = 3;
+
+/**
+ * CPU seconds per GiB of plain content, on one core, of what island must compute for compressible blocks: named
+ * (HMAC) and compressed from the plain bytes; checksummed (MD5), sealed and opened as the compressed bytes; decompressed
+ * back. `ratio`: compressed bytes per plain byte.
+ */
+export interface CompressibleFloors {
+  hmac: number;
+  compress: number;
+  md5: number;
+  seal: number;
+  open: number;
+  decompress: number;
+  ratio: number;
+}
+
+/**
+ * The compressible floors on SAMPLE_BLOCKS blocks spread evenly over the first GiB of systemFileData (what the bench's
+ * compressible volume holds): what measureCompressibleFloorsApart runs in its own process.
+ */
+export function measureSampleCompressibleFloors(): CompressibleFloors {
+  const next = systemFileData();
+  const blocks: Buffer[] = [];
+  for (let i = 0; i < GIB / MIB; i++) {
+    const block = next(MIB);
+    if (i % (GIB / MIB / SAMPLE_BLOCKS) === 0) blocks.push(block);
+  }
+  const key = randomBytes(32);
+  const compressor = new CCtx();
+  compressor.setParameter(CParameter.compressionLevel, BLOCK_ZSTD_LEVEL);
+  const scratch = Buffer.allocUnsafeSlow(compressBound(MIB));
+  const compressed = blocks.map((b) => Buffer.from(scratch.subarray(0, compressor.compress2(scratch, b))));
+  const ratio = compressed.reduce((sum, c) => sum + c.length, 0) / (blocks.length * MIB);
+  const perGiB = <T>(items: T[], work: (item: T) => unknown) => medianOf(FLOOR_ROUNDS, () => cpuSeconds(() => overOneGiB(items, work)));
+  const nonce = randomBytes(12);
+  const associatedData = Buffer.alloc(0);
+  const output = Buffer.allocUnsafeSlow(MIB + 16);
+  const sealed = compressed.map((c) => {
+    const object = Buffer.allocUnsafe(c.length + 16);
+    aead.seal(key, nonce, associatedData, c, object);
+    return object;
+  });
+  const decompressor = new DCtx();
+  return {
+    hmac: perGiB(blocks, (b) => createHmac('sha256', key).update(b).digest()),
+    compress: perGiB(blocks, (b) => compressor.compress2(scratch, b)),
+    md5: perGiB(compressed, (c) => createHash('md5').update(c).digest()),
+    seal: perGiB(compressed, (c) => aead.seal(key, randomBytes(12), associatedData, c, output.subarray(0, c.length + 16))),
+    open: perGiB(sealed, (s) => {
+      if (!aead.open(key, nonce, associatedData, s, output.subarray(0, s.length - 16))) throw new Error('a floor sample did not open');
+    }),
+    decompress: perGiB(compressed, (c) => {
+      if (decompressor.decompress(output, c) !== MIB) throw new Error('a floor sample did not decompress to its size');
+    }),
+    ratio,
+  };
+}
+
+/** The compressible floors in a new node process started with FLOOR_MALLOC_TUNABLES, as measureFloorsApart. */
+export function measureCompressibleFloorsApart(): CompressibleFloors {
+  return runWithFloorAllocator<CompressibleFloors>(__filename, 'measureSampleCompressibleFloors');
+}
+
 /**
  * glibc's allocator settings the floors are measured under (GLIBC_TUNABLES, read when a process starts). node:crypto
  * allocates each cipher call's 1 MiB output with malloc (island's addon, where built, writes into given memory instead); with glibc's defaults that memory went back to the kernel before the
@@ -89,27 +156,45 @@ export function measureFloorsApart(): Floors {
   return runWithFloorAllocator<Floors>(__filename, 'measureSampleFloors');
 }
 
+/** What writing 1 GiB of image costs the kernel, in CPU seconds of the writing process (see measureDiskWrite). */
+export interface DiskWriteCost {
+  /** Into page-cache memory the kernel freed just before (the previous round's file, deleted): median of FLOOR_ROUNDS. */
+  reusedMemory: number;
+  /** While the earlier rounds' files stay cached, so that the page cache grows into memory free for a while: median of FLOOR_ROUNDS. */
+  grownCache: number;
+}
+
 /**
  * CPU seconds (this process, user + system: the kernel's page-cache copy, block allocation and the writeback it does
  * for fdatasync) to write 1 GiB of `blocks` into a new file in `dir` in 1 MiB writes, then fdatasync it: what a
- * restore also pays to put its image on the disk, beyond the floors. Median of FLOOR_ROUNDS rounds.
+ * restore also pays to put its image on the disk, beyond the floors. Measured twice, as the kernel's memory stands
+ * matters on a virtual machine whose hypervisor takes back the memory its guest leaves free (free page reporting):
+ * writing into memory freed a moment ago costs the copy, writing into memory that was free for seconds costs the
+ * hypervisor's fault on every page first (docs/performance.md, "The page cache on memory the hypervisor took back").
  */
-export function measureDiskWrite(blocks: Buffer[], dir: string): number {
-  const file = join(dir, 'disk-write-reference');
+export function measureDiskWrite(blocks: Buffer[], dir: string): DiskWriteCost {
+  const file = (n: number) => join(dir, `disk-write-reference-${n}`);
+  const writeGiB = (path: string) =>
+    cpuSeconds(() => {
+      const fd = openSync(path, 'w');
+      try {
+        for (let at = 0, i = 0; at < GIB; at += MIB, i++) writeSync(fd, blocks[i % blocks.length], 0, MIB, at);
+        fdatasyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    });
   try {
-    return medianOf(FLOOR_ROUNDS, () =>
-      cpuSeconds(() => {
-        const fd = openSync(file, 'w');
-        try {
-          for (let at = 0, i = 0; at < GIB; at += MIB, i++) writeSync(fd, blocks[i % blocks.length], 0, MIB, at);
-          fdatasyncSync(fd);
-        } finally {
-          closeSync(fd);
-        }
-      }),
-    );
+    writeGiB(file(0)); // the memory the next round frees and reuses
+    let round = 0;
+    const reusedMemory = medianOf(FLOOR_ROUNDS, () => {
+      rmSync(file(round), { force: true });
+      return writeGiB(file(++round));
+    });
+    const grownCache = medianOf(FLOOR_ROUNDS, () => writeGiB(file(++round)));
+    return { reusedMemory, grownCache };
   } finally {
-    rmSync(file, { force: true });
+    for (let n = 0; n <= FLOOR_ROUNDS * 2 + 1; n++) rmSync(file(n), { force: true });
   }
 }
 

@@ -25,15 +25,15 @@ export interface StepUsage {
 }
 
 /**
- * On a stack: a first snapshot of 1 GiB of random data, its restore into a new volume and (`copy`) its copy to
- * RegionTwo, each with the CPU the named processes used (/proc, user + system), and that of the processes `besides`
- * (by name, their pids: e.g. the object store) apart.
+ * On a stack: a first snapshot of 1 GiB of random data (or of what `data` gives), its restore into a new volume and
+ * (`copy`) its copy to RegionTwo, each with the CPU the named processes used (/proc, user + system), and that of the
+ * processes `besides` (by name, their pids: e.g. the object store) apart.
  */
 export async function measureOneGiB(
   island: IslandStack,
   processes: string[],
   log: (m: string) => void,
-  options: { copy: boolean; besides?: Record<string, number> },
+  options: { copy: boolean; besides?: Record<string, number>; data?: (length: number) => Buffer },
 ): Promise<{ snapshot: StepUsage; restore: StepUsage; copy?: StepUsage }> {
   const pids = Object.fromEntries(processes.map((name) => [name, island.pid(name)]));
   const besidePids = options.besides ?? {};
@@ -73,7 +73,8 @@ export async function measureOneGiB(
   const poll = { intervalMs: CLI_POLL_MS, timeoutMs: 600_000 };
   const volumeId = String((await island.request('POST', '/v1/volumes', { sizeBytes: GIB })).body.id);
   const image = await Qcow2Image.open(await attachAndWait(island, volumeId), { writable: true });
-  for (let at = 0; at < GIB; at += 64 * MIB) await image.write(at, randomBytes(64 * MIB));
+  const data = options.data ?? randomBytes;
+  for (let at = 0; at < GIB; at += 64 * MIB) await image.write(at, data(64 * MIB));
   await image.close();
 
   let snapshotId = '';

@@ -3,9 +3,11 @@ import { aead } from '@island/blockstore';
 import { localSwift, startIsland } from '@island/stack';
 import { Benchmark, BenchmarkRow } from '../benchmark';
 import {
+  CompressibleFloors,
   FLOOR_MALLOC_TUNABLES,
   FLOOR_ROUNDS,
   Floors,
+  measureCompressibleFloorsApart,
   measureDiskWrite,
   measureFloorsApart,
   measureFloorsBesideLoad,
@@ -15,13 +17,14 @@ import {
 import { curlRegionCopy, curlTransfers, RawTransferTime } from '../raw-curl';
 import { peakRssRow } from '../process-memory';
 import { measureOneGiB, StepUsage } from '../stack-cpu';
+import { systemFileData } from '../system-files';
 import { withIslandOverSink } from '../sink/sink-process';
 
 /** The processes of island on the stack (two regions, one worker each): what the CPU per GiB counts. */
 const ISLAND_PROCESSES = ['api', 'agent', 'worker-1', 'gc', 'agent-two', 'worker-two'];
 
-/** What the sink may hold: the 1 GiB snapshot's sealed blocks, its manifest and key, with room to spare. */
-const SINK_MAX_BYTES = 1.5 * 2 ** 30;
+/** What the sink may hold: the two 1 GiB snapshots' sealed blocks (incompressible, then compressible), their manifests and key, with room to spare. */
+const SINK_MAX_BYTES = 2 * 2 ** 30;
 
 /**
  * What island's own processes cost in CPU per GiB moved, the measure that holds on any host (deployed, Swift runs
@@ -34,10 +37,15 @@ export const cpuPerGib: Benchmark = {
   title: "CPU seconds per GiB of island's own processes against the checksums and cipher they must compute",
   async run(ctx) {
     const f = measureFloorsApart();
+    const cf = measureCompressibleFloorsApart();
     const diskWrite = measureDiskWrite(sampleBlocks(), ctx.workDir);
     const floors = stepFloors(f);
     const loadedFloors = stepFloors(measureFloorsBesideLoad());
-    ctx.log(`floors (CPU s/GiB): snapshot ${floors.snapshot.toFixed(2)}, restore ${floors.restore.toFixed(2)}, copy ${floors.copy.toFixed(2)}`);
+    const compressibleFloors = compressibleStepFloors(cf);
+    ctx.log(
+      `floors (CPU s/GiB): snapshot ${floors.snapshot.toFixed(2)}, restore ${floors.restore.toFixed(2)}, copy ${floors.copy.toFixed(2)}; ` +
+        `compressible: snapshot ${compressibleFloors.snapshot.toFixed(2)}, restore ${compressibleFloors.restore.toFixed(2)}`,
+    );
     const island = await startIsland({ workers: 1, twoRegions: true });
     let used: { snapshot: StepUsage; restore: StepUsage; copy?: StepUsage };
     let curl: { get: RawTransferTime; put: RawTransferTime; objects: number };
@@ -98,6 +106,12 @@ export const cpuPerGib: Benchmark = {
         },
         sinkRow('(a) first snapshot, 1 GiB incompressible, the object store a local sink (Swift off the cores)', overSink.snapshot, floors.snapshot),
         sinkRow('(b) restore, 1 GiB, the object store a local sink', overSink.restore, floors.restore),
+        sinkRow(
+          "(a) first snapshot, 1 GiB of compressible data (the machine's own /usr files), the object store a local sink",
+          overSink.compressible.snapshot,
+          compressibleFloors.snapshot,
+        ),
+        sinkRow('(b) restore of that compressible snapshot, the object store a local sink', overSink.compressible.restore, compressibleFloors.restore),
         memoryRow('first snapshot', used.snapshot),
         memoryRow('restore', used.restore),
         memoryRow('region copy', copy),
@@ -107,9 +121,10 @@ export const cpuPerGib: Benchmark = {
         `Floors, in a process of their own on one core, started with GLIBC_TUNABLES=${FLOOR_MALLOC_TUNABLES} so that each 1 MiB output reuses freed memory instead of faulting in fresh pages (under glibc's defaults the cipher's floors counted 200–260 page faults per MiB: docs/performance.md), ${SAMPLE_BLOCKS} distinct random 1 MiB blocks cycled to 1 GiB, medians of ${FLOOR_ROUNDS} rounds (CPU s/GiB): HMAC-SHA256 ${f.hmac.toFixed(2)}, MD5 ${f.md5.toFixed(2)}, AES-256-GCM (${aead.implementation === 'native' ? "island's addon, into given memory, as island's processes run it" : 'node:crypto: the addon is not built'}) seal ${f.seal.toFixed(2)}, open ${f.open.toFixed(2)}. A snapshot names each block (HMAC), seals it and sends it with its MD5 (Swift checks it); a restore authenticates, opens and checks each block's name (block GETs skip the MD5: the tag and the name check them); a copy moves sealed objects unopened, with the MD5 Swift gave (the target Swift checks it).`,
         `How the busiest process's threads shared its CPU (s/GiB; the other threads are libuv's pool — image reads and writes, fdatasync — and V8's concurrent collector, whose work is mostly the process's full collections; its minor page faults per MiB moved, where a MiB of fresh memory is 256; its peak resident set in the step): ${threads('snapshot', used.snapshot)}; ${threads('restore', used.restore)}; ${threads('copy', copy)}.`,
         `What moving the bytes costs by itself: curl (8 processes on keep-alive connections, as the throughput baselines) GETs the same ${curl.objects} block objects from RegionOne into /dev/null and (read from files in /dev/shm) PUTs them to RegionTwo, using ${curlGet.toFixed(2)} CPU-s per GiB for the GETs and ${curlPut.toFixed(2)} for the PUTs (user + system of the curl processes, from bash's \`times\`; most of it the kernel's socket copies), ${(curlGet + curlPut).toFixed(2)} for the copy: more than the copy's goal allows island in all (1.2 × MD5 = ${(1.2 * floors.copy).toFixed(2)}), which counts only the checksum. The last row compares island's copy with that transfer cost instead.`,
-        `Writing the restored image: 1 GiB written to a new file on the same disk in 1 MiB writes and fdatasync'd cost ${diskWrite.toFixed(2)} CPU-s in the bench's own process in the same run (median of ${FLOOR_ROUNDS}; kernel time, from 0.25 to 3 s between runs on this VM). A restore pays it beyond its floor; the goal's floor leaves it out.`,
+        `Writing the restored image: 1 GiB written to a new file on the same disk in 1 MiB writes and fdatasync'd cost ${diskWrite.reusedMemory.toFixed(2)} CPU-s in the bench's own process in the same run when the kernel had just freed the memory it wrote into (the round before's file deleted), ${diskWrite.grownCache.toFixed(2)} when the page cache had to grow into memory free for a while (the earlier files kept; medians of ${FLOOR_ROUNDS}; kernel time). The difference is this virtual machine's: its hypervisor takes back memory the guest leaves free and faults each page in again at its first touch (docs/performance.md, "The page cache on memory the hypervisor took back"). A restore pays one or the other beyond its floor — an image's writes land in memory freed moments before or long before — and the goal's floor leaves both out; the restores' other threads' system time (below) is mostly this.`,
         `The stack has one snapshot worker per region and shares the 2 cores with both Swifts, PostgreSQL and RabbitMQ. Whether that contention makes the floors' work dearer, measured in the same run: the floors again while another process keeps the other core busy hashing, snapshot ${loadedFloors.snapshot.toFixed(2)}, restore ${loadedFloors.restore.toFixed(2)}, copy ${loadedFloors.copy.toFixed(2)} CPU-s per GiB (idle: ${floors.snapshot.toFixed(2)}, ${floors.restore.toFixed(2)}, ${floors.copy.toFixed(2)}). The ratios are judged against the idle floors.`,
         `What a host whose Swift runs elsewhere would see (the two "local sink" rows): the same first snapshot and restore on a second stack (one region, one worker) whose object store is the bench's Swift sink (tools/bench/src/sink, a process of its own that checks each PUT's MD5 and keeps the objects in memory), so that Swift's ~7–10 CPU-s per GiB are off the two cores. ${split('snapshot', overSink.snapshot)}, the sink ${overSink.snapshot.besides.sink.toFixed(2)}; ${split('restore', overSink.restore)}, the sink ${overSink.restore.besides.sink.toFixed(2)}. Threads: ${threads('snapshot', overSink.snapshot)}; ${threads('restore', overSink.restore)}. Reported beside the goal rows, which stay judged against the real Swift.`,
+        `Compressible data (the two rows so named): a second volume holding 1 GiB of this machine's own files under /usr/bin, /usr/lib and /usr/share in path order, each from a 4 KiB boundary as a file system places them (tools/bench/src/system-files.ts: what a guest's root file system mostly holds), snapshotted and restored on the same stack over the sink. Its floors, in a process of their own as the others, per GiB of plain content (CPU s/GiB): HMAC-SHA256 of the plain block ${cf.hmac.toFixed(2)}, zstd level 3 (island's) ${cf.compress.toFixed(2)}, which leaves ${(100 * cf.ratio).toFixed(0)} % of the bytes; MD5 ${cf.md5.toFixed(2)}, seal ${cf.seal.toFixed(2)} and open ${cf.open.toFixed(2)} of those; zstd decompression ${cf.decompress.toFixed(2)}: snapshot ${compressibleFloors.snapshot.toFixed(2)} (name, compress, MD5, seal), restore ${compressibleFloors.restore.toFixed(2)} (open, decompress, name). ${split('snapshot', overSink.compressible.snapshot)}, the sink ${overSink.compressible.snapshot.besides.sink.toFixed(2)}; ${split('restore', overSink.compressible.restore)}, the sink ${overSink.compressible.restore.besides.sink.toFixed(2)}. Threads: ${threads('snapshot', overSink.compressible.snapshot)}; ${threads('restore', overSink.compressible.restore)}. Reported: the goals are set on incompressible data.`,
         `Peak RSS: each island process's VmHWM, set back to its current RSS before each step (clear_refs 5); the steps run one after another in the same processes, so what a step leaves resident counts in the next one's peak. The memory goal is per process whatever the volume's size; these steps move 1 GiB of incompressible data, where \`npm run bench -- memory\` moves a 4 TiB volume's manifest.`,
         "The bench waits for each phase as `island … --wait` does, asking the API for its state every 400 ms (the CLI asks sooner in a wait's first 1.6 s, then at that interval): the API's CPU counted is what a user's wait costs it, not a test's faster polling.",
       ],
@@ -122,11 +137,32 @@ function stepFloors(f: Floors): { snapshot: number; restore: number; copy: numbe
   return { snapshot: f.hmac + f.md5 + f.seal, restore: f.hmac + f.open, copy: f.md5 };
 }
 
-/** A first snapshot and a restore of 1 GiB on a stack whose RegionOne object store is the bench's Swift sink. */
-async function measureOverSink(log: (m: string) => void): Promise<{ snapshot: StepUsage; restore: StepUsage }> {
-  return withIslandOverSink(SINK_MAX_BYTES, { workers: 1 }, (island, sink) =>
-    measureOneGiB(island, ['api', 'agent', 'worker-1', 'gc'], (m) => log(`over the sink, ${m}`), { copy: false, besides: { sink: sink.pid } }),
-  );
+/** The floors of compressible blocks' steps: a snapshot names, compresses, checksums and seals each block; a restore opens, decompresses and names it. */
+function compressibleStepFloors(f: CompressibleFloors): { snapshot: number; restore: number } {
+  return { snapshot: f.hmac + f.compress + f.md5 + f.seal, restore: f.open + f.decompress + f.hmac };
+}
+
+interface SinkSteps {
+  snapshot: StepUsage;
+  restore: StepUsage;
+}
+
+/**
+ * A first snapshot and a restore of 1 GiB on a stack whose RegionOne object store is the bench's Swift sink, then the
+ * same of 1 GiB of compressible data.
+ */
+async function measureOverSink(log: (m: string) => void): Promise<SinkSteps & { compressible: SinkSteps }> {
+  return withIslandOverSink(SINK_MAX_BYTES, { workers: 1 }, async (island, sink) => {
+    const processes = ['api', 'agent', 'worker-1', 'gc'];
+    const besides = { sink: sink.pid };
+    const random = await measureOneGiB(island, processes, (m) => log(`over the sink, ${m}`), { copy: false, besides });
+    const compressible = await measureOneGiB(island, processes, (m) => log(`over the sink, compressible, ${m}`), {
+      copy: false,
+      besides,
+      data: systemFileData(),
+    });
+    return { ...random, compressible };
+  });
 }
 
 function sinkRow(metric: string, usage: StepUsage, floor: number): BenchmarkRow {
