@@ -24,7 +24,8 @@ export enum BlockCodec {
 }
 /** Keep a block raw unless compression saves at least 1/32 of it: decompressing costs restore time. */
 const MIN_SAVING_SHIFT = 5;
-const ZSTD_LEVEL = 3;
+/** zstd's own default: a trade of a host's CPU for Swift's bytes (docs/performance.md, "Compressible data, per GiB"). */
+export const BLOCK_ZSTD_LEVEL = 3;
 const PROBE_BYTES = 64 * 1024;
 /** The largest block island writes (ISLAND_BLOCK_SIZE): a header saying more is damage, never an allocation. */
 export const MAX_BLOCK_BYTES = Math.max(...BLOCK_SIZES);
@@ -55,7 +56,7 @@ export class BlockEncoder {
   private scratch = Buffer.alloc(0);
 
   constructor() {
-    this.zstd.setParameter(CParameter.compressionLevel, ZSTD_LEVEL);
+    this.zstd.setParameter(CParameter.compressionLevel, BLOCK_ZSTD_LEVEL);
   }
 
   encode(raw: Buffer, hash: Buffer = hashBlock(raw)): EncodedBlock {

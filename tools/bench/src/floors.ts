@@ -3,7 +3,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CCtx, CParameter, compressBound, DCtx } from 'zstd-napi/binding';
-import { aead } from '@island/blockstore';
+import { aead, BLOCK_ZSTD_LEVEL } from '@island/blockstore';
 import { cpuSeconds, GIB, medianOf, MIB, overOneGiB } from './cpu';
 import { systemFileData } from './system-files';
 
@@ -53,9 +53,6 @@ export function measureFloors(blocks: Buffer[], key: Buffer): Floors {
     ),
   };
 }
-
-/** island's zstd level for blocks worth compressing (libs/blockstore/src/block-codec.ts). */
-const BLOCK_ZSTD_LEVEL = 3;
 
 /**
  * CPU seconds per GiB of plain content, on one core, of what island must compute for compressible blocks: named
