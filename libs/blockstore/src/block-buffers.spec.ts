@@ -14,13 +14,23 @@ describe('BlockBuffers', () => {
     expect(buffers.heldBytes).toBe(0);
   });
 
-  it('lends only memory of the length asked for', () => {
+  it('lends a shorter body the smallest free memory large enough, at the length asked for, and allocates when none is', () => {
     const buffers = new BlockBuffers();
     const block = buffers.take(MIB);
+    const half = buffers.take(MIB / 2);
     buffers.giveBack(block);
-    const other = buffers.take(256 * 1024);
-    expect(other.length).toBe(256 * 1024);
-    expect(buffers.heldBytes).toBe(block.buffer.byteLength);
+    buffers.giveBack(half);
+    const small = buffers.take(256 * 1024);
+    expect(small.length).toBe(256 * 1024);
+    expect(small.buffer).toBe(half.buffer);
+    const larger = buffers.take(700 * 1024);
+    expect(larger.length).toBe(700 * 1024);
+    expect(larger.buffer).toBe(block.buffer);
+    expect(buffers.heldBytes).toBe(0);
+    const fresh = buffers.take(100 * 1024);
+    expect([block.buffer, half.buffer]).not.toContain(fresh.buffer);
+    buffers.giveBack(larger);
+    expect(buffers.take(2 * MIB).buffer).not.toBe(block.buffer); // smaller memory never stands in for more
   });
 
   it('keeps memory given back twice only once, so two callers never share it', () => {

@@ -28,16 +28,26 @@ export class BlockBuffers {
     readonly minBytes = 64 * 1024,
   ) {}
 
-  /** A Buffer of exactly `length` bytes, contents undefined (like Buffer.allocUnsafe). */
+  /**
+   * A Buffer of exactly `length` bytes, contents undefined (like Buffer.allocUnsafe), in the smallest free memory large
+   * enough: compressed objects come in every length, and memory one length gave back would otherwise wait for that
+   * length while the next ones allocated more.
+   */
   take(length: number): Buffer {
     if (length < this.minBytes) return Buffer.allocUnsafe(length);
-    const size = sizeClass(length);
-    let memory = this.free.get(size)?.pop();
-    if (memory) this.freeBytes -= size;
-    else memory = Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer;
+    const memory = this.reuse(sizeClass(length)) ?? (Buffer.allocUnsafeSlow(sizeClass(length)).buffer as ArrayBuffer);
     const body = Buffer.from(memory, 0, length);
     this.lent.set(memory, body);
     return body;
+  }
+
+  /** Free memory of the smallest class at least `size`, off its list. */
+  private reuse(size: number): ArrayBuffer | undefined {
+    let best: number | undefined;
+    for (const [classSize, list] of this.free) if (classSize >= size && list.length > 0 && (best === undefined || classSize < best)) best = classSize;
+    if (best === undefined) return undefined;
+    this.freeBytes -= best;
+    return this.free.get(best)?.pop();
   }
 
   /**
