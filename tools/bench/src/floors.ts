@@ -25,32 +25,42 @@ export function sampleBlocks(): Buffer[] {
   return Array.from({ length: SAMPLE_BLOCKS }, () => randomBytes(MIB));
 }
 
+/** Median CPU seconds of FLOOR_ROUNDS rounds of `work` over 1 GiB of `items` (cycled). */
+function perGiB<T>(items: T[], work: (item: T) => unknown): number {
+  return medianOf(FLOOR_ROUNDS, () => cpuSeconds(() => overOneGiB(items, work)));
+}
+
+const hmacOf = (key: Buffer) => (b: Buffer) => createHmac('sha256', key).update(b).digest();
+const md5Of = (b: Buffer) => createHash('md5').update(b).digest();
+
 /**
- * Medians of FLOOR_ROUNDS rounds of each primitive over 1 GiB of `blocks`, with `key` (32 bytes). The cipher is the one
- * island's processes use (`aead`: island's addon, writing into given memory, where it is built).
+ * The cipher's floors over `payloads`: sealing each, and opening each sealed one, into one reused output, as island's
+ * processes do with `aead` (island's addon, writing into given memory, where it is built).
  */
-export function measureFloors(blocks: Buffer[], key: Buffer): Floors {
-  const perGiB = (work: (b: Buffer) => unknown) => medianOf(FLOOR_ROUNDS, () => cpuSeconds(() => overOneGiB(blocks, work)));
+function cipherFloors(payloads: Buffer[], key: Buffer): { seal: number; open: number } {
   const nonce = randomBytes(12);
   const associatedData = Buffer.alloc(0);
-  const sealed = blocks.map((b) => {
-    const object = Buffer.allocUnsafe(b.length + 16);
-    aead.seal(key, nonce, associatedData, b, object);
+  const sealed = payloads.map((p) => {
+    const object = Buffer.allocUnsafe(p.length + 16);
+    aead.seal(key, nonce, associatedData, p, object);
     return object;
   });
-  const output = Buffer.allocUnsafeSlow(MIB + 16);
+  const output = Buffer.allocUnsafeSlow(Math.max(...payloads.map((p) => p.length)) + 16);
   return {
-    hmac: perGiB((b) => createHmac('sha256', key).update(b).digest()),
-    sha256: perGiB((b) => createHash('sha256').update(b).digest()),
-    md5: perGiB((b) => createHash('md5').update(b).digest()),
-    seal: perGiB((b) => aead.seal(key, randomBytes(12), associatedData, b, output.subarray(0, b.length + 16))),
-    open: medianOf(FLOOR_ROUNDS, () =>
-      cpuSeconds(() =>
-        overOneGiB(sealed, (s) => {
-          if (!aead.open(key, nonce, associatedData, s, output.subarray(0, s.length - 16))) throw new Error('a floor sample did not open');
-        }),
-      ),
-    ),
+    seal: perGiB(payloads, (p) => aead.seal(key, randomBytes(12), associatedData, p, output.subarray(0, p.length + 16))),
+    open: perGiB(sealed, (s) => {
+      if (!aead.open(key, nonce, associatedData, s, output.subarray(0, s.length - 16))) throw new Error('a floor sample did not open');
+    }),
+  };
+}
+
+/** Medians of FLOOR_ROUNDS rounds of each primitive over 1 GiB of `blocks`, with `key` (32 bytes). */
+export function measureFloors(blocks: Buffer[], key: Buffer): Floors {
+  return {
+    hmac: perGiB(blocks, hmacOf(key)),
+    sha256: perGiB(blocks, (b) => createHash('sha256').update(b).digest()),
+    md5: perGiB(blocks, md5Of),
+    ...cipherFloors(blocks, key),
   };
 }
 
@@ -86,24 +96,13 @@ export function measureSampleCompressibleFloors(): CompressibleFloors {
   const scratch = Buffer.allocUnsafeSlow(compressBound(MIB));
   const compressed = blocks.map((b) => Buffer.from(scratch.subarray(0, compressor.compress2(scratch, b))));
   const ratio = compressed.reduce((sum, c) => sum + c.length, 0) / (blocks.length * MIB);
-  const perGiB = <T>(items: T[], work: (item: T) => unknown) => medianOf(FLOOR_ROUNDS, () => cpuSeconds(() => overOneGiB(items, work)));
-  const nonce = randomBytes(12);
-  const associatedData = Buffer.alloc(0);
-  const output = Buffer.allocUnsafeSlow(MIB + 16);
-  const sealed = compressed.map((c) => {
-    const object = Buffer.allocUnsafe(c.length + 16);
-    aead.seal(key, nonce, associatedData, c, object);
-    return object;
-  });
+  const output = Buffer.allocUnsafeSlow(MIB);
   const decompressor = new DCtx();
   return {
-    hmac: perGiB(blocks, (b) => createHmac('sha256', key).update(b).digest()),
+    hmac: perGiB(blocks, hmacOf(key)),
     compress: perGiB(blocks, (b) => compressor.compress2(scratch, b)),
-    md5: perGiB(compressed, (c) => createHash('md5').update(c).digest()),
-    seal: perGiB(compressed, (c) => aead.seal(key, randomBytes(12), associatedData, c, output.subarray(0, c.length + 16))),
-    open: perGiB(sealed, (s) => {
-      if (!aead.open(key, nonce, associatedData, s, output.subarray(0, s.length - 16))) throw new Error('a floor sample did not open');
-    }),
+    md5: perGiB(compressed, md5Of),
+    ...cipherFloors(compressed, key),
     decompress: perGiB(compressed, (c) => {
       if (decompressor.decompress(output, c) !== MIB) throw new Error('a floor sample did not decompress to its size');
     }),
