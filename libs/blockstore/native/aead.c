@@ -8,7 +8,8 @@
  * writes straight into the caller's Buffer, with OpenSSL's EVP interface — the OpenSSL Node.js itself is built with,
  * whose symbols the node binary exports to addons.
  */
-#include <node_api.h>
+#include "addon.h"
+
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -54,7 +55,7 @@ static int sizes_fit(napi_env env, const char *call, const bytes *key, const byt
 }
 
 /* seal(key, nonce, aad, plaintext, output): output = ciphertext (plaintext's length) then the 16-byte tag. */
-static napi_value seal(napi_env env, napi_callback_info info) {
+napi_value aead_seal(napi_env env, napi_callback_info info) {
   bytes a[5];
   if (!five_buffers(env, info, "seal", a)) return NULL;
   bytes key = a[0], nonce = a[1], aad = a[2], plain = a[3], out = a[4];
@@ -77,7 +78,7 @@ static napi_value seal(napi_env env, napi_callback_info info) {
  * open(key, nonce, aad, sealed, output): true when sealed (ciphertext then tag) authenticates, its plaintext in output;
  * false otherwise, output zeroed so that no unauthenticated byte is left to use.
  */
-static napi_value open_sealed(napi_env env, napi_callback_info info) {
+napi_value aead_open(napi_env env, napi_callback_info info) {
   bytes a[5];
   if (!five_buffers(env, info, "open", a)) return NULL;
   bytes key = a[0], nonce = a[1], aad = a[2], sealed = a[3], out = a[4];
@@ -101,13 +102,4 @@ static napi_value open_sealed(napi_env env, napi_callback_info info) {
   napi_value result;
   napi_get_boolean(env, ok, &result);
   return result;
-}
-
-NAPI_MODULE_INIT() {
-  napi_value fn;
-  napi_create_function(env, "seal", NAPI_AUTO_LENGTH, seal, NULL, &fn);
-  napi_set_named_property(env, exports, "seal", fn);
-  napi_create_function(env, "open", NAPI_AUTO_LENGTH, open_sealed, NULL, &fn);
-  napi_set_named_property(env, exports, "open", fn);
-  return exports;
 }

@@ -1,8 +1,8 @@
 {
   "targets": [
     {
-      "target_name": "island_aead",
-      "sources": ["aead.c"],
+      "target_name": "island_native",
+      "sources": ["addon.c", "aead.c", "md5_lanes.c", "md5_napi.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Werror"]
     }
   ]

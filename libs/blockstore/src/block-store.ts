@@ -69,9 +69,12 @@ export class SwiftBlockStore {
     return this.swift.createContainer(this.container);
   }
 
-  /** Stores an encoded block; an existing object of the same name already holds the same bytes. */
-  putBlock(block: EncodedBlock): Promise<PutBlockOutcome> {
-    return this.putBlockObject(block.hash, block.object);
+  /**
+   * Stores an encoded block; an existing object of the same name already holds the same bytes. `md5`, its object's
+   * MD5 when the caller computed it (md5Many, several blocks at once), else the Swift client computes it.
+   */
+  putBlock(block: EncodedBlock, md5?: string): Promise<PutBlockOutcome> {
+    return this.putBlockObject(block.hash, block.object, md5);
   }
 
   /**

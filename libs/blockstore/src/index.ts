@@ -14,6 +14,7 @@ export * from './crypto/kek-source';
 export * from './crypto/project-keys';
 export * from './crypto/sealed-object';
 export { aead, Aead, AEAD_TAG_BYTES } from './crypto/aead';
+export { md5Many, Md5Many, md5ManyImplementations } from './crypto/md5-many';
 export * from './crypto/keyring';
 export { ByteReader } from './byte-reader';
 export { HeldBlocks } from './held-blocks';

@@ -3,7 +3,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CCtx, CParameter, compressBound, DCtx } from 'zstd-napi/binding';
-import { aead, BLOCK_ZSTD_LEVEL } from '@island/blockstore';
+import { aead, BLOCK_ZSTD_LEVEL, md5Many } from '@island/blockstore';
 import { cpuSeconds, GIB, medianOf, MIB, overOneGiB } from './cpu';
 import { systemFileData } from './system-files';
 
@@ -16,9 +16,14 @@ export interface Floors {
   hmac: number;
   sha256: number;
   md5: number;
+  /** MD5 as island's snapshots compute it: md5Many over batches of MD5_BATCH blocks (vector lanes where the addon is built). */
+  md5Lanes: number;
   seal: number;
   open: number;
 }
+
+/** Blocks hashed together by md5Many in the floor: a snapshot's full batch of 1 MiB blocks (upload-batches.ts). */
+export const MD5_BATCH = 32;
 
 /** Random 1 MiB sample blocks. */
 export function sampleBlocks(): Buffer[] {
@@ -60,8 +65,20 @@ export function measureFloors(blocks: Buffer[], key: Buffer): Floors {
     hmac: perGiB(blocks, hmacOf(key)),
     sha256: perGiB(blocks, (b) => createHash('sha256').update(b).digest()),
     md5: perGiB(blocks, md5Of),
+    md5Lanes: md5LanesPerGiB(blocks),
     ...cipherFloors(blocks, key),
   };
+}
+
+/** Median CPU seconds of FLOOR_ROUNDS rounds of md5Many over 1024 of `blocks` (cycled; each of 1 MiB of content) in batches of MD5_BATCH. */
+function md5LanesPerGiB(blocks: Buffer[]): number {
+  const batches: Buffer[][] = [];
+  for (let at = 0; at + MD5_BATCH <= blocks.length; at += MD5_BATCH) batches.push(blocks.slice(at, at + MD5_BATCH));
+  return medianOf(FLOOR_ROUNDS, () =>
+    cpuSeconds(() => {
+      for (let i = 0; i < GIB / MIB / MD5_BATCH; i++) md5Many.hex(batches[i % batches.length]);
+    }),
+  );
 }
 
 /**
@@ -73,6 +90,7 @@ export interface CompressibleFloors {
   hmac: number;
   compress: number;
   md5: number;
+  md5Lanes: number;
   seal: number;
   open: number;
   decompress: number;
@@ -102,6 +120,7 @@ export function measureSampleCompressibleFloors(): CompressibleFloors {
     hmac: perGiB(blocks, hmacOf(key)),
     compress: perGiB(blocks, (b) => compressor.compress2(scratch, b)),
     md5: perGiB(compressed, md5Of),
+    md5Lanes: md5LanesPerGiB(compressed),
     ...cipherFloors(compressed, key),
     decompress: perGiB(compressed, (c) => {
       if (decompressor.decompress(output, c) !== MIB) throw new Error('a floor sample did not decompress to its size');

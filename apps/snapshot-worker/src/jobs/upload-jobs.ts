@@ -1,7 +1,18 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { blockBuffers, BlockEncoderPool, blockMemory, objectNames, ProjectKeys, ProjectKeyService, RegionStores, SwiftBlockStore } from '@island/blockstore';
+import {
+  blockBuffers,
+  BlockEncoderPool,
+  blockMemory,
+  EncodedBlock,
+  md5Many,
+  objectNames,
+  ProjectKeys,
+  ProjectKeyService,
+  RegionStores,
+  SwiftBlockStore,
+} from '@island/blockstore';
 import { claimBlocks, markBlocksPresent, SnapshotNotUploadingError } from '@island/catalog';
 import { IslandConfig } from '@island/config';
 import { PartBlock, SnapshotPartUploaded, SnapshotUploadPart, SnapshotUploadPartJob } from '@island/contracts';
@@ -137,9 +148,11 @@ export class UploadJobs {
     for (const b of mine) part.sending.add(b.hash.toString('hex'));
     const sent = new Set<Buffer>(mine.map((b) => b.data));
     for (const b of read) if (!sent.has(b.data)) blockBuffers.giveBack(b.data); // zero, already held, or sent by another batch
+    const sealed = this.seal(part, mine);
+    const md5s = md5Many.hex(sealed.map((block) => block.object));
     const present: { hash: Buffer; storedSize: number }[] = [];
-    await forEachBounded(mine, PUT_CONCURRENCY, async (b) => {
-      present.push({ hash: b.hash, storedSize: await this.put(part, b.data, b.hash) });
+    await forEachBounded(sealed, PUT_CONCURRENCY, async (block, i) => {
+      present.push({ hash: block.hash, storedSize: await this.put(part, block, md5s[i]) });
     });
     await injectedDelay('worker.before-present');
     await markBlocksPresent(this.dataSource.manager, job.region, present);
@@ -147,11 +160,23 @@ export class UploadJobs {
     return read.map((b) => ({ index: b.index, hash: b.hash ? b.hash.toString('hex') : null }));
   }
 
-  /** Seals and PUTs one block (write-once); returns the size of the object Swift holds for it. */
-  private async put(part: PartUpload, data: Buffer, name: Buffer): Promise<number> {
-    const encoded = this.encoders.with((encoder) => encoder.encodeSealed(data, part.keys, objectNames.block, name, blockBuffers));
-    blockBuffers.giveBack(data); // what is sent is the sealed copy
-    const outcome = await part.store.putBlock(encoded);
+  /**
+   * Seals the blocks to send, their plain memory given back as each is sealed: all of them before any PUT, so that
+   * their MD5s are computed together (md5Many), several times cheaper than one by one.
+   */
+  private seal(part: PartUpload, blocks: { data: Buffer; hash: Buffer }[]): EncodedBlock[] {
+    return this.encoders.with((encoder) =>
+      blocks.map((b) => {
+        const encoded = encoder.encodeSealed(b.data, part.keys, objectNames.block, b.hash, blockBuffers);
+        blockBuffers.giveBack(b.data); // what is sent is the sealed copy
+        return encoded;
+      }),
+    );
+  }
+
+  /** PUTs one sealed block (write-once) with its MD5; returns the size of the object Swift holds for it. */
+  private async put(part: PartUpload, encoded: EncodedBlock, md5: string): Promise<number> {
+    const outcome = await part.store.putBlock(encoded, md5);
     if (outcome === 'stored') {
       encoded.release(); // Swift read every byte to check the MD5: none is still being sent (else: left to the collector)
       part.totals.bytesUploaded += encoded.object.length;

@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { aead, aeadImplementations, NATIVE_AEAD_PATH } from './aead';
+import { aead, aeadImplementations } from './aead';
+import { NATIVE_ADDON_PATH } from './native-addon';
 
 const { nodeCrypto, loaded } = aeadImplementations;
 
@@ -15,7 +16,7 @@ describe('AES-256-GCM into given memory', () => {
   const ad = Buffer.from('ISLB header\0blocks/ab/abcdef');
 
   it('is island’s addon in this checkout, not the node:crypto fallback (the build makes it)', () => {
-    expect({ implementation: aead.implementation, path: NATIVE_AEAD_PATH }).toEqual({ implementation: 'native', path: NATIVE_AEAD_PATH });
+    expect({ implementation: aead.implementation, path: NATIVE_ADDON_PATH }).toEqual({ implementation: 'native', path: NATIVE_ADDON_PATH });
   });
 
   it.each([0, 1, 15, 16, 4097, 1024 * 1024 + 7])('seals %i bytes exactly as node:crypto does, and opens what either sealed', (size) => {

@@ -1,14 +1,13 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { resolve } from 'node:path';
-import { Logger } from '@nestjs/common';
 import { droppedBuffers } from '@island/platform';
+import { nativeAddon } from './native-addon';
 
 /**
  * AES-256-GCM with a 12-byte nonce and a 16-byte tag, its output written into memory the caller gives: ciphertext
  * then tag for a seal, the plaintext for an open.
  */
 export interface Aead {
-  /** 'native': island's addon (native/aead.c); 'node:crypto': the fallback when the addon is not built. */
+  /** 'native': island's addon (native/aead.c); 'node:crypto': the fallback when the addon is not built (native-addon.ts). */
   readonly implementation: 'native' | 'node:crypto';
   /** `output` must be plaintext.length + 16 bytes. */
   seal(key: Buffer, nonce: Buffer, associatedData: Buffer, plaintext: Buffer, output: Buffer): void;
@@ -17,9 +16,6 @@ export interface Aead {
 }
 
 export const AEAD_TAG_BYTES = 16;
-
-/** Where native/build.js puts the addon, from src/crypto or dist/crypto alike. */
-export const NATIVE_AEAD_PATH = resolve(__dirname, '../../native/build/Release/island_aead.node');
 
 /**
  * node:crypto allocates each output itself (a fresh 1 MiB per block, which glibc often hands back to the kernel and
@@ -58,21 +54,8 @@ function checkLength(call: string, output: Buffer, expected: number): void {
   if (output.length !== expected) throw new RangeError(`${call}: the output is ${output.length} bytes, not ${expected}`);
 }
 
-function loadAead(): Aead {
-  try {
-    const addon = require(NATIVE_AEAD_PATH) as Pick<Aead, 'seal' | 'open'>;
-    return { implementation: 'native', seal: addon.seal, open: addon.open };
-  } catch (error) {
-    new Logger('Aead').warn(
-      `the AES-256-GCM addon did not load (${(error as Error).message.split('\n')[0]}): sealing and opening blocks with node:crypto, ` +
-        'which costs more CPU per GiB; build it with `npx nx run blockstore:build` (needs a C compiler, make and python3)',
-    );
-    return nodeCryptoAead;
-  }
-}
-
 /** The process's AES-256-GCM: the addon when it is built, else node:crypto. */
-export const aead: Aead = loadAead();
+export const aead: Aead = nativeAddon ? { implementation: 'native', seal: nativeAddon.seal, open: nativeAddon.open } : nodeCryptoAead;
 
 /** Both implementations, for specs that check they read each other's output. */
 export const aeadImplementations = { nodeCrypto: nodeCryptoAead, loaded: aead };
