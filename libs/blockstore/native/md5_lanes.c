@@ -2,7 +2,7 @@
  * MD5 of many buffers at once, for the ETag that Swift checks on every block PUT (src/crypto/md5-many.ts).
  *
  * One MD5 is a chain of dependent 32-bit steps: no implementation of one stream goes much faster than OpenSSL's,
- * ~1.4 CPU-s per GiB here — a third of a first snapshot's CPU. Independent streams, though, fit side by side in
+ * ~1.5 CPU-s per GiB here — a third of a first snapshot's CPU. Independent streams, though, fit side by side in
  * vector lanes: each AVX2 instruction does one step for 8 blocks, each AVX-512 instruction for 16. A snapshot seals
  * its blocks a batch at a time, so they are hashed together: a lane that finishes takes the next buffer, and the last
  * one or two buffers are finished by the scalar code (a vector step for one or two lanes costs more than theirs).
@@ -78,7 +78,7 @@ typedef struct {
 } lane;
 
 #define NONE ((size_t)-1)
-/* A vector step costs about what 3 scalar ones do: when only this many lanes are left busy, they finish one by one. */
+/* A vector step (16 lanes) costs what 2 to 3 scalar ones do here: when only this many lanes are left busy, they finish one by one. */
 #define SCALAR_AT_MOST 2
 #define MAX_LANES 16
 

@@ -8,9 +8,10 @@ const md5 = (buffer: Buffer) => createHash('md5').update(buffer).digest('hex');
 const EDGE_LENGTHS = [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 127, 128, 129, 1000];
 
 describe('MD5 of many buffers at once', () => {
-  it('is island’s addon’s widest lanes on this CPU, not the node:crypto fallback (the build makes the addon)', () => {
+  it('is island’s addon’s widest vector lanes on this CPU, node:crypto only where it has none (the build makes the addon)', () => {
     expect(nativeAddon).toBeDefined();
-    expect(md5Many.implementation).toBe(nativeAddon!.md5Kinds()[0]);
+    const widest = nativeAddon!.md5Kinds()[0];
+    expect(md5Many.implementation).toBe(widest === 'scalar' ? 'node:crypto' : widest);
   });
 
   describe.each(md5ManyImplementations.map((implementation) => [implementation.implementation, implementation] as const))('with %s', (_, implementation) => {
