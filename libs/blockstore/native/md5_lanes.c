@@ -104,7 +104,8 @@ static void write_digest(const uint32_t h[4], uint8_t digest[16]) {
 /* n lanes' states, word-major: state[w * n + k] is word w of lane k, as the vector kernels load them. */
 typedef void (*lanes_kernel)(uint32_t *state, const uint8_t *const *next, size_t blocks);
 
-static void md5_with_lanes(const md5_input *inputs, size_t count, uint8_t (*digests)[16], size_t n, lanes_kernel kernel) {
+/* unused where there is no vector kernel (other architectures than x86: node:crypto hashes there) */
+__attribute__((unused)) static void md5_with_lanes(const md5_input *inputs, size_t count, uint8_t (*digests)[16], size_t n, lanes_kernel kernel) {
   lane lanes[MAX_LANES];
   uint32_t state[4 * MAX_LANES];
   const uint8_t *next[MAX_LANES];
