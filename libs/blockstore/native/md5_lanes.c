@@ -85,7 +85,7 @@ typedef struct {
 static void start_lane(lane *l, size_t input, const md5_input *in) {
   size_t whole = in->length / 64, rest = in->length % 64;
   memset(l->tail, 0, sizeof l->tail);
-  memcpy(l->tail, in->data + whole * 64, rest);
+  if (rest > 0) memcpy(l->tail, in->data + whole * 64, rest); /* an empty Buffer may have no memory at all */
   l->tail[rest] = 0x80;
   l->tail_blocks = rest + 9 <= 64 ? 1 : 2;
   uint64_t bits = (uint64_t)in->length * 8;
