@@ -68,9 +68,9 @@ export function cpuSeconds(work: () => void): number {
   return (used.user + used.system) / 1e6;
 }
 
-/** Runs `work` over 1 GiB of 1 MiB items: the sample items, cycled. */
-export function overOneGiB<T>(items: T[], work: (item: T) => unknown): void {
-  for (let i = 0; i < GIB / MIB; i++) work(items[i % items.length]);
+/** Runs `work` over 1 GiB of items of `mibEach` MiB (1 MiB blocks, or batches of them): the sample items, cycled. */
+export function overOneGiB<T>(items: T[], work: (item: T) => unknown, mibEach = 1): void {
+  for (let i = 0; i < GIB / MIB / mibEach; i++) work(items[i % items.length]);
 }
 
 /** The median of `rounds` measurements. */

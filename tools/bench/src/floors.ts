@@ -30,9 +30,9 @@ export function sampleBlocks(): Buffer[] {
   return Array.from({ length: SAMPLE_BLOCKS }, () => randomBytes(MIB));
 }
 
-/** Median CPU seconds of FLOOR_ROUNDS rounds of `work` over 1 GiB of `items` (cycled). */
-function perGiB<T>(items: T[], work: (item: T) => unknown): number {
-  return medianOf(FLOOR_ROUNDS, () => cpuSeconds(() => overOneGiB(items, work)));
+/** Median CPU seconds of FLOOR_ROUNDS rounds of `work` over 1 GiB of `items` (cycled), each of `mibEach` MiB of content. */
+function perGiB<T>(items: T[], work: (item: T) => unknown, mibEach = 1): number {
+  return medianOf(FLOOR_ROUNDS, () => cpuSeconds(() => overOneGiB(items, work, mibEach)));
 }
 
 const hmacOf = (key: Buffer) => (b: Buffer) => createHmac('sha256', key).update(b).digest();
@@ -70,15 +70,11 @@ export function measureFloors(blocks: Buffer[], key: Buffer): Floors {
   };
 }
 
-/** Median CPU seconds of FLOOR_ROUNDS rounds of md5Many over 1024 of `blocks` (cycled; each of 1 MiB of content) in batches of MD5_BATCH. */
+/** md5Many over `blocks` (each of 1 MiB of content) in batches of MD5_BATCH, per GiB. */
 function md5LanesPerGiB(blocks: Buffer[]): number {
   const batches: Buffer[][] = [];
   for (let at = 0; at + MD5_BATCH <= blocks.length; at += MD5_BATCH) batches.push(blocks.slice(at, at + MD5_BATCH));
-  return medianOf(FLOOR_ROUNDS, () =>
-    cpuSeconds(() => {
-      for (let i = 0; i < GIB / MIB / MD5_BATCH; i++) md5Many.hex(batches[i % batches.length]);
-    }),
-  );
+  return perGiB(batches, (batch) => md5Many.hex(batch), MD5_BATCH);
 }
 
 /**
