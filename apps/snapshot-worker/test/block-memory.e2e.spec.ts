@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { guestIo, useIsland } from '@island/stack';
+import { directWritesAllowed } from '@island/qcow2';
+import { guestIo, IslandStack, useIsland } from '@island/stack';
 
 const MIB = 1 << 20;
 const BLOCK = 4 * MIB;
@@ -34,5 +35,20 @@ describe('block memory shared by a restore and a snapshot of 4 MiB blocks', () =
 
     const otherClone = await io.createVolume(SIZE, { snapshotId: String(otherSnapshot.id) });
     expect((await io.read(await io.attach(otherClone))).equals(otherModel)).toBe(true);
+
+    // both restores wrote their blocks, in memory the workers lent aligned, past the page cache where the file system allows it
+    const restored = await workersCounter(island, 'island_worker_bytes_restored_total');
+    expect(restored).toBe(2 * SIZE);
+    expect(await workersCounter(island, 'island_worker_bytes_restored_direct_total')).toBe((await directWritesAllowed(island.dataDir)) ? restored : 0);
   }, 300_000);
 });
+
+/** A counter summed over the stack's snapshot workers' /metrics. */
+async function workersCounter(island: IslandStack, name: string): Promise<number> {
+  let total = 0;
+  for (const port of island.ports.workers) {
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    total += Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0);
+  }
+  return total;
+}

@@ -1,4 +1,4 @@
-// Builds island's addon (AES-256-GCM: aead.c; MD5 in lanes: md5_lanes.c) with node-gyp when its binary is missing or older than its sources; run by the
+// Builds island's addon (AES-256-GCM: aead.c; MD5 in lanes: md5_lanes.c; memory alignment: memory.c) with node-gyp when its binary is missing or older than its sources; run by the
 // blockstore library's build target. Needs a C compiler, make and python3 (scripts/ensure-deps.sh installs them).
 const { spawnSync } = require('node:child_process');
 const { existsSync, statSync } = require('node:fs');
@@ -6,7 +6,7 @@ const path = require('node:path');
 
 const here = __dirname;
 const binary = path.join(here, 'build', 'Release', 'island_native.node');
-const sources = ['addon.c', 'addon.h', 'aead.c', 'md5_lanes.c', 'md5_lanes.h', 'md5_napi.c', 'binding.gyp', 'build.js'].map((name) => path.join(here, name));
+const sources = ['addon.c', 'addon.h', 'aead.c', 'md5_lanes.c', 'md5_lanes.h', 'md5_napi.c', 'memory.c', 'binding.gyp', 'build.js'].map((name) => path.join(here, name));
 
 const newestSource = Math.max(...sources.map((file) => statSync(file).mtimeMs));
 if (existsSync(binary) && statSync(binary).mtimeMs >= newestSource) process.exit(0);

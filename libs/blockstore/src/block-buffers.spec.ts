@@ -1,4 +1,5 @@
-import { BlockBuffers } from './block-buffers';
+import { BLOCK_MEMORY_ALIGNMENT, BlockBuffers, blockMemoryAligned } from './block-buffers';
+import { nativeAddon } from './crypto/native-addon';
 
 const MIB = 1024 * 1024;
 
@@ -89,5 +90,38 @@ describe('BlockBuffers', () => {
     expect(sealed.buffer).toBe(block.buffer);
     buffers.giveBack(sealed);
     expect(buffers.take(MIB).buffer).toBe(block.buffer);
+  });
+
+  it('lends memory starting at a page boundary, fresh or reused, whatever the length (a restore writes it past the page cache)', () => {
+    const addon = nativeAddon;
+    if (!addon) throw new Error("island's addon is not built: `npx nx run blockstore:build`");
+    const buffers = new BlockBuffers();
+    const lengths = [64 * 1024, MIB, MIB + 40, MIB - 1234, 3 * MIB + 7, 4 * MIB];
+    const lent = lengths.map((length) => buffers.take(length));
+    for (const body of lent) buffers.giveBack(body);
+    const reused = lengths.map((length) => buffers.take(length));
+    for (const body of [...lent, ...reused]) {
+      expect(addon.bytesToAlignment(body, BLOCK_MEMORY_ALIGNMENT)).toBe(0);
+      expect(body.byteOffset + body.length).toBeLessThanOrEqual(body.buffer.byteLength);
+    }
+    expect(reused.map((body) => body.length)).toEqual(lengths);
+    const lentMemory = new Set(lent.map((body) => body.buffer));
+    expect(reused.filter((body) => !lentMemory.has(body.buffer))).toEqual([]); // all reused, none new
+    expect(blockMemoryAligned?.(reused[1])).toBe(true);
+    expect(blockMemoryAligned?.(reused[1].subarray(16))).toBe(false);
+  });
+
+  it('says where memory starts relative to an alignment, and names a wrong argument', () => {
+    const addon = nativeAddon;
+    if (!addon) throw new Error("island's addon is not built: `npx nx run blockstore:build`");
+    const memory = Buffer.allocUnsafeSlow(2 * MIB);
+    const gap = addon.bytesToAlignment(memory, 4096);
+    expect(gap).toBeLessThan(4096);
+    expect(addon.bytesToAlignment(memory.buffer, 4096)).toBe(gap);
+    expect(addon.bytesToAlignment(memory.subarray(gap), 4096)).toBe(0);
+    expect(addon.bytesToAlignment(memory.subarray(gap + 1), 4096)).toBe(4095);
+    expect(addon.bytesToAlignment(new Uint32Array(memory.buffer, gap + 8, 4), 4096)).toBe(4088);
+    expect(() => addon.bytesToAlignment(memory, 3000)).toThrow('alignment is not a power of two');
+    expect(() => addon.bytesToAlignment({} as Buffer, 4096)).toThrow('memory is not an ArrayBuffer or a view of one');
   });
 });

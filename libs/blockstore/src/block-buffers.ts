@@ -1,4 +1,11 @@
 import { droppedBuffers } from '@island/platform';
+import { nativeAddon } from './crypto/native-addon';
+
+/**
+ * Where lent memory starts: a multiple of a page where island's addon can tell an address, so that a restore writes
+ * its blocks past the page cache (O_DIRECT wants aligned memory: Qcow2 OpenOptions.directDataWrites).
+ */
+export const BLOCK_MEMORY_ALIGNMENT = 4096;
 
 /**
  * Reusable memory for block-sized bodies (a block read from an image, a block object arriving from Swift, a sealed
@@ -36,7 +43,7 @@ export class BlockBuffers {
   take(length: number): Buffer {
     if (length < this.minBytes) return Buffer.allocUnsafe(length);
     const memory = this.reuse(sizeClass(length)) ?? (Buffer.allocUnsafeSlow(sizeClass(length)).buffer as ArrayBuffer);
-    const body = Buffer.from(memory, 0, length);
+    const body = Buffer.from(memory, alignedStart(memory), length);
     this.lent.set(memory, body);
     return body;
   }
@@ -84,10 +91,26 @@ export class BlockBuffers {
 
 const CLASS_BYTES = 64 * 1024;
 /**
- * Room for an object's framing over its block. Without it a 1 MiB block and its sealed object (1 MiB + 40 bytes) fell in
- * two classes, and a worker kept free memory of both: what a snapshot left in one a restore or copy did not reuse.
+ * Room for an object's framing over its block, and for starting a body at an aligned address (BLOCK_MEMORY_ALIGNMENT).
+ * Without it a 1 MiB block and its sealed object (1 MiB + 40 bytes) fell in two classes, and a worker kept free memory
+ * of both: what a snapshot left in one a restore or copy did not reuse.
  */
-const FRAMING_BYTES = 4096;
+const FRAMING_BYTES = BLOCK_MEMORY_ALIGNMENT;
+
+/** The first aligned byte of `memory` (less than FRAMING_BYTES in), or its start where the addon is not built. */
+function alignedStart(memory: ArrayBuffer): number {
+  return nativeAddon ? nativeAddon.bytesToAlignment(memory, BLOCK_MEMORY_ALIGNMENT) : 0;
+}
+
+/**
+ * Whether a Buffer's memory starts at a multiple of BLOCK_MEMORY_ALIGNMENT (as blockBuffers lends it where island's
+ * addon is built); undefined where no address can be known.
+ */
+export const blockMemoryAligned: ((buffer: Buffer) => boolean) | undefined = addressesKnown(nativeAddon);
+
+function addressesKnown(addon: typeof nativeAddon): ((buffer: Buffer) => boolean) | undefined {
+  return addon && ((buffer) => addon.bytesToAlignment(buffer, BLOCK_MEMORY_ALIGNMENT) === 0);
+}
 
 function sizeClass(length: number): number {
   return Math.ceil((length + FRAMING_BYTES) / CLASS_BYTES) * CLASS_BYTES;

@@ -66,7 +66,7 @@ export class ClusterAllocator {
   async writeToNewClusters(table: Buffer, l2Offset: number, first: number, data: Buffer): Promise<void> {
     const count = data.length / this.tables.clusterSize;
     const host = await this.refcounts.allocate(count);
-    await this.file.write(host, data);
+    await this.file.writeData(host, data);
     for (let k = 0; k < count; k++) {
       const index = (first + k) % this.tables.l2Entries;
       const old = this.tables.decode(table, index, first + k);

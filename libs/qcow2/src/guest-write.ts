@@ -76,7 +76,7 @@ export class GuestWriter {
       if (isAllZero(slice) && this.canMarkZero()) {
         await this.allocator.markZero(table, l2Offset, index, mapping);
       } else if (mapping.kind === 'data' && mapping.copied) {
-        await this.file.write(mapping.offset, slice);
+        await this.file.writeData(mapping.offset, slice);
       } else {
         fresh.push(i);
       }
@@ -95,7 +95,7 @@ export class GuestWriter {
     const { table, l2Offset } = await this.allocator.writableL2(cluster);
     const mapping = this.tables.decode(table, cluster % this.tables.l2Entries, cluster);
     if (mapping.kind === 'data' && mapping.copied) {
-      await this.file.write(mapping.offset + inCluster, data);
+      await this.file.writeData(mapping.offset + inCluster, data);
       return;
     }
     // copy on write: the cluster's current guest content, with the new bytes over it

@@ -1,4 +1,6 @@
-import { open } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { InvalidImageError } from './qcow2-errors';
 
 /**
@@ -14,19 +16,51 @@ export interface FileIo {
   close(): Promise<void>;
 }
 
-export type OpenFileIo = (path: string, flags: 'r' | 'r+') => Promise<FileIo>;
+/** 'r+direct': for writing past the page cache (O_DIRECT), where the file system allows it. */
+export type OpenFileIo = (path: string, flags: 'r' | 'r+' | 'r+direct') => Promise<FileIo>;
 
-export const openNodeFile: OpenFileIo = (path, flags) => open(path, flags);
+export const openNodeFile: OpenFileIo = (path, flags) => open(path, flags === 'r+direct' ? constants.O_RDWR | constants.O_DIRECT : flags);
+
+/**
+ * What writes past the page cache need of file offsets and lengths, and of memory: any Linux block device's logical
+ * block (512 or 4096 bytes) divides it.
+ */
+export const DIRECT_WRITE_ALIGNMENT = 4096;
+
+/** Whether files in `dir` open for writes past the page cache (a file made and removed to find out). */
+export async function directWritesAllowed(dir: string): Promise<boolean> {
+  const probe = join(dir, `.direct-write-probe-${process.pid}`);
+  try {
+    await (await open(probe, constants.O_CREAT | constants.O_WRONLY | constants.O_DIRECT, 0o600)).close();
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EINVAL' || (error as NodeJS.ErrnoException).code === 'EOPNOTSUPP') return false;
+    throw error;
+  } finally {
+    await rm(probe, { force: true });
+  }
+}
+
+/** Guest data written past the page cache: the image's file opened again with O_DIRECT. */
+export interface DirectWrites {
+  io: FileIo;
+  /** Whether a buffer's memory starts at a multiple of DIRECT_WRITE_ALIGNMENT: JavaScript cannot see an address, its owner knows. */
+  memoryAligned(buffer: Buffer): boolean;
+}
 
 /** Positional reads and writes on the image file; short reads of metadata are errors naming what was read. */
 export class ImageFile {
   /** Whether anything was written since the last barrier. */
   private unsynced = false;
 
+  /** Bytes of guest data written past the page cache so far. */
+  directBytesWritten = 0;
+
   constructor(
     readonly io: FileIo,
     /** Current file size in bytes (kept in step with writes). */
     public size: number,
+    private direct?: DirectWrites,
   ) {}
 
   /** Reads exactly `length` bytes of metadata at `offset`, or fails naming `what`. */
@@ -58,13 +92,47 @@ export class ImageFile {
   }
 
   async write(offset: number, data: Buffer): Promise<void> {
+    await this.writeWith(this.io, offset, data);
+  }
+
+  /**
+   * Writes guest data: past the page cache when the image was opened so and offset, length and memory are aligned
+   * (whole clusters of 4 KiB or more, in memory its owner aligned), else as `write`. A restore then neither copies
+   * each byte into the page cache nor evicts the host's cached data for an image no one reads yet. A file system
+   * that refuses such a write (EINVAL) gets every later one through the page cache.
+   */
+  async writeData(offset: number, data: Buffer): Promise<void> {
+    const direct = this.direct;
+    if (direct && data.length > 0 && (offset | data.length) % DIRECT_WRITE_ALIGNMENT === 0 && direct.memoryAligned(data)) {
+      try {
+        await this.writeWith(direct.io, offset, data);
+        this.directBytesWritten += data.length;
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EINVAL') throw error;
+        this.direct = undefined;
+      }
+    }
+    await this.write(offset, data);
+  }
+
+  private async writeWith(io: FileIo, offset: number, data: Buffer): Promise<void> {
     this.unsynced = true;
     let done = 0;
     while (done < data.length) {
-      const { bytesWritten } = await this.io.write(data, done, data.length - done, offset + done);
+      const { bytesWritten } = await io.write(data, done, data.length - done, offset + done);
       done += bytesWritten;
     }
     if (offset + data.length > this.size) this.size = offset + data.length;
+  }
+
+  /** Closes the file (and its handle for writes past the page cache). */
+  async close(): Promise<void> {
+    try {
+      await this.direct?.io.close();
+    } finally {
+      await this.io.close();
+    }
   }
 
   async truncate(size: number): Promise<void> {
@@ -79,6 +147,7 @@ export class ImageFile {
    */
   async barrier(): Promise<void> {
     if (!this.unsynced) return;
+    // fdatasync is the file's, whichever handle wrote: it also flushes the device's cache under writes past the page cache
     await this.io.datasync();
     this.unsynced = false;
   }

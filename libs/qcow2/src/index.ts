@@ -2,7 +2,7 @@ export { checkImage, CheckResult } from './check';
 export { createImage, CreateOptions } from './create-image';
 export { diffSnapshots, DiffExtent, DiffResult } from './diff';
 export { featureNames, Qcow2Header } from './header';
-export { FileIo, OpenFileIo } from './image-file';
+export { DIRECT_WRITE_ALIGNMENT, DirectWrites, directWritesAllowed, FileIo, OpenFileIo } from './image-file';
 export { ImageInfo, OpenOptions, Qcow2Image } from './qcow2-image';
 export { SnapshotInfo } from './snapshot-table';
 export { View } from './tables';

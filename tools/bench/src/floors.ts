@@ -1,9 +1,9 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CCtx, CParameter, compressBound, DCtx } from 'zstd-napi/binding';
-import { aead, BLOCK_ZSTD_LEVEL, md5Many } from '@island/blockstore';
+import { aead, BLOCK_ZSTD_LEVEL, blockBuffers, blockMemoryAligned, md5Many } from '@island/blockstore';
 import { cpuSeconds, GIB, medianOf, MIB, overOneGiB } from './cpu';
 import { systemFileData } from './system-files';
 
@@ -173,6 +173,11 @@ export interface DiskWriteCost {
   reusedMemory: number;
   /** While the earlier rounds' files stay cached, so that the page cache grows into memory free for a while: median of FLOOR_ROUNDS. */
   grownCache: number;
+  /**
+   * Past the page cache (O_DIRECT) from page-aligned memory, as a restore writes its blocks: median of FLOOR_ROUNDS;
+   * NaN where island's addon (which aligns block memory) is not built or the file system refuses O_DIRECT.
+   */
+  pastPageCache: number;
 }
 
 /**
@@ -185,11 +190,11 @@ export interface DiskWriteCost {
  */
 export function measureDiskWrite(blocks: Buffer[], dir: string): DiskWriteCost {
   const file = (n: number) => join(dir, `disk-write-reference-${n}`);
-  const writeGiB = (path: string) =>
+  const writeGiB = (path: string, flags: string | number = 'w', from = blocks) =>
     cpuSeconds(() => {
-      const fd = openSync(path, 'w');
+      const fd = openSync(path, flags, 0o600);
       try {
-        for (let at = 0, i = 0; at < GIB; at += MIB, i++) writeSync(fd, blocks[i % blocks.length], 0, MIB, at);
+        for (let at = 0, i = 0; at < GIB; at += MIB, i++) writeSync(fd, from[i % from.length], 0, MIB, at);
         fdatasyncSync(fd);
       } finally {
         closeSync(fd);
@@ -203,9 +208,26 @@ export function measureDiskWrite(blocks: Buffer[], dir: string): DiskWriteCost {
       return writeGiB(file(++round));
     });
     const grownCache = medianOf(FLOOR_ROUNDS, () => writeGiB(file(++round)));
-    return { reusedMemory, grownCache };
+    return { reusedMemory, grownCache, pastPageCache: pastPageCache(blocks, file(++round), writeGiB) };
   } finally {
-    for (let n = 0; n <= FLOOR_ROUNDS * 2 + 1; n++) rmSync(file(n), { force: true });
+    for (let n = 0; n <= FLOOR_ROUNDS * 2 + 2; n++) rmSync(file(n), { force: true });
+  }
+}
+
+function pastPageCache(blocks: Buffer[], path: string, writeGiB: (path: string, flags: number, from: Buffer[]) => number): number {
+  const aligned = blocks.slice(0, 8).map((block) => {
+    const memory = blockBuffers.take(MIB);
+    block.copy(memory, 0, 0, MIB);
+    return memory;
+  });
+  if (!aligned.every((memory) => blockMemoryAligned?.(memory))) return NaN;
+  try {
+    return medianOf(FLOOR_ROUNDS, () => writeGiB(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT, aligned));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EINVAL') return NaN;
+    throw error;
+  } finally {
+    for (const memory of aligned) blockBuffers.giveBack(memory);
   }
 }
 

@@ -126,6 +126,12 @@ export class RestoreJobs {
       }
       await partial.moveIntoPlace();
       this.metrics.counter('island_worker_bytes_restored_total', 'Guest bytes written by restores').inc(writer.bytesWritten);
+      this.metrics
+        .counter(
+          'island_worker_bytes_restored_direct_total',
+          "Guest bytes restores wrote past the page cache (O_DIRECT; the rest went through it: the file system's or memory's choice)",
+        )
+        .inc(image.directBytesWritten);
       return { bytes: plan.guestBytes, blocks: header.entryCount };
     } finally {
       manifest.close();

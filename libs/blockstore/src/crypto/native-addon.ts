@@ -9,6 +9,8 @@ export interface NativeAddon {
   md5Many(buffers: Buffer[], kind?: Md5LanesKind): Buffer;
   /** The kinds this CPU runs, widest first. */
   md5Kinds(): Md5LanesKind[];
+  /** Bytes from the start of `memory` to its first address that is a multiple of `alignment` (a power of two). */
+  bytesToAlignment(memory: ArrayBuffer | ArrayBufferView, alignment: number): number;
 }
 
 export type Md5LanesKind = 'avx512' | 'avx2' | 'scalar';
@@ -22,7 +24,7 @@ function loadAddon(): NativeAddon | undefined {
   } catch (error) {
     new Logger('NativeAddon').warn(
       `island's addon did not load (${(error as Error).message.split('\n')[0]}): sealing, opening and hashing blocks with node:crypto, ` +
-        'which costs more CPU per GiB; build it with `npx nx run blockstore:build` (needs a C compiler, make and python3)',
+        'restored images written through the page cache, which costs more CPU per GiB; build it with `npx nx run blockstore:build` (needs a C compiler, make and python3)',
     );
     return undefined;
   }
