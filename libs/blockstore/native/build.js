@@ -6,7 +6,9 @@ const path = require('node:path');
 
 const here = __dirname;
 const binary = path.join(here, 'build', 'Release', 'island_native.node');
-const sources = ['addon.c', 'addon.h', 'aead.c', 'md5_lanes.c', 'md5_lanes.h', 'md5_napi.c', 'memory.c', 'binding.gyp', 'build.js'].map((name) => path.join(here, name));
+const sources = ['addon.c', 'addon.h', 'aead.c', 'md5_lanes.c', 'md5_lanes.h', 'md5_napi.c', 'memory.c', 'binding.gyp', 'build.js'].map((name) =>
+  path.join(here, name),
+);
 
 const newestSource = Math.max(...sources.map((file) => statSync(file).mtimeMs));
 if (existsSync(binary) && statSync(binary).mtimeMs >= newestSource) process.exit(0);

@@ -113,8 +113,9 @@ export class Qcow2Image {
     }
     let direct: FileIo | undefined;
     try {
-      direct = writable && options.directDataWrites ? await openDirect(path, options.openFile ?? openNodeFile) : undefined;
-      const file = new ImageFile(handle, (await handle.stat()).size, direct && { io: direct, memoryAligned: options.directDataWrites!.memoryAligned });
+      const asked = writable ? options.directDataWrites : undefined;
+      direct = asked && (await openDirect(path, options.openFile ?? openNodeFile));
+      const file = new ImageFile(handle, (await handle.stat()).size, asked && direct && { io: direct, memoryAligned: asked.memoryAligned });
       const header = await readHeader(file);
       if (header.backingFile && options.refuseBacking) {
         throw new ImageUsageError(
