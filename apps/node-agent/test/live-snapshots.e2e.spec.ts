@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { directWritesAllowed } from '@island/qcow2';
 import { guestIo, GuestWriter, pollUntil, useIsland } from '@island/stack';
 
 const MIB = 1 << 20;
@@ -11,6 +12,13 @@ const WRITE = 64 * KIB;
 type Json = Record<string, unknown>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The open flags of each of a process's descriptors for `path` (at least one: else it throws). */
+function openFlags(pid: number, path: string): number[] {
+  const fds = readdirSync(`/proc/${pid}/fd`).filter((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`) === path);
+  if (fds.length === 0) throw new Error(`process ${pid} has ${path} open on no descriptor`);
+  return fds.map((fd) => parseInt(/^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))?.[1] ?? '0', 8));
+}
 
 /** Waits until `holds` (30 s at most). */
 async function waitFor(holds: () => boolean, what: string): Promise<void> {
@@ -119,6 +127,9 @@ describe('live snapshots of volumes attached through qemu-storage-daemon', () =>
     const refused = island.cli('image', 'write', volume.path, '--offset', '0', '--pattern', '0x11', '--length', '4K');
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/is in use by .*detach first/);
+    // the daemon holds the image past the page cache where its file system allows it (libvirt's cache='none')
+    const daemon = Number(readFileSync(join(island.dataDir, 'qsd', 'qsd.pid'), 'utf8').trim());
+    expect(openFlags(daemon, volume.path).every((flags) => (flags & constants.O_DIRECT) !== 0)).toBe(await directWritesAllowed(dirname(volume.path)));
     const vm = new GuestWriter(volume.disk);
     await vm.write(0, WRITE, 0x5a);
     await vm.close();

@@ -6,6 +6,17 @@
 export interface BlockdevFile {
   driver: 'file';
   filename: string;
+  /** `direct`: the file opened with O_DIRECT (libvirt's cache='none'): guest writes and a fill's copies bypass the host's page cache. */
+  cache?: { direct: boolean };
+}
+
+/**
+ * An image's file node: opened past the host's page cache where `direct` (its file system allows O_DIRECT), as Nova's
+ * libvirt driver opens local disks by default. The image's bytes are then cached once, by the guest; a volume filling
+ * from its snapshot writes it without the kernel copying each byte into the page cache.
+ */
+export function imageFileNode(filename: string, direct: boolean): BlockdevFile {
+  return direct ? { driver: 'file', filename, cache: { direct: true } } : { driver: 'file', filename };
 }
 
 export interface QmpCommands {

@@ -1,11 +1,12 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { execFile } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { IslandConfig } from '@island/config';
 import { fuseMountPoints, InjectConfig, LOOP_DEVICE_LISTING, loopDeviceCandidates, loopDevicesIn } from '@island/platform';
-import { BlockJobInfo, QmpClient, QmpCommandError, storageDaemonEnvironment } from '@island/qmp';
+import { directWritesAllowed } from '@island/qcow2';
+import { BlockJobInfo, imageFileNode, QmpClient, QmpCommandError, storageDaemonEnvironment } from '@island/qmp';
 import { VolumeRecords } from '../volume-records';
 import { NbdFuseMount } from './nbd-fuse-mount';
 import { pidFileProcess } from './pid-file';
@@ -114,6 +115,8 @@ export class StorageDaemon implements OnModuleDestroy {
   private starting?: Promise<QmpClient>;
   private qmp?: QmpClient;
   private readonly fillEndListeners = new Set<() => void>();
+  /** Per directory of images: whether its file system allows O_DIRECT (asked once, said once in the log). */
+  private readonly directIn = new Map<string, Promise<boolean>>();
   /** What the daemon holds for each volume, as it was asked (ServedVolumes holds it again when the daemon lost it). */
   readonly served: VolumeRecords<ServedVolume>;
 
@@ -179,10 +182,31 @@ export class StorageDaemon implements OnModuleDestroy {
     const served = nodes.has(node);
     if (!served) {
       const backing = fill ? await this.addFillSource(qmp, volumeId, fill, nodes) : undefined;
-      await qmp.execute('blockdev-add', { driver: 'qcow2', 'node-name': node, file: { driver: 'file', filename: path }, discard: 'unmap', backing });
+      const file = imageFileNode(path, await this.directWritesIn(dirname(path)));
+      await qmp.execute('blockdev-add', { driver: 'qcow2', 'node-name': node, file, discard: 'unmap', backing });
     }
     if (fill) await this.startFill(volumeId);
     return served;
+  }
+
+  private directWritesIn(dir: string): Promise<boolean> {
+    let allowed = this.directIn.get(dir);
+    if (!allowed) {
+      allowed = directWritesAllowed(dir).then(
+        (direct) => {
+          this.logger.log(
+            `images in ${dir} served ${direct ? 'past the page cache (O_DIRECT, cache.direct)' : 'through the page cache: its file system refuses O_DIRECT'}`,
+          );
+          return direct;
+        },
+        (error: Error) => {
+          this.logger.warn(`images in ${dir} served through the page cache: whether its file system allows O_DIRECT is not known (${error.message})`);
+          return false;
+        },
+      );
+      this.directIn.set(dir, allowed);
+    }
+    return allowed;
   }
 
   /**

@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { QmpClient, storageDaemonEnvironment } from '@island/qmp';
+import { directWritesAllowed } from '@island/qcow2';
+import { imageFileNode, QmpClient, storageDaemonEnvironment } from '@island/qmp';
 
 const run = promisify(execFile);
 
@@ -44,7 +45,7 @@ export async function qemuStreamMs(image: string, bytes: number): Promise<number
     await qmp.execute('blockdev-add', {
       driver: 'qcow2',
       'node-name': 'target',
-      file: { driver: 'file', filename: join(dir, 'target.qcow2') },
+      file: imageFileNode(join(dir, 'target.qcow2'), await directWritesAllowed(dir)), // as the agent opens a filling volume's image
       backing: 'snapshot',
     });
     const concluded = qmp.waitForEvent('JOB_STATUS_CHANGE', (d) => d.status === 'concluded', 3_600_000);
