@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { qemuCheck, qemuRaw, scratchDir } from '../test/qemu-tools';
 import { createImage, directWritesAllowed, FileIo, OpenFileIo, Qcow2Image } from './index';
@@ -151,5 +151,12 @@ describe('guest data written past the page cache (O_DIRECT)', () => {
     expect(writable.directBytesWritten).toBe(0);
     await writable.close();
     expect(opened).toEqual(['r', 'r+']);
+  });
+
+  it('finds out whether a directory takes O_DIRECT without leaving its probe behind, and names a directory that is not there', async () => {
+    const before = await readdir(dir);
+    await expect(directWritesAllowed(dir)).resolves.toBe(true); // this machine's disk (ext4) and tmpfs (Linux ≥ 6.6) both do
+    expect(await readdir(dir)).toEqual(before);
+    await expect(directWritesAllowed(join(dir, 'missing'))).rejects.toMatchObject({ code: 'ENOENT', message: expect.stringContaining(join(dir, 'missing')) });
   });
 });

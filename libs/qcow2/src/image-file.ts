@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -29,7 +30,8 @@ export const DIRECT_WRITE_ALIGNMENT = 4096;
 
 /** Whether files in `dir` open for writes past the page cache (a file made and removed to find out). */
 export async function directWritesAllowed(dir: string): Promise<boolean> {
-  const probe = join(dir, `.direct-write-probe-${process.pid}`);
+  // unique: containers sharing the directory may each run as pid 1
+  const probe = join(dir, `.direct-write-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     await (await open(probe, constants.O_CREAT | constants.O_WRONLY | constants.O_DIRECT, 0o600)).close();
     return true;
