@@ -129,7 +129,7 @@ export class RestoreJobs {
       this.metrics
         .counter(
           'island_worker_bytes_restored_direct_total',
-          "Guest bytes restores wrote past the page cache (O_DIRECT; the rest went through it: the file system's or memory's choice)",
+          'Guest bytes restores wrote past the page cache (O_DIRECT); the rest of island_worker_bytes_restored_total went through it or, whole clusters of zeros, was marked zero instead of written',
         )
         .inc(image.directBytesWritten);
       return { bytes: plan.guestBytes, blocks: header.entryCount };
