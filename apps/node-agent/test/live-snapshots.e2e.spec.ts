@@ -15,7 +15,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The open flags of each of a process's descriptors for `path` (at least one: else it throws). */
 function openFlags(pid: number, path: string): number[] {
-  const fds = readdirSync(`/proc/${pid}/fd`).filter((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`) === path);
+  const target = (fd: string) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      return undefined; // closed since the listing (the daemon's sockets come and go)
+    }
+  };
+  const fds = readdirSync(`/proc/${pid}/fd`).filter((fd) => target(fd) === path);
   if (fds.length === 0) throw new Error(`process ${pid} has ${path} open on no descriptor`);
   return fds.map((fd) => parseInt(/^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))?.[1] ?? '0', 8));
 }
