@@ -1,11 +1,12 @@
 import { droppedBuffers } from '@island/platform';
+import { DIRECT_WRITE_ALIGNMENT } from '@island/qcow2';
 import { nativeAddon } from './crypto/native-addon';
 
 /**
- * Where lent memory starts: a multiple of a page where island's addon can tell an address, so that a restore writes
- * its blocks past the page cache (O_DIRECT wants aligned memory: Qcow2 OpenOptions.directDataWrites).
+ * Where lent memory starts where island's addon can tell an address: at what writes past the page cache need, so that a
+ * restore writes its blocks so (Qcow2 OpenOptions.directDataWrites).
  */
-export const BLOCK_MEMORY_ALIGNMENT = 4096;
+export const BLOCK_MEMORY_ALIGNMENT = DIRECT_WRITE_ALIGNMENT;
 
 /**
  * Reusable memory for block-sized bodies (a block read from an image, a block object arriving from Swift, a sealed

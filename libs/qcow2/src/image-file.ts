@@ -36,11 +36,17 @@ export async function directWritesAllowed(dir: string): Promise<boolean> {
     await (await open(probe, constants.O_CREAT | constants.O_WRONLY | constants.O_DIRECT, 0o600)).close();
     return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EINVAL' || (error as NodeJS.ErrnoException).code === 'EOPNOTSUPP') return false;
+    if (refusesDirect(error)) return false;
     throw error;
   } finally {
     await rm(probe, { force: true });
   }
+}
+
+/** The error a file system answers an O_DIRECT open or write with when it has no such writes (or not for these bytes). */
+export function refusesDirect(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'EINVAL' || code === 'EOPNOTSUPP';
 }
 
 /** Guest data written past the page cache: the image's file opened again with O_DIRECT. */
@@ -105,13 +111,13 @@ export class ImageFile {
    */
   async writeData(offset: number, data: Buffer): Promise<void> {
     const direct = this.direct;
-    if (direct && data.length > 0 && (offset | data.length) % DIRECT_WRITE_ALIGNMENT === 0 && direct.memoryAligned(data)) {
+    if (direct && data.length > 0 && offset % DIRECT_WRITE_ALIGNMENT === 0 && data.length % DIRECT_WRITE_ALIGNMENT === 0 && direct.memoryAligned(data)) {
       try {
         await this.writeWith(direct.io, offset, data);
         this.directBytesWritten += data.length;
         return;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EINVAL') throw error;
+        if (!refusesDirect(error)) throw error;
         this.direct = undefined;
       }
     }

@@ -3,7 +3,7 @@ import { BackingSource, openBacking } from './backing';
 import { GuestReader } from './guest-read';
 import { GuestWriter } from './guest-write';
 import { hasFeature, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, Qcow2Header, readHeader, requireWritableFeatures } from './header';
-import { DirectWrites, FileIo, ImageFile, OpenFileIo, openNodeFile } from './image-file';
+import { DirectWrites, ImageFile, OpenFileIo, openNodeFile, refusesDirect } from './image-file';
 import { acquireWriterLock, WriterLock } from './image-lock';
 import { L2Cache } from './l2-cache';
 import { ClusterMapping } from './l2-entry';
@@ -111,11 +111,10 @@ export class Qcow2Image {
       await lock?.release();
       throw error;
     }
-    let direct: FileIo | undefined;
+    let direct: DirectWrites | undefined;
     try {
-      const asked = writable ? options.directDataWrites : undefined;
-      direct = asked && (await openDirect(path, options.openFile ?? openNodeFile));
-      const file = new ImageFile(handle, (await handle.stat()).size, asked && direct && { io: direct, memoryAligned: asked.memoryAligned });
+      if (writable && options.directDataWrites) direct = await openDirectWrites(path, options.openFile ?? openNodeFile, options.directDataWrites);
+      const file = new ImageFile(handle, (await handle.stat()).size, direct);
       const header = await readHeader(file);
       if (header.backingFile && options.refuseBacking) {
         throw new ImageUsageError(
@@ -144,7 +143,7 @@ export class Qcow2Image {
       }
       return image;
     } catch (error) {
-      await direct?.close();
+      await direct?.io.close();
       await handle.close();
       await lock?.release();
       throw error;
@@ -389,11 +388,11 @@ export class Qcow2Image {
 
 /** A qcow2 backing file is itself an image, opened read-only. */
 /** The image's file opened for writes past the page cache, or undefined where its file system has no such writes (tmpfs before Linux 6.6). */
-async function openDirect(path: string, openFile: OpenFileIo): Promise<FileIo | undefined> {
+async function openDirectWrites(path: string, openFile: OpenFileIo, asked: Pick<DirectWrites, 'memoryAligned'>): Promise<DirectWrites | undefined> {
   try {
-    return await openFile(path, 'r+direct');
+    return { io: await openFile(path, 'r+direct'), memoryAligned: asked.memoryAligned };
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EINVAL' || (error as NodeJS.ErrnoException).code === 'EOPNOTSUPP') return undefined;
+    if (refusesDirect(error)) return undefined;
     throw error;
   }
 }
