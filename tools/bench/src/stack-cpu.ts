@@ -93,6 +93,65 @@ export async function measureOneGiB(
   return { snapshot, restore, copy };
 }
 
+/**
+ * The mean of a step measured in several passes (each over 1 GiB): CPU and wall clock averaged, process by process; the
+ * busiest process is each pass's own (their names joined when they differ: a copy goes to either worker), its threads,
+ * collections and faults averaged; peaks are the highest of any pass.
+ */
+export function meanStepUsage(passes: StepUsage[]): StepUsage {
+  const n = passes.length;
+  const mean = (pick: (u: StepUsage) => number) => passes.reduce((sum, u) => sum + pick(u), 0) / n;
+  const meanByName = (pick: (u: StepUsage) => Record<string, number>) => {
+    const names = [...new Set(passes.flatMap((u) => Object.keys(pick(u))))];
+    return Object.fromEntries(names.map((name) => [name, mean((u) => pick(u)[name] ?? 0)]));
+  };
+  const threadField = (field: keyof ThreadCpu) => mean((u) => u.busiest.threads[field]);
+  const largest = passes.map((u) => u.largest).reduce((a, b) => (b.peakRss > a.peakRss ? b : a));
+  return {
+    total: mean((u) => u.total),
+    seconds: mean((u) => u.seconds),
+    byProcess: meanByName((u) => u.byProcess),
+    besides: meanByName((u) => u.besides),
+    busiest: {
+      name: [...new Set(passes.map((u) => u.busiest.name))].join('/'),
+      threads: {
+        mainUser: threadField('mainUser'),
+        mainSystem: threadField('mainSystem'),
+        otherUser: threadField('otherUser'),
+        otherSystem: threadField('otherSystem'),
+      },
+      fullCollections: mean((u) => u.busiest.fullCollections),
+      minorFaults: mean((u) => u.busiest.minorFaults),
+      peakRss: Math.max(...passes.map((u) => u.busiest.peakRss)),
+    },
+    largest,
+  };
+}
+
+/**
+ * Runs `rounds` small snapshots, restores and (`copy`) region copies of `bytes` of random data each, one after another,
+ * so that every worker of the stack has run each kind of job before anything is measured: what a process pays once
+ * (code compiled on first use, its memory grown to its working size, connections opened) is not a cost per GiB. Uploads
+ * and restores go to the host's workers, copies to any worker in turn: two rounds reach both workers of a two-region
+ * stack, four leave room for an uneven turn.
+ */
+export async function warmUp(island: IslandStack, options: { rounds: number; bytes: number; copy: boolean }): Promise<void> {
+  const poll = { intervalMs: 100, timeoutMs: 600_000 };
+  for (let round = 0; round < options.rounds; round++) {
+    const volumeId = String((await island.request('POST', '/v1/volumes', { sizeBytes: options.bytes })).body.id);
+    const image = await Qcow2Image.open(await attachAndWait(island, volumeId), { writable: true });
+    await image.write(0, randomBytes(options.bytes));
+    await image.close();
+    const snapshotId = String((await island.request('POST', '/v1/snapshots', { volumeId })).body.id);
+    await pollUntil(island, `/v1/snapshots/${snapshotId}`, (s) => s.status === 'available', poll);
+    const clone = String((await island.request('POST', '/v1/volumes', { sizeBytes: options.bytes, snapshotId })).body.id);
+    await attachAndWait(island, clone, poll);
+    if (!options.copy) continue;
+    const copy = await island.request<Json>('POST', `/v1/snapshots/${snapshotId}/copy`, { region: 'RegionTwo' });
+    await pollUntil(island, `/v1/snapshots/${String(copy.body.id)}`, (s) => s.status === 'available', poll);
+  }
+}
+
 /** Full (mark-compact) collections a process of the stack has run so far, from its /metrics (prom-client's GC histogram). */
 async function fullCollections(island: IslandStack, name: string): Promise<number> {
   const port = island.metricsPort(name);
