@@ -5,4 +5,4 @@ export * from './retry-policy';
 export * from './swift-client';
 export * from './swift-errors';
 export * from './swift-from-config';
-export type { BodyMemory } from './buffered-get';
+export type { BodyMemory } from './buffered-request';

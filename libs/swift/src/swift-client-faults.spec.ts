@@ -65,6 +65,27 @@ describe('SwiftClient under faults', () => {
     expect(requests.filter((r) => r.startsWith('GET'))).toHaveLength(3);
   });
 
+  it('sends the same bytes again when a PUT of bytes meets a 503 or a connection reset, and returns the ETag of the attempt that stored them', async () => {
+    const data = Buffer.from('block bytes');
+    const md5 = createHash('md5').update(data).digest('hex');
+    const bodies: string[] = [];
+    const { client, requests } = await setup((req, res, body) => {
+      bodies.push(body.toString());
+      if (bodies.length === 1) {
+        res.writeHead(503);
+        res.end('busy');
+      } else if (bodies.length === 2) {
+        req.socket.destroy();
+      } else {
+        res.writeHead(201, { etag: `"${String(req.headers.etag)}"` });
+        res.end();
+      }
+    });
+    expect(await client.putObject('c', 'blocks/one', data)).toBe(md5);
+    expect(requests.filter((r) => r.startsWith('PUT /v1/AUTH_t/c/blocks/one'))).toHaveLength(3);
+    expect(bodies).toEqual([data.toString(), data.toString(), data.toString()]);
+  });
+
   it('gives up after the configured retries with an error naming the object and status', async () => {
     const { client, requests } = await setup((_req, res) => {
       res.writeHead(500);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 import { Agent, Dispatcher, request } from 'undici';
 import { header, SwiftAuthenticator, SwiftSession } from './auth';
-import { BodyMemory, BufferedResponse, bufferedGet } from './buffered-get';
+import { BodyMemory, BufferedResponse, bufferedRequest } from './buffered-request';
 import { BulkDeleteResult, parseBulkDeleteReply } from './bulk-delete';
 import { ObjectEntry, ContainerEntry, parseListing } from './listing';
 import { backoffDelay, DEFAULT_RETRY_POLICY, isTransientNetworkError, RetryPolicy, sleep } from './retry-policy';
@@ -209,8 +209,17 @@ export class SwiftClient {
       };
     }
     if (expectedMd5) headers.etag = expectedMd5;
-    const res = await this.send({ operation: 'PUT', target, method: 'PUT', path: objectPath(container, name), headers, body: sendBody });
-    await res.body.dump();
+    const path = objectPath(container, name);
+    let res: Pick<BufferedResponse, 'statusCode' | 'headers'>;
+    if (sendBody instanceof Uint8Array) {
+      // bytes in memory: the reply read whole, no stream objects per PUT
+      const bytes = sendBody;
+      res = await this.withRetries('PUT', target, () => this.bufferedAttempt('PUT', target, { method: 'PUT', path, headers, body: bytes }));
+    } else {
+      const streamed = await this.send({ operation: 'PUT', target, method: 'PUT', path, headers, body: sendBody });
+      await streamed.body.dump();
+      res = streamed;
+    }
     const etag = unquote(header(res.headers, 'etag'));
     const md5 = sent();
     if (!etag || (md5 && etag !== md5)) {
@@ -264,18 +273,8 @@ export class SwiftClient {
     const target = `${container}/${name}`;
     const path = objectPath(container, name);
     return this.withRetries('GET', target, async () => {
-      for (let reauthenticated = false; ; reauthenticated = true) {
-        const session = await this.tokens.session();
-        const res = await bufferedGet(this.dispatcher, session.storageUrl + path, { ...rangeHeaders(range), 'x-auth-token': session.token }, memory);
-        if (res.statusCode === 401 && !reauthenticated) {
-          this.tokens.invalidate(session.token);
-          continue;
-        }
-        if (res.statusCode < 200 || res.statusCode >= 300) {
-          throw statusError('GET', target, res.statusCode, res.body.toString('utf8', 0, Math.min(200, res.body.length)).trim());
-        }
-        return { data: this.checkGet(target, res, range, verifyMd5), etag: unquote(header(res.headers, 'etag')), metadata: objectMetadata(res.headers) };
-      }
+      const res = await this.bufferedAttempt('GET', target, { method: 'GET', path, headers: rangeHeaders(range) }, memory);
+      return { data: this.checkGet(target, res, range, verifyMd5), etag: unquote(header(res.headers, 'etag')), metadata: objectMetadata(res.headers) };
     });
   }
 
@@ -423,6 +422,30 @@ export class SwiftClient {
     return this.withRetries(call.operation, call.target, () =>
       this.open(call.method, call.target, call.path, call.headers ?? {}, call.body, call.query, call.operation, call.signal),
     );
+  }
+
+  /** One attempt of a request whose reply is read whole (bufferedRequest), as `open` makes one: the 2xx reply or its error. */
+  private async bufferedAttempt(
+    operation: string,
+    target: string,
+    call: { method: Dispatcher.HttpMethod; path: string; headers: Record<string, string>; body?: Uint8Array },
+    memory?: BodyMemory,
+  ): Promise<BufferedResponse> {
+    for (let reauthenticated = false; ; reauthenticated = true) {
+      const session = await this.tokens.session();
+      const res = await bufferedRequest(
+        this.dispatcher,
+        { method: call.method, url: session.storageUrl + call.path, headers: { ...call.headers, 'x-auth-token': session.token }, body: call.body },
+        memory,
+      );
+      if (res.statusCode >= 200 && res.statusCode < 300) return res;
+      if (res.statusCode === 401 && !reauthenticated) {
+        this.tokens.invalidate(session.token);
+        continue;
+      }
+      const detail = res.statusCode >= 400 ? res.body.toString('utf8', 0, Math.min(200, res.body.length)).trim() : '';
+      throw statusError(operation, target, res.statusCode, detail);
+    }
   }
 
   /** One attempt with the cached token, re-authenticating once if Swift says 401. Maps statuses to errors. */

@@ -10,14 +10,24 @@ export interface BufferedResponse {
 /** Memory for a successful reply's body of the length its Content-Length states (e.g. a buffer lent out for reuse). */
 export type BodyMemory = (length: number) => Buffer;
 
+/** A request whose reply is read whole into memory. */
+export interface BufferedRequest {
+  method: Dispatcher.HttpMethod;
+  url: string;
+  headers: Record<string, string>;
+  /** Bytes sent as they are; resent as they are by a retry. */
+  body?: Uint8Array;
+}
+
 /**
- * A GET read straight into memory through undici's dispatch handler: no stream objects per reply. It keeps
- * up with keep-alive curl where `request()` + a body stream costs ~15% on small objects (docs/benchmarks.md).
- * With `memory`, a 2xx body of known length is copied into what it gives as it arrives instead of being joined
- * from its chunks at the end; a body longer than it said is joined as usual, one shorter is returned short (the
- * caller compares it with Content-Length).
+ * A request whose reply is read straight into memory through undici's dispatch handler: no stream objects per reply
+ * (a block's GET, the PUT of bytes in memory, whose reply is a few bytes). It keeps up with keep-alive curl where
+ * `request()` + a body stream costs ~15% on small objects (docs/benchmarks.md). With `memory`, a 2xx body of known
+ * length is copied into what it gives as it arrives instead of being joined from its chunks at the end; a body longer
+ * than it said is joined as usual, one shorter is returned short (the caller compares it with Content-Length).
  */
-export function bufferedGet(dispatcher: Dispatcher, url: string, headers: Record<string, string>, memory?: BodyMemory): Promise<BufferedResponse> {
+export function bufferedRequest(dispatcher: Dispatcher, request: BufferedRequest, memory?: BodyMemory): Promise<BufferedResponse> {
+  const { method, url, headers, body } = request;
   const { origin, pathname, search } = new URL(url);
   return new Promise((resolve, reject) => {
     let chunks: Buffer[] = [];
@@ -60,6 +70,6 @@ export function bufferedGet(dispatcher: Dispatcher, url: string, headers: Record
         resolve({ statusCode, headers: responseHeaders, body: whole ?? (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)) });
       },
     };
-    dispatcher.dispatch({ origin, path: pathname + search, method: 'GET', headers }, handler as unknown as Dispatcher.DispatchHandler);
+    dispatcher.dispatch({ origin, path: pathname + search, method, headers, body }, handler as unknown as Dispatcher.DispatchHandler);
   });
 }
