@@ -17,6 +17,11 @@ export interface BufferedRequest {
   headers: Record<string, string>;
   /** Bytes sent as they are; resent as they are by a retry. */
   body?: Uint8Array;
+  /**
+   * A 2xx reply is the outcome once its headers arrive: a body that fails after them is not an error (a PUT's few bytes
+   * of reply say nothing its status and ETag do not), as undici's `dump()` of such a body never failed.
+   */
+  settledByHeaders?: boolean;
 }
 
 /**
@@ -27,7 +32,7 @@ export interface BufferedRequest {
  * than it said is joined as usual, one shorter is returned short (the caller compares it with Content-Length).
  */
 export function bufferedRequest(dispatcher: Dispatcher, request: BufferedRequest, memory?: BodyMemory): Promise<BufferedResponse> {
-  const { method, url, headers, body } = request;
+  const { method, url, headers, body, settledByHeaders = false } = request;
   const { origin, pathname, search } = new URL(url);
   return new Promise((resolve, reject) => {
     let chunks: Buffer[] = [];
@@ -41,9 +46,11 @@ export function bufferedRequest(dispatcher: Dispatcher, request: BufferedRequest
         // nothing to set up per connection
       },
       onError(error: Error) {
-        reject(error);
+        if (settledByHeaders && statusCode >= 200 && statusCode < 300) resolve({ statusCode, headers: responseHeaders, body: Buffer.alloc(0) });
+        else reject(error);
       },
       onHeaders(status: number, raw: Buffer[]) {
+        if (status < 200) return true; // an informational reply (e.g. 103 Early Hints): the final one follows
         statusCode = status;
         for (let i = 0; i + 1 < raw.length; i += 2) {
           const key = raw[i].toString('latin1').toLowerCase();

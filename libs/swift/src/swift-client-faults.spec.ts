@@ -86,6 +86,27 @@ describe('SwiftClient under faults', () => {
     expect(bodies).toEqual([data.toString(), data.toString(), data.toString()]);
   });
 
+  it('takes the final reply after an informational one, whose headers count for nothing', async () => {
+    const data = Buffer.from('abc');
+    const { client } = await setup((req, res) => {
+      res.writeEarlyHints({ link: '</x>; rel=preload', etag: '"bogus"' });
+      res.writeHead(201, { etag: `"${String(req.headers.etag)}"` });
+      res.end();
+    });
+    expect(await client.putObject('c', 'blocks/hinted', data)).toBe(createHash('md5').update(data).digest('hex'));
+  });
+
+  it('counts a PUT as stored once its 2xx headers arrive, even when the reply body breaks off after them', async () => {
+    const data = Buffer.from('stored bytes');
+    const { client, requests } = await setup((req, res) => {
+      res.writeHead(201, { etag: `"${String(req.headers.etag)}"`, 'content-length': '100' });
+      res.write('Created');
+      setTimeout(() => req.socket.destroy(), 20);
+    });
+    expect(await client.putObject('c', 'blocks/cut', data)).toBe(createHash('md5').update(data).digest('hex'));
+    expect(requests.filter((r) => r.startsWith('PUT'))).toHaveLength(1);
+  });
+
   it('gives up after the configured retries with an error naming the object and status', async () => {
     const { client, requests } = await setup((_req, res) => {
       res.writeHead(500);

@@ -214,7 +214,9 @@ export class SwiftClient {
     if (sendBody instanceof Uint8Array) {
       // bytes in memory: the reply read whole, no stream objects per PUT
       const bytes = sendBody;
-      res = await this.withRetries('PUT', target, () => this.bufferedAttempt('PUT', target, { method: 'PUT', path, headers, body: bytes }));
+      res = await this.withRetries('PUT', target, () =>
+        this.bufferedAttempt('PUT', target, { method: 'PUT', path, headers, body: bytes, settledByHeaders: true }),
+      );
     } else {
       const streamed = await this.send({ operation: 'PUT', target, method: 'PUT', path, headers, body: sendBody });
       await streamed.body.dump();
@@ -241,7 +243,7 @@ export class SwiftClient {
    * Reads an object (or a byte range of it) into memory, retrying as a whole on failure. A whole plain
    * object is checked against its MD5 ETag unless the caller verifies the bytes itself (`verifyMd5: false`,
    * e.g. content-addressed blocks checked against their SHA-256 name); a range cannot be checked here. `memory`
-   * gives the memory a successful body is read into (see bufferedGet).
+   * gives the memory a successful body is read into (see bufferedRequest).
    */
   async getObject(container: string, name: string, range?: ByteRange, options: { verifyMd5?: boolean; memory?: BodyMemory } = {}): Promise<Buffer> {
     return (await this.getChecked(container, name, range, options.verifyMd5 !== false, options.memory)).data;
@@ -428,14 +430,14 @@ export class SwiftClient {
   private async bufferedAttempt(
     operation: string,
     target: string,
-    call: { method: Dispatcher.HttpMethod; path: string; headers: Record<string, string>; body?: Uint8Array },
+    call: { method: Dispatcher.HttpMethod; path: string; headers: Record<string, string>; body?: Uint8Array; settledByHeaders?: boolean },
     memory?: BodyMemory,
   ): Promise<BufferedResponse> {
     for (let reauthenticated = false; ; reauthenticated = true) {
       const session = await this.tokens.session();
       const res = await bufferedRequest(
         this.dispatcher,
-        { method: call.method, url: session.storageUrl + call.path, headers: { ...call.headers, 'x-auth-token': session.token }, body: call.body },
+        { ...call, url: session.storageUrl + call.path, headers: { ...call.headers, 'x-auth-token': session.token } },
         memory,
       );
       if (res.statusCode >= 200 && res.statusCode < 300) return res;
