@@ -426,32 +426,24 @@ export class SwiftClient {
     );
   }
 
-  /** One attempt of a request whose reply is read whole (bufferedRequest), as `open` makes one: the 2xx reply or its error. */
-  private async bufferedAttempt(
+  /** One attempt of a request whose reply is read whole (bufferedRequest): the 2xx reply or its error. */
+  private bufferedAttempt(
     operation: string,
     target: string,
     call: { method: Dispatcher.HttpMethod; path: string; headers: Record<string, string>; body?: Uint8Array; settledByHeaders?: boolean },
     memory?: BodyMemory,
   ): Promise<BufferedResponse> {
-    for (let reauthenticated = false; ; reauthenticated = true) {
-      const session = await this.tokens.session();
-      const res = await bufferedRequest(
-        this.dispatcher,
-        { ...call, url: session.storageUrl + call.path, headers: { ...call.headers, 'x-auth-token': session.token } },
-        memory,
-      );
-      if (res.statusCode >= 200 && res.statusCode < 300) return res;
-      if (res.statusCode === 401 && !reauthenticated) {
-        this.tokens.invalidate(session.token);
-        continue;
-      }
-      const detail = res.statusCode >= 400 ? res.body.toString('utf8', 0, Math.min(200, res.body.length)).trim() : '';
-      throw statusError(operation, target, res.statusCode, detail);
-    }
+    return this.withToken(
+      operation,
+      target,
+      (session) =>
+        bufferedRequest(this.dispatcher, { ...call, url: session.storageUrl + call.path, headers: { ...call.headers, 'x-auth-token': session.token } }, memory),
+      async (res) => res.body.toString('utf8', 0, Math.min(200, res.body.length)),
+    );
   }
 
-  /** One attempt with the cached token, re-authenticating once if Swift says 401. Maps statuses to errors. */
-  private async open(
+  /** One attempt of a request whose reply body streams: the 2xx reply or its error. */
+  private open(
     method: Dispatcher.HttpMethod,
     target: string,
     path: string,
@@ -461,17 +453,36 @@ export class SwiftClient {
     operation: string = method,
     signal?: AbortSignal,
   ): Promise<Dispatcher.ResponseData<unknown>> {
+    return this.withToken(
+      operation,
+      target,
+      (session) =>
+        request(session.storageUrl + path + queryString(query), {
+          method,
+          headers: { ...headers, 'x-auth-token': session.token },
+          body: typeof body === 'function' ? body() : body,
+          dispatcher: this.dispatcher,
+          signal,
+        }),
+      (res) => readText(res).catch(() => ''),
+    );
+  }
+
+  /**
+   * Sends with the cached token, and once more with a new one if Swift says 401; returns a 2xx reply, throws the error its
+   * status maps to otherwise (with the start of the reply's text, read by `textOf`, for a 4xx or 5xx).
+   */
+  private async withToken<R extends { statusCode: number }>(
+    operation: string,
+    target: string,
+    send: (session: SwiftSession) => Promise<R>,
+    textOf: (reply: R) => Promise<string>,
+  ): Promise<R> {
     for (let reauthenticated = false; ; reauthenticated = true) {
       const session = await this.tokens.session();
-      const res = await request(session.storageUrl + path + queryString(query), {
-        method,
-        headers: { ...headers, 'x-auth-token': session.token },
-        body: typeof body === 'function' ? body() : body,
-        dispatcher: this.dispatcher,
-        signal,
-      });
+      const res = await send(session);
       if (res.statusCode >= 200 && res.statusCode < 300) return res;
-      const detail = res.statusCode >= 400 ? (await readText(res).catch(() => '')).slice(0, 200).trim() : '';
+      const detail = res.statusCode >= 400 ? (await textOf(res)).slice(0, 200).trim() : '';
       if (res.statusCode === 401 && !reauthenticated) {
         this.tokens.invalidate(session.token);
         continue;
