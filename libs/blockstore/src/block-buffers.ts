@@ -3,8 +3,8 @@ import { DIRECT_WRITE_ALIGNMENT } from '@island/qcow2';
 import { nativeAddon } from './crypto/native-addon';
 
 /**
- * Where lent memory starts where island's addon can tell an address: at what writes past the page cache need, so that a
- * restore writes its blocks so (Qcow2 OpenOptions.directDataWrites).
+ * The boundary lent memory starts at (where island's addon can tell an address): what a write past the page cache needs,
+ * so that a restore can write its blocks so (Qcow2 OpenOptions.directDataWrites).
  */
 export const BLOCK_MEMORY_ALIGNMENT = DIRECT_WRITE_ALIGNMENT;
 

@@ -386,7 +386,6 @@ export class Qcow2Image {
   }
 }
 
-/** A qcow2 backing file is itself an image, opened read-only. */
 /** The image's file opened for writes past the page cache, or undefined where its file system has no such writes (tmpfs before Linux 6.6). */
 async function openDirectWrites(path: string, openFile: OpenFileIo, asked: Pick<DirectWrites, 'memoryAligned'>): Promise<DirectWrites | undefined> {
   try {
