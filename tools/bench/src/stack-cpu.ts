@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Qcow2Image } from '@island/qcow2';
-import { IslandStack, pollUntil } from '@island/stack';
+import { IslandStack, PollOptions, pollUntil } from '@island/stack';
 import { GIB, MIB, processCpuSeconds, processMinorFaults, processThreadCpu, ThreadCpu, threadCpuSince } from './cpu';
 import { counterTotal } from './control-plane/island-metrics';
 import { peakRss, resetPeakRss } from './process-memory';
-import { attachAndWait } from './stack-timing';
+import { attachAndWait, timedSnapshot } from './stack-timing';
 
 type Json = Record<string, unknown>;
 
@@ -71,25 +71,16 @@ export async function measureOneGiB(
   // waits poll as the CLI's --wait does: the API's CPU for a user's wait is part of what a GiB costs, a test's faster
   // polling (up to 50 a second at first) would not be
   const poll = { intervalMs: CLI_POLL_MS, timeoutMs: 600_000 };
-  const volumeId = String((await island.request('POST', '/v1/volumes', { sizeBytes: GIB })).body.id);
-  const image = await Qcow2Image.open(await attachAndWait(island, volumeId), { writable: true });
-  const data = options.data ?? randomBytes;
-  for (let at = 0; at < GIB; at += 64 * MIB) await image.write(at, data(64 * MIB));
-  await image.close();
+  const volumeId = await writtenVolume(island, GIB, options.data ?? randomBytes);
 
   let snapshotId = '';
   const snapshot = await measure('first snapshot', async () => {
-    const created = await island.request('POST', '/v1/snapshots', { volumeId });
-    snapshotId = String(created.body.id);
-    await pollUntil(island, `/v1/snapshots/${snapshotId}`, (s) => s.status === 'available', poll);
+    snapshotId = (await timedSnapshot(island, volumeId, poll)).id;
   });
   const clone = String((await island.request('POST', '/v1/volumes', { sizeBytes: GIB, snapshotId })).body.id);
   const restore = await measure('restore', () => attachAndWait(island, clone, poll));
   if (!options.copy) return { snapshot, restore };
-  const copy = await measure('region copy', async () => {
-    const created = await island.request<Json>('POST', `/v1/snapshots/${snapshotId}/copy`, { region: 'RegionTwo' });
-    await pollUntil(island, `/v1/snapshots/${String(created.body.id)}`, (s) => s.status === 'available', poll);
-  });
+  const copy = await measure('region copy', () => copyToRegionTwo(island, snapshotId, poll));
   return { snapshot, restore, copy };
 }
 
@@ -138,18 +129,27 @@ export function meanStepUsage(passes: StepUsage[]): StepUsage {
 export async function warmUp(island: IslandStack, options: { rounds: number; bytes: number; copy: boolean }): Promise<void> {
   const poll = { intervalMs: 100, timeoutMs: 600_000 };
   for (let round = 0; round < options.rounds; round++) {
-    const volumeId = String((await island.request('POST', '/v1/volumes', { sizeBytes: options.bytes })).body.id);
-    const image = await Qcow2Image.open(await attachAndWait(island, volumeId), { writable: true });
-    await image.write(0, randomBytes(options.bytes));
-    await image.close();
-    const snapshotId = String((await island.request('POST', '/v1/snapshots', { volumeId })).body.id);
-    await pollUntil(island, `/v1/snapshots/${snapshotId}`, (s) => s.status === 'available', poll);
+    const volumeId = await writtenVolume(island, options.bytes, randomBytes);
+    const { id: snapshotId } = await timedSnapshot(island, volumeId, poll);
     const clone = String((await island.request('POST', '/v1/volumes', { sizeBytes: options.bytes, snapshotId })).body.id);
     await attachAndWait(island, clone, poll);
-    if (!options.copy) continue;
-    const copy = await island.request<Json>('POST', `/v1/snapshots/${snapshotId}/copy`, { region: 'RegionTwo' });
-    await pollUntil(island, `/v1/snapshots/${String(copy.body.id)}`, (s) => s.status === 'available', poll);
+    if (options.copy) await copyToRegionTwo(island, snapshotId, poll);
   }
+}
+
+/** A new volume of `bytes`, attached on the stack's host and written in full with what `data` gives, 64 MiB at a time; its id. */
+async function writtenVolume(island: IslandStack, bytes: number, data: (length: number) => Buffer): Promise<string> {
+  const volumeId = String((await island.request('POST', '/v1/volumes', { sizeBytes: bytes })).body.id);
+  const image = await Qcow2Image.open(await attachAndWait(island, volumeId), { writable: true });
+  for (let at = 0; at < bytes; at += 64 * MIB) await image.write(at, data(Math.min(64 * MIB, bytes - at)));
+  await image.close();
+  return volumeId;
+}
+
+/** Copies a snapshot to RegionTwo and waits until the copy is available. */
+async function copyToRegionTwo(island: IslandStack, snapshotId: string, poll: PollOptions<Json>): Promise<void> {
+  const created = await island.request<Json>('POST', `/v1/snapshots/${snapshotId}/copy`, { region: 'RegionTwo' });
+  await pollUntil(island, `/v1/snapshots/${String(created.body.id)}`, (s) => s.status === 'available', poll);
 }
 
 /** Full (mark-compact) collections a process of the stack has run so far, from its /metrics (prom-client's GC histogram). */

@@ -64,7 +64,7 @@ export const cpuPerGib: Benchmark = {
     let used: Steps;
     let curl: { get: RawTransferTime; put: RawTransferTime; objects: number };
     try {
-      // the first GiB in processes just started, then a warm-up that gives every worker each kind of job, then the GiB
+      // the first GiB in processes just started, then a warm-up of each kind of job (warmUp), then the passes
       // the goals are judged on: a host's workers run for weeks, and what a process pays once is not a cost per GiB
       cold = await measureOneGiB(island, ISLAND_PROCESSES, (m) => ctx.log(`cold, ${m}`), { copy: true });
       await warmUp(island, { ...WARM_UP, copy: true });
