@@ -9,7 +9,7 @@ import { L2Cache } from './l2-cache';
 import { ClusterMapping } from './l2-entry';
 import { MetadataWriter } from './metadata-writer';
 import { ImageUsageError, Qcow2Error } from './qcow2-errors';
-import { addReferences, computeReferences, refreshCopiedFlags } from './references';
+import { addReferences, clearCopiedFlags, computeReferences, refreshCopiedFlags } from './references';
 import { ReferenceWindow } from './reference-window';
 import { Refcounts } from './refcounts';
 import { findSnapshotEntry, readSnapshotTable, SnapshotEntry, SnapshotInfo, snapshotInfo, snapshotTableClusters, storeSnapshotTable } from './snapshot-table';
@@ -321,6 +321,12 @@ export class Qcow2Image {
   refreshCopiedFlags(): Promise<void> {
     this.requireAtomicChange('COPIED flags');
     return refreshCopiedFlags(this.tables, this.refcounts, this.active);
+  }
+
+  /** Clears every COPIED flag of the active L1 and its L2 tables, once all they reach is shared (inside atomically()). */
+  clearCopiedFlags(): Promise<void> {
+    this.requireAtomicChange('COPIED flags');
+    return clearCopiedFlags(this.tables, this.active);
   }
 
   /** Writes an L1 table into newly allocated clusters; returns its offset. */

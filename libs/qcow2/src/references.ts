@@ -95,6 +95,29 @@ export async function addReferences(tables: ClusterTables, refcounts: Refcounts,
   }
 }
 
+/**
+ * Clears the COPIED flag in the active L1 and every L2 table it reaches, reading no refcount: what refreshCopiedFlags
+ * does right after a point in time is taken, when everything the active image reaches is shared with it. A take of a
+ * fully allocated volume otherwise looks up every data cluster's refcount once more.
+ */
+export async function clearCopiedFlags(tables: ClusterTables, active: ActiveL1): Promise<void> {
+  const l1 = active.entries;
+  for (let i = 0; i < l1.length; i++) {
+    const l2Offset = tables.l2OffsetOf(l1[i], i);
+    if (!l2Offset) continue;
+    const table = await tables.l2Table(l2Offset, `L2 table ${i}`);
+    let changed = false;
+    for (let at = 0; at < table.length; at += tables.entryBytes) {
+      if (table[at] & COPIED_FIRST_BYTE_BIT) {
+        table[at] &= ~COPIED_FIRST_BYTE_BIT;
+        changed = true;
+      }
+    }
+    if (changed) await tables.cache.markDirty(l2Offset, table);
+    if (l1[i] & OFLAG_COPIED) active.set(i, l1[i] & ~OFLAG_COPIED);
+  }
+}
+
 /** Sets the COPIED flag exactly where the refcount is 1, in the active L1 and its L2 tables. */
 export async function refreshCopiedFlags(tables: ClusterTables, refcounts: Refcounts, active: ActiveL1): Promise<void> {
   const l1 = active.entries;
