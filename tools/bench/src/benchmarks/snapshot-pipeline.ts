@@ -8,6 +8,7 @@ import { SwiftClient } from '@island/swift';
 import { Benchmark, BenchContext, BenchmarkRow, mibPerSecond } from '../benchmark';
 import { curlTransfers } from '../raw-curl';
 import { median, timedSnapshot } from '../stack-timing';
+import { handlerMsBetween, handlerSeconds } from '../handler-time';
 import { withIslandOverSink } from '../sink/sink-process';
 
 const MIB = 1 << 20;
@@ -86,6 +87,7 @@ export const snapshotPipeline: Benchmark = {
         besideRounds: resticRounds,
         wireRounds,
         changedBlocks,
+        handlerRounds,
       } = await incrementalRounds(driver, big, 'inc', () => restic.backup(big.path));
       const incrementalMs = median(islandRounds);
       const resticMs = median(resticRounds);
@@ -117,6 +119,7 @@ export const snapshotPipeline: Benchmark = {
       });
       notes.push(
         'The 8 GiB volume is filled with a 64 MiB random pattern repeated (both island and restic deduplicate it, so the first backups are cheap). Then three rounds: 1% of its 1 MiB blocks (another 1% each round) get new random bytes, island snapshots the volume and restic backs up the image file (restic 0.14 from Debian, to a container of the same Swift, its own first backup done beforehand); the medians of the rounds are compared. After each round the same changed blocks (as plain 1 MiB objects; island’s sealed ones are 40 bytes longer) are PUT by 8 keep-alive curl processes to a container of the same Swift: the wire’s time for what the snapshot must send.',
+        incrementalSteps(islandRounds, handlerRounds),
       );
     } finally {
       await island.stop(); // removes its containers, restic's and the raw baseline's too
@@ -132,6 +135,7 @@ export const snapshotPipeline: Benchmark = {
     });
     notes.push(
       `What a host whose Swift runs elsewhere would see (the "local sink" row): the same three incremental rounds on a second stack (two workers) whose object store is the bench's Swift sink (tools/bench/src/sink, a process of its own that checks each PUT's MD5 and keeps the objects in memory), the raw PUTs going to the same sink. Rounds (island / raw, ms): ${overSink.rounds}. The sink takes curl's PUTs about twice as fast as Swift does here, so the cores become island's bound: its two workers name, seal and MD5 each changed block (0.2 CPU-s for 82 MiB at the floors of \`npm run bench -- cpu-per-gib\`, about twice that in all) beside the sink's own MD5 of every PUT, on the same 2 cores, then the fixed costs of a snapshot follow (docs/performance.md). Reported beside the goal row, which stays judged against the real Swift.`,
+      `Over the sink: ${overSink.steps}`,
     );
     return { rows, notes };
   },
@@ -141,15 +145,15 @@ export const snapshotPipeline: Benchmark = {
 const SINK_MAX_BYTES = GIB;
 
 /** The incremental rounds again on a stack whose object store is the bench's sink, against curl PUTting the same blocks to it. */
-async function incrementalOverSink(ctx: BenchContext): Promise<{ islandMs: number; wireMs: number; changedBlocks: number; rounds: string }> {
+async function incrementalOverSink(ctx: BenchContext): Promise<{ islandMs: number; wireMs: number; changedBlocks: number; rounds: string; steps: string }> {
   return withIslandOverSink(SINK_MAX_BYTES, { workers: 2 }, async (island, sink) => {
     const driver = new Driver(island, ctx, () => testerSwift('sink', sink.authUrl));
     const big = await driver.volume(8 * GIB);
     await driver.fillPattern(big.path, 8 * GIB);
     await driver.snapshot(big.id);
-    const { islandRounds, wireRounds, changedBlocks } = await incrementalRounds(driver, big, 'sink');
+    const { islandRounds, wireRounds, changedBlocks, handlerRounds } = await incrementalRounds(driver, big, 'sink');
     const rounds = islandRounds.map((v, i) => `${v.toFixed(0)} / ${wireRounds[i].toFixed(0)}`).join(', ');
-    return { islandMs: median(islandRounds), wireMs: median(wireRounds), changedBlocks, rounds };
+    return { islandMs: median(islandRounds), wireMs: median(wireRounds), changedBlocks, rounds, steps: incrementalSteps(islandRounds, handlerRounds) };
   });
 }
 
@@ -162,19 +166,49 @@ async function incrementalRounds(
   volume: { id: string; path: string },
   prefix: string,
   beside?: () => Promise<number>,
-): Promise<{ islandRounds: number[]; besideRounds: number[]; wireRounds: number[]; changedBlocks: number }> {
+): Promise<{ islandRounds: number[]; besideRounds: number[]; wireRounds: number[]; changedBlocks: number; handlerRounds: Map<string, number>[] }> {
   const islandRounds: number[] = [];
+  const handlerRounds: Map<string, number>[] = [];
   const besideRounds: number[] = [];
   const wireRounds: number[] = [];
   let changedBlocks = 0;
   for (let round = 0; round < ROUNDS; round++) {
     const changed = await driver.changeOnePercent(volume.path, 8 * GIB, round);
     changedBlocks = changed.length;
+    const before = await handlerSeconds(driver.island);
     islandRounds.push((await synced(() => driver.snapshot(volume.id))).ms);
+    await new Promise((r) => setTimeout(r, 500)); // the release of the replaced point in time ends after `available`
+    handlerRounds.push(handlerMsBetween(before, await handlerSeconds(driver.island)));
     if (beside) besideRounds.push(await synced(beside));
     wireRounds.push(await synced(() => driver.rawTransfers(changed, 'put', `${prefix}${round}-`)));
   }
-  return { islandRounds, besideRounds, wireRounds, changedBlocks };
+  return { islandRounds, besideRounds, wireRounds, changedBlocks, handlerRounds };
+}
+
+/**
+ * Where each incremental round's time went, from the time the processes spent in their message handlers (their
+ * /metrics): the steps one after another, the longest part standing for the parts run side by side; the rest is time in
+ * no handler (the POST, outbox relays, broker hops, the bench's status polling).
+ */
+function incrementalSteps(islandRounds: number[], handlerRounds: Map<string, number>[]): string {
+  const rounds = handlerRounds.map((spent, i) => {
+    const sum = (who: RegExp, contracts: string[]) =>
+      [...spent].filter(([key]) => who.test(key) && contracts.some((c) => key.endsWith(` ${c}`))).reduce((n, [, ms]) => n + ms, 0);
+    const longest = (who: RegExp, contract: string) =>
+      Math.max(0, ...[...spent].filter(([key]) => who.test(key) && key.endsWith(` ${contract}`)).map(([, ms]) => ms));
+    const steps: [string, number][] = [
+      ['agent take + diff', sum(/^agent /, ['snapshot.take.v1', 'snapshot.diff.v1'])],
+      ['API on the diff', sum(/^api /, ['snapshot.taken.v1', 'snapshot.diffed.v1'])],
+      ['longest part', longest(/^worker-/, 'snapshot.upload-part.v1')],
+      ['API on the parts (the last commits)', sum(/^api /, ['snapshot.part-uploaded.v1'])],
+      ['manifest', sum(/^worker-/, ['snapshot.write-manifest.v1'])],
+      ['API on it', sum(/^api /, ['snapshot.manifest-written.v1'])],
+    ];
+    const rest = islandRounds[i] - steps.reduce((n, [, ms]) => n + ms, 0);
+    const release = sum(/^agent /, ['points-in-time.release.v1']);
+    return `${islandRounds[i].toFixed(0)} ms = ${steps.map(([what, ms]) => `${what} ${ms.toFixed(0)}`).join(' + ')} + the rest ${rest.toFixed(0)} (beside them: the agent's release of the replaced point in time, ${release.toFixed(0)})`;
+  });
+  return `Where each incremental round's time went, from the time the stack's processes spent in their message handlers (island_message_handler_seconds in their /metrics; the rest is in no handler: the POST, outbox relays, broker hops, the bench's status polling): ${rounds.join('; ')}.`;
 }
 
 /** Runs a timed step with no dirty pages left over from the step before it, whoever's step it is. */
@@ -191,7 +225,7 @@ function ratioRow(metric: string, bytes: number, islandMs: number, rawMs: number
 
 class Driver {
   constructor(
-    private readonly island: IslandStack,
+    readonly island: IslandStack,
     private readonly ctx: BenchContext,
     /** Where the raw baseline's curls PUT and GET: the same Swift as the stack's by default. */
     private readonly rawSwift: () => SwiftClient = regionOneSwift,
