@@ -323,7 +323,10 @@ export class Qcow2Image {
     return refreshCopiedFlags(this.tables, this.refcounts, this.active);
   }
 
-  /** Clears every COPIED flag of the active L1 and its L2 tables, once all they reach is shared (inside atomically()). */
+  /**
+   * Clears every COPIED flag of the active L1 and its L2 tables, once all they reach is shared (inside atomically(); the
+   * L2 tables this rewrites move to clusters of their own at its commit, and their L1 entries say so).
+   */
   clearCopiedFlags(): Promise<void> {
     this.requireAtomicChange('COPIED flags');
     return clearCopiedFlags(this.tables, this.active);

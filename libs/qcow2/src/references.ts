@@ -97,8 +97,9 @@ export async function addReferences(tables: ClusterTables, refcounts: Refcounts,
 
 /**
  * Clears the COPIED flag in the active L1 and every L2 table it reaches, reading no refcount: what refreshCopiedFlags
- * does right after a point in time is taken, when everything the active image reaches is shared with it. A take of a
- * fully allocated volume otherwise looks up every data cluster's refcount once more.
+ * does right after a point in time is taken, when everything the active image reaches is shared with it (on an image whose
+ * refcounts were already too low it differs, and is the safe one: a flag left set would let a write overwrite the point in
+ * time's data). A take of a fully allocated volume otherwise looks up every data cluster's refcount once more.
  */
 export async function clearCopiedFlags(tables: ClusterTables, active: ActiveL1): Promise<void> {
   const l1 = active.entries;

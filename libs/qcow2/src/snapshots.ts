@@ -33,7 +33,8 @@ export async function createSnapshot(image: Qcow2Image, name: string): Promise<S
     const active = image.activeView();
     await image.addReferences(active.l1, 1);
     entry.l1TableOffset = await image.writeNewL1(BigUint64Array.from(active.l1, (e) => e & ~OFLAG_COPIED));
-    // every cluster and L2 table the active image reaches has just gained the snapshot's reference: none is its alone
+    // every cluster and L2 table the active image reaches has just gained the snapshot's reference: none is its alone (the
+    // commit then moves the L2 tables this rewrote to clusters of their own, whose L1 entries get COPIED back)
     await image.clearCopiedFlags();
     await image.replaceSnapshotTable([...image.snapshotList, entry]);
   });
