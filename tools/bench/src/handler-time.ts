@@ -1,9 +1,16 @@
 import { IslandStack } from '@island/stack';
 
-/** Seconds spent in message handlers so far, keyed `<process> <contract>` (e.g. `agent snapshot.take.v1`). */
-export type HandlerSeconds = Map<string, number>;
+/** Handler time so far, keyed `<process> <contract>` (e.g. `agent snapshot.take.v1`): seconds, and messages handled. */
+export type HandlerSeconds = Map<string, { seconds: number; handled: number }>;
 
-const SUM = 'island_message_handler_seconds_sum{';
+/** What one process spent on one contract's messages between two readings. */
+export interface HandlerSpent {
+  ms: number;
+  handled: number;
+}
+
+// prom-client writes `contract` as the histogram's one label; contract names hold no quote to escape
+const SAMPLE = /^island_message_handler_seconds_(sum|count)\{contract="([^"]+)"\} (\S+)$/;
 
 /** The API's, the agent's and every worker's time in their message handlers so far, from their /metrics. */
 export async function handlerSeconds(island: IslandStack): Promise<HandlerSeconds> {
@@ -14,20 +21,25 @@ export async function handlerSeconds(island: IslandStack): Promise<HandlerSecond
     if (port === undefined) continue;
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     for (const line of text.split('\n')) {
-      if (!line.startsWith(SUM)) continue;
-      const contract = /contract="([^"]+)"/.exec(line)?.[1];
-      if (contract) seconds.set(`${name} ${contract}`, Number(line.slice(line.lastIndexOf(' ') + 1)));
+      const sample = SAMPLE.exec(line);
+      if (!sample) continue;
+      const key = `${name} ${sample[2]}`;
+      const reading = seconds.get(key) ?? { seconds: 0, handled: 0 };
+      if (sample[1] === 'sum') reading.seconds = Number(sample[3]);
+      else reading.handled = Number(sample[3]);
+      seconds.set(key, reading);
     }
   }
   return seconds;
 }
 
-/** What each process spent in each contract's handlers between two readings, in ms (handlers that ran only). */
-export function handlerMsBetween(before: HandlerSeconds, after: HandlerSeconds): Map<string, number> {
-  const ms = new Map<string, number>();
-  for (const [key, total] of after) {
-    const spent = (total - (before.get(key) ?? 0)) * 1000;
-    if (spent > 0) ms.set(key, spent);
+/** What each process spent in each contract's handlers between two readings (handlers that ran only). */
+export function handlerSpentBetween(before: HandlerSeconds, after: HandlerSeconds): Map<string, HandlerSpent> {
+  const spent = new Map<string, HandlerSpent>();
+  for (const [key, now] of after) {
+    const then = before.get(key) ?? { seconds: 0, handled: 0 };
+    if (now.handled < then.handled) throw new Error(`${key}: fewer messages handled than at the reading before (a process restarted?)`);
+    if (now.handled > then.handled) spent.set(key, { ms: (now.seconds - then.seconds) * 1000, handled: now.handled - then.handled });
   }
-  return ms;
+  return spent;
 }
