@@ -4,6 +4,7 @@ import { closeSync, openSync, readSync, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createImage, createSnapshot, diffSnapshots, Qcow2Image } from '@island/qcow2';
 import { Benchmark, BenchContext, BenchmarkRow, mibPerSecond } from '../benchmark';
+import { median } from '../stack-timing';
 
 const GIB = 1 << 30;
 const CHUNK = 4 << 20;
@@ -156,7 +157,7 @@ async function takeVsQemuImg(ctx: BenchContext): Promise<BenchmarkRow> {
     qemu.push(commandCpuMs(['qemu-img', 'snapshot', '-c', `qemu-${i}`, image]));
   }
   execFileSync('rm', ['-f', image]);
-  const [a, b] = [middle(island), middle(qemu)];
+  const [a, b] = [median(island), median(qemu)];
   return {
     metric: 'point in time taken on an 8 GiB image allocated in full, CPU',
     island: `${a.toFixed(1)} ms`,
@@ -175,10 +176,6 @@ function commandCpuMs(command: string[]): number {
   const script =
     'import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); r = resource.getrusage(resource.RUSAGE_CHILDREN); print(r.ru_utime + r.ru_stime)';
   return Number(execFileSync('/usr/bin/python3', ['-c', script, ...command], { encoding: 'utf8' }).trim()) * 1000;
-}
-
-function middle(values: number[]): number {
-  return [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
 }
 
 function row(metric: string, island: number, qemu: number, tool: string): BenchmarkRow {
