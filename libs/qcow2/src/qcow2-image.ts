@@ -9,6 +9,7 @@ import { L2Cache } from './l2-cache';
 import { ClusterMapping } from './l2-entry';
 import { MetadataWriter } from './metadata-writer';
 import { ImageUsageError, Qcow2Error } from './qcow2-errors';
+import { setCopiedFlagsAfterDrop, SingleReferences } from './copied-after-drop';
 import { addReferences, clearCopiedFlags, computeReferences, refreshCopiedFlags } from './references';
 import { ReferenceWindow } from './reference-window';
 import { Refcounts } from './refcounts';
@@ -311,16 +312,29 @@ export class Qcow2Image {
 
   // ---- structure changes used by snapshots, resize and check ------------------------------------
 
-  /** Adds `delta` to the refcount of every L2 table and cluster reachable from `l1` (inside atomically()). */
-  addReferences(l1: BigUint64Array, delta: 1 | -1): Promise<void> {
+  /**
+   * Adds `delta` to the refcount of every L2 table and cluster reachable from `l1` (inside atomically()); `singles` collects
+   * where that left a cluster one reference.
+   */
+  addReferences(l1: BigUint64Array, delta: 1 | -1, singles?: SingleReferences): Promise<void> {
     this.requireAtomicChange('references of a point in time');
-    return addReferences(this.tables, this.refcounts, l1, delta);
+    return addReferences(this.tables, this.refcounts, l1, delta, singles);
   }
 
   /** Sets the COPIED flag exactly where the refcount is 1, in the active L1 and its L2 tables (inside atomically()). */
   refreshCopiedFlags(): Promise<void> {
     this.requireAtomicChange('COPIED flags');
     return refreshCopiedFlags(this.tables, this.refcounts, this.active);
+  }
+
+  /**
+   * After a drop whose references went down by `singles`' addReferences: sets the COPIED flags that drop made due, looking
+   * only where it left a cluster one reference (a pass over every refcount once it stopped counting them).
+   */
+  setCopiedFlagsAfterDrop(singles: SingleReferences): Promise<void> {
+    this.requireAtomicChange('COPIED flags');
+    if (singles.overflowed) return refreshCopiedFlags(this.tables, this.refcounts, this.active);
+    return setCopiedFlagsAfterDrop(this.tables, this.refcounts, this.active, singles);
   }
 
   /**

@@ -140,9 +140,10 @@ export class Refcounts {
 
   /**
    * Adds `delta` to the refcount of each cluster listed (repeats count twice), reading each refcount block
-   * once: the cost of taking or dropping a snapshot is one pass over its clusters, not an await per cluster.
+   * once: the cost of taking or dropping a snapshot is one pass over its clusters, not an await per cluster. `leftOne`
+   * hears the position in `clusters` of each one whose refcount this leaves at 1.
    */
-  async changeMany(clusters: ArrayLike<number>, delta: 1 | -1): Promise<void> {
+  async changeMany(clusters: ArrayLike<number>, delta: 1 | -1, leftOne?: (k: number) => void): Promise<void> {
     await this.relieveStaleBlocks();
     let tableIndex = -1;
     let block: CachedBlock | undefined;
@@ -154,8 +155,9 @@ export class Refcounts {
         block = this.hasBlock(index) ? (this.cached(index) ?? (await this.relieveThenLoad(index))) : undefined;
       }
       if (!block) {
-        await this.change(cluster, delta); // no refcount block yet: the general path creates it
-        tableIndex = -1; // and may have moved blocks in the cache
+        // no refcount block yet: the general path creates it, and may move blocks in the cache
+        if ((await this.change(cluster, delta)) === 1) leftOne?.(k);
+        tableIndex = -1;
         continue;
       }
       const entry = cluster - index * this.entriesPerBlock;
@@ -170,6 +172,7 @@ export class Refcounts {
       } else {
         this.store(block, cluster, value);
       }
+      if (value === 1) leftOne?.(k);
     }
   }
 

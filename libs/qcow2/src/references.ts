@@ -1,5 +1,6 @@
 import { Qcow2Header } from './header';
 import { ImageFile } from './image-file';
+import { SingleReferences } from './copied-after-drop';
 import { COPIED_FIRST_BYTE_BIT, OFLAG_COPIED } from './limits';
 import { hex } from './qcow2-errors';
 import { REFERENCE_WINDOW_CLUSTERS, ReferenceWindow } from './reference-window';
@@ -83,14 +84,19 @@ async function walkReferences(image: ReferencedImage, reference: (cluster: numbe
   }
 }
 
-/** Adds `delta` to the refcount of every L2 table and cluster reachable from `l1` (a point in time taken or dropped). */
-export async function addReferences(tables: ClusterTables, refcounts: Refcounts, l1: BigUint64Array, delta: 1 | -1): Promise<void> {
+/**
+ * Adds `delta` to the refcount of every L2 table and cluster reachable from `l1` (a point in time taken or dropped);
+ * `singles` collects where that left a cluster one reference.
+ */
+export async function addReferences(tables: ClusterTables, refcounts: Refcounts, l1: BigUint64Array, delta: 1 | -1, singles?: SingleReferences): Promise<void> {
   for (let i = 0; i < l1.length; i++) {
     const l2Offset = tables.l2OffsetOf(l1[i], i);
     if (!l2Offset) continue;
     const table = await tables.l2Table(l2Offset, `L2 table ${i}`);
-    await refcounts.changeMany(tables.hostClusters(table, i, true).clusters, delta);
+    const { entries, clusters } = tables.hostClusters(table, i, true);
+    await refcounts.changeMany(clusters, delta, singles && ((k) => singles.add(i, entries[k], clusters[k])));
     const left = await refcounts.change(l2Offset / tables.clusterSize, delta);
+    if (left === 1) singles?.add(i, -1, l2Offset / tables.clusterSize);
     if (left === 0) tables.cache.forget(l2Offset);
   }
 }

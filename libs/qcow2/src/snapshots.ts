@@ -1,3 +1,4 @@
+import { SingleReferences } from './copied-after-drop';
 import { Qcow2Image } from './qcow2-image';
 import { ImageUsageError } from './qcow2-errors';
 import { OFLAG_COPIED } from './limits';
@@ -46,10 +47,11 @@ export async function deleteSnapshot(image: Qcow2Image, nameOrId: string): Promi
   const entry = image.findSnapshot(nameOrId);
   const view = await image.snapshotView(nameOrId);
   await image.atomically(async () => {
+    const singles = new SingleReferences();
     await image.replaceSnapshotTable(image.snapshotList.filter((s) => s !== entry));
-    await image.addReferences(view.l1, -1);
+    await image.addReferences(view.l1, -1, singles);
     await image.releaseL1(entry.l1TableOffset, entry.l1Size);
-    await image.refreshCopiedFlags();
+    await image.setCopiedFlagsAfterDrop(singles);
   });
 }
 
