@@ -1,4 +1,5 @@
 import { IslandStack } from '@island/stack';
+import { metricSamples } from './metric-samples';
 
 /** Handler time so far, keyed `<process> <contract>` (e.g. `agent snapshot.take.v1`): seconds, and messages handled. */
 export type HandlerSeconds = Map<string, { seconds: number; handled: number }>;
@@ -10,7 +11,7 @@ export interface HandlerSpent {
 }
 
 // prom-client writes `contract` as the histogram's one label; contract names hold no quote to escape
-const SAMPLE = /^island_message_handler_seconds_(sum|count)\{contract="([^"]+)"\} (\S+)$/;
+const CONTRACT = /^contract="([^"]+)"$/;
 
 /** The API's, the agent's and every worker's time in their message handlers so far, from their /metrics. */
 export async function handlerSeconds(island: IslandStack): Promise<HandlerSeconds> {
@@ -19,14 +20,14 @@ export async function handlerSeconds(island: IslandStack): Promise<HandlerSecond
   for (const name of names) {
     const port = island.metricsPort(name);
     if (port === undefined) continue;
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    for (const line of text.split('\n')) {
-      const sample = SAMPLE.exec(line);
-      if (!sample) continue;
-      const key = `${name} ${sample[2]}`;
+    for (const sample of await metricSamples(port)) {
+      const contract = CONTRACT.exec(sample.labels)?.[1];
+      if (contract === undefined) continue;
+      const key = `${name} ${contract}`;
       const reading = seconds.get(key) ?? { seconds: 0, handled: 0 };
-      if (sample[1] === 'sum') reading.seconds = Number(sample[3]);
-      else reading.handled = Number(sample[3]);
+      if (sample.name === 'island_message_handler_seconds_sum') reading.seconds = sample.value;
+      else if (sample.name === 'island_message_handler_seconds_count') reading.handled = sample.value;
+      else continue;
       seconds.set(key, reading);
     }
   }
