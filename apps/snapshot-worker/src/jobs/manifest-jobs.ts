@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { ManifestMetadata, ProjectKeyService, RegionStores } from '@island/blockstore';
-import { countEntriesAt, entriesAt } from '@island/catalog';
+import { countedEntriesAt } from '@island/catalog';
 import { SnapshotManifestWritten, SnapshotWriteManifest, SnapshotWriteManifestJob } from '@island/contracts';
 import { MessagePublisher, OnMessage } from '@island/messaging';
 
@@ -32,13 +32,12 @@ export class ManifestJobs {
       volumeName: job.volumeName,
       ...(job.copyOf && { copyOf: job.copyOf, replicaOf: job.replicaOf }),
     };
-    const m = this.dataSource.manager;
-    const entryCount = await countEntriesAt(m, job.volumeId, job.seq);
+    const entries = await countedEntriesAt(this.dataSource.manager, job.volumeId, job.seq);
     const store = await this.stores.store(job.region);
     const keys = await this.projectKeys.keysForWriting(job.projectId, job.region);
     // streamed from the catalog a page at a time: a 4 TiB volume's 128 MiB of names is never held whole
-    const header = { blockSize: job.blockSize, volumeSize: job.sizeBytes, metadata, entryCount };
-    const { name, bytes } = await store.putManifest(header, () => entriesAt(m, job.volumeId, job.seq), keys);
+    const header = { blockSize: job.blockSize, volumeSize: job.sizeBytes, metadata, entryCount: entries.count };
+    const { name, bytes } = await store.putManifest(header, entries.pages, keys);
     await this.publisher.publish(SnapshotManifestWritten, { snapshotId: job.snapshotId, manifestObject: name, bytes, sealed: true });
   }
 }

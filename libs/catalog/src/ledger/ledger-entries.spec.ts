@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createTestDatabase, TestDatabase } from '../testing/test-database';
-import { countEntriesAt, entriesAt, LedgerEntry } from './ledger-entries';
+import { countedEntriesAt, countEntriesAt, entriesAt, LedgerEntry } from './ledger-entries';
 
 describe('entriesAt', () => {
   let db: TestDatabase;
@@ -33,6 +33,36 @@ describe('entriesAt', () => {
     expect(entries.map((e) => e.index)).toEqual(expected);
     expect(entries.every((e) => typeof e.index === 'number' && Buffer.isBuffer(e.hash) && e.hash.length === 32)).toBe(true);
     expect(await countEntriesAt(db.dataSource.manager, volumeId, 2)).toBe(expected.length);
+  });
+
+  it('counts the entries it gives, however many pages they fill, and gives them again when walked again', async () => {
+    const many = await countedEntriesAt(db.dataSource.manager, volumeId, 2);
+    const text = (entries: LedgerEntry[]) => entries.map((e) => `${e.index} ${e.hash.toString('hex')}`).join('\n');
+    const expected = await allEntriesAt(2);
+    expect(many.count).toBe(expected.length);
+    for (let walk = 0; walk < 2; walk++) {
+      const entries: LedgerEntry[] = [];
+      for await (const page of many.pages()) entries.push(...page);
+      expect(text(entries)).toBe(text(expected));
+    }
+  });
+
+  it('counts a volume of one page, or of none, from what it read', async () => {
+    const small = randomUUID();
+    await db.dataSource.query(`
+      INSERT INTO volume (id, project_id, region, size_bytes, block_size, status) VALUES ('${small}', 'p', 'r1', ${100 * 65536}, 65536, 'available');
+      INSERT INTO block_version (volume_id, block_index, hash, first_seq) SELECT '${small}', i, sha256(int8send(i)), 1 FROM generate_series(0, 99) AS i;`);
+    const one = await countedEntriesAt(db.dataSource.manager, small, 1);
+    const none = await countedEntriesAt(db.dataSource.manager, small, 0);
+    const pages = async (entries: typeof one) => {
+      const got: LedgerEntry[][] = [];
+      for await (const page of entries.pages()) got.push(page);
+      return got;
+    };
+    expect(one.count).toBe(100);
+    expect((await pages(one)).map((page) => page.map((e) => e.index))).toEqual([Array.from({ length: 100 }, (_, i) => i)]);
+    expect(none.count).toBe(0);
+    expect(await pages(none)).toEqual([]);
   });
 
   it("gives the version each block had at that sequence number, not the head's", async () => {
