@@ -30,9 +30,11 @@ export class SingleReferences {
 
 /**
  * Sets the COPIED flag where a drop left the active image a cluster's only holder, looking only where the dropped point in
- * time's references were: a cluster maps one guest offset in every point in time of an image, so the active image can
- * only hold it at the same L1 index and entry. A drop only lowers refcounts, so no other flag changes: a cluster it left
- * at two references or more was shared before too. `singles` come in ascending L1 order, as addReferences walks.
+ * time's references were: but for compressed data (which never carries the flag), a cluster maps one guest offset in every
+ * point in time of an image qemu or island wrote, so the active image can only hold it at the same L1 index and entry. A
+ * drop only lowers refcounts, so no other flag changes: a cluster it left at two references or more was shared before too.
+ * Unlike refreshCopiedFlags, it does not repair flags that were wrong before the drop. `singles` come grouped by L1 index,
+ * as addReferences walks.
  */
 export async function setCopiedFlagsAfterDrop(tables: ClusterTables, refcounts: Refcounts, active: ActiveL1, singles: SingleReferences): Promise<void> {
   const l1 = active.entries;

@@ -42,9 +42,10 @@ function entriesPage(m: EntityManager, volumeId: string, seq: number, after: num
 }
 
 /**
- * entriesAt with their number, which a manifest's header says before them: a volume whose entries fit in one page (up to
- * 16 GiB of 1 MiB blocks) has them counted as read, with no statement of its own; a larger one has them counted first.
- * `pages` may be walked more than once (a retried PUT); its first page is read once and kept.
+ * entriesAt with their number, which a manifest's header says before them: a volume whose entries fit in one page with
+ * room to spare (fewer than 16,384: under 16 GiB of written 1 MiB blocks) has them counted as read, with no statement of
+ * its own; a larger one has them counted first. `pages` may be walked more than once (a retried PUT); its first page is
+ * read once and kept.
  */
 export async function countedEntriesAt(
   m: EntityManager,

@@ -143,8 +143,9 @@ const TAKES = 7;
 
 /**
  * CPU of points in time taken on a fully allocated 8 GiB image, then dropped: island's against `qemu-img snapshot -c` and
- * `-d`, alternating, medians. Each drops all but its last take, so every drop leaves the clusters shared as island's
- * release of a replaced point in time does (a drop that left the active image their only holder is drop-flags.spec's).
+ * `-d`, alternating, medians. Each drops all but its last take, with nothing written between the takes: no drop leaves a
+ * cluster one reference, so the drop's flags have nothing to do — as for the active image in island's release of a
+ * replaced point in time, which leaves at one only what the guest rewrote since, held by the newer point in time alone.
  */
 async function pointsInTimeVsQemuImg(ctx: BenchContext): Promise<BenchmarkRow[]> {
   const image = join(ctx.workDir, 'allocated.qcow2');
