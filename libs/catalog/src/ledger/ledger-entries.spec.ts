@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { EntityManager } from 'typeorm';
 import { createTestDatabase, TestDatabase } from '../testing/test-database';
 import { countedEntriesAt, countEntriesAt, entriesAt, LedgerEntry } from './ledger-entries';
 
@@ -36,7 +37,9 @@ describe('entriesAt', () => {
   });
 
   it('counts the entries it gives, however many pages they fill, and gives them again when walked again', async () => {
-    const many = await countedEntriesAt(db.dataSource.manager, volumeId, 2);
+    const statements = countingStatements(db);
+    const many = await countedEntriesAt(statements.manager, volumeId, 2);
+    expect(statements.count()).toBe(2); // its first page, then the count
     const text = (entries: LedgerEntry[]) => entries.map((e) => `${e.index} ${e.hash.toString('hex')}`).join('\n');
     const expected = await allEntriesAt(2);
     expect(many.count).toBe(expected.length);
@@ -52,8 +55,10 @@ describe('entriesAt', () => {
     await db.dataSource.query(`
       INSERT INTO volume (id, project_id, region, size_bytes, block_size, status) VALUES ('${small}', 'p', 'r1', ${100 * 65536}, 65536, 'available');
       INSERT INTO block_version (volume_id, block_index, hash, first_seq) SELECT '${small}', i, sha256(int8send(i)), 1 FROM generate_series(0, 99) AS i;`);
-    const one = await countedEntriesAt(db.dataSource.manager, small, 1);
-    const none = await countedEntriesAt(db.dataSource.manager, small, 0);
+    const statements = countingStatements(db);
+    const one = await countedEntriesAt(statements.manager, small, 1);
+    const none = await countedEntriesAt(statements.manager, small, 0);
+    expect(statements.count()).toBe(2); // one page read for each, no count
     const pages = async (entries: typeof one) => {
       const got: LedgerEntry[][] = [];
       for await (const page of entries.pages()) got.push(page);
@@ -74,6 +79,22 @@ describe('entriesAt', () => {
     expect(after.find((e) => e.index === 1)?.hash.equals(sha256OfIndex(1))).toBe(true);
   });
 });
+
+/** The test database's manager, counting the statements sent through it. */
+function countingStatements(db: TestDatabase): { manager: EntityManager; count(): number } {
+  let sent = 0;
+  const manager = db.dataSource.manager;
+  const counting = new Proxy(manager, {
+    get: (target, key, receiver) =>
+      key === 'query'
+        ? (...args: Parameters<EntityManager['query']>) => {
+            sent++;
+            return target.query(...args);
+          }
+        : Reflect.get(target, key, receiver),
+  });
+  return { manager: counting, count: () => sent };
+}
 
 /** sha256 of an index as PostgreSQL's int8send gives it (8 bytes, big-endian). */
 function sha256OfIndex(i: number): Buffer {
