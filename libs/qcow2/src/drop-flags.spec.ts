@@ -1,14 +1,8 @@
 import { join } from 'node:path';
+import { CLUSTER, imageOfEveryKind, L2_SPAN } from '../test/every-kind-image';
 import { qemuCheck, qemuImg, qemuIo, qemuRaw, scratchDir } from '../test/qemu-tools';
 import { SingleReferences } from './copied-after-drop';
 import { createSnapshot, deleteSnapshot, Qcow2Image } from './index';
-
-/** The smallest clusters: many L2 tables in a small image. */
-const CLUSTER = 512;
-/** A 512-byte cluster's L2 table maps 64 clusters: 32 KiB of the guest. */
-const L2_SPAN = 64 * CLUSTER;
-/** More L2 tables than the image's cache holds (128). */
-const TABLES = 144;
 
 async function take(path: string, name: string): Promise<void> {
   const image = await Qcow2Image.open(path, { writable: true });
@@ -20,17 +14,6 @@ async function drop(path: string, name: string): Promise<void> {
   const image = await Qcow2Image.open(path, { writable: true });
   await deleteSnapshot(image, name);
   await image.close();
-}
-
-/** An image of TABLES L2 tables, each with two written clusters, a compressed one and a preallocated zero one among them. */
-function imageOfEveryKind(path: string): void {
-  qemuImg('create', '-q', '-f', 'qcow2', '-o', `cluster_size=${CLUSTER}`, path, String(TABLES * L2_SPAN));
-  const writes = Array.from({ length: TABLES }, (_, t) => `write -P ${1 + (t % 250)} ${t * L2_SPAN} ${2 * CLUSTER}`);
-  const kinds = [`write -c -P 0x77 ${3 * L2_SPAN + 8 * CLUSTER} ${CLUSTER}`, `write -c -P 0x78 ${140 * L2_SPAN + 8 * CLUSTER} ${CLUSTER}`];
-  const zeroed = [`write -P 0x55 ${5 * L2_SPAN + 16 * CLUSTER} ${CLUSTER}`, `write -z ${5 * L2_SPAN + 16 * CLUSTER} ${CLUSTER}`];
-  qemuIo(path, ...writes, ...kinds, ...zeroed);
-  expect(qemuImg('map', '--output=json', path)).toContain('"present": true, "zero": true, "data": false, "offset"');
-  expect(JSON.parse(qemuImg('check', '--output=json', path))).toMatchObject({ 'compressed-clusters': 2 });
 }
 
 /** The host offset qemu-img map gives the guest's first byte. */
