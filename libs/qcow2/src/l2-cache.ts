@@ -38,6 +38,15 @@ export class L2Cache {
     return data;
   }
 
+  /**
+   * The table at `offset` for a walk that reads each table once: the cached copy (it may hold changes not yet written)
+   * or the file's, left out of the cache so that the walk pushes out none of the tables in use.
+   */
+  readOnce(offset: number, what: string): Promise<Buffer> {
+    const cached = this.tables.get(offset);
+    return cached ? Promise.resolve(cached.data) : this.file.readExact(offset, this.clusterSize, what);
+  }
+
   async put(offset: number, data: Buffer, dirty: boolean): Promise<void> {
     this.tables.set(offset, { data, dirty });
     if (this.tables.size <= L2_CACHE_TABLES) return;

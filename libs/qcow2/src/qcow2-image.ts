@@ -199,6 +199,11 @@ export class Qcow2Image {
     return this.tables.l2Table(offset, what);
   }
 
+  /** An L2 table for a walk that reads each table once (L2Cache.readOnce): not kept in the image's cache. */
+  l2TableOnce(offset: number, what: string): Promise<Buffer> {
+    return this.tables.cache.readOnce(offset, what);
+  }
+
   /** L2 table offset for an L1 entry, validated. */
   l2OffsetOf(l1Entry: bigint, l1Index: number): number {
     return this.tables.l2OffsetOf(l1Entry, l1Index);
