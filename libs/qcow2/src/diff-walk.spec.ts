@@ -14,7 +14,7 @@ describe('a diff walking many L2 tables', () => {
   const { dir, cleanup } = scratchDir('diff-walk');
   afterAll(cleanup);
 
-  /** An image with a cluster written in every table, point in time p0, then clusters 5 and 300 of every table rewritten. */
+  /** An image with 400 clusters written in every table, point in time p0, then two clusters of each table rewritten, others in each. */
   async function imageWithRewrites(name: string, rewrite: (image: Qcow2Image) => Promise<void> = rewriteTwoPerTable): Promise<Qcow2Image> {
     const path = join(dir, name);
     await createImage(path, { size: SIZE, clusterSize: CLUSTER });
@@ -27,21 +27,39 @@ describe('a diff walking many L2 tables', () => {
 
   async function rewriteTwoPerTable(image: Qcow2Image): Promise<void> {
     for (let t = 0; t < TABLES; t++) {
-      await image.write(t * TABLE_SPAN + 5 * CLUSTER, Buffer.alloc(CLUSTER, 0xee));
-      await image.write(t * TABLE_SPAN + 300 * CLUSTER, Buffer.alloc(CLUSTER, 0xdd));
+      await image.write(t * TABLE_SPAN + (5 + t) * CLUSTER, Buffer.alloc(CLUSTER, 0xee));
+      await image.write(t * TABLE_SPAN + (300 - t) * CLUSTER, Buffer.alloc(CLUSTER, 0xdd));
     }
   }
 
   const expected = Array.from({ length: TABLES }, (_, t) => [
-    { offset: t * TABLE_SPAN + 5 * CLUSTER, length: CLUSTER, kind: 'data' },
-    { offset: t * TABLE_SPAN + 300 * CLUSTER, length: CLUSTER, kind: 'data' },
+    { offset: t * TABLE_SPAN + (5 + t) * CLUSTER, length: CLUSTER, kind: 'data' },
+    { offset: t * TABLE_SPAN + (300 - t) * CLUSTER, length: CLUSTER, kind: 'data' },
   ]).flat();
 
-  it('reports exactly the rewritten clusters of every one of 32 tables between two points in time', async () => {
+  it('reports exactly the rewritten clusters of every one of 32 tables between two points in time, read from the file', async () => {
     const image = await imageWithRewrites('points.qcow2');
     await createSnapshot(image, 'p1');
-    expect((await diffSnapshots(image, 'p0', 'p1')).extents).toEqual(expected);
     await image.close();
+    const reader = await Qcow2Image.open(join(dir, 'points.qcow2')); // a fresh open: every table comes from the file
+    expect((await diffSnapshots(reader, 'p0', 'p1')).extents).toEqual(expected);
+    await reader.close();
+  });
+
+  it('reports the rewritten clusters of an image of 2 MiB clusters, whose tables are read two at a time', async () => {
+    const cluster = 2 << 20;
+    const span = (cluster / 8) * cluster; // 512 GiB a table
+    const path = join(dir, 'large-clusters.qcow2');
+    await createImage(path, { size: 5 * span, clusterSize: cluster });
+    const image = await Qcow2Image.open(path, { writable: true });
+    for (let t = 0; t < 5; t++) await image.write(t * span, Buffer.alloc(2 * cluster, 1 + t));
+    await createSnapshot(image, 'p0');
+    for (let t = 0; t < 5; t += 2) await image.write(t * span + cluster, Buffer.alloc(cluster, 0xee));
+    await createSnapshot(image, 'p1');
+    await image.close();
+    const reader = await Qcow2Image.open(path);
+    expect((await diffSnapshots(reader, 'p0', 'p1')).extents).toEqual([0, 2, 4].map((t) => ({ offset: t * span + cluster, length: cluster, kind: 'data' })));
+    await reader.close();
   });
 
   it("reports the active image's rewrites while its changed tables are still only in memory", async () => {

@@ -18,7 +18,8 @@ export interface DiffResult {
 /**
  * The guest ranges that differ between two points in time, from L1/L2 metadata alone: an L2 table shared by
  * both is skipped whole; otherwise entries are compared (flags that only say "not shared" are ignored).
- * `from` null means "since the image was empty"; `to` undefined means the active image.
+ * `from` null means "since the image was empty"; `to` undefined means the active image. Tables are read ahead of the
+ * comparison: the image must not be written while the diff runs.
  */
 export async function diffSnapshots(image: Qcow2Image, from: string | null, to?: string): Promise<DiffResult> {
   const before: View | undefined = from === null ? undefined : await image.snapshotView(from);
@@ -35,19 +36,11 @@ export async function diffSnapshots(image: Qcow2Image, from: string | null, to?:
   };
   const clusters = Math.ceil(after.size / clusterSize);
   const l1Entries = Math.ceil(clusters / image.l2Entries);
-  const pairs: TablePair[] = [];
-  for (let i = 0; i < l1Entries; i++) {
-    const a = before && i < before.l1.length ? image.l2OffsetOf(before.l1[i], i) : 0;
-    const b = i < after.l1.length ? image.l2OffsetOf(after.l1[i], i) : 0;
-    if (b === 0 && (a === 0 || before === undefined)) continue;
-    if (a === b && before !== undefined) continue;
-    pairs.push({ l1Index: i, a, b });
-  }
-  const tables = readAhead(image, pairs);
   const scratchA = Buffer.allocUnsafe(clusterSize);
   const scratchB = Buffer.allocUnsafe(clusterSize);
-  for (const [k, { l1Index: i }] of pairs.entries()) {
-    const [tableA, tableB] = await tables(k);
+  for await (const { pair, tables } of readAhead(image, differingTables(image, before, after, l1Entries))) {
+    const i = pair.l1Index;
+    const [tableA, tableB] = tables;
     const first = i * image.l2Entries;
     const count = Math.min(image.l2Entries, clusters - first);
     const bytes = image.entryBytes;
@@ -95,39 +88,56 @@ interface TablePair {
   b: number;
 }
 
-/**
- * Table pairs read a few ahead of the comparison: each read waits on the thread pool, and from the page cache that wait
- * is most of a table's cost, so overlapping them is what makes a walk of many tables fast. `tables(k)` answers pair k.
- * Up to 8 pairs, and no more than 8 MiB of tables at once (images of 2 MiB clusters have 2 MiB tables).
- */
+/** The L1 indexes whose L2 tables differ, in order, each offset validated as it is reached. */
+function* differingTables(image: Qcow2Image, before: View | undefined, after: View, l1Entries: number): Generator<TablePair> {
+  for (let i = 0; i < l1Entries; i++) {
+    const a = before && i < before.l1.length ? image.l2OffsetOf(before.l1[i], i) : 0;
+    const b = i < after.l1.length ? image.l2OffsetOf(after.l1[i], i) : 0;
+    if (b === 0 && (a === 0 || before === undefined)) continue;
+    if (a === b && before !== undefined) continue;
+    yield { l1Index: i, a, b };
+  }
+}
+
 const READ_AHEAD = 8;
 const READ_AHEAD_BYTES = 8 << 20;
 
 type TablesRead = { tables: [Buffer | undefined, Buffer | undefined] } | { error: unknown };
 
-function readAhead(image: Qcow2Image, pairs: TablePair[]): (k: number) => Promise<[Buffer | undefined, Buffer | undefined]> {
-  // settled as a value, never rejected: a read ahead that fails while earlier pairs are compared is not an unhandled
-  // rejection; its error is thrown when its pair is reached
-  const reads = new Map<number, Promise<TablesRead>>();
-  const window = Math.max(1, Math.min(READ_AHEAD, Math.floor(READ_AHEAD_BYTES / (2 * image.clusterSize))));
-  const read = (offset: number, l1Index: number) => (offset ? image.l2TableOnce(offset, `L2 table ${l1Index}`) : Promise.resolve(undefined));
-  return async (k) => {
-    for (let ahead = k; ahead < Math.min(pairs.length, k + window); ahead++) {
-      if (reads.has(ahead)) continue;
-      const { l1Index, a, b } = pairs[ahead];
-      reads.set(
-        ahead,
-        Promise.all([read(a, l1Index), read(b, l1Index)]).then(
-          (tables) => ({ tables }),
-          (error: unknown) => ({ error }),
-        ),
-      );
+/**
+ * The pairs' tables, read up to 8 pairs at once (the one being compared among them), no more than 8 MiB of tables
+ * (images of 2 MiB clusters have 2 MiB tables): each read waits on the thread pool, and from the page cache that wait is
+ * most of a table's cost. The image must not be written meanwhile: a table read ahead is a copy of that moment.
+ */
+async function* readAhead(
+  image: Qcow2Image,
+  pairs: Iterator<TablePair>,
+): AsyncGenerator<{ pair: TablePair; tables: [Buffer | undefined, Buffer | undefined] }> {
+  const window = Math.min(READ_AHEAD, Math.floor(READ_AHEAD_BYTES / (2 * image.clusterSize)));
+  const queue: { pair: TablePair; read: Promise<TablesRead> }[] = [];
+  const fill = (size: number) => {
+    while (queue.length < size) {
+      const next = pairs.next();
+      if (next.done) return;
+      queue.push({ pair: next.value, read: readPair(image, next.value) });
     }
-    const pair = await reads.get(k)!;
-    reads.delete(k);
-    if ('error' in pair) throw pair.error;
-    return pair.tables;
   };
+  fill(window);
+  for (let head = queue.shift(); head; head = queue.shift()) {
+    fill(window - 1);
+    const read = await head.read;
+    if ('error' in read) throw read.error;
+    yield { pair: head.pair, tables: read.tables };
+  }
+}
+
+/** Settled as a value, never rejected: a read ahead that fails while earlier pairs are compared is thrown when reached. */
+function readPair(image: Qcow2Image, { l1Index, a, b }: TablePair): Promise<TablesRead> {
+  const read = (offset: number) => (offset ? image.l2TableOnce(offset, `L2 table ${l1Index}`) : Promise.resolve(undefined));
+  return Promise.all([read(a), read(b)]).then(
+    (tables) => ({ tables }),
+    (error: unknown) => ({ error }),
+  );
 }
 
 function word(table: Buffer | undefined, at: number): number {

@@ -98,7 +98,7 @@ export const qcow2Io: Benchmark = {
       rows,
       notes: [
         'Source data is incompressible and non-zero, read from the page cache. Written qcow2 images go to the bench directory (ext4); the raw outputs of the read test go to /dev/shm, so that test measures reading qcow2 rather than disk writeback.',
-        'island writes through Qcow2Image.write in 4 MiB chunks (contiguous clusters allocated together) and ends with close() (fdatasync); qemu-img convert is followed by `sync FILE` so both results are on disk. Reads go through Qcow2Image.readInto, four 4 MiB chunks in flight, each buffer reused, the raw output written in order one chunk at a time as qemu-img writes it (four writes at once into the one tmpfs file cost 1–3 s of system time per GiB here, contention in the kernel on that file rather than reading qcow2); each result is checked with cmp.',
+        'island writes through Qcow2Image.write in 4 MiB chunks (contiguous clusters allocated together) and ends with close() (fdatasync); qemu-img convert is followed by `sync FILE` so both results are on disk. Reads go through Qcow2Image.readInto, four 4 MiB chunks in flight, each buffer reused, the raw output written in order one chunk at a time as qemu-img writes it (four writes at once into the one tmpfs file took 1–3 s of system time per GiB here, time in the kernel’s writes rather than in reading qcow2); each result is checked with cmp.',
         'The diff reads only L1/L2 metadata, warm in the page cache but not in the image object’s L2 cache (a new open per measurement set).',
         `The take and the drop: an 8 GiB image with every cluster allocated (qemu-img create -o preallocation=metadata: the L2 tables and refcounts of a volume written in full, the data left sparse), ${TAKES} points in time taken on it by each, alternating, then all but the last of each dropped, alternating (nothing written between the takes, so no drop leaves a cluster one reference: the best case of island's drop, whose COPIED flags are then looked at nowhere); island's time is its process's CPU for open, take or drop, and close (fdatasync), qemu-img's the user + system time of \`qemu-img snapshot -c\` or \`-d\` as the kernel accounts a waited-for process (a process each: its start is in it), medians. Where the two differ is reported, not judged: a take's cost on the host is what the incremental snapshot pays first, and a drop's runs beside its manifest.`,
       ],
@@ -145,9 +145,12 @@ async function islandConvertOut(image: string, out: string): Promise<void> {
       await written;
     }
   };
-  await Promise.all([worker(), worker(), worker(), worker()]);
-  closeSync(fd);
-  await img.close();
+  try {
+    await Promise.all([worker(), worker(), worker(), worker()]);
+  } finally {
+    closeSync(fd);
+    await img.close();
+  }
 }
 
 const TAKES = 7;
