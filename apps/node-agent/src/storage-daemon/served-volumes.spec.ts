@@ -15,19 +15,27 @@ describe('ServedVolumes, with the storage daemon and the broker faked', () => {
   let record: ServedVolume;
   let exportFails: boolean;
   let exports: number;
+  let serving: boolean;
+  let brokerDown: boolean;
   const published: unknown[] = [];
 
   function servedVolumes(): ServedVolumes {
     const daemon = {
       served: { all: () => Promise.resolve([record]), get: () => Promise.resolve(record) },
-      servingNow: () => Promise.resolve({ holds: () => false, serves: () => false }),
+      servingNow: () => Promise.resolve({ holds: () => serving, serves: () => serving }),
       export: (): Promise<ExportedVolume> => {
         exports++;
-        return exportFails ? Promise.reject(new Error('the image is damaged')) : Promise.resolve({ raw: '/exports/v.raw', device: '/dev/loop7' });
+        if (exportFails) return Promise.reject(new Error('the image is damaged'));
+        serving = true;
+        record = { ...record, device: '/dev/loop7' };
+        return Promise.resolve({ raw: '/exports/v.raw', device: '/dev/loop7' });
       },
     } as unknown as StorageDaemon;
     const snapshots = { fillSourceOf: () => Promise.resolve(undefined) } as unknown as SnapshotServer;
-    const publisher = { publish: (_: unknown, payload: unknown) => Promise.resolve(void published.push(payload)) } as unknown as MessagePublisher;
+    const publisher = {
+      publish: (_: unknown, payload: unknown) =>
+        brokerDown ? Promise.reject(new Error('broker unavailable: not connected yet')) : Promise.resolve(void published.push(payload)),
+    } as unknown as MessagePublisher;
     return new ServedVolumes({ host: { name: 'h1' } } as IslandConfig, daemon, snapshots, new VolumeLocks(), publisher);
   }
 
@@ -37,6 +45,8 @@ describe('ServedVolumes, with the storage daemon and the broker faked', () => {
     record = { volumeId: VOLUME, path: join(dir, 'v.qcow2'), export: 'block', device: '/dev/loop3' };
     exportFails = true;
     exports = 0;
+    serving = false;
+    brokerDown = false;
     published.length = 0;
     jest.useFakeTimers({ now: 1_000_000, doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
   });
@@ -67,5 +77,32 @@ describe('ServedVolumes, with the storage daemon and the broker faked', () => {
     await served.check();
     expect(exports).toBe(2);
     expect(published).toEqual([{ host: 'h1', volumeId: VOLUME, raw: '/exports/v.raw', device: '/dev/loop7' }]);
+  });
+
+  it('tells the API at a later look where a volume is served again when the broker did not take the first telling', async () => {
+    const served = servedVolumes();
+    exportFails = false;
+    brokerDown = true;
+    await served.check();
+    expect(exports).toBe(1);
+    expect(published).toEqual([]);
+    brokerDown = false;
+    jest.setSystemTime(1_000_000 + 5_000);
+    await served.check();
+    expect(exports).toBe(1); // served already: only the telling is redone
+    expect(published).toEqual([{ host: 'h1', volumeId: VOLUME, raw: '/exports/v.raw', device: '/dev/loop7' }]);
+    await served.check();
+    expect(published).toHaveLength(1);
+  });
+
+  it('drops an untold export once the volume is detached or exported otherwise', async () => {
+    const served = servedVolumes();
+    exportFails = false;
+    brokerDown = true;
+    await served.check();
+    brokerDown = false;
+    record = { ...record, export: 'raw', device: undefined };
+    await served.check();
+    expect(published).toEqual([]);
   });
 });

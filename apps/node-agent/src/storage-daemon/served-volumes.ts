@@ -20,7 +20,8 @@ const RETRY_MAX_MS = 300_000;
  * same NBD URI and file, the same loop device when it is free), its fill resumed where the image is; a volume detached
  * while it filled goes on filling; an nbdfuse that died under a 'raw' or 'block' export is mounted again. Looks at
  * start and every few seconds; each volume under its lock, so an export, detach or delete in flight wins. The API learns
- * where each volume is served now (ImageServedAgain). One that fails (a damaged image, no loop device) is tried again
+ * where each volume is served now (ImageServedAgain), told again at each look until the broker takes it (at start
+the agent may serve before its broker connection is up). One that fails (a damaged image, no loop device) is tried again
  * after a wait that doubles up to 5 minutes, each failure in the log.
  */
 @Injectable()
@@ -33,6 +34,9 @@ export class ServedVolumes implements OnApplicationBootstrap, OnApplicationShutd
 
   /** Volumes whose last try failed: when the next one is due, and the wait after it fails again. */
   private readonly retries = new Map<string, { at: number; waitMs: number }>();
+
+  /** Volumes served again whose ImageServedAgain the broker has not confirmed, with the export it names. */
+  private readonly unannounced = new Map<string, { kind: ServedVolume['export']; served: ExportedVolume }>();
 
   constructor(
     @InjectConfig() private readonly config: IslandConfig,
@@ -54,7 +58,9 @@ export class ServedVolumes implements OnApplicationBootstrap, OnApplicationShutd
 
   async check(): Promise<void> {
     const records = await this.daemon.served.all();
-    for (const volumeId of this.retries.keys()) if (!records.some((r) => r.volumeId === volumeId)) this.retries.delete(volumeId);
+    for (const pending of [this.retries, this.unannounced]) {
+      for (const volumeId of pending.keys()) if (!records.some((r) => r.volumeId === volumeId)) pending.delete(volumeId);
+    }
     if (records.length === 0) return;
     const now = await this.daemon.servingNow();
     for (const record of records) {
@@ -62,6 +68,7 @@ export class ServedVolumes implements OnApplicationBootstrap, OnApplicationShutd
       // a volume held for its fill alone is the fill monitor's while the daemon holds it
       if (record.export === null ? now.holds(volumeId) : now.serves(volumeId, record.export)) {
         this.retries.delete(volumeId);
+        await this.announceAgain(record);
         continue;
       }
       const retry = this.retries.get(volumeId);
@@ -76,12 +83,30 @@ export class ServedVolumes implements OnApplicationBootstrap, OnApplicationShutd
         this.logger.error(`volume ${volumeId} is not served as it should be (tried again in ${waitMs / 1000} s): ${(error as Error).message}`);
       }
       // outside the lock: a broker that is down must not hold up the volume's detach
-      if (served) {
-        await this.publisher
-          .publish(ImageServedAgain, { host: this.config.host.name, volumeId, ...served })
-          .catch((error: Error) => this.logger.warn(`volume ${volumeId}: the API was not told where it is served now (${error.message})`));
-      }
+      if (served) await this.announce(volumeId, record.export, served);
     }
+  }
+
+  /** Tells the API where the volume is served now; kept for the next look unless the broker confirms it. */
+  private async announce(volumeId: string, kind: ServedVolume['export'], served: ExportedVolume): Promise<void> {
+    try {
+      await this.publisher.publish(ImageServedAgain, { host: this.config.host.name, volumeId, ...served });
+      this.unannounced.delete(volumeId);
+    } catch (error) {
+      this.unannounced.set(volumeId, { kind, served });
+      this.logger.warn(`volume ${volumeId}: the API was not told where it is served now (${(error as Error).message}); told again at the next look`);
+    }
+  }
+
+  /** An announcement the broker did not take, while the volume's record still names that export (a detach drops it). */
+  private async announceAgain(record: ServedVolume): Promise<void> {
+    const pending = this.unannounced.get(record.volumeId);
+    if (!pending) return;
+    if (record.export !== pending.kind || record.device !== pending.served.device) {
+      this.unannounced.delete(record.volumeId);
+      return;
+    }
+    await this.announce(record.volumeId, pending.kind, pending.served);
   }
 
   /**
