@@ -1,5 +1,6 @@
 import { Qcow2Image } from './qcow2-image';
-import { computeReferences } from './references';
+import { computeReferences, tablesOf } from './references';
+import { readTablesAhead } from './table-read-ahead';
 import { ReferenceWindow } from './reference-window';
 import { OFLAG_COPIED } from './limits';
 import { hex } from './qcow2-errors';
@@ -69,12 +70,12 @@ async function checkCopiedFlags(image: Qcow2Image): Promise<{ errors: number; pr
     if (problems.length < PROBLEMS_LISTED) problems.push(problem);
   };
   const active = image.activeView();
-  for (let i = 0; i < active.l1.length; i++) {
-    const l2 = image.l2OffsetOf(active.l1[i], i);
-    if (!l2 || l2 >= image.file.size) continue;
+  for await (const { step, tables } of readTablesAhead(image, tablesOf(image, active), 1)) {
+    const { l1Index: i, l2 } = step;
+    const table = tables[0];
+    if (!table) continue; // beyond the end of the file: counted as an error by the reference walk
     const refcount = await image.refcounts.get(l2 / image.clusterSize);
     if (((active.l1[i] & OFLAG_COPIED) !== 0n) !== (refcount === 1)) mismatch(`L1 entry ${i}: COPIED flag does not match refcount ${refcount} of its L2 table`);
-    const table = await image.l2Table(l2, `L2 table ${i}`);
     const data: { offset: number; copied: boolean }[] = [];
     for (let j = 0; j < image.l2Entries; j++) {
       const m = image.decode(table, j, i * image.l2Entries + j);

@@ -2,6 +2,7 @@ import { Qcow2Image } from './qcow2-image';
 import { View } from './tables';
 import { ClusterMapping } from './l2-entry';
 import { COPIED_FIRST_BYTE_BIT, COPIED_HIGH_WORD_BIT } from './limits';
+import { readTablesAhead, TableStep } from './table-read-ahead';
 
 export interface DiffExtent {
   offset: number;
@@ -38,8 +39,7 @@ export async function diffSnapshots(image: Qcow2Image, from: string | null, to?:
   const l1Entries = Math.ceil(clusters / image.l2Entries);
   const scratchA = Buffer.allocUnsafe(clusterSize);
   const scratchB = Buffer.allocUnsafe(clusterSize);
-  for await (const { pair, tables } of readAhead(image, differingTables(image, before, after, l1Entries))) {
-    const i = pair.l1Index;
+  for await (const { step: i, tables } of readTablesAhead(image, differingTables(image, before, after, l1Entries), 2)) {
     const [tableA, tableB] = tables;
     const first = i * image.l2Entries;
     const count = Math.min(image.l2Entries, clusters - first);
@@ -81,63 +81,18 @@ function withoutCopied(table: Buffer, entryBytes: number, copy: Buffer): Buffer 
   return copy;
 }
 
-/** The L2 tables of one L1 index at the two points in time (offset 0: none). */
-interface TablePair {
-  l1Index: number;
-  a: number;
-  b: number;
-}
-
-/** The L1 indexes whose L2 tables differ, in order, each offset validated as it is reached. */
-function* differingTables(image: Qcow2Image, before: View | undefined, after: View, l1Entries: number): Generator<TablePair> {
+/**
+ * The L1 indexes whose L2 tables differ, in order, with the tables at the two points in time (offset 0: none), each
+ * offset validated as it is reached.
+ */
+function* differingTables(image: Qcow2Image, before: View | undefined, after: View, l1Entries: number): Generator<TableStep<number>> {
   for (let i = 0; i < l1Entries; i++) {
     const a = before && i < before.l1.length ? image.l2OffsetOf(before.l1[i], i) : 0;
     const b = i < after.l1.length ? image.l2OffsetOf(after.l1[i], i) : 0;
     if (b === 0 && (a === 0 || before === undefined)) continue;
     if (a === b && before !== undefined) continue;
-    yield { l1Index: i, a, b };
+    yield { step: i, offsets: [a, b], what: `L2 table ${i}` };
   }
-}
-
-const READ_AHEAD = 8;
-const READ_AHEAD_BYTES = 8 << 20;
-
-type TablesRead = { tables: [Buffer | undefined, Buffer | undefined] } | { error: unknown };
-
-/**
- * The pairs' tables, read up to 8 pairs at once (the one being compared among them), no more than 8 MiB of tables
- * (images of 2 MiB clusters have 2 MiB tables): each read waits on the thread pool, and from the page cache that wait is
- * most of a table's cost. The image must not be written meanwhile: a table read ahead is a copy of that moment.
- */
-async function* readAhead(
-  image: Qcow2Image,
-  pairs: Iterator<TablePair>,
-): AsyncGenerator<{ pair: TablePair; tables: [Buffer | undefined, Buffer | undefined] }> {
-  const window = Math.min(READ_AHEAD, Math.floor(READ_AHEAD_BYTES / (2 * image.clusterSize)));
-  const queue: { pair: TablePair; read: Promise<TablesRead> }[] = [];
-  const fill = (size: number) => {
-    while (queue.length < size) {
-      const next = pairs.next();
-      if (next.done) return;
-      queue.push({ pair: next.value, read: readPair(image, next.value) });
-    }
-  };
-  fill(window);
-  for (let head = queue.shift(); head; head = queue.shift()) {
-    fill(window - 1);
-    const read = await head.read;
-    if ('error' in read) throw read.error;
-    yield { pair: head.pair, tables: read.tables };
-  }
-}
-
-/** Settled as a value, never rejected: a read ahead that fails while earlier pairs are compared is thrown when reached. */
-function readPair(image: Qcow2Image, { l1Index, a, b }: TablePair): Promise<TablesRead> {
-  const read = (offset: number) => (offset ? image.l2TableOnce(offset, `L2 table ${l1Index}`) : Promise.resolve(undefined));
-  return Promise.all([read(a), read(b)]).then(
-    (tables) => ({ tables }),
-    (error: unknown) => ({ error }),
-  );
 }
 
 function word(table: Buffer | undefined, at: number): number {

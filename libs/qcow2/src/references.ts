@@ -6,13 +6,14 @@ import { hex } from './qcow2-errors';
 import { REFERENCE_WINDOW_CLUSTERS, ReferenceWindow } from './reference-window';
 import { Refcounts } from './refcounts';
 import { serializeSnapshotTable, SnapshotEntry } from './snapshot-table';
+import { OnceReadTables, readTablesAhead, TableStep } from './table-read-ahead';
 import { ActiveL1, ClusterTables, HostClusters, TableLookup, View } from './tables';
 
 /**
  * What counting an image's references reads. Qcow2Image provides it: the check and the dirty-image
  * rebuild both count through this module, which does not import the image class.
  */
-export interface ReferencedImage extends TableLookup {
+export interface ReferencedImage extends TableLookup, OnceReadTables {
   readonly file: ImageFile;
   readonly header: Qcow2Header;
   readonly refcounts: Refcounts;
@@ -72,15 +73,23 @@ async function walkReferences(image: ReferencedImage, reference: (cluster: numbe
     views.push(await image.snapshotView(s.id));
   }
   for (const view of views) {
-    for (let i = 0; i < view.l1.length; i++) {
-      const l2 = image.l2OffsetOf(view.l1[i], i);
-      if (!l2) continue;
+    for await (const { step, tables } of readTablesAhead(image, tablesOf(image, view), 1)) {
+      const { l1Index: i, l2 } = step;
       reference(l2 / cs, `L2 table ${i}`);
-      if (l2 >= image.file.size) continue;
-      const table = await image.l2Table(l2, `L2 table ${i}`);
+      const table = tables[0];
+      if (!table) continue;
       const { entries, clusters } = image.hostClusters(table, i, true);
       for (let k = 0; k < clusters.length; k++) reference(clusters[k], 'data cluster of guest', i * image.l2Entries + entries[k]);
     }
+  }
+}
+
+/** The L2 tables a view's L1 table names, in order, for readTablesAhead; one beyond the end of the file is named, not read. */
+export function* tablesOf(image: ReferencedImage, view: View): Generator<TableStep<{ l1Index: number; l2: number }>> {
+  for (let i = 0; i < view.l1.length; i++) {
+    const l2 = image.l2OffsetOf(view.l1[i], i);
+    if (!l2) continue;
+    yield { step: { l1Index: i, l2 }, offsets: [l2 < image.file.size ? l2 : 0], what: `L2 table ${i}` };
   }
 }
 
