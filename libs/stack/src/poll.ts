@@ -34,7 +34,7 @@ export async function pollUntil<T extends Json = Json>(
   }
 }
 
-/** The stack's last warnings and errors (its processes log nothing less), for a failure to say what went on under it. */
+/** The stack's last log output (warnings and errors unless ISLAND_STACK_LOG_LEVEL says more), for a failure to say what went on under it. */
 function lastWarnings(island: IslandStack, lines = 40): string {
   const tail = island.logs().trimEnd().split('\n').slice(-lines).join('\n');
   return tail ? `\nthe stack's last ${lines} log lines:\n${tail}` : '';

@@ -82,6 +82,15 @@ describe('the volume lifecycle (state machine on the real catalog, no broker)', 
     });
   });
 
+  it("records where a host serves an attached volume again, and ignores a late telling of another kind of export than the volume's", async () => {
+    const volume = await f.placedVolume({ status: 'in-use', attached: true, exportKind: 'block', rawPath: '/run/raw', blockDevice: '/dev/loop0' });
+    await lifecycle.servedAgain({ host: HOST, volumeId: volume.id, raw: '/run/raw', device: '/dev/loop3' });
+    expect(await f.volume(volume.id)).toMatchObject({ rawPath: '/run/raw', blockDevice: '/dev/loop3' });
+    await lifecycle.servedAgain({ host: HOST, volumeId: volume.id, nbd: 'nbd+unix:///v?socket=/run/s' });
+    await lifecycle.servedAgain({ host: HOST, volumeId: volume.id, raw: '/run/raw' });
+    expect(await f.volume(volume.id)).toMatchObject({ nbdUri: null, rawPath: '/run/raw', blockDevice: '/dev/loop3' });
+  });
+
   it('returns an extended volume to the status it had before, grown or not', async () => {
     const grown = await f.placedVolume({ status: 'extending', attached: true });
     const job = await f.startJob('extend', grown.id, 'volume', { sizeBytes: 2 ** 21, previousStatus: 'in-use' });

@@ -81,12 +81,14 @@ export class VolumeLifecycle {
 
   /**
    * The host serves an attached volume again by itself (a host reboot, a storage daemon that died): the connection names
-   * what serves it now. One the host answers for an attach in flight is that attach's (exported).
+   * what serves it now. One the host answers for an attach in flight is that attach's (exported); one of another kind
+   * of export than the volume's is of an attach since detached (the host tells again until its broker takes it).
    */
   async servedAgain(e: ImageServedEvent): Promise<void> {
     await this.uow.run(async ({ catalog }) => {
       const volume = await catalog.volumes.lock(e.volumeId);
       if (volume?.host !== e.host || !volume.attached || !volume.exportKind || volume.status === 'attaching') return;
+      if (!connectionOfKind(volume.exportKind, e)) return;
       await catalog.volumes.recordConnection(volume.id, { nbdUri: e.nbd ?? null, rawPath: e.raw ?? null, blockDevice: e.device ?? null });
     });
   }
@@ -219,3 +221,8 @@ const VOLUME_OPERATION_OF: Partial<Record<VolumeEntity['status'], JobKind>> = {
   extending: 'extend',
   deleting: 'volume-delete',
 };
+
+/** Whether an event names a connection of the export kind: an NBD URI for 'nbd', a file for 'raw', a file and its loop device for 'block'. */
+function connectionOfKind(kind: NonNullable<VolumeEntity['exportKind']>, e: ImageServedEvent): boolean {
+  return kind === 'nbd' ? e.nbd !== undefined : e.raw !== undefined && (kind === 'block') === (e.device !== undefined);
+}

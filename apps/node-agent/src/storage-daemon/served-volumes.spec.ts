@@ -95,13 +95,18 @@ describe('ServedVolumes, with the storage daemon and the broker faked', () => {
     expect(published).toHaveLength(1);
   });
 
-  it('drops an untold export once the volume is detached or exported otherwise', async () => {
+  it.each([
+    ['exported as another kind', { export: 'raw' as const, device: undefined }],
+    ['behind another loop device', { device: '/dev/loop2' }],
+  ])('drops an untold export once the volume is detached and %s', async (_, exportedAgain) => {
     const served = servedVolumes();
     exportFails = false;
     brokerDown = true;
     await served.check();
     brokerDown = false;
-    record = { ...record, export: 'raw', device: undefined };
+    record = { ...record, ...exportedAgain };
+    await served.check();
+    jest.setSystemTime(1_000_000 + 5_000);
     await served.check();
     expect(published).toEqual([]);
   });

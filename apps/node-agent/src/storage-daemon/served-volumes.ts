@@ -6,7 +6,7 @@ import { MessagePublisher } from '@island/messaging';
 import { InjectConfig, PeriodicTask } from '@island/platform';
 import { SnapshotServer } from '../snapshot-server/snapshot-server';
 import { VolumeLocks } from '../volume-locks';
-import { ExportedVolume, ServedVolume, StorageDaemon } from './storage-daemon';
+import { ExportedVolume, ExportKind, ServedVolume, StorageDaemon } from './storage-daemon';
 
 /** How often the agent looks for volumes it should serve and does not. */
 const CHECK_EVERY_MS = 5_000;
@@ -21,7 +21,7 @@ const RETRY_MAX_MS = 300_000;
  * while it filled goes on filling; an nbdfuse that died under a 'raw' or 'block' export is mounted again. Looks at
  * start and every few seconds; each volume under its lock, so an export, detach or delete in flight wins. The API learns
  * where each volume is served now (ImageServedAgain), told again at each look until the broker takes it (at start
-the agent may serve before its broker connection is up). One that fails (a damaged image, no loop device) is tried again
+ * the agent may serve before its broker connection is up). One that fails (a damaged image, no loop device) is tried again
  * after a wait that doubles up to 5 minutes, each failure in the log.
  */
 @Injectable()
@@ -36,7 +36,7 @@ export class ServedVolumes implements OnApplicationBootstrap, OnApplicationShutd
   private readonly retries = new Map<string, { at: number; waitMs: number }>();
 
   /** Volumes served again whose ImageServedAgain the broker has not confirmed, with the export it names. */
-  private readonly unannounced = new Map<string, { kind: ServedVolume['export']; served: ExportedVolume }>();
+  private readonly unannounced = new Map<string, { kind: ExportKind; served: ExportedVolume }>();
 
   constructor(
     @InjectConfig() private readonly config: IslandConfig,
@@ -68,12 +68,12 @@ export class ServedVolumes implements OnApplicationBootstrap, OnApplicationShutd
       // a volume held for its fill alone is the fill monitor's while the daemon holds it
       if (record.export === null ? now.holds(volumeId) : now.serves(volumeId, record.export)) {
         this.retries.delete(volumeId);
-        await this.announceAgain(record);
+        await this.announceAgain(volumeId);
         continue;
       }
       const retry = this.retries.get(volumeId);
       if (retry && retry.at > Date.now()) continue;
-      let served: ExportedVolume | undefined;
+      let served: { kind: ExportKind; served: ExportedVolume } | undefined;
       try {
         served = await this.locks.run(volumeId, () => this.restore(volumeId));
         this.retries.delete(volumeId);
@@ -83,12 +83,12 @@ export class ServedVolumes implements OnApplicationBootstrap, OnApplicationShutd
         this.logger.error(`volume ${volumeId} is not served as it should be (tried again in ${waitMs / 1000} s): ${(error as Error).message}`);
       }
       // outside the lock: a broker that is down must not hold up the volume's detach
-      if (served) await this.announce(volumeId, record.export, served);
+      if (served) await this.announce(volumeId, served.kind, served.served);
     }
   }
 
   /** Tells the API where the volume is served now; kept for the next look unless the broker confirms it. */
-  private async announce(volumeId: string, kind: ServedVolume['export'], served: ExportedVolume): Promise<void> {
+  private async announce(volumeId: string, kind: ExportKind, served: ExportedVolume): Promise<void> {
     try {
       await this.publisher.publish(ImageServedAgain, { host: this.config.host.name, volumeId, ...served });
       this.unannounced.delete(volumeId);
@@ -98,22 +98,26 @@ export class ServedVolumes implements OnApplicationBootstrap, OnApplicationShutd
     }
   }
 
-  /** An announcement the broker did not take, while the volume's record still names that export (a detach drops it). */
-  private async announceAgain(record: ServedVolume): Promise<void> {
-    const pending = this.unannounced.get(record.volumeId);
+  /**
+   * An announcement the broker did not take, while the volume's record still names that export: read again now, as
+   * earlier volumes of the look may have taken long enough for a detach and another export (whose reply told the API).
+   */
+  private async announceAgain(volumeId: string): Promise<void> {
+    const pending = this.unannounced.get(volumeId);
     if (!pending) return;
-    if (record.export !== pending.kind || record.device !== pending.served.device) {
-      this.unannounced.delete(record.volumeId);
+    const record = await this.daemon.served.get(volumeId);
+    if (record?.export !== pending.kind || record.device !== pending.served.device) {
+      this.unannounced.delete(volumeId);
       return;
     }
-    await this.announce(record.volumeId, pending.kind, pending.served);
+    await this.announce(volumeId, pending.kind, pending.served);
   }
 
   /**
    * Under the volume's lock, from its record as it is now (a detach or delete may have changed it since the look). Where
-   * it exports the volume again, if it did.
+   * and as what it exports the volume again, if it did.
    */
-  private async restore(volumeId: string): Promise<ExportedVolume | undefined> {
+  private async restore(volumeId: string): Promise<{ kind: ExportKind; served: ExportedVolume } | undefined> {
     const record = await this.daemon.served.get(volumeId);
     if (!record) return undefined;
     if (!existsSync(record.path)) {
@@ -137,7 +141,7 @@ export class ServedVolumes implements OnApplicationBootstrap, OnApplicationShutd
     if (record.device && served.device !== record.device) {
       this.logger.error(`volume ${volumeId} was behind ${record.device} and is now behind ${served.device}: its guest's configuration must change`);
     }
-    return served;
+    return { kind: record.export, served };
   }
 
   /** A volume detached while it filled, which the daemon no longer holds: its fill goes on, unless it ended. */
