@@ -76,15 +76,13 @@ async function checkCopiedFlags(image: Qcow2Image): Promise<{ errors: number; pr
     if (!table) continue; // beyond the end of the file: counted as an error by the reference walk
     const refcount = await image.refcounts.get(l2 / image.clusterSize);
     if (((active.l1[i] & OFLAG_COPIED) !== 0n) !== (refcount === 1)) mismatch(`L1 entry ${i}: COPIED flag does not match refcount ${refcount} of its L2 table`);
-    const data: { offset: number; copied: boolean }[] = [];
-    for (let j = 0; j < image.l2Entries; j++) {
-      const m = image.decode(table, j, i * image.l2Entries + j);
-      if (m.kind === 'data') data.push({ offset: m.offset, copied: m.copied });
+    const { clusters, copied } = image.dataClusters(table, i);
+    const refcounts = await image.refcounts.getMany(clusters);
+    for (let k = 0; k < clusters.length; k++) {
+      if ((copied[k] === 1) !== (refcounts[k] === 1)) {
+        mismatch(`data cluster ${hex(clusters[k] * image.clusterSize)}: COPIED flag does not match refcount ${refcounts[k]}`);
+      }
     }
-    const refcounts = await image.refcounts.getMany(data.map((d) => d.offset / image.clusterSize));
-    data.forEach((d, k) => {
-      if (d.copied !== (refcounts[k] === 1)) mismatch(`data cluster ${hex(d.offset)}: COPIED flag does not match refcount ${refcounts[k]}`);
-    });
   }
   return { errors, problems };
 }

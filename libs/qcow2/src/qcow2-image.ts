@@ -222,6 +222,11 @@ export class Qcow2Image {
     return this.tables.hostClusters(table, l1Index, all);
   }
 
+  /** The data clusters of an L2 table with their COPIED flags (ClusterTables.dataClusters). */
+  dataClusters(table: Buffer, l1Index: number): { clusters: Float64Array; copied: Uint8Array } {
+    return this.tables.dataClusters(table, l1Index);
+  }
+
   // ---- guest I/O --------------------------------------------------------------------------------
 
   /** Reads guest bytes of the active image, or of a snapshot. */

@@ -39,6 +39,7 @@ export async function* readTablesAhead<T>(
       } catch (error) {
         // a step that cannot be made (a bad L1 entry) fails the walk where it stands, after the steps before it
         ended = true;
+        // no step to carry: the walk throws on reaching it and never sees `step`
         queue.push({ step: undefined as T, read: Promise.resolve({ error }) });
         return;
       }

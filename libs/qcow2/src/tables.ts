@@ -131,20 +131,13 @@ export class ClusterTables implements TableLookup {
     let entries = new Uint32Array(this.l2Entries);
     let clusters = new Float64Array(this.l2Entries);
     let n = 0;
-    // bits 0 (zero flag), 1..8 (reserved) and, for an aligned offset, every bit below the cluster size are clear
-    const lowBits = this.clusterSize - 1;
     for (let j = 0; j < this.l2Entries; j++) {
-      const at = j * this.entryBytes;
-      const hi = ((table[at] << 24) | (table[at + 1] << 16) | (table[at + 2] << 8) | table[at + 3]) >>> 0;
-      const lo = ((table[at + 4] << 24) | (table[at + 5] << 16) | (table[at + 6] << 8) | table[at + 7]) >>> 0;
-      if (!this.extendedL2 && (hi & 0x40000000) === 0 && (lo & lowBits) === 0) {
-        const offset = (hi & 0x00ffffff) * 0x100000000 + lo;
-        if (offset === 0) continue; // unallocated
-        if (offset <= MAX_OFFSET - this.clusterSize) {
-          entries[n] = j;
-          clusters[n++] = offset / this.clusterSize;
-          continue;
-        }
+      const plain = this.plainOffset(table, j);
+      if (plain === 0) continue; // unallocated
+      if (plain > 0) {
+        entries[n] = j;
+        clusters[n++] = plain / this.clusterSize;
+        continue;
       }
       const mapping = this.decode(table, j, l1Index * this.l2Entries + j);
       if ((mapping.kind === 'data' || mapping.kind === 'zero' || (all && mapping.kind === 'subclusters')) && mapping.offset) {
@@ -165,6 +158,42 @@ export class ClusterTables implements TableLookup {
       }
     }
     return { entries: entries.subarray(0, n), clusters: clusters.subarray(0, n) };
+  }
+
+  /**
+   * The data clusters of an L2 table (the entries `decode` calls 'data'), each with its COPIED flag (1: set): what the
+   * check compares with refcounts. Plain entries are decoded from two 32-bit words, any other by the full decoder.
+   */
+  dataClusters(table: Buffer, l1Index: number): { clusters: Float64Array; copied: Uint8Array } {
+    const clusters = new Float64Array(this.l2Entries);
+    const copied = new Uint8Array(this.l2Entries);
+    let n = 0;
+    for (let j = 0; j < this.l2Entries; j++) {
+      const at = j * this.entryBytes;
+      const plain = this.plainOffset(table, j);
+      if (plain === 0) continue;
+      const mapping = plain > 0 ? undefined : this.decode(table, j, l1Index * this.l2Entries + j);
+      if (mapping && mapping.kind !== 'data') continue;
+      copied[n] = table[at] >>> 7; // bit 63
+      clusters[n++] = (mapping?.offset ?? plain) / this.clusterSize;
+    }
+    return { clusters: clusters.subarray(0, n), copied: copied.subarray(0, n) };
+  }
+
+  /**
+   * Entry `j`'s host offset when it is a plain data entry — standard, not compressed, zero flag and reserved bits clear,
+   * aligned, within the offsets an image may have — 0 when the entry is all zeros (unallocated), else -1: the full
+   * decoder must read it.
+   */
+  private plainOffset(table: Buffer, j: number): number {
+    if (this.extendedL2) return -1;
+    const at = j * this.entryBytes;
+    const hi = ((table[at] << 24) | (table[at + 1] << 16) | (table[at + 2] << 8) | table[at + 3]) >>> 0;
+    const lo = ((table[at + 4] << 24) | (table[at + 5] << 16) | (table[at + 6] << 8) | table[at + 7]) >>> 0;
+    // bits 0 (zero flag), 1..8 (reserved) and, for an aligned offset, every bit below the cluster size are clear
+    if ((hi & 0x40000000) !== 0 || (lo & (this.clusterSize - 1)) !== 0) return -1;
+    const offset = (hi & 0x00ffffff) * 0x100000000 + lo;
+    return offset <= MAX_OFFSET - this.clusterSize ? offset : -1;
   }
 }
 
