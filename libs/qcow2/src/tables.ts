@@ -182,8 +182,8 @@ export class ClusterTables implements TableLookup {
 
   /**
    * Entry `j`'s host offset when it is a plain data entry — standard, not compressed, zero flag and reserved bits clear,
-   * aligned, within the offsets an image may have — 0 when the entry is all zeros (unallocated), else -1: the full
-   * decoder must read it.
+   * aligned, within the offsets an image may have — 0 when it has no host offset and no flag the decoder must see
+   * (unallocated), else -1: the full decoder must read it.
    */
   private plainOffset(table: Buffer, j: number): number {
     if (this.extendedL2) return -1;

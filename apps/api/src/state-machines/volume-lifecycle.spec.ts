@@ -89,6 +89,14 @@ describe('the volume lifecycle (state machine on the real catalog, no broker)', 
     await lifecycle.servedAgain({ host: HOST, volumeId: volume.id, nbd: 'nbd+unix:///v?socket=/run/s' });
     await lifecycle.servedAgain({ host: HOST, volumeId: volume.id, raw: '/run/raw' });
     expect(await f.volume(volume.id)).toMatchObject({ nbdUri: null, rawPath: '/run/raw', blockDevice: '/dev/loop3' });
+    const raw = await f.placedVolume({ status: 'in-use', attached: true, exportKind: 'raw', rawPath: '/run/r1' });
+    await lifecycle.servedAgain({ host: HOST, volumeId: raw.id, raw: '/run/r2', device: '/dev/loop4' });
+    await lifecycle.servedAgain({ host: HOST, volumeId: raw.id, raw: '/run/r3' });
+    expect(await f.volume(raw.id)).toMatchObject({ rawPath: '/run/r3', blockDevice: null });
+    const nbd = await f.placedVolume({ status: 'in-use', attached: true, exportKind: 'nbd', nbdUri: 'nbd+unix:///a?socket=/run/s' });
+    await lifecycle.servedAgain({ host: HOST, volumeId: nbd.id, raw: '/run/r4' });
+    await lifecycle.servedAgain({ host: HOST, volumeId: nbd.id, nbd: 'nbd+unix:///b?socket=/run/s' });
+    expect(await f.volume(nbd.id)).toMatchObject({ nbdUri: 'nbd+unix:///b?socket=/run/s', rawPath: null });
   });
 
   it('returns an extended volume to the status it had before, grown or not', async () => {

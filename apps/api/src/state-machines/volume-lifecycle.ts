@@ -224,5 +224,5 @@ const VOLUME_OPERATION_OF: Partial<Record<VolumeEntity['status'], JobKind>> = {
 
 /** Whether an event names a connection of the export kind: an NBD URI for 'nbd', a file for 'raw', a file and its loop device for 'block'. */
 function connectionOfKind(kind: NonNullable<VolumeEntity['exportKind']>, e: ImageServedEvent): boolean {
-  return kind === 'nbd' ? e.nbd !== undefined : e.raw !== undefined && (kind === 'block') === (e.device !== undefined);
+  return kind === 'nbd' ? e.nbd != null && e.raw == null : e.raw != null && e.nbd == null && (kind === 'block') === (e.device != null);
 }
