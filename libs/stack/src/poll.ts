@@ -29,13 +29,13 @@ export async function pollUntil<T extends Json = Json>(
     const body = (await island.request<T>('GET', path)).body;
     if (done(body)) return body;
     const waited = performance.now() - started;
-    if (failed(body) || waited > timeoutMs) throw new Error(`${what}: ${JSON.stringify(body)}${lastWarnings(island)}`);
+    if (failed(body) || waited > timeoutMs) throw new Error(`${what}: ${JSON.stringify(body)}${lastLogLines(island)}`);
     await new Promise((r) => setTimeout(r, intervalMs ?? Math.min(200, Math.max(20, waited / 50))));
   }
 }
 
 /** The stack's last log output (warnings and errors unless ISLAND_STACK_LOG_LEVEL says more), for a failure to say what went on under it. */
-function lastWarnings(island: IslandStack, lines = 40): string {
+function lastLogLines(island: IslandStack, lines = 40): string {
   const tail = island.logs().trimEnd().split('\n').slice(-lines).join('\n');
   return tail ? `\nthe stack's last ${lines} log lines:\n${tail}` : '';
 }
