@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readSync, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { createImage, createSnapshot, deleteSnapshot, diffSnapshots, Qcow2Image } from '@island/qcow2';
+import { checkImage, createImage, createSnapshot, deleteSnapshot, diffSnapshots, Qcow2Image } from '@island/qcow2';
 import { Benchmark, BenchContext, BenchmarkRow, mibPerSecond } from '../benchmark';
 import { median } from '../stack-timing';
 
@@ -100,7 +100,7 @@ export const qcow2Io: Benchmark = {
         'Source data is incompressible and non-zero, read from the page cache. Written qcow2 images go to the bench directory (ext4); the raw outputs of the read test go to /dev/shm, so that test measures reading qcow2 rather than disk writeback.',
         'island writes through Qcow2Image.write in 4 MiB chunks (contiguous clusters allocated together) and ends with close() (fdatasync); qemu-img convert is followed by `sync FILE` so both results are on disk. Reads go through Qcow2Image.readInto, four 4 MiB chunks in flight, each buffer reused, the raw output written in order one chunk at a time as qemu-img writes it (four writes at once into the one tmpfs file took 1–3 s of system time per GiB here, time in the kernel’s writes rather than in reading qcow2); each result is checked with cmp.',
         'The diff reads only L1/L2 metadata, warm in the page cache but not in the image object’s L2 cache (a new open per measurement set).',
-        `The take and the drop: an 8 GiB image with every cluster allocated (qemu-img create -o preallocation=metadata: the L2 tables and refcounts of a volume written in full, the data left sparse), ${TAKES} points in time taken on it by each, alternating, then all but the last of each dropped, alternating (nothing written between the takes, so no drop leaves a cluster one reference: the best case of island's drop, whose COPIED flags are then looked at nowhere); island's time is its process's CPU for open, take or drop, and close (fdatasync), qemu-img's the user + system time of \`qemu-img snapshot -c\` or \`-d\` as the kernel accounts a waited-for process (a process each: its start is in it), medians. Where the two differ is reported, not judged: a take's cost on the host is what the incremental snapshot pays first, and a drop's runs beside its manifest.`,
+        `The take and the drop: an 8 GiB image with every cluster allocated (qemu-img create -o preallocation=metadata: the L2 tables and refcounts of a volume written in full, the data left sparse), ${TAKES} points in time taken on it by each, alternating, then all but the last of each dropped, alternating (nothing written between the takes, so no drop leaves a cluster one reference: the best case of island's drop, whose COPIED flags are then looked at nowhere); island's time is its process's CPU for open, take or drop, and close (fdatasync), qemu-img's the user + system time of \`qemu-img snapshot -c\` or \`-d\` as the kernel accounts a waited-for process (a process each: its start is in it), medians. Where the two differ is reported, not judged: a take's cost on the host is what the incremental snapshot pays first, and a drop's runs beside its manifest. The check: then, on the same image with its last two points in time, island's checkImage (opened read-only; it must find the image clean) against \`qemu-img check\`, ${CHECKS} each, alternating, CPU as above, medians.`,
       ],
     };
   },
@@ -164,8 +164,8 @@ const TAKES = 7;
 async function pointsInTimeVsQemuImg(ctx: BenchContext): Promise<BenchmarkRow[]> {
   const image = join(ctx.workDir, 'allocated.qcow2');
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', 'preallocation=metadata', image, String(8 * GIB)]);
-  const island = { take: [] as number[], drop: [] as number[] };
-  const qemu = { take: [] as number[], drop: [] as number[] };
+  const island = { take: [] as number[], drop: [] as number[], check: [] as number[] };
+  const qemu = { take: [] as number[], drop: [] as number[], check: [] as number[] };
   for (let i = 0; i < TAKES; i++) {
     island.take.push(await islandCpuMs(image, (img) => createSnapshot(img, `island-${i}`)));
     qemu.take.push(commandCpuMs(['qemu-img', 'snapshot', '-c', `qemu-${i}`, image]));
@@ -173,6 +173,11 @@ async function pointsInTimeVsQemuImg(ctx: BenchContext): Promise<BenchmarkRow[]>
   for (let i = 0; i < TAKES - 1; i++) {
     island.drop.push(await islandCpuMs(image, (img) => deleteSnapshot(img, `island-${i}`)));
     qemu.drop.push(commandCpuMs(['qemu-img', 'snapshot', '-d', `qemu-${i}`, image]));
+  }
+  // the image now holds two points in time: each check recounts every reference of three views and compares COPIED flags
+  for (let i = 0; i < CHECKS; i++) {
+    island.check.push(await islandCpuMs(image, (img) => checkedClean(img), false));
+    qemu.check.push(commandCpuMs(['qemu-img', 'check', '-q', image]));
   }
   execFileSync('rm', ['-f', image]);
   const row = (metric: string, command: string, a: number, b: number): BenchmarkRow => ({
@@ -186,14 +191,29 @@ async function pointsInTimeVsQemuImg(ctx: BenchContext): Promise<BenchmarkRow[]>
   return [
     row('point in time taken on an 8 GiB image allocated in full, CPU', 'qemu-img snapshot -c', median(island.take), median(qemu.take)),
     row('point in time dropped from an 8 GiB image allocated in full, CPU', 'qemu-img snapshot -d', median(island.drop), median(qemu.drop)),
+    row(
+      'check of that image with two points in time (references recounted, COPIED flags compared), CPU',
+      'qemu-img check',
+      median(island.check),
+      median(qemu.check),
+    ),
   ];
 }
 
-/** This process's CPU milliseconds for opening the image for writing, `change`, and closing it (fdatasync). */
-async function islandCpuMs(path: string, change: (image: Qcow2Image) => Promise<unknown>): Promise<number> {
+const CHECKS = 5;
+
+/** checkImage, which must find the image clean: a check that counts what it did not find would be a faster wrong one. */
+async function checkedClean(image: Qcow2Image): Promise<void> {
+  const result = await checkImage(image);
+  if (result.errors || result.leaks)
+    throw new Error(`checkImage found ${result.errors} errors and ${result.leaks} leaks in the bench's image: ${result.problems[0]}`);
+}
+
+/** This process's CPU milliseconds for opening the image (for writing unless `writable` is false), `work`, and closing it (fdatasync). */
+async function islandCpuMs(path: string, work: (image: Qcow2Image) => Promise<unknown>, writable = true): Promise<number> {
   const started = process.cpuUsage();
-  const image = await Qcow2Image.open(path, { writable: true });
-  await change(image);
+  const image = await Qcow2Image.open(path, { writable });
+  await work(image);
   await image.close();
   const spent = process.cpuUsage(started);
   return (spent.user + spent.system) / 1000;
